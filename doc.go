@@ -1,0 +1,64 @@
+// Package mixed reads and writes multipart/mixed bodies (RFC 2046 §5.1) as
+// streams: the wire format of batch APIs such as Google's batch endpoints
+// and OData $batch, where each part usually carries an HTTP/1.1 message
+// (Content-Type: application/http).
+//
+// A [Reader] splits a body into parts; each [Part] has a [Header] and a body
+// that can be read with Read, written out with WriteTo, or taken piece by
+// piece without copying with ReadChunk. A [Writer] writes parts with their
+// headers and closes the body. [ParseBoundary] takes the boundary out of a
+// Content-Type value, including the unquoted ones with '=' that Google
+// sends and [mime.ParseMediaType] rejects.
+//
+// # Lifetimes
+//
+// To avoid copying and allocating, the Reader hands out views into its own
+// buffers: a Part and its Header, and the []byte values their methods return,
+// are valid until the next call to [Reader.NextPart] or [Reader.Reset]; a
+// view from [Part.ReadChunk] is valid until the next call to any method of
+// the Part or its Reader. Each has a way to keep a copy: [Header.Clone],
+// [Header.MIMEHeader], or append([]byte(nil), view...). In steady state,
+// reading a part, looking up its headers and draining its body allocates
+// nothing; so does writing a part with a reused Header.
+//
+// # Errors
+//
+// Errors wrap the sentinels of this package (ErrSyntax, ErrHeaderTooLarge,
+// ...) or [io.ErrUnexpectedEOF], usually inside a [*SyntaxError] that gives
+// the byte offset where the problem was found and a reason; use [errors.Is]
+// and [errors.As]. The end of a well-formed body is a bare [io.EOF]. Errors
+// of a Reader or Writer are sticky: after one, every later call returns it.
+//
+// # Limits
+//
+// A Reader bounds the memory and work an input can demand, and reports each
+// limit with its own error. The defaults, changed through [ReaderOptions]:
+//
+//   - MaxHeaderBytes: 64 KiB for one part's header block ([ErrHeaderTooLarge]).
+//   - MaxHeaderFields: 100 fields per part header ([ErrTooManyFields]).
+//   - MaxParts: 10,000 parts per body ([ErrTooManyParts]); mime/multipart has
+//     no such limit.
+//   - MaxLineBytes: 8 KiB for a preamble line, or for a delimiter line's
+//     transport padding ([ErrLineTooLong]).
+//   - MaxDepth: 4 levels of Readers created on Parts ([ErrNestingTooDeep]).
+//
+// Part bodies have no size limit: they stream through the buffer (64 KiB by
+// default), so a body of any size takes the same memory. A caller that must
+// bound a body wraps the Part in an [io.LimitedReader] or
+// [net/http.MaxBytesReader].
+//
+// # Differences from mime/multipart
+//
+// Where both accept an input they agree, part for part and byte for byte,
+// with these deliberate exceptions: header names are kept as written rather
+// than canonicalized; values are trimmed of trailing white space too;
+// a header line with an empty name is an error rather than skipped; preamble
+// lines up to MaxLineBytes are accepted (mime/multipart fails on lines over
+// its 4 KiB buffer, golang/go#26707); Part.Read never returns
+// quoted-printable-decoded bytes (parts are returned raw, as with
+// NextRawPart); a Reader stops at the close delimiter and does not read the
+// epilogue.
+//
+// References: RFC 2046 §5.1 (multipart), RFC 5322 and RFC 2045 (header
+// fields), RFC 9110 and RFC 9112 (HTTP messages).
+package mixed

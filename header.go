@@ -1,0 +1,311 @@
+package mixed
+
+import (
+	"bytes"
+	"iter"
+	"net/textproto"
+)
+
+// A Header is an ordered list of header fields: the header of a part read by
+// a [Reader], or the header that [Writer.CreatePart] writes.
+//
+// Fields keep their wire order and their duplicates; names are compared
+// case-insensitively (ASCII) and kept as written. Values are unfolded (an
+// obsolete folded line becomes one space) and trimmed of surrounding spaces
+// and tabs.
+//
+// The names and values returned by Header's methods are views into a buffer
+// the Header owns. For a Header that belongs to a [Part], they are valid
+// until the next call to [Reader.NextPart] (or [Reader.Reset]); for a Header
+// the caller builds, until the next call that modifies it. Use [Header.Clone]
+// or copy the bytes to keep them longer.
+//
+// The zero value is an empty Header ready to use. Adding fields to a Header
+// that has been [Header.Reset] reuses its memory, so that building one header
+// per part allocates nothing in steady state.
+type Header struct {
+	buf    []byte
+	fields []field
+}
+
+type field struct {
+	name, value span
+}
+
+type span struct{ start, end uint32 }
+
+func (h *Header) bytes(s span) []byte {
+	return h.buf[s.start:s.end:s.end]
+}
+
+// Reset removes every field and keeps the memory for reuse.
+func (h *Header) Reset() {
+	h.buf = h.buf[:0]
+	h.fields = h.fields[:0]
+}
+
+// Len returns the number of fields.
+func (h *Header) Len() int { return len(h.fields) }
+
+// Field returns the name and value of field i, in wire order. It panics if
+// i is out of range, like a slice index. The views are valid as described
+// on [Header].
+func (h *Header) Field(i int) (name, value []byte) {
+	f := h.fields[i]
+	return h.bytes(f.name), h.bytes(f.value)
+}
+
+// All returns an iterator over the fields in wire order, yielding name and
+// value views valid as described on [Header].
+func (h *Header) All() iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) {
+		for _, f := range h.fields {
+			if !yield(h.bytes(f.name), h.bytes(f.value)) {
+				return
+			}
+		}
+	}
+}
+
+// Get returns the value of the first field named name (ASCII
+// case-insensitive), or nil if there is none. A present field with an empty
+// value returns a non-nil empty slice. The view is valid as described on
+// [Header]. Get does not allocate.
+func (h *Header) Get(name string) []byte {
+	if i := h.index(name); i >= 0 {
+		return h.bytes(h.fields[i].value)
+	}
+	return nil
+}
+
+// Has reports whether a field named name (ASCII case-insensitive) is present.
+func (h *Header) Has(name string) bool { return h.index(name) >= 0 }
+
+// Values returns an iterator over the values of every field named name
+// (ASCII case-insensitive), in wire order. The views are valid as described
+// on [Header].
+func (h *Header) Values(name string) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for _, f := range h.fields {
+			if equalFoldString(h.bytes(f.name), name) && !yield(h.bytes(f.value)) {
+				return
+			}
+		}
+	}
+}
+
+func (h *Header) index(name string) int {
+	for i, f := range h.fields {
+		if equalFoldString(h.bytes(f.name), name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Add appends a field. It copies name and value into the Header's own
+// buffer and does not validate them: [Writer.CreatePart] does.
+func (h *Header) Add(name, value string) {
+	ns := uint32(len(h.buf))
+	h.buf = append(h.buf, name...)
+	vs := uint32(len(h.buf))
+	h.buf = append(h.buf, value...)
+	h.fields = append(h.fields, field{span{ns, vs}, span{vs, uint32(len(h.buf))}})
+}
+
+// AddBytes is like [Header.Add] for byte slices, so that a view from another
+// Header can be copied in without a conversion.
+func (h *Header) AddBytes(name, value []byte) {
+	ns := uint32(len(h.buf))
+	h.buf = append(h.buf, name...)
+	vs := uint32(len(h.buf))
+	h.buf = append(h.buf, value...)
+	h.fields = append(h.fields, field{span{ns, vs}, span{vs, uint32(len(h.buf))}})
+}
+
+// Set replaces the value of the first field named name (ASCII
+// case-insensitive) and removes any later ones; without such a field it
+// appends one.
+func (h *Header) Set(name, value string) {
+	i := h.index(name)
+	if i < 0 {
+		h.Add(name, value)
+		return
+	}
+	vs := uint32(len(h.buf))
+	h.buf = append(h.buf, value...)
+	h.fields[i].value = span{vs, uint32(len(h.buf))}
+	h.del(name, i+1)
+}
+
+// Del removes every field named name (ASCII case-insensitive).
+func (h *Header) Del(name string) { h.del(name, 0) }
+
+func (h *Header) del(name string, from int) {
+	out := h.fields[:from]
+	for _, f := range h.fields[from:] {
+		if !equalFoldString(h.bytes(f.name), name) {
+			out = append(out, f)
+		}
+	}
+	h.fields = out
+}
+
+// Clone returns a deep copy of h whose views stay valid independently of h.
+func (h *Header) Clone() *Header {
+	c := &Header{fields: make([]field, 0, len(h.fields))}
+	for _, f := range h.fields {
+		c.AddBytes(h.bytes(f.name), h.bytes(f.value))
+	}
+	return c
+}
+
+// MIMEHeader converts h to a [textproto.MIMEHeader]: names canonicalized
+// with [textproto.CanonicalMIMEHeaderKey], values copied, order of values of
+// the same name kept.
+func (h *Header) MIMEHeader() textproto.MIMEHeader {
+	m := make(textproto.MIMEHeader, len(h.fields))
+	for _, f := range h.fields {
+		k := textproto.CanonicalMIMEHeaderKey(string(h.bytes(f.name)))
+		m[k] = append(m[k], string(h.bytes(f.value)))
+	}
+	return m
+}
+
+// equalFoldString reports whether b and s are equal under ASCII case
+// folding, without allocating.
+func equalFoldString(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || lower(x) < 'a' || lower(x) > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte { return c | 0x20 }
+
+// tokenTable marks RFC 9110 tchar bytes.
+var tokenTable = [256]bool{
+	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
+	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken[T string | []byte](s T) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenTable[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// badValueByte returns the index of the first byte of v that may not appear
+// in a field value (a control character other than HTAB, or DEL), or -1.
+// The reader and the writer share it, so the writer never emits a value the
+// reader would reject.
+func badValueByte[T string | []byte](v T) int {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseHeaderBlock parses block, a complete MIME header block ending with
+// its empty line, into h (which it resets first). off is the stream offset
+// of block[0], for errors. It is a pure function of its input.
+func parseHeaderBlock(h *Header, block []byte, off int64, maxFields int) error {
+	h.Reset()
+	pos := 0
+	for pos < len(block) {
+		nl := bytes.IndexByte(block[pos:], '\n')
+		if nl < 0 {
+			// The caller hands over whole blocks; be safe anyway.
+			return syntaxErr(off+int64(len(block)), ErrSyntax, "header block not terminated")
+		}
+		line := block[pos : pos+nl]
+		lineOff := off + int64(pos)
+		pos += nl + 1
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) == 0 {
+			return nil // the empty line ends the block
+		}
+		if i := bytes.IndexByte(line, '\r'); i >= 0 {
+			return syntaxErr(lineOff+int64(i), ErrSyntax, "bare CR in header")
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// Obsolete line folding (RFC 5322 §3.2.2): the continuation
+			// extends the previous field's value, which is the last thing
+			// in h.buf.
+			if len(h.fields) == 0 {
+				return syntaxErr(lineOff, ErrSyntax, "header starts with a continuation line")
+			}
+			if i := badValueByte(line); i >= 0 {
+				return syntaxErr(lineOff+int64(i), ErrSyntax, "control character in header value")
+			}
+			if v := trimWS(line); len(v) > 0 {
+				f := &h.fields[len(h.fields)-1]
+				if f.value.end > f.value.start {
+					h.buf = append(h.buf, ' ')
+				}
+				h.buf = append(h.buf, v...)
+				f.value.end = uint32(len(h.buf))
+			}
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			return syntaxErr(lineOff, ErrSyntax, "header line without colon")
+		}
+		name := line[:colon]
+		if !isToken(name) {
+			for i, c := range name {
+				if !tokenTable[c] {
+					return syntaxErr(lineOff+int64(i), ErrSyntax, "invalid byte in header name")
+				}
+			}
+			return syntaxErr(lineOff, ErrSyntax, "empty header name")
+		}
+		value := line[colon+1:]
+		if i := badValueByte(value); i >= 0 {
+			return syntaxErr(lineOff+int64(colon+1+i), ErrSyntax, "control character in header value")
+		}
+		if len(h.fields) == maxFields {
+			return syntaxErr(lineOff, ErrTooManyFields, "")
+		}
+		h.AddBytes(name, trimWS(value))
+	}
+	return syntaxErr(off+int64(len(block)), ErrSyntax, "header block not terminated")
+}

@@ -1,0 +1,71 @@
+package mixed
+
+import (
+	"net/textproto"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestHeaderAddGetSetDel(t *testing.T) {
+	var h Header
+	h.Add("Content-Type", "application/http")
+	h.Add("Content-ID", "<a>")
+	h.Add("X-Dup", "1")
+	h.Add("x-dup", "2")
+
+	if got := string(h.Get("content-type")); got != "application/http" {
+		t.Errorf("Get(content-type) = %q, want %q", got, "application/http")
+	}
+	if got := h.Get("Missing"); got != nil {
+		t.Errorf("Get(Missing) = %q, want nil", got)
+	}
+	var dups []string
+	for v := range h.Values("X-DUP") {
+		dups = append(dups, string(v))
+	}
+	if diff := cmp.Diff([]string{"1", "2"}, dups); diff != "" {
+		t.Errorf("Values(X-DUP) (-want +got):\n%s", diff)
+	}
+
+	h.Set("X-Dup", "3")
+	h.Del("Content-ID")
+	want := [][2]string{{"Content-Type", "application/http"}, {"X-Dup", "3"}}
+	if diff := cmp.Diff(want, fields(&h)); diff != "" {
+		t.Errorf("after Set and Del (-want +got):\n%s", diff)
+	}
+
+	c := h.Clone()
+	h.Reset()
+	h.Add("Other", "x")
+	if diff := cmp.Diff(want, fields(c)); diff != "" {
+		t.Errorf("Clone changed by the original's reuse (-want +got):\n%s", diff)
+	}
+	wantMIME := textproto.MIMEHeader{"Content-Type": {"application/http"}, "X-Dup": {"3"}}
+	if diff := cmp.Diff(wantMIME, c.MIMEHeader()); diff != "" {
+		t.Errorf("MIMEHeader (-want +got):\n%s", diff)
+	}
+}
+
+func TestHeaderGetDoesNotAllocate(t *testing.T) {
+	var h Header
+	h.Add("Content-Type", "application/http")
+	h.Add("Content-ID", "response-1")
+	allocs := testing.AllocsPerRun(100, func() {
+		if h.Get("Content-ID") == nil || h.Get("content-type") == nil {
+			t.Fatal("field missing")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Get allocates %v times, want 0", allocs)
+	}
+}
+
+// fields returns h's fields in wire order, as strings, for comparisons.
+func fields(h *Header) [][2]string {
+	var out [][2]string
+	for n, v := range h.All() {
+		out = append(out, [2]string{string(n), string(v)})
+	}
+	return out
+}

@@ -1,0 +1,646 @@
+package mixed
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+)
+
+// Default limits of a [Reader]; see [ReaderOptions].
+const (
+	DefaultBufferSize      = 64 << 10
+	DefaultMaxHeaderBytes  = 64 << 10
+	DefaultMaxHeaderFields = 100
+	DefaultMaxParts        = 10000
+	DefaultMaxLineBytes    = 8 << 10
+	DefaultMaxDepth        = 4
+)
+
+// ReaderOptions configures a [Reader]. A zero or negative field selects its
+// default, so the zero value means "all defaults". See the package
+// documentation's Limits section.
+type ReaderOptions struct {
+	// BufferSize is the size of the read buffer (default 64 KiB). The
+	// Reader grows it when a header block needs more, up to MaxHeaderBytes.
+	BufferSize int
+	// MaxHeaderBytes limits one part's header block, its lines and the
+	// empty line that ends it included (default 64 KiB): ErrHeaderTooLarge.
+	MaxHeaderBytes int
+	// MaxHeaderFields limits the fields of one part's header (default
+	// 100): ErrTooManyFields.
+	MaxHeaderFields int
+	// MaxParts limits the parts of one body (default 10,000):
+	// ErrTooManyParts.
+	MaxParts int
+	// MaxLineBytes limits a preamble line, and the transport padding of a
+	// delimiter line (default 8 KiB): ErrLineTooLong.
+	MaxLineBytes int
+	// MaxDepth limits nesting: a Reader on a Part of a Reader on a Part ...
+	// may be MaxDepth levels below the outermost one (default 4):
+	// ErrNestingTooDeep.
+	MaxDepth int
+}
+
+func (o ReaderOptions) withDefaults() ReaderOptions {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.BufferSize, DefaultBufferSize)
+	def(&o.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	def(&o.MaxHeaderFields, DefaultMaxHeaderFields)
+	def(&o.MaxParts, DefaultMaxParts)
+	def(&o.MaxLineBytes, DefaultMaxLineBytes)
+	def(&o.MaxDepth, DefaultMaxDepth)
+	// The buffer must hold a whole delimiter line with its padding, and
+	// one byte of body beside a held-back partial delimiter.
+	if min := o.MaxLineBytes + 2*(4+maxBoundary) + 16; o.BufferSize < min {
+		o.BufferSize = min
+	}
+	return o
+}
+
+// Reader states.
+const (
+	statePreamble = iota // before the first delimiter
+	stateHeader          // after a delimiter line, before a part's header
+	stateBody            // in a part's body
+	stateDone            // after the close delimiter
+)
+
+// A Reader reads the parts of a multipart body (RFC 2046 §5.1) as a stream.
+//
+// The body is split at delimiters: CRLF, "--", the boundary, optional
+// transport padding (spaces and tabs), and CRLF. The first delimiter may
+// open the body without the CRLF before it; anything before it (the
+// preamble) and after the close delimiter ("--" boundary "--", the epilogue)
+// is ignored. The CRLF before a delimiter belongs to the delimiter, not to
+// the part body before it. "--" boundary followed by another character is
+// not a delimiter.
+//
+// Line endings: the first delimiter line fixes the style for the whole body.
+// If it ends in CRLF, only CRLF "--" boundary delimits, and a bare-LF
+// "--" boundary inside a body is body data; if it ends in a bare LF (which
+// real peers send, and which mime/multipart accepts too), LF "--" boundary
+// delimits. Splitting at both would let two parsers of the same bytes see
+// different parts. Header lines may end in CRLF or LF either way.
+//
+// Memory is bounded by the buffer and the limits of [ReaderOptions],
+// whatever the input; the work done is linear in the input. The result does
+// not depend on how the underlying reader splits its bytes.
+//
+// A Reader created with [NewReader] on a [*Part] reads a nested multipart
+// body (an OData changeset) straight from that part.
+type Reader struct {
+	src  io.Reader
+	buf  []byte
+	r, w int   // unread bytes are buf[r:w]
+	off  int64 // stream offset of buf[0]
+	rerr error // error from src, kept until the buffered bytes are used up
+	err  error // sticky error
+
+	opts  ReaderOptions
+	depth int
+	state int
+	parts int
+
+	// The delimiter: dbuf holds "\r\n--" + boundary; delim is dbuf or
+	// dbuf[1:] once the first delimiter line has fixed the line endings;
+	// dash is "--" + boundary.
+	dbuf  [4 + maxBoundary]byte
+	delim []byte
+	dash  []byte
+	crlf  bool
+	find  finder
+
+	// Body state: avail bytes at buf[r:] are known to be body; if bodyEnd,
+	// a delimiter line of dlen bytes follows them (close reports the close
+	// delimiter). atStart reports that no byte of the body has been given
+	// out or skipped yet.
+	avail   int
+	bodyEnd bool
+	close   bool
+	dlen    int
+	atStart bool
+
+	// scan remembers how far a line search got between fills, so that
+	// short reads never cause a rescan; line is where the current line
+	// starts. Both are relative to r.
+	scan, line int
+
+	part Part
+}
+
+// NewReader returns a Reader that reads the parts of a multipart body from
+// r, delimited by boundary, with the default [ReaderOptions]; or, when r is
+// a [*Part], with the options of the Reader that part belongs to, one
+// nesting level deeper.
+//
+// An invalid boundary (empty, over 70 bytes, or with control or non-ASCII
+// bytes) is reported by the first call to NextPart, as an error wrapping
+// [ErrBadBoundary].
+func NewReader(r io.Reader, boundary string) *Reader {
+	return NewReaderOptions(r, boundary, ReaderOptions{})
+}
+
+// NewReaderOptions is like [NewReader] with explicit options. When r is a
+// [*Part], zero fields of opts are taken from the options of the Reader that
+// part belongs to rather than from the defaults.
+func NewReaderOptions(r io.Reader, boundary string, opts ReaderOptions) *Reader {
+	mr := new(Reader)
+	mr.opts = opts
+	mr.Reset(r, boundary)
+	return mr
+}
+
+// Reset discards the Reader's state and makes it read a new body from src,
+// delimited by boundary, keeping its options and reusing its buffers. A
+// Reader reset for every body allocates nothing in steady state.
+//
+// The zero Reader is ready to use after Reset, with the default options.
+func (mr *Reader) Reset(src io.Reader, boundary string) {
+	mr.depth = 0
+	opts := mr.opts
+	if p, ok := src.(*Part); ok && p.r != nil {
+		mr.depth = p.r.depth + 1
+		parent := p.r.opts
+		inherit := func(v *int, from int) {
+			if *v <= 0 {
+				*v = from
+			}
+		}
+		inherit(&opts.BufferSize, parent.BufferSize)
+		inherit(&opts.MaxHeaderBytes, parent.MaxHeaderBytes)
+		inherit(&opts.MaxHeaderFields, parent.MaxHeaderFields)
+		inherit(&opts.MaxParts, parent.MaxParts)
+		inherit(&opts.MaxLineBytes, parent.MaxLineBytes)
+		inherit(&opts.MaxDepth, parent.MaxDepth)
+	}
+	mr.opts = opts.withDefaults()
+	if cap(mr.buf) < mr.opts.BufferSize {
+		mr.buf = make([]byte, mr.opts.BufferSize)
+	}
+	mr.buf = mr.buf[:cap(mr.buf)]
+	mr.src = src
+	mr.r, mr.w, mr.off = 0, 0, 0
+	mr.rerr, mr.err = nil, nil
+	mr.state, mr.parts = statePreamble, 0
+	mr.avail, mr.bodyEnd, mr.close, mr.dlen, mr.atStart = 0, false, false, 0, false
+	mr.scan, mr.line = 0, 0
+	mr.part.r = mr
+	mr.part.Header.Reset()
+
+	if err := checkReadBoundary(boundary); err != nil {
+		mr.err = err
+		return
+	}
+	if mr.depth > mr.opts.MaxDepth {
+		mr.err = syntaxErr(0, ErrNestingTooDeep, "depth "+strconv.Itoa(mr.depth)+" exceeds "+strconv.Itoa(mr.opts.MaxDepth))
+		return
+	}
+	n := copy(mr.dbuf[:], "\r\n--")
+	n += copy(mr.dbuf[n:], boundary)
+	mr.delim = mr.dbuf[:n]
+	mr.dash = mr.dbuf[2:n]
+	mr.crlf = true
+	mr.find.reset(mr.delim, 4)
+}
+
+// NextPart returns the next part of the body, or [io.EOF] after the close
+// delimiter. The rest of the previous part's body, if it was not read to
+// the end, is skipped.
+//
+// The returned Part is owned by the Reader and reused: it, its Header and
+// every view they returned are valid until the next call to NextPart or
+// Reset.
+//
+// Errors are sticky: once NextPart or a Part method has failed, NextPart
+// returns the same error. A body that ends before its close delimiter gives
+// an error wrapping [io.ErrUnexpectedEOF].
+func (mr *Reader) NextPart() (*Part, error) {
+	for {
+		if mr.err != nil {
+			return nil, mr.err
+		}
+		switch mr.state {
+		case statePreamble:
+			mr.preamble()
+		case stateBody:
+			mr.skipBody()
+		case stateHeader:
+			if mr.header() {
+				return &mr.part, nil
+			}
+		case stateDone:
+			return nil, io.EOF
+		}
+	}
+}
+
+// fill reads more input into the buffer, first moving the unread bytes to
+// its start. It reads once: a Reader never waits for more input than it
+// needs to make progress.
+func (mr *Reader) fill() {
+	if mr.r > 0 {
+		copy(mr.buf, mr.buf[mr.r:mr.w])
+		mr.off += int64(mr.r)
+		mr.w -= mr.r
+		mr.r = 0
+	}
+	if mr.w == len(mr.buf) {
+		// The callers grow the buffer before filling a full one; this
+		// would be a bug, reported rather than spun on.
+		mr.rerr = io.ErrShortBuffer
+		return
+	}
+	for range 100 {
+		n, err := mr.src.Read(mr.buf[mr.w:])
+		if n < 0 || n > len(mr.buf)-mr.w {
+			mr.rerr = errInvalidRead
+			return
+		}
+		mr.w += n
+		if err != nil {
+			mr.rerr = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	mr.rerr = io.ErrNoProgress
+}
+
+var errInvalidRead = &SyntaxError{Err: io.ErrShortBuffer, Reason: "underlying reader returned an invalid count"}
+
+// consume advances past n unread bytes.
+func (mr *Reader) consume(n int) {
+	mr.r += n
+	mr.scan, mr.line = 0, 0
+}
+
+// offset returns the stream offset of buf[i].
+func (mr *Reader) offset(i int) int64 { return mr.off + int64(i) }
+
+// eofErr turns the end of input inside the body into the error to report.
+func (mr *Reader) eofErr(where string) error {
+	if mr.rerr == io.EOF {
+		return syntaxErr(mr.offset(mr.w), io.ErrUnexpectedEOF, where)
+	}
+	return mr.rerr
+}
+
+// Results of delimLine.
+const (
+	dlMore  = iota // more input is needed to decide
+	dlNot          // not a delimiter: the boundary is followed by other bytes
+	dlPart         // a delimiter line; a part follows
+	dlClose        // the close delimiter
+	dlBad          // boundary, padding, then something other than a line end
+	dlLong         // padding longer than the line limit
+)
+
+// delimLine decides what b, the bytes right after "--" boundary, make of
+// it, and returns how many bytes of b belong to the delimiter line. first
+// reports the first delimiter line, which may end in CRLF or LF and so
+// fixes the line-ending style; later ones must end as it did. At eof no
+// more input will come.
+func delimLine(b []byte, crlf, first, eof bool, maxPad int) (kind, n int) {
+	if len(b) == 0 {
+		if eof {
+			return dlBad, 0
+		}
+		return dlMore, 0
+	}
+	if b[0] == '-' {
+		switch {
+		case len(b) < 2 && !eof:
+			return dlMore, 0
+		case len(b) >= 2 && b[1] == '-':
+			return dlClose, 2
+		}
+		return dlNot, 0
+	}
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	if i > maxPad {
+		return dlLong, 0
+	}
+	if i == len(b) {
+		if eof {
+			return dlBad, 0
+		}
+		return dlMore, 0
+	}
+	switch b[i] {
+	case '\r':
+		if i+1 == len(b) {
+			if eof {
+				return dlBad, 0
+			}
+			return dlMore, 0
+		}
+		if b[i+1] == '\n' {
+			return dlPart, i + 2
+		}
+		return dlBad, 0
+	case '\n':
+		if !crlf || first {
+			return dlPart, i + 1
+		}
+		return dlBad, 0
+	}
+	if i == 0 {
+		return dlNot, 0
+	}
+	return dlBad, 0
+}
+
+// preamble skips lines up to and including the first delimiter line.
+func (mr *Reader) preamble() {
+	for {
+		b := mr.buf[mr.r:mr.w]
+		nl := bytes.IndexByte(b[mr.scan:], '\n')
+		if nl < 0 {
+			mr.scan = len(b)
+			if len(b) > mr.opts.MaxLineBytes {
+				mr.err = syntaxErr(mr.offset(mr.r), ErrLineTooLong, "preamble line longer than "+strconv.Itoa(mr.opts.MaxLineBytes)+" bytes")
+				return
+			}
+			if mr.rerr != nil {
+				// "--boundary--" may end the input without a line end.
+				if bytes.HasPrefix(b, mr.dash) {
+					if k, _ := delimLine(b[len(mr.dash):], true, true, true, mr.opts.MaxLineBytes); k == dlClose {
+						mr.consume(len(b))
+						mr.state = stateDone
+						return
+					}
+				}
+				mr.err = syntaxErr(mr.offset(mr.w), io.ErrUnexpectedEOF, "no boundary delimiter found")
+				if mr.rerr != io.EOF {
+					mr.err = mr.rerr
+				}
+				return
+			}
+			mr.fill()
+			continue
+		}
+		line := b[:mr.scan+nl+1]
+		if len(line) > mr.opts.MaxLineBytes+2 {
+			mr.err = syntaxErr(mr.offset(mr.r), ErrLineTooLong, "preamble line longer than "+strconv.Itoa(mr.opts.MaxLineBytes)+" bytes")
+			return
+		}
+		if bytes.HasPrefix(line, mr.dash) {
+			switch k, n := delimLine(line[len(mr.dash):], true, true, true, mr.opts.MaxLineBytes); k {
+			case dlClose:
+				mr.consume(len(line))
+				mr.state = stateDone
+				return
+			case dlPart:
+				if line[len(mr.dash)+n-2] != '\r' {
+					mr.crlf = false
+					mr.delim = mr.dbuf[1 : len(mr.dash)+2]
+					mr.find.reset(mr.delim, 3)
+				}
+				mr.consume(len(line))
+				mr.state = stateHeader
+				return
+			}
+		}
+		mr.consume(len(line))
+	}
+}
+
+// header reads a part's header block; it reports whether a part is ready.
+func (mr *Reader) header() bool {
+	if mr.parts == mr.opts.MaxParts {
+		mr.err = syntaxErr(mr.offset(mr.r), ErrTooManyParts, "more than "+strconv.Itoa(mr.opts.MaxParts)+" parts")
+		return false
+	}
+	for {
+		b := mr.buf[mr.r:mr.w]
+		for {
+			nl := bytes.IndexByte(b[mr.scan:], '\n')
+			if nl < 0 {
+				mr.scan = len(b)
+				break
+			}
+			end := mr.scan + nl + 1
+			if n := end - mr.line; n == 1 || n == 2 && b[mr.line] == '\r' {
+				if end > mr.opts.MaxHeaderBytes {
+					mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
+					return false
+				}
+				if err := parseHeaderBlock(&mr.part.Header, b[:end], mr.offset(mr.r), mr.opts.MaxHeaderFields); err != nil {
+					mr.err = err
+					return false
+				}
+				mr.consume(end)
+				mr.parts++
+				mr.state = stateBody
+				mr.avail, mr.bodyEnd, mr.close, mr.dlen, mr.atStart = 0, false, false, 0, true
+				return true
+			}
+			mr.scan, mr.line = end, end
+		}
+		if len(b) > mr.opts.MaxHeaderBytes {
+			mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
+			return false
+		}
+		if mr.rerr != nil {
+			mr.err = mr.eofErr("input ends inside a part header")
+			return false
+		}
+		if mr.r == 0 && mr.w == len(mr.buf) {
+			mr.grow()
+		}
+		mr.fill()
+	}
+}
+
+// grow enlarges a full buffer so that a header block up to MaxHeaderBytes
+// fits; it is only needed when BufferSize is smaller than that.
+func (mr *Reader) grow() {
+	n := 2 * len(mr.buf)
+	if max := mr.opts.MaxHeaderBytes + 2*(4+maxBoundary) + 16; n > max && max > len(mr.buf) {
+		n = max
+	}
+	nb := make([]byte, n)
+	copy(nb, mr.buf[:mr.w])
+	mr.buf = nb
+}
+
+// scanBody finds out how much of the unread input is body, setting avail,
+// or finds the end of the body, setting bodyEnd. It may decide nothing, when
+// more input is needed.
+func (mr *Reader) scanBody() {
+	b := mr.buf[mr.r:mr.w]
+	eof := mr.rerr != nil
+	if mr.atStart {
+		// A delimiter right after the header's empty line: the empty line
+		// doubles as the delimiter's CRLF and the body is empty.
+		if len(b) < len(mr.dash) && bytes.HasPrefix(mr.dash, b) && !eof {
+			return
+		}
+		if bytes.HasPrefix(b, mr.dash) {
+			k, n := delimLine(b[len(mr.dash):], mr.crlf, false, eof, mr.opts.MaxLineBytes)
+			if mr.endAt(0, len(mr.dash), k, n) {
+				return
+			}
+		}
+	}
+	for from := 0; ; {
+		i := mr.find.index(b[from:])
+		if i < 0 {
+			break
+		}
+		i += from
+		k, n := delimLine(b[i+len(mr.delim):], mr.crlf, false, eof, mr.opts.MaxLineBytes)
+		if mr.endAt(i, len(mr.delim), k, n) {
+			return
+		}
+		from = i + 1
+	}
+	if eof {
+		mr.avail = len(b)
+	} else {
+		mr.avail = len(b) - partialSuffix(b, mr.delim)
+	}
+	if mr.avail > 0 {
+		mr.atStart = false
+	}
+}
+
+// endAt acts on the verdict k of delimLine for a candidate delimiter of dl
+// bytes at b[i]; it reports whether the scan is over.
+func (mr *Reader) endAt(i, dl, k, n int) bool {
+	switch k {
+	case dlNot:
+		return false
+	case dlPart, dlClose:
+		mr.avail, mr.bodyEnd, mr.close, mr.dlen = i, true, k == dlClose, dl+n
+	case dlMore:
+		mr.avail = i
+	case dlBad:
+		mr.err = syntaxErr(mr.offset(mr.r+i), ErrSyntax, "malformed delimiter line")
+	case dlLong:
+		mr.err = syntaxErr(mr.offset(mr.r+i), ErrLineTooLong, "transport padding longer than "+strconv.Itoa(mr.opts.MaxLineBytes)+" bytes")
+	}
+	if mr.avail > 0 {
+		mr.atStart = false
+	}
+	return true
+}
+
+// bodyChunk returns up to max bytes of body as a view into the buffer, or
+// io.EOF at the end of the body.
+func (mr *Reader) bodyChunk(max int) ([]byte, error) {
+	for mr.avail == 0 {
+		if mr.err != nil {
+			return nil, mr.err
+		}
+		if mr.state != stateBody || mr.bodyEnd {
+			return nil, io.EOF
+		}
+		mr.scanBody()
+		if mr.avail > 0 || mr.bodyEnd || mr.err != nil {
+			continue
+		}
+		if mr.rerr != nil {
+			mr.err = mr.eofErr("input ends inside a part body")
+			continue
+		}
+		mr.fill()
+	}
+	n := mr.avail
+	if n > max {
+		n = max
+	}
+	b := mr.buf[mr.r : mr.r+n : mr.r+n]
+	mr.r += n
+	mr.avail -= n
+	return b, nil
+}
+
+// skipBody discards the rest of the current part and its delimiter line.
+func (mr *Reader) skipBody() {
+	for {
+		mr.r += mr.avail
+		mr.avail = 0
+		if mr.bodyEnd {
+			break
+		}
+		if _, err := mr.bodyChunk(0); err != nil && err != io.EOF {
+			return
+		}
+	}
+	mr.consume(mr.dlen)
+	mr.bodyEnd = false
+	if mr.close {
+		mr.state = stateDone
+	} else {
+		mr.state = stateHeader
+	}
+}
+
+// A Part is one part of a multipart body: its Header, and its body, read
+// through the methods of Part.
+//
+// A Part belongs to the [Reader] that returned it and is reused by it: the
+// Part, its Header and every view they returned are valid until the next
+// call to [Reader.NextPart] or [Reader.Reset].
+type Part struct {
+	// Header is the part's header. Its views are valid until the next
+	// call to NextPart.
+	Header Header
+
+	r *Reader
+}
+
+// Read reads body bytes into b. It returns [io.EOF] at the end of the body,
+// and an error wrapping [io.ErrUnexpectedEOF] if the input ends first.
+func (p *Part) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	c, err := p.r.bodyChunk(len(b))
+	return copy(b, c), err
+}
+
+// ReadChunk returns the next piece of the body as a view into the Reader's
+// buffer, without copying it. The view is valid until the next call to any
+// method of the Part or its Reader; copy it (append([]byte(nil), c...)) to
+// keep it. At the end of the body ReadChunk returns nil, [io.EOF]. Pieces
+// are as large as the buffered input allows; their sizes depend on how the
+// underlying reader splits its bytes, their concatenation does not.
+func (p *Part) ReadChunk() ([]byte, error) {
+	return p.r.bodyChunk(int(^uint(0) >> 1))
+}
+
+// WriteTo writes the rest of the body to w straight from the Reader's
+// buffer. It implements [io.WriterTo], so [io.Copy] uses it.
+func (p *Part) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		c, err := p.ReadChunk()
+		if len(c) > 0 {
+			n, werr := w.Write(c)
+			total += int64(n)
+			if werr == nil && n < len(c) {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}

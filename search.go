@@ -1,0 +1,100 @@
+package mixed
+
+import "bytes"
+
+// A finder locates a delimiter ("\r\n--" + boundary, or "\n--" + boundary)
+// in part bodies.
+//
+// bytes.Index filters candidates on the needle's first byte, which is CR or
+// LF: in text bodies, the shape of real batch payloads, that byte occurs every
+// few dozen bytes and the filter stops paying for itself. The finder instead
+// runs bytes.IndexByte on the byte of the boundary that is least likely in
+// text, and checks the whole delimiter only around its hits. If the data turn
+// out to be full of that byte too (an adversary can arrange it), it falls
+// back to bytes.Index, which has its own defence against such inputs, so the
+// cost stays linear whatever the input.
+type finder struct {
+	pat  []byte // the delimiter
+	rare int    // index in pat of the byte used as a filter
+}
+
+func (f *finder) reset(pat []byte, boundaryStart int) {
+	f.pat = pat
+	f.rare = len(pat) - 1
+	best := 256
+	// Only the boundary itself is considered: CR, LF and '-' are common
+	// in text (dates, negative numbers, separators).
+	for i := len(pat) - 1; i >= boundaryStart; i-- {
+		if r := int(textRank[pat[i]]); r < best {
+			best, f.rare = r, i
+		}
+	}
+}
+
+// index returns the index of the first occurrence of the delimiter in s, or
+// -1. It does not report a delimiter that would extend past the end of s.
+func (f *finder) index(s []byte) int {
+	pat := f.pat
+	if len(s) < len(pat) {
+		return -1
+	}
+	c := pat[f.rare]
+	// Candidates for the rare byte lie in s[f.rare : len(s)-tail].
+	tail := len(pat) - 1 - f.rare
+	i, limit := f.rare, len(s)-tail
+	fails := 0
+	for i < limit {
+		j := bytes.IndexByte(s[i:limit], c)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		st := i - f.rare
+		if string(s[st:st+len(pat)]) == string(pat) {
+			return st
+		}
+		fails++
+		// Allow about one false hit per 16 bytes scanned, as bytes.Index
+		// does for its own first-byte filter, before giving up on the
+		// filter for the rest of s.
+		if fails > 4+(i>>4) {
+			if k := bytes.Index(s[st+1:], pat); k >= 0 {
+				return st + 1 + k
+			}
+			return -1
+		}
+		i++
+	}
+	return -1
+}
+
+// partialSuffix returns the length of the longest suffix of s that is a
+// proper prefix of pat: bytes that may be the start of a delimiter split
+// across reads, and so cannot be given out as body yet.
+func partialSuffix(s, pat []byte) int {
+	from := len(s) - (len(pat) - 1)
+	if from < 0 {
+		from = 0
+	}
+	for i := from; i < len(s); i++ {
+		if s[i] == pat[0] && bytes.HasPrefix(pat, s[i:]) {
+			return len(s) - i
+		}
+	}
+	return 0
+}
+
+// textRank estimates how common each byte is in the bodies of batch calls
+// (JSON and text): higher is more common. Bytes absent from the table rank
+// 0, the best filters.
+var textRank = [256]uint8{
+	' ': 255, 'e': 200, '"': 190, 't': 180, 'a': 175, 'o': 170, 'i': 165, 'n': 160,
+	's': 155, 'r': 150, 'h': 140, 'l': 135, 'd': 130, ':': 130, ',': 130, '\r': 255, '\n': 255,
+	'c': 120, 'u': 115, 'm': 110, '0': 110, '1': 110, '2': 105, 'f': 100, 'p': 100, 'g': 95,
+	'w': 90, 'y': 90, 'b': 85, '3': 85, '4': 80, '5': 80, '6': 80, '7': 80, '8': 80, '9': 80,
+	'.': 80, '-': 80, '_': 75, 'v': 70, 'k': 60, '{': 60, '}': 60, '/': 60, '\t': 60,
+	'I': 50, 'T': 50, 'A': 50, 'S': 50, 'E': 45, 'N': 45, 'C': 45, 'O': 45, 'R': 45,
+	'[': 40, ']': 40, 'x': 40, 'D': 40, 'L': 40, 'P': 40, 'M': 40, 'j': 30, 'q': 25,
+	'H': 30, 'B': 30, 'F': 30, 'G': 30, 'U': 30, 'W': 30, 'Y': 25, 'V': 20, 'K': 20,
+	'=': 20, '+': 20, '(': 20, ')': 20, '\'': 20, 'z': 20, 'J': 15, 'X': 15, 'Q': 10, 'Z': 10,
+}
