@@ -86,7 +86,7 @@ func unquote(s string) (value, rest string, ok bool) {
 			// Escapes are rare: build the value only now.
 			var b strings.Builder
 			b.WriteString(s[1:i])
-			for i++; i < len(s); i++ {
+			for ; i < len(s); i++ { // from the backslash, which the loop unescapes
 				switch c := s[i]; c {
 				case '"':
 					return b.String(), s[i+1:], true

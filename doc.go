@@ -59,6 +59,38 @@
 // NextRawPart); a Reader stops at the close delimiter and does not read the
 // epilogue.
 //
+// # Embedded HTTP messages
+//
+// Batch parts usually hold an HTTP/1.1 message (Content-Type:
+// application/http). A [MessageReader] reads one from a [*Part] (or any
+// [io.Reader] holding exactly one message): [MessageReader.ReadRequest]
+// and [MessageReader.ReadResponse] return the head as views (method,
+// target, status, reason and a [Header] of fields, valid until the next
+// Reset or Read method call), and a [MessageBody] that streams the body,
+// framed by Content-Length, chunked, or else the rest of the part. From a
+// Part, only the head is copied; the body is served as views of the
+// Part's buffer. Steady-state reading allocates nothing.
+//
+// The reader is lenient where real batch peers need it (a request line
+// without version, a status line without reason, LF-only heads, a head that
+// ends with the part, blank lines after the body) and strict where two
+// parsers could frame a message differently: Content-Length with
+// Transfer-Encoding, disagreeing or malformed Content-Length, transfer
+// codings other than chunked, bare CR, control characters, white space
+// before a field's colon, obsolete line folding, bare LF in chunk lines,
+// and anything but blank lines after the body are errors, each wrapping
+// its own sentinel. Request targets are origin-form (/path?query) only,
+// unless [MessageOptions] allows absolute-form (a call could choose
+// another host) or OData's service-root-relative form.
+//
+// A [MessageWriter] writes requests and responses from a method, target or
+// status, a Header and a body without allocating, or from an
+// [net/http.Request] or [net/http.Response]; it validates everything before
+// writing a byte, and writes CRLF line ends, a reason phrase on every
+// status line and the empty line after every head, which strict peers
+// need. [Request.HTTPRequest] and [Response.HTTPResponse] convert what was
+// read to net/http types, taking the scheme and host from a base URL.
+//
 // References: RFC 2046 §5.1 (multipart), RFC 5322 and RFC 2045 (header
 // fields), RFC 9110 and RFC 9112 (HTTP messages).
 package mixed

@@ -26,11 +26,13 @@ var (
 	ErrNotMultipart = errors.New("mixed: not a multipart media type")
 
 	// ErrHeaderTooLarge reports a part header block longer than
-	// ReaderOptions.MaxHeaderBytes.
+	// ReaderOptions.MaxHeaderBytes, or an embedded message's head or
+	// trailer section longer than MessageOptions.MaxHeaderBytes.
 	ErrHeaderTooLarge = errors.New("mixed: header block too large")
 
 	// ErrTooManyFields reports a part header block with more than
-	// ReaderOptions.MaxHeaderFields fields.
+	// ReaderOptions.MaxHeaderFields fields, or an embedded message's head
+	// or trailer section with more than MessageOptions.MaxHeaderFields.
 	ErrTooManyFields = errors.New("mixed: too many header fields")
 
 	// ErrTooManyParts reports a body with more than ReaderOptions.MaxParts
@@ -58,6 +60,63 @@ var (
 	// ErrClosed reports a write to a Writer, or to one of its parts, after
 	// Close or after a later part was created.
 	ErrClosed = errors.New("mixed: write after close")
+
+	// ErrMethod reports an embedded HTTP request whose method is not an
+	// RFC 9110 token, read or given to a [MessageWriter].
+	ErrMethod = errors.New("mixed: invalid HTTP method")
+
+	// ErrBadTarget reports a request target that is empty or holds a
+	// space, a control character or DEL.
+	ErrBadTarget = errors.New("mixed: invalid request target")
+
+	// ErrTargetForm reports a request target in a form that
+	// MessageOptions does not allow: absolute-form (https://host/path),
+	// authority-form (CONNECT host:port), asterisk-form other than
+	// OPTIONS *, or a target relative to a service root
+	// (Customers('ALFKI')). By default only origin-form (/path?query) is
+	// allowed, so that a call inside a batch cannot choose another host.
+	ErrTargetForm = errors.New("mixed: request target form not allowed")
+
+	// ErrBadVersion reports an HTTP-version that is not HTTP/1.0 or
+	// HTTP/1.1 in a request or status line.
+	ErrBadVersion = errors.New("mixed: invalid HTTP version")
+
+	// ErrBadStatus reports a status code that is not exactly three
+	// digits from 100 to 999, or a reason phrase with a control
+	// character.
+	ErrBadStatus = errors.New("mixed: invalid HTTP status")
+
+	// ErrStartLineTooLong reports a request line or status line longer
+	// than MessageOptions.MaxStartLineBytes.
+	ErrStartLineTooLong = errors.New("mixed: HTTP start line too long")
+
+	// ErrBadContentLength reports a Content-Length that is not a plain
+	// non-negative decimal number, overflows int64, or differs from
+	// another Content-Length field of the same message; or, for a
+	// [MessageWriter], one that differs from the body's length.
+	ErrBadContentLength = errors.New("mixed: invalid Content-Length")
+
+	// ErrFramingConflict reports a message with both Content-Length and
+	// Transfer-Encoding, which two parsers could frame differently (the
+	// request smuggling of RFC 9112 §11.2); or, for a [MessageWriter], a
+	// body given with a status that cannot have one.
+	ErrFramingConflict = errors.New("mixed: conflicting message framing")
+
+	// ErrBadTransferEncoding reports a Transfer-Encoding other than the
+	// single coding "chunked" (the only one this package decodes; net/http
+	// accepts no other either).
+	ErrBadTransferEncoding = errors.New("mixed: unsupported Transfer-Encoding")
+
+	// ErrBadChunk reports a malformed chunked body: a chunk size that is
+	// not hexadecimal or overflows, a malformed chunk extension, a chunk
+	// not followed by its line end.
+	ErrBadChunk = errors.New("mixed: malformed chunked body")
+
+	// ErrDataAfterBody reports bytes other than blank lines after the end
+	// of an embedded message's body (a Content-Length or chunked body, or
+	// a response that has no body): a part holds exactly one message, and
+	// nothing after it may be taken for a second one.
+	ErrDataAfterBody = errors.New("mixed: data after the message body")
 )
 
 // A SyntaxError describes input that was rejected: what is wrong (Err, one

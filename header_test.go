@@ -1,7 +1,9 @@
 package mixed
 
 import (
+	"mime/multipart"
 	"net/textproto"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -68,4 +70,28 @@ func fields(h *Header) [][2]string {
 		out = append(out, [2]string{string(n), string(v)})
 	}
 	return out
+}
+
+// A part's Header converted with MIMEHeader equals the header mime/multipart
+// reads from the same bytes.
+func TestHeaderMIMEHeaderMatchesStdlib(t *testing.T) {
+	in := "--B\r\ncontent-type: text/plain\r\nX-Dup: 1\r\nx-dup: 2\r\nX-Folded: a\r\n b\r\nContent-ID: <1>\r\n\r\nx\r\n--B--\r\n"
+	p, err := NewReader(strings.NewReader(in), "B").NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := multipart.NewReader(strings.NewReader(in), "B").NextRawPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sp.Header, p.Header.MIMEHeader()); diff != "" {
+		t.Errorf("(-mime/multipart +MIMEHeader):\n%s", diff)
+	}
+	var dups []string
+	for v := range p.Header.Values("x-DUP") {
+		dups = append(dups, string(v))
+	}
+	if diff := cmp.Diff([]string{"1", "2"}, dups); diff != "" {
+		t.Errorf("Values(x-DUP) (-want +got):\n%s", diff)
+	}
 }

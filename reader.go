@@ -129,6 +129,13 @@ type Reader struct {
 	// starts. Both are relative to r.
 	scan, line int
 
+	// padOff is the stream offset of the bytes after a candidate delimiter
+	// whose line was still incomplete, and padN how many spaces and tabs
+	// are known to start there, so that padding arriving in short reads is
+	// scanned once.
+	padOff int64
+	padN   int
+
 	part Part
 }
 
@@ -188,6 +195,7 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.state, mr.parts = statePreamble, 0
 	mr.avail, mr.bodyEnd, mr.close, mr.dlen, mr.atStart = 0, false, false, 0, false
 	mr.scan, mr.line = 0, 0
+	mr.padOff, mr.padN = 0, 0
 	mr.part.r = mr
 	mr.part.Header.Reset()
 
@@ -299,6 +307,7 @@ const (
 	dlClose        // the close delimiter
 	dlBad          // boundary, padding, then something other than a line end
 	dlLong         // padding longer than the line limit
+	dlTrunc        // the input ends inside the delimiter line
 )
 
 // delimLine decides what b, the bytes right after "--" boundary, make of
@@ -309,7 +318,7 @@ const (
 func delimLine(b []byte, crlf, first, eof bool, maxPad int) (kind, n int) {
 	if len(b) == 0 {
 		if eof {
-			return dlBad, 0
+			return dlTrunc, 0
 		}
 		return dlMore, 0
 	}
@@ -331,7 +340,7 @@ func delimLine(b []byte, crlf, first, eof bool, maxPad int) (kind, n int) {
 	}
 	if i == len(b) {
 		if eof {
-			return dlBad, 0
+			return dlTrunc, 0
 		}
 		return dlMore, 0
 	}
@@ -339,7 +348,7 @@ func delimLine(b []byte, crlf, first, eof bool, maxPad int) (kind, n int) {
 	case '\r':
 		if i+1 == len(b) {
 			if eof {
-				return dlBad, 0
+				return dlTrunc, 0
 			}
 			return dlMore, 0
 		}
@@ -366,14 +375,16 @@ func (mr *Reader) preamble() {
 		nl := bytes.IndexByte(b[mr.scan:], '\n')
 		if nl < 0 {
 			mr.scan = len(b)
-			if len(b) > mr.opts.MaxLineBytes {
+			// The limit excludes the line end; a CR may still await its LF.
+			if len(b) > mr.opts.MaxLineBytes+1 {
 				mr.err = syntaxErr(mr.offset(mr.r), ErrLineTooLong, "preamble line longer than "+strconv.Itoa(mr.opts.MaxLineBytes)+" bytes")
 				return
 			}
 			if mr.rerr != nil {
-				// "--boundary--" may end the input without a line end.
+				// "--boundary--" may end the input without a line end,
+				// followed by padding only (see below).
 				if bytes.HasPrefix(b, mr.dash) {
-					if k, _ := delimLine(b[len(mr.dash):], true, true, true, mr.opts.MaxLineBytes); k == dlClose {
+					if k, n := delimLine(b[len(mr.dash):], true, true, true, mr.opts.MaxLineBytes); k == dlClose && len(bytes.TrimLeft(b[len(mr.dash)+n:], " \t")) == 0 {
 						mr.consume(len(b))
 						mr.state = stateDone
 						return
@@ -389,13 +400,23 @@ func (mr *Reader) preamble() {
 			continue
 		}
 		line := b[:mr.scan+nl+1]
-		if len(line) > mr.opts.MaxLineBytes+2 {
+		content := len(line) - 1 // the limit excludes the line end
+		if content > 0 && line[content-1] == '\r' {
+			content--
+		}
+		if content > mr.opts.MaxLineBytes {
 			mr.err = syntaxErr(mr.offset(mr.r), ErrLineTooLong, "preamble line longer than "+strconv.Itoa(mr.opts.MaxLineBytes)+" bytes")
 			return
 		}
 		if bytes.HasPrefix(line, mr.dash) {
 			switch k, n := delimLine(line[len(mr.dash):], true, true, true, mr.opts.MaxLineBytes); k {
 			case dlClose:
+				// RFC 2046 allows only padding after a close delimiter
+				// on its line: "--boundary--junk" is a preamble line,
+				// as mime/multipart reads it, not the end.
+				if rest := bytes.TrimLeft(line[len(mr.dash)+n:], " \t"); string(rest) != "\n" && string(rest) != "\r\n" {
+					break
+				}
 				mr.consume(len(line))
 				mr.state = stateDone
 				return
@@ -486,7 +507,7 @@ func (mr *Reader) scanBody() {
 			return
 		}
 		if bytes.HasPrefix(b, mr.dash) {
-			k, n := delimLine(b[len(mr.dash):], mr.crlf, false, eof, mr.opts.MaxLineBytes)
+			k, n := mr.delimAt(b, len(mr.dash), eof)
 			if mr.endAt(0, len(mr.dash), k, n) {
 				return
 			}
@@ -498,7 +519,7 @@ func (mr *Reader) scanBody() {
 			break
 		}
 		i += from
-		k, n := delimLine(b[i+len(mr.delim):], mr.crlf, false, eof, mr.opts.MaxLineBytes)
+		k, n := mr.delimAt(b, i+len(mr.delim), eof)
 		if mr.endAt(i, len(mr.delim), k, n) {
 			return
 		}
@@ -512,6 +533,28 @@ func (mr *Reader) scanBody() {
 	if mr.avail > 0 {
 		mr.atStart = false
 	}
+}
+
+// delimAt is delimLine for the bytes at b[at:] after a candidate delimiter in
+// the body, b being the unread input. It resumes after the padding that an
+// earlier call on the same candidate saw: rescanning it on every short read
+// would be quadratic in its length.
+func (mr *Reader) delimAt(b []byte, at int, eof bool) (kind, n int) {
+	rest, skip := b[at:], 0
+	if off := mr.offset(mr.r + at); off == mr.padOff && mr.padN > 1 {
+		// Keep one known padding byte, so that delimLine sees padding
+		// and not the start of the line.
+		skip = mr.padN - 1
+	}
+	k, n := delimLine(rest[skip:], mr.crlf, false, eof, mr.opts.MaxLineBytes-skip)
+	if k == dlMore {
+		p := skip
+		for p < len(rest) && (rest[p] == ' ' || rest[p] == '\t') {
+			p++
+		}
+		mr.padOff, mr.padN = mr.offset(mr.r+at), p
+	}
+	return k, n + skip
 }
 
 // endAt acts on the verdict k of delimLine for a candidate delimiter of dl
@@ -528,6 +571,8 @@ func (mr *Reader) endAt(i, dl, k, n int) bool {
 		mr.err = syntaxErr(mr.offset(mr.r+i), ErrSyntax, "malformed delimiter line")
 	case dlLong:
 		mr.err = syntaxErr(mr.offset(mr.r+i), ErrLineTooLong, "transport padding longer than "+strconv.Itoa(mr.opts.MaxLineBytes)+" bytes")
+	case dlTrunc:
+		mr.err = mr.eofErr("input ends inside a delimiter line")
 	}
 	if mr.avail > 0 {
 		mr.atStart = false

@@ -12,9 +12,10 @@ import (
 // A Writer is strict: it never writes what a [Reader] would reject or read
 // differently. Boundaries follow RFC 2046 (1 to 70 bchars, not ending in a
 // space); header names must be tokens and values may hold no CR, LF, NUL or
-// other control character but HTAB; and with the delimiter check on (the
-// default) a body that contains the Writer's own delimiter fails with
-// [ErrDelimiterInBody] instead of silently ending its part early.
+// other control character but HTAB, nor begin or end with white space
+// (which readers drop); and with the delimiter check on (the default) a body
+// that contains the Writer's own delimiter fails with [ErrDelimiterInBody]
+// instead of silently ending its part early.
 //
 // Writes go straight to the destination: wrap it in a [bufio.Writer] if it
 // is costly to write to in small pieces. Line endings are CRLF.
@@ -112,6 +113,9 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 			}
 			if j := badValueByte(value); j >= 0 {
 				return nil, &SyntaxError{Offset: w.written, Err: ErrInvalidHeader, Reason: "field " + strconv.Itoa(i) + " (" + string(name) + "): control character " + quote(string(value[j:j+1])) + " in value"}
+			}
+			if len(trimWS(value)) != len(value) {
+				return nil, &SyntaxError{Offset: w.written, Err: ErrInvalidHeader, Reason: "field " + strconv.Itoa(i) + " (" + string(name) + "): value begins or ends with white space, which readers drop"}
 			}
 		}
 	}

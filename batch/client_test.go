@@ -1,0 +1,199 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// result is a call's outcome as the tests compare it.
+type result struct {
+	Status int
+	Body   string
+	Err    string
+}
+
+func outcome(t *testing.T, c *Call) result {
+	t.Helper()
+	resp, err := c.Wait(context.Background())
+	if err != nil {
+		return result{Err: err.Error()}
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{Status: resp.StatusCode, Body: string(b)}
+}
+
+// countingServer serves h behind NewHandler and counts the batch requests.
+func countingServer(t *testing.T, inner http.Handler, opts *HandlerOptions) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	bh := NewHandler(inner, opts)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		bh.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func TestClientAgainstHandler(t *testing.T) {
+	srv, _ := countingServer(t, farm(), nil)
+	c := &Client{Endpoint: srv.URL + "/batch/farm/v1", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	b.Header.Set("Authorization", "Bearer outer")
+
+	get, _ := http.NewRequest("GET", srv.URL+"/farm/v1/animals/pony", nil)
+	own, _ := http.NewRequest("GET", "/farm/v1/animals/cow", nil)
+	own.Header.Set("Authorization", "Bearer own")
+	put, _ := http.NewRequest("PUT", "/farm/v1/animals/sheep", strings.NewReader(`{"animalName":"sheep"}`))
+	put.Header.Set("If-Match", `"etag/sheep"`)
+	cond, _ := http.NewRequest("GET", "/farm/v1/animals", nil)
+	cond.Header.Set("If-None-Match", `"etag/animals"`)
+
+	calls := map[string]*Call{}
+	for id, req := range map[string]*http.Request{"pony": get, "cow": own, "sheep": put, "": cond} {
+		call, err := b.Add(req, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls[id] = call
+	}
+	if id := calls[""].ID(); len(id) < 20 {
+		t.Errorf("generated id %q is too short to be unguessable", id)
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]result{}
+	for id, call := range calls {
+		got[id] = outcome(t, call)
+	}
+	want := map[string]result{
+		"pony":  {Status: 200, Body: `{"animalName":"pony","auth":"Bearer outer"}`},
+		"cow":   {Status: 200, Body: `{"animalName":"cow","auth":"Bearer own"}`},
+		"sheep": {Status: 200, Body: `{"put":22}`},
+		"":      {Status: 304},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if r := b.Results()[calls["pony"].ID()]; r != calls["pony"] {
+		t.Errorf("Results()[pony] = %p, want the pony call %p", r, calls["pony"])
+	}
+}
+
+func TestClientSplitsLargeBatches(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.URL.Path)
+	})
+	srv, n := countingServer(t, echo, &HandlerOptions{MaxCalls: 10})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 10, Concurrency: 2}
+	b := c.NewBatch()
+	const calls = 35
+	for i := range calls {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("/item/%d", i), nil)
+		if _, err := b.Add(req, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, call := range b.Calls() {
+		if diff := cmp.Diff(result{Status: 200, Body: fmt.Sprintf("/item/%d", i)}, outcome(t, call)); diff != "" {
+			t.Errorf("call %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if got := n.Load(); got != 4 {
+		t.Errorf("%d batch requests for %d calls of at most 10, want 4", got, calls)
+	}
+}
+
+func TestClientAddErrors(t *testing.T) {
+	c := &Client{Endpoint: "https://www.googleapis.com/batch/calendar/v3"}
+	b := c.NewBatch()
+	other, _ := http.NewRequest("GET", "https://evil.example/calendar/v3/x", nil)
+	if _, err := b.Add(other, ""); err == nil {
+		t.Error("Add of a request to another host succeeded")
+	}
+	ok, _ := http.NewRequest("GET", "https://www.googleapis.com/calendar/v3/x", nil)
+	if _, err := b.Add(ok, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Add(ok, "a"); err == nil {
+		t.Error("Add of a duplicate id succeeded")
+	}
+}
+
+func TestClientOuterFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"status", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "quota", 429) }, "429"},
+		{"not multipart", func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Content-Type", "application/json"); fmt.Fprint(w, "{}") }, "not a batch"},
+		{"truncated", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "multipart/mixed; boundary=b")
+			fmt.Fprint(w, "--b\r\nContent-Type: application/http\r\nContent-ID: response-1\r\n\r\nHTTP/1.1 200 OK\r\n\r\nok\r\n--b\r\nContent-Type: application/http\r\nContent-ID: response-2\r\n\r\nHTTP/1.1 200 OK\r\n")
+		}, "unexpected EOF"},
+		{"missing", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "multipart/mixed; boundary=b")
+			fmt.Fprint(w, "--b\r\nContent-Type: application/http\r\nContent-ID: response-1\r\n\r\nHTTP/1.1 200 OK\r\n\r\nok\r\n--b--\r\n")
+		}, "no response part"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			b := (&Client{Endpoint: srv.URL, HTTPClient: srv.Client()}).NewBatch()
+			for _, id := range []string{"1", "2"} {
+				req, _ := http.NewRequest("GET", "/x", nil)
+				b.Add(req, id)
+			}
+			err := b.Do(context.Background())
+			second := outcome(t, b.Results()["2"])
+			if !strings.Contains(second.Err, tc.want) {
+				t.Errorf("call 2: %+v, want an error containing %q (Do: %v)", second, tc.want, err)
+			}
+			if tc.name == "truncated" || tc.name == "missing" {
+				if diff := cmp.Diff(result{Status: 200, Body: "ok"}, outcome(t, b.Results()["1"])); diff != "" {
+					t.Errorf("call 1, answered before the failure (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func TestClientCancel(t *testing.T) {
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-block
+	}))
+	defer srv.Close()
+	defer close(block)
+	b := (&Client{Endpoint: srv.URL, HTTPClient: srv.Client()}).NewBatch()
+	req, _ := http.NewRequest("GET", "/x", nil)
+	call, _ := b.Add(req, "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { errc <- b.Do(ctx) }()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Do after cancel: %v, want context.Canceled", err)
+	}
+	if _, err := call.Wait(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Errorf("call after cancel: %v, want context.Canceled", err)
+	}
+}

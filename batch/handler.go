@@ -1,0 +1,456 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mixedcodec/mixed"
+)
+
+// Default limits of a [Handler]; see [HandlerOptions].
+const (
+	DefaultMaxCalls     = 1000
+	DefaultMaxBodyBytes = 64 << 20
+	DefaultMaxPartBytes = 16 << 20
+)
+
+// HandlerOptions configures a [Handler]. A zero field selects its default.
+type HandlerOptions struct {
+	// MaxCalls limits the calls of one batch (default 1000, Google's
+	// limit). A larger batch is refused with 400 before any call runs.
+	MaxCalls int
+	// MaxBodyBytes limits the whole batch request body (default 64 MiB).
+	// A larger one is refused with 413 before any call runs.
+	MaxBodyBytes int64
+	// MaxPartBytes limits one part (default 16 MiB). A larger part gets
+	// a 400 response part; the other calls still run.
+	MaxPartBytes int64
+	// Concurrency limits the calls of one batch that run at once
+	// (default 4 × GOMAXPROCS). Calls may run in any order, as Google's
+	// batch documentation allows; their responses are written in request
+	// order.
+	Concurrency int
+}
+
+func (o HandlerOptions) withDefaults() HandlerOptions {
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = DefaultMaxCalls
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxPartBytes <= 0 {
+		o.MaxPartBytes = DefaultMaxPartBytes
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4 * runtime.GOMAXPROCS(0)
+	}
+	return o
+}
+
+// A Handler serves Google-style batch requests: a POST whose body is
+// multipart/mixed, each part (Content-Type: application/http) a complete
+// HTTP/1.1 request. It unwraps every call into an [*http.Request], serves it
+// with the inner handler exactly as if it had arrived alone, and answers
+// with a multipart/mixed response whose parts are the calls' responses, in
+// request order, each echoing the call's Content-ID with "response-"
+// inserted ("1" → "response-1", "<a+b>" → "<response-a+b>").
+//
+// Each call sees the outer request's headers, but Content-* and hop-by-hop
+// ones, and its query parameters, unless it sets its own; its Host,
+// RemoteAddr and TLS state are the outer request's, and its context is the
+// outer request's context. Only origin-form targets (/path?query) are
+// accepted, and absolute-form ones whose scheme and host are the batch
+// endpoint's own (reduced to their path, as Google's .NET client sends
+// them); any other target, or a Host field naming another host, gets a 400
+// response part and never reaches the inner handler. A target such as
+// "//evil.example/x" is a path on the batch host.
+//
+// Failures stay as local as they can: a malformed or oversized part, or a
+// panic in the inner handler, gets a response part of its own (400, or 500
+// for the panic) while the other calls run; a malformed envelope (not
+// multipart, bad boundary, truncated) gets an outer 400, too many calls an
+// outer 400 and too large a body an outer 413, before any call runs.
+type Handler struct {
+	inner http.Handler
+	opts  HandlerOptions
+	pool  sync.Pool // *batchState
+}
+
+// NewHandler returns a Handler that dispatches each call of a batch to
+// inner. opts may be nil for the defaults.
+func NewHandler(inner http.Handler, opts *HandlerOptions) *Handler {
+	h := &Handler{inner: inner}
+	if opts != nil {
+		h.opts = *opts
+	}
+	h.opts = h.opts.withDefaults()
+	return h
+}
+
+// call is one call of a batch: its part's Content-ID and raw body (views
+// into the batch's arena), then its response.
+type call struct {
+	cid, raw []byte
+	err      error // a problem found while reading the part: a 400 part
+	rec      *recorder
+}
+
+// batchState is the memory of one batch, reused across batches.
+type batchState struct {
+	rd    mixed.Reader
+	arena []byte
+	calls []call
+	done  chan int
+	mw    mixed.MessageWriter
+	w     mixed.Writer
+	bw    *bufio.Writer
+	ph    mixed.Header
+	rh    mixed.Header
+	keys  []string
+	cidb  []byte
+}
+
+// Hop-by-hop fields (RFC 9110 §7.6.1) describe the outer connection and
+// never apply to the calls.
+var hopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Expect": true,
+}
+
+// ServeHTTP serves one batch request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "batch: method "+r.Method+" not allowed; a batch is a POST", http.StatusMethodNotAllowed)
+		return
+	}
+	boundary, err := mixed.ParseBoundary(r.Header.Get("Content-Type"))
+	if err != nil {
+		http.Error(w, "batch: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	st, _ := h.pool.Get().(*batchState)
+	if st == nil {
+		st = &batchState{}
+	}
+	defer h.release(st)
+
+	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	if status, err := h.readCalls(st, body, boundary); err != nil {
+		http.Error(w, "batch: "+err.Error(), status)
+		return
+	}
+	h.run(st, r)
+	h.respond(st, w, r)
+}
+
+func (h *Handler) release(st *batchState) {
+	for i := range st.calls {
+		if rec := st.calls[i].rec; rec != nil {
+			rec.release()
+		}
+		st.calls[i] = call{}
+	}
+	st.calls = st.calls[:0]
+	st.arena = st.arena[:0]
+	h.pool.Put(st)
+}
+
+// readCalls reads the whole batch body, so that no call starts before the
+// batch is known to be within its limits, and keeps each part's raw bytes.
+func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (int, error) {
+	st.rd.Reset(body, boundary)
+	// Part bodies go into one arena; positions are kept first and turned
+	// into slices at the end, since the arena moves as it grows.
+	type span struct{ cs, ce, rs, re int }
+	var spans []span
+	for {
+		p, err := st.rd.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
+			}
+			return http.StatusBadRequest, err
+		}
+		if len(st.calls) == h.opts.MaxCalls {
+			return http.StatusBadRequest, fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
+		}
+		var c call
+		var sp span
+		sp.cs = len(st.arena)
+		st.arena = append(st.arena, p.Header.Get("Content-ID")...)
+		sp.ce = len(st.arena)
+		if !isHTTPPart(p.Header.Get("Content-Type")) {
+			c.err = fmt.Errorf("part %d: Content-Type %q is not application/http", len(st.calls), p.Header.Get("Content-Type"))
+		}
+		sp.rs = len(st.arena)
+		n, err := readAppend(&st.arena, p, h.opts.MaxPartBytes)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
+			}
+			return http.StatusBadRequest, err
+		}
+		if n > h.opts.MaxPartBytes {
+			st.arena = st.arena[:sp.rs]
+			c.err = fmt.Errorf("part %d: over %d bytes", len(st.calls), h.opts.MaxPartBytes)
+		}
+		sp.re = len(st.arena)
+		st.calls = append(st.calls, c)
+		spans = append(spans, sp)
+	}
+	for i, sp := range spans {
+		st.calls[i].cid = st.arena[sp.cs:sp.ce:sp.ce]
+		st.calls[i].raw = st.arena[sp.rs:sp.re:sp.re]
+	}
+	return 0, nil
+}
+
+// readAppend appends the rest of r to *dst, up to limit+1 bytes, and
+// reports how many it read (over limit when r held more); the rest of r is
+// left for the caller to skip.
+func readAppend(dst *[]byte, p *mixed.Part, limit int64) (int64, error) {
+	var n int64
+	for {
+		c, err := p.ReadChunk()
+		if len(c) > 0 && n <= limit {
+			take := c
+			if n+int64(len(take)) > limit+1 {
+				take = take[:limit+1-n]
+			}
+			*dst = append(*dst, take...)
+		}
+		n += int64(len(c))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func isHTTPPart(ct []byte) bool {
+	mt := ct
+	if i := bytes.IndexByte(mt, ';'); i >= 0 {
+		mt = mt[:i]
+	}
+	return bytes.EqualFold(bytes.TrimSpace(mt), []byte("application/http"))
+}
+
+// run serves the calls with at most Concurrency of them at once.
+func (h *Handler) run(st *batchState, outer *http.Request) {
+	n := len(st.calls)
+	if cap(st.done) < n {
+		st.done = make(chan int, n)
+	}
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	workers := min(h.opts.Concurrency, n)
+	for range workers {
+		go func() {
+			// Absolute-form targets are parsed so that callRequest can
+			// accept the ones on the batch endpoint's own host.
+			mr := mixed.NewMessageReaderOptions(nil, mixed.MessageOptions{AllowAbsoluteTargets: true})
+			var br bytes.Reader
+			for i := range next {
+				h.serveCall(&st.calls[i], outer, mr, &br)
+				st.done <- i
+			}
+		}()
+	}
+}
+
+// serveCall runs one call and records its response.
+func (h *Handler) serveCall(c *call, outer *http.Request, mr *mixed.MessageReader, br *bytes.Reader) {
+	rec := newRecorder()
+	c.rec = rec
+	if c.err != nil {
+		rec.fail(http.StatusBadRequest, c.err.Error())
+		return
+	}
+	req, err := h.callRequest(c, outer, mr, br)
+	if err != nil {
+		rec.fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			rec.fail(http.StatusInternalServerError, "batch: the call's handler panicked")
+		}
+	}()
+	h.inner.ServeHTTP(rec, req)
+	rec.finish()
+}
+
+// callRequest builds the *http.Request of a call, as if it had arrived
+// alone at the batch endpoint.
+func (h *Handler) callRequest(c *call, outer *http.Request, mr *mixed.MessageReader, br *bytes.Reader) (*http.Request, error) {
+	br.Reset(c.raw)
+	mr.Reset(br)
+	m, err := mr.ReadRequest()
+	if err != nil {
+		return nil, err
+	}
+	if host := m.Header.Get("Host"); host != nil && !strings.EqualFold(string(host), outer.Host) {
+		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
+	}
+	scheme := "http"
+	if outer.TLS != nil {
+		scheme = "https"
+	}
+	base := &url.URL{Scheme: scheme, Host: outer.Host}
+	req, err := m.HTTPRequest(outer.Context(), base)
+	if err != nil {
+		return nil, err
+	}
+	if req.URL.Scheme != scheme || !strings.EqualFold(req.URL.Host, outer.Host) {
+		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, scheme, outer.Host)
+	}
+	req.Host = outer.Host
+	req.RemoteAddr = outer.RemoteAddr
+	req.TLS = outer.TLS
+	for k, vv := range outer.Header {
+		if strings.HasPrefix(k, "Content-") || hopByHop[k] {
+			continue
+		}
+		if _, ok := req.Header[k]; !ok {
+			req.Header[k] = vv
+		}
+	}
+	if outer.URL.RawQuery != "" {
+		q := req.URL.Query()
+		changed := false
+		for k, vv := range outer.URL.Query() {
+			if _, ok := q[k]; !ok {
+				q[k] = vv
+				changed = true
+			}
+		}
+		if changed {
+			req.URL.RawQuery = q.Encode()
+		}
+	}
+	req.RequestURI = req.URL.RequestURI()
+	// The body is in memory: give handlers what net/http gives for a
+	// body of known length.
+	return req, nil
+}
+
+// respond writes the response parts in request order, each as soon as its
+// call is done, flushing whenever the next one is not ready yet.
+func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Request) {
+	if st.bw == nil {
+		st.bw = bufio.NewWriterSize(w, 32<<10)
+	} else {
+		st.bw.Reset(w)
+	}
+	st.w.Reset(st.bw)
+	w.Header().Set("Content-Type", st.w.ContentType())
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+
+	n := len(st.calls)
+	ready := make([]bool, n)
+	next := 0
+	var werr error
+	for got := 0; got < n; got++ {
+		var i int
+		select {
+		case i = <-st.done:
+		default:
+			// About to wait for a call: send what is written so far,
+			// and only then, so that fast calls share a write.
+			if werr == nil && next > 0 {
+				st.bw.Flush()
+				if flusher != nil {
+					flusher.Flush()
+				}
+			}
+			i = <-st.done
+		}
+		ready[i] = true
+		for next < n && ready[next] {
+			if werr == nil {
+				werr = h.writePart(st, &st.calls[next])
+			}
+			st.calls[next].rec.release()
+			st.calls[next].rec = nil
+			next++
+		}
+	}
+	if werr == nil {
+		if err := st.w.Close(); err == nil {
+			st.bw.Flush()
+		}
+	}
+	_ = outer
+}
+
+// writePart writes one response part.
+func (h *Handler) writePart(st *batchState, c *call) error {
+	st.ph.Reset()
+	st.ph.Add("Content-Type", "application/http")
+	if len(c.cid) > 0 {
+		st.cidb = appendResponseID(st.cidb[:0], c.cid)
+		st.ph.AddBytes([]byte("Content-ID"), st.cidb)
+	}
+	pw, err := st.w.CreatePart(&st.ph)
+	if err != nil {
+		return err
+	}
+	rec := c.rec
+	st.rh.Reset()
+	st.keys = st.keys[:0]
+	for k := range rec.h {
+		if k != "Content-Length" && k != "Transfer-Encoding" {
+			st.keys = append(st.keys, k)
+		}
+	}
+	sort.Strings(st.keys)
+	for _, k := range st.keys {
+		for _, v := range rec.h[k] {
+			st.rh.Add(k, v)
+		}
+	}
+	err = st.mw.WriteResponse(pw, rec.status, "", &st.rh, rec.body.Bytes())
+	if err != nil && !errors.Is(err, mixed.ErrDelimiterInBody) {
+		// The handler set a field the wire cannot carry: say so in a
+		// 500 of our own rather than dropping the call.
+		var e mixed.Header
+		e.Add("Content-Type", "text/plain; charset=utf-8")
+		return st.mw.WriteResponse(pw, http.StatusInternalServerError, "", &e, []byte("batch: the call's response cannot be written: "+err.Error()+"\n"))
+	}
+	return err
+}
+
+// appendResponseID appends the response Content-ID for a call's Content-ID:
+// "response-" inserted after a leading "<", or before the value.
+func appendResponseID(dst, cid []byte) []byte {
+	if len(cid) > 0 && cid[0] == '<' {
+		dst = append(dst, '<')
+		dst = append(dst, "response-"...)
+		return append(dst, cid[1:]...)
+	}
+	dst = append(dst, "response-"...)
+	return append(dst, cid...)
+}

@@ -1,0 +1,239 @@
+package batch
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// part builds one request part of a batch body with boundary "b".
+func part(cid, msg string) string {
+	h := "--b\r\nContent-Type: application/http\r\n"
+	if cid != "" {
+		h += "Content-ID: " + cid + "\r\n"
+	}
+	return h + "\r\n" + msg + "\r\n"
+}
+
+func batchBody(parts ...string) string { return strings.Join(parts, "") + "--b--\r\n" }
+
+// serve posts body to a Handler around inner and returns the response.
+func serve(t *testing.T, inner http.Handler, opts *HandlerOptions, target string, hdr http.Header, body string) *http.Response {
+	t.Helper()
+	srv := httptest.NewServer(NewHandler(inner, opts))
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("POST", srv.URL+target, strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+	for k, vv := range hdr {
+		req.Header[k] = vv
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// describe echoes what a call saw.
+var describe = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%s %s host=%s auth=%s ua=%s ct=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("Authorization"), r.Header.Get("User-Agent"), r.Header.Get("Content-Type"))
+})
+
+func TestHandlerInheritsOuterHeadersAndQuery(t *testing.T) {
+	hdr := http.Header{"Authorization": {"Bearer outer"}, "User-Agent": {"outer-agent"}, "Connection": {"keep-alive"}}
+	body := batchBody(
+		part("1", "GET /a?x=1 HTTP/1.1\r\n"),
+		part("2", "GET /b?key=own HTTP/1.1\r\nAuthorization: Bearer own\r\n"),
+		part("3", "POST /c HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"),
+	)
+	resp := serve(t, describe, nil, "/batch?key=outer", hdr, body)
+	got := readBatchResponse(t, resp)
+	host := resp.Request.URL.Host
+	want := []string{
+		"GET /a?key=outer&x=1 host=" + host + " auth=Bearer outer ua=outer-agent ct=",
+		"GET /b?key=own host=" + host + " auth=Bearer own ua=outer-agent ct=",
+		"POST /c?key=outer host=" + host + " auth=Bearer outer ua=outer-agent ct=application/json",
+	}
+	var bodies []string
+	for _, p := range got {
+		bodies = append(bodies, p.Body)
+	}
+	if diff := cmp.Diff(want, bodies); diff != "" {
+		t.Errorf("what each call saw (-want +got):\n%s", diff)
+	}
+}
+
+func TestHandlerContentIDEcho(t *testing.T) {
+	body := batchBody(
+		part("1", "GET /a HTTP/1.1\r\n"),
+		part("<uuid + 7>", "GET /a HTTP/1.1\r\n"),
+		part("<item1:12930812@barnyard.example.com>", "GET /a HTTP/1.1\r\n"),
+		part("", "GET /a HTTP/1.1\r\n"),
+	)
+	got := readBatchResponse(t, serve(t, describe, nil, "/batch", nil, body))
+	var ids []string
+	for _, p := range got {
+		ids = append(ids, p.ContentID)
+	}
+	want := []string{"response-1", "<response-uuid + 7>", "<response-item1:12930812@barnyard.example.com>", ""}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Errorf("response Content-IDs (-want +got):\n%s", diff)
+	}
+}
+
+func TestHandlerTargetPolicy(t *testing.T) {
+	var reached atomic.Int64
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		describe(w, r)
+	})
+	srv := httptest.NewServer(NewHandler(inner, nil))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	body := batchBody(
+		part("same-host", "GET http://"+host+"/abs?q=1 HTTP/1.1\r\n"),
+		part("other-host", "GET http://evil.example/abs HTTP/1.1\r\n"),
+		part("scheme-relative", "GET //evil.example/x HTTP/1.1\r\n"),
+		part("host-field", "GET /a HTTP/1.1\r\nHost: evil.example\r\n"),
+		part("own-host-field", "GET /a HTTP/1.1\r\nHost: "+host+"\r\n"),
+		part("authority", "CONNECT evil.example:443 HTTP/1.1\r\n"),
+	)
+	req, _ := http.NewRequest("POST", srv.URL+"/batch", strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+	req.Header.Set("User-Agent", "")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := readBatchResponse(t, resp)
+	type verdict struct {
+		Status int
+		Body   string
+	}
+	var gotV []verdict
+	for _, p := range got {
+		v := verdict{Status: p.Status}
+		if p.Status == 200 {
+			v.Body = p.Body
+		}
+		gotV = append(gotV, v)
+	}
+	want := []verdict{
+		{200, "GET /abs?q=1 host=" + host + " auth= ua= ct="},
+		{Status: 400},
+		{200, "GET //evil.example/x host=" + host + " auth= ua= ct="},
+		{Status: 400},
+		{200, "GET /a host=" + host + " auth= ua= ct="},
+		{Status: 400},
+	}
+	if diff := cmp.Diff(want, gotV); diff != "" {
+		t.Errorf("target policy (-want +got):\n%s", diff)
+	}
+	if n := reached.Load(); n != 3 {
+		t.Errorf("inner handler reached %d times, want 3", n)
+	}
+}
+
+func TestHandlerLimitsAndFailures(t *testing.T) {
+	var reached atomic.Int64
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		fmt.Fprint(w, "ok")
+	})
+	ok := part("", "GET /ok HTTP/1.1\r\n")
+	for _, tc := range []struct {
+		name        string
+		opts        *HandlerOptions
+		method, ct  string
+		body        string
+		wantStatus  int
+		wantParts   []int // statuses of the response parts
+		wantReached int64
+	}{
+		{name: "too many calls", opts: &HandlerOptions{MaxCalls: 2}, body: batchBody(ok, ok, ok), wantStatus: 400},
+		{name: "exactly max calls", opts: &HandlerOptions{MaxCalls: 2}, body: batchBody(ok, ok), wantStatus: 200, wantParts: []int{200, 200}, wantReached: 2},
+		{name: "body too large", opts: &HandlerOptions{MaxBodyBytes: 100}, body: batchBody(ok, ok, ok), wantStatus: 413},
+		{name: "part too large", opts: &HandlerOptions{MaxPartBytes: 30}, body: batchBody(ok, part("", "GET /ok HTTP/1.1\r\nX-Pad: "+strings.Repeat("x", 40)+"\r\n"), ok), wantStatus: 200, wantParts: []int{200, 400, 200}, wantReached: 2},
+		{name: "malformed part", body: batchBody(ok, part("", "GET /ok HTTP/1.1\r\nBad Field: x\r\n"), part("", "G\x00T /ok\r\n"), ok), wantStatus: 200, wantParts: []int{200, 400, 400, 200}, wantReached: 2},
+		{name: "not application/http", body: batchBody(ok, "--b\r\nContent-Type: text/plain\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"), wantStatus: 200, wantParts: []int{200, 400}, wantReached: 1},
+		{name: "panic", body: batchBody(ok, part("", "GET /panic HTTP/1.1\r\n"), ok), wantStatus: 200, wantParts: []int{200, 500, 200}, wantReached: 3},
+		{name: "truncated envelope", body: strings.TrimSuffix(batchBody(ok, ok), "--b--\r\n"), wantStatus: 400},
+		{name: "not multipart", ct: "application/json", body: "{}", wantStatus: 400},
+		{name: "bad boundary", ct: "multipart/mixed; boundary=" + strings.Repeat("x", 71), body: "", wantStatus: 400},
+		{name: "GET", method: "GET", wantStatus: 405},
+		{name: "empty batch", body: "--b--\r\n", wantStatus: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reached.Store(0)
+			srv := httptest.NewServer(NewHandler(inner, tc.opts))
+			defer srv.Close()
+			method := tc.method
+			if method == "" {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, srv.URL+"/batch", strings.NewReader(tc.body))
+			ct := tc.ct
+			if ct == "" {
+				ct = "multipart/mixed; boundary=b"
+			}
+			req.Header.Set("Content-Type", ct)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, b, tc.wantStatus)
+			}
+			if resp.StatusCode == 200 {
+				var statuses []int
+				for _, p := range readBatchResponse(t, resp) {
+					statuses = append(statuses, p.Status)
+				}
+				if diff := cmp.Diff(tc.wantParts, statuses); diff != "" {
+					t.Errorf("part statuses (-want +got):\n%s", diff)
+				}
+			}
+			if got := reached.Load(); got != tc.wantReached {
+				t.Errorf("inner handler reached %d times, want %d", got, tc.wantReached)
+			}
+		})
+	}
+}
+
+// Calls may finish in any order; responses keep the request order.
+func TestHandlerOrderUnderConcurrency(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ms int
+		fmt.Sscanf(r.URL.Query().Get("sleep"), "%d", &ms)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprint(w, r.URL.Path)
+	})
+	var parts []string
+	var want []string
+	for i := range 20 {
+		parts = append(parts, part(fmt.Sprint(i), fmt.Sprintf("GET /%d?sleep=%d HTTP/1.1\r\n", i, (20-i)%7)))
+		want = append(want, fmt.Sprintf("/%d", i))
+	}
+	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{Concurrency: 8}, "/batch", nil, batchBody(parts...)))
+	var bodies []string
+	for _, p := range got {
+		bodies = append(bodies, p.Body)
+	}
+	if diff := cmp.Diff(want, bodies); diff != "" {
+		t.Errorf("response order (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,103 @@
+package batch
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// needPeer skips a test whose real peer is not installed, except in CI,
+// which installs every peer (.ci/run) and must not pass by skipping.
+func needPeer(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not available in CI: %v", what, err)
+	}
+	t.Skipf("%s is not installed (%v); .ci/run installs it", what, err)
+}
+
+// TestInteropGoogleAPIPython sends a batch from Debian's python3-googleapi
+// (google-api-python-client 1.7.12, BatchHttpRequest) to our Handler.
+func TestInteropGoogleAPIPython(t *testing.T) {
+	const python = "/usr/bin/python3"
+	needPeer(t, "Debian's python3-googleapi", exec.Command(python, "-c", "import googleapiclient.http").Run())
+
+	mux := http.NewServeMux()
+	mux.Handle("/batch/farm/v1", NewHandler(farm(), nil))
+	mux.Handle("/", farm())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	out, err := exec.Command(python, "testdata/interop/googleapi_batch.py", srv.URL).Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("python client failed: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var got map[string]map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("python output %q: %v", out, err)
+	}
+	want := map[string]map[string]any{
+		"pony":    {"status": 200.0, "etag": `"etag/pony"`, "body": `{"animalName":"pony","auth":"Bearer py"}`},
+		"sheep":   {"status": 200.0, "etag": `"etag/sheep"`, "body": `{"put":23}`},
+		"animals": {"error": "HttpError", "status": 304.0},
+		"missing": {"error": "HttpError", "status": 404.0},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what the python client's callbacks received (-want +got):\n%s", diff)
+	}
+}
+
+// TestInteropBatchelor sends a batch from npm's batchelor 2.0.2 to our
+// Handler: request lines without a version, LF line ends, a PUT body with
+// no Content-Length.
+func TestInteropBatchelor(t *testing.T) {
+	node, err := exec.LookPath("node")
+	needPeer(t, "node", err)
+	dir := "testdata/interop/node"
+	if _, err := os.Stat(dir + "/node_modules/batchelor"); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = dir
+		if out, err := npm.CombinedOutput(); err != nil {
+			needPeer(t, "batchelor from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/batch/farm/v1", NewHandler(farm(), nil))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	cmd := exec.Command(node, "batchelor.js", srv.URL)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("batchelor failed: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var got map[string]map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("batchelor output %q: %v", out, err)
+	}
+	want := map[string]map[string]any{
+		"pony": {"status": 200.0, "body": map[string]any{"animalName": "pony", "auth": "Bearer node-token"}},
+		"cow":  {"status": 200.0, "body": map[string]any{"animalName": "cow", "auth": "Bearer own-token"}},
+		// batchelor cannot send If-Match, so the farm refuses the PUT.
+		"sheep": {"status": 412.0, "body": nil},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what batchelor parsed (-want +got):\n%s", diff)
+	}
+}

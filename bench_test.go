@@ -1,0 +1,510 @@
+package mixed
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/textproto"
+	"sort"
+	"strconv"
+	"testing"
+	"testing/iotest"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Every benchmark here runs our codec (impl=mixed) beside mime/multipart
+// (impl=std), and for large parts beside the least work any streaming reader
+// must do (impl=limit), on the same input in the same run, so that ratios can
+// be read with
+//
+//	go test -run='^$' -bench=. -count=6 . > bench.txt
+//	benchstat -col /impl bench.txt
+//
+// The machines are shared and noisy; quote ratios, not absolute times.
+//
+// Each benchmark first checks, outside the timed loop, that the
+// implementations agree on what they read or wrote, so that a fast path that
+// reads the wrong thing cannot win.
+//
+// The std readers use NextRawPart rather than NextPart: NextPart would
+// decode a quoted-printable body, and our Reader returns raw bytes, so
+// NextRawPart is the like-for-like call (for these inputs, which have no
+// Content-Transfer-Encoding, both return the same bytes).
+
+// benchBoundary is shaped like Google's batch boundaries but without the '='
+// that mime.ParseMediaType rejects; mime/multipart takes the boundary as is,
+// so no media type is parsed on either side.
+const benchBoundary = "batch_pK7JBAk73-E_AA5eFwv4m2Q"
+
+// benchSummary is what a timed loop can afford to remember about a body:
+// enough to notice a reader that skips or misplaces bytes.
+type benchSummary struct {
+	Parts     int
+	IDBytes   int
+	BodyBytes int64
+}
+
+// benchContentID is the Content-ID of response part i, as Google writes it.
+func benchContentID(i int) string {
+	return "<response-item-" + strconv.Itoa(i) + ":12930812@barnyard.example.com>"
+}
+
+// benchBatchResponse builds a Google-style batch response body of n parts,
+// each an embedded HTTP response with a JSON body, about 300 bytes a part.
+// It is written by hand rather than with our Writer so that the input does
+// not depend on the code under test.
+func benchBatchResponse(n int) []byte {
+	var b bytes.Buffer
+	for i := range n {
+		json := fmt.Sprintf("{\r\n  \"kind\": \"farm#animal\",\r\n  \"etag\": \"etag/animal-%d\",\r\n"+
+			"  \"selfLink\": \"/farm/v1/animals/animal-%d\",\r\n  \"animalName\": \"animal-%d\",\r\n"+
+			"  \"animalAge\": %d\r\n}\r\n", i, i, i, i%40)
+		if i > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("--" + benchBoundary + "\r\n")
+		b.WriteString("Content-Type: application/http\r\n")
+		b.WriteString("Content-ID: " + benchContentID(i) + "\r\n\r\n")
+		fmt.Fprintf(&b, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\n\r\n%s", len(json), json)
+	}
+	b.WriteString("\r\n--" + benchBoundary + "--\r\n")
+	return b.Bytes()
+}
+
+// benchMixedBatch reads batches with one Reader reused through Reset, as a
+// server or client that handles many batches would.
+type benchMixedBatch struct {
+	br  bytes.Reader
+	src io.Reader // br, possibly wrapped
+	r   Reader
+}
+
+func newBenchMixedBatch(wrap func(io.Reader) io.Reader) *benchMixedBatch {
+	m := new(benchMixedBatch)
+	m.src = &m.br
+	if wrap != nil {
+		m.src = wrap(&m.br)
+	}
+	return m
+}
+
+func (m *benchMixedBatch) read(in []byte) (benchSummary, error) {
+	var s benchSummary
+	m.br.Reset(in)
+	m.r.Reset(m.src, benchBoundary)
+	for {
+		p, err := m.r.NextPart()
+		if err == io.EOF {
+			return s, nil
+		}
+		if err != nil {
+			return s, err
+		}
+		s.Parts++
+		s.IDBytes += len(p.Header.Get("Content-ID"))
+		n, err := io.Copy(io.Discard, p)
+		s.BodyBytes += n
+		if err != nil {
+			return s, err
+		}
+	}
+}
+
+// benchStdBatch reads a batch with mime/multipart as a user of the standard
+// library would: a new multipart.Reader per body.
+func benchStdBatch(src io.Reader) (benchSummary, error) {
+	var s benchSummary
+	r := multipart.NewReader(src, benchBoundary)
+	for {
+		p, err := r.NextRawPart()
+		if err == io.EOF {
+			return s, nil
+		}
+		if err != nil {
+			return s, err
+		}
+		s.Parts++
+		s.IDBytes += len(p.Header.Get("Content-Id"))
+		n, err := io.Copy(io.Discard, p)
+		s.BodyBytes += n
+		if err != nil {
+			return s, err
+		}
+	}
+}
+
+// benchCanonical puts parts read by our Reader in the shape stdParts gives:
+// canonical names, sorted by name (stable, so values of one name keep their
+// order).
+func benchCanonical(parts []testPart) []testPart {
+	out := make([]testPart, len(parts))
+	for i, p := range parts {
+		h := make([][2]string, len(p.Header))
+		for j, f := range p.Header {
+			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
+		}
+		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
+		out[i] = testPart{Header: h, Body: p.Body}
+	}
+	return out
+}
+
+// benchCheckRead fails b unless our Reader and mime/multipart read the same
+// parts from in, and the benchmark loops of both (wrapped as they will be
+// timed) agree on the summary, twice in a row for the reused Reader.
+func benchCheckRead(b *testing.B, in []byte, wantParts int, mixedRun func() (benchSummary, error), stdRun func() (benchSummary, error)) {
+	b.Helper()
+	got, err := readParts(bytes.NewReader(in), benchBoundary, ReaderOptions{})
+	if err != nil {
+		b.Fatalf("mixed: %v", err)
+	}
+	want, err := stdParts(in, benchBoundary)
+	if err != nil {
+		b.Fatalf("std: %v", err)
+	}
+	if len(want) != wantParts {
+		b.Fatalf("std read %d parts, the input has %d", len(want), wantParts)
+	}
+	if diff := cmp.Diff(want, benchCanonical(got)); diff != "" {
+		b.Fatalf("mixed and std read different parts (-std +mixed):\n%s", diff)
+	}
+	var ids int
+	var body int64
+	for _, p := range want {
+		for _, f := range p.Header {
+			if f[0] == "Content-Id" {
+				ids += len(f[1])
+				break
+			}
+		}
+		body += int64(len(p.Body))
+	}
+	wantSum := benchSummary{Parts: len(want), IDBytes: ids, BodyBytes: body}
+	for _, run := range []struct {
+		name string
+		f    func() (benchSummary, error)
+	}{{"mixed", mixedRun}, {"mixed again", mixedRun}, {"std", stdRun}} {
+		s, err := run.f()
+		if err != nil {
+			b.Fatalf("%s loop: %v", run.name, err)
+		}
+		if diff := cmp.Diff(wantSum, s); diff != "" {
+			b.Fatalf("%s loop summary (-want +got):\n%s", run.name, diff)
+		}
+	}
+}
+
+func BenchmarkReadBatch(b *testing.B) {
+	benchReadBatch(b, 1000, nil)
+}
+
+// BenchmarkReadBatchOneByte is BenchmarkReadBatch through a reader that
+// returns one byte per Read, on a smaller batch: the per-Read overhead of
+// each implementation.
+func BenchmarkReadBatchOneByte(b *testing.B) {
+	benchReadBatch(b, 50, iotest.OneByteReader)
+}
+
+func benchReadBatch(b *testing.B, n int, wrap func(io.Reader) io.Reader) {
+	in := benchBatchResponse(n)
+	m := newBenchMixedBatch(wrap)
+	var sbr bytes.Reader
+	ssrc := io.Reader(&sbr)
+	if wrap != nil {
+		ssrc = wrap(&sbr)
+	}
+	stdRun := func() (benchSummary, error) {
+		sbr.Reset(in)
+		return benchStdBatch(ssrc)
+	}
+	benchCheckRead(b, in, n, func() (benchSummary, error) { return m.read(in) }, stdRun)
+
+	b.Run("impl=mixed", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := m.read(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=std", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := stdRun(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+const benchLargeSize = 16 << 20
+
+// benchLargeBody wraps data in a body of a single part.
+func benchLargeBody(data []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("--" + benchBoundary + "\r\nContent-Type: application/octet-stream\r\n\r\n")
+	b.Write(data)
+	b.WriteString("\r\n--" + benchBoundary + "--\r\n")
+	return b.Bytes()
+}
+
+// benchRandomBytes returns n bytes from a seeded generator.
+func benchRandomBytes(n int) []byte {
+	rng := rand.NewChaCha8([32]byte{'m', 'i', 'x', 'e', 'd'})
+	data := make([]byte, n)
+	_, _ = rng.Read(data) // documented never to fail
+	return data
+}
+
+// benchText returns n bytes of JSON-like text with a CRLF every 40 to 90
+// bytes, the shape of real batch bodies: keys, words, numbers, dates and
+// base64-like ids, so that every byte class of a JSON API response shows up.
+func benchText(n int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"kind", "etag", "id", "selfLink", "name", "description", "created", "updated", "status", "summary", "location", "email", "displayName", "timeZone"}
+	words := []string{"the", "calendar", "event", "meeting", "with", "team", "and", "review", "of", "quarterly", "results", "room", "Building", "North", "Tuesday", "confirmed", "tentative", "true", "false", "null"}
+	const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+	out := make([]byte, 0, n+128)
+	var line []byte
+	for len(out) < n {
+		size := 40 + rng.IntN(51) // the line with its CRLF
+		line = append(line[:0], "  \""...)
+		line = append(line, keys[rng.IntN(len(keys))]...)
+		line = append(line, "\": \""...)
+		for len(line) < size-4 {
+			switch rng.IntN(6) {
+			case 0:
+				line = fmt.Appendf(line, "%d", rng.IntN(100000))
+			case 1:
+				line = fmt.Appendf(line, "2024-%02d-%02dT%02d:%02d:00.000Z", 1+rng.IntN(12), 1+rng.IntN(28), rng.IntN(24), rng.IntN(60))
+			case 2:
+				for range 12 + rng.IntN(10) {
+					line = append(line, idChars[rng.IntN(len(idChars))])
+				}
+			default:
+				line = append(line, words[rng.IntN(len(words))]...)
+			}
+			line = append(line, ' ')
+		}
+		line = append(line[:size-4], "\",\r\n"...)
+		out = append(out, line...)
+	}
+	return out[:n]
+}
+
+func BenchmarkReadLarge(b *testing.B) {
+	benchReadLarge(b, benchLargeBody(benchRandomBytes(benchLargeSize)))
+}
+
+func BenchmarkReadLargeText(b *testing.B) {
+	benchReadLarge(b, benchLargeBody(benchText(benchLargeSize)))
+}
+
+// benchLimit is the least work a streaming reader must do on in: read it
+// through a buffer of DefaultBufferSize and search each chunk for the
+// delimiter with bytes.Index, carrying len(delim)-1 bytes over so that a
+// delimiter split between chunks is found. It returns the offset of the last
+// delimiter found.
+type benchLimit struct {
+	br    bytes.Reader
+	buf   []byte
+	delim []byte
+}
+
+func (l *benchLimit) scan(in []byte) (int64, error) {
+	l.br.Reset(in)
+	last := int64(-1)
+	var base int64 // stream offset of buf[0]
+	keep := 0
+	for {
+		n, err := io.ReadFull(&l.br, l.buf[keep:])
+		chunk := l.buf[:keep+n]
+		for from := 0; ; {
+			i := bytes.Index(chunk[from:], l.delim)
+			if i < 0 {
+				break
+			}
+			last = base + int64(from+i)
+			from += i + 1
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return last, nil
+		}
+		if err != nil {
+			return last, err
+		}
+		keep = min(len(l.delim)-1, len(chunk))
+		copy(l.buf, chunk[len(chunk)-keep:])
+		base += int64(len(chunk) - keep)
+	}
+}
+
+func benchReadLarge(b *testing.B, in []byte) {
+	m := newBenchMixedBatch(nil)
+	var sbr bytes.Reader
+	stdRun := func() (benchSummary, error) {
+		sbr.Reset(in)
+		return benchStdBatch(&sbr)
+	}
+	benchCheckRead(b, in, 1, func() (benchSummary, error) { return m.read(in) }, stdRun)
+	l := &benchLimit{buf: make([]byte, DefaultBufferSize), delim: []byte("\r\n--" + benchBoundary)}
+	if last, err := l.scan(in); err != nil || last != int64(len(in)-len(benchBoundary)-8) {
+		b.Fatalf("limit found the last delimiter at %d, %v; want %d", last, err, len(in)-len(benchBoundary)-8)
+	}
+
+	b.Run("impl=mixed", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := m.read(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=std", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := stdRun(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=limit", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := l.scan(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchWritePart is one part of BenchmarkWriteBatch.
+type benchWritePart struct {
+	id   string
+	body []byte
+}
+
+// benchWriteParts returns n parts with a 250-byte JSON-like body each.
+func benchWriteParts(n int) []benchWritePart {
+	text := benchText(250 * n)
+	parts := make([]benchWritePart, n)
+	for i := range parts {
+		parts[i] = benchWritePart{id: benchContentID(i), body: text[250*i : 250*(i+1) : 250*(i+1)]}
+	}
+	return parts
+}
+
+// benchMixedWrite writes a batch with a reused Writer and Header. The
+// fields are named and ordered as mime/multipart writes them (canonical
+// names, sorted), so that both outputs can be compared byte for byte.
+type benchMixedWrite struct {
+	w Writer
+	h Header
+}
+
+func (m *benchMixedWrite) write(dst *bytes.Buffer, parts []benchWritePart) error {
+	dst.Reset()
+	m.w.Reset(dst)
+	if err := m.w.SetBoundary(benchBoundary); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		m.h.Reset()
+		m.h.Add("Content-Id", p.id)
+		m.h.Add("Content-Type", "application/http")
+		pw, err := m.w.CreatePart(&m.h)
+		if err != nil {
+			return err
+		}
+		if _, err := pw.Write(p.body); err != nil {
+			return err
+		}
+	}
+	return m.w.Close()
+}
+
+// benchStdWrite writes a batch with mime/multipart. The MIMEHeader is built
+// once and only its Content-Id value changes: the cheapest way to use
+// multipart.Writer, so the comparison is not inflated by a map per part.
+type benchStdWrite struct {
+	h textproto.MIMEHeader
+}
+
+func (s *benchStdWrite) write(dst *bytes.Buffer, parts []benchWritePart) error {
+	dst.Reset()
+	w := multipart.NewWriter(dst)
+	if err := w.SetBoundary(benchBoundary); err != nil {
+		return err
+	}
+	if s.h == nil {
+		s.h = textproto.MIMEHeader{"Content-Type": {"application/http"}, "Content-Id": {""}}
+	}
+	for _, p := range parts {
+		s.h["Content-Id"][0] = p.id
+		pw, err := w.CreatePart(s.h)
+		if err != nil {
+			return err
+		}
+		if _, err := pw.Write(p.body); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func BenchmarkWriteBatch(b *testing.B) {
+	parts := benchWriteParts(1000)
+	m := new(benchMixedWrite)
+	s := new(benchStdWrite)
+	var mbuf, sbuf bytes.Buffer
+	if err := m.write(&mbuf, parts); err != nil {
+		b.Fatalf("mixed: %v", err)
+	}
+	if err := s.write(&sbuf, parts); err != nil {
+		b.Fatalf("std: %v", err)
+	}
+	if !bytes.Equal(mbuf.Bytes(), sbuf.Bytes()) {
+		b.Fatalf("mixed and std wrote different bytes:\n%s", cmp.Diff(sbuf.String(), mbuf.String()))
+	}
+	// Reading back checks the bytes against the parts, not just mixed
+	// against std.
+	got, err := stdParts(mbuf.Bytes(), benchBoundary)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := make([]testPart, len(parts))
+	for i, p := range parts {
+		want[i] = testPart{Header: [][2]string{{"Content-Id", p.id}, {"Content-Type", "application/http"}}, Body: string(p.body)}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		b.Fatalf("written batch reads back differently (-want +got):\n%s", diff)
+	}
+	size := int64(mbuf.Len())
+
+	b.Run("impl=mixed", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			if err := m.write(&mbuf, parts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=std", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			if err := s.write(&sbuf, parts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// The demo API of "mixed serve" without -upstream: the fictional "farm" API
+// of Google Calendar's batch documentation, so that the documentation's
+// example batch request gets its example response.
+//
+//	GET    /farm/v1/animals          the list
+//	GET    /farm/v1/animals/{name}   one animal
+//	PUT    /farm/v1/animals/{name}   create or replace
+//	DELETE /farm/v1/animals/{name}   remove
+//
+// ETags are honoured: If-Match that does not match → 412, If-None-Match
+// that matches → 304. The animals the store starts with carry the ETags
+// the documentation shows ("etag/pony"); a changed representation gets a
+// tag derived from its content, so an unchanged one keeps its tag.
+
+type animal struct {
+	Kind       string `json:"kind"`
+	ETag       string `json:"etag"`
+	SelfLink   string `json:"selfLink"`
+	AnimalName string `json:"animalName"`
+	AnimalAge  int    `json:"animalAge"`
+	PeltColor  string `json:"peltColor"`
+}
+
+// farm is the store and its handler.
+type farm struct {
+	mu      sync.Mutex
+	animals map[string]animal
+	mux     *http.ServeMux
+}
+
+func newFarm() *farm {
+	f := &farm{animals: map[string]animal{}}
+	for _, a := range []animal{
+		{AnimalName: "pony", AnimalAge: 34, PeltColor: "white"},
+		{AnimalName: "sheep", AnimalAge: 5, PeltColor: "green"},
+	} {
+		a.Kind, a.SelfLink, a.ETag = "farm#animal", "/farm/v1/animals/"+a.AnimalName, "etag/"+a.AnimalName
+		f.animals[a.AnimalName] = a
+	}
+	f.mux = http.NewServeMux()
+	f.mux.HandleFunc("GET /farm/v1/animals", f.list)
+	f.mux.HandleFunc("GET /farm/v1/animals/{name}", f.get)
+	f.mux.HandleFunc("PUT /farm/v1/animals/{name}", f.put)
+	f.mux.HandleFunc("DELETE /farm/v1/animals/{name}", f.delete)
+	return f
+}
+
+func (f *farm) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
+
+// quoted returns an entity-tag as it goes on the wire.
+func quoted(tag string) string { return `"` + tag + `"` }
+
+// listTag is the ETag of the list: the documented one for the starting
+// store, else derived from the content.
+func (f *farm) listTag(names []string) string {
+	if slices.Equal(names, []string{"pony", "sheep"}) && f.animals["pony"].ETag == "etag/pony" && f.animals["sheep"].ETag == "etag/sheep" {
+		return "etag/animals"
+	}
+	h := fnv.New64a()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s=%s;", n, f.animals[n].ETag)
+	}
+	return "etag/animals-" + strconv.FormatUint(h.Sum64(), 16)
+}
+
+func (f *farm) list(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	names := make([]string, 0, len(f.animals))
+	for n := range f.animals {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	tag := f.listTag(names)
+	items := make([]animal, len(names))
+	for i, n := range names {
+		items[i] = f.animals[n]
+	}
+	f.mu.Unlock()
+	if noneMatch(r, tag) {
+		w.Header().Set("ETag", quoted(tag))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeJSON(w, http.StatusOK, tag, map[string]any{"kind": "farm#animalList", "etag": tag, "items": items})
+}
+
+func (f *farm) get(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	a, ok := f.animals[r.PathValue("name")]
+	f.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no animal named "+strconv.Quote(r.PathValue("name")))
+		return
+	}
+	if noneMatch(r, a.ETag) {
+		w.Header().Set("ETag", quoted(a.ETag))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.ETag, a)
+}
+
+func (f *farm) put(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var in struct {
+		AnimalName string          `json:"animalName"`
+		AnimalAge  json.RawMessage `json:"animalAge"`
+		PeltColor  string          `json:"peltColor"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(body, &in)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "the body is not an animal: "+err.Error())
+		return
+	}
+	// Numbers may come as JSON strings, as in Google's JSON mapping
+	// (and in the documentation's example: "animalAge": "5").
+	age, err := strconv.Atoi(string(bytes.Trim(in.AnimalAge, `"`)))
+	if len(in.AnimalAge) > 0 && err != nil {
+		writeError(w, http.StatusBadRequest, "animalAge is not a number")
+		return
+	}
+	if in.AnimalName != "" && in.AnimalName != name {
+		writeError(w, http.StatusBadRequest, "animalName does not match the path")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, exists := f.animals[name]
+	if im := r.Header.Get("If-Match"); im != "" && (!exists || im != "*" && im != quoted(old.ETag)) {
+		writeError(w, http.StatusPreconditionFailed, "If-Match "+im+" does not match")
+		return
+	}
+	a := animal{Kind: "farm#animal", SelfLink: "/farm/v1/animals/" + name, AnimalName: name, AnimalAge: age, PeltColor: in.PeltColor}
+	a.ETag = old.ETag
+	if !exists || old.AnimalAge != a.AnimalAge || old.PeltColor != a.PeltColor {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%d/%s", name, age, in.PeltColor)
+		a.ETag = "etag/" + name + "-" + strconv.FormatUint(h.Sum64(), 16)
+	}
+	f.animals[name] = a
+	status := http.StatusOK
+	if !exists {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, a.ETag, a)
+}
+
+func (f *farm) delete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old, exists := f.animals[name]
+	if !exists {
+		writeError(w, http.StatusNotFound, "no animal named "+strconv.Quote(name))
+		return
+	}
+	if im := r.Header.Get("If-Match"); im != "" && im != "*" && im != quoted(old.ETag) {
+		writeError(w, http.StatusPreconditionFailed, "If-Match "+im+" does not match")
+		return
+	}
+	delete(f.animals, name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func noneMatch(r *http.Request, tag string) bool {
+	inm := r.Header.Get("If-None-Match")
+	return inm == "*" || inm != "" && inm == quoted(tag)
+}
+
+func writeJSON(w http.ResponseWriter, status int, tag string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if tag != "" {
+		w.Header().Set("ETag", quoted(tag))
+	}
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": status, "message": msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/base64"
+	"unicode/utf8"
+)
+
+// partJSON is one line of decode's output and of encode's input. Keys are
+// never renamed; new ones may be added.
+type partJSON struct {
+	Index   int         `json:"index"`
+	Headers [][2]string `json:"headers"`
+	Body    *string     `json:"body,omitempty"`
+	BodyB64 *string     `json:"body_base64,omitempty"`
+	HTTP    *httpJSON   `json:"http,omitempty"`
+	Parts   []partJSON  `json:"parts,omitempty"`
+	Error   string      `json:"error,omitempty"`
+}
+
+// httpJSON is an embedded HTTP message: a request (method, target) or a
+// response (status, reason). The fields of the other kind are omitted.
+type httpJSON struct {
+	Method  string      `json:"method,omitempty"`
+	Target  string      `json:"target,omitempty"`
+	Proto   string      `json:"proto"`
+	Status  int         `json:"status,omitempty"`
+	Reason  *string     `json:"reason,omitempty"`
+	Headers [][2]string `json:"headers"`
+	Body    *string     `json:"body,omitempty"`
+	BodyB64 *string     `json:"body_base64,omitempty"`
+}
+
+// setBody stores b as text when it is valid UTF-8, else as base64.
+func setBody(text, b64 **string, b []byte) {
+	if utf8.Valid(b) {
+		s := string(b)
+		*text = &s
+		return
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	*b64 = &s
+}
+
+// getBody returns the bytes of a body given as text or base64, and whether
+// one was given.
+func getBody(text, b64 *string) ([]byte, bool, error) {
+	switch {
+	case text != nil && b64 != nil:
+		return nil, true, errBothBodies
+	case text != nil:
+		return []byte(*text), true, nil
+	case b64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*b64)
+		return b, true, err
+	}
+	return nil, false, nil
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+var errBothBodies = usageError(`both "body" and "body_base64" are given`)

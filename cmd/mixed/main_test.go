@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
+)
+
+// cmdResult is what one run of the command did.
+type cmdResult struct {
+	Code   int
+	Stdout string
+	Stderr string
+}
+
+func runCmd(stdin string, args ...string) cmdResult {
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return cmdResult{code, out.String(), errb.String()}
+}
+
+// lines decodes JSON lines into generic values for comparison.
+func lines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("output %q: %v", s, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+const bareBody = "--b\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nGET /farm/v1/animals/pony\r\n\r\n" +
+	"--b\r\nContent-Type: text/plain\r\n\r\n\xff\xfe\r\n" +
+	"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--cs--\r\n" +
+	"--b--\r\n"
+
+func TestDecodeBareBody(t *testing.T) {
+	res := runCmd(bareBody, "decode")
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	want := []map[string]any{
+		{
+			"index":   0.0,
+			"headers": []any{[]any{"Content-Type", "application/http"}, []any{"Content-ID", "1"}},
+			"body":    "GET /farm/v1/animals/pony\r\n",
+			"http":    map[string]any{"method": "GET", "target": "/farm/v1/animals/pony", "proto": "HTTP/1.1", "headers": []any{}, "body": ""},
+		},
+		{
+			"index":       1.0,
+			"headers":     []any{[]any{"Content-Type", "text/plain"}},
+			"body_base64": "//4=",
+		},
+		{
+			"index":   2.0,
+			"headers": []any{[]any{"Content-Type", "multipart/mixed; boundary=cs"}},
+			"body":    "--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--cs--",
+			"parts": []any{map[string]any{
+				"index":   0.0,
+				"headers": []any{[]any{"Content-Type", "application/http"}, []any{"Content-ID", "2"}},
+				"body":    "POST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+				"http":    map[string]any{"method": "POST", "target": "Customers", "proto": "HTTP/1.1", "headers": []any{[]any{"Content-Length", "2"}}, "body": "{}"},
+			}},
+		},
+	}
+	if diff := cmp.Diff(want, lines(t, res.Stdout)); diff != "" {
+		t.Errorf("decode (-want +got):\n%s", diff)
+	}
+}
+
+func TestDecodeFlagsAndExitStatus(t *testing.T) {
+	calendar, err := os.ReadFile("../../testdata/calendar-batch-response.http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ := strings.Cut(string(calendar), "\r\n\r\n")
+	broken := "--b\r\nContent-Type: application/http\r\n\r\nGET /a\r\nBad Field: x\r\n\r\n--b\r\nContent-Type: application/http\r\n\r\nGET /b\r\n\r\n--b--\r\n"
+	truncated := "--b\r\nContent-Type: application/http\r\n\r\nGET /a\r\n\r\n--b\r\nContent-Type: application/http\r\n\r\nGET /b"
+	for _, tc := range []struct {
+		name      string
+		stdin     string
+		args      []string
+		wantCode  int
+		wantParts int
+		wantErr   string
+	}{
+		{"whole response file", "", []string{"decode", "../../testdata/calendar-batch-response.http"}, 0, 3, ""},
+		{"whole request on stdin", mustRead(t, "../../testdata/people-batch-request.http"), []string{"decode", "-"}, 0, 2, ""},
+		{"-boundary", body, []string{"decode", "-boundary", "batch_foobarbaz"}, 0, 3, ""},
+		{"-content-type", body, []string{"decode", "-content-type", "multipart/mixed; boundary=\"batch_foobarbaz\""}, 0, 3, ""},
+		{"part that does not parse", broken, []string{"decode"}, 1, 2, "1 part(s) did not parse"},
+		{"truncated body", truncated, []string{"decode"}, 1, 1, "unexpected EOF"},
+		{"not a batch", "hello\r\n", []string{"decode"}, 1, 0, "mixed: "},
+		{"missing file", "", []string{"decode", "no-such-file"}, 1, 0, "no-such-file"},
+		{"both flags", "", []string{"decode", "-boundary", "b", "-content-type", "multipart/mixed; boundary=b"}, 2, 0, "usage"},
+		{"unknown flag", "", []string{"decode", "-x"}, 2, 0, "flag provided but not defined"},
+		{"no command", "", nil, 2, 0, "usage"},
+		{"unknown command", "", []string{"frobnicate"}, 2, 0, "unknown command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCmd(tc.stdin, tc.args...)
+			if res.Code != tc.wantCode {
+				t.Errorf("exit %d, want %d (stderr %q)", res.Code, tc.wantCode, res.Stderr)
+			}
+			if n := len(lines(t, res.Stdout)); n != tc.wantParts {
+				t.Errorf("%d parts printed, want %d", n, tc.wantParts)
+			}
+			if !strings.Contains(res.Stderr, tc.wantErr) {
+				t.Errorf("stderr %q, want it to contain %q", res.Stderr, tc.wantErr)
+			}
+			if tc.wantCode == 1 && tc.wantErr != "" && !strings.HasPrefix(res.Stderr, "mixed: ") {
+				t.Errorf("stderr %q does not start with \"mixed: \"", res.Stderr)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// decode | encode | decode gives the same lines.
+func TestDecodeEncodeRoundTrip(t *testing.T) {
+	for _, in := range []string{bareBody, mustRead(t, "../../testdata/calendar-batch-request.http"), mustRead(t, "../../testdata/people-batch-response.http")} {
+		first := runCmd(in, "decode")
+		if first.Code != 0 {
+			t.Fatalf("decode: %d %s", first.Code, first.Stderr)
+		}
+		enc := runCmd(first.Stdout, "encode")
+		if enc.Code != 0 {
+			t.Fatalf("encode: %d %s", enc.Code, enc.Stderr)
+		}
+		second := runCmd(enc.Stdout, "decode")
+		if diff := cmp.Diff(lines(t, first.Stdout), lines(t, second.Stdout)); diff != "" {
+			t.Errorf("decode|encode|decode (-want +got):\n%s", diff)
+		}
+		// With -envelope, the output is a whole request that decodes the same.
+		env := runCmd(first.Stdout, "encode", "-boundary", "batch_x", "-envelope", "POST /batch/farm/v1")
+		if !strings.HasPrefix(env.Stdout, "POST /batch/farm/v1 HTTP/1.1\r\nContent-Type: multipart/mixed; boundary=batch_x\r\nContent-Length: ") {
+			t.Errorf("-envelope output starts %q", env.Stdout[:min(len(env.Stdout), 120)])
+		}
+		third := runCmd(env.Stdout, "decode")
+		if diff := cmp.Diff(lines(t, first.Stdout), lines(t, third.Stdout)); diff != "" {
+			t.Errorf("decode|encode -envelope|decode (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func TestEncodeFromHTTPAndParts(t *testing.T) {
+	in := `{"index":0,"headers":[["Content-Type","application/http"],["Content-ID","1"]],"http":{"method":"PUT","target":"/farm/v1/animals/sheep","proto":"HTTP/1.1","headers":[["If-Match","\"etag/sheep\""]],"body":"{}"}}
+{"index":1,"headers":[["Content-Type","multipart/mixed; boundary=cs"]],"parts":[{"index":0,"headers":[["Content-Type","application/http"]],"http":{"status":201,"proto":"HTTP/1.1","headers":[]}}]}
+`
+	res := runCmd(in, "encode", "-boundary", "b")
+	want := "--b\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nPUT /farm/v1/animals/sheep HTTP/1.1\r\nIf-Match: \"etag/sheep\"\r\nContent-Length: 2\r\n\r\n{}" +
+		"\r\n--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n\r\n--cs--\r\n" +
+		"\r\n--b--\r\n"
+	if diff := cmp.Diff(cmdResult{Stdout: want}, res); diff != "" {
+		t.Errorf("encode (-want +got):\n%s", diff)
+	}
+}
+
+func TestEncodeErrors(t *testing.T) {
+	good := `{"index":0,"headers":[["Content-Type","text/plain"]],"body":"x"}` + "\n"
+	for _, tc := range []struct {
+		name, in string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"not JSON", good + "nope\n", nil, 1, "line 2: "},
+		{"wrong type", good + `{"index":0,"headers":[["A",1]],"body":"x"}` + "\n", nil, 1, "line 2: "},
+		{"CR in a header value", good + good + `{"index":0,"headers":[["A","x\r\nB: y"]],"body":"x"}` + "\n", nil, 1, "line 3: "},
+		{"no content", `{"index":0,"headers":[]}` + "\n", nil, 1, "line 1: "},
+		{"both bodies", `{"index":0,"headers":[],"body":"","body_base64":""}` + "\n", nil, 1, "line 1: "},
+		{"delimiter in body", `{"index":0,"headers":[],"body":"a\r\n--b\r\n"}` + "\n", []string{"-boundary", "b"}, 1, "line 1: "},
+		{"bad boundary", good, []string{"-boundary", "bad\x01"}, 2, "-boundary"},
+		{"bad envelope", good, []string{"-envelope", "POST"}, 2, "-envelope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCmd(tc.in, append([]string{"encode"}, tc.args...)...)
+			if res.Code != tc.wantCode || !strings.Contains(res.Stderr, tc.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", res.Code, res.Stderr, tc.wantCode, tc.wantErr)
+			}
+			if res.Stdout != "" {
+				t.Errorf("partial output %q: nothing may be written on error", res.Stdout)
+			}
+		})
+	}
+}
+
+// The Calendar documentation's batch request, sent to "mixed serve" with
+// the demo API, gets the documentation's response back.
+func TestServeCalendarSeed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	done := make(chan error)
+	go func() { done <- serve(ctx, ln, newFarm(), "/batch", &log) }()
+
+	reqFile := mustRead(t, "../../testdata/calendar-batch-request.http")
+	seed, err := http.ReadRequest(bufio.NewReader(strings.NewReader(reqFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+seed.URL.Path, seed.Body)
+	req.Header = seed.Header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := responseParts(t, resp)
+	resp.Body.Close()
+
+	wantResp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(mustRead(t, "../../testdata/calendar-batch-response.http"))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := responseParts(t, wantResp)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response to the seed's batch (-seed's response +got):\n%s", diff)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if !strings.Contains(log.String(), "calls=3 statuses=200:2,304:1") {
+		t.Errorf("log %q lacks the batch line", log.String())
+	}
+}
+
+// seedPart is a response part reduced to what the documentation shows:
+// JSON bodies compared as values.
+type seedPart struct {
+	ContentID string
+	Status    int
+	ETag      string
+	JSON      any
+}
+
+func responseParts(t *testing.T, resp *http.Response) []seedPart {
+	t.Helper()
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mixed.NewReader(resp.Body, b)
+	var out []seedPart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mixed.NewMessageReader(p).ReadResponse("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := seedPart{ContentID: string(p.Header.Get("Content-ID")), Status: m.StatusCode, ETag: string(m.Header.Get("ETag"))}
+		body, err := io.ReadAll(m.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &sp.JSON); err != nil {
+				t.Fatalf("body %q: %v", body, err)
+			}
+		}
+		out = append(out, sp)
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mixedcodec/mixed/batch"
+)
+
+func serveCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
+	upstream := fs.String("upstream", "", "the API that calls go to (default: the built-in demo farm API)")
+	path := fs.String("path", "/batch", "the path prefix that answers batches")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX]
+
+A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
+like Google's batch endpoints, sending each call to the upstream API over
+pooled keep-alive connections, so that any REST API gains batching. Without
+-upstream it serves the demo "farm" API of Google Calendar's batch
+documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
+/farm/v1/animals/{name}), so that the documentation's example works:
+
+  mixed serve &
+  curl -s --data-binary @body -H 'Content-Type: multipart/mixed; boundary=batch_foobarbaz' \
+       http://127.0.0.1:8080/batch/farm/v1
+
+Other paths are served by the upstream (or the demo API) directly. Logs one
+line per batch to standard error; stops on SIGINT or SIGTERM after the
+batches in flight.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return 2
+	}
+	inner, err := upstreamHandler(*upstream)
+	if err != nil {
+		fmt.Fprintf(stderr, "mixed: -upstream: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "mixed: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "mixed: serving batches on http://%s%s\n", ln.Addr(), *path)
+	if err := serve(ctx, ln, inner, *path, stderr); err != nil {
+		fmt.Fprintf(stderr, "mixed: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// upstreamHandler returns the handler calls go to: a reverse proxy to the
+// upstream, or the demo API.
+func upstreamHandler(upstream string) (http.Handler, error) {
+	if upstream == "" {
+		return newFarm(), nil
+	}
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http or https URL", upstream)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.Transport = &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return p, nil
+}
+
+// serve serves batches on ln until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string, log io.Writer) error {
+	path = "/" + strings.Trim(path, "/")
+	bh := batch.NewHandler(counting(inner), nil)
+	lb := &logged{next: bh, log: log}
+	mux := http.NewServeMux()
+	mux.Handle(path, lb)
+	mux.Handle(path+"/", lb)
+	mux.Handle("/", inner)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// stats collects the statuses of one batch's calls.
+type stats struct {
+	mu     sync.Mutex
+	status map[int]int
+}
+
+type statsKey struct{}
+
+// counting wraps the calls' handler to count their statuses into the stats
+// of their batch, found in the context the calls share with it.
+func counting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		if st, ok := r.Context().Value(statsKey{}).(*stats); ok {
+			st.mu.Lock()
+			st.status[sw.status]++
+			st.mu.Unlock()
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote && code >= 200 {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the batch's own writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logged logs one line per batch.
+type logged struct {
+	next http.Handler
+	log  io.Writer
+	mu   sync.Mutex
+}
+
+func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &stats{status: map[int]int{}}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	l.next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), statsKey{}, st)))
+	codes := make([]int, 0, len(st.status))
+	calls := 0
+	for c, n := range st.status {
+		codes = append(codes, c)
+		calls += n
+	}
+	sort.Ints(codes)
+	var sb strings.Builder
+	for i, c := range codes {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "%d:%d", c, st.status[c])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.log, "batch %s %s status=%d calls=%d statuses=%s duration=%s\n",
+		r.RemoteAddr, r.URL.Path, sw.status, calls, sb.String(), time.Since(start).Round(time.Microsecond))
+}

@@ -1,0 +1,326 @@
+package mixed
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+)
+
+// Body states of a MessageReader.
+const (
+	bodyNone    = iota // no body; only blank lines may follow
+	bodyLength         // Content-Length: remain bytes left
+	bodyChunked        // chunked transfer coding
+	bodyRest           // the rest of the input
+	bodyTail           // after the body: only blank lines may follow
+	bodyDone           // io.EOF
+)
+
+// Chunked decoding states.
+const (
+	chSize    = iota // expecting a chunk-size line
+	chData           // remain bytes of chunk data left
+	chDataEnd        // expecting the line end after chunk data
+	chTrailer        // reading the trailer section
+)
+
+// A MessageBody is the body of a message read by a [MessageReader],
+// decoded from its transfer coding. It belongs to the MessageReader and is
+// valid until its next Reset; views from ReadChunk are valid until the next
+// call to a method of the MessageBody or the MessageReader.
+//
+// At its end a MessageBody returns [io.EOF], once it has checked that only
+// blank lines follow a Content-Length or chunked body; an input that ends
+// inside the body gives an error wrapping [io.ErrUnexpectedEOF].
+type MessageBody struct {
+	m *MessageReader
+}
+
+// Read reads body bytes into p.
+func (b *MessageBody) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c, err := b.m.bodyChunk(len(p))
+	return copy(p, c), err
+}
+
+// ReadChunk returns the next piece of the body as a view, without copying
+// it when the MessageReader reads from a [*Part]. The view is valid until
+// the next call to a method of the MessageBody or its MessageReader. At the
+// end of the body it returns nil, [io.EOF]. The sizes of the pieces depend
+// on how the input was split; their concatenation does not.
+func (b *MessageBody) ReadChunk() ([]byte, error) {
+	return b.m.bodyChunk(int(^uint(0) >> 1))
+}
+
+// WriteTo writes the rest of the body to w. It implements [io.WriterTo],
+// so [io.Copy] uses it.
+func (b *MessageBody) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		c, err := b.ReadChunk()
+		if len(c) > 0 {
+			n, werr := w.Write(c)
+			total += int64(n)
+			if werr == nil && n < len(c) {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// truncated records the end of the input, or a read error, inside the body.
+func (m *MessageReader) truncated(err error, where string) {
+	if err == io.EOF {
+		err = syntaxErr(m.off, io.ErrUnexpectedEOF, where)
+	}
+	m.err = err
+}
+
+// bodyChunk returns up to max bytes of body as a view, or io.EOF at the end.
+func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
+	for {
+		if m.err != nil {
+			return nil, m.err
+		}
+		switch m.bstate {
+		case bodyLength:
+			if m.remain == 0 {
+				m.bstate = bodyTail
+				continue
+			}
+			c, err := m.next()
+			if len(c) == 0 {
+				m.truncated(err, "input ends inside a Content-Length body")
+				continue
+			}
+			n := len(c)
+			if int64(n) > m.remain {
+				n = int(m.remain)
+			}
+			n = min(n, max)
+			m.unread(c[n:])
+			m.remain -= int64(n)
+			return c[:n:n], nil
+		case bodyRest:
+			c, err := m.next()
+			if len(c) == 0 {
+				if err == io.EOF {
+					m.bstate = bodyDone
+				} else {
+					m.err = err
+				}
+				continue
+			}
+			n := min(len(c), max)
+			m.unread(c[n:])
+			return c[:n:n], nil
+		case bodyChunked:
+			if c := m.chunked(max); len(c) > 0 {
+				return c, nil
+			}
+		case bodyNone, bodyTail:
+			m.tail()
+		default:
+			m.state = msgDone
+			return nil, io.EOF
+		}
+	}
+}
+
+// tail checks that only blank lines follow the body.
+func (m *MessageReader) tail() {
+	for {
+		c, err := m.next()
+		if len(c) == 0 {
+			switch {
+			case err != io.EOF:
+				m.err = err
+			case m.tailCR:
+				m.err = syntaxErr(m.off, ErrDataAfterBody, "CR without LF after the body")
+			default:
+				m.bstate = bodyDone
+			}
+			return
+		}
+		for i, x := range c {
+			switch {
+			case x == '\n':
+				m.tailCR = false
+				continue
+			case x == '\r' && !m.tailCR:
+				m.tailCR = true
+				continue
+			}
+			m.err = syntaxErr(m.off-int64(len(c)-i), ErrDataAfterBody, "byte "+quote(string(c[i:i+1]))+" after the end of the body")
+			return
+		}
+	}
+}
+
+// readLine returns the next line of the input without its LF (a CR before
+// it is kept), as a view valid until the next call to next. A line longer
+// than max bytes is an error of class tooLong.
+func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, int64, bool) {
+	m.lbuf = m.lbuf[:0]
+	start := m.off
+	for {
+		c, err := m.next()
+		if len(c) == 0 {
+			m.truncated(err, "input ends inside a "+what)
+			return nil, 0, false
+		}
+		if i := bytes.IndexByte(c, '\n'); i >= 0 {
+			m.unread(c[i+1:])
+			line := c[:i]
+			if len(m.lbuf) > 0 {
+				m.lbuf = append(m.lbuf, line...)
+				line = m.lbuf
+			}
+			if len(line) > max+1 {
+				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+				return nil, 0, false
+			}
+			return line, start, true
+		}
+		m.lbuf = append(m.lbuf, c...)
+		if len(m.lbuf) > max+1 {
+			m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+			return nil, 0, false
+		}
+	}
+}
+
+// chunked decodes a chunked body (RFC 9112 §7.1). It returns the next
+// piece of chunk data, or nil after a state change or an error.
+func (m *MessageReader) chunked(max int) []byte {
+	switch m.chstate {
+	case chSize:
+		line, off, ok := m.readLine(m.opts.MaxStartLineBytes, ErrBadChunk, "chunk-size line")
+		if !ok {
+			return nil
+		}
+		// A bare LF ends no chunk line: net/http rejects it too since
+		// CVE-2025-22871, as a proxy may frame such a body differently.
+		if len(line) == 0 || line[len(line)-1] != '\r' {
+			m.err = syntaxErr(off+int64(len(line)), ErrBadChunk, "chunk-size line ends with a bare LF")
+			return nil
+		}
+		size, err := parseChunkSize(line, off)
+		if err != nil {
+			m.err = err
+			return nil
+		}
+		if size == 0 {
+			m.chstate = chTrailer
+			m.tbuf = m.tbuf[:0]
+			return nil
+		}
+		m.chstate, m.remain = chData, size
+	case chData:
+		c, err := m.next()
+		if len(c) == 0 {
+			m.truncated(err, "input ends inside a chunk")
+			return nil
+		}
+		n := len(c)
+		if int64(n) > m.remain {
+			n = int(m.remain)
+		}
+		n = min(n, max)
+		m.unread(c[n:])
+		m.remain -= int64(n)
+		if m.remain == 0 {
+			m.chstate = chDataEnd
+		}
+		return c[:n:n]
+	case chDataEnd:
+		line, off, ok := m.readLine(1, ErrBadChunk, "line end after chunk data")
+		if !ok {
+			return nil
+		}
+		if len(line) != 1 || line[0] != '\r' {
+			m.err = syntaxErr(off, ErrBadChunk, "chunk data not followed by CRLF")
+			return nil
+		}
+		m.chstate = chSize
+	case chTrailer:
+		line, off, ok := m.readLine(m.opts.MaxHeaderBytes, ErrHeaderTooLarge, "trailer field line")
+		if !ok {
+			return nil
+		}
+		start := len(m.tbuf)
+		m.tbuf = append(m.tbuf, line...)
+		m.tbuf = append(m.tbuf, '\n')
+		if len(m.tbuf) > m.opts.MaxHeaderBytes {
+			m.err = syntaxErr(off, ErrHeaderTooLarge, "trailer section longer than "+strconv.Itoa(m.opts.MaxHeaderBytes)+" bytes")
+			return nil
+		}
+		if len(line) > 1 || len(line) == 1 && line[0] != '\r' {
+			return nil // a field line; wait for the empty line
+		}
+		// The empty line: parse the section. Its offset is that of the
+		// last line less the lines before it.
+		h := m.trailer
+		h.buf = m.tbuf
+		h.fields = h.fields[:0]
+		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false); err != nil {
+			m.err = err
+			return nil
+		}
+		m.bstate = bodyTail
+	}
+	return nil
+}
+
+// parseChunkSize parses a chunk-size line: hex digits, then optionally
+// white space and chunk extensions (";" and anything but control
+// characters), then CRLF. off is the line's stream offset.
+func parseChunkSize(line []byte, off int64) (int64, error) {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	var size uint64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c|0x20 >= 'a' && c|0x20 <= 'f':
+			d = c | 0x20 - 'a' + 10
+		default:
+			goto done
+		}
+		if size > (1<<63-1)>>4 {
+			return 0, syntaxErr(off, ErrBadChunk, "chunk size overflows")
+		}
+		size = size<<4 | uint64(d)
+	}
+done:
+	if i == 0 {
+		return 0, syntaxErr(off, ErrBadChunk, "chunk size "+quote(string(line))+" is not hexadecimal")
+	}
+	ext := line[i:]
+	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
+		ext = ext[1:]
+	}
+	if len(ext) > 0 && ext[0] != ';' {
+		return 0, syntaxErr(off+int64(i), ErrBadChunk, "chunk size "+quote(string(line))+" is not hexadecimal")
+	}
+	if j := badValueByte(ext); j >= 0 {
+		return 0, syntaxErr(off+int64(len(line)-len(ext)+j), ErrBadChunk, "control character in chunk extension")
+	}
+	return int64(size), nil
+}

@@ -1,0 +1,150 @@
+package mixed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+type ctxKey struct{}
+
+func TestHTTPRequestConversion(t *testing.T) {
+	base, _ := url.Parse("https://services.odata.org/V4/Northwind/")
+	type conv struct {
+		Method, URL, Host, RequestURI, Proto string
+		Header, Trailer                      http.Header
+		ContentLength                        int64
+		TransferEncoding                     []string
+		Body                                 string
+	}
+	tests := []struct {
+		name string
+		opts MessageOptions
+		in   string
+		base *url.URL
+		want conv
+	}{
+		{"origin-form: scheme and host from base, Host field dropped", MessageOptions{},
+			"PUT /farm/v1/animals/sheep HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\ncontent-length: 2\r\n\r\n{}", base,
+			conv{Method: "PUT", URL: "https://services.odata.org/farm/v1/animals/sheep", Host: "services.odata.org", RequestURI: "/farm/v1/animals/sheep", Proto: "HTTP/1.1",
+				Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"2"}}, ContentLength: 2, Body: "{}"}},
+		{"network-path-looking target stays on base host", MessageOptions{},
+			"GET //evil.example/x?a=b\r\n", base,
+			conv{Method: "GET", URL: "https://services.odata.org//evil.example/x?a=b", Host: "services.odata.org", RequestURI: "//evil.example/x?a=b", Proto: "HTTP/1.1",
+				Header: http.Header{}}},
+		{"relative OData target resolved against the service root", MessageOptions{AllowRelativeTargets: true},
+			"GET Customers('ALFKI')?$select=Name HTTP/1.1\r\n\r\n", base,
+			conv{Method: "GET", URL: "https://services.odata.org/V4/Northwind/Customers('ALFKI')?$select=Name", Host: "services.odata.org", RequestURI: "Customers('ALFKI')?$select=Name", Proto: "HTTP/1.1",
+				Header: http.Header{}, ContentLength: -1}},
+		{"relative target with colon", MessageOptions{AllowRelativeTargets: true},
+			"POST people:createContact HTTP/1.1\r\nContent-Length: 0\r\n\r\n", base,
+			conv{Method: "POST", URL: "https://services.odata.org/V4/Northwind/people:createContact", Host: "services.odata.org", RequestURI: "people:createContact", Proto: "HTTP/1.1",
+				Header: http.Header{"Content-Length": {"0"}}}},
+		{"absolute-form when allowed", MessageOptions{AllowAbsoluteTargets: true},
+			"GET https://www.googleapis.com/drive/v3/files HTTP/1.1\r\n\r\n", base,
+			conv{Method: "GET", URL: "https://www.googleapis.com/drive/v3/files", Host: "www.googleapis.com", RequestURI: "https://www.googleapis.com/drive/v3/files", Proto: "HTTP/1.1",
+				Header: http.Header{}, ContentLength: -1}},
+		{"chunked with trailer, nil base", MessageOptions{},
+			"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n", nil,
+			conv{Method: "POST", URL: "/x", RequestURI: "/x", Proto: "HTTP/1.0",
+				Header: http.Header{"Transfer-Encoding": {"chunked"}}, Trailer: http.Header{"X-Sum": {"1"}}, ContentLength: -1, TransferEncoding: []string{"chunked"}, Body: "abc"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMessageReaderOptions(strings.NewReader(tt.in), tt.opts)
+			r, err := m.ReadRequest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.WithValue(context.Background(), ctxKey{}, 1)
+			req, err := r.HTTPRequest(ctx, tt.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Context().Value(ctxKey{}) != 1 {
+				t.Error("context not passed on")
+			}
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := conv{Method: req.Method, URL: req.URL.String(), Host: req.Host, RequestURI: req.RequestURI, Proto: req.Proto,
+				Header: req.Header, Trailer: req.Trailer, ContentLength: req.ContentLength, TransferEncoding: req.TransferEncoding, Body: string(body)}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHTTPResponseConversion(t *testing.T) {
+	in := "HTTP/1.1 201\r\nContent-Type: application/json\r\nETag: \"1\"\r\nContent-Length: 2\r\n\r\n{}\r\n"
+	m := NewMessageReader(strings.NewReader(in))
+	r, err := m.ReadResponse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &http.Request{Method: "POST"}
+	resp := r.HTTPResponse(req)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type conv struct {
+		Status     string
+		StatusCode int
+		Proto      string
+		Header     http.Header
+		CL         int64
+		Body       string
+		SameReq    bool
+	}
+	want := conv{"201 Created", 201, "HTTP/1.1", http.Header{"Content-Type": {"application/json"}, "Etag": {`"1"`}, "Content-Length": {"2"}}, 2, "{}", true}
+	got := conv{resp.Status, resp.StatusCode, resp.Proto, resp.Header, resp.ContentLength, string(body), resp.Request == req}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A 304 read from the Calendar seed converts to a response with no body.
+func TestHTTPResponseConversionNoBody(t *testing.T) {
+	m := NewMessageReader(strings.NewReader("HTTP/1.1 304 Not Modified\r\nETag: \"etag/animals\"\r\n"))
+	r, err := m.ReadResponse("GET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := r.HTTPResponse(nil)
+	if resp.Body != http.NoBody || resp.ContentLength != 0 {
+		t.Errorf("Body %v, ContentLength %d: want http.NoBody, 0", resp.Body, resp.ContentLength)
+	}
+}
+
+// A message converted to net/http and written back gives the same message.
+func TestConversionRoundTrip(t *testing.T) {
+	in := "PUT /farm/v1/animals/sheep HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"etag/sheep\"\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+	r, err := NewMessageReader(strings.NewReader(in)).ReadRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := r.HTTPRequest(context.Background(), &url.URL{Scheme: "https", Host: "www.googleapis.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := new(MessageWriter).WriteHTTPRequest(&out, req); err != nil {
+		t.Fatal(err)
+	}
+	want := "PUT /farm/v1/animals/sheep HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"etag/sheep\"\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

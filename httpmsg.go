@@ -1,0 +1,882 @@
+package mixed
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"strconv"
+)
+
+// DefaultMaxStartLineBytes is the default limit on a request line or status
+// line; see [MessageOptions].
+const DefaultMaxStartLineBytes = 8 << 10
+
+// MessageOptions configures a [MessageReader] or a [MessageWriter]. A zero
+// or negative limit selects its default, so the zero value means "all
+// defaults, origin-form targets only".
+type MessageOptions struct {
+	// MaxStartLineBytes limits the request line or status line, without
+	// its line end (default 8 KiB): ErrStartLineTooLong. It also bounds a
+	// chunk-size line of a chunked body (ErrBadChunk).
+	MaxStartLineBytes int
+	// MaxHeaderBytes limits the head: start line, fields and the empty
+	// line that ends them (default 64 KiB): ErrHeaderTooLarge. It also
+	// bounds the trailer section of a chunked body.
+	MaxHeaderBytes int
+	// MaxHeaderFields limits the fields of the head, and of the trailer
+	// section (default 100): ErrTooManyFields.
+	MaxHeaderFields int
+
+	// AllowAbsoluteTargets accepts request targets in absolute-form
+	// (https://host/path) and authority-form (CONNECT host:port). They
+	// are rejected by default with ErrTargetForm: a batch server must
+	// not let one call choose another host.
+	AllowAbsoluteTargets bool
+	// AllowRelativeTargets accepts targets relative to a service root,
+	// without the leading slash of origin-form, as OData sends them
+	// (Customers('ALFKI'), $1/Orders). [Request.HTTPRequest] resolves them
+	// against the base URL it is given.
+	AllowRelativeTargets bool
+}
+
+func (o MessageOptions) withDefaults() MessageOptions {
+	if o.MaxStartLineBytes <= 0 {
+		o.MaxStartLineBytes = DefaultMaxStartLineBytes
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	// Field spans are 32-bit.
+	if o.MaxHeaderBytes > 1<<30 {
+		o.MaxHeaderBytes = 1 << 30
+	}
+	if o.MaxHeaderFields <= 0 {
+		o.MaxHeaderFields = DefaultMaxHeaderFields
+	}
+	return o
+}
+
+// Request target forms (RFC 9112 §3.2), plus the service-root-relative form
+// OData uses.
+const (
+	originForm    = iota // /path?query
+	absoluteForm         // scheme://authority/path?query
+	authorityForm        // host:port, for CONNECT
+	asteriskForm         // *, for OPTIONS
+	relativeForm         // path?query relative to a service root
+)
+
+// targetForm classifies target, which the caller has checked to be
+// non-empty and free of spaces and control characters.
+func targetForm(method, target []byte) int {
+	switch {
+	case string(method) == "CONNECT":
+		return authorityForm
+	case target[0] == '/':
+		return originForm
+	case len(target) == 1 && target[0] == '*':
+		return asteriskForm
+	}
+	// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then "://".
+	// Anything else without a leading slash is a relative reference:
+	// "people:createContact" has no "//" and cannot name a host.
+	if c := target[0] | 0x20; c >= 'a' && c <= 'z' {
+		for i := 1; i < len(target); i++ {
+			c := target[i]
+			switch {
+			case c|0x20 >= 'a' && c|0x20 <= 'z', c >= '0' && c <= '9', c == '+', c == '-', c == '.':
+				continue
+			case c == ':':
+				if bytes.HasPrefix(target[i+1:], []byte("//")) {
+					return absoluteForm
+				}
+			}
+			break
+		}
+	}
+	return relativeForm
+}
+
+// checkTarget validates a request target's bytes and its form against the
+// policy. off is the offset of target[0], for errors.
+func checkTarget[T string | []byte](method, target T, o *MessageOptions, off int64) error {
+	if len(target) == 0 {
+		return syntaxErr(off, ErrBadTarget, "empty request target")
+	}
+	for i := 0; i < len(target); i++ {
+		switch c := target[i]; {
+		case c <= ' ' || c == 0x7f:
+			return syntaxErr(off+int64(i), ErrBadTarget, "control character or space in request target")
+		case c == '%':
+			// net/http (url.ParseRequestURI) rejects a bad escape too.
+			if i+2 >= len(target) || !isHex(target[i+1]) || !isHex(target[i+2]) {
+				return syntaxErr(off+int64(i), ErrBadTarget, "'%' not followed by two hex digits in request target")
+			}
+		}
+	}
+	switch targetForm([]byte(method), []byte(target)) {
+	case absoluteForm:
+		if !o.AllowAbsoluteTargets {
+			return syntaxErr(off, ErrTargetForm, "absolute-form target "+quote(string(target))+": full URLs are not allowed")
+		}
+	case authorityForm:
+		if !o.AllowAbsoluteTargets {
+			return syntaxErr(off, ErrTargetForm, "authority-form target "+quote(string(target)))
+		}
+	case asteriskForm:
+		if string(method) != "OPTIONS" {
+			return syntaxErr(off, ErrTargetForm, "asterisk-form target with method "+quote(string(method)))
+		}
+	case relativeForm:
+		if !o.AllowRelativeTargets {
+			return syntaxErr(off, ErrTargetForm, "target "+quote(string(target))+" is not origin-form (/path)")
+		}
+	}
+	return nil
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
+}
+
+// A Request is the head of an embedded HTTP/1.1 request read by a
+// [MessageReader], and its body.
+//
+// A Request belongs to the MessageReader that returned it and is reused by
+// it: the Request and every []byte view it holds (Method, Target, the
+// fields of Header and Trailer) are valid until the next call to
+// [MessageReader.Reset] or the next Read method of that MessageReader.
+// Copy what must outlive that.
+type Request struct {
+	// Method is the request method, a token, as written.
+	Method []byte
+	// Target is the request target as written: origin-form (/path?query)
+	// unless MessageOptions allows other forms.
+	Target []byte
+	// ProtoMajor and ProtoMinor give the HTTP version: 1.1 when the
+	// request line has none, as the Calendar batch example and npm's
+	// batchelor send them.
+	ProtoMajor, ProtoMinor int
+	// Header holds the fields of the head, names as written, in wire
+	// order.
+	Header Header
+	// ContentLength is the body's length: the Content-Length, 0 when the
+	// message has no body, or -1 when unknown (chunked, or the rest of
+	// the part).
+	ContentLength int64
+	// Chunked reports Transfer-Encoding: chunked.
+	Chunked bool
+	// Trailer holds the trailer fields of a chunked body, once Body has
+	// been read to its end.
+	Trailer Header
+	// Body reads the body, decoded from its transfer coding.
+	Body *MessageBody
+
+	form int
+}
+
+// A Response is the head of an embedded HTTP/1.1 response read by a
+// [MessageReader], and its body. Its lifetime is that of a [Request]: valid
+// until the next call to Reset or to a Read method of the MessageReader.
+type Response struct {
+	// ProtoMajor and ProtoMinor give the HTTP version of the status line.
+	ProtoMajor, ProtoMinor int
+	// StatusCode is the three-digit status code, 100 to 999.
+	StatusCode int
+	// Reason is the reason phrase; empty when the status line has none
+	// ("HTTP/1.1 200").
+	Reason []byte
+	// Header holds the fields of the head, names as written, in wire
+	// order.
+	Header Header
+	// ContentLength is the body's length: the Content-Length, 0 when the
+	// response has no body (1xx, 204, 304, a response to HEAD), or -1 when
+	// unknown (chunked, or the rest of the part).
+	ContentLength int64
+	// Chunked reports Transfer-Encoding: chunked.
+	Chunked bool
+	// Trailer holds the trailer fields of a chunked body, once Body has
+	// been read to its end.
+	Trailer Header
+	// Body reads the body, decoded from its transfer coding.
+	Body *MessageBody
+}
+
+// Message reader states.
+const (
+	msgHead = iota // nothing read yet
+	msgBody        // the head has been read
+	msgDone        // the message has been read; later reads give io.EOF
+)
+
+// A MessageReader reads the HTTP/1.1 message embedded in a part of a batch
+// (Content-Type: application/http), or in any [io.Reader] that holds
+// exactly one message: a request with [MessageReader.ReadRequest] or a
+// response with [MessageReader.ReadResponse].
+//
+// The head is parsed with the rules of RFC 9112, lenient where real batch
+// peers need it and strict where two parsers could disagree:
+//
+//   - Accepted: a request line without HTTP-version (read as HTTP/1.1), a
+//     status line without reason phrase, LF-only line ends, empty lines
+//     before the start line, a head that ends with the input instead of an
+//     empty line (then the body is empty), blank lines after a
+//     Content-Length or chunked body.
+//   - Rejected, each with its own error wrapped in a [*SyntaxError] that
+//     gives the offset from the first byte of the message: a method that
+//     is not a token ([ErrMethod]); a bad or disallowed target
+//     ([ErrBadTarget], [ErrTargetForm]); a version other than HTTP/1.0 or
+//     HTTP/1.1 ([ErrBadVersion]); a status code that is not three digits
+//     from 100 to 999 ([ErrBadStatus]); a bare CR, a control character, a
+//     field line without colon, whitespace between a field name and its
+//     colon, obsolete line folding ([ErrSyntax]); the limits of
+//     [MessageOptions] ([ErrStartLineTooLong], [ErrHeaderTooLarge],
+//     [ErrTooManyFields]); Content-Length with Transfer-Encoding
+//     ([ErrFramingConflict]); a malformed or disagreeing Content-Length
+//     ([ErrBadContentLength]); a Transfer-Encoding other than chunked
+//     ([ErrBadTransferEncoding]); a malformed chunked body ([ErrBadChunk]);
+//     anything but blank lines after the body ([ErrDataAfterBody]).
+//
+// The body is framed by Content-Length, or by chunked transfer coding, or
+// else is the rest of the input, for requests too: the input holds one
+// message, and nothing in it is ever read as a second one. It streams:
+// the library never holds more of it than one read of the input.
+//
+// Reading from a [*Part] (or any source with a ReadChunk method like
+// Part's), a MessageReader copies only the head into its own buffer and
+// serves the body as views of the part's buffer, so that
+// [MessageBody.ReadChunk] and [MessageBody.WriteTo] copy nothing.
+//
+// A MessageReader reset for every message allocates nothing in steady
+// state. The zero MessageReader is ready to use after Reset, with the
+// default options.
+type MessageReader struct {
+	opts MessageOptions
+
+	src   io.Reader
+	cr    chunkReader // src, when it has ReadChunk
+	rbuf  []byte      // read buffer for other sources
+	rest  []byte      // unread bytes of the last chunk
+	rerr  error       // error from src, once its data are used up
+	off   int64       // stream offset just past the bytes handed out
+	state int
+	err   error // sticky
+
+	head    []byte // the head, copied; Header views point into it
+	headOff int64  // stream offset of head[0]
+	slen    int    // length of the start line parsed last
+	lbuf    []byte // a line split across chunks
+	tbuf    []byte // the trailer section
+	req     Request
+	resp    Response
+	body    MessageBody
+	trailer *Header // where the trailer of the current message goes
+
+	// Body framing.
+	bstate  int
+	remain  int64 // bytes left in a Content-Length body or in a chunk
+	chstate int
+	tailCR  bool
+}
+
+// chunkReader is a source that hands out views of its own buffer, such as
+// a *Part.
+type chunkReader interface {
+	ReadChunk() ([]byte, error)
+}
+
+// NewMessageReader returns a MessageReader that reads one message from src
+// with the default options.
+func NewMessageReader(src io.Reader) *MessageReader {
+	return NewMessageReaderOptions(src, MessageOptions{})
+}
+
+// NewMessageReaderOptions returns a MessageReader that reads one message
+// from src with the given options.
+func NewMessageReaderOptions(src io.Reader, opts MessageOptions) *MessageReader {
+	m := &MessageReader{opts: opts}
+	m.Reset(src)
+	return m
+}
+
+// Reset discards the MessageReader's state and makes it read a message
+// from src, keeping its options and reusing its buffers. Views handed out
+// before are no longer valid.
+func (m *MessageReader) Reset(src io.Reader) {
+	m.opts = m.opts.withDefaults()
+	m.src = src
+	m.cr, _ = src.(chunkReader)
+	m.rest, m.rerr, m.off = nil, nil, 0
+	m.state, m.err = msgHead, nil
+	m.head = m.head[:0]
+	m.req.Header.Reset()
+	m.req.Trailer.Reset()
+	m.resp.Header.Reset()
+	m.resp.Trailer.Reset()
+	m.body.m = m
+	m.bstate, m.tailCR = bodyDone, false
+}
+
+// ReadRequest reads the head of the request. Its body is then read through
+// Request.Body. The Request and its views are valid until the next call to
+// Reset or to a Read method of m; a second ReadRequest or ReadResponse
+// without a Reset returns [io.EOF], since a source holds one message.
+func (m *MessageReader) ReadRequest() (*Request, error) {
+	r := &m.req
+	*r = Request{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	r.Trailer.Reset()
+	m.trailer = &r.Trailer
+	if err := m.readHead(true); err != nil {
+		return nil, err
+	}
+	cl, err := m.framing(&r.Header, false)
+	if err != nil {
+		m.err = err
+		return nil, err
+	}
+	r.ContentLength, r.Chunked = cl, m.bstate == bodyChunked
+	return r, nil
+}
+
+// ReadResponse reads the head of the response. Its body is then read
+// through Response.Body. reqMethod is the method of the request it answers,
+// or "" if unknown: a response to HEAD, like a 1xx, 204 or 304 response,
+// has no body, whatever its Content-Length says (RFC 9112 §6.3), and only
+// blank lines may follow its head.
+//
+// The Response and its views are valid until the next call to Reset or to
+// a Read method of m; a second ReadRequest or ReadResponse without a Reset
+// returns [io.EOF].
+func (m *MessageReader) ReadResponse(reqMethod string) (*Response, error) {
+	r := &m.resp
+	*r = Response{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	r.Trailer.Reset()
+	m.trailer = &r.Trailer
+	if err := m.readHead(false); err != nil {
+		return nil, err
+	}
+	noBody := r.StatusCode < 200 || r.StatusCode == 204 || r.StatusCode == 304 || reqMethod == "HEAD"
+	cl, err := m.framing(&r.Header, noBody)
+	if err != nil {
+		m.err = err
+		return nil, err
+	}
+	r.ContentLength, r.Chunked = cl, m.bstate == bodyChunked
+	return r, nil
+}
+
+// next returns the next bytes of the source: a non-empty view, or nil and
+// an error (io.EOF at the end). The view is valid until the next call.
+func (m *MessageReader) next() ([]byte, error) {
+	if len(m.rest) > 0 {
+		c := m.rest
+		m.rest = nil
+		m.off += int64(len(c))
+		return c, nil
+	}
+	if m.rerr != nil {
+		return nil, m.rerr
+	}
+	for range 100 {
+		var c []byte
+		var err error
+		if m.cr != nil {
+			c, err = m.cr.ReadChunk()
+		} else {
+			if m.rbuf == nil {
+				m.rbuf = make([]byte, 32<<10)
+			}
+			var n int
+			n, err = m.src.Read(m.rbuf)
+			if n < 0 || n > len(m.rbuf) {
+				n, err = 0, errInvalidRead
+			}
+			c = m.rbuf[:n]
+		}
+		if err != nil {
+			m.rerr = err
+		}
+		if len(c) > 0 {
+			m.off += int64(len(c))
+			return c, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	m.rerr = io.ErrNoProgress
+	return nil, m.rerr
+}
+
+// unread gives back c, a suffix of the view next returned last.
+func (m *MessageReader) unread(c []byte) {
+	if len(c) > 0 {
+		m.rest = c
+		m.off -= int64(len(c))
+	}
+}
+
+// headScan is the state of the search for the end of a head, kept across
+// chunks so that no byte is scanned twice.
+type headScan struct {
+	skip  int // leading empty lines
+	line  int // start of the current line
+	scan  int // where to look for the next LF
+	first bool
+}
+
+// find looks for the empty line that ends the head in b, which grows
+// between calls. It returns the end of the head (just past the empty line)
+// or -1.
+func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
+	for {
+		nl := bytes.IndexByte(b[s.scan:], '\n')
+		if nl < 0 {
+			s.scan = len(b)
+			if !s.first && len(b)-s.line > o.MaxStartLineBytes+1 {
+				return -1, syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+			}
+			if len(b) > o.MaxHeaderBytes {
+				return -1, syntaxErr(0, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
+			}
+			return -1, nil
+		}
+		end := s.scan + nl + 1
+		n := end - s.line - 1 // line length without LF
+		if n > 0 && b[end-2] == '\r' {
+			n--
+		}
+		if end > o.MaxHeaderBytes {
+			if !s.first && n > o.MaxStartLineBytes {
+				return -1, syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+			}
+			return -1, syntaxErr(0, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
+		}
+		switch {
+		case !s.first && n == 0 && (end-s.line == 1 || b[s.line] == '\r'):
+			s.skip = end // an empty line before the start line
+		case !s.first:
+			if n > o.MaxStartLineBytes {
+				return -1, syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+			}
+			s.first = true
+		case end-s.line == 1 || end-s.line == 2 && b[s.line] == '\r':
+			return end, nil
+		}
+		s.line, s.scan = end, end
+	}
+}
+
+// readHead reads the head, copies it into m.head and parses it into m.req
+// (request) or m.resp, leaving the body unread. When the input ends before
+// the empty line, the head is all of it and the body is empty (bstate is
+// bodyNone). m.head starts at the start line.
+func (m *MessageReader) readHead(request bool) error {
+	if m.err != nil {
+		return m.err
+	}
+	if m.state != msgHead {
+		return io.EOF
+	}
+	m.state = msgBody
+	m.head = m.head[:0]
+	m.headOff = 0
+	m.bstate = bodyRest
+	c, err := m.next()
+	if len(c) > 0 && c[0] != '\r' && c[0] != '\n' {
+		// Fast path: a head that lies whole in the first chunk, with no
+		// empty line before it, is parsed in place and copied once. Any
+		// other case, errors included, goes the slow way, so that the
+		// result never depends on how the input was split.
+		if end := m.parseHead(c, request, true); end > 0 && end <= m.opts.MaxHeaderBytes {
+			if m.slen <= m.opts.MaxStartLineBytes {
+				m.head = append(m.head, c[:end]...)
+				m.rebind(request)
+				m.unread(c[end:])
+				return nil
+			}
+		}
+	}
+	var s headScan
+	for {
+		if len(c) == 0 {
+			if err != io.EOF {
+				m.err = err
+				return err
+			}
+			// The part ends the head: accepted when there is one.
+			if len(m.head) == s.skip {
+				m.err = syntaxErr(m.off, io.ErrUnexpectedEOF, "no HTTP message")
+				return m.err
+			}
+			if !s.first && len(m.head)-s.line > m.opts.MaxStartLineBytes {
+				m.err = syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(m.opts.MaxStartLineBytes)+" bytes")
+				return m.err
+			}
+			copy(m.head, m.head[s.skip:])
+			m.head = m.head[:len(m.head)-s.skip]
+			m.headOff = int64(s.skip)
+			m.bstate = bodyNone
+			return m.parseWhole(request)
+		}
+		m.head = append(m.head, c...)
+		end, ferr := s.find(m.head, &m.opts)
+		if ferr != nil {
+			m.err = ferr
+			return ferr
+		}
+		if end >= 0 {
+			// Give back what follows the head: the body.
+			m.unread(c[len(c)-(len(m.head)-end):])
+			copy(m.head, m.head[s.skip:end])
+			m.head = m.head[:end-s.skip]
+			m.headOff = int64(s.skip)
+			return m.parseWhole(request)
+		}
+		c, err = m.next()
+	}
+}
+
+// parseWhole parses the complete head in m.head.
+func (m *MessageReader) parseWhole(request bool) error {
+	if m.parseHead(m.head, request, false) < 0 {
+		return m.err
+	}
+	return nil
+}
+
+// parseHead parses the head at the start of b into m.req or m.resp, with
+// views into b. With partial, b may hold less than the head: parseHead
+// then returns -1 when it finds no empty line, and leaves m.err unset on
+// errors; otherwise it returns the end of the head, or -1 and sets m.err.
+func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
+	line, next := b, len(b)
+	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+		line, next = b[:nl], nl+1
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		m.slen = len(line)
+	} else if partial {
+		return -1
+	}
+	var h *Header
+	var err error
+	if request {
+		h = &m.req.Header
+		err = m.parseRequestLine(&m.req, line)
+	} else {
+		h = &m.resp.Header
+		err = m.parseStatusLine(&m.resp, line)
+	}
+	end := -1
+	if err == nil {
+		h.buf = b
+		h.fields = h.fields[:0]
+		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial)
+	}
+	if err != nil {
+		if !partial {
+			m.err = err
+		}
+		return -1
+	}
+	return end
+}
+
+// rebind points the views of the parsed head at m.head, a copy of the
+// buffer parseHead parsed: the start line's views sit at fixed places.
+func (m *MessageReader) rebind(request bool) {
+	if request {
+		r := &m.req
+		r.Header.buf = m.head
+		n, t := len(r.Method), len(r.Target)
+		r.Method = m.head[:n:n]
+		r.Target = m.head[n+1 : n+1+t : n+1+t]
+		return
+	}
+	r := &m.resp
+	r.Header.buf = m.head
+	if n := len(r.Reason); n > 0 {
+		r.Reason = m.head[13 : 13+n : 13+n]
+	}
+}
+
+// parseVersion parses "HTTP/1.0" or "HTTP/1.1".
+func parseVersion(v []byte) (major, minor int, ok bool) {
+	if len(v) != 8 || string(v[:7]) != "HTTP/1." || v[7] != '0' && v[7] != '1' {
+		return 0, 0, false
+	}
+	return 1, int(v[7] - '0'), true
+}
+
+func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
+	base := m.headOffset()
+	if i := bytes.IndexByte(line, '\r'); i >= 0 {
+		return syntaxErr(base+int64(i), ErrSyntax, "bare CR in request line")
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		if !isToken(line) {
+			return syntaxErr(base, ErrMethod, "method "+quote(string(line))+" is not a token")
+		}
+		return syntaxErr(base+int64(len(line)), ErrSyntax, "request line without target")
+	}
+	r.Method = line[:sp:sp]
+	if !isToken(r.Method) {
+		return syntaxErr(base, ErrMethod, "method "+quote(string(r.Method))+" is not a token")
+	}
+	rest := line[sp+1:]
+	toff := base + int64(sp+1)
+	r.ProtoMajor, r.ProtoMinor = 1, 1
+	if sp2 := bytes.IndexByte(rest, ' '); sp2 >= 0 {
+		v := rest[sp2+1:]
+		var ok bool
+		if r.ProtoMajor, r.ProtoMinor, ok = parseVersion(v); !ok {
+			return syntaxErr(toff+int64(sp2+1), ErrBadVersion, "version "+quote(string(v)))
+		}
+		rest = rest[:sp2]
+	}
+	r.Target = rest[:len(rest):len(rest)]
+	if err := checkTarget(r.Method, r.Target, &m.opts, toff); err != nil {
+		return err
+	}
+	r.form = targetForm(r.Method, r.Target)
+	return nil
+}
+
+func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
+	base := m.headOffset()
+	var ok bool
+	if len(line) < 8 {
+		return syntaxErr(base, ErrBadVersion, "status line "+quote(string(line)))
+	}
+	if r.ProtoMajor, r.ProtoMinor, ok = parseVersion(line[:8]); !ok {
+		return syntaxErr(base, ErrBadVersion, "version "+quote(string(line[:8])))
+	}
+	if len(line) < 12 || line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
+		return syntaxErr(base+8, ErrBadStatus, "status line "+quote(string(line))+": want a space and three digits after the version")
+	}
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return syntaxErr(base+9, ErrBadStatus, "status code "+quote(string(line[9:12])))
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 {
+		return syntaxErr(base+9, ErrBadStatus, "status code "+quote(string(line[9:12]))+" below 100")
+	}
+	r.StatusCode = code
+	if len(line) > 12 {
+		reason := line[13:]
+		if i := firstCTL(reason); i >= 0 {
+			return syntaxErr(base+13+int64(i), ErrBadStatus, "control character in reason phrase")
+		}
+		r.Reason = reason[:len(reason):len(reason)]
+	}
+	return nil
+}
+
+// headOffset returns the stream offset of m.head[0].
+func (m *MessageReader) headOffset() int64 { return m.headOff }
+
+// parseHTTPFields parses the field lines of h.buf from pos, up to an empty
+// line or the end of h.buf, into h's fields (views of h.buf), and returns
+// the position after the empty line (or len(h.buf)). off is the stream
+// offset of h.buf[0]. With partial, h.buf may end inside the head: a line
+// without LF, or no empty line, gives -1. Unlike the MIME header blocks of
+// parts (parseHeaderBlock), HTTP fields follow RFC 9112 §5: no obsolete
+// line folding, no whitespace between name and colon.
+func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+	b := h.buf
+	for pos < len(b) {
+		end := len(b)
+		next := end
+		if nl := bytes.IndexByte(b[pos:], '\n'); nl >= 0 {
+			end = pos + nl
+			next = end + 1
+		} else if partial {
+			return -1, nil
+		}
+		if end > pos && b[end-1] == '\r' {
+			end--
+		}
+		if end == pos {
+			return next, nil
+		}
+		line := b[pos:end]
+		loff := off + int64(pos)
+		i := bytes.IndexByte(line, ':')
+		ok := i > 0
+		if ok {
+			for _, c := range line[:i] {
+				if !tokenTable[c] {
+					ok = false
+					break
+				}
+			}
+		}
+		if !ok {
+			return 0, fieldNameErr(line, loff)
+		}
+		vs, ve := i+1, len(line)
+		if j := firstCTL(line[vs:]); j >= 0 {
+			if line[vs+j] == '\r' {
+				return 0, syntaxErr(loff+int64(vs+j), ErrSyntax, "bare CR in field value")
+			}
+			return 0, syntaxErr(loff+int64(vs+j), ErrSyntax, "control character in field value")
+		}
+		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+			ve--
+		}
+		if len(h.fields) == maxFields {
+			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+		}
+		p := uint32(pos)
+		h.fields = append(h.fields, field{span{p, p + uint32(i)}, span{p + uint32(vs), p + uint32(ve)}})
+		pos = next
+	}
+	if partial {
+		return -1, nil
+	}
+	return len(b), nil
+}
+
+// fieldNameErr explains why line, a field line at stream offset off, has
+// no valid name before a colon.
+func fieldNameErr(line []byte, off int64) error {
+	i := 0
+	for ; i < len(line) && line[i] != ':'; i++ {
+		if tokenTable[line[i]] {
+			continue
+		}
+		switch c := line[i]; {
+		case i == 0 && (c == ' ' || c == '\t'):
+			return syntaxErr(off, ErrSyntax, "obsolete line folding (a field line starting with white space)")
+		case c == ' ' || c == '\t':
+			if rest := trimWS(line[i:]); len(rest) > 0 && rest[0] == ':' {
+				return syntaxErr(off+int64(i), ErrSyntax, "white space between field name and colon")
+			}
+			return syntaxErr(off+int64(i), ErrSyntax, "white space in field name")
+		case c == '\r':
+			return syntaxErr(off+int64(i), ErrSyntax, "bare CR in field line")
+		}
+		return syntaxErr(off+int64(i), ErrSyntax, "invalid byte "+quote(string(line[i:i+1]))+" in field name")
+	}
+	if i == len(line) {
+		return syntaxErr(off, ErrSyntax, "field line without colon")
+	}
+	return syntaxErr(off, ErrSyntax, "empty field name")
+}
+
+// framing decides how the body is delimited from the fields in h, and sets
+// the body state. It returns the ContentLength to report.
+func (m *MessageReader) framing(h *Header, noBody bool) (int64, error) {
+	cl := int64(-1)
+	var clv []byte
+	te := false
+	base := m.headOffset()
+	for _, f := range h.fields {
+		name := h.bytes(f.name)
+		if len(name) < len("Content-Length") || name[0]|0x20 != 'c' && name[0]|0x20 != 't' {
+			continue
+		}
+		switch len(name) {
+		case len("Content-Length"):
+			if !equalFoldString(name, "Content-Length") {
+				continue
+			}
+			v := h.bytes(f.value)
+			voff := base + int64(f.value.start)
+			if clv != nil {
+				if string(clv) != string(v) {
+					return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" differs from "+quote(string(clv)))
+				}
+				continue
+			}
+			n, ok := parseContentLength(v)
+			if !ok {
+				return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" is not a non-negative decimal int64")
+			}
+			cl, clv = n, v
+		case len("Transfer-Encoding"):
+			if !equalFoldString(name, "Transfer-Encoding") {
+				continue
+			}
+			v := h.bytes(f.value)
+			if te || !equalFoldString(v, "chunked") {
+				return 0, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
+			}
+			te = true
+		}
+	}
+	if te && clv != nil {
+		return 0, syntaxErr(base, ErrFramingConflict, "both Content-Length and Transfer-Encoding")
+	}
+	if noBody {
+		m.bstate = bodyNone
+		return 0, nil
+	}
+	if m.bstate == bodyNone {
+		// The input ended the head: fine for a message without body,
+		// truncation for one that announced a body.
+		if te || cl > 0 {
+			return 0, syntaxErr(m.off, io.ErrUnexpectedEOF, "input ends before the announced body")
+		}
+		return 0, nil
+	}
+	switch {
+	case te:
+		m.bstate, m.chstate = bodyChunked, chSize
+		return -1, nil
+	case clv != nil:
+		m.bstate, m.remain = bodyLength, cl
+		return cl, nil
+	}
+	return -1, nil // bodyRest
+}
+
+// firstCTL is badValueByte for the hot path of head parsing: it returns
+// the index of the first control character other than HTAB, or DEL, in v,
+// or -1, testing eight bytes at a time.
+func firstCTL(v []byte) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		// A high bit in (x-0x20..) &^ x flags a byte below 0x20 (and
+		// perhaps bytes after it); (x^0x7f..)-1 the same for DEL.
+		y := x ^ 0x7f7f7f7f7f7f7f7f
+		if ((x-0x20*lo)&^x|(y-lo)&^y)&hi != 0 {
+			if j := badValueByte(v[i : i+8]); j >= 0 {
+				return i + j
+			}
+		}
+	}
+	if j := badValueByte(v[i:]); j >= 0 {
+		return i + j
+	}
+	return -1
+}
+
+// parseContentLength parses a plain non-negative decimal int64.
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
+}

@@ -1,0 +1,669 @@
+package mixed
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// testMsg is an embedded message as tests compare it.
+type testMsg struct {
+	Method, Target string // requests
+	Status         int    // responses
+	Reason         string
+	Proto          string
+	Header         [][2]string
+	ContentLength  int64
+	Chunked        bool
+	Body           string
+	Trailer        [][2]string
+}
+
+func protoString(major, minor int) string {
+	return "HTTP/" + string(rune('0'+major)) + "." + string(rune('0'+minor))
+}
+
+// readTestRequest reads a request from src and drains its body with
+// WriteTo. It returns what was read before any error, and the error.
+func readTestRequest(m *MessageReader, src io.Reader) (testMsg, error) {
+	return readTestRequestWith(m, src, drainWriteTo)
+}
+
+func readTestResponse(m *MessageReader, src io.Reader, method string) (testMsg, error) {
+	return readTestResponseWith(m, src, method, drainWriteTo)
+}
+
+// Ways to drain a body: WriteTo (what io.Copy uses), and Read calls of
+// one byte, which cut the input everywhere.
+var drains = map[string]func(*MessageBody) (string, error){
+	"writeto": drainWriteTo,
+	"read1": func(b *MessageBody) (string, error) {
+		out, err := io.ReadAll(iotest.OneByteReader(b))
+		return string(out), err
+	},
+}
+
+func drainWriteTo(b *MessageBody) (string, error) {
+	var body bytes.Buffer
+	_, err := b.WriteTo(&body)
+	return body.String(), err
+}
+
+func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBody) (string, error)) (testMsg, error) {
+	m.Reset(src)
+	r, err := m.ReadRequest()
+	if err != nil {
+		return testMsg{}, err
+	}
+	got := testMsg{Method: string(r.Method), Target: string(r.Target), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
+		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
+	got.Body, err = drain(r.Body)
+	got.Trailer = fields(&r.Trailer)
+	return got, err
+}
+
+func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain func(*MessageBody) (string, error)) (testMsg, error) {
+	m.Reset(src)
+	r, err := m.ReadResponse(method)
+	if err != nil {
+		return testMsg{}, err
+	}
+	got := testMsg{Status: r.StatusCode, Reason: string(r.Reason), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
+		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
+	got.Body, err = drain(r.Body)
+	got.Trailer = fields(&r.Trailer)
+	return got, err
+}
+
+// inPart wraps msg as the body of the one part of a multipart body and
+// returns a Reader positioned on that part, so that the MessageReader reads
+// from a *Part through ReadChunk, as in a batch.
+func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
+	t.Helper()
+	body := "--b\r\nContent-Type: application/http\r\n\r\n" + msg + "\r\n--b--\r\n"
+	r := NewReaderOptions(src([]byte(body)), "b", ReaderOptions{BufferSize: 1})
+	p, err := r.NextPart()
+	if err != nil {
+		t.Fatalf("NextPart: %v", err)
+	}
+	return p
+}
+
+// sources returns the ways a message reaches a MessageReader: each
+// awkward reader directly, and each one under a multipart Reader.
+func sources(t *testing.T, msg string) map[string]func() io.Reader {
+	out := map[string]func() io.Reader{}
+	for name := range awkwardReaders(nil, 0) {
+		out[name] = func() io.Reader { return awkwardReaders([]byte(msg), 7)[name] }
+		out["part/"+name] = func() io.Reader {
+			return inPart(t, msg, func(b []byte) io.Reader { return awkwardReaders(b, 7)[name] })
+		}
+	}
+	return out
+}
+
+var requestTests = []struct {
+	name string
+	opts MessageOptions
+	in   string
+	want testMsg
+}{
+	{
+		name: "full",
+		in:   "POST /v1/people:createContact HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 7\r\nAccept: application/json\r\n\r\n{\"a\":1}",
+		want: testMsg{Method: "POST", Target: "/v1/people:createContact", Proto: "HTTP/1.1",
+			Header:        [][2]string{{"Content-Type", "application/json"}, {"Content-Length", "7"}, {"Accept", "application/json"}},
+			ContentLength: 7, Body: `{"a":1}`},
+	},
+	{
+		name: "no version, head ended by the input",
+		in:   "GET /farm/v1/animals/pony\r\n",
+		want: testMsg{Method: "GET", Target: "/farm/v1/animals/pony", Proto: "HTTP/1.1", ContentLength: 0},
+	},
+	{
+		name: "no version, no line end at all",
+		in:   "GET /x",
+		want: testMsg{Method: "GET", Target: "/x", Proto: "HTTP/1.1", ContentLength: 0},
+	},
+	{
+		name: "last field without line end",
+		in:   "GET /x HTTP/1.1\r\nIf-None-Match: \"e\"",
+		want: testMsg{Method: "GET", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"If-None-Match", `"e"`}}, ContentLength: 0},
+	},
+	{
+		name: "Content-Length 0, head ended by the input",
+		in:   "DELETE /x HTTP/1.1\r\nContent-Length: 0\r\n",
+		want: testMsg{Method: "DELETE", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "0"}}, ContentLength: 0},
+	},
+	{
+		name: "HTTP/1.0",
+		in:   "GET /x HTTP/1.0\r\n\r\n",
+		want: testMsg{Method: "GET", Target: "/x", Proto: "HTTP/1.0", ContentLength: -1},
+	},
+	{
+		name: "LF only",
+		in:   "PUT /a?b=c HTTP/1.1\nX: 1\nContent-Length: 3\n\nabc\n",
+		want: testMsg{Method: "PUT", Target: "/a?b=c", Proto: "HTTP/1.1", Header: [][2]string{{"X", "1"}, {"Content-Length", "3"}}, ContentLength: 3, Body: "abc"},
+	},
+	{
+		name: "no Content-Length: the rest of the part, for requests too",
+		in:   "POST /x HTTP/1.1\r\nContent-Type: text/plain\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
+		want: testMsg{Method: "POST", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Type", "text/plain"}}, ContentLength: -1, Body: "GET /admin HTTP/1.1\r\n\r\n"},
+	},
+	{
+		name: "blank lines after a Content-Length body",
+		in:   "PUT /x\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\n",
+		want: testMsg{Method: "PUT", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "2"}}, ContentLength: 2, Body: "ab"},
+	},
+	{
+		name: "identical repeated Content-Length",
+		in:   "PUT /x HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nab",
+		want: testMsg{Method: "PUT", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "2"}, {"content-length", "2"}}, ContentLength: 2, Body: "ab"},
+	},
+	{
+		name: "empty lines before the request line, values trimmed, obs-text kept",
+		in:   "\r\n\nDELETE /x HTTP/1.1\r\nX-A:\t v \t\r\nX-B:\r\nX-C: caf\xc3\xa9\r\n\r\n",
+		want: testMsg{Method: "DELETE", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"X-A", "v"}, {"X-B", ""}, {"X-C", "caf\xc3\xa9"}}, ContentLength: -1},
+	},
+	{
+		name: "chunked with extensions and trailers",
+		in:   "POST /x HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3;a=b\r\nabc\r\nA \r\n0123456789\r\n0\r\nX-Sum: 9\r\nX-T: 2\r\n\r\n\r\n",
+		want: testMsg{Method: "POST", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Transfer-Encoding", "Chunked"}}, ContentLength: -1, Chunked: true,
+			Body: "abc0123456789", Trailer: [][2]string{{"X-Sum", "9"}, {"X-T", "2"}}},
+	},
+	{
+		name: "chunked in an LF-only head, LF-only trailer section",
+		in:   "POST /x HTTP/1.1\nTransfer-Encoding: chunked\n\n2\r\nab\r\n0\r\nX: 1\n\n",
+		want: testMsg{Method: "POST", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Transfer-Encoding", "chunked"}}, ContentLength: -1, Chunked: true, Body: "ab", Trailer: [][2]string{{"X", "1"}}},
+	},
+	{
+		name: "OPTIONS *",
+		in:   "OPTIONS * HTTP/1.1\r\n\r\n",
+		want: testMsg{Method: "OPTIONS", Target: "*", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+	{
+		name: "absolute-form allowed by option",
+		opts: MessageOptions{AllowAbsoluteTargets: true},
+		in:   "GET https://www.googleapis.com/drive/v3/files?q=1 HTTP/1.1\r\n\r\n",
+		want: testMsg{Method: "GET", Target: "https://www.googleapis.com/drive/v3/files?q=1", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+	{
+		name: "authority-form allowed by option",
+		opts: MessageOptions{AllowAbsoluteTargets: true},
+		in:   "CONNECT example.com:443 HTTP/1.1\r\n\r\n",
+		want: testMsg{Method: "CONNECT", Target: "example.com:443", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+	{
+		name: "OData relative target allowed by option",
+		opts: MessageOptions{AllowRelativeTargets: true},
+		in:   "GET Customers('ALFKI') HTTP/1.1\r\n\r\n",
+		want: testMsg{Method: "GET", Target: "Customers('ALFKI')", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+	{
+		name: "relative target with a colon is not absolute-form",
+		opts: MessageOptions{AllowRelativeTargets: true},
+		in:   "POST people:createContact\r\n\r\n",
+		want: testMsg{Method: "POST", Target: "people:createContact", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+	{
+		name: "network-path-looking origin-form",
+		in:   "GET //evil.example/x HTTP/1.1\r\n\r\n",
+		want: testMsg{Method: "GET", Target: "//evil.example/x", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+}
+
+func TestReadRequest(t *testing.T) {
+	for _, tt := range requestTests {
+		for sname, src := range sources(t, tt.in) {
+			for dname, drain := range drains {
+				t.Run(tt.name+"/"+sname+"/"+dname, func(t *testing.T) {
+					m := NewMessageReaderOptions(nil, tt.opts)
+					got, err := readTestRequestWith(m, src(), drain)
+					if err != nil {
+						t.Fatalf("error: %v", err)
+					}
+					if diff := cmp.Diff(tt.want, got); diff != "" {
+						t.Errorf("(-want +got):\n%s", diff)
+					}
+					// One message per input: a second read gives io.EOF.
+					if _, err := m.ReadRequest(); err != io.EOF {
+						t.Errorf("second ReadRequest: %v, want io.EOF", err)
+					}
+				})
+			}
+		}
+	}
+}
+
+var responseTests = []struct {
+	name   string
+	method string
+	in     string
+	want   testMsg
+}{
+	{
+		name: "typical Google response",
+		in:   "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nETag: \"1\"\r\nContent-Length: 2\r\n\r\n{}\r\n",
+		want: testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1",
+			Header:        [][2]string{{"Content-Type", "application/json; charset=UTF-8"}, {"ETag", `"1"`}, {"Content-Length", "2"}},
+			ContentLength: 2, Body: "{}"},
+	},
+	{
+		name: "no reason phrase",
+		in:   "HTTP/1.1 200\r\n\r\nrest",
+		want: testMsg{Status: 200, Proto: "HTTP/1.1", ContentLength: -1, Body: "rest"},
+	},
+	{
+		name: "empty reason phrase after the space",
+		in:   "HTTP/1.0 404 \r\n\r\n",
+		want: testMsg{Status: 404, Proto: "HTTP/1.0", ContentLength: -1},
+	},
+	{
+		name: "reason with spaces and obs-text",
+		in:   "HTTP/1.1 599 Very Custom \xe2\x9c\x93\r\n\r\n",
+		want: testMsg{Status: 599, Reason: "Very Custom \xe2\x9c\x93", Proto: "HTTP/1.1", ContentLength: -1},
+	},
+	{
+		name: "304 with Content-Length and no blank line at the end",
+		in:   "HTTP/1.1 304 Not Modified\r\nETag: \"etag/animals\"\r\nContent-Length: 165\r\n",
+		want: testMsg{Status: 304, Reason: "Not Modified", Proto: "HTTP/1.1", Header: [][2]string{{"ETag", `"etag/animals"`}, {"Content-Length", "165"}}},
+	},
+	{
+		name: "204 followed by blank lines",
+		in:   "HTTP/1.1 204 No Content\r\n\r\n\r\n",
+		want: testMsg{Status: 204, Reason: "No Content", Proto: "HTTP/1.1"},
+	},
+	{
+		name:   "response to HEAD",
+		method: "HEAD",
+		in:     "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+		want:   testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "10"}}},
+	},
+	{
+		name: "chunked response",
+		in:   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		want: testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Transfer-Encoding", "chunked"}}, ContentLength: -1, Chunked: true, Body: "hello"},
+	},
+}
+
+func TestReadResponse(t *testing.T) {
+	for _, tt := range responseTests {
+		for sname, src := range sources(t, tt.in) {
+			for dname, drain := range drains {
+				t.Run(tt.name+"/"+sname+"/"+dname, func(t *testing.T) {
+					var m MessageReader
+					got, err := readTestResponseWith(&m, src(), tt.method, drain)
+					if err != nil {
+						t.Fatalf("error: %v", err)
+					}
+					if diff := cmp.Diff(tt.want, got); diff != "" {
+						t.Errorf("(-want +got):\n%s", diff)
+					}
+				})
+			}
+		}
+	}
+}
+
+// seedMessages reads the parts of a saved batch (an HTTP request or
+// response whose body is multipart/mixed) and parses the message of each.
+func seedMessages(t *testing.T, file string, request bool) []testMsg {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ct string
+	var body io.Reader
+	if request {
+		// Requests are read from the batch itself: outer requests are
+		// ordinary HTTP that net/http reads.
+		req, err := http.ReadRequest(bufio.NewReader(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, body = req.Header.Get("Content-Type"), req.Body
+	} else {
+		resp, err := http.ReadResponse(bufio.NewReader(f), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, body = resp.Header.Get("Content-Type"), resp.Body
+	}
+	boundary, err := ParseBoundary(ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(body, boundary)
+	var m MessageReader
+	var out []testMsg
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg testMsg
+		if request {
+			msg, err = readTestRequest(&m, p)
+		} else {
+			msg, err = readTestResponse(&m, p, "")
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v", len(out), err)
+		}
+		out = append(out, msg)
+	}
+}
+
+func TestSeedMessages(t *testing.T) {
+	sheep := "{\r\n  \"animalName\": \"sheep\",\r\n  \"animalAge\": \"5\",\r\n  \"peltColor\": \"green\"\r\n}\r\n"
+	pony := "{\r\n  \"kind\": \"farm#animal\",\r\n  \"etag\": \"etag/pony\",\r\n  \"selfLink\": \"/farm/v1/animals/pony\",\r\n  \"animalName\": \"pony\",\r\n  \"animalAge\": 34,\r\n  \"peltColor\": \"white\"\r\n}\r\n"
+	sheepResp := "{\r\n  \"kind\": \"farm#animal\",\r\n  \"etag\": \"etag/sheep\",\r\n  \"selfLink\": \"/farm/v1/animals/sheep\",\r\n  \"animalName\": \"sheep\",\r\n  \"animalAge\": 5,\r\n  \"peltColor\": \"green\"\r\n}\r\n"
+	tests := []struct {
+		file    string
+		request bool
+		want    []testMsg
+	}{
+		{"testdata/calendar-batch-request.http", true, []testMsg{
+			{Method: "GET", Target: "/farm/v1/animals/pony", Proto: "HTTP/1.1", ContentLength: 0},
+			{Method: "PUT", Target: "/farm/v1/animals/sheep", Proto: "HTTP/1.1",
+				Header:        [][2]string{{"Content-Type", "application/json"}, {"Content-Length", "77"}, {"If-Match", `"etag/sheep"`}},
+				ContentLength: 77, Body: sheep},
+			{Method: "GET", Target: "/farm/v1/animals", Proto: "HTTP/1.1", Header: [][2]string{{"If-None-Match", `"etag/animals"`}}, ContentLength: 0},
+		}},
+		{"testdata/calendar-batch-response.http", false, []testMsg{
+			{Status: 200, Reason: "OK", Proto: "HTTP/1.1",
+				Header:        [][2]string{{"Content-Type", "application/json"}, {"Content-Length", "165"}, {"ETag", `"etag/pony"`}},
+				ContentLength: 165, Body: pony},
+			{Status: 200, Reason: "OK", Proto: "HTTP/1.1",
+				Header:        [][2]string{{"Content-Type", "application/json"}, {"Content-Length", "167"}, {"ETag", `"etag/sheep"`}},
+				ContentLength: 167, Body: sheepResp},
+			{Status: 304, Reason: "Not Modified", Proto: "HTTP/1.1", Header: [][2]string{{"ETag", `"etag/animals"`}}},
+		}},
+		{"testdata/people-batch-request.http", true, []testMsg{
+			{Method: "POST", Target: "/v1/people:createContact", Proto: "HTTP/1.1",
+				Header:        [][2]string{{"Content-Type", "application/json"}, {"Content-Length", "59"}, {"Accept", "application/json"}},
+				ContentLength: 59, Body: `{ "names": [{ "givenName": "John", "familyName": "Doe" }] }`},
+			{Method: "GET", Target: "/v1/people/c123456789012345?personFields=emailAddresses", Proto: "HTTP/1.1",
+				Header: [][2]string{{"Accept", "application/json"}}, ContentLength: 0},
+		}},
+		{"testdata/people-batch-response.http", false, []testMsg{
+			{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Type", "application/json; charset=UTF-8"}}, ContentLength: -1,
+				Body: `{ "resourceName": "people/c11111111111111", "etag": "1111", "names": [{ "givenName": "John", "familyName": "Doe" }] }`},
+			{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Type", "application/json; charset=UTF-8"}}, ContentLength: -1,
+				Body: `{ "resourceName": "people/c123456789012345", "etag": "1234", "emailAddresses": [{ "value": "" }] }`},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, seedMessages(t, tt.file, tt.request)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// smugglingTests are messages that must be rejected. after is a part of
+// the input that must never come out of the reader: the body or message a
+// lenient parser would see behind the bad head or body.
+var smugglingTests = []struct {
+	name     string
+	response bool
+	opts     MessageOptions
+	in       string
+	err      error
+	off      int64 // -1: not checked
+	after    string
+}{
+	{name: "CL with TE", in: "POST /x HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrFramingConflict, off: 0, after: "GET /admin"},
+	{name: "TE with CL", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", err: ErrFramingConflict, off: 0},
+	{name: "disagreeing CL", in: "POST /x HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcdGET /admin HTTP/1.1\r\n\r\n", err: ErrBadContentLength, off: 53, after: "GET /admin"},
+	{name: "CL list", in: "POST /x HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\nabcd", err: ErrBadContentLength, off: 34},
+	{name: "CL sign", in: "POST /x HTTP/1.1\r\nContent-Length: +4\r\n\r\nabcd", err: ErrBadContentLength, off: 34},
+	{name: "CL negative", in: "POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n", err: ErrBadContentLength, off: 34},
+	{name: "CL hex", in: "POST /x HTTP/1.1\r\nContent-Length: 0x4\r\n\r\n", err: ErrBadContentLength, off: 34},
+	{name: "CL empty", in: "POST /x HTTP/1.1\r\nContent-Length:\r\n\r\n", err: ErrBadContentLength, off: 33},
+	{name: "CL overflow", in: "POST /x HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n", err: ErrBadContentLength, off: 34},
+	{name: "CL huge", in: "POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", err: ErrBadContentLength, off: 34},
+	{name: "TE gzip, chunked", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", err: ErrBadTransferEncoding, off: 37},
+	{name: "TE chunked, gzip", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", err: ErrBadTransferEncoding, off: 37},
+	{name: "TE twice", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", err: ErrBadTransferEncoding, off: 65},
+	{name: "TE identity", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\nabc", err: ErrBadTransferEncoding, off: 37},
+	{name: "chunk size not hex", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrBadChunk, off: 48, after: "GET /admin"},
+	{name: "chunk size with sign", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n", err: ErrBadChunk, off: 48},
+	{name: "chunk size overflow", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc\r\n0\r\n\r\n", err: ErrBadChunk, off: 48},
+	{name: "chunk data too long", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", err: ErrBadChunk, off: 53},
+	{name: "chunk with bare CR", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\rx\r\nabc\r\n0\r\n\r\n", err: ErrBadChunk, off: 49},
+	{name: "chunk-size line with bare LF", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n", err: ErrBadChunk, off: 49},
+	{name: "chunk data with bare LF", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\n0\r\n\r\n", err: ErrBadChunk, off: 53},
+	{name: "chunked truncated", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", err: io.ErrUnexpectedEOF, off: 53},
+	{name: "chunked without last chunk", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n", err: io.ErrUnexpectedEOF, off: 55},
+	{name: "bad trailer", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX : 1\r\n\r\n", err: ErrSyntax, off: 52},
+	{name: "data after chunked body", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrDataAfterBody, off: 53, after: "GET /admin"},
+	{name: "data after CL body", in: "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /admin HTTP/1.1\r\n\r\n", err: ErrDataAfterBody, off: 42, after: "GET /admin"},
+	{name: "data after blank line after CL body", in: "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrDataAfterBody, off: 46, after: "GET /admin"},
+	{name: "CR alone after CL body", in: "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\r", err: ErrDataAfterBody, off: 43},
+	{name: "CL body missing, head ended by the input", in: "POST /x HTTP/1.1\r\nContent-Length: 3\r\n", err: io.ErrUnexpectedEOF, off: 37},
+	{name: "chunked body missing, head ended by the input", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked", err: io.ErrUnexpectedEOF, off: 44},
+	{name: "CL body truncated", in: "POST /x HTTP/1.1\r\nContent-Length: 30\r\n\r\nabc", err: io.ErrUnexpectedEOF, off: 43},
+	{name: "data after 304", response: true, in: "HTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecret", err: ErrDataAfterBody, off: 29, after: "secret"},
+	{name: "data after 204 with CL", response: true, in: "HTTP/1.1 204 No Content\r\nContent-Length: 6\r\n\r\nsecret", err: ErrDataAfterBody, off: 46, after: "secret"},
+	{name: "method not a token", in: "G(T /x HTTP/1.1\r\n\r\n", err: ErrMethod, off: 0},
+	{name: "method with CR", in: "GET\r /x HTTP/1.1\r\n\r\n", err: ErrSyntax, off: 3},
+	{name: "empty method", in: " /x HTTP/1.1\r\n\r\n", err: ErrMethod, off: 0},
+	{name: "method only", in: "GET\r\n\r\n", err: ErrSyntax, off: 3},
+	{name: "two spaces", in: "GET  /x HTTP/1.1\r\n\r\n", err: ErrBadVersion, off: -1},
+	{name: "space in target", in: "GET /a b HTTP/1.1\r\n\r\n", err: ErrBadVersion, off: 7},
+	{name: "NUL in target", in: "GET /a\x00b HTTP/1.1\r\n\r\n", err: ErrBadTarget, off: 6},
+	{name: "bad percent escape in target", in: "GET /a%2x HTTP/1.1\r\n\r\n", err: ErrBadTarget, off: 6},
+	{name: "percent at the end of target", in: "GET /a% HTTP/1.1\r\n\r\n", err: ErrBadTarget, off: 6},
+	{name: "tab in target", in: "GET /a\tb\r\n\r\n", err: ErrBadTarget, off: 6},
+	{name: "HTTP/2", in: "GET /x HTTP/2.0\r\n\r\n", err: ErrBadVersion, off: 7},
+	{name: "lowercase version", in: "GET /x http/1.1\r\n\r\n", err: ErrBadVersion, off: 7},
+	{name: "absolute-form by default", in: "GET https://evil.example/x HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
+	{name: "authority-form by default", in: "CONNECT evil.example:443 HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 8},
+	{name: "relative by default", in: "GET Customers('ALFKI') HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
+	{name: "asterisk with GET", in: "GET * HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
+	{name: "relative allowed, absolute still not", opts: MessageOptions{AllowRelativeTargets: true}, in: "GET http://evil.example/ HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
+	{name: "status +20", response: true, in: "HTTP/1.1 +20 OK\r\n\r\n", err: ErrBadStatus, off: 9},
+	{name: "status 099", response: true, in: "HTTP/1.1 099 OK\r\n\r\n", err: ErrBadStatus, off: 9},
+	{name: "status 20", response: true, in: "HTTP/1.1 20 OK\r\n\r\n", err: ErrBadStatus, off: 8},
+	{name: "status 2000", response: true, in: "HTTP/1.1 2000 OK\r\n\r\n", err: ErrBadStatus, off: 8},
+	{name: "status without space", response: true, in: "HTTP/1.1200 OK\r\n\r\n", err: ErrBadStatus, off: 8},
+	{name: "reason with NUL", response: true, in: "HTTP/1.1 200 O\x00K\r\n\r\n", err: ErrBadStatus, off: 14},
+	{name: "reason with bare CR", response: true, in: "HTTP/1.1 200 O\rK\r\n\r\n", err: ErrBadStatus, off: 14},
+	{name: "status line garbage", response: true, in: "HELLO\r\n\r\n", err: ErrBadVersion, off: 0},
+	{name: "bare CR in field", in: "GET /x HTTP/1.1\r\nX: a\rb\r\n\r\n", err: ErrSyntax, off: 21},
+	{name: "bare CR as line end", in: "GET /x HTTP/1.1\r\nX: a\rContent-Length: 5\r\n\r\nhello", err: ErrSyntax, off: 21},
+	{name: "NUL in field value", in: "GET /x HTTP/1.1\r\nX: a\x00b\r\n\r\n", err: ErrSyntax, off: 21},
+	{name: "DEL in field value", in: "GET /x HTTP/1.1\r\nX: a\x7f\r\n\r\n", err: ErrSyntax, off: 21},
+	{name: "ESC in field value", in: "GET /x HTTP/1.1\r\nX: \x1b[1m\r\n\r\n", err: ErrSyntax, off: 20},
+	{name: "space before colon", in: "POST /x HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello", err: ErrSyntax, off: 32},
+	{name: "tab before colon", in: "POST /x HTTP/1.1\r\nTransfer-Encoding\t: chunked\r\n\r\n0\r\n\r\n", err: ErrSyntax, off: 35},
+	{name: "obs-fold", in: "POST /x HTTP/1.1\r\nX: a\r\n b\r\n\r\n", err: ErrSyntax, off: 24},
+	{name: "obs-fold hiding TE", in: "POST /x HTTP/1.1\r\nX: a\r\n\tTransfer-Encoding: chunked\r\n\r\n", err: ErrSyntax, off: 24},
+	{name: "whitespace before first field", in: "POST /x HTTP/1.1\r\n Content-Length: 5\r\n\r\nhello", err: ErrSyntax, off: 18},
+	{name: "field without colon", in: "GET /x HTTP/1.1\r\nHello\r\n\r\n", err: ErrSyntax, off: 17},
+	{name: "empty field name", in: "GET /x HTTP/1.1\r\n: v\r\n\r\n", err: ErrSyntax, off: 17},
+	{name: "non-token field name", in: "GET /x HTTP/1.1\r\nX[1]: v\r\n\r\n", err: ErrSyntax, off: 18},
+	{name: "request line too long", opts: MessageOptions{MaxStartLineBytes: 16}, in: "GET /0123456789abc HTTP/1.1\r\n\r\n", err: ErrStartLineTooLong, off: 0},
+	{name: "request line too long, unterminated", opts: MessageOptions{MaxStartLineBytes: 16}, in: "GET /0123456789abcdefghijklmnopq", err: ErrStartLineTooLong, off: 0},
+	{name: "head too large", opts: MessageOptions{MaxHeaderBytes: 40}, in: "GET /x HTTP/1.1\r\nX: 0123456789\r\nY: 0123456789\r\n\r\n", err: ErrHeaderTooLarge, off: 0},
+	{name: "too many fields", opts: MessageOptions{MaxHeaderFields: 2}, in: "GET /x HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", err: ErrTooManyFields, off: 29},
+	{name: "empty message", in: "", err: io.ErrUnexpectedEOF, off: 0},
+	{name: "blank lines only", in: "\r\n\r\n", err: io.ErrUnexpectedEOF, off: 4},
+}
+
+func TestSmuggling(t *testing.T) {
+	for _, tt := range smugglingTests {
+		for sname, src := range sources(t, tt.in) {
+			t.Run(tt.name+"/"+sname, func(t *testing.T) {
+				m := NewMessageReaderOptions(nil, tt.opts)
+				m.Reset(src())
+				var body []byte
+				var err error
+				var head *Header
+				if tt.response {
+					var r *Response
+					if r, err = m.ReadResponse(""); err == nil {
+						head = &r.Header
+						body, err = io.ReadAll(r.Body)
+					}
+				} else {
+					var r *Request
+					if r, err = m.ReadRequest(); err == nil {
+						head = &r.Header
+						body, err = io.ReadAll(r.Body)
+					}
+				}
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("error %v, want %v", err, tt.err)
+				}
+				var se *SyntaxError
+				if !errors.As(err, &se) {
+					t.Fatalf("error %v is not a *SyntaxError", err)
+				}
+				if tt.off >= 0 && se.Offset != tt.off {
+					t.Errorf("offset %d, want %d (%v)", se.Offset, tt.off, err)
+				}
+				// Nothing behind the bad message comes out: not as body,
+				// not as fields, not as a second message.
+				if tt.after != "" && bytes.Contains(body, []byte(tt.after)) {
+					t.Errorf("body %q holds %q", body, tt.after)
+				}
+				if head != nil {
+					for _, v := range head.All() {
+						if tt.after != "" && bytes.Contains(v, []byte(tt.after)) {
+							t.Errorf("field value %q holds %q", v, tt.after)
+						}
+					}
+				}
+				if _, err2 := m.ReadRequest(); err2 != err {
+					t.Errorf("ReadRequest after the error: %v, want the same error %v", err2, err)
+				}
+				if _, err2 := m.ReadResponse(""); err2 != err {
+					t.Errorf("ReadResponse after the error: %v, want the same error %v", err2, err)
+				}
+			})
+		}
+	}
+}
+
+func TestReadHeadLimitsDefaults(t *testing.T) {
+	line := "GET /" + strings.Repeat("a", DefaultMaxStartLineBytes-len("GET / HTTP/1.1")) + " HTTP/1.1\r\n"
+	if _, err := NewMessageReader(strings.NewReader(line + "\r\n")).ReadRequest(); err != nil {
+		t.Errorf("request line of exactly %d bytes: %v", DefaultMaxStartLineBytes, err)
+	}
+	line = "GET /" + strings.Repeat("a", DefaultMaxStartLineBytes-len("GET / HTTP/1.1")+1) + " HTTP/1.1\r\n"
+	if _, err := NewMessageReader(strings.NewReader(line + "\r\n")).ReadRequest(); !errors.Is(err, ErrStartLineTooLong) {
+		t.Errorf("request line of %d bytes: %v, want ErrStartLineTooLong", DefaultMaxStartLineBytes+1, err)
+	}
+	var b strings.Builder
+	b.WriteString("GET / HTTP/1.1\r\n")
+	for i := 0; i < DefaultMaxHeaderFields; i++ {
+		b.WriteString("X: 1\r\n")
+	}
+	if _, err := NewMessageReader(strings.NewReader(b.String() + "\r\n")).ReadRequest(); err != nil {
+		t.Errorf("%d fields: %v", DefaultMaxHeaderFields, err)
+	}
+	if _, err := NewMessageReader(strings.NewReader(b.String() + "X: 1\r\n\r\n")).ReadRequest(); !errors.Is(err, ErrTooManyFields) {
+		t.Errorf("%d fields: %v, want ErrTooManyFields", DefaultMaxHeaderFields+1, err)
+	}
+	big := "GET / HTTP/1.1\r\nX: " + strings.Repeat("v", DefaultMaxHeaderBytes) + "\r\n\r\n"
+	if _, err := NewMessageReader(strings.NewReader(big)).ReadRequest(); !errors.Is(err, ErrHeaderTooLarge) {
+		t.Errorf("head over %d bytes: %v, want ErrHeaderTooLarge", DefaultMaxHeaderBytes, err)
+	}
+}
+
+// A batch response read with a reused Reader and MessageReader allocates
+// nothing per part.
+func TestReadBatchDoesNotAllocate(t *testing.T) {
+	batch := httpBenchBatch(50)
+	var r Reader
+	var m MessageReader
+	src := bytes.NewReader(batch)
+	allocs := testing.AllocsPerRun(20, func() {
+		src.Reset(batch)
+		r.Reset(src, httpBenchBoundary)
+		for {
+			p, err := r.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Reset(p)
+			resp, err := m.ReadResponse("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("ETag") == nil {
+				t.Fatal("wrong response")
+			}
+			if _, err := resp.Body.WriteTo(io.Discard); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch, want 0", allocs)
+	}
+}
+
+// From a Part, the body comes out as views of the Part's buffer: the
+// MessageReader copies only the head.
+func TestBodyFromPartIsNotCopied(t *testing.T) {
+	msg := httpBenchResponse(1)
+	body := []byte("--b\r\n\r\n" + msg + "\r\n--b--\r\n")
+	r := NewReader(bytes.NewReader(body), "b")
+	p, err := r.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMessageReader(p)
+	resp, err := m.ReadResponse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		c, err := resp.Body.ReadChunk()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := r.buf[:cap(r.buf)]
+		if len(c) > 0 && !(&c[0] == &buf[0] || uintptrIn(c, buf)) {
+			t.Errorf("chunk %q is not a view of the part's buffer", c)
+		}
+		got = append(got, c...)
+	}
+	if diff := cmp.Diff(httpBenchJSON, string(got)); diff != "" {
+		t.Errorf("body (-want +got):\n%s", diff)
+	}
+}
+
+// uintptrIn reports whether c's first byte lies inside buf.
+func uintptrIn(c, buf []byte) bool {
+	for i := range buf {
+		if &buf[i] == &c[0] {
+			return true
+		}
+	}
+	return false
+}

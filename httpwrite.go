@@ -1,0 +1,404 @@
+package mixed
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A MessageWriter writes embedded HTTP/1.1 messages, the bodies of
+// application/http parts, in the form strict peers need (Debian's
+// python3-googleapi among them): CRLF line ends everywhere, a reason phrase
+// on every status line, single-space "Name: value" fields, and the empty
+// line after the head even when no body follows.
+//
+// A MessageWriter never writes what a [MessageReader] with the same options
+// would reject: it validates the method (a token), the target (origin-form
+// unless [MessageOptions] allows more), the status code (100 to 999), the
+// reason phrase and the fields (token names; values free of CR, LF, NUL and
+// other control characters) before it writes anything, and reports a
+// problem with an error wrapping [ErrMethod], [ErrBadTarget],
+// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]. It frames bodies
+// itself: Content-Length when the length is known, chunked otherwise.
+//
+// WriteRequest and WriteResponse allocate nothing in steady state. The
+// zero MessageWriter is ready to use, with the default options; it is not
+// safe for concurrent use.
+type MessageWriter struct {
+	opts MessageOptions
+	buf  []byte // the head, or a chunk being framed
+	bbuf []byte // body buffer for net/http bodies
+}
+
+// NewMessageWriter returns a MessageWriter with the given options; only the
+// target policy of opts applies to writing.
+func NewMessageWriter(opts MessageOptions) *MessageWriter {
+	return &MessageWriter{opts: opts.withDefaults()}
+}
+
+// WriteRequest writes a request with the given method, target and fields,
+// and body. A Content-Length field is added when body is not empty and h
+// has none; one in h must match len(body) ([ErrBadContentLength]); h may
+// not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
+func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
+	if !isToken(method) {
+		return syntaxErr(0, ErrMethod, "method "+quote(method)+" is not a token")
+	}
+	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
+		return err
+	}
+	hasCL, err := checkFields(h, len(body))
+	if err != nil {
+		return err
+	}
+	b := append(mw.buf[:0], method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	b = appendFields(b, h)
+	if len(body) > 0 && !hasCL {
+		b = appendContentLength(b, int64(len(body)))
+	}
+	return mw.finish(w, b, body)
+}
+
+// WriteResponse writes a response with the given status code, reason
+// phrase (the standard one from [net/http.StatusText] when empty, or
+// "Unknown" for codes it does not know), fields and body. Content-Length is
+// added when h has none, except for 1xx, 204 and 304 responses, which may
+// have no body ([ErrFramingConflict]); one in h must match len(body)
+// ([ErrBadContentLength]); h may not hold Transfer-Encoding. h may be nil.
+func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string, h *Header, body []byte) error {
+	reason, err := checkStatus(statusCode, reason)
+	if err != nil {
+		return err
+	}
+	noBody := statusCode < 200 || statusCode == 204 || statusCode == 304
+	if noBody && len(body) > 0 {
+		return syntaxErr(0, ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
+	}
+	hasCL, err := checkFields(h, len(body))
+	if err != nil {
+		return err
+	}
+	b := append(mw.buf[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(statusCode), 10)
+	b = append(b, ' ')
+	b = append(b, reason...)
+	b = append(b, "\r\n"...)
+	b = appendFields(b, h)
+	if !noBody && !hasCL {
+		b = appendContentLength(b, int64(len(body)))
+	}
+	return mw.finish(w, b, body)
+}
+
+// finish ends the head in b and writes it with body: in one write when the
+// body is small, since each write to a part costs a delimiter check.
+func (mw *MessageWriter) finish(w io.Writer, b, body []byte) error {
+	b = append(b, "\r\n"...)
+	if len(body) <= 4<<10 {
+		b = append(b, body...)
+		body = nil
+	}
+	mw.buf = b
+	if err := writeAll(w, b); err != nil {
+		return err
+	}
+	return writeAll(w, body)
+}
+
+func writeAll(w io.Writer, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := w.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+func checkStatus(code int, reason string) (string, error) {
+	if code < 100 || code > 999 {
+		return "", syntaxErr(0, ErrBadStatus, "status code "+strconv.Itoa(code)+" is not three digits from 100 to 999")
+	}
+	if reason == "" {
+		if reason = http.StatusText(code); reason == "" {
+			reason = "Unknown"
+		}
+	}
+	if i := badValueByte(reason); i >= 0 {
+		return "", syntaxErr(0, ErrBadStatus, "control character "+quote(reason[i:i+1])+" in reason phrase")
+	}
+	return reason, nil
+}
+
+// checkFields validates h for writing; it reports whether h has a
+// Content-Length, which must equal n.
+func checkFields(h *Header, n int) (hasCL bool, err error) {
+	if h == nil {
+		return false, nil
+	}
+	for i, f := range h.fields {
+		name, value := h.bytes(f.name), h.bytes(f.value)
+		if err := checkField(i, name, value); err != nil {
+			return false, err
+		}
+		switch {
+		case equalFoldString(name, "Content-Length"):
+			if v, ok := parseContentLength(value); !ok || v != int64(n) {
+				return false, syntaxErr(0, ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
+			}
+			hasCL = true
+		case equalFoldString(name, "Transfer-Encoding"):
+			return false, syntaxErr(0, ErrFramingConflict, "Transfer-Encoding given for a body of known length")
+		}
+	}
+	return hasCL, nil
+}
+
+func checkField[T string | []byte](i int, name, value T) error {
+	if !isToken(name) {
+		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
+	}
+	if j := badValueByte(value); j >= 0 {
+		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
+	}
+	return nil
+}
+
+func appendFields(b []byte, h *Header) []byte {
+	if h == nil {
+		return b
+	}
+	for _, f := range h.fields {
+		b = append(b, h.bytes(f.name)...)
+		b = append(b, ": "...)
+		b = append(b, h.bytes(f.value)...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+func appendContentLength(b []byte, n int64) []byte {
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, "\r\n"...)
+}
+
+// WriteHTTPRequest writes r as an embedded request: an origin-form request
+// line with r.URL's path and query only (never its scheme or host, nor
+// r.Host), r.Header but its Host, Content-Length, Transfer-Encoding and
+// Trailer fields in sorted order, and the body with a Content-Length when
+// its length is known or can be found by reading up to 32 KiB of it, else
+// chunked, followed by r.Trailer. A request with a nil URL or an invalid
+// method, target or field is an error and nothing is written. The body is
+// closed, as [net/http.Request.Write] does.
+func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !isToken(method) {
+		return syntaxErr(0, ErrMethod, "method "+quote(method)+" is not a token")
+	}
+	if r.URL == nil {
+		return syntaxErr(0, ErrBadTarget, "request without URL")
+	}
+	target := r.URL.RequestURI()
+	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
+		return err
+	}
+	b := append(mw.buf[:0], method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	mw.buf = b
+	// Methods that carry a body get "Content-Length: 0" for an empty one,
+	// as net/http writes it.
+	zeroCL := method == "POST" || method == "PUT" || method == "PATCH"
+	return mw.writeHTTP(w, r.Header, true, r.Body, r.ContentLength, false, zeroCL, r.Trailer)
+}
+
+// WriteHTTPResponse writes r as an embedded response: the status line with
+// a reason phrase (from r.Status, else the standard one), r.Header but its
+// Content-Length, Transfer-Encoding and Trailer fields in sorted order, and
+// the body framed as [MessageWriter.WriteHTTPRequest] does. A 1xx, 204 or
+// 304 response, or one to a HEAD request (r.Request.Method), is written
+// without body. An invalid status, reason or field is an error and nothing
+// is written. The body is closed.
+func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	code := r.StatusCode
+	reason := strings.TrimPrefix(r.Status, strconv.Itoa(code)+" ")
+	if reason == r.Status && len(reason) >= 3 && reason[:3] == strconv.Itoa(code) {
+		reason = "" // "200" alone
+	}
+	reason, err := checkStatus(code, reason)
+	if err != nil {
+		return err
+	}
+	b := append(mw.buf[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, reason...)
+	b = append(b, "\r\n"...)
+	mw.buf = b
+	noBody := code < 200 || code == 204 || code == 304 || r.Request != nil && r.Request.Method == http.MethodHead
+	return mw.writeHTTP(w, r.Header, false, r.Body, r.ContentLength, noBody, true, r.Trailer)
+}
+
+// writeHTTP validates hdr and trailer, appends hdr and the framing fields to
+// the start line in mw.buf, and writes the head and the body.
+func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, body io.Reader, length int64, noBody, zeroCL bool, trailer http.Header) error {
+	keys := make([]string, 0, len(hdr))
+	for k := range hdr {
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		case "Host":
+			if request {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	i := 0
+	for _, k := range keys {
+		for _, v := range hdr[k] {
+			if err := checkField(i, k, v); err != nil {
+				return err
+			}
+			i++
+		}
+	}
+	tkeys := make([]string, 0, len(trailer))
+	for k, vs := range trailer {
+		for _, v := range vs {
+			if err := checkField(0, k, v); err != nil {
+				return err
+			}
+		}
+		tkeys = append(tkeys, k)
+	}
+	slices.Sort(tkeys)
+
+	// Find the framing before writing anything: read a body of unknown
+	// length up to the buffer's size.
+	if body == http.NoBody || noBody {
+		body = nil
+	}
+	if body == nil && length > 0 && !noBody {
+		return syntaxErr(0, ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
+	}
+	if mw.bbuf == nil {
+		mw.bbuf = make([]byte, 32<<10)
+	}
+	var probe []byte
+	chunked := false
+	if body != nil && length <= 0 {
+		n, err := io.ReadFull(body, mw.bbuf)
+		probe = mw.bbuf[:n]
+		switch err {
+		case nil:
+			chunked = true
+		case io.EOF, io.ErrUnexpectedEOF:
+			length = int64(n)
+			body = nil
+		default:
+			return err
+		}
+	}
+
+	b := mw.buf
+	for _, k := range keys {
+		for _, v := range hdr[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	switch {
+	case noBody:
+	case chunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case length > 0 || zeroCL:
+		b = appendContentLength(b, max(length, 0))
+	}
+	b = append(b, "\r\n"...)
+	mw.buf = b
+	if err := writeAll(w, b); err != nil {
+		return err
+	}
+	switch {
+	case noBody:
+		return nil
+	case !chunked:
+		if err := writeAll(w, probe); err != nil || body == nil {
+			return err
+		}
+		n, err := io.CopyBuffer(w, io.LimitReader(body, length), mw.bbuf)
+		if err != nil {
+			return err
+		}
+		if n < length {
+			return syntaxErr(n, ErrBadContentLength, "body shorter than its ContentLength "+strconv.FormatInt(length, 10))
+		}
+		if k, _ := body.Read(mw.bbuf[:1]); k > 0 {
+			return syntaxErr(length, ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
+		}
+		return nil
+	}
+	if err := mw.writeChunk(w, probe); err != nil {
+		return err
+	}
+	for {
+		n, err := body.Read(mw.bbuf)
+		if n > 0 {
+			if werr := mw.writeChunk(w, mw.bbuf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	b = append(mw.buf[:0], "0\r\n"...)
+	for _, k := range tkeys {
+		for _, v := range trailer[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "\r\n"...)
+	mw.buf = b
+	return writeAll(w, b)
+}
+
+// writeChunk writes c as one chunk of a chunked body.
+func (mw *MessageWriter) writeChunk(w io.Writer, c []byte) error {
+	if len(c) == 0 {
+		return nil
+	}
+	b := strconv.AppendInt(mw.buf[:0], int64(len(c)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, c...)
+	b = append(b, "\r\n"...)
+	mw.buf = b
+	return writeAll(w, b)
+}

@@ -1,0 +1,302 @@
+package mixed
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func httpHeader(kv ...string) *Header {
+	var h Header
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return &h
+}
+
+func TestWriteRequestWire(t *testing.T) {
+	tests := []struct {
+		name                 string
+		opts                 MessageOptions
+		method, target, body string
+		h                    *Header
+		want                 string
+	}{
+		{"GET without body", MessageOptions{}, "GET", "/farm/v1/animals/pony", "", nil,
+			"GET /farm/v1/animals/pony HTTP/1.1\r\n\r\n"},
+		{"PUT with fields and body", MessageOptions{}, "PUT", "/farm/v1/animals/sheep", `{"a":1}`,
+			httpHeader("Content-Type", "application/json", "If-Match", `"etag/sheep"`),
+			"PUT /farm/v1/animals/sheep HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"etag/sheep\"\r\nContent-Length: 7\r\n\r\n{\"a\":1}"},
+		{"matching Content-Length kept", MessageOptions{}, "POST", "/x", "ab", httpHeader("content-length", "2"),
+			"POST /x HTTP/1.1\r\ncontent-length: 2\r\n\r\nab"},
+		{"relative target allowed", MessageOptions{AllowRelativeTargets: true}, "GET", "Customers('ALFKI')", "", nil,
+			"GET Customers('ALFKI') HTTP/1.1\r\n\r\n"},
+		{"large body", MessageOptions{}, "POST", "/x", strings.Repeat("z", 10000), nil,
+			"POST /x HTTP/1.1\r\nContent-Length: 10000\r\n\r\n" + strings.Repeat("z", 10000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := NewMessageWriter(tt.opts).WriteRequest(&out, tt.method, tt.target, tt.h, []byte(tt.body)); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWriteResponseWire(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		reason string
+		h      *Header
+		body   string
+		want   string
+	}{
+		{"standard reason", 200, "", httpHeader("Content-Type", "application/json"), "{}",
+			"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
+		{"empty body gets Content-Length 0", 404, "", nil, "",
+			"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"},
+		{"304 has no Content-Length, blank line kept", 304, "", httpHeader("ETag", `"etag/animals"`), "",
+			"HTTP/1.1 304 Not Modified\r\nETag: \"etag/animals\"\r\n\r\n"},
+		{"unknown code", 599, "", nil, "",
+			"HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\n\r\n"},
+		{"custom reason", 200, "Fine Thanks", nil, "",
+			"HTTP/1.1 200 Fine Thanks\r\nContent-Length: 0\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			var mw MessageWriter
+			if err := mw.WriteResponse(&out, tt.status, tt.reason, tt.h, []byte(tt.body)); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Invalid input is an error and nothing is written.
+func TestWriteValidation(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(mw *MessageWriter, w io.Writer) error
+		err   error
+	}{
+		{"method with CRLF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "GET /admin HTTP/1.1\r\n", "/x", nil, nil)
+		}, ErrMethod},
+		{"empty method", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "", "/x", nil, nil) }, ErrMethod},
+		{"absolute target", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "GET", "https://evil.example/", nil, nil)
+		}, ErrTargetForm},
+		{"relative target", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "GET", "x", nil, nil) }, ErrTargetForm},
+		{"target with space", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "GET", "/a HTTP/1.1\r\nX:", nil, nil)
+		}, ErrBadTarget},
+		{"target with bad escape", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "GET", "/%", nil, nil) }, ErrBadTarget},
+		{"field name with space", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "GET", "/x", httpHeader("Content-Length ", "5"), nil)
+		}, ErrInvalidHeader},
+		{"field value with LF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "GET", "/x", httpHeader("X", "a\nContent-Length: 5"), nil)
+		}, ErrInvalidHeader},
+		{"field value with NUL", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "GET", "/x", httpHeader("X", "a\x00"), nil)
+		}, ErrInvalidHeader},
+		{"wrong Content-Length", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "POST", "/x", httpHeader("Content-Length", "5"), []byte("abc"))
+		}, ErrBadContentLength},
+		{"Transfer-Encoding", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "POST", "/x", httpHeader("Transfer-Encoding", "chunked"), []byte("abc"))
+		}, ErrFramingConflict},
+		{"status 99", func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponse(w, 99, "", nil, nil) }, ErrBadStatus},
+		{"status 1000", func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponse(w, 1000, "", nil, nil) }, ErrBadStatus},
+		{"reason with CRLF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteResponse(w, 200, "OK\r\nSet-Cookie: a=b", nil, nil)
+		}, ErrBadStatus},
+		{"body with 204", func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponse(w, 204, "", nil, []byte("x")) }, ErrFramingConflict},
+		{"http.Request method with CRLF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteHTTPRequest(w, &http.Request{Method: "GET / HTTP/1.1\r\nX: y\r\n", URL: &url.URL{Path: "/"}})
+		}, ErrMethod},
+		{"http.Request with host-bearing opaque URL", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteHTTPRequest(w, &http.Request{Method: "GET", URL: &url.URL{Scheme: "https", Opaque: "//evil.example/x"}})
+		}, ErrTargetForm},
+		{"http.Request header value with CRLF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteHTTPRequest(w, &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{"X": {"a\r\nB: c"}}})
+		}, ErrInvalidHeader},
+		{"http.Request trailer with CRLF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteHTTPRequest(w, &http.Request{Method: "POST", URL: &url.URL{Path: "/"}, Trailer: http.Header{"X": {"a\r\n"}}})
+		}, ErrInvalidHeader},
+		{"http.Response status with CRLF", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteHTTPResponse(w, &http.Response{StatusCode: 200, Status: "200 OK\r\nX: y"})
+		}, ErrBadStatus},
+		{"http.Response status 0", func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteHTTPResponse(w, &http.Response{})
+		}, ErrBadStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := tt.write(new(MessageWriter), &out)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("error %v, want %v", err, tt.err)
+			}
+			if out.Len() != 0 {
+				t.Errorf("wrote %q before failing", out.String())
+			}
+		})
+	}
+}
+
+func TestWriteHTTPRequestWire(t *testing.T) {
+	tests := []struct {
+		name string
+		req  func() *http.Request
+		want string
+	}{
+		{"GET, host and scheme dropped, headers sorted", func() *http.Request {
+			r, _ := http.NewRequest("GET", "https://www.googleapis.com/v1/people/c1?personFields=names", nil)
+			r.Header.Set("Accept", "application/json")
+			r.Header.Set("Authorization", "Bearer x")
+			r.Header.Set("Host", "evil.example")
+			return r
+		}, "GET /v1/people/c1?personFields=names HTTP/1.1\r\nAccept: application/json\r\nAuthorization: Bearer x\r\n\r\n"},
+		{"POST with known length", func() *http.Request {
+			r, _ := http.NewRequest("POST", "https://h/v1/people:createContact", strings.NewReader(`{"a":1}`))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Content-Length", "999")
+			return r
+		}, "POST /v1/people:createContact HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"},
+		{"POST with empty body", func() *http.Request {
+			r, _ := http.NewRequest("POST", "https://h/x", nil)
+			return r
+		}, "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n"},
+		{"unknown length, small: measured", func() *http.Request {
+			r, _ := http.NewRequest("PUT", "https://h/x", io.NopCloser(iotest.HalfReader(strings.NewReader("hello"))))
+			return r
+		}, "PUT /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"},
+		{"unknown length, large: chunked with trailer", func() *http.Request {
+			r, _ := http.NewRequest("PUT", "https://h/x", io.NopCloser(strings.NewReader(strings.Repeat("a", 40000))))
+			r.Trailer = http.Header{"X-Sum": {"1"}}
+			return r
+		}, "PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8000\r\n" + strings.Repeat("a", 32768) + "\r\n1c40\r\n" + strings.Repeat("a", 7232) + "\r\n0\r\nX-Sum: 1\r\n\r\n"},
+		{"empty path", func() *http.Request {
+			return &http.Request{Method: "DELETE", URL: &url.URL{Scheme: "https", Host: "h"}}
+		}, "DELETE / HTTP/1.1\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := new(MessageWriter).WriteHTTPRequest(&out, tt.req()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWriteHTTPRequestBodyLengthMismatch(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		n    int64
+	}{{"abc", 5}, {"abcdef", 5}} {
+		r, _ := http.NewRequest("POST", "/x", io.NopCloser(strings.NewReader(tt.body)))
+		r.ContentLength = tt.n
+		if err := new(MessageWriter).WriteHTTPRequest(io.Discard, r); !errors.Is(err, ErrBadContentLength) {
+			t.Errorf("body %q with ContentLength %d: %v, want ErrBadContentLength", tt.body, tt.n, err)
+		}
+	}
+	var out bytes.Buffer
+	r := &http.Request{Method: "POST", URL: &url.URL{Path: "/x"}, ContentLength: 3}
+	if err := new(MessageWriter).WriteHTTPRequest(&out, r); !errors.Is(err, ErrBadContentLength) || out.Len() > 0 {
+		t.Errorf("ContentLength 3 without Body: %v, wrote %q; want ErrBadContentLength and nothing written", err, out.Bytes())
+	}
+}
+
+func TestWriteHTTPResponseWire(t *testing.T) {
+	tests := []struct {
+		name string
+		resp *http.Response
+		want string
+	}{
+		{"status from Status", &http.Response{StatusCode: 200, Status: "200 Fine", Header: http.Header{"Etag": {`"1"`}},
+			Body: io.NopCloser(strings.NewReader("{}")), ContentLength: 2},
+			"HTTP/1.1 200 Fine\r\nEtag: \"1\"\r\nContent-Length: 2\r\n\r\n{}"},
+		{"reason filled in", &http.Response{StatusCode: 404, Status: "404"},
+			"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"},
+		{"304 without body", &http.Response{StatusCode: 304, Header: http.Header{"Content-Length": {"165"}}, Body: io.NopCloser(strings.NewReader("ignored"))},
+			"HTTP/1.1 304 Not Modified\r\n\r\n"},
+		{"HEAD without body", &http.Response{StatusCode: 200, Request: &http.Request{Method: "HEAD"}, ContentLength: 10},
+			"HTTP/1.1 200 OK\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := new(MessageWriter).WriteHTTPResponse(&out, tt.resp); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// What net/http writes for a request or response, we read back the same;
+// and what we write, net/http reads back the same.
+func TestWriteReadAgainstStd(t *testing.T) {
+	var out bytes.Buffer
+	mw := new(MessageWriter)
+	h := httpHeader("Content-Type", "application/json", "X-Multi", "1", "X-Multi", "2")
+	if err := mw.WriteRequest(&out, "PATCH", "/a/b?c=d", h, []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	std, err := http.ReadRequest(bufioReader(out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(std.Body)
+	got := testMsg{Method: std.Method, Target: std.RequestURI, Body: string(b)}
+	for _, k := range []string{"Content-Type", "X-Multi", "Content-Length"} {
+		for _, v := range std.Header[k] {
+			got.Header = append(got.Header, [2]string{k, v})
+		}
+	}
+	want := testMsg{Method: "PATCH", Target: "/a/b?c=d", Body: "body",
+		Header: [][2]string{{"Content-Type", "application/json"}, {"X-Multi", "1"}, {"X-Multi", "2"}, {"Content-Length", "4"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("net/http reads (-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteDoesNotAllocate(t *testing.T) {
+	var mw MessageWriter
+	h := httpHeader("Content-Type", "application/json", "If-Match", `"etag/1"`)
+	body := []byte(httpBenchJSON)
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := mw.WriteRequest(io.Discard, "PUT", "/calendar/v3/events/1", h, body); err != nil {
+			t.Fatal(err)
+		}
+		if err := mw.WriteResponse(io.Discard, 200, "", h, body); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations, want 0", allocs)
+	}
+}
