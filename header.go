@@ -223,7 +223,17 @@ func isToken[T string | []byte](s T) bool {
 // The reader and the writer share it, so the writer never emits a value the
 // reader would reject.
 func badValueByte[T string | []byte](v T) int {
-	for i := 0; i < len(v); i++ {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
+			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
+		d := x ^ (lo * 0x7f)
+		if ((x-lo*0x20)&^x|(d-lo)&^d)&hi != 0 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
 		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return i
 		}
@@ -260,52 +270,57 @@ func parseHeaderBlock(h *Header, block []byte, off int64, maxFields int) error {
 			line = line[:n-1]
 		}
 		if len(line) == 0 {
-			return nil // the empty line ends the block
+			return nil
 		}
-		if i := bytes.IndexByte(line, '\r'); i >= 0 {
-			return syntaxErr(lineOff+int64(i), ErrSyntax, "bare CR in header")
+		if err := parseHeaderLine(h, line, lineOff, maxFields); err != nil {
+			return err
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// Obsolete line folding (RFC 5322 §3.2.2): the continuation
-			// extends the previous field's value, which is the last thing
-			// in h.buf.
-			if len(h.fields) == 0 {
-				return syntaxErr(lineOff, ErrSyntax, "header starts with a continuation line")
-			}
-			if i := badValueByte(line); i >= 0 {
-				return syntaxErr(lineOff+int64(i), ErrSyntax, "control character in header value")
-			}
-			if v := trimWS(line); len(v) > 0 {
-				f := &h.fields[len(h.fields)-1]
-				if f.value.end > f.value.start {
-					h.buf = append(h.buf, ' ')
-				}
-				h.buf = append(h.buf, v...)
-				f.value.end = uint32(len(h.buf))
-			}
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			return syntaxErr(lineOff, ErrSyntax, "header line without colon")
-		}
-		name := line[:colon]
-		if !isToken(name) {
-			for i, c := range name {
-				if !tokenTable[c] {
-					return syntaxErr(lineOff+int64(i), ErrSyntax, "invalid byte in header name")
-				}
-			}
-			return syntaxErr(lineOff, ErrSyntax, "empty header name")
-		}
-		value := line[colon+1:]
-		if i := badValueByte(value); i >= 0 {
-			return syntaxErr(lineOff+int64(colon+1+i), ErrSyntax, "control character in header value")
-		}
-		if len(h.fields) == maxFields {
-			return syntaxErr(lineOff, ErrTooManyFields, "")
-		}
-		h.AddBytes(name, trimWS(value))
 	}
 	return syntaxErr(off+int64(len(block)), ErrSyntax, "header block not terminated")
+}
+
+// parseHeaderLine parses one non-empty header line, without its line end.
+func parseHeaderLine(h *Header, line []byte, lineOff int64, maxFields int) error {
+	if i := bytes.IndexByte(line, '\r'); i >= 0 {
+		return syntaxErr(lineOff+int64(i), ErrSyntax, "bare CR in header")
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		if len(h.fields) == 0 {
+			return syntaxErr(lineOff, ErrSyntax, "header starts with a continuation line")
+		}
+		if i := badValueByte(line); i >= 0 {
+			return syntaxErr(lineOff+int64(i), ErrSyntax, "control character in header value")
+		}
+		if v := trimWS(line); len(v) > 0 {
+			f := &h.fields[len(h.fields)-1]
+			if f.value.end > f.value.start {
+				h.buf = append(h.buf, ' ')
+			}
+			h.buf = append(h.buf, v...)
+			f.value.end = uint32(len(h.buf))
+		}
+		return nil
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return syntaxErr(lineOff, ErrSyntax, "header line without colon")
+	}
+	name := line[:colon]
+	if !isToken(name) {
+		for i, c := range name {
+			if !tokenTable[c] {
+				return syntaxErr(lineOff+int64(i), ErrSyntax, "invalid byte in header name")
+			}
+		}
+		return syntaxErr(lineOff, ErrSyntax, "empty header name")
+	}
+	value := line[colon+1:]
+	if i := badValueByte(value); i >= 0 {
+		return syntaxErr(lineOff+int64(colon+1+i), ErrSyntax, "control character in header value")
+	}
+	if len(h.fields) == maxFields {
+		return syntaxErr(lineOff, ErrTooManyFields, "")
+	}
+	h.AddBytes(name, trimWS(value))
+	return nil
 }

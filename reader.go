@@ -441,6 +441,8 @@ func (mr *Reader) header() bool {
 		mr.err = syntaxErr(mr.offset(mr.r), ErrTooManyParts, "more than "+strconv.Itoa(mr.opts.MaxParts)+" parts")
 		return false
 	}
+	mr.part.Header.Reset()
+	var hdrErr error
 	for {
 		b := mr.buf[mr.r:mr.w]
 		for {
@@ -455,8 +457,8 @@ func (mr *Reader) header() bool {
 					mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
 					return false
 				}
-				if err := parseHeaderBlock(&mr.part.Header, b[:end], mr.offset(mr.r), mr.opts.MaxHeaderFields); err != nil {
-					mr.err = err
+				if hdrErr != nil {
+					mr.err = hdrErr
 					return false
 				}
 				mr.consume(end)
@@ -464,6 +466,13 @@ func (mr *Reader) header() bool {
 				mr.state = stateBody
 				mr.avail, mr.bodyEnd, mr.close, mr.dlen, mr.atStart = 0, false, false, 0, true
 				return true
+			}
+			if hdrErr == nil {
+				line := b[mr.line : end-1]
+				if n := len(line); line[n-1] == '\r' {
+					line = line[:n-1]
+				}
+				hdrErr = parseHeaderLine(&mr.part.Header, line, mr.offset(mr.r+mr.line), mr.opts.MaxHeaderFields)
 			}
 			mr.scan, mr.line = end, end
 		}

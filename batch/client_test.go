@@ -142,7 +142,10 @@ func TestClientOuterFailures(t *testing.T) {
 		want    string
 	}{
 		{"status", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "quota", 429) }, "429"},
-		{"not multipart", func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Content-Type", "application/json"); fmt.Fprint(w, "{}") }, "not a batch"},
+		{"not multipart", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, "{}")
+		}, "not a batch"},
 		{"truncated", func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "multipart/mixed; boundary=b")

@@ -173,7 +173,10 @@ func TestTransportPassThrough(t *testing.T) {
 		req  func() *http.Request
 	}{
 		{"other host", func() *http.Request { r, _ := http.NewRequest("GET", other.srv.URL+"/x", nil); return r }},
-		{"upload", func() *http.Request { r, _ := http.NewRequest("POST", a.srv.URL+"/upload?uploadType=media", nil); return r }},
+		{"upload", func() *http.Request {
+			r, _ := http.NewRequest("POST", a.srv.URL+"/upload?uploadType=media", nil)
+			return r
+		}},
 		{"large body", func() *http.Request {
 			r, _ := http.NewRequest("POST", a.srv.URL+"/x", strings.NewReader(strings.Repeat("x", 11)))
 			return r
