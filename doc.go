@@ -49,15 +49,32 @@
 //
 // # Differences from mime/multipart
 //
-// Where both accept an input they agree, part for part and byte for byte,
-// with these deliberate exceptions: header names are kept as written rather
-// than canonicalized; values are trimmed of trailing white space too;
-// a header line with an empty name is an error rather than skipped; preamble
-// lines up to MaxLineBytes are accepted (mime/multipart fails on lines over
-// its 4 KiB buffer, golang/go#26707); Part.Read never returns
-// quoted-printable-decoded bytes (parts are returned raw, as with
-// NextRawPart); a Reader stops at the close delimiter and does not read the
-// epilogue.
+// Where both accept an input they agree, part for part and byte for byte
+// (the tests and fuzz targets check it against mime/multipart), except in
+// how they present the same header: header names are kept as written and
+// fields in wire order (mime/multipart canonicalizes names and groups them
+// in a map); a folded line of only white space adds nothing to a value
+// (mime/multipart adds a space); part bodies are returned raw, as by
+// NextRawPart (no quoted-printable decoding).
+//
+// Where only one of them accepts, on purpose:
+//
+//   - Accepted here, refused by mime/multipart: preamble lines and transport
+//     padding over 4 KiB, up to MaxLineBytes (golang/go#26707, #33666);
+//     "--boundary--" followed by anything after a part (the rest is
+//     epilogue); a CRLF-ended delimiter line in a body whose first
+//     delimiter line ended in LF.
+//   - Refused here, accepted by mime/multipart: input that ends inside a
+//     part header, or right after a delimiter line (mime/multipart returns
+//     a clean io.EOF and loses the part; here it is io.ErrUnexpectedEOF);
+//     a space between a header name and its colon ("Name : v", which
+//     mime/multipart reads as another field, golang/go#34540);
+//     "--boundary" followed by padding and then anything but a line end
+//     inside a body.
+//   - A bare-LF "--boundary--" line before the first part is the close
+//     delimiter here, and a preamble line for mime/multipart.
+//
+// A Reader stops at the close delimiter and does not read the epilogue.
 //
 // # Embedded HTTP messages
 //

@@ -251,35 +251,12 @@ func trimWS(b []byte) []byte {
 	return b
 }
 
-// parseHeaderBlock parses block, a complete MIME header block ending with
-// its empty line, into h (which it resets first). off is the stream offset
-// of block[0], for errors. It is a pure function of its input.
-func parseHeaderBlock(h *Header, block []byte, off int64, maxFields int) error {
-	h.Reset()
-	pos := 0
-	for pos < len(block) {
-		nl := bytes.IndexByte(block[pos:], '\n')
-		if nl < 0 {
-			// The caller hands over whole blocks; be safe anyway.
-			return syntaxErr(off+int64(len(block)), ErrSyntax, "header block not terminated")
-		}
-		line := block[pos : pos+nl]
-		lineOff := off + int64(pos)
-		pos += nl + 1
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		if len(line) == 0 {
-			return nil
-		}
-		if err := parseHeaderLine(h, line, lineOff, maxFields); err != nil {
-			return err
-		}
-	}
-	return syntaxErr(off+int64(len(block)), ErrSyntax, "header block not terminated")
-}
-
-// parseHeaderLine parses one non-empty header line, without its line end.
+// parseHeaderLine parses one non-empty line of a part's header block,
+// without its line end, into h: a field, or the continuation of the
+// previous field's value (obsolete folding, RFC 5322 §3.2.2, unfolded with
+// one space). lineOff is the line's stream offset, for errors. The Reader
+// calls it for each line as it finds the line, so a header block is read
+// once.
 func parseHeaderLine(h *Header, line []byte, lineOff int64, maxFields int) error {
 	if i := bytes.IndexByte(line, '\r'); i >= 0 {
 		return syntaxErr(lineOff+int64(i), ErrSyntax, "bare CR in header")

@@ -686,7 +686,7 @@ func (m *MessageReader) headOffset() int64 { return m.headOff }
 // the position after the empty line (or len(h.buf)). off is the stream
 // offset of h.buf[0]. With partial, h.buf may end inside the head: a line
 // without LF, or no empty line, gives -1. Unlike the MIME header blocks of
-// parts (parseHeaderBlock), HTTP fields follow RFC 9112 §5: no obsolete
+// parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
 // line folding, no whitespace between name and colon.
 func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
 	b := h.buf

@@ -11,11 +11,15 @@ import "bytes"
 // runs bytes.IndexByte on the byte of the boundary that is least likely in
 // text, and checks the whole delimiter only around its hits. If the data turn
 // out to be full of that byte too (an adversary can arrange it), it falls
-// back to bytes.Index, which has its own defence against such inputs, so the
-// cost stays linear whatever the input.
+// back to a Horspool scan, which costs at most a table lookup per byte plus
+// one comparison of the delimiter where a window's last byte matches, so the
+// work stays linear whatever the input.
 type finder struct {
 	pat  []byte // the delimiter
 	rare int    // index in pat of the byte used as a filter
+	// skip is the Horspool shift for each byte at the end of a window,
+	// the fallback for data full of the filter byte.
+	skip [256]uint8
 }
 
 func (f *finder) reset(pat []byte, boundaryStart int) {
@@ -29,6 +33,31 @@ func (f *finder) reset(pat []byte, boundaryStart int) {
 			best, f.rare = r, i
 		}
 	}
+	m := len(pat) // at most 4 + 70, so shifts fit a byte
+	for i := range f.skip {
+		f.skip[i] = uint8(m)
+	}
+	for i := 0; i < m-1; i++ {
+		f.skip[pat[i]] = uint8(m - 1 - i)
+	}
+}
+
+// horspool returns the index of the first occurrence of the delimiter in
+// s, or -1. Its work is sublinear on typical data and at worst
+// O(len(s)·len(pat)) comparisons of a 74-byte pattern, with no
+// per-candidate call overhead.
+func (f *finder) horspool(s []byte) int {
+	pat := f.pat
+	m := len(pat)
+	last := pat[m-1]
+	for i := 0; i+m <= len(s); {
+		c := s[i+m-1]
+		if c == last && string(s[i:i+m-1]) == string(pat[:m-1]) {
+			return i
+		}
+		i += int(f.skip[c])
+	}
+	return -1
 }
 
 // index returns the index of the first occurrence of the delimiter in s, or
@@ -58,7 +87,7 @@ func (f *finder) index(s []byte) int {
 		// does for its own first-byte filter, before giving up on the
 		// filter for the rest of s.
 		if fails > 4+(i>>4) {
-			if k := bytes.Index(s[st+1:], pat); k >= 0 {
+			if k := f.horspool(s[st+1:]); k >= 0 {
 				return st + 1 + k
 			}
 			return -1

@@ -141,7 +141,7 @@ func TestClientOuterFailures(t *testing.T) {
 		handler http.HandlerFunc
 		want    string
 	}{
-		{"status", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "quota", 429) }, "429"},
+		{"status", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "quota", http.StatusTooManyRequests) }, "429"},
 		{"not multipart", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, "{}")
