@@ -593,6 +593,21 @@ func FuzzReaderVsStdlib(f *testing.F) {
 //     epilogue, std wants padding and the line end of the first
 //     delimiter line, CRLF if there is none, and then fails with
 //     "NextPart: EOF" or on the line).
+// lfCloseFirst reports whether the first line of data that starts with
+// "--" boundary is a close delimiter line ending in a bare LF.
+func lfCloseFirst(data []byte, boundary string) bool {
+	dash := "--" + boundary
+	for len(data) > 0 {
+		line, rest, found := bytes.Cut(data, []byte("\n"))
+		if bytes.HasPrefix(line, []byte(dash)) {
+			tail := bytes.TrimRight(line[len(dash):], " \t")
+			return found && string(tail) == "--"
+		}
+		data = rest
+	}
+	return false
+}
+
 func stdStricter(data []byte, boundary string, stdErr error) bool {
 	if errors.Is(stdErr, bufio.ErrBufferFull) {
 		return true
@@ -603,6 +618,12 @@ func stdStricter(data []byte, boundary string, stdErr error) bool {
 		line = l
 	}
 	if uq, _ := strconv.Unquote(line); strings.HasPrefix(uq, "--"+boundary) {
+		return true
+	}
+	if lfCloseFirst(data, boundary) {
+		// A bare-LF "--boundary--" line before any part is the close
+		// delimiter for the Reader and a preamble line for
+		// mime/multipart, which then parses what follows (doc.go).
 		return true
 	}
 	if msg != "multipart: NextPart: EOF" {

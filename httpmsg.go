@@ -2,8 +2,10 @@ package mixed
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
+	"net/http"
 	"strconv"
 )
 
@@ -252,6 +254,10 @@ const (
 // default options.
 type MessageReader struct {
 	opts MessageOptions
+
+	// tmpl is a Request carrying tmplCtx, copied by Request.HTTPRequest.
+	tmpl    *http.Request
+	tmplCtx context.Context
 
 	src   io.Reader
 	cr    chunkReader // src, when it has ReadChunk

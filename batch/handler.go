@@ -118,6 +118,8 @@ type batchState struct {
 	rh    mixed.Header
 	keys  []string
 	cidb  []byte
+	// workers keep their parsers across batches.
+	workers []*worker
 }
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) describe the outer connection and
@@ -265,30 +267,65 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		next <- i
 	}
 	close(next)
+	scheme := "http"
+	if outer.TLS != nil {
+		scheme = "https"
+	}
+	base := &url.URL{Scheme: scheme, Host: outer.Host}
 	workers := min(h.opts.Concurrency, n)
-	for range workers {
+	for len(st.workers) < workers {
+		// Absolute-form targets are parsed so that callRequest can
+		// accept the ones on the batch endpoint's own host.
+		st.workers = append(st.workers, &worker{mr: mixed.NewMessageReaderOptions(nil, mixed.MessageOptions{AllowAbsoluteTargets: true})})
+	}
+	for _, wk := range st.workers[:workers] {
 		go func() {
-			// Absolute-form targets are parsed so that callRequest can
-			// accept the ones on the batch endpoint's own host.
-			mr := mixed.NewMessageReaderOptions(nil, mixed.MessageOptions{AllowAbsoluteTargets: true})
-			var br bytes.Reader
 			for i := range next {
-				h.serveCall(&st.calls[i], outer, mr, &br)
+				h.serveCall(&st.calls[i], outer, base, wk)
 				st.done <- i
 			}
 		}()
 	}
 }
 
+// A worker serves calls one after another with its own reusable parser.
+type worker struct {
+	mr  *mixed.MessageReader
+	src chunkSource
+}
+
+// chunkSource hands a call's raw bytes to a MessageReader in one chunk,
+// so that the parser reads them in place instead of copying them into a
+// buffer of its own.
+type chunkSource struct{ b []byte }
+
+func (c *chunkSource) ReadChunk() ([]byte, error) {
+	if len(c.b) == 0 {
+		return nil, io.EOF
+	}
+	b := c.b
+	c.b = nil
+	return b, nil
+}
+
+func (c *chunkSource) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
 // serveCall runs one call and records its response.
-func (h *Handler) serveCall(c *call, outer *http.Request, mr *mixed.MessageReader, br *bytes.Reader) {
+func (h *Handler) serveCall(c *call, outer *http.Request, base *url.URL, wk *worker) {
 	rec := newRecorder()
 	c.rec = rec
 	if c.err != nil {
 		rec.fail(http.StatusBadRequest, c.err.Error())
 		return
 	}
-	req, err := h.callRequest(c, outer, mr, br)
+	req, err := h.callRequest(c, outer, base, wk)
 	if err != nil {
 		rec.fail(http.StatusBadRequest, err.Error())
 		return
@@ -304,27 +341,26 @@ func (h *Handler) serveCall(c *call, outer *http.Request, mr *mixed.MessageReade
 
 // callRequest builds the *http.Request of a call, as if it had arrived
 // alone at the batch endpoint.
-func (h *Handler) callRequest(c *call, outer *http.Request, mr *mixed.MessageReader, br *bytes.Reader) (*http.Request, error) {
-	br.Reset(c.raw)
-	mr.Reset(br)
-	m, err := mr.ReadRequest()
+func (h *Handler) callRequest(c *call, outer *http.Request, base *url.URL, wk *worker) (*http.Request, error) {
+	wk.src.b = c.raw
+	wk.mr.Reset(&wk.src)
+	m, err := wk.mr.ReadRequest()
 	if err != nil {
 		return nil, err
 	}
 	if host := m.Header.Get("Host"); host != nil && !strings.EqualFold(string(host), outer.Host) {
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
 	}
-	scheme := "http"
-	if outer.TLS != nil {
-		scheme = "https"
-	}
-	base := &url.URL{Scheme: scheme, Host: outer.Host}
 	req, err := m.HTTPRequest(outer.Context(), base)
 	if err != nil {
 		return nil, err
 	}
-	if req.URL.Scheme != scheme || !strings.EqualFold(req.URL.Host, outer.Host) {
-		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, scheme, outer.Host)
+	if req.URL.Scheme != base.Scheme || !strings.EqualFold(req.URL.Host, outer.Host) {
+		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, base.Scheme, outer.Host)
+	}
+	if req.RequestURI != "" && req.RequestURI[0] != '/' {
+		// An absolute-form target on our own host, reduced to its path.
+		req.RequestURI = req.URL.RequestURI()
 	}
 	req.Host = outer.Host
 	req.RemoteAddr = outer.RemoteAddr
@@ -348,11 +384,9 @@ func (h *Handler) callRequest(c *call, outer *http.Request, mr *mixed.MessageRea
 		}
 		if changed {
 			req.URL.RawQuery = q.Encode()
+			req.RequestURI = req.URL.RequestURI()
 		}
 	}
-	req.RequestURI = req.URL.RequestURI()
-	// The body is in memory: give handlers what net/http gives for a
-	// body of known length.
 	return req, nil
 }
 
