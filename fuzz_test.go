@@ -593,7 +593,7 @@ func FuzzReaderVsStdlib(f *testing.F) {
 //     epilogue, std wants padding and the line end of the first
 //     delimiter line, CRLF if there is none, and then fails with
 //     "NextPart: EOF" or on the line).
-//
+
 // lfCloseFirst reports whether the first line of data that starts with
 // "--" boundary is a close delimiter line ending in a bare LF.
 func lfCloseFirst(data []byte, boundary string) bool {
