@@ -581,19 +581,6 @@ func FuzzReaderVsStdlib(f *testing.F) {
 	})
 }
 
-// stdStricter reports whether mime/multipart rejected, with stdErr, an
-// input that the Reader accepted (reading ours) for one of the Reader's
-// deliberate leniencies:
-//
-//   - a line longer than std's 4 KiB buffer (golang/go#26707);
-//   - a delimiter line std refuses after the end of a body, which both
-//     end at "--boundary": a CRLF-ended one after an LF-ended first one,
-//     or a close delimiter followed by more than padding and a line end
-//     (the Reader stops at "--boundary--" and ignores the rest as
-//     epilogue, std wants padding and the line end of the first
-//     delimiter line, CRLF if there is none, and then fails with
-//     "NextPart: EOF" or on the line).
-
 // lfCloseFirst reports whether the first line of data that starts with
 // "--" boundary is a close delimiter line ending in a bare LF.
 func lfCloseFirst(data []byte, boundary string) bool {
@@ -609,6 +596,19 @@ func lfCloseFirst(data []byte, boundary string) bool {
 	return false
 }
 
+// stdStricter reports whether mime/multipart rejected, with stdErr, an
+// input that the Reader accepted (reading ours) for one of the Reader's
+// deliberate leniencies:
+//
+//   - a line longer than std's 4 KiB buffer (golang/go#26707);
+//   - a delimiter line std refuses after the end of a body, which both
+//     end at "--boundary": a CRLF-ended one after an LF-ended first one,
+//     or a close delimiter followed by more than padding and a line end
+//     (the Reader stops at "--boundary--" and ignores the rest as
+//     epilogue, std wants padding and the line end of the first
+//     delimiter line, CRLF if there is none, and then fails with
+//     "NextPart: EOF" or on the line);
+//   - a bare-LF close delimiter line before the first part (lfCloseFirst).
 func stdStricter(data []byte, boundary string, stdErr error) bool {
 	if errors.Is(stdErr, bufio.ErrBufferFull) {
 		return true
