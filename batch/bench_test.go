@@ -145,3 +145,52 @@ func BenchmarkBatchLoopback(b *testing.B) {
 		report(b)
 	})
 }
+
+// BenchmarkTransport compares 1000 concurrent events.get-shaped calls made
+// through an http.Client whose Transport batches them with the same calls
+// through the plain keep-alive transport, on 127.0.0.1.
+func BenchmarkTransport(b *testing.B) {
+	const n = 1000
+	mux := http.NewServeMux()
+	mux.Handle("/batch/calendar/v3", NewHandler(trivial, nil))
+	mux.Handle("/", trivial)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	base := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer base.CloseIdleConnections()
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("%s/calendar/v3/calendars/primary/events/e%d", srv.URL, i)
+	}
+	run := func(b *testing.B, c *http.Client) {
+		for b.Loop() {
+			var wg sync.WaitGroup
+			for _, u := range urls {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest("GET", u, nil)
+					req.Header.Set("Authorization", "Bearer token")
+					resp, err := c.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "calls/s")
+	}
+	b.Run("transport=batch", func(b *testing.B) {
+		run(b, &http.Client{Transport: &Transport{Endpoint: srv.URL + "/batch/calendar/v3", Base: base}})
+	})
+	b.Run("transport=plain", func(b *testing.B) {
+		run(b, &http.Client{Transport: base})
+	})
+}

@@ -118,8 +118,10 @@ type batchState struct {
 	rh    mixed.Header
 	keys  []string
 	cidb  []byte
-	// workers keep their parsers across batches.
+	// workers keep their parsers, and recs the calls' recorders, across
+	// batches.
 	workers []*worker
+	recs    []*recorder
 }
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) describe the outer connection and
@@ -160,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) release(st *batchState) {
 	for i := range st.calls {
 		if rec := st.calls[i].rec; rec != nil {
-			rec.release()
+			rec.reset()
 		}
 		st.calls[i] = call{}
 	}
@@ -262,8 +264,12 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	if cap(st.done) < n {
 		st.done = make(chan int, n)
 	}
+	for len(st.recs) < n {
+		st.recs = append(st.recs, &recorder{h: make(http.Header)})
+	}
 	next := make(chan int, n)
 	for i := range n {
+		st.calls[i].rec = st.recs[i]
 		next <- i
 	}
 	close(next)
@@ -319,8 +325,7 @@ func (c *chunkSource) Read(p []byte) (int, error) {
 
 // serveCall runs one call and records its response.
 func (h *Handler) serveCall(c *call, outer *http.Request, base *url.URL, wk *worker) {
-	rec := newRecorder()
-	c.rec = rec
+	rec := c.rec
 	if c.err != nil {
 		rec.fail(http.StatusBadRequest, c.err.Error())
 		return
@@ -427,7 +432,7 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 			if werr == nil {
 				werr = h.writePart(st, &st.calls[next])
 			}
-			st.calls[next].rec.release()
+			st.calls[next].rec.reset()
 			st.calls[next].rec = nil
 			next++
 		}

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
-	"sync"
 )
 
 // A recorder is the http.ResponseWriter a call's handler writes to. It keeps
 // the response in memory, the call's body and nothing more, until the
-// response part is written; recorders are pooled and reused.
+// response part is written; a batch's recorders are reused by the next
+// batch.
 type recorder struct {
 	h           http.Header
 	status      int
@@ -17,21 +17,15 @@ type recorder struct {
 	body        bytes.Buffer
 }
 
-var recorderPool = sync.Pool{New: func() any { return &recorder{h: make(http.Header)} }}
-
-func newRecorder() *recorder {
-	return recorderPool.Get().(*recorder)
-}
-
-func (rec *recorder) release() {
+// reset makes the recorder ready for another call, keeping its memory
+// unless one response made it large.
+func (rec *recorder) reset() {
 	clear(rec.h)
 	rec.status, rec.wroteHeader = 0, false
-	if rec.body.Cap() > 1<<20 {
-		// Do not let one huge response pin its memory in the pool.
+	if rec.body.Cap() > 64<<10 {
 		rec.body = bytes.Buffer{}
 	}
 	rec.body.Reset()
-	recorderPool.Put(rec)
 }
 
 // Header returns the response header, to be changed before WriteHeader or
