@@ -57,26 +57,7 @@ func (b *MessageBody) ReadChunk() ([]byte, error) {
 // WriteTo writes the rest of the body to w. It implements [io.WriterTo],
 // so [io.Copy] uses it.
 func (b *MessageBody) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		c, err := b.ReadChunk()
-		if len(c) > 0 {
-			n, werr := w.Write(c)
-			total += int64(n)
-			if werr == nil && n < len(c) {
-				werr = io.ErrShortWrite
-			}
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return writeChunks(w, b)
 }
 
 // truncated records the end of the input, or a read error, inside the body.

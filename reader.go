@@ -677,9 +677,15 @@ func (p *Part) ReadChunk() ([]byte, error) {
 // WriteTo writes the rest of the body to w straight from the Reader's
 // buffer. It implements [io.WriterTo], so [io.Copy] uses it.
 func (p *Part) WriteTo(w io.Writer) (int64, error) {
+	return writeChunks(w, p)
+}
+
+// writeChunks writes the views src hands out to w until src's io.EOF: the
+// WriteTo of every type that has a ReadChunk.
+func writeChunks(w io.Writer, src chunkReader) (int64, error) {
 	var total int64
 	for {
-		c, err := p.ReadChunk()
+		c, err := src.ReadChunk()
 		if len(c) > 0 {
 			n, werr := w.Write(c)
 			total += int64(n)
