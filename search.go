@@ -83,10 +83,12 @@ func (f *finder) index(s []byte) int {
 			return st
 		}
 		fails++
-		// Allow about one false hit per 16 bytes scanned, as bytes.Index
-		// does for its own first-byte filter, before giving up on the
-		// filter for the rest of s.
-		if fails > 4+(i>>4) {
+		// Allow about one false hit per 64 bytes scanned before giving
+		// up on the filter for the rest of s: each hit costs a call and
+		// a comparison, and bodies full of near-delimiters (a boundary
+		// prefix every few bytes) hit every few dozen bytes, where the
+		// Horspool scan is 2.5 times faster.
+		if fails > 4+(i>>6) {
 			if k := f.horspool(s[st+1:]); k >= 0 {
 				return st + 1 + k
 			}

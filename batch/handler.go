@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -39,6 +40,28 @@ type HandlerOptions struct {
 	// batch documentation allows; their responses are written in request
 	// order.
 	Concurrency int
+
+	// ResultReferences turns on Bitrix24-style result references: a
+	// call's target, query or JSON body may hold $result[id][key]...,
+	// the value at that path in the JSON response of the earlier call
+	// whose Content-ID (without angle brackets) is id. A call runs only
+	// after the calls it references (calls without references still run
+	// concurrently); in a target or query the value's text goes in
+	// URL-escaped, in a JSON body a string that is exactly one reference
+	// becomes the JSON value itself. A reference to an unknown or later
+	// call, to itself, to a missing field or to a call that failed (status
+	// ≥ 400) fails the call with 424 Failed Dependency and a JSON error
+	// saying which reference and why; such a call never reaches the inner
+	// handler. The $, [ and ] of a reference may be percent-encoded.
+	ResultReferences bool
+	// HaltOnError stops starting calls after the first call that ends
+	// with status ≥ 400; every call not started gets a 424 part saying
+	// which call it was skipped for. Calls already running finish and are
+	// reported.
+	HaltOnError bool
+	// HaltHeader names an outer request header that turns HaltOnError on
+	// for one batch when its value is "true" or "1"; "" for none.
+	HaltHeader string
 }
 
 func (o HandlerOptions) withDefaults() HandlerOptions {
@@ -103,6 +126,18 @@ type call struct {
 	cid, raw []byte
 	err      error // a problem found while reading the part: a 400 part
 	rec      *recorder
+
+	// With result references: the earlier calls this one waits for, a
+	// reference that cannot be resolved, and, for a call that others
+	// reference, its outcome, published by closing done.
+	refs       []ref
+	deps       []int
+	refErr     error
+	referenced bool
+	done       chan struct{}
+	status     int
+	result     any
+	resultErr  error
 }
 
 // batchState is the memory of one batch, reused across batches.
@@ -122,6 +157,11 @@ type batchState struct {
 	// batches.
 	workers []*worker
 	recs    []*recorder
+	// halt reports halt-on-error for this batch; haltedBy is the index
+	// of the call that halted it, or -1.
+	halt     bool
+	haltedBy atomic.Int64
+	ids      map[string]int // call ids, with result references
 }
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) describe the outer connection and
@@ -155,6 +195,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "batch: "+err.Error(), status)
 		return
 	}
+	if h.opts.ResultReferences {
+		st.linkReferences()
+	}
+	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
+	st.haltedBy.Store(-1)
 	h.run(st, r)
 	h.respond(st, w, r)
 }
@@ -287,7 +332,7 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	for _, wk := range st.workers[:workers] {
 		go func() {
 			for i := range next {
-				h.serveCall(&st.calls[i], outer, base, wk)
+				h.serveCall(st, i, outer, base, wk)
 				st.done <- i
 			}
 		}()
@@ -323,16 +368,37 @@ func (c *chunkSource) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// serveCall runs one call and records its response.
-func (h *Handler) serveCall(c *call, outer *http.Request, base *url.URL, wk *worker) {
+// serveCall runs call i and records its response.
+func (h *Handler) serveCall(st *batchState, i int, outer *http.Request, base *url.URL, wk *worker) {
+	c := &st.calls[i]
 	rec := c.rec
+	defer st.settle(i)
 	if c.err != nil {
 		rec.fail(http.StatusBadRequest, c.err.Error())
 		return
 	}
+	if st.halt {
+		if k := st.haltedBy.Load(); k >= 0 {
+			rec.failJSON(http.StatusFailedDependency, fmt.Sprintf("skipped: call %d (%q) failed with status %d and the batch halts on errors", k, st.calls[k].cid, st.calls[k].status))
+			return
+		}
+	}
+	if err := st.awaitDeps(c); err != nil {
+		rec.failJSON(http.StatusFailedDependency, err.Error())
+		return
+	}
 	req, err := h.callRequest(c, outer, base, wk)
+	if err == nil && len(c.deps) > 0 {
+		err = st.substitute(req)
+	}
 	if err != nil {
-		rec.fail(http.StatusBadRequest, err.Error())
+		// Declared here, not above: errors.As moves it to the heap.
+		var re *refError
+		if errors.As(err, &re) {
+			rec.failJSON(http.StatusFailedDependency, err.Error())
+		} else {
+			rec.fail(http.StatusBadRequest, err.Error())
+		}
 		return
 	}
 	defer func() {

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 )
@@ -88,5 +89,16 @@ func (rec *recorder) fail(code int, msg string) {
 	rec.h.Set("X-Content-Type-Options", "nosniff")
 	rec.status, rec.wroteHeader = code, true
 	rec.body.WriteString(msg)
+	rec.body.WriteByte('\n')
+}
+
+// failJSON replaces whatever was recorded with a JSON error response.
+func (rec *recorder) failJSON(code int, msg string) {
+	clear(rec.h)
+	rec.body.Reset()
+	rec.h.Set("Content-Type", "application/json")
+	rec.status, rec.wroteHeader = code, true
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": code, "message": msg}})
+	rec.body.Write(b)
 	rec.body.WriteByte('\n')
 }

@@ -21,6 +21,9 @@ import (
 	"github.com/mixedcodec/mixed/batch"
 )
 
+// haltHeader is the outer header that turns halt-on-error on for a batch.
+const haltHeader = "X-Batch-Halt-On-Error"
+
 func serveCmd(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -40,6 +43,12 @@ documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
   mixed serve &
   curl -s --data-binary @body -H 'Content-Type: multipart/mixed; boundary=batch_foobarbaz' \
        http://127.0.0.1:8080/batch/farm/v1
+
+A call may use an earlier call's JSON result, Bitrix24 style: a target,
+query or JSON body holding $result[id][field] gets that field of the
+response of the call whose Content-ID is id. Send the outer header
+"`+haltHeader+`: true" to stop starting calls after the first one that
+fails (the others get 424).
 
 Other paths are served by the upstream (or the demo API) directly. Logs one
 line per batch to standard error; stops on SIGINT or SIGTERM after the
@@ -97,7 +106,7 @@ func upstreamHandler(upstream string) (http.Handler, error) {
 // serve serves batches on ln until ctx is done, then shuts down gracefully.
 func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string, log io.Writer) error {
 	path = "/" + strings.Trim(path, "/")
-	bh := batch.NewHandler(counting(inner), nil)
+	bh := batch.NewHandler(counting(inner), &batch.HandlerOptions{ResultReferences: true, HaltHeader: haltHeader})
 	lb := &logged{next: bh, log: log}
 	mux := http.NewServeMux()
 	mux.Handle(path, lb)

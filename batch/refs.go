@@ -1,0 +1,392 @@
+package batch
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A ref is one result reference, Bitrix24's macro $result[id][key]...: the
+// value at path in the JSON response body of the call whose id is id.
+type ref struct {
+	text string   // the macro as written, for error messages
+	id   string   // the referenced call's id (its Content-ID, without <>)
+	path []string // keys and indexes, outermost first
+}
+
+// matchRef matches a reference at s[i:], where the characters $, [ and ]
+// may each be written as they are or percent-encoded (%24, %5B, %5D), as
+// they are once a client has escaped a URL. It returns the reference and
+// where it ends.
+func matchRef(s string, i int) (ref, int, bool) {
+	lit := func(j int, c byte, esc string) (int, bool) {
+		if j < len(s) && s[j] == c {
+			return j + 1, true
+		}
+		if j+3 <= len(s) && strings.EqualFold(s[j:j+3], esc) {
+			return j + 3, true
+		}
+		return j, false
+	}
+	j, ok := lit(i, '$', "%24")
+	if !ok || !strings.HasPrefix(s[j:], "result") {
+		return ref{}, i, false
+	}
+	j += len("result")
+	var keys []string
+	for {
+		k, ok := lit(j, '[', "%5B")
+		if !ok {
+			break
+		}
+		// The key runs to the next ], written either way.
+		end := -1
+		for m := k; m < len(s); m++ {
+			if s[m] == ']' || s[m] == '%' && m+3 <= len(s) && strings.EqualFold(s[m:m+3], "%5D") {
+				end = m
+				break
+			}
+		}
+		if end <= k {
+			break
+		}
+		key, err := url.PathUnescape(s[k:end])
+		if err != nil {
+			key = s[k:end]
+		}
+		keys = append(keys, key)
+		j, _ = lit(end, ']', "%5D")
+	}
+	if len(keys) == 0 {
+		return ref{}, i, false
+	}
+	return ref{text: s[i:j], id: keys[0], path: keys[1:]}, j, true
+}
+
+// findRefs returns every reference in s.
+func findRefs(s string) []ref {
+	var out []ref
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' && s[i] != '%' {
+			continue
+		}
+		if r, end, ok := matchRef(s, i); ok {
+			out = append(out, r)
+			i = end - 1
+		}
+	}
+	return out
+}
+
+// hasRefMarker reports whether b may hold a reference: a cheap test that
+// keeps batches without references on the fast path.
+func hasRefMarker(b []byte) bool {
+	if bytes.Contains(b, []byte("$result")) {
+		return true
+	}
+	for i := bytes.IndexByte(b, '%'); i >= 0 && i+9 <= len(b); {
+		if bytes.EqualFold(b[i:i+9], []byte("%24result")) {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// A refError says why a reference cannot be resolved; the call that holds
+// it fails with 424 Failed Dependency.
+type refError struct {
+	ref    string
+	reason string
+}
+
+func (e *refError) Error() string { return "reference " + e.ref + ": " + e.reason }
+
+// lookup walks path into the decoded JSON value v.
+func lookup(v any, r ref) (any, error) {
+	for _, key := range r.path {
+		switch x := v.(type) {
+		case map[string]any:
+			val, ok := x[key]
+			if !ok {
+				return nil, &refError{r.text, fmt.Sprintf("the result of call %q has no field %q", r.id, key)}
+			}
+			v = val
+		case []any:
+			n, err := strconv.Atoi(key)
+			if err != nil || n < 0 || n >= len(x) {
+				return nil, &refError{r.text, fmt.Sprintf("the result of call %q has no element %q", r.id, key)}
+			}
+			v = x[n]
+		default:
+			return nil, &refError{r.text, fmt.Sprintf("the result of call %q has no field %q: not an object or array there", r.id, key)}
+		}
+	}
+	return v, nil
+}
+
+// text is a JSON value as it goes into text: strings as they are, numbers
+// as written, anything else as JSON.
+func text(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// substituteTarget replaces the references in a request target with their
+// values' text, path-escaped in the path and query-escaped in the query.
+func substituteTarget(target string, resolve func(ref) (any, error)) (string, error) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	p, err := substituteText(path, resolve, url.PathEscape)
+	if err != nil || !hasQuery {
+		return p, err
+	}
+	q, err := substituteText(query, resolve, url.QueryEscape)
+	return p + "?" + q, err
+}
+
+func substituteText(s string, resolve func(ref) (any, error), escape func(string) string) (string, error) {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' && s[i] != '%' {
+			continue
+		}
+		r, end, ok := matchRef(s, i)
+		if !ok {
+			continue
+		}
+		v, err := resolve(r)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(escape(text(v)))
+		last, i = end, end-1
+	}
+	if last == 0 {
+		return s, nil
+	}
+	b.WriteString(s[last:])
+	return b.String(), nil
+}
+
+// substituteJSON replaces the references inside the string literals of a
+// JSON document: a string that is exactly one reference becomes the
+// referenced JSON value itself; references within a longer string become
+// their text. The rest of the document is kept byte for byte.
+func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) {
+	var out []byte
+	last := 0
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '"' {
+			continue
+		}
+		// Find the end of the string literal.
+		end := i + 1
+		for end < len(doc) && doc[end] != '"' {
+			if doc[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(doc) {
+			break // not JSON; leave the rest as it is
+		}
+		lit := doc[i : end+1]
+		if bytes.Contains(lit, []byte("$result")) {
+			var s string
+			if err := json.Unmarshal(lit, &s); err == nil {
+				rs := findRefs(s)
+				var repl []byte
+				switch {
+				case len(rs) == 1 && rs[0].text == s:
+					v, err := resolve(rs[0])
+					if err != nil {
+						return nil, err
+					}
+					repl, _ = json.Marshal(v)
+				case len(rs) > 0:
+					t, err := substituteText(s, resolve, func(x string) string { return x })
+					if err != nil {
+						return nil, err
+					}
+					repl, _ = json.Marshal(t)
+				}
+				if repl != nil {
+					out = append(append(out, doc[last:i]...), repl...)
+					last = end + 1
+				}
+			}
+		}
+		i = end
+	}
+	if out == nil {
+		return doc, nil
+	}
+	return append(out, doc[last:]...), nil
+}
+
+// linkReferences finds the references of every call and links each to
+// the earlier call it names; a reference that names no call, the call
+// itself or a later one is kept as the call's refErr.
+func (st *batchState) linkReferences() {
+	any := false
+	for i := range st.calls {
+		if st.calls[i].err == nil && hasRefMarker(st.calls[i].raw) {
+			any = true
+			break
+		}
+	}
+	if !any {
+		return // the independent case costs one scan of the bytes
+	}
+	clear(st.ids)
+	if st.ids == nil {
+		st.ids = make(map[string]int)
+	}
+	for i := range st.calls {
+		if id := requestID(st.calls[i].cid); id != "" {
+			if _, dup := st.ids[id]; !dup {
+				st.ids[id] = i
+			}
+		}
+	}
+	for i := range st.calls {
+		c := &st.calls[i]
+		if c.err != nil || !hasRefMarker(c.raw) {
+			continue
+		}
+		c.refs = findRefs(string(c.raw))
+		for _, r := range c.refs {
+			k, ok := st.ids[r.id]
+			switch {
+			case !ok:
+				c.refErr = &refError{r.text, fmt.Sprintf("no call of this batch has the id %q", r.id)}
+			case k == i:
+				c.refErr = &refError{r.text, "a call cannot use its own result (a cycle)"}
+			case k > i:
+				c.refErr = &refError{r.text, fmt.Sprintf("call %q comes later in the batch; a call can only use the results of earlier ones", r.id)}
+			default:
+				if !slices.Contains(c.deps, k) {
+					c.deps = append(c.deps, k)
+				}
+				if d := &st.calls[k]; !d.referenced {
+					d.referenced = true
+					d.done = make(chan struct{})
+				}
+				continue
+			}
+			break
+		}
+	}
+}
+
+// requestID is a call's id: its Content-ID without angle brackets.
+func requestID(cid []byte) string {
+	s := strings.TrimSpace(string(cid))
+	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
+		s = s[1 : len(s)-1]
+	}
+	return s
+}
+
+// awaitDeps waits for the calls c references and reports why c cannot run,
+// if it cannot.
+func (st *batchState) awaitDeps(c *call) error {
+	if c.refErr != nil {
+		return c.refErr
+	}
+	for _, k := range c.deps {
+		<-st.calls[k].done
+	}
+	for _, r := range c.refs {
+		d := &st.calls[st.ids[r.id]]
+		switch {
+		case d.status >= 400:
+			return &refError{r.text, fmt.Sprintf("call %q failed with status %d", r.id, d.status)}
+		case d.resultErr != nil:
+			return &refError{r.text, d.resultErr.Error()}
+		}
+	}
+	return nil
+}
+
+// substitute puts the referenced values into req's target and JSON body.
+func (st *batchState) substitute(req *http.Request) error {
+	resolve := func(r ref) (any, error) {
+		return lookup(st.calls[st.ids[r.id]].result, r)
+	}
+	target, err := substituteTarget(req.RequestURI, resolve)
+	if err != nil {
+		return err
+	}
+	if target != req.RequestURI {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return fmt.Errorf("batch: the target after substitution, %q: %w", target, err)
+		}
+		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+		req.RequestURI = target
+	}
+	if req.Body == nil || req.Body == http.NoBody || !strings.Contains(strings.ToLower(req.Header.Get("Content-Type")), "json") {
+		return nil
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return err
+	}
+	body, err = substituteJSON(body, resolve)
+	if err != nil {
+		return err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.TransferEncoding = nil
+	if req.Header.Get("Content-Length") != "" {
+		req.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	return nil
+}
+
+// settle publishes the outcome of call i: for halt-on-error, and to the
+// calls that reference it, which get its decoded JSON response.
+func (st *batchState) settle(i int) {
+	c := &st.calls[i]
+	c.status = c.rec.status
+	if st.halt && c.status >= 400 {
+		st.haltedBy.CompareAndSwap(-1, int64(i))
+	}
+	if !c.referenced {
+		return
+	}
+	if c.status < 400 {
+		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
+		dec.UseNumber()
+		if err := dec.Decode(&c.result); err != nil {
+			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", requestID(c.cid), err)
+		}
+	}
+	close(c.done)
+}
+
+// truthy reports whether a header value turns an option on.
+func truthy(v string) bool {
+	v = strings.TrimSpace(v)
+	return v == "1" || strings.EqualFold(v, "true")
+}
