@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -39,6 +40,10 @@ type Client struct {
 	// Concurrency limits the batch requests of one Do in flight at once
 	// (default 4).
 	Concurrency int
+	// HaltHeader is the outer header that asks the server to halt a
+	// batch on its first error, sent for a Batch with HaltOnError
+	// (default DefaultHaltHeader).
+	HaltHeader string
 }
 
 // NewBatch returns an empty batch for c's endpoint.
@@ -70,6 +75,11 @@ type Batch struct {
 	// Header holds the outer request's headers, such as Authorization:
 	// the server applies them to every call that does not set its own.
 	Header http.Header
+	// HaltOnError asks the server to stop starting calls after the first
+	// one that fails (through Client.HaltHeader) and, when the batch is
+	// split, stops sending its later requests: their calls report
+	// ErrSkipped.
+	HaltOnError bool
 
 	client   *Client
 	endpoint *url.URL // parsed once, at the first Add
@@ -83,11 +93,13 @@ type Batch struct {
 // A Call is one request of a batch and, once the batch has been sent, its
 // result: gapi's "each request is also its own promise".
 type Call struct {
-	id   string
-	req  *http.Request
-	resp *http.Response
-	err  error
-	done chan struct{}
+	id    string
+	index int     // position in the batch
+	deps  []*Call // the calls whose results this one references
+	req   *http.Request
+	resp  *http.Response
+	err   error
+	done  chan struct{}
 }
 
 // ID returns the call's id: the one given to Add, or a generated one.
@@ -169,10 +181,102 @@ func (b *Batch) Add(req *http.Request, id string) (*Call, error) {
 	} else if b.ids[id] != nil {
 		return nil, fmt.Errorf("batch: duplicate call id %q", id)
 	}
-	c := &Call{id: id, req: req, done: make(chan struct{})}
+	c := &Call{id: id, req: req, done: make(chan struct{}), index: len(b.calls)}
+	refs, err := requestRefs(req)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refs {
+		// Only calls added before can be referenced, so there can be
+		// no cycle: a reference to anything else is an error now, not
+		// on the wire.
+		d := b.ids[r.id]
+		if d == nil {
+			return nil, fmt.Errorf("batch: reference %s: no call with id %q was added before this one", r.text, r.id)
+		}
+		if !slices.Contains(c.deps, d) {
+			c.deps = append(c.deps, d)
+		}
+	}
 	b.calls = append(b.calls, c)
 	b.ids[id] = c
 	return c, nil
+}
+
+// requestRefs returns the result references ($result[id][key]...) in a
+// request's target and body. The body is read through GetBody, so the
+// request is left as it was; a body without GetBody is not searched.
+func requestRefs(req *http.Request) ([]ref, error) {
+	refs := findRefs(req.URL.RequestURI())
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		rc, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
+		}
+		if hasRefMarker(body) {
+			refs = append(refs, findRefs(string(body))...)
+		}
+	}
+	return refs, nil
+}
+
+// chunks splits the calls into batch requests of at most max calls, so
+// that every chain of result references stays in one request (a server
+// can only resolve references within a request): the calls linked by
+// references form groups, kept whole and in order.
+func (b *Batch) chunks(max int) ([][]*Call, error) {
+	// Union-find over the calls, by index.
+	parent := make([]int, len(b.calls))
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for _, c := range b.calls {
+		for _, d := range c.deps {
+			parent[find(c.index)] = find(d.index)
+		}
+	}
+	groups := map[int][]*Call{}
+	var order []int
+	for _, c := range b.calls {
+		r := find(c.index)
+		if groups[r] == nil {
+			order = append(order, r)
+		}
+		groups[r] = append(groups[r], c)
+	}
+	var out [][]*Call
+	var cur []*Call
+	for _, r := range order {
+		g := groups[r]
+		if len(g) > max {
+			return nil, fmt.Errorf("batch: %d calls linked by result references (from call %q) exceed the %d calls of one batch request", len(g), g[0].id, max)
+		}
+		if len(cur)+len(g) > max {
+			out = append(out, cur)
+			cur = nil
+		}
+		cur = append(cur, g...)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	for _, ch := range out {
+		// References point to earlier calls: keep the order of Add.
+		slices.SortFunc(ch, func(x, y *Call) int { return x.index - y.index })
+	}
+	return out, nil
 }
 
 // Calls returns the calls in the order they were added.
@@ -200,27 +304,80 @@ func (b *Batch) Do(ctx context.Context) error {
 	if conc <= 0 {
 		conc = 4
 	}
+	chunks, err := b.chunks(max)
+	if err != nil {
+		for _, c := range b.calls {
+			c.settle(nil, err)
+		}
+		return err
+	}
+	outer := b.Header
+	if b.HaltOnError {
+		// The server stops inside a request; the client stops between
+		// requests, sending them one at a time.
+		outer = b.Header.Clone()
+		outer.Set(b.client.haltHeader(), "true")
+		conc = 1
+	}
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, conc)
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		sem    = make(chan struct{}, conc)
+		halted atomic.Bool
 	)
-	for start := 0; start < len(b.calls); start += max {
-		chunk := b.calls[start:min(start+max, len(b.calls))]
+	for _, chunk := range chunks {
 		wg.Add(1)
 		sem <- struct{}{}
+		if halted.Load() {
+			for _, c := range chunk {
+				c.settle(nil, ErrSkipped)
+			}
+			<-sem
+			wg.Done()
+			continue
+		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := send(ctx, b.client.httpClient(), b.client.Endpoint, b.Header, chunk); err != nil {
+			err := send(ctx, b.client.httpClient(), b.client.Endpoint, outer, chunk)
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
+			}
+			if b.HaltOnError && (err != nil || anyFailed(chunk)) {
+				halted.Store(true)
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ErrSkipped is the error of a call that was not sent because an earlier
+// batch request of a halt-on-error batch had a failure.
+var ErrSkipped = errors.New("batch: call skipped: an earlier call failed and the batch halts on errors")
+
+// DefaultHaltHeader is the outer header that asks a Handler (whose
+// HandlerOptions.HaltHeader names it, as "mixed serve" does) to halt a
+// batch on its first error.
+const DefaultHaltHeader = "X-Batch-Halt-On-Error"
+
+func (c *Client) haltHeader() string {
+	if c.HaltHeader != "" {
+		return c.HaltHeader
+	}
+	return DefaultHaltHeader
+}
+
+func anyFailed(calls []*Call) bool {
+	for _, c := range calls {
+		<-c.done
+		if c.err != nil || c.resp.StatusCode >= 400 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) httpClient() *http.Client {
