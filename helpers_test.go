@@ -3,6 +3,7 @@ package mixed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
@@ -16,9 +17,17 @@ type testPart struct {
 	Body   string
 }
 
-// readParts reads every part of a body with a Reader over src. It returns
-// the parts read before any error, and the error (nil at a clean end).
+// readParts reads every part of a body with a Reader over src, draining
+// bodies with WriteTo. It returns the parts read before any error, and the
+// error (nil at a clean end).
 func readParts(src io.Reader, boundary string, opts ReaderOptions) ([]testPart, error) {
+	return readPartsBy(src, boundary, opts, "WriteTo")
+}
+
+// readPartsBy reads every part, draining bodies with how: "Read" (io.Copy
+// with WriteTo hidden), "ReadChunk" (checking each view's capacity and
+// the final nil, io.EOF), "WriteTo", or "small reads" (3 bytes at a time).
+func readPartsBy(src io.Reader, boundary string, opts ReaderOptions, how string) ([]testPart, error) {
 	r := NewReaderOptions(src, boundary, opts)
 	var parts []testPart
 	for {
@@ -30,7 +39,43 @@ func readParts(src io.Reader, boundary string, opts ReaderOptions) ([]testPart, 
 			return parts, err
 		}
 		var body bytes.Buffer
-		_, err = io.Copy(&body, p)
+		switch how {
+		case "Read":
+			_, err = io.Copy(&body, struct{ io.Reader }{p}) // hides WriteTo
+		case "ReadChunk":
+			for {
+				c, cerr := p.ReadChunk()
+				if len(c) > 0 && cap(c) != len(c) {
+					return parts, fmt.Errorf("ReadChunk view has spare capacity %d > %d", cap(c), len(c))
+				}
+				body.Write(c)
+				if cerr == io.EOF {
+					if c != nil {
+						return parts, fmt.Errorf("ReadChunk returned %q with io.EOF", c)
+					}
+					break
+				}
+				if cerr != nil {
+					err = cerr
+					break
+				}
+			}
+		case "WriteTo":
+			_, err = p.WriteTo(&body)
+		case "small reads":
+			buf := make([]byte, 3)
+			for {
+				n, rerr := p.Read(buf)
+				body.Write(buf[:n])
+				if rerr == io.EOF {
+					break
+				}
+				if rerr != nil {
+					err = rerr
+					break
+				}
+			}
+		}
 		parts = append(parts, testPart{Header: fields(&p.Header), Body: body.String()})
 		if err != nil {
 			return parts, err

@@ -639,63 +639,6 @@ func TestReaderNestedInheritsLimits(t *testing.T) {
 	checkErr(t, "inner part with 3 fields", err, ErrTooManyFields, -1)
 }
 
-// readPartsBy reads every part, draining bodies with how.
-func readPartsBy(src io.Reader, boundary string, opts ReaderOptions, how string) ([]testPart, error) {
-	r := NewReaderOptions(src, boundary, opts)
-	var parts []testPart
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return parts, nil
-		}
-		if err != nil {
-			return parts, err
-		}
-		var body bytes.Buffer
-		switch how {
-		case "Read":
-			_, err = io.Copy(&body, struct{ io.Reader }{p}) // hides WriteTo
-		case "ReadChunk":
-			for {
-				c, cerr := p.ReadChunk()
-				if len(c) > 0 && cap(c) != len(c) {
-					return parts, fmt.Errorf("ReadChunk view has spare capacity %d > %d", cap(c), len(c))
-				}
-				body.Write(c)
-				if cerr == io.EOF {
-					if c != nil {
-						return parts, fmt.Errorf("ReadChunk returned %q with io.EOF", c)
-					}
-					break
-				}
-				if cerr != nil {
-					err = cerr
-					break
-				}
-			}
-		case "WriteTo":
-			_, err = p.WriteTo(&body)
-		case "small reads":
-			buf := make([]byte, 3)
-			for {
-				n, rerr := p.Read(buf)
-				body.Write(buf[:n])
-				if rerr == io.EOF {
-					break
-				}
-				if rerr != nil {
-					err = rerr
-					break
-				}
-			}
-		}
-		parts = append(parts, testPart{Header: fields(&p.Header), Body: body.String()})
-		if err != nil {
-			return parts, err
-		}
-	}
-}
-
 func TestPartReadChunkWriteToMatchRead(t *testing.T) {
 	in := "--AaB03x\r\nA: 1\r\n\r\n" + strings.Repeat("0123456789\r\n--AaB03", 400) + "\r\n--AaB03x\r\n\r\n\r\n--AaB03x\r\n\r\nshort\r\n--AaB03x--"
 	for _, opts := range []ReaderOptions{{}, {BufferSize: 1, MaxLineBytes: 64}} {
