@@ -160,15 +160,24 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 	return hasCL, nil
 }
 
-func checkField[T string | []byte](i int, name, value T) error {
+// checkField applies the rule every writer of this package shares, so that
+// none writes a field a reader would refuse or read differently: the name
+// a token; the value free of control characters but HTAB, and not starting
+// or ending with white space (readers trim it away).
+func checkField[T string | []byte](i int, name, value T) *SyntaxError {
 	if !isToken(name) {
 		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
 	}
 	if j := badValueByte(value); j >= 0 {
 		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
 	}
+	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
+		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
+	}
 	return nil
 }
+
+func isWS(c byte) bool { return c == ' ' || c == '\t' }
 
 func appendFields(b []byte, h *Header) []byte {
 	if h == nil {
@@ -275,7 +284,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 	i := 0
 	for _, k := range keys {
 		for _, v := range hdr[k] {
-			if err := checkField(i, k, v); err != nil {
+			if err := checkField(i, k, trimString(v)); err != nil {
 				return err
 			}
 			i++
@@ -284,7 +293,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 	tkeys := make([]string, 0, len(trailer))
 	for k, vs := range trailer {
 		for _, v := range vs {
-			if err := checkField(0, k, v); err != nil {
+			if err := checkField(0, k, trimString(v)); err != nil {
 				return err
 			}
 		}
@@ -324,7 +333,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		for _, v := range hdr[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = append(b, v...)
+			b = append(b, trimString(v)...)
 			b = append(b, "\r\n"...)
 		}
 	}
@@ -381,7 +390,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		for _, v := range trailer[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = append(b, v...)
+			b = append(b, trimString(v)...)
 			b = append(b, "\r\n"...)
 		}
 	}
@@ -402,3 +411,7 @@ func (mw *MessageWriter) writeChunk(w io.Writer, c []byte) error {
 	mw.buf = b
 	return writeAll(w, b)
 }
+
+// trimString trims the white space around a net/http header value, as
+// net/http's own Header.Write does.
+func trimString(v string) string { return strings.Trim(v, " \t") }

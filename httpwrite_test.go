@@ -300,3 +300,36 @@ func TestWriteDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations, want 0", allocs)
 	}
 }
+
+// Writers never write a field value that readers would read differently:
+// surrounding white space is refused on the low-level path and trimmed, as
+// net/http's Header.Write trims it, on the net/http path.
+func TestWritersAndSurroundingWhiteSpace(t *testing.T) {
+	var h Header
+	h.Add("X-Pad", " a ")
+	var out bytes.Buffer
+	if err := new(MessageWriter).WriteRequest(&out, "GET", "/", &h, nil); !errors.Is(err, ErrInvalidHeader) || out.Len() > 0 {
+		t.Errorf("WriteRequest with a padded value: %v, %d bytes written; want ErrInvalidHeader and nothing", err, out.Len())
+	}
+	out.Reset()
+	if err := new(MessageWriter).WriteResponse(&out, 200, "", &h, nil); !errors.Is(err, ErrInvalidHeader) || out.Len() > 0 {
+		t.Errorf("WriteResponse with a padded value: %v, %d bytes written; want ErrInvalidHeader and nothing", err, out.Len())
+	}
+	if _, err := NewWriter(io.Discard).CreatePart(&h); !errors.Is(err, ErrInvalidHeader) {
+		t.Errorf("CreatePart with a padded value: %v, want ErrInvalidHeader", err)
+	}
+
+	req := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{"X-Pad": {" a\t"}}, Host: "h"}
+	out.Reset()
+	if err := new(MessageWriter).WriteHTTPRequest(&out, req); err != nil {
+		t.Fatal(err)
+	}
+	var std bytes.Buffer
+	if err := req.Write(&std); err != nil {
+		t.Fatal(err)
+	}
+	// Both must carry the value as net/http writes it.
+	if !strings.Contains(out.String(), "\r\nX-Pad: a\r\n") || !strings.Contains(std.String(), "\r\nX-Pad: a\r\n") {
+		t.Errorf("WriteHTTPRequest wrote %q; net/http wrote %q; want both to trim the value", out.String(), std.String())
+	}
+}

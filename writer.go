@@ -3,7 +3,6 @@ package mixed
 import (
 	"bytes"
 	"io"
-	"strconv"
 )
 
 // A Writer writes a multipart body: a delimiter line, a header and a body for
@@ -107,15 +106,9 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 	}
 	if h != nil {
 		for i, f := range h.fields {
-			name, value := h.bytes(f.name), h.bytes(f.value)
-			if !isToken(name) {
-				return nil, &SyntaxError{Offset: w.written, Err: ErrInvalidHeader, Reason: "field " + strconv.Itoa(i) + ": name " + quote(string(name)) + " is not a token"}
-			}
-			if j := badValueByte(value); j >= 0 {
-				return nil, &SyntaxError{Offset: w.written, Err: ErrInvalidHeader, Reason: "field " + strconv.Itoa(i) + " (" + string(name) + "): control character " + quote(string(value[j:j+1])) + " in value"}
-			}
-			if len(trimWS(value)) != len(value) {
-				return nil, &SyntaxError{Offset: w.written, Err: ErrInvalidHeader, Reason: "field " + strconv.Itoa(i) + " (" + string(name) + "): value begins or ends with white space, which readers drop"}
+			if err := checkField(i, h.bytes(f.name), h.bytes(f.value)); err != nil {
+				err.Offset = w.written
+				return nil, err
 			}
 		}
 	}

@@ -534,7 +534,7 @@ func (h *Handler) writePart(st *batchState, c *call) error {
 	sort.Strings(st.keys)
 	for _, k := range st.keys {
 		for _, v := range rec.h[k] {
-			st.rh.Add(k, v)
+			st.rh.Add(k, strings.Trim(v, " \t")) // as net/http writes it
 		}
 	}
 	err = st.mw.WriteResponse(pw, rec.status, "", &st.rh, rec.body.Bytes())

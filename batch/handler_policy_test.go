@@ -237,3 +237,16 @@ func TestHandlerOrderUnderConcurrency(t *testing.T) {
 		t.Errorf("response order (-want +got):\n%s", diff)
 	}
 }
+
+// A handler's header value with surrounding white space goes out trimmed,
+// as net/http would send it, not as a failed part.
+func TestHandlerTrimsHeaderValues(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Pad", "  v ")
+		fmt.Fprint(w, "ok")
+	})
+	got := readBatchResponse(t, serve(t, inner, nil, "/batch", nil, batchBody(part("1", "GET /a HTTP/1.1\r\n"))))
+	if len(got) != 1 || got[0].Status != 200 || got[0].Header["X-Pad"] != "v" || got[0].Body != "ok" {
+		t.Errorf("response %+v, want 200 with X-Pad: v", got)
+	}
+}

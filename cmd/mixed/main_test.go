@@ -327,15 +327,32 @@ func TestServeReferencesAndHalt(t *testing.T) {
 	if len(got) != 2 || got[1].Status != 200 || got[1].ETag != `"etag/pony"` {
 		t.Errorf("reference through serve: %+v", got)
 	}
-	got = post(true, "GET /farm/v1/animals/nobody HTTP/1.1\r\n", "GET /farm/v1/animals/pony HTTP/1.1\r\n")
-	var statuses []int
-	for _, p := range got {
-		statuses = append(statuses, p.Status)
+	// A failing call and 20 after it. Without the header every later
+	// call runs; with it, the later calls that had not started when the
+	// first failed are skipped (serve runs calls concurrently, so not
+	// necessarily all of them, but the workers are busy with the first
+	// ones long before the twentieth).
+	calls := []string{"GET /farm/v1/animals/nobody HTTP/1.1\r\n"}
+	for range 20 {
+		calls = append(calls, "GET /farm/v1/animals/pony HTTP/1.1\r\n")
 	}
-	// Calls may run concurrently: the second is skipped unless it started
-	// before the first failed, which the demo API makes unlikely but not
-	// impossible; the first must fail either way.
-	if len(statuses) != 2 || statuses[0] != 404 || statuses[1] != 424 && statuses[1] != 200 {
-		t.Errorf("halted batch statuses %v, want [404 424]", statuses)
+	for _, halt := range []bool{false, true} {
+		got := post(halt, calls...)
+		skipped := 0
+		for _, p := range got[1:] {
+			switch p.Status {
+			case 424:
+				skipped++
+			case 200:
+			default:
+				t.Errorf("halt=%v: later call status %d", halt, p.Status)
+			}
+		}
+		if len(got) != 21 || got[0].Status != 404 {
+			t.Fatalf("halt=%v: %d parts, first %+v", halt, len(got), got[0])
+		}
+		if halt && skipped == 0 || !halt && skipped != 0 {
+			t.Errorf("halt=%v: %d of 20 later calls skipped", halt, skipped)
+		}
 	}
 }
