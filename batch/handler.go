@@ -3,6 +3,7 @@ package batch
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,47 @@ type HandlerOptions struct {
 	// HaltHeader names an outer request header that turns HaltOnError on
 	// for one batch when its value is "true" or "1"; "" for none.
 	HaltHeader string
+
+	// Changesets turns on changesets, OData's atomic groups: a part whose
+	// media type is multipart/mixed holds calls (application/http parts)
+	// that run in order, one at a time, as one unit that commits or rolls
+	// back (see BeginGroup); the changeset as a whole runs concurrently
+	// with the batch's other calls. When every call of a changeset ends
+	// with a status below 400, its response is one multipart/mixed part
+	// holding their responses, with "response-" Content-IDs; otherwise the
+	// calls after the failed one do not run, and the changeset's response
+	// is the failed call's response alone.
+	//
+	// Inside a changeset, a target that starts with $id, id the
+	// Content-ID of an earlier call of the same changeset, followed by the
+	// end, "/" or "?" (OData's "$1/Orders"), stands for the Location of
+	// that call's response: the call fails with 424 Failed Dependency when
+	// that response has no Location, or when id names the call itself or
+	// a later one. Other targets that start with $ ($metadata) are left
+	// as they are. With changesets on, relative targets ("Customers") are
+	// accepted, resolved against the batch request's URL.
+	//
+	// A result reference (see ResultReferences) may name a call inside a
+	// changeset; its result is known once the changeset has committed, and
+	// a call that was rolled back counts as failed.
+	Changesets bool
+	// BeginGroup, when set, makes changesets atomic (and turns them on):
+	// it is called with the batch request's context before the first call
+	// of each changeset, and each call of the changeset gets a context
+	// carrying the Group (see GroupFromContext), so that the inner handler
+	// can join it. The Group is committed when every call of the
+	// changeset succeeded, and rolled back otherwise. An error from
+	// BeginGroup or Commit fails the whole changeset with 500. A changeset
+	// waits for the calls outside it that its calls reference before its
+	// group begins, never inside it.
+	BeginGroup func(ctx context.Context) (Group, error)
+	// OData turns on the rules of OData's multipart $batch: changesets;
+	// relative targets resolved against the batch URL (Customers sent to
+	// /service/$batch is /service/Customers); and halt-on-error, unless the
+	// batch request carries "Prefer: odata.continue-on-error" (or OData
+	// 4.01's "continue-on-error"), in which case the response says
+	// "Preference-Applied: odata.continue-on-error".
+	OData bool
 }
 
 func (o HandlerOptions) withDefaults() HandlerOptions {
@@ -77,6 +119,7 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4 * runtime.GOMAXPROCS(0)
 	}
+	o.Changesets = o.Changesets || o.OData || o.BeginGroup != nil
 	return o
 }
 
@@ -138,6 +181,21 @@ type call struct {
 	status     int
 	result     any
 	resultErr  error
+
+	// A changeset is a call of its own (its head, which has no request)
+	// followed by its members. The head records how many members follow
+	// it and, once it has run, which one failed (0 for none: a member is
+	// never at index 0); a member knows its head, and keeps its URL for
+	// the $id targets of the members after it.
+	changeset bool
+	members   int
+	failed    int
+	member    bool
+	head      int
+	url       *url.URL
+	// groupErr is why a member's success does not count: its changeset
+	// rolled back or never ran.
+	groupErr string
 }
 
 // batchState is the memory of one batch, reused across batches.
@@ -162,6 +220,12 @@ type batchState struct {
 	halt     bool
 	haltedBy atomic.Int64
 	ids      map[string]int // call ids, with result references
+	// With changesets: a reader and a writer for the nested bodies, the
+	// number of top-level units (calls and changesets) and the base of
+	// relative targets.
+	crd   mixed.Reader
+	cw    mixed.Writer
+	units int
 }
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) describe the outer connection and
@@ -199,6 +263,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.linkReferences()
 	}
 	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
+	if h.opts.OData {
+		if preferContinue(r.Header) {
+			w.Header().Set("Preference-Applied", "odata.continue-on-error")
+		} else {
+			st.halt = true
+		}
+	}
 	st.haltedBy.Store(-1)
 	h.run(st, r)
 	h.respond(st, w, r)
@@ -222,53 +293,137 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 	st.rd.Reset(body, boundary)
 	// Part bodies go into one arena; positions are kept first and turned
 	// into slices at the end, since the arena moves as it grows.
-	type span struct{ cs, ce, rs, re int }
 	var spans []span
+	ncalls := 0
+	npart := -1
+	tooLarge := func(err error) (int, error) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
+		}
+		return 0, nil
+	}
 	for {
 		p, err := st.rd.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
+			if status, err := tooLarge(err); status != 0 {
+				return status, err
 			}
 			return http.StatusBadRequest, err
 		}
-		if len(st.calls) == h.opts.MaxCalls {
+		npart++
+		ct := p.Header.Get("Content-Type")
+		if h.opts.Changesets && isMediaType(ct, "multipart/mixed") {
+			at := len(st.calls)
+			if err := h.readChangeset(st, p, npart, &spans, &ncalls); err != nil {
+				if status, err := tooLarge(err); status != 0 {
+					return status, err
+				}
+				if ncalls > h.opts.MaxCalls {
+					return http.StatusBadRequest, fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
+				}
+				// The changeset is answered as one 400; the rest of its
+				// part is skipped by the next NextPart.
+				st.calls, spans = st.calls[:at+1], spans[:at+1]
+				st.calls[at].members = 0
+				st.calls[at].err = fmt.Errorf("part %d: changeset: %w", npart, err)
+			}
+			continue
+		}
+		if ncalls == h.opts.MaxCalls {
 			return http.StatusBadRequest, fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 		}
+		ncalls++
 		var c call
-		var sp span
-		sp.cs = len(st.arena)
-		st.arena = append(st.arena, p.Header.Get("Content-ID")...)
-		sp.ce = len(st.arena)
-		if !isHTTPPart(p.Header.Get("Content-Type")) {
-			c.err = fmt.Errorf("part %d: Content-Type %q is not application/http", len(st.calls), p.Header.Get("Content-Type"))
+		if !isMediaType(ct, "application/http") {
+			c.err = fmt.Errorf("part %d: Content-Type %q is not application/http", npart, ct)
 		}
-		sp.rs = len(st.arena)
-		n, err := readAppend(&st.arena, p, h.opts.MaxPartBytes)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
+		if err := h.readCall(st, p, &c, &spans, npart, -1); err != nil {
+			if status, err := tooLarge(err); status != 0 {
+				return status, err
 			}
 			return http.StatusBadRequest, err
 		}
-		if n > h.opts.MaxPartBytes {
-			st.arena = st.arena[:sp.rs]
-			c.err = fmt.Errorf("part %d: over %d bytes", len(st.calls), h.opts.MaxPartBytes)
-		}
-		sp.re = len(st.arena)
 		st.calls = append(st.calls, c)
-		spans = append(spans, sp)
 	}
 	for i, sp := range spans {
 		st.calls[i].cid = st.arena[sp.cs:sp.ce:sp.ce]
 		st.calls[i].raw = st.arena[sp.rs:sp.re:sp.re]
 	}
 	return 0, nil
+}
+
+// A span locates a call's Content-ID and raw request in the arena.
+type span struct{ cs, ce, rs, re int }
+
+// readCall appends the Content-ID and body of part p to the arena, noting
+// where they are. p is part npart of the batch, or part member of the
+// changeset that is part npart (member ≥ 0).
+func (h *Handler) readCall(st *batchState, p *mixed.Part, c *call, spans *[]span, npart, member int) error {
+	var sp span
+	sp.cs = len(st.arena)
+	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
+	sp.ce = len(st.arena)
+	sp.rs = len(st.arena)
+	n, err := readAppend(&st.arena, p, h.opts.MaxPartBytes)
+	if err != nil {
+		return err
+	}
+	if n > h.opts.MaxPartBytes {
+		st.arena = st.arena[:sp.rs]
+		c.err = fmt.Errorf("part %d: over %d bytes", npart, h.opts.MaxPartBytes)
+		if member >= 0 {
+			c.err = fmt.Errorf("part %d, changeset part %d: over %d bytes", npart, member, h.opts.MaxPartBytes)
+		}
+	}
+	sp.re = len(st.arena)
+	*spans = append(*spans, sp)
+	return nil
+}
+
+// readChangeset reads a changeset part: its head, then one member per
+// nested part. A nested multipart part is a member that fails with 400,
+// since changesets do not nest.
+func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int, spans *[]span, ncalls *int) error {
+	at := len(st.calls)
+	var sp span
+	sp.cs = len(st.arena)
+	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
+	sp.ce, sp.rs, sp.re = len(st.arena), len(st.arena), len(st.arena)
+	st.calls = append(st.calls, call{changeset: true})
+	*spans = append(*spans, sp)
+	boundary, err := mixed.ParseBoundary(string(p.Header.Get("Content-Type")))
+	if err != nil {
+		return err
+	}
+	st.crd.Reset(p, boundary)
+	for {
+		q, err := st.crd.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if *ncalls == h.opts.MaxCalls {
+			*ncalls++
+			return fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
+		}
+		*ncalls++
+		c := call{member: true, head: at}
+		member := len(st.calls) - at - 1
+		if ct := q.Header.Get("Content-Type"); !isMediaType(ct, "application/http") {
+			c.err = fmt.Errorf("part %d, changeset part %d: Content-Type %q is not application/http (changesets do not nest)", npart, member, ct)
+		}
+		if err := h.readCall(st, q, &c, spans, npart, member); err != nil {
+			return err
+		}
+		st.calls = append(st.calls, c)
+		st.calls[at].members++
+	}
 }
 
 // readAppend appends the rest of r to *dst, up to limit+1 bytes, and
@@ -295,15 +450,16 @@ func readAppend(dst *[]byte, p *mixed.Part, limit int64) (int64, error) {
 	}
 }
 
-func isHTTPPart(ct []byte) bool {
-	mt := ct
-	if i := bytes.IndexByte(mt, ';'); i >= 0 {
-		mt = mt[:i]
+// isMediaType reports whether the Content-Type ct has media type mt.
+func isMediaType(ct []byte, mt string) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
 	}
-	return bytes.EqualFold(bytes.TrimSpace(mt), []byte("application/http"))
+	return bytes.EqualFold(bytes.TrimSpace(ct), []byte(mt))
 }
 
-// run serves the calls with at most Concurrency of them at once.
+// run serves the calls with at most Concurrency of them at once. A
+// changeset is one unit of work: its calls run one after another.
 func (h *Handler) run(st *batchState, outer *http.Request) {
 	n := len(st.calls)
 	if cap(st.done) < n {
@@ -313,9 +469,13 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		st.recs = append(st.recs, &recorder{h: make(http.Header)})
 	}
 	next := make(chan int, n)
+	st.units = 0
 	for i := range n {
 		st.calls[i].rec = st.recs[i]
+	}
+	for i := 0; i < n; i += 1 + st.calls[i].members {
 		next <- i
+		st.units++
 	}
 	close(next)
 	scheme := "http"
@@ -323,16 +483,28 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		scheme = "https"
 	}
 	base := &url.URL{Scheme: scheme, Host: outer.Host}
-	workers := min(h.opts.Concurrency, n)
+	if h.opts.Changesets {
+		// Relative targets resolve against the batch URL, as OData's
+		// resolve against the service root.
+		base.Path = outer.URL.Path
+	}
+	workers := min(h.opts.Concurrency, st.units)
 	for len(st.workers) < workers {
 		// Absolute-form targets are parsed so that callRequest can
 		// accept the ones on the batch endpoint's own host.
-		st.workers = append(st.workers, &worker{mr: mixed.NewMessageReaderOptions(nil, mixed.MessageOptions{AllowAbsoluteTargets: true})})
+		st.workers = append(st.workers, &worker{mr: mixed.NewMessageReaderOptions(nil, mixed.MessageOptions{
+			AllowAbsoluteTargets: true,
+			AllowRelativeTargets: h.opts.Changesets,
+		})})
 	}
 	for _, wk := range st.workers[:workers] {
 		go func() {
 			for i := range next {
-				h.serveCall(st, i, outer, base, wk)
+				if st.calls[i].changeset {
+					h.serveChangeset(st, i, outer, base, wk)
+				} else {
+					h.serveCall(st, i, outer.Context(), outer, base, wk)
+				}
 				st.done <- i
 			}
 		}()
@@ -368,8 +540,8 @@ func (c *chunkSource) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// serveCall runs call i and records its response.
-func (h *Handler) serveCall(st *batchState, i int, outer *http.Request, base *url.URL, wk *worker) {
+// serveCall runs call i with context ctx and records its response.
+func (h *Handler) serveCall(st *batchState, i int, ctx context.Context, outer *http.Request, base *url.URL, wk *worker) {
 	c := &st.calls[i]
 	rec := c.rec
 	defer st.settle(i)
@@ -377,7 +549,7 @@ func (h *Handler) serveCall(st *batchState, i int, outer *http.Request, base *ur
 		rec.fail(http.StatusBadRequest, c.err.Error())
 		return
 	}
-	if st.halt {
+	if st.halt && !c.member {
 		if k := st.haltedBy.Load(); k >= 0 {
 			rec.failJSON(http.StatusFailedDependency, fmt.Sprintf("skipped: call %d (%q) failed with status %d and the batch halts on errors", k, st.calls[k].cid, st.calls[k].status))
 			return
@@ -387,7 +559,7 @@ func (h *Handler) serveCall(st *batchState, i int, outer *http.Request, base *ur
 		rec.failJSON(http.StatusFailedDependency, err.Error())
 		return
 	}
-	req, err := h.callRequest(c, outer, base, wk)
+	req, err := h.callRequest(st, i, ctx, outer, base, wk)
 	if err == nil && len(c.deps) > 0 {
 		err = st.substitute(req)
 	}
@@ -401,6 +573,9 @@ func (h *Handler) serveCall(st *batchState, i int, outer *http.Request, base *ur
 		}
 		return
 	}
+	if c.member {
+		c.url = req.URL
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			rec.fail(http.StatusInternalServerError, "batch: the call's handler panicked")
@@ -412,7 +587,8 @@ func (h *Handler) serveCall(st *batchState, i int, outer *http.Request, base *ur
 
 // callRequest builds the *http.Request of a call, as if it had arrived
 // alone at the batch endpoint.
-func (h *Handler) callRequest(c *call, outer *http.Request, base *url.URL, wk *worker) (*http.Request, error) {
+func (h *Handler) callRequest(st *batchState, i int, ctx context.Context, outer *http.Request, base *url.URL, wk *worker) (*http.Request, error) {
+	c := &st.calls[i]
 	wk.src.b = c.raw
 	wk.mr.Reset(&wk.src)
 	m, err := wk.mr.ReadRequest()
@@ -422,15 +598,25 @@ func (h *Handler) callRequest(c *call, outer *http.Request, base *url.URL, wk *w
 	if host := m.Header.Get("Host"); host != nil && !strings.EqualFold(string(host), outer.Host) {
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
 	}
-	req, err := m.HTTPRequest(outer.Context(), base)
+	var loc *url.URL
+	if c.member && len(m.Target) > 1 && m.Target[0] == '$' {
+		if loc, err = st.contentIDTarget(i, string(m.Target)); err != nil {
+			return nil, err
+		}
+	}
+	req, err := m.HTTPRequest(ctx, base)
 	if err != nil {
 		return nil, err
+	}
+	if loc != nil {
+		req.URL, req.RequestURI = loc, loc.RequestURI()
 	}
 	if req.URL.Scheme != base.Scheme || !strings.EqualFold(req.URL.Host, outer.Host) {
 		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, base.Scheme, outer.Host)
 	}
 	if req.RequestURI != "" && req.RequestURI[0] != '/' {
-		// An absolute-form target on our own host, reduced to its path.
+		// An absolute-form target on our own host, or a relative one,
+		// reduced to the path it names.
 		req.RequestURI = req.URL.RequestURI()
 	}
 	req.Host = outer.Host
@@ -478,7 +664,7 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 	ready := make([]bool, n)
 	next := 0
 	var werr error
-	for got := 0; got < n; got++ {
+	for got := 0; got < st.units; got++ {
 		var i int
 		select {
 		case i = <-st.done:
@@ -495,12 +681,19 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 		}
 		ready[i] = true
 		for next < n && ready[next] {
+			c := &st.calls[next]
 			if werr == nil {
-				werr = h.writePart(st, &st.calls[next])
+				if c.changeset {
+					werr = h.writeChangeset(st, next)
+				} else {
+					werr = h.writePart(&st.w, st, c)
+				}
 			}
-			st.calls[next].rec.reset()
-			st.calls[next].rec = nil
-			next++
+			for j := next; j <= next+c.members; j++ {
+				st.calls[j].rec.reset()
+				st.calls[j].rec = nil
+			}
+			next += 1 + c.members
 		}
 	}
 	if werr == nil {
@@ -511,15 +704,15 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 	_ = outer
 }
 
-// writePart writes one response part.
-func (h *Handler) writePart(st *batchState, c *call) error {
+// writePart writes the response part of call c with w.
+func (h *Handler) writePart(w *mixed.Writer, st *batchState, c *call) error {
 	st.ph.Reset()
 	st.ph.Add("Content-Type", "application/http")
 	if len(c.cid) > 0 {
 		st.cidb = appendResponseID(st.cidb[:0], c.cid)
 		st.ph.AddBytes([]byte("Content-ID"), st.cidb)
 	}
-	pw, err := st.w.CreatePart(&st.ph)
+	pw, err := w.CreatePart(&st.ph)
 	if err != nil {
 		return err
 	}

@@ -261,6 +261,9 @@ func (st *batchState) linkReferences() {
 		st.ids = make(map[string]int)
 	}
 	for i := range st.calls {
+		if st.calls[i].changeset {
+			continue // a changeset has no result of its own
+		}
 		if id := requestID(st.calls[i].cid); id != "" {
 			if _, dup := st.ids[id]; !dup {
 				st.ids[id] = i
@@ -313,11 +316,17 @@ func (st *batchState) awaitDeps(c *call) error {
 		return c.refErr
 	}
 	for _, k := range c.deps {
-		<-st.calls[k].done
+		if d := &st.calls[k]; !c.member || !d.member || d.head != c.head {
+			// An earlier call of the same changeset has run already, and
+			// publishes its outcome only when the changeset ends.
+			<-d.done
+		}
 	}
 	for _, r := range c.refs {
 		d := &st.calls[st.ids[r.id]]
 		switch {
+		case d.groupErr != "":
+			return &refError{r.text, fmt.Sprintf("call %q does not count: %s", r.id, d.groupErr)}
 		case d.status >= 400:
 			return &refError{r.text, fmt.Sprintf("call %q failed with status %d", r.id, d.status)}
 		case d.resultErr != nil:
@@ -369,7 +378,7 @@ func (st *batchState) substitute(req *http.Request) error {
 func (st *batchState) settle(i int) {
 	c := &st.calls[i]
 	c.status = c.rec.status
-	if st.halt && c.status >= 400 {
+	if st.halt && c.status >= 400 && !c.member {
 		st.haltedBy.CompareAndSwap(-1, int64(i))
 	}
 	if !c.referenced {
@@ -382,7 +391,9 @@ func (st *batchState) settle(i int) {
 			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", requestID(c.cid), err)
 		}
 	}
-	close(c.done)
+	if !c.member {
+		close(c.done) // a changeset's calls are published with it
+	}
 }
 
 // truthy reports whether a header value turns an option on.

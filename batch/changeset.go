@@ -1,0 +1,219 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// A Group is the unit of work of one changeset, committed when every call
+// of the changeset succeeded and rolled back otherwise. A [*database/sql.Tx]
+// is a Group.
+type Group interface {
+	Commit() error
+	Rollback() error
+}
+
+type groupKey struct{}
+
+// GroupFromContext returns the Group of the changeset that a call runs in:
+// what HandlerOptions.BeginGroup returned for it. It returns nil outside
+// changesets, or when no BeginGroup is set.
+func GroupFromContext(ctx context.Context) Group {
+	g, _ := ctx.Value(groupKey{}).(Group)
+	return g
+}
+
+// serveChangeset runs the changeset whose head is call i: its members in
+// order, inside a group, until one fails.
+func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, base *url.URL, wk *worker) {
+	head := &st.calls[i]
+	defer st.settleChangeset(i)
+	if head.err != nil {
+		head.rec.fail(http.StatusBadRequest, head.err.Error())
+		return
+	}
+	if st.halt {
+		if k := st.haltedBy.Load(); k >= 0 {
+			head.rec.failJSON(http.StatusFailedDependency, fmt.Sprintf("skipped: call %d (%q) failed with status %d and the batch halts on errors", k, st.calls[k].cid, st.calls[k].status))
+			return
+		}
+	}
+	last := i + head.members
+	// Wait for the calls outside the changeset that its calls reference
+	// before the group begins, so that no group is held open waiting: an
+	// inner handler whose groups lock the store (SQLite does) could
+	// otherwise wait for a call that waits for the lock.
+	for j := i + 1; j <= last; j++ {
+		for _, k := range st.calls[j].deps {
+			if k < i {
+				<-st.calls[k].done
+			}
+		}
+	}
+	if head.members == 0 {
+		return
+	}
+	ctx := outer.Context()
+	var g Group
+	if h.opts.BeginGroup != nil {
+		var err error
+		if g, err = safely(func() (Group, error) { return h.opts.BeginGroup(ctx) }); err == nil && g == nil {
+			err = errors.New("BeginGroup returned no group")
+		}
+		if err != nil {
+			head.rec.fail(http.StatusInternalServerError, "batch: changeset: cannot begin its group: "+err.Error())
+			return
+		}
+		ctx = context.WithValue(ctx, groupKey{}, g)
+	}
+	for j := i + 1; j <= last; j++ {
+		h.serveCall(st, j, ctx, outer, base, wk)
+		if st.calls[j].rec.status >= 400 {
+			head.failed = j
+			break
+		}
+	}
+	if g == nil {
+		return
+	}
+	if head.failed != 0 {
+		// The failed call's response says what went wrong; a rollback
+		// that fails as well cannot change what the client must do.
+		safely(func() (Group, error) { return nil, g.Rollback() })
+		return
+	}
+	if _, err := safely(func() (Group, error) { return nil, g.Commit() }); err != nil {
+		head.rec.fail(http.StatusInternalServerError, "batch: changeset: commit failed: "+err.Error())
+	}
+}
+
+// safely calls the hook f, turning a panic into an error: hooks run on the
+// batch's worker goroutines, where a panic would end the program.
+func safely(f func() (Group, error)) (g Group, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			g, err = nil, fmt.Errorf("panic: %v", v)
+		}
+	}()
+	return f()
+}
+
+// settleChangeset publishes the outcome of the changeset whose head is call
+// i, and of each of its calls, once the group has committed or rolled back.
+func (st *batchState) settleChangeset(i int) {
+	head := &st.calls[i]
+	switch {
+	case head.failed != 0:
+		head.status = st.calls[head.failed].status
+	case head.rec.wroteHeader:
+		head.status = head.rec.status
+	default:
+		head.status = http.StatusOK
+	}
+	if st.halt && head.status >= 400 {
+		st.haltedBy.CompareAndSwap(-1, int64(i))
+	}
+	for j := i + 1; j <= i+head.members; j++ {
+		c := &st.calls[j]
+		switch {
+		case head.status < 400:
+		case c.rec.status == 0:
+			c.groupErr = "its changeset stopped before it ran"
+		case j != head.failed:
+			c.groupErr = "its changeset was rolled back"
+		}
+		if c.referenced {
+			close(c.done)
+		}
+	}
+}
+
+// contentIDTarget resolves the target of member i that starts with $id,
+// OData's reference to an earlier call of the same changeset: the Location
+// of that call's response, then the rest of the target. It returns nil
+// when id names no call of the changeset, for targets such as $metadata.
+func (st *batchState) contentIDTarget(i int, target string) (*url.URL, error) {
+	c := &st.calls[i]
+	id, rest := target[1:], ""
+	if k := strings.IndexAny(id, "/?"); k >= 0 {
+		id, rest = id[:k], id[k:]
+	}
+	head := &st.calls[c.head]
+	for k := c.head + 1; k <= c.head+head.members; k++ {
+		if requestID(st.calls[k].cid) != id {
+			continue
+		}
+		ref := "$" + id
+		if k >= i {
+			return nil, &refError{ref, "a call can only use the Location of an earlier call of its changeset"}
+		}
+		loc := st.calls[k].rec.h.Get("Location")
+		if loc == "" {
+			return nil, &refError{ref, fmt.Sprintf("the response of call %q has no Location", id)}
+		}
+		u, err := st.calls[k].url.Parse(loc + rest)
+		if err != nil {
+			return nil, &refError{ref, fmt.Sprintf("the Location %q of call %q with %q: %v", loc, id, rest, err)}
+		}
+		return u, nil
+	}
+	return nil, nil
+}
+
+// writeChangeset writes the response part of the changeset whose head is
+// call i: its calls' responses as a nested multipart body, or the one
+// response that made it fail.
+func (h *Handler) writeChangeset(st *batchState, i int) error {
+	head := &st.calls[i]
+	switch {
+	case head.failed != 0:
+		return h.writePart(&st.w, st, &st.calls[head.failed])
+	case head.rec.wroteHeader:
+		return h.writePart(&st.w, st, head)
+	}
+	st.cw.Reset(nil) // draws the nested boundary
+	st.ph.Reset()
+	st.ph.Add("Content-Type", st.cw.ContentType())
+	if len(head.cid) > 0 {
+		st.cidb = appendResponseID(st.cidb[:0], head.cid)
+		st.ph.AddBytes([]byte("Content-ID"), st.cidb)
+	}
+	boundary := st.cw.Boundary()
+	pw, err := st.w.CreatePart(&st.ph)
+	if err != nil {
+		return err
+	}
+	st.cw.Reset(pw)
+	if err := st.cw.SetBoundary(boundary); err != nil {
+		return err
+	}
+	for j := i + 1; j <= i+head.members; j++ {
+		if err := h.writePart(&st.cw, st, &st.calls[j]); err != nil {
+			return err
+		}
+	}
+	return st.cw.Close()
+}
+
+// preferContinue reports whether the Prefer fields of a batch request ask
+// for OData's continue-on-error (RFC 7240 preferences, comma-separated,
+// each with optional parameters after ";").
+func preferContinue(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, pref := range strings.Split(v, ",") {
+			pref, _, _ = strings.Cut(pref, ";")
+			name, val, _ := strings.Cut(pref, "=")
+			name = strings.TrimSpace(name)
+			if !strings.EqualFold(name, "odata.continue-on-error") && !strings.EqualFold(name, "continue-on-error") {
+				continue
+			}
+			val = strings.Trim(strings.TrimSpace(val), `"`)
+			return val == "" || strings.EqualFold(val, "true")
+		}
+	}
+	return false
+}

@@ -1,0 +1,517 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
+)
+
+// shop is a transactional store behind an OData-style API:
+//
+//	POST /odata/Customers              {"Name": ...}  → 201, Location
+//	POST /odata/Customers({id})/Orders {"Qty": n > 0} → 201, Location
+//	GET  /odata/Customers({id})                       → 200 or 404
+//
+// A group holds the store's lock from begin to commit or rollback and
+// keeps an undo log; calls outside groups take the lock per call.
+type shop struct {
+	mu        sync.Mutex
+	customers map[int]string
+	orders    map[int]int // order id → customer id
+	next      int
+	log       []string // begin, commit and rollback, in order
+	failBegin error
+	failCmt   error
+}
+
+func newShop() *shop { return &shop{customers: map[int]string{}, orders: map[int]int{}} }
+
+type shopGroup struct {
+	s    *shop
+	undo []func()
+}
+
+func (g *shopGroup) Commit() error {
+	defer g.s.mu.Unlock()
+	g.s.log = append(g.s.log, "commit")
+	if g.s.failCmt != nil {
+		g.rollback()
+		return g.s.failCmt
+	}
+	return nil
+}
+
+func (g *shopGroup) Rollback() error {
+	defer g.s.mu.Unlock()
+	g.s.log = append(g.s.log, "rollback")
+	g.rollback()
+	return nil
+}
+
+func (g *shopGroup) rollback() {
+	for i := len(g.undo) - 1; i >= 0; i-- {
+		g.undo[i]()
+	}
+}
+
+func (s *shop) begin(ctx context.Context) (Group, error) {
+	if s.failBegin != nil {
+		return nil, s.failBegin
+	}
+	s.mu.Lock()
+	s.log = append(s.log, "begin")
+	return &shopGroup{s: s}, nil
+}
+
+// tx runs f on the store: inside the call's group, or under the lock.
+func (s *shop) tx(r *http.Request, f func(undo func(func()))) {
+	if g, ok := GroupFromContext(r.Context()).(*shopGroup); ok {
+		f(func(u func()) { g.undo = append(g.undo, u) })
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(func(func()) {})
+}
+
+func (s *shop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	var in struct {
+		Name string
+		Qty  int
+	}
+	if r.Method == "POST" {
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":%q}`, err.Error())
+			return
+		}
+	}
+	var cust int
+	path := r.URL.Path
+	if rest, ok := strings.CutPrefix(path, "/odata/Customers("); ok {
+		id, tail, _ := strings.Cut(rest, ")")
+		cust, _ = strconv.Atoi(id)
+		path = "/odata/Customers(*)" + tail
+	}
+	s.tx(r, func(undo func(func())) {
+		switch r.Method + " " + path {
+		case "POST /odata/Customers":
+			s.next++
+			id := s.next
+			s.customers[id] = in.Name
+			undo(func() { delete(s.customers, id) })
+			w.Header().Set("Location", fmt.Sprintf("/odata/Customers(%d)", id))
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"ID":%d,"Name":%q}`, id, in.Name)
+		case "POST /odata/Customers(*)/Orders":
+			if _, ok := s.customers[cust]; !ok {
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprintf(w, `{"error":"no customer %d"}`, cust)
+				return
+			}
+			if in.Qty <= 0 {
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"error":"Qty must be positive"}`)
+				return
+			}
+			s.next++
+			id := s.next
+			s.orders[id] = cust
+			undo(func() { delete(s.orders, id) })
+			w.Header().Set("Location", fmt.Sprintf("/odata/Orders(%d)", id))
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"ID":%d,"Customer":%d}`, id, cust)
+		case "GET /odata/Customers(*)":
+			name, ok := s.customers[cust]
+			if !ok {
+				w.WriteHeader(http.StatusNotFound)
+				fmt.Fprintf(w, `{"error":"no customer %d"}`, cust)
+				return
+			}
+			fmt.Fprintf(w, `{"ID":%d,"Name":%q}`, cust, name)
+		case "POST /odata/nogroup":
+			// Reports whether the call runs inside a group.
+			fmt.Fprintf(w, `{"group":%t}`, GroupFromContext(r.Context()) != nil)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintf(w, `{"error":"no route %s %s"}`, r.Method, r.URL.Path)
+		}
+	})
+}
+
+func (s *shop) state() map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]any{"customers": len(s.customers), "orders": len(s.orders), "log": strings.Join(s.log, " ")}
+}
+
+// changeset builds a changeset part (boundary "cs") of a batch body with
+// boundary "b"; members are built with part and re-delimited.
+func changeset(cid string, members ...string) string {
+	h := "--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n"
+	if cid != "" {
+		h += "Content-ID: " + cid + "\r\n"
+	}
+	body := ""
+	for _, m := range members {
+		body += "--cs" + strings.TrimPrefix(m, "--b")
+	}
+	return h + "\r\n" + body + "--cs--\r\n"
+}
+
+// treePart is a response part, with the parts of a nested multipart body.
+type treePart struct {
+	ContentID string
+	Status    int
+	Location  string
+	JSON      any
+	Parts     []treePart
+}
+
+// readTree reads a batch response, nested changesets included.
+func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
+	t.Helper()
+	r := mixed.NewReader(body, boundary)
+	var out []treePart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v", len(out), err)
+		}
+		tp := treePart{ContentID: string(p.Header.Get("Content-ID"))}
+		ct := string(p.Header.Get("Content-Type"))
+		if strings.HasPrefix(ct, "multipart/mixed") {
+			b, err := mixed.ParseBoundary(ct)
+			if err != nil {
+				t.Fatalf("part %d: %v", len(out), err)
+			}
+			tp.Parts = readTree(t, p, b)
+			if tp.Parts == nil {
+				tp.Parts = []treePart{}
+			}
+			out = append(out, tp)
+			continue
+		}
+		m, err := mixed.NewMessageReader(p).ReadResponse("")
+		if err != nil {
+			t.Fatalf("part %d: %v", len(out), err)
+		}
+		tp.Status = m.StatusCode
+		tp.Location = string(m.Header.Get("Location"))
+		b, _ := io.ReadAll(m.Body)
+		if err := json.Unmarshal(b, &tp.JSON); err != nil {
+			tp.JSON = string(b) // a text/plain error of the Handler
+		}
+		out = append(out, tp)
+	}
+}
+
+func serveTree(t *testing.T, inner http.Handler, opts *HandlerOptions, hdr http.Header, body string) ([]treePart, *http.Response) {
+	t.Helper()
+	resp := serve(t, inner, opts, "/odata/$batch", hdr, body)
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("batch status %d: %s", resp.StatusCode, b)
+	}
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readTree(t, resp.Body, b), resp
+}
+
+type obj = map[string]any
+
+func errPart(cid string, status int, msg string) treePart {
+	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": float64(status), "message": msg}}}
+}
+
+// OData's example: create a customer, then POST $1/Orders; both commit.
+func TestChangesetCommits(t *testing.T) {
+	s := newShop()
+	body := batchBody(
+		changeset("",
+			part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+			part("2", jsonPart("POST", "$1/Orders", `{"Qty":2}`)),
+		),
+		part("3", jsonPart("GET", "/odata/Customers(1)", "")),
+	)
+	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
+	want := []treePart{
+		{Parts: []treePart{
+			{ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
+			{ContentID: "response-2", Status: 201, Location: "/odata/Orders(2)", JSON: obj{"ID": 2.0, "Customer": 1.0}},
+		}},
+		{ContentID: "response-3", Status: 200, JSON: obj{"ID": 1.0, "Name": "Ann"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(obj{"customers": 1, "orders": 1, "log": "begin commit"}, s.state()); diff != "" {
+		t.Errorf("store (-want +got):\n%s", diff)
+	}
+}
+
+// A changeset whose second call fails rolls back the first, and its
+// response is the failed call's alone; the calls after it never run.
+func TestChangesetRollsBack(t *testing.T) {
+	s := newShop()
+	body := batchBody(
+		part("0", jsonPart("POST", "nogroup", `{}`)),
+		changeset("cs1",
+			part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+			part("2", jsonPart("POST", "$1/Orders", `{"Qty":0}`)),
+			part("3", jsonPart("POST", "Customers", `{"Name":"Bob"}`)),
+		),
+	)
+	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
+	want := []treePart{
+		{ContentID: "response-0", Status: 200, JSON: obj{"group": false}},
+		{ContentID: "response-2", Status: 400, JSON: obj{"error": "Qty must be positive"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(obj{"customers": 0, "orders": 0, "log": "begin rollback"}, s.state()); diff != "" {
+		t.Errorf("store (-want +got):\n%s", diff)
+	}
+}
+
+func TestChangesetContentIDTargets(t *testing.T) {
+	s := newShop()
+	for _, tc := range []struct {
+		name    string
+		members []string
+		want    treePart
+	}{
+		{"no Location", []string{
+			part("1", jsonPart("POST", "nogroup", `{}`)),
+			part("2", jsonPart("POST", "$1/Orders", `{"Qty":1}`)),
+		}, errPart("response-2", 424, `reference $1: the response of call "1" has no Location`)},
+		{"itself", []string{
+			part("1", jsonPart("POST", "$1/Orders", `{"Qty":1}`)),
+		}, errPart("response-1", 424, "reference $1: a call can only use the Location of an earlier call of its changeset")},
+		{"later", []string{
+			part("1", jsonPart("POST", "$2/Orders", `{"Qty":1}`)),
+			part("2", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+		}, errPart("response-1", 424, "reference $2: a call can only use the Location of an earlier call of its changeset")},
+		{"not a call: left alone", []string{
+			part("1", jsonPart("POST", "$metadata", `{}`)),
+		}, treePart{ContentID: "response-1", Status: 404, JSON: obj{"error": "no route POST /odata/$metadata"}}},
+		{"changesets do not nest", []string{
+			part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+			"--b\r\nContent-Type: multipart/mixed; boundary=inner\r\nContent-ID: 2\r\n\r\n--inner--\r\n",
+		}, treePart{ContentID: "response-2", Status: 400, JSON: "part 0, changeset part 1: Content-Type \"multipart/mixed; boundary=inner\" is not application/http (changesets do not nest)\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, batchBody(changeset("", tc.members...)))
+			if diff := cmp.Diff([]treePart{tc.want}, got); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
+			}
+		})
+	}
+	wantLog := strings.TrimSpace(strings.Repeat("begin rollback ", 5))
+	if diff := cmp.Diff(obj{"customers": 0, "orders": 0, "log": wantLog}, s.state()); diff != "" {
+		t.Errorf("store (-want +got):\n%s", diff)
+	}
+}
+
+// A changeset whose group cannot begin or commit fails as a whole with
+// 500, under its own Content-ID; the batch's other calls still run.
+func TestChangesetGroupFailures(t *testing.T) {
+	members := []string{
+		part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+		part("2", jsonPart("POST", "nogroup", `{}`)),
+	}
+	for _, tc := range []struct {
+		name    string
+		setup   func(*shop, *HandlerOptions)
+		wantMsg string
+		wantLog string
+	}{
+		{"begin fails", func(s *shop, o *HandlerOptions) { s.failBegin = errors.New("database is locked") },
+			"batch: changeset: cannot begin its group: database is locked\n", ""},
+		{"begin panics", func(s *shop, o *HandlerOptions) {
+			o.BeginGroup = func(context.Context) (Group, error) { panic("boom") }
+		}, "batch: changeset: cannot begin its group: panic: boom\n", ""},
+		{"begin returns no group", func(s *shop, o *HandlerOptions) {
+			o.BeginGroup = func(context.Context) (Group, error) { return nil, nil }
+		}, "batch: changeset: cannot begin its group: BeginGroup returned no group\n", ""},
+		{"commit fails", func(s *shop, o *HandlerOptions) { s.failCmt = errors.New("disk full") },
+			"batch: changeset: commit failed: disk full\n", "begin commit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newShop()
+			opts := &HandlerOptions{BeginGroup: s.begin}
+			tc.setup(s, opts)
+			body := batchBody(changeset("cs", members...), part("3", jsonPart("POST", "Customers", `{"Name":"Bob"}`)))
+			got, _ := serveTree(t, s, opts, nil, body)
+			want := []treePart{
+				{ContentID: "response-cs", Status: 500, JSON: tc.wantMsg},
+				{ContentID: "response-3", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Bob"}},
+			}
+			if tc.name == "commit fails" {
+				want[1].Location, want[1].JSON = "/odata/Customers(2)", obj{"ID": 2.0, "Name": "Bob"}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(obj{"customers": 1, "orders": 0, "log": tc.wantLog}, s.state()); diff != "" {
+				t.Errorf("store (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Without BeginGroup, Changesets still run their calls in order and answer
+// them as one nested part; calls see no group.
+func TestChangesetWithoutGroup(t *testing.T) {
+	s := newShop()
+	body := batchBody(changeset("",
+		part("a", jsonPart("POST", "nogroup", `{}`)),
+		part("b", jsonPart("POST", "/odata/Customers", `{"Name":"Ann"}`)),
+	), changeset("empty"))
+	got, _ := serveTree(t, s, &HandlerOptions{Changesets: true}, nil, body)
+	want := []treePart{
+		{Parts: []treePart{
+			{ContentID: "response-a", Status: 200, JSON: obj{"group": false}},
+			{ContentID: "response-b", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
+		}},
+		{ContentID: "response-empty", Parts: []treePart{}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+}
+
+// Calls inside a changeset see its group; a malformed changeset is one 400
+// part; without changesets on, a multipart part is a 400 as before.
+func TestChangesetParts(t *testing.T) {
+	s := newShop()
+	body := batchBody(
+		changeset("", part("1", jsonPart("POST", "nogroup", `{}`))),
+		"--b\r\nContent-Type: multipart/mixed\r\nContent-ID: nob\r\n\r\nno boundary\r\n",
+		"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\nContent-ID: trunc\r\n\r\n--cs\r\nContent-Type: application/http\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
+	)
+	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
+	want := []treePart{
+		{Parts: []treePart{{ContentID: "response-1", Status: 200, JSON: obj{"group": true}}}},
+		{ContentID: "response-nob", Status: 400, JSON: "part 1: changeset: mixed: not a multipart media type: no boundary parameter at offset 0\n"},
+		{ContentID: "response-trunc", Status: 400, JSON: "part 2: changeset: mixed: unexpected EOF: input ends inside a part body at offset 57\n"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+	got, _ = serveTree(t, s, nil, nil, batchBody(changeset("x", part("1", jsonPart("POST", "nogroup", `{}`)))))
+	want = []treePart{{ContentID: "response-x", Status: 400, JSON: "part 0: Content-Type \"multipart/mixed; boundary=cs\" is not application/http\n"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("without changesets (-want +got):\n%s", diff)
+	}
+}
+
+// MaxCalls counts the calls inside changesets.
+func TestChangesetMaxCalls(t *testing.T) {
+	s := newShop()
+	body := batchBody(
+		part("1", jsonPart("POST", "nogroup", `{}`)),
+		changeset("", part("2", jsonPart("POST", "nogroup", `{}`)), part("3", jsonPart("POST", "nogroup", `{}`))),
+	)
+	resp := serve(t, s, &HandlerOptions{Changesets: true, MaxCalls: 2}, "/odata/$batch", nil, body)
+	msg, _ := io.ReadAll(resp.Body)
+	if diff := cmp.Diff("400 batch: more than 2 calls in one batch\n", fmt.Sprint(resp.StatusCode, " ", string(msg))); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	got, _ := serveTree(t, s, &HandlerOptions{Changesets: true, MaxCalls: 3}, nil, body)
+	if len(got) != 2 || len(got[1].Parts) != 2 {
+		t.Errorf("MaxCalls 3: got %+v, want a call and a changeset of two", got)
+	}
+}
+
+// OData mode halts at the first failure unless the batch prefers
+// continue-on-error; a failed changeset is a failure.
+func TestODataContinueOnError(t *testing.T) {
+	body := batchBody(
+		part("0", jsonPart("GET", "Customers(9)", "")),
+		changeset("", part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`))),
+		part("2", jsonPart("POST", "Customers", `{"Name":"Bob"}`)),
+	)
+	for _, tc := range []struct {
+		prefer, applied string
+		want            []treePart
+	}{
+		{"", "", []treePart{
+			{ContentID: "response-0", Status: 404, JSON: obj{"error": "no customer 9"}},
+			errPart("", 424, `skipped: call 0 ("0") failed with status 404 and the batch halts on errors`),
+			errPart("response-2", 424, `skipped: call 0 ("0") failed with status 404 and the batch halts on errors`),
+		}},
+		{"return=minimal, odata.continue-on-error", "odata.continue-on-error", []treePart{
+			{ContentID: "response-0", Status: 404, JSON: obj{"error": "no customer 9"}},
+			{Parts: []treePart{{ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}}}},
+			{ContentID: "response-2", Status: 201, Location: "/odata/Customers(2)", JSON: obj{"ID": 2.0, "Name": "Bob"}},
+		}},
+		{"continue-on-error=false", "", nil},
+	} {
+		t.Run(tc.prefer, func(t *testing.T) {
+			s := newShop()
+			got, resp := serveTree(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin, Concurrency: 1}, http.Header{"Prefer": {tc.prefer}}, body)
+			if tc.want != nil {
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("response (-want +got):\n%s", diff)
+				}
+			} else if len(got) != 3 || got[2].Status != 424 {
+				t.Errorf("continue-on-error=false did not halt: %+v", got)
+			}
+			if diff := cmp.Diff(tc.applied, resp.Header.Get("Preference-Applied")); diff != "" {
+				t.Errorf("Preference-Applied (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Result references may name calls inside changesets: a committed call's
+// result is used; a rolled-back or never-run one fails the reference.
+func TestChangesetResultReferences(t *testing.T) {
+	s := newShop()
+	body := batchBody(
+		changeset("",
+			part("ann", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+			part("annGet", jsonPart("GET", "Customers($result[ann][ID])", "")),
+		),
+		changeset("",
+			part("bob", jsonPart("POST", "Customers", `{"Name":"Bob"}`)),
+			part("bad", jsonPart("POST", "$bob/Orders", `{"Qty":0}`)),
+			part("never", jsonPart("POST", "Customers", `{"Name":"Cy"}`)),
+		),
+		part("r1", jsonPart("POST", "Customers($result[ann][ID])/Orders", `{"Qty":1}`)),
+		part("r2", jsonPart("GET", "Customers($result[bob][ID])", "")),
+		part("r3", jsonPart("GET", "Customers($result[never][ID])", "")),
+	)
+	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, nil, body)
+	want := []treePart{
+		{Parts: []treePart{
+			{ContentID: "response-ann", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
+			{ContentID: "response-annGet", Status: 200, JSON: obj{"ID": 1.0, "Name": "Ann"}},
+		}},
+		{ContentID: "response-bad", Status: 400, JSON: obj{"error": "Qty must be positive"}},
+		{ContentID: "response-r1", Status: 201, Location: "/odata/Orders(3)", JSON: obj{"ID": 3.0, "Customer": 1.0}},
+		errPart("response-r2", 424, `reference $result[bob][ID]: call "bob" does not count: its changeset was rolled back`),
+		errPart("response-r3", 424, `reference $result[never][ID]: call "never" does not count: its changeset stopped before it ran`),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+}
