@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -10,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/mixedcodec/mixed/batch"
 )
 
 // The demo API of "mixed serve" without -upstream: the fictional "farm" API
@@ -24,7 +28,13 @@ import (
 // ETags are honoured: If-Match that does not match → 412, If-None-Match
 // that matches → 304. The animals the store starts with carry the ETags
 // the documentation shows ("etag/pony"); a changed representation gets a
-// tag derived from its content, so an unchanged one keeps its tag.
+// tag derived from its content, so an unchanged one keeps its tag. A PUT
+// that creates an animal answers 201 with its Location, so that a later
+// call of a changeset can address it as $<Content-ID>.
+//
+// The store takes part in changesets (see begin): a changeset's calls see
+// and change the store under one hold of its lock, and a rollback undoes
+// their changes.
 
 type animal struct {
 	Kind       string `json:"kind"`
@@ -61,6 +71,75 @@ func newFarm() *farm {
 
 func (f *farm) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
 
+// A farmGroup is a changeset's unit of work on the store. It holds the
+// store's lock from begin to commit or rollback, so that no other call sees
+// changes that may yet be undone, and it remembers each animal as it was
+// before the changeset's first change to it.
+type farmGroup struct {
+	f     *farm
+	saved map[string]*animal // nil: the animal did not exist
+	ended bool
+}
+
+// begin starts a changeset's group: batch.HandlerOptions.BeginGroup.
+func (f *farm) begin(context.Context) (batch.Group, error) {
+	f.mu.Lock()
+	return &farmGroup{f: f, saved: map[string]*animal{}}, nil
+}
+
+func (g *farmGroup) Commit() error { return g.end(false) }
+
+func (g *farmGroup) Rollback() error { return g.end(true) }
+
+func (g *farmGroup) end(undo bool) error {
+	if g.ended {
+		return errors.New("farm: the changeset has ended already")
+	}
+	g.ended = true
+	if undo {
+		for name, a := range g.saved {
+			if a == nil {
+				delete(g.f.animals, name)
+			} else {
+				g.f.animals[name] = *a
+			}
+		}
+	}
+	g.f.mu.Unlock()
+	return nil
+}
+
+// enter gives a call the store: inside its changeset's group, which holds
+// the lock already, or under the lock, which leave releases.
+func (f *farm) enter(r *http.Request) *farmGroup {
+	if g, ok := batch.GroupFromContext(r.Context()).(*farmGroup); ok && g.f == f && !g.ended {
+		return g
+	}
+	f.mu.Lock()
+	return nil
+}
+
+func (f *farm) leave(g *farmGroup) {
+	if g == nil {
+		f.mu.Unlock()
+	}
+}
+
+// change notes, inside a group, how an animal was before its first change.
+func (g *farmGroup) change(name string) {
+	if g == nil {
+		return
+	}
+	if _, ok := g.saved[name]; ok {
+		return
+	}
+	if a, ok := g.f.animals[name]; ok {
+		g.saved[name] = &a
+	} else {
+		g.saved[name] = nil
+	}
+}
+
 // quoted returns an entity-tag as it goes on the wire.
 func quoted(tag string) string { return `"` + tag + `"` }
 
@@ -78,7 +157,7 @@ func (f *farm) listTag(names []string) string {
 }
 
 func (f *farm) list(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
+	g := f.enter(r)
 	names := make([]string, 0, len(f.animals))
 	for n := range f.animals {
 		names = append(names, n)
@@ -89,7 +168,7 @@ func (f *farm) list(w http.ResponseWriter, r *http.Request) {
 	for i, n := range names {
 		items[i] = f.animals[n]
 	}
-	f.mu.Unlock()
+	f.leave(g)
 	if noneMatch(r, tag) {
 		w.Header().Set("ETag", quoted(tag))
 		w.WriteHeader(http.StatusNotModified)
@@ -99,9 +178,9 @@ func (f *farm) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *farm) get(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
+	g := f.enter(r)
 	a, ok := f.animals[r.PathValue("name")]
-	f.mu.Unlock()
+	f.leave(g)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no animal named "+strconv.Quote(r.PathValue("name")))
 		return
@@ -140,8 +219,8 @@ func (f *farm) put(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "animalName does not match the path")
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	g := f.enter(r)
+	defer f.leave(g)
 	old, exists := f.animals[name]
 	if im := r.Header.Get("If-Match"); im != "" && (!exists || im != "*" && im != quoted(old.ETag)) {
 		writeError(w, http.StatusPreconditionFailed, "If-Match "+im+" does not match")
@@ -154,18 +233,20 @@ func (f *farm) put(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(h, "%s/%d/%s", name, age, in.PeltColor)
 		a.ETag = "etag/" + name + "-" + strconv.FormatUint(h.Sum64(), 16)
 	}
+	g.change(name)
 	f.animals[name] = a
 	status := http.StatusOK
 	if !exists {
 		status = http.StatusCreated
+		w.Header().Set("Location", a.SelfLink)
 	}
 	writeJSON(w, status, a.ETag, a)
 }
 
 func (f *farm) delete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	g := f.enter(r)
+	defer f.leave(g)
 	old, exists := f.animals[name]
 	if !exists {
 		writeError(w, http.StatusNotFound, "no animal named "+strconv.Quote(name))
@@ -175,6 +256,7 @@ func (f *farm) delete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusPreconditionFailed, "If-Match "+im+" does not match")
 		return
 	}
+	g.change(name)
 	delete(f.animals, name)
 	w.WriteHeader(http.StatusNoContent)
 }

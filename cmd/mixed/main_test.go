@@ -356,3 +356,107 @@ func TestServeReferencesAndHalt(t *testing.T) {
 		}
 	}
 }
+
+// csPart is a response part of a batch with changesets.
+type csPart struct {
+	ContentID string
+	Status    int
+	Location  string
+	Parts     []csPart
+}
+
+func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
+	t.Helper()
+	r := mixed.NewReader(body, boundary)
+	var out []csPart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := csPart{ContentID: string(p.Header.Get("Content-ID"))}
+		if ct := string(p.Header.Get("Content-Type")); strings.HasPrefix(ct, "multipart/mixed") {
+			b, err := mixed.ParseBoundary(ct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.Parts = changesetParts(t, p, b)
+		} else {
+			m, err := mixed.NewMessageReader(p).ReadResponse("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.Status, cp.Location = m.StatusCode, string(m.Header.Get("Location"))
+		}
+		out = append(out, cp)
+	}
+}
+
+// The changeset of "mixed serve -help", sent as it says: it rolls back;
+// with the right ETag it commits; $1 addresses what call 1 created.
+func TestServeChangesetFromHelp(t *testing.T) {
+	help := runCmd("", "serve", "-help").Stderr
+	start := strings.Index(help, "  --b\n")
+	end := strings.Index(help, "  --b--\n")
+	if start < 0 || end < 0 {
+		t.Fatalf("no changeset example in serve -help:\n%s", help)
+	}
+	var example strings.Builder
+	for _, line := range strings.Split(help[start:end+len("  --b--\n")], "\n") {
+		example.WriteString(strings.TrimPrefix(line, "  "))
+		example.WriteString("\r\n")
+	}
+	rollback := strings.TrimSuffix(example.String(), "\r\n")
+	file, err := os.ReadFile("../../testdata/farm-changeset.mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rollback, string(file)); diff != "" {
+		t.Errorf("testdata/farm-changeset.mixed is not the example of serve -help (-help +file):\n%s", diff)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go serve(ctx, ln, newFarm(), "/batch", io.Discard)
+	post := func(body string) []csPart {
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/batch/farm/v1", strings.NewReader(body))
+		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return changesetParts(t, resp.Body, b)
+	}
+	get := `--b` + "\r\n" + "Content-Type: application/http\r\nContent-ID: get\r\n\r\nGET /farm/v1/animals/cow HTTP/1.1\r\n\r\n--b--\r\n"
+	if diff := cmp.Diff([]csPart{{ContentID: "response-2", Status: 412}}, post(rollback)); diff != "" {
+		t.Errorf("the help's changeset (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]csPart{{ContentID: "response-get", Status: 404}}, post(get)); diff != "" {
+		t.Errorf("after the rollback (-want +got):\n%s", diff)
+	}
+	commit := strings.Replace(rollback, `"etag/wrong"`, `"etag/sheep"`, 1)
+	commit = strings.Replace(commit, "--cs--", "--cs\r\nContent-Type: application/http\r\nContent-ID: 3\r\n\r\nGET $1 HTTP/1.1\r\n\r\n--cs--", 1)
+	want := []csPart{{Parts: []csPart{
+		{ContentID: "response-1", Status: 201, Location: "/farm/v1/animals/cow"},
+		{ContentID: "response-2", Status: 204},
+		{ContentID: "response-3", Status: 200},
+	}}}
+	if diff := cmp.Diff(want, post(commit)); diff != "" {
+		t.Errorf("the committed changeset (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]csPart{{ContentID: "response-get", Status: 200}}, post(get)); diff != "" {
+		t.Errorf("after the commit (-want +got):\n%s", diff)
+	}
+}

@@ -50,6 +50,43 @@ response of the call whose Content-ID is id. Send the outer header
 "`+haltHeader+`: true" to stop starting calls after the first one that
 fails (the others get 424).
 
+A part of type multipart/mixed is a changeset, as in OData's $batch: its
+calls run in order and succeed or fail together. The demo API's store takes
+part: a changeset holds the store from its first call to its last, and if a
+call fails (status 400 or more) the changes of the calls before it are
+undone and the changeset's answer is that failed response alone; otherwise
+the answer is a nested multipart/mixed of every response. A target
+"$1/..." in a changeset means the Location of the response of its call
+with Content-ID 1 (a PUT that creates an animal gives one). Try, with
+CRLF line ends (curl --data-binary @file):
+
+  --b
+  Content-Type: multipart/mixed; boundary=cs
+
+  --cs
+  Content-Type: application/http
+  Content-ID: 1
+
+  PUT /farm/v1/animals/cow HTTP/1.1
+  Content-Type: application/json
+  Content-Length: 33
+
+  {"animalAge":3,"peltColor":"red"}
+  --cs
+  Content-Type: application/http
+  Content-ID: 2
+
+  DELETE /farm/v1/animals/sheep HTTP/1.1
+  If-Match: "etag/wrong"
+
+  --cs--
+  --b--
+
+The DELETE fails with 412, so the cow is not created: the answer is the
+412 alone (Content-ID: response-2). With -upstream, changesets still run in
+order and stop at the first failure, but the gateway cannot undo what the
+upstream did before it.
+
 Other paths are served by the upstream (or the demo API) directly. Logs one
 line per batch to standard error; stops on SIGINT or SIGTERM after the
 batches in flight.
@@ -106,7 +143,11 @@ func upstreamHandler(upstream string) (http.Handler, error) {
 // serve serves batches on ln until ctx is done, then shuts down gracefully.
 func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string, log io.Writer) error {
 	path = "/" + strings.Trim(path, "/")
-	bh := batch.NewHandler(counting(inner), &batch.HandlerOptions{ResultReferences: true, HaltHeader: haltHeader})
+	opts := &batch.HandlerOptions{ResultReferences: true, HaltHeader: haltHeader, Changesets: true}
+	if f, ok := inner.(*farm); ok {
+		opts.BeginGroup = f.begin
+	}
+	bh := batch.NewHandler(counting(inner), opts)
 	lb := &logged{next: bh, log: log}
 	mux := http.NewServeMux()
 	mux.Handle(path, lb)
