@@ -45,32 +45,61 @@ func batchOf(n int) []byte {
 // BenchmarkHandler measures the Handler's own cost per call: 1000 calls to
 // a trivial handler, in memory, no network. allocs/call is the figure the
 // issue bounds (≤ 4 beyond the inner handler's own, which are 0 here).
-// refs=on turns result references on over the same batch, which has none:
-// they must not slow the independent case.
+// features=refs turns result references on, and features=all changesets
+// too, over the same batch, which has neither: they must not slow the
+// independent case. batch=changesets sends the same calls as 100
+// changesets of 10, each in a group.
 func BenchmarkHandler(b *testing.B) {
 	const n = 1000
-	body := batchOf(n)
-	for _, refs := range []bool{false, true} {
-		name := "refs=off"
-		if refs {
-			name = "refs=on"
-		}
-		b.Run(name, func(b *testing.B) {
-			h := NewHandler(trivial, &HandlerOptions{ResultReferences: refs})
+	plain := batchOf(n)
+	grouped := changesetsOf(n/10, 10)
+	begin := func(context.Context) (Group, error) { return nopGroup{}, nil }
+	for _, bc := range []struct {
+		name string
+		body []byte
+		opts HandlerOptions
+	}{
+		{"features=off", plain, HandlerOptions{}},
+		{"features=refs", plain, HandlerOptions{ResultReferences: true}},
+		{"features=all", plain, HandlerOptions{ResultReferences: true, BeginGroup: begin}},
+		{"batch=changesets", grouped, HandlerOptions{ResultReferences: true, BeginGroup: begin}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := NewHandler(trivial, &bc.opts)
 			var br bytes.Reader
 			req := httptest.NewRequest("POST", "/batch", &br)
 			req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
 			w := &discardWriter{h: make(http.Header)}
 			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
+			b.SetBytes(int64(len(bc.body)))
 			for b.Loop() {
-				br.Reset(body)
+				br.Reset(bc.body)
 				clear(w.h)
 				h.ServeHTTP(w, req)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/call")
 		})
 	}
+}
+
+type nopGroup struct{}
+
+func (nopGroup) Commit() error   { return nil }
+func (nopGroup) Rollback() error { return nil }
+
+// changesetsOf returns a batch body of n changesets of m calls each, shaped
+// as batchOf's calls.
+func changesetsOf(n, m int) []byte {
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, "--b\r\nContent-Type: multipart/mixed; boundary=cs%d\r\n\r\n", i)
+		for j := range m {
+			fmt.Fprintf(&sb, "--cs%d\r\nContent-Type: application/http\r\nContent-ID: %d.%d\r\n\r\nGET /calendar/v3/calendars/primary/events/e%d HTTP/1.1\r\nAccept: application/json\r\n\r\n\r\n", i, i, j, j)
+		}
+		fmt.Fprintf(&sb, "--cs%d--\r\n", i)
+	}
+	sb.WriteString("--b--\r\n")
+	return []byte(sb.String())
 }
 
 // BenchmarkBatchLoopback compares, on 127.0.0.1, 1000 small JSON calls
