@@ -98,7 +98,9 @@ type HandlerOptions struct {
 	// group begins, never inside it.
 	BeginGroup func(ctx context.Context) (Group, error)
 	// OData turns on the rules of OData's multipart $batch: changesets;
-	// relative targets resolved against the batch URL (Customers sent to
+	// the calls and changesets of a batch run one at a time in request
+	// order, whatever Concurrency says, as OData requires; relative
+	// targets resolved against the batch URL (Customers sent to
 	// /service/$batch is /service/Customers); and halt-on-error, unless the
 	// batch request carries "Prefer: odata.continue-on-error" (or OData
 	// 4.01's "continue-on-error"), in which case the response says
@@ -489,6 +491,11 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		base.Path = outer.URL.Path
 	}
 	workers := min(h.opts.Concurrency, st.units)
+	if h.opts.OData {
+		// OData processes a batch in order and stops at the first
+		// error: one worker makes halt-on-error exact.
+		workers = min(1, st.units)
+	}
 	for len(st.workers) < workers {
 		// Absolute-form targets are parsed so that callRequest can
 		// accept the ones on the batch endpoint's own host.
