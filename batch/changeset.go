@@ -38,7 +38,7 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 	}
 	if st.halt {
 		if k := st.haltedBy.Load(); k >= 0 {
-			head.rec.failJSON(http.StatusFailedDependency, fmt.Sprintf("skipped: call %d (%q) failed with status %d and the batch halts on errors", k, st.calls[k].cid, st.calls[k].status))
+			head.rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
 			return
 		}
 	}

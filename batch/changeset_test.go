@@ -519,3 +519,23 @@ func TestChangesetResultReferences(t *testing.T) {
 		t.Errorf("response (-want +got):\n%s", diff)
 	}
 }
+
+// A failed changeset halts an OData batch; the skipped calls name it by
+// its part number.
+func TestODataFailedChangesetHalts(t *testing.T) {
+	s := newShop()
+	body := batchBody(
+		part("0", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+		changeset("cs", part("1", jsonPart("POST", "Customers(1)/Orders", `{"Qty":0}`))),
+		part("2", jsonPart("GET", "Customers(1)", "")),
+	)
+	got, _ := serveTree(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin}, nil, body)
+	want := []treePart{
+		{ContentID: "response-0", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
+		{ContentID: "response-1", Status: 400, JSON: obj{"error": "Qty must be positive"}},
+		errPart("response-2", 424, `skipped: changeset 1 ("cs") failed with status 400 and the batch halts on errors`),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+}

@@ -189,6 +189,7 @@ type call struct {
 	// it and, once it has run, which one failed (0 for none: a member is
 	// never at index 0); a member knows its head, and keeps its URL for
 	// the $id targets of the members after it.
+	part      int // the batch part it came in, for messages
 	changeset bool
 	members   int
 	failed    int
@@ -339,7 +340,7 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 			return http.StatusBadRequest, fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 		}
 		ncalls++
-		var c call
+		c := call{part: npart}
 		if !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d: Content-Type %q is not application/http", npart, ct)
 		}
@@ -395,7 +396,7 @@ func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int, spans 
 	sp.cs = len(st.arena)
 	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
 	sp.ce, sp.rs, sp.re = len(st.arena), len(st.arena), len(st.arena)
-	st.calls = append(st.calls, call{changeset: true})
+	st.calls = append(st.calls, call{changeset: true, part: npart})
 	*spans = append(*spans, sp)
 	boundary, err := mixed.ParseBoundary(string(p.Header.Get("Content-Type")))
 	if err != nil {
@@ -415,7 +416,7 @@ func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int, spans 
 			return fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 		}
 		*ncalls++
-		c := call{member: true, head: at}
+		c := call{member: true, head: at, part: npart}
 		member := len(st.calls) - at - 1
 		if ct := q.Header.Get("Content-Type"); !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d, changeset part %d: Content-Type %q is not application/http (changesets do not nest)", npart, member, ct)
@@ -558,7 +559,7 @@ func (h *Handler) serveCall(st *batchState, i int, ctx context.Context, outer *h
 	}
 	if st.halt && !c.member {
 		if k := st.haltedBy.Load(); k >= 0 {
-			rec.failJSON(http.StatusFailedDependency, fmt.Sprintf("skipped: call %d (%q) failed with status %d and the batch halts on errors", k, st.calls[k].cid, st.calls[k].status))
+			rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
 			return
 		}
 	}
@@ -590,6 +591,16 @@ func (h *Handler) serveCall(st *batchState, i int, ctx context.Context, outer *h
 	}()
 	h.inner.ServeHTTP(rec, req)
 	rec.finish()
+}
+
+// skipped says why a call is skipped: call k failed and the batch halts.
+func (st *batchState) skipped(k int) string {
+	c := &st.calls[k]
+	what := "call"
+	if c.changeset {
+		what = "changeset"
+	}
+	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, c.cid, c.status)
 }
 
 // callRequest builds the *http.Request of a call, as if it had arrived
