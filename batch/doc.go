@@ -17,4 +17,28 @@
 // every call that does not set its own; call targets are paths on the batch
 // endpoint's host; calls may run in any order, responses come back in
 // request order.
+//
+// # Dependent calls and atomic groups
+//
+// Two extensions share the same wire format. Result references, from
+// Bitrix24's callBatch: with [HandlerOptions].ResultReferences, a call's
+// target, query or JSON body may hold $result[id][key]..., the value at that
+// path in the JSON response of the earlier call whose Content-ID is id; the
+// call waits for that one, and fails with 424 Failed Dependency when the
+// value cannot be had. Halt-on-error ([HandlerOptions].HaltOnError, or the
+// outer header HaltHeader names) stops starting calls after the first
+// failure.
+//
+// Changesets, from OData's $batch: a part of type multipart/mixed holds
+// calls that run in order and commit or roll back together, inside the
+// [Group] that [HandlerOptions].BeginGroup starts (a *sql.Tx, found by the
+// inner handler with [GroupFromContext]). A later call of a changeset may
+// target "$1/Orders", where $1 stands for the Location of the response of
+// its call with Content-ID 1. [HandlerOptions].OData adds the rest of
+// OData's rules. On the client, [Batch.Changeset] builds one; a rolled-back
+// changeset gives each of its calls a [*ChangesetError].
+//
+// A [Client] splitting a large batch keeps each changeset, and each chain
+// of references, in one request, and checks references when they are
+// added, not on the wire.
 package batch
