@@ -223,9 +223,8 @@ type batchState struct {
 	halt     bool
 	haltedBy atomic.Int64
 	ids      map[string]int // call ids, with result references
-	// With changesets: a reader and a writer for the nested bodies, the
-	// number of top-level units (calls and changesets) and the base of
-	// relative targets.
+	// A reader and a writer for the nested bodies of changesets, and the
+	// number of top-level units (calls and changesets) of the batch.
 	crd   mixed.Reader
 	cw    mixed.Writer
 	units int
