@@ -183,15 +183,9 @@ type querier interface {
 // service serves the OData resources from db.
 type service struct {
 	db *sql.DB
-	// concurrency is the batch.Handler's Concurrency. newService sets 1:
-	// OData v4 processes the requests and changesets of a multipart batch
-	// in the order received, and halt-on-error (OData's default) then
-	// stops exactly at the first failure instead of racing the calls that
-	// follow it. More would gain little anyway with one connection.
-	concurrency int
 }
 
-func newService(db *sql.DB) *service { return &service{db: db, concurrency: 1} }
+func newService(db *sql.DB) *service { return &service{db: db} }
 
 // store returns the querier of a request: the changeset's transaction
 // inside a changeset, where using db instead would wait forever for the
@@ -208,8 +202,10 @@ func (s *service) store(ctx context.Context) querier {
 func (s *service) Handler() http.Handler {
 	api := http.HandlerFunc(s.serveResource)
 	bh := batch.NewHandler(api, &batch.HandlerOptions{
-		OData:       true,
-		Concurrency: s.concurrency,
+		// OData runs a batch's calls and changesets one at a time, in
+		// the order received, so halt-on-error (OData's default) stops
+		// exactly at the first failure.
+		OData: true,
 		BeginGroup: func(ctx context.Context) (batch.Group, error) {
 			tx, err := s.db.BeginTx(ctx, nil)
 			if err != nil {

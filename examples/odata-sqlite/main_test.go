@@ -23,17 +23,13 @@ import (
 
 // newServer serves a fresh service over a SQLite file in t.TempDir(); the
 // returned *sql.DB is the service's own, for checking the rows directly.
-func newServer(t *testing.T, concurrency int) (*httptest.Server, *sql.DB) {
+func newServer(t *testing.T) (*httptest.Server, *sql.DB) {
 	t.Helper()
 	db, err := openDB(filepath.Join(t.TempDir(), "odata.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newService(db)
-	if concurrency > 0 {
-		s.concurrency = concurrency
-	}
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(newService(db).Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		db.Close()
@@ -268,7 +264,7 @@ Accept: application/json
 const batchType = "multipart/mixed; boundary=batch_36522ad7-fc75-4b56-8c71-56071383e77b"
 
 func TestChangesetCommits(t *testing.T) {
-	srv, db := newServer(t, 0)
+	srv, db := newServer(t)
 	body := crlf(`--batch_36522ad7-fc75-4b56-8c71-56071383e77b
 ` + changeset("Ada Lovelace", "Analytical Engine", 2) + `
 --batch_36522ad7-fc75-4b56-8c71-56071383e77b--
@@ -291,7 +287,7 @@ func TestChangesetCommits(t *testing.T) {
 }
 
 func TestChangesetRollsBack(t *testing.T) {
-	srv, db := newServer(t, 0)
+	srv, db := newServer(t)
 	body := crlf(`--batch_36522ad7-fc75-4b56-8c71-56071383e77b
 ` + changeset("Ada Lovelace", "Analytical Engine", 0) + `
 --batch_36522ad7-fc75-4b56-8c71-56071383e77b--
@@ -365,7 +361,7 @@ Accept: application/json
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, db := newServer(t, 0)
+			srv, db := newServer(t)
 			if _, err := db.Exec(`INSERT INTO Customers (Name) VALUES ('Ada Lovelace')`); err != nil {
 				t.Fatal(err)
 			}
@@ -391,7 +387,7 @@ Accept: application/json
 // TestPrintedExample sends the body of the curl command that main prints,
 // with its LF-only lines, as curl would.
 func TestPrintedExample(t *testing.T) {
-	srv, db := newServer(t, 0)
+	srv, db := newServer(t)
 	if !strings.Contains(curlExample("127.0.0.1:8081"), exampleBatch) {
 		t.Fatal("the curl example does not send exampleBatch")
 	}
@@ -417,7 +413,7 @@ func TestPrintedExample(t *testing.T) {
 // TestClientChangesets builds the changesets with batch.Client instead of
 // by hand.
 func TestClientChangesets(t *testing.T) {
-	srv, db := newServer(t, 0)
+	srv, db := newServer(t)
 	client := &batch.Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client()}
 	post := func(target, body string) *http.Request {
 		req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
@@ -496,7 +492,7 @@ func TestClientChangesets(t *testing.T) {
 
 // TestResources exercises the resources outside batches.
 func TestResources(t *testing.T) {
-	srv, _ := newServer(t, 0)
+	srv, _ := newServer(t)
 	type exchange struct {
 		Status   int
 		Location string
@@ -554,12 +550,12 @@ func TestResources(t *testing.T) {
 }
 
 // TestConcurrentChangesetsDoNotDeadlock runs batches whose changesets hold
-// the one SQLite connection while the same batches' top-level calls, other
-// batches and plain requests wait for it. A deadlock hangs the test (until
+// the one SQLite connection while other batches and plain requests wait
+// for it. A deadlock hangs the test (until
 // go test's -timeout); a lost write shows in the counts.
 func TestConcurrentChangesetsDoNotDeadlock(t *testing.T) {
 	const batches, plain = 6, 6
-	srv, db := newServer(t, 8) // top-level calls of a batch run concurrently
+	srv, db := newServer(t)
 	body := crlf(`--batch_36522ad7-fc75-4b56-8c71-56071383e77b
 Content-Type: application/http
 
