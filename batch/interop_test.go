@@ -101,3 +101,63 @@ func TestInteropBatchelor(t *testing.T) {
 		t.Errorf("what batchelor parsed (-want +got):\n%s", diff)
 	}
 }
+
+// TestInteropODataClient sends an OData $batch from npm's @odata/client
+// 2.21.10 to our Handler in OData mode. The library wraps each write in a
+// changeset of its own, sends no Content-IDs (so no "$1" targets) and
+// matches responses to requests by position. Its parts carry
+// "Content-Transfer-Encoding: binary", and every call's body starts with an
+// extra CRLF (a GET's body is that CRLF alone, with no Content-Length).
+func TestInteropODataClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	needPeer(t, "node", err)
+	dir := "testdata/interop/node"
+	if _, err := os.Stat(dir + "/node_modules/@odata/client"); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = dir
+		if out, err := npm.CombinedOutput(); err != nil {
+			needPeer(t, "@odata/client from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
+		}
+	}
+	s := newShop()
+	batch := &recordBodies{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
+	mux := http.NewServeMux()
+	mux.Handle("/odata/$batch", batch)
+	mux.Handle("/odata/", s)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	cmd := exec.Command(node, "odata.js", srv.URL+"/odata/")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("@odata/client failed: %v\n%s\nit sent:\n%s", err, ee.Stderr, batch)
+		}
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("odata.js output %q: %v", out, err)
+	}
+	want := []map[string]any{
+		{"status": 201.0, "location": "/odata/Customers(1)", "body": obj{"ID": 1.0, "Name": "Ann"}},
+		{"status": 201.0, "location": "/odata/Orders(2)", "body": obj{"ID": 2.0, "Customer": 1.0}},
+		{"status": 200.0, "location": nil, "body": obj{"ID": 1.0, "Name": "Ann"}},
+		{"status": 201.0, "location": "/odata/Customers(3)", "body": obj{"ID": 3.0, "Name": "Bob"}},
+		// The failed changeset is its failed call's response, in its place.
+		{"status": 400.0, "location": nil, "body": obj{"error": "Qty must be positive"}},
+		// OData mode halts on the failure: the last GET never runs.
+		{"status": 424.0, "location": nil, "body": obj{"error": obj{"code": 424.0,
+			"message": `skipped: changeset 4 ("") failed with status 400 and the batch halts on errors`}}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what @odata/client parsed (-want +got):\n%s\nit sent:\n%s", diff, batch)
+	}
+	// Four changesets: three committed, the failed one rolled back and left
+	// nothing (no order for Bob).
+	wantStore := map[string]any{"customers": 2, "orders": 1, "log": "begin commit begin commit begin commit begin rollback"}
+	if diff := cmp.Diff(wantStore, s.state()); diff != "" {
+		t.Errorf("store (-want +got):\n%s", diff)
+	}
+}
