@@ -176,12 +176,12 @@ func (h *Handler) writeChangeset(st *batchState, i int) error {
 		return h.writePart(&st.w, st, head)
 	}
 	st.cw.Reset(nil) // draws the nested boundary
+	if h.opts.OData {
+		st.cw.SetBoundary("changesetresponse_" + st.cw.Boundary())
+	}
 	st.ph.Reset()
 	st.ph.Add("Content-Type", st.cw.ContentType())
-	if len(head.cid) > 0 {
-		st.cidb = appendResponseID(st.cidb[:0], head.cid)
-		st.ph.AddBytes([]byte("Content-ID"), st.cidb)
-	}
+	h.addResponseID(st, head.cid)
 	boundary := st.cw.Boundary()
 	pw, err := st.w.CreatePart(&st.ph)
 	if err != nil {

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -456,14 +457,14 @@ func TestODataContinueOnError(t *testing.T) {
 		want            []treePart
 	}{
 		{"", "", []treePart{
-			{ContentID: "response-0", Status: 404, JSON: obj{"error": "no customer 9"}},
+			{ContentID: "0", Status: 404, JSON: obj{"error": "no customer 9"}},
 			errPart("", 424, `skipped: call 0 ("0") failed with status 404 and the batch halts on errors`),
-			errPart("response-2", 424, `skipped: call 0 ("0") failed with status 404 and the batch halts on errors`),
+			errPart("2", 424, `skipped: call 0 ("0") failed with status 404 and the batch halts on errors`),
 		}},
 		{"return=minimal, odata.continue-on-error", "odata.continue-on-error", []treePart{
-			{ContentID: "response-0", Status: 404, JSON: obj{"error": "no customer 9"}},
-			{Parts: []treePart{{ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}}}},
-			{ContentID: "response-2", Status: 201, Location: "/odata/Customers(2)", JSON: obj{"ID": 2.0, "Name": "Bob"}},
+			{ContentID: "0", Status: 404, JSON: obj{"error": "no customer 9"}},
+			{Parts: []treePart{{ContentID: "1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}}}},
+			{ContentID: "2", Status: 201, Location: "/odata/Customers(2)", JSON: obj{"ID": 2.0, "Name": "Bob"}},
 		}},
 		{"continue-on-error=false", "", nil},
 	} {
@@ -529,13 +530,45 @@ func TestODataFailedChangesetHalts(t *testing.T) {
 		changeset("cs", part("1", jsonPart("POST", "Customers(1)/Orders", `{"Qty":0}`))),
 		part("2", jsonPart("GET", "Customers(1)", "")),
 	)
-	got, _ := serveTree(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin}, nil, body)
+	got, resp := serveTree(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin}, nil, body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/mixed; boundary=batchresponse_") {
+		t.Errorf("OData batch response Content-Type %q, want a batchresponse_ boundary", ct)
+	}
 	want := []treePart{
-		{ContentID: "response-0", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
-		{ContentID: "response-1", Status: 400, JSON: obj{"error": "Qty must be positive"}},
-		errPart("response-2", 424, `skipped: changeset 1 ("cs") failed with status 400 and the batch halts on errors`),
+		{ContentID: "0", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
+		{ContentID: "1", Status: 400, JSON: obj{"error": "Qty must be positive"}},
+		errPart("2", 424, `skipped: changeset 1 ("cs") failed with status 400 and the batch halts on errors`),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("response (-want +got):\n%s", diff)
+	}
+}
+
+// OData mode answers with the request's Content-IDs unchanged, as OData
+// requires, under Microsoft's boundary prefixes, which some clients need.
+func TestODataResponseForm(t *testing.T) {
+	s := newShop()
+	body := batchBody(changeset("cs",
+		part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
+		part("<two>", jsonPart("POST", "$1/Orders", `{"Qty":1}`)),
+	))
+	resp := serve(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin}, "/odata/$batch", nil, body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []treePart{{ContentID: "cs", Parts: []treePart{
+		{ContentID: "1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
+		{ContentID: "<two>", Status: 201, Location: "/odata/Orders(2)", JSON: obj{"ID": 2.0, "Customer": 1.0}},
+	}}}
+	if diff := cmp.Diff(want, readTree(t, bytes.NewReader(raw), b)); diff != "" {
+		t.Errorf("response (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(b, "batchresponse_") || !bytes.Contains(raw, []byte("Content-Type: multipart/mixed; boundary=changesetresponse_")) {
+		t.Errorf("boundaries: outer %q, body:\n%s", b, raw)
 	}
 }

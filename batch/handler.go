@@ -70,7 +70,8 @@ type HandlerOptions struct {
 	// back (see BeginGroup); the changeset as a whole runs concurrently
 	// with the batch's other calls. When every call of a changeset ends
 	// with a status below 400, its response is one multipart/mixed part
-	// holding their responses, with "response-" Content-IDs; otherwise the
+	// holding their responses, with "response-" Content-IDs (the
+	// requests' own in OData mode); otherwise the
 	// calls after the failed one do not run, and the changeset's response
 	// is the failed call's response alone.
 	//
@@ -99,7 +100,10 @@ type HandlerOptions struct {
 	BeginGroup func(ctx context.Context) (Group, error)
 	// OData turns on the rules of OData's multipart $batch: changesets;
 	// the calls and changesets of a batch run one at a time in request
-	// order, whatever Concurrency says, as OData requires; relative
+	// order, whatever Concurrency says, as OData requires; responses carry
+	// the Content-ID of their request unchanged (not "response-" ones),
+	// under boundaries that start "batchresponse_" and
+	// "changesetresponse_" as Microsoft's OData library writes them; relative
 	// targets resolved against the batch URL (Customers sent to
 	// /service/$batch is /service/Customers); and halt-on-error, unless the
 	// batch request carries "Prefer: odata.continue-on-error" (or OData
@@ -673,6 +677,11 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 		st.bw.Reset(w)
 	}
 	st.w.Reset(st.bw)
+	if h.opts.OData {
+		// The prefix of Microsoft's OData library, which some OData
+		// clients look for (32 random characters follow).
+		st.w.SetBoundary("batchresponse_" + st.w.Boundary())
+	}
 	w.Header().Set("Content-Type", st.w.ContentType())
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
@@ -725,10 +734,7 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 func (h *Handler) writePart(w *mixed.Writer, st *batchState, c *call) error {
 	st.ph.Reset()
 	st.ph.Add("Content-Type", "application/http")
-	if len(c.cid) > 0 {
-		st.cidb = appendResponseID(st.cidb[:0], c.cid)
-		st.ph.AddBytes([]byte("Content-ID"), st.cidb)
-	}
+	h.addResponseID(st, c.cid)
 	pw, err := w.CreatePart(&st.ph)
 	if err != nil {
 		return err
@@ -756,6 +762,20 @@ func (h *Handler) writePart(w *mixed.Writer, st *batchState, c *call) error {
 		return st.mw.WriteResponse(pw, http.StatusInternalServerError, "", &e, []byte("batch: the call's response cannot be written: "+err.Error()+"\n"))
 	}
 	return err
+}
+
+// addResponseID adds the Content-ID of the response to a call or changeset
+// whose Content-ID is cid, if it has one: Google's "response-" form, or in
+// OData mode cid itself, as OData requires of the responses in a changeset.
+func (h *Handler) addResponseID(st *batchState, cid []byte) {
+	switch {
+	case len(cid) == 0:
+	case h.opts.OData:
+		st.ph.AddBytes([]byte("Content-ID"), cid)
+	default:
+		st.cidb = appendResponseID(st.cidb[:0], cid)
+		st.ph.AddBytes([]byte("Content-ID"), st.cidb)
+	}
 }
 
 // appendResponseID appends the response Content-ID for a call's Content-ID:

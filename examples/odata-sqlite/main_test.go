@@ -273,8 +273,8 @@ func TestChangesetCommits(t *testing.T) {
 	want := []part{{
 		ContentType: "multipart/mixed",
 		Parts: []part{
-			{ContentType: "application/http", ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", Body: customer(1, "Ada Lovelace")},
-			{ContentType: "application/http", ContentID: "response-2", Status: 201, Location: "/odata/Orders(1)", Body: order(1, 1, "Analytical Engine", 2)},
+			{ContentType: "application/http", ContentID: "1", Status: 201, Location: "/odata/Customers(1)", Body: customer(1, "Ada Lovelace")},
+			{ContentType: "application/http", ContentID: "2", Status: 201, Location: "/odata/Orders(1)", Body: order(1, 1, "Analytical Engine", 2)},
 		},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -294,7 +294,7 @@ func TestChangesetRollsBack(t *testing.T) {
 `)
 	_, got := postBatch(t, srv, batchType, body, nil)
 	want := []part{{
-		ContentType: "application/http", ContentID: "response-2", Status: 400,
+		ContentType: "application/http", ContentID: "2", Status: 400,
 		Body: odataErr("BadRequest", "Quantity must be greater than 0"),
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -333,10 +333,10 @@ Accept: application/json
 --batch_36522ad7-fc75-4b56-8c71-56071383e77b--
 `)
 	failed := part{
-		ContentType: "application/http", ContentID: "response-2", Status: 400,
+		ContentType: "application/http", ContentID: "2", Status: 400,
 		Body: odataErr("BadRequest", "Quantity must be greater than 0"),
 	}
-	before := part{ContentType: "application/http", ContentID: "response-before", Status: 200, Body: customer(1, "Ada Lovelace")}
+	before := part{ContentType: "application/http", ContentID: "before", Status: 200, Body: customer(1, "Ada Lovelace")}
 	for _, tc := range []struct {
 		name    string
 		prefer  string
@@ -346,7 +346,7 @@ Accept: application/json
 		{
 			name: "halt",
 			want: []part{before, failed, {
-				ContentType: "application/http", ContentID: "response-after", Status: 424,
+				ContentType: "application/http", ContentID: "after", Status: 424,
 				Body: handlerErr(424),
 			}},
 		},
@@ -355,7 +355,7 @@ Accept: application/json
 			prefer:  "odata.continue-on-error",
 			applied: "odata.continue-on-error",
 			want: []part{before, failed, {
-				ContentType: "application/http", ContentID: "response-after", Status: 200,
+				ContentType: "application/http", ContentID: "after", Status: 200,
 				Body: customer(1, "Ada Lovelace"),
 			}},
 		},
@@ -396,8 +396,8 @@ func TestPrintedExample(t *testing.T) {
 		{
 			ContentType: "multipart/mixed",
 			Parts: []part{
-				{ContentType: "application/http", ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", Body: customer(1, "Ada Lovelace")},
-				{ContentType: "application/http", ContentID: "response-2", Status: 201, Location: "/odata/Orders(1)", Body: order(1, 1, "Analytical Engine", 1)},
+				{ContentType: "application/http", ContentID: "1", Status: 201, Location: "/odata/Customers(1)", Body: customer(1, "Ada Lovelace")},
+				{ContentType: "application/http", ContentID: "2", Status: 201, Location: "/odata/Orders(1)", Body: order(1, 1, "Analytical Engine", 1)},
 			},
 		},
 		{ContentType: "application/http", Status: 200, Body: map[string]any{"value": []any{customer(1, "Ada Lovelace")}}},
