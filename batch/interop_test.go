@@ -1,12 +1,17 @@
 package batch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -160,4 +165,97 @@ func TestInteropODataClient(t *testing.T) {
 	if diff := cmp.Diff(wantStore, s.state()); diff != "" {
 		t.Errorf("store (-want +got):\n%s", diff)
 	}
+}
+
+// TestInteropOJS sends OData $batch requests from npm's odata 2.0.1 (o.js)
+// to our Handler in OData mode, with useChangset and useRelativeURLs: every
+// write of a batch goes into one changeset, Content-IDs count from 1, and
+// the second call targets "$1/Orders". o.js finds a changeset in a response
+// only by a boundary containing "changesetresponse_" and reads Content-IDs
+// with parseInt, which is why OData mode answers with those boundaries and
+// echoes the request's Content-IDs.
+func TestInteropOJS(t *testing.T) {
+	node, err := exec.LookPath("node")
+	needPeer(t, "node", err)
+	dir := "testdata/interop/node"
+	if _, err := os.Stat(dir + "/node_modules/odata"); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = dir
+		if out, err := npm.CombinedOutput(); err != nil {
+			needPeer(t, "odata (o.js) from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
+		}
+	}
+	s := newShop()
+	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
+	mux := http.NewServeMux()
+	mux.Handle("/odata/$batch", batch)
+	mux.Handle("/odata/", s)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	cmd := exec.Command(node, "ojs.js", srv.URL+"/odata/")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("o.js failed: %v\n%s\nexchanges:\n%s", err, ee.Stderr, batch)
+		}
+		t.Fatal(err)
+	}
+	var got []any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("ojs.js output %q: %v", out, err)
+	}
+	want := []any{
+		// A committed changeset: o.js returns its members' responses.
+		[]any{
+			obj{"contentId": 1.0, "status": 201.0, "body": obj{"ID": 1.0, "Name": "Ann"}},
+			obj{"contentId": 2.0, "status": 201.0, "body": obj{"ID": 2.0, "Customer": 1.0}},
+		},
+		// A rolled-back changeset is its failed call's response alone.
+		[]any{
+			obj{"contentId": 2.0, "status": 400.0, "body": obj{"error": "Qty must be positive"}},
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what o.js parsed (-want +got):\n%s\nexchanges:\n%s", diff, batch)
+	}
+	// The second changeset created Bob, then rolled him back.
+	wantStore := map[string]any{"customers": 1, "orders": 1, "log": "begin commit begin rollback"}
+	if diff := cmp.Diff(wantStore, s.state()); diff != "" {
+		t.Errorf("store (-want +got):\n%s", diff)
+	}
+}
+
+// recordExchanges keeps the bytes of every request body and response body
+// that pass through h, so an interop failure shows both sides of the wire.
+type recordExchanges struct {
+	h   http.Handler
+	mu  sync.Mutex
+	log []string
+}
+
+func (rx *recordExchanges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(req))
+	rec := httptest.NewRecorder()
+	rx.h.ServeHTTP(rec, r)
+	res := rec.Result()
+	maps.Copy(w.Header(), res.Header)
+	w.WriteHeader(res.StatusCode)
+	w.Write(rec.Body.Bytes())
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	rx.log = append(rx.log, fmt.Sprintf("request Content-Type: %s\n%q\nresponse %d Content-Type: %s\n%q",
+		r.Header.Get("Content-Type"), req, res.StatusCode, res.Header.Get("Content-Type"), rec.Body.Bytes()))
+}
+
+func (rx *recordExchanges) String() string {
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	return strings.Join(rx.log, "\n----- next exchange -----\n")
 }
