@@ -64,34 +64,48 @@ func TestInteropGoogleAPIPython(t *testing.T) {
 	}
 }
 
+// runNodePeer runs script (in testdata/interop/node) with node and args,
+// after installing the locked npm packages when pkg is missing, and returns
+// its standard output. It skips the test when node or the registry is
+// unavailable outside CI; a failing script fails the test, showing what
+// the server saw (seen may be nil).
+func runNodePeer(t *testing.T, pkg, script string, seen fmt.Stringer, args ...string) []byte {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	needPeer(t, "node", err)
+	dir := "testdata/interop/node"
+	if _, err := os.Stat(dir + "/node_modules/" + pkg); err != nil {
+		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		npm.Dir = dir
+		if out, err := npm.CombinedOutput(); err != nil {
+			needPeer(t, pkg+" from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
+		}
+	}
+	cmd := exec.Command(node, append([]string{script}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		if seen == nil {
+			t.Fatalf("%s failed: %v\n%s", pkg, err, stderr)
+		}
+		t.Fatalf("%s failed: %v\n%s\nexchanges:\n%s", pkg, err, stderr, seen)
+	}
+	return out
+}
+
 // TestInteropBatchelor sends a batch from npm's batchelor 2.0.2 to our
 // Handler: request lines without a version, LF line ends, a PUT body with
 // no Content-Length.
 func TestInteropBatchelor(t *testing.T) {
-	node, err := exec.LookPath("node")
-	needPeer(t, "node", err)
-	dir := "testdata/interop/node"
-	if _, err := os.Stat(dir + "/node_modules/batchelor"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		npm.Dir = dir
-		if out, err := npm.CombinedOutput(); err != nil {
-			needPeer(t, "batchelor from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
-		}
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/batch/farm/v1", NewHandler(farm(), nil))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-
-	cmd := exec.Command(node, "batchelor.js", srv.URL)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("batchelor failed: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
+	out := runNodePeer(t, "batchelor", "batchelor.js", nil, srv.URL)
 	var got map[string]map[string]any
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("batchelor output %q: %v", out, err)
@@ -114,33 +128,14 @@ func TestInteropBatchelor(t *testing.T) {
 // "Content-Transfer-Encoding: binary", and every call's body starts with an
 // extra CRLF (a GET's body is that CRLF alone, with no Content-Length).
 func TestInteropODataClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	needPeer(t, "node", err)
-	dir := "testdata/interop/node"
-	if _, err := os.Stat(dir + "/node_modules/@odata/client"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		npm.Dir = dir
-		if out, err := npm.CombinedOutput(); err != nil {
-			needPeer(t, "@odata/client from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
-		}
-	}
 	s := newShop()
-	batch := &recordBodies{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
+	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
 	mux := http.NewServeMux()
 	mux.Handle("/odata/$batch", batch)
 	mux.Handle("/odata/", s)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-
-	cmd := exec.Command(node, "odata.js", srv.URL+"/odata/")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("@odata/client failed: %v\n%s\nit sent:\n%s", err, ee.Stderr, batch)
-		}
-		t.Fatal(err)
-	}
+	out := runNodePeer(t, "@odata/client", "odata.js", batch, srv.URL+"/odata/")
 	var got []map[string]any
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("odata.js output %q: %v", out, err)
@@ -157,7 +152,7 @@ func TestInteropODataClient(t *testing.T) {
 			"message": `skipped: changeset 4 ("") failed with status 400 and the batch halts on errors`}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("what @odata/client parsed (-want +got):\n%s\nit sent:\n%s", diff, batch)
+		t.Errorf("what @odata/client parsed (-want +got):\n%s\nexchanges:\n%s", diff, batch)
 	}
 	// Four changesets: three committed, the failed one rolled back and left
 	// nothing (no order for Bob).
@@ -175,16 +170,6 @@ func TestInteropODataClient(t *testing.T) {
 // with parseInt, which is why OData mode answers with those boundaries and
 // echoes the request's Content-IDs.
 func TestInteropOJS(t *testing.T) {
-	node, err := exec.LookPath("node")
-	needPeer(t, "node", err)
-	dir := "testdata/interop/node"
-	if _, err := os.Stat(dir + "/node_modules/odata"); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		npm.Dir = dir
-		if out, err := npm.CombinedOutput(); err != nil {
-			needPeer(t, "odata (o.js) from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
-		}
-	}
 	s := newShop()
 	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
 	mux := http.NewServeMux()
@@ -192,16 +177,7 @@ func TestInteropOJS(t *testing.T) {
 	mux.Handle("/odata/", s)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-
-	cmd := exec.Command(node, "ojs.js", srv.URL+"/odata/")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("o.js failed: %v\n%s\nexchanges:\n%s", err, ee.Stderr, batch)
-		}
-		t.Fatal(err)
-	}
+	out := runNodePeer(t, "odata", "ojs.js", batch, srv.URL+"/odata/")
 	var got []any
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("ojs.js output %q: %v", out, err)
