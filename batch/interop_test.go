@@ -128,13 +128,7 @@ func TestInteropBatchelor(t *testing.T) {
 // "Content-Transfer-Encoding: binary", and every call's body starts with an
 // extra CRLF (a GET's body is that CRLF alone, with no Content-Length).
 func TestInteropODataClient(t *testing.T) {
-	s := newShop()
-	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
-	mux := http.NewServeMux()
-	mux.Handle("/odata/$batch", batch)
-	mux.Handle("/odata/", s)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	s, batch, srv := odataService(t)
 	out := runNodePeer(t, "@odata/client", "odata.js", batch, srv.URL+"/odata/")
 	var got []map[string]any
 	if err := json.Unmarshal(out, &got); err != nil {
@@ -170,13 +164,7 @@ func TestInteropODataClient(t *testing.T) {
 // with parseInt, which is why OData mode answers with those boundaries and
 // echoes the request's Content-IDs.
 func TestInteropOJS(t *testing.T) {
-	s := newShop()
-	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
-	mux := http.NewServeMux()
-	mux.Handle("/odata/$batch", batch)
-	mux.Handle("/odata/", s)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	s, batch, srv := odataService(t)
 	out := runNodePeer(t, "odata", "ojs.js", batch, srv.URL+"/odata/")
 	var got []any
 	if err := json.Unmarshal(out, &got); err != nil {
@@ -201,6 +189,19 @@ func TestInteropOJS(t *testing.T) {
 	if diff := cmp.Diff(wantStore, s.state()); diff != "" {
 		t.Errorf("store (-want +got):\n%s", diff)
 	}
+}
+
+// odataService serves the shop under /odata/ and its batch endpoint
+// /odata/$batch in OData mode, recording the batch exchanges.
+func odataService(t *testing.T) (*shop, *recordExchanges, *httptest.Server) {
+	s := newShop()
+	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
+	mux := http.NewServeMux()
+	mux.Handle("/odata/$batch", batch)
+	mux.Handle("/odata/", s)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return s, batch, srv
 }
 
 // recordExchanges keeps the bytes of every request body and response body
