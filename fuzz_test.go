@@ -588,8 +588,14 @@ func lfCloseFirst(data []byte, boundary string) bool {
 	for len(data) > 0 {
 		line, rest, found := bytes.Cut(data, []byte("\n"))
 		if bytes.HasPrefix(line, []byte(dash)) {
-			tail := bytes.TrimRight(line[len(dash):], " \t")
-			return found && string(tail) == "--"
+			tail := line[len(dash):]
+			if bytes.HasPrefix(tail, []byte("--")) {
+				return found && len(bytes.TrimRight(tail[2:], " \t")) == 0
+			}
+			if len(bytes.TrimRight(tail, " \t\r")) == 0 {
+				return false // an opening delimiter comes first
+			}
+			// "--boundary0" is no delimiter: a preamble line.
 		}
 		data = rest
 	}
