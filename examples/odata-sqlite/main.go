@@ -302,16 +302,10 @@ func (s *service) createCustomer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadRequest", "Name is required")
 		return
 	}
-	res, err := s.store(r.Context()).ExecContext(r.Context(), "INSERT INTO Customers (Name) VALUES (?)", c.Name)
-	if err == nil {
-		c.ID, err = res.LastInsertId()
+	var ok bool
+	if c.ID, ok = insert(w, r, s.store(r.Context()), "Customers", "INSERT INTO Customers (Name) VALUES (?)", c.Name); ok {
+		writeJSON(w, http.StatusCreated, c)
 	}
-	if err != nil {
-		internalError(w, err)
-		return
-	}
-	w.Header().Set("Location", "/odata/Customers("+strconv.FormatInt(c.ID, 10)+")")
-	writeJSON(w, http.StatusCreated, c)
 }
 
 func (s *service) getCustomer(w http.ResponseWriter, r *http.Request, id int64) {
@@ -373,16 +367,10 @@ func (s *service) createOrder(w http.ResponseWriter, r *http.Request, customer i
 		return
 	}
 	o.CustomerID = customer
-	res, err := q.ExecContext(r.Context(), "INSERT INTO Orders (CustomerID, Item, Quantity) VALUES (?, ?, ?)", o.CustomerID, o.Item, o.Quantity)
-	if err == nil {
-		o.ID, err = res.LastInsertId()
+	var ok bool
+	if o.ID, ok = insert(w, r, q, "Orders", "INSERT INTO Orders (CustomerID, Item, Quantity) VALUES (?, ?, ?)", o.CustomerID, o.Item, o.Quantity); ok {
+		writeJSON(w, http.StatusCreated, o)
 	}
-	if err != nil {
-		internalError(w, err)
-		return
-	}
-	w.Header().Set("Location", "/odata/Orders("+strconv.FormatInt(o.ID, 10)+")")
-	writeJSON(w, http.StatusCreated, o)
 }
 
 func (s *service) getOrder(w http.ResponseWriter, r *http.Request, id int64) {
@@ -489,4 +477,20 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 func internalError(w http.ResponseWriter, err error) {
 	log.Printf("odata-sqlite: %v", err)
 	writeError(w, http.StatusInternalServerError, "InternalError", "internal error")
+}
+
+// insert runs an INSERT into the entity set set and, when it succeeds, sets
+// the Location of the new entity; otherwise it answers 500.
+func insert(w http.ResponseWriter, r *http.Request, q querier, set, query string, args ...any) (int64, bool) {
+	res, err := q.ExecContext(r.Context(), query, args...)
+	var id int64
+	if err == nil {
+		id, err = res.LastInsertId()
+	}
+	if err != nil {
+		internalError(w, err)
+		return 0, false
+	}
+	w.Header().Set("Location", "/odata/"+set+"("+strconv.FormatInt(id, 10)+")")
+	return id, true
 }
