@@ -684,7 +684,9 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 	}
 	w.Header().Set("Content-Type", st.w.ContentType())
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+	// A ResponseController, not a w.(http.Flusher) assertion, so that
+	// middleware which wraps w and has Unwrap still streams the parts.
+	rc := http.NewResponseController(w)
 
 	n := len(st.calls)
 	ready := make([]bool, n)
@@ -699,9 +701,7 @@ func (h *Handler) respond(st *batchState, w http.ResponseWriter, outer *http.Req
 			// and only then, so that fast calls share a write.
 			if werr == nil && next > 0 {
 				st.bw.Flush()
-				if flusher != nil {
-					flusher.Flush()
-				}
+				_ = rc.Flush() // http.ErrNotSupported: the parts go out at the end
 			}
 			i = <-st.done
 		}

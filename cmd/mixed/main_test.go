@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -305,7 +307,28 @@ func TestServeReferencesAndHalt(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go serve(ctx, ln, newFarm(), "/batch", io.Discard)
+	// The later calls wait at a gate that opens when the first byte of
+	// the response arrives. The handler writes part 0 only once call 0
+	// has ended and, with halt on, has halted the batch; so the calls
+	// that reached the farm before that are exactly the ones already
+	// running, and every other later call must be skipped. Call 0 holds
+	// one of the handler's workers, so at most Concurrency-1 later calls
+	// can be running: with more later calls than that, some are skipped
+	// on any machine and under any scheduling.
+	var gate atomic.Pointer[chan struct{}]
+	var entered atomic.Int64
+	farm := newFarm()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := gate.Load(); g != nil && strings.HasSuffix(r.URL.Path, "/pony") {
+			entered.Add(1)
+			select {
+			case <-*g:
+			case <-r.Context().Done():
+			}
+		}
+		farm.ServeHTTP(w, r)
+	})
+	go serve(ctx, ln, inner, "/batch", io.Discard)
 	post := func(halt bool, parts ...string) []seedPart {
 		body := ""
 		for i, p := range parts {
@@ -321,40 +344,65 @@ func TestServeReferencesAndHalt(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
+		if g := gate.Load(); g != nil {
+			resp.Body = &onFirstRead{ReadCloser: resp.Body, f: func() { close(*g) }}
+		}
 		return responseParts(t, resp)
 	}
 	got := post(false, "GET /farm/v1/animals/pony HTTP/1.1\r\n", "GET /farm/v1/animals/$result[c0][animalName] HTTP/1.1\r\n")
 	if len(got) != 2 || got[1].Status != 200 || got[1].ETag != `"etag/pony"` {
 		t.Errorf("reference through serve: %+v", got)
 	}
-	// A failing call and 20 after it. Without the header every later
-	// call runs; with it, the later calls that had not started when the
-	// first failed are skipped (serve runs calls concurrently, so not
-	// necessarily all of them, but the workers are busy with the first
-	// ones long before the twentieth).
+
+	later := 4*runtime.GOMAXPROCS(0) + 4 // more than the handler's default Concurrency
 	calls := []string{"GET /farm/v1/animals/nobody HTTP/1.1\r\n"}
-	for range 20 {
+	for range later {
 		calls = append(calls, "GET /farm/v1/animals/pony HTTP/1.1\r\n")
 	}
 	for _, halt := range []bool{false, true} {
+		g := make(chan struct{})
+		gate.Store(&g)
+		entered.Store(0)
 		got := post(halt, calls...)
-		skipped := 0
+		if len(got) != 1+later || got[0].Status != 404 {
+			t.Fatalf("halt=%v: %d parts, first %+v", halt, len(got), got[0])
+		}
+		ran, skipped := 0, 0
 		for _, p := range got[1:] {
 			switch p.Status {
 			case 424:
 				skipped++
 			case 200:
+				ran++
 			default:
 				t.Errorf("halt=%v: later call status %d", halt, p.Status)
 			}
 		}
-		if len(got) != 21 || got[0].Status != 404 {
-			t.Fatalf("halt=%v: %d parts, first %+v", halt, len(got), got[0])
+		if n := int(entered.Load()); ran != n {
+			t.Errorf("halt=%v: %d later calls reached the farm but %d answered 200", halt, n, ran)
 		}
-		if halt && skipped == 0 || !halt && skipped != 0 {
-			t.Errorf("halt=%v: %d of 20 later calls skipped", halt, skipped)
+		if !halt && skipped != 0 {
+			t.Errorf("halt=false: %d of %d later calls skipped", skipped, later)
+		}
+		if halt && (skipped == 0 || ran+skipped != later) {
+			t.Errorf("halt=true: %d of %d later calls skipped, %d ran", skipped, later, ran)
 		}
 	}
+}
+
+// onFirstRead calls f when the first bytes are read.
+type onFirstRead struct {
+	io.ReadCloser
+	f func()
+}
+
+func (o *onFirstRead) Read(p []byte) (int, error) {
+	n, err := o.ReadCloser.Read(p)
+	if n > 0 && o.f != nil {
+		o.f()
+		o.f = nil
+	}
+	return n, err
 }
 
 // csPart is a response part of a batch with changesets.
