@@ -589,13 +589,14 @@ func lfCloseFirst(data []byte, boundary string) bool {
 		line, rest, found := bytes.Cut(data, []byte("\n"))
 		if bytes.HasPrefix(line, []byte(dash)) {
 			tail := line[len(dash):]
-			if bytes.HasPrefix(tail, []byte("--")) {
+			if bytes.HasPrefix(tail, []byte("--")) && len(bytes.TrimRight(tail[2:], " \t\r")) == 0 {
 				return found && len(bytes.TrimRight(tail[2:], " \t")) == 0
 			}
 			if len(bytes.TrimRight(tail, " \t\r")) == 0 {
 				return false // an opening delimiter comes first
 			}
-			// "--boundary0" is no delimiter: a preamble line.
+			// "--boundary0" and "--boundary--0" are no delimiters
+			// for either reader: preamble lines.
 		}
 		data = rest
 	}

@@ -196,7 +196,12 @@ func TestReferencesKeepIndependentCallsConcurrent(t *testing.T) {
 		n := running.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
-		time.Sleep(50 * time.Millisecond)
+		// a and b wait for each other, so that they overlap if they can
+		// at all, however slowly the machine schedules them; c, which
+		// follows a, has a finished.
+		for start := time.Now(); r.URL.Path != "/c" && peak.Load() < 2 && time.Since(start) < 5*time.Second; {
+			time.Sleep(time.Millisecond)
+		}
 		running.Add(-1)
 		fmt.Fprint(w, `{"ok":true}`)
 	})

@@ -44,11 +44,18 @@ type testAPI struct {
 	outerAuth      atomic.Int64 // batches whose outer request carried it
 	inFlight, peak atomic.Int64
 	batchCtxDone   atomic.Int64
+	slowRunning    atomic.Int64 // /slow/ calls inside a batch, running now
 }
 
 func newTestAPI(t *testing.T, batchStatus int) *testAPI {
 	a := &testAPI{}
-	bh := NewHandler(echoAPI, nil)
+	bh := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow/") {
+			a.slowRunning.Add(1)
+			defer a.slowRunning.Add(-1)
+		}
+		echoAPI(w, r)
+	}), nil)
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/batch" {
 			a.plain.Add(1)
@@ -83,6 +90,17 @@ func newTestAPI(t *testing.T, batchStatus int) *testAPI {
 func (a *testAPI) client(tr *Transport) *http.Client {
 	tr.Endpoint = a.srv.URL + "/batch"
 	return &http.Client{Transport: tr}
+}
+
+// waitSlow waits until n /slow/ calls run inside batches: then they are
+// on the wire, whatever the machine's load.
+func (a *testAPI) waitSlow(t *testing.T, n int64) {
+	t.Helper()
+	for start := time.Now(); a.slowRunning.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d slow calls running after 10 s, want %d", a.slowRunning.Load(), n)
+		}
+	}
 }
 
 // alone is what a request gets without batching.
@@ -120,8 +138,11 @@ func do(c *http.Client, ctx context.Context, method, url, body string) (string, 
 
 func TestTransportBatchesConcurrentCalls(t *testing.T) {
 	a := newTestAPI(t, 0)
-	c := a.client(&Transport{Window: 50 * time.Millisecond})
+	// A window longer than the test and a batch that is full at n calls:
+	// the batch goes out when the nth call arrives, however slowly the
+	// goroutines start.
 	const n = 20
+	c := a.client(&Transport{Window: time.Minute, MaxCalls: n})
 	got := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -226,7 +247,7 @@ func TestTransportCancelOneCall(t *testing.T) {
 		defer wg.Done()
 		fast, _ = do(c, context.Background(), "GET", a.srv.URL+"/fast", "")
 	}()
-	time.Sleep(60 * time.Millisecond) // the batch is on the wire
+	a.waitSlow(t, 1)
 	cancel()
 	wg.Wait()
 	if !errors.Is(slowErr, context.Canceled) {
@@ -245,7 +266,7 @@ func TestTransportAllCancelledCancelsBatch(t *testing.T) {
 	for range 2 {
 		go func() { _, err := do(c, ctx, "GET", a.srv.URL+"/slow/5000", ""); errc <- err }()
 	}
-	time.Sleep(50 * time.Millisecond)
+	a.waitSlow(t, 2)
 	start := time.Now()
 	cancel()
 	for range 2 {
@@ -254,12 +275,13 @@ func TestTransportAllCancelledCancelsBatch(t *testing.T) {
 		}
 	}
 	// The server notices the batch request going away long before the
-	// calls' 5 s.
-	for a.batchCtxDone.Load() == 0 && time.Since(start) < 3*time.Second {
+	// calls' 5 s. (Under load the two calls may have gone out in two
+	// batches; each must be cancelled.)
+	for a.batchCtxDone.Load() < a.batches.Load() && time.Since(start) < 3*time.Second {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if a.batchCtxDone.Load() != 1 {
-		t.Error("the batch request was not cancelled when all its calls were")
+	if done, n := a.batchCtxDone.Load(), a.batches.Load(); done != n {
+		t.Errorf("%d of %d batch requests cancelled when all their calls were", done, n)
 	}
 }
 
