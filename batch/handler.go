@@ -152,6 +152,12 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // for the panic) while the other calls run; a malformed envelope (not
 // multipart, bad boundary, truncated) gets an outer 400, too many calls an
 // outer 400 and too large a body an outer 413, before any call runs.
+//
+// The response streams: a part is sent as soon as its call and every call
+// before it are done, flushed through [http.ResponseController], so
+// middleware that wraps the ResponseWriter must implement [http.Flusher]
+// or an Unwrap method; without either the parts go out together at the
+// end.
 type Handler struct {
 	inner http.Handler
 	opts  HandlerOptions
