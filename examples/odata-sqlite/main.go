@@ -324,25 +324,32 @@ func (s *service) getCustomer(w http.ResponseWriter, r *http.Request, id int64) 
 
 func (s *service) listCustomers(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.store(r.Context()).QueryContext(r.Context(), "SELECT ID, Name FROM Customers ORDER BY ID")
+	writeCollection(w, rows, err, func(c *Customer) []any { return []any{&c.ID, &c.Name} })
+}
+
+// writeCollection answers with the rows of a query as an OData collection,
+// scanning each into the fields that fields returns (it may also set the
+// ones the query leaves out), or with a 500.
+func writeCollection[T any](w http.ResponseWriter, rows *sql.Rows, err error, fields func(*T) []any) {
 	if err != nil {
 		internalError(w, err)
 		return
 	}
 	defer rows.Close()
-	list := []Customer{}
+	list := []T{}
 	for rows.Next() {
-		var c Customer
-		if err := rows.Scan(&c.ID, &c.Name); err != nil {
+		var v T
+		if err := rows.Scan(fields(&v)...); err != nil {
 			internalError(w, err)
 			return
 		}
-		list = append(list, c)
+		list = append(list, v)
 	}
 	if err := rows.Err(); err != nil {
 		internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, collection[Customer]{Value: list})
+	writeJSON(w, http.StatusOK, collection[T]{Value: list})
 }
 
 func (s *service) createOrder(w http.ResponseWriter, r *http.Request, customer int64) {
@@ -399,25 +406,10 @@ func (s *service) listOrders(w http.ResponseWriter, r *http.Request, customer in
 		return
 	}
 	rows, err := q.QueryContext(r.Context(), "SELECT ID, Item, Quantity FROM Orders WHERE CustomerID = ? ORDER BY ID", customer)
-	if err != nil {
-		internalError(w, err)
-		return
-	}
-	defer rows.Close()
-	list := []Order{}
-	for rows.Next() {
-		o := Order{CustomerID: customer}
-		if err := rows.Scan(&o.ID, &o.Item, &o.Quantity); err != nil {
-			internalError(w, err)
-			return
-		}
-		list = append(list, o)
-	}
-	if err := rows.Err(); err != nil {
-		internalError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, collection[Order]{Value: list})
+	writeCollection(w, rows, err, func(o *Order) []any {
+		o.CustomerID = customer
+		return []any{&o.ID, &o.Item, &o.Quantity}
+	})
 }
 
 func customerExists(ctx context.Context, q querier, id int64) (bool, error) {
