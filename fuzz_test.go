@@ -518,85 +518,145 @@ func FuzzReaderVsStdlib(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s.data, s.boundary)
 	}
-	blankFold := regexp.MustCompile(`\n[ \t]+\r?\n`)
-	f.Fuzz(func(t *testing.T, data []byte, boundary string) {
-		if !validReadBoundary(boundary) {
-			return
-		}
-		ours, err := readParts(bytes.NewReader(data), boundary, ReaderOptions{})
-		checkReadErr(t, err, len(data))
-		std, stdErr := stdParts(data, boundary)
-		if err != nil && stdErr == nil {
-			// Where mime/multipart accepts and the Reader does not, the
-			// reason must be a deliberate difference: a limit of ours
-			// (mime/multipart allows 10,000 fields and 10 MB of header,
-			// and any number of parts), or a header line with an empty
-			// name, which textproto skips and we reject rather than
-			// guess what the sender meant.
-			var se *SyntaxError
-			switch {
-			case errors.Is(err, ErrTooManyFields), errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrTooManyParts):
-			case errors.As(err, &se) && se.Err == ErrSyntax && se.Reason == "empty header name":
-			case errors.As(err, &se) && se.Err == ErrSyntax && se.Reason == "invalid byte in header name" && stdNameWithSpace(std):
-				// textproto accepts "Name : v" as a field named "Name "
-				// (golang/go#34540), which is not a token: a field
-				// that every strict peer drops or rejects, and a way
-				// to smuggle a second Content-Length past one.
-			case errors.As(err, &se) && se.Err == io.ErrUnexpectedEOF && se.Reason == "input ends inside a part header":
-				// mime/multipart returns a bare io.EOF when the input
-				// ends inside a part header (textproto's io.EOF goes
-				// through newPart unwrapped), so a truncated body looks
-				// like a clean end and its last part is silently lost.
-			default:
-				t.Fatalf("mime/multipart accepts what the Reader rejects with %v; std read %q", err, std)
+	f.Fuzz(checkVsStdlib)
+}
+
+var vsStdlibDepth = flag.Int("vs-stdlib-depth", 5, "TestReaderVsStdlibExhaustive: the most tokens per input (lines: one fewer)")
+
+// TestReaderVsStdlibExhaustive runs FuzzReaderVsStdlib's property on every
+// sequence of up to -vs-stdlib-depth tokens from two alphabets: the bytes
+// that delimiter lines, line endings, padding and headers are made of, and
+// whole lines of those kinds. The fuzzer finds disagreements in this space
+// only by chance (twice so far, as CI ran); a sweep finds all of them up to
+// its depth, in a few seconds at the default.
+func TestReaderVsStdlibExhaustive(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		depth  int
+		tokens []string
+	}{
+		{"bytes", *vsStdlibDepth, []string{"--b", "--", "\r\n", "\n", "\r", " ", "\t", "0", "a:"}},
+		{"lines", *vsStdlibDepth - 1, []string{
+			"--b\r\n", "--b\n", "--b \r\n", "--b--\r\n", "--b--\n", "--b-- \n", "--b--",
+			"--b0\n", "--b--0\r\n", "--b\t\r", "a: 1\r\n", "a: 1\n", " 2\r\n", "0\n", "\r\n", "\n", "\r",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var data []byte
+			var sweep func(depth int)
+			sweep = func(depth int) {
+				func() {
+					// Fatalf ends the test through Goexit: name the input.
+					defer func() {
+						if t.Failed() {
+							t.Logf("input %q, boundary \"b\"", data)
+						}
+					}()
+					checkVsStdlib(t, data, "b")
+				}()
+				if depth == 0 {
+					return
+				}
+				n := len(data)
+				for _, tok := range tc.tokens {
+					data = append(data[:n], tok...)
+					sweep(depth - 1)
+				}
+				data = data[:n]
 			}
+			sweep(tc.depth)
+		})
+	}
+}
+
+var blankFold = regexp.MustCompile(`\n[ \t]+\r?\n`)
+
+// checkVsStdlib is FuzzReaderVsStdlib's property for one input.
+func checkVsStdlib(t *testing.T, data []byte, boundary string) {
+	if !validReadBoundary(boundary) {
+		return
+	}
+	ours, err := readParts(bytes.NewReader(data), boundary, ReaderOptions{})
+	checkReadErr(t, err, len(data))
+	std, stdErr := stdParts(data, boundary)
+	if err != nil && stdErr == nil {
+		// Where mime/multipart accepts and the Reader does not, the
+		// reason must be a deliberate difference: a limit of ours
+		// (mime/multipart allows 10,000 fields and 10 MB of header,
+		// and any number of parts), or a header line with an empty
+		// name, which textproto skips and we reject rather than
+		// guess what the sender meant.
+		var se *SyntaxError
+		switch {
+		case errors.Is(err, ErrTooManyFields), errors.Is(err, ErrHeaderTooLarge), errors.Is(err, ErrTooManyParts):
+		case errors.As(err, &se) && se.Err == ErrSyntax && se.Reason == "empty header name":
+		case errors.As(err, &se) && se.Err == ErrSyntax && se.Reason == "invalid byte in header name" && stdNameWithSpace(std):
+			// textproto accepts "Name : v" as a field named "Name "
+			// (golang/go#34540), which is not a token: a field
+			// that every strict peer drops or rejects, and a way
+			// to smuggle a second Content-Length past one.
+		case errors.As(err, &se) && se.Err == io.ErrUnexpectedEOF && se.Reason == "input ends inside a part header":
+			// mime/multipart returns a bare io.EOF when the input
+			// ends inside a part header (textproto's io.EOF goes
+			// through newPart unwrapped), so a truncated body looks
+			// like a clean end and its last part is silently lost.
+		default:
+			t.Fatalf("mime/multipart accepts what the Reader rejects with %v; std read %q", err, std)
 		}
-		if err == nil && stdErr != nil && !stdStricter(data, boundary, stdErr) {
-			t.Fatalf("the Reader accepts what mime/multipart rejects with %v; ours read %q", stdErr, ours)
+	}
+	if err == nil && stdErr != nil && !stdStricter(data, boundary, stdErr) {
+		t.Fatalf("the Reader accepts what mime/multipart rejects with %v; ours read %q", stdErr, ours)
+	}
+	if err != nil || stdErr != nil {
+		return
+	}
+	if lfCloseFirst(data, boundary) {
+		// The Reader has ended at the bare-LF close delimiter;
+		// mime/multipart took it for preamble and read on (doc.go), here
+		// to a part it could end cleanly.
+		if len(ours) != 0 {
+			t.Fatalf("the Reader read %q before a bare-LF close delimiter that comes first", ours)
 		}
-		if err != nil || stdErr != nil {
-			return
+		return
+	}
+	var got []testPart
+	for _, p := range ours {
+		var h [][2]string
+		for _, f := range p.Header {
+			h = append(h, [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]})
 		}
-		var got []testPart
-		for _, p := range ours {
-			var h [][2]string
-			for _, f := range p.Header {
-				h = append(h, [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]})
-			}
-			sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
-			got = append(got, testPart{Header: h, Body: p.Body})
-		}
-		if blankFold.Match(data) {
-			for _, ps := range [][]testPart{got, std} {
-				for _, p := range ps {
-					for j := range p.Header {
-						p.Header[j][1] = strings.Join(strings.FieldsFunc(p.Header[j][1], func(r rune) bool { return r == ' ' || r == '\t' }), " ")
-					}
+		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
+		got = append(got, testPart{Header: h, Body: p.Body})
+	}
+	if blankFold.Match(data) {
+		for _, ps := range [][]testPart{got, std} {
+			for _, p := range ps {
+				for j := range p.Header {
+					p.Header[j][1] = strings.Join(strings.FieldsFunc(p.Header[j][1], func(r rune) bool { return r == ' ' || r == '\t' }), " ")
 				}
 			}
 		}
-		if diff := cmp.Diff(std, got); diff != "" {
-			t.Fatalf("Reader and mime/multipart disagree (-std +ours):\n%s", diff)
-		}
-	})
+	}
+	if diff := cmp.Diff(std, got); diff != "" {
+		t.Fatalf("Reader and mime/multipart disagree (-std +ours):\n%s", diff)
+	}
 }
 
-// lfCloseFirst reports whether the first line of data that starts with
-// "--" boundary is a close delimiter line ending in a bare LF.
+// lfCloseFirst reports whether the first delimiter line of data is a close
+// delimiter line ending in a bare LF. A delimiter line is "--boundary",
+// "--" for the close, spaces and tabs, and a line end; any other line
+// that starts with "--boundary" ("--boundary0", "--boundary--0",
+// "--boundary\t\r\r\n") is a preamble line for both readers.
 func lfCloseFirst(data []byte, boundary string) bool {
-	dash := "--" + boundary
+	dash := []byte("--" + boundary)
 	for len(data) > 0 {
 		line, rest, found := bytes.Cut(data, []byte("\n"))
-		if bytes.HasPrefix(line, []byte(dash)) {
-			tail := line[len(dash):]
-			if bytes.HasPrefix(tail, []byte("--")) && len(bytes.TrimRight(tail[2:], " \t\r")) == 0 {
-				return found && len(bytes.TrimRight(tail[2:], " \t")) == 0
+		if tail, ok := bytes.CutPrefix(line, dash); ok {
+			tail, isClose := bytes.CutPrefix(tail, []byte("--"))
+			tail, crlf := bytes.CutSuffix(tail, []byte("\r"))
+			if len(bytes.Trim(tail, " \t")) == 0 {
+				return isClose && found && !crlf
 			}
-			if len(bytes.TrimRight(tail, " \t\r")) == 0 {
-				return false // an opening delimiter comes first
-			}
-			// "--boundary0" and "--boundary--0" are no delimiters
-			// for either reader: preamble lines.
 		}
 		data = rest
 	}
