@@ -97,7 +97,8 @@ var (
 	ErrBadContentLength = errors.New("mixed: invalid Content-Length")
 
 	// ErrFramingConflict reports a message with both Content-Length and
-	// Transfer-Encoding, which two parsers could frame differently (the
+	// Transfer-Encoding, or an HTTP/1.0 message with Transfer-Encoding
+	// (RFC 9112 §6.1), which two parsers could frame differently (the
 	// request smuggling of RFC 9112 §11.2); or, for a [MessageWriter], a
 	// body given with a status that cannot have one.
 	ErrFramingConflict = errors.New("mixed: conflicting message framing")

@@ -542,31 +542,36 @@ func TestReaderVsStdlibExhaustive(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var data []byte
-			var sweep func(depth int)
-			sweep = func(depth int) {
-				func() {
-					// Fatalf ends the test through Goexit: name the input.
-					defer func() {
-						if t.Failed() {
-							t.Logf("input %q, boundary \"b\"", data)
-						}
-					}()
-					checkVsStdlib(t, data, "b")
-				}()
-				if depth == 0 {
-					return
-				}
-				n := len(data)
-				for _, tok := range tc.tokens {
-					data = append(data[:n], tok...)
-					sweep(depth - 1)
-				}
-				data = data[:n]
-			}
-			sweep(tc.depth)
+			sweepTokens(t, tc.tokens, tc.depth, func(data []byte) { checkVsStdlib(t, data, "b") })
 		})
 	}
+}
+
+// sweepTokens calls check with every sequence of up to depth tokens, and
+// names the input if check fails the test (Fatalf ends it through Goexit).
+func sweepTokens(t *testing.T, tokens []string, depth int, check func(data []byte)) {
+	var data []byte
+	var sweep func(depth int)
+	sweep = func(depth int) {
+		func() {
+			defer func() {
+				if t.Failed() {
+					t.Logf("input %q", data)
+				}
+			}()
+			check(data)
+		}()
+		if depth == 0 {
+			return
+		}
+		n := len(data)
+		for _, tok := range tokens {
+			data = append(data[:n], tok...)
+			sweep(depth - 1)
+		}
+		data = data[:n]
+	}
+	sweep(depth)
 }
 
 var blankFold = regexp.MustCompile(`\n[ \t]+\r?\n`)
@@ -1011,7 +1016,14 @@ func httpErrString(err error) string {
 
 func FuzzReadRequest(f *testing.F) {
 	httpFuzzSeeds(f, true)
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(checkRequestVsStdlib)
+}
+
+// checkRequestVsStdlib is FuzzReadRequest's property for one input: the
+// whole-input and one-byte reads agree, and so does net/http where both
+// accept.
+func checkRequestVsStdlib(t *testing.T, data []byte) {
+	{
 		got, err := httpFuzzRead(t, data, true)
 		std, serr := http.ReadRequest(bufioReader(data))
 		if err != nil || serr != nil || std.ProtoMajor != 1 {
@@ -1033,12 +1045,17 @@ func FuzzReadRequest(f *testing.F) {
 		if diff := cmp.Diff(httpDropFraming(std.Header), httpDropFraming(httpCanonFields(got.Header))); diff != "" {
 			t.Fatalf("%q: net/http (-) and we (+) disagree on fields:\n%s", data, diff)
 		}
-	})
+	}
 }
 
 func FuzzReadResponse(f *testing.F) {
 	httpFuzzSeeds(f, false)
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(checkResponseVsStdlib)
+}
+
+// checkResponseVsStdlib is FuzzReadResponse's property for one input.
+func checkResponseVsStdlib(t *testing.T, data []byte) {
+	{
 		got, err := httpFuzzRead(t, data, false)
 		std, serr := http.ReadResponse(bufioReader(data), nil)
 		if err != nil || serr != nil {
@@ -1056,6 +1073,25 @@ func FuzzReadResponse(f *testing.F) {
 		if diff := cmp.Diff(httpDropFraming(std.Header), httpDropFraming(httpCanonFields(got.Header))); diff != "" {
 			t.Fatalf("%q: net/http (-) and we (+) disagree on fields:\n%s", data, diff)
 		}
+	}
+}
+
+// TestReadMessageVsStdlibExhaustive runs FuzzReadRequest's and
+// FuzzReadResponse's properties on every sequence of up to
+// -vs-stdlib-depth tokens (requests and responses: one fewer) from
+// alphabets of start lines, framing fields, folds, chunks and line ends.
+func TestReadMessageVsStdlibExhaustive(t *testing.T) {
+	common := []string{
+		"Content-Length: 1\r\n", "Content-Length: 0\n", "Transfer-Encoding: chunked\r\n",
+		"a: b\r\n", " x\r\n", "\r\n", "\n", "1\r\nz\r\n0\r\n\r\n", "y",
+	}
+	t.Run("requests", func(t *testing.T) {
+		tokens := append([]string{"GET / HTTP/1.1\r\n", "POST /a?b HTTP/1.0\n", "Host: h\r\n"}, common...)
+		sweepTokens(t, tokens, *vsStdlibDepth-1, func(data []byte) { checkRequestVsStdlib(t, data) })
+	})
+	t.Run("responses", func(t *testing.T) {
+		tokens := append([]string{"HTTP/1.1 200 OK\r\n", "HTTP/1.0 204\n", "HTTP/1.1 304 Not Modified\r\n"}, common...)
+		sweepTokens(t, tokens, *vsStdlibDepth-1, func(data []byte) { checkResponseVsStdlib(t, data) })
 	})
 }
 

@@ -54,9 +54,13 @@ func TestHTTPRequestConversion(t *testing.T) {
 			conv{Method: "GET", URL: "https://www.googleapis.com/drive/v3/files", Host: "www.googleapis.com", RequestURI: "https://www.googleapis.com/drive/v3/files", Proto: "HTTP/1.1",
 				Header: http.Header{}, ContentLength: -1}},
 		{"chunked with trailer, nil base", MessageOptions{},
-			"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n", nil,
-			conv{Method: "POST", URL: "/x", RequestURI: "/x", Proto: "HTTP/1.0",
+			"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n", nil,
+			conv{Method: "POST", URL: "/x", RequestURI: "/x", Proto: "HTTP/1.1",
 				Header: http.Header{"Transfer-Encoding": {"chunked"}}, Trailer: http.Header{"X-Sum": {"1"}}, ContentLength: -1, TransferEncoding: []string{"chunked"}, Body: "abc"}},
+		{"HTTP/1.0", MessageOptions{},
+			"POST /x HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc", nil,
+			conv{Method: "POST", URL: "/x", RequestURI: "/x", Proto: "HTTP/1.0",
+				Header: http.Header{"Content-Length": {"3"}}, ContentLength: 3, Body: "abc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -233,11 +233,12 @@ const (
 //     field line without colon, whitespace between a field name and its
 //     colon, obsolete line folding ([ErrSyntax]); the limits of
 //     [MessageOptions] ([ErrStartLineTooLong], [ErrHeaderTooLarge],
-//     [ErrTooManyFields]); Content-Length with Transfer-Encoding
-//     ([ErrFramingConflict]); a malformed or disagreeing Content-Length
-//     ([ErrBadContentLength]); a Transfer-Encoding other than chunked
-//     ([ErrBadTransferEncoding]); a malformed chunked body ([ErrBadChunk]);
-//     anything but blank lines after the body ([ErrDataAfterBody]).
+//     [ErrTooManyFields]); Content-Length with Transfer-Encoding, or
+//     Transfer-Encoding in an HTTP/1.0 message ([ErrFramingConflict]); a
+//     malformed or disagreeing Content-Length ([ErrBadContentLength]); a
+//     Transfer-Encoding other than chunked ([ErrBadTransferEncoding]); a
+//     malformed chunked body ([ErrBadChunk]); anything but blank lines
+//     after the body ([ErrDataAfterBody]).
 //
 // The body is framed by Content-Length, or by chunked transfer coding, or
 // else is the rest of the input, for requests too: the input holds one
@@ -335,7 +336,7 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 	if err := m.readHead(true); err != nil {
 		return nil, err
 	}
-	cl, err := m.framing(&r.Header, false)
+	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
 	if err != nil {
 		m.err = err
 		return nil, err
@@ -362,7 +363,7 @@ func (m *MessageReader) ReadResponse(reqMethod string) (*Response, error) {
 		return nil, err
 	}
 	noBody := r.StatusCode < 200 || r.StatusCode == 204 || r.StatusCode == 304 || reqMethod == "HEAD"
-	cl, err := m.framing(&r.Header, noBody)
+	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
 	if err != nil {
 		m.err = err
 		return nil, err
@@ -780,8 +781,9 @@ func fieldNameErr(line []byte, off int64) error {
 }
 
 // framing decides how the body is delimited from the fields in h, and sets
-// the body state. It returns the ContentLength to report.
-func (m *MessageReader) framing(h *Header, noBody bool) (int64, error) {
+// the body state. It returns the ContentLength to report. http10 reports
+// an HTTP/1.0 message, which cannot be chunked.
+func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	cl := int64(-1)
 	var clv []byte
 	te := false
@@ -822,6 +824,12 @@ func (m *MessageReader) framing(h *Header, noBody bool) (int64, error) {
 	}
 	if te && clv != nil {
 		return 0, syntaxErr(base, ErrFramingConflict, "both Content-Length and Transfer-Encoding")
+	}
+	if te && http10 {
+		// RFC 9112 §6.1: the framing of such a message is faulty. net/http
+		// ignores the field and reads the body another way, so a parser
+		// that decoded the chunks would see another message than it.
+		return 0, syntaxErr(base, ErrFramingConflict, "Transfer-Encoding in an HTTP/1.0 message")
 	}
 	if noBody {
 		m.bstate = bodyNone

@@ -429,6 +429,10 @@ var smugglingTests = []struct {
 }{
 	{name: "CL with TE", in: "POST /x HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrFramingConflict, off: 0, after: "GET /admin"},
 	{name: "TE with CL", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", err: ErrFramingConflict, off: 0},
+	// net/http ignores Transfer-Encoding in HTTP/1.0 and reads no body
+	// (or, for a response, the rest): the chunks would be a second message.
+	{name: "TE in HTTP/1.0", in: "POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n", err: ErrFramingConflict, off: 0, after: "z"},
+	{name: "TE in HTTP/1.0 response", response: true, in: "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", err: ErrFramingConflict, off: 0, after: "hello"},
 	{name: "disagreeing CL", in: "POST /x HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcdGET /admin HTTP/1.1\r\n\r\n", err: ErrBadContentLength, off: 53, after: "GET /admin"},
 	{name: "CL list", in: "POST /x HTTP/1.1\r\nContent-Length: 4, 4\r\n\r\nabcd", err: ErrBadContentLength, off: 34},
 	{name: "CL sign", in: "POST /x HTTP/1.1\r\nContent-Length: +4\r\n\r\nabcd", err: ErrBadContentLength, off: 34},
