@@ -1083,14 +1083,14 @@ func checkResponseVsStdlib(t *testing.T, data []byte) {
 func TestReadMessageVsStdlibExhaustive(t *testing.T) {
 	common := []string{
 		"Content-Length: 1\r\n", "Content-Length: 0\n", "Transfer-Encoding: chunked\r\n",
-		"a: b\r\n", " x\r\n", "\r\n", "\n", "1\r\nz\r\n0\r\n\r\n", "y",
+		"Trailer: a\r\n", "a: b\r\n", " x\r\n", "\r\n", "\n", "1\r\nz\r\n0\r\n\r\n", "y",
 	}
 	t.Run("requests", func(t *testing.T) {
 		tokens := append([]string{"GET / HTTP/1.1\r\n", "POST /a?b HTTP/1.0\n", "Host: h\r\n"}, common...)
 		sweepTokens(t, tokens, *vsStdlibDepth-1, func(data []byte) { checkRequestVsStdlib(t, data) })
 	})
 	t.Run("responses", func(t *testing.T) {
-		tokens := append([]string{"HTTP/1.1 200 OK\r\n", "HTTP/1.0 204\n", "HTTP/1.1 304 Not Modified\r\n"}, common...)
+		tokens := append([]string{"HTTP/1.1 200 OK\r\n", "HTTP/1.0 204\n", "HTTP/1.1 304 Not Modified\r\n", "HTTP/1.1 100 Continue\r\n"}, common...)
 		sweepTokens(t, tokens, *vsStdlibDepth-1, func(data []byte) { checkResponseVsStdlib(t, data) })
 	})
 }

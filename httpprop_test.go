@@ -242,8 +242,11 @@ func httpCanonFields(fs [][2]string) http.Header {
 // httpDropFraming removes the fields net/http moves out of its Header.
 func httpDropFraming(h http.Header) http.Header {
 	out := http.Header{}
+	_, chunked := h["Transfer-Encoding"]
 	for k, v := range h {
-		if k != "Transfer-Encoding" && k != "Content-Length" && k != "Host" {
+		// net/http moves the Trailer field of a chunked message (even a
+		// 1xx one, which has no body) out of Header, into Trailer's keys.
+		if k != "Transfer-Encoding" && k != "Content-Length" && k != "Host" && !(chunked && k == "Trailer") {
 			out[k] = v
 		}
 	}
