@@ -319,7 +319,7 @@ func TestPropVsStdlib(t *testing.T) {
 			t.Fatalf("mime/multipart accepts, the Reader fails: %v\ninput: %q\nmime/multipart: %q", err, in, want)
 		}
 		got = stdForm(got) // differences 1 and 2
-		if got == nil && closeBeforeParts(in, boundary) {
+		if got == nil && lfCloseFirst(in, boundary) {
 			return // difference 6
 		}
 		if blankContinuation.Match(in) {
@@ -365,27 +365,6 @@ func deliberateRejection(want []testPart, err error) bool {
 				}
 			}
 		}
-	}
-	return false
-}
-
-// closeBeforeParts reports whether the first line of in that starts with
-// "--" boundary is a close delimiter line that ends in a bare LF, which
-// mime/multipart does not recognize as one before the first part.
-func closeBeforeParts(in []byte, boundary string) bool {
-	for len(in) > 0 {
-		line := in
-		if i := bytes.IndexByte(in, '\n'); i >= 0 {
-			line, in = in[:i+1], in[i+1:]
-		} else {
-			in = nil
-		}
-		if !bytes.HasPrefix(line, []byte("--"+boundary)) {
-			continue
-		}
-		rest, ok := bytes.CutPrefix(line, []byte("--"+boundary+"--"))
-		rest = bytes.TrimLeft(rest, " \t")
-		return ok && string(rest) == "\n"
 	}
 	return false
 }
