@@ -364,8 +364,11 @@ func TestServeReferencesAndHalt(t *testing.T) {
 		gate.Store(&g)
 		entered.Store(0)
 		got := post(halt, calls...)
-		if len(got) != 1+later || got[0].Status != 404 {
-			t.Fatalf("halt=%v: %d parts, first %+v", halt, len(got), got[0])
+		if len(got) != 1+later {
+			t.Fatalf("halt=%v: %d parts, want %d", halt, len(got), 1+later)
+		}
+		if got[0].Status != 404 {
+			t.Errorf("halt=%v: first part %+v, want 404", halt, got[0])
 		}
 		ran, skipped := 0, 0
 		for _, p := range got[1:] {
