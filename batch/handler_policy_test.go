@@ -199,11 +199,7 @@ func TestHandlerLimitsAndFailures(t *testing.T) {
 				t.Fatalf("status %d (%s), want %d", resp.StatusCode, b, tc.wantStatus)
 			}
 			if resp.StatusCode == 200 {
-				var statuses []int
-				for _, p := range readBatchResponse(t, resp) {
-					statuses = append(statuses, p.Status)
-				}
-				if diff := cmp.Diff(tc.wantParts, statuses); diff != "" {
+				if diff := cmp.Diff(tc.wantParts, statuses(readBatchResponse(t, resp))); diff != "" {
 					t.Errorf("part statuses (-want +got):\n%s", diff)
 				}
 			}

@@ -62,6 +62,15 @@ func readBatchResponse(t *testing.T, resp *http.Response) []gotPart {
 	}
 }
 
+// statuses is the status of each part, in order.
+func statuses(parts []gotPart) []int {
+	var out []int
+	for _, p := range parts {
+		out = append(out, p.Status)
+	}
+	return out
+}
+
 // farm is the Calendar documentation's demo API, enough of it to answer
 // the seed's batch: ETags honoured by If-None-Match.
 func farm() http.Handler {

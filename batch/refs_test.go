@@ -125,11 +125,7 @@ func TestResultReferenceFailures(t *testing.T) {
 			opts := tc.opts
 			opts.ResultReferences = true
 			got := readBatchResponse(t, serve(t, inner, &opts, "/batch", nil, batchBody(parts...)))
-			var statuses []int
-			for _, p := range got {
-				statuses = append(statuses, p.Status)
-			}
-			if diff := cmp.Diff(tc.want, statuses); diff != "" {
+			if diff := cmp.Diff(tc.want, statuses(got)); diff != "" {
 				t.Errorf("statuses (-want +got):\n%s", diff)
 			}
 			if n := inner.reached.Load(); n != tc.reached {
@@ -172,11 +168,7 @@ func TestHaltOnError(t *testing.T) {
 			opts.ResultReferences = true
 			opts.Concurrency = 1 // with one call at a time, which calls start is certain
 			got := readBatchResponse(t, serve(t, inner, &opts, "/batch", tc.hdr, parts))
-			var statuses []int
-			for _, p := range got {
-				statuses = append(statuses, p.Status)
-			}
-			if diff := cmp.Diff(tc.want, statuses); diff != "" {
+			if diff := cmp.Diff(tc.want, statuses(got)); diff != "" {
 				t.Errorf("statuses (-want +got):\n%s", diff)
 			}
 			if n := inner.reached.Load(); n != tc.reached {

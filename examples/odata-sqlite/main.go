@@ -311,15 +311,21 @@ func (s *service) createCustomer(w http.ResponseWriter, r *http.Request) {
 func (s *service) getCustomer(w http.ResponseWriter, r *http.Request, id int64) {
 	c := Customer{ID: id}
 	err := s.store(r.Context()).QueryRowContext(r.Context(), "SELECT Name FROM Customers WHERE ID = ?", id).Scan(&c.Name)
+	writeRow(w, err, c, "no customer %d", id)
+}
+
+// writeRow answers with v, or with a 404 saying notFound (a format for id)
+// when the row is missing, or with a 500 on another error.
+func writeRow[T any](w http.ResponseWriter, err error, v T, notFound string, id int64) {
 	if errors.Is(err, sql.ErrNoRows) {
-		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("no customer %d", id))
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf(notFound, id))
 		return
 	}
 	if err != nil {
 		internalError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *service) listCustomers(w http.ResponseWriter, r *http.Request) {
@@ -383,15 +389,7 @@ func (s *service) createOrder(w http.ResponseWriter, r *http.Request, customer i
 func (s *service) getOrder(w http.ResponseWriter, r *http.Request, id int64) {
 	o := Order{ID: id}
 	err := s.store(r.Context()).QueryRowContext(r.Context(), "SELECT CustomerID, Item, Quantity FROM Orders WHERE ID = ?", id).Scan(&o.CustomerID, &o.Item, &o.Quantity)
-	if errors.Is(err, sql.ErrNoRows) {
-		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("no order %d", id))
-		return
-	}
-	if err != nil {
-		internalError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, o)
+	writeRow(w, err, o, "no order %d", id)
 }
 
 func (s *service) listOrders(w http.ResponseWriter, r *http.Request, customer int64) {
