@@ -195,7 +195,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	if req.URL == nil {
 		return nil, errors.New("batch: request without URL")
 	}
-	if req.URL.Host != "" && !strings.EqualFold(req.URL.Host, ep.Host) {
+	if req.URL.Host != "" && !sameHost(req.URL.Host, ep.Host, ep.Scheme) {
 		return nil, fmt.Errorf("batch: request to host %q, not the batch endpoint's %q", req.URL.Host, ep.Host)
 	}
 	if id == "" {

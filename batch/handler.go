@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -41,6 +43,35 @@ type HandlerOptions struct {
 	// batch documentation allows; their responses are written in request
 	// order.
 	Concurrency int
+	// MaxBufferedBytes limits the response bytes a batch holds in memory
+	// (default 32 MiB): the response at the head of the request order
+	// streams to the client as its handler writes it, and the calls
+	// behind it, which finished or wrote early, buffer theirs; a call
+	// whose Write would take the batch past the limit waits until its
+	// turn comes. The head never waits, so a batch always progresses.
+	MaxBufferedBytes int64
+	// CallTimeout bounds each call (default: none). A call still running
+	// at the deadline has its context cancelled and answers 504 Gateway
+	// Timeout in its part, unless its response had begun to stream; its
+	// handler may go on, but its request body and ResponseWriter are dead
+	// to it from then on.
+	CallTimeout time.Duration
+	// PathPrefix is the path the calls must stay inside (default "/"),
+	// such as a gateway's upstream base path. A call target's dot
+	// segments are resolved first (RFC 3986 §5.2.4, counting %2E as a
+	// dot and %2F as a slash), after result references are substituted;
+	// a target that would leave the prefix answers 400 in its part.
+	PathPrefix string
+	// MaxEpilogueBytes limits the bytes after the close delimiter that
+	// the Handler reads and discards (default 64 KiB); more is an outer
+	// 400. The Handler reads the request body to its end before it
+	// answers, so that net/http notices a client that goes away and
+	// cancels the calls' contexts.
+	MaxEpilogueBytes int64
+	// ErrorLog receives what the batch cannot tell its client: a panic
+	// in the inner handler, with its stack, or a response that failed
+	// after it began to stream. Nil logs through slog.Default().
+	ErrorLog *slog.Logger
 
 	// ResultReferences turns on Bitrix24-style result references: a
 	// call's target, query or JSON body may hold $result[id][key]...,
@@ -146,6 +177,11 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // them); any other target, or a Host field naming another host, gets a 400
 // response part and never reaches the inner handler. A target such as
 // "//evil.example/x" is a path on the batch host.
+//
+// A Host field, and the host of an absolute-form target, names the batch
+// endpoint when the host names are equal (case-insensitively) and its port
+// is absent or the endpoint's: Google's Ruby client writes the host name
+// alone. Another host is a 400 part.
 //
 // Failures stay as local as they can: a malformed or oversized part, or a
 // panic in the inner handler, gets a response part of its own (400, or 500
@@ -622,7 +658,7 @@ func (h *Handler) callRequest(st *batchState, i int, ctx context.Context, outer 
 	if err != nil {
 		return nil, err
 	}
-	if host := m.Header.Get("Host"); host != nil && !strings.EqualFold(string(host), outer.Host) {
+	if host := m.Header.Get("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
 	}
 	var loc *url.URL
@@ -638,7 +674,7 @@ func (h *Handler) callRequest(st *batchState, i int, ctx context.Context, outer 
 	if loc != nil {
 		req.URL, req.RequestURI = loc, loc.RequestURI()
 	}
-	if req.URL.Scheme != base.Scheme || !strings.EqualFold(req.URL.Host, outer.Host) {
+	if req.URL.Scheme != base.Scheme || !sameHost(req.URL.Host, outer.Host, base.Scheme) {
 		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, base.Scheme, outer.Host)
 	}
 	if req.RequestURI != "" && req.RequestURI[0] != '/' {

@@ -104,6 +104,9 @@ func TestHandlerTargetPolicy(t *testing.T) {
 		part("scheme-relative", "GET //evil.example/x HTTP/1.1\r\n"),
 		part("host-field", "GET /a HTTP/1.1\r\nHost: evil.example\r\n"),
 		part("own-host-field", "GET /a HTTP/1.1\r\nHost: "+host+"\r\n"),
+		part("portless-host-field", "GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
+		part("other-port-host-field", "GET /a HTTP/1.1\r\nHost: 127.0.0.1:1\r\n"),
+		part("portless-absolute", "GET http://127.0.0.1/abs HTTP/1.1\r\n"),
 		part("authority", "CONNECT evil.example:443 HTTP/1.1\r\n"),
 	)
 	req, _ := http.NewRequest("POST", srv.URL+"/batch", strings.NewReader(body))
@@ -133,13 +136,16 @@ func TestHandlerTargetPolicy(t *testing.T) {
 		{200, "GET //evil.example/x host=" + host + " auth= ua= ct="},
 		{Status: 400},
 		{200, "GET /a host=" + host + " auth= ua= ct="},
+		{200, "GET /a host=" + host + " auth= ua= ct="},
+		{Status: 400},
+		{200, "GET /abs host=" + host + " auth= ua= ct="},
 		{Status: 400},
 	}
 	if diff := cmp.Diff(want, gotV); diff != "" {
 		t.Errorf("target policy (-want +got):\n%s", diff)
 	}
-	if n := reached.Load(); n != 3 {
-		t.Errorf("inner handler reached %d times, want 3", n)
+	if n := reached.Load(); n != 5 {
+		t.Errorf("inner handler reached %d times, want 5", n)
 	}
 }
 
