@@ -443,16 +443,19 @@ func (mr *Reader) header() bool {
 	}
 	mr.part.Header.Reset()
 	var hdrErr error
+	// One scan of the block (scan.go); ls survives fills, which move the
+	// unread bytes but not their positions relative to mr.r.
+	var ls lineState
+	ls.start(0)
 	for {
 		b := mr.buf[mr.r:mr.w]
 		for {
-			nl := bytes.IndexByte(b[mr.scan:], '\n')
+			nl := scanLine(b, &ls)
 			if nl < 0 {
-				mr.scan = len(b)
 				break
 			}
-			end := mr.scan + nl + 1
-			if n := end - mr.line; n == 1 || n == 2 && b[mr.line] == '\r' {
+			start, end := mr.line, nl+1
+			if n := end - start; n == 1 || n == 2 && b[start] == '\r' {
 				if end > mr.opts.MaxHeaderBytes {
 					mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
 					return false
@@ -468,13 +471,14 @@ func (mr *Reader) header() bool {
 				return true
 			}
 			if hdrErr == nil {
-				line := b[mr.line : end-1]
+				line := b[start:nl]
 				if n := len(line); line[n-1] == '\r' {
 					line = line[:n-1]
 				}
-				hdrErr = parseHeaderLine(&mr.part.Header, line, mr.offset(mr.r+mr.line), mr.opts.MaxHeaderFields)
+				hdrErr = addMIMEField(&mr.part.Header, line, rel(ls.colon, start), rel(ls.cr, start), rel(ls.bad, start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
 			}
-			mr.scan, mr.line = end, end
+			mr.line = end
+			ls.start(end)
 		}
 		if len(b) > mr.opts.MaxHeaderBytes {
 			mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
