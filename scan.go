@@ -99,7 +99,11 @@ func scanLine(b []byte, s *lineState) int {
 					s.next = p
 					return -1
 				}
-				if b[p+1] != '\n' && s.cr < 0 {
+				if b[p+1] == '\n' {
+					s.next = p + 2
+					return p + 1
+				}
+				if s.cr < 0 {
 					s.cr = p
 				}
 			case '\t':
