@@ -185,7 +185,7 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 		inherit(&opts.MaxDepth, parent.MaxDepth)
 	}
 	mr.opts = opts.withDefaults()
-	if cap(mr.buf) < mr.opts.BufferSize {
+	if _, mem := src.(memSource); !mem && cap(mr.buf) < mr.opts.BufferSize { // bytesreader.go
 		mr.buf = make([]byte, mr.opts.BufferSize)
 	}
 	mr.buf = mr.buf[:cap(mr.buf)]
@@ -663,6 +663,9 @@ type Part struct {
 func (p *Part) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
+	}
+	if n, ok := p.r.readDirect(b); ok { // largeread.go
+		return n, nil
 	}
 	c, err := p.r.bodyChunk(len(b))
 	return copy(b, c), err
