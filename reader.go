@@ -136,6 +136,8 @@ type Reader struct {
 	padOff int64
 	padN   int
 
+	pre *preFinder // preamble.go
+
 	part Part
 }
 
@@ -370,7 +372,11 @@ func delimLine(b []byte, crlf, first, eof bool, maxPad int) (kind, n int) {
 
 // preamble skips lines up to and including the first delimiter line.
 func (mr *Reader) preamble() {
+	mr.startPreamble() // preamble.go
 	for {
+		if mr.scan == 0 && mr.off+int64(mr.r) >= preambleFastAfter {
+			mr.skipPreambleLines() // preamble.go
+		}
 		b := mr.buf[mr.r:mr.w]
 		nl := bytes.IndexByte(b[mr.scan:], '\n')
 		if nl < 0 {
