@@ -350,11 +350,14 @@ func (e *ChangesetError) Error() string {
 }
 
 // requestRefs returns the result references ($result[id][key]...) in a
-// request's target and body. The body is read through GetBody, so the
+// request's target and JSON body. The body is read through GetBody, so the
 // request is left as it was; a body without GetBody is not searched.
 func requestRefs(req *http.Request) ([]ref, error) {
-	refs := findRefs(req.URL.RequestURI())
-	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+	refs, err := findRefs(req.Context(), req.URL.RequestURI())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody && isJSON(req.Header.Get("Content-Type")) {
 		rc, err := req.GetBody()
 		if err != nil {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
@@ -365,7 +368,11 @@ func requestRefs(req *http.Request) ([]ref, error) {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
 		}
 		if hasRefMarker(body) {
-			refs = append(refs, findRefs(string(body))...)
+			more, err := findRefs(req.Context(), string(body))
+			if err != nil {
+				return nil, err
+			}
+			refs = append(refs, more...)
 		}
 	}
 	return refs, nil
