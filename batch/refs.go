@@ -105,7 +105,7 @@ func matchRef(s string, i int) (ref, int, bool) {
 }
 
 // findRefs returns every reference in s, in one pass; it gives up with
-// ctx's error once ctx is done (ctx may be nil).
+// ctx's error once ctx is done.
 func findRefs(ctx context.Context, s string) ([]ref, error) {
 	sc := newRefScanner(s)
 	return sc.all(ctx)
@@ -115,7 +115,7 @@ func (sc *refScanner) all(ctx context.Context) ([]ref, error) {
 	var out []ref
 	s := sc.s
 	for i := 0; i < len(s); i++ {
-		if i&(1<<20-1) == 0 && ctx != nil && ctx.Err() != nil {
+		if i&(1<<20-1) == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if s[i] != '$' && s[i] != '%' {
@@ -275,7 +275,7 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) 
 		if bytes.Contains(lit, []byte("$result")) {
 			var s string
 			if err := json.Unmarshal(lit, &s); err == nil {
-				rs, _ := findRefs(nil, s)
+				rs, _ := findRefs(context.Background(), s)
 				var repl []byte
 				switch {
 				case len(rs) == 1 && rs[0].text == s:
