@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"os"
 	"os/exec"
 	"regexp"
@@ -61,7 +64,9 @@ func needRuby(t *testing.T) string {
 // TestInteropRubyGoogleAPIClient sends one batch of rubyCalls calls from
 // Google's Ruby client to "mixed serve" with the demo API, then to "mixed
 // serve -upstream" (the gateway) in front of another one, and checks what
-// every callback received and what the client sent.
+// every callback received and what the client sent. A third run, skipped
+// until issue #12's gateway fixes land, puts the gateway in front of an
+// upstream that compresses and routes by Host.
 func TestInteropRubyGoogleAPIClient(t *testing.T) {
 	ruby := needRuby(t)
 	want, statuses := rubyWant(rubyCalls)
@@ -99,7 +104,84 @@ func TestInteropRubyGoogleAPIClient(t *testing.T) {
 		if log := stop(); !strings.Contains(log, wantLog) {
 			t.Errorf("the gateway's log %q lacks %q", log, wantLog)
 		}
+		closeIdle(inner)
 		checkRubyWire(t, ln)
+	})
+
+	// An upstream as found in production: it compresses what it may
+	// (Accept-Encoding) and routes by name (Host). The Ruby client's
+	// batch carries "Accept-Encoding: gzip,deflate", which concerns the
+	// outer response only, and its calls name the gateway, not the
+	// upstream.
+	t.Run("gateway to a compressing, name-based upstream", func(t *testing.T) {
+		t.Skip("fails until issue #12 items 5 and 7 are fixed: the gateway forwards its own Host and the batch's Accept-Encoding to the upstream, so the client's callbacks get gzip bytes; remove this skip with the fix")
+		up, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		upHost := up.Addr().String()
+		var mu sync.Mutex
+		hosts := map[string]int{}
+		startServe(t, up, hostRecording(&mu, hosts, gzipping(newFarm())))
+		inner, err := upstreamHandler("http://" + upHost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := listenRecording(t)
+		stop := startServe(t, ln, inner)
+		got := runRuby(t, ruby, "http://"+ln.Addr().String()+"/", ln)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("what the Ruby client's callbacks received through the gateway (-want +got):\n%s", diff)
+		}
+		stop()
+		closeIdle(inner)
+		mu.Lock()
+		defer mu.Unlock()
+		if diff := cmp.Diff(map[string]int{upHost: rubyCalls}, hosts); diff != "" {
+			t.Errorf("the Host of the calls that reached the upstream (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// closeIdle closes the idle connections the gateway's proxy keeps to its
+// upstream, once the gateway has stopped. A connection the transport
+// dialled but never used is new to the upstream's server, whose Shutdown
+// waits 5 s before it counts such a connection as idle.
+func closeIdle(gateway http.Handler) {
+	if p, ok := gateway.(*httputil.ReverseProxy); ok {
+		if c, ok := p.Transport.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	}
+}
+
+// hostRecording counts the requests next serves by their Host.
+func hostRecording(mu *sync.Mutex, hosts map[string]int, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts[r.Host]++
+		mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// gzipping compresses the responses of next for requests that accept
+// gzip, as most production servers do.
+func gzipping(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		maps.Copy(w.Header(), rec.Header())
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		zw := gzip.NewWriter(w)
+		zw.Write(rec.Body.Bytes())
+		zw.Close()
 	})
 }
 

@@ -21,8 +21,9 @@
 # Standard output: one JSON object per callback, in the order the client
 # calls them: {"id":I,"result":{...}} (the decoded Animal, re-encoded) or
 # {"id":I,"error":"Google::Apis::ClientError","status":404,"body":...}
-# (body parsed as JSON when it is). The exit status is 0 when the batch
-# request itself succeeded, whatever its calls did.
+# (the body parsed as JSON when it is; else its text, or the inspection of
+# its bytes when they are not UTF-8, such as a gzip body). The exit status
+# is 0 when the batch request itself succeeded, whatever its calls did.
 
 require 'json'
 require 'google/apis/core/base_service'
@@ -115,7 +116,9 @@ record = lambda do |id|
       line['body'] = begin
         body.nil? || body.empty? ? nil : JSON.parse(body)
       rescue JSON::ParserError
-        body
+        # Not JSON: the text, or the bytes' inspection when not UTF-8.
+        text = body.dup.force_encoding(Encoding::UTF_8)
+        text.valid_encoding? ? text : body.b.inspect
       end
     else
       line['result'] = result.nil? ? nil : JSON.parse(result.to_json)
