@@ -826,6 +826,9 @@ func readCall(mr *mixed.MessageReader, p io.Reader, c *Call) {
 	}
 	resp := m.HTTPResponse(c.req)
 	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		b, err = decodeContent(resp, c.req, b)
+	}
 	if err != nil {
 		c.settle(nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err))
 		return
@@ -886,6 +889,9 @@ func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed str
 	}
 	resp := m.HTTPResponse(req)
 	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		b, err = decodeContent(resp, req, b)
+	}
 	if err != nil {
 		settleAll(calls, fmt.Errorf("batch: changeset %q: response body: %w", cs.id, err))
 		return
