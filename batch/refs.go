@@ -483,7 +483,11 @@ func (st *batchState) settle(i int) {
 	if !c.referenced {
 		return
 	}
-	if c.status < 400 {
+	switch {
+	case c.status >= 400:
+	case c.rec.dropped:
+		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", requestID(c.cid))
+	default:
 		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
 		dec.UseNumber()
 		if err := dec.Decode(&c.result); err != nil {
