@@ -910,12 +910,3 @@ func settleAll(calls []*Call, err error) {
 		c.settle(nil, err)
 	}
 }
-
-// callID extracts a call id from a response part's Content-ID.
-func callID(cid []byte) string {
-	s := strings.TrimSpace(string(cid))
-	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
-		s = s[1 : len(s)-1]
-	}
-	return strings.TrimPrefix(s, "response-")
-}

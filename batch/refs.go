@@ -399,15 +399,6 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 	return append(refs, more...), err
 }
 
-// requestID is a call's id: its Content-ID without angle brackets.
-func requestID(cid []byte) string {
-	s := strings.TrimSpace(string(cid))
-	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
-		s = s[1 : len(s)-1]
-	}
-	return s
-}
-
 // awaitDeps waits for the calls c references and reports why c cannot run,
 // if it cannot.
 func (st *batchState) awaitDeps(c *call) error {
