@@ -495,7 +495,7 @@ func (b *Batch) Do(ctx context.Context) error {
 	}
 	conc := b.client.Concurrency
 	if conc <= 0 {
-		conc = 4
+		conc = DefaultConcurrency
 	}
 	chunks, err := b.chunks(max)
 	if err != nil {
