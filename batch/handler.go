@@ -282,6 +282,9 @@ type batchState struct {
 	units int
 	// lmr parses the calls that may hold result references.
 	lmr *mixed.MessageReader
+	// The batch request, and the URL its calls' targets resolve against.
+	outer *http.Request
+	base  url.URL
 }
 
 // ServeHTTP serves one batch request.
@@ -333,6 +336,7 @@ func (h *Handler) release(st *batchState) {
 	st.calls = st.calls[:0]
 	st.arena = st.arena[:0]
 	st.out.owner, st.out.part = nil, nil
+	st.outer = nil
 	h.pool.Put(st)
 }
 
