@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -69,12 +70,11 @@ func (h *Handler) serveChangeset(st *batchState, i int, wk *worker) {
 			return
 		}
 	}
-	last := i + head.members
 	// Wait for the calls outside the changeset that its calls reference
 	// before the group begins, so that no group is held open waiting: an
 	// inner handler whose groups lock the store (SQLite does) could
 	// otherwise wait for a call that waits for the lock.
-	for j := i + 1; j <= last; j++ {
+	for j := range st.members(i) {
 		for _, k := range st.calls[j].deps {
 			if k < i {
 				<-st.calls[k].done
@@ -99,7 +99,7 @@ func (h *Handler) serveChangeset(st *batchState, i int, wk *worker) {
 		ref = &groupRef{g: g}
 		ctx = context.WithValue(ctx, groupKey{}, ref)
 	}
-	for j := i + 1; j <= last; j++ {
+	for j := range st.members(i) {
 		h.serveCall(ctx, st, j, wk)
 		if st.calls[j].rec.status >= 400 {
 			head.failed = j
@@ -147,7 +147,7 @@ func (st *batchState) settleChangeset(i int) {
 	if st.halt && head.status >= 400 {
 		st.haltedBy.CompareAndSwap(-1, int64(i))
 	}
-	for j := i + 1; j <= i+head.members; j++ {
+	for j := range st.members(i) {
 		c := &st.calls[j]
 		switch {
 		case head.status < 400:
@@ -172,8 +172,7 @@ func (st *batchState) contentIDTarget(i int, target string) (*url.URL, error) {
 	if k := strings.IndexAny(id, "/?"); k >= 0 {
 		id, rest = id[:k], id[k:]
 	}
-	head := &st.calls[c.head]
-	for k := c.head + 1; k <= c.head+head.members; k++ {
+	for k := range st.members(c.head) {
 		if requestID(st.calls[k].cid) != id {
 			continue
 		}
@@ -222,7 +221,7 @@ func (h *Handler) writeChangeset(st *batchState, i int) error {
 	if err := o.cw.SetBoundary(boundary); err != nil {
 		return err
 	}
-	for j := i + 1; j <= i+head.members; j++ {
+	for j := range st.members(i) {
 		if err := o.writePart(&o.cw, &st.calls[j]); err != nil {
 			return err
 		}
@@ -247,4 +246,16 @@ func preferContinue(h http.Header) bool {
 		}
 	}
 	return false
+}
+
+// members yields the indexes of the calls of the changeset whose head is
+// call i, in order.
+func (st *batchState) members(i int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for j := i + 1; j <= i+st.calls[i].members; j++ {
+			if !yield(j) {
+				return
+			}
+		}
+	}
 }
