@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -24,14 +25,7 @@ import (
 // haltHeader is the outer header that turns halt-on-error on for a batch.
 const haltHeader = "X-Batch-Halt-On-Error"
 
-func serveCmd(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
-	upstream := fs.String("upstream", "", "the API that calls go to (default: the built-in demo farm API)")
-	path := fs.String("path", "/batch", "the path prefix that answers batches")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX]
+var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX]
 
 A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
 like Google's batch endpoints, sending each call to the upstream API over
@@ -47,7 +41,7 @@ documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
 query or JSON body holding $result[id][field] gets that field of the
 response of the call whose Content-ID is id. Send the outer header
-"`+haltHeader+`: true" to stop starting calls after the first one that
+"` + haltHeader + `: true" to stop starting calls after the first one that
 fails (the others get 424).
 
 A part of type multipart/mixed is a changeset, as in OData's $batch: its
@@ -92,66 +86,112 @@ line per batch to standard error; stops on SIGINT or SIGTERM after the
 batches in flight.
 
 Flags:
-`)
-		fs.PrintDefaults()
+`
+
+// serveConfig is what serve needs beside its listener and inner handler.
+type serveConfig struct {
+	path     string   // the batch path, normalized
+	upstream *url.URL // nil: the demo API
+}
+
+// defaultConfig is serve's configuration when no flag is given.
+func defaultConfig() serveConfig {
+	return serveConfig{path: "/batch"}
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := defaultConfig()
+	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
+	upstream := fs.String("upstream", "", "the API that calls go to, http://host/base (default: the built-in demo farm API)")
+	batchPath := fs.String("path", cfg.path, "the path prefix that answers batches")
+	if code := parseFlags(fs, serveHelp, args, stdout, stderr); code >= 0 {
+		return code
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return 2
+	if fs.NArg() > 0 {
+		return usageErr(stderr, "mixed serve", fmt.Sprintf("unexpected argument %q: serve takes flags only", fs.Arg(0)))
 	}
-	inner, err := upstreamHandler(*upstream)
-	if err != nil {
-		fmt.Fprintf(stderr, "mixed: -upstream: %v\n", err)
-		return 2
+	var err error
+	if cfg.path, err = batchPathOf(*batchPath); err != nil {
+		return usageErr(stderr, "mixed serve", err.Error())
+	}
+	if *upstream != "" {
+		if cfg.upstream, err = parseUpstream(*upstream); err != nil {
+			return usageErr(stderr, "mixed serve", err.Error())
+		}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "mixed: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stderr, "mixed: serving batches on http://%s%s\n", ln.Addr(), *path)
-	if err := serve(ctx, ln, inner, *path, stderr); err != nil {
-		fmt.Fprintf(stderr, "mixed: %v\n", err)
-		return 1
+	log := &syncWriter{w: stderr}
+	fmt.Fprintf(log, "mixed: serving batches on http://%s%s\n", ln.Addr(), cfg.path)
+	if err := serve(ctx, ln, upstreamHandler(cfg.upstream), cfg, log); err != nil {
+		return fail(stderr, err)
 	}
 	return 0
 }
 
-// upstreamHandler returns the handler calls go to: a reverse proxy to the
-// upstream, or the demo API.
-func upstreamHandler(upstream string) (http.Handler, error) {
-	if upstream == "" {
-		return newFarm(), nil
+// batchPathOf normalizes -path: a leading slash, no trailing one, no dot
+// segments. "/" is refused: the other paths belong to the upstream.
+func batchPathOf(p string) (string, error) {
+	clean := path.Clean("/" + p)
+	if clean == "/" {
+		return "", fmt.Errorf("-path %q: want a path below /, which the upstream serves", p)
 	}
-	u, err := url.Parse(upstream)
+	return clean, nil
+}
+
+// parseUpstream checks -upstream: an http or https URL with a host, and
+// no query, fragment or user.
+func parseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("-upstream %q: %v", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an http or https URL", upstream)
+		return nil, fmt.Errorf("-upstream %q: want an http or https URL with a host", s)
 	}
-	p := httputil.NewSingleHostReverseProxy(u)
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("-upstream %q: want no query, fragment or user", s)
+	}
+	return u, nil
+}
+
+// upstreamHandler returns the handler calls go to: a reverse proxy to the
+// upstream, or the demo API when upstream is nil.
+func upstreamHandler(upstream *url.URL) http.Handler {
+	if upstream == nil {
+		return newFarm()
+	}
+	p := httputil.NewSingleHostReverseProxy(upstream)
 	p.Transport = &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return p, nil
+	return p
 }
 
-// serve serves batches on ln until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string, log io.Writer) error {
-	path = "/" + strings.Trim(path, "/")
+// handlerOptions are the batch handler's options in serve.
+func handlerOptions(inner http.Handler) *batch.HandlerOptions {
 	opts := &batch.HandlerOptions{ResultReferences: true, HaltHeader: haltHeader, Changesets: true}
 	if f, ok := inner.(*farm); ok {
 		opts.BeginGroup = f.begin
 	}
-	bh := batch.NewHandler(counting(inner), opts)
+	return opts
+}
+
+// serve serves batches on ln until ctx is done, then shuts down gracefully.
+// log must be safe for concurrent writes.
+func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveConfig, log io.Writer) error {
+	bh := batch.NewHandler(counting(inner), handlerOptions(inner))
 	lb := &logged{next: bh, log: log}
 	mux := http.NewServeMux()
-	mux.Handle(path, lb)
-	mux.Handle(path+"/", lb)
+	mux.Handle(cfg.path, lb)
+	mux.Handle(cfg.path+"/", lb)
 	mux.Handle("/", inner)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -170,6 +210,18 @@ func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string
 		return err
 	}
 	return nil
+}
+
+// syncWriter serializes writes to a log shared by goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // stats collects the statuses of one batch's calls.
