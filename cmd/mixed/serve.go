@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,7 +33,9 @@ like Google's batch endpoints, sending each call to the upstream API over
 pooled keep-alive connections, so that any REST API gains batching. Without
 -upstream it serves the demo "farm" API of Google Calendar's batch
 documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
-/farm/v1/animals/{name}), so that the documentation's example works:
+/farm/v1/animals/{name}; at most ` + strconv.Itoa(farmMaxAnimals) + ` animals, answering 507
+past them, and PUT bodies of at most ` + strconv.Itoa(farmMaxBody>>10) + ` KiB, 413 past it), so that the
+documentation's example works:
 
   mixed serve &
   curl -s --data-binary @body -H 'Content-Type: multipart/mixed; boundary=batch_foobarbaz' \
