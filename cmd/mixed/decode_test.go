@@ -404,7 +404,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "extra"}, `mixed serve: unexpected argument "extra": serve takes flags only`, "mixed serve -help"},
 		{[]string{"serve", "-upstream", "ftp://x"}, `mixed serve: -upstream "ftp://x": want an http or https URL with a host`, "mixed serve -help"},
 		{[]string{"serve", "-path", "/"}, `mixed serve: -path "/": want a path below /, which the upstream serves`, "mixed serve -help"},
-		{[]string{"serve", "-listen"}, `mixed serve: flag needs an argument: -listen`, "mixed serve -help"},
+		{[]string{"serve", "-read-timeout", "soon"}, `mixed serve: invalid value "soon" for flag -read-timeout: parse error`, "mixed serve -help"},
+		{[]string{"serve", "-call-timeout", "-1s"}, `mixed serve: -call-timeout -1s: want 0 (none) or more`, "mixed serve -help"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			res := runCmd("", tc.args...)
@@ -440,6 +441,13 @@ func TestUsage(t *testing.T) {
 	res := runCmd("", "version")
 	if res.Code != 0 || res.Stderr != "" || !strings.HasPrefix(res.Stdout, "mixed ") || !strings.HasSuffix(res.Stdout, " "+runtime.Version()+"\n") {
 		t.Errorf("version: %+v", res)
+	}
+	// serve's -help prints the defaults of its timeouts.
+	help := runCmd("", "serve", "-help").Stdout
+	for _, d := range []string{"-read-timeout duration", "(default 2m0s)", "-write-timeout duration", "(default 10m0s)", "-idle-timeout duration", "-call-timeout duration", "(default 1m0s)"} {
+		if !strings.Contains(help, d) {
+			t.Errorf("serve -help lacks %q", d)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -26,7 +27,7 @@ import (
 // haltHeader is the outer header that turns halt-on-error on for a batch.
 const haltHeader = "X-Batch-Halt-On-Error"
 
-var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX]
+var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
 
 A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
 like Google's batch endpoints, sending each call to the upstream API over
@@ -85,21 +86,47 @@ order and stop at the first failure, but the gateway cannot undo what the
 upstream did before it.
 
 Other paths are served by the upstream (or the demo API) directly. Logs one
-line per batch to standard error; stops on SIGINT or SIGTERM after the
+line per batch to standard error, and what a batch cannot tell its client
+(a panic in a call, with its stack); stops on SIGINT or SIGTERM after the
 batches in flight.
+
+Timeouts bound what a client can hold: -read-timeout the whole request,
+body included (a batch whose body stops arriving ends, and its connection
+is closed), -write-timeout the response, -idle-timeout a keep-alive
+connection between requests, -call-timeout each call of a batch (a call
+past it answers 504 in its part). 0 means none.
 
 Flags:
 `
 
 // serveConfig is what serve needs beside its listener and inner handler.
 type serveConfig struct {
-	path     string   // the batch path, normalized
-	upstream *url.URL // nil: the demo API
+	path         string   // the batch path, normalized
+	upstream     *url.URL // nil: the demo API
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	idleTimeout  time.Duration
+	callTimeout  time.Duration
 }
+
+// Default timeouts of serve; see its -help.
+const (
+	defaultReadTimeout       = 2 * time.Minute
+	defaultWriteTimeout      = 10 * time.Minute
+	defaultIdleTimeout       = 2 * time.Minute
+	defaultCallTimeout       = 60 * time.Second
+	defaultReadHeaderTimeout = 10 * time.Second
+)
 
 // defaultConfig is serve's configuration when no flag is given.
 func defaultConfig() serveConfig {
-	return serveConfig{path: "/batch"}
+	return serveConfig{
+		path:         "/batch",
+		readTimeout:  defaultReadTimeout,
+		writeTimeout: defaultWriteTimeout,
+		idleTimeout:  defaultIdleTimeout,
+		callTimeout:  defaultCallTimeout,
+	}
 }
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
@@ -108,11 +135,23 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
 	upstream := fs.String("upstream", "", "the API that calls go to, http://host/base (default: the built-in demo farm API)")
 	batchPath := fs.String("path", cfg.path, "the path prefix that answers batches")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", cfg.readTimeout, "the time to read a whole request, body included")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
+	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it)")
 	if code := parseFlags(fs, serveHelp, args, stdout, stderr); code >= 0 {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return usageErr(stderr, "mixed serve", fmt.Sprintf("unexpected argument %q: serve takes flags only", fs.Arg(0)))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read-timeout", cfg.readTimeout}, {"write-timeout", cfg.writeTimeout}, {"idle-timeout", cfg.idleTimeout}, {"call-timeout", cfg.callTimeout}} {
+		if d.v < 0 {
+			return usageErr(stderr, "mixed serve", fmt.Sprintf("-%s %v: want 0 (none) or more", d.name, d.v))
+		}
 	}
 	var err error
 	if cfg.path, err = batchPathOf(*batchPath); err != nil {
@@ -179,8 +218,14 @@ func upstreamHandler(upstream *url.URL) http.Handler {
 }
 
 // handlerOptions are the batch handler's options in serve.
-func handlerOptions(inner http.Handler) *batch.HandlerOptions {
-	opts := &batch.HandlerOptions{ResultReferences: true, HaltHeader: haltHeader, Changesets: true}
+func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) *batch.HandlerOptions {
+	opts := &batch.HandlerOptions{
+		ResultReferences: true,
+		HaltHeader:       haltHeader,
+		Changesets:       true,
+		CallTimeout:      cfg.callTimeout,
+		ErrorLog:         slog.New(slog.NewTextHandler(log, nil)),
+	}
 	if f, ok := inner.(*farm); ok {
 		opts.BeginGroup = f.begin
 	}
@@ -190,13 +235,13 @@ func handlerOptions(inner http.Handler) *batch.HandlerOptions {
 // serve serves batches on ln until ctx is done, then shuts down gracefully.
 // log must be safe for concurrent writes.
 func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveConfig, log io.Writer) error {
-	bh := batch.NewHandler(counting(inner), handlerOptions(inner))
+	bh := batch.NewHandler(counting(inner), handlerOptions(cfg, inner, log))
 	lb := &logged{next: bh, log: log}
 	mux := http.NewServeMux()
 	mux.Handle(cfg.path, lb)
 	mux.Handle(cfg.path+"/", lb)
 	mux.Handle("/", inner)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(cfg, mux, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -215,7 +260,20 @@ func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveCo
 	return nil
 }
 
-// syncWriter serializes writes to a log shared by goroutines.
+// newServer is serve's http.Server, with its timeouts.
+func newServer(cfg serveConfig, h http.Handler, log io.Writer) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
+	}
+}
+
+// syncWriter serializes writes, so that the batch log and the error log
+// can share standard error (or a test's buffer).
 type syncWriter struct {
 	mu sync.Mutex
 	w  io.Writer

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -99,4 +103,81 @@ func startServe(t *testing.T, inner http.Handler, cfg serveConfig, log io.Writer
 		}
 	})
 	return ln.Addr().String()
+}
+
+// serve's server and batch handler get the timeouts of its flags, and
+// its error log writes text lines to serve's log.
+func TestServeOptions(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.readTimeout, cfg.writeTimeout, cfg.idleTimeout, cfg.callTimeout = 1*time.Second, 2*time.Second, 3*time.Second, 4*time.Second
+	var log bytes.Buffer
+	srv := newServer(cfg, http.NotFoundHandler(), &log)
+	got := []time.Duration{srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout}
+	if diff := cmp.Diff([]time.Duration{defaultReadHeaderTimeout, 1 * time.Second, 2 * time.Second, 3 * time.Second}, got); diff != "" {
+		t.Errorf("server timeouts (-want +got):\n%s", diff)
+	}
+	f := newFarm()
+	opts := handlerOptions(cfg, f, &log)
+	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != haltHeader {
+		t.Errorf("handler options %+v", opts)
+	}
+	opts.ErrorLog.Error("batch: panic in a call", "panic", "boom")
+	srv.ErrorLog.Print("http: TLS handshake error")
+	want := "level=ERROR msg=\"batch: panic in a call\" panic=boom\n"
+	if _, line, _ := strings.Cut(log.String(), " "); !strings.HasPrefix(line, want) || !strings.Contains(log.String(), "level=ERROR msg=\"http: TLS handshake error\"") {
+		t.Errorf("log %q, want text lines like %q", log.String(), want)
+	}
+	// The defaults are those -help prints.
+	d := defaultConfig()
+	if diff := cmp.Diff([]time.Duration{2 * time.Minute, 10 * time.Minute, 2 * time.Minute, 60 * time.Second}, []time.Duration{d.readTimeout, d.writeTimeout, d.idleTimeout, d.callTimeout}); diff != "" {
+		t.Errorf("default timeouts (-want +got):\n%s", diff)
+	}
+}
+
+// A client that trickles a batch body is cut off when the read timeout
+// passes: its connection is closed.
+func TestServeReadTimeout(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.readTimeout = 300 * time.Millisecond
+	addr := startServe(t, newFarm(), cfg, io.Discard)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	head := "POST /batch/farm/v1 HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Length: 1000000\r\n\r\n" +
+		"--b\r\nContent-Type: application/http\r\n\r\nPUT /farm/v1/animals/x HTTP/1.1\r\nContent-Length: 900000\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	// A failsafe against a hang: the server must close long before.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err = io.ReadAll(conn)
+	elapsed := time.Since(start)
+	close(stop)
+	<-trickled
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection stayed open for %v while the client trickled", elapsed)
+	}
+	if elapsed < cfg.readTimeout {
+		t.Errorf("the connection closed after %v, before the read timeout %v", elapsed, cfg.readTimeout)
+	}
 }
