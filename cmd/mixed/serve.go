@@ -42,6 +42,15 @@ documentation's example works:
   curl -s --data-binary @body -H 'Content-Type: multipart/mixed; boundary=batch_foobarbaz' \
        http://127.0.0.1:8080/batch/farm/v1
 
+With -upstream http://host/base, a call to /farm/v1/animals, or a direct
+request for it, goes to http://host/base/farm/v1/animals, with Host set to
+the upstream's host and X-Forwarded-For, -Host and -Proto saying where it
+came from. Calls never leave the upstream's base path: a call's path is
+relative to it, so the batch handler keeps call targets inside "/" (its
+PathPrefix) after resolving dot segments, percent-encoded ones included;
+and the gateway answers 400 to any request whose path still holds a dot
+segment ("..", "%2e%2e", "..%2f" and the like), in a call or not.
+
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
 query or JSON body holding $result[id][field] gets that field of the
 response of the call whose Content-ID is id. Send the outer header
@@ -170,7 +179,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	log := &syncWriter{w: stderr}
 	fmt.Fprintf(log, "mixed: serving batches on http://%s%s\n", ln.Addr(), cfg.path)
-	if err := serve(ctx, ln, upstreamHandler(cfg.upstream), cfg, log); err != nil {
+	if err := serve(ctx, ln, upstreamHandler(cfg.upstream, log), cfg, log); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
@@ -202,20 +211,60 @@ func parseUpstream(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// upstreamHandler returns the handler calls go to: a reverse proxy to the
+// upstreamHandler returns the handler calls go to: a gateway to the
 // upstream, or the demo API when upstream is nil.
-func upstreamHandler(upstream *url.URL) http.Handler {
+func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 	if upstream == nil {
 		return newFarm()
 	}
-	p := httputil.NewSingleHostReverseProxy(upstream)
-	p.Transport = &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
+	u := *upstream
+	p := &httputil.ReverseProxy{
+		// SetURL sends the request to the upstream with its Host (not
+		// the client's) and its base path joined with the request's.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&u)
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
 	}
-	return p
+	return &gateway{proxy: p}
 }
+
+// gateway sends requests to the upstream, refusing the paths that could
+// leave its base path once joined with it.
+type gateway struct {
+	proxy http.Handler
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.EscapedPath()) || hasDotSegment(r.URL.Path) {
+		writeError(w, http.StatusBadRequest, "the path "+r.URL.EscapedPath()+" has a dot segment, which could leave the upstream's base path")
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+// hasDotSegment reports whether the escaped path p holds a "." or ".."
+// segment, counting what an upstream may decode: %2E as a dot, and %2F,
+// backslash and %5C as slashes.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(slashes.Replace(p), "/") {
+		if d := dots.Replace(seg); d == "." || d == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
+	dots    = strings.NewReplacer("%2e", ".", "%2E", ".")
+)
 
 // handlerOptions are the batch handler's options in serve.
 func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) *batch.HandlerOptions {
@@ -228,6 +277,12 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) *batch.H
 	}
 	if f, ok := inner.(*farm); ok {
 		opts.BeginGroup = f.begin
+	}
+	if cfg.upstream != nil {
+		// A call's path is relative to the upstream's base path, which
+		// the proxy's SetURL puts in front of it: "/" is the root of
+		// what the upstream serves here, not its base path.
+		opts.PathPrefix = "/"
 	}
 	return opts
 }
