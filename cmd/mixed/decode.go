@@ -30,8 +30,8 @@ prints one JSON object per line, each as soon as it is read:
     nested multipart part, "error" when a part's content does not parse}.
 
 "mixed encode" reads these lines back: decode | encode gives the input
-again, byte for byte, for a message without preamble or epilogue that
-uses "Name: value" header lines.
+again, byte for byte, for a message with CRLF line ends, "Name: value"
+header lines, and no preamble or epilogue (which decode skips).
 
 The input is a bare multipart body, or a whole HTTP request or response
 whose Content-Type names the boundary. Without -boundary or -content-type,
@@ -252,7 +252,8 @@ func readEnvelope(in *bufio.Reader, o decodeOptions) (*message, error) {
 		default:
 			return nil, fmt.Errorf("the status line %q has HTTP version %q; want HTTP/1.0, HTTP/1.1, HTTP/2 or HTTP/3", line, ver)
 		}
-		if len(rest) < 3 || rest[0] != '1' || interim == maxInterim {
+		// 1xx but 101 (after which the connection is no longer HTTP).
+		if len(rest) < 3 || rest[0] != '1' || string(rest[:3]) == "101" || interim == maxInterim {
 			break
 		}
 		o.note(fmt.Sprintf("skipped the interim response %q", line))

@@ -152,6 +152,24 @@ func TestDecodeEnvelopeFraming(t *testing.T) {
 	}
 }
 
+// A Content-Length of 2^63-1 costs no more memory than a small one.
+func TestDecodeHugeContentLength(t *testing.T) {
+	req := mustRead(t, "../../testdata/calendar-batch-request.http")
+	in := strings.Replace(req, "Content-Length: 602", "Content-Length: 9223372036854775807", 1)
+	runCmd(in, "decode") // warm up
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res := runCmd(in, "decode")
+	runtime.ReadMemStats(&after)
+	if res.Code != 1 {
+		t.Errorf("exit %d: %s", res.Code, res.Stderr)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Errorf("decode allocated %d bytes", n)
+	}
+}
+
 // What curl -si and curl -i print: HTTP/2 and HTTP/3 status lines, interim
 // responses, and a body curl has de-chunked under its Transfer-Encoding.
 func TestDecodeCurlOutput(t *testing.T) {
