@@ -371,3 +371,33 @@ func TestHasDotSegment(t *testing.T) {
 		}
 	}
 }
+
+// decode | encode -envelope URL gives a request that serve answers: it
+// has the Host an HTTP/1.1 server requires.
+func TestServeEncodedEnvelope(t *testing.T) {
+	addr := startServe(t, newFarm(), defaultConfig(), io.Discard)
+	dec := runCmd(mustRead(t, "../../testdata/calendar-batch-request.http"), "decode")
+	enc := runCmd(dec.Stdout, "encode", "-envelope", "POST http://"+addr+"/batch/farm/v1")
+	if enc.Code != 0 {
+		t.Fatalf("encode: %+v", enc)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, enc.Stdout); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("serve answered %s", resp.Status)
+	}
+	if got := responseParts(t, resp); len(got) != 3 || got[0].Status != 200 {
+		t.Errorf("parts %+v", got)
+	}
+}
