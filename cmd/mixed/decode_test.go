@@ -300,6 +300,19 @@ func TestEncodeEnvelopeLine(t *testing.T) {
 	if diff := cmp.Diff(cmdResult{Stdout: want}, res); diff != "" {
 		t.Errorf("encode (-want +got):\n%s", diff)
 	}
+	// What decode would refuse is not written.
+	for _, bad := range []string{
+		`{"kind":"envelope","boundary":"b","http":{"method":"POST","target":"/","proto":"HTTP/2","headers":[]}}`,
+		`{"kind":"envelope","boundary":"b","http":{"status":200,"proto":"HTTP/1.0","headers":[["Transfer-Encoding","chunked"]]}}`,
+		`{"kind":"envelope","boundary":"b","http":{"status":200,"headers":[["Transfer-Encoding","chunked"],["Content-Length","5"]]}}`,
+		`{"kind":"envelope","boundary":"b","http":{"status":204,"headers":[]}}`,
+		`{"kind":"envelope","boundary":"b","http":{"status":200,"headers":[["Bad Name","x"]]}}`,
+		`{"kind":"envelope","boundary":"b","http":{"method":"POST","target":"x y","headers":[]}}`,
+	} {
+		if res := runCmd(bad+"\n"+part, "encode"); res.Code != 1 || res.Stdout != "" || !strings.HasPrefix(res.Stderr, "mixed: the envelope: ") {
+			t.Errorf("%s: %+v", bad, res)
+		}
+	}
 	// And decode reads that back, chunked and all.
 	if back := runCmd(res.Stdout, "decode"); back.Code != 0 || len(parts(t, back.Stdout)) != 1 {
 		t.Errorf("decode of %q: %+v", res.Stdout, back)

@@ -312,7 +312,7 @@ func partContent(h *mixed.Header, p *partJSON) ([]byte, error) {
 }
 
 // envelopeProtos are the versions an envelope's start line may carry:
-// what decode reads.
+// what decode reads (the first two only in a request line).
 var envelopeProtos = []string{"HTTP/1.1", "HTTP/1.0", "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0"}
 
 // writeEnvelope writes the whole message whose head is e and whose body
@@ -326,8 +326,12 @@ func writeEnvelope(out *bytes.Buffer, e *httpJSON, w *mixed.Writer, body []byte)
 	if proto == "" {
 		proto = "HTTP/1.1"
 	}
-	if !slices.Contains(envelopeProtos, proto) {
-		return fmt.Errorf("proto %q: want one of %s", proto, strings.Join(envelopeProtos, ", "))
+	protos := envelopeProtos
+	if e.Method != "" {
+		protos = protos[:2] // a request line is HTTP/1.x
+	}
+	if !slices.Contains(protos, proto) {
+		return fmt.Errorf("proto %q: want one of %s", proto, strings.Join(protos, ", "))
 	}
 	// Check the start line and fields as the MessageWriter would write
 	// them, framing fields aside.
@@ -363,6 +367,9 @@ func writeEnvelope(out *bytes.Buffer, e *httpJSON, w *mixed.Writer, body []byte)
 	}
 	if hasCL && chunked {
 		return errors.New("both Content-Length and Transfer-Encoding")
+	}
+	if chunked && proto == "HTTP/1.0" {
+		return errors.New("Transfer-Encoding in an HTTP/1.0 message")
 	}
 	if !hasCT {
 		fields = append(fields, [2]string{"Content-Type", w.ContentType()})
