@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
 )
 
 // The demo store is bounded: PUT bodies past farmMaxBody answer 413, and
@@ -247,8 +248,12 @@ func postBatch(t *testing.T, gw, host string, hdr http.Header, calls ...string) 
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("batch: %s %s", resp.Status, b)
 	}
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var codes []int
-	for _, p := range responseParts(t, resp) {
+	for _, p := range changesetParts(t, resp.Body, b) {
 		codes = append(codes, p.Status)
 	}
 	return codes
