@@ -353,12 +353,22 @@ type statsKey struct{}
 func counting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		panicked := true
+		defer func() {
+			// A call that panics is answered 500 by the batch handler;
+			// count it so, and let the panic go on to be answered.
+			status := sw.status
+			if panicked {
+				status = http.StatusInternalServerError
+			}
+			if st, ok := r.Context().Value(statsKey{}).(*stats); ok {
+				st.mu.Lock()
+				st.status[status]++
+				st.mu.Unlock()
+			}
+		}()
 		next.ServeHTTP(sw, r)
-		if st, ok := r.Context().Value(statsKey{}).(*stats); ok {
-			st.mu.Lock()
-			st.status[sw.status]++
-			st.mu.Unlock()
-		}
+		panicked = false
 	})
 }
 

@@ -92,6 +92,15 @@ func TestServeFarmLimits(t *testing.T) {
 // startServe runs serve on a loopback port until the test ends.
 func startServe(t *testing.T, inner http.Handler, cfg serveConfig, log io.Writer) string {
 	t.Helper()
+	addr, _ := startStopServe(t, inner, cfg, log)
+	return addr
+}
+
+// startStopServe runs serve on a loopback port until stop is called or
+// the test ends; stop returns once serve has shut down, every handler
+// (and its log line) done.
+func startStopServe(t *testing.T, inner http.Handler, cfg serveConfig, log io.Writer) (addr string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,13 +108,17 @@ func startServe(t *testing.T, inner http.Handler, cfg serveConfig, log io.Writer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, ln, inner, cfg, log) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 // serve's server and batch handler get the timeouts of its flags, and
@@ -404,5 +417,27 @@ func TestServeEncodedEnvelope(t *testing.T) {
 	}
 	if got := responseParts(t, resp); len(got) != 3 || got[0].Status != 200 {
 		t.Errorf("parts %+v", got)
+	}
+}
+
+// A call that panics is answered 500 in its part and counted so in the
+// batch's log line.
+func TestServePanicCounted(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	var b strings.Builder
+	log := &syncWriter{w: &b}
+	addr, stop := startStopServe(t, inner, defaultConfig(), log)
+	if got := postBatch(t, addr, addr, nil, "GET /panic HTTP/1.1\r\n", "GET /ok HTTP/1.1\r\n"); !cmp.Equal(got, []int{500, 204}) {
+		t.Errorf("statuses %v, want [500 204]", got)
+	}
+	stop()
+	s := b.String()
+	if !strings.Contains(s, "calls=2 statuses=204:1,500:1") {
+		t.Errorf("log %q lacks the batch line counting the panic as 500", s)
 	}
 }
