@@ -475,7 +475,7 @@ func TestUsage(t *testing.T) {
 	}
 	// serve's -help prints the defaults of its timeouts.
 	help := runCmd("", "serve", "-help").Stdout
-	for _, d := range []string{"-read-timeout duration", "(default 2m0s)", "-write-timeout duration", "(default 10m0s)", "-idle-timeout duration", "-call-timeout duration", "(default 1m0s)"} {
+	for _, d := range []string{"-read-timeout 2m -write-timeout 10m -idle-timeout 2m -call-timeout 60s\n", "-read-timeout duration", "(default 2m0s)", "-write-timeout duration", "(default 10m0s)", "-idle-timeout duration", "-call-timeout duration", "(default 1m0s)"} {
 		if !strings.Contains(help, d) {
 			t.Errorf("serve -help lacks %q", d)
 		}

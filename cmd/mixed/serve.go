@@ -34,9 +34,9 @@ like Google's batch endpoints, sending each call to the upstream API over
 pooled keep-alive connections, so that any REST API gains batching. Without
 -upstream it serves the demo "farm" API of Google Calendar's batch
 documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
-/farm/v1/animals/{name}; at most ` + strconv.Itoa(farmMaxAnimals) + ` animals, answering 507
-past them, and PUT bodies of at most ` + strconv.Itoa(farmMaxBody>>10) + ` KiB, 413 past it), so that the
-documentation's example works:
+/farm/v1/animals/{name}), so that the documentation's example works
+(the demo store holds at most ` + strconv.Itoa(farmMaxAnimals) + ` animals, answering 507 past them,
+and PUT bodies of at most ` + strconv.Itoa(farmMaxBody>>10) + ` KiB, answering 413 past it):
 
   mixed serve &
   curl -s --data-binary @body -H 'Content-Type: multipart/mixed; boundary=batch_foobarbaz' \
@@ -103,10 +103,31 @@ Timeouts bound what a client can hold: -read-timeout the whole request,
 body included (a batch whose body stops arriving ends, and its connection
 is closed), -write-timeout the response, -idle-timeout a keep-alive
 connection between requests, -call-timeout each call of a batch (a call
-past it answers 504 in its part). 0 means none.
+past it answers 504 in its part). 0 means none. The defaults:
+
+  -read-timeout ` + shortDuration(defaultReadTimeout) + ` -write-timeout ` + shortDuration(defaultWriteTimeout) + ` -idle-timeout ` + shortDuration(defaultIdleTimeout) + ` -call-timeout ` + shortDuration(defaultCallTimeout) + `
 
 Flags:
 `
+
+// shortDuration writes d as a flag would take it, without zero units:
+// "2m", "60s", "1h30m".
+func shortDuration(d time.Duration) string {
+	if d < 2*time.Minute && d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	if d < time.Hour && d%time.Minute == 0 {
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
 
 // serveConfig is what serve needs beside its listener and inner handler.
 type serveConfig struct {

@@ -441,3 +441,14 @@ func TestServePanicCounted(t *testing.T) {
 		t.Errorf("log %q lacks the batch line counting the panic as 500", s)
 	}
 }
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		60 * time.Second: "60s", 90 * time.Second: "90s", 2 * time.Minute: "2m", 10 * time.Minute: "10m",
+		time.Hour: "1h", 90 * time.Minute: "1h30m", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
