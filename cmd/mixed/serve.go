@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -14,7 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,52 +364,107 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // stats collects the statuses of one batch's calls.
 type stats struct {
-	mu     sync.Mutex
-	status map[int]int
+	mu      sync.Mutex
+	status  map[int]int
+	running map[*statusWriter]bool // calls that have not returned
+}
+
+func newStats() *stats {
+	return &stats{status: map[int]int{}, running: map[*statusWriter]bool{}}
+}
+
+// snapshot returns the number of calls and "code:n,..." in order of code.
+// It is taken when the batch has ended, so a call still running then was
+// left behind at its deadline (-call-timeout): the batch answered it 504,
+// unless it had begun to write its own answer.
+func (st *stats) snapshot() (int, string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	counts := maps.Clone(st.status)
+	for sw := range st.running {
+		if code, wrote := sw.result(); wrote {
+			counts[code]++
+		} else {
+			counts[http.StatusGatewayTimeout]++
+		}
+	}
+	codes := slices.Sorted(maps.Keys(counts))
+	calls := 0
+	var sb strings.Builder
+	for i, c := range codes {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "%d:%d", c, counts[c])
+		calls += counts[c]
+	}
+	return calls, sb.String()
 }
 
 type statsKey struct{}
 
 // counting wraps the calls' handler to count their statuses into the stats
-// of their batch, found in the context the calls share with it.
+// of their batch, found in the context the calls share with it: the
+// status a call wrote when it returns, 500 when it panics (the batch
+// handler answers so, and the panic goes on to it).
 func counting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		st, _ := r.Context().Value(statsKey{}).(*stats)
+		if st == nil {
+			next.ServeHTTP(sw, r)
+			return
+		}
+		st.mu.Lock()
+		st.running[sw] = true
+		st.mu.Unlock()
 		panicked := true
 		defer func() {
-			// A call that panics is answered 500 by the batch handler;
-			// count it so, and let the panic go on to be answered.
-			status := sw.status
+			code, _ := sw.result()
 			if panicked {
-				status = http.StatusInternalServerError
+				code = http.StatusInternalServerError
 			}
-			if st, ok := r.Context().Value(statsKey{}).(*stats); ok {
-				st.mu.Lock()
-				st.status[status]++
-				st.mu.Unlock()
-			}
+			st.mu.Lock()
+			delete(st.running, sw)
+			st.status[code]++
+			st.mu.Unlock()
 		}()
 		next.ServeHTTP(sw, r)
 		panicked = false
 	})
 }
 
+// statusWriter notes the status a handler writes. Its handler may write
+// while another goroutine asks (a call left running past its deadline).
 type statusWriter struct {
 	http.ResponseWriter
+	mu     sync.Mutex
 	status int
 	wrote  bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
+	s.mu.Lock()
 	if !s.wrote && code >= 200 {
 		s.status, s.wrote = code, true
 	}
+	s.mu.Unlock()
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
 	s.wrote = true
+	s.mu.Unlock()
 	return s.ResponseWriter.Write(p)
+}
+
+// result returns the status written (200 when none was) and whether
+// anything was.
+func (s *statusWriter) result() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.wrote
 }
 
 // Unwrap lets http.ResponseController reach the batch's own writer.
@@ -422,26 +478,14 @@ type logged struct {
 }
 
 func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &stats{status: map[int]int{}}
+	st := newStats()
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	l.next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), statsKey{}, st)))
-	codes := make([]int, 0, len(st.status))
-	calls := 0
-	for c, n := range st.status {
-		codes = append(codes, c)
-		calls += n
-	}
-	sort.Ints(codes)
-	var sb strings.Builder
-	for i, c := range codes {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, "%d:%d", c, st.status[c])
-	}
+	calls, statuses := st.snapshot()
+	status, _ := sw.result()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.log, "batch %s %s status=%d calls=%d statuses=%s duration=%s\n",
-		r.RemoteAddr, r.URL.Path, sw.status, calls, sb.String(), time.Since(start).Round(time.Microsecond))
+		r.RemoteAddr, r.URL.Path, status, calls, statuses, time.Since(start).Round(time.Microsecond))
 }

@@ -452,3 +452,57 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+// A call past -call-timeout answers 504 in its part, its context
+// cancelled, while the batch's other calls answer; the batch's log line
+// counts it as 504 although its handler is still running.
+func TestServeCallTimeout(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.callTimeout = 50 * time.Millisecond
+	release := make(chan struct{})
+	cancelled := make(chan struct{})
+	ended := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		defer close(ended)
+		<-r.Context().Done()
+		close(cancelled)
+		<-release // a handler that goes on after its context ends
+	})
+	var b strings.Builder
+	log := &syncWriter{w: &b}
+	addr, stop := startStopServe(t, inner, cfg, log)
+	got := postBatch(t, addr, addr, nil, "GET /fast HTTP/1.1\r\n", "GET /slow HTTP/1.1\r\n")
+	if !cmp.Equal(got, []int{204, 504}) {
+		t.Errorf("statuses %v, want [204 504]", got)
+	}
+	<-cancelled // the slow call's context was cancelled, or this hangs
+	stop()      // the batch's log line is written; the slow call runs on
+	s := b.String()
+	close(release)
+	<-ended
+	if !strings.Contains(s, "calls=2 statuses=204:1,504:1") {
+		t.Errorf("log %q lacks the batch line counting the timed-out call as 504", s)
+	}
+}
+
+// A panic in a call is logged on serve's log, as text, with its value and
+// stack (HandlerOptions.ErrorLog).
+func TestServePanicLogged(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("boom-1234")
+	})
+	var b strings.Builder
+	addr, stop := startStopServe(t, inner, defaultConfig(), &syncWriter{w: &b})
+	if got := postBatch(t, addr, addr, nil, "GET /x HTTP/1.1\r\n"); !cmp.Equal(got, []int{500}) {
+		t.Errorf("statuses %v, want [500]", got)
+	}
+	stop()
+	s := b.String()
+	if !strings.Contains(s, "level=ERROR") || !strings.Contains(s, "boom-1234") || !strings.Contains(s, "goroutine") {
+		t.Errorf("log %q lacks the panic, its value and stack", s)
+	}
+}
