@@ -56,7 +56,7 @@ func (ref *groupRef) end() {
 
 // serveChangeset runs the changeset whose head is call i: its members in
 // order, inside a group, until one fails.
-func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, base *url.URL, wk *worker) {
+func (h *Handler) serveChangeset(st *batchState, i int, wk *worker) {
 	head := &st.calls[i]
 	defer st.settleChangeset(i)
 	if head.err != nil {
@@ -84,7 +84,7 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 	if head.members == 0 {
 		return
 	}
-	ctx := outer.Context()
+	ctx := st.outer.Context()
 	var g Group
 	var ref *groupRef
 	if h.opts.BeginGroup != nil {
@@ -100,7 +100,7 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 		ctx = context.WithValue(ctx, groupKey{}, ref)
 	}
 	for j := i + 1; j <= last; j++ {
-		h.serveCall(st, j, ctx, outer, base, wk)
+		h.serveCall(ctx, st, j, wk)
 		if st.calls[j].rec.status >= 400 {
 			head.failed = j
 			break

@@ -495,7 +495,7 @@ func (b *Batch) Do(ctx context.Context) error {
 	}
 	conc := b.client.Concurrency
 	if conc <= 0 {
-		conc = 4
+		conc = DefaultConcurrency
 	}
 	chunks, err := b.chunks(max)
 	if err != nil {
@@ -909,13 +909,4 @@ func settleAll(calls []*Call, err error) {
 	for _, c := range calls {
 		c.settle(nil, err)
 	}
-}
-
-// callID extracts a call id from a response part's Content-ID.
-func callID(cid []byte) string {
-	s := strings.TrimSpace(string(cid))
-	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
-		s = s[1 : len(s)-1]
-	}
-	return strings.TrimPrefix(s, "response-")
 }

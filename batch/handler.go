@@ -8,24 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mixedcodec/mixed"
-)
-
-// Default limits of a [Handler]; see [HandlerOptions].
-const (
-	DefaultMaxCalls     = 1000
-	DefaultMaxBodyBytes = 64 << 20
-	DefaultMaxPartBytes = 16 << 20
-	// DefaultMaxBufferedBytes bounds the responses a batch holds.
-	DefaultMaxBufferedBytes = 32 << 20
-	// DefaultMaxEpilogueBytes bounds what may follow a batch's close
-	// delimiter.
-	DefaultMaxEpilogueBytes = 64 << 10
 )
 
 // ErrEpilogueTooLarge is the outer error of a batch whose body goes on past
@@ -295,22 +282,9 @@ type batchState struct {
 	units int
 	// lmr parses the calls that may hold result references.
 	lmr *mixed.MessageReader
-}
-
-// Hop-by-hop fields (RFC 9110 §7.6.1) describe the outer connection and
-// never apply to the calls.
-var hopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Expect": true,
-}
-
-// inherited reports whether the outer request's field k applies to the
-// calls: not Content-* and hop-by-hop fields, which describe the outer
-// message, nor Accept-Encoding, which is about the outer response (net/http's
-// transport adds it on its own and decodes only the outer body).
-func inherited(k string) bool {
-	return !strings.HasPrefix(k, "Content-") && !hopByHop[k] && k != "Accept-Encoding"
+	// The batch request, and the URL its calls' targets resolve against.
+	outer *http.Request
+	base  url.URL
 }
 
 // ServeHTTP serves one batch request.
@@ -362,6 +336,7 @@ func (h *Handler) release(st *batchState) {
 	st.calls = st.calls[:0]
 	st.arena = st.arena[:0]
 	st.out.owner, st.out.part = nil, nil
+	st.outer = nil
 	h.pool.Put(st)
 }
 

@@ -481,3 +481,26 @@ func TestHandlerDisconnectCancelsCalls(t *testing.T) {
 		t.Errorf("a long epilogue: %d %s, want 400 naming it", resp.StatusCode, b)
 	}
 }
+
+// A referenced call's body is kept for the calls that use it, within the
+// budget: one too large to keep fails those calls with 424, saying why,
+// and still reaches the client whole.
+func TestHandlerReferenceTooLargeToKeep(t *testing.T) {
+	big := `{"id":"` + strings.Repeat("x", 200<<10) + `"}`
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big)
+			return
+		}
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	})
+	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true, MaxBufferedBytes: 64 << 10}, "/", nil,
+		batchBody(part("a", "GET /big HTTP/1.1\r\n"), part("b", "GET /x/$result[a][id] HTTP/1.1\r\n"))))
+	if diff := cmp.Diff([]int{200, 424}, statuses(got)); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	if got[0].Body != big || !strings.Contains(got[1].Body, "too large to use in a reference") {
+		t.Errorf("parts: %d bytes (want %d), then %q", len(got[0].Body), len(big), got[1].Body)
+	}
+}

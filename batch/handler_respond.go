@@ -355,15 +355,3 @@ func (o *output) addResponseID(cid []byte) {
 		o.ph.AddBytes([]byte("Content-ID"), o.cidb)
 	}
 }
-
-// appendResponseID appends the response Content-ID for a call's Content-ID:
-// "response-" inserted after a leading "<", or before the value.
-func appendResponseID(dst, cid []byte) []byte {
-	if len(cid) > 0 && cid[0] == '<' {
-		dst = append(dst, '<')
-		dst = append(dst, "response-"...)
-		return append(dst, cid[1:]...)
-	}
-	dst = append(dst, "response-"...)
-	return append(dst, cid...)
-}

@@ -51,11 +51,12 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	if outer.TLS != nil {
 		scheme = "https"
 	}
-	base := &url.URL{Scheme: scheme, Host: outer.Host}
+	st.outer = outer
+	st.base = url.URL{Scheme: scheme, Host: outer.Host}
 	if h.opts.Changesets {
 		// Relative targets resolve against the batch URL, as OData's
 		// resolve against the service root.
-		base.Path = outer.URL.Path
+		st.base.Path = outer.URL.Path
 	}
 	workers := min(h.opts.Concurrency, st.units)
 	if h.opts.OData {
@@ -72,9 +73,9 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		go func() {
 			for i := range next {
 				if st.calls[i].kind == changesetHead {
-					h.serveChangeset(st, i, outer, base, wk)
+					h.serveChangeset(st, i, wk)
 				} else {
-					h.serveCall(st, i, outer.Context(), outer, base, wk)
+					h.serveCall(outer.Context(), st, i, wk)
 				}
 				st.done <- i
 			}
@@ -119,7 +120,7 @@ func (c *chunkSource) Read(p []byte) (int, error) {
 }
 
 // serveCall runs call i with context ctx and records its response.
-func (h *Handler) serveCall(st *batchState, i int, ctx context.Context, outer *http.Request, base *url.URL, wk *worker) {
+func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *worker) {
 	c := &st.calls[i]
 	defer st.settle(i)
 	if c.err != nil {
@@ -136,7 +137,7 @@ func (h *Handler) serveCall(st *batchState, i int, ctx context.Context, outer *h
 		c.rec.failJSON(http.StatusFailedDependency, err.Error())
 		return
 	}
-	req, err := h.callRequest(st, i, ctx, outer, base, wk)
+	req, err := h.callRequest(ctx, st, i, wk)
 	if err == nil && len(c.deps) > 0 {
 		err = st.substitute(req)
 	}
@@ -250,7 +251,8 @@ func (st *batchState) skipped(k int) string {
 
 // callRequest builds the *http.Request of a call, as if it had arrived
 // alone at the batch endpoint.
-func (h *Handler) callRequest(st *batchState, i int, ctx context.Context, outer *http.Request, base *url.URL, wk *worker) (*http.Request, error) {
+func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *worker) (*http.Request, error) {
+	outer, base := st.outer, &st.base
 	c := &st.calls[i]
 	wk.src.b = c.raw
 	wk.mr.Reset(&wk.src)

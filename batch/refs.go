@@ -399,15 +399,6 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 	return append(refs, more...), err
 }
 
-// requestID is a call's id: its Content-ID without angle brackets.
-func requestID(cid []byte) string {
-	s := strings.TrimSpace(string(cid))
-	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
-		s = s[1 : len(s)-1]
-	}
-	return s
-}
-
 // awaitDeps waits for the calls c references and reports why c cannot run,
 // if it cannot.
 func (st *batchState) awaitDeps(c *call) error {
@@ -483,7 +474,11 @@ func (st *batchState) settle(i int) {
 	if !c.referenced {
 		return
 	}
-	if c.status < 400 {
+	switch {
+	case c.status >= 400:
+	case c.rec.dropped:
+		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", requestID(c.cid))
+	default:
 		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
 		dec.UseNumber()
 		if err := dec.Decode(&c.result); err != nil {
