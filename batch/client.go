@@ -350,11 +350,14 @@ func (e *ChangesetError) Error() string {
 }
 
 // requestRefs returns the result references ($result[id][key]...) in a
-// request's target and body. The body is read through GetBody, so the
+// request's target and JSON body. The body is read through GetBody, so the
 // request is left as it was; a body without GetBody is not searched.
 func requestRefs(req *http.Request) ([]ref, error) {
-	refs := findRefs(req.URL.RequestURI())
-	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+	refs, err := findRefs(req.Context(), req.URL.RequestURI())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody && isJSON(req.Header.Get("Content-Type")) {
 		rc, err := req.GetBody()
 		if err != nil {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
@@ -365,7 +368,11 @@ func requestRefs(req *http.Request) ([]ref, error) {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
 		}
 		if hasRefMarker(body) {
-			refs = append(refs, findRefs(string(body))...)
+			more, err := findRefs(req.Context(), string(body))
+			if err != nil {
+				return nil, err
+			}
+			refs = append(refs, more...)
 		}
 	}
 	return refs, nil
@@ -488,7 +495,7 @@ func (b *Batch) Do(ctx context.Context) error {
 	}
 	conc := b.client.Concurrency
 	if conc <= 0 {
-		conc = 4
+		conc = DefaultConcurrency
 	}
 	chunks, err := b.chunks(max)
 	if err != nil {
@@ -819,6 +826,9 @@ func readCall(mr *mixed.MessageReader, p io.Reader, c *Call) {
 	}
 	resp := m.HTTPResponse(c.req)
 	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		b, err = decodeContent(resp, c.req, b)
+	}
 	if err != nil {
 		c.settle(nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err))
 		return
@@ -879,6 +889,9 @@ func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed str
 	}
 	resp := m.HTTPResponse(req)
 	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		b, err = decodeContent(resp, req, b)
+	}
 	if err != nil {
 		settleAll(calls, fmt.Errorf("batch: changeset %q: response body: %w", cs.id, err))
 		return
@@ -896,13 +909,4 @@ func settleAll(calls []*Call, err error) {
 	for _, c := range calls {
 		c.settle(nil, err)
 	}
-}
-
-// callID extracts a call id from a response part's Content-ID.
-func callID(cid []byte) string {
-	s := strings.TrimSpace(string(cid))
-	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
-		s = s[1 : len(s)-1]
-	}
-	return strings.TrimPrefix(s, "response-")
 }
