@@ -671,6 +671,9 @@ type Part struct {
 
 // Read reads body bytes into b. It returns [io.EOF] at the end of the body,
 // and an error wrapping [io.ErrUnexpectedEOF] if the input ends first.
+// When b is at least as large as the Reader's buffer and the Reader holds
+// no unread input, the source is read straight into b, without a copy
+// through the buffer; the result is the same either way.
 func (p *Part) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
