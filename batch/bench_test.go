@@ -289,3 +289,21 @@ func BenchmarkHandlerLargeResponses(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(h.peakBuffered.Load())/(1<<20), "peak-buffered-MiB")
 }
+
+// BenchmarkFindRefsAdversarial scans 16 MiB of references that start and
+// never end, which a quadratic scan took minutes over; one pass takes a
+// few ms per MiB at most.
+func BenchmarkFindRefsAdversarial(b *testing.B) {
+	for _, unit := range []string{"$result[", "%24result%5B", "$result[a]["} {
+		s := strings.Repeat(unit, (16<<20)/len(unit))
+		b.Run("unit="+unit, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := findRefs(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
