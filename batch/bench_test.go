@@ -241,6 +241,14 @@ func BenchmarkTransport(b *testing.B) {
 // responses add up to (800 MiB here). It reports the peak heap in use,
 // sampled, and the most the batch held in response buffers.
 func BenchmarkHandlerLargeResponses(b *testing.B) {
+	for _, budget := range []int64{8 << 20, DefaultMaxBufferedBytes} {
+		b.Run(fmt.Sprintf("budget=%dMiB", budget>>20), func(b *testing.B) {
+			benchmarkLargeResponses(b, budget)
+		})
+	}
+}
+
+func benchmarkLargeResponses(b *testing.B, budget int64) {
 	const calls, size = 200, 4 << 20
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -251,10 +259,11 @@ func BenchmarkHandlerLargeResponses(b *testing.B) {
 			}
 		}
 	})
-	h := NewHandler(inner, nil)
+	h := NewHandler(inner, &HandlerOptions{MaxBufferedBytes: budget})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := batchOf(calls)
+	runtime.GC()
 	var peak uint64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
