@@ -35,7 +35,7 @@ func ParseBoundary(contentType string) (string, error) {
 	}
 	mt = strings.TrimSpace(mt)
 	if len(mt) < len("multipart/") || !equalFoldString([]byte(mt[:10]), "multipart/") || !isToken(mt[10:]) {
-		return "", &SyntaxError{Err: ErrNotMultipart, Reason: "media type " + quote(mt)}
+		return "", argErr(ErrNotMultipart, "media type "+quote(mt))
 	}
 	for len(s) > 0 {
 		s = strings.TrimLeft(s, " \t")
@@ -49,7 +49,7 @@ func ParseBoundary(contentType string) (string, error) {
 		if len(s) > 0 && s[0] == '"' {
 			v, rest, ok := unquote(s)
 			if !ok {
-				return "", &SyntaxError{Err: ErrBadBoundary, Reason: "unterminated quoted parameter value"}
+				return "", argErr(ErrBadBoundary, "unterminated quoted parameter value")
 			}
 			value, s = v, rest
 		} else {
@@ -72,7 +72,7 @@ func ParseBoundary(contentType string) (string, error) {
 			break
 		}
 	}
-	return "", &SyntaxError{Err: ErrNotMultipart, Reason: "no boundary parameter"}
+	return "", argErr(ErrNotMultipart, "no boundary parameter")
 }
 
 // unquote reads a quoted-string at the start of s and returns its value and
@@ -111,15 +111,15 @@ func unquote(s string) (value, rest string, ok bool) {
 // boundaries outside bchars and reading them is harmless.
 func checkReadBoundary(b string) error {
 	if len(b) == 0 || len(b) > maxBoundary {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "length " + strconv.Itoa(len(b)) + " is not between 1 and 70"}
+		return argErr(ErrBadBoundary, "length "+strconv.Itoa(len(b))+" is not between 1 and 70")
 	}
 	for i := 0; i < len(b); i++ {
 		if c := b[i]; c < 0x20 || c > 0x7e {
-			return &SyntaxError{Err: ErrBadBoundary, Reason: "byte " + quote(b[i:i+1]) + " in boundary"}
+			return argErr(ErrBadBoundary, "byte "+quote(b[i:i+1])+" in boundary")
 		}
 	}
 	if b[len(b)-1] == ' ' {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "boundary ends with a space"}
+		return argErr(ErrBadBoundary, "boundary ends with a space")
 	}
 	return nil
 }
@@ -143,15 +143,15 @@ func init() {
 // checkWriteBoundary applies RFC 2046 §5.1.1 exactly.
 func checkWriteBoundary(b string) error {
 	if len(b) == 0 || len(b) > maxBoundary {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "length " + strconv.Itoa(len(b)) + " is not between 1 and 70"}
+		return argErr(ErrBadBoundary, "length "+strconv.Itoa(len(b))+" is not between 1 and 70")
 	}
 	for i := 0; i < len(b); i++ {
 		if c := b[i]; !bcharTable[c] && c != ' ' {
-			return &SyntaxError{Err: ErrBadBoundary, Reason: "byte " + quote(b[i:i+1]) + " is not an RFC 2046 bchar"}
+			return argErr(ErrBadBoundary, "byte "+quote(b[i:i+1])+" is not an RFC 2046 bchar")
 		}
 	}
 	if b[len(b)-1] == ' ' {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "boundary ends with a space"}
+		return argErr(ErrBadBoundary, "boundary ends with a space")
 	}
 	return nil
 }

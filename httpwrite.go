@@ -44,10 +44,10 @@ func NewMessageWriter(opts MessageOptions) *MessageWriter {
 // not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
 func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
 	if !isToken(method) {
-		return syntaxErr(0, ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
 	}
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
-		return err
+		return unpositioned(err)
 	}
 	hasCL, err := checkFields(h, len(body))
 	if err != nil {
@@ -77,7 +77,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	}
 	noBody := statusCode < 200 || statusCode == 204 || statusCode == 304
 	if noBody && len(body) > 0 {
-		return syntaxErr(0, ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
+		return argErr(ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
 	}
 	hasCL, err := checkFields(h, len(body))
 	if err != nil {
@@ -123,7 +123,7 @@ func writeAll(w io.Writer, b []byte) error {
 
 func checkStatus(code int, reason string) (string, error) {
 	if code < 100 || code > 999 {
-		return "", syntaxErr(0, ErrBadStatus, "status code "+strconv.Itoa(code)+" is not three digits from 100 to 999")
+		return "", argErr(ErrBadStatus, "status code "+strconv.Itoa(code)+" is not three digits from 100 to 999")
 	}
 	if reason == "" {
 		if reason = http.StatusText(code); reason == "" {
@@ -131,7 +131,7 @@ func checkStatus(code int, reason string) (string, error) {
 		}
 	}
 	if i := badValueByte(reason); i >= 0 {
-		return "", syntaxErr(0, ErrBadStatus, "control character "+quote(reason[i:i+1])+" in reason phrase")
+		return "", argErr(ErrBadStatus, "control character "+quote(reason[i:i+1])+" in reason phrase")
 	}
 	return reason, nil
 }
@@ -150,11 +150,11 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 		switch {
 		case equalFoldString(name, "Content-Length"):
 			if v, ok := parseContentLength(value); !ok || v != int64(n) {
-				return false, syntaxErr(0, ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
+				return false, argErr(ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
 			}
 			hasCL = true
 		case equalFoldString(name, "Transfer-Encoding"):
-			return false, syntaxErr(0, ErrFramingConflict, "Transfer-Encoding given for a body of known length")
+			return false, argErr(ErrFramingConflict, "Transfer-Encoding given for a body of known length")
 		}
 	}
 	return hasCL, nil
@@ -166,13 +166,13 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 // or ending with white space (readers trim it away).
 func checkField[T string | []byte](i int, name, value T) *SyntaxError {
 	if !isToken(name) {
-		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
+		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
 	}
 	if j := badValueByte(value); j >= 0 {
-		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
+		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
 	}
 	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
-		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
+		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
 	}
 	return nil
 }
@@ -215,14 +215,14 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 		method = http.MethodGet
 	}
 	if !isToken(method) {
-		return syntaxErr(0, ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
 	}
 	if r.URL == nil {
-		return syntaxErr(0, ErrBadTarget, "request without URL")
+		return argErr(ErrBadTarget, "request without URL")
 	}
 	target := r.URL.RequestURI()
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
-		return err
+		return unpositioned(err)
 	}
 	b := append(mw.buf[:0], method...)
 	b = append(b, ' ')
@@ -307,7 +307,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		body = nil
 	}
 	if body == nil && length > 0 && !noBody {
-		return syntaxErr(0, ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
+		return argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
 	}
 	if mw.bbuf == nil {
 		mw.bbuf = make([]byte, 32<<10)
@@ -361,10 +361,10 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 			return err
 		}
 		if n < length {
-			return syntaxErr(n, ErrBadContentLength, "body shorter than its ContentLength "+strconv.FormatInt(length, 10))
+			return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(length, 10))
 		}
 		if k, _ := body.Read(mw.bbuf[:1]); k > 0 {
-			return syntaxErr(length, ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
+			return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
 		}
 		return nil
 	}

@@ -204,7 +204,7 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 		return
 	}
 	if mr.depth > mr.opts.MaxDepth {
-		mr.err = syntaxErr(0, ErrNestingTooDeep, "depth "+strconv.Itoa(mr.depth)+" exceeds "+strconv.Itoa(mr.opts.MaxDepth))
+		mr.err = argErr(ErrNestingTooDeep, "depth "+strconv.Itoa(mr.depth)+" exceeds "+strconv.Itoa(mr.opts.MaxDepth))
 		return
 	}
 	n := copy(mr.dbuf[:], "\r\n--")
@@ -280,7 +280,7 @@ func (mr *Reader) fill() {
 	mr.rerr = io.ErrNoProgress
 }
 
-var errInvalidRead = &SyntaxError{Err: io.ErrShortBuffer, Reason: "underlying reader returned an invalid count"}
+var errInvalidRead = argErr(io.ErrShortBuffer, "underlying reader returned an invalid count")
 
 // consume advances past n unread bytes.
 func (mr *Reader) consume(n int) {

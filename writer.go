@@ -65,7 +65,7 @@ func (w *Writer) Boundary() string { return string(w.bnd[:w.blen]) }
 // and not end in a space; otherwise the error wraps [ErrBadBoundary].
 func (w *Writer) SetBoundary(boundary string) error {
 	if w.parts > 0 || w.closed {
-		return &SyntaxError{Offset: w.written, Err: ErrBadBoundary, Reason: "SetBoundary called after the first part"}
+		return argErr(ErrBadBoundary, "SetBoundary called after the first part")
 	}
 	if err := checkWriteBoundary(boundary); err != nil {
 		return err
@@ -107,7 +107,6 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 	if h != nil {
 		for i, f := range h.fields {
 			if err := checkField(i, h.bytes(f.name), h.bytes(f.value)); err != nil {
-				err.Offset = w.written
 				return nil, err
 			}
 		}
