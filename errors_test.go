@@ -31,11 +31,14 @@ func TestErrorTexts(t *testing.T) {
 	add("ParseBoundary media type", false, parseErr("text/plain"))
 	add("ParseBoundary no boundary", false, parseErr("multipart/mixed"))
 	add("ParseBoundary unterminated", false, parseErr(`multipart/mixed; boundary="a`))
+	add("ParseBoundary bad boundary", false, parseErr(`multipart/mixed; boundary="a;b"`))
+	add("ParseBoundary twice", false, parseErr(`multipart/mixed; boundary=a; boundary*=b`))
 	readErr := func(in, boundary string) error {
 		_, err := readParts(strings.NewReader(in), boundary, ReaderOptions{})
 		return err
 	}
 	add("Reader bad boundary", false, readErr("--a\r\n\r\nx\r\n--a--", ""))
+	add("Reader non-bchar boundary", false, readErr("--a;b\r\n\r\nx\r\n--a;b--", "a;b"))
 	add("Reader truncated", true, readErr("--a\r\n\r\nx", "a"))
 	add("Reader bad header", true, readErr("--a\r\nno colon\r\n\r\nx\r\n--a--", "a"))
 	{

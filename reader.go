@@ -144,8 +144,9 @@ type Reader struct {
 // a [*Part], with the options of the Reader that part belongs to, one
 // nesting level deeper.
 //
-// An invalid boundary (empty, over 70 bytes, or with control or non-ASCII
-// bytes) is reported by the first call to NextPart, as an error wrapping
+// An invalid boundary (empty, over 70 bytes, ending in a space, or with a
+// byte that is not an RFC 2046 bchar: digits, letters, '()+_,-./:=? and
+// space) is reported by the first call to NextPart, as an error wrapping
 // [ErrBadBoundary].
 func NewReader(r io.Reader, boundary string) *Reader {
 	return NewReaderOptions(r, boundary, ReaderOptions{})
@@ -199,7 +200,7 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.part.r = mr
 	mr.part.Header.Reset()
 
-	if err := checkReadBoundary(boundary); err != nil {
+	if err := checkBoundary(boundary); err != nil {
 		mr.err = err
 		return
 	}

@@ -257,9 +257,9 @@ func TestReaderRules(t *testing.T) {
 			want: []testPart{{nil, "\x00\xff\xfe\r\r\n"}},
 		},
 		{
-			name: "boundary with a space inside and characters outside bchars",
-			in:   "--a b\"c\r\n\r\nbody\r\n--a b\"c--",
-			want: []testPart{{nil, "body"}}, boundary: `a b"c`,
+			name: "boundary with a space inside and RFC 2046 bchars",
+			in:   "--a b'()+_,-./:=?c\r\n\r\nbody\r\n--a b'()+_,-./:=?c--",
+			want: []testPart{{nil, "body"}}, boundary: `a b'()+_,-./:=?c`,
 		},
 		{
 			name: "70-character boundary",
@@ -300,7 +300,11 @@ func TestReaderRules(t *testing.T) {
 // An invalid boundary is reported by the first NextPart, before any input
 // is read.
 func TestReaderBadBoundary(t *testing.T) {
-	for _, b := range []string{"", strings.Repeat("b", 71), "a\rb", "a\nb", "a\x00b", "caf\xc3\xa9", "ab "} {
+	for _, b := range []string{"", strings.Repeat("b", 71), "a\rb", "a\nb", "a\x00b", "caf\xc3\xa9", "ab ",
+		// Printable, but not RFC 2046 bchars: a parser that splits
+		// parameters at ';' or reads '"' and '\\' as quoting sees
+		// another boundary.
+		"batch;x", `a"b`, `a\b`, "a!b", "a#b", "a@b", "a[b]", "a{b}", "a*b", "a~b"} {
 		in := "--" + b + "\r\n\r\nbody\r\n--" + b + "--"
 		for name, src := range awkwardReaders([]byte(in), 2) {
 			_, err := readComplete(io.MultiReader(src, iotest.ErrReader(errors.New("input was read"))), b, ReaderOptions{})

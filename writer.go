@@ -67,7 +67,7 @@ func (w *Writer) SetBoundary(boundary string) error {
 	if w.parts > 0 || w.closed {
 		return argErr(ErrBadBoundary, "SetBoundary called after the first part")
 	}
-	if err := checkWriteBoundary(boundary); err != nil {
+	if err := checkBoundary(boundary); err != nil {
 		return err
 	}
 	w.blen = copy(w.bnd[:], boundary)

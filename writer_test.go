@@ -170,7 +170,7 @@ func TestWriterRandomBoundary(t *testing.T) {
 		if len(b) < 30 || len(b) > 70 {
 			t.Errorf("boundary %q: length %d", b, len(b))
 		}
-		if checkWriteBoundary(b) != nil {
+		if checkBoundary(b) != nil {
 			t.Errorf("boundary %q is not RFC 2046", b)
 		}
 		if seen[b] {
