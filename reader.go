@@ -100,7 +100,8 @@ type Reader struct {
 	rerr error // error from src, kept until the buffered bytes are used up
 	err  error // sticky error
 
-	opts  ReaderOptions
+	given ReaderOptions // as the caller gave them: zero fields inherit
+	opts  ReaderOptions // resolved by Reset, from given and the parent's
 	depth int
 	state int
 	parts int
@@ -157,7 +158,7 @@ func NewReader(r io.Reader, boundary string) *Reader {
 // part belongs to rather than from the defaults.
 func NewReaderOptions(r io.Reader, boundary string, opts ReaderOptions) *Reader {
 	mr := new(Reader)
-	mr.opts = opts
+	mr.given = opts
 	mr.Reset(r, boundary)
 	return mr
 }
@@ -166,10 +167,15 @@ func NewReaderOptions(r io.Reader, boundary string, opts ReaderOptions) *Reader 
 // delimited by boundary, keeping its options and reusing its buffers. A
 // Reader reset for every body allocates nothing in steady state.
 //
+// The options are resolved anew on every Reset from those given to
+// [NewReaderOptions]: when src is a [*Part], their zero fields come from
+// the options of the Reader that part belongs to, so a Reader reused for
+// the parts of different Readers takes each one's limits.
+//
 // The zero Reader is ready to use after Reset, with the default options.
 func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.depth = 0
-	opts := mr.opts
+	opts := mr.given
 	if p, ok := src.(*Part); ok && p.r != nil {
 		mr.depth = p.r.depth + 1
 		parent := p.r.opts

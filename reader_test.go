@@ -643,6 +643,47 @@ func TestReaderNestedInheritsLimits(t *testing.T) {
 	checkErr(t, "inner part with 3 fields", err, ErrTooManyFields, -1)
 }
 
+// A Reader reused under two parents takes each parent's limits: Reset
+// resolves the options anew, from those the caller gave.
+func TestReaderNestedResetUnderTwoParents(t *testing.T) {
+	const outer = "batch_36522ad7-fc75-4b56-8c71-56071383e77b"
+	const inner = "changeset_77162fcd-b8da-41ac-a9f8-9357efbbd"
+	var nr Reader
+	for _, c := range []struct {
+		opts ReaderOptions
+		want error
+	}{
+		{ReaderOptions{MaxHeaderFields: 2}, ErrTooManyFields},
+		{ReaderOptions{MaxHeaderFields: 100}, nil},
+		{ReaderOptions{MaxHeaderFields: 2}, ErrTooManyFields},
+		{ReaderOptions{}, nil},
+	} {
+		r := NewReaderOptions(strings.NewReader(odataBatch), outer, c.opts)
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		nr.Reset(p, inner)
+		_, err = nr.NextPart()
+		if !errors.Is(err, c.want) {
+			t.Errorf("under a parent with %+v: %v, want %v", c.opts, err, c.want)
+		}
+	}
+	// Options given to the nested Reader win over the parent's, on
+	// every Reset.
+	mine := NewReaderOptions(nil, inner, ReaderOptions{MaxHeaderFields: 2})
+	for range 2 {
+		r := NewReaderOptions(strings.NewReader(odataBatch), outer, ReaderOptions{MaxHeaderFields: 100})
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine.Reset(p, inner)
+		_, err = mine.NextPart()
+		checkErr(t, "own MaxHeaderFields 2 under a parent with 100", err, ErrTooManyFields, -1)
+	}
+}
+
 func TestPartReadChunkWriteToMatchRead(t *testing.T) {
 	in := "--AaB03x\r\nA: 1\r\n\r\n" + strings.Repeat("0123456789\r\n--AaB03", 400) + "\r\n--AaB03x\r\n\r\n\r\n--AaB03x\r\n\r\nshort\r\n--AaB03x--"
 	for _, opts := range []ReaderOptions{{}, {BufferSize: 1, MaxLineBytes: 64}} {
