@@ -250,6 +250,11 @@ const (
 // serves the body as views of the part's buffer, so that
 // [MessageBody.ReadChunk] and [MessageBody.WriteTo] copy nothing.
 //
+// What a MessageReader keeps between messages is bounded by its limits
+// (about twice MaxHeaderBytes for the head and for a trailer section, and a
+// read buffer of 32 KiB for sources without ReadChunk), whatever the size
+// of the chunks its source hands out.
+//
 // A MessageReader reset for every message allocates nothing in steady
 // state. The zero MessageReader is ready to use after Reset, with the
 // default options.
@@ -526,7 +531,12 @@ func (m *MessageReader) readHead(request bool) error {
 			m.bstate = bodyNone
 			return m.parseWhole(request)
 		}
-		m.head = append(m.head, c...)
+		// Copy a piece of the chunk at a time: a source may hand out a
+		// chunk of any size (a whole call), and what the head buffer
+		// keeps must stay within the head limit, which find enforces
+		// after each piece.
+		k := min(len(c), headPiece)
+		m.head = append(m.head, c[:k]...)
 		end, ferr := s.find(m.head, &m.opts)
 		if ferr != nil {
 			m.err = ferr
@@ -534,15 +544,23 @@ func (m *MessageReader) readHead(request bool) error {
 		}
 		if end >= 0 {
 			// Give back what follows the head: the body.
-			m.unread(c[len(c)-(len(m.head)-end):])
+			m.unread(c[k-(len(m.head)-end):])
 			copy(m.head, m.head[s.skip:end])
 			m.head = m.head[:end-s.skip]
 			m.headOff = int64(s.skip)
 			return m.parseWhole(request)
 		}
+		if k < len(c) {
+			c = c[k:]
+			continue
+		}
 		c, err = m.next()
 	}
 }
+
+// headPiece is how much of a source's chunk readHead copies at a time
+// while it looks for the end of the head.
+const headPiece = 4 << 10
 
 // parseWhole parses the complete head in m.head.
 func (m *MessageReader) parseWhole(request bool) error {

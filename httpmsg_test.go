@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -670,4 +671,77 @@ func uintptrIn(c, buf []byte) bool {
 		}
 	}
 	return false
+}
+
+// oneChunk hands out b in one ReadChunk, as batch.Handler's source does
+// with a whole call.
+type oneChunk struct{ b []byte }
+
+func (c *oneChunk) ReadChunk() ([]byte, error) {
+	if len(c.b) == 0 {
+		return nil, io.EOF
+	}
+	b := c.b
+	c.b = nil
+	return b, nil
+}
+
+func (c *oneChunk) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// retained is what a MessageReader keeps between messages.
+func (m *MessageReader) retained() int {
+	return cap(m.head) + cap(m.lbuf) + cap(m.tbuf) + cap(m.rbuf)
+}
+
+// What a MessageReader keeps is bounded by its limits, whatever the size
+// of its source's chunks: a 16 MiB chunk leaves no 16 MiB buffer behind,
+// whether the message is read or refused, and across Resets.
+func TestMessageReaderRetainsBounded(t *testing.T) {
+	const big = 16 << 20
+	bound := 2*(DefaultMaxHeaderBytes+headPiece) + 2*DefaultMaxHeaderBytes + 32<<10
+	fill := func(head string, c byte) []byte {
+		b := make([]byte, big)
+		n := copy(b, head)
+		for i := n; i < len(b); i++ {
+			b[i] = c
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want error
+	}{
+		// Empty lines before the start line take the slow path.
+		{"blank line first", fill("\r\nPOST / HTTP/1.1\r\nContent-Length: "+strconv.Itoa(big-len("\r\nPOST / HTTP/1.1\r\nContent-Length: 16777216\r\n\r\n"))+"\r\n\r\n", 'x'), nil},
+		{"no end of head", fill("POST / HTTP/1.1\r\nA: ", 'x'), ErrHeaderTooLarge},
+		{"blank line first, no end of head", fill("\r\nPOST / HTTP/1.1\r\nA: ", 'x'), ErrHeaderTooLarge},
+		{"chunk-size line", fill("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", '1'), ErrBadChunk},
+		{"trailer line", fill("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: ", 'x'), ErrHeaderTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m MessageReader
+			for range 2 {
+				m.Reset(&oneChunk{tc.msg})
+				r, err := m.ReadRequest()
+				if err == nil {
+					_, err = io.Copy(io.Discard, r.Body)
+				}
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("%v, want %v", err, tc.want)
+				}
+				m.Reset(nil)
+				if got := m.retained(); got > bound {
+					t.Fatalf("keeps %d bytes after Reset, over %d", got, bound)
+				}
+			}
+		})
+	}
 }
