@@ -90,6 +90,7 @@ func TestErrorTexts(t *testing.T) {
 	}
 	add("ReadRequest method", true, msgErr("G@T / HTTP/1.1\r\n\r\n", true))
 	add("ReadRequest truncated", true, msgErr("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", true))
+	add("ReadRequest data after", true, msgErr("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\n\r\n", true))
 	add("ReadResponse status", true, msgErr("HTTP/1.1 2000 OK\r\n\r\n", false))
 	{
 		m := NewMessageReaderOptions(strings.NewReader("GET /%zz HTTP/1.1\r\n\r\n"), MessageOptions{})
