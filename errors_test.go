@@ -65,6 +65,13 @@ func TestErrorTexts(t *testing.T) {
 		_, err = w.CreatePart(httpHeader("A", "\x00"))
 		add("CreatePart invalid field after a part", false, err)
 		add("SetBoundary late", false, w.SetBoundary("abc"))
+		var h Header
+		for range DefaultMaxHeaderFields + 1 {
+			h.Add("A", "1")
+		}
+		_, err = w.CreatePart(&h)
+		add("CreatePart too many fields", false, err)
+		add("WriteRequest too many fields", false, NewMessageWriter(MessageOptions{}).WriteRequest(io.Discard, "GET", "/", &h, nil))
 	}
 	{
 		mw := NewMessageWriter(MessageOptions{})

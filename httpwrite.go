@@ -20,8 +20,12 @@ import (
 // reason phrase and the fields (token names; values free of CR, LF, NUL and
 // other control characters) before it writes anything, and reports a
 // problem with an error wrapping [ErrMethod], [ErrBadTarget],
-// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]. It frames bodies
-// itself: Content-Length when the length is known, chunked otherwise.
+// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]; a start line, a
+// head or a trailer section over the limits of its [MessageOptions]
+// (those of a default MessageReader unless given) with one wrapping
+// [ErrStartLineTooLong], [ErrHeaderTooLarge] or [ErrTooManyFields]. It
+// frames bodies itself: Content-Length when the length is known, chunked
+// otherwise.
 //
 // WriteRequest and WriteResponse allocate nothing in steady state. The
 // zero MessageWriter is ready to use, with the default options; it is not
@@ -32,8 +36,12 @@ type MessageWriter struct {
 	bbuf []byte // body buffer for net/http bodies
 }
 
-// NewMessageWriter returns a MessageWriter with the given options; only the
-// target policy of opts applies to writing.
+// NewMessageWriter returns a MessageWriter with the given options: their
+// target policy, and their limits (MaxStartLineBytes, MaxHeaderBytes and
+// MaxHeaderFields, for the head and for a trailer section), which the
+// MessageWriter enforces so that a [MessageReader] with the same options
+// reads what it writes; by default, those a default MessageReader
+// applies.
 func NewMessageWriter(opts MessageOptions) *MessageWriter {
 	return &MessageWriter{opts: opts.withDefaults()}
 }
@@ -57,11 +65,49 @@ func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Hea
 	b = append(b, ' ')
 	b = append(b, target...)
 	b = append(b, " HTTP/1.1\r\n"...)
+	start := len(b) - 2
 	b = appendFields(b, h)
+	n := fieldCount(h)
 	if len(body) > 0 && !hasCL {
 		b = appendContentLength(b, int64(len(body)))
+		n++
+	}
+	if err := mw.checkHead(b, start, n); err != nil {
+		return err
 	}
 	return mw.finish(w, b, body)
+}
+
+// fieldCount returns the number of fields of h, which may be nil.
+func fieldCount(h *Header) int {
+	if h == nil {
+		return 0
+	}
+	return len(h.fields)
+}
+
+// checkHead checks a head in b, without its final empty line, against the
+// limits: start is the length of its start line, n its number of fields.
+func (mw *MessageWriter) checkHead(b []byte, start, n int) error {
+	mw.buf = b[:0]
+	o := mw.opts.withDefaults()
+	if start > o.MaxStartLineBytes {
+		return argErr(ErrStartLineTooLong, "start line of "+strconv.Itoa(start)+" bytes, over "+strconv.Itoa(o.MaxStartLineBytes))
+	}
+	return checkHeadLimits(n, o.MaxHeaderFields, len(b)+2, o.MaxHeaderBytes, "message head")
+}
+
+// checkHeadLimits is the limit check every writer shares: n fields and
+// size bytes (the empty line included) for a header block or head, so that
+// no writer writes what a reader with the same limits refuses.
+func checkHeadLimits(n, maxFields, size, maxBytes int, what string) error {
+	if n > maxFields {
+		return argErr(ErrTooManyFields, what+" with "+strconv.Itoa(n)+" fields, over "+strconv.Itoa(maxFields))
+	}
+	if size > maxBytes {
+		return argErr(ErrHeaderTooLarge, what+" of "+strconv.Itoa(size)+" bytes, over "+strconv.Itoa(maxBytes))
+	}
+	return nil
 }
 
 // WriteResponse writes a response with the given status code, reason
@@ -88,9 +134,15 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	b = append(b, ' ')
 	b = append(b, reason...)
 	b = append(b, "\r\n"...)
+	start := len(b) - 2
 	b = appendFields(b, h)
+	n := fieldCount(h)
 	if !noBody && !hasCL {
 		b = appendContentLength(b, int64(len(body)))
+		n++
+	}
+	if err := mw.checkHead(b, start, n); err != nil {
+		return err
 	}
 	return mw.finish(w, b, body)
 }
@@ -291,15 +343,24 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		}
 	}
 	tkeys := make([]string, 0, len(trailer))
+	tn, tsize := 0, 2
 	for k, vs := range trailer {
 		for _, v := range vs {
-			if err := checkField(0, k, trimString(v)); err != nil {
+			v = trimString(v)
+			if err := checkField(0, k, v); err != nil {
 				return err
 			}
+			tn++
+			tsize += len(k) + len(v) + 4
 		}
 		tkeys = append(tkeys, k)
 	}
 	slices.Sort(tkeys)
+	o := mw.opts.withDefaults()
+	if err := checkHeadLimits(tn, o.MaxHeaderFields, tsize, o.MaxHeaderBytes, "trailer section"); err != nil {
+		return err
+	}
+	start := len(mw.buf) - 2 // the start line, without its CRLF
 
 	// Find the framing before writing anything: read a body of unknown
 	// length up to the buffer's size.
@@ -341,8 +402,13 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 	case noBody:
 	case chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		i++
 	case length > 0 || zeroCL:
 		b = appendContentLength(b, max(length, 0))
+		i++
+	}
+	if err := mw.checkHead(b, start, i); err != nil {
+		return err
 	}
 	b = append(b, "\r\n"...)
 	mw.buf = b
