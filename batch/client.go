@@ -816,10 +816,13 @@ func isMultipart(ct string) bool {
 	return len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/")
 }
 
-// readCall settles c with the response in part p.
+// readCall settles c with the response in part p: the final response,
+// after any interim (1xx) ones, as net/http's client skips them. Anything
+// but blank lines after it is c's error (mixed.ErrDataAfterBody), and
+// only c's.
 func readCall(mr *mixed.MessageReader, p io.Reader, c *Call) {
 	mr.Reset(p)
-	m, err := mr.ReadResponse(c.req.Method)
+	m, err := mr.ReadFinalResponse(c.req.Method)
 	if err != nil {
 		c.settle(nil, fmt.Errorf("batch: call %q: response part: %w", c.id, err))
 		return
@@ -882,7 +885,7 @@ func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed str
 		}
 	}
 	mr.Reset(p)
-	m, err := mr.ReadResponse(method)
+	m, err := mr.ReadFinalResponse(method)
 	if err != nil {
 		settleAll(calls, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
 		return
