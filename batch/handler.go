@@ -315,15 +315,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the client is gone
 		}
 	}
-	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
-	if h.opts.OData {
-		if preferContinue(r.Header) {
-			w.Header().Set("Preference-Applied", "odata.continue-on-error")
-		} else {
-			st.halt = true
-		}
-	}
-	st.haltedBy.Store(-1)
+	h.startHalt(st, w, r)
 	h.open(st, w)
 	h.run(st, r)
 	h.respond(st)
