@@ -264,9 +264,13 @@ type call struct {
 type batchState struct {
 	rd    mixed.Reader
 	arena []byte
-	calls []call
-	done  chan int
-	out   output
+	// spans locate the calls' bytes in the arena while it grows; ncalls
+	// counts the calls read so far, for MaxCalls.
+	spans  []span
+	ncalls int
+	calls  []call
+	done   chan int
+	out    output
 	// workers keep their parsers, and recs the calls' responses, across
 	// batches.
 	workers []*worker
