@@ -44,7 +44,7 @@ func NewBytesReader(data []byte, boundary string) *BytesReader {
 // BufferSize is ignored.
 func NewBytesReaderOptions(data []byte, boundary string, opts ReaderOptions) *BytesReader {
 	br := new(BytesReader)
-	br.r.opts = opts
+	br.r.given = opts // resolved by every Reset, as NewReaderOptions does
 	br.Reset(data, boundary)
 	return br
 }
