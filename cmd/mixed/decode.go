@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,17 +79,10 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer in.Close()
 
-	out := bufio.NewWriter(stdout)
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
 	o.note = func(s string) { fmt.Fprintf(stderr, "mixed: note: %s\n", s) }
-	failed, err := decode(bufio.NewReaderSize(in, 64<<10), o, func(v any) error {
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-		return out.Flush() // each line as soon as it is read
-	})
+	failed, err := decode(bufio.NewReaderSize(in, 64<<10), o, out)
 	if err != nil {
 		out.Flush()
 		return fail(stderr, err)
@@ -110,10 +102,10 @@ type decodeOptions struct {
 	note        func(string)
 }
 
-// decode reads the batch in in and calls emit with the envelope, then
-// with each top-level part. It returns how many parts carry an "error",
-// and the error that stopped it.
-func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error) {
+// decode reads the batch in in and writes its JSON lines to out, the
+// envelope first, flushing out at the end of each line. It returns how
+// many parts carry an "error", and the error that stopped it.
+func decode(in *bufio.Reader, o decodeOptions, out *bufio.Writer) (int, error) {
 	if o.note == nil {
 		o.note = func(string) {}
 	}
@@ -135,12 +127,12 @@ func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error
 			env, body, finish = m.json, m.body, m.finish
 		}
 	}
-	if err := emit(env); err != nil {
+	lw := newJSONLineWriter(out)
+	if err := lw.line(env); err != nil {
 		return 0, err
 	}
 	r := mixed.NewReader(body, env.Boundary)
 	failed := 0
-	var raw bytes.Buffer
 	for i := 0; ; i++ {
 		p, err := r.NextPart()
 		if err == io.EOF {
@@ -149,16 +141,10 @@ func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error
 		if err != nil {
 			return failed, err
 		}
-		// The command holds one part at a time, to choose between "body"
-		// and "body_base64"; the library underneath holds none.
-		raw.Reset()
-		if _, err := raw.ReadFrom(p); err != nil {
+		n, err := lw.part(i, p)
+		failed += n
+		if err != nil {
 			return failed, fmt.Errorf("part %d: %w", i, err)
-		}
-		pj := describe(i, &p.Header, raw.Bytes(), 1)
-		failed += countErrors(&pj)
-		if err := emit(&pj); err != nil {
-			return failed, err
 		}
 	}
 }
