@@ -422,14 +422,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// describe builds the JSON object of a part whose raw body is body.
-func describe(index int, h *mixed.Header, body []byte, depth int) partJSON {
+// describe builds the JSON object of a part whose raw body is body,
+// reading embedded messages with mr.
+func describe(mr *mixed.MessageReader, index int, h *mixed.Header, body []byte, depth int) partJSON {
 	p := partJSON{Index: index, Headers: headerPairs(h)}
 	setBody(&p.Body, &p.BodyB64, body)
 	mt, boundary := mediaType(h.Get("Content-Type"))
 	switch {
 	case mt == "application/http":
-		p.HTTP, p.Error = describeHTTP(body)
+		p.HTTP, p.Error = describeHTTP(mr, body)
 	case len(mt) > 10 && mt[:10] == "multipart/" && boundary != "":
 		if depth > mixed.DefaultMaxDepth {
 			p.Error = "multipart nesting deeper than " + strconv.Itoa(mixed.DefaultMaxDepth)
@@ -450,17 +451,17 @@ func describe(index int, h *mixed.Header, body []byte, depth int) partJSON {
 				p.Error = errText(err)
 				break
 			}
-			p.Parts = append(p.Parts, describe(i, &np.Header, bytes.Clone(raw.Bytes()), depth+1))
+			p.Parts = append(p.Parts, describe(mr, i, &np.Header, bytes.Clone(raw.Bytes()), depth+1))
 		}
 	}
 	return p
 }
 
-// describeHTTP parses an embedded message: a response when it starts with
-// "HTTP/" (after blank lines), else a request. It returns what it read and
-// the error that stopped it.
-func describeHTTP(body []byte) (*httpJSON, string) {
-	mr := mixed.NewMessageReaderOptions(bytes.NewReader(body), decodeOpts)
+// describeHTTP parses an embedded message with mr: a response when it
+// starts with "HTTP/" (after blank lines), else a request. It returns what
+// it read and the error that stopped it.
+func describeHTTP(mr *mixed.MessageReader, body []byte) (*httpJSON, string) {
+	mr.Reset(bytes.NewReader(body))
 	var j httpJSON
 	var b io.Reader
 	if bytes.HasPrefix(bytes.TrimLeft(body, "\r\n"), []byte("HTTP/")) {

@@ -26,12 +26,13 @@ type jsonLineWriter struct {
 	buf  bytes.Buffer
 	enc  *json.Encoder // to buf
 	hold []byte
+	mr   *mixed.MessageReader // for describe
 	str  jsonStringWriter
 	b64  base64Writer
 }
 
 func newJSONLineWriter(w *bufio.Writer) *jsonLineWriter {
-	l := &jsonLineWriter{w: w, hold: make([]byte, holdBytes+1)}
+	l := &jsonLineWriter{w: w, hold: make([]byte, holdBytes+1), mr: mixed.NewMessageReaderOptions(nil, decodeOpts)}
 	l.enc = json.NewEncoder(&l.buf)
 	l.enc.SetEscapeHTML(false)
 	l.str.w = w
@@ -70,7 +71,7 @@ func (l *jsonLineWriter) part(i int, p *mixed.Part) (int, error) {
 		n += k
 	}
 	if err == io.EOF {
-		pj := describe(i, &p.Header, l.hold[:n], 1)
+		pj := describe(l.mr, i, &p.Header, l.hold[:n], 1)
 		return countErrors(&pj), l.line(&pj)
 	}
 	if err != nil {

@@ -190,14 +190,13 @@ func (s *lineScanner) isNull() (bool, error) {
 // maxValue bytes) and checked only for where it ends: encoding/json
 // checks the rest.
 func (s *lineScanner) rawValue() ([]byte, error) {
-	c, err := s.skipSpace()
-	if err != nil {
+	if _, err := s.skipSpace(); err != nil {
 		return nil, err
 	}
 	b := s.raw[:0]
 	depth, inString, escaped := 0, false, false
 	for {
-		c, err = s.r.ReadByte()
+		c, err := s.r.ReadByte()
 		if err == io.EOF {
 			if depth == 0 && !inString && len(b) > 0 {
 				s.raw = b
@@ -259,7 +258,10 @@ func (s *lineScanner) value(v any) error {
 	if err != nil {
 		return err
 	}
-	return strictUnmarshal(b, v)
+	if _, ok := v.(*[]partJSON); ok {
+		return strictUnmarshal(b, v)
+	}
+	return json.Unmarshal(b, v) // no keys to check
 }
 
 // bodyString reads a "body" (b64 false) or "body_base64" string value
