@@ -28,9 +28,32 @@ prints one JSON object per line, each as soon as it is read:
     "body_base64", and "http" for an application/http part, "parts" for a
     nested multipart part, "error" when a part's content does not parse}.
 
+A part is printed as soon as its end is read, and in memory bounded
+whatever its size: decode holds the first 64 KiB of a part, no more.
+
+  - A part that ends within 64 KiB is printed whole: "body" when its
+    content is valid UTF-8, else "body_base64"; and "http" or "parts" as
+    read from that content.
+  - A longer part is printed as it is read, its body escaped and written
+    in pieces. Its body is text ("body") when its Content-Type is textual
+    (text/*, application/json, application/xml, application/javascript,
+    application/x-www-form-urlencoded, or a +json or +xml type) and its
+    first 64 KiB are valid UTF-8; else it is "body_base64". Text that
+    turns out not to be UTF-8 further on ends its "body" before the first
+    invalid byte, and "body_base64" follows with the rest: the body is
+    "body" then "body_base64", which encode reads back as one.
+  - A longer application/http part whose head encode writes back as it
+    is ("METHOD target HTTP/1.1" or "HTTP/1.1 code reason", "Name: value"
+    fields with CRLF, one Content-Length) is printed as "http" alone, its
+    body streamed by the same rule (its own Content-Type), with no raw
+    "body". Any other longer part, a multipart one among them, is printed
+    as its raw "body" or "body_base64", without "http" or "parts".
+
 "mixed encode" reads these lines back: decode | encode gives the input
 again, byte for byte, for a message with CRLF line ends, "Name: value"
-header lines, and no preamble or epilogue (which decode skips).
+header lines, and no preamble or epilogue (which decode skips); for a
+streamed application/http part, blank lines after its Content-Length
+body are dropped (the embedded message ends at its length).
 
 The input is a bare multipart body, or a whole HTTP request or response
 whose Content-Type names the boundary. Without -boundary or -content-type,

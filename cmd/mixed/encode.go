@@ -24,8 +24,23 @@ then its "body" (or "body_base64"), or, without one, its "http" message or
 its nested "parts". A part with "http" gets "Content-Type: application/http"
 when its headers have no Content-Type. A key encode does not know is an
 error naming the line and the key, and so is an input without any line.
-Nothing is written unless every line is valid, so a partial output is
-never mistaken for a complete batch.
+A body may be given as "body" followed by "body_base64" (the rest of a
+body that is not all UTF-8, as decode prints a long one).
+
+encode streams: it writes a part's "body", "body_base64" or "http" body
+into the part as it reads the string, in memory bounded whatever its
+size, when the line's keys come in decode's order ("headers" before the
+body; in "http", the head before the body, and a Content-Length among
+its "headers", which the body must match). A body given before what it
+needs is held until the line ends. Nested "parts" are read whole (up to
+16 MiB a value). Every part is checked for its own delimiter as it is
+written.
+
+The first MiB of output is held: an input that fails before then writes
+nothing. A longer batch streams out, and one that fails later stops
+before its close delimiter (and, chunked, its last chunk), so a partial
+output never reads as a complete batch. A whole message whose head needs
+the body's Content-Length first spools the body to a temporary file.
 
 A first line of kind "envelope" (as decode prints it) gives the boundary
 and, with "http", the head of a whole HTTP message to write around the
