@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -193,4 +196,113 @@ func TestEncodeKeyOrders(t *testing.T) {
 			checkOnePrefix(t, res.Stderr)
 		})
 	}
+}
+
+// Past the output encode holds, a whole message streams: in chunks when
+// chunked, to the end when a response has no framing, and spooled to
+// learn its Content-Length; decode | encode still gives it back.
+func TestEncodeLargeEnvelopes(t *testing.T) {
+	bin := string(randomBytes(4, holdOutput+5000))
+	body := "--b\r\nContent-Type: application/octet-stream\r\n\r\n" + bin + "\r\n--b\r\nContent-Type: text/plain\r\n\r\nlast\r\n--b--\r\n"
+	withLength := "POST /batch HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	toEnd := "HTTP/1.1 200 OK\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + body
+	chunked := "HTTP/1.1 200 OK\r\nContent-Type: multipart/mixed; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n0\r\n\r\n"
+	for _, tc := range []struct{ name, in string }{{"Content-Length", withLength}, {"to the end", toEnd}, {"chunked", chunked}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dec := runCmd(tc.in, "decode")
+			if dec.Code != 0 {
+				t.Fatalf("decode: exit %d: %s", dec.Code, dec.Stderr)
+			}
+			enc := runCmd(dec.Stdout, "encode")
+			if enc.Code != 0 {
+				t.Fatalf("encode: exit %d: %s", enc.Code, enc.Stderr)
+			}
+			if tc.name != "chunked" {
+				if enc.Stdout != tc.in {
+					t.Errorf("decode | encode differs from the input (%d bytes, %d in)", len(enc.Stdout), len(tc.in))
+				}
+				return
+			}
+			// Chunked, the chunks differ; what they carry does not.
+			oneChunk := "\r\n\r\n" + strconv.FormatInt(int64(len(body)), 16) + "\r\n"
+			if !strings.HasSuffix(enc.Stdout, "\r\n0\r\n\r\n") || strings.Contains(enc.Stdout, oneChunk) {
+				t.Errorf("chunked output: want chunks as it streams, and the last chunk")
+			}
+			back := runCmd(enc.Stdout, "decode")
+			if back.Stdout != dec.Stdout {
+				t.Errorf("decode of the chunked output differs")
+			}
+		})
+	}
+}
+
+// A long batch that fails past the held output stops before its close
+// delimiter: what was written never reads as a whole batch.
+func TestEncodeLargeFailure(t *testing.T) {
+	bin := randomBytes(5, holdOutput+5000)
+	line := `{"headers":[],"body_base64":"` + base64.StdEncoding.EncodeToString(bin) + `"}` + "\n"
+	for _, tc := range []struct{ name, in, wantErr string }{
+		{"a bad line after", line + `{"headers":[],"bdy":"x"}` + "\n", `line 2: unknown key "bdy"`},
+		{"a delimiter in a long body", `{"headers":[],"body":"` + strings.Repeat("x", holdOutput+10) + `\r\n--b\r\n"}` + "\n", "line 1: body contains the boundary delimiter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCmd(tc.in, "encode", "-boundary", "b")
+			if res.Code != 1 || !strings.Contains(res.Stderr, tc.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", res.Code, res.Stderr, tc.wantErr)
+			}
+			if !strings.HasPrefix(res.Stdout, "--b\r\n") || strings.Contains(res.Stdout, "--b--") {
+				t.Errorf("output of %d bytes: want a batch without its close delimiter", len(res.Stdout))
+			}
+			if back := runCmd(res.Stdout, "decode"); back.Code != 1 {
+				t.Errorf("decode of the partial output: exit %d", back.Code)
+			}
+		})
+	}
+}
+
+// A long part cut short prints what was read, with its error, as a valid
+// line; decode exits 1.
+func TestDecodeLargeTruncated(t *testing.T) {
+	in := "--b\r\nContent-Type: text/plain\r\n\r\n" + string(textBytes(holdBytes+100))
+	res := runCmd(in, "decode")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "part 0: ") {
+		t.Errorf("exit %d, stderr %q", res.Code, res.Stderr)
+	}
+	l := parts(t, res.Stdout)
+	if len(l) != 1 || l[0]["error"] == nil || len(l[0]["body"].(string)) != holdBytes+100 {
+		t.Errorf("%d lines; want one with the body read and its error", len(l))
+	}
+}
+
+// decode prints a long part's line before the part's end has arrived.
+func TestDecodeLargeStreams(t *testing.T) {
+	pr, pw := io.Pipe()
+	out := &jsonLineWriterProbe{seen: make(chan struct{})}
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"decode"}, pr, out, io.Discard) }()
+	pw.Write([]byte("--b\r\nContent-Type: text/plain\r\n\r\n" + string(textBytes(4*holdBytes))))
+	select {
+	case <-out.seen:
+	case <-time.After(10 * time.Second): // a hang, not a timing
+		t.Fatal("no output while the part streams")
+	}
+	pw.Write([]byte("\r\n--b--\r\n"))
+	pw.Close()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// jsonLineWriterProbe closes seen at the first write of a part's body.
+type jsonLineWriterProbe struct {
+	seen chan struct{}
+	once sync.Once
+}
+
+func (p *jsonLineWriterProbe) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte(`"body":"`)) {
+		p.once.Do(func() { close(p.seen) })
+	}
+	return len(b), nil
 }
