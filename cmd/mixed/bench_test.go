@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
+	"mime/multipart"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +38,9 @@ func benchInputs() []struct {
 }
 
 // BenchmarkDecode measures decode's throughput in bytes of batch per
-// second.
+// second, beside its twin from the standard library: mime/multipart
+// reading each part whole and encoding/json printing it (headers and
+// body, without the embedded message's fields that decode adds).
 func BenchmarkDecode(b *testing.B) {
 	for _, in := range benchInputs() {
 		b.Run(in.name, func(b *testing.B) {
@@ -46,11 +52,90 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+		b.Run(in.name+"/stdlib", func(b *testing.B) {
+			b.SetBytes(int64(len(in.batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := stdlibDecode(bytes.NewReader(in.batch), io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
+// stdlibDecode is decode's twin from the standard library.
+func stdlibDecode(in io.Reader, out io.Writer) error {
+	bw := bufio.NewWriterSize(out, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	r := multipart.NewReader(in, memBoundary)
+	for i := 0; ; i++ {
+		p, err := r.NextRawPart()
+		if err == io.EOF {
+			return bw.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(p)
+		if err != nil {
+			return err
+		}
+		pj := partJSON{Index: i}
+		for k, vs := range p.Header {
+			for _, v := range vs {
+				pj.Headers = append(pj.Headers, [2]string{k, v})
+			}
+		}
+		setBody(&pj.Body, &pj.BodyB64, body)
+		if err := enc.Encode(&pj); err != nil {
+			return err
+		}
+	}
+}
+
+// stdlibEncode is encode's twin from the standard library.
+func stdlibEncode(in io.Reader, out io.Writer) error {
+	dec := json.NewDecoder(in)
+	var env envelopeJSON
+	if err := dec.Decode(&env); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	w := multipart.NewWriter(bw)
+	if err := w.SetBoundary(env.Boundary); err != nil {
+		return err
+	}
+	for dec.More() {
+		var p partJSON
+		if err := dec.Decode(&p); err != nil {
+			return err
+		}
+		h := textproto.MIMEHeader{}
+		for _, f := range p.Headers {
+			h.Add(f[0], f[1])
+		}
+		body, _, err := getBody(p.Body, p.BodyB64)
+		if err != nil {
+			return err
+		}
+		pw, err := w.CreatePart(h)
+		if err != nil {
+			return err
+		}
+		pw.Write(body)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
 // BenchmarkEncode measures encode's throughput in bytes of batch written
-// per second, from decode's lines.
+// per second, from decode's lines, beside its twin from the standard
+// library: encoding/json reading each line whole and mime/multipart
+// writing it.
 func BenchmarkEncode(b *testing.B) {
 	for _, in := range benchInputs() {
 		var lines bytes.Buffer
@@ -67,6 +152,20 @@ func BenchmarkEncode(b *testing.B) {
 			for b.Loop() {
 				if code := run([]string{"encode"}, bytes.NewReader(lines.Bytes()), io.Discard, io.Discard); code != 0 {
 					b.Fatalf("exit %d", code)
+				}
+			}
+		})
+		var twin bytes.Buffer
+		if err := stdlibDecode(bytes.NewReader(in.batch), &twin); err != nil {
+			b.Fatal(err)
+		}
+		twinLines := append([]byte(`{"kind":"envelope","boundary":"`+memBoundary+`"}`+"\n"), twin.Bytes()...)
+		b.Run(in.name+"/stdlib", func(b *testing.B) {
+			b.SetBytes(int64(len(in.batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := stdlibEncode(bytes.NewReader(twinLines), io.Discard); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

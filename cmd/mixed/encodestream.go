@@ -581,6 +581,9 @@ func (l *partLine) httpHead() error {
 // envelope checks the envelope line.
 func (l *partLine) envelope() (*envelopeJSON, error) {
 	e := &envelopeJSON{Kind: "envelope", HTTP: l.p.HTTP}
+	if l.httpKeys != "" {
+		return nil, errors.New(`the envelope's "http" has no body: the parts are its body`)
+	}
 	if l.boundary == nil || *l.boundary == "" {
 		return nil, errors.New(`the envelope has no "boundary"`)
 	}
