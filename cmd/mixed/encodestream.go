@@ -24,11 +24,12 @@ const maxValue = 16 << 20
 
 // A lineScanner reads encode's JSON lines.
 type lineScanner struct {
-	r    *bufio.Reader
-	line int // of the line being read, from 1
-	str  *jsonStringReader
-	raw  []byte
-	b64  base64Decoder
+	r       *bufio.Reader
+	line    int // of the line being read, from 1
+	str     *jsonStringReader
+	raw     []byte
+	scratch []byte
+	b64     base64Decoder
 }
 
 func newLineScanner(r *bufio.Reader) *lineScanner {
@@ -126,7 +127,7 @@ func (s *lineScanner) object(key func(string) error) error {
 		if err := s.expect('"', "looking for beginning of object key string"); err != nil {
 			return err
 		}
-		k, err := s.wholeString(maxValue)
+		k, err := s.key()
 		if err != nil {
 			return err
 		}
@@ -151,20 +152,109 @@ func (s *lineScanner) object(key func(string) error) error {
 	}
 }
 
+// knownKeys are the keys of the lines, which key returns without
+// allocating.
+var knownKeys = map[string]string{}
+
+func init() {
+	for _, k := range []string{"kind", "boundary", "index", "headers", "body", "body_base64", "http", "parts", "error", "method", "target", "proto", "status", "reason"} {
+		knownKeys[k] = k
+	}
+}
+
+// key reads the rest of a key string whose quote has been read.
+func (s *lineScanner) key() (string, error) {
+	b, err := s.appendString(s.raw[:0], maxValue)
+	s.raw = b
+	if err != nil {
+		return "", err
+	}
+	if k, ok := knownKeys[string(b)]; ok {
+		return k, nil
+	}
+	return string(b), nil
+}
+
 // wholeString reads the rest of a string whose quote has been read.
 func (s *lineScanner) wholeString(limit int) (string, error) {
-	var b []byte
+	b, err := s.appendString(s.scratch[:0], limit)
+	if cap(b) <= 64<<10 {
+		s.scratch = b
+	}
+	return string(b), err
+}
+
+var errHeaders = errors.New(`want "headers" as [["name", "value"], ...]`)
+
+// headers reads a value of "headers": null, or an array of [name,
+// value] string pairs.
+func (s *lineScanner) headers() ([][2]string, error) {
+	if null, err := s.isNull(); null || err != nil {
+		return nil, err
+	}
+	bad := errHeaders
+	if err := s.expect('[', "looking for beginning of an array"); err != nil {
+		return nil, err
+	}
+	h := [][2]string{}
+	for {
+		c, err := s.skipSpace()
+		if err != nil {
+			return nil, err
+		}
+		s.r.ReadByte()
+		switch {
+		case c == ']' && len(h) == 0:
+			return h, nil
+		case c != '[':
+			return nil, bad
+		}
+		var f [2]string
+		for i := range f {
+			if err := s.expect('"', "looking for a string"); err != nil {
+				return nil, bad
+			}
+			if f[i], err = s.wholeString(maxValue); err != nil {
+				return nil, err
+			}
+			sep := byte(',')
+			if i == 1 {
+				sep = ']'
+			}
+			if err := s.expect(sep, "in a header field"); err != nil {
+				return nil, bad
+			}
+		}
+		h = append(h, f)
+		c, err = s.skipSpace()
+		if err != nil {
+			return nil, err
+		}
+		s.r.ReadByte()
+		switch c {
+		case ']':
+			return h, nil
+		case ',':
+			continue
+		}
+		return nil, bad
+	}
+}
+
+// appendString appends the value of a string whose quote has been read
+// to b.
+func (s *lineScanner) appendString(b []byte, limit int) ([]byte, error) {
 	s.str.reset()
 	for {
 		c, err := s.str.Next()
 		if err == io.EOF {
-			return string(b), nil
+			return b, nil
 		}
 		if err != nil {
-			return "", err
+			return b, err
 		}
 		if len(b)+len(c) > limit {
-			return "", fmt.Errorf("a string longer than %d bytes", limit)
+			return b, fmt.Errorf("a string longer than %d bytes", limit)
 		}
 		b = append(b, c...)
 	}
@@ -374,7 +464,9 @@ func (l *partLine) key(k string) error {
 			return fmt.Errorf(`"headers" after the body: give it first`)
 		}
 		l.headers = true
-		return s.value(&l.p.Headers)
+		var err error
+		l.p.Headers, err = s.headers()
+		return err
 	case "error":
 		return s.value(&l.p.Error)
 	case "parts":
@@ -487,7 +579,9 @@ func (l *partLine) httpKey(k string) error {
 	case "reason":
 		return s.value(&m.Reason)
 	case "headers":
-		return s.value(&m.Headers)
+		var err error
+		m.Headers, err = s.headers()
+		return err
 	case "body", "body_base64":
 		if null, err := s.isNull(); null || err != nil {
 			return err
