@@ -381,7 +381,7 @@ func (s *lineScanner) bodyString(b64 bool, write func([]byte) error) error {
 	}
 }
 
-// lineReader reads one line into a partLine.
+// A partLine is what one line has given so far, and the part it writes.
 type partLine struct {
 	s *lineScanner
 	w *mixed.Writer
