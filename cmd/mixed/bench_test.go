@@ -46,6 +46,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.Run(in.name, func(b *testing.B) {
 			b.SetBytes(int64(len(in.batch)))
 			b.ReportAllocs()
+			defer reportCPU(b, int64(len(in.batch)))()
 			for b.Loop() {
 				if code := run([]string{"decode"}, bytes.NewReader(in.batch), io.Discard, io.Discard); code != 0 {
 					b.Fatalf("exit %d", code)
@@ -55,12 +56,26 @@ func BenchmarkDecode(b *testing.B) {
 		b.Run(in.name+"/stdlib", func(b *testing.B) {
 			b.SetBytes(int64(len(in.batch)))
 			b.ReportAllocs()
+			defer reportCPU(b, int64(len(in.batch)))()
 			for b.Loop() {
 				if err := stdlibDecode(bytes.NewReader(in.batch), io.Discard); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// reportCPU returns a func that reports, at the end of a benchmark, its
+// throughput per second of CPU time (user and system, of every thread):
+// on a shared machine, where the wall clock waits for other processes,
+// it is the steadier measure.
+func reportCPU(b *testing.B, size int64) func() {
+	start := cpuTime()
+	return func() {
+		if d := cpuTime() - start; d > 0 && b.N > 0 {
+			b.ReportMetric(float64(size)*float64(b.N)/d.Seconds()/1e6, "MB/cpu-s")
+		}
 	}
 }
 
@@ -149,6 +164,7 @@ func BenchmarkEncode(b *testing.B) {
 			}
 			b.SetBytes(int64(len(in.batch)))
 			b.ReportAllocs()
+			defer reportCPU(b, int64(len(in.batch)))()
 			for b.Loop() {
 				if code := run([]string{"encode"}, bytes.NewReader(lines.Bytes()), io.Discard, io.Discard); code != 0 {
 					b.Fatalf("exit %d", code)
@@ -163,6 +179,7 @@ func BenchmarkEncode(b *testing.B) {
 		b.Run(in.name+"/stdlib", func(b *testing.B) {
 			b.SetBytes(int64(len(in.batch)))
 			b.ReportAllocs()
+			defer reportCPU(b, int64(len(in.batch)))()
 			for b.Loop() {
 				if err := stdlibEncode(bytes.NewReader(twinLines), io.Discard); err != nil {
 					b.Fatal(err)
