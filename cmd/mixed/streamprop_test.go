@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"pgregory.net/rapid"
 )
@@ -63,6 +65,13 @@ func TestPropDecodeEncodeStreams(t *testing.T) {
 		}
 		if enc.Stdout != in.String() {
 			t.Fatalf("decode | encode differs from the input (%d bytes, %d in)", len(enc.Stdout), in.Len())
+		}
+		// The same, whatever the chunking of the input.
+		for _, c := range []struct{ cmd, in, want string }{{"decode", in.String(), dec.Stdout}, {"encode", dec.Stdout, in.String()}} {
+			var out, errb bytes.Buffer
+			if code := run([]string{c.cmd}, iotest.OneByteReader(strings.NewReader(c.in)), &out, &errb); code != 0 || out.String() != c.want {
+				t.Fatalf("%s, one byte at a time: exit %d (%s), output differs: %v", c.cmd, code, errb.String(), out.String() != c.want)
+			}
 		}
 	})
 }
