@@ -197,6 +197,7 @@ func (s *lineScanner) headers() ([][2]string, error) {
 		return nil, err
 	}
 	h := [][2]string{}
+	size := 0
 	for {
 		c, err := s.skipSpace()
 		if err != nil {
@@ -216,6 +217,9 @@ func (s *lineScanner) headers() ([][2]string, error) {
 			}
 			if f[i], err = s.wholeString(maxValue); err != nil {
 				return nil, err
+			}
+			if size += len(f[i]) + 4; size > maxValue {
+				return nil, fmt.Errorf(`"headers" longer than %d bytes`, maxValue)
 			}
 			sep := byte(',')
 			if i == 1 {
@@ -387,7 +391,7 @@ type partLine struct {
 	w *mixed.Writer
 
 	kind       *string
-	keys       []string // every key of the line, for the envelope's check
+	partKey    string // the first key no envelope has, for a late "kind"
 	boundary   *string
 	p          partJSON
 	headers    bool
@@ -430,9 +434,13 @@ func (l *partLine) isEnvelope() bool { return l.kind != nil && *l.kind == "envel
 // key reads the value of a key of the line.
 func (l *partLine) key(k string) error {
 	s := l.s
-	l.keys = append(l.keys, k)
-	if l.isEnvelope() && k != "kind" && k != "boundary" && k != "http" {
-		return fmt.Errorf("unknown key %q", k)
+	if k != "kind" && k != "boundary" && k != "http" {
+		if l.isEnvelope() {
+			return fmt.Errorf("unknown key %q", k)
+		}
+		if l.partKey == "" {
+			l.partKey = k
+		}
 	}
 	switch k {
 	case "kind":
@@ -445,12 +453,8 @@ func (l *partLine) key(k string) error {
 		default:
 			return fmt.Errorf(`unknown kind %q: want "envelope" or "part"`, *l.kind)
 		}
-		if l.isEnvelope() {
-			for _, k := range l.keys[:len(l.keys)-1] {
-				if k != "boundary" && k != "http" {
-					return fmt.Errorf("unknown key %q", k)
-				}
-			}
+		if l.isEnvelope() && l.partKey != "" {
+			return fmt.Errorf("unknown key %q", l.partKey)
 		}
 		l.p.Kind = *l.kind
 		return nil
