@@ -110,58 +110,60 @@ type loadPart struct {
 	Body        string
 }
 
-// largeBlock is the source of the large bodies: the body of /large/KEY/SIZE
-// is SIZE bytes of largeBlock read in a circle from an offset hashed from
-// KEY. Its length is odd, so that the offsets differ at every size.
-var largeBlock = func() []byte {
+// largeBlock is the source of the large bodies: the body of
+// /large/KEY/SIZE is SIZE bytes of the block read in a circle from an
+// offset hashed from KEY (a call's unique id), so that a part holding
+// bytes of another call's body differs from its own. It is made on first
+// use, not for every test of the package.
+var largeBlock = sync.OnceValue(func() []byte {
 	b := make([]byte, 1<<20+7)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
 	return b
-}()
+})
 
 func largeOffset(key string) int {
 	h := fnv.New64a()
 	h.Write([]byte(key))
-	return int(h.Sum64() % uint64(len(largeBlock)))
+	return int(h.Sum64() % uint64(len(largeBlock())))
 }
 
 // writeLarge writes n bytes of key's body to w, a slice of the block at a
 // time (no copy, no allocation).
 func writeLarge(w io.Writer, key string, n int) error {
-	off := largeOffset(key)
+	block, off := largeBlock(), largeOffset(key)
 	for n > 0 {
-		chunk := largeBlock[off:min(len(largeBlock), off+min(n, 32<<10))]
+		chunk := block[off:min(len(block), off+min(n, 32<<10))]
 		if _, err := w.Write(chunk); err != nil {
 			return err
 		}
 		n -= len(chunk)
-		off = (off + len(chunk)) % len(largeBlock)
+		off = (off + len(chunk)) % len(block)
 	}
 	return nil
 }
 
 // checkLarge reads r to its end and summarizes it against key's body.
 func checkLarge(r io.Reader, key string) (string, error) {
-	off := largeOffset(key)
+	block, off := largeBlock(), largeOffset(key)
 	buf := make([]byte, 32<<10)
 	n, bad := 0, -1
 	for {
 		m, err := r.Read(buf)
 		for i := 0; i < m && bad < 0; {
-			k := min(m-i, len(largeBlock)-off)
-			if !bytes.Equal(buf[i:i+k], largeBlock[off:off+k]) {
+			k := min(m-i, len(block)-off)
+			if !bytes.Equal(buf[i:i+k], block[off:off+k]) {
 				for j := range k {
-					if buf[i+j] != largeBlock[off+j] {
+					if buf[i+j] != block[off+j] {
 						bad = n + i + j
 						break
 					}
 				}
 			}
 			i += k
-			off = (off + k) % len(largeBlock)
+			off = (off + k) % len(block)
 		}
 		n += m
 		if err == io.EOF {
@@ -602,11 +604,9 @@ func TestLoad(t *testing.T) {
 	}
 	const fixed = 64 << 20
 	gcPercent := debug.SetGCPercent(100)
-	debug.SetGCPercent(gcPercent)
-	if gcPercent < 0 {
-		t.Skip("load test: the heap bound needs the garbage collector on (GOGC=off)")
-	}
+	debug.SetGCPercent(gcPercent) // only read it
 
+	largeBlock() // made before the heap is measured
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -618,6 +618,12 @@ func TestLoad(t *testing.T) {
 	upstreamPanicLog := &lineCounter{prefix: "http: panic serving"}
 	up := httptest.NewUnstartedServer(loadUpstream(&panics))
 	up.Config.ErrorLog = log.New(upstreamPanicLog, "", 0)
+	// The upstream aborts its connections (RST) rather than closing them
+	// (FIN) when a handler panics. With FIN, each of the hundreds of
+	// panics leaves a TIME_WAIT socket on the upstream's side of the
+	// loopback, and a later dial of the gateway's transport that picks
+	// the same port is answered by it and retries its SYN a second later:
+	// dials of a second, which only slow the run down.
 	up.Listener = lingerListener{up.Listener}
 	up.Start()
 	upstreamClosed := false
@@ -772,7 +778,7 @@ func TestLoad(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	if p := peak.Load(); p >= bound {
+	if p := peak.Load(); p >= bound && gcPercent >= 0 { // no bound with GOGC=off
 		t.Errorf("peak HeapInuse %.1f MiB, want under %.1f MiB", mib(p), mib(bound))
 	}
 	// The bound above allows for every client's largest batch at once;
