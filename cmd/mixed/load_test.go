@@ -766,9 +766,9 @@ func TestLoad(t *testing.T) {
 	for _, tr := range transports {
 		tr.CloseIdleConnections()
 	}
-	// A few goroutines of the runtime and the testing package may come
-	// and go (a finalizer, a timer); everything of ours must be gone.
-	const slack = 2
+	// Every goroutine of ours must be gone; a goroutine of the runtime or
+	// the testing package that comes and goes is waited for like ours.
+	const slack = 0
 	goroutinesAfter := runtime.NumGoroutine()
 	for deadline := time.Now().Add(10 * time.Second); goroutinesAfter > goroutinesBefore+slack; goroutinesAfter = runtime.NumGoroutine() {
 		if time.Now().After(deadline) {
