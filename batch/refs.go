@@ -75,7 +75,7 @@ func (sc *refScanner) match(i int) (ref, int, bool) {
 	}
 	j += len("result")
 	var keys []string
-	for {
+	for len(keys) < maxRefKeys {
 		k, ok := lit(j, '[', "%5B")
 		if !ok {
 			break
@@ -97,6 +97,11 @@ func (sc *refScanner) match(i int) (ref, int, bool) {
 	}
 	return ref{text: s[i:j], id: keys[0], path: keys[1:]}, j, true
 }
+
+// maxRefKeys bounds the keys of one reference, id included: a path
+// deeper than that names nothing a JSON response holds, and the bound keeps
+// a run of "[x][x][x]..." from becoming one reference with a million keys.
+const maxRefKeys = 32
 
 // matchRef matches a reference at s[i:]; see refScanner.match.
 func matchRef(s string, i int) (ref, int, bool) {
@@ -124,6 +129,8 @@ func (sc *refScanner) all(ctx context.Context) ([]ref, error) {
 		if r, end, ok := sc.match(i); ok {
 			out = append(out, r)
 			i = end - 1
+		} else if sc.from <= i && sc.closeAt < 0 {
+			break // no "]" from here on: no reference can end
 		}
 	}
 	return out, nil
