@@ -643,6 +643,13 @@ func TestLoad(t *testing.T) {
 	inner := upstreamHandler(upURL, proxyLog)
 	cfg := defaultConfig()
 	cfg.upstream = upURL
+	// serve's timeouts stay on, so that their code paths run (each call
+	// on a goroutine of its own under -call-timeout), but long enough
+	// never to fire: timing must not decide the outcome, and on a loaded
+	// machine under -race a call can take more than the default minute
+	// (it then answers 504, or its part is cut short if it streams, as
+	// documented).
+	cfg.readTimeout, cfg.writeTimeout, cfg.idleTimeout, cfg.callTimeout = time.Hour, time.Hour, time.Hour, time.Hour
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
