@@ -504,3 +504,40 @@ func TestHandlerReferenceTooLargeToKeep(t *testing.T) {
 		t.Errorf("parts: %d bytes (want %d), then %q", len(got[0].Body), len(big), got[1].Body)
 	}
 }
+
+// A part that holds more than one message answers 400 before its call
+// runs, whether the first message has a body or not; a response whose
+// head is over what the batch response's readers accept answers 502.
+func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/many" {
+			for i := range 150 {
+				w.Header().Set(fmt.Sprintf("X-Field-%d", i), "v")
+			}
+		}
+		io.WriteString(w, "ok")
+	})
+	got := readBatchResponse(t, serve(t, inner, nil, "/", nil, batchBody(
+		part("1", "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /smuggled HTTP/1.1\r\n\r\n"),
+		part("2", "GET /b HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
+		part("3", "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
+		part("4", "GET /many HTTP/1.1\r\n"),
+		part("5", "POST /fine HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\r\n\r\n"),
+	)))
+	if diff := cmp.Diff([]int{400, 400, 400, 502, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[3].Body, "fields") {
+		t.Errorf("the 502 says %q; want it to name the fields limit", got[3].Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"/many", "/fine"}, reached); diff != "" {
+		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
+	}
+}

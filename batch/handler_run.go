@@ -94,6 +94,9 @@ func (h *Handler) messageOptions() mixed.MessageOptions {
 type worker struct {
 	mr  *mixed.MessageReader
 	src chunkSource
+	// whole checks, for a call with a body, that nothing follows the
+	// body in its part before the call runs.
+	whole *mixed.MessageReader
 }
 
 // chunkSource hands a call's raw bytes to a MessageReader in one chunk,
@@ -127,11 +130,9 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		c.rec.fail(http.StatusBadRequest, c.err.Error())
 		return
 	}
-	if st.halt && c.kind != memberCall {
-		if k := st.haltedBy.Load(); k >= 0 {
-			c.rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
-			return
-		}
+	if why, halted := st.halted(); halted && c.kind != memberCall {
+		c.rec.failJSON(http.StatusFailedDependency, why)
+		return
 	}
 	if err := st.awaitDeps(c); err != nil {
 		c.rec.failJSON(http.StatusFailedDependency, err.Error())
@@ -239,14 +240,22 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	fresh.fail(http.StatusGatewayTimeout, msg)
 }
 
-// skipped says why a call is skipped: call k failed and the batch halts.
-func (st *batchState) skipped(k int) string {
-	c := &st.calls[k]
-	what := "call"
-	if c.kind == changesetHead {
-		what = "changeset"
+// checkWhole reads the request in raw to its end, so that a part that
+// holds more than one message (a body, then a second request) answers 400
+// before its call runs, not when its handler happens to read the body to
+// its end. The body is read as views of raw, copying nothing.
+func (h *Handler) checkWhole(wk *worker, raw []byte) error {
+	if wk.whole == nil {
+		wk.whole = mixed.NewMessageReaderOptions(nil, h.messageOptions())
 	}
-	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, c.cid, c.status)
+	src := chunkSource{b: raw}
+	wk.whole.Reset(&src)
+	defer wk.whole.Reset(nil)
+	m, err := wk.whole.ReadRequest()
+	if err == nil {
+		_, err = m.Body.WriteTo(io.Discard)
+	}
+	return err
 }
 
 // callRequest builds the *http.Request of a call, as if it had arrived
@@ -259,6 +268,11 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	m, err := wk.mr.ReadRequest()
 	if err != nil {
 		return nil, err
+	}
+	if m.ContentLength != 0 {
+		if err := h.checkWhole(wk, c.raw); err != nil {
+			return nil, err
+		}
 	}
 	if host := m.Header.Get("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
