@@ -22,7 +22,11 @@ import (
 // The names and values of the Header are copied (names canonicalized); the
 // Body streams from r.Body, and Trailer is filled once it has been read to
 // its end. ContentLength is r.ContentLength. The returned request's body
-// is valid as long as the MessageReader's next Reset has not been called.
+// reads the message until it is closed or the MessageReader is Reset;
+// from then on every Read returns [http.ErrBodyReadAfterClose], as
+// net/http's request bodies do after the handler returned, never bytes of
+// another message. It may be read on another goroutine (a reverse proxy's
+// transport does): Reset waits for a Read in progress.
 func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request, error) {
 	// One allocation holds the request, its URL and its body adapter; one
 	// string holds every name and value, as substrings; one slice backs
@@ -113,7 +117,7 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 	if r.ContentLength == 0 {
 		req.Body = http.NoBody
 	} else {
-		a.body = httpBody{b: r.Body, trailer: &r.Trailer, dst: &req.Trailer}
+		a.body = newHTTPBody(r.Body, &r.Trailer, &req.Trailer)
 		req.Body = &a.body
 	}
 	return req, nil
@@ -169,7 +173,9 @@ var plainPathByte = func() (t [256]bool) {
 // HTTPResponse converts r to an [*http.Response] answering req (which may
 // be nil), as a client would receive it. The Header is copied, names
 // canonicalized; Body streams from r.Body, and Trailer is filled once it
-// has been read to its end. Status is the code and the reason phrase, or
+// has been read to its end; like a request's from [Request.HTTPRequest],
+// it fails with [http.ErrBodyReadAfterClose] once closed or once the
+// MessageReader is Reset. Status is the code and the reason phrase, or
 // the standard one when the status line had none.
 func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	reason := string(r.Reason)
@@ -196,7 +202,8 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	if r.ContentLength == 0 {
 		resp.Body = http.NoBody
 	} else {
-		resp.Body = &httpBody{b: r.Body, trailer: &r.Trailer, dst: &resp.Trailer}
+		hb := newHTTPBody(r.Body, &r.Trailer, &resp.Trailer)
+		resp.Body = &hb
 	}
 	return resp
 }
@@ -237,15 +244,37 @@ func fieldsToHTTP(h *Header, request bool, head string, vals []string) http.Head
 }
 
 // httpBody adapts a MessageBody to net/http: it closes, and copies the
-// trailer into the request or response at the end of the body.
+// trailer into the request or response at the end of the body. It belongs
+// to one message of its MessageReader (generation gen): once that message
+// is gone, or the body closed, it reads nothing more.
 type httpBody struct {
 	b       *MessageBody
 	trailer *Header
 	dst     *http.Header
+	m       *MessageReader
+	gen     uint64
 	done    bool
+	closed  bool
+}
+
+func newHTTPBody(b *MessageBody, trailer *Header, dst *http.Header) httpBody {
+	hb := httpBody{b: b, trailer: trailer, dst: dst, m: b.m}
+	if hb.m != nil {
+		// Read here without bodyMu: only Reset writes gen, on the
+		// goroutine that reads the message and so calls this.
+		hb.gen = hb.m.gen
+	}
+	return hb
 }
 
 func (hb *httpBody) Read(p []byte) (int, error) {
+	if m := hb.m; m != nil {
+		m.bodyMu.Lock()
+		defer m.bodyMu.Unlock()
+		if hb.closed || m.gen != hb.gen {
+			return 0, http.ErrBodyReadAfterClose
+		}
+	}
 	n, err := hb.b.Read(p)
 	if err == io.EOF && !hb.done {
 		hb.done = true
@@ -256,6 +285,13 @@ func (hb *httpBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close does not drain the body: the rest of the part is skipped by the
-// next Reader.NextPart.
-func (hb *httpBody) Close() error { return nil }
+// Close does not drain the body (the rest of the part is skipped by the
+// next Reader.NextPart); it makes later reads fail.
+func (hb *httpBody) Close() error {
+	if m := hb.m; m != nil {
+		m.bodyMu.Lock()
+		hb.closed = true
+		m.bodyMu.Unlock()
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // DefaultMaxStartLineBytes is the default limit on a request line or status
@@ -264,6 +265,12 @@ const (
 type MessageReader struct {
 	opts MessageOptions
 
+	// bodyMu orders Reset after a Read in progress of a body adapter
+	// (httpBody), which another goroutine may own; gen, changed by Reset
+	// under bodyMu, tells an adapter that its message is gone.
+	bodyMu sync.Mutex
+	gen    uint64
+
 	// tmpl is a Request carrying tmplCtx, copied by Request.HTTPRequest.
 	tmpl    *http.Request
 	tmplCtx context.Context
@@ -316,8 +323,14 @@ func NewMessageReaderOptions(src io.Reader, opts MessageOptions) *MessageReader 
 
 // Reset discards the MessageReader's state and makes it read a message
 // from src, keeping its options and reusing its buffers. Views handed out
-// before are no longer valid.
+// before are no longer valid, and the bodies of the *http.Request and
+// *http.Response values made from its last message fail from then on
+// (see [Request.HTTPRequest]); Reset waits for a Read of such a body in
+// progress on another goroutine.
 func (m *MessageReader) Reset(src io.Reader) {
+	m.bodyMu.Lock()
+	m.gen++
+	m.bodyMu.Unlock()
 	m.opts = m.opts.withDefaults()
 	m.src = src
 	m.cr, _ = src.(chunkReader)

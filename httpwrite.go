@@ -147,6 +147,35 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	return mw.finish(w, b, body)
 }
 
+// WriteResponseHead writes the head of a response, its status line,
+// fields and the empty line that ends them, and no body: for a body that
+// the caller streams after it, or for a response that has none (the answer
+// to a HEAD request keeps the Content-Length of the body it describes).
+// Unlike WriteResponse it adds no Content-Length: one in h must be a valid
+// length and is written as it is, and the caller writes that many bytes;
+// without one, a response's body runs to the end of its part (RFC 9112
+// §6.3). h may not hold Transfer-Encoding. h may be nil.
+func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason string, h *Header) error {
+	reason, err := checkStatus(statusCode, reason)
+	if err != nil {
+		return err
+	}
+	if _, err := checkFields(h, -1); err != nil {
+		return err
+	}
+	b := append(mw.buf[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(statusCode), 10)
+	b = append(b, ' ')
+	b = append(b, reason...)
+	b = append(b, "\r\n"...)
+	start := len(b) - 2
+	b = appendFields(b, h)
+	if err := mw.checkHead(b, start, fieldCount(h)); err != nil {
+		return err
+	}
+	return mw.finish(w, b, nil)
+}
+
 // finish ends the head in b and writes it with body: in one write when the
 // body is small, since each write to a part costs a delimiter check.
 func (mw *MessageWriter) finish(w io.Writer, b, body []byte) error {
@@ -189,7 +218,7 @@ func checkStatus(code int, reason string) (string, error) {
 }
 
 // checkFields validates h for writing; it reports whether h has a
-// Content-Length, which must equal n.
+// Content-Length, which must equal n, or be any valid length when n < 0.
 func checkFields(h *Header, n int) (hasCL bool, err error) {
 	if h == nil {
 		return false, nil
@@ -201,7 +230,7 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 		}
 		switch {
 		case equalFoldString(name, "Content-Length"):
-			if v, ok := parseContentLength(value); !ok || v != int64(n) {
+			if v, ok := parseContentLength(value); !ok || n >= 0 && v != int64(n) {
 				return false, argErr(ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
 			}
 			hasCL = true

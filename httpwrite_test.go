@@ -335,6 +335,66 @@ func TestWritersAndSurroundingWhiteSpace(t *testing.T) {
 	}
 }
 
+func TestWriteResponseHead(t *testing.T) {
+	var mw MessageWriter
+	var h Header
+	h.Add("Content-Type", "text/plain")
+	h.Add("Content-Length", "10")
+	var b bytes.Buffer
+	if err := mw.WriteResponseHead(&b, 200, "", &h); err != nil {
+		t.Fatal(err)
+	}
+	if want := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n"; b.String() != want {
+		t.Errorf("head for HEAD:\n got %q\nwant %q", b.String(), want)
+	}
+	var m MessageReader
+	m.Reset(bytes.NewReader(b.Bytes()))
+	r, err := m.ReadResponse("HEAD")
+	if err != nil || string(r.Header.Get("Content-Length")) != "10" {
+		t.Fatalf("ReadResponse(HEAD): %v; want the Content-Length field kept", err)
+	}
+	if n, err := io.Copy(io.Discard, r.Body); n != 0 || err != nil {
+		t.Errorf("HEAD response body: %d bytes, %v; want none", n, err)
+	}
+
+	// Without Content-Length the body streams after the head and runs to
+	// the end of the input.
+	b.Reset()
+	h.Reset()
+	h.Add("Content-Type", "text/plain")
+	if err := mw.WriteResponseHead(&b, 201, "Made", &h); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString("streamed body")
+	m.Reset(bytes.NewReader(b.Bytes()))
+	r, err = m.ReadResponse("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil || string(body) != "streamed body" || r.StatusCode != 201 {
+		t.Errorf("streamed: %d %q, %v", r.StatusCode, body, err)
+	}
+
+	for _, tt := range []struct {
+		name, value string
+		want        error
+	}{
+		{"Content-Length", "x", ErrBadContentLength},
+		{"Transfer-Encoding", "chunked", ErrFramingConflict},
+		{"Bad Name", "v", ErrInvalidHeader},
+	} {
+		h.Reset()
+		h.Add(tt.name, tt.value)
+		if err := mw.WriteResponseHead(io.Discard, 200, "", &h); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %s: got %v, want %v", tt.name, tt.value, err, tt.want)
+		}
+	}
+	if err := mw.WriteResponseHead(io.Discard, 99, "", nil); !errors.Is(err, ErrBadStatus) {
+		t.Errorf("status 99: got %v, want ErrBadStatus", err)
+	}
+}
+
 // The MessageWriter refuses a head or trailer section the MessageReader
 // with the same options would refuse, with the reader's errors, writing
 // nothing; at the limit exactly, the reader reads what it wrote.

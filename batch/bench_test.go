@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // discardWriter is an http.ResponseWriter that keeps nothing, for measuring
@@ -230,4 +232,87 @@ func BenchmarkTransport(b *testing.B) {
 	b.Run("transport=plain", func(b *testing.B) {
 		run(b, &http.Client{Transport: base})
 	})
+}
+
+// BenchmarkHandlerLargeResponses is the gateway's worst case of issue 12: a
+// small batch of 200 GETs each answered with 4 MiB. The parts stream in
+// order and the calls behind the head buffer at most MaxBufferedBytes, so
+// the peak heap stays near the budget (32 MiB by default) whatever the
+// responses add up to (800 MiB here). It reports the peak heap in use,
+// sampled, and the most the batch held in response buffers.
+func BenchmarkHandlerLargeResponses(b *testing.B) {
+	for _, budget := range []int64{8 << 20, DefaultMaxBufferedBytes} {
+		b.Run(fmt.Sprintf("budget=%dMiB", budget>>20), func(b *testing.B) {
+			benchmarkLargeResponses(b, budget)
+		})
+	}
+}
+
+func benchmarkLargeResponses(b *testing.B, budget int64) {
+	const calls, size = 200, 4 << 20
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	h := NewHandler(inner, &HandlerOptions{MaxBufferedBytes: budget})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body := batchOf(calls)
+	runtime.GC()
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}()
+	b.SetBytes(calls * size)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n < calls*size {
+			b.Fatalf("read %d bytes of the batch response: %v", n, err)
+		}
+	}
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(h.peakBuffered.Load())/(1<<20), "peak-buffered-MiB")
+}
+
+// BenchmarkFindRefsAdversarial scans 16 MiB of references that start and
+// never end, which a quadratic scan took minutes over; one pass takes a
+// few ms per MiB at most.
+func BenchmarkFindRefsAdversarial(b *testing.B) {
+	for _, unit := range []string{"$result[", "%24result%5B", "$result[a]["} {
+		s := strings.Repeat(unit, (16<<20)/len(unit))
+		b.Run("unit="+unit, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := findRefs(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

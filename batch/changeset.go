@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // A Group is the unit of work of one changeset, committed when every call
@@ -19,17 +21,43 @@ type Group interface {
 
 type groupKey struct{}
 
+// groupRef is the Group of one changeset as its calls' contexts carry it,
+// until the changeset ends.
+type groupRef struct {
+	mu    sync.Mutex
+	g     Group
+	ended bool
+}
+
 // GroupFromContext returns the Group of the changeset that a call runs in:
 // what HandlerOptions.BeginGroup returned for it. It returns nil outside
-// changesets, or when no BeginGroup is set.
+// changesets, when no BeginGroup is set, and once the changeset has
+// committed or rolled back: a handler that outlives its call (see
+// HandlerOptions.CallTimeout) finds no group to write into.
 func GroupFromContext(ctx context.Context) Group {
-	g, _ := ctx.Value(groupKey{}).(Group)
-	return g
+	ref, _ := ctx.Value(groupKey{}).(*groupRef)
+	if ref == nil {
+		return nil
+	}
+	ref.mu.Lock()
+	defer ref.mu.Unlock()
+	if ref.ended {
+		return nil
+	}
+	return ref.g
+}
+
+// end makes the group unreachable through contexts, before it commits or
+// rolls back.
+func (ref *groupRef) end() {
+	ref.mu.Lock()
+	ref.ended = true
+	ref.mu.Unlock()
 }
 
 // serveChangeset runs the changeset whose head is call i: its members in
 // order, inside a group, until one fails.
-func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, base *url.URL, wk *worker) {
+func (h *Handler) serveChangeset(st *batchState, i int, wk *worker) {
 	head := &st.calls[i]
 	defer st.settleChangeset(i)
 	if head.err != nil {
@@ -42,12 +70,11 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 			return
 		}
 	}
-	last := i + head.members
 	// Wait for the calls outside the changeset that its calls reference
 	// before the group begins, so that no group is held open waiting: an
 	// inner handler whose groups lock the store (SQLite does) could
 	// otherwise wait for a call that waits for the lock.
-	for j := i + 1; j <= last; j++ {
+	for j := range st.members(i) {
 		for _, k := range st.calls[j].deps {
 			if k < i {
 				<-st.calls[k].done
@@ -57,8 +84,9 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 	if head.members == 0 {
 		return
 	}
-	ctx := outer.Context()
+	ctx := st.outer.Context()
 	var g Group
+	var ref *groupRef
 	if h.opts.BeginGroup != nil {
 		var err error
 		if g, err = safely(func() (Group, error) { return h.opts.BeginGroup(ctx) }); err == nil && g == nil {
@@ -68,10 +96,11 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 			head.rec.fail(http.StatusInternalServerError, "batch: changeset: cannot begin its group: "+err.Error())
 			return
 		}
-		ctx = context.WithValue(ctx, groupKey{}, g)
+		ref = &groupRef{g: g}
+		ctx = context.WithValue(ctx, groupKey{}, ref)
 	}
-	for j := i + 1; j <= last; j++ {
-		h.serveCall(st, j, ctx, outer, base, wk)
+	for j := range st.members(i) {
+		h.serveCall(ctx, st, j, wk)
 		if st.calls[j].rec.status >= 400 {
 			head.failed = j
 			break
@@ -80,6 +109,7 @@ func (h *Handler) serveChangeset(st *batchState, i int, outer *http.Request, bas
 	if g == nil {
 		return
 	}
+	ref.end()
 	if head.failed != 0 {
 		// The failed call's response says what went wrong; a rollback
 		// that fails as well cannot change what the client must do.
@@ -117,7 +147,7 @@ func (st *batchState) settleChangeset(i int) {
 	if st.halt && head.status >= 400 {
 		st.haltedBy.CompareAndSwap(-1, int64(i))
 	}
-	for j := i + 1; j <= i+head.members; j++ {
+	for j := range st.members(i) {
 		c := &st.calls[j]
 		switch {
 		case head.status < 400:
@@ -142,8 +172,7 @@ func (st *batchState) contentIDTarget(i int, target string) (*url.URL, error) {
 	if k := strings.IndexAny(id, "/?"); k >= 0 {
 		id, rest = id[:k], id[k:]
 	}
-	head := &st.calls[c.head]
-	for k := c.head + 1; k <= c.head+head.members; k++ {
+	for k := range st.members(c.head) {
 		if requestID(st.calls[k].cid) != id {
 			continue
 		}
@@ -166,37 +195,38 @@ func (st *batchState) contentIDTarget(i int, target string) (*url.URL, error) {
 
 // writeChangeset writes the response part of the changeset whose head is
 // call i: its calls' responses as a nested multipart body, or the one
-// response that made it fail.
+// response that made it fail; st.out.wmu is held.
 func (h *Handler) writeChangeset(st *batchState, i int) error {
+	o := &st.out
 	head := &st.calls[i]
 	switch {
 	case head.failed != 0:
-		return h.writePart(&st.w, st, &st.calls[head.failed])
+		return o.writePart(&o.w, &st.calls[head.failed])
 	case head.rec.wroteHeader:
-		return h.writePart(&st.w, st, head)
+		return o.writePart(&o.w, head)
 	}
-	st.cw.Reset(nil) // draws the nested boundary
+	o.cw.Reset(nil) // draws the nested boundary
 	if h.opts.OData {
-		st.cw.SetBoundary("changesetresponse_" + st.cw.Boundary())
+		o.cw.SetBoundary("changesetresponse_" + o.cw.Boundary())
 	}
-	st.ph.Reset()
-	st.ph.Add("Content-Type", st.cw.ContentType())
-	h.addResponseID(st, head.cid)
-	boundary := st.cw.Boundary()
-	pw, err := st.w.CreatePart(&st.ph)
+	o.ph.Reset()
+	o.ph.Add("Content-Type", o.cw.ContentType())
+	o.addResponseID(head.cid)
+	boundary := o.cw.Boundary()
+	pw, err := o.w.CreatePart(&o.ph)
 	if err != nil {
 		return err
 	}
-	st.cw.Reset(pw)
-	if err := st.cw.SetBoundary(boundary); err != nil {
+	o.cw.Reset(pw)
+	if err := o.cw.SetBoundary(boundary); err != nil {
 		return err
 	}
-	for j := i + 1; j <= i+head.members; j++ {
-		if err := h.writePart(&st.cw, st, &st.calls[j]); err != nil {
+	for j := range st.members(i) {
+		if err := o.writePart(&o.cw, &st.calls[j]); err != nil {
 			return err
 		}
 	}
-	return st.cw.Close()
+	return o.cw.Close()
 }
 
 // preferContinue reports whether the Prefer fields of a batch request ask
@@ -216,4 +246,16 @@ func preferContinue(h http.Header) bool {
 		}
 	}
 	return false
+}
+
+// members yields the indexes of the calls of the changeset whose head is
+// call i, in order.
+func (st *batchState) members(i int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for j := i + 1; j <= i+st.calls[i].members; j++ {
+			if !yield(j) {
+				return
+			}
+		}
+	}
 }

@@ -379,7 +379,8 @@ func TestChangesetGroupFailures(t *testing.T) {
 }
 
 // Without BeginGroup, Changesets still run their calls in order and answer
-// them as one nested part; calls see no group.
+// them as one nested part; calls see no group. An empty changeset is a
+// 400 part of its own.
 func TestChangesetWithoutGroup(t *testing.T) {
 	s := newShop()
 	body := batchBody(changeset("",
@@ -392,7 +393,7 @@ func TestChangesetWithoutGroup(t *testing.T) {
 			{ContentID: "response-a", Status: 200, JSON: obj{"group": false}},
 			{ContentID: "response-b", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
 		}},
-		{ContentID: "response-empty", Parts: []treePart{}},
+		{ContentID: "response-empty", Status: 400, JSON: "part 1: changeset: a changeset with no calls\n"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("response (-want +got):\n%s", diff)

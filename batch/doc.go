@@ -41,4 +41,31 @@
 // A [Client] splitting a large batch keeps each changeset, and each chain
 // of references, in one request, and checks references when they are
 // added, not on the wire.
+//
+// # Limits
+//
+// A [Handler] is meant to face the internet; everything a request can make
+// it hold or do is bounded, each by a [HandlerOptions] field whose zero
+// value selects a safe default:
+//
+//   - MaxBodyBytes (64 MiB): the batch request body; more is an outer 413.
+//   - MaxCalls (1000): calls per batch, each part counting, an empty
+//     changeset too; more is an outer 400.
+//   - MaxPartBytes (16 MiB): one part; more is a 400 part.
+//   - MaxEpilogueBytes (64 KiB): what follows the close delimiter (the
+//     body is read to its end before any call runs); more is an outer 400
+//     wrapping [ErrEpilogueTooLarge].
+//   - MaxBufferedBytes (32 MiB): the responses a batch holds while the
+//     part at the head of the order streams; calls past it wait their
+//     turn, a changeset's calls fail with 500.
+//   - Concurrency (4 × GOMAXPROCS): calls of one batch running at once.
+//   - CallTimeout (none): one call's time; past it the call answers 504.
+//   - PathPrefix ("/"): the path every call target must stay inside, dot
+//     segments resolved.
+//
+// Reference scanning is one pass over the target and JSON body of each
+// call, and stops when the request's context is done. A call's request
+// body and ResponseWriter are dead once the call has ended, so a handler
+// that outlives its call (a reverse proxy's transport, a timed-out
+// handler) can never read or write another call's bytes.
 package batch

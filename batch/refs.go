@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mixedcodec/mixed"
 )
 
 // A ref is one result reference, Bitrix24's macro $result[id][key]...: the
@@ -20,11 +23,43 @@ type ref struct {
 	path []string // keys and indexes, outermost first
 }
 
-// matchRef matches a reference at s[i:], where the characters $, [ and ]
+// A refScanner finds result references in a string in one pass.
+type refScanner struct {
+	s string
+	// closeAt is the position of the first "]" (or "%5D") at or after
+	// from, or -1 when there is none: a memo that keeps the scan linear
+	// when many references start and none ends ("$result[$result[...").
+	from, closeAt int
+	steps         int // bytes nextClose looked at, for the linearity test
+}
+
+func newRefScanner(s string) refScanner { return refScanner{s: s, from: len(s) + 1} }
+
+// nextClose returns the position of the first "]" or "%5D" at or after k,
+// or -1.
+func (sc *refScanner) nextClose(k int) int {
+	if k >= sc.from && (sc.closeAt < 0 || k <= sc.closeAt) {
+		return sc.closeAt
+	}
+	s := sc.s
+	end := -1
+	for m := k; m < len(s); m++ {
+		sc.steps++
+		if s[m] == ']' || s[m] == '%' && m+3 <= len(s) && strings.EqualFold(s[m:m+3], "%5D") {
+			end = m
+			break
+		}
+	}
+	sc.from, sc.closeAt = k, end
+	return end
+}
+
+// match matches a reference at s[i:], where the characters $, [ and ]
 // may each be written as they are or percent-encoded (%24, %5B, %5D), as
 // they are once a client has escaped a URL. It returns the reference and
 // where it ends.
-func matchRef(s string, i int) (ref, int, bool) {
+func (sc *refScanner) match(i int) (ref, int, bool) {
+	s := sc.s
 	lit := func(j int, c byte, esc string) (int, bool) {
 		if j < len(s) && s[j] == c {
 			return j + 1, true
@@ -40,19 +75,13 @@ func matchRef(s string, i int) (ref, int, bool) {
 	}
 	j += len("result")
 	var keys []string
-	for {
+	for len(keys) < maxRefKeys {
 		k, ok := lit(j, '[', "%5B")
 		if !ok {
 			break
 		}
 		// The key runs to the next ], written either way.
-		end := -1
-		for m := k; m < len(s); m++ {
-			if s[m] == ']' || s[m] == '%' && m+3 <= len(s) && strings.EqualFold(s[m:m+3], "%5D") {
-				end = m
-				break
-			}
-		}
+		end := sc.nextClose(k)
 		if end <= k {
 			break
 		}
@@ -69,19 +98,42 @@ func matchRef(s string, i int) (ref, int, bool) {
 	return ref{text: s[i:j], id: keys[0], path: keys[1:]}, j, true
 }
 
-// findRefs returns every reference in s.
-func findRefs(s string) []ref {
+// maxRefKeys bounds the keys of one reference, id included: a path
+// deeper than that names nothing a JSON response holds, and the bound keeps
+// a run of "[x][x][x]..." from becoming one reference with a million keys.
+const maxRefKeys = 32
+
+// matchRef matches a reference at s[i:]; see refScanner.match.
+func matchRef(s string, i int) (ref, int, bool) {
+	sc := newRefScanner(s)
+	return sc.match(i)
+}
+
+// findRefs returns every reference in s, in one pass; it gives up with
+// ctx's error once ctx is done.
+func findRefs(ctx context.Context, s string) ([]ref, error) {
+	sc := newRefScanner(s)
+	return sc.all(ctx)
+}
+
+func (sc *refScanner) all(ctx context.Context) ([]ref, error) {
 	var out []ref
+	s := sc.s
 	for i := 0; i < len(s); i++ {
+		if i&(1<<20-1) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if s[i] != '$' && s[i] != '%' {
 			continue
 		}
-		if r, end, ok := matchRef(s, i); ok {
+		if r, end, ok := sc.match(i); ok {
 			out = append(out, r)
 			i = end - 1
+		} else if sc.from <= i && sc.closeAt < 0 {
+			break // no "]" from here on: no reference can end
 		}
 	}
-	return out
+	return out, nil
 }
 
 // hasRefMarker reports whether b may hold a reference: a cheap test that
@@ -102,6 +154,10 @@ func hasRefMarker(b []byte) bool {
 	}
 	return false
 }
+
+// isJSON reports whether a Content-Type is a JSON one, whose body may hold
+// references.
+func isJSON(ct string) bool { return strings.Contains(strings.ToLower(ct), "json") }
 
 // A refError says why a reference cannot be resolved; the call that holds
 // it fails with 424 Failed Dependency.
@@ -148,11 +204,24 @@ func text(v any) string {
 	return string(b)
 }
 
+// pathValue escapes a reference's value for a path: never more than one
+// segment, and never a dot segment.
+func pathValue(v string) string {
+	switch e := url.PathEscape(v); e {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	default:
+		return e
+	}
+}
+
 // substituteTarget replaces the references in a request target with their
 // values' text, path-escaped in the path and query-escaped in the query.
 func substituteTarget(target string, resolve func(ref) (any, error)) (string, error) {
 	path, query, hasQuery := strings.Cut(target, "?")
-	p, err := substituteText(path, resolve, url.PathEscape)
+	p, err := substituteText(path, resolve, pathValue)
 	if err != nil || !hasQuery {
 		return p, err
 	}
@@ -163,11 +232,12 @@ func substituteTarget(target string, resolve func(ref) (any, error)) (string, er
 func substituteText(s string, resolve func(ref) (any, error), escape func(string) string) (string, error) {
 	var b strings.Builder
 	last := 0
+	sc := newRefScanner(s)
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' && s[i] != '%' {
 			continue
 		}
-		r, end, ok := matchRef(s, i)
+		r, end, ok := sc.match(i)
 		if !ok {
 			continue
 		}
@@ -212,7 +282,7 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) 
 		if bytes.Contains(lit, []byte("$result")) {
 			var s string
 			if err := json.Unmarshal(lit, &s); err == nil {
-				rs := findRefs(s)
+				rs, _ := findRefs(context.Background(), s)
 				var repl []byte
 				switch {
 				case len(rs) == 1 && rs[0].text == s:
@@ -242,26 +312,28 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) 
 	return append(out, doc[last:]...), nil
 }
 
-// linkReferences finds the references of every call and links each to
+// linkReferences finds the references of every call, in its target and
+// query and, when its Content-Type is JSON, its body, and links each to
 // the earlier call it names; a reference that names no call, the call
-// itself or a later one is kept as the call's refErr.
-func (st *batchState) linkReferences() {
-	any := false
+// itself or a later one is kept as the call's refErr. It returns ctx's
+// error if ctx ends first.
+func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
+	found := false
 	for i := range st.calls {
 		if st.calls[i].err == nil && hasRefMarker(st.calls[i].raw) {
-			any = true
+			found = true
 			break
 		}
 	}
-	if !any {
-		return // the independent case costs one scan of the bytes
+	if !found {
+		return nil // the independent case costs one scan of the bytes
 	}
 	clear(st.ids)
 	if st.ids == nil {
 		st.ids = make(map[string]int)
 	}
 	for i := range st.calls {
-		if st.calls[i].changeset {
+		if st.calls[i].kind == changesetHead {
 			continue // a changeset has no result of its own
 		}
 		if id := requestID(st.calls[i].cid); id != "" {
@@ -272,10 +344,17 @@ func (st *batchState) linkReferences() {
 	}
 	for i := range st.calls {
 		c := &st.calls[i]
-		if c.err != nil || !hasRefMarker(c.raw) {
+		if c.err != nil || c.kind == changesetHead || !hasRefMarker(c.raw) {
 			continue
 		}
-		c.refs = findRefs(string(c.raw))
+		refs, err := h.callRefs(ctx, st, c)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			continue // the call cannot be read: it answers 400 when it runs
+		}
+		c.refs = refs
 		for _, r := range c.refs {
 			k, ok := st.ids[r.id]
 			switch {
@@ -298,15 +377,33 @@ func (st *batchState) linkReferences() {
 			break
 		}
 	}
+	return nil
 }
 
-// requestID is a call's id: its Content-ID without angle brackets.
-func requestID(cid []byte) string {
-	s := strings.TrimSpace(string(cid))
-	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
-		s = s[1 : len(s)-1]
+// callRefs returns the references of call c: in its target, and in its
+// body when that is JSON. Header values and other bodies are the
+// handler's business, and reach it unchanged.
+func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref, error) {
+	if st.lmr == nil {
+		st.lmr = mixed.NewMessageReaderOptions(nil, h.messageOptions())
 	}
-	return s
+	src := chunkSource{b: c.raw}
+	st.lmr.Reset(&src)
+	defer st.lmr.Reset(nil)
+	m, err := st.lmr.ReadRequest()
+	if err != nil {
+		return nil, err
+	}
+	refs, err := findRefs(ctx, string(m.Target))
+	if err != nil || !isJSON(string(m.Header.Get("Content-Type"))) {
+		return refs, err
+	}
+	body, err := io.ReadAll(m.Body)
+	if err != nil {
+		return nil, err
+	}
+	more, err := findRefs(ctx, string(body))
+	return append(refs, more...), err
 }
 
 // awaitDeps waits for the calls c references and reports why c cannot run,
@@ -316,7 +413,7 @@ func (st *batchState) awaitDeps(c *call) error {
 		return c.refErr
 	}
 	for _, k := range c.deps {
-		if d := &st.calls[k]; !c.member || !d.member || d.head != c.head {
+		if d := &st.calls[k]; c.kind != memberCall || d.kind != memberCall || d.head != c.head {
 			// An earlier call of the same changeset has run already, and
 			// publishes its outcome only when the changeset ends.
 			<-d.done
@@ -353,7 +450,7 @@ func (st *batchState) substitute(req *http.Request) error {
 		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
 		req.RequestURI = target
 	}
-	if req.Body == nil || req.Body == http.NoBody || !strings.Contains(strings.ToLower(req.Header.Get("Content-Type")), "json") {
+	if req.Body == nil || req.Body == http.NoBody || !isJSON(req.Header.Get("Content-Type")) {
 		return nil
 	}
 	body, err := io.ReadAll(req.Body)
@@ -378,20 +475,24 @@ func (st *batchState) substitute(req *http.Request) error {
 func (st *batchState) settle(i int) {
 	c := &st.calls[i]
 	c.status = c.rec.status
-	if st.halt && c.status >= 400 && !c.member {
+	if st.halt && c.status >= 400 && c.kind != memberCall {
 		st.haltedBy.CompareAndSwap(-1, int64(i))
 	}
 	if !c.referenced {
 		return
 	}
-	if c.status < 400 {
+	switch {
+	case c.status >= 400:
+	case c.rec.dropped:
+		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", requestID(c.cid))
+	default:
 		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
 		dec.UseNumber()
 		if err := dec.Decode(&c.result); err != nil {
 			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", requestID(c.cid), err)
 		}
 	}
-	if !c.member {
+	if c.kind != memberCall {
 		close(c.done) // a changeset's calls are published with it
 	}
 }

@@ -14,13 +14,6 @@ import (
 	"time"
 )
 
-// Defaults of a [Transport].
-const (
-	DefaultWindow              = 5 * time.Millisecond
-	DefaultMaxBatchedBodyBytes = 256 << 10
-	DefaultMaxInFlight         = 4
-)
-
 // A Transport is an [http.RoundTripper] that batches: requests to the batch
 // endpoint's host that arrive within a short window are sent as one batch
 // request, and each RoundTrip returns its own [*http.Response] as if its
@@ -304,13 +297,13 @@ func (t *Transport) flush(b *tbatch) {
 }
 
 // sharedHeader returns the fields that every call has with the same
-// values: they go on the outer request, once. Content-* and hop-by-hop
-// fields never do, since the server does not apply them to the calls.
+// values: they go on the outer request, once. The fields a server does
+// not pass on to the calls (see inherited) never do.
 func sharedHeader(calls []*Call) http.Header {
 	outer := http.Header{}
 	first := calls[0].req.Header
 	for k, vv := range first {
-		if strings.HasPrefix(k, "Content-") || hopByHop[k] || k == "Host" {
+		if !inherited(k) || k == "Host" {
 			continue
 		}
 		all := true

@@ -1,0 +1,543 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A call's request body dies with the call: a handler that outlives its
+// call (http.TimeoutHandler's inner handler goes on) and reads its body
+// later gets http.ErrBodyReadAfterClose, never the next call's bytes, nor
+// those of the next batch that reuses the memory.
+func TestHandlerBodyOutlivesCall(t *testing.T) {
+	gate := make(chan struct{})
+	stale := make(chan string, 1)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-gate // past TimeoutHandler's deadline, and past the batch
+			b, err := io.ReadAll(r.Body)
+			stale <- fmt.Sprintf("%q %v", b, err)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s", b)
+	})
+	th := http.TimeoutHandler(inner, time.Millisecond, "timed out")
+	h := NewHandler(th, &HandlerOptions{Concurrency: 1})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func(body string) []gotPart {
+		t.Helper()
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return readBatchResponse(t, resp)
+	}
+	got := post(batchBody(
+		part("1", "POST /slow HTTP/1.1\r\nContent-Length: 5\r\n\r\nfirst"),
+		part("2", "POST /next HTTP/1.1\r\nContent-Length: 11\r\n\r\nnext-secret"),
+	))
+	if diff := cmp.Diff([]int{503, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if got[1].Body != "next-secret" {
+		t.Errorf("the next call read %q, want its own body whole", got[1].Body)
+	}
+	// Another client's batch reuses the pooled memory.
+	post(batchBody(part("3", "POST /other HTTP/1.1\r\nContent-Length: 12\r\n\r\nother-secret")))
+	close(gate)
+	if want := `"" http: invalid Read on closed Body`; <-stale != want {
+		t.Errorf("a stale read of the first call's body: got something else, want %s", want)
+	}
+}
+
+// Behind httputil.ReverseProxy the transport may go on copying a call's
+// body upstream after the response came back. Every upstream must see
+// only its own call's bytes, and -race must see no race with the reuse of
+// the worker's parser.
+func TestHandlerBodyBehindReverseProxy(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Answer first, then read: the transport is still sending.
+		w.WriteHeader(http.StatusAccepted)
+		http.NewResponseController(w).Flush()
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.URL.Path+"="+string(b))
+		mu.Unlock()
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, ErrorLog: discardLog()}
+	srv := httptest.NewServer(NewHandler(proxy, &HandlerOptions{Concurrency: 2}))
+	defer srv.Close()
+	for round := range 3 {
+		var parts []string
+		for i := range 20 {
+			c := string(rune('a' + i))
+			body := strings.Repeat(c, 200<<10)
+			parts = append(parts, part(c, fmt.Sprintf("POST /%s HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", c, len(body), body)))
+		}
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(parts...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBatchResponse(t, resp)
+		resp.Body.Close()
+		_ = round
+	}
+	up.Close() // waits for the upstream's handlers
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen {
+		path, body, _ := strings.Cut(s, "=")
+		if strings.Trim(body, path[1:]) != "" {
+			t.Errorf("upstream %s read bytes of another call: %q...", path, body[:min(len(body), 40)])
+		}
+	}
+}
+
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// Finding references is one pass over the part, whatever it holds; a
+// quadratic scan took 10 s of CPU for 256 KiB of unterminated references.
+func TestFindRefsLinear(t *testing.T) {
+	for _, unit := range []string{"$result[", "$result[a", "%24result%5B", "$result[a][", "$$result[[", "$result[a]["} {
+		s := strings.Repeat(unit, (4<<20)/len(unit))
+		sc := newRefScanner(s)
+		if _, err := sc.all(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if sc.steps > 2*len(s) {
+			t.Errorf("%q × %d: the scan looked at %d bytes, more than twice the input", unit, len(s)/len(unit), sc.steps)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := findRefs(ctx, strings.Repeat("$result[", 1<<18)); !errors.Is(err, context.Canceled) {
+		t.Errorf("findRefs with a done context: %v, want context.Canceled", err)
+	}
+}
+
+// References are looked for only where they are documented: the target,
+// the query and a JSON body. A text body or a header value that holds one
+// reaches the handler unchanged.
+func TestHandlerReferencesOnlyWhereDocumented(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q,"x":%q,"body":%q}`, r.URL.Path, r.Header.Get("X-Note"), b)
+	})
+	body := batchBody(
+		part("a", "GET /first HTTP/1.1\r\n"),
+		part("b", "POST /text HTTP/1.1\r\nX-Note: $result[a][path]\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\n$result[a][path]"),
+		part("c", "POST /json/$result[a][path] HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n\"$result[a][path]\""),
+		part("d", "POST /bin HTTP/1.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 12\r\n\r\n$result[x][y"),
+	)
+	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true}, "/", nil, body))
+	ok := func(v map[string]any) any { return map[string]any{"status": 200.0, "json": v} }
+	want := []any{
+		ok(map[string]any{"path": "/first", "x": "", "body": ""}),
+		ok(map[string]any{"path": "/text", "x": "$result[a][path]", "body": "$result[a][path]"}),
+		// The value's slash was escaped (%2F): decoded, as URL.Path
+		// is, it shows as a slash.
+		ok(map[string]any{"path": "/json//first", "x": "", "body": `"/first"`}),
+		ok(map[string]any{"path": "/bin", "x": "", "body": "$result[x][y"}),
+	}
+	if diff := cmp.Diff(want, jsonParts(t, got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// Responses are not buffered without bound: the part at the head of the
+// order streams, and the calls behind it hold at most MaxBufferedBytes in
+// all; calls that would take the batch past it wait for their turn.
+func TestHandlerBoundsBufferedResponses(t *testing.T) {
+	const size = 1 << 20
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	for _, limit := range []int64{256 << 10, 2 << 20} {
+		h := NewHandler(inner, &HandlerOptions{Concurrency: 8, MaxBufferedBytes: limit})
+		srv := httptest.NewServer(h)
+		var parts []string
+		for i := range 24 {
+			parts = append(parts, part(fmt.Sprint(i), "GET /big HTTP/1.1\r\n"))
+		}
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(parts...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readBatchResponse(t, resp)
+		resp.Body.Close()
+		srv.Close()
+		if len(got) != 24 {
+			t.Fatalf("limit %d: %d parts, want 24", limit, len(got))
+		}
+		for i, p := range got {
+			if p.Status != 200 || len(p.Body) != size || p.ContentID != fmt.Sprintf("response-%d", i) {
+				t.Errorf("limit %d: part %d: %s status %d, %d bytes", limit, i, p.ContentID, p.Status, len(p.Body))
+			}
+		}
+		// One Write may pass the limit by its own size, once.
+		if peak := h.peakBuffered.Load(); peak > limit+int64(len(chunk)) {
+			t.Errorf("limit %d: the batch held %d bytes of responses at once", limit, peak)
+		}
+	}
+}
+
+// A call's response streams when it reaches the head: its first bytes
+// reach the client while its handler is still writing.
+func TestHandlerStreamsHeadResponse(t *testing.T) {
+	gate := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(bytes.Repeat([]byte("a"), 100<<10)) // past streamAfter
+		<-gate
+		w.Write([]byte("end"))
+	})
+	srv := httptest.NewServer(NewHandler(inner, nil))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(part("1", "GET /stream HTTP/1.1\r\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 90<<10)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatalf("reading the streamed start: %v", err)
+	}
+	close(gate)
+	rest, _ := io.ReadAll(resp.Body)
+	all := string(buf) + string(rest)
+	if !strings.Contains(all, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\naaaa") || !strings.Contains(all, "aend\r\n--") {
+		t.Errorf("streamed part: %q ... %q", all[:200], all[len(all)-100:])
+	}
+}
+
+// A changeset's responses are held until it ends, so they cannot stream:
+// one past the budget fails the changeset instead of waiting forever.
+func TestHandlerChangesetOverBudget(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := w.Write(make([]byte, 64<<10)); err != nil {
+			http.Error(w, err.Error(), http.StatusInsufficientStorage)
+		}
+	})
+	body := batchBody(changeset("cs",
+		part("1", "GET /a HTTP/1.1\r\n"),
+		part("2", "GET /b HTTP/1.1\r\n"),
+	), part("3", "GET /c HTTP/1.1\r\n"))
+	got, _ := serveTree(t, inner, &HandlerOptions{Changesets: true, MaxBufferedBytes: 100 << 10}, nil, body)
+	if len(got) != 2 || got[0].ContentID != "response-2" || got[0].Status != 500 || got[1].Status != 200 {
+		t.Errorf("got %d parts (%q %d, ...), want the changeset failed with 500 at call 2, and call 3 answered", len(got), got[0].ContentID, got[0].Status)
+	}
+}
+
+// CallTimeout: a call still running at its deadline answers 504, its
+// context is cancelled, and its handler, left behind, can no longer write.
+func TestHandlerCallTimeout(t *testing.T) {
+	cancelled := make(chan error, 1)
+	late := make(chan error, 1)
+	gate := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stuck" {
+			<-r.Context().Done()
+			cancelled <- r.Context().Err()
+			<-gate // ignores its context for a while yet
+			_, err := w.Write([]byte("late"))
+			late <- err
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	resp := serve(t, inner, &HandlerOptions{CallTimeout: 20 * time.Millisecond}, "/", nil,
+		batchBody(part("1", "GET /stuck HTTP/1.1\r\n"), part("2", "GET /fine HTTP/1.1\r\n")))
+	got := readBatchResponse(t, resp)
+	if diff := cmp.Diff([]int{504, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if err := <-cancelled; err != context.DeadlineExceeded {
+		t.Errorf("the call's context ended with %v, want DeadlineExceeded", err)
+	}
+	close(gate)
+	if err := <-late; err != http.ErrHandlerTimeout {
+		t.Errorf("a write after the timeout: %v, want http.ErrHandlerTimeout", err)
+	}
+}
+
+// Targets cannot leave PathPrefix, however the dot segments are written,
+// nor through a reference's value; inside it they are resolved.
+func TestHandlerPathPrefix(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"up":"..","slash":"../../admin"}`)
+	})
+	body := batchBody(
+		part("a", "GET /api/v1/x/../y HTTP/1.1\r\n"),
+		part("b", "GET /api/v1/../../admin HTTP/1.1\r\n"),
+		part("c", "GET /api/v1/%2e%2e/%2E%2E/admin HTTP/1.1\r\n"),
+		part("d", "GET /api/v1/..%2f..%2fadmin HTTP/1.1\r\n"),
+		part("e", "GET /api/v10 HTTP/1.1\r\n"),
+		part("f", "GET /api/v1/$result[a][up]/$result[a][up]/admin HTTP/1.1\r\n"),
+		part("g", "GET /api/v1/$result[a][slash] HTTP/1.1\r\n"),
+		part("h", "GET /api/v1 HTTP/1.1\r\n"),
+	)
+	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{PathPrefix: "/api/v1/", ResultReferences: true}, "/", nil, body))
+	// g's value has slashes: escaped, they still count as what they
+	// encode, and the target would leave the prefix.
+	if diff := cmp.Diff([]int{200, 400, 400, 400, 400, 400, 400, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"/api/v1/y", "/api/v1"}, reached); diff != "" {
+		t.Errorf("paths that reached the handler (-want +got):\n%s", diff)
+	}
+}
+
+func TestRemoveDotSegments(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b/c/./../../g": "/a/g",
+		"/../a":            "/a",
+		"/a/..":            "/",
+		"/a/.":             "/a/",
+		"/a/b/..":          "/a/",
+		"/./":              "/",
+		"/a//../b":         "/a/b",
+		"/a.b/c..d/.e":     "/a.b/c..d/.e",
+		"/":                "/",
+	} {
+		if got := removeDotSegments(in); got != want {
+			t.Errorf("removeDotSegments(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The outer request's Accept-Encoding concerns the outer response: calls
+// do not inherit it.
+func TestHandlerDoesNotInheritAcceptEncoding(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "ae=%q auth=%q", r.Header.Get("Accept-Encoding"), r.Header.Get("Authorization"))
+	})
+	hdr := http.Header{"Accept-Encoding": {"gzip"}, "Authorization": {"Bearer t"}}
+	got := readBatchResponse(t, serve(t, inner, nil, "/", hdr, batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /y HTTP/1.1\r\nAccept-Encoding: br\r\n"))))
+	if diff := cmp.Diff([]string{`ae="" auth="Bearer t"`, `ae="br" auth="Bearer t"`}, []string{got[0].Body, got[1].Body}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// The answer to a HEAD call has no body in its part, and keeps the
+// Content-Length its handler set, so that ReadResponse("HEAD") reads it.
+func TestHandlerHeadCall(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/set" {
+			w.Header().Set("Content-Length", "1234")
+		}
+		w.Write([]byte("the body a GET would get"))
+	})
+	resp := serve(t, inner, nil, "/", nil, batchBody(part("1", "HEAD /set HTTP/1.1\r\n"), part("2", "HEAD /unset HTTP/1.1\r\n"), part("3", "GET /unset HTTP/1.1\r\n")))
+	raw, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n--",
+		"HTTP/1.1 200 OK\r\nContent-Length: 24\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n--",
+		"Content-Length: 24\r\n\r\nthe body a GET would get\r\n--",
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("response lacks %q:\n%s", want, raw)
+		}
+	}
+}
+
+// Every part counts toward MaxCalls, empty changesets too.
+func TestHandlerCountsEmptyChangesets(t *testing.T) {
+	var parts []string
+	for range 11 {
+		parts = append(parts, changeset(""))
+	}
+	resp := serve(t, http.NotFoundHandler(), &HandlerOptions{Changesets: true, MaxCalls: 10}, "/", nil, batchBody(parts...))
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("11 empty changesets with MaxCalls 10: status %d, want 400", resp.StatusCode)
+	}
+}
+
+// A panicking call is logged, value and stack, through ErrorLog.
+func TestHandlerLogsPanics(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/abort" {
+			panic(http.ErrAbortHandler) // net/http does not log this one
+		}
+		panic("boom at " + r.URL.Path)
+	})
+	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ErrorLog: log}, "/", nil,
+		batchBody(part("p", "GET /panic HTTP/1.1\r\n"), part("q", "GET /abort HTTP/1.1\r\n"))))
+	if diff := cmp.Diff([]int{500, 500}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	s := buf.String()
+	if !strings.Contains(s, "boom at /panic") || !strings.Contains(s, "goroutine ") || !strings.Contains(s, "handler_attack_test.go") {
+		t.Errorf("the log lacks the panic value or its stack:\n%s", s)
+	}
+	if strings.Contains(s, "/abort") {
+		t.Errorf("http.ErrAbortHandler was logged:\n%s", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The Handler reads the request body to its end before it answers, so
+// that net/http notices a client that goes away and cancels the calls:
+// here when the chunked body's last chunk comes late, and when a long
+// epilogue follows the close delimiter. A too long epilogue is refused.
+func TestHandlerDisconnectCancelsCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tail string // after the close delimiter, before the body's end
+	}{
+		{"late-last-chunk", ""},
+		{"long-epilogue", strings.Repeat("epilogue\r\n", 20<<10)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			running := make(chan struct{})
+			cancelled := make(chan struct{})
+			inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(running)
+				select {
+				case <-r.Context().Done():
+					close(cancelled)
+				case <-time.After(20 * time.Second):
+				}
+			})
+			srv := httptest.NewServer(NewHandler(inner, &HandlerOptions{MaxEpilogueBytes: 1 << 20}))
+			defer srv.Close()
+			conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := batchBody(part("1", "GET /slow HTTP/1.1\r\n")) + tc.tail
+			fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/mixed; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(body), body)
+			select {
+			case <-running:
+				t.Fatal("a call ran before the body's last chunk arrived")
+			default:
+			}
+			fmt.Fprintf(conn, "0\r\n\r\n") // the last chunk, late
+			<-running
+			conn.Close()
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the call's context was not cancelled when the client went away")
+			}
+		})
+	}
+	resp := serve(t, http.NotFoundHandler(), &HandlerOptions{MaxEpilogueBytes: 10}, "/", nil, batchBody(part("1", "GET / HTTP/1.1\r\n"))+"an epilogue longer than ten bytes")
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 400 || !strings.Contains(string(b), "after the close delimiter") {
+		t.Errorf("a long epilogue: %d %s, want 400 naming it", resp.StatusCode, b)
+	}
+}
+
+// A referenced call's body is kept for the calls that use it, within the
+// budget: one too large to keep fails those calls with 424, saying why,
+// and still reaches the client whole.
+func TestHandlerReferenceTooLargeToKeep(t *testing.T) {
+	big := `{"id":"` + strings.Repeat("x", 200<<10) + `"}`
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big)
+			return
+		}
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	})
+	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true, MaxBufferedBytes: 64 << 10}, "/", nil,
+		batchBody(part("a", "GET /big HTTP/1.1\r\n"), part("b", "GET /x/$result[a][id] HTTP/1.1\r\n"))))
+	if diff := cmp.Diff([]int{200, 424}, statuses(got)); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	if got[0].Body != big || !strings.Contains(got[1].Body, "too large to use in a reference") {
+		t.Errorf("parts: %d bytes (want %d), then %q", len(got[0].Body), len(big), got[1].Body)
+	}
+}
+
+// A part that holds more than one message answers 400 before its call
+// runs, whether the first message has a body or not; a response whose
+// head is over what the batch response's readers accept answers 502.
+func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/many" {
+			for i := range 150 {
+				w.Header().Set(fmt.Sprintf("X-Field-%d", i), "v")
+			}
+		}
+		io.WriteString(w, "ok")
+	})
+	got := readBatchResponse(t, serve(t, inner, nil, "/", nil, batchBody(
+		part("1", "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /smuggled HTTP/1.1\r\n\r\n"),
+		part("2", "GET /b HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
+		part("3", "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
+		part("4", "GET /many HTTP/1.1\r\n"),
+		part("5", "POST /fine HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\r\n\r\n"),
+	)))
+	if diff := cmp.Diff([]int{400, 400, 400, 502, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[3].Body, "fields") {
+		t.Errorf("the 502 says %q; want it to name the fields limit", got[3].Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"/many", "/fine"}, reached); diff != "" {
+		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
+	}
+}

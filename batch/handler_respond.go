@@ -1,0 +1,363 @@
+package batch
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mixedcodec/mixed"
+)
+
+// errClientGone is what a waiting call's Write returns once the batch
+// response cannot reach its client any more.
+var errClientGone = errors.New("batch: the batch response cannot be written: the client is gone")
+
+// An output is the batch response on its way out: the parts in request
+// order, the one at the head of the order streaming as its handler writes
+// it, and the budget the calls behind it buffer within.
+//
+// mu guards the order (head), the budget and every response's state; wmu
+// guards the wire: the writers, the open part and its owner. When both are
+// taken, wmu comes first.
+type output struct {
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when head moves, the budget frees or the client goes
+	head     int       // the unit whose part goes out next
+	buffered int64     // response bytes the batch holds
+	limit    int64
+	peak     int64 // the most buffered at once, for the tests' bound
+	gone     bool  // the client is gone: nothing more goes out
+
+	wmu   sync.Mutex
+	h     *Handler
+	st    *batchState
+	bw    *bufio.Writer
+	w     mixed.Writer // the batch response
+	cw    mixed.Writer // a changeset's nested response
+	rc    *http.ResponseController
+	mw    mixed.MessageWriter
+	ph    mixed.Header
+	rh    mixed.Header
+	keys  []string
+	cidb  []byte
+	part  interface{ Write([]byte) (int, error) } // the part being streamed
+	owner *response                               // whose part it is
+	err   error                                   // sticky: writing to the client failed
+}
+
+// take counts n more buffered bytes; o.mu is held.
+func (o *output) take(n int64) {
+	o.buffered += n
+	o.peak = max(o.peak, o.buffered)
+}
+
+// release returns n buffered bytes to the budget; o.mu is held.
+func (o *output) release(n int64) {
+	if n > 0 {
+		o.buffered -= n
+		o.cond.Broadcast()
+	}
+}
+
+// setHead moves the head of the order to unit i, waking the calls that
+// wait for their turn or for room.
+func (o *output) setHead(i int) {
+	o.mu.Lock()
+	o.head = i
+	o.cond.Broadcast()
+	o.mu.Unlock()
+}
+
+// fail records a failed write to the client and wakes everyone who waits;
+// o.wmu is held.
+func (o *output) fail(err error) {
+	if o.err == nil {
+		o.err = err
+		o.mu.Lock()
+		o.gone = true
+		o.cond.Broadcast()
+		o.mu.Unlock()
+	}
+}
+
+// startStream opens the part of rw, the response at the head of the order,
+// and writes its head and what it had buffered; its later writes follow
+// through stream.
+func (o *output) startStream(rw *response) error {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	o.ph.Reset()
+	o.ph.Add("Content-Type", "application/http")
+	o.addResponseID(o.st.calls[rw.unit].cid)
+	pw, err := o.w.CreatePart(&o.ph)
+	if err != nil {
+		o.fail(err)
+		return err
+	}
+	o.part, o.owner = pw, rw
+	// The handler's Content-Length frames the streamed body when it is
+	// valid; without one, the body runs to the end of the part.
+	rw.length = -1
+	if v := rw.h.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			rw.length = n
+		}
+	}
+	o.fieldsOf(rw, rw.length >= 0)
+	if err := o.mw.WriteResponseHead(pw, rw.status, "", &o.rh); err != nil {
+		// A field the wire cannot carry: the call answers an error of
+		// our own instead, as writePart does.
+		err = o.writeUnwritable(pw, err)
+		o.owner = nil
+		if err != nil {
+			o.fail(err)
+			return err
+		}
+		return errCallEnded
+	}
+	buffered := rw.body.Bytes()
+	if rw.length >= 0 && int64(len(buffered)) > rw.length {
+		buffered = buffered[:rw.length]
+	}
+	if _, err := pw.Write(buffered); err != nil {
+		o.fail(err)
+		return err
+	}
+	rw.sent = int64(len(buffered))
+	if !rw.keep {
+		o.mu.Lock()
+		o.release(int64(rw.body.Len()))
+		rw.body.Reset()
+		o.mu.Unlock()
+	}
+	return nil
+}
+
+// stream writes p into the streaming part of rw.
+func (o *output) stream(rw *response, p []byte) (int, error) {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	switch {
+	case o.owner != rw:
+		return 0, errCallEnded // its call ended or failed meanwhile
+	case o.err != nil:
+		return 0, o.err
+	}
+	var over error
+	if rw.length >= 0 && rw.sent+int64(len(p)) > rw.length {
+		p, over = p[:rw.length-rw.sent], http.ErrContentLength
+	}
+	n, err := o.part.Write(p)
+	rw.sent += int64(n)
+	if err != nil {
+		o.fail(err)
+		return n, err
+	}
+	return n, over
+}
+
+// flush sends what is written, for a handler's Flush.
+func (o *output) flush(rw *response) {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if o.owner == rw && o.err == nil {
+		o.flushWire()
+	}
+}
+
+// flushWire sends what is buffered to the client; o.wmu is held.
+func (o *output) flushWire() {
+	if err := o.bw.Flush(); err != nil {
+		o.fail(err)
+		return
+	}
+	_ = o.rc.Flush() // http.ErrNotSupported: the parts go out at the end
+}
+
+// open starts the batch response, before any call runs: the call at the
+// head of the order may stream into it at once.
+func (h *Handler) open(st *batchState, w http.ResponseWriter) {
+	o := &st.out
+	o.h, o.st = h, st
+	o.cond.L = &o.mu
+	o.head, o.buffered, o.peak, o.limit, o.gone, o.err = 0, 0, 0, h.opts.MaxBufferedBytes, false, nil
+	if o.bw == nil {
+		o.bw = bufio.NewWriterSize(w, 32<<10)
+	} else {
+		o.bw.Reset(w)
+	}
+	o.w.Reset(o.bw)
+	if h.opts.OData {
+		// The prefix of Microsoft's OData library, which some OData
+		// clients look for (32 random characters follow).
+		o.w.SetBoundary("batchresponse_" + o.w.Boundary())
+	}
+	w.Header().Set("Content-Type", o.w.ContentType())
+	w.WriteHeader(http.StatusOK)
+	// A ResponseController, not a w.(http.Flusher) assertion, so that
+	// middleware which wraps w and has Unwrap still streams the parts.
+	o.rc = http.NewResponseController(w)
+}
+
+// respond writes the response parts in request order: each as soon as its
+// call is done, or while it runs for the call at the head of the order;
+// it flushes whenever the next part is not ready yet.
+func (h *Handler) respond(st *batchState) {
+	o := &st.out
+	n := len(st.calls)
+	ready := make([]bool, n)
+	next := 0
+	for got := 0; got < st.units; got++ {
+		var i int
+		select {
+		case i = <-st.done:
+		default:
+			// About to wait for a call: send what is written so far,
+			// and only then, so that fast calls share a write.
+			o.wmu.Lock()
+			if o.err == nil {
+				o.flushWire()
+			}
+			o.wmu.Unlock()
+			i = <-st.done
+		}
+		ready[i] = true
+		for next < n && ready[next] {
+			h.writeUnit(st, next)
+			next += 1 + st.calls[next].members
+			o.setHead(next)
+		}
+	}
+	o.wmu.Lock()
+	if o.err == nil {
+		if err := o.w.Close(); err == nil {
+			o.bw.Flush()
+		}
+	}
+	o.wmu.Unlock()
+	for {
+		p := h.peakBuffered.Load()
+		if o.peak <= p || h.peakBuffered.CompareAndSwap(p, o.peak) {
+			break
+		}
+	}
+}
+
+// writeUnit writes the part of unit i, a call or a changeset, unless it
+// streamed already, and gives its responses back.
+func (h *Handler) writeUnit(st *batchState, i int) {
+	o := &st.out
+	c := &st.calls[i]
+	o.wmu.Lock()
+	switch {
+	case c.rec.streaming:
+		o.owner, o.part = nil, nil
+		if rw := c.rec; rw.failed || rw.length >= 0 && rw.sent < rw.length {
+			h.logf("batch: call %d (%q) ended after its response had begun to stream; its part is cut short (%d of %d body bytes)",
+				c.part, c.cid, rw.sent, rw.length)
+		}
+	case o.err != nil:
+	case c.kind == changesetHead:
+		if err := h.writeChangeset(st, i); err != nil {
+			o.fail(err)
+		}
+	default:
+		if err := o.writePart(&o.w, c); err != nil {
+			o.fail(err)
+		}
+	}
+	o.wmu.Unlock()
+	o.mu.Lock()
+	for j := i; j <= i+c.members; j++ {
+		rw := st.calls[j].rec
+		o.release(int64(rw.body.Len()))
+		rw.reset()
+	}
+	o.mu.Unlock()
+}
+
+// writePart writes the response part of call c with w; o.wmu is held.
+func (o *output) writePart(w *mixed.Writer, c *call) error {
+	o.ph.Reset()
+	o.ph.Add("Content-Type", "application/http")
+	o.addResponseID(c.cid)
+	pw, err := w.CreatePart(&o.ph)
+	if err != nil {
+		return err
+	}
+	rw := c.rec
+	if rw.head {
+		// The answer to HEAD: the fields the handler set, its
+		// Content-Length among them, and no body. Like net/http, a
+		// handler that wrote a body and set no length gets that of the
+		// body it wrote.
+		if rw.h.Get("Content-Length") == "" && rw.headBytes > 0 && bodyAllowed(rw.status) {
+			rw.h.Set("Content-Length", strconv.FormatInt(rw.headBytes, 10))
+		}
+		o.fieldsOf(rw, true)
+		err = o.mw.WriteResponseHead(pw, rw.status, "", &o.rh)
+	} else {
+		o.fieldsOf(rw, false)
+		err = o.mw.WriteResponse(pw, rw.status, "", &o.rh, rw.body.Bytes())
+	}
+	if err != nil && !errors.Is(err, mixed.ErrDelimiterInBody) {
+		return o.writeUnwritable(pw, err)
+	}
+	return err
+}
+
+// writeUnwritable answers, in place of a response the wire cannot carry,
+// an error of our own saying so, rather than dropping the call: a 502 for
+// a head over the limits a reader of the batch response would apply (the
+// inner handler, often an upstream, answered more than a batch can
+// carry), a 500 for a field no reader would accept.
+func (o *output) writeUnwritable(pw interface{ Write([]byte) (int, error) }, cause error) error {
+	var e mixed.Header
+	e.Add("Content-Type", "text/plain; charset=utf-8")
+	status := http.StatusInternalServerError
+	if errors.Is(cause, mixed.ErrTooManyFields) || errors.Is(cause, mixed.ErrHeaderTooLarge) || errors.Is(cause, mixed.ErrStartLineTooLong) {
+		status = http.StatusBadGateway
+	}
+	return o.mw.WriteResponse(pw, status, "", &e, []byte("batch: the call's response cannot be written: "+cause.Error()+"\n"))
+}
+
+// fieldsOf puts the fields of rw into o.rh, sorted by name, values trimmed
+// as net/http writes them; Content-Length is kept only when withLength,
+// Transfer-Encoding never (the part is framed by the codec).
+func (o *output) fieldsOf(rw *response, withLength bool) {
+	o.rh.Reset()
+	o.keys = o.keys[:0]
+	for k := range rw.h {
+		if k == "Transfer-Encoding" || k == "Content-Length" && !withLength {
+			continue
+		}
+		o.keys = append(o.keys, k)
+	}
+	sort.Strings(o.keys)
+	for _, k := range o.keys {
+		for _, v := range rw.h[k] {
+			o.rh.Add(k, strings.Trim(v, " \t"))
+		}
+	}
+}
+
+// addResponseID adds the Content-ID of the response to a call or changeset
+// whose Content-ID is cid, if it has one: Google's "response-" form, or in
+// OData mode cid itself, as OData requires of the responses in a changeset.
+func (o *output) addResponseID(cid []byte) {
+	switch {
+	case len(cid) == 0:
+	case o.h.opts.OData:
+		o.ph.AddBytes([]byte("Content-ID"), cid)
+	default:
+		o.cidb = appendResponseID(o.cidb[:0], cid)
+		o.ph.AddBytes([]byte("Content-ID"), o.cidb)
+	}
+}

@@ -1,0 +1,339 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+
+	"github.com/mixedcodec/mixed"
+)
+
+// run serves the calls with at most Concurrency of them at once. A
+// changeset is one unit of work: its calls run one after another.
+func (h *Handler) run(st *batchState, outer *http.Request) {
+	n := len(st.calls)
+	if cap(st.done) < n {
+		st.done = make(chan int, n)
+	}
+	for len(st.recs) < n {
+		st.recs = append(st.recs, newResponse())
+	}
+	o := &st.out
+	unit := 0
+	for i := range n {
+		c := &st.calls[i]
+		if c.kind != memberCall {
+			unit = i
+		}
+		if st.recs[i] == nil {
+			st.recs[i] = newResponse() // the last one's handler was abandoned
+		}
+		rw := st.recs[i]
+		rw.out, rw.unit, rw.held, rw.keep = o, unit, c.kind == memberCall, c.referenced
+		c.rec = rw
+	}
+	next := make(chan int, n)
+	st.units = 0
+	for i := range n {
+		st.calls[i].rec = st.recs[i]
+	}
+	for i := 0; i < n; i += 1 + st.calls[i].members {
+		next <- i
+		st.units++
+	}
+	close(next)
+	scheme := "http"
+	if outer.TLS != nil {
+		scheme = "https"
+	}
+	st.outer = outer
+	st.base = url.URL{Scheme: scheme, Host: outer.Host}
+	if h.opts.Changesets {
+		// Relative targets resolve against the batch URL, as OData's
+		// resolve against the service root.
+		st.base.Path = outer.URL.Path
+	}
+	workers := min(h.opts.Concurrency, st.units)
+	if h.opts.OData {
+		// OData processes a batch in order and stops at the first
+		// error: one worker makes halt-on-error exact.
+		workers = min(1, st.units)
+	}
+	for len(st.workers) < workers {
+		// Absolute-form targets are parsed so that callRequest can
+		// accept the ones on the batch endpoint's own host.
+		st.workers = append(st.workers, &worker{mr: mixed.NewMessageReaderOptions(nil, h.messageOptions())})
+	}
+	for _, wk := range st.workers[:workers] {
+		go func() {
+			for i := range next {
+				if st.calls[i].kind == changesetHead {
+					h.serveChangeset(st, i, wk)
+				} else {
+					h.serveCall(outer.Context(), st, i, wk)
+				}
+				st.done <- i
+			}
+		}()
+	}
+}
+
+// messageOptions are the options calls are read with: absolute-form
+// targets are parsed so that callRequest can accept the ones on the batch
+// endpoint's own host, and relative ones with changesets (OData's).
+func (h *Handler) messageOptions() mixed.MessageOptions {
+	return mixed.MessageOptions{AllowAbsoluteTargets: true, AllowRelativeTargets: h.opts.Changesets}
+}
+
+// A worker serves calls one after another with its own reusable parser.
+type worker struct {
+	mr  *mixed.MessageReader
+	src chunkSource
+	// whole checks, for a call with a body, that nothing follows the
+	// body in its part before the call runs.
+	whole *mixed.MessageReader
+}
+
+// chunkSource hands a call's raw bytes to a MessageReader in one chunk,
+// so that the parser reads them in place instead of copying them into a
+// buffer of its own.
+type chunkSource struct{ b []byte }
+
+func (c *chunkSource) ReadChunk() ([]byte, error) {
+	if len(c.b) == 0 {
+		return nil, io.EOF
+	}
+	b := c.b
+	c.b = nil
+	return b, nil
+}
+
+func (c *chunkSource) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// serveCall runs call i with context ctx and records its response.
+func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *worker) {
+	c := &st.calls[i]
+	defer st.settle(i)
+	if c.err != nil {
+		c.rec.fail(http.StatusBadRequest, c.err.Error())
+		return
+	}
+	if st.halt && c.kind != memberCall {
+		if k := st.haltedBy.Load(); k >= 0 {
+			c.rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
+			return
+		}
+	}
+	if err := st.awaitDeps(c); err != nil {
+		c.rec.failJSON(http.StatusFailedDependency, err.Error())
+		return
+	}
+	req, err := h.callRequest(ctx, st, i, wk)
+	if err == nil && len(c.deps) > 0 {
+		err = st.substitute(req)
+	}
+	if err == nil {
+		err = h.checkPath(req)
+	}
+	if err != nil {
+		// Declared here, not above: errors.As moves it to the heap.
+		var re *refError
+		if errors.As(err, &re) {
+			c.rec.failJSON(http.StatusFailedDependency, err.Error())
+		} else {
+			c.rec.fail(http.StatusBadRequest, err.Error())
+		}
+		wk.mr.Reset(nil)
+		return
+	}
+	if c.kind == memberCall {
+		c.url = req.URL
+	}
+	c.rec.head = req.Method == http.MethodHead
+	if h.opts.CallTimeout > 0 {
+		h.serveTimed(st, i, req)
+	} else {
+		h.invoke(c, c.rec, req)
+		c.rec.end()
+	}
+	// The call is over: its request body reads nothing more, even where
+	// its handler handed it to a goroutine that goes on (a reverse
+	// proxy's transport, http.TimeoutHandler's inner handler).
+	wk.mr.Reset(nil)
+}
+
+// invoke serves req with the inner handler, turning a panic into a 500
+// part and a log entry, as net/http logs a panicking handler.
+func (h *Handler) invoke(c *call, rw *response, req *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				h.logf("batch: panic serving call %d (%q) %s %s: %v\n%s", c.part, c.cid, req.Method, req.URL.RequestURI(), v, debug.Stack())
+			}
+			rw.fail(http.StatusInternalServerError, "batch: the call's handler panicked")
+		}
+	}()
+	h.inner.ServeHTTP(rw, req)
+}
+
+// serveTimed serves call i under CallTimeout: its handler runs on a
+// goroutine of its own, so that a handler that ignores its context can be
+// left behind at the deadline, and the call answers 504.
+func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
+	c := &st.calls[i]
+	rw := c.rec
+	ctx, cancel := context.WithTimeout(req.Context(), h.opts.CallTimeout)
+	defer cancel()
+	req = req.WithContext(ctx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		h.invoke(c, rw, req)
+	}()
+	select {
+	case <-finished:
+		rw.end()
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case <-finished: // it ended as its context did
+		rw.end()
+		return
+	default:
+	}
+	// Abandon the handler: its ResponseWriter fails from now on, and it
+	// is never reused, since the handler may still hold it.
+	o := &st.out
+	o.mu.Lock()
+	rw.ended, rw.endErr, rw.abandoned = true, http.ErrHandlerTimeout, true
+	streaming := rw.streaming
+	if streaming {
+		rw.failed = true
+	}
+	o.mu.Unlock()
+	st.recs[i] = nil
+	if streaming {
+		return // the part is cut short; writeUnit logs it
+	}
+	o.mu.Lock()
+	o.release(int64(rw.body.Len()))
+	rw.body = bytes.Buffer{} // not the budget's any more
+	o.mu.Unlock()
+	fresh := newResponse()
+	fresh.out, fresh.unit, fresh.held, fresh.keep, fresh.head = o, rw.unit, rw.held, rw.keep, rw.head
+	c.rec = fresh
+	msg := fmt.Sprintf("batch: the call did not finish within %s", h.opts.CallTimeout)
+	if ctx.Err() != context.DeadlineExceeded {
+		msg = "batch: the call was cancelled: " + context.Cause(ctx).Error()
+	}
+	fresh.fail(http.StatusGatewayTimeout, msg)
+}
+
+// skipped says why a call is skipped: call k failed and the batch halts.
+func (st *batchState) skipped(k int) string {
+	c := &st.calls[k]
+	what := "call"
+	if c.kind == changesetHead {
+		what = "changeset"
+	}
+	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, c.cid, c.status)
+}
+
+// checkWhole reads the request in raw to its end, so that a part that
+// holds more than one message (a body, then a second request) answers 400
+// before its call runs, not when its handler happens to read the body to
+// its end. The body is read as views of raw, copying nothing.
+func (h *Handler) checkWhole(wk *worker, raw []byte) error {
+	if wk.whole == nil {
+		wk.whole = mixed.NewMessageReaderOptions(nil, h.messageOptions())
+	}
+	src := chunkSource{b: raw}
+	wk.whole.Reset(&src)
+	defer wk.whole.Reset(nil)
+	m, err := wk.whole.ReadRequest()
+	if err == nil {
+		_, err = m.Body.WriteTo(io.Discard)
+	}
+	return err
+}
+
+// callRequest builds the *http.Request of a call, as if it had arrived
+// alone at the batch endpoint.
+func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *worker) (*http.Request, error) {
+	outer, base := st.outer, &st.base
+	c := &st.calls[i]
+	wk.src.b = c.raw
+	wk.mr.Reset(&wk.src)
+	m, err := wk.mr.ReadRequest()
+	if err != nil {
+		return nil, err
+	}
+	if m.ContentLength != 0 {
+		if err := h.checkWhole(wk, c.raw); err != nil {
+			return nil, err
+		}
+	}
+	if host := m.Header.Get("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
+		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
+	}
+	var loc *url.URL
+	if c.kind == memberCall && len(m.Target) > 1 && m.Target[0] == '$' {
+		if loc, err = st.contentIDTarget(i, string(m.Target)); err != nil {
+			return nil, err
+		}
+	}
+	req, err := m.HTTPRequest(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	if loc != nil {
+		req.URL, req.RequestURI = loc, loc.RequestURI()
+	}
+	if req.URL.Scheme != base.Scheme || !sameHost(req.URL.Host, outer.Host, base.Scheme) {
+		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, base.Scheme, outer.Host)
+	}
+	if req.RequestURI != "" && req.RequestURI[0] != '/' {
+		// An absolute-form target on our own host, or a relative one,
+		// reduced to the path it names.
+		req.RequestURI = req.URL.RequestURI()
+	}
+	req.Host = outer.Host
+	req.RemoteAddr = outer.RemoteAddr
+	req.TLS = outer.TLS
+	for k, vv := range outer.Header {
+		if !inherited(k) {
+			continue
+		}
+		if _, ok := req.Header[k]; !ok {
+			req.Header[k] = vv
+		}
+	}
+	if outer.URL.RawQuery != "" {
+		q := req.URL.Query()
+		changed := false
+		for k, vv := range outer.URL.Query() {
+			if _, ok := q[k]; !ok {
+				q[k] = vv
+				changed = true
+			}
+		}
+		if changed {
+			req.URL.RawQuery = q.Encode()
+			req.RequestURI = req.URL.RequestURI()
+		}
+	}
+	return req, nil
+}

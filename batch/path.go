@@ -1,0 +1,84 @@
+package batch
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// checkPath resolves the dot segments of a call's path and refuses a path
+// that leaves HandlerOptions.PathPrefix. The path is req.URL.Path, in which
+// %2E is already a dot and %2F a slash, so an encoded ".." counts as what
+// it encodes; a call whose path had dot segments goes on with the resolved
+// one (its RawPath dropped), so that what the inner handler, or an
+// upstream behind it, sees is what was checked.
+func (h *Handler) checkPath(req *http.Request) error {
+	p := req.URL.Path
+	if !strings.HasPrefix(p, "/") {
+		return nil // "*", OPTIONS' asterisk form
+	}
+	clean := removeDotSegments(p)
+	if clean != p {
+		req.URL.Path, req.URL.RawPath = clean, ""
+		req.RequestURI = req.URL.RequestURI()
+	}
+	if !underPrefix(clean, h.opts.PathPrefix) {
+		return fmt.Errorf("batch: call target %q leaves the path %q that calls are confined to", p, h.opts.PathPrefix)
+	}
+	return nil
+}
+
+// underPrefix reports whether path is prefix or lies below it, segment by
+// segment ("/api/v1" holds "/api/v1/x", not "/api/v10").
+func underPrefix(path, prefix string) bool {
+	prefix = "/" + strings.Trim(prefix, "/")
+	if prefix == "/" {
+		return true
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// removeDotSegments is RFC 3986 §5.2.4's remove_dot_segments.
+func removeDotSegments(in string) string {
+	if !strings.Contains(in, ".") {
+		return in
+	}
+	out := make([]byte, 0, len(in))
+	pop := func() {
+		if i := strings.LastIndexByte(string(out), '/'); i >= 0 {
+			out = out[:i]
+		} else {
+			out = out[:0]
+		}
+	}
+	for in != "" {
+		switch {
+		case strings.HasPrefix(in, "../"):
+			in = in[3:]
+		case strings.HasPrefix(in, "./"):
+			in = in[2:]
+		case strings.HasPrefix(in, "/./"):
+			in = in[2:]
+		case in == "/.":
+			in = "/"
+		case strings.HasPrefix(in, "/../"):
+			in = in[3:]
+			pop()
+		case in == "/..":
+			in = "/"
+			pop()
+		case in == "." || in == "..":
+			in = ""
+		default:
+			j := strings.IndexByte(in[1:], '/')
+			if j < 0 {
+				j = len(in)
+			} else {
+				j++
+			}
+			out = append(out, in[:j]...)
+			in = in[j:]
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,268 @@
+package batch
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// streamAfter is how much of its body the call at the head of the request
+// order buffers before its part starts to stream: smaller responses go
+// out whole, with a Content-Length, as they always have.
+const streamAfter = 64 << 10
+
+// errCallEnded is what a call's ResponseWriter returns once its call is
+// over: its handler returned, or was abandoned.
+var errCallEnded = errors.New("batch: write after the call ended")
+
+// errOverBudget is what a changeset call's Write returns when the batch has
+// no room left for its response: a changeset's responses are held until it
+// commits, so they cannot stream.
+var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes, and it must be held until its changeset ends")
+
+// A response is the [http.ResponseWriter] of one call. Until its call
+// reaches the head of the request order it buffers the response, within
+// the batch's budget (see [HandlerOptions].MaxBufferedBytes); at the head,
+// past streamAfter bytes or on Flush, its part streams to the client.
+//
+// Every field but h is guarded by the batch's out.mu, and the wire by
+// out.wmu. A response is reused by the next call only when its handler has
+// returned; one whose handler was abandoned (a call timeout) is dropped,
+// since the handler may still hold it.
+type response struct {
+	out  *output
+	unit int  // the index of the top-level unit (call or changeset) it belongs to
+	held bool // a changeset call: held whole until its changeset ends
+	head bool // the answer to a HEAD request: the body is not sent
+	keep bool // referenced by a later call: keep the body for its result
+
+	h           http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer // what is buffered, or kept
+	headBytes   int64        // body bytes written to a HEAD response, discarded
+
+	streaming bool  // its part is on the wire
+	sent      int64 // body bytes streamed
+	length    int64 // the Content-Length streamed, or -1
+	dropped   bool  // a kept body grew past the budget and was dropped
+	ended     bool  // the call is over: writes fail
+	endErr    error // what writes fail with once ended
+	abandoned bool  // its handler was left running: nothing of it counts
+	failed    bool  // the handler panicked or timed out after streaming began
+	overflow  bool  // a changeset call's response did not fit in the budget
+}
+
+func newResponse() *response { return &response{h: make(http.Header)} }
+
+// reset makes the response ready for another call of another batch,
+// keeping its memory unless one response made it large.
+func (rw *response) reset() {
+	h := rw.h
+	clear(h)
+	body := rw.body
+	if body.Cap() > 64<<10 {
+		body = bytes.Buffer{}
+	}
+	body.Reset()
+	*rw = response{h: h, body: body}
+}
+
+// Header returns the response header, to be changed before WriteHeader or
+// the first Write, as net/http documents.
+func (rw *response) Header() http.Header { return rw.h }
+
+// WriteHeader records the status code. Informational (1xx) codes are
+// ignored, since the batch response carries only final responses; a second
+// final code is ignored, as net/http does (it logs a "superfluous" call).
+func (rw *response) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic("batch: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	o := rw.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	rw.writeHeader(code)
+}
+
+func (rw *response) writeHeader(code int) {
+	if rw.ended || rw.wroteHeader || code < 200 {
+		return
+	}
+	rw.status = code
+	rw.wroteHeader = true
+}
+
+// Write buffers or streams p, sending a 200 first if WriteHeader was not
+// called. Statuses that have no body (204, 304) refuse it with
+// [http.ErrBodyNotAllowed], as net/http does; the answer to HEAD discards
+// it. A call behind the head of the order waits while the batch holds
+// MaxBufferedBytes of responses, until the head moves on to it.
+func (rw *response) Write(p []byte) (int, error) {
+	o := rw.out
+	o.mu.Lock()
+	if rw.ended {
+		o.mu.Unlock()
+		return 0, rw.endErr
+	}
+	rw.writeHeader(http.StatusOK)
+	if !bodyAllowed(rw.status) {
+		o.mu.Unlock()
+		return 0, http.ErrBodyNotAllowed
+	}
+	if rw.body.Len() == 0 && rw.sent == 0 && rw.headBytes == 0 && len(p) > 0 {
+		// net/http sniffs the first write when the handler set no
+		// Content-Type (and did not delete it with a nil value).
+		if _, set := rw.h["Content-Type"]; !set {
+			rw.h.Set("Content-Type", http.DetectContentType(p))
+		}
+	}
+	if rw.head {
+		rw.headBytes += int64(len(p))
+		o.mu.Unlock()
+		return len(p), nil
+	}
+	if rw.streaming {
+		rw.keepCopy(p)
+		o.mu.Unlock()
+		return o.stream(rw, p)
+	}
+	if rw.held {
+		if o.buffered+int64(len(p)) > o.limit {
+			rw.overflow = true
+			o.mu.Unlock()
+			return 0, errOverBudget
+		}
+		rw.body.Write(p)
+		o.take(int64(len(p)))
+		o.mu.Unlock()
+		return len(p), nil
+	}
+	for o.head != rw.unit && o.buffered+int64(len(p)) > o.limit && !rw.ended && !o.gone {
+		o.cond.Wait()
+	}
+	switch {
+	case rw.ended:
+		o.mu.Unlock()
+		return 0, rw.endErr
+	case o.gone:
+		o.mu.Unlock()
+		return 0, errClientGone
+	case o.head == rw.unit && (rw.body.Len()+len(p) > streamAfter || o.buffered+int64(len(p)) > o.limit):
+		// At the head, with more than a small response: the part goes
+		// out now, what was buffered first.
+		rw.streaming = true
+		o.mu.Unlock()
+		if err := o.startStream(rw); err != nil {
+			return 0, err
+		}
+		o.mu.Lock()
+		rw.keepCopy(p)
+		o.mu.Unlock()
+		return o.stream(rw, p)
+	}
+	rw.body.Write(p)
+	o.take(int64(len(p)))
+	o.mu.Unlock()
+	return len(p), nil
+}
+
+// keepCopy adds p to the kept body of a referenced call that streams,
+// dropping the copy when it would take the batch past its budget: the head
+// never waits.
+func (rw *response) keepCopy(p []byte) {
+	if !rw.keep || rw.dropped {
+		return
+	}
+	o := rw.out
+	if o.buffered+int64(len(p)) > o.limit {
+		rw.dropped = true
+		o.release(int64(rw.body.Len()))
+		rw.body = bytes.Buffer{}
+		return
+	}
+	rw.body.Write(p)
+	o.take(int64(len(p)))
+}
+
+// Flush starts the part of the call at the head of the order streaming,
+// and sends what it has written; elsewhere it does nothing yet, as the
+// part cannot go out before the parts ahead of it.
+func (rw *response) Flush() {
+	o := rw.out
+	o.mu.Lock()
+	if rw.ended || rw.held || rw.head || o.head != rw.unit {
+		o.mu.Unlock()
+		return
+	}
+	rw.writeHeader(http.StatusOK)
+	start := !rw.streaming
+	rw.streaming = true
+	o.mu.Unlock()
+	if start {
+		if o.startStream(rw) != nil {
+			return
+		}
+	}
+	o.flush(rw)
+}
+
+// bodyAllowed reports whether a response with this status may have a body.
+func bodyAllowed(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// end finishes a call whose handler returned: a response never written is
+// a 200, and writes fail from now on.
+func (rw *response) end() {
+	o := rw.out
+	o.mu.Lock()
+	rw.writeHeader(http.StatusOK)
+	rw.ended, rw.endErr = true, errCallEnded
+	overflow := rw.overflow
+	o.mu.Unlock()
+	if overflow {
+		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
+	}
+}
+
+// fail replaces whatever was recorded with an error response, unless the
+// part has begun to stream (then the part ends short, and failed says so).
+func (rw *response) fail(code int, msg string) {
+	rw.replace(code, "text/plain; charset=utf-8", []byte(msg+"\n"))
+}
+
+// failJSON replaces whatever was recorded with a JSON error response.
+func (rw *response) failJSON(code int, msg string) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": code, "message": msg}})
+	rw.replace(code, "application/json", append(b, '\n'))
+}
+
+func (rw *response) replace(code int, contentType string, body []byte) {
+	o := rw.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if rw.abandoned {
+		return // a fresh response took its place
+	}
+	if rw.streaming {
+		rw.failed = true
+		return
+	}
+	clear(rw.h)
+	o.release(int64(rw.body.Len()))
+	rw.body.Reset()
+	rw.h.Set("Content-Type", contentType)
+	if contentType != "application/json" {
+		rw.h.Set("X-Content-Type-Options", "nosniff")
+	}
+	rw.status, rw.wroteHeader = code, true
+	rw.headBytes = 0
+	if !rw.head {
+		// Error bodies are small; they count, but never wait.
+		rw.body.Write(body)
+		o.take(int64(len(body)))
+	}
+}
