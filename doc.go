@@ -141,8 +141,7 @@
 //     colon, in the head or a trailer section (net/http reads
 //     "Content-Length : 5" as a field named "Content-Length ");
 //     Content-Length with Transfer-Encoding (net/http drops the
-//     Content-Length);
-//     Transfer-Encoding in an HTTP/1.0 message, several
+//     Content-Length); Transfer-Encoding in an HTTP/1.0 message, several
 //     Transfer-Encoding fields, or a coding other than chunked, where
 //     net/http ignores them; an HTTP-version other than HTTP/1.0 and
 //     HTTP/1.1; a status code that is not three digits from 100 ("+20",
