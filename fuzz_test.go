@@ -974,6 +974,17 @@ func httpFuzzSeeds(f *testing.F, request bool) {
 			f.Add([]byte(tt.in))
 		}
 	}
+	if !request {
+		// Interim responses, for ReadFinalResponse.
+		for _, in := range []string{
+			"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+			"HTTP/1.1 103 Early Hints\nLink: </a>\n\nHTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+			"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+			"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+		} {
+			f.Add([]byte(in))
+		}
+	}
 }
 
 // httpFuzzRead reads one message (a response answering method) and

@@ -287,12 +287,13 @@ func finalMessage(data []byte, method string) []byte {
 		if h.lead || !h.ended || !interimLine.MatchString(h.start) {
 			return data
 		}
-		// Past the empty line that ends the head, and blank lines.
+		// Past the empty line that ends the head; blank lines after it
+		// are empty lines before the next start line.
 		end := bytes.Index(data, []byte("\n\n"))
 		if i := bytes.Index(data, []byte("\n\r\n")); i >= 0 && (end < 0 || i < end) {
 			end = i + 1
 		}
-		data = bytes.TrimLeft(data[end+2:], "\r\n")
+		data = data[end+2:]
 	}
 }
 
