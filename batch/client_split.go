@@ -45,67 +45,12 @@ func requestRefs(req *http.Request) ([]ref, error) {
 // the top-level parts (calls and changesets) linked by references form
 // groups, kept whole and in order. Empty changesets are left out.
 func (b *Batch) chunks(max int) ([][]*Call, error) {
-	// Union-find over the units, by index.
-	parent := make([]int, len(b.units))
-	for i := range parent {
-		parent[i] = i
-	}
-	find := func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
-	for _, c := range b.calls {
-		for _, d := range c.deps {
-			parent[find(c.unit)] = find(d.unit)
-		}
-	}
-	size := func(u unit) int {
-		if u.cs != nil {
-			return len(u.cs.calls)
-		}
-		return 1
-	}
-	type group struct {
-		units []int
-		n     int
-	}
-	groups := map[int]*group{}
-	var order []int
-	for i, u := range b.units {
-		if size(u) == 0 {
-			continue
-		}
-		r := find(i)
-		g := groups[r]
-		if g == nil {
-			g = &group{}
-			groups[r] = g
-			order = append(order, r)
-		}
-		g.units = append(g.units, i)
-		g.n += size(u)
-	}
 	var out [][]int
 	var cur []int
 	n := 0
-	for _, r := range order {
-		g := groups[r]
+	for _, g := range b.groups() {
 		if g.n > max {
-			first := b.units[g.units[0]]
-			if len(g.units) == 1 && first.cs != nil {
-				return nil, fmt.Errorf("batch: changeset %q has %d calls, which exceed the %d calls of one batch request", first.cs.id, g.n, max)
-			}
-			what := "call"
-			name := ""
-			if first.cs != nil {
-				what, name = "changeset", first.cs.id
-			} else {
-				name = first.call.id
-			}
-			return nil, fmt.Errorf("batch: %d calls linked by result references (from %s %q) exceed the %d calls of one batch request", g.n, what, name, max)
+			return nil, b.groupTooLarge(g, max)
 		}
 		if n+g.n > max {
 			out = append(out, cur)
@@ -130,4 +75,69 @@ func (b *Batch) chunks(max int) ([][]*Call, error) {
 		}
 	}
 	return chunks, nil
+}
+
+// A unitGroup is top-level units linked by result references, which one
+// request must carry together, and their number of calls.
+type unitGroup struct {
+	units []int
+	n     int
+}
+
+// groups returns the batch's units grouped by the references that link
+// them (a union-find over the units), in the order of their first unit.
+func (b *Batch) groups() []*unitGroup {
+	parent := make([]int, len(b.units))
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for _, c := range b.calls {
+		for _, d := range c.deps {
+			parent[find(c.unit)] = find(d.unit)
+		}
+	}
+	byRoot := map[int]*unitGroup{}
+	var out []*unitGroup
+	for i, u := range b.units {
+		size := 1
+		if u.cs != nil {
+			size = len(u.cs.calls)
+		}
+		if size == 0 {
+			continue
+		}
+		r := find(i)
+		g := byRoot[r]
+		if g == nil {
+			g = &unitGroup{}
+			byRoot[r] = g
+			out = append(out, g)
+		}
+		g.units = append(g.units, i)
+		g.n += size
+	}
+	return out
+}
+
+// groupTooLarge is the error for group g, which one request of max calls
+// cannot carry.
+func (b *Batch) groupTooLarge(g *unitGroup, max int) error {
+	first := b.units[g.units[0]]
+	if len(g.units) == 1 && first.cs != nil {
+		return fmt.Errorf("batch: changeset %q has %d calls, which exceed the %d calls of one batch request", first.cs.id, g.n, max)
+	}
+	what, name := "call", ""
+	if first.cs != nil {
+		what, name = "changeset", first.cs.id
+	} else {
+		name = first.call.id
+	}
+	return fmt.Errorf("batch: %d calls linked by result references (from %s %q) exceed the %d calls of one batch request", g.n, what, name, max)
 }

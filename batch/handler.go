@@ -264,9 +264,13 @@ type call struct {
 type batchState struct {
 	rd    mixed.Reader
 	arena []byte
-	calls []call
-	done  chan int
-	out   output
+	// spans locate the calls' bytes in the arena while it grows; ncalls
+	// counts the calls read so far, for MaxCalls.
+	spans  []span
+	ncalls int
+	calls  []call
+	done   chan int
+	out    output
 	// workers keep their parsers, and recs the calls' responses, across
 	// batches.
 	workers []*worker
@@ -315,15 +319,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the client is gone
 		}
 	}
-	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
-	if h.opts.OData {
-		if preferContinue(r.Header) {
-			w.Header().Set("Preference-Applied", "odata.continue-on-error")
-		} else {
-			st.halt = true
-		}
-	}
-	st.haltedBy.Store(-1)
+	h.startHalt(st, w, r)
 	h.open(st, w)
 	h.run(st, r)
 	h.respond(st)

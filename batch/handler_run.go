@@ -130,11 +130,9 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		c.rec.fail(http.StatusBadRequest, c.err.Error())
 		return
 	}
-	if st.halt && c.kind != memberCall {
-		if k := st.haltedBy.Load(); k >= 0 {
-			c.rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
-			return
-		}
+	if why, halted := st.halted(); halted && c.kind != memberCall {
+		c.rec.failJSON(http.StatusFailedDependency, why)
+		return
 	}
 	if err := st.awaitDeps(c); err != nil {
 		c.rec.failJSON(http.StatusFailedDependency, err.Error())
@@ -240,16 +238,6 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		msg = "batch: the call was cancelled: " + context.Cause(ctx).Error()
 	}
 	fresh.fail(http.StatusGatewayTimeout, msg)
-}
-
-// skipped says why a call is skipped: call k failed and the batch halts.
-func (st *batchState) skipped(k int) string {
-	c := &st.calls[k]
-	what := "call"
-	if c.kind == changesetHead {
-		what = "changeset"
-	}
-	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, c.cid, c.status)
 }
 
 // checkWhole reads the request in raw to its end, so that a part that
