@@ -129,11 +129,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	if err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(statusCode), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	b = append(b, "\r\n"...)
+	b := appendStatusLine(mw.buf[:0], statusCode, reason)
 	start := len(b) - 2
 	b = appendFields(b, h)
 	n := fieldCount(h)
@@ -163,17 +159,22 @@ func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason s
 	if _, err := checkFields(h, -1); err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(statusCode), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	b = append(b, "\r\n"...)
+	b := appendStatusLine(mw.buf[:0], statusCode, reason)
 	start := len(b) - 2
 	b = appendFields(b, h)
 	if err := mw.checkHead(b, start, fieldCount(h)); err != nil {
 		return err
 	}
 	return mw.finish(w, b, nil)
+}
+
+// appendStatusLine appends an HTTP/1.1 status line, CRLF included.
+func appendStatusLine(b []byte, statusCode int, reason string) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(statusCode), 10)
+	b = append(b, ' ')
+	b = append(b, reason...)
+	return append(b, "\r\n"...)
 }
 
 // finish ends the head in b and writes it with body: in one write when the

@@ -46,7 +46,9 @@ type HandlerOptions struct {
 	// at the deadline has its context cancelled and answers 504 Gateway
 	// Timeout in its part, unless its response had begun to stream; its
 	// handler may go on, but its request body and ResponseWriter are dead
-	// to it from then on.
+	// to it from then on. The time counts everything the call does,
+	// waiting for room to buffer its response and for a slow client to
+	// take its streaming part included.
 	CallTimeout time.Duration
 	// PathPrefix is the path the calls must stay inside (default "/"),
 	// such as a gateway's upstream base path. A call target's dot

@@ -541,3 +541,48 @@ func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
 		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
 	}
 }
+
+// A call whose part had begun to stream when CallTimeout abandoned it: its
+// handler, still running after the batch has ended, can no longer write,
+// and nothing of its ResponseWriter is reused under it (this crashed the
+// process: found by cmd/mixed's load test).
+func TestHandlerAbandonedStreamingCall(t *testing.T) {
+	gate := make(chan struct{})
+	wrote := make(chan error, 1)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/next" {
+			io.WriteString(w, "next")
+			return
+		}
+		w.Write(bytes.Repeat([]byte("x"), 100<<10)) // the head: its part streams
+		<-r.Context().Done()                        // CallTimeout: the call is abandoned
+		<-gate                                      // the batch response has ended
+		_, err := w.Write([]byte("late"))           // a reverse proxy still copying, say
+		wrote <- err
+	})
+	var log syncBuffer
+	h := NewHandler(inner, &HandlerOptions{CallTimeout: 50 * time.Millisecond, ErrorLog: slog.New(slog.NewTextHandler(&log, nil))})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body := batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /next HTTP/1.1\r\n"))
+	for range 2 { // the second batch reuses the first one's state
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readBatchResponse(t, resp)
+		resp.Body.Close()
+		if len(got) != 2 || got[0].Status != 200 || len(got[0].Body) != 100<<10 || got[1].Body != "next" {
+			t.Fatalf("parts: %d; want the streamed part as it stood, then the next call's", len(got))
+		}
+	}
+	close(gate)
+	for range 2 {
+		if err := <-wrote; err != http.ErrHandlerTimeout {
+			t.Errorf("a write after the call was abandoned: %v, want http.ErrHandlerTimeout", err)
+		}
+	}
+	if !strings.Contains(log.String(), "had begun to stream, with status 504") {
+		t.Errorf("the cut part was not logged:\n%s", log.String())
+	}
+}

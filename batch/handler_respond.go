@@ -260,8 +260,8 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 	case c.rec.streaming:
 		o.owner, o.part = nil, nil
 		if rw := c.rec; rw.failed || rw.length >= 0 && rw.sent < rw.length {
-			h.logf("batch: call %d (%q) ended after its response had begun to stream; its part is cut short (%d of %d body bytes)",
-				c.part, c.cid, rw.sent, rw.length)
+			h.logf("batch: call %d (%q) ended after its response had begun to stream, with status %d; its part stops after %d body bytes (Content-Length %d, -1 for none)",
+				c.part, c.cid, rw.status, rw.sent, rw.length)
 		}
 	case o.err != nil:
 	case c.kind == changesetHead:

@@ -195,10 +195,13 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), h.opts.CallTimeout)
 	defer cancel()
 	req = req.WithContext(ctx)
+	// The handler's goroutine may outlive the batch, whose state the next
+	// batch reuses: it gets a copy of what it logs.
+	label := &call{part: c.part, cid: bytes.Clone(c.cid)}
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		h.invoke(c, rw, req)
+		h.invoke(label, rw, req)
 	}()
 	select {
 	case <-finished:
@@ -212,27 +215,33 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		return
 	default:
 	}
-	// Abandon the handler: its ResponseWriter fails from now on, and it
-	// is never reused, since the handler may still hold it.
+	// Abandon the handler: its ResponseWriter fails from now on and is
+	// never reused (writeUnit leaves it alone), since the handler may
+	// still hold it; the call's part is answered by a fresh one.
 	o := &st.out
 	o.mu.Lock()
 	rw.ended, rw.endErr, rw.abandoned = true, http.ErrHandlerTimeout, true
 	streaming := rw.streaming
-	if streaming {
-		rw.failed = true
-	}
-	o.mu.Unlock()
-	st.recs[i] = nil
-	if streaming {
-		return // the part is cut short; writeUnit logs it
-	}
-	o.mu.Lock()
 	o.release(int64(rw.body.Len()))
 	rw.body = bytes.Buffer{} // not the budget's any more
 	o.mu.Unlock()
+	st.recs[i] = nil
 	fresh := newResponse()
 	fresh.out, fresh.unit, fresh.held, fresh.keep, fresh.head = o, rw.unit, rw.held, rw.keep, rw.head
 	c.rec = fresh
+	if streaming {
+		// The part went out in part: it is cut short where it stands
+		// (writeUnit logs it), and the call's outcome is the timeout.
+		fresh.streaming, fresh.failed = true, true
+		fresh.status, fresh.wroteHeader = http.StatusGatewayTimeout, true
+		o.wmu.Lock() // after a write in progress, which counts in sent
+		fresh.length, fresh.sent = rw.length, rw.sent
+		if o.owner == rw {
+			o.owner = fresh
+		}
+		o.wmu.Unlock()
+		return
+	}
 	msg := fmt.Sprintf("batch: the call did not finish within %s", h.opts.CallTimeout)
 	if ctx.Err() != context.DeadlineExceeded {
 		msg = "batch: the call was cancelled: " + context.Cause(ctx).Error()
