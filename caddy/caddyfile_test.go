@@ -70,7 +70,8 @@ func TestCaddyfileEveryOption(t *testing.T) {
 		changesets
 		odata
 	}
-}`)
+}
+`)
 	if err != nil {
 		t.Fatal(err)
 	}

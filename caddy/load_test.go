@@ -53,6 +53,21 @@ func TestLoadTwoProcesses(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
+	// One batch to each process first, so that the clock starts once both
+	// serve.
+	for _, p := range procs {
+		if err := checkLoadBatch(client, p.url+"/batch", gets(loadCalls)); err != nil {
+			t.Fatalf("%s: %v", p.url, err)
+		}
+	}
+	cpu0 := make([]time.Duration, len(procs))
+	for i, p := range procs {
+		var err error
+		if cpu0[i], err = p.cpu(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	var calls, batches atomic.Int64
 	var failed atomic.Bool
 	var wg sync.WaitGroup
@@ -88,15 +103,19 @@ func TestLoadTwoProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		peaks = append(peaks, fmt.Sprintf("process %d %.1f MiB", i+1, float64(hwm)/(1<<20)))
+		cpu, err := p.cpu()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peaks = append(peaks, fmt.Sprintf("process %d %.1f MiB, %.2f s CPU", i+1, float64(hwm)/(1<<20), (cpu-cpu0[i]).Seconds()))
 		if hwm > 1<<30 {
 			t.Errorf("process %d peaked at %d bytes", i+1, hwm)
 		}
 	}
-	served := a.count() + b.count() + c.count()
-	t.Logf("%d clients, %d batches of %d calls in %v: %.0f calls/s; upstreams served %d, %d, %d; peak RSS (VmHWM): %s",
+	served := a.count() + b.count() + c.count() - 2*loadCalls
+	t.Logf("%d clients, %d batches of %d calls in %v: %.0f calls/s; upstreams served %d, %d, %d; peak RSS (VmHWM) and CPU time under load: %s",
 		loadClients, batches.Load(), loadCalls, elapsed.Round(time.Millisecond),
-		float64(calls.Load())/elapsed.Seconds(), a.count(), b.count(), c.count(), strings.Join(peaks, ", "))
+		float64(calls.Load())/elapsed.Seconds(), a.count(), b.count(), c.count(), strings.Join(peaks, "; "))
 	if int64(served) != calls.Load() && !failed.Load() {
 		t.Errorf("upstreams served %d calls, clients got %d answers", served, calls.Load())
 	}
@@ -205,6 +224,27 @@ func (p *caddyProc) peakRSS() (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+// cpu is the user and system CPU time the process has used.
+func (p *caddyProc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses:
+	// utime and stime are the 12th and 13th, in clock ticks (USER_HZ,
+	// 100 on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, b)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, b)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // lockedWriter lets a process's output be read while it writes.
