@@ -121,7 +121,7 @@ func TestUpstreamKilledMidBatch(t *testing.T) {
 	b := &upstream{name: "b"}
 	var received int
 	var killed string
-	b.srv = newKillable(t, func(w http.ResponseWriter, r *http.Request) bool {
+	b.srv = newKillable(t, func(r *http.Request) bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		received++

@@ -5,9 +5,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed/batch"
 )
 
 // adapt turns a Caddyfile into JSON config, failing on warnings.
@@ -170,5 +172,39 @@ func TestReadmeCaddyfile(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"batch", "reverse_proxy"}, names); diff != "" {
 		t.Errorf("handlers in order (-want +got):\n%s", diff)
+	}
+}
+
+// TestJSONOptions: each field of the module's JSON config is the
+// batch.HandlerOptions field of the same name.
+func TestJSONOptions(t *testing.T) {
+	var b Batch
+	err := json.Unmarshal([]byte(`{
+		"max_calls": 500, "max_body_bytes": 1000000, "max_part_bytes": 2000,
+		"concurrency": 16, "max_buffered_bytes": 3000, "call_timeout": "1m30s",
+		"path_prefix": "/api", "max_epilogue_bytes": 4000,
+		"result_references": true, "halt_on_error": true,
+		"halt_header": "X-Batch-Halt-On-Error", "changesets": true, "odata": true
+	}`), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := batch.HandlerOptions{
+		MaxCalls: 500, MaxBodyBytes: 1000000, MaxPartBytes: 2000,
+		Concurrency: 16, MaxBufferedBytes: 3000, CallTimeout: 90 * time.Second,
+		PathPrefix: "/api", MaxEpilogueBytes: 4000,
+		ResultReferences: true, HaltOnError: true,
+		HaltHeader: "X-Batch-Halt-On-Error", Changesets: true, OData: true,
+	}
+	if diff := cmp.Diff(want, b.Options()); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
+	}
+	if err := b.Validate(); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []Batch{{MaxCalls: -1}, {CallTimeout: -1}, {PathPrefix: "api"}} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
 	}
 }

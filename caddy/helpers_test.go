@@ -261,10 +261,10 @@ func readEcho(body string) (echo, error) {
 // says it dies: then it closes its listener and every connection, the one
 // of the request that killed it included, so that the request is never
 // answered and later ones cannot connect.
-func newKillable(t *testing.T, kill func(http.ResponseWriter, *http.Request) bool, serve http.HandlerFunc) *httptest.Server {
+func newKillable(t *testing.T, kill func(*http.Request) bool, serve http.HandlerFunc) *httptest.Server {
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if kill(w, r) {
+		if kill(r) {
 			srv.Listener.Close()
 			srv.CloseClientConnections()
 			return

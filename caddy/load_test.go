@@ -188,7 +188,7 @@ func startCaddyProc(t *testing.T, bin, dir string, routes ...obj) *caddyProc {
 	p.cmd = exec.Command(bin, "run", "--config", file)
 	p.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
 	p.cmd.ExtraFiles = []*os.File{f}
-	p.cmd.Stderr = &lockedWriter{w: p.stderr}
+	p.cmd.Stderr = p.stderr // read only after Wait
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -245,16 +245,4 @@ func (p *caddyProc) cpu() (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, b)
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-// lockedWriter lets a process's output be read while it writes.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
