@@ -17,40 +17,66 @@ import (
 // server, so it reports every target form as written.
 var decodeOpts = mixed.MessageOptions{AllowAbsoluteTargets: true, AllowRelativeTargets: true}
 
-func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	boundary := fs.String("boundary", "", "the multipart boundary of a bare body")
-	contentType := fs.String("content-type", "", "the Content-Type of a bare body, naming its boundary")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: mixed decode [-boundary B | -content-type VALUE] [FILE]
+const decodeHelp = `usage: mixed decode [-boundary B | -content-type VALUE] [-dechunked] [FILE]
 
 Reads a batch from FILE, or standard input when FILE is absent or "-", and
-prints one JSON object per line for each top-level part, as soon as it is
-read: {"index", "headers", "body" or "body_base64", and "http" for an
-application/http part, "parts" for a nested multipart part, "error" when a
-part's content does not parse}.
+prints one JSON object per line, each as soon as it is read:
+
+  - first the envelope: {"kind": "envelope", "boundary", and "http" (the
+    head of a whole HTTP message: "method", "target" or "status",
+    "reason"; "proto" and "headers") when the input is one};
+  - then each top-level part: {"index", "headers", "body" or
+    "body_base64", and "http" for an application/http part, "parts" for a
+    nested multipart part, "error" when a part's content does not parse}.
+
+"mixed encode" reads these lines back: decode | encode gives the input
+again, byte for byte, for a message with CRLF line ends, "Name: value"
+header lines, and no preamble or epilogue (which decode skips).
 
 The input is a bare multipart body, or a whole HTTP request or response
 whose Content-Type names the boundary. Without -boundary or -content-type,
 the boundary is taken from the first line when the input starts with "--";
-otherwise the input is read as a whole HTTP message.
+otherwise the input is read as a whole HTTP message, framed by its own
+head: its Content-Length, its chunked coding, or (a response only) the end
+of the input. A message that ends early is an error.
+
+What "curl -i" and "curl -si" print is read as it is: the status line of
+an HTTP/2 or HTTP/3 response ("HTTP/2 200"), interim 1xx responses before
+the final one (skipped), and a body that curl has already de-chunked under
+a "Transfer-Encoding: chunked" field. Such a body is recognized by its
+first line, which is not a chunk size; -dechunked says so when the first
+line is ambiguous. Each of these is noted on standard error.
 
 Flags:
-`)
-		fs.PrintDefaults()
+`
+
+func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	var o decodeOptions
+	fs.StringVar(&o.boundary, "boundary", "", "the multipart boundary of a bare body")
+	fs.StringVar(&o.contentType, "content-type", "", "the Content-Type of a bare body, naming its boundary")
+	fs.BoolVar(&o.dechunked, "dechunked", false, "the whole message's body was de-chunked already (curl -i), whatever its Transfer-Encoding says")
+	if code := parseFlags(fs, decodeHelp, args, stdout, stderr); code >= 0 {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	switch {
+	case fs.NArg() > 1:
+		return usageErr(stderr, "mixed decode", fmt.Sprintf("%d files given, want at most one", fs.NArg()))
+	case o.boundary != "" && o.contentType != "":
+		return usageErr(stderr, "mixed decode", "-boundary and -content-type cannot both be given")
+	case o.dechunked && (o.boundary != "" || o.contentType != ""):
+		return usageErr(stderr, "mixed decode", "-dechunked is for a whole HTTP message, not with -boundary or -content-type")
 	}
-	if fs.NArg() > 1 || *boundary != "" && *contentType != "" {
-		fs.Usage()
-		return 2
+	if o.contentType != "" {
+		b, err := mixed.ParseBoundary(o.contentType)
+		if err != nil {
+			return usageErr(stderr, "mixed decode", "-content-type: "+errText(err))
+		}
+		o.boundary = b
 	}
 	in, err := openInput(fs.Arg(0), stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "mixed: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	defer in.Close()
 
@@ -58,16 +84,16 @@ Flags:
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
-	failed, err := decode(bufio.NewReaderSize(in, 64<<10), *boundary, *contentType, func(p *partJSON) error {
-		if err := enc.Encode(p); err != nil {
+	o.note = func(s string) { fmt.Fprintf(stderr, "mixed: note: %s\n", s) }
+	failed, err := decode(bufio.NewReaderSize(in, 64<<10), o, func(v any) error {
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
-		return out.Flush() // each part as soon as it is read
+		return out.Flush() // each line as soon as it is read
 	})
 	if err != nil {
 		out.Flush()
-		fmt.Fprintf(stderr, "mixed: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "mixed: %d part(s) did not parse; see their \"error\"\n", failed)
@@ -76,41 +102,49 @@ Flags:
 	return 0
 }
 
-// decode reads the batch in in and calls emit for each top-level part. It
-// returns how many parts carry an "error", and the error that stopped it.
-func decode(in *bufio.Reader, boundary, contentType string, emit func(*partJSON) error) (int, error) {
+// decodeOptions are decode's flags, and where it notes what it did.
+type decodeOptions struct {
+	boundary    string // of a bare body; "" to find it
+	contentType string
+	dechunked   bool
+	note        func(string)
+}
+
+// decode reads the batch in in and calls emit with the envelope, then
+// with each top-level part. It returns how many parts carry an "error",
+// and the error that stopped it.
+func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error) {
+	if o.note == nil {
+		o.note = func(string) {}
+	}
 	var body io.Reader = in
-	switch {
-	case boundary != "":
-	case contentType != "":
-		b, err := mixed.ParseBoundary(contentType)
-		if err != nil {
-			return 0, err
-		}
-		boundary = b
-	default:
-		first, _ := in.Peek(2)
-		if string(first) == "--" {
+	env := &envelopeJSON{Kind: "envelope", Boundary: o.boundary}
+	finish := func() error { return nil }
+	if o.boundary == "" {
+		if first, _ := in.Peek(2); string(first) == "--" {
 			b, err := firstLineBoundary(in)
 			if err != nil {
 				return 0, err
 			}
-			boundary = b
-			break
+			env.Boundary = b
+		} else {
+			m, err := readEnvelope(in, o)
+			if err != nil {
+				return 0, err
+			}
+			env, body, finish = m.json, m.body, m.finish
 		}
-		b, msgBody, err := envelope(in)
-		if err != nil {
-			return 0, err
-		}
-		boundary, body = b, msgBody
 	}
-	r := mixed.NewReader(body, boundary)
+	if err := emit(env); err != nil {
+		return 0, err
+	}
+	r := mixed.NewReader(body, env.Boundary)
 	failed := 0
 	var raw bytes.Buffer
 	for i := 0; ; i++ {
 		p, err := r.NextPart()
 		if err == io.EOF {
-			return failed, nil
+			return failed, finish()
 		}
 		if err != nil {
 			return failed, err
@@ -140,16 +174,34 @@ func countErrors(p *partJSON) int {
 	return n
 }
 
+// peekLine returns the first line of what in holds, its line end included,
+// without consuming it, as soon as it has arrived: it asks the source for
+// no more than that. A line longer than limit is returned cut at limit;
+// one cut by the end of the input is returned with the read error.
+func peekLine(in *bufio.Reader, limit int) ([]byte, error) {
+	n, seen := 1, 0
+	for {
+		b, err := in.Peek(n)
+		if i := bytes.IndexByte(b[seen:], '\n'); i >= 0 {
+			return b[:seen+i+1], nil
+		}
+		if len(b) >= limit {
+			return b[:limit], nil
+		}
+		if err != nil {
+			return b, err
+		}
+		seen = len(b)
+		n = min(max(len(b)+1, in.Buffered()), limit)
+	}
+}
+
 // firstLineBoundary takes the boundary from the first line of a bare body,
 // "--" boundary with optional padding, or the close delimiter of an empty
-// body.
+// body. It reads no further than that line.
 func firstLineBoundary(in *bufio.Reader) (string, error) {
-	peek, _ := in.Peek(4 + 70 + 8<<10)
-	line := peek
-	if i := bytes.IndexByte(line, '\n'); i >= 0 {
-		line = line[:i]
-	}
-	line = bytes.TrimRight(line, "\r \t")
+	line, _ := peekLine(in, 4+70+mixed.DefaultMaxLineBytes)
+	line = bytes.TrimRight(line, "\r\n \t")
 	// A first line ending in "--" is the close delimiter of an empty body.
 	b := bytes.TrimSuffix(line[2:], []byte("--"))
 	if len(b) == 0 || len(b) > 70 {
@@ -158,35 +210,230 @@ func firstLineBoundary(in *bufio.Reader) (string, error) {
 	return string(b), nil
 }
 
-// envelope reads the head of a whole HTTP request or response and returns
-// the boundary its Content-Type names and its body, framed by its
-// Content-Length or chunked coding.
-func envelope(in *bufio.Reader) (string, io.Reader, error) {
-	mr := mixed.NewMessageReaderOptions(in, decodeOpts)
+// message is the envelope of a whole HTTP message: its JSON line, its
+// body, and finish, which reads what follows the close delimiter to the
+// message's end, so that a truncated message is an error.
+type message struct {
+	json   *envelopeJSON
+	body   io.Reader
+	finish func() error
+}
+
+// maxInterim bounds the interim (1xx) responses skipped before the final one.
+const maxInterim = 8
+
+// readEnvelope reads the head of a whole HTTP request or response and
+// returns its envelope line and its body, framed by its own head:
+// Content-Length, chunked coding, or for a response the end of the input.
+// It reads what curl -i prints: HTTP/2 and HTTP/3 status lines, interim
+// responses, and bodies de-chunked under Transfer-Encoding: chunked.
+func readEnvelope(in *bufio.Reader, o decodeOptions) (*message, error) {
+	var head []byte
+	var proto string // the version as written, when rewritten for the reader
+	isResp := false
+	for interim := 0; ; interim++ {
+		var err error
+		if head, err = readHead(in); err != nil {
+			return nil, err
+		}
+		line, _, _ := bytes.Cut(bytes.TrimLeft(head, "\r\n"), []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if !bytes.HasPrefix(line, []byte("HTTP/")) {
+			break // a request
+		}
+		isResp = true
+		ver, rest, _ := bytes.Cut(line, []byte(" "))
+		switch string(ver) {
+		case "HTTP/1.0", "HTTP/1.1":
+		case "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0":
+			proto = string(ver)
+			i := bytes.Index(head, ver)
+			head = append(append(append([]byte(nil), head[:i]...), "HTTP/1.1"...), head[i+len(ver):]...)
+		default:
+			return nil, fmt.Errorf("the status line %q has HTTP version %q; want HTTP/1.0, HTTP/1.1, HTTP/2 or HTTP/3", line, ver)
+		}
+		// 1xx but 101 (after which the connection is no longer HTTP).
+		if len(rest) < 3 || rest[0] != '1' || string(rest[:3]) == "101" || interim == maxInterim {
+			break
+		}
+		o.note(fmt.Sprintf("skipped the interim response %q", line))
+	}
+	if proto != "" {
+		o.note(fmt.Sprintf("read the %s response as curl prints it", proto))
+	}
+
+	var body io.Reader = in
+	if te := headerValue(head, "Transfer-Encoding"); te != nil && bytes.EqualFold(bytes.TrimSpace(te), []byte("chunked")) {
+		first, err := peekLine(in, mixed.DefaultMaxStartLineBytes)
+		if o.dechunked || !isChunkSizeLine(first, err) {
+			why := "its first line is not a chunk size"
+			if o.dechunked {
+				why = "-dechunked"
+			}
+			o.note("the body says Transfer-Encoding: chunked but was de-chunked already (" + why + ", as curl -i prints it); reading it as it is, to the end of the input")
+			body = &rechunker{src: in}
+		}
+	}
+	mr := mixed.NewMessageReaderOptions(io.MultiReader(bytes.NewReader(head), body), decodeOpts)
 	var h *mixed.Header
-	var body io.Reader
-	if start, _ := in.Peek(5); string(start) == "HTTP/" {
+	env := &envelopeJSON{Kind: "envelope", HTTP: &httpJSON{}}
+	var mb *mixed.MessageBody
+	var length int64
+	if isResp {
 		m, err := mr.ReadResponse("")
 		if err != nil {
-			return "", nil, fmt.Errorf("reading the HTTP response: %w", err)
+			return nil, fmt.Errorf("reading the HTTP response: %w", err)
 		}
-		h, body = &m.Header, m.Body
+		if proto == "" {
+			proto = protoText(m.ProtoMajor, m.ProtoMinor)
+		}
+		reason := string(m.Reason)
+		*env.HTTP = httpJSON{Proto: proto, Status: m.StatusCode, Reason: &reason}
+		h, mb, length = &m.Header, m.Body, m.ContentLength
 	} else {
 		m, err := mr.ReadRequest()
 		if err != nil {
-			return "", nil, fmt.Errorf("reading the HTTP request (or give -boundary): %w", err)
+			return nil, fmt.Errorf("reading the HTTP request (or give -boundary): %w", err)
 		}
-		h, body = &m.Header, m.Body
+		if m.ContentLength < 0 && !m.Chunked {
+			return nil, errors.New("the HTTP request has neither Content-Length nor Transfer-Encoding: chunked, so it has no body (RFC 9112 §6.3)")
+		}
+		*env.HTTP = httpJSON{Method: string(m.Method), Target: string(m.Target), Proto: protoText(m.ProtoMajor, m.ProtoMinor)}
+		h, mb, length = &m.Header, m.Body, m.ContentLength
 	}
+	env.HTTP.Headers = headerPairs(h)
 	ct := h.Get("Content-Type")
 	if ct == nil {
-		return "", nil, errors.New("the HTTP message has no Content-Type naming a boundary")
+		return nil, errors.New("the HTTP message has no Content-Type naming a boundary")
 	}
 	b, err := mixed.ParseBoundary(string(ct))
 	if err != nil {
-		return "", nil, fmt.Errorf("the HTTP message's Content-Type: %w", err)
+		return nil, fmt.Errorf("the HTTP message's Content-Type: %w", err)
 	}
-	return b, body, nil
+	env.Boundary = b
+	cb := &countingReader{r: mb}
+	finish := func() error {
+		if _, err := io.Copy(io.Discard, cb); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) && length >= 0 {
+				return fmt.Errorf("the HTTP message is truncated: its body ends after %d of the %d bytes its Content-Length says", cb.n, length)
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("the HTTP message is truncated: %w", err)
+			}
+			return fmt.Errorf("after the close delimiter: %w", err)
+		}
+		return nil
+	}
+	return &message{json: env, body: cb, finish: finish}, nil
+}
+
+// maxHead bounds the head of a whole message.
+const maxHead = 64 << 10
+
+// readHead reads a message head, its start line (after blank lines) to
+// the empty line that ends it, or to the end of the input.
+func readHead(in *bufio.Reader) ([]byte, error) {
+	var head []byte
+	started := false
+	for {
+		line, err := in.ReadSlice('\n')
+		head = append(head, line...)
+		if len(head) > maxHead {
+			return nil, fmt.Errorf("the HTTP message's head is longer than %d bytes", maxHead)
+		}
+		blank := len(bytes.TrimRight(line, "\r\n")) == 0 && len(line) > 0
+		if blank && started {
+			return head, nil
+		}
+		started = started || !blank
+		if err == io.EOF {
+			return head, nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return nil, err
+		}
+	}
+}
+
+// headerValue returns the value of the first field named name in head,
+// or nil.
+func headerValue(head []byte, name string) []byte {
+	lines := bytes.Split(head, []byte("\n"))
+	for _, l := range lines[1:] {
+		n, v, ok := bytes.Cut(l, []byte(":"))
+		if ok && bytes.EqualFold(n, []byte(name)) {
+			return bytes.TrimSpace(v)
+		}
+	}
+	return nil
+}
+
+// isChunkSizeLine reports whether line (with the error peekLine returned)
+// is a chunk-size line: hexadecimal digits, maybe extensions, a line end.
+func isChunkSizeLine(line []byte, err error) bool {
+	if err != nil || !bytes.HasSuffix(line, []byte("\n")) {
+		return false
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	size, _, _ := bytes.Cut(line, []byte(";"))
+	size = bytes.TrimRight(size, " \t")
+	if len(size) == 0 {
+		return false
+	}
+	for _, c := range size {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// rechunker gives a de-chunked body the chunked coding its head declares,
+// as it streams.
+type rechunker struct {
+	src     io.Reader
+	buf     [32 << 10]byte
+	out     []byte
+	pending []byte
+	done    bool
+}
+
+func (c *rechunker) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.done {
+			return 0, io.EOF
+		}
+		n, err := c.src.Read(c.buf[:])
+		c.out = c.out[:0]
+		if n > 0 {
+			c.out = strconv.AppendInt(c.out, int64(n), 16)
+			c.out = append(c.out, "\r\n"...)
+			c.out = append(c.out, c.buf[:n]...)
+			c.out = append(c.out, "\r\n"...)
+		}
+		if err == io.EOF {
+			c.out = append(c.out, "0\r\n\r\n"...)
+			c.done = true
+		} else if err != nil {
+			return 0, err
+		}
+		c.pending = c.out
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // describe builds the JSON object of a part whose raw body is body.
@@ -214,7 +461,7 @@ func describe(index int, h *mixed.Header, body []byte, depth int) partJSON {
 				_, err = raw.ReadFrom(np)
 			}
 			if err != nil {
-				p.Error = err.Error()
+				p.Error = errText(err)
 				break
 			}
 			p.Parts = append(p.Parts, describe(i, &np.Header, bytes.Clone(raw.Bytes()), depth+1))
@@ -233,28 +480,28 @@ func describeHTTP(body []byte) (*httpJSON, string) {
 	if bytes.HasPrefix(bytes.TrimLeft(body, "\r\n"), []byte("HTTP/")) {
 		m, err := mr.ReadResponse("")
 		if err != nil {
-			return nil, err.Error()
+			return nil, errText(err)
 		}
 		reason := string(m.Reason)
-		j = httpJSON{Proto: proto(m.ProtoMajor, m.ProtoMinor), Status: m.StatusCode, Reason: &reason, Headers: headerPairs(&m.Header)}
+		j = httpJSON{Proto: protoText(m.ProtoMajor, m.ProtoMinor), Status: m.StatusCode, Reason: &reason, Headers: headerPairs(&m.Header)}
 		b = m.Body
 	} else {
 		m, err := mr.ReadRequest()
 		if err != nil {
-			return nil, err.Error()
+			return nil, errText(err)
 		}
-		j = httpJSON{Method: string(m.Method), Target: string(m.Target), Proto: proto(m.ProtoMajor, m.ProtoMinor), Headers: headerPairs(&m.Header)}
+		j = httpJSON{Method: string(m.Method), Target: string(m.Target), Proto: protoText(m.ProtoMajor, m.ProtoMinor), Headers: headerPairs(&m.Header)}
 		b = m.Body
 	}
 	data, err := io.ReadAll(b)
 	setBody(&j.Body, &j.BodyB64, data)
 	if err != nil {
-		return &j, err.Error()
+		return &j, errText(err)
 	}
 	return &j, ""
 }
 
-func proto(major, minor int) string {
+func protoText(major, minor int) string {
 	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 

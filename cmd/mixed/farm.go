@@ -32,6 +32,11 @@ import (
 // that creates an animal answers 201 with its Location, so that a later
 // call of a changeset can address it as $<Content-ID>.
 //
+// The store is bounded, so that a demo can be exposed: at most
+// farmMaxAnimals animals (a PUT that would create one more answers 507
+// Insufficient Storage) and PUT bodies of at most farmMaxBody bytes (413
+// Content Too Large past it).
+//
 // The store takes part in changesets (see begin): a changeset's calls see
 // and change the store under one hold of its lock, and a rollback undoes
 // their changes.
@@ -45,15 +50,23 @@ type animal struct {
 	PeltColor  string `json:"peltColor"`
 }
 
+// Limits of the demo store.
+const (
+	farmMaxAnimals = 1000
+	farmMaxBody    = 64 << 10
+)
+
 // farm is the store and its handler.
 type farm struct {
-	mu      sync.Mutex
-	animals map[string]animal
-	mux     *http.ServeMux
+	mu         sync.Mutex
+	animals    map[string]animal
+	mux        *http.ServeMux
+	maxAnimals int   // the most animals the store holds
+	maxBody    int64 // the longest PUT body
 }
 
 func newFarm() *farm {
-	f := &farm{animals: map[string]animal{}}
+	f := &farm{animals: map[string]animal{}, maxAnimals: farmMaxAnimals, maxBody: farmMaxBody}
 	for _, a := range []animal{
 		{AnimalName: "pony", AnimalAge: 34, PeltColor: "white"},
 		{AnimalName: "sheep", AnimalAge: 5, PeltColor: "green"},
@@ -200,7 +213,11 @@ func (f *farm) put(w http.ResponseWriter, r *http.Request) {
 		AnimalAge  json.RawMessage `json:"animalAge"`
 		PeltColor  string          `json:"peltColor"`
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.maxBody))
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "the body is longer than "+strconv.FormatInt(f.maxBody, 10)+" bytes")
+		return
+	}
 	if err == nil {
 		err = json.Unmarshal(body, &in)
 	}
@@ -224,6 +241,10 @@ func (f *farm) put(w http.ResponseWriter, r *http.Request) {
 	old, exists := f.animals[name]
 	if im := r.Header.Get("If-Match"); im != "" && (!exists || im != "*" && im != quoted(old.ETag)) {
 		writeError(w, http.StatusPreconditionFailed, "If-Match "+im+" does not match")
+		return
+	}
+	if !exists && len(f.animals) >= f.maxAnimals {
+		writeError(w, http.StatusInsufficientStorage, "the farm is full: it holds at most "+strconv.Itoa(f.maxAnimals)+" animals")
 		return
 	}
 	a := animal{Kind: "farm#animal", SelfLink: "/farm/v1/animals/" + name, AnimalName: name, AnimalAge: age, PeltColor: in.PeltColor}

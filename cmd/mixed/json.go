@@ -5,9 +5,19 @@ import (
 	"unicode/utf8"
 )
 
+// envelopeJSON is the first line of decode's output, and may be the first
+// of encode's input: the boundary of the body and, for a whole HTTP
+// message, its head (an httpJSON without body).
+type envelopeJSON struct {
+	Kind     string    `json:"kind"` // "envelope"
+	Boundary string    `json:"boundary"`
+	HTTP     *httpJSON `json:"http,omitempty"`
+}
+
 // partJSON is one line of decode's output and of encode's input. Keys are
 // never renamed; new ones may be added.
 type partJSON struct {
+	Kind    string      `json:"kind,omitempty"` // "part" or absent; only encode's input
 	Index   int         `json:"index"`
 	Headers [][2]string `json:"headers"`
 	Body    *string     `json:"body,omitempty"`

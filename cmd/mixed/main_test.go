@@ -52,12 +52,33 @@ const bareBody = "--b\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\n
 	"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--cs--\r\n" +
 	"--b--\r\n"
 
+// parts returns the part lines of decode's output: the lines after the
+// envelope line, which it checks is first.
+func parts(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	l := lines(t, s)
+	if len(l) == 0 {
+		return nil
+	}
+	if l[0]["kind"] != "envelope" {
+		t.Errorf("first line %v is not the envelope", l[0])
+		return l
+	}
+	for _, m := range l[1:] {
+		if _, ok := m["kind"]; ok {
+			t.Errorf("line %v has a kind", m)
+		}
+	}
+	return l[1:]
+}
+
 func TestDecodeBareBody(t *testing.T) {
 	res := runCmd(bareBody, "decode")
 	if res.Code != 0 {
 		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
 	}
 	want := []map[string]any{
+		{"kind": "envelope", "boundary": "b"},
 		{
 			"index":   0.0,
 			"headers": []any{[]any{"Content-Type", "application/http"}, []any{"Content-ID", "1"}},
@@ -110,9 +131,9 @@ func TestDecodeFlagsAndExitStatus(t *testing.T) {
 		{"truncated body", truncated, []string{"decode"}, 1, 1, "unexpected EOF"},
 		{"not a batch", "hello\r\n", []string{"decode"}, 1, 0, "mixed: "},
 		{"missing file", "", []string{"decode", "no-such-file"}, 1, 0, "no-such-file"},
-		{"both flags", "", []string{"decode", "-boundary", "b", "-content-type", "multipart/mixed; boundary=b"}, 2, 0, "usage"},
+		{"both flags", "", []string{"decode", "-boundary", "b", "-content-type", "multipart/mixed; boundary=b"}, 2, 0, "-boundary and -content-type cannot both be given"},
 		{"unknown flag", "", []string{"decode", "-x"}, 2, 0, "flag provided but not defined"},
-		{"no command", "", nil, 2, 0, "usage"},
+		{"no command", "", nil, 2, 0, "no command"},
 		{"unknown command", "", []string{"frobnicate"}, 2, 0, "unknown command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +141,7 @@ func TestDecodeFlagsAndExitStatus(t *testing.T) {
 			if res.Code != tc.wantCode {
 				t.Errorf("exit %d, want %d (stderr %q)", res.Code, tc.wantCode, res.Stderr)
 			}
-			if n := len(lines(t, res.Stdout)); n != tc.wantParts {
+			if n := len(parts(t, res.Stdout)); n != tc.wantParts {
 				t.Errorf("%d parts printed, want %d", n, tc.wantParts)
 			}
 			if !strings.Contains(res.Stderr, tc.wantErr) {
@@ -158,12 +179,12 @@ func TestDecodeEncodeRoundTrip(t *testing.T) {
 			t.Errorf("decode|encode|decode (-want +got):\n%s", diff)
 		}
 		// With -envelope, the output is a whole request that decodes the same.
-		env := runCmd(first.Stdout, "encode", "-boundary", "batch_x", "-envelope", "POST /batch/farm/v1")
-		if !strings.HasPrefix(env.Stdout, "POST /batch/farm/v1 HTTP/1.1\r\nContent-Type: multipart/mixed; boundary=batch_x\r\nContent-Length: ") {
+		env := runCmd(first.Stdout, "encode", "-boundary", "batch_x", "-envelope", "POST http://example.com/batch/farm/v1")
+		if !strings.HasPrefix(env.Stdout, "POST /batch/farm/v1 HTTP/1.1\r\nHost: example.com\r\nContent-Type: multipart/mixed; boundary=batch_x\r\nContent-Length: ") {
 			t.Errorf("-envelope output starts %q", env.Stdout[:min(len(env.Stdout), 120)])
 		}
 		third := runCmd(env.Stdout, "decode")
-		if diff := cmp.Diff(lines(t, first.Stdout), lines(t, third.Stdout)); diff != "" {
+		if diff := cmp.Diff(parts(t, first.Stdout), parts(t, third.Stdout)); diff != "" {
 			t.Errorf("decode|encode -envelope|decode (-want +got):\n%s", diff)
 		}
 	}
@@ -198,6 +219,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"delimiter in body", `{"index":0,"headers":[],"body":"a\r\n--b\r\n"}` + "\n", []string{"-boundary", "b"}, 1, "line 1: "},
 		{"bad boundary", good, []string{"-boundary", "bad\x01"}, 2, "-boundary"},
 		{"bad envelope", good, []string{"-envelope", "POST"}, 2, "-envelope"},
+		{"envelope without host", good, []string{"-envelope", "POST /batch"}, 2, "no host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runCmd(tc.in, append([]string{"encode"}, tc.args...)...)
@@ -221,7 +243,7 @@ func TestServeCalendarSeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var log bytes.Buffer
 	done := make(chan error)
-	go func() { done <- serve(ctx, ln, newFarm(), "/batch", &log) }()
+	go func() { done <- serve(ctx, ln, newFarm(), defaultConfig(), &syncWriter{w: &log}) }()
 
 	reqFile := mustRead(t, "../../testdata/calendar-batch-request.http")
 	seed, err := http.ReadRequest(bufio.NewReader(strings.NewReader(reqFile)))
@@ -328,7 +350,7 @@ func TestServeReferencesAndHalt(t *testing.T) {
 		}
 		farm.ServeHTTP(w, r)
 	})
-	go serve(ctx, ln, inner, "/batch", io.Discard)
+	go serve(ctx, ln, inner, defaultConfig(), io.Discard)
 	post := func(halt bool, parts ...string) []seedPart {
 		body := ""
 		for i, p := range parts {
@@ -449,7 +471,7 @@ func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
 // The changeset of "mixed serve -help", sent as it says: it rolls back;
 // with the right ETag it commits; $1 addresses what call 1 created.
 func TestServeChangesetFromHelp(t *testing.T) {
-	help := runCmd("", "serve", "-help").Stderr
+	help := runCmd("", "serve", "-help").Stdout
 	start := strings.Index(help, "  --b\n")
 	end := strings.Index(help, "  --b--\n")
 	if start < 0 || end < 0 {
@@ -475,7 +497,7 @@ func TestServeChangesetFromHelp(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go serve(ctx, ln, newFarm(), "/batch", io.Discard)
+	go serve(ctx, ln, newFarm(), defaultConfig(), io.Discard)
 	post := func(body string) []csPart {
 		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/batch/farm/v1", strings.NewReader(body))
 		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")

@@ -21,9 +21,9 @@ var readmeBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
 // contain.
 var readmeWants = map[string][]string{
 	"decode testdata/calendar-batch-response.http": {`"status":200`, `etag/pony`},
-	"encode -envelope":                     {"POST /batch HTTP/1.1", "Content-Type: multipart/mixed; boundary="},
-	"testdata/calendar-batch-request.body": {"HTTP/1.1 200 OK", `"etag/sheep"`, "HTTP/1.1 304 Not Modified"},
-	"testdata/farm-changeset.mixed":        {"412"},
+	"| go run ./cmd/mixed encode":                  {"POST /batch HTTP/1.1", `boundary="batch_people"`},
+	"testdata/calendar-batch-request.body":         {"HTTP/1.1 200 OK", `"etag/sheep"`, "HTTP/1.1 304 Not Modified"},
+	"testdata/farm-changeset.mixed":                {"412"},
 }
 
 // TestREADMESnippets runs, under sh, every sh block of the README that uses

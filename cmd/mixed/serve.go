@@ -6,13 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
-	"sort"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,30 +28,34 @@ import (
 // haltHeader is the outer header that turns halt-on-error on for a batch.
 const haltHeader = "X-Batch-Halt-On-Error"
 
-func serveCmd(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
-	upstream := fs.String("upstream", "", "the API that calls go to (default: the built-in demo farm API)")
-	path := fs.String("path", "/batch", "the path prefix that answers batches")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX]
+var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
 
 A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
 like Google's batch endpoints, sending each call to the upstream API over
 pooled keep-alive connections, so that any REST API gains batching. Without
 -upstream it serves the demo "farm" API of Google Calendar's batch
 documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
-/farm/v1/animals/{name}), so that the documentation's example works:
+/farm/v1/animals/{name}), so that the documentation's example works
+(the demo store holds at most ` + strconv.Itoa(farmMaxAnimals) + ` animals, answering 507 past them,
+and PUT bodies of at most ` + strconv.Itoa(farmMaxBody>>10) + ` KiB, answering 413 past it):
 
   mixed serve &
   curl -s --data-binary @body -H 'Content-Type: multipart/mixed; boundary=batch_foobarbaz' \
        http://127.0.0.1:8080/batch/farm/v1
 
+With -upstream http://host/base, a call to /farm/v1/animals, or a direct
+request for it, goes to http://host/base/farm/v1/animals, with Host set to
+the upstream's host and X-Forwarded-For, -Host and -Proto saying where it
+came from. Calls never leave the upstream's base path: a call's path is
+relative to it, so the batch handler keeps call targets inside "/" (its
+PathPrefix) after resolving dot segments, percent-encoded ones included;
+and the gateway answers 400 to any request whose path still holds a dot
+segment ("..", "%2e%2e", "..%2f" and the like), in a call or not.
+
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
 query or JSON body holding $result[id][field] gets that field of the
 response of the call whose Content-ID is id. Send the outer header
-"`+haltHeader+`: true" to stop starting calls after the first one that
+"` + haltHeader + `: true" to stop starting calls after the first one that
 fails (the others get 424).
 
 A part of type multipart/mixed is a changeset, as in OData's $batch: its
@@ -88,72 +96,229 @@ order and stop at the first failure, but the gateway cannot undo what the
 upstream did before it.
 
 Other paths are served by the upstream (or the demo API) directly. Logs one
-line per batch to standard error; stops on SIGINT or SIGTERM after the
+line per batch to standard error, and what a batch cannot tell its client
+(a panic in a call, with its stack); stops on SIGINT or SIGTERM after the
 batches in flight.
 
+Timeouts bound what a client can hold: -read-timeout the whole request,
+body included (a batch whose body stops arriving ends, and its connection
+is closed), -write-timeout the response, -idle-timeout a keep-alive
+connection between requests, -call-timeout each call of a batch (a call
+past it answers 504 in its part). 0 means none. The defaults:
+
+  -read-timeout ` + shortDuration(defaultReadTimeout) + ` -write-timeout ` + shortDuration(defaultWriteTimeout) + ` -idle-timeout ` + shortDuration(defaultIdleTimeout) + ` -call-timeout ` + shortDuration(defaultCallTimeout) + `
+
 Flags:
-`)
-		fs.PrintDefaults()
+`
+
+// shortDuration writes d as a flag would take it, without zero units:
+// "2m", "60s", "1h30m".
+func shortDuration(d time.Duration) string {
+	if d < 2*time.Minute && d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return 2
+	if d < time.Hour && d%time.Minute == 0 {
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
 	}
-	inner, err := upstreamHandler(*upstream)
-	if err != nil {
-		fmt.Fprintf(stderr, "mixed: -upstream: %v\n", err)
-		return 2
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
+
+// serveConfig is what serve needs beside its listener and inner handler.
+type serveConfig struct {
+	path         string   // the batch path, normalized
+	upstream     *url.URL // nil: the demo API
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	idleTimeout  time.Duration
+	callTimeout  time.Duration
+}
+
+// Default timeouts of serve; see its -help.
+const (
+	defaultReadTimeout       = 2 * time.Minute
+	defaultWriteTimeout      = 10 * time.Minute
+	defaultIdleTimeout       = 2 * time.Minute
+	defaultCallTimeout       = 60 * time.Second
+	defaultReadHeaderTimeout = 10 * time.Second
+)
+
+// defaultConfig is serve's configuration when no flag is given.
+func defaultConfig() serveConfig {
+	return serveConfig{
+		path:         "/batch",
+		readTimeout:  defaultReadTimeout,
+		writeTimeout: defaultWriteTimeout,
+		idleTimeout:  defaultIdleTimeout,
+		callTimeout:  defaultCallTimeout,
+	}
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := defaultConfig()
+	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
+	upstream := fs.String("upstream", "", "the API that calls go to, http://host/base (default: the built-in demo farm API)")
+	batchPath := fs.String("path", cfg.path, "the path prefix that answers batches")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", cfg.readTimeout, "the time to read a whole request, body included")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
+	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it)")
+	if code := parseFlags(fs, serveHelp, args, stdout, stderr); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(stderr, "mixed serve", fmt.Sprintf("unexpected argument %q: serve takes flags only", fs.Arg(0)))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read-timeout", cfg.readTimeout}, {"write-timeout", cfg.writeTimeout}, {"idle-timeout", cfg.idleTimeout}, {"call-timeout", cfg.callTimeout}} {
+		if d.v < 0 {
+			return usageErr(stderr, "mixed serve", fmt.Sprintf("-%s %v: want 0 (none) or more", d.name, d.v))
+		}
+	}
+	var err error
+	if cfg.path, err = batchPathOf(*batchPath); err != nil {
+		return usageErr(stderr, "mixed serve", err.Error())
+	}
+	if *upstream != "" {
+		if cfg.upstream, err = parseUpstream(*upstream); err != nil {
+			return usageErr(stderr, "mixed serve", err.Error())
+		}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "mixed: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stderr, "mixed: serving batches on http://%s%s\n", ln.Addr(), *path)
-	if err := serve(ctx, ln, inner, *path, stderr); err != nil {
-		fmt.Fprintf(stderr, "mixed: %v\n", err)
-		return 1
+	log := &syncWriter{w: stderr}
+	fmt.Fprintf(log, "mixed: serving batches on http://%s%s\n", ln.Addr(), cfg.path)
+	if err := serve(ctx, ln, upstreamHandler(cfg.upstream, log), cfg, log); err != nil {
+		return fail(stderr, err)
 	}
 	return 0
 }
 
-// upstreamHandler returns the handler calls go to: a reverse proxy to the
-// upstream, or the demo API.
-func upstreamHandler(upstream string) (http.Handler, error) {
-	if upstream == "" {
-		return newFarm(), nil
+// batchPathOf normalizes -path: a leading slash, no trailing one, no dot
+// segments. "/" is refused: the other paths belong to the upstream.
+func batchPathOf(p string) (string, error) {
+	clean := path.Clean("/" + p)
+	if clean == "/" {
+		return "", fmt.Errorf("-path %q: want a path below /, which the upstream serves", p)
 	}
-	u, err := url.Parse(upstream)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an http or https URL", upstream)
-	}
-	p := httputil.NewSingleHostReverseProxy(u)
-	p.Transport = &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return p, nil
+	return clean, nil
 }
 
-// serve serves batches on ln until ctx is done, then shuts down gracefully.
-func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string, log io.Writer) error {
-	path = "/" + strings.Trim(path, "/")
-	opts := &batch.HandlerOptions{ResultReferences: true, HaltHeader: haltHeader, Changesets: true}
+// parseUpstream checks -upstream: an http or https URL with a host, and
+// no query, fragment or user.
+func parseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("-upstream %q: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("-upstream %q: want an http or https URL with a host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("-upstream %q: want no query, fragment or user", s)
+	}
+	return u, nil
+}
+
+// upstreamHandler returns the handler calls go to: a gateway to the
+// upstream, or the demo API when upstream is nil.
+func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
+	if upstream == nil {
+		return newFarm()
+	}
+	u := *upstream
+	p := &httputil.ReverseProxy{
+		// SetURL sends the request to the upstream with its Host (not
+		// the client's) and its base path joined with the request's.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&u)
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
+	}
+	return &gateway{proxy: p}
+}
+
+// gateway sends requests to the upstream, refusing the paths that could
+// leave its base path once joined with it.
+type gateway struct {
+	proxy http.Handler
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.EscapedPath()) || hasDotSegment(r.URL.Path) {
+		writeError(w, http.StatusBadRequest, "the path "+r.URL.EscapedPath()+" has a dot segment, which could leave the upstream's base path")
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+// hasDotSegment reports whether the escaped path p holds a "." or ".."
+// segment, counting what an upstream may decode: %2E as a dot, and %2F,
+// backslash and %5C as slashes.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(slashes.Replace(p), "/") {
+		if d := dots.Replace(seg); d == "." || d == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
+	dots    = strings.NewReplacer("%2e", ".", "%2E", ".")
+)
+
+// handlerOptions are the batch handler's options in serve.
+func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) *batch.HandlerOptions {
+	opts := &batch.HandlerOptions{
+		ResultReferences: true,
+		HaltHeader:       haltHeader,
+		Changesets:       true,
+		CallTimeout:      cfg.callTimeout,
+		ErrorLog:         slog.New(slog.NewTextHandler(log, nil)),
+	}
 	if f, ok := inner.(*farm); ok {
 		opts.BeginGroup = f.begin
 	}
-	bh := batch.NewHandler(counting(inner), opts)
+	if cfg.upstream != nil {
+		// A call's path is relative to the upstream's base path, which
+		// the proxy's SetURL puts in front of it: "/" is the root of
+		// what the upstream serves here, not its base path.
+		opts.PathPrefix = "/"
+	}
+	return opts
+}
+
+// serve serves batches on ln until ctx is done, then shuts down gracefully.
+// log must be safe for concurrent writes.
+func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveConfig, log io.Writer) error {
+	bh := batch.NewHandler(counting(inner), handlerOptions(cfg, inner, log))
 	lb := &logged{next: bh, log: log}
 	mux := http.NewServeMux()
-	mux.Handle(path, lb)
-	mux.Handle(path+"/", lb)
+	mux.Handle(cfg.path, lb)
+	mux.Handle(cfg.path+"/", lb)
 	mux.Handle("/", inner)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(cfg, mux, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -172,44 +337,134 @@ func serve(ctx context.Context, ln net.Listener, inner http.Handler, path string
 	return nil
 }
 
+// newServer is serve's http.Server, with its timeouts.
+func newServer(cfg serveConfig, h http.Handler, log io.Writer) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
+	}
+}
+
+// syncWriter serializes writes, so that the batch log and the error log
+// can share standard error (or a test's buffer).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
 // stats collects the statuses of one batch's calls.
 type stats struct {
-	mu     sync.Mutex
-	status map[int]int
+	mu      sync.Mutex
+	status  map[int]int
+	running map[*statusWriter]bool // calls that have not returned
+}
+
+func newStats() *stats {
+	return &stats{status: map[int]int{}, running: map[*statusWriter]bool{}}
+}
+
+// snapshot returns the number of calls and "code:n,..." in order of code.
+// It is taken when the batch has ended, so a call still running then was
+// left behind at its deadline (-call-timeout): the batch answered it 504,
+// unless it had begun to write its own answer.
+func (st *stats) snapshot() (int, string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	counts := maps.Clone(st.status)
+	for sw := range st.running {
+		if code, wrote := sw.result(); wrote {
+			counts[code]++
+		} else {
+			counts[http.StatusGatewayTimeout]++
+		}
+	}
+	codes := slices.Sorted(maps.Keys(counts))
+	calls := 0
+	var sb strings.Builder
+	for i, c := range codes {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "%d:%d", c, counts[c])
+		calls += counts[c]
+	}
+	return calls, sb.String()
 }
 
 type statsKey struct{}
 
 // counting wraps the calls' handler to count their statuses into the stats
-// of their batch, found in the context the calls share with it.
+// of their batch, found in the context the calls share with it: the
+// status a call wrote when it returns, 500 when it panics (the batch
+// handler answers so, and the panic goes on to it).
 func counting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		if st, ok := r.Context().Value(statsKey{}).(*stats); ok {
-			st.mu.Lock()
-			st.status[sw.status]++
-			st.mu.Unlock()
+		st, _ := r.Context().Value(statsKey{}).(*stats)
+		if st == nil {
+			next.ServeHTTP(sw, r)
+			return
 		}
+		st.mu.Lock()
+		st.running[sw] = true
+		st.mu.Unlock()
+		panicked := true
+		defer func() {
+			code, _ := sw.result()
+			if panicked {
+				code = http.StatusInternalServerError
+			}
+			st.mu.Lock()
+			delete(st.running, sw)
+			st.status[code]++
+			st.mu.Unlock()
+		}()
+		next.ServeHTTP(sw, r)
+		panicked = false
 	})
 }
 
+// statusWriter notes the status a handler writes. Its handler may write
+// while another goroutine asks (a call left running past its deadline).
 type statusWriter struct {
 	http.ResponseWriter
+	mu     sync.Mutex
 	status int
 	wrote  bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
+	s.mu.Lock()
 	if !s.wrote && code >= 200 {
 		s.status, s.wrote = code, true
 	}
+	s.mu.Unlock()
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
 	s.wrote = true
+	s.mu.Unlock()
 	return s.ResponseWriter.Write(p)
+}
+
+// result returns the status written (200 when none was) and whether
+// anything was.
+func (s *statusWriter) result() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.wrote
 }
 
 // Unwrap lets http.ResponseController reach the batch's own writer.
@@ -223,26 +478,14 @@ type logged struct {
 }
 
 func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &stats{status: map[int]int{}}
+	st := newStats()
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	l.next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), statsKey{}, st)))
-	codes := make([]int, 0, len(st.status))
-	calls := 0
-	for c, n := range st.status {
-		codes = append(codes, c)
-		calls += n
-	}
-	sort.Ints(codes)
-	var sb strings.Builder
-	for i, c := range codes {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, "%d:%d", c, st.status[c])
-	}
+	calls, statuses := st.snapshot()
+	status, _ := sw.result()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.log, "batch %s %s status=%d calls=%d statuses=%s duration=%s\n",
-		r.RemoteAddr, r.URL.Path, sw.status, calls, sb.String(), time.Since(start).Round(time.Microsecond))
+		r.RemoteAddr, r.URL.Path, status, calls, statuses, time.Since(start).Round(time.Microsecond))
 }

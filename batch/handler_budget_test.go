@@ -1,0 +1,171 @@
+package batch
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// callPlan is what one call's handler writes.
+type callPlan struct {
+	Head     bool  // a HEAD call
+	SetLen   bool  // the handler sets Content-Length
+	Flush    bool  // the handler flushes after each write
+	Writes   []int // sizes of its writes
+	Panics   bool  // it panics after writing
+	Status   int
+	Referred bool
+}
+
+// TestHandlerBudgetProperty: whatever the calls write, in whatever sizes,
+// with whatever budget and concurrency, every part carries exactly its
+// call's response, in order, and the batch never holds more than its
+// budget plus one write.
+func TestHandlerBudgetProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 12).Draw(t, "calls")
+		limit := rapid.Int64Range(1<<10, 128<<10).Draw(t, "limit")
+		conc := rapid.IntRange(1, 6).Draw(t, "concurrency")
+		maxWrite := 0
+		plans := make([]callPlan, n)
+		for i := range plans {
+			p := &plans[i]
+			p.Head = rapid.IntRange(0, 9).Draw(t, "head") == 0
+			p.SetLen = rapid.Bool().Draw(t, "setLen")
+			p.Flush = rapid.IntRange(0, 4).Draw(t, "flush") == 0
+			p.Writes = rapid.SliceOfN(rapid.IntRange(0, 48<<10), 0, 6).Draw(t, "writes")
+			p.Panics = rapid.IntRange(0, 9).Draw(t, "panics") == 0
+			p.Status = rapid.SampledFrom([]int{200, 201, 404, 500}).Draw(t, "status")
+			for _, w := range p.Writes {
+				maxWrite = max(maxWrite, w)
+			}
+		}
+		body := func(i, n int) []byte {
+			b := make([]byte, n)
+			for j := range b {
+				b[j] = "abcdefghijklmnopqrstuvwxyz"[(i+j/7)%26]
+			}
+			return b
+		}
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			i, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+			p := plans[i]
+			total := 0
+			for _, n := range p.Writes {
+				total += n
+			}
+			if p.SetLen {
+				w.Header().Set("Content-Length", strconv.Itoa(total))
+			}
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.WriteHeader(p.Status)
+			off := 0
+			for _, n := range p.Writes {
+				chunk := body(i, off+n)[off:]
+				off += n
+				if _, err := w.Write(chunk); err != nil {
+					panic(fmt.Sprintf("write: %v", err))
+				}
+				if p.Flush {
+					w.(http.Flusher).Flush()
+				}
+			}
+			if p.Panics {
+				panic(http.ErrAbortHandler)
+			}
+		})
+		h := NewHandler(inner, &HandlerOptions{MaxBufferedBytes: limit, Concurrency: conc, ErrorLog: discardSlog()})
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		var parts []string
+		for i, p := range plans {
+			m := "GET"
+			if p.Head {
+				m = "HEAD"
+			}
+			parts = append(parts, part(strconv.Itoa(i), m+" /"+strconv.Itoa(i)+" HTTP/1.1\r\n"))
+		}
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(parts...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got := readRawParts(t, resp)
+		if len(got) != n {
+			t.Fatalf("%d parts, want %d", len(got), n)
+		}
+		for i, p := range plans {
+			total := 0
+			for _, n := range p.Writes {
+				total += n
+			}
+			want := string(body(i, total))
+			status := p.Status
+			if p.Head {
+				want = "" // the part of a HEAD call has no body
+			}
+			// A panic before the part began to stream (which depends on
+			// when the call reached the head) makes it a 500 of ours.
+			panicked := "batch: the call's handler panicked\n"
+			if p.Head {
+				panicked = ""
+			}
+			ok := got[i].status == status && got[i].body == want ||
+				p.Panics && got[i].status == 500 && got[i].body == panicked
+			if !ok {
+				t.Fatalf("call %d (%+v): status %d, %d body bytes; want %d, %d bytes", i, p, got[i].status, len(got[i].body), status, len(want))
+			}
+		}
+		if peak := h.peakBuffered.Load(); peak > limit+int64(maxWrite)+64 {
+			t.Fatalf("the batch held %d bytes, over the budget %d plus one write %d", peak, limit, maxWrite)
+		}
+	})
+}
+
+type rawPart struct {
+	status int
+	body   string
+}
+
+// readRawParts splits the parts of a batch response by hand, keeping
+// each embedded response's body as it is on the wire.
+func readRawParts(t *rapid.T, resp *http.Response) []rawPart {
+	var out []rawPart
+	for _, p := range splitParts(t, resp) {
+		head, body, _ := strings.Cut(p, "\r\n\r\n")
+		var status int
+		fmt.Sscanf(head, "HTTP/1.1 %d", &status)
+		out = append(out, rawPart{status, body})
+	}
+	return out
+}
+
+// splitParts returns the body of each part of a batch response.
+func splitParts(t *rapid.T, resp *http.Response) []string {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := resp.Header.Get("Content-Type")
+	boundary := ct[strings.Index(ct, "boundary=")+len("boundary="):]
+	segs := bytes.Split(append([]byte("\r\n"), b...), []byte("\r\n--"+boundary))
+	var out []string
+	for _, s := range segs[1:] {
+		if bytes.HasPrefix(s, []byte("--")) {
+			break
+		}
+		_, rest, _ := bytes.Cut(s, []byte("\r\n\r\n")) // the part header
+		out = append(out, string(rest))
+	}
+	return out
+}
+
+func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

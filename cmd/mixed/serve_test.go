@@ -1,0 +1,508 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
+)
+
+// The demo store is bounded: PUT bodies past farmMaxBody answer 413, and
+// a PUT that would create an animal past farmMaxAnimals answers 507,
+// while replacing one still works.
+func TestFarmLimits(t *testing.T) {
+	f := newFarm()
+	put := func(name, body string) int {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("PUT", "/farm/v1/animals/"+name, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		f.ServeHTTP(w, r)
+		return w.Code
+	}
+	animal := `{"animalAge":1,"peltColor":"red"}`
+	long := `{"animalAge":1,"peltColor":"` + strings.Repeat("x", farmMaxBody) + `"}`
+	edge := `{"animalAge":1,"peltColor":"` + strings.Repeat("x", farmMaxBody-len(animal)+len("red")) + `"}`
+	if len(edge) != farmMaxBody {
+		t.Fatalf("edge body is %d bytes", len(edge))
+	}
+	if diff := cmp.Diff([]int{413, 404, 201}, []int{put("big", long), get(f, "big"), put("edge", edge)}); diff != "" {
+		t.Errorf("body limit (-want +got):\n%s", diff)
+	}
+	// The store holds pony, sheep and edge: fill it up.
+	for i := len(f.animals); i < farmMaxAnimals; i++ {
+		if code := put("a"+strconv.Itoa(i), animal); code != 201 {
+			t.Fatalf("animal %d: %d", i, code)
+		}
+	}
+	if diff := cmp.Diff([]int{507, 404, 200, 204, 201, 507}, []int{
+		put("one-more", animal), get(f, "one-more"),
+		put("pony", animal), // replacing is not growing
+		del(f, "sheep"), put("one-more", animal), put("two-more", animal),
+	}); diff != "" {
+		t.Errorf("count limit (-want +got):\n%s", diff)
+	}
+	if len(f.animals) != farmMaxAnimals {
+		t.Errorf("%d animals, want %d", len(f.animals), farmMaxAnimals)
+	}
+}
+
+func get(f *farm, name string) int {
+	w := httptest.NewRecorder()
+	f.ServeHTTP(w, httptest.NewRequest("GET", "/farm/v1/animals/"+name, nil))
+	return w.Code
+}
+
+func del(f *farm, name string) int {
+	w := httptest.NewRecorder()
+	f.ServeHTTP(w, httptest.NewRequest("DELETE", "/farm/v1/animals/"+name, nil))
+	return w.Code
+}
+
+// Through a batch, the limits answer in the call's part.
+func TestServeFarmLimits(t *testing.T) {
+	addr := startServe(t, newFarm(), defaultConfig(), io.Discard)
+	long := `{"peltColor":"` + strings.Repeat("x", farmMaxBody) + `"}`
+	body := "--b\r\nContent-Type: application/http\r\n\r\nPUT /farm/v1/animals/big HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(long)) + "\r\n\r\n" + long + "\r\n--b--\r\n"
+	req, _ := http.NewRequest("POST", "http://"+addr+"/batch/farm/v1", strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if got := responseParts(t, resp); len(got) != 1 || got[0].Status != 413 {
+		t.Errorf("parts %+v, want one 413", got)
+	}
+}
+
+// startServe runs serve on a loopback port until the test ends.
+func startServe(t *testing.T, inner http.Handler, cfg serveConfig, log io.Writer) string {
+	t.Helper()
+	addr, _ := startStopServe(t, inner, cfg, log)
+	return addr
+}
+
+// startStopServe runs serve on a loopback port until stop is called or
+// the test ends; stop returns once serve has shut down, every handler
+// (and its log line) done.
+func startStopServe(t *testing.T, inner http.Handler, cfg serveConfig, log io.Writer) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln, inner, cfg, log) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+// serve's server and batch handler get the timeouts of its flags, and
+// its error log writes text lines to serve's log.
+func TestServeOptions(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.readTimeout, cfg.writeTimeout, cfg.idleTimeout, cfg.callTimeout = 1*time.Second, 2*time.Second, 3*time.Second, 4*time.Second
+	var log bytes.Buffer
+	srv := newServer(cfg, http.NotFoundHandler(), &log)
+	got := []time.Duration{srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout}
+	if diff := cmp.Diff([]time.Duration{defaultReadHeaderTimeout, 1 * time.Second, 2 * time.Second, 3 * time.Second}, got); diff != "" {
+		t.Errorf("server timeouts (-want +got):\n%s", diff)
+	}
+	f := newFarm()
+	opts := handlerOptions(cfg, f, &log)
+	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != haltHeader {
+		t.Errorf("handler options %+v", opts)
+	}
+	opts.ErrorLog.Error("batch: panic in a call", "panic", "boom")
+	srv.ErrorLog.Print("http: TLS handshake error")
+	want := "level=ERROR msg=\"batch: panic in a call\" panic=boom\n"
+	if _, line, _ := strings.Cut(log.String(), " "); !strings.HasPrefix(line, want) || !strings.Contains(log.String(), "level=ERROR msg=\"http: TLS handshake error\"") {
+		t.Errorf("log %q, want text lines like %q", log.String(), want)
+	}
+	// The defaults are those -help prints.
+	d := defaultConfig()
+	if diff := cmp.Diff([]time.Duration{2 * time.Minute, 10 * time.Minute, 2 * time.Minute, 60 * time.Second}, []time.Duration{d.readTimeout, d.writeTimeout, d.idleTimeout, d.callTimeout}); diff != "" {
+		t.Errorf("default timeouts (-want +got):\n%s", diff)
+	}
+}
+
+// A client that trickles a batch body is cut off when the read timeout
+// passes: its connection is closed.
+func TestServeReadTimeout(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.readTimeout = 300 * time.Millisecond
+	addr := startServe(t, newFarm(), cfg, io.Discard)
+	start := time.Now() // before the server can start its clock
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := "POST /batch/farm/v1 HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Length: 1000000\r\n\r\n" +
+		"--b\r\nContent-Type: application/http\r\n\r\nPUT /farm/v1/animals/x HTTP/1.1\r\nContent-Length: 900000\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	// A failsafe against a hang: the server must close long before.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err = io.ReadAll(conn)
+	elapsed := time.Since(start)
+	close(stop)
+	<-trickled
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection stayed open for %v while the client trickled", elapsed)
+	}
+	if elapsed < cfg.readTimeout {
+		t.Errorf("the connection closed after %v, before the read timeout %v", elapsed, cfg.readTimeout)
+	}
+}
+
+// recorder is an upstream that records what reaches it.
+type recorder struct {
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+type seenRequest struct {
+	URI, Host, ForwardedFor, ForwardedHost, ForwardedProto string
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec.mu.Lock()
+	rec.seen = append(rec.seen, seenRequest{r.RequestURI, r.Host, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Proto")})
+	rec.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"up":"../../../admin"}`)
+}
+
+func (rec *recorder) requests() []seenRequest {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]seenRequest(nil), rec.seen...)
+}
+
+// startGateway runs an upstream recorder on loopback and serve in front
+// of it, with the upstream's base path base.
+func startGateway(t *testing.T, base string) (gw string, rec *recorder, upHost string) {
+	t.Helper()
+	rec = &recorder{}
+	up := httptest.NewServer(rec)
+	t.Cleanup(up.Close)
+	cfg := defaultConfig()
+	u, err := parseUpstream(up.URL + base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.upstream = u
+	return startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard), rec, u.Host
+}
+
+// postBatch posts calls (request heads, CRLF-ended) as a batch, with the
+// outer Host and headers given, and returns the parts' statuses.
+func postBatch(t *testing.T, gw, host string, hdr http.Header, calls ...string) []int {
+	t.Helper()
+	body := ""
+	for i, c := range calls {
+		body += "--b\r\nContent-Type: application/http\r\nContent-ID: c" + strconv.Itoa(i) + "\r\n\r\n" + c + "\r\n"
+	}
+	req, _ := http.NewRequest("POST", "http://"+gw+"/batch/farm/v1", strings.NewReader(body+"--b--\r\n"))
+	req.Host = host
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("batch: %s %s", resp.Status, b)
+	}
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int
+	for _, p := range changesetParts(t, resp.Body, b) {
+		codes = append(codes, p.Status)
+	}
+	return codes
+}
+
+// Calls and direct requests reach the upstream with its own Host, under
+// its base path, and X-Forwarded-* saying where they came from (a
+// client's own X-Forwarded-* dropped).
+func TestServeGatewayHost(t *testing.T) {
+	gw, rec, upHost := startGateway(t, "/api/v1")
+	spoof := http.Header{"X-Forwarded-For": {"6.6.6.6"}, "X-Forwarded-Host": {"evil.example"}}
+	if got := postBatch(t, gw, "gateway.example", spoof, "GET /farm/v1/animals/pony HTTP/1.1\r\n"); !cmp.Equal(got, []int{200}) {
+		t.Errorf("batch statuses %v", got)
+	}
+	req, _ := http.NewRequest("GET", "http://"+gw+"/farm/v1/animals/sheep?x=1", nil)
+	req.Host = "gateway.example"
+	req.Header = spoof.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := []seenRequest{
+		{"/api/v1/farm/v1/animals/pony", upHost, "127.0.0.1", "gateway.example", "http"},
+		{"/api/v1/farm/v1/animals/sheep?x=1", upHost, "127.0.0.1", "gateway.example", "http"},
+	}
+	if diff := cmp.Diff(want, rec.requests()); diff != "" {
+		t.Errorf("what reached the upstream (-want +got):\n%s", diff)
+	}
+}
+
+// No call target, and no direct request, reaches the upstream outside
+// its base path, however its dot segments are written; and a reference
+// value cannot add one.
+func TestServeGatewayBasePath(t *testing.T) {
+	gw, rec, _ := startGateway(t, "/api/v1")
+	escapes := []string{
+		"/../../admin",
+		"/farm/../../../admin",
+		"/%2e%2e/%2e%2e/admin",
+		"/%2E%2E/%2E%2E/admin",
+		"/..%2f..%2fadmin",
+		"/farm/..%2F..%2F..%2Fadmin",
+		"/.%2e/.%2e/admin",
+		"/..\\..\\admin",
+		"/..%5c..%5cadmin",
+		"%2e%2e/%2e%2e/%2e%2e/admin",
+		"../../../admin",
+	}
+	calls := []string{"GET /farm/v1/ok HTTP/1.1\r\n"}
+	for _, e := range escapes {
+		calls = append(calls, "GET "+e+" HTTP/1.1\r\n")
+	}
+	// c0's response says {"up":"../../../admin"}.
+	calls = append(calls, "GET /farm/$result[c0][up] HTTP/1.1\r\n", "GET /farm/x?q=$result[c0][up] HTTP/1.1\r\n")
+	codes := postBatch(t, gw, gw, nil, calls...)
+	if len(codes) != len(calls) || codes[0] != 200 {
+		t.Fatalf("statuses %v: want %d, the first 200", codes, len(calls))
+	}
+	// A call may be refused (400) or resolved inside the base path (a
+	// relative target is resolved against the batch's URL): what matters
+	// is what reaches the upstream, checked below.
+	t.Logf("statuses %v", codes)
+	if q := codes[len(codes)-1]; q != 200 {
+		t.Errorf("a reference in the query answered %d, want 200", q)
+	}
+	for _, e := range escapes[:9] {
+		conn, err := net.Dial("tcp", gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, "GET "+e+" HTTP/1.1\r\nHost: "+gw+"\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("direct %q: %v", e, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+	}
+	seen := rec.requests()
+	t.Logf("the upstream saw %v", seen)
+	if len(seen) < 3 {
+		t.Errorf("the upstream saw %v: want the ok call, c0's and the query's at least", seen)
+	}
+	for _, s := range seen {
+		if p, inside := resolve(s.URI); !inside || !strings.HasPrefix(p, "/api/v1/") {
+			t.Errorf("the upstream saw %q, which resolves to %q, outside /api/v1/", s.URI, p)
+		}
+	}
+}
+
+// resolve resolves the dot segments of a request URI's path as an upstream
+// could, decoding %2E, %2F and backslashes, and reports whether it stays
+// below the root.
+func resolve(uri string) (string, bool) {
+	p, _, _ := strings.Cut(uri, "?")
+	var out []string
+	for _, seg := range strings.Split(slashes.Replace(p), "/")[1:] {
+		switch dots.Replace(seg) {
+		case ".":
+		case "..":
+			if len(out) == 0 {
+				return "", false
+			}
+			out = out[:len(out)-1]
+		default:
+			out = append(out, seg)
+		}
+	}
+	return "/" + strings.Join(out, "/"), true
+}
+
+func TestHasDotSegment(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/a/b": false, "/a/../b": true, "/a/./b": true, "/..": true, "/a/..%2fb": true, "/a/%2E%2e": true,
+		"/a%2Fb": false, "/a..b": false, "/...": false, "/a\\..\\b": true, "/%2e%2e%5cb": true, "/.hidden": false,
+	} {
+		if got := hasDotSegment(p); got != want {
+			t.Errorf("hasDotSegment(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// decode | encode -envelope URL gives a request that serve answers: it
+// has the Host an HTTP/1.1 server requires.
+func TestServeEncodedEnvelope(t *testing.T) {
+	addr := startServe(t, newFarm(), defaultConfig(), io.Discard)
+	dec := runCmd(mustRead(t, "../../testdata/calendar-batch-request.http"), "decode")
+	enc := runCmd(dec.Stdout, "encode", "-envelope", "POST http://"+addr+"/batch/farm/v1")
+	if enc.Code != 0 {
+		t.Fatalf("encode: %+v", enc)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, enc.Stdout); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("serve answered %s", resp.Status)
+	}
+	if got := responseParts(t, resp); len(got) != 3 || got[0].Status != 200 {
+		t.Errorf("parts %+v", got)
+	}
+}
+
+// A call that panics is answered 500 in its part and counted so in the
+// batch's log line.
+func TestServePanicCounted(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	var b strings.Builder
+	log := &syncWriter{w: &b}
+	addr, stop := startStopServe(t, inner, defaultConfig(), log)
+	if got := postBatch(t, addr, addr, nil, "GET /panic HTTP/1.1\r\n", "GET /ok HTTP/1.1\r\n"); !cmp.Equal(got, []int{500, 204}) {
+		t.Errorf("statuses %v, want [500 204]", got)
+	}
+	stop()
+	s := b.String()
+	if !strings.Contains(s, "calls=2 statuses=204:1,500:1") {
+		t.Errorf("log %q lacks the batch line counting the panic as 500", s)
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		60 * time.Second: "60s", 90 * time.Second: "90s", 2 * time.Minute: "2m", 10 * time.Minute: "10m",
+		time.Hour: "1h", 90 * time.Minute: "1h30m", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// A call past -call-timeout answers 504 in its part, its context
+// cancelled, while the batch's other calls answer; the batch's log line
+// counts it as 504 although its handler is still running.
+func TestServeCallTimeout(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.callTimeout = 300 * time.Millisecond // the fast call ends well within it
+	release := make(chan struct{})
+	cancelled := make(chan struct{})
+	ended := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		defer close(ended)
+		<-r.Context().Done()
+		close(cancelled)
+		<-release // a handler that goes on after its context ends
+	})
+	var b strings.Builder
+	log := &syncWriter{w: &b}
+	addr, stop := startStopServe(t, inner, cfg, log)
+	got := postBatch(t, addr, addr, nil, "GET /fast HTTP/1.1\r\n", "GET /slow HTTP/1.1\r\n")
+	if !cmp.Equal(got, []int{204, 504}) {
+		t.Errorf("statuses %v, want [204 504]", got)
+	}
+	<-cancelled // the slow call's context was cancelled, or this hangs
+	stop()      // the batch's log line is written; the slow call runs on
+	s := b.String()
+	close(release)
+	<-ended
+	if !strings.Contains(s, "calls=2 statuses=204:1,504:1") {
+		t.Errorf("log %q lacks the batch line counting the timed-out call as 504", s)
+	}
+}
+
+// A panic in a call is logged on serve's log, as text, with its value and
+// stack (HandlerOptions.ErrorLog).
+func TestServePanicLogged(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("boom-1234")
+	})
+	var b strings.Builder
+	addr, stop := startStopServe(t, inner, defaultConfig(), &syncWriter{w: &b})
+	if got := postBatch(t, addr, addr, nil, "GET /x HTTP/1.1\r\n"); !cmp.Equal(got, []int{500}) {
+		t.Errorf("statuses %v, want [500]", got)
+	}
+	stop()
+	s := b.String()
+	if !strings.Contains(s, "level=ERROR") || !strings.Contains(s, "boom-1234") || !strings.Contains(s, "goroutine") {
+		t.Errorf("log %q lacks the panic, its value and stack", s)
+	}
+}
