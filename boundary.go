@@ -18,82 +18,129 @@ const maxBoundary = 70
 // characters that are not token characters but are RFC 2046 bchars, such as
 // the '=' in Google's `boundary=batch_pK7JBAk73-E=_AA5eFwv4m2Q=`: an unquoted
 // value runs to the next ';' or white space. The boundary is checked with the
-// same rules as [NewReader]'s. The result is a substring of contentType, so
-// ParseBoundary does not allocate unless the quoted value holds a
-// backslash escape.
+// same rules as [NewReader]'s and [Writer.SetBoundary]'s: 1 to 70 RFC 2046
+// bchars, not ending in a space.
+//
+// Where two parsers could find different boundaries, ParseBoundary refuses
+// the value: a boundary given more than once (a duplicate parameter, in any
+// case, even with the same value) or in the RFC 2231 forms (boundary*=,
+// boundary*0=, ...), which mime.ParseMediaType prefers over boundary=; and
+// a malformed parameter list (a parameter without '=' or with an empty
+// unquoted value, an unterminated quoted string, a CR or LF inside one).
+// A backslash in a quoted value escapes a tspecial, as in
+// mime.ParseMediaType, and is kept otherwise (then refused, as it is not a
+// bchar).
+//
+// The result is a substring of contentType, so ParseBoundary does not
+// allocate unless the quoted value holds a backslash escape.
 //
 // Errors wrap [ErrNotMultipart] (another media type, or no boundary) or
 // [ErrBadBoundary].
 func ParseBoundary(contentType string) (string, error) {
-	s := contentType
-	semi := strings.IndexByte(s, ';')
-	mt := s
-	if semi >= 0 {
-		mt, s = s[:semi], s[semi+1:]
-	} else {
-		s = ""
-	}
+	mt, _, _ := strings.Cut(contentType, ";")
+	s := contentType[len(mt):]
 	mt = strings.TrimSpace(mt)
 	if len(mt) < len("multipart/") || !equalFoldString([]byte(mt[:10]), "multipart/") || !isToken(mt[10:]) {
-		return "", &SyntaxError{Err: ErrNotMultipart, Reason: "media type " + quote(mt)}
+		return "", argErr(ErrNotMultipart, "media type "+quote(mt))
 	}
-	for len(s) > 0 {
-		s = strings.TrimLeft(s, " \t")
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
+	boundary, found := "", false
+	for {
+		s = trimLeftWS(s)
+		if s == "" {
 			break
 		}
-		name := strings.TrimRight(s[:eq], " \t")
-		s = strings.TrimLeft(s[eq+1:], " \t")
+		if s[0] != ';' {
+			return "", argErr(ErrBadBoundary, "malformed parameter list at "+quote(s))
+		}
+		if s = trimLeftWS(s[1:]); s == "" {
+			break // a trailing ';'
+		}
+		i := 0
+		for i < len(s) && tokenTable[s[i]] {
+			i++
+		}
+		name := s[:i]
+		s = trimLeftWS(s[i:])
+		if name == "" || s == "" || s[0] != '=' {
+			return "", argErr(ErrBadBoundary, "malformed parameter at "+quote(name+s))
+		}
+		s = trimLeftWS(s[1:])
 		var value string
-		if len(s) > 0 && s[0] == '"' {
+		if s != "" && s[0] == '"' {
 			v, rest, ok := unquote(s)
 			if !ok {
-				return "", &SyntaxError{Err: ErrBadBoundary, Reason: "unterminated quoted parameter value"}
+				return "", argErr(ErrBadBoundary, "unterminated quoted parameter value")
 			}
 			value, s = v, rest
 		} else {
-			end := strings.IndexAny(s, "; \t")
+			end := strings.IndexAny(s, ";"+asciiSpace)
 			if end < 0 {
 				end = len(s)
 			}
+			if end == 0 {
+				return "", argErr(ErrBadBoundary, "parameter "+quote(name)+" without a value")
+			}
 			value, s = s[:end], s[end:]
 		}
-		if strings.EqualFold(name, "boundary") {
-			if err := checkReadBoundary(value); err != nil {
-				return "", err
-			}
-			return value, nil
+		base, _, star := strings.Cut(name, "*")
+		if !equalFoldString([]byte(base), "boundary") {
+			continue
 		}
-		// Skip to the next parameter.
-		if i := strings.IndexByte(s, ';'); i >= 0 {
-			s = s[i+1:]
-		} else {
-			break
+		switch {
+		case star:
+			return "", argErr(ErrBadBoundary, "boundary parameter in RFC 2231 form ("+quote(name)+")")
+		case found:
+			return "", argErr(ErrBadBoundary, "boundary parameter given more than once")
 		}
+		boundary, found = value, true
 	}
-	return "", &SyntaxError{Err: ErrNotMultipart, Reason: "no boundary parameter"}
+	if !found {
+		return "", argErr(ErrNotMultipart, "no boundary parameter")
+	}
+	if err := checkBoundary(boundary); err != nil {
+		return "", err
+	}
+	return boundary, nil
 }
 
+// trimLeftWS trims the ASCII white space mime.ParseMediaType trims.
+func trimLeftWS(s string) string {
+	for len(s) > 0 && strings.IndexByte(asciiSpace, s[0]) >= 0 {
+		s = s[1:]
+	}
+	return s
+}
+
+// asciiSpace are the ASCII bytes unicode.IsSpace reports.
+const asciiSpace = " \t\n\v\f\r"
+
 // unquote reads a quoted-string at the start of s and returns its value and
-// the rest of s.
+// the rest of s. As in mime.ParseMediaType, a backslash escapes a tspecial
+// and is kept before any other byte, and a CR or LF makes the string
+// invalid.
 func unquote(s string) (value, rest string, ok bool) {
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
 		case '"':
 			return s[1:i], s[i+1:], true
+		case '\r', '\n':
+			return "", "", false
 		case '\\':
 			// Escapes are rare: build the value only now.
 			var b strings.Builder
 			b.WriteString(s[1:i])
-			for ; i < len(s); i++ { // from the backslash, which the loop unescapes
+			for ; i < len(s); i++ { // from the backslash
 				switch c := s[i]; c {
 				case '"':
 					return b.String(), s[i+1:], true
+				case '\r', '\n':
+					return "", "", false
 				case '\\':
-					i++
-					if i < len(s) {
+					if i+1 < len(s) && strings.IndexByte(tspecials, s[i+1]) >= 0 {
+						i++
 						b.WriteByte(s[i])
+					} else {
+						b.WriteByte(c)
 					}
 				default:
 					b.WriteByte(c)
@@ -105,24 +152,8 @@ func unquote(s string) (value, rest string, ok bool) {
 	return "", "", false
 }
 
-// checkReadBoundary applies the Reader's rules: 1 to 70 bytes, printable
-// ASCII (space included, but not last). These are looser than RFC 2046's
-// bchars, which [Writer.SetBoundary] enforces, because real peers send
-// boundaries outside bchars and reading them is harmless.
-func checkReadBoundary(b string) error {
-	if len(b) == 0 || len(b) > maxBoundary {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "length " + strconv.Itoa(len(b)) + " is not between 1 and 70"}
-	}
-	for i := 0; i < len(b); i++ {
-		if c := b[i]; c < 0x20 || c > 0x7e {
-			return &SyntaxError{Err: ErrBadBoundary, Reason: "byte " + quote(b[i:i+1]) + " in boundary"}
-		}
-	}
-	if b[len(b)-1] == ' ' {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "boundary ends with a space"}
-	}
-	return nil
-}
+// tspecials are RFC 2045's.
+const tspecials = `()<>@,;:\"/[]?=`
 
 // bcharTable marks RFC 2046 bcharsnospace.
 var bcharTable = [256]bool{
@@ -140,18 +171,20 @@ func init() {
 	}
 }
 
-// checkWriteBoundary applies RFC 2046 §5.1.1 exactly.
-func checkWriteBoundary(b string) error {
+// checkBoundary applies RFC 2046 §5.1.1 exactly, for reading and writing
+// alike: 1 to 70 bchars (digits, letters, '()+_,-./:=? and space), not
+// ending in a space.
+func checkBoundary(b string) error {
 	if len(b) == 0 || len(b) > maxBoundary {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "length " + strconv.Itoa(len(b)) + " is not between 1 and 70"}
+		return argErr(ErrBadBoundary, "length "+strconv.Itoa(len(b))+" is not between 1 and 70")
 	}
 	for i := 0; i < len(b); i++ {
 		if c := b[i]; !bcharTable[c] && c != ' ' {
-			return &SyntaxError{Err: ErrBadBoundary, Reason: "byte " + quote(b[i:i+1]) + " is not an RFC 2046 bchar"}
+			return argErr(ErrBadBoundary, "byte "+quote(b[i:i+1])+" is not an RFC 2046 bchar")
 		}
 	}
 	if b[len(b)-1] == ' ' {
-		return &SyntaxError{Err: ErrBadBoundary, Reason: "boundary ends with a space"}
+		return argErr(ErrBadBoundary, "boundary ends with a space")
 	}
 	return nil
 }

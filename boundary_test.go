@@ -2,7 +2,9 @@ package mixed
 
 import (
 	"errors"
+	"io"
 	"mime"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -35,12 +37,12 @@ func TestParseBoundary(t *testing.T) {
 		// character.
 		{"multipart/mixed; boundary=batch_pK7JBAk73-E=_AA5eFwv4m2Q=", "batch_pK7JBAk73-E=_AA5eFwv4m2Q=", nil},
 		{"multipart/mixed; boundary=batch_pK7JBAk73-E=_AA5eFwv4m2Q=; charset=UTF-8", "batch_pK7JBAk73-E=_AA5eFwv4m2Q=", nil},
-		{`multipart/mixed; boundary="a\"b"`, `a"b`, nil},
-		// RFC 2045's quoted-pair: "\c" is "c". mime.ParseMediaType
-		// keeps the backslash before a character that is not a tspecial
-		// (for Windows paths in form-data filenames), so it is not
-		// compared below.
-		{`multipart/mixed; boundary="a\\b\c"`, `a\bc`, nil},
+		// A backslash escapes a tspecial, as in mime.ParseMediaType.
+		{`multipart/mixed; boundary="a\=b\?c"`, `a=b?c`, nil},
+		{"multipart/mixed; boundary=abc;", "abc", nil},
+		{"multipart/mixed; boundary=abc ; ", "abc", nil},
+		{`multipart/mixed; x=""; boundary=abc`, "abc", nil},
+		{`multipart/mixed; title*=utf-8''x; boundary=abc`, "abc", nil},
 		{`multipart/mixed; boundary="` + strings.Repeat("x", 70) + `"`, strings.Repeat("x", 70), nil},
 
 		{"application/json", "", ErrNotMultipart},
@@ -64,6 +66,35 @@ func TestParseBoundary(t *testing.T) {
 		{"multipart/mixed; boundary=caf\xc3\xa9", "", ErrBadBoundary},
 		{`multipart/mixed; boundary="unterminated`, "", ErrBadBoundary},
 		{`multipart/mixed; boundary="unterminated\"`, "", ErrBadBoundary},
+		// Characters outside RFC 2046's bchars, quoted: a backslash
+		// before a non-tspecial is kept (mime.ParseMediaType keeps it).
+		{`multipart/mixed; boundary="batch;x"`, "", ErrBadBoundary},
+		{`multipart/mixed; boundary="a\"b"`, "", ErrBadBoundary},
+		{`multipart/mixed; boundary="a\\b"`, "", ErrBadBoundary},
+		{`multipart/mixed; boundary="a\b"`, "", ErrBadBoundary},
+		{`multipart/mixed; boundary="a!b"`, "", ErrBadBoundary},
+		{`multipart/mixed; boundary="a@b"`, "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a!b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=\"a\rb\"", "", ErrBadBoundary},
+		// A boundary given more than once, in any form and case:
+		// mime.ParseMediaType prefers boundary* to boundary.
+		{"multipart/mixed; boundary=a; boundary*=utf-8''b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary*=utf-8''b; boundary=a", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a; boundary*0=b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a; BOUNDARY*0*=utf-8''b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary*=utf-8''b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary*0=a; boundary*1=b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a; boundary=b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a; Boundary=a", "", ErrBadBoundary},
+		{`multipart/mixed; boundary=a; boundary="a"`, "", ErrBadBoundary},
+		// A malformed parameter list: where does the boundary start?
+		{"multipart/mixed; x; boundary=a", "", ErrBadBoundary},
+		{"multipart/mixed; x=; boundary=a", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a b", "", ErrBadBoundary},
+		{"multipart/mixed; boundary=a;; x=1", "", ErrBadBoundary},
+		{"multipart/mixed; =a; boundary=b", "", ErrBadBoundary},
+		{"multipart/mixed; x=\"a\nb\"; boundary=b", "", ErrBadBoundary},
+		{`multipart/mixed; boundary="a"b`, "", ErrBadBoundary},
 	} {
 		got, err := ParseBoundary(c.ct)
 		if got != c.want {
@@ -82,7 +113,7 @@ func TestParseBoundary(t *testing.T) {
 		}
 		// Where the standard library parses the value too, it finds the
 		// same boundary.
-		if c.err == nil && !strings.Contains(c.ct, `\c`) {
+		if c.err == nil {
 			if _, params, err := mime.ParseMediaType(c.ct); err == nil && params["boundary"] != got {
 				t.Errorf("ParseBoundary(%q) = %q, mime.ParseMediaType says %q", c.ct, got, params["boundary"])
 			}
@@ -117,4 +148,111 @@ func TestParseBoundaryAllocs(t *testing.T) {
 			t.Errorf("ParseBoundary(%q) = %q with %v allocs, want 0", ct, b, allocs)
 		}
 	}
+}
+
+// Every entry point refuses a boundary with a byte outside RFC 2046's
+// bchars: ParseBoundary (quoted, where it could come from),
+// NewReader, Reader.Reset and Writer.SetBoundary.
+func TestBoundaryBcharsEverywhere(t *testing.T) {
+	for c := 0x20; c < 0x7f; c++ {
+		b := "batch" + string(rune(c)) + "x"
+		valid := strings.IndexByte("'()+_,-./:=? ", byte(c)) >= 0 ||
+			'0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'z'
+		check := func(what string, err error) {
+			t.Helper()
+			if valid && err != nil {
+				t.Errorf("%s(%q): %v", what, b, err)
+			}
+			if !valid && !errors.Is(err, ErrBadBoundary) {
+				t.Errorf("%s(%q): %v, want ErrBadBoundary", what, b, err)
+			}
+		}
+		q := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(b)
+		_, err := ParseBoundary(`multipart/mixed; boundary="` + q + `"`)
+		check("ParseBoundary", err)
+		body := "--" + b + "\r\n\r\nx\r\n--" + b + "--\r\n"
+		_, err = NewReader(strings.NewReader(body), b).NextPart()
+		check("NewReader", err)
+		r := NewReader(strings.NewReader(body), "good")
+		r.Reset(strings.NewReader(body), b)
+		_, err = r.NextPart()
+		check("Reader.Reset", err)
+		check("Writer.SetBoundary", NewWriter(io.Discard).SetBoundary(b))
+	}
+}
+
+// ctSweepTokens are the pieces of the Content-Types TestParseBoundaryVsStdlib
+// sweeps: every form of a boundary parameter, duplicates, other
+// parameters, quoting, escapes and white space.
+var ctSweepTokens = []string{
+	";", " ", "\t", "=", `"`, `\`, "boundary=", "BOUNDARY=", "boundary*=", "boundary*0=",
+	"boundary*1*=", "x=", "a", "b=", `"a;b"`, "utf-8''c", "%41",
+}
+
+// ParseBoundary and mime.ParseMediaType never find two different
+// boundaries in one Content-Type: where both accept, they agree; where
+// only one accepts, the reason is one of the deliberate differences.
+func TestParseBoundaryVsStdlib(t *testing.T) {
+	sweepTokens(t, ctSweepTokens, 5, func(data []byte) {
+		checkBoundaryVsStdlib(t, "multipart/mixed; "+string(data))
+	})
+}
+
+// boundaryParam matches the name of a boundary parameter, in any form.
+var boundaryParam = regexp.MustCompile(`(?i)(^|;)[ \t]*boundary(\*[^=; \t]*)?[ \t]*=`)
+
+// unquotedNonToken matches an unquoted parameter value that holds a byte
+// outside the token characters (but no white space or ';', which end it).
+var unquotedNonToken = regexp.MustCompile("=[ \\t]*[^\"; \\t]*[^\"!#$%&'*+.^_`|~0-9A-Za-z; \\t-]")
+
+func checkBoundaryVsStdlib(t *testing.T, ct string) {
+	t.Helper()
+	ours, err := ParseBoundary(ct)
+	mt, params, serr := mime.ParseMediaType(ct)
+	std, sok := params["boundary"]
+	if serr != nil || !strings.HasPrefix(mt, "multipart/") {
+		// mime accepts any media type, even one without a '/';
+		// a boundary is a multipart one's only.
+		sok = false
+	}
+	switch {
+	case err == nil && sok:
+		if ours != std {
+			t.Fatalf("%q: ParseBoundary finds %q, mime.ParseMediaType %q", ct, ours, std)
+		}
+	case err == nil:
+		// Only ours accepts: an unquoted value with bytes that are
+		// not token characters (Google's '='), which mime refuses.
+		if !unquotedNonToken.MatchString(ct) {
+			t.Fatalf("%q: ParseBoundary finds %q, mime.ParseMediaType refuses (%v)", ct, ours, serr)
+		}
+	case sok:
+		// Only mime accepts: the boundary is given more than once or in
+		// an RFC 2231 form, or it is not made of bchars.
+		if !errors.Is(err, ErrBadBoundary) {
+			t.Fatalf("%q: ParseBoundary: %v, mime.ParseMediaType finds %q", ct, err, std)
+		}
+		n := len(boundaryParam.FindAllString(ct, -1))
+		if n < 2 && !strings.Contains(strings.ToLower(ct), "boundary*") && checkBoundary(std) == nil {
+			t.Fatalf("%q: ParseBoundary: %v, mime.ParseMediaType finds %q", ct, err, std)
+		}
+	}
+}
+
+// FuzzParseBoundary checks TestParseBoundaryVsStdlib's property on any
+// Content-Type.
+func FuzzParseBoundary(f *testing.F) {
+	for _, ct := range []string{
+		"multipart/mixed; boundary=batch_pK7JBAk73-E=_AA5eFwv4m2Q=",
+		`multipart/mixed; type="application/http"; boundary="a b"`,
+		"multipart/mixed; boundary=a; boundary*=utf-8''b",
+		"multipart/mixed; boundary*0=a; boundary*1=b",
+		`multipart/mixed; boundary="batch;x"`,
+		`multipart/mixed; note="x; boundary=evil"; boundary=good`,
+	} {
+		f.Add(ct)
+	}
+	f.Fuzz(func(t *testing.T, ct string) {
+		checkBoundaryVsStdlib(t, ct)
+	})
 }

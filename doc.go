@@ -10,6 +10,17 @@
 // Content-Type value, including the unquoted ones with '=' that Google
 // sends and [mime.ParseMediaType] rejects.
 //
+// # Boundaries
+//
+// A boundary is 1 to 70 of RFC 2046's bchars (digits, letters,
+// '()+_,-./:=? and space) and does not end in a space; [ParseBoundary],
+// [NewReader] (and [Reader.Reset]) and [Writer.SetBoundary] all refuse any
+// other with an error wrapping [ErrBadBoundary], so that no boundary this
+// package reads or writes holds a ';', a quote or a backslash that another
+// parser of the Content-Type could read differently. For the same reason
+// ParseBoundary refuses a Content-Type that gives the boundary more than
+// once, in any form (boundary=, boundary*=, boundary*0=, ..., any case).
+//
 // # Lifetimes
 //
 // To avoid copying and allocating, the Reader hands out views into its own

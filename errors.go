@@ -123,9 +123,16 @@ var (
 // A SyntaxError describes input that was rejected: what is wrong (Err, one
 // of the sentinels above or [io.ErrUnexpectedEOF]), a detail (Reason) and
 // where it is (Offset, the byte offset in the stream given to the Reader).
+//
+// Errors that concern no byte of an input (a boundary or a field refused
+// by a Writer or a MessageWriter, a Content-Type refused by
+// [ParseBoundary], a boundary or a nesting depth refused by a Reader, an
+// invalid count from an io.Reader) have Offset -1, and their text gives no
+// offset.
 type SyntaxError struct {
 	// Offset is the byte offset, from the start of the Reader's input,
-	// of the byte at which the problem was detected.
+	// of the byte at which the problem was detected; -1 when the error
+	// has no position in an input.
 	Offset int64
 	// Err is the class of error: a sentinel of this package or
 	// io.ErrUnexpectedEOF.
@@ -134,13 +141,21 @@ type SyntaxError struct {
 	Reason string
 }
 
+// Error returns the text of the error: one "mixed: " prefix, the class, the
+// reason, and the offset when there is one.
 func (e *SyntaxError) Error() string {
-	msg := e.Err.Error()
+	msg := "mixed: unknown error"
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
 	if len(msg) < 7 || msg[:7] != "mixed: " {
 		msg = "mixed: " + msg
 	}
 	if e.Reason != "" {
 		msg += ": " + e.Reason
+	}
+	if e.Offset < 0 {
+		return msg
 	}
 	return msg + " at offset " + strconv.FormatInt(e.Offset, 10)
 }
@@ -151,4 +166,22 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 
 func syntaxErr(off int64, err error, reason string) *SyntaxError {
 	return &SyntaxError{Offset: off, Err: err, Reason: reason}
+}
+
+// noOffset is the Offset of a SyntaxError that has no position in an input.
+const noOffset = -1
+
+// argErr returns a SyntaxError without position: about an argument, not an
+// input.
+func argErr(err error, reason string) *SyntaxError {
+	return &SyntaxError{Offset: noOffset, Err: err, Reason: reason}
+}
+
+// unpositioned returns err with its position removed, for a check shared by
+// readers and writers (a writer's arguments have no position).
+func unpositioned(err error) error {
+	if se, ok := err.(*SyntaxError); ok {
+		se.Offset = noOffset
+	}
+	return err
 }

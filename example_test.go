@@ -100,5 +100,5 @@ func ExampleParseBoundary() {
 	fmt.Println(err)
 	// Output:
 	// batch_pK7JBAk73-E=_AA5eFwv4m2Q= <nil>
-	// mixed: not a multipart media type: media type "application/json" at offset 0
+	// mixed: not a multipart media type: media type "application/json"
 }

@@ -261,11 +261,9 @@ func slicesContains(s []error, e error) bool {
 	return false
 }
 
-// validReadBoundary is the Reader's boundary rule, restated: 1 to 70
-// printable ASCII bytes, not ending in a space.
-func validReadBoundary(b string) bool { return readBoundaryRE.MatchString(b) }
-
-var readBoundaryRE = regexp.MustCompile(`^[\x20-\x7e]{0,69}[\x21-\x7e]$`)
+// validReadBoundary is the Reader's boundary rule: the Writer's, RFC
+// 2046's.
+func validReadBoundary(b string) bool { return validWriteBoundary(b) }
 
 // validWriteBoundary is RFC 2046's bchars rule, restated from the RFC.
 func validWriteBoundary(b string) bool { return writeBoundaryRE.MatchString(b) }

@@ -164,17 +164,19 @@ func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, i
 		if i := bytes.IndexByte(c, '\n'); i >= 0 {
 			m.unread(c[i+1:])
 			line := c[:i]
+			if len(m.lbuf)+len(line) > max+1 {
+				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+				return nil, 0, false
+			}
 			if len(m.lbuf) > 0 {
 				m.lbuf = append(m.lbuf, line...)
 				line = m.lbuf
 			}
-			if len(line) > max+1 {
-				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
-				return nil, 0, false
-			}
 			return line, start, true
 		}
-		m.lbuf = append(m.lbuf, c...)
+		// Keep no more than the limit allows (and one byte to tell that
+		// it is exceeded), whatever the size of the chunk.
+		m.lbuf = append(m.lbuf, c[:min(len(c), max+2-len(m.lbuf))]...)
 		if len(m.lbuf) > max+1 {
 			m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
 			return nil, 0, false

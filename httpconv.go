@@ -66,7 +66,7 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 			// ParseRequestURI never reads "//host/path" as an authority.
 			v, err := url.ParseRequestURI(target)
 			if err != nil {
-				return nil, syntaxErr(0, ErrBadTarget, err.Error())
+				return nil, argErr(ErrBadTarget, err.Error())
 			}
 			u = v
 		}
@@ -81,7 +81,7 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 		// "./" keeps a first segment with a colon from being a scheme.
 		v, err := url.Parse("./" + target)
 		if err != nil {
-			return nil, syntaxErr(0, ErrBadTarget, err.Error())
+			return nil, argErr(ErrBadTarget, err.Error())
 		}
 		if base != nil {
 			v = base.ResolveReference(v)
@@ -90,7 +90,7 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 	case absoluteForm:
 		v, err := url.ParseRequestURI(target)
 		if err != nil {
-			return nil, syntaxErr(0, ErrBadTarget, err.Error())
+			return nil, argErr(ErrBadTarget, err.Error())
 		}
 		u = v
 	case authorityForm:

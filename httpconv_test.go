@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -298,3 +299,40 @@ func TestHTTPBodyConcurrentReset(t *testing.T) {
 }
 
 func iotestHalf(s string) io.Reader { return iotest.HalfReader(strings.NewReader(s)) }
+
+// Bytes after a message reach the caller of the converted net/http types
+// as ErrDataAfterBody: from the Read method for a message without body,
+// from the body's end otherwise.
+func TestConversionDataAfterBody(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		request  bool
+	}{
+		{"request CL body", "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /admin HTTP/1.1\r\n\r\n", true},
+		{"request chunked body", "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", true},
+		{"request CL 0", "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", true},
+		{"response CL body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n", false},
+		{"response 204", "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", false},
+		{"response 100", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", false},
+	} {
+		m := NewMessageReader(strings.NewReader(tc.in))
+		var err error
+		if tc.request {
+			var r *Request
+			if r, err = m.ReadRequest(); err == nil {
+				var req *http.Request
+				if req, err = r.HTTPRequest(context.Background(), nil); err == nil {
+					_, err = io.ReadAll(req.Body)
+				}
+			}
+		} else {
+			var r *Response
+			if r, err = m.ReadResponse(""); err == nil {
+				_, err = io.ReadAll(r.HTTPResponse(nil).Body)
+			}
+		}
+		if !errors.Is(err, ErrDataAfterBody) {
+			t.Errorf("%s: %v, want ErrDataAfterBody", tc.name, err)
+		}
+	}
+}

@@ -239,7 +239,10 @@ const (
 //     malformed or disagreeing Content-Length ([ErrBadContentLength]); a
 //     Transfer-Encoding other than chunked ([ErrBadTransferEncoding]); a
 //     malformed chunked body ([ErrBadChunk]); anything but blank lines
-//     after the body ([ErrDataAfterBody]).
+//     after the message ([ErrDataAfterBody]): after its body, found when
+//     the body has been read to its end, or after the head of a message
+//     without body (Content-Length: 0, a 1xx, 204 or 304 response, a
+//     response to HEAD), found by ReadRequest or ReadResponse themselves.
 //
 // The body is framed by Content-Length, or by chunked transfer coding, or
 // else is the rest of the input, for requests too: the input holds one
@@ -250,6 +253,11 @@ const (
 // Part's), a MessageReader copies only the head into its own buffer and
 // serves the body as views of the part's buffer, so that
 // [MessageBody.ReadChunk] and [MessageBody.WriteTo] copy nothing.
+//
+// What a MessageReader keeps between messages is bounded by its limits
+// (about twice MaxHeaderBytes for the head and for a trailer section, and a
+// read buffer of 32 KiB for sources without ReadChunk), whatever the size
+// of the chunks its source hands out.
 //
 // A MessageReader reset for every message allocates nothing in steady
 // state. The zero MessageReader is ready to use after Reset, with the
@@ -355,19 +363,63 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 		return nil, err
 	}
 	r.ContentLength, r.Chunked = cl, m.bstate == bodyChunked
+	if err := m.endBodyless(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // ReadResponse reads the head of the response. Its body is then read
 // through Response.Body. reqMethod is the method of the request it answers,
 // or "" if unknown: a response to HEAD, like a 1xx, 204 or 304 response,
-// has no body, whatever its Content-Length says (RFC 9112 §6.3), and only
-// blank lines may follow its head.
+// has no body, whatever its Content-Length says (RFC 9112 §6.3).
+//
+// ReadResponse reads one response: an interim (1xx) response followed by
+// another is an error wrapping [ErrDataAfterBody], like anything but blank
+// lines after any message; use [MessageReader.ReadFinalResponse] to skip
+// interim responses.
 //
 // The Response and its views are valid until the next call to Reset or to
 // a Read method of m; a second ReadRequest or ReadResponse without a Reset
 // returns [io.EOF].
 func (m *MessageReader) ReadResponse(reqMethod string) (*Response, error) {
+	return m.readResponse(reqMethod, false)
+}
+
+// maxInterim is how many interim responses ReadFinalResponse skips, as
+// net/http's Transport does (max1xxResponses).
+const maxInterim = 5
+
+// ReadFinalResponse is like [MessageReader.ReadResponse], but skips
+// interim (1xx) responses to the final one, as net/http's client does: the
+// input may hold up to 5 interim responses (100 Continue, 103 Early Hints,
+// ...), each a head without body, before the final response, which it
+// returns. It never returns a 1xx response: one that the input does not
+// follow with a final response is an error wrapping
+// [io.ErrUnexpectedEOF], more than 5 or a 101 Switching Protocols (which
+// net/http returns as final, and which cannot answer a call embedded in a
+// part) are errors wrapping [ErrBadStatus].
+func (m *MessageReader) ReadFinalResponse(reqMethod string) (*Response, error) {
+	for n := 0; ; n++ {
+		r, err := m.readResponse(reqMethod, true)
+		if err != nil || r.StatusCode >= 200 {
+			return r, err
+		}
+		switch {
+		case r.StatusCode == http.StatusSwitchingProtocols:
+			m.err = syntaxErr(m.headOff, ErrBadStatus, "101 Switching Protocols in an embedded response")
+			return nil, m.err
+		case n == maxInterim:
+			m.err = syntaxErr(m.headOff, ErrBadStatus, "more than "+strconv.Itoa(maxInterim)+" interim (1xx) responses")
+			return nil, m.err
+		}
+		m.state = msgHead // read the next head
+	}
+}
+
+// readResponse reads a response head; with interim, a 1xx response may be
+// followed by another response, which the caller reads.
+func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response, error) {
 	r := &m.resp
 	*r = Response{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
 	r.Trailer.Reset()
@@ -382,7 +434,29 @@ func (m *MessageReader) ReadResponse(reqMethod string) (*Response, error) {
 		return nil, err
 	}
 	r.ContentLength, r.Chunked = cl, m.bstate == bodyChunked
+	if interim && r.StatusCode < 200 {
+		return r, nil
+	}
+	if err := m.endBodyless(); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// endBodyless checks, for a message without body (or with an empty
+// Content-Length body), that only blank lines follow its head: the
+// message has been read when its head has, and bytes after it must not go
+// unnoticed because no one reads its empty body.
+func (m *MessageReader) endBodyless() error {
+	switch {
+	case m.bstate == bodyNone:
+	case m.bstate == bodyLength && m.remain == 0:
+		m.bstate = bodyTail
+	default:
+		return nil
+	}
+	m.tail()
+	return m.err
 }
 
 // next returns the next bytes of the source: a non-empty view, or nil and
@@ -439,9 +513,10 @@ func (m *MessageReader) unread(c []byte) {
 // headScan is the state of the search for the end of a head, kept across
 // chunks so that no byte is scanned twice.
 type headScan struct {
-	skip  int // leading empty lines
-	line  int // start of the current line
-	scan  int // where to look for the next LF
+	base  int64 // stream offset of the buffer's first byte
+	skip  int   // leading empty lines
+	line  int   // start of the current line
+	scan  int   // where to look for the next LF
 	first bool
 }
 
@@ -454,10 +529,10 @@ func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
 		if nl < 0 {
 			s.scan = len(b)
 			if !s.first && len(b)-s.line > o.MaxStartLineBytes+1 {
-				return -1, syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+				return -1, syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
 			}
 			if len(b) > o.MaxHeaderBytes {
-				return -1, syntaxErr(0, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
+				return -1, syntaxErr(s.base, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
 			}
 			return -1, nil
 		}
@@ -468,16 +543,16 @@ func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
 		}
 		if end > o.MaxHeaderBytes {
 			if !s.first && n > o.MaxStartLineBytes {
-				return -1, syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+				return -1, syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
 			}
-			return -1, syntaxErr(0, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
+			return -1, syntaxErr(s.base, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
 		}
 		switch {
 		case !s.first && n == 0 && (end-s.line == 1 || b[s.line] == '\r'):
 			s.skip = end // an empty line before the start line
 		case !s.first:
 			if n > o.MaxStartLineBytes {
-				return -1, syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+				return -1, syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
 			}
 			s.first = true
 		case end-s.line == 1 || end-s.line == 2 && b[s.line] == '\r':
@@ -500,7 +575,8 @@ func (m *MessageReader) readHead(request bool) error {
 	}
 	m.state = msgBody
 	m.head = m.head[:0]
-	m.headOff = 0
+	start := m.off // 0 but after an interim response
+	m.headOff = start
 	m.bstate = bodyRest
 	c, err := m.next()
 	if len(c) > 0 && c[0] != '\r' && c[0] != '\n' {
@@ -517,7 +593,7 @@ func (m *MessageReader) readHead(request bool) error {
 			}
 		}
 	}
-	var s headScan
+	s := headScan{base: start}
 	for {
 		if len(c) == 0 {
 			if err != io.EOF {
@@ -530,16 +606,21 @@ func (m *MessageReader) readHead(request bool) error {
 				return m.err
 			}
 			if !s.first && len(m.head)-s.line > m.opts.MaxStartLineBytes {
-				m.err = syntaxErr(int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(m.opts.MaxStartLineBytes)+" bytes")
+				m.err = syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(m.opts.MaxStartLineBytes)+" bytes")
 				return m.err
 			}
 			copy(m.head, m.head[s.skip:])
 			m.head = m.head[:len(m.head)-s.skip]
-			m.headOff = int64(s.skip)
+			m.headOff = start + int64(s.skip)
 			m.bstate = bodyNone
 			return m.parseWhole(request)
 		}
-		m.head = append(m.head, c...)
+		// Copy a piece of the chunk at a time: a source may hand out a
+		// chunk of any size (a whole call), and what the head buffer
+		// keeps must stay within the head limit, which find enforces
+		// after each piece.
+		k := min(len(c), headPiece)
+		m.head = append(m.head, c[:k]...)
 		end, ferr := s.find(m.head, &m.opts)
 		if ferr != nil {
 			m.err = ferr
@@ -547,15 +628,23 @@ func (m *MessageReader) readHead(request bool) error {
 		}
 		if end >= 0 {
 			// Give back what follows the head: the body.
-			m.unread(c[len(c)-(len(m.head)-end):])
+			m.unread(c[k-(len(m.head)-end):])
 			copy(m.head, m.head[s.skip:end])
 			m.head = m.head[:end-s.skip]
-			m.headOff = int64(s.skip)
+			m.headOff = start + int64(s.skip)
 			return m.parseWhole(request)
+		}
+		if k < len(c) {
+			c = c[k:]
+			continue
 		}
 		c, err = m.next()
 	}
 }
+
+// headPiece is how much of a source's chunk readHead copies at a time
+// while it looks for the end of the head.
+const headPiece = 4 << 10
 
 // parseWhole parses the complete head in m.head.
 func (m *MessageReader) parseWhole(request bool) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -426,6 +427,7 @@ var smugglingTests = []struct {
 	err      error
 	off      int64 // -1: not checked
 	after    string
+	atHead   bool // the Read method itself fails: the message has no body to read
 }{
 	{name: "CL with TE", in: "POST /x HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrFramingConflict, off: 0, after: "GET /admin"},
 	{name: "TE with CL", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", err: ErrFramingConflict, off: 0},
@@ -462,8 +464,16 @@ var smugglingTests = []struct {
 	{name: "CL body missing, head ended by the input", in: "POST /x HTTP/1.1\r\nContent-Length: 3\r\n", err: io.ErrUnexpectedEOF, off: 37},
 	{name: "chunked body missing, head ended by the input", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked", err: io.ErrUnexpectedEOF, off: 44},
 	{name: "CL body truncated", in: "POST /x HTTP/1.1\r\nContent-Length: 30\r\n\r\nabc", err: io.ErrUnexpectedEOF, off: 43},
-	{name: "data after 304", response: true, in: "HTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecret", err: ErrDataAfterBody, off: 29, after: "secret"},
-	{name: "data after 204 with CL", response: true, in: "HTTP/1.1 204 No Content\r\nContent-Length: 6\r\n\r\nsecret", err: ErrDataAfterBody, off: 46, after: "secret"},
+	{name: "data after 304", response: true, in: "HTTP/1.1 304 Not Modified\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecret", err: ErrDataAfterBody, off: 29, after: "secret", atHead: true},
+	{name: "data after 204 with CL", response: true, in: "HTTP/1.1 204 No Content\r\nContent-Length: 6\r\n\r\nsecret", err: ErrDataAfterBody, off: 46, after: "secret", atHead: true},
+	// A message without body has been read when its head has: what
+	// follows it is found then, not only if someone reads the empty body.
+	{name: "request after CL 0 request", in: "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrDataAfterBody, off: 39, after: "GET /admin", atHead: true},
+	{name: "request after CL 0 request and blank lines", in: "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n\r\n\nGET /admin HTTP/1.1\r\n\r\n", err: ErrDataAfterBody, off: 42, after: "GET /admin", atHead: true},
+	{name: "response after 204", response: true, in: "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret", err: ErrDataAfterBody, off: 27, after: "secret", atHead: true},
+	{name: "response after CL 0 response", response: true, in: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecret", err: ErrDataAfterBody, off: 38, after: "secret", atHead: true},
+	{name: "final response after 100 Continue", response: true, in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret", err: ErrDataAfterBody, off: 25, after: "secret", atHead: true},
+	{name: "CR alone after 304", response: true, in: "HTTP/1.1 304 Not Modified\r\n\r\n\r", err: ErrDataAfterBody, off: 30, atHead: true},
 	{name: "method not a token", in: "G(T /x HTTP/1.1\r\n\r\n", err: ErrMethod, off: 0},
 	{name: "method with CR", in: "GET\r /x HTTP/1.1\r\n\r\n", err: ErrSyntax, off: 3},
 	{name: "empty method", in: " /x HTTP/1.1\r\n\r\n", err: ErrMethod, off: 0},
@@ -519,18 +529,24 @@ func TestSmuggling(t *testing.T) {
 				var body []byte
 				var err error
 				var head *Header
+				atHead := true
 				if tt.response {
 					var r *Response
 					if r, err = m.ReadResponse(""); err == nil {
 						head = &r.Header
 						body, err = io.ReadAll(r.Body)
+						atHead = false
 					}
 				} else {
 					var r *Request
 					if r, err = m.ReadRequest(); err == nil {
 						head = &r.Header
 						body, err = io.ReadAll(r.Body)
+						atHead = false
 					}
+				}
+				if tt.atHead && !atHead {
+					t.Errorf("the error %v comes from the body, not from the Read method", err)
 				}
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("error %v, want %v", err, tt.err)
@@ -670,4 +686,147 @@ func uintptrIn(c, buf []byte) bool {
 		}
 	}
 	return false
+}
+
+// oneChunk hands out b in one ReadChunk, as batch.Handler's source does
+// with a whole call.
+type oneChunk struct{ b []byte }
+
+func (c *oneChunk) ReadChunk() ([]byte, error) {
+	if len(c.b) == 0 {
+		return nil, io.EOF
+	}
+	b := c.b
+	c.b = nil
+	return b, nil
+}
+
+func (c *oneChunk) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// retained is what a MessageReader keeps between messages.
+func (m *MessageReader) retained() int {
+	return cap(m.head) + cap(m.lbuf) + cap(m.tbuf) + cap(m.rbuf)
+}
+
+// What a MessageReader keeps is bounded by its limits, whatever the size
+// of its source's chunks: a 16 MiB chunk leaves no 16 MiB buffer behind,
+// whether the message is read or refused, and across Resets.
+func TestMessageReaderRetainsBounded(t *testing.T) {
+	const big = 16 << 20
+	bound := 2*(DefaultMaxHeaderBytes+headPiece) + 2*DefaultMaxHeaderBytes + 32<<10
+	fill := func(head string, c byte) []byte {
+		b := make([]byte, big)
+		n := copy(b, head)
+		for i := n; i < len(b); i++ {
+			b[i] = c
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want error
+	}{
+		// Empty lines before the start line take the slow path.
+		{"blank line first", fill("\r\nPOST / HTTP/1.1\r\nContent-Length: "+strconv.Itoa(big-len("\r\nPOST / HTTP/1.1\r\nContent-Length: 16777216\r\n\r\n"))+"\r\n\r\n", 'x'), nil},
+		{"no end of head", fill("POST / HTTP/1.1\r\nA: ", 'x'), ErrHeaderTooLarge},
+		{"blank line first, no end of head", fill("\r\nPOST / HTTP/1.1\r\nA: ", 'x'), ErrHeaderTooLarge},
+		{"chunk-size line", fill("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", '1'), ErrBadChunk},
+		{"trailer line", fill("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: ", 'x'), ErrHeaderTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m MessageReader
+			for range 2 {
+				m.Reset(&oneChunk{tc.msg})
+				r, err := m.ReadRequest()
+				if err == nil {
+					_, err = io.Copy(io.Discard, r.Body)
+				}
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("%v, want %v", err, tc.want)
+				}
+				m.Reset(nil)
+				if got := m.retained(); got > bound {
+					t.Fatalf("keeps %d bytes after Reset, over %d", got, bound)
+				}
+			}
+		})
+	}
+}
+
+// ReadFinalResponse skips interim responses to the final one, as net/http's
+// client does, and never returns a 1xx response.
+func TestReadFinalResponse(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		method   string
+		want     testMsg
+		err      error
+		off      int64
+	}{
+		{name: "100 Continue", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+			want: testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "2"}}, ContentLength: 2, Body: "ok"}},
+		{name: "no interim", in: "HTTP/1.1 200 OK\r\n\r\nrest",
+			want: testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1", ContentLength: -1, Body: "rest"}},
+		{name: "103 and 100, LF and blank lines", in: "HTTP/1.1 103 Early Hints\nLink: </a>\n\nHTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 204 No Content\r\nX: 1\r\n\r\n\r\n",
+			want: testMsg{Status: 204, Reason: "No Content", Proto: "HTTP/1.1", Header: [][2]string{{"X", "1"}}}},
+		{name: "five interim", in: strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 5) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			want: testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "0"}}}},
+		{name: "HEAD after 100", method: "HEAD", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+			want: testMsg{Status: 200, Reason: "OK", Proto: "HTTP/1.1", Header: [][2]string{{"Content-Length", "5"}}}},
+		{name: "six interim", in: strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 6) + "HTTP/1.1 200 OK\r\n\r\n", err: ErrBadStatus, off: 125},
+		{name: "interim only", in: "HTTP/1.1 100 Continue\r\n\r\n", err: io.ErrUnexpectedEOF, off: 25},
+		{name: "interim ended by the input", in: "HTTP/1.1 100 Continue", err: io.ErrUnexpectedEOF, off: 21},
+		{name: "101", in: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", err: ErrBadStatus, off: 0},
+		{name: "bad final status", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2000 OK\r\n\r\n", err: ErrBadStatus, off: 33},
+		{name: "data after final 204", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", err: ErrDataAfterBody, off: 52},
+		{name: "data after final body", in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n", err: ErrDataAfterBody, off: 65},
+		{name: "body on interim", in: "HTTP/1.1 100 Continue\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n", err: ErrBadVersion, off: 44},
+	} {
+		for sname, src := range sources(t, tt.in) {
+			t.Run(tt.name+"/"+sname, func(t *testing.T) {
+				m := NewMessageReader(src())
+				r, err := m.ReadFinalResponse(tt.method)
+				var got testMsg
+				if err == nil {
+					got = testMsg{Status: r.StatusCode, Reason: string(r.Reason), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
+						Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
+					got.Body, err = drainWriteTo(r.Body)
+				}
+				if !errors.Is(err, tt.err) || tt.err == nil && err != nil {
+					t.Fatalf("error %v, want %v", err, tt.err)
+				}
+				if err != nil {
+					var se *SyntaxError
+					if !errors.As(err, &se) || se.Offset != tt.off {
+						t.Errorf("error %v, want one at offset %d", err, tt.off)
+					}
+					return
+				}
+				if diff := cmp.Diff(tt.want, got, cmp.Transformer("httpNilEmpty", httpNilEmpty)); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// A response to HEAD has no body whatever its Content-Length says: bytes
+// after its head are found by ReadResponse.
+func TestReadResponseHEADDataAfter(t *testing.T) {
+	m := NewMessageReader(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+	if _, err := m.ReadResponse("HEAD"); !errors.Is(err, ErrDataAfterBody) {
+		t.Errorf("ReadResponse(HEAD): %v, want ErrDataAfterBody", err)
+	}
+	m.Reset(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n\r\n"))
+	if r, err := m.ReadResponse("HEAD"); err != nil || r.ContentLength != 0 {
+		t.Errorf("ReadResponse(HEAD) followed by a blank line: %v, %v", r, err)
+	}
 }

@@ -20,8 +20,12 @@ import (
 // reason phrase and the fields (token names; values free of CR, LF, NUL and
 // other control characters) before it writes anything, and reports a
 // problem with an error wrapping [ErrMethod], [ErrBadTarget],
-// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]. It frames bodies
-// itself: Content-Length when the length is known, chunked otherwise.
+// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]; a start line, a
+// head or a trailer section over the limits of its [MessageOptions]
+// (those of a default MessageReader unless given) with one wrapping
+// [ErrStartLineTooLong], [ErrHeaderTooLarge] or [ErrTooManyFields]. It
+// frames bodies itself: Content-Length when the length is known, chunked
+// otherwise.
 //
 // WriteRequest and WriteResponse allocate nothing in steady state. The
 // zero MessageWriter is ready to use, with the default options; it is not
@@ -32,8 +36,12 @@ type MessageWriter struct {
 	bbuf []byte // body buffer for net/http bodies
 }
 
-// NewMessageWriter returns a MessageWriter with the given options; only the
-// target policy of opts applies to writing.
+// NewMessageWriter returns a MessageWriter with the given options: their
+// target policy, and their limits (MaxStartLineBytes, MaxHeaderBytes and
+// MaxHeaderFields, for the head and for a trailer section), which the
+// MessageWriter enforces so that a [MessageReader] with the same options
+// reads what it writes; by default, those a default MessageReader
+// applies.
 func NewMessageWriter(opts MessageOptions) *MessageWriter {
 	return &MessageWriter{opts: opts.withDefaults()}
 }
@@ -44,10 +52,10 @@ func NewMessageWriter(opts MessageOptions) *MessageWriter {
 // not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
 func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
 	if !isToken(method) {
-		return syntaxErr(0, ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
 	}
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
-		return err
+		return unpositioned(err)
 	}
 	hasCL, err := checkFields(h, len(body))
 	if err != nil {
@@ -57,11 +65,49 @@ func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Hea
 	b = append(b, ' ')
 	b = append(b, target...)
 	b = append(b, " HTTP/1.1\r\n"...)
+	start := len(b) - 2
 	b = appendFields(b, h)
+	n := fieldCount(h)
 	if len(body) > 0 && !hasCL {
 		b = appendContentLength(b, int64(len(body)))
+		n++
+	}
+	if err := mw.checkHead(b, start, n); err != nil {
+		return err
 	}
 	return mw.finish(w, b, body)
+}
+
+// fieldCount returns the number of fields of h, which may be nil.
+func fieldCount(h *Header) int {
+	if h == nil {
+		return 0
+	}
+	return len(h.fields)
+}
+
+// checkHead checks a head in b, without its final empty line, against the
+// limits: start is the length of its start line, n its number of fields.
+func (mw *MessageWriter) checkHead(b []byte, start, n int) error {
+	mw.buf = b[:0]
+	o := mw.opts.withDefaults()
+	if start > o.MaxStartLineBytes {
+		return argErr(ErrStartLineTooLong, "start line of "+strconv.Itoa(start)+" bytes, over "+strconv.Itoa(o.MaxStartLineBytes))
+	}
+	return checkHeadLimits(n, o.MaxHeaderFields, len(b)+2, o.MaxHeaderBytes, "message head")
+}
+
+// checkHeadLimits is the limit check every writer shares: n fields and
+// size bytes (the empty line included) for a header block or head, so that
+// no writer writes what a reader with the same limits refuses.
+func checkHeadLimits(n, maxFields, size, maxBytes int, what string) error {
+	if n > maxFields {
+		return argErr(ErrTooManyFields, what+" with "+strconv.Itoa(n)+" fields, over "+strconv.Itoa(maxFields))
+	}
+	if size > maxBytes {
+		return argErr(ErrHeaderTooLarge, what+" of "+strconv.Itoa(size)+" bytes, over "+strconv.Itoa(maxBytes))
+	}
+	return nil
 }
 
 // WriteResponse writes a response with the given status code, reason
@@ -77,20 +123,22 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	}
 	noBody := statusCode < 200 || statusCode == 204 || statusCode == 304
 	if noBody && len(body) > 0 {
-		return syntaxErr(0, ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
+		return argErr(ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
 	}
 	hasCL, err := checkFields(h, len(body))
 	if err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(statusCode), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	b = append(b, "\r\n"...)
+	b := appendStatusLine(mw.buf[:0], statusCode, reason)
+	start := len(b) - 2
 	b = appendFields(b, h)
+	n := fieldCount(h)
 	if !noBody && !hasCL {
 		b = appendContentLength(b, int64(len(body)))
+		n++
+	}
+	if err := mw.checkHead(b, start, n); err != nil {
+		return err
 	}
 	return mw.finish(w, b, body)
 }
@@ -111,13 +159,22 @@ func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason s
 	if _, err := checkFields(h, -1); err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], "HTTP/1.1 "...)
+	b := appendStatusLine(mw.buf[:0], statusCode, reason)
+	start := len(b) - 2
+	b = appendFields(b, h)
+	if err := mw.checkHead(b, start, fieldCount(h)); err != nil {
+		return err
+	}
+	return mw.finish(w, b, nil)
+}
+
+// appendStatusLine appends an HTTP/1.1 status line, CRLF included.
+func appendStatusLine(b []byte, statusCode int, reason string) []byte {
+	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(statusCode), 10)
 	b = append(b, ' ')
 	b = append(b, reason...)
-	b = append(b, "\r\n"...)
-	b = appendFields(b, h)
-	return mw.finish(w, b, nil)
+	return append(b, "\r\n"...)
 }
 
 // finish ends the head in b and writes it with body: in one write when the
@@ -148,7 +205,7 @@ func writeAll(w io.Writer, b []byte) error {
 
 func checkStatus(code int, reason string) (string, error) {
 	if code < 100 || code > 999 {
-		return "", syntaxErr(0, ErrBadStatus, "status code "+strconv.Itoa(code)+" is not three digits from 100 to 999")
+		return "", argErr(ErrBadStatus, "status code "+strconv.Itoa(code)+" is not three digits from 100 to 999")
 	}
 	if reason == "" {
 		if reason = http.StatusText(code); reason == "" {
@@ -156,7 +213,7 @@ func checkStatus(code int, reason string) (string, error) {
 		}
 	}
 	if i := badValueByte(reason); i >= 0 {
-		return "", syntaxErr(0, ErrBadStatus, "control character "+quote(reason[i:i+1])+" in reason phrase")
+		return "", argErr(ErrBadStatus, "control character "+quote(reason[i:i+1])+" in reason phrase")
 	}
 	return reason, nil
 }
@@ -175,11 +232,11 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 		switch {
 		case equalFoldString(name, "Content-Length"):
 			if v, ok := parseContentLength(value); !ok || n >= 0 && v != int64(n) {
-				return false, syntaxErr(0, ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
+				return false, argErr(ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
 			}
 			hasCL = true
 		case equalFoldString(name, "Transfer-Encoding"):
-			return false, syntaxErr(0, ErrFramingConflict, "Transfer-Encoding given for a body of known length")
+			return false, argErr(ErrFramingConflict, "Transfer-Encoding given for a body of known length")
 		}
 	}
 	return hasCL, nil
@@ -191,13 +248,13 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 // or ending with white space (readers trim it away).
 func checkField[T string | []byte](i int, name, value T) *SyntaxError {
 	if !isToken(name) {
-		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
+		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
 	}
 	if j := badValueByte(value); j >= 0 {
-		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
+		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
 	}
 	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
-		return syntaxErr(0, ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
+		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
 	}
 	return nil
 }
@@ -240,14 +297,14 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 		method = http.MethodGet
 	}
 	if !isToken(method) {
-		return syntaxErr(0, ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
 	}
 	if r.URL == nil {
-		return syntaxErr(0, ErrBadTarget, "request without URL")
+		return argErr(ErrBadTarget, "request without URL")
 	}
 	target := r.URL.RequestURI()
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
-		return err
+		return unpositioned(err)
 	}
 	b := append(mw.buf[:0], method...)
 	b = append(b, ' ')
@@ -316,15 +373,24 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		}
 	}
 	tkeys := make([]string, 0, len(trailer))
+	tn, tsize := 0, 2
 	for k, vs := range trailer {
 		for _, v := range vs {
-			if err := checkField(0, k, trimString(v)); err != nil {
+			v = trimString(v)
+			if err := checkField(0, k, v); err != nil {
 				return err
 			}
+			tn++
+			tsize += len(k) + len(v) + 4
 		}
 		tkeys = append(tkeys, k)
 	}
 	slices.Sort(tkeys)
+	o := mw.opts.withDefaults()
+	if err := checkHeadLimits(tn, o.MaxHeaderFields, tsize, o.MaxHeaderBytes, "trailer section"); err != nil {
+		return err
+	}
+	start := len(mw.buf) - 2 // the start line, without its CRLF
 
 	// Find the framing before writing anything: read a body of unknown
 	// length up to the buffer's size.
@@ -332,7 +398,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		body = nil
 	}
 	if body == nil && length > 0 && !noBody {
-		return syntaxErr(0, ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
+		return argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
 	}
 	if mw.bbuf == nil {
 		mw.bbuf = make([]byte, 32<<10)
@@ -366,8 +432,13 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 	case noBody:
 	case chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		i++
 	case length > 0 || zeroCL:
 		b = appendContentLength(b, max(length, 0))
+		i++
+	}
+	if err := mw.checkHead(b, start, i); err != nil {
+		return err
 	}
 	b = append(b, "\r\n"...)
 	mw.buf = b
@@ -386,10 +457,10 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 			return err
 		}
 		if n < length {
-			return syntaxErr(n, ErrBadContentLength, "body shorter than its ContentLength "+strconv.FormatInt(length, 10))
+			return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(length, 10))
 		}
 		if k, _ := body.Read(mw.bbuf[:1]); k > 0 {
-			return syntaxErr(length, ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
+			return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
 		}
 		return nil
 	}

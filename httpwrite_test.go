@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -391,5 +392,88 @@ func TestWriteResponseHead(t *testing.T) {
 	}
 	if err := mw.WriteResponseHead(io.Discard, 99, "", nil); !errors.Is(err, ErrBadStatus) {
 		t.Errorf("status 99: got %v, want ErrBadStatus", err)
+	}
+}
+
+// The MessageWriter refuses a head or trailer section the MessageReader
+// with the same options would refuse, with the reader's errors, writing
+// nothing; at the limit exactly, the reader reads what it wrote.
+func TestMessageWriterLimits(t *testing.T) {
+	fieldsOf := func(n int) *Header {
+		var h Header
+		for i := range n {
+			h.Add("F"+strconv.Itoa(i), "v")
+		}
+		return &h
+	}
+	// A request head of exactly size bytes: "GET / HTTP/1.1\r\n", one
+	// field "X: " value CRLF, and the empty line.
+	headOf := func(size int) *Header {
+		var h Header
+		h.Add("X", strings.Repeat("x", size-len("GET / HTTP/1.1\r\nX: \r\n\r\n")))
+		return &h
+	}
+	longTarget := "/" + strings.Repeat("a", DefaultMaxStartLineBytes-len("GET / HTTP/1.1"))
+	for _, tc := range []struct {
+		name   string
+		target string
+		h      *Header
+		opts   MessageOptions
+		want   error
+	}{
+		{"100 fields", "/", fieldsOf(100), MessageOptions{}, nil},
+		{"101 fields", "/", fieldsOf(101), MessageOptions{}, ErrTooManyFields},
+		{"101 fields, limit raised", "/", fieldsOf(101), MessageOptions{MaxHeaderFields: 101}, nil},
+		{"64 KiB head", "/", headOf(DefaultMaxHeaderBytes), MessageOptions{}, nil},
+		{"64 KiB and a byte", "/", headOf(DefaultMaxHeaderBytes + 1), MessageOptions{}, ErrHeaderTooLarge},
+		{"70 KiB field", "/", headOf(70 << 10), MessageOptions{}, ErrHeaderTooLarge},
+		{"70 KiB field, limit raised", "/", headOf(70 << 10), MessageOptions{MaxHeaderBytes: 71 << 10}, nil},
+		{"8 KiB request line", longTarget, nil, MessageOptions{}, nil},
+		{"8 KiB and a byte", longTarget + "a", nil, MessageOptions{}, ErrStartLineTooLong},
+		{"8 KiB and a byte, limit raised", longTarget + "a", nil, MessageOptions{MaxStartLineBytes: 9 << 10}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			mw := NewMessageWriter(tc.opts)
+			err := mw.WriteRequest(&out, "GET", tc.target, tc.h, nil)
+			if !errors.Is(err, tc.want) || tc.want == nil && err != nil {
+				t.Fatalf("WriteRequest: %v, want %v", err, tc.want)
+			}
+			if err != nil {
+				if out.Len() != 0 {
+					t.Fatalf("wrote %d bytes before failing", out.Len())
+				}
+				// The same head through the other entry points.
+				if err := mw.WriteResponse(&out, 200, "", tc.h, nil); tc.target == "/" && !errors.Is(err, tc.want) {
+					t.Errorf("WriteResponse: %v, want %v", err, tc.want)
+				}
+				if tc.h != nil {
+					req, _ := http.NewRequest("GET", "http://h/", nil)
+					for name, value := range tc.h.All() {
+						req.Header.Add(string(name), string(value))
+					}
+					out.Reset()
+					if err := mw.WriteHTTPRequest(&out, req); !errors.Is(err, tc.want) || out.Len() != 0 {
+						t.Errorf("WriteHTTPRequest: %v, %d bytes written, want %v", err, out.Len(), tc.want)
+					}
+				}
+				return
+			}
+			if _, err := readTestRequest(NewMessageReaderOptions(nil, tc.opts), &out); err != nil {
+				t.Fatalf("reading what was written: %v", err)
+			}
+		})
+	}
+	// A trailer section over the limits.
+	trailer := http.Header{}
+	for i := range DefaultMaxHeaderFields + 1 {
+		trailer.Add("T"+strconv.Itoa(i), "v")
+	}
+	req, _ := http.NewRequest("POST", "http://h/", iotest.OneByteReader(strings.NewReader(strings.Repeat("x", 40<<10))))
+	req.ContentLength = -1
+	req.Trailer = trailer
+	var out bytes.Buffer
+	if err := new(MessageWriter).WriteHTTPRequest(&out, req); !errors.Is(err, ErrTooManyFields) || out.Len() != 0 {
+		t.Errorf("WriteHTTPRequest with %d trailer fields: %v, %d bytes written; want ErrTooManyFields", len(trailer), err, out.Len())
 	}
 }

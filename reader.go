@@ -100,7 +100,8 @@ type Reader struct {
 	rerr error // error from src, kept until the buffered bytes are used up
 	err  error // sticky error
 
-	opts  ReaderOptions
+	given ReaderOptions // as the caller gave them: zero fields inherit
+	opts  ReaderOptions // resolved by Reset, from given and the parent's
 	depth int
 	state int
 	parts int
@@ -144,8 +145,9 @@ type Reader struct {
 // a [*Part], with the options of the Reader that part belongs to, one
 // nesting level deeper.
 //
-// An invalid boundary (empty, over 70 bytes, or with control or non-ASCII
-// bytes) is reported by the first call to NextPart, as an error wrapping
+// An invalid boundary (empty, over 70 bytes, ending in a space, or with a
+// byte that is not an RFC 2046 bchar: digits, letters, '()+_,-./:=? and
+// space) is reported by the first call to NextPart, as an error wrapping
 // [ErrBadBoundary].
 func NewReader(r io.Reader, boundary string) *Reader {
 	return NewReaderOptions(r, boundary, ReaderOptions{})
@@ -156,7 +158,7 @@ func NewReader(r io.Reader, boundary string) *Reader {
 // part belongs to rather than from the defaults.
 func NewReaderOptions(r io.Reader, boundary string, opts ReaderOptions) *Reader {
 	mr := new(Reader)
-	mr.opts = opts
+	mr.given = opts
 	mr.Reset(r, boundary)
 	return mr
 }
@@ -165,10 +167,15 @@ func NewReaderOptions(r io.Reader, boundary string, opts ReaderOptions) *Reader 
 // delimited by boundary, keeping its options and reusing its buffers. A
 // Reader reset for every body allocates nothing in steady state.
 //
+// The options are resolved anew on every Reset from those given to
+// [NewReaderOptions]: when src is a [*Part], their zero fields come from
+// the options of the Reader that part belongs to, so a Reader reused for
+// the parts of different Readers takes each one's limits.
+//
 // The zero Reader is ready to use after Reset, with the default options.
 func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.depth = 0
-	opts := mr.opts
+	opts := mr.given
 	if p, ok := src.(*Part); ok && p.r != nil {
 		mr.depth = p.r.depth + 1
 		parent := p.r.opts
@@ -199,12 +206,12 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.part.r = mr
 	mr.part.Header.Reset()
 
-	if err := checkReadBoundary(boundary); err != nil {
+	if err := checkBoundary(boundary); err != nil {
 		mr.err = err
 		return
 	}
 	if mr.depth > mr.opts.MaxDepth {
-		mr.err = syntaxErr(0, ErrNestingTooDeep, "depth "+strconv.Itoa(mr.depth)+" exceeds "+strconv.Itoa(mr.opts.MaxDepth))
+		mr.err = argErr(ErrNestingTooDeep, "depth "+strconv.Itoa(mr.depth)+" exceeds "+strconv.Itoa(mr.opts.MaxDepth))
 		return
 	}
 	n := copy(mr.dbuf[:], "\r\n--")
@@ -285,7 +292,7 @@ func (mr *Reader) fill() {
 	mr.rerr = io.ErrNoProgress
 }
 
-var errInvalidRead = &SyntaxError{Err: io.ErrShortBuffer, Reason: "underlying reader returned an invalid count"}
+var errInvalidRead = argErr(io.ErrShortBuffer, "underlying reader returned an invalid count")
 
 // consume advances past n unread bytes.
 func (mr *Reader) consume(n int) {

@@ -257,9 +257,9 @@ func TestReaderRules(t *testing.T) {
 			want: []testPart{{nil, "\x00\xff\xfe\r\r\n"}},
 		},
 		{
-			name: "boundary with a space inside and characters outside bchars",
-			in:   "--a b\"c\r\n\r\nbody\r\n--a b\"c--",
-			want: []testPart{{nil, "body"}}, boundary: `a b"c`,
+			name: "boundary with a space inside and RFC 2046 bchars",
+			in:   "--a b'()+_,-./:=?c\r\n\r\nbody\r\n--a b'()+_,-./:=?c--",
+			want: []testPart{{nil, "body"}}, boundary: `a b'()+_,-./:=?c`,
 		},
 		{
 			name: "70-character boundary",
@@ -300,7 +300,11 @@ func TestReaderRules(t *testing.T) {
 // An invalid boundary is reported by the first NextPart, before any input
 // is read.
 func TestReaderBadBoundary(t *testing.T) {
-	for _, b := range []string{"", strings.Repeat("b", 71), "a\rb", "a\nb", "a\x00b", "caf\xc3\xa9", "ab "} {
+	for _, b := range []string{"", strings.Repeat("b", 71), "a\rb", "a\nb", "a\x00b", "caf\xc3\xa9", "ab ",
+		// Printable, but not RFC 2046 bchars: a parser that splits
+		// parameters at ';' or reads '"' and '\\' as quoting sees
+		// another boundary.
+		"batch;x", `a"b`, `a\b`, "a!b", "a#b", "a@b", "a[b]", "a{b}", "a*b", "a~b"} {
 		in := "--" + b + "\r\n\r\nbody\r\n--" + b + "--"
 		for name, src := range awkwardReaders([]byte(in), 2) {
 			_, err := readComplete(io.MultiReader(src, iotest.ErrReader(errors.New("input was read"))), b, ReaderOptions{})
@@ -637,6 +641,47 @@ func TestReaderNestedInheritsLimits(t *testing.T) {
 	}
 	_, err = NewReader(p, "changeset_77162fcd-b8da-41ac-a9f8-9357efbbd").NextPart()
 	checkErr(t, "inner part with 3 fields", err, ErrTooManyFields, -1)
+}
+
+// A Reader reused under two parents takes each parent's limits: Reset
+// resolves the options anew, from those the caller gave.
+func TestReaderNestedResetUnderTwoParents(t *testing.T) {
+	const outer = "batch_36522ad7-fc75-4b56-8c71-56071383e77b"
+	const inner = "changeset_77162fcd-b8da-41ac-a9f8-9357efbbd"
+	var nr Reader
+	for _, c := range []struct {
+		opts ReaderOptions
+		want error
+	}{
+		{ReaderOptions{MaxHeaderFields: 2}, ErrTooManyFields},
+		{ReaderOptions{MaxHeaderFields: 100}, nil},
+		{ReaderOptions{MaxHeaderFields: 2}, ErrTooManyFields},
+		{ReaderOptions{}, nil},
+	} {
+		r := NewReaderOptions(strings.NewReader(odataBatch), outer, c.opts)
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		nr.Reset(p, inner)
+		_, err = nr.NextPart()
+		if !errors.Is(err, c.want) {
+			t.Errorf("under a parent with %+v: %v, want %v", c.opts, err, c.want)
+		}
+	}
+	// Options given to the nested Reader win over the parent's, on
+	// every Reset.
+	mine := NewReaderOptions(nil, inner, ReaderOptions{MaxHeaderFields: 2})
+	for range 2 {
+		r := NewReaderOptions(strings.NewReader(odataBatch), outer, ReaderOptions{MaxHeaderFields: 100})
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine.Reset(p, inner)
+		_, err = mine.NextPart()
+		checkErr(t, "own MaxHeaderFields 2 under a parent with 100", err, ErrTooManyFields, -1)
+	}
 }
 
 func TestPartReadChunkWriteToMatchRead(t *testing.T) {

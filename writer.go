@@ -12,13 +12,16 @@ import (
 // differently. Boundaries follow RFC 2046 (1 to 70 bchars, not ending in a
 // space); header names must be tokens and values may hold no CR, LF, NUL or
 // other control character but HTAB, nor begin or end with white space
-// (which readers drop); and with the delimiter check on (the default) a body
-// that contains the Writer's own delimiter fails with [ErrDelimiterInBody]
-// instead of silently ending its part early.
+// (which readers drop); a part header may have no more fields or bytes
+// than a default Reader reads ([WriterOptions] change the limits); and with
+// the delimiter check on (the default) a body that contains the Writer's
+// own delimiter fails with [ErrDelimiterInBody] instead of silently ending
+// its part early.
 //
 // Writes go straight to the destination: wrap it in a [bufio.Writer] if it
 // is costly to write to in small pieces. Line endings are CRLF.
 type Writer struct {
+	opts    WriterOptions // resolved
 	dst     io.Writer
 	bnd     [maxBoundary]byte
 	blen    int
@@ -32,19 +35,52 @@ type Writer struct {
 	guard   guard
 }
 
+// WriterOptions configures a [Writer]: the limits it enforces on part
+// headers, so that it never writes a part a [Reader] with the same limits
+// would refuse. A zero or negative field selects its default, the
+// default of the matching [ReaderOptions] field, so the zero value means
+// "what a default Reader accepts".
+type WriterOptions struct {
+	// MaxHeaderBytes limits one part's header block, its lines and the
+	// empty line that ends it included (default 64 KiB):
+	// ErrHeaderTooLarge.
+	MaxHeaderBytes int
+	// MaxHeaderFields limits the fields of one part's header (default
+	// 100): ErrTooManyFields.
+	MaxHeaderFields int
+}
+
+func (o WriterOptions) withDefaults() WriterOptions {
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if o.MaxHeaderFields <= 0 {
+		o.MaxHeaderFields = DefaultMaxHeaderFields
+	}
+	return o
+}
+
 // NewWriter returns a Writer that writes a multipart body to w, with a
-// random boundary of 32 characters from crypto/rand.
+// random boundary of 32 characters from crypto/rand, and the default
+// [WriterOptions].
 func NewWriter(w io.Writer) *Writer {
-	mw := new(Writer)
+	return NewWriterOptions(w, WriterOptions{})
+}
+
+// NewWriterOptions is like [NewWriter] with explicit options.
+func NewWriterOptions(w io.Writer, opts WriterOptions) *Writer {
+	mw := &Writer{opts: opts}
 	mw.Reset(w)
 	return mw
 }
 
 // Reset discards the Writer's state and makes it write a new body to dst,
-// with a new random boundary, keeping its buffers and the delimiter-check
-// setting. A Writer reset for every body allocates nothing in steady state.
-// The zero Writer is ready to use after Reset.
+// with a new random boundary, keeping its buffers, its options and the
+// delimiter-check setting. A Writer reset for every body allocates nothing
+// in steady state. The zero Writer is ready to use after Reset, with the
+// default options.
 func (w *Writer) Reset(dst io.Writer) {
+	w.opts = w.opts.withDefaults()
 	w.dst = dst
 	w.blen = 32
 	randomBoundary(w.bnd[:w.blen])
@@ -65,9 +101,9 @@ func (w *Writer) Boundary() string { return string(w.bnd[:w.blen]) }
 // and not end in a space; otherwise the error wraps [ErrBadBoundary].
 func (w *Writer) SetBoundary(boundary string) error {
 	if w.parts > 0 || w.closed {
-		return &SyntaxError{Offset: w.written, Err: ErrBadBoundary, Reason: "SetBoundary called after the first part"}
+		return argErr(ErrBadBoundary, "SetBoundary called after the first part")
 	}
-	if err := checkWriteBoundary(boundary); err != nil {
+	if err := checkBoundary(boundary); err != nil {
 		return err
 	}
 	w.blen = copy(w.bnd[:], boundary)
@@ -96,7 +132,9 @@ func (w *Writer) ContentType() string {
 // call to CreatePart or Close; the Writer reuses it.
 //
 // If a field of h is invalid, CreatePart writes nothing and returns an error
-// wrapping [ErrInvalidHeader]; the Writer stays usable.
+// wrapping [ErrInvalidHeader]; if h has more fields or bytes than a Reader
+// reads by default (or than [WriterOptions] allow), one wrapping
+// [ErrTooManyFields] or [ErrHeaderTooLarge]. The Writer stays usable.
 func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 	if w.err != nil {
 		return nil, w.err
@@ -105,11 +143,16 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 		return nil, ErrClosed
 	}
 	if h != nil {
+		size := 2 // the empty line
 		for i, f := range h.fields {
-			if err := checkField(i, h.bytes(f.name), h.bytes(f.value)); err != nil {
-				err.Offset = w.written
+			name, value := h.bytes(f.name), h.bytes(f.value)
+			if err := checkField(i, name, value); err != nil {
 				return nil, err
 			}
+			size += len(name) + len(value) + 4
+		}
+		if err := checkHeadLimits(len(h.fields), w.opts.MaxHeaderFields, size, w.opts.MaxHeaderBytes, "part header"); err != nil {
+			return nil, err
 		}
 	}
 	b := w.buf[:0]

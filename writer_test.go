@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -170,7 +171,7 @@ func TestWriterRandomBoundary(t *testing.T) {
 		if len(b) < 30 || len(b) > 70 {
 			t.Errorf("boundary %q: length %d", b, len(b))
 		}
-		if checkWriteBoundary(b) != nil {
+		if checkBoundary(b) != nil {
 			t.Errorf("boundary %q is not RFC 2046", b)
 		}
 		if seen[b] {
@@ -575,5 +576,71 @@ func TestWriterReadByStdlib(t *testing.T) {
 		if diff := cmp.Diff(parts, got); diff != "" {
 			t.Errorf("boundary %q: mime/multipart read (-want +got):\n%s", b, diff)
 		}
+	}
+}
+
+// The Writer refuses a part header the default Reader would refuse, with
+// the Reader's own errors, writing nothing; WriterOptions raise the
+// limits. At the limit exactly, the default Reader reads what it wrote.
+func TestWriterLimits(t *testing.T) {
+	fieldsOf := func(n int) *Header {
+		var h Header
+		for i := range n {
+			h.Add("F"+strconv.Itoa(i), "v")
+		}
+		return &h
+	}
+	// One field making a header block of size bytes: "X: " value CRLF,
+	// and the empty line.
+	blockOf := func(size int) *Header {
+		var h Header
+		h.Add("X", strings.Repeat("x", size-len("X: \r\n\r\n")))
+		return &h
+	}
+	for _, tc := range []struct {
+		name string
+		h    *Header
+		opts WriterOptions
+		want error
+	}{
+		{"100 fields", fieldsOf(100), WriterOptions{}, nil},
+		{"101 fields", fieldsOf(101), WriterOptions{}, ErrTooManyFields},
+		{"101 fields, limit raised", fieldsOf(101), WriterOptions{MaxHeaderFields: 101}, nil},
+		{"64 KiB block", blockOf(DefaultMaxHeaderBytes), WriterOptions{}, nil},
+		{"64 KiB and a byte", blockOf(DefaultMaxHeaderBytes + 1), WriterOptions{}, ErrHeaderTooLarge},
+		{"70 KiB field", blockOf(70 << 10), WriterOptions{}, ErrHeaderTooLarge},
+		{"70 KiB field, limit raised", blockOf(70 << 10), WriterOptions{MaxHeaderBytes: 71 << 10}, nil},
+		{"3 fields, limit 2", fieldsOf(3), WriterOptions{MaxHeaderFields: 2}, ErrTooManyFields},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := NewWriterOptions(&buf, tc.opts)
+			_, err := w.CreatePart(tc.h)
+			if !errors.Is(err, tc.want) || tc.want == nil && err != nil {
+				t.Fatalf("CreatePart: %v, want %v", err, tc.want)
+			}
+			if err != nil {
+				if buf.Len() != 0 {
+					t.Fatalf("wrote %d bytes before failing", buf.Len())
+				}
+				// The Writer stays usable, and Reset keeps the options.
+				if _, err := w.CreatePart(fieldsOf(1)); err != nil {
+					t.Fatalf("CreatePart after a refused header: %v", err)
+				}
+				w.Reset(io.Discard)
+				if _, err := w.CreatePart(tc.h); !errors.Is(err, tc.want) {
+					t.Fatalf("after Reset: %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ropts := ReaderOptions{MaxHeaderFields: tc.opts.MaxHeaderFields, MaxHeaderBytes: tc.opts.MaxHeaderBytes}
+			parts, err := readParts(&buf, w.Boundary(), ropts)
+			if err != nil || len(parts) != 1 || len(parts[0].Header) != tc.h.Len() {
+				t.Fatalf("reading what was written with %+v: %d parts, %v", ropts, len(parts), err)
+			}
+		})
 	}
 }

@@ -241,6 +241,14 @@ func BenchmarkTransport(b *testing.B) {
 // responses add up to (800 MiB here). It reports the peak heap in use,
 // sampled, and the most the batch held in response buffers.
 func BenchmarkHandlerLargeResponses(b *testing.B) {
+	for _, budget := range []int64{8 << 20, DefaultMaxBufferedBytes} {
+		b.Run(fmt.Sprintf("budget=%dMiB", budget>>20), func(b *testing.B) {
+			benchmarkLargeResponses(b, budget)
+		})
+	}
+}
+
+func benchmarkLargeResponses(b *testing.B, budget int64) {
 	const calls, size = 200, 4 << 20
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -251,10 +259,11 @@ func BenchmarkHandlerLargeResponses(b *testing.B) {
 			}
 		}
 	})
-	h := NewHandler(inner, nil)
+	h := NewHandler(inner, &HandlerOptions{MaxBufferedBytes: budget})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := batchOf(calls)
+	runtime.GC()
 	var peak uint64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
@@ -288,4 +297,22 @@ func BenchmarkHandlerLargeResponses(b *testing.B) {
 	<-sampled
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(h.peakBuffered.Load())/(1<<20), "peak-buffered-MiB")
+}
+
+// BenchmarkFindRefsAdversarial scans 16 MiB of references that start and
+// never end, which a quadratic scan took minutes over; one pass takes a
+// few ms per MiB at most.
+func BenchmarkFindRefsAdversarial(b *testing.B) {
+	for _, unit := range []string{"$result[", "%24result%5B", "$result[a]["} {
+		s := strings.Repeat(unit, (16<<20)/len(unit))
+		b.Run("unit="+unit, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := findRefs(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

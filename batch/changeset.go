@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,11 +63,9 @@ func (h *Handler) serveChangeset(st *batchState, i int, wk *worker) {
 		head.rec.fail(http.StatusBadRequest, head.err.Error())
 		return
 	}
-	if st.halt {
-		if k := st.haltedBy.Load(); k >= 0 {
-			head.rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
-			return
-		}
+	if why, halted := st.halted(); halted {
+		head.rec.failJSON(http.StatusFailedDependency, why)
+		return
 	}
 	// Wait for the calls outside the changeset that its calls reference
 	// before the group begins, so that no group is held open waiting: an
@@ -144,9 +141,7 @@ func (st *batchState) settleChangeset(i int) {
 	default:
 		head.status = http.StatusOK
 	}
-	if st.halt && head.status >= 400 {
-		st.haltedBy.CompareAndSwap(-1, int64(i))
-	}
+	st.noteFailure(i)
 	for j := range st.members(i) {
 		c := &st.calls[j]
 		switch {
@@ -227,35 +222,4 @@ func (h *Handler) writeChangeset(st *batchState, i int) error {
 		}
 	}
 	return o.cw.Close()
-}
-
-// preferContinue reports whether the Prefer fields of a batch request ask
-// for OData's continue-on-error (RFC 7240 preferences, comma-separated,
-// each with optional parameters after ";").
-func preferContinue(h http.Header) bool {
-	for _, v := range h.Values("Prefer") {
-		for _, pref := range strings.Split(v, ",") {
-			pref, _, _ = strings.Cut(pref, ";")
-			name, val, _ := strings.Cut(pref, "=")
-			name = strings.TrimSpace(name)
-			if !strings.EqualFold(name, "odata.continue-on-error") && !strings.EqualFold(name, "continue-on-error") {
-				continue
-			}
-			val = strings.Trim(strings.TrimSpace(val), `"`)
-			return val == "" || strings.EqualFold(val, "true")
-		}
-	}
-	return false
-}
-
-// members yields the indexes of the calls of the changeset whose head is
-// call i, in order.
-func (st *batchState) members(i int) iter.Seq[int] {
-	return func(yield func(int) bool) {
-		for j := i + 1; j <= i+st.calls[i].members; j++ {
-			if !yield(j) {
-				return
-			}
-		}
-	}
 }

@@ -412,7 +412,7 @@ func TestChangesetParts(t *testing.T) {
 	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
 	want := []treePart{
 		{Parts: []treePart{{ContentID: "response-1", Status: 200, JSON: obj{"group": true}}}},
-		{ContentID: "response-nob", Status: 400, JSON: "part 1: changeset: mixed: not a multipart media type: no boundary parameter at offset 0\n"},
+		{ContentID: "response-nob", Status: 400, JSON: "part 1: changeset: mixed: not a multipart media type: no boundary parameter\n"},
 		{ContentID: "response-trunc", Status: 400, JSON: "part 2: changeset: mixed: unexpected EOF: input ends inside a part body at offset 57\n"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

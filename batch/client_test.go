@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
 )
 
 // result is a call's outcome as the tests compare it.
@@ -198,5 +199,67 @@ func TestClientCancel(t *testing.T) {
 	}
 	if _, err := call.Wait(context.Background()); !errors.Is(err, context.Canceled) {
 		t.Errorf("call after cancel: %v, want context.Canceled", err)
+	}
+}
+
+// A response part is read as net/http's client reads a response: interim
+// (1xx) responses are skipped to the final one, never returned; bytes after
+// the response are that call's error, and the other calls keep theirs.
+func TestClientResponsePartFraming(t *testing.T) {
+	parts := []struct{ id, msg string }{
+		{"continue", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{"hints", "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"},
+		{"after204", "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecond"},
+		{"afterCL0", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecond"},
+		{"afterBody", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 Oops\r\n\r\n"},
+		{"interimOnly", "HTTP/1.1 100 Continue\r\n\r\n"},
+		{"plain", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain"},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "multipart/mixed; boundary=b")
+		for _, p := range parts {
+			fmt.Fprintf(w, "--b\r\nContent-Type: application/http\r\nContent-ID: response-%s\r\n\r\n%s\r\n", p.id, p.msg)
+		}
+		fmt.Fprint(w, "--b--\r\n")
+	}))
+	defer srv.Close()
+	b := (&Client{Endpoint: srv.URL, HTTPClient: srv.Client()}).NewBatch()
+	for _, p := range parts {
+		req, _ := http.NewRequest("GET", "/x", nil)
+		if _, err := b.Add(req, p.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]result{}
+	for _, p := range parts {
+		c := b.Results()[p.id]
+		resp, err := c.Wait(context.Background())
+		switch {
+		case errors.Is(err, mixed.ErrDataAfterBody):
+			got[p.id] = result{Err: "ErrDataAfterBody"}
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			got[p.id] = result{Err: "ErrUnexpectedEOF"}
+		case err != nil:
+			got[p.id] = result{Err: err.Error()}
+		default:
+			body, _ := io.ReadAll(resp.Body)
+			got[p.id] = result{Status: resp.StatusCode, Body: string(body)}
+		}
+	}
+	want := map[string]result{
+		"continue":    {Status: 200, Body: "ok"},
+		"hints":       {Status: 204},
+		"after204":    {Err: "ErrDataAfterBody"},
+		"afterCL0":    {Err: "ErrDataAfterBody"},
+		"afterBody":   {Err: "ErrDataAfterBody"},
+		"interimOnly": {Err: "ErrUnexpectedEOF"},
+		"plain":       {Status: 200, Body: "plain"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 }

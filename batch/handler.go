@@ -46,7 +46,9 @@ type HandlerOptions struct {
 	// at the deadline has its context cancelled and answers 504 Gateway
 	// Timeout in its part, unless its response had begun to stream; its
 	// handler may go on, but its request body and ResponseWriter are dead
-	// to it from then on.
+	// to it from then on. The time counts everything the call does,
+	// waiting for room to buffer its response and for a slow client to
+	// take its streaming part included.
 	CallTimeout time.Duration
 	// PathPrefix is the path the calls must stay inside (default "/"),
 	// such as a gateway's upstream base path. A call target's dot
@@ -264,9 +266,13 @@ type call struct {
 type batchState struct {
 	rd    mixed.Reader
 	arena []byte
-	calls []call
-	done  chan int
-	out   output
+	// spans locate the calls' bytes in the arena while it grows; ncalls
+	// counts the calls read so far, for MaxCalls.
+	spans  []span
+	ncalls int
+	calls  []call
+	done   chan int
+	out    output
 	// workers keep their parsers, and recs the calls' responses, across
 	// batches.
 	workers []*worker
@@ -315,15 +321,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the client is gone
 		}
 	}
-	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
-	if h.opts.OData {
-		if preferContinue(r.Header) {
-			w.Header().Set("Preference-Applied", "odata.continue-on-error")
-		} else {
-			st.halt = true
-		}
-	}
-	st.haltedBy.Store(-1)
+	h.startHalt(st, w, r)
 	h.open(st, w)
 	h.run(st, r)
 	h.respond(st)

@@ -504,3 +504,85 @@ func TestHandlerReferenceTooLargeToKeep(t *testing.T) {
 		t.Errorf("parts: %d bytes (want %d), then %q", len(got[0].Body), len(big), got[1].Body)
 	}
 }
+
+// A part that holds more than one message answers 400 before its call
+// runs, whether the first message has a body or not; a response whose
+// head is over what the batch response's readers accept answers 502.
+func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/many" {
+			for i := range 150 {
+				w.Header().Set(fmt.Sprintf("X-Field-%d", i), "v")
+			}
+		}
+		io.WriteString(w, "ok")
+	})
+	got := readBatchResponse(t, serve(t, inner, nil, "/", nil, batchBody(
+		part("1", "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /smuggled HTTP/1.1\r\n\r\n"),
+		part("2", "GET /b HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
+		part("3", "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
+		part("4", "GET /many HTTP/1.1\r\n"),
+		part("5", "POST /fine HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\r\n\r\n"),
+	)))
+	if diff := cmp.Diff([]int{400, 400, 400, 502, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[3].Body, "fields") {
+		t.Errorf("the 502 says %q; want it to name the fields limit", got[3].Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"/many", "/fine"}, reached); diff != "" {
+		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
+	}
+}
+
+// A call whose part had begun to stream when CallTimeout abandoned it: its
+// handler, still running after the batch has ended, can no longer write,
+// and nothing of its ResponseWriter is reused under it (this crashed the
+// process: found by cmd/mixed's load test).
+func TestHandlerAbandonedStreamingCall(t *testing.T) {
+	gate := make(chan struct{})
+	wrote := make(chan error, 1)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/next" {
+			io.WriteString(w, "next")
+			return
+		}
+		w.Write(bytes.Repeat([]byte("x"), 100<<10)) // the head: its part streams
+		<-r.Context().Done()                        // CallTimeout: the call is abandoned
+		<-gate                                      // the batch response has ended
+		_, err := w.Write([]byte("late"))           // a reverse proxy still copying, say
+		wrote <- err
+	})
+	var log syncBuffer
+	h := NewHandler(inner, &HandlerOptions{CallTimeout: 50 * time.Millisecond, ErrorLog: slog.New(slog.NewTextHandler(&log, nil))})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body := batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /next HTTP/1.1\r\n"))
+	for range 2 { // the second batch reuses the first one's state
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readBatchResponse(t, resp)
+		resp.Body.Close()
+		if len(got) != 2 || got[0].Status != 200 || len(got[0].Body) != 100<<10 || got[1].Body != "next" {
+			t.Fatalf("parts: %d; want the streamed part as it stood, then the next call's", len(got))
+		}
+	}
+	close(gate)
+	for range 2 {
+		if err := <-wrote; err != http.ErrHandlerTimeout {
+			t.Errorf("a write after the call was abandoned: %v, want http.ErrHandlerTimeout", err)
+		}
+	}
+	if !strings.Contains(log.String(), "had begun to stream, with status 504") {
+		t.Errorf("the cut part was not logged:\n%s", log.String())
+	}
+}

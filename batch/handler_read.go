@@ -16,16 +16,8 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 	st.rd.Reset(body, boundary)
 	// Part bodies go into one arena; positions are kept first and turned
 	// into slices at the end, since the arena moves as it grows.
-	var spans []span
-	ncalls := 0
+	st.spans, st.ncalls = st.spans[:0], 0
 	npart := -1
-	tooLarge := func(err error) (int, error) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
-		}
-		return 0, nil
-	}
 	for {
 		p, err := st.rd.NextPart()
 		if err == io.EOF {
@@ -41,30 +33,30 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 		ct := p.Header.Get("Content-Type")
 		if h.opts.Changesets && isMediaType(ct, "multipart/mixed") {
 			at := len(st.calls)
-			if err := h.readChangeset(st, p, npart, &spans, &ncalls); err != nil {
+			if err := h.readChangeset(st, p, npart); err != nil {
 				if status, err := tooLarge(err); status != 0 {
 					return status, err
 				}
-				if ncalls > h.opts.MaxCalls {
+				if st.ncalls > h.opts.MaxCalls {
 					return http.StatusBadRequest, fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 				}
 				// The changeset is answered as one 400; the rest of its
 				// part is skipped by the next NextPart.
-				st.calls, spans = st.calls[:at+1], spans[:at+1]
+				st.calls, st.spans = st.calls[:at+1], st.spans[:at+1]
 				st.calls[at].members = 0
 				st.calls[at].err = fmt.Errorf("part %d: changeset: %w", npart, err)
 			}
 			continue
 		}
-		if ncalls == h.opts.MaxCalls {
+		if st.ncalls == h.opts.MaxCalls {
 			return http.StatusBadRequest, fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 		}
-		ncalls++
+		st.ncalls++
 		c := call{part: npart}
 		if !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d: Content-Type %q is not application/http", npart, ct)
 		}
-		if err := h.readCall(st, p, &c, &spans, npart, -1); err != nil {
+		if err := h.readCall(st, p, &c, -1); err != nil {
 			if status, err := tooLarge(err); status != 0 {
 				return status, err
 			}
@@ -72,13 +64,27 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 		}
 		st.calls = append(st.calls, c)
 	}
-	for i, sp := range spans {
+	for i, sp := range st.spans {
 		st.calls[i].cid = st.arena[sp.idStart:sp.idEnd:sp.idEnd]
 		st.calls[i].raw = st.arena[sp.rawStart:sp.rawEnd:sp.rawEnd]
 	}
-	// Read the body to its end, epilogue and all, before any call runs:
-	// net/http notices a client that goes away, and cancels the calls'
-	// contexts, only once the request body has been read to its end.
+	return h.readEpilogue(st, body)
+}
+
+// tooLarge is the outer status and error for err, when err says the body
+// went past MaxBodyBytes; status 0 otherwise.
+func tooLarge(err error) (int, error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("batch body over %d bytes", mbe.Limit)
+	}
+	return 0, nil
+}
+
+// readEpilogue reads the body to its end, epilogue and all, before any
+// call runs: net/http notices a client that goes away, and cancels the
+// calls' contexts, only once the request body has been read to its end.
+func (h *Handler) readEpilogue(st *batchState, body io.Reader) (int, error) {
 	n, err := io.Copy(io.Discard, io.LimitReader(body, h.opts.MaxEpilogueBytes+1))
 	n += int64(st.rd.Buffered())
 	if err != nil {
@@ -97,9 +103,10 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 type span struct{ idStart, idEnd, rawStart, rawEnd int }
 
 // readCall appends the Content-ID and body of part p to the arena, noting
-// where they are. p is part npart of the batch, or part member of the
-// changeset that is part npart (member ≥ 0).
-func (h *Handler) readCall(st *batchState, p *mixed.Part, c *call, spans *[]span, npart, member int) error {
+// where they are. p is part c.part of the batch, or part member of the
+// changeset that is part c.part (member ≥ 0).
+func (h *Handler) readCall(st *batchState, p *mixed.Part, c *call, member int) error {
+	npart := c.part
 	var sp span
 	sp.idStart = len(st.arena)
 	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
@@ -117,21 +124,21 @@ func (h *Handler) readCall(st *batchState, p *mixed.Part, c *call, spans *[]span
 		}
 	}
 	sp.rawEnd = len(st.arena)
-	*spans = append(*spans, sp)
+	st.spans = append(st.spans, sp)
 	return nil
 }
 
 // readChangeset reads a changeset part: its head, then one member per
 // nested part. A nested multipart part is a member that fails with 400,
 // since changesets do not nest.
-func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int, spans *[]span, ncalls *int) error {
+func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int) error {
 	at := len(st.calls)
 	var sp span
 	sp.idStart = len(st.arena)
 	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
 	sp.idEnd, sp.rawStart, sp.rawEnd = len(st.arena), len(st.arena), len(st.arena)
 	st.calls = append(st.calls, call{kind: changesetHead, part: npart})
-	*spans = append(*spans, sp)
+	st.spans = append(st.spans, sp)
 	boundary, err := mixed.ParseBoundary(string(p.Header.Get("Content-Type")))
 	if err != nil {
 		return err
@@ -145,27 +152,27 @@ func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int, spans 
 			}
 			// An empty changeset is a part of its own, answered with a
 			// 400: it counts toward the limit like a call.
-			if *ncalls == h.opts.MaxCalls {
-				*ncalls++
+			if st.ncalls == h.opts.MaxCalls {
+				st.ncalls++
 				return fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 			}
-			*ncalls++
+			st.ncalls++
 			return errors.New("a changeset with no calls")
 		}
 		if err != nil {
 			return err
 		}
-		if *ncalls == h.opts.MaxCalls {
-			*ncalls++
+		if st.ncalls == h.opts.MaxCalls {
+			st.ncalls++
 			return fmt.Errorf("more than %d calls in one batch", h.opts.MaxCalls)
 		}
-		*ncalls++
+		st.ncalls++
 		c := call{kind: memberCall, head: at, part: npart}
 		member := len(st.calls) - at - 1
 		if ct := q.Header.Get("Content-Type"); !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d, changeset part %d: Content-Type %q is not application/http (changesets do not nest)", npart, member, ct)
 		}
-		if err := h.readCall(st, q, &c, spans, npart, member); err != nil {
+		if err := h.readCall(st, q, &c, member); err != nil {
 			return err
 		}
 		st.calls = append(st.calls, c)

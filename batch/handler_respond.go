@@ -260,8 +260,8 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 	case c.rec.streaming:
 		o.owner, o.part = nil, nil
 		if rw := c.rec; rw.failed || rw.length >= 0 && rw.sent < rw.length {
-			h.logf("batch: call %d (%q) ended after its response had begun to stream; its part is cut short (%d of %d body bytes)",
-				c.part, c.cid, rw.sent, rw.length)
+			h.logf("batch: call %d (%q) ended after its response had begun to stream, with status %d; its part stops after %d body bytes (Content-Length %d, -1 for none)",
+				c.part, c.cid, rw.status, rw.sent, rw.length)
 		}
 	case o.err != nil:
 	case c.kind == changesetHead:
@@ -313,13 +313,19 @@ func (o *output) writePart(w *mixed.Writer, c *call) error {
 	return err
 }
 
-// writeUnwritable answers, in place of a response the wire cannot carry
-// (the handler set a field no reader would accept), a 500 of our own
-// saying so, rather than dropping the call.
+// writeUnwritable answers, in place of a response the wire cannot carry,
+// an error of our own saying so, rather than dropping the call: a 502 for
+// a head over the limits a reader of the batch response would apply (the
+// inner handler, often an upstream, answered more than a batch can
+// carry), a 500 for a field no reader would accept.
 func (o *output) writeUnwritable(pw interface{ Write([]byte) (int, error) }, cause error) error {
 	var e mixed.Header
 	e.Add("Content-Type", "text/plain; charset=utf-8")
-	return o.mw.WriteResponse(pw, http.StatusInternalServerError, "", &e, []byte("batch: the call's response cannot be written: "+cause.Error()+"\n"))
+	status := http.StatusInternalServerError
+	if errors.Is(cause, mixed.ErrTooManyFields) || errors.Is(cause, mixed.ErrHeaderTooLarge) || errors.Is(cause, mixed.ErrStartLineTooLong) {
+		status = http.StatusBadGateway
+	}
+	return o.mw.WriteResponse(pw, status, "", &e, []byte("batch: the call's response cannot be written: "+cause.Error()+"\n"))
 }
 
 // fieldsOf puts the fields of rw into o.rh, sorted by name, values trimmed

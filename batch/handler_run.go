@@ -94,6 +94,9 @@ func (h *Handler) messageOptions() mixed.MessageOptions {
 type worker struct {
 	mr  *mixed.MessageReader
 	src chunkSource
+	// whole checks, for a call with a body, that nothing follows the
+	// body in its part before the call runs.
+	whole *mixed.MessageReader
 }
 
 // chunkSource hands a call's raw bytes to a MessageReader in one chunk,
@@ -127,11 +130,9 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		c.rec.fail(http.StatusBadRequest, c.err.Error())
 		return
 	}
-	if st.halt && c.kind != memberCall {
-		if k := st.haltedBy.Load(); k >= 0 {
-			c.rec.failJSON(http.StatusFailedDependency, st.skipped(int(k)))
-			return
-		}
+	if why, halted := st.halted(); halted && c.kind != memberCall {
+		c.rec.failJSON(http.StatusFailedDependency, why)
+		return
 	}
 	if err := st.awaitDeps(c); err != nil {
 		c.rec.failJSON(http.StatusFailedDependency, err.Error())
@@ -194,10 +195,13 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), h.opts.CallTimeout)
 	defer cancel()
 	req = req.WithContext(ctx)
+	// The handler's goroutine may outlive the batch, whose state the next
+	// batch reuses: it gets a copy of what it logs.
+	label := &call{part: c.part, cid: bytes.Clone(c.cid)}
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		h.invoke(c, rw, req)
+		h.invoke(label, rw, req)
 	}()
 	select {
 	case <-finished:
@@ -211,27 +215,33 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		return
 	default:
 	}
-	// Abandon the handler: its ResponseWriter fails from now on, and it
-	// is never reused, since the handler may still hold it.
+	// Abandon the handler: its ResponseWriter fails from now on and is
+	// never reused (writeUnit leaves it alone), since the handler may
+	// still hold it; the call's part is answered by a fresh one.
 	o := &st.out
 	o.mu.Lock()
 	rw.ended, rw.endErr, rw.abandoned = true, http.ErrHandlerTimeout, true
 	streaming := rw.streaming
-	if streaming {
-		rw.failed = true
-	}
-	o.mu.Unlock()
-	st.recs[i] = nil
-	if streaming {
-		return // the part is cut short; writeUnit logs it
-	}
-	o.mu.Lock()
 	o.release(int64(rw.body.Len()))
 	rw.body = bytes.Buffer{} // not the budget's any more
 	o.mu.Unlock()
+	st.recs[i] = nil
 	fresh := newResponse()
 	fresh.out, fresh.unit, fresh.held, fresh.keep, fresh.head = o, rw.unit, rw.held, rw.keep, rw.head
 	c.rec = fresh
+	if streaming {
+		// The part went out in part: it is cut short where it stands
+		// (writeUnit logs it), and the call's outcome is the timeout.
+		fresh.streaming, fresh.failed = true, true
+		fresh.status, fresh.wroteHeader = http.StatusGatewayTimeout, true
+		o.wmu.Lock() // after a write in progress, which counts in sent
+		fresh.length, fresh.sent = rw.length, rw.sent
+		if o.owner == rw {
+			o.owner = fresh
+		}
+		o.wmu.Unlock()
+		return
+	}
 	msg := fmt.Sprintf("batch: the call did not finish within %s", h.opts.CallTimeout)
 	if ctx.Err() != context.DeadlineExceeded {
 		msg = "batch: the call was cancelled: " + context.Cause(ctx).Error()
@@ -239,14 +249,22 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	fresh.fail(http.StatusGatewayTimeout, msg)
 }
 
-// skipped says why a call is skipped: call k failed and the batch halts.
-func (st *batchState) skipped(k int) string {
-	c := &st.calls[k]
-	what := "call"
-	if c.kind == changesetHead {
-		what = "changeset"
+// checkWhole reads the request in raw to its end, so that a part that
+// holds more than one message (a body, then a second request) answers 400
+// before its call runs, not when its handler happens to read the body to
+// its end. The body is read as views of raw, copying nothing.
+func (h *Handler) checkWhole(wk *worker, raw []byte) error {
+	if wk.whole == nil {
+		wk.whole = mixed.NewMessageReaderOptions(nil, h.messageOptions())
 	}
-	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, c.cid, c.status)
+	src := chunkSource{b: raw}
+	wk.whole.Reset(&src)
+	defer wk.whole.Reset(nil)
+	m, err := wk.whole.ReadRequest()
+	if err == nil {
+		_, err = m.Body.WriteTo(io.Discard)
+	}
+	return err
 }
 
 // callRequest builds the *http.Request of a call, as if it had arrived
@@ -259,6 +277,11 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	m, err := wk.mr.ReadRequest()
 	if err != nil {
 		return nil, err
+	}
+	if m.ContentLength != 0 {
+		if err := h.checkWhole(wk, c.raw); err != nil {
+			return nil, err
+		}
 	}
 	if host := m.Header.Get("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)

@@ -1,9 +1,6 @@
 package batch
 
-import (
-	"net"
-	"strings"
-)
+import "strings"
 
 // sameHost reports whether a call's host (its Host field, or the host of an
 // absolute-form target) names the batch endpoint, whose host is endpoint
@@ -13,6 +10,9 @@ import (
 // it (the URL's host name only), or equal to the endpoint's, the scheme's
 // default port counting for an endpoint that names none.
 func sameHost(call, endpoint, scheme string) bool {
+	if call != "" && strings.EqualFold(call, endpoint) {
+		return true // the common case, without splitting
+	}
 	ch, cp := splitHostPort(call)
 	eh, ep := splitHostPort(endpoint)
 	if !strings.EqualFold(ch, eh) || ch == "" {
@@ -24,14 +24,22 @@ func sameHost(call, endpoint, scheme string) bool {
 	return ep == "" && cp == defaultPort(scheme)
 }
 
-// splitHostPort splits host[:port], [v6][:port] or a bare IPv6 literal;
-// the host comes back without brackets or a trailing dot.
+// splitHostPort splits host[:port] or [v6][:port]; the host comes back
+// without brackets or a trailing dot. Unlike net.SplitHostPort it
+// allocates nothing, a port being optional here.
 func splitHostPort(hostport string) (host, port string) {
 	host = hostport
-	if h, p, err := net.SplitHostPort(hostport); err == nil {
-		host, port = h, p
-	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
-		host = hostport[1 : len(hostport)-1]
+	if strings.HasPrefix(hostport, "[") {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 {
+			return hostport, ""
+		}
+		host = hostport[1:end]
+		if rest := hostport[end+1:]; strings.HasPrefix(rest, ":") {
+			port = rest[1:]
+		}
+	} else if i := strings.LastIndexByte(hostport, ':'); i >= 0 && strings.IndexByte(hostport[:i], ':') < 0 {
+		host, port = hostport[:i], hostport[i+1:]
 	}
 	return strings.TrimSuffix(host, "."), port
 }

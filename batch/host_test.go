@@ -23,6 +23,8 @@ func TestSameHost(t *testing.T) {
 		{"[::2]:8080", "[::1]:8080", "http", false},
 		{"", "example.com", "http", false},
 		{"example.com:", "example.com", "http", true},
+		{"::1", "[::1]", "http", true},
+		{"[::1", "[::1]", "http", false},
 	} {
 		if got := sameHost(tt.call, tt.endpoint, tt.scheme); got != tt.want {
 			t.Errorf("sameHost(%q, %q, %q) = %v, want %v", tt.call, tt.endpoint, tt.scheme, got, tt.want)

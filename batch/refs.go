@@ -5,14 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/mixedcodec/mixed"
 )
 
 // A ref is one result reference, Bitrix24's macro $result[id][key]...: the
@@ -75,7 +70,7 @@ func (sc *refScanner) match(i int) (ref, int, bool) {
 	}
 	j += len("result")
 	var keys []string
-	for {
+	for len(keys) < maxRefKeys {
 		k, ok := lit(j, '[', "%5B")
 		if !ok {
 			break
@@ -97,6 +92,11 @@ func (sc *refScanner) match(i int) (ref, int, bool) {
 	}
 	return ref{text: s[i:j], id: keys[0], path: keys[1:]}, j, true
 }
+
+// maxRefKeys bounds the keys of one reference, id included: a path
+// deeper than that names nothing a JSON response holds, and the bound keeps
+// a run of "[x][x][x]..." from becoming one reference with a million keys.
+const maxRefKeys = 32
 
 // matchRef matches a reference at s[i:]; see refScanner.match.
 func matchRef(s string, i int) (ref, int, bool) {
@@ -124,6 +124,8 @@ func (sc *refScanner) all(ctx context.Context) ([]ref, error) {
 		if r, end, ok := sc.match(i); ok {
 			out = append(out, r)
 			i = end - 1
+		} else if sc.from <= i && sc.closeAt < 0 {
+			break // no "]" from here on: no reference can end
 		}
 	}
 	return out, nil
@@ -303,195 +305,4 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) 
 		return doc, nil
 	}
 	return append(out, doc[last:]...), nil
-}
-
-// linkReferences finds the references of every call, in its target and
-// query and, when its Content-Type is JSON, its body, and links each to
-// the earlier call it names; a reference that names no call, the call
-// itself or a later one is kept as the call's refErr. It returns ctx's
-// error if ctx ends first.
-func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
-	found := false
-	for i := range st.calls {
-		if st.calls[i].err == nil && hasRefMarker(st.calls[i].raw) {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return nil // the independent case costs one scan of the bytes
-	}
-	clear(st.ids)
-	if st.ids == nil {
-		st.ids = make(map[string]int)
-	}
-	for i := range st.calls {
-		if st.calls[i].kind == changesetHead {
-			continue // a changeset has no result of its own
-		}
-		if id := requestID(st.calls[i].cid); id != "" {
-			if _, dup := st.ids[id]; !dup {
-				st.ids[id] = i
-			}
-		}
-	}
-	for i := range st.calls {
-		c := &st.calls[i]
-		if c.err != nil || c.kind == changesetHead || !hasRefMarker(c.raw) {
-			continue
-		}
-		refs, err := h.callRefs(ctx, st, c)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			continue // the call cannot be read: it answers 400 when it runs
-		}
-		c.refs = refs
-		for _, r := range c.refs {
-			k, ok := st.ids[r.id]
-			switch {
-			case !ok:
-				c.refErr = &refError{r.text, fmt.Sprintf("no call of this batch has the id %q", r.id)}
-			case k == i:
-				c.refErr = &refError{r.text, "a call cannot use its own result (a cycle)"}
-			case k > i:
-				c.refErr = &refError{r.text, fmt.Sprintf("call %q comes later in the batch; a call can only use the results of earlier ones", r.id)}
-			default:
-				if !slices.Contains(c.deps, k) {
-					c.deps = append(c.deps, k)
-				}
-				if d := &st.calls[k]; !d.referenced {
-					d.referenced = true
-					d.done = make(chan struct{})
-				}
-				continue
-			}
-			break
-		}
-	}
-	return nil
-}
-
-// callRefs returns the references of call c: in its target, and in its
-// body when that is JSON. Header values and other bodies are the
-// handler's business, and reach it unchanged.
-func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref, error) {
-	if st.lmr == nil {
-		st.lmr = mixed.NewMessageReaderOptions(nil, h.messageOptions())
-	}
-	src := chunkSource{b: c.raw}
-	st.lmr.Reset(&src)
-	defer st.lmr.Reset(nil)
-	m, err := st.lmr.ReadRequest()
-	if err != nil {
-		return nil, err
-	}
-	refs, err := findRefs(ctx, string(m.Target))
-	if err != nil || !isJSON(string(m.Header.Get("Content-Type"))) {
-		return refs, err
-	}
-	body, err := io.ReadAll(m.Body)
-	if err != nil {
-		return nil, err
-	}
-	more, err := findRefs(ctx, string(body))
-	return append(refs, more...), err
-}
-
-// awaitDeps waits for the calls c references and reports why c cannot run,
-// if it cannot.
-func (st *batchState) awaitDeps(c *call) error {
-	if c.refErr != nil {
-		return c.refErr
-	}
-	for _, k := range c.deps {
-		if d := &st.calls[k]; c.kind != memberCall || d.kind != memberCall || d.head != c.head {
-			// An earlier call of the same changeset has run already, and
-			// publishes its outcome only when the changeset ends.
-			<-d.done
-		}
-	}
-	for _, r := range c.refs {
-		d := &st.calls[st.ids[r.id]]
-		switch {
-		case d.groupErr != "":
-			return &refError{r.text, fmt.Sprintf("call %q does not count: %s", r.id, d.groupErr)}
-		case d.status >= 400:
-			return &refError{r.text, fmt.Sprintf("call %q failed with status %d", r.id, d.status)}
-		case d.resultErr != nil:
-			return &refError{r.text, d.resultErr.Error()}
-		}
-	}
-	return nil
-}
-
-// substitute puts the referenced values into req's target and JSON body.
-func (st *batchState) substitute(req *http.Request) error {
-	resolve := func(r ref) (any, error) {
-		return lookup(st.calls[st.ids[r.id]].result, r)
-	}
-	target, err := substituteTarget(req.RequestURI, resolve)
-	if err != nil {
-		return err
-	}
-	if target != req.RequestURI {
-		u, err := url.ParseRequestURI(target)
-		if err != nil {
-			return fmt.Errorf("batch: the target after substitution, %q: %w", target, err)
-		}
-		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
-		req.RequestURI = target
-	}
-	if req.Body == nil || req.Body == http.NoBody || !isJSON(req.Header.Get("Content-Type")) {
-		return nil
-	}
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		return err
-	}
-	body, err = substituteJSON(body, resolve)
-	if err != nil {
-		return err
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.TransferEncoding = nil
-	if req.Header.Get("Content-Length") != "" {
-		req.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	}
-	return nil
-}
-
-// settle publishes the outcome of call i: for halt-on-error, and to the
-// calls that reference it, which get its decoded JSON response.
-func (st *batchState) settle(i int) {
-	c := &st.calls[i]
-	c.status = c.rec.status
-	if st.halt && c.status >= 400 && c.kind != memberCall {
-		st.haltedBy.CompareAndSwap(-1, int64(i))
-	}
-	if !c.referenced {
-		return
-	}
-	switch {
-	case c.status >= 400:
-	case c.rec.dropped:
-		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", requestID(c.cid))
-	default:
-		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
-		dec.UseNumber()
-		if err := dec.Decode(&c.result); err != nil {
-			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", requestID(c.cid), err)
-		}
-	}
-	if c.kind != memberCall {
-		close(c.done) // a changeset's calls are published with it
-	}
-}
-
-// truthy reports whether a header value turns an option on.
-func truthy(v string) bool {
-	v = strings.TrimSpace(v)
-	return v == "1" || strings.EqualFold(v, "true")
 }
