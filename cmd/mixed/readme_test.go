@@ -33,6 +33,7 @@ var readmeWants = map[string][]string{
 // out (they would run this test again). Each block runs in its own process
 // group, killed at its end with the serve it started in the background.
 func TestREADMESnippets(t *testing.T) {
+	t.Parallel() // mostly waiting for go build
 	for _, tool := range []string{"sh", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
