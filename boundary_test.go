@@ -185,21 +185,15 @@ func TestBoundaryBcharsEverywhere(t *testing.T) {
 // sweeps: every form of a boundary parameter, duplicates, other
 // parameters, quoting, escapes and white space.
 var ctSweepTokens = []string{
-	";", " ", "\t", "=", `"`, `\`, "boundary=", "BOUNDARY=", "boundary*=", "boundary*0=",
-	"boundary*1*=", "x=", "a", "b=", `"a;b"`, "utf-8''c", "%41",
+	";", " ", "\t", "=", `"`, `\`, "boundary=a", "BOUNDARY=", "boundary*=utf-8''c", "boundary*0=a",
+	"boundary*1*=", "x=", "a", `"a;b"`, "%41",
 }
 
 // ParseBoundary and mime.ParseMediaType never find two different
 // boundaries in one Content-Type: where both accept, they agree; where
 // only one accepts, the reason is one of the deliberate differences.
-// Under -short the sweep goes one token less deep (a seventeenth of the
-// inputs).
 func TestParseBoundaryVsStdlib(t *testing.T) {
-	depth := 5
-	if testing.Short() {
-		depth = 4
-	}
-	sweepTokens(t, ctSweepTokens, depth, func(data []byte) {
+	sweepTokens(t, ctSweepTokens, 4, func(data []byte) {
 		checkBoundaryVsStdlib(t, "multipart/mixed; "+string(data))
 	})
 }

@@ -84,6 +84,20 @@
 //     inside a body.
 //   - A bare-LF "--boundary--" line before the first part is the close
 //     delimiter here, and a preamble line for mime/multipart.
+//   - Boundaries (see Boundaries above): a boundary with a byte outside
+//     RFC 2046's bchars is refused by NewReader and Writer.SetBoundary
+//     (mime/multipart takes any); a Content-Type that gives the boundary
+//     more than once (duplicates, even equal ones, which
+//     mime.ParseMediaType accepts) or in an RFC 2231 form (boundary*=,
+//     boundary*0=, which mime.ParseMediaType prefers to boundary=), or
+//     whose parameter list is malformed, is refused by ParseBoundary; an
+//     unquoted boundary with bchars that are not token characters
+//     (Google's '=') is accepted by ParseBoundary and refused by
+//     mime.ParseMediaType. Where both parse a Content-Type, they find the
+//     same boundary.
+//   - A Writer refuses a part header that a default Reader would refuse
+//     (over 100 fields or 64 KiB, [WriterOptions]), and invalid field
+//     names and values; mime/multipart's Writer writes them.
 //
 // A Reader stops at the close delimiter and does not read the epilogue.
 //
@@ -106,17 +120,58 @@
 // Transfer-Encoding, disagreeing or malformed Content-Length, transfer
 // codings other than chunked, bare CR, control characters, white space
 // before a field's colon, obsolete line folding, bare LF in chunk lines,
-// and anything but blank lines after the body are errors, each wrapping
-// its own sentinel. Request targets are origin-form (/path?query) only,
+// and anything but blank lines after the message (found by ReadRequest or
+// ReadResponse for a message without body) are errors, each wrapping its
+// own sentinel. Request targets are origin-form (/path?query) only,
 // unless [MessageOptions] allows absolute-form (a call could choose
 // another host) or OData's service-root-relative form.
+//
+// # Differences from net/http
+//
+// Where both [MessageReader] and net/http (http.ReadRequest,
+// http.ReadResponse) accept a message, they agree on its method, target,
+// status, fields (but the framing fields net/http moves out of its Header)
+// and body, except that a request without Content-Length or
+// Transfer-Encoding has the rest of the input as body here, and none for
+// net/http. The tests and fuzz targets check it, and that where only one
+// of them accepts, the reason is one of these:
+//
+//   - Refused here, accepted by net/http: obsolete line folding (net/http
+//     unfolds it); white space in a field name or between it and its
+//     colon, in the head or a trailer section (net/http reads
+//     "Content-Length : 5" as a field named "Content-Length ");
+//     Content-Length with Transfer-Encoding (net/http drops the
+//     Content-Length); Transfer-Encoding in an HTTP/1.0 message, several
+//     Transfer-Encoding fields, or a coding other than chunked, where
+//     net/http ignores them; an HTTP-version other than HTTP/1.0 and
+//     HTTP/1.1; a status code that is not three digits from 100 ("+20",
+//     "099"), a reason phrase with a control character; an asterisk-form
+//     target with a method other than OPTIONS, and the absolute-form and
+//     authority-form targets that [MessageOptions] does not allow;
+//     anything but blank lines after the message, be it after a body or
+//     after a message without body (Content-Length: 0, 1xx, 204, 304, a
+//     response to HEAD), where net/http reads one message and leaves the
+//     rest for a next one; a head over the limits of MessageOptions (8 KiB
+//     start line, 64 KiB, 100 fields; net/http allows 1 MiB and any number
+//     of fields).
+//   - Accepted here, refused by net/http: empty lines before the start
+//     line; a head that the input ends instead of an empty line; a request
+//     line without HTTP-version; a target relative to a service root, or
+//     in absolute-form, when MessageOptions allow it, that net/http's URL
+//     parser refuses (the target is checked as bytes, and parsed by
+//     [Request.HTTPRequest]); several Host fields; bare-LF line ends in a
+//     trailer section.
+//   - [MessageReader.ReadFinalResponse] skips up to 5 interim (1xx)
+//     responses as net/http's Transport does, but refuses a 101 Switching
+//     Protocols, which net/http returns as the final response.
 //
 // A [MessageWriter] writes requests and responses from a method, target or
 // status, a Header and a body without allocating, or from an
 // [net/http.Request] or [net/http.Response]; it validates everything before
 // writing a byte, and writes CRLF line ends, a reason phrase on every
 // status line and the empty line after every head, which strict peers
-// need. [Request.HTTPRequest] and [Response.HTTPResponse] convert what was
+// need; it refuses a head that a MessageReader with the same
+// [MessageOptions] would refuse for its size. [Request.HTTPRequest] and [Response.HTTPResponse] convert what was
 // read to net/http types, taking the scheme and host from a base URL.
 //
 // References: RFC 2046 §5.1 (multipart), RFC 5322 and RFC 2045 (header

@@ -38,6 +38,8 @@ func readTestRequest(m *MessageReader, src io.Reader) (testMsg, error) {
 	return readTestRequestWith(m, src, drainWriteTo)
 }
 
+// readTestResponse reads a response to method, with ReadFinalResponse when
+// method has the prefix "final:".
 func readTestResponse(m *MessageReader, src io.Reader, method string) (testMsg, error) {
 	return readTestResponseWith(m, src, method, drainWriteTo)
 }
@@ -73,7 +75,13 @@ func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBod
 
 func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain func(*MessageBody) (string, error)) (testMsg, error) {
 	m.Reset(src)
-	r, err := m.ReadResponse(method)
+	var r *Response
+	var err error
+	if final, ok := strings.CutPrefix(method, "final:"); ok {
+		r, err = m.ReadFinalResponse(final)
+	} else {
+		r, err = m.ReadResponse(method)
+	}
 	if err != nil {
 		return testMsg{}, err
 	}
