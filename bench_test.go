@@ -83,6 +83,7 @@ type benchMixedBatch struct {
 	br  bytes.Reader
 	src io.Reader // br, possibly wrapped
 	r   Reader
+	buf []byte // if set, bodies are read with Part.Read into it
 }
 
 func newBenchMixedBatch(wrap func(io.Reader) io.Reader) *benchMixedBatch {
@@ -108,6 +109,19 @@ func (m *benchMixedBatch) read(in []byte) (benchSummary, error) {
 		}
 		s.Parts++
 		s.IDBytes += len(p.Header.Get("Content-ID"))
+		if m.buf != nil {
+			for {
+				n, err := p.Read(m.buf)
+				s.BodyBytes += int64(n)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return s, err
+				}
+			}
+			continue
+		}
 		n, err := io.Copy(io.Discard, p)
 		s.BodyBytes += n
 		if err != nil {
@@ -383,6 +397,37 @@ func benchReadLarge(b *testing.B, in []byte) {
 		b.SetBytes(int64(len(in)))
 		for b.Loop() {
 			if _, err := l.scan(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// Part.Read into a 64 KiB buffer, as io.ReadFull and io.CopyBuffer
+	// callers read: the source is read straight into it (largeread.go).
+	buf := make([]byte, DefaultBufferSize)
+	mr := newBenchMixedBatch(nil)
+	mr.buf = buf
+	if s, err := mr.read(in); err != nil || s != mustSummary(m.read(in)) {
+		b.Fatalf("large reads: %+v, %v", s, err)
+	}
+	b.Run("impl=mixed-read", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := mr.read(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The body in memory: a BytesReader hands out views of it.
+	var mb benchBytesBatch
+	if s, err := mb.read(in); err != nil || s != mustSummary(m.read(in)) {
+		b.Fatalf("BytesReader: %+v, %v", s, err)
+	}
+	b.Run("impl=bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := mb.read(in); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -764,4 +809,187 @@ func BenchmarkWriteBatchHTTP(b *testing.B) {
 		}
 		b.SetBytes(int64(out.Len()))
 	})
+}
+
+// Workloads real users send that the rows above do not cover, and
+// adversarial inputs beside ordinary twins of the same size.
+
+// benchReadInput is benchReadBatch on given bytes of n parts, with the
+// in-memory BytesReader (impl=bytes) beside the streaming Reader.
+func benchReadInput(b *testing.B, in []byte, n int) {
+	m := newBenchMixedBatch(nil)
+	var sbr bytes.Reader
+	stdRun := func() (benchSummary, error) {
+		sbr.Reset(in)
+		return benchStdBatch(&sbr)
+	}
+	var mb benchBytesBatch
+	benchCheckRead(b, in, n, func() (benchSummary, error) { return m.read(in) }, stdRun)
+	if s, err := mb.read(in); err != nil || s != mustSummary(m.read(in)) {
+		b.Fatalf("BytesReader: %+v, %v", s, err)
+	}
+	b.Run("impl=mixed", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := m.read(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := mb.read(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=std", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := stdRun(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func mustSummary(s benchSummary, err error) benchSummary {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// benchBytesBatch reads batches in memory with a reused BytesReader.
+type benchBytesBatch struct {
+	r BytesReader
+}
+
+func (m *benchBytesBatch) read(in []byte) (benchSummary, error) {
+	var s benchSummary
+	m.r.Reset(in, benchBoundary)
+	for {
+		p, err := m.r.NextPart()
+		if err == io.EOF {
+			return s, nil
+		}
+		if err != nil {
+			return s, err
+		}
+		s.Parts++
+		s.IDBytes += len(p.Header.Get("Content-ID"))
+		n, err := p.WriteTo(io.Discard)
+		s.BodyBytes += n
+		if err != nil {
+			return s, err
+		}
+	}
+}
+
+// benchJSONBatch is a batch of n parts whose bodies are CRLF-dense JSON
+// of about 1 KiB each.
+func benchJSONBatch(n int) []byte {
+	text := benchText(1000 * n)
+	var b bytes.Buffer
+	for i := range n {
+		b.WriteString("--" + benchBoundary + "\r\nContent-Type: application/json; charset=UTF-8\r\nContent-ID: " + benchContentID(i) + "\r\n\r\n{\r\n")
+		b.Write(text[1000*i : 1000*(i+1)])
+		b.WriteString("\r\n}\r\n")
+	}
+	b.WriteString("--" + benchBoundary + "--\r\n")
+	return b.Bytes()
+}
+
+// BenchmarkReadBatchJSON: 1000 parts with CRLF-dense JSON bodies.
+func BenchmarkReadBatchJSON(b *testing.B) {
+	benchReadInput(b, benchJSONBatch(1000), 1000)
+}
+
+// BenchmarkReadBatchLF: the 1000-part batch response with LF-only line
+// ends throughout, as python's googleapiclient sends batches.
+func BenchmarkReadBatchLF(b *testing.B) {
+	benchReadInput(b, bytes.ReplaceAll(benchBatchResponse(1000), []byte("\r\n"), []byte("\n")), 1000)
+}
+
+const benchFloodSize = 4 << 20
+
+// benchRareByte is the byte of the boundary the Reader's finder filters
+// on: a flood of it is the worst case for a rare-byte filter.
+func benchRareByte() byte {
+	var f finder
+	pat := []byte("\r\n--" + benchBoundary)
+	f.reset(pat, 4)
+	return pat[f.rare]
+}
+
+// BenchmarkReadBoundaryFlood: one 4 MiB part of a single character of the
+// boundary, the one the finder filters on.
+func BenchmarkReadBoundaryFlood(b *testing.B) {
+	benchReadLarge(b, benchLargeBody(bytes.Repeat([]byte{benchRareByte()}, benchFloodSize)))
+}
+
+// adversarial inputs, each beside an ordinary twin of the same size.
+func benchAdversarialInputs() []struct {
+	name         string
+	attack, twin []byte
+} {
+	random := benchLargeBody(benchRandomBytes(benchFloodSize))
+	// Near-delimiters: CRLF "--" and a proper prefix of the boundary,
+	// broken off by another byte, every few bytes.
+	var near []byte
+	rng := rand.New(rand.NewPCG(6, 6))
+	for len(near) < benchFloodSize {
+		k := rng.IntN(len(benchBoundary))
+		near = append(near, "\r\n--"...)
+		near = append(near, benchBoundary[:k]...)
+		near = append(near, 0xff)
+		near = append(near, benchRandomBytes(rng.IntN(6))...)
+	}
+	pat := []byte("\r\n--" + benchBoundary)
+	// Long preamble: 4 MiB of 80-byte lines before an empty part.
+	pre := bytes.Repeat([]byte(strings.Repeat("p", 78)+"\r\n"), benchFloodSize/80)
+	pre = append(pre, "--"+benchBoundary+"\r\n\r\n\r\n--"+benchBoundary+"--\r\n"...)
+	out := []struct {
+		name         string
+		attack, twin []byte
+	}{
+		{"near-delims", benchLargeBody(bytes.ReplaceAll(near[:benchFloodSize], pat, []byte("\r\n--x"))), random},
+		{"rare-byte-flood", benchLargeBody(bytes.Repeat([]byte{benchRareByte()}, benchFloodSize)), random},
+		// The byte before the boundary's last: a Horspool shift of one.
+		{"skip1-byte-flood", benchLargeBody(bytes.Repeat([]byte{pat[len(pat)-2]}, benchFloodSize)), random},
+		{"crlf-flood", benchLargeBody(bytes.Repeat([]byte("\r\n"), benchFloodSize/2)), random},
+		{"long-preamble", pre, benchLargeBody(benchRandomBytes(len(pre) - len(random) + benchFloodSize))},
+	}
+	return out
+}
+
+// BenchmarkAdversarial times each adversarial input (input=attack) beside
+// an ordinary input of the same size (input=twin), so that
+// benchstat -col /input gives the cost of the attack: the target is at
+// most 2×.
+func BenchmarkAdversarial(b *testing.B) {
+	for _, c := range benchAdversarialInputs() {
+		for _, in := range []struct {
+			name string
+			data []byte
+		}{{"attack", c.attack}, {"twin", c.twin}} {
+			m := newBenchMixedBatch(nil)
+			if _, err := m.read(in.data); err != nil {
+				b.Fatalf("%s/%s: %v", c.name, in.name, err)
+			}
+			b.Run("case="+c.name+"/input="+in.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(in.data)))
+				for b.Loop() {
+					if _, err := m.read(in.data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -154,6 +154,13 @@ x
 	add("long-padding", "--bnd"+strings.Repeat(" ", 600)+"\n\nx\n--bnd--\n", "bnd")
 	add("long-preamble", strings.Repeat("p", 600)+"\n--bnd\n\nx\n--bnd--\n", "bnd")
 	add("bad-boundary", "--\n\n--\n", "")
+	// Bodies longer than the fuzz options' buffer (676 bytes), for large
+	// reads straight into the caller's buffer: near-delimiters throughout,
+	// a delimiter across the buffer's end, padding after it, LF style.
+	add("large-near-delimiters", "--bnd\n\n"+strings.Repeat("x\n--bn\n--bndX\n-", 120)+"\n--bnd \n\n"+strings.Repeat("y", 700)+"\n--bnd--\n", "bnd")
+	add("large-split-delimiter", "--bnd\n\n"+strings.Repeat("z", 669)+"\n--bnd\t\n\n"+strings.Repeat("w", 1500)+"\n--bnd--", "bnd")
+	addRaw("large-lf", "--bnd\n\n"+strings.Repeat("v\r\n--bnd\r", 150)+"\n--bnd\nA: 1\n\n"+strings.Repeat("u", 2000)+"\n--bnd--\n", "bnd")
+	addRaw("large-truncated", "--bnd\r\n\r\n"+strings.Repeat("t\r\n", 600)+"\r\n--bn", "bnd")
 	add("boundary-space", "--a b\n\nx\n--a b--\n", "a b")
 	return seeds
 }
@@ -316,6 +323,10 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, boundary string) {
 		opts := fuzzOpts
+		// A BytesReader, and large reads straight into the caller's
+		// buffer, agree with the Reader on every input.
+		want, wantErr := readComplete(bytes.NewReader(data), boundary, opts)
+		checkSameRead(t, data, boundary, opts, want, wantErr, []int{len(data)})
 		r := NewReaderOptions(bytes.NewReader(data), boundary, opts)
 		parts, err := readBounded(t, r, opts, len(data))
 		if !validReadBoundary(boundary) {
@@ -908,6 +919,13 @@ func FuzzReaderChunking(f *testing.F) {
 			sizes = append(sizes, int(c))
 		}
 		got, err := readPartsRead(&chunkedReader{src: data, cuts: sizes}, boundary, fuzzOpts, cuts)
+		// Large reads through the same pieces, and a BytesReader.
+		want, wantErr2 := readComplete(bytes.NewReader(data), boundary, fuzzOpts)
+		large := make([]int, len(sizes))
+		for i, c := range sizes {
+			large[i] = c * 16 // pieces up to about 4 KiB, beside the 676-byte buffer
+		}
+		checkSameRead(t, data, boundary, fuzzOpts, want, wantErr2, large)
 		if errClass(err) != errClass(wantErr) || errOffset(err) != errOffset(wantErr) {
 			t.Fatalf("error %v in pieces, %v whole", err, wantErr)
 		}

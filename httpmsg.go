@@ -798,61 +798,7 @@ func (m *MessageReader) headOffset() int64 { return m.headOff }
 // parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
 // line folding, no whitespace between name and colon.
 func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
-	b := h.buf
-	for pos < len(b) {
-		end := len(b)
-		next := end
-		if nl := bytes.IndexByte(b[pos:], '\n'); nl >= 0 {
-			end = pos + nl
-			next = end + 1
-		} else if partial {
-			return -1, nil
-		}
-		if end > pos && b[end-1] == '\r' {
-			end--
-		}
-		if end == pos {
-			return next, nil
-		}
-		line := b[pos:end]
-		loff := off + int64(pos)
-		i := bytes.IndexByte(line, ':')
-		ok := i > 0
-		if ok {
-			for _, c := range line[:i] {
-				if !tokenTable[c] {
-					ok = false
-					break
-				}
-			}
-		}
-		if !ok {
-			return 0, fieldNameErr(line, loff)
-		}
-		vs, ve := i+1, len(line)
-		if j := firstCTL(line[vs:]); j >= 0 {
-			if line[vs+j] == '\r' {
-				return 0, syntaxErr(loff+int64(vs+j), ErrSyntax, "bare CR in field value")
-			}
-			return 0, syntaxErr(loff+int64(vs+j), ErrSyntax, "control character in field value")
-		}
-		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-			vs++
-		}
-		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
-			ve--
-		}
-		if len(h.fields) == maxFields {
-			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
-		}
-		p := uint32(pos)
-		h.fields = append(h.fields, field{span{p, p + uint32(i)}, span{p + uint32(vs), p + uint32(ve)}})
-		pos = next
-	}
-	if partial {
-		return -1, nil
-	}
-	return len(b), nil
+	return scanHTTPFields(h, pos, off, maxFields, partial) // scan.go: one pass per line
 }
 
 // fieldNameErr explains why line, a field line at stream offset off, has

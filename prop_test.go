@@ -182,6 +182,9 @@ func TestPropChunkingInvariance(t *testing.T) {
 			{BufferSize: 1, MaxLineBytes: 24, MaxHeaderBytes: 40, MaxHeaderFields: 2, MaxParts: 3},
 		}).Draw(t, "opts")
 		want, wantErr := readComplete(bytes.NewReader(in), boundary, opts)
+		// A BytesReader, and large reads straight into the caller's
+		// buffer through the same pieces, read the same.
+		checkSameRead(t, in, boundary, opts, want, wantErr, genCuts.Draw(t, "large cuts"))
 		for name, src := range map[string]io.Reader{
 			"chunked": &chunkedReader{src: in, cuts: genCuts.Draw(t, "cuts")},
 			"onebyte": iotest.OneByteReader(bytes.NewReader(in)),

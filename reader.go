@@ -137,6 +137,8 @@ type Reader struct {
 	padOff int64
 	padN   int
 
+	pre *preFinder // preamble.go
+
 	part Part
 }
 
@@ -192,7 +194,7 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 		inherit(&opts.MaxDepth, parent.MaxDepth)
 	}
 	mr.opts = opts.withDefaults()
-	if cap(mr.buf) < mr.opts.BufferSize {
+	if _, mem := src.(memSource); !mem && cap(mr.buf) < mr.opts.BufferSize { // bytesreader.go
 		mr.buf = make([]byte, mr.opts.BufferSize)
 	}
 	mr.buf = mr.buf[:cap(mr.buf)]
@@ -382,7 +384,11 @@ func delimLine(b []byte, crlf, first, eof bool, maxPad int) (kind, n int) {
 
 // preamble skips lines up to and including the first delimiter line.
 func (mr *Reader) preamble() {
+	mr.startPreamble() // preamble.go
 	for {
+		if mr.scan == 0 && mr.off+int64(mr.r) >= preambleFastAfter {
+			mr.skipPreambleLines() // preamble.go
+		}
 		b := mr.buf[mr.r:mr.w]
 		nl := bytes.IndexByte(b[mr.scan:], '\n')
 		if nl < 0 {
@@ -455,16 +461,19 @@ func (mr *Reader) header() bool {
 	}
 	mr.part.Header.Reset()
 	var hdrErr error
+	// One scan of the block (scan.go); ls survives fills, which move the
+	// unread bytes but not their positions relative to mr.r.
+	var ls lineState
+	ls.start(0)
 	for {
 		b := mr.buf[mr.r:mr.w]
 		for {
-			nl := bytes.IndexByte(b[mr.scan:], '\n')
+			nl := scanLine(b, &ls)
 			if nl < 0 {
-				mr.scan = len(b)
 				break
 			}
-			end := mr.scan + nl + 1
-			if n := end - mr.line; n == 1 || n == 2 && b[mr.line] == '\r' {
+			start, end := mr.line, nl+1
+			if n := end - start; n == 1 || n == 2 && b[start] == '\r' {
 				if end > mr.opts.MaxHeaderBytes {
 					mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
 					return false
@@ -480,13 +489,14 @@ func (mr *Reader) header() bool {
 				return true
 			}
 			if hdrErr == nil {
-				line := b[mr.line : end-1]
+				line := b[start:nl]
 				if n := len(line); line[n-1] == '\r' {
 					line = line[:n-1]
 				}
-				hdrErr = parseHeaderLine(&mr.part.Header, line, mr.offset(mr.r+mr.line), mr.opts.MaxHeaderFields)
+				hdrErr = addMIMEField(&mr.part.Header, line, rel(ls.colon, start), rel(ls.cr, start), rel(ls.bad, start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
 			}
-			mr.scan, mr.line = end, end
+			mr.line = end
+			ls.start(end)
 		}
 		if len(b) > mr.opts.MaxHeaderBytes {
 			mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
@@ -668,9 +678,15 @@ type Part struct {
 
 // Read reads body bytes into b. It returns [io.EOF] at the end of the body,
 // and an error wrapping [io.ErrUnexpectedEOF] if the input ends first.
+// When b is at least as large as the Reader's buffer and the Reader holds
+// no unread input, the source is read straight into b, without a copy
+// through the buffer; the result is the same either way.
 func (p *Part) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
+	}
+	if n, ok := p.r.readDirect(b); ok { // largeread.go
+		return n, nil
 	}
 	c, err := p.r.bodyChunk(len(b))
 	return copy(b, c), err

@@ -113,6 +113,8 @@ func runReadCases(t *testing.T, cases []readCase) {
 				}
 				checkErr(t, name, err, c.err, off)
 			}
+			want, wantErr := readComplete(bytes.NewReader([]byte(c.in)), c.bnd(), c.opts)
+			checkSameRead(t, []byte(c.in), c.bnd(), c.opts, want, wantErr, []int{1, 5, 1 << 20})
 		})
 	}
 }

@@ -17,6 +17,9 @@ import "bytes"
 type finder struct {
 	pat  []byte // the delimiter
 	rare int    // index in pat of the byte used as a filter
+	// rare2 is the index of a byte of another value, the filter once the
+	// first one fails (data full of the first filter byte), or -1.
+	rare2 int
 	// skip is the Horspool shift for each byte at the end of a window,
 	// the fallback for data full of the filter byte.
 	skip [256]uint8
@@ -31,6 +34,13 @@ func (f *finder) reset(pat []byte, boundaryStart int) {
 	for i := len(pat) - 1; i >= boundaryStart; i-- {
 		if r := int(textRank[pat[i]]); r < best {
 			best, f.rare = r, i
+		}
+	}
+	f.rare2 = -1
+	best = 256
+	for i := len(pat) - 1; i >= boundaryStart; i-- {
+		if r := int(textRank[pat[i]]); r < best && pat[i] != pat[f.rare] {
+			best, f.rare2 = r, i
 		}
 	}
 	m := len(pat) // at most 4 + 70, so shifts fit a byte
@@ -63,24 +73,50 @@ func (f *finder) horspool(s []byte) int {
 // index returns the index of the first occurrence of the delimiter in s, or
 // -1. It does not report a delimiter that would extend past the end of s.
 func (f *finder) index(s []byte) int {
-	pat := f.pat
-	if len(s) < len(pat) {
+	if len(s) < len(f.pat) {
 		return -1
 	}
-	c := pat[f.rare]
-	// Candidates for the rare byte lie in s[f.rare : len(s)-tail].
-	tail := len(pat) - 1 - f.rare
-	i, limit := f.rare, len(s)-tail
+	i, ok := f.filter(s, 0, f.rare)
+	if ok || i < 0 {
+		return i
+	}
+	// Data full of the first filter byte (a flood of one boundary
+	// character): a filter on another byte of the boundary skips it at
+	// the speed of IndexByte. i is where the first one gave up; no
+	// delimiter starts before it.
+	if f.rare2 >= 0 {
+		if i, ok = f.filter(s, i, f.rare2); ok || i < 0 {
+			return i
+		}
+	}
+	if k := f.horspool(s[i:]); k >= 0 {
+		return i + k
+	}
+	return -1
+}
+
+// filter looks for the delimiter in s from index from, filtering on the
+// byte at index rare of the pattern with IndexByte. It returns (index,
+// true) when it finds it, (-1, true) when s has none, or (i, false) when
+// the filter gave up: too many false hits, and no delimiter starts before
+// s[i].
+func (f *finder) filter(s []byte, from, rare int) (int, bool) {
+	pat := f.pat
+	c := pat[rare]
+	last := pat[len(pat)-1]
+	// Candidates for the filter byte lie in s[rare : len(s)-tail].
+	tail := len(pat) - 1 - rare
+	i, limit := from+rare, len(s)-tail
 	fails := 0
 	for i < limit {
 		j := bytes.IndexByte(s[i:limit], c)
 		if j < 0 {
-			return -1
+			return -1, true
 		}
 		i += j
-		st := i - f.rare
-		if string(s[st:st+len(pat)]) == string(pat) {
-			return st
+		st := i - rare
+		if s[st+len(pat)-1] == last && string(s[st:st+len(pat)]) == string(pat) {
+			return st, true
 		}
 		fails++
 		// Allow about one false hit per 64 bytes scanned before giving
@@ -88,15 +124,12 @@ func (f *finder) index(s []byte) int {
 		// a comparison, and bodies full of near-delimiters (a boundary
 		// prefix every few bytes) hit every few dozen bytes, where the
 		// Horspool scan is 2.5 times faster.
-		if fails > 4+(i>>6) {
-			if k := f.horspool(s[st+1:]); k >= 0 {
-				return st + 1 + k
-			}
-			return -1
+		if fails > 4+((i-from)>>6) {
+			return st + 1, false
 		}
 		i++
 	}
-	return -1
+	return -1, true
 }
 
 // partialSuffix returns the length of the longest suffix of s that is a

@@ -22,6 +22,14 @@ func TestFinderAgreesWithIndex(t *testing.T) {
 			"random":  make([]byte, 3000),
 			"pattern": []byte{},
 		}
+		if f.rare2 >= 0 {
+			// A flood of the first filter byte, then of the second: the
+			// second filter runs, then the fallback; both, alternating:
+			// the fallback after the second filter.
+			rare2 := pat[f.rare2]
+			fillers["rare-then-rare2"] = append(bytes.Repeat([]byte{rare}, 1500), bytes.Repeat([]byte{rare2}, 1500)...)
+			fillers["both"] = bytes.Repeat([]byte{rare, rare2}, 1500)
+		}
 		for i := range fillers["random"] {
 			fillers["random"][i] = "\r\n-abQ"[rng.IntN(6)]
 		}

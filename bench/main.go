@@ -83,7 +83,7 @@ func splitList(s string) []string {
 }
 
 func workloadNames() []string {
-	return []string{"google-batch", "google-batch-http", "small-parts", "random-16m", "json-crlf-16m", "write-batch", "write-batch-http", "near-delims"}
+	return []string{"google-batch", "google-batch-http", "small-parts", "random-16m", "json-crlf-16m", "write-batch", "write-batch-http", "near-delims", "json-batch", "lf-batch", "boundary-flood"}
 }
 
 func implKeys() []string {

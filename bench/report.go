@@ -110,20 +110,29 @@ func markdown(r *results) string {
 	}
 
 	b.WriteString("\n## Where mixed is not first\n\n")
+	b.WriteString("mixed counts as first on a row when either of its columns (the streaming Reader, or the in-memory BytesReader on the parse rows) is ahead of every peer.\n\n")
 	none := true
+	isMixed := func(impl string) bool { return impl == "mixed" || impl == mixedMemName }
 	for _, w := range r.Workloads {
-		mc := r.Cells[w.Name]["mixed"]
-		if mc == nil {
+		mv, measured := 0.0, false
+		for _, impl := range []string{"mixed", mixedMemName} {
+			mc := r.Cells[w.Name][impl]
+			if mc == nil || mc.Status == "n/a" {
+				continue
+			}
+			if mc.Status != "ok" {
+				fmt.Fprintf(&b, "- %s: %s is %s here (%s).\n", w.Title, impl, mc.Status, mc.Reason)
+				none = false
+				continue
+			}
+			measured = true
+			mv = max(mv, median(mc.MBps))
+		}
+		if !measured {
 			continue
 		}
-		if mc.Status != "ok" {
-			fmt.Fprintf(&b, "- %s: mixed is %s here (%s).\n", w.Title, mc.Status, mc.Reason)
-			none = false
-			continue
-		}
-		mv := median(mc.MBps)
 		for _, impl := range shown {
-			if c := r.Cells[w.Name][impl]; impl != "mixed" && impl != baselineName && c != nil && c.Status == "ok" && median(c.MBps) > mv {
+			if c := r.Cells[w.Name][impl]; !isMixed(impl) && impl != baselineName && c != nil && c.Status == "ok" && median(c.MBps) > mv {
 				fmt.Fprintf(&b, "- %s: %s %s MB/s against mixed %s MB/s.\n", w.Title, impl, mbps(median(c.MBps)), mbps(mv))
 				none = false
 			}
@@ -133,6 +142,39 @@ func markdown(r *results) string {
 		b.WriteString("Nowhere in this run: mixed is first on every workload it was measured on.\n")
 	} else {
 		b.WriteString("\nThe causes known so far are discussed in [README.md](README.md#reading-the-results).\n")
+	}
+
+	// The in-memory reader against the best Node peer, on the bytes both
+	// have in memory: the target is at least 1.2×.
+	var nodeRows []string
+	for _, w := range r.Workloads {
+		mc := r.Cells[w.Name][mixedMemName]
+		if w.Kind != "parse" || mc == nil || mc.Status != "ok" {
+			continue
+		}
+		best, bestV := "", 0.0
+		for _, p := range nodePeers {
+			if c := r.Cells[w.Name][p.Name]; c != nil && c.Status == "ok" && median(c.MBps) > bestV {
+				best, bestV = p.Name, median(c.MBps)
+			}
+		}
+		if best == "" {
+			continue
+		}
+		v := median(mc.MBps)
+		verdict := "meets"
+		if v < 1.2*bestV {
+			verdict = "**misses**"
+		}
+		nodeRows = append(nodeRows, fmt.Sprintf("| %s | %s | %s (%s) | ×%s | %s |", w.Title, mbps(v), mbps(bestV), best, ratio(v/bestV), verdict))
+	}
+	if len(nodeRows) > 0 {
+		b.WriteString("\n## The in-memory reader against the best Node peer\n\n")
+		b.WriteString("Both have the body in memory. Target: at least ×1.2 on every parse row (medians over runs).\n\n")
+		b.WriteString("| workload | " + mixedMemName + " MB/s | best Node peer MB/s | ratio | ×1.2 target |\n|---|---:|---:|---:|---|\n")
+		for _, row := range nodeRows {
+			b.WriteString(row + "\n")
+		}
 	}
 
 	b.WriteString("\n## Not measured, and why\n\n")
@@ -163,7 +205,7 @@ func markdown(r *results) string {
 		fmt.Fprintf(&b, "- **%s**, %s on %s: %s\n", k.impl, label, strings.Join(where[k], ", "), k.reason)
 	}
 
-	b.WriteString("\n## Workloads\n\nAll generated deterministically by `workloads.go`; boundary `" + boundary + "`, CRLF line endings.\n\n")
+	b.WriteString("\n## Workloads\n\nAll generated deterministically by `workloads.go`; boundary `" + boundary + "`, CRLF line endings but in lf-batch.\n\n")
 	for _, w := range r.Workloads {
 		fmt.Fprintf(&b, "- `%s` (%s, %d bytes): %s.\n", w.Name, w.Kind, len(w.Data), w.Note)
 	}
@@ -175,6 +217,7 @@ func markdown(r *results) string {
 
 var palette = map[string]string{
 	"mixed":                       "#d62728",
+	mixedMemName:                  "#ff9896",
 	baselineName:                  "#d9d9d9",
 	"mime/multipart":              "#7f7f7f",
 	"emersion/go-message":         "#1f77b4",

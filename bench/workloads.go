@@ -212,6 +212,48 @@ func nearDelimiters(n int) []byte {
 	return multipartBody([]rawPart{{header: [][2]string{{"Content-Type", "application/octet-stream"}}, body: body}})
 }
 
+// jsonBatch is a batch of 1000 parts whose bodies are CRLF-dense JSON
+// objects of about 1 KiB (a line every 40 to 90 bytes), as pretty-printed
+// API responses are.
+func jsonBatch() []byte {
+	rng := rand.New(rand.NewPCG(9, 9))
+	parts := make([]rawPart, 1000)
+	for i := range parts {
+		var body []byte
+		body = append(body, "{\r\n"...)
+		for k := 0; len(body) < 1000; k++ {
+			line := fmt.Sprintf("  \"field%d\": \"%s\",\r\n", k, textOf(rng, 25+rng.IntN(50)))
+			body = append(body, line...)
+		}
+		body = append(body, "  \"end\": true\r\n}"...)
+		mustNotDelimit(body)
+		parts[i] = rawPart{
+			header: [][2]string{
+				{"Content-Type", "application/json; charset=UTF-8"},
+				{"Content-ID", fmt.Sprintf("<response-item%d:12930812@barnyard.example.com>", i)},
+			},
+			body: body,
+		}
+	}
+	return multipartBody(parts)
+}
+
+// lfBatch is the Google batch response with LF-only line ends everywhere
+// (delimiters, part headers, embedded heads), as python's
+// googleapiclient sends batches.
+func lfBatch(google []byte) []byte {
+	return bytes.ReplaceAll(google, []byte("\r\n"), []byte("\n"))
+}
+
+// boundaryFlood is one part of n bytes that are all one character of the
+// boundary: 'Q', the one mixed's finder filters on (its rarest in text),
+// the worst case for a rare-byte filter.
+func boundaryFlood(n int) []byte {
+	body := bytes.Repeat([]byte{'Q'}, n)
+	mustNotDelimit(body)
+	return multipartBody([]rawPart{{header: [][2]string{{"Content-Type", "application/octet-stream"}}, body: body}})
+}
+
 // batchCalls is the input of workload 5: 1000 calls of a Google batch
 // request, each rendered once with http.Request.Write for the writers that
 // take the embedded request as bytes.
@@ -282,6 +324,12 @@ func makeWorkloads(sz sizes) ([]*workload, error) {
 			Note: "the same calls, each embedded request written from method, target, fields and body", Calls: calls},
 		{Name: "near-delims", Title: fmt.Sprintf("%s of near-delimiters", sizeName(sz.Near)), Kind: "parse",
 			Note: "one part made of CRLF \"--\" + proper boundary prefixes every few bytes", Data: nearDelimiters(sz.Near)},
+		{Name: "json-batch", Title: "1000 × 1 KiB CRLF-dense JSON parts", Kind: "parse",
+			Note: "1000 application/json parts (Content-ID), pretty-printed JSON bodies of about 1 KiB with a CRLF every 40–90 bytes", Data: jsonBatch()},
+		{Name: "lf-batch", Title: "Google batch response, LF-only", Kind: "parse",
+			Note: "the google-batch bytes with every CRLF replaced by LF, as python's googleapiclient sends batches", Data: lfBatch(google)},
+		{Name: "boundary-flood", Title: fmt.Sprintf("%s of one boundary character", sizeName(sz.Near)), Kind: "parse",
+			Note: "one part of 'Q' only, the boundary character mixed's finder filters on: the worst case for a rare-byte filter", Data: boundaryFlood(sz.Near)},
 	}
 	for _, w := range ws {
 		if err := w.reference(); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,9 +28,32 @@ prints one JSON object per line, each as soon as it is read:
     "body_base64", and "http" for an application/http part, "parts" for a
     nested multipart part, "error" when a part's content does not parse}.
 
+A part is printed as soon as its end is read, and in memory bounded
+whatever its size: decode holds the first 64 KiB of a part, no more.
+
+  - A part that ends within 64 KiB is printed whole: "body" when its
+    content is valid UTF-8, else "body_base64"; and "http" or "parts" as
+    read from that content.
+  - A longer part is printed as it is read, its body escaped and written
+    in pieces. Its body is text ("body") when its Content-Type is textual
+    (text/*, application/json, application/xml, application/javascript,
+    application/x-www-form-urlencoded, or a +json or +xml type) and its
+    first 64 KiB are valid UTF-8; else it is "body_base64". Text that
+    turns out not to be UTF-8 further on ends its "body" before the first
+    invalid byte, and "body_base64" follows with the rest: the body is
+    "body" then "body_base64", which encode reads back as one.
+  - A longer application/http part whose head encode writes back as it
+    is ("METHOD target HTTP/1.1" or "HTTP/1.1 code reason", "Name: value"
+    fields with CRLF, one Content-Length) is printed as "http" alone, its
+    body streamed by the same rule (its own Content-Type), with no raw
+    "body". Any other longer part, a multipart one among them, is printed
+    as its raw "body" or "body_base64", without "http" or "parts".
+
 "mixed encode" reads these lines back: decode | encode gives the input
 again, byte for byte, for a message with CRLF line ends, "Name: value"
-header lines, and no preamble or epilogue (which decode skips).
+header lines, and no preamble or epilogue (which decode skips); for a
+streamed application/http part, blank lines after its Content-Length
+body are dropped (the embedded message ends at its length).
 
 The input is a bare multipart body, or a whole HTTP request or response
 whose Content-Type names the boundary. Without -boundary or -content-type,
@@ -80,17 +102,10 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer in.Close()
 
-	out := bufio.NewWriter(stdout)
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
 	o.note = func(s string) { fmt.Fprintf(stderr, "mixed: note: %s\n", s) }
-	failed, err := decode(bufio.NewReaderSize(in, 64<<10), o, func(v any) error {
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-		return out.Flush() // each line as soon as it is read
-	})
+	failed, err := decode(bufio.NewReaderSize(in, 64<<10), o, out)
 	if err != nil {
 		out.Flush()
 		return fail(stderr, err)
@@ -110,10 +125,10 @@ type decodeOptions struct {
 	note        func(string)
 }
 
-// decode reads the batch in in and calls emit with the envelope, then
-// with each top-level part. It returns how many parts carry an "error",
-// and the error that stopped it.
-func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error) {
+// decode reads the batch in in and writes its JSON lines to out, the
+// envelope first, flushing out at the end of each line. It returns how
+// many parts carry an "error", and the error that stopped it.
+func decode(in *bufio.Reader, o decodeOptions, out *bufio.Writer) (int, error) {
 	if o.note == nil {
 		o.note = func(string) {}
 	}
@@ -135,12 +150,12 @@ func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error
 			env, body, finish = m.json, m.body, m.finish
 		}
 	}
-	if err := emit(env); err != nil {
+	lw := newJSONLineWriter(out)
+	if err := lw.line(env); err != nil {
 		return 0, err
 	}
 	r := mixed.NewReader(body, env.Boundary)
 	failed := 0
-	var raw bytes.Buffer
 	for i := 0; ; i++ {
 		p, err := r.NextPart()
 		if err == io.EOF {
@@ -149,16 +164,10 @@ func decode(in *bufio.Reader, o decodeOptions, emit func(any) error) (int, error
 		if err != nil {
 			return failed, err
 		}
-		// The command holds one part at a time, to choose between "body"
-		// and "body_base64"; the library underneath holds none.
-		raw.Reset()
-		if _, err := raw.ReadFrom(p); err != nil {
+		n, err := lw.part(i, p)
+		failed += n
+		if err != nil {
 			return failed, fmt.Errorf("part %d: %w", i, err)
-		}
-		pj := describe(i, &p.Header, raw.Bytes(), 1)
-		failed += countErrors(&pj)
-		if err := emit(&pj); err != nil {
-			return failed, err
 		}
 	}
 }
@@ -436,14 +445,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// describe builds the JSON object of a part whose raw body is body.
-func describe(index int, h *mixed.Header, body []byte, depth int) partJSON {
+// describe builds the JSON object of a part whose raw body is body,
+// reading embedded messages with mr.
+func describe(mr *mixed.MessageReader, index int, h *mixed.Header, body []byte, depth int) partJSON {
 	p := partJSON{Index: index, Headers: headerPairs(h)}
 	setBody(&p.Body, &p.BodyB64, body)
 	mt, boundary := mediaType(h.Get("Content-Type"))
 	switch {
 	case mt == "application/http":
-		p.HTTP, p.Error = describeHTTP(body)
+		p.HTTP, p.Error = describeHTTP(mr, body)
 	case len(mt) > 10 && mt[:10] == "multipart/" && boundary != "":
 		if depth > mixed.DefaultMaxDepth {
 			p.Error = "multipart nesting deeper than " + strconv.Itoa(mixed.DefaultMaxDepth)
@@ -464,17 +474,17 @@ func describe(index int, h *mixed.Header, body []byte, depth int) partJSON {
 				p.Error = errText(err)
 				break
 			}
-			p.Parts = append(p.Parts, describe(i, &np.Header, bytes.Clone(raw.Bytes()), depth+1))
+			p.Parts = append(p.Parts, describe(mr, i, &np.Header, bytes.Clone(raw.Bytes()), depth+1))
 		}
 	}
 	return p
 }
 
-// describeHTTP parses an embedded message: a response when it starts with
-// "HTTP/" (after blank lines), else a request. It returns what it read and
-// the error that stopped it.
-func describeHTTP(body []byte) (*httpJSON, string) {
-	mr := mixed.NewMessageReaderOptions(bytes.NewReader(body), decodeOpts)
+// describeHTTP parses an embedded message with mr: a response when it
+// starts with "HTTP/" (after blank lines), else a request. It returns what
+// it read and the error that stopped it.
+func describeHTTP(mr *mixed.MessageReader, body []byte) (*httpJSON, string) {
+	mr.Reset(bytes.NewReader(body))
 	var j httpJSON
 	var b io.Reader
 	if bytes.HasPrefix(bytes.TrimLeft(body, "\r\n"), []byte("HTTP/")) {

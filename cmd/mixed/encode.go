@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,8 +24,23 @@ then its "body" (or "body_base64"), or, without one, its "http" message or
 its nested "parts". A part with "http" gets "Content-Type: application/http"
 when its headers have no Content-Type. A key encode does not know is an
 error naming the line and the key, and so is an input without any line.
-Nothing is written unless every line is valid, so a partial output is
-never mistaken for a complete batch.
+A body may be given as "body" followed by "body_base64" (the rest of a
+body that is not all UTF-8, as decode prints a long one).
+
+encode streams: it writes a part's "body", "body_base64" or "http" body
+into the part as it reads the string, in memory bounded whatever its
+size, when the line's keys come in decode's order ("headers" before the
+body; in "http", the head before the body, and a Content-Length among
+its "headers", which the body must match). A body given before what it
+needs is held until the line ends. Nested "parts" are read whole (up to
+16 MiB a value). Every part is checked for its own delimiter as it is
+written.
+
+The first MiB of output is held: an input that fails before then writes
+nothing. A longer batch streams out, and one that fails later stops
+before its close delimiter (and, chunked, its last chunk), so a partial
+output never reads as a complete batch. A whole message whose head needs
+the body's Content-Length first spools the body to a temporary file.
 
 A first line of kind "envelope" (as decode prints it) gives the boundary
 and, with "http", the head of a whole HTTP message to write around the
@@ -78,25 +92,14 @@ func encodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer in.Close()
 
-	var body bytes.Buffer
-	w := mixed.NewWriter(&body)
-	env, err := encode(bufio.NewReaderSize(in, 64<<10), w, *boundary)
+	out := &output{dst: stdout, limit: holdOutput}
+	w := mixed.NewWriter(out)
+	err = encode(newLineScanner(bufio.NewReaderSize(in, 64<<10)), w, *boundary, out, req)
+	if err == nil {
+		err = out.finish()
+	}
 	if err != nil {
-		return fail(stderr, err)
-	}
-	head := req
-	if head == nil && env != nil {
-		head = env.HTTP
-	}
-	var out bytes.Buffer
-	if head != nil {
-		if err := writeEnvelope(&out, head, w, body.Bytes()); err != nil {
-			return fail(stderr, fmt.Errorf("the envelope: %w", err))
-		}
-	} else {
-		out = body
-	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
+		out.abort()
 		return fail(stderr, err)
 	}
 	return 0
@@ -131,95 +134,55 @@ func parseEnvelopeFlag(envelope, host string) (*httpJSON, error) {
 	}}, nil
 }
 
-// encode writes a part for each JSON line of in, then closes w. It returns
-// the envelope line, if the input starts with one. The boundary is
-// boundary, else the envelope's, else w's own.
-func encode(in *bufio.Reader, w *mixed.Writer, boundary string) (*envelopeJSON, error) {
-	var env *envelopeJSON
-	seen := false
-	for line := 1; ; line++ {
-		b, err := in.ReadBytes('\n')
-		if len(bytes.TrimSpace(b)) > 0 {
-			e, p, lerr := readLine(b)
-			switch {
-			case lerr != nil:
-				return nil, fmt.Errorf("line %d: %w", line, lerr)
-			case e != nil && seen:
-				return nil, fmt.Errorf("line %d: an envelope line must be the first line", line)
-			case e != nil:
-				env = e
-				if boundary == "" {
-					boundary = e.Boundary
-				}
-			}
-			if !seen && boundary != "" {
-				if err := w.SetBoundary(boundary); err != nil {
-					return nil, fmt.Errorf("line %d: %w", line, err)
-				}
-			}
-			seen = true
-			if p != nil {
-				if perr := writePart(w, p); perr != nil {
-					return nil, fmt.Errorf("line %d: %w", line, perr)
-				}
-			}
+// encode writes a part for each JSON line that s reads, then closes w.
+// The boundary is boundary, else the envelope line's, else w's own. The
+// head written around the body is req, else the envelope line's "http",
+// else none: it is given to out once the first line is read.
+func encode(s *lineScanner, w *mixed.Writer, boundary string, out *output, req *httpJSON) error {
+	if boundary != "" {
+		if err := w.SetBoundary(boundary); err != nil {
+			return err
 		}
-		if err == io.EOF {
-			if !seen {
-				return nil, errors.New("the input is empty: want JSON lines as \"mixed decode\" prints them")
-			}
-			return env, w.Close()
+	}
+	setHead := func(e *httpJSON) {
+		if e != nil {
+			out.prepare = func() (*envelopeHead, error) { return prepareEnvelope(e, w) }
 		}
+	}
+	setHead(req)
+	for n := 1; ; n++ {
+		more, err := s.nextLine()
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if !more {
+			if n == 1 {
+				return errors.New("the input is empty: want JSON lines as \"mixed decode\" prints them")
+			}
+			return w.Close()
+		}
+		e, err := readLine(s, w)
+		switch {
+		case err != nil:
+			return fmt.Errorf("line %d: %w", s.line, err)
+		case e != nil && n > 1:
+			return fmt.Errorf("line %d: an envelope line must be the first line", s.line)
+		case e != nil:
+			if boundary == "" {
+				if err := w.SetBoundary(e.Boundary); err != nil {
+					return fmt.Errorf("line %d: %w", s.line, err)
+				}
+			}
+			if req == nil {
+				setHead(e.HTTP)
+			}
+		}
+		if n == 1 && out.prepare != nil {
+			if out.head, err = out.prepare(); err != nil {
+				return fmt.Errorf("the envelope: %w", err)
+			}
 		}
 	}
-}
-
-// readLine decodes one line: an envelope or a part. A key that neither
-// knows is an error.
-func readLine(b []byte) (*envelopeJSON, *partJSON, error) {
-	var probe struct {
-		Kind string `json:"kind"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, nil, err
-	}
-	switch probe.Kind {
-	case "envelope":
-		var e envelopeJSON
-		if err := strictUnmarshal(b, &e); err != nil {
-			return nil, nil, err
-		}
-		if e.Boundary == "" {
-			return nil, nil, errors.New(`the envelope has no "boundary"`)
-		}
-		if e.HTTP != nil && (e.HTTP.Body != nil || e.HTTP.BodyB64 != nil) {
-			return nil, nil, errors.New(`the envelope's "http" has no body: the parts are its body`)
-		}
-		return &e, nil, nil
-	case "", "part":
-		var p partJSON
-		if err := strictUnmarshal(b, &p); err != nil {
-			return nil, nil, err
-		}
-		return nil, &p, nil
-	}
-	return nil, nil, fmt.Errorf(`unknown kind %q: want "envelope" or "part"`, probe.Kind)
-}
-
-// strictUnmarshal decodes the JSON value b into v, refusing unknown keys.
-// (readLine has checked that b is one JSON value.)
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return fmt.Errorf("unknown key %s", k)
-		}
-		return err
-	}
-	return nil
 }
 
 // writePart writes p as a part of w.
@@ -315,13 +278,29 @@ func partContent(h *mixed.Header, p *partJSON) ([]byte, error) {
 // what decode reads (the first two only in a request line).
 var envelopeProtos = []string{"HTTP/1.1", "HTTP/1.0", "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0"}
 
-// writeEnvelope writes the whole message whose head is e and whose body
-// is the multipart body of w, body. The start line and fields are written
-// as given, but for the framing: Content-Length is set to len(body), a
-// chunked body is written as one chunk, and a Content-Type that does not
+// An envelopeHead is the head of the whole message written around the
+// multipart body, and how that body is framed.
+type envelopeHead struct {
+	start  string
+	fields [][2]string
+	cl     int // the index of Content-Length in fields, or -1
+	frame  int
+}
+
+// Framings of the whole message's body.
+const (
+	frameLength = iota // Content-Length: the body's length is needed first
+	frameChunked
+	frameToEnd // a response without framing fields: to the end of the output
+)
+
+// prepareEnvelope checks the head e of the whole message written around
+// the multipart body of w. The start line and fields are written as
+// given, but for the framing: Content-Length is set to the body's length,
+// a chunked body is written in chunks, and a Content-Type that does not
 // name w's boundary is replaced by w's. A request without framing fields
 // gets a Content-Length; a response without them ends with the output.
-func writeEnvelope(out *bytes.Buffer, e *httpJSON, w *mixed.Writer, body []byte) error {
+func prepareEnvelope(e *httpJSON, w *mixed.Writer) (*envelopeHead, error) {
 	proto := e.Proto
 	if proto == "" {
 		proto = "HTTP/1.1"
@@ -331,29 +310,28 @@ func writeEnvelope(out *bytes.Buffer, e *httpJSON, w *mixed.Writer, body []byte)
 		protos = protos[:2] // a request line is HTTP/1.x
 	}
 	if !slices.Contains(protos, proto) {
-		return fmt.Errorf("proto %q: want one of %s", proto, strings.Join(protos, ", "))
+		return nil, fmt.Errorf("proto %q: want one of %s", proto, strings.Join(protos, ", "))
 	}
 	// Check the start line and fields as the MessageWriter would write
 	// them, framing fields aside.
 	var check mixed.Header
-	fields := make([][2]string, 0, len(e.Headers)+2)
-	hasCT, hasCL, chunked := false, false, false
+	h := &envelopeHead{cl: -1, frame: frameToEnd}
+	hasCT, chunked := false, false
 	for _, f := range e.Headers {
 		switch {
 		case strings.EqualFold(f[0], "Content-Length"):
-			if hasCL {
+			if h.cl >= 0 {
 				continue // one is enough, and it is right
 			}
-			hasCL = true
-			f[1] = strconv.Itoa(len(body))
+			h.cl = len(h.fields)
 		case strings.EqualFold(f[0], "Transfer-Encoding"):
 			if !strings.EqualFold(strings.TrimSpace(f[1]), "chunked") || chunked {
-				return fmt.Errorf("Transfer-Encoding %q: want one \"chunked\"", f[1])
+				return nil, fmt.Errorf("Transfer-Encoding %q: want one \"chunked\"", f[1])
 			}
 			chunked = true
 		case strings.EqualFold(f[0], "Content-Type"):
 			if hasCT {
-				return errors.New("two Content-Type fields")
+				return nil, errors.New("two Content-Type fields")
 			}
 			hasCT = true
 			if b, err := mixed.ParseBoundary(f[1]); err != nil || b != w.Boundary() {
@@ -363,30 +341,30 @@ func writeEnvelope(out *bytes.Buffer, e *httpJSON, w *mixed.Writer, body []byte)
 		default:
 			check.Add(f[0], f[1])
 		}
-		fields = append(fields, f)
+		h.fields = append(h.fields, f)
 	}
-	if hasCL && chunked {
-		return errors.New("both Content-Length and Transfer-Encoding")
+	if h.cl >= 0 && chunked {
+		return nil, errors.New("both Content-Length and Transfer-Encoding")
 	}
 	if chunked && proto == "HTTP/1.0" {
-		return errors.New("Transfer-Encoding in an HTTP/1.0 message")
+		return nil, errors.New("Transfer-Encoding in an HTTP/1.0 message")
 	}
 	if !hasCT {
-		fields = append(fields, [2]string{"Content-Type", w.ContentType()})
+		h.fields = append(h.fields, [2]string{"Content-Type", w.ContentType()})
 	}
 	mw := mixed.NewMessageWriter(decodeOpts)
-	var start string
 	if e.Method != "" {
 		if err := mw.WriteRequest(io.Discard, e.Method, e.Target, &check, nil); err != nil {
-			return err
+			return nil, err
 		}
-		start = e.Method + " " + e.Target + " " + proto
-		if !hasCL && !chunked {
-			fields = append(fields, [2]string{"Content-Length", strconv.Itoa(len(body))})
+		h.start = e.Method + " " + e.Target + " " + proto
+		if h.cl < 0 && !chunked {
+			h.cl = len(h.fields)
+			h.fields = append(h.fields, [2]string{"Content-Length", ""})
 		}
 	} else {
 		if e.Status < 200 || e.Status == 204 || e.Status == 304 {
-			return fmt.Errorf("status %d: want a status whose response has a body", e.Status)
+			return nil, fmt.Errorf("status %d: want a status whose response has a body", e.Status)
 		}
 		reason := ""
 		if e.Reason == nil {
@@ -395,29 +373,38 @@ func writeEnvelope(out *bytes.Buffer, e *httpJSON, w *mixed.Writer, body []byte)
 			reason = *e.Reason
 		}
 		if err := mw.WriteResponse(io.Discard, e.Status, reason, &check, nil); err != nil {
-			return err
+			return nil, err
 		}
-		start = proto + " " + strconv.Itoa(e.Status)
+		h.start = proto + " " + strconv.Itoa(e.Status)
 		if reason != "" {
-			start += " " + reason
+			h.start += " " + reason
 		}
 	}
-	out.WriteString(start)
-	out.WriteString("\r\n")
-	for _, f := range fields {
-		out.WriteString(f[0])
-		out.WriteString(": ")
-		out.WriteString(f[1])
-		out.WriteString("\r\n")
+	switch {
+	case chunked:
+		h.frame = frameChunked
+	case h.cl >= 0:
+		h.frame = frameLength
 	}
-	out.WriteString("\r\n")
-	if chunked {
-		out.WriteString(strconv.FormatInt(int64(len(body)), 16))
-		out.WriteString("\r\n")
-		out.Write(body)
-		out.WriteString("\r\n0\r\n\r\n")
-	} else {
-		out.Write(body)
+	return h, nil
+}
+
+// write writes the head, with Content-Length n when it has one.
+func (h *envelopeHead) write(w io.Writer, n int64) error {
+	var b bytes.Buffer
+	b.WriteString(h.start)
+	b.WriteString("\r\n")
+	for i, f := range h.fields {
+		b.WriteString(f[0])
+		b.WriteString(": ")
+		if i == h.cl {
+			b.WriteString(strconv.FormatInt(n, 10))
+		} else {
+			b.WriteString(f[1])
+		}
+		b.WriteString("\r\n")
 	}
-	return nil
+	b.WriteString("\r\n")
+	_, err := w.Write(b.Bytes())
+	return err
 }

@@ -51,12 +51,14 @@ func setBody(text, b64 **string, b []byte) {
 	*b64 = &s
 }
 
-// getBody returns the bytes of a body given as text or base64, and whether
-// one was given.
+// getBody returns the bytes of a body given as text or base64, or both
+// (text, then base64: the rest of a body that is not all UTF-8), and
+// whether one was given.
 func getBody(text, b64 *string) ([]byte, bool, error) {
 	switch {
 	case text != nil && b64 != nil:
-		return nil, true, errBothBodies
+		b, err := base64.StdEncoding.DecodeString(*b64)
+		return append([]byte(*text), b...), true, err
 	case text != nil:
 		return []byte(*text), true, nil
 	case b64 != nil:
@@ -70,4 +72,4 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
-var errBothBodies = usageError(`both "body" and "body_base64" are given`)
+var errBothBodies = usageError(`"body" and "body_base64" given twice, or "body_base64" before "body": a body is "body", "body_base64", or "body" followed by "body_base64" (the rest of a body that is not all UTF-8)`)

@@ -11,7 +11,9 @@
 // decode reads a batch (a bare multipart/mixed body, or a whole HTTP request
 // or response carrying one, as curl -i prints it) and prints one JSON
 // object per line: first the envelope, then each part as soon as it is
-// read. encode reads such lines and writes the batch back. serve answers
+// read. encode reads such lines and writes the batch back. Both stream: a
+// part of any size passes through in bounded memory (see "mixed help
+// decode" for how a long part is printed). serve answers
 // batch requests, sending each call to an upstream API, or to a built-in
 // demo API (the "farm" API of Google's batch documentation) when there is
 // no upstream. Run "mixed help CMD" for the flags of each.

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// pieces splits b into pieces of pseudo-random lengths (from 0 to 9, so
+// that UTF-8 sequences, escapes and base64 quads are cut everywhere).
+func pieces(b []byte, seed uint64) [][]byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out [][]byte
+	for len(b) > 0 {
+		n := min(r.IntN(10), len(b))
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out
+}
+
+// FuzzJSONString checks the streaming halves of the JSON lines against
+// encoding/json and encoding/base64, whatever the pieces: the string
+// writer escapes any bytes as json.Marshal does (HTML escaping on) and as
+// a json.Encoder with SetEscapeHTML(false) does; the string reader gives
+// back what json.Unmarshal gives for any string literal it accepts, and
+// inverts the writer; the base64 writer and decoder agree with
+// base64.StdEncoding.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "é日🎉", "\"\\/\b\f\n\r\t\x00\x1f\x7f", "<&>\u2028\u2029", "\xff\xfe", "ab\xe6\x97", `\ud83c\udf89 \ud800 \udc00x \u00e9 \/`, "QUJDRA==", "QQ==QQ==", "Q\r\nUJD"} {
+		f.Add(s, uint64(len(s)))
+	}
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, s string, seed uint64) {
+	for _, html := range []bool{true, false} {
+		var want []byte
+		if html {
+			want, _ = json.Marshal(s)
+		} else {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			enc.Encode(s)
+			want = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		}
+		var out bytes.Buffer
+		bw := bufio.NewWriterSize(&out, 16)
+		sw := &jsonStringWriter{w: bw, html: html}
+		bw.WriteByte('"')
+		for _, p := range pieces([]byte(s), seed) {
+			sw.Write(p)
+		}
+		sw.Close()
+		bw.WriteByte('"')
+		bw.Flush()
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("html=%v: jsonStringWriter wrote %q, json %q", html, out.Bytes(), want)
+		}
+		// The reader inverts it, as json.Unmarshal does.
+		var back string
+		if err := json.Unmarshal(want, &back); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readString(append(want[1:], "}\n"...), seed)
+		if err != nil || got != back {
+			t.Fatalf("reading %q: %q, %v; json gives %q", want, got, err, back)
+		}
+	}
+
+	// Any literal that encoding/json accepts reads the same.
+	lit := `"` + s + `"`
+	var want string
+	if json.Unmarshal([]byte(lit), &want) == nil && !strings.Contains(s, "\n") {
+		got, err := readString([]byte(s+`"`), seed)
+		if err != nil || got != want {
+			t.Fatalf("reading %q: %q, %v; json gives %q", lit, got, err, want)
+		}
+	}
+
+	// base64 in pieces.
+	var out bytes.Buffer
+	bw := bufio.NewWriterSize(&out, 16)
+	ew := &base64Writer{w: bw}
+	for _, p := range pieces([]byte(s), seed+1) {
+		ew.Write(p)
+	}
+	ew.Close()
+	bw.Flush()
+	if want := base64.StdEncoding.EncodeToString([]byte(s)); out.String() != want {
+		t.Fatalf("base64Writer wrote %q, want %q", out.String(), want)
+	}
+	for _, in := range []string{out.String(), s} {
+		want, werr := base64.StdEncoding.DecodeString(in)
+		var d base64Decoder
+		var got []byte
+		var err error
+		for _, p := range pieces([]byte(in), seed+2) {
+			var c []byte
+			if c, err = d.decode(p); err != nil {
+				break
+			}
+			got = append(got, c...)
+		}
+		if err == nil {
+			err = d.finish()
+		}
+		if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("base64Decoder of %q: %q, %v; want %q, %v", in, got, err, want, werr)
+		}
+	}
+}
+
+// readString reads the JSON string whose opening quote has been read
+// from b, through a bufio.Reader of the smallest size fed in pieces.
+func readString(b []byte, seed uint64) (string, error) {
+	r := jsonStringReaderOn(bufio.NewReaderSize(&pieceReader{p: pieces(b, seed)}, 16))
+	var out []byte
+	for {
+		c, err := r.Next()
+		if err == io.EOF {
+			return string(out), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		out = append(out, c...)
+	}
+}
+
+func jsonStringReaderOn(r *bufio.Reader) *jsonStringReader { return newJSONStringReader(r) }
+
+// pieceReader returns its pieces one Read at a time.
+type pieceReader struct{ p [][]byte }
+
+func (r *pieceReader) Read(b []byte) (int, error) {
+	for len(r.p) > 0 && len(r.p[0]) == 0 {
+		r.p = r.p[1:]
+	}
+	if len(r.p) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, r.p[0])
+	r.p[0] = r.p[0][n:]
+	return n, nil
+}

@@ -1,0 +1,243 @@
+package mixed
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"strconv"
+)
+
+// The header-block scanner: one pass over the bytes of a header block (a
+// part's header or an HTTP head) finds, for each line, its line end, its
+// first colon and its forbidden bytes (a bare CR, a control character other
+// than HTAB, DEL), eight bytes at a time. It replaces a call of IndexByte
+// per line (whose setup costs more than the scan of a 30-byte line) plus
+// a second pass for control characters. Part headers (Reader, BytesReader)
+// and HTTP heads (MessageReader) share it.
+
+// lineState is what the scan of one line has found so far: positions in
+// the scanned slice, or -1. It is kept across calls when a line arrives in
+// pieces, so that no byte is scanned twice.
+type lineState struct {
+	next  int // where the scan resumes
+	colon int // the first ':'
+	cr    int // the first CR not followed by LF (a bare CR)
+	bad   int // the first control character other than HTAB, CR and LF, or DEL
+}
+
+// start resets s for a line that starts at b[at].
+func (s *lineState) start(at int) {
+	*s = lineState{next: at, colon: -1, cr: -1, bad: -1}
+}
+
+const (
+	swarLo  = 0x0101010101010101
+	swarHi  = 0x8080808080808080
+	swarLo7 = 0x7f7f7f7f7f7f7f7f
+)
+
+// specialBytes returns a mask with bit 7 of each byte of x set exactly
+// when that byte is a control character (below 0x20), DEL or ':'. The
+// tests are exact per byte: no carry crosses a byte, so every set bit
+// names a special byte, not just the lowest one.
+func specialBytes(x uint64) uint64 {
+	ge20 := ((x & swarLo7) + 0x6060606060606060) | x // bit 7: byte >= 0x20
+	c := x ^ (':' * swarLo)
+	c = ((c & swarLo7) + swarLo7) | c // bit 7: byte != ':'
+	d := x ^ (0x7f * swarLo)
+	d = ((d & swarLo7) + swarLo7) | d // bit 7: byte != DEL
+	return ^(ge20 & c & d) & swarHi
+}
+
+// hdrSpecial marks the bytes specialBytes flags, for the tail of a slice
+// shorter than a word.
+var hdrSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t[':'], t[0x7f] = true, true
+	return t
+}()
+
+// scanLine scans b from s.next for the LF that ends the current line,
+// recording the line's first colon, bare CR and forbidden byte in s. It
+// returns the index of the LF, or -1 when b ends first; s.next then says
+// where to resume once b has grown (a CR as the last byte of b is left
+// for then, since what follows decides whether it is bare).
+func scanLine(b []byte, s *lineState) int {
+	i := s.next
+	for {
+		var m uint64
+		if i+8 <= len(b) {
+			m = specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+		} else {
+			// The tail: a byte at a time.
+			for ; i < len(b) && !hdrSpecial[b[i]]; i++ {
+			}
+			if i == len(b) {
+				s.next = i
+				return -1
+			}
+			m = 0x80 // b[i] is special; one at a time from here
+		}
+		for m != 0 {
+			p := i + bits.TrailingZeros64(m)>>3
+			m &= m - 1
+			switch b[p] {
+			case '\n':
+				s.next = p + 1
+				return p
+			case ':':
+				if s.colon < 0 {
+					s.colon = p
+				}
+			case '\r':
+				if p+1 == len(b) {
+					s.next = p
+					return -1
+				}
+				if b[p+1] == '\n' {
+					s.next = p + 2
+					return p + 1
+				}
+				if s.cr < 0 {
+					s.cr = p
+				}
+			case '\t':
+			default:
+				if s.bad < 0 {
+					s.bad = p
+				}
+			}
+		}
+		if i+8 <= len(b) {
+			i += 8
+		} else {
+			i++
+		}
+	}
+}
+
+// addMIMEField parses one non-empty line of a part's header block into h,
+// as parseHeaderLine does, from what scanLine found: line is the line
+// without its line end and s's positions are relative to line[0] (a
+// position at or past len(line) is none: the CR of the line end). lineOff
+// is the line's stream offset, for errors. The checks and their order are
+// parseHeaderLine's, so the errors are the same.
+func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, maxFields int) error {
+	if cr >= 0 && cr < len(line) {
+		return syntaxErr(lineOff+int64(cr), ErrSyntax, "bare CR in header")
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		// Obsolete folding: rare, so the general code.
+		return parseHeaderLine(h, line, lineOff, maxFields)
+	}
+	if colon < 0 || colon >= len(line) {
+		return syntaxErr(lineOff, ErrSyntax, "header line without colon")
+	}
+	name := line[:colon]
+	if !isToken(name) {
+		for i, c := range name {
+			if !tokenTable[c] {
+				return syntaxErr(lineOff+int64(i), ErrSyntax, "invalid byte in header name")
+			}
+		}
+		return syntaxErr(lineOff, ErrSyntax, "empty header name")
+	}
+	if bad >= 0 && bad < len(line) {
+		// After the colon: a control byte in the name is no token byte.
+		return syntaxErr(lineOff+int64(bad), ErrSyntax, "control character in header value")
+	}
+	if len(h.fields) == maxFields {
+		return syntaxErr(lineOff, ErrTooManyFields, "")
+	}
+	h.AddBytes(name, trimWS(line[colon+1:]))
+	return nil
+}
+
+// httpField checks one field line of an HTTP head as parseHTTPFields does,
+// from what scanLine found (positions relative to line[0], as for
+// addMIMEField), and returns the value's bounds in line.
+func httpField(line []byte, colon, cr, bad int, loff int64) (vs, ve int, err error) {
+	ok := colon > 0 && colon < len(line)
+	if ok {
+		for _, c := range line[:colon] {
+			if !tokenTable[c] {
+				ok = false
+				break
+			}
+		}
+	}
+	if !ok {
+		return 0, 0, fieldNameErr(line, loff)
+	}
+	if cr >= len(line) {
+		cr = -1
+	}
+	if bad >= len(line) {
+		bad = -1
+	}
+	if cr >= 0 && (bad < 0 || cr < bad) {
+		return 0, 0, syntaxErr(loff+int64(cr), ErrSyntax, "bare CR in field value")
+	}
+	if bad >= 0 {
+		return 0, 0, syntaxErr(loff+int64(bad), ErrSyntax, "control character in field value")
+	}
+	vs, ve = colon+1, len(line)
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	return vs, ve, nil
+}
+
+// scanHTTPFields is parseHTTPFields with one scan of each line.
+func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+	b := h.buf
+	var s lineState
+	for pos < len(b) {
+		s.start(pos)
+		end, next := len(b), len(b)
+		if nl := scanLine(b, &s); nl >= 0 {
+			end, next = nl, nl+1
+		} else if partial {
+			return -1, nil
+		}
+		if end > pos && b[end-1] == '\r' {
+			end--
+		}
+		if end == pos {
+			return next, nil
+		}
+		line := b[pos:end]
+		loff := off + int64(pos)
+		vs, ve, err := httpField(line, rel(s.colon, pos), rel(s.cr, pos), rel(s.bad, pos), loff)
+		if err != nil {
+			return 0, err
+		}
+		if len(h.fields) == maxFields {
+			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+		}
+		p := uint32(pos)
+		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
+		pos = next
+	}
+	if partial {
+		return -1, nil
+	}
+	return len(b), nil
+}
+
+// rel makes a position found by scanLine relative to a line starting at
+// base, keeping -1 for none.
+func rel(p, base int) int {
+	if p < 0 {
+		return -1
+	}
+	return p - base
+}

@@ -1,0 +1,96 @@
+package mixed
+
+import (
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// naiveLine is scanLine's specification, a byte at a time on a complete
+// slice: the LF ending the line at b[0], or -1, and the line's first colon,
+// bare CR and forbidden byte before it.
+func naiveLine(b []byte) (nl, colon, cr, bad int) {
+	colon, cr, bad = -1, -1, -1
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			return i, colon, cr, bad
+		case c == ':':
+			if colon < 0 {
+				colon = i
+			}
+		case c == '\r':
+			if i+1 < len(b) && b[i+1] != '\n' && cr < 0 {
+				cr = i
+			}
+		case c == '\t':
+		case c < 0x20 || c == 0x7f:
+			if bad < 0 {
+				bad = i
+			}
+		}
+	}
+	return -1, colon, cr, bad
+}
+
+// TestScanLine checks scanLine against naiveLine on lines made of the
+// bytes that matter, fed whole and in growing prefixes (the way a Reader's
+// buffer grows between fills).
+func TestScanLine(t *testing.T) {
+	alphabet := []byte{'a', 'Z', ' ', ':', '\r', '\n', '\t', 0, 0x1f, 0x7f, 0x80, 0xff, ';', '9'}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 70).Draw(t, "b")
+		cuts := rapid.SliceOfN(rapid.IntRange(0, 70), 0, 6).Draw(t, "cuts")
+		wnl, wcolon, wcr, wbad := naiveLine(b)
+		var s lineState
+		s.start(0)
+		nl := -1
+		for _, c := range append(cuts, len(b)) {
+			if c > len(b) {
+				c = len(b)
+			}
+			if c < s.next {
+				continue
+			}
+			if nl = scanLine(b[:c], &s); nl >= 0 {
+				break
+			}
+		}
+		if nl != wnl {
+			t.Fatalf("%q: LF at %d, want %d", b, nl, wnl)
+		}
+		if nl < 0 {
+			// A final CR is left undecided, as naiveLine leaves it.
+			if end := s.next; end < len(b) && (end != len(b)-1 || b[end] != '\r') {
+				t.Fatalf("%q: stopped at %d before %q", b, end, b[end])
+			}
+		}
+		if s.colon != wcolon || s.cr != wcr || s.bad != wbad {
+			t.Fatalf("%q: colon, cr, bad = %d, %d, %d; want %d, %d, %d", b, s.colon, s.cr, s.bad, wcolon, wcr, wbad)
+		}
+	})
+}
+
+func TestSpecialBytes(t *testing.T) {
+	// Each byte value at each position, beside neighbours that would
+	// carry or borrow into it if the tests were not exact per byte.
+	for _, fill := range []byte{'A', 0, 0xff, ':', 0x7f, 0x20, 0x1f, 0x80} {
+		var want0 uint64
+		if hdrSpecial[fill] {
+			want0 = swarHi
+		}
+		for c := range 256 {
+			for pos := range 8 {
+				x := uint64(fill) * swarLo &^ (0xff << (8 * pos))
+				x |= uint64(c) << (8 * pos)
+				want := want0 &^ (0x80 << (8 * pos))
+				if hdrSpecial[c] {
+					want |= 0x80 << (8 * pos)
+				}
+				if got := specialBytes(x); got != want {
+					t.Fatalf("byte %#x at %d among %#x: mask %#x, want %#x", c, pos, fill, got, want)
+				}
+			}
+		}
+	}
+}
