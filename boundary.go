@@ -66,7 +66,8 @@ func ParseBoundary(contentType string) (string, error) {
 		}
 		s = trimLeftWS(s[1:])
 		var value string
-		if s != "" && s[0] == '"' {
+		quoted := s != "" && s[0] == '"'
+		if quoted {
 			v, rest, ok := unquote(s)
 			if !ok {
 				return "", argErr(ErrBadBoundary, "unterminated quoted parameter value")
@@ -84,6 +85,11 @@ func ParseBoundary(contentType string) (string, error) {
 		}
 		base, _, star := strings.Cut(name, "*")
 		if !equalFoldString([]byte(base), "boundary") {
+			if !quoted && !isToken(value) {
+				// As mime.ParseMediaType refuses it: only the boundary
+				// may hold what a token cannot (Google's "=").
+				return "", argErr(ErrBadBoundary, "parameter "+quote(name)+" has a value that is neither a token nor quoted")
+			}
 			continue
 		}
 		switch {

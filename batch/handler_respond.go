@@ -47,6 +47,9 @@ type output struct {
 	part  interface{ Write([]byte) (int, error) } // the part being streamed
 	owner *response                               // whose part it is
 	err   error                                   // sticky: writing to the client failed
+	// noFlush: the ResponseWriter cannot flush (asking again allocates
+	// an error each time).
+	noFlush bool
 }
 
 // take counts n more buffered bytes; o.mu is held.
@@ -178,7 +181,9 @@ func (o *output) flushWire() {
 		o.fail(err)
 		return
 	}
-	_ = o.rc.Flush() // http.ErrNotSupported: the parts go out at the end
+	if !o.noFlush && o.rc.Flush() != nil {
+		o.noFlush = true // http.ErrNotSupported: the parts go out at the end
+	}
 }
 
 // open starts the batch response, before any call runs: the call at the
@@ -204,6 +209,7 @@ func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 	// A ResponseController, not a w.(http.Flusher) assertion, so that
 	// middleware which wraps w and has Unwrap still streams the parts.
 	o.rc = http.NewResponseController(w)
+	o.noFlush = false
 }
 
 // respond writes the response parts in request order: each as soon as its

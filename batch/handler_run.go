@@ -96,7 +96,8 @@ type worker struct {
 	src chunkSource
 	// whole checks, for a call with a body, that nothing follows the
 	// body in its part before the call runs.
-	whole *mixed.MessageReader
+	whole    *mixed.MessageReader
+	wholeSrc chunkSource
 }
 
 // chunkSource hands a call's raw bytes to a MessageReader in one chunk,
@@ -257,8 +258,8 @@ func (h *Handler) checkWhole(wk *worker, raw []byte) error {
 	if wk.whole == nil {
 		wk.whole = mixed.NewMessageReaderOptions(nil, h.messageOptions())
 	}
-	src := chunkSource{b: raw}
-	wk.whole.Reset(&src)
+	wk.wholeSrc.b = raw
+	wk.whole.Reset(&wk.wholeSrc)
 	defer wk.whole.Reset(nil)
 	m, err := wk.whole.ReadRequest()
 	if err == nil {
@@ -278,7 +279,8 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	if err != nil {
 		return nil, err
 	}
-	if m.ContentLength != 0 {
+	if m.ContentLength > 0 || m.Chunked {
+		// A body that runs to the end of the part has nothing after it.
 		if err := h.checkWhole(wk, c.raw); err != nil {
 			return nil, err
 		}
