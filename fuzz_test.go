@@ -530,7 +530,18 @@ func FuzzReaderVsStdlib(f *testing.F) {
 	f.Fuzz(checkVsStdlib)
 }
 
-var vsStdlibDepth = flag.Int("vs-stdlib-depth", 5, "TestReaderVsStdlibExhaustive: the most tokens per input (lines: one fewer)")
+var vsStdlibDepth = flag.Int("vs-stdlib-depth", 5, "TestReaderVsStdlibExhaustive: the most tokens per input (lines: one fewer); one fewer under -short")
+
+// sweepDepth is -vs-stdlib-depth, less one under -short (about a tenth of
+// the inputs), unless the flag was given.
+func sweepDepth() int {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "vs-stdlib-depth" })
+	if testing.Short() && !given {
+		return *vsStdlibDepth - 1
+	}
+	return *vsStdlibDepth
+}
 
 // TestReaderVsStdlibExhaustive runs FuzzReaderVsStdlib's property on every
 // sequence of up to -vs-stdlib-depth tokens from two alphabets: the bytes
@@ -539,13 +550,14 @@ var vsStdlibDepth = flag.Int("vs-stdlib-depth", 5, "TestReaderVsStdlibExhaustive
 // only by chance (twice so far, as CI ran); a sweep finds all of them up to
 // its depth, in a few seconds at the default.
 func TestReaderVsStdlibExhaustive(t *testing.T) {
+	depth := sweepDepth()
 	for _, tc := range []struct {
 		name   string
 		depth  int
 		tokens []string
 	}{
-		{"bytes", *vsStdlibDepth, []string{"--b", "--", "\r\n", "\n", "\r", " ", "\t", "0", "a:"}},
-		{"lines", *vsStdlibDepth - 1, []string{
+		{"bytes", depth, []string{"--b", "--", "\r\n", "\n", "\r", " ", "\t", "0", "a:"}},
+		{"lines", depth - 1, []string{
 			"--b\r\n", "--b\n", "--b \r\n", "--b--\r\n", "--b--\n", "--b-- \n", "--b--",
 			"--b0\n", "--b--0\r\n", "--b\t\r", "a: 1\r\n", "a: 1\n", " 2\r\n", "0\n", "\r\n", "\n", "\r",
 		}},
@@ -1081,17 +1093,18 @@ func checkResponseVsStdlibAs(t *testing.T, data []byte, methods ...string) {
 // -vs-stdlib-depth tokens (requests and responses: one fewer) from
 // alphabets of start lines, framing fields, folds, chunks and line ends.
 func TestReadMessageVsStdlibExhaustive(t *testing.T) {
+	depth := sweepDepth()
 	common := []string{
 		"Content-Length: 1\r\n", "Content-Length: 0\n", "Transfer-Encoding: chunked\r\n",
 		"Trailer: a\r\n", "a: b\r\n", " x\r\n", "\r\n", "\n", "1\r\nz\r\n0\r\n\r\n", "y",
 	}
 	t.Run("requests", func(t *testing.T) {
 		tokens := append([]string{"GET / HTTP/1.1\r\n", "POST /a?b HTTP/1.0\n", "Host: h\r\n"}, common...)
-		sweepTokens(t, tokens, *vsStdlibDepth-1, func(data []byte) { checkRequestVsStdlib(t, data) })
+		sweepTokens(t, tokens, depth-1, func(data []byte) { checkRequestVsStdlib(t, data) })
 	})
 	t.Run("responses", func(t *testing.T) {
 		tokens := append([]string{"HTTP/1.1 200 OK\r\n", "HTTP/1.0 204\n", "HTTP/1.1 304 Not Modified\r\n", "HTTP/1.1 100 Continue\r\n"}, common...)
-		sweepTokens(t, tokens, *vsStdlibDepth-1, func(data []byte) {
+		sweepTokens(t, tokens, depth-1, func(data []byte) {
 			checkResponseVsStdlibAs(t, data, "")
 			if bytes.HasPrefix(data, []byte("HTTP/1.1 10")) {
 				// ReadFinalResponse differs from ReadResponse after an

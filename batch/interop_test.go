@@ -17,8 +17,22 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// needPeer skips a test whose real peer is not installed, except in CI,
-// which installs every peer (.ci/run) and must not pass by skipping.
+// The interop tests never install anything: scripts/peers.sh (which .ci/run
+// runs first) installs every peer. Without one, a test skips at once with a
+// line saying so, except in CI (CI set), which must not pass by skipping.
+// Under -short they skip too.
+
+// skipShort skips an interop test under -short, before looking for its
+// peer.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interop with a real client: skipped under -short")
+	}
+}
+
+// needPeer skips (or, in CI, fails) a test whose real peer is not
+// installed.
 func needPeer(t *testing.T, what string, err error) {
 	t.Helper()
 	if err == nil {
@@ -27,14 +41,37 @@ func needPeer(t *testing.T, what string, err error) {
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s is not available in CI: %v", what, err)
 	}
-	t.Skipf("%s is not installed (%v); .ci/run installs it", what, err)
+	t.Skipf("%s is not installed (%v): run sh scripts/peers.sh from the repository root", what, err)
+}
+
+// findPython returns the interpreter that has Google's Python client: the
+// first of $MIXED_PYTHON, python3 on PATH and /usr/bin/python3 that
+// imports googleapiclient.http, the rule scripts/peers.sh applies (a
+// python3 of pyenv or a virtualenv may lack Debian's package).
+func findPython() (string, error) {
+	var tried []string
+	for _, py := range []string{os.Getenv("MIXED_PYTHON"), "python3", "/usr/bin/python3"} {
+		if py == "" {
+			continue
+		}
+		path, err := exec.LookPath(py)
+		if err == nil {
+			err = exec.Command(path, "-c", "import googleapiclient.http").Run()
+		}
+		if err == nil {
+			return path, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", py, err))
+	}
+	return "", fmt.Errorf("no python3 imports googleapiclient.http (%s)", strings.Join(tried, "; "))
 }
 
 // TestInteropGoogleAPIPython sends a batch from Debian's python3-googleapi
 // (google-api-python-client 1.7.12, BatchHttpRequest) to our Handler.
 func TestInteropGoogleAPIPython(t *testing.T) {
-	const python = "/usr/bin/python3"
-	needPeer(t, "Debian's python3-googleapi", exec.Command(python, "-c", "import googleapiclient.http").Run())
+	skipShort(t)
+	python, err := findPython()
+	needPeer(t, "Debian's python3-googleapi", err)
 
 	mux := http.NewServeMux()
 	mux.Handle("/batch/farm/v1", NewHandler(farm(), nil))
@@ -65,22 +102,18 @@ func TestInteropGoogleAPIPython(t *testing.T) {
 }
 
 // runNodePeer runs script (in testdata/interop/node) with node and args,
-// after installing the locked npm packages when pkg is missing, and returns
-// its standard output. It skips the test when node or the registry is
-// unavailable outside CI; a failing script fails the test, showing what
-// the server saw (seen may be nil).
+// and returns its standard output. The locked npm packages must be
+// installed (scripts/peers.sh): it never runs npm. It skips the test when
+// node or pkg is missing outside CI; a failing script fails the test,
+// showing what the server saw (seen may be nil).
 func runNodePeer(t *testing.T, pkg, script string, seen fmt.Stringer, args ...string) []byte {
 	t.Helper()
+	skipShort(t)
 	node, err := exec.LookPath("node")
 	needPeer(t, "node", err)
 	dir := "testdata/interop/node"
-	if _, err := os.Stat(dir + "/node_modules/" + pkg); err != nil {
-		npm := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		npm.Dir = dir
-		if out, err := npm.CombinedOutput(); err != nil {
-			needPeer(t, pkg+" from the npm registry", fmt.Errorf("npm ci: %v\n%s", err, out))
-		}
-	}
+	_, err = os.Stat(dir + "/node_modules/" + pkg + "/package.json")
+	needPeer(t, "npm's "+pkg, err)
 	cmd := exec.Command(node, append([]string{script}, args...)...)
 	cmd.Dir = dir
 	out, err := cmd.Output()
