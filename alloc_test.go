@@ -9,7 +9,7 @@ import (
 )
 
 // These tests pin the steady-state allocation promises of the package
-// (DESIGN.md invariant 3): a Reader or Writer reused through Reset, a
+// (the zero-allocation promise of the package doc): a Reader or Writer reused through Reset, a
 // reused Header, header lookups and Part.WriteTo allocate nothing. Each
 // measured function also checks what it read or wrote, so that a run that
 // fails early and allocates nothing cannot pass.

@@ -203,7 +203,8 @@ func randomBoundary(dst []byte) {
 	rand.Read(dst) // never fails (crypto/rand documents a crash instead)
 	for i, c := range dst {
 		// 62*4 = 248: reject nothing, accept a slight bias (< 4%) on the
-		// first 8 symbols; still over 170 bits for 30 characters.
+		// first 8 symbols; still over 180 bits for the 32 characters of a
+		// boundary NewWriter draws.
 		dst[i] = boundaryAlphabet[int(c)%len(boundaryAlphabet)]
 	}
 }

@@ -30,7 +30,7 @@ type goImpl struct {
 	runner func(kind string) (runner, string)
 
 	// baseline marks a reference point that yields no parts (so it is not
-	// verified, and it is never "first"): the reference point of DESIGN.md, "Measuring".
+	// verified, and it is never "first"): the reference point of the README's Performance section.
 	baseline bool
 }
 
@@ -119,7 +119,7 @@ const enmimeReason = "enmime v2.3.0 has no streaming part reader for multipart/m
 
 // limitScanner finds every delimiter of the body with bytes.Index, in
 // memory, without copying or parsing anything: no streaming parser that
-// must look at every byte can beat it by much (DESIGN.md, "Measuring").
+// must look at every byte can beat it by much (the README's Performance section).
 type limitScanner struct{}
 
 func (limitScanner) run(w *workload, s *sink) error {

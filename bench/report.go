@@ -64,7 +64,7 @@ func markdown(r *results) string {
 	fmt.Fprintf(&b, "- Method: %d runs; in each run every implementation repeats the workload for at least %v of %s after a warm-up of the same length (at least 200ms). "+
 		"Cells give the median throughput over the runs in MB/s (10^6 bytes of multipart body per second; for the write workloads, the size of mime/multipart's output) "+
 		"and, in parentheses, the median over runs of the ratio to mime/multipart measured in the same run. "+
-		"The best implementation of each row is in bold. "+baselineName+" is not an implementation: it is bytes.Index finding every delimiter of the body in memory, with no copy and no parsing: the reference point of DESIGN.md for large parts (it yields no parts, is not verified, and a finder tuned for text can beat it). "+
+		"The best implementation of each row is in bold. "+baselineName+" is not an implementation: it is bytes.Index finding every delimiter of the body in memory, with no copy and no parsing: the reference point of the README for large parts (it yields no parts, is not verified, and a finder tuned for text can beat it). "+
 		"An implementation is timed only if the parts it yields (header fields with lower-case names and trimmed values, sorted by name; bodies) hash the same as mime/multipart's; otherwise the cell says *wrong*. "+
 		"Go parsers read from a bytes.Reader; Node parsers get the body as 64 KiB chunks.\n\n", r.Runs, r.MinTime, clockNote)
 

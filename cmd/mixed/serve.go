@@ -26,7 +26,7 @@ import (
 )
 
 // haltHeader is the outer header that turns halt-on-error on for a batch.
-const haltHeader = "X-Batch-Halt-On-Error"
+const haltHeader = batch.DefaultHaltHeader
 
 var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
 
