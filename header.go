@@ -284,12 +284,7 @@ func parseHeaderLine(h *Header, line []byte, lineOff int64, maxFields int) error
 	}
 	name := line[:colon]
 	if !isToken(name) {
-		for i, c := range name {
-			if !tokenTable[c] {
-				return syntaxErr(lineOff+int64(i), ErrSyntax, "invalid byte in header name")
-			}
-		}
-		return syntaxErr(lineOff, ErrSyntax, "empty header name")
+		return headerNameErr(name, lineOff)
 	}
 	value := line[colon+1:]
 	if i := badValueByte(value); i >= 0 {
@@ -300,4 +295,16 @@ func parseHeaderLine(h *Header, line []byte, lineOff int64, maxFields int) error
 	}
 	h.AddBytes(name, trimWS(value))
 	return nil
+}
+
+// headerNameErr is the error for a part header name that is not a token,
+// name starting at stream offset off: where its first bad byte is, or that
+// it is empty.
+func headerNameErr(name []byte, off int64) error {
+	for i, c := range name {
+		if !tokenTable[c] {
+			return syntaxErr(off+int64(i), ErrSyntax, "invalid byte in header name")
+		}
+	}
+	return syntaxErr(off, ErrSyntax, "empty header name")
 }

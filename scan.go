@@ -140,12 +140,7 @@ func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, max
 	}
 	name := line[:colon]
 	if !isToken(name) {
-		for i, c := range name {
-			if !tokenTable[c] {
-				return syntaxErr(lineOff+int64(i), ErrSyntax, "invalid byte in header name")
-			}
-		}
-		return syntaxErr(lineOff, ErrSyntax, "empty header name")
+		return headerNameErr(name, lineOff)
 	}
 	if bad >= 0 && bad < len(line) {
 		// After the colon: a control byte in the name is no token byte.
