@@ -183,7 +183,12 @@ func TestHandlerLimitsAndFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reached.Store(0)
-			srv := httptest.NewServer(NewHandler(inner, tc.opts))
+			opts := HandlerOptions{}
+			if tc.opts != nil {
+				opts = *tc.opts
+			}
+			opts.ErrorLog = discardSlog() // the panic's stack: TestHandlerLogsPanics checks it
+			srv := httptest.NewServer(NewHandler(inner, &opts))
 			defer srv.Close()
 			method := tc.method
 			if method == "" {
