@@ -146,8 +146,12 @@
 //     net/http ignores them; an HTTP-version other than HTTP/1.0 and
 //     HTTP/1.1; a status code that is not three digits from 100 ("+20",
 //     "099"), a reason phrase with a control character; an asterisk-form
-//     target with a method other than OPTIONS, and the absolute-form and
-//     authority-form targets that [MessageOptions] does not allow;
+//     target with a method other than OPTIONS, an empty target (net/http
+//     takes "CONNECT  HTTP/1.0" for an empty authority), a '%' in a
+//     target not followed by two hex digits (net/http leaves it alone in
+//     an opaque absolute URL such as "https:%0X"), and the
+//     absolute-form and authority-form targets that [MessageOptions] does
+//     not allow;
 //     anything but blank lines after the message, be it after a body or
 //     after a message without body (Content-Length: 0, 1xx, 204, 304, a
 //     response to HEAD), where net/http reads one message and leaves the

@@ -164,11 +164,17 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 	case errors.Is(err, ErrTargetForm):
 		// "*" is for OPTIONS only.
 		return string(target) == "*"
+	case errors.Is(err, ErrBadTarget):
+		// An empty target, which net/http takes for CONNECT's empty
+		// authority; a '%' not followed by two hex digits, which
+		// net/http leaves alone in an opaque URL ("https:%0X").
+		return len(target) == 0 || badPercent.Match(target)
 	}
 	return false
 }
 
 var (
+	badPercent       = regexp.MustCompile(`%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)`)
 	spaceBeforeColon = regexp.MustCompile("(?m)^[^ \t:\r\n][^:\r\n]*[ \t][^:\r\n]*:")
 	validStatusLine  = regexp.MustCompile(`^HTTP/1\.[01] [1-9][0-9][0-9]( [^\x00-\x08\x0a-\x1f\x7f]*)?$`)
 )
