@@ -239,24 +239,8 @@ func benchReadBatch(b *testing.B, n int, wrap func(io.Reader) io.Reader) {
 	}
 	benchCheckRead(b, in, n, func() (benchSummary, error) { return m.read(in) }, stdRun)
 
-	b.Run("impl=mixed", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := m.read(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("impl=std", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := stdRun(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchImpl(b, "impl=mixed", int64(len(in)), func() error { _, err := m.read(in); return err })
+	benchImpl(b, "impl=std", int64(len(in)), func() error { _, err := stdRun(); return err })
 }
 
 const benchLargeSize = 16 << 20
@@ -374,33 +358,9 @@ func benchReadLarge(b *testing.B, in []byte) {
 		b.Fatalf("limit found the last delimiter at %d, %v; want %d", last, err, len(in)-len(benchBoundary)-8)
 	}
 
-	b.Run("impl=mixed", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := m.read(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("impl=std", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := stdRun(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("impl=limit", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := l.scan(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchImpl(b, "impl=mixed", int64(len(in)), func() error { _, err := m.read(in); return err })
+	benchImpl(b, "impl=std", int64(len(in)), func() error { _, err := stdRun(); return err })
+	benchImpl(b, "impl=limit", int64(len(in)), func() error { _, err := l.scan(in); return err })
 	// Part.Read into a 64 KiB buffer, as io.ReadFull and io.CopyBuffer
 	// callers read: the source is read straight into it (largeread.go).
 	buf := make([]byte, DefaultBufferSize)
@@ -409,29 +369,13 @@ func benchReadLarge(b *testing.B, in []byte) {
 	if s, err := mr.read(in); err != nil || s != mustSummary(m.read(in)) {
 		b.Fatalf("large reads: %+v, %v", s, err)
 	}
-	b.Run("impl=mixed-read", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := mr.read(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchImpl(b, "impl=mixed-read", int64(len(in)), func() error { _, err := mr.read(in); return err })
 	// The body in memory: a BytesReader hands out views of it.
 	var mb benchBytesBatch
 	if s, err := mb.read(in); err != nil || s != mustSummary(m.read(in)) {
 		b.Fatalf("BytesReader: %+v, %v", s, err)
 	}
-	b.Run("impl=bytes", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := mb.read(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchImpl(b, "impl=bytes", int64(len(in)), func() error { _, err := mb.read(in); return err })
 }
 
 // benchWritePart is one part of BenchmarkWriteBatch.
@@ -828,33 +772,9 @@ func benchReadInput(b *testing.B, in []byte, n int) {
 	if s, err := mb.read(in); err != nil || s != mustSummary(m.read(in)) {
 		b.Fatalf("BytesReader: %+v, %v", s, err)
 	}
-	b.Run("impl=mixed", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := m.read(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("impl=bytes", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := mb.read(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("impl=std", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(in)))
-		for b.Loop() {
-			if _, err := stdRun(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchImpl(b, "impl=mixed", int64(len(in)), func() error { _, err := m.read(in); return err })
+	benchImpl(b, "impl=bytes", int64(len(in)), func() error { _, err := mb.read(in); return err })
+	benchImpl(b, "impl=std", int64(len(in)), func() error { _, err := stdRun(); return err })
 }
 
 func mustSummary(s benchSummary, err error) benchSummary {
@@ -992,4 +912,18 @@ func BenchmarkAdversarial(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchImpl runs read as the sub-benchmark name (impl=mixed, impl=std…)
+// over size bytes an iteration, allocations reported.
+func benchImpl(b *testing.B, name string, size int64, read func() error) {
+	b.Run(name, func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(size)
+		for b.Loop() {
+			if err := read(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
