@@ -323,6 +323,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.startHalt(st, w, r)
 	h.open(st, w)
+	// A client that goes away releases the calls that wait for room to
+	// buffer their responses; the wake-up never outlives this batch.
+	woken := make(chan struct{})
+	stop := context.AfterFunc(r.Context(), func() {
+		defer close(woken)
+		st.out.goneAway()
+	})
+	defer func() {
+		if !stop() {
+			<-woken
+		}
+	}()
 	h.run(st, r)
 	h.respond(st)
 }

@@ -586,3 +586,40 @@ func TestHandlerAbandonedStreamingCall(t *testing.T) {
 		t.Errorf("the cut part was not logged:\n%s", log.String())
 	}
 }
+
+// A call waiting for room to buffer its response is released when the
+// client goes away, even while the call ahead of it ignores its context.
+func TestHandlerWaitingWriteEndsWithClient(t *testing.T) {
+	gate := make(chan struct{})
+	head := make(chan struct{})
+	waited := make(chan error, 1)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/head" {
+			close(head)
+			<-gate // ignores its context
+			return
+		}
+		<-head
+		_, err := w.Write(make([]byte, 64<<10)) // over the budget: waits for its turn
+		waited <- err
+	})
+	srv := httptest.NewServer(NewHandler(inner, &HandlerOptions{MaxBufferedBytes: 1 << 10}))
+	defer srv.Close()
+	defer close(gate) // before srv.Close, which waits for the handlers
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := batchBody(part("1", "GET /head HTTP/1.1\r\n"), part("2", "GET /behind HTTP/1.1\r\n"))
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	<-head
+	conn.Close()
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Error("the waiting write succeeded for a client that is gone")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting write was not released when the client went away")
+	}
+}

@@ -87,6 +87,15 @@ func (o *output) fail(err error) {
 	}
 }
 
+// goneAway marks the client gone, for its request's context is done, and
+// wakes the calls that wait for their turn or for room.
+func (o *output) goneAway() {
+	o.mu.Lock()
+	o.gone = true
+	o.cond.Broadcast()
+	o.mu.Unlock()
+}
+
 // startStream opens the part of rw, the response at the head of the order,
 // and writes its head and what it had buffered; its later writes follow
 // through stream.
