@@ -159,8 +159,9 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 		// net/http reads one message and leaves the rest.
 		return !blankOnly(rest)
 	case errors.Is(err, ErrBadVersion):
-		// Only HTTP/1.0 and HTTP/1.1.
-		return proto != "HTTP/1.0" && proto != "HTTP/1.1"
+		// Only HTTP/1.0 and HTTP/1.1, in the final message or in an
+		// interim response before it.
+		return proto != "HTTP/1.0" && proto != "HTTP/1.1" || otherVersion.Match(data)
 	case errors.Is(err, ErrTargetForm):
 		// "*" is for OPTIONS only.
 		return string(target) == "*"
@@ -174,6 +175,7 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 }
 
 var (
+	otherVersion     = regexp.MustCompile(`(?m)^HTTP/([02-9]|1\.[2-9])`)
 	badPercent       = regexp.MustCompile(`%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)`)
 	spaceBeforeColon = regexp.MustCompile("(?m)^[^ \t:\r\n][^:\r\n]*[ \t][^:\r\n]*:")
 	validStatusLine  = regexp.MustCompile(`^HTTP/1\.[01] [1-9][0-9][0-9]( [^\x00-\x08\x0a-\x1f\x7f]*)?$`)
