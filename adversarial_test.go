@@ -389,7 +389,7 @@ func TestAdversarialNesting(t *testing.T) {
 			if err != nil {
 				return depth, "", err
 			}
-			inner, err := ParseBoundary(string(p.Header.Get("Content-Type")))
+			inner, err := ParseBoundary(p.Header.Get("Content-Type"))
 			if err != nil {
 				b, err := io.ReadAll(p)
 				return depth, string(b), err

@@ -57,7 +57,7 @@ func TestAllocsReadBatch(t *testing.T) {
 				fail = err.Error()
 				return
 			}
-			if p.Header.Get("Content-ID") == nil {
+			if p.Header.GetBytes("Content-ID") == nil {
 				fail = "a part without Content-ID"
 				return
 			}
@@ -90,8 +90,8 @@ func TestAllocsHeaderGet(t *testing.T) {
 	// Lookups in another case than the wire's, so that the case-folding
 	// path is what is measured.
 	allocCheck(t, func() {
-		ct = p.Header.Get("content-type")
-		id = p.Header.Get("CONTENT-ID")
+		ct = p.Header.GetBytes("content-type")
+		id = p.Header.GetBytes("CONTENT-ID")
 	})
 	if string(ct) != "application/http" || string(id) != wantID {
 		t.Fatalf("Get = %q, %q; want %q, %q", ct, id, "application/http", wantID)

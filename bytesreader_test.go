@@ -170,7 +170,7 @@ func TestAllocsBytesReader(t *testing.T) {
 				fail = err.Error()
 				return
 			}
-			if p.Header.Get("Content-ID") == nil {
+			if p.Header.GetBytes("Content-ID") == nil {
 				fail = "a part without Content-ID"
 				return
 			}

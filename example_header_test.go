@@ -22,7 +22,7 @@ func ExampleHeader() {
 		fmt.Printf("x-tag %s\n", v)
 	}
 
-	kept := h.Clone() // Get's results are views, valid until h changes
+	kept := h.Clone() // GetBytes, Values and All give views, valid until h changes
 	h.Set("X-Tag", "c")
 	h.Del("Content-Type")
 	for name, value := range h.All() {

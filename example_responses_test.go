@@ -41,7 +41,7 @@ func readResponses(resp *http.Response) (ids []string, out []*http.Response, err
 			return nil, nil, err
 		}
 		res.Body = io.NopCloser(bytes.NewReader(body))
-		ids = append(ids, string(part.Header.Get("Content-ID")))
+		ids = append(ids, part.Header.Get("Content-ID"))
 		out = append(out, res)
 	}
 }

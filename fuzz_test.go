@@ -467,7 +467,7 @@ func checkNested(t *testing.T, r *Reader, src []byte, boundary string, opts Read
 			t.Fatalf("depth %d part %d: header (-copy +in place):\n%s", depth, i, diff)
 		}
 		failing := wantErr != nil && i == len(want)-1
-		inner, perr := ParseBoundary(string(p.Header.Get("Content-Type")))
+		inner, perr := ParseBoundary(p.Header.Get("Content-Type"))
 		if perr != nil || failing {
 			var body bytes.Buffer
 			_, err = io.Copy(&body, p)

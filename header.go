@@ -68,10 +68,19 @@ func (h *Header) All() iter.Seq2[[]byte, []byte] {
 }
 
 // Get returns the value of the first field named name (ASCII
+// case-insensitive), or "" if there is none. The string is a copy, so it
+// stays valid after the Header changes; use [Header.GetBytes] for a view
+// that does not allocate.
+func (h *Header) Get(name string) string {
+	return string(h.GetBytes(name))
+}
+
+// GetBytes returns a view of the value of the first field named name (ASCII
 // case-insensitive), or nil if there is none. A present field with an empty
 // value returns a non-nil empty slice. The view is valid as described on
-// [Header]. Get does not allocate.
-func (h *Header) Get(name string) []byte {
+// [Header]; copy it, or use [Header.Get], to keep it longer. GetBytes does
+// not allocate.
+func (h *Header) GetBytes(name string) []byte {
 	if i := h.index(name); i >= 0 {
 		return h.bytes(h.fields[i].value)
 	}

@@ -16,12 +16,26 @@ func TestHeaderAddGetSetDel(t *testing.T) {
 	h.Add("X-Dup", "1")
 	h.Add("x-dup", "2")
 
-	if got := string(h.Get("content-type")); got != "application/http" {
+	if got := h.Get("content-type"); got != "application/http" {
 		t.Errorf("Get(content-type) = %q, want %q", got, "application/http")
 	}
-	if got := h.Get("Missing"); got != nil {
-		t.Errorf("Get(Missing) = %q, want nil", got)
+	if got := h.GetBytes("Missing"); got != nil {
+		t.Errorf("GetBytes(Missing) = %q, want nil", got)
 	}
+	if got := h.Get("Missing"); got != "" {
+		t.Errorf("Get(Missing) = %q, want \"\"", got)
+	}
+	got := h.Get("Content-ID")
+	h.Reset()
+	h.Add("Content-ID", "<zz>")
+	if got != "<a>" {
+		t.Errorf("Get's string changed with the Header: %q, want %q", got, "<a>")
+	}
+	h.Reset()
+	h.Add("Content-Type", "application/http")
+	h.Add("Content-ID", "<a>")
+	h.Add("X-Dup", "1")
+	h.Add("x-dup", "2")
 	var dups []string
 	for v := range h.Values("X-DUP") {
 		dups = append(dups, string(v))
@@ -54,7 +68,7 @@ func TestHeaderGetDoesNotAllocate(t *testing.T) {
 	h.Add("Content-Type", "application/http")
 	h.Add("Content-ID", "response-1")
 	allocs := testing.AllocsPerRun(100, func() {
-		if h.Get("Content-ID") == nil || h.Get("content-type") == nil {
+		if h.GetBytes("Content-ID") == nil || h.GetBytes("content-type") == nil {
 			t.Fatal("field missing")
 		}
 	})

@@ -638,7 +638,7 @@ func TestReadBatchDoesNotAllocate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != 200 || resp.Header.Get("ETag") == nil {
+			if resp.StatusCode != 200 || resp.Header.GetBytes("ETag") == nil {
 				t.Fatal("wrong response")
 			}
 			if _, err := resp.Body.WriteTo(io.Discard); err != nil {

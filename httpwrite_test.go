@@ -350,7 +350,7 @@ func TestWriteResponseHead(t *testing.T) {
 	var m MessageReader
 	m.Reset(bytes.NewReader(b.Bytes()))
 	r, err := m.ReadResponse("HEAD")
-	if err != nil || string(r.Header.Get("Content-Length")) != "10" {
+	if err != nil || r.Header.Get("Content-Length") != "10" {
 		t.Fatalf("ReadResponse(HEAD): %v; want the Content-Length field kept", err)
 	}
 	if n, err := io.Copy(io.Discard, r.Body); n != 0 || err != nil {

@@ -475,7 +475,7 @@ func TestReaderMaxDepth(t *testing.T) {
 			b, err := io.ReadAll(p)
 			return string(b), err
 		}
-		b, err := ParseBoundary(string(p.Header.Get("Content-Type")))
+		b, err := ParseBoundary(p.Header.Get("Content-Type"))
 		if err != nil {
 			return "", err
 		}
@@ -556,7 +556,7 @@ func readTree(src io.Reader, boundary string) ([]treePart, error) {
 			return out, err
 		}
 		tp := treePart{Header: fields(&p.Header)}
-		if b, err := ParseBoundary(string(p.Header.Get("Content-Type"))); err == nil {
+		if b, err := ParseBoundary(p.Header.Get("Content-Type")); err == nil {
 			if tp.Parts, err = readTree(p, b); err != nil {
 				return out, err
 			}
@@ -775,7 +775,7 @@ func TestReaderSkipsUnreadParts(t *testing.T) {
 					t.Fatalf("%s: %v", name, err)
 				}
 			}
-			got = append(got, string(p.Header.Get("Content-ID"))+":"+string(body))
+			got = append(got, p.Header.Get("Content-ID")+":"+string(body))
 		}
 		if diff := cmp.Diff([]string{"0:", "1:yyy", "2:last"}, got); diff != "" {
 			t.Errorf("%s: (-want +got):\n%s", name, diff)

@@ -67,7 +67,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"batch=changesets", grouped, HandlerOptions{ResultReferences: true, BeginGroup: begin}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := NewHandler(trivial, &bc.opts)
+			h := NewHandlerOptions(trivial, bc.opts)
 			var br bytes.Reader
 			req := httptest.NewRequest("POST", "/batch", &br)
 			req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
@@ -110,7 +110,7 @@ func changesetsOf(n, m int) []byte {
 func BenchmarkBatchLoopback(b *testing.B) {
 	const n = 1000
 	mux := http.NewServeMux()
-	mux.Handle("/batch", NewHandler(trivial, nil))
+	mux.Handle("/batch", NewHandler(trivial))
 	mux.Handle("/", trivial)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -191,7 +191,7 @@ func BenchmarkBatchLoopback(b *testing.B) {
 func BenchmarkTransport(b *testing.B) {
 	const n = 1000
 	mux := http.NewServeMux()
-	mux.Handle("/batch/calendar/v3", NewHandler(trivial, nil))
+	mux.Handle("/batch/calendar/v3", NewHandler(trivial))
 	mux.Handle("/", trivial)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -259,7 +259,7 @@ func benchmarkLargeResponses(b *testing.B, budget int64) {
 			}
 		}
 	})
-	h := NewHandler(inner, &HandlerOptions{MaxBufferedBytes: budget})
+	h := NewHandlerOptions(inner, HandlerOptions{MaxBufferedBytes: budget})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := batchOf(calls)

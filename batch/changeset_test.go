@@ -193,8 +193,8 @@ func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
 		if err != nil {
 			t.Fatalf("part %d: %v", len(out), err)
 		}
-		tp := treePart{ContentID: string(p.Header.Get("Content-ID"))}
-		ct := string(p.Header.Get("Content-Type"))
+		tp := treePart{ContentID: p.Header.Get("Content-ID")}
+		ct := p.Header.Get("Content-Type")
 		if strings.HasPrefix(ct, "multipart/mixed") {
 			b, err := mixed.ParseBoundary(ct)
 			if err != nil {
@@ -212,7 +212,7 @@ func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
 			t.Fatalf("part %d: %v", len(out), err)
 		}
 		tp.Status = m.StatusCode
-		tp.Location = string(m.Header.Get("Location"))
+		tp.Location = m.Header.Get("Location")
 		b, _ := io.ReadAll(m.Body)
 		if err := json.Unmarshal(b, &tp.JSON); err != nil {
 			tp.JSON = string(b) // a text/plain error of the Handler
@@ -221,7 +221,7 @@ func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
 	}
 }
 
-func serveTree(t *testing.T, inner http.Handler, opts *HandlerOptions, hdr http.Header, body string) ([]treePart, *http.Response) {
+func serveTree(t *testing.T, inner http.Handler, opts HandlerOptions, hdr http.Header, body string) ([]treePart, *http.Response) {
 	t.Helper()
 	resp := serve(t, inner, opts, "/odata/$batch", hdr, body)
 	if resp.StatusCode != 200 {
@@ -251,7 +251,7 @@ func TestChangesetCommits(t *testing.T) {
 		),
 		part("3", jsonPart("GET", "/odata/Customers(1)", "")),
 	)
-	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
+	got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin}, nil, body)
 	want := []treePart{
 		{Parts: []treePart{
 			{ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
@@ -279,7 +279,7 @@ func TestChangesetRollsBack(t *testing.T) {
 			part("3", jsonPart("POST", "Customers", `{"Name":"Bob"}`)),
 		),
 	)
-	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
+	got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin}, nil, body)
 	want := []treePart{
 		{ContentID: "response-0", Status: 200, JSON: obj{"group": false}},
 		{ContentID: "response-2", Status: 400, JSON: obj{"error": "Qty must be positive"}},
@@ -319,7 +319,7 @@ func TestChangesetContentIDTargets(t *testing.T) {
 		}, treePart{ContentID: "response-2", Status: 400, JSON: "part 0, changeset part 1: Content-Type \"multipart/mixed; boundary=inner\" is not application/http (changesets do not nest)\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, batchBody(changeset("", tc.members...)))
+			got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin}, nil, batchBody(changeset("", tc.members...)))
 			if diff := cmp.Diff([]treePart{tc.want}, got); diff != "" {
 				t.Errorf("response (-want +got):\n%s", diff)
 			}
@@ -360,7 +360,7 @@ func TestChangesetGroupFailures(t *testing.T) {
 			opts := &HandlerOptions{BeginGroup: s.begin}
 			tc.setup(s, opts)
 			body := batchBody(changeset("cs", members...), part("3", jsonPart("POST", "Customers", `{"Name":"Bob"}`)))
-			got, _ := serveTree(t, s, opts, nil, body)
+			got, _ := serveTree(t, s, *opts, nil, body)
 			want := []treePart{
 				{ContentID: "response-cs", Status: 500, JSON: tc.wantMsg},
 				{ContentID: "response-3", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Bob"}},
@@ -387,7 +387,7 @@ func TestChangesetWithoutGroup(t *testing.T) {
 		part("a", jsonPart("POST", "nogroup", `{}`)),
 		part("b", jsonPart("POST", "/odata/Customers", `{"Name":"Ann"}`)),
 	), changeset("empty"))
-	got, _ := serveTree(t, s, &HandlerOptions{Changesets: true}, nil, body)
+	got, _ := serveTree(t, s, HandlerOptions{Changesets: true}, nil, body)
 	want := []treePart{
 		{Parts: []treePart{
 			{ContentID: "response-a", Status: 200, JSON: obj{"group": false}},
@@ -409,7 +409,7 @@ func TestChangesetParts(t *testing.T) {
 		"--b\r\nContent-Type: multipart/mixed\r\nContent-ID: nob\r\n\r\nno boundary\r\n",
 		"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\nContent-ID: trunc\r\n\r\n--cs\r\nContent-Type: application/http\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
 	)
-	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin}, nil, body)
+	got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin}, nil, body)
 	want := []treePart{
 		{Parts: []treePart{{ContentID: "response-1", Status: 200, JSON: obj{"group": true}}}},
 		{ContentID: "response-nob", Status: 400, JSON: "part 1: changeset: mixed: not a multipart media type: no boundary parameter\n"},
@@ -418,7 +418,7 @@ func TestChangesetParts(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("response (-want +got):\n%s", diff)
 	}
-	got, _ = serveTree(t, s, nil, nil, batchBody(changeset("x", part("1", jsonPart("POST", "nogroup", `{}`)))))
+	got, _ = serveTree(t, s, HandlerOptions{}, nil, batchBody(changeset("x", part("1", jsonPart("POST", "nogroup", `{}`)))))
 	want = []treePart{{ContentID: "response-x", Status: 400, JSON: "part 0: Content-Type \"multipart/mixed; boundary=cs\" is not application/http\n"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("without changesets (-want +got):\n%s", diff)
@@ -432,12 +432,12 @@ func TestChangesetMaxCalls(t *testing.T) {
 		part("1", jsonPart("POST", "nogroup", `{}`)),
 		changeset("", part("2", jsonPart("POST", "nogroup", `{}`)), part("3", jsonPart("POST", "nogroup", `{}`))),
 	)
-	resp := serve(t, s, &HandlerOptions{Changesets: true, MaxCalls: 2}, "/odata/$batch", nil, body)
+	resp := serve(t, s, HandlerOptions{Changesets: true, MaxCalls: 2}, "/odata/$batch", nil, body)
 	msg, _ := io.ReadAll(resp.Body)
 	if diff := cmp.Diff("400 batch: more than 2 calls in one batch\n", fmt.Sprint(resp.StatusCode, " ", string(msg))); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	got, _ := serveTree(t, s, &HandlerOptions{Changesets: true, MaxCalls: 3}, nil, body)
+	got, _ := serveTree(t, s, HandlerOptions{Changesets: true, MaxCalls: 3}, nil, body)
 	if len(got) != 2 || len(got[1].Parts) != 2 {
 		t.Errorf("MaxCalls 3: got %+v, want a call and a changeset of two", got)
 	}
@@ -472,7 +472,7 @@ func TestODataContinueOnError(t *testing.T) {
 		t.Run(tc.prefer, func(t *testing.T) {
 			for range 20 {
 				s := newShop()
-				got, resp := serveTree(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin, Concurrency: 8}, http.Header{"Prefer": {tc.prefer}}, body)
+				got, resp := serveTree(t, s, HandlerOptions{OData: true, BeginGroup: s.begin, Concurrency: 8}, http.Header{"Prefer": {tc.prefer}}, body)
 				if tc.want != nil {
 					if diff := cmp.Diff(tc.want, got); diff != "" {
 						t.Fatalf("response (-want +got):\n%s", diff)
@@ -506,7 +506,7 @@ func TestChangesetResultReferences(t *testing.T) {
 		part("r2", jsonPart("GET", "Customers($result[bob][ID])", "")),
 		part("r3", jsonPart("GET", "Customers($result[never][ID])", "")),
 	)
-	got, _ := serveTree(t, s, &HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, nil, body)
+	got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, nil, body)
 	want := []treePart{
 		{Parts: []treePart{
 			{ContentID: "response-ann", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
@@ -531,7 +531,7 @@ func TestODataFailedChangesetHalts(t *testing.T) {
 		changeset("cs", part("1", jsonPart("POST", "Customers(1)/Orders", `{"Qty":0}`))),
 		part("2", jsonPart("GET", "Customers(1)", "")),
 	)
-	got, resp := serveTree(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin}, nil, body)
+	got, resp := serveTree(t, s, HandlerOptions{OData: true, BeginGroup: s.begin}, nil, body)
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/mixed; boundary=batchresponse_") {
 		t.Errorf("OData batch response Content-Type %q, want a batchresponse_ boundary", ct)
 	}
@@ -553,7 +553,7 @@ func TestODataResponseForm(t *testing.T) {
 		part("1", jsonPart("POST", "Customers", `{"Name":"Ann"}`)),
 		part("<two>", jsonPart("POST", "$1/Orders", `{"Qty":1}`)),
 	))
-	resp := serve(t, s, &HandlerOptions{OData: true, BeginGroup: s.begin}, "/odata/$batch", nil, body)
+	resp := serve(t, s, HandlerOptions{OData: true, BeginGroup: s.begin}, "/odata/$batch", nil, body)
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

@@ -654,14 +654,14 @@ func TestChangesetAddErrors(t *testing.T) {
 // End to end: the Client's changesets against NewHandler with BeginGroup,
 // over shop, the transactional store of changeset_test.go.
 
-func shopClient(t *testing.T, s *shop, opts *HandlerOptions, maxCalls int) (*Client, func() int64) {
+func shopClient(t *testing.T, s *shop, opts HandlerOptions, maxCalls int) (*Client, func() int64) {
 	srv, n := countingServer(t, s, opts)
 	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), MaxCalls: maxCalls}, n.Load
 }
 
 func TestChangesetEndToEndCommit(t *testing.T) {
 	s := newShop()
-	c, _ := shopClient(t, s, &HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
+	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	cs := b.Changeset()
 	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
@@ -703,7 +703,7 @@ func TestChangesetEndToEndCommit(t *testing.T) {
 
 func TestChangesetEndToEndRollback(t *testing.T) {
 	s := newShop()
-	c, _ := shopClient(t, s, &HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
+	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	b.Add(newReq(t, "POST", "nogroup", `{}`), "0")
 	cs := b.Changeset()
@@ -740,7 +740,7 @@ func TestChangesetEndToEndRollback(t *testing.T) {
 // and the server begins the second group once the first has committed.
 func TestChangesetEndToEndAcrossChangesets(t *testing.T) {
 	s := newShop()
-	c, _ := shopClient(t, s, &HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
+	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	first, second := b.Changeset(), b.Changeset()
 	if _, err := first.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "ann"); err != nil {
@@ -785,7 +785,7 @@ func TestChangesetEndToEndGroupFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newShop()
 			tc.set(s)
-			c, _ := shopClient(t, s, &HandlerOptions{BeginGroup: s.begin}, 0)
+			c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin}, 0)
 			b := c.NewBatch()
 			cs := b.Changeset()
 			cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
@@ -812,7 +812,7 @@ func TestChangesetEndToEndGroupFails(t *testing.T) {
 // into it stays in one batch request, and every changeset commits.
 func TestChangesetEndToEndSplit(t *testing.T) {
 	s := newShop()
-	c, requests := shopClient(t, s, &HandlerOptions{BeginGroup: s.begin, ResultReferences: true, MaxCalls: 3}, 3)
+	c, requests := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true, MaxCalls: 3}, 3)
 	c.Concurrency = 1 // the store's ids then follow the order of the requests
 	b := c.NewBatch()
 	for _, name := range []string{"Ann", "Bob", "Cy"} {

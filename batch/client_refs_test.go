@@ -47,7 +47,7 @@ func TestClientReferencesCheckedAtAdd(t *testing.T) {
 
 // The Bitrix24 seed's example, sent by the Client.
 func TestClientBitrixSeed(t *testing.T) {
-	srv, n := countingServer(t, &bitrix{}, &HandlerOptions{ResultReferences: true})
+	srv, n := countingServer(t, &bitrix{}, HandlerOptions{ResultReferences: true})
 	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}).NewBatch()
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "get_user")
 	dep, err := b.Add(jsonRequest(t, "POST", "/rest/department.get", `{"ID":"$result[get_user][UF_DEPARTMENT]"}`), "get_department")
@@ -68,7 +68,7 @@ func TestClientBitrixSeed(t *testing.T) {
 // A batch split at the per-request limit keeps each chain of references
 // in one request.
 func TestClientSplitKeepsChains(t *testing.T) {
-	srv, n := countingServer(t, &bitrix{}, &HandlerOptions{ResultReferences: true, MaxCalls: 3})
+	srv, n := countingServer(t, &bitrix{}, HandlerOptions{ResultReferences: true, MaxCalls: 3})
 	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 3}).NewBatch()
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "a")
 	b.Add(jsonRequest(t, "GET", "/rest/c", ""), "c")
@@ -117,7 +117,7 @@ func TestClientChainLongerThanLimit(t *testing.T) {
 
 func TestClientHaltOnErrorAcrossRequests(t *testing.T) {
 	inner := &bitrix{userStatus: http.StatusUnauthorized}
-	srv, n := countingServer(t, inner, &HandlerOptions{HaltHeader: DefaultHaltHeader, Concurrency: 1})
+	srv, n := countingServer(t, inner, HandlerOptions{HaltHeader: DefaultHaltHeader, Concurrency: 1})
 	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 2}).NewBatch()
 	b.HaltOnError = true
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "user")

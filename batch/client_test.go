@@ -36,9 +36,9 @@ func outcome(t *testing.T, c *Call) result {
 }
 
 // countingServer serves h behind NewHandler and counts the batch requests.
-func countingServer(t *testing.T, inner http.Handler, opts *HandlerOptions) (*httptest.Server, *atomic.Int64) {
+func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*httptest.Server, *atomic.Int64) {
 	var n atomic.Int64
-	bh := NewHandler(inner, opts)
+	bh := NewHandlerOptions(inner, opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
 		bh.ServeHTTP(w, r)
@@ -48,7 +48,7 @@ func countingServer(t *testing.T, inner http.Handler, opts *HandlerOptions) (*ht
 }
 
 func TestClientAgainstHandler(t *testing.T) {
-	srv, _ := countingServer(t, farm(), nil)
+	srv, _ := countingServer(t, farm(), HandlerOptions{})
 	c := &Client{Endpoint: srv.URL + "/batch/farm/v1", HTTPClient: srv.Client()}
 	b := c.NewBatch()
 	b.Header.Set("Authorization", "Bearer outer")
@@ -97,7 +97,7 @@ func TestClientSplitsLargeBatches(t *testing.T) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.URL.Path)
 	})
-	srv, n := countingServer(t, echo, &HandlerOptions{MaxCalls: 10})
+	srv, n := countingServer(t, echo, HandlerOptions{MaxCalls: 10})
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 10, Concurrency: 2}
 	b := c.NewBatch()
 	const calls = 35

@@ -199,7 +199,7 @@ func readResponses(body io.Reader, boundary string, calls []*Call) error {
 			return fmt.Errorf("batch: reading the batch response: %w", err)
 		}
 		k, id := -1, ""
-		if cid := p.Header.Get("Content-ID"); cid != nil {
+		if cid := p.Header.GetBytes("Content-ID"); cid != nil {
 			id = callID(cid)
 			if n, ok := byID[id]; ok {
 				k = n
@@ -216,7 +216,7 @@ func readResponses(body io.Reader, boundary string, calls []*Call) error {
 			readCall(&mr, p, u[0])
 			continue
 		}
-		ct := string(p.Header.Get("Content-Type"))
+		ct := p.Header.Get("Content-Type")
 		if nb, err := mixed.ParseBoundary(ct); err == nil {
 			readChangeset(&mr, p, nb, u)
 			continue
@@ -277,7 +277,7 @@ func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, call
 			return
 		}
 		var c *Call
-		if cid := q.Header.Get("Content-ID"); cid != nil {
+		if cid := q.Header.GetBytes("Content-ID"); cid != nil {
 			id := callID(cid)
 			for _, m := range calls {
 				if m.id == id {

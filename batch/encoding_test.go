@@ -24,7 +24,7 @@ func TestClientDecodesUnrequestedGzip(t *testing.T) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Write(b.Bytes())
 	})
-	srv, _ := countingServer(t, inner, nil)
+	srv, _ := countingServer(t, inner, HandlerOptions{})
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
 	b := c.NewBatch()
 	plain, _ := http.NewRequest("GET", "/plain", nil)

@@ -72,7 +72,7 @@ func (s *shop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // is refused, rolls back as a whole.
 func ExampleChangeset() {
 	s := &shop{orders: map[string][]int{}}
-	srv := httptest.NewServer(batch.NewHandler(s, &batch.HandlerOptions{BeginGroup: s.begin}))
+	srv := httptest.NewServer(batch.NewHandlerOptions(s, batch.HandlerOptions{BeginGroup: s.begin}))
 	defer srv.Close()
 
 	b := (&batch.Client{Endpoint: srv.URL + "/odata/$batch"}).NewBatch()

@@ -74,7 +74,7 @@ func get(target string) *http.Request {
 // Result references: a call's target names a value of an earlier call's
 // JSON response, and runs after it.
 func ExampleHandlerOptions_resultReferences() {
-	srv := httptest.NewServer(batch.NewHandler(users(), &batch.HandlerOptions{ResultReferences: true}))
+	srv := httptest.NewServer(batch.NewHandlerOptions(users(), batch.HandlerOptions{ResultReferences: true}))
 	defer srv.Close()
 
 	b := (&batch.Client{Endpoint: srv.URL + "/batch"}).NewBatch()
@@ -90,7 +90,7 @@ func ExampleHandlerOptions_resultReferences() {
 // started answer 424. Concurrency 1 runs the calls one at a time, so that
 // the third has not started when the second fails.
 func ExampleHandlerOptions_haltOnError() {
-	srv := httptest.NewServer(batch.NewHandler(users(), &batch.HandlerOptions{HaltOnError: true, Concurrency: 1}))
+	srv := httptest.NewServer(batch.NewHandlerOptions(users(), batch.HandlerOptions{HaltOnError: true, Concurrency: 1}))
 	defer srv.Close()
 
 	b := (&batch.Client{Endpoint: srv.URL + "/batch"}).NewBatch()
@@ -115,7 +115,7 @@ func (g *printGroup) Rollback() error { fmt.Println("rollback", g.writes); retur
 // a Group that commits when all succeed and rolls back otherwise.
 func ExampleHandlerOptions_changesets() {
 	begin := func(context.Context) (batch.Group, error) { return &printGroup{}, nil }
-	srv := httptest.NewServer(batch.NewHandler(users(), &batch.HandlerOptions{BeginGroup: begin}))
+	srv := httptest.NewServer(batch.NewHandlerOptions(users(), batch.HandlerOptions{BeginGroup: begin}))
 	defer srv.Close()
 
 	put := func(id, body string) *http.Request {

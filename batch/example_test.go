@@ -19,7 +19,7 @@ func Example() {
 		fmt.Fprintf(w, `{"animalName":%q}`, r.PathValue("name"))
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/batch/farm/v1", batch.NewHandler(api, nil))
+	mux.Handle("/batch/farm/v1", batch.NewHandler(api))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

@@ -23,7 +23,7 @@ func ExampleTransport() {
 	})
 	var batches, alone atomic.Int32
 	mux := http.NewServeMux()
-	handler := batch.NewHandler(api, nil)
+	handler := batch.NewHandler(api)
 	mux.HandleFunc("/batch/farm/v1", func(w http.ResponseWriter, r *http.Request) {
 		batches.Add(1)
 		handler.ServeHTTP(w, r)

@@ -208,14 +208,15 @@ type Handler struct {
 }
 
 // NewHandler returns a Handler that dispatches each call of a batch to
-// inner. opts may be nil for the defaults.
-func NewHandler(inner http.Handler, opts *HandlerOptions) *Handler {
-	h := &Handler{inner: inner}
-	if opts != nil {
-		h.opts = *opts
-	}
-	h.opts = h.opts.withDefaults()
-	return h
+// inner, with the default options.
+func NewHandler(inner http.Handler) *Handler {
+	return NewHandlerOptions(inner, HandlerOptions{})
+}
+
+// NewHandlerOptions is like [NewHandler] with options; a zero field of opts
+// means that option's default.
+func NewHandlerOptions(inner http.Handler, opts HandlerOptions) *Handler {
+	return &Handler{inner: inner, opts: opts.withDefaults()}
 }
 
 // A kind says what a call record of a batch is.

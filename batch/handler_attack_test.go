@@ -39,7 +39,7 @@ func TestHandlerBodyOutlivesCall(t *testing.T) {
 		fmt.Fprintf(w, "%s", b)
 	})
 	th := http.TimeoutHandler(inner, time.Millisecond, "timed out")
-	h := NewHandler(th, &HandlerOptions{Concurrency: 1})
+	h := NewHandlerOptions(th, HandlerOptions{Concurrency: 1})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	post := func(body string) []gotPart {
@@ -88,7 +88,7 @@ func TestHandlerBodyBehindReverseProxy(t *testing.T) {
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, ErrorLog: discardLog()}
-	srv := httptest.NewServer(NewHandler(proxy, &HandlerOptions{Concurrency: 2}))
+	srv := httptest.NewServer(NewHandlerOptions(proxy, HandlerOptions{Concurrency: 2}))
 	defer srv.Close()
 	for round := range 3 {
 		var parts []string
@@ -153,7 +153,7 @@ func TestHandlerReferencesOnlyWhereDocumented(t *testing.T) {
 		part("c", "POST /json/$result[a][path] HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n\"$result[a][path]\""),
 		part("d", "POST /bin HTTP/1.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 12\r\n\r\n$result[x][y"),
 	)
-	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true}, "/", nil, body))
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true}, "/", nil, body))
 	ok := func(v map[string]any) any { return map[string]any{"status": 200.0, "json": v} }
 	want := []any{
 		ok(map[string]any{"path": "/first", "x": "", "body": ""}),
@@ -182,7 +182,7 @@ func TestHandlerBoundsBufferedResponses(t *testing.T) {
 		}
 	})
 	for _, limit := range []int64{256 << 10, 2 << 20} {
-		h := NewHandler(inner, &HandlerOptions{Concurrency: 8, MaxBufferedBytes: limit})
+		h := NewHandlerOptions(inner, HandlerOptions{Concurrency: 8, MaxBufferedBytes: limit})
 		srv := httptest.NewServer(h)
 		var parts []string
 		for i := range 24 {
@@ -220,7 +220,7 @@ func TestHandlerStreamsHeadResponse(t *testing.T) {
 		<-gate
 		w.Write([]byte("end"))
 	})
-	srv := httptest.NewServer(NewHandler(inner, nil))
+	srv := httptest.NewServer(NewHandler(inner))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(part("1", "GET /stream HTTP/1.1\r\n"))))
 	if err != nil {
@@ -251,7 +251,7 @@ func TestHandlerChangesetOverBudget(t *testing.T) {
 		part("1", "GET /a HTTP/1.1\r\n"),
 		part("2", "GET /b HTTP/1.1\r\n"),
 	), part("3", "GET /c HTTP/1.1\r\n"))
-	got, _ := serveTree(t, inner, &HandlerOptions{Changesets: true, MaxBufferedBytes: 100 << 10}, nil, body)
+	got, _ := serveTree(t, inner, HandlerOptions{Changesets: true, MaxBufferedBytes: 100 << 10}, nil, body)
 	if len(got) != 2 || got[0].ContentID != "response-2" || got[0].Status != 500 || got[1].Status != 200 {
 		t.Errorf("got %d parts (%q %d, ...), want the changeset failed with 500 at call 2, and call 3 answered", len(got), got[0].ContentID, got[0].Status)
 	}
@@ -274,7 +274,7 @@ func TestHandlerCallTimeout(t *testing.T) {
 		}
 		w.Write([]byte("ok"))
 	})
-	resp := serve(t, inner, &HandlerOptions{CallTimeout: 20 * time.Millisecond}, "/", nil,
+	resp := serve(t, inner, HandlerOptions{CallTimeout: 20 * time.Millisecond}, "/", nil,
 		batchBody(part("1", "GET /stuck HTTP/1.1\r\n"), part("2", "GET /fine HTTP/1.1\r\n")))
 	got := readBatchResponse(t, resp)
 	if diff := cmp.Diff([]int{504, 200}, statuses(got)); diff != "" {
@@ -311,7 +311,7 @@ func TestHandlerPathPrefix(t *testing.T) {
 		part("g", "GET /api/v1/$result[a][slash] HTTP/1.1\r\n"),
 		part("h", "GET /api/v1 HTTP/1.1\r\n"),
 	)
-	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{PathPrefix: "/api/v1/", ResultReferences: true}, "/", nil, body))
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{PathPrefix: "/api/v1/", ResultReferences: true}, "/", nil, body))
 	// g's value has slashes: escaped, they still count as what they
 	// encode, and the target would leave the prefix.
 	if diff := cmp.Diff([]int{200, 400, 400, 400, 400, 400, 400, 200}, statuses(got)); diff != "" {
@@ -349,7 +349,7 @@ func TestHandlerDoesNotInheritAcceptEncoding(t *testing.T) {
 		fmt.Fprintf(w, "ae=%q auth=%q", r.Header.Get("Accept-Encoding"), r.Header.Get("Authorization"))
 	})
 	hdr := http.Header{"Accept-Encoding": {"gzip"}, "Authorization": {"Bearer t"}}
-	got := readBatchResponse(t, serve(t, inner, nil, "/", hdr, batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /y HTTP/1.1\r\nAccept-Encoding: br\r\n"))))
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/", hdr, batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /y HTTP/1.1\r\nAccept-Encoding: br\r\n"))))
 	if diff := cmp.Diff([]string{`ae="" auth="Bearer t"`, `ae="br" auth="Bearer t"`}, []string{got[0].Body, got[1].Body}); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -364,7 +364,7 @@ func TestHandlerHeadCall(t *testing.T) {
 		}
 		w.Write([]byte("the body a GET would get"))
 	})
-	resp := serve(t, inner, nil, "/", nil, batchBody(part("1", "HEAD /set HTTP/1.1\r\n"), part("2", "HEAD /unset HTTP/1.1\r\n"), part("3", "GET /unset HTTP/1.1\r\n")))
+	resp := serve(t, inner, HandlerOptions{}, "/", nil, batchBody(part("1", "HEAD /set HTTP/1.1\r\n"), part("2", "HEAD /unset HTTP/1.1\r\n"), part("3", "GET /unset HTTP/1.1\r\n")))
 	raw, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n--",
@@ -383,7 +383,7 @@ func TestHandlerCountsEmptyChangesets(t *testing.T) {
 	for range 11 {
 		parts = append(parts, changeset(""))
 	}
-	resp := serve(t, http.NotFoundHandler(), &HandlerOptions{Changesets: true, MaxCalls: 10}, "/", nil, batchBody(parts...))
+	resp := serve(t, http.NotFoundHandler(), HandlerOptions{Changesets: true, MaxCalls: 10}, "/", nil, batchBody(parts...))
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("11 empty changesets with MaxCalls 10: status %d, want 400", resp.StatusCode)
 	}
@@ -399,7 +399,7 @@ func TestHandlerLogsPanics(t *testing.T) {
 		}
 		panic("boom at " + r.URL.Path)
 	})
-	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ErrorLog: log}, "/", nil,
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ErrorLog: log}, "/", nil,
 		batchBody(part("p", "GET /panic HTTP/1.1\r\n"), part("q", "GET /abort HTTP/1.1\r\n"))))
 	if diff := cmp.Diff([]int{500, 500}, statuses(got)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
@@ -453,7 +453,7 @@ func TestHandlerDisconnectCancelsCalls(t *testing.T) {
 				case <-time.After(20 * time.Second):
 				}
 			})
-			srv := httptest.NewServer(NewHandler(inner, &HandlerOptions{MaxEpilogueBytes: 1 << 20}))
+			srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{MaxEpilogueBytes: 1 << 20}))
 			defer srv.Close()
 			conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 			if err != nil {
@@ -476,7 +476,7 @@ func TestHandlerDisconnectCancelsCalls(t *testing.T) {
 			}
 		})
 	}
-	resp := serve(t, http.NotFoundHandler(), &HandlerOptions{MaxEpilogueBytes: 10}, "/", nil, batchBody(part("1", "GET / HTTP/1.1\r\n"))+"an epilogue longer than ten bytes")
+	resp := serve(t, http.NotFoundHandler(), HandlerOptions{MaxEpilogueBytes: 10}, "/", nil, batchBody(part("1", "GET / HTTP/1.1\r\n"))+"an epilogue longer than ten bytes")
 	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 400 || !strings.Contains(string(b), "after the close delimiter") {
 		t.Errorf("a long epilogue: %d %s, want 400 naming it", resp.StatusCode, b)
 	}
@@ -495,7 +495,7 @@ func TestHandlerReferenceTooLargeToKeep(t *testing.T) {
 		}
 		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
 	})
-	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true, MaxBufferedBytes: 64 << 10}, "/", nil,
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true, MaxBufferedBytes: 64 << 10}, "/", nil,
 		batchBody(part("a", "GET /big HTTP/1.1\r\n"), part("b", "GET /x/$result[a][id] HTTP/1.1\r\n"))))
 	if diff := cmp.Diff([]int{200, 424}, statuses(got)); diff != "" {
 		t.Fatalf("statuses (-want +got):\n%s", diff)
@@ -522,7 +522,7 @@ func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	got := readBatchResponse(t, serve(t, inner, nil, "/", nil, batchBody(
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/", nil, batchBody(
 		part("1", "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /smuggled HTTP/1.1\r\n\r\n"),
 		part("2", "GET /b HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
 		part("3", "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n"),
@@ -561,7 +561,7 @@ func TestHandlerAbandonedStreamingCall(t *testing.T) {
 		wrote <- err
 	})
 	var log syncBuffer
-	h := NewHandler(inner, &HandlerOptions{CallTimeout: 50 * time.Millisecond, ErrorLog: slog.New(slog.NewTextHandler(&log, nil))})
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, ErrorLog: slog.New(slog.NewTextHandler(&log, nil))})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /next HTTP/1.1\r\n"))
@@ -603,7 +603,7 @@ func TestHandlerWaitingWriteEndsWithClient(t *testing.T) {
 		_, err := w.Write(make([]byte, 64<<10)) // over the budget: waits for its turn
 		waited <- err
 	})
-	srv := httptest.NewServer(NewHandler(inner, &HandlerOptions{MaxBufferedBytes: 1 << 10}))
+	srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{MaxBufferedBytes: 1 << 10}))
 	defer srv.Close()
 	defer close(gate) // before srv.Close, which waits for the handlers
 	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))

@@ -25,9 +25,9 @@ func part(cid, msg string) string {
 func batchBody(parts ...string) string { return strings.Join(parts, "") + "--b--\r\n" }
 
 // serve posts body to a Handler around inner and returns the response.
-func serve(t *testing.T, inner http.Handler, opts *HandlerOptions, target string, hdr http.Header, body string) *http.Response {
+func serve(t *testing.T, inner http.Handler, opts HandlerOptions, target string, hdr http.Header, body string) *http.Response {
 	t.Helper()
-	srv := httptest.NewServer(NewHandler(inner, opts))
+	srv := httptest.NewServer(NewHandlerOptions(inner, opts))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequest("POST", srv.URL+target, strings.NewReader(body))
 	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
@@ -54,7 +54,7 @@ func TestHandlerInheritsOuterHeadersAndQuery(t *testing.T) {
 		part("2", "GET /b?key=own HTTP/1.1\r\nAuthorization: Bearer own\r\n"),
 		part("3", "POST /c HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"),
 	)
-	resp := serve(t, describe, nil, "/batch?key=outer", hdr, body)
+	resp := serve(t, describe, HandlerOptions{}, "/batch?key=outer", hdr, body)
 	got := readBatchResponse(t, resp)
 	host := resp.Request.URL.Host
 	want := []string{
@@ -78,7 +78,7 @@ func TestHandlerContentIDEcho(t *testing.T) {
 		part("<item1:12930812@barnyard.example.com>", "GET /a HTTP/1.1\r\n"),
 		part("", "GET /a HTTP/1.1\r\n"),
 	)
-	got := readBatchResponse(t, serve(t, describe, nil, "/batch", nil, body))
+	got := readBatchResponse(t, serve(t, describe, HandlerOptions{}, "/batch", nil, body))
 	var ids []string
 	for _, p := range got {
 		ids = append(ids, p.ContentID)
@@ -95,7 +95,7 @@ func TestHandlerTargetPolicy(t *testing.T) {
 		reached.Add(1)
 		describe(w, r)
 	})
-	srv := httptest.NewServer(NewHandler(inner, nil))
+	srv := httptest.NewServer(NewHandler(inner))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	body := batchBody(
@@ -188,7 +188,7 @@ func TestHandlerLimitsAndFailures(t *testing.T) {
 				opts = *tc.opts
 			}
 			opts.ErrorLog = discardSlog() // the panic's stack: TestHandlerLogsPanics checks it
-			srv := httptest.NewServer(NewHandler(inner, &opts))
+			srv := httptest.NewServer(NewHandlerOptions(inner, opts))
 			defer srv.Close()
 			method := tc.method
 			if method == "" {
@@ -235,7 +235,7 @@ func TestHandlerOrderUnderConcurrency(t *testing.T) {
 		parts = append(parts, part(fmt.Sprint(i), fmt.Sprintf("GET /%d?sleep=%d HTTP/1.1\r\n", i, (20-i)%7)))
 		want = append(want, fmt.Sprintf("/%d", i))
 	}
-	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{Concurrency: 8}, "/batch", nil, batchBody(parts...)))
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{Concurrency: 8}, "/batch", nil, batchBody(parts...)))
 	var bodies []string
 	for _, p := range got {
 		bodies = append(bodies, p.Body)
@@ -252,7 +252,7 @@ func TestHandlerTrimsHeaderValues(t *testing.T) {
 		w.Header().Set("X-Pad", "  v ")
 		fmt.Fprint(w, "ok")
 	})
-	got := readBatchResponse(t, serve(t, inner, nil, "/batch", nil, batchBody(part("1", "GET /a HTTP/1.1\r\n"))))
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/batch", nil, batchBody(part("1", "GET /a HTTP/1.1\r\n"))))
 	if len(got) != 1 || got[0].Status != 200 || got[0].Header["X-Pad"] != "v" || got[0].Body != "ok" {
 		t.Errorf("response %+v, want 200 with X-Pad: v", got)
 	}

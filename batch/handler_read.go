@@ -30,7 +30,7 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 			return http.StatusBadRequest, err
 		}
 		npart++
-		ct := p.Header.Get("Content-Type")
+		ct := p.Header.GetBytes("Content-Type")
 		if h.opts.Changesets && isMediaType(ct, "multipart/mixed") {
 			at := len(st.calls)
 			if err := h.readChangeset(st, p, npart); err != nil {
@@ -109,7 +109,7 @@ func (h *Handler) readCall(st *batchState, p *mixed.Part, c *call, member int) e
 	npart := c.part
 	var sp span
 	sp.idStart = len(st.arena)
-	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
+	st.arena = append(st.arena, p.Header.GetBytes("Content-ID")...)
 	sp.idEnd = len(st.arena)
 	sp.rawStart = len(st.arena)
 	n, err := readAppend(&st.arena, p, h.opts.MaxPartBytes)
@@ -135,11 +135,11 @@ func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int) error 
 	at := len(st.calls)
 	var sp span
 	sp.idStart = len(st.arena)
-	st.arena = append(st.arena, p.Header.Get("Content-ID")...)
+	st.arena = append(st.arena, p.Header.GetBytes("Content-ID")...)
 	sp.idEnd, sp.rawStart, sp.rawEnd = len(st.arena), len(st.arena), len(st.arena)
 	st.calls = append(st.calls, call{kind: changesetHead, part: npart})
 	st.spans = append(st.spans, sp)
-	boundary, err := mixed.ParseBoundary(string(p.Header.Get("Content-Type")))
+	boundary, err := mixed.ParseBoundary(p.Header.Get("Content-Type"))
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int) error 
 		st.ncalls++
 		c := call{kind: memberCall, head: at, part: npart}
 		member := len(st.calls) - at - 1
-		if ct := q.Header.Get("Content-Type"); !isMediaType(ct, "application/http") {
+		if ct := q.Header.GetBytes("Content-Type"); !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d, changeset part %d: Content-Type %q is not application/http (changesets do not nest)", npart, member, ct)
 		}
 		if err := h.readCall(st, q, &c, member); err != nil {

@@ -97,7 +97,7 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 		return nil, err
 	}
 	refs, err := findRefs(ctx, string(m.Target))
-	if err != nil || !isJSON(string(m.Header.Get("Content-Type"))) {
+	if err != nil || !isJSON(m.Header.Get("Content-Type")) {
 		return refs, err
 	}
 	body, err := io.ReadAll(m.Body)

@@ -285,7 +285,7 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 			return nil, err
 		}
 	}
-	if host := m.Header.Get("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
+	if host := m.Header.GetBytes("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
 	}
 	var loc *url.URL

@@ -44,7 +44,7 @@ func TestHandlerStreamsParts(t *testing.T) {
 				}
 				w.WriteHeader(http.StatusNoContent)
 			})
-			srv := httptest.NewServer(tc.wrap(NewHandler(inner, &HandlerOptions{Concurrency: 2})))
+			srv := httptest.NewServer(tc.wrap(NewHandlerOptions(inner, HandlerOptions{Concurrency: 2})))
 			defer srv.Close()
 			body := "--b\r\nContent-Type: application/http\r\nContent-ID: fast\r\n\r\nGET /fast HTTP/1.1\r\n\r\n" +
 				"--b\r\nContent-Type: application/http\r\nContent-ID: slow\r\n\r\nGET /slow HTTP/1.1\r\n\r\n" +
@@ -65,7 +65,7 @@ func TestHandlerStreamsParts(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got = append(got, string(p.Header.Get("Content-ID")))
+				got = append(got, p.Header.Get("Content-ID"))
 				if len(got) == 1 {
 					// Not after reading the part: its end shows only
 					// when the next delimiter arrives.

@@ -41,7 +41,7 @@ func readBatchResponse(t *testing.T, resp *http.Response) []gotPart {
 		if err != nil {
 			t.Fatalf("part %d: %v", len(out), err)
 		}
-		if ct := string(p.Header.Get("Content-Type")); ct != "application/http" {
+		if ct := p.Header.Get("Content-Type"); ct != "application/http" {
 			t.Errorf("part %d: Content-Type %q, want application/http", len(out), ct)
 		}
 		mr := mixed.NewMessageReader(p)
@@ -49,7 +49,7 @@ func readBatchResponse(t *testing.T, resp *http.Response) []gotPart {
 		if err != nil {
 			t.Fatalf("part %d: embedded response: %v", len(out), err)
 		}
-		g := gotPart{ContentID: string(p.Header.Get("Content-ID")), Status: m.StatusCode, Header: map[string]string{}}
+		g := gotPart{ContentID: p.Header.Get("Content-ID"), Status: m.StatusCode, Header: map[string]string{}}
 		for n, v := range m.Header.All() {
 			g.Header[string(n)] = string(v)
 		}
@@ -126,7 +126,7 @@ func postFile(t *testing.T, srv *httptest.Server, file string) *http.Response {
 }
 
 func TestHandlerCalendarSeed(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(farm(), nil))
+	srv := httptest.NewServer(NewHandler(farm()))
 	defer srv.Close()
 	resp := postFile(t, srv, "../testdata/calendar-batch-request.http")
 	if resp.StatusCode != http.StatusOK {

@@ -74,7 +74,7 @@ func TestInteropGoogleAPIPython(t *testing.T) {
 	needPeer(t, "Debian's python3-googleapi", err)
 
 	mux := http.NewServeMux()
-	mux.Handle("/batch/farm/v1", NewHandler(farm(), nil))
+	mux.Handle("/batch/farm/v1", NewHandler(farm()))
 	mux.Handle("/", farm())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -135,7 +135,7 @@ func runNodePeer(t *testing.T, pkg, script string, seen fmt.Stringer, args ...st
 // no Content-Length.
 func TestInteropBatchelor(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("/batch/farm/v1", NewHandler(farm(), nil))
+	mux.Handle("/batch/farm/v1", NewHandler(farm()))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	out := runNodePeer(t, "batchelor", "batchelor.js", nil, srv.URL)
@@ -228,7 +228,7 @@ func TestInteropOJS(t *testing.T) {
 // /odata/$batch in OData mode, recording the batch exchanges.
 func odataService(t *testing.T) (*shop, *recordExchanges, *httptest.Server) {
 	s := newShop()
-	batch := &recordExchanges{h: NewHandler(s, &HandlerOptions{OData: true, BeginGroup: s.begin})}
+	batch := &recordExchanges{h: NewHandlerOptions(s, HandlerOptions{OData: true, BeginGroup: s.begin})}
 	mux := http.NewServeMux()
 	mux.Handle("/odata/$batch", batch)
 	mux.Handle("/odata/", s)

@@ -80,7 +80,7 @@ func TestResultReferencesBitrixSeed(t *testing.T) {
 		part("<by_query>", jsonPart("GET", "/rest/department.get?ID=$result[get_user][ID]&NAME=%24result%5Bget_user%5D%5BNAME%5D", "")),
 		part("by_path", jsonPart("GET", "/rest/users/$result[get_user][UF_DEPARTMENT][1]/$result[get_user][NAME]", "")),
 	)
-	got := jsonParts(t, readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true}, "/batch", nil, body)))
+	got := jsonParts(t, readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true}, "/batch", nil, body)))
 	want := []any{
 		map[string]any{"status": 200.0, "json": map[string]any{"ID": "1", "NAME": "Ann Lee", "LAST_NAME": "Lee", "UF_DEPARTMENT": []any{1.0, 5.0}, "BOSS": map[string]any{"ID": 7.0}}},
 		map[string]any{"status": 200.0, "json": map[string]any{"query": "", "body": map[string]any{"ID": []any{1.0, 5.0}, "NOTE": "boss 7 of Ann Lee"}}},
@@ -124,7 +124,7 @@ func TestResultReferenceFailures(t *testing.T) {
 			}
 			opts := tc.opts
 			opts.ResultReferences = true
-			got := readBatchResponse(t, serve(t, inner, &opts, "/batch", nil, batchBody(parts...)))
+			got := readBatchResponse(t, serve(t, inner, opts, "/batch", nil, batchBody(parts...)))
 			if diff := cmp.Diff(tc.want, statuses(got)); diff != "" {
 				t.Errorf("statuses (-want +got):\n%s", diff)
 			}
@@ -167,7 +167,7 @@ func TestHaltOnError(t *testing.T) {
 			opts := tc.opts
 			opts.ResultReferences = true
 			opts.Concurrency = 1 // with one call at a time, which calls start is certain
-			got := readBatchResponse(t, serve(t, inner, &opts, "/batch", tc.hdr, parts))
+			got := readBatchResponse(t, serve(t, inner, opts, "/batch", tc.hdr, parts))
 			if diff := cmp.Diff(tc.want, statuses(got)); diff != "" {
 				t.Errorf("statuses (-want +got):\n%s", diff)
 			}
@@ -198,7 +198,7 @@ func TestReferencesKeepIndependentCallsConcurrent(t *testing.T) {
 		fmt.Fprint(w, `{"ok":true}`)
 	})
 	body := batchBody(part("a", jsonPart("GET", "/a", "")), part("b", jsonPart("GET", "/b", "")), part("c", jsonPart("GET", "/c?x=$result[a][ok]", "")))
-	got := readBatchResponse(t, serve(t, inner, &HandlerOptions{ResultReferences: true, Concurrency: 4}, "/batch", nil, body))
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true, Concurrency: 4}, "/batch", nil, body))
 	if len(got) != 3 || got[2].Status != 200 {
 		t.Fatalf("responses %+v", got)
 	}

@@ -858,7 +858,7 @@ func smDecodeBody(status int, contentType string, b []byte) any {
 func TestHandlerStateMachine(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		store := newSMStore()
-		h := NewHandler(store, &HandlerOptions{
+		h := NewHandlerOptions(store, HandlerOptions{
 			ResultReferences: true,
 			BeginGroup:       store.begin,
 			Concurrency:      rapid.IntRange(1, 8).Draw(t, "concurrency"),

@@ -55,7 +55,7 @@ func newTestAPI(t *testing.T, batchStatus int) *testAPI {
 			defer a.slowRunning.Add(-1)
 		}
 		echoAPI(w, r)
-	}), nil)
+	}))
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/batch" {
 			a.plain.Add(1)

@@ -107,7 +107,7 @@ func (b *Batch) Provision(ctx caddy.Context) error {
 	b.logger = ctx.Logger()
 	opts := b.Options()
 	opts.ErrorLog = ctx.Slogger()
-	b.handler = batch.NewHandler(http.HandlerFunc(b.serveCall), &opts)
+	b.handler = batch.NewHandlerOptions(http.HandlerFunc(b.serveCall), opts)
 	return nil
 }
 

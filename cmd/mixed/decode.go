@@ -311,7 +311,7 @@ func readEnvelope(in *bufio.Reader, o decodeOptions) (*message, error) {
 		h, mb, length = &m.Header, m.Body, m.ContentLength
 	}
 	env.HTTP.Headers = headerPairs(h)
-	ct := h.Get("Content-Type")
+	ct := h.GetBytes("Content-Type")
 	if ct == nil {
 		return nil, errors.New("the HTTP message has no Content-Type naming a boundary")
 	}
@@ -450,7 +450,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func describe(mr *mixed.MessageReader, index int, h *mixed.Header, body []byte, depth int) partJSON {
 	p := partJSON{Index: index, Headers: headerPairs(h)}
 	setBody(&p.Body, &p.BodyB64, body)
-	mt, boundary := mediaType(h.Get("Content-Type"))
+	mt, boundary := mediaType(h.GetBytes("Content-Type"))
 	switch {
 	case mt == "application/http":
 		p.HTTP, p.Error = describeHTTP(mr, body)

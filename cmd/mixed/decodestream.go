@@ -119,7 +119,7 @@ func (s *partSource) Read(b []byte) (int, error) {
 // raw "body" or "body_base64", streamed.
 func (l *jsonLineWriter) stream(i int, p *mixed.Part, held []byte) (int, error) {
 	src := &partSource{held: held, p: p}
-	mt, _ := mediaType(p.Header.Get("Content-Type"))
+	mt, _ := mediaType(p.Header.GetBytes("Content-Type"))
 	l.open(&partJSON{Index: i, Headers: headerPairs(&p.Header)})
 	if mt == "application/http" {
 		if head, n := streamableHead(held); head != nil {
@@ -159,12 +159,12 @@ func (l *jsonLineWriter) streamHTTP(head *httpJSON, bodyStart []byte, src *partS
 	if head.Method != "" {
 		var m *mixed.Request
 		if m, err = mr.ReadRequest(); err == nil {
-			mb, ct = m.Body, m.Header.Get("Content-Type")
+			mb, ct = m.Body, m.Header.GetBytes("Content-Type")
 		}
 	} else {
 		var m *mixed.Response
 		if m, err = mr.ReadResponse(""); err == nil {
-			mb, ct = m.Body, m.Header.Get("Content-Type")
+			mb, ct = m.Body, m.Header.GetBytes("Content-Type")
 		}
 	}
 	if err != nil { // read before, from the held bytes alone

@@ -252,7 +252,7 @@ func partContent(h *mixed.Header, p *partJSON) ([]byte, error) {
 			return nil, fmt.Errorf("http: %w", err)
 		}
 	case p.Parts != nil:
-		b, err := mixed.ParseBoundary(string(h.Get("Content-Type")))
+		b, err := mixed.ParseBoundary(h.Get("Content-Type"))
 		if err != nil {
 			return nil, fmt.Errorf(`"parts" needs a multipart Content-Type header naming the boundary: %w`, err)
 		}

@@ -408,13 +408,13 @@ func readParts(resp *http.Response, calls []loadCall) ([]loadPart, error) {
 		if err != nil {
 			return parts, fmt.Errorf("part %d: %w", i, err)
 		}
-		lp := loadPart{ContentID: string(p.Header.Get("Content-ID"))}
+		lp := loadPart{ContentID: p.Header.Get("Content-ID")}
 		m, err := mixed.NewMessageReader(p).ReadResponse("")
 		if err != nil {
 			return parts, fmt.Errorf("part %d (%s): %w", i, lp.ContentID, err)
 		}
 		lp.Status = m.StatusCode
-		lp.ContentType = string(m.Header.Get("Content-Type"))
+		lp.ContentType = m.Header.Get("Content-Type")
 		if i < len(calls) && calls[i].kind == kindLarge && lp.Status == http.StatusOK {
 			lp.Body, err = checkLarge(m.Body, calls[i].id)
 		} else {

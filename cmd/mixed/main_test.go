@@ -308,7 +308,7 @@ func responseParts(t *testing.T, resp *http.Response) []seedPart {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sp := seedPart{ContentID: string(p.Header.Get("Content-ID")), Status: m.StatusCode, ETag: string(m.Header.Get("ETag"))}
+		sp := seedPart{ContentID: p.Header.Get("Content-ID"), Status: m.StatusCode, ETag: m.Header.Get("ETag")}
 		body, err := io.ReadAll(m.Body)
 		if err != nil {
 			t.Fatal(err)
@@ -452,8 +452,8 @@ func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp := csPart{ContentID: string(p.Header.Get("Content-ID"))}
-		if ct := string(p.Header.Get("Content-Type")); strings.HasPrefix(ct, "multipart/mixed") {
+		cp := csPart{ContentID: p.Header.Get("Content-ID")}
+		if ct := p.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/mixed") {
 			b, err := mixed.ParseBoundary(ct)
 			if err != nil {
 				t.Fatal(err)
@@ -464,7 +464,7 @@ func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp.Status, cp.Location = m.StatusCode, string(m.Header.Get("Location"))
+			cp.Status, cp.Location = m.StatusCode, m.Header.Get("Location")
 		}
 		out = append(out, cp)
 	}

@@ -289,8 +289,8 @@ var (
 )
 
 // handlerOptions are the batch handler's options in serve.
-func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) *batch.HandlerOptions {
-	opts := &batch.HandlerOptions{
+func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.HandlerOptions {
+	opts := batch.HandlerOptions{
 		ResultReferences: true,
 		HaltHeader:       haltHeader,
 		Changesets:       true,
@@ -312,7 +312,7 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) *batch.H
 // serve serves batches on ln until ctx is done, then shuts down gracefully.
 // log must be safe for concurrent writes.
 func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveConfig, log io.Writer) error {
-	bh := batch.NewHandler(counting(inner), handlerOptions(cfg, inner, log))
+	bh := batch.NewHandlerOptions(counting(inner), handlerOptions(cfg, inner, log))
 	lb := &logged{next: bh, log: log}
 	mux := http.NewServeMux()
 	mux.Handle(cfg.path, lb)

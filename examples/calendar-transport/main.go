@@ -64,7 +64,7 @@ func run(ctx context.Context, n int) (result, error) {
 	var res result
 	var batches, plain atomic.Int64
 	api := upstream()
-	bh := batch.NewHandler(api, nil)
+	bh := batch.NewHandler(api)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/batch/calendar/v3" {
 			batches.Add(1)

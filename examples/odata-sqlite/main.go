@@ -201,7 +201,7 @@ func (s *service) store(ctx context.Context) querier {
 // and the batch endpoint /odata/$batch.
 func (s *service) Handler() http.Handler {
 	api := http.HandlerFunc(s.serveResource)
-	bh := batch.NewHandler(api, &batch.HandlerOptions{
+	bh := batch.NewHandlerOptions(api, batch.HandlerOptions{
 		// OData runs a batch's calls and changesets one at a time, in
 		// the order received, so halt-on-error (OData's default) stops
 		// exactly at the first failure.
