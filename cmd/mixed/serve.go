@@ -295,7 +295,7 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.Ha
 		HaltHeader:       haltHeader,
 		Changesets:       true,
 		CallTimeout:      cfg.callTimeout,
-		ErrorLog:         slog.New(slog.NewTextHandler(log, nil)),
+		Logger:           slog.New(slog.NewTextHandler(log, nil)),
 	}
 	if f, ok := inner.(*farm); ok {
 		opts.BeginGroup = f.begin

@@ -137,7 +137,7 @@ func TestServeOptions(t *testing.T) {
 	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != haltHeader {
 		t.Errorf("handler options %+v", opts)
 	}
-	opts.ErrorLog.Error("batch: panic in a call", "panic", "boom")
+	opts.Logger.Error("batch: panic in a call", "panic", "boom")
 	srv.ErrorLog.Print("http: TLS handshake error")
 	want := "level=ERROR msg=\"batch: panic in a call\" panic=boom\n"
 	if _, line, _ := strings.Cut(log.String(), " "); !strings.HasPrefix(line, want) || !strings.Contains(log.String(), "level=ERROR msg=\"http: TLS handshake error\"") {
@@ -490,7 +490,7 @@ func TestServeCallTimeout(t *testing.T) {
 }
 
 // A panic in a call is logged on serve's log, as text, with its value and
-// stack (HandlerOptions.ErrorLog).
+// stack (HandlerOptions.Logger).
 func TestServePanicLogged(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("boom-1234")
