@@ -430,7 +430,7 @@ func (b *Batch) Do(ctx context.Context) error {
 // sender returns what sends c's batch requests.
 func (c *Client) sender() *sender {
 	return &sender{hc: c.httpClient(), endpoint: c.Endpoint, retry: c.Retry, prepare: c.PrepareCall,
-		maxResp: c.MaxResponseBytes, log: c.Logger}
+		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBytes > 0}
 }
 
 func (c *Client) haltHeader() string {

@@ -21,6 +21,7 @@ type sender struct {
 	retry    RetryPolicy
 	prepare  func(*http.Request) error
 	maxResp  int64
+	sized    bool // send Content-Length (see requestBody)
 	log      *slog.Logger
 }
 

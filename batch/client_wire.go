@@ -5,7 +5,6 @@ package batch
 // (see contentid.go) or by position.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -50,32 +49,22 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cancelWhenAllDone(ctx, cancel, sent)
-	pr, pw := io.Pipe()
-	mw := mixed.NewWriter(pw)
-	sendBoundary := mw.Boundary()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, pr)
+	body, contentType, abort, err := requestBody(sent, s.sized)
 	if err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
+	if err != nil {
+		abort(err)
 		return fmt.Errorf("batch: %w", err)
 	}
 	for k, vv := range outer {
 		req.Header[k] = vv
 	}
-	req.Header.Set("Content-Type", mw.ContentType())
-	go func() {
-		// Buffer the parts: each write to the pipe becomes a chunk of
-		// the request body, and a system call, on the other side.
-		bw := bufio.NewWriterSize(pw, 32<<10)
-		mw.Reset(bw)
-		mw.SetBoundary(sendBoundary)
-		err := writeCalls(mw, sent)
-		if err == nil {
-			err = bw.Flush()
-		}
-		pw.CloseWithError(err)
-	}()
+	req.Header.Set("Content-Type", contentType)
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		pr.CloseWithError(err)
+		abort(err)
 		return &transportError{err}
 	}
 	defer resp.Body.Close()

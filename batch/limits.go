@@ -23,6 +23,10 @@ type Limits struct {
 	// MaxBytes is the most bytes of one request's body (its parts and
 	// their framing). The client counts each call's bytes from its
 	// request line, fields, Content-Length and framing, rounding up.
+	// When it is set, each request's body is built in memory (it is at
+	// most this large) and sent with its Content-Length, which services
+	// with a byte limit may require (Azure Blob batch does); when it is
+	// not, the body streams, chunked.
 	MaxBytes int64
 }
 

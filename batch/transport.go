@@ -324,7 +324,7 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger}
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBytes > 0}
 	s.run(b.ctx, sharedHeader(calls), calls)
 }
 
