@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,7 +62,16 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 		req.Header[k] = vv
 	}
 	req.Header.Set("Content-Type", mw.ContentType())
+	written := make(chan struct{})
+	defer func() {
+		// The writer is done with the calls before they are answered,
+		// or sent again: a server may answer before it has read them
+		// all.
+		pr.CloseWithError(errAnswered)
+		<-written
+	}()
 	go func() {
+		defer close(written)
 		// Buffer the parts: each write to the pipe becomes a chunk of
 		// the request body, and a system call, on the other side.
 		bw := bufio.NewWriterSize(pw, 32<<10)
@@ -89,6 +99,9 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	}
 	return s.readResponses(resp.Body, boundary, sent)
 }
+
+// errAnswered stops writing a batch request its server has answered.
+var errAnswered = errors.New("batch: the batch request was answered")
 
 // cancelWhenAllDone calls cancel once the request context of every call
 // has ended: no one waits for the batch request any more.
