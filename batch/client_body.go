@@ -9,15 +9,16 @@ import (
 )
 
 // requestBody returns the body of a batch request carrying calls, its
-// Content-Type, and abort, which ends the writing when the request fails
-// before its body has been read.
+// Content-Type, and stop, which ends the writing with err (when the request
+// has failed or been answered) and returns once the writer is done with
+// the calls; it may be called more than once.
 //
 // With sized set (Limits.MaxBytes bounds each request, so the body is at
 // most that large) the body is built in memory and the request carries its
 // Content-Length: Azure Blob batch requires one (Content-Length is a
 // required header of Submit Batch, and Azurite answers a chunked batch with
 // an empty 400). Otherwise the parts stream as they are written, chunked.
-func requestBody(calls []*Call, sized bool) (body io.Reader, contentType string, abort func(error), err error) {
+func requestBody(calls []*Call, sized bool) (body io.Reader, contentType string, stop func(err error), err error) {
 	if sized {
 		var buf bytes.Buffer
 		mw := mixed.NewWriter(&buf)
@@ -31,7 +32,9 @@ func requestBody(calls []*Call, sized bool) (body io.Reader, contentType string,
 	pr, pw := io.Pipe()
 	mw := mixed.NewWriter(pw)
 	boundary, contentType := mw.Boundary(), mw.ContentType()
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		// Buffer the parts: each write to the pipe becomes a chunk of
 		// the request body, and a system call, on the other side.
 		bw := bufio.NewWriterSize(pw, 32<<10)
@@ -43,5 +46,9 @@ func requestBody(calls []*Call, sized bool) (body io.Reader, contentType string,
 		}
 		pw.CloseWithError(err)
 	}()
-	return pr, contentType, func(err error) { pr.CloseWithError(err) }, nil
+	stop = func(err error) {
+		pr.CloseWithError(err)
+		<-written
+	}
+	return pr, contentType, stop, nil
 }

@@ -50,15 +50,29 @@ func (s *sender) run(ctx context.Context, outer http.Header, calls []*Call) erro
 				slog.Duration("duration", time.Since(begin)), slog.Any("err", err))
 		}
 		if err != nil && refusedForSize(err) && ctx.Err() == nil {
-			if a, b, ok := halve(calls); ok {
-				for _, c := range calls {
-					c.attempts.Add(-1) // refused unread: not an attempt
+			// Send the calls again in halves, but those whose body
+			// cannot be read again: the refusal is their result.
+			keep, drop := replayableGroups(calls)
+			a, b, ok := halve(keep)
+			if ok || len(drop) > 0 {
+				for _, c := range drop {
+					c.settle(c.aResp, c.aErr)
+				}
+				if len(drop) > 0 {
+					errs = append(errs, err)
+				}
+				for _, c := range keep {
+					c.attempts.Add(-1) // refused as a whole: not an attempt
 				}
 				if s.log != nil {
 					s.log.LogAttrs(ctx, slog.LevelInfo, "batch request too large: halved",
 						slog.String("endpoint", s.endpoint), slog.Int("calls", len(calls)), slog.Any("err", err))
 				}
-				errs = append(errs, s.run(ctx, outer, a), s.run(ctx, outer, b))
+				if ok {
+					errs = append(errs, s.run(ctx, outer, a), s.run(ctx, outer, b))
+				} else if len(keep) > 0 {
+					errs = append(errs, s.run(ctx, outer, keep))
+				}
 				break
 			}
 		}
@@ -117,7 +131,7 @@ func (s *sender) retryable(ctx context.Context, calls []*Call, attempt int) ([]*
 	again := make(map[*Call]bool)
 	var wait time.Duration
 	eligible := func(c *Call) bool {
-		return !c.settled.Load() && idempotent(c.req) && (c.getBody != nil || c.length == 0)
+		return !c.settled.Load() && idempotent(c.req) && c.replayable()
 	}
 	for _, c := range calls {
 		if !eligible(c) {
@@ -161,6 +175,35 @@ func (s *sender) retryable(ctx context.Context, calls []*Call, attempt int) ([]*
 		return nil, 0
 	}
 	return next, max(wait, p.backoff(attempt))
+}
+
+// replayable reports whether c can be sent again: it has no body, or a
+// way to get it again.
+func (c *Call) replayable() bool { return c.getBody != nil || c.length == 0 }
+
+// replayableGroups splits calls (in wire order) into those that can be
+// sent again, by whole changesets and chains of result references, and the
+// others.
+func replayableGroups(calls []*Call) (keep, drop []*Call) {
+	if !slices.ContainsFunc(calls, func(c *Call) bool { return !c.replayable() }) {
+		return calls, nil
+	}
+	out := make(map[*Call]bool)
+	for _, g := range groupCalls(calls) {
+		if slices.ContainsFunc(g, func(c *Call) bool { return !c.replayable() }) {
+			for _, c := range g {
+				out[c] = true
+			}
+		}
+	}
+	for _, c := range calls {
+		if out[c] {
+			drop = append(drop, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	return keep, drop
 }
 
 // refusedForSize reports a batch request refused as a whole for its size: 413,

@@ -7,6 +7,7 @@ package batch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,13 +50,15 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cancelWhenAllDone(ctx, cancel, sent)
-	body, contentType, abort, err := requestBody(sent, s.sized)
+	body, contentType, stop, err := requestBody(sent, s.sized)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
+	// The writer is done with the calls before they are answered, or
+	// sent again: a server may answer before it has read them all.
+	defer stop(errAnswered)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
 	if err != nil {
-		abort(err)
 		return fmt.Errorf("batch: %w", err)
 	}
 	for k, vv := range outer {
@@ -64,7 +67,7 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	req.Header.Set("Content-Type", contentType)
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		abort(err)
+		stop(err)
 		return &transportError{err}
 	}
 	defer resp.Body.Close()
@@ -78,6 +81,9 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	}
 	return s.readResponses(resp.Body, boundary, sent)
 }
+
+// errAnswered stops writing a batch request its server has answered.
+var errAnswered = errors.New("batch: the batch request was answered")
 
 // cancelWhenAllDone calls cancel once the request context of every call
 // has ended: no one waits for the batch request any more.
