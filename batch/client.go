@@ -160,6 +160,8 @@ type Batch struct {
 	// changeset. Splitting moves units, never parts of one.
 	units []unit
 	csIDs map[string]*Changeset
+	// linked is set once a call references another's result.
+	linked bool
 }
 
 // A unit is one top-level part of a batch request: a call or a changeset.
@@ -331,6 +333,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 		if !slices.Contains(c.deps, d) {
 			c.deps = append(c.deps, d)
 		}
+		b.linked = true
 	}
 	b.calls = append(b.calls, c)
 	b.ids[id] = c
