@@ -76,9 +76,10 @@ type Client struct {
 	// changeset counts): Do fails if they alone exceed MaxCalls, and
 	// they fail with ErrCallTooLarge, the rest of the batch going on, if
 	// they alone exceed MaxBytes. A request the server refuses as a whole
-	// for its size (413, or a 400 saying "too many" or "exceed", as
-	// Google's "too many requests in a batch") is halved and each half
-	// sent, down to one call or changeset.
+	// for its size (413, or a 400 saying "too many", "exceed", "more
+	// than" or "maximum", as Google's "too many requests in a batch") is
+	// halved and each half sent, down to one call or changeset; a call
+	// whose body cannot be read again (no GetBody) keeps the refusal.
 	Limits Limits
 	// Concurrency limits the batch requests of one Do in flight at once
 	// (default 4).
@@ -159,6 +160,8 @@ type Batch struct {
 	// changeset. Splitting moves units, never parts of one.
 	units []unit
 	csIDs map[string]*Changeset
+	// linked is set once a call references another's result.
+	linked bool
 }
 
 // A unit is one top-level part of a batch request: a call or a changeset.
@@ -330,6 +333,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 		if !slices.Contains(c.deps, d) {
 			c.deps = append(c.deps, d)
 		}
+		b.linked = true
 	}
 	b.calls = append(b.calls, c)
 	b.ids[id] = c

@@ -206,8 +206,12 @@ func replayableGroups(calls []*Call) (keep, drop []*Call) {
 	return keep, drop
 }
 
-// refusedForSize reports a batch request refused as a whole for its size: 413,
-// or a 400 that says so (Google answers "too many requests in a batch").
+// refusedForSize reports a batch request refused as a whole for its size:
+// 413, or a 400 that says so: Google's "too many requests in a batch",
+// Graph's "exceeds the maximum", this package's Handler's "more than N calls
+// in one batch". Halving a 400 that meant something else costs a few
+// requests, each refused the same way down to one call, which then has it
+// as its result.
 func refusedForSize(err error) bool {
 	var se *StatusError
 	if !errors.As(err, &se) {
@@ -220,7 +224,8 @@ func refusedForSize(err error) bool {
 		return false
 	}
 	b := strings.ToLower(se.Body)
-	return strings.Contains(b, "too many") || strings.Contains(b, "exceed")
+	return strings.Contains(b, "too many") || strings.Contains(b, "exceed") ||
+		strings.Contains(b, "more than") || strings.Contains(b, "maximum")
 }
 
 // halve splits calls into two requests of about half the calls each,

@@ -48,6 +48,16 @@ func requestRefs(req *http.Request) ([]ref, error) {
 // limits.MaxBytes fails its calls here with ErrCallTooLarge.
 func (b *Batch) chunks(limits Limits) ([][]*Call, error) {
 	max, maxBytes := limits.maxCalls(), limits.MaxBytes
+	if len(b.csIDs) == 0 && !b.linked && maxBytes <= 0 {
+		// Calls alone: cut them in wire (Add) order.
+		var chunks [][]*Call
+		for calls := b.calls; len(calls) > 0; {
+			n := min(max, len(calls))
+			chunks = append(chunks, calls[:n:n])
+			calls = calls[n:]
+		}
+		return chunks, nil
+	}
 	var out [][]int
 	var cur []int
 	n, size := 0, int64(closeBytes)

@@ -358,14 +358,45 @@ func isMultipart(ct string) bool {
 // readBody reads resp's body, at most max bytes, and decodes it as
 // decodeContent does.
 func readBody(resp *http.Response, req *http.Request, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, err
+	if resp.Body == http.NoBody {
+		return nil, nil
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%w: over %d bytes", ErrResponseTooLarge, max)
+	hint := resp.ContentLength
+	if hint < 0 || hint > max {
+		hint = 512
+	}
+	// One buffer of the announced size, and a byte more so that the end
+	// is seen without growing it (a HEAD answer announces a body it has
+	// not: that costs only its buffer).
+	b := make([]byte, 0, hint+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := resp.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			return nil, fmt.Errorf("%w: over %d bytes", ErrResponseTooLarge, max)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return decodeContent(resp, req, b, max)
+}
+
+// memBody is a response body in memory: a bytes.Reader that closes.
+type memBody struct{ bytes.Reader }
+
+func (*memBody) Close() error { return nil }
+
+func newMemBody(b []byte) io.ReadCloser {
+	m := new(memBody)
+	m.Reset(b)
+	return m
 }
 
 // readCall answers c with the response in part p: the final response,
@@ -385,7 +416,7 @@ func readCall(mr *mixed.MessageReader, p io.Reader, c *Call, max int64) {
 		c.answer(nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err))
 		return
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.Body = newMemBody(b)
 	resp.ContentLength = int64(len(b))
 	c.answer(resp, nil)
 }

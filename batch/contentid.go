@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 )
@@ -83,7 +84,12 @@ func (m *matcher) match(cid []byte, i int) int {
 	m.parts++
 	how := int8(1)
 	k := -1
-	if cid == nil || echoedID(cid) == "" {
+	// The ids as views of cid: a map lookup by string(b) does not copy.
+	exact := bytes.TrimSpace(cid)
+	if len(exact) >= 2 && exact[0] == '<' && exact[len(exact)-1] == '>' {
+		exact = bytes.TrimSpace(exact[1 : len(exact)-1])
+	}
+	if len(exact) == 0 {
 		how, m.anyPos = 2, true
 		if i >= m.n {
 			m.errs = append(m.errs, fmt.Sprintf("part %d has no Content-ID and there are %d calls", i+1, m.n))
@@ -91,9 +97,9 @@ func (m *matcher) match(cid []byte, i int) int {
 		}
 		k = i
 	} else {
-		exact, stripped := echoedID(cid), callID(cid)
-		ke, oke := m.byID[exact]
-		ks, oks := m.byID[stripped]
+		stripped := bytes.TrimSpace(bytes.TrimPrefix(exact, []byte(responsePrefix)))
+		ke, oke := m.byID[string(exact)]
+		ks, oks := m.byID[string(stripped)]
 		switch {
 		case oke && oks && ke != ks:
 			m.errs = append(m.errs, fmt.Sprintf("part %d: Content-ID %q names two calls", i+1, cid))
