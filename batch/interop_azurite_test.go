@@ -80,6 +80,7 @@ func startAzurite(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +112,7 @@ func startAzurite(t *testing.T) string {
 	}()
 	select {
 	case u := <-addr:
+		t.Logf("azurite listening at %s after %v", u, time.Since(started).Round(time.Millisecond))
 		return u + "/" + azuriteAccount
 	case <-exited:
 		t.Fatalf("azurite exited before listening: %s\n%s%s", cmd.ProcessState, &out, &stderr)
