@@ -1,10 +1,15 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,5 +94,65 @@ func TestClientContentLengthWhenSized(t *testing.T) {
 				t.Errorf("the batch request's framing (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Each call's part carries Content-Type: application/http,
+// Content-Transfer-Encoding: binary (which Azure Blob batch documents as
+// required) and its Content-ID, as the standard library's mime/multipart
+// reads them.
+func TestClientPartFields(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []textproto.MIMEHeader
+	)
+	bh := NewHandler(farm())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil {
+			t.Error(err)
+		}
+		mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				if err != io.EOF {
+					t.Error(err)
+				}
+				break
+			}
+			mu.Lock()
+			got = append(got, p.Header)
+			mu.Unlock()
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		bh.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/batch/farm/v1", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	var want []textproto.MIMEHeader
+	for i, target := range []string{"/farm/v1/animals/pony", "/farm/v1/animals/cow"} {
+		req, _ := http.NewRequest(http.MethodGet, target, nil)
+		if _, err := b.Add(req, strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, textproto.MIMEHeader{
+			"Content-Type":              {"application/http"},
+			"Content-Transfer-Encoding": {"binary"},
+			"Content-Id":                {strconv.Itoa(i)},
+		})
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the parts' fields (-want +got):\n%s", diff)
 	}
 }

@@ -246,6 +246,9 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call) error {
 	h.Reset()
 	h.Add("Content-Type", "application/http")
+	// Azure Blob batch documents this field as required in each part,
+	// and Google's and OData's own clients send it.
+	h.Add("Content-Transfer-Encoding", "binary")
 	h.Add("Content-ID", c.id)
 	pw, err := w.CreatePart(h)
 	if err != nil {

@@ -271,8 +271,8 @@ type azureExchange struct {
 // embedded request's request line, and which of the fields Shared Key
 // needs it carried.
 type azurePart struct {
-	ContentType, ContentID, RequestLine string
-	Signed                              bool
+	ContentType, ContentTransferEncoding, ContentID, RequestLine string
+	Signed                                                       bool
 }
 
 func (ar *azureRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -315,9 +315,10 @@ func (ar *azureRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		ex.Parts = append(ex.Parts, azurePart{
-			ContentType: p.Header.Get("Content-Type"),
-			ContentID:   p.Header.Get("Content-ID"),
-			RequestLine: line,
+			ContentType:             p.Header.Get("Content-Type"),
+			ContentTransferEncoding: p.Header.Get("Content-Transfer-Encoding"),
+			ContentID:               p.Header.Get("Content-ID"),
+			RequestLine:             line,
 			Signed: strings.HasPrefix(h.Get("Authorization"), "SharedKey "+azuriteAccount+":") &&
 				h.Get("X-Ms-Date") != "" && h.Get("X-Ms-Version") == azureVersion,
 		})
@@ -443,13 +444,14 @@ func TestInteropAzurite(t *testing.T) {
 
 		// What Azurite received: three requests of at most 256
 		// sub-requests, each with its Content-Length, every part an
-		// application/http one with an integer Content-ID and a signed
-		// Delete Blob, all answered 202.
+		// application/http one in binary (the fields Azure documents)
+		// with an integer Content-ID and a signed Delete Blob, all
+		// answered 202.
 		var sizes []int
 		wantParts := make(map[string]azurePart)
 		for i, name := range names {
 			id := strconv.Itoa(i)
-			wantParts[id] = azurePart{ContentType: "application/http", ContentID: id,
+			wantParts[id] = azurePart{ContentType: "application/http", ContentTransferEncoding: "binary", ContentID: id,
 				RequestLine: "DELETE /" + azuriteAccount + "/batch600/" + name + " HTTP/1.1", Signed: true}
 		}
 		gotParts := make(map[string]azurePart)

@@ -73,9 +73,10 @@ const (
 	delimiterBytes = 2 + 2 + 70 + 2
 	// closeBytes is the close delimiter that ends a body.
 	closeBytes = delimiterBytes + 2
-	// callPartBytes: "Content-Type: application/http" and "Content-ID: "
-	// fields, and the blank line; the id's own bytes are added.
-	callPartBytes = delimiterBytes + 32 + 14 + 2
+	// callPartBytes: "Content-Type: application/http",
+	// "Content-Transfer-Encoding: binary" and "Content-ID: " fields, and
+	// the blank line; the id's own bytes are added.
+	callPartBytes = delimiterBytes + 32 + 35 + 14 + 2
 	// changesetPartBytes: "Content-Type: multipart/mixed; boundary=" with
 	// its boundary, "Content-ID: ", the blank line, and the nested close
 	// delimiter; the id is added.
