@@ -95,9 +95,9 @@ type Client struct {
 	// before it is written into a batch request, each time it is sent: a
 	// copy of the call's request, with its final method, URL, header
 	// (without the fields it inherits from Batch.Header, which the
-	// server applies), ContentLength and a fresh body, which PrepareCall
-	// may change (a header) to sign it, as Azure's Shared Key asks of
-	// each sub-request. An error fails that call alone (with the other
+	// server applies), ContentLength and body (a fresh one from GetBody
+	// when the request has it), which PrepareCall may change (a header)
+	// to sign it, as Azure's Shared Key asks of each sub-request. An error fails that call alone (with the other
 	// calls of its changeset) and it is not sent. It may be called from
 	// several goroutines at once.
 	PrepareCall func(*http.Request) error
@@ -222,9 +222,11 @@ func (c *Call) Response() *http.Response {
 }
 
 // Err returns why the call has no response: the batch failed, the server
-// sent no response part for it, its part did not parse, or its changeset
-// was rolled back (a [*ChangesetError]). It is nil while the call is
-// pending.
+// sent no response part for it ([ErrNoResponse]) or parts that cannot be
+// told apart ([ErrResponseMismatch]), its part did not parse, its body was
+// too large ([ErrResponseTooLarge], [ErrCallTooLarge]), its changeset was
+// rolled back (a [*ChangesetError]), Client.PrepareCall refused it, or its
+// request's context ended. It is nil while the call is pending.
 func (c *Call) Err() error {
 	select {
 	case <-c.done:

@@ -768,3 +768,79 @@ func TestTransportRetryAndBytes(t *testing.T) {
 		t.Errorf("PUT after a 429: %d %q, want it retried", resp.StatusCode, b)
 	}
 }
+
+// A batch request answered 503 as a whole: its calls go again, by the
+// same rule, after its Retry-After.
+func TestClientRetriesRefusedBatch(t *testing.T) {
+	var mu sync.Mutex
+	requests := 0
+	bh := NewHandler(&flaky{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		first := requests == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "0.02")
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		bh.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
+	b := c.NewBatch()
+	get, _ := b.Add(newReq(t, "GET", "/get", ""), "get")
+	post, _ := b.Add(newReq(t, "POST", "/post", "{}"), "post")
+	start := time.Now()
+	err := b.Do(context.Background())
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != 503 || se.Header.Get("Retry-After") != "0.02" {
+		t.Errorf("Do: %v, want the 503 that is the POST's result", err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("retried after %v, before the batch's Retry-After of 20ms", d)
+	}
+	if diff := cmp.Diff(retryOutcome{Status: 200, Body: "GET /get ", Attempts: 2}, retryResult(t, get)); diff != "" {
+		t.Errorf("GET (-want +got):\n%s", diff)
+	}
+	if !errors.As(post.Err(), &se) || post.Attempts() != 1 {
+		t.Errorf("POST: %v after %d attempts, want the 503 after one", post.Err(), post.Attempts())
+	}
+}
+
+// A request no batch of Limits.MaxBytes could carry passes through the
+// Transport on its own.
+func TestTransportTooLargePassesThrough(t *testing.T) {
+	var mu sync.Mutex
+	var direct []string
+	bh := NewHandler(&flaky{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/batch" {
+			bh.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		direct = append(direct, r.URL.Path)
+		mu.Unlock()
+		(&flaky{}).ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	hc := &http.Client{Transport: &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport,
+		Limits: Limits{MaxBytes: 1000}}}
+	for _, size := range []int{10, 2000} {
+		resp, err := hc.Post(fmt.Sprintf("%s/%d", srv.URL, size), "text/plain", strings.NewReader(strings.Repeat("x", size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("POST /%d %s", size, strings.Repeat("x", size)); resp.StatusCode != 200 || string(b) != want {
+			t.Errorf("POST of %d bytes: %d %q", size, resp.StatusCode, b)
+		}
+	}
+	if diff := cmp.Diff([]string{"/2000"}, direct); diff != "" {
+		t.Errorf("requests sent on their own (-want +got):\n%s", diff)
+	}
+}

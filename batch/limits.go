@@ -88,8 +88,12 @@ const (
 // framed chunked when it is unknown). A body of unknown length counts as
 // unknownLength.
 func callBytes(c *Call, length int64) int64 {
-	r := c.req
-	n := int64(callPartBytes + len(c.id))
+	return requestBytes(c.req, c.id, length)
+}
+
+// requestBytes is callBytes for request r under id.
+func requestBytes(r *http.Request, id string, length int64) int64 {
+	n := int64(callPartBytes + len(id))
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet

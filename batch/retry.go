@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// DefaultRetryStatuses are the statuses a [RetryPolicy] with nil Statuses
+// defaultRetryStatuses are the statuses a RetryPolicy with nil Statuses
 // retries: 429 Too Many Requests, and the 5xx that say "try again".
-var DefaultRetryStatuses = []int{
+var defaultRetryStatuses = [...]int{
 	http.StatusTooManyRequests,
 	http.StatusInternalServerError,
 	http.StatusBadGateway,
@@ -58,8 +58,8 @@ type RetryPolicy struct {
 	// MaxAttempts is the most times a call is sent, the first time
 	// included; 0 or 1 means no retries.
 	MaxAttempts int
-	// Statuses are the response statuses retried; nil means
-	// DefaultRetryStatuses.
+	// Statuses are the response statuses retried; nil means 429, 500,
+	// 502, 503 and 504.
 	Statuses []int
 	// BaseBackoff is the backoff before the first retry (default
 	// DefaultBaseBackoff); it doubles with each retry.
@@ -71,7 +71,7 @@ type RetryPolicy struct {
 
 func (p *RetryPolicy) retries(status int) bool {
 	if p.Statuses == nil {
-		return slices.Contains(DefaultRetryStatuses, status)
+		return slices.Contains(defaultRetryStatuses[:], status)
 	}
 	return slices.Contains(p.Statuses, status)
 }

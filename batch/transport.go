@@ -27,8 +27,9 @@ import (
 // What cannot be batched passes straight through to Base, untouched: a
 // request to another host or scheme than the endpoint's; a media upload (a
 // body of unknown length or over MaxBodyBytes, or "uploadType" in the
-// query); a request for which Batchable returns false; a request whose
-// context was made with [WithoutBatching].
+// query); a request too large for a batch of Limits.MaxBytes; a request
+// for which Batchable returns false; a request whose context was made with
+// [WithoutBatching].
 //
 // Each call keeps its own context: cancelling it fails that call only (if
 // its batch is on the wire, its response is discarded), and a batch whose
@@ -156,6 +157,9 @@ func (t *Transport) batchable(req *http.Request) bool {
 	if v, _ := req.Context().Value(noBatchKey{}).(bool); v {
 		return false
 	}
+	if limit := t.Limits.MaxBytes; limit > 0 && requestBytes(req, "t18446744073709551615", max(req.ContentLength, 0))+closeBytes > limit {
+		return false // no batch could carry it
+	}
 	return t.Batchable == nil || t.Batchable(req)
 }
 
@@ -189,9 +193,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := &Call{id: "t" + fmt.Sprint(t.seq.Add(1)), req: out, done: make(chan struct{}), onCall: t.OnCall, start: time.Now()}
 	c.getBody, c.length = bodyOf(out)
-	if t.Limits.MaxBytes > 0 && callBytes(c, c.length)+closeBytes > t.Limits.MaxBytes {
-		return nil, fmt.Errorf("%w: %s %s", ErrCallTooLarge, out.Method, out.URL.Redacted())
-	}
 	b, err := t.enqueue(ctx, c)
 	if err != nil {
 		return nil, err
