@@ -3,7 +3,6 @@ package mixed
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"io"
 	"net/http"
 	"strconv"
@@ -136,10 +135,6 @@ func checkTarget[T string | []byte](method, target T, o *MessageOptions, off int
 		}
 	}
 	return nil
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
 }
 
 // A Request is the head of an embedded HTTP/1.1 request read by a
@@ -299,12 +294,6 @@ type MessageReader struct {
 	remain  int64 // bytes left in a Content-Length body or in a chunk
 	chstate int
 	tailCR  bool
-}
-
-// chunkReader is a source that hands out views of its own buffer, such as
-// a *Part.
-type chunkReader interface {
-	ReadChunk() ([]byte, error)
 }
 
 // NewMessageReader returns a MessageReader that reads one message from src
@@ -779,7 +768,7 @@ func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
 	r.StatusCode = code
 	if len(line) > 12 {
 		reason := line[13:]
-		if i := firstCTL(reason); i >= 0 {
+		if i := badValueByte(reason); i >= 0 {
 			return syntaxErr(base+13+int64(i), ErrBadStatus, "control character in reason phrase")
 		}
 		r.Reason = reason[:len(reason):len(reason)]
@@ -902,29 +891,6 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	return -1, nil // bodyRest
 }
 
-// firstCTL is badValueByte for the hot path of head parsing: it returns
-// the index of the first control character other than HTAB, or DEL, in v,
-// or -1, testing eight bytes at a time.
-func firstCTL(v []byte) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		x := binary.LittleEndian.Uint64(v[i:])
-		// A high bit in (x-0x20..) &^ x flags a byte below 0x20 (and
-		// perhaps bytes after it); (x^0x7f..)-1 the same for DEL.
-		y := x ^ 0x7f7f7f7f7f7f7f7f
-		if ((x-0x20*lo)&^x|(y-lo)&^y)&hi != 0 {
-			if j := badValueByte(v[i : i+8]); j >= 0 {
-				return i + j
-			}
-		}
-	}
-	if j := badValueByte(v[i:]); j >= 0 {
-		return i + j
-	}
-	return -1
-}
-
 // parseContentLength parses a plain non-negative decimal int64.
 func parseContentLength(v []byte) (int64, bool) {
 	if len(v) == 0 || len(v) > 19 {
@@ -941,4 +907,79 @@ func parseContentLength(v []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(n), true
+}
+
+// httpField checks one field line of an HTTP head as parseHTTPFields does,
+// from what scanLine found (positions relative to line[0], as for
+// addMIMEField), and returns the value's bounds in line.
+func httpField(line []byte, colon, cr, bad int, loff int64) (vs, ve int, err error) {
+	ok := colon > 0 && colon < len(line)
+	if ok {
+		for _, c := range line[:colon] {
+			if !tokenTable[c] {
+				ok = false
+				break
+			}
+		}
+	}
+	if !ok {
+		return 0, 0, fieldNameErr(line, loff)
+	}
+	if cr >= len(line) {
+		cr = -1
+	}
+	if bad >= len(line) {
+		bad = -1
+	}
+	if cr >= 0 && (bad < 0 || cr < bad) {
+		return 0, 0, syntaxErr(loff+int64(cr), ErrSyntax, "bare CR in field value")
+	}
+	if bad >= 0 {
+		return 0, 0, syntaxErr(loff+int64(bad), ErrSyntax, "control character in field value")
+	}
+	vs, ve = colon+1, len(line)
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	return vs, ve, nil
+}
+
+// scanHTTPFields is parseHTTPFields with one scan of each line.
+func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+	b := h.buf
+	var s lineState
+	for pos < len(b) {
+		s.start(pos)
+		end, next := len(b), len(b)
+		if nl := scanLine(b, &s); nl >= 0 {
+			end, next = nl, nl+1
+		} else if partial {
+			return -1, nil
+		}
+		if end > pos && b[end-1] == '\r' {
+			end--
+		}
+		if end == pos {
+			return next, nil
+		}
+		line := b[pos:end]
+		loff := off + int64(pos)
+		vs, ve, err := httpField(line, rel(s.colon, pos), rel(s.cr, pos), rel(s.bad, pos), loff)
+		if err != nil {
+			return 0, err
+		}
+		if len(h.fields) == maxFields {
+			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+		}
+		p := uint32(pos)
+		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
+		pos = next
+	}
+	if partial {
+		return -1, nil
+	}
+	return len(b), nil
 }

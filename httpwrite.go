@@ -97,19 +97,6 @@ func (mw *MessageWriter) checkHead(b []byte, start, n int) error {
 	return checkHeadLimits(n, o.MaxHeaderFields, len(b)+2, o.MaxHeaderBytes, "message head")
 }
 
-// checkHeadLimits is the limit check every writer shares: n fields and
-// size bytes (the empty line included) for a header block or head, so that
-// no writer writes what a reader with the same limits refuses.
-func checkHeadLimits(n, maxFields, size, maxBytes int, what string) error {
-	if n > maxFields {
-		return argErr(ErrTooManyFields, what+" with "+strconv.Itoa(n)+" fields, over "+strconv.Itoa(maxFields))
-	}
-	if size > maxBytes {
-		return argErr(ErrHeaderTooLarge, what+" of "+strconv.Itoa(size)+" bytes, over "+strconv.Itoa(maxBytes))
-	}
-	return nil
-}
-
 // WriteResponse writes a response with the given status code, reason
 // phrase (the standard one from [net/http.StatusText] when empty, or
 // "Unknown" for codes it does not know), fields and body. Content-Length is
@@ -240,38 +227,6 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 		}
 	}
 	return hasCL, nil
-}
-
-// checkField applies the rule every writer of this package shares, so that
-// none writes a field a reader would refuse or read differently: the name
-// a token; the value free of control characters but HTAB, and not starting
-// or ending with white space (readers trim it away).
-func checkField[T string | []byte](i int, name, value T) *SyntaxError {
-	if !isToken(name) {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
-	}
-	if j := badValueByte(value); j >= 0 {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
-	}
-	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
-	}
-	return nil
-}
-
-func isWS(c byte) bool { return c == ' ' || c == '\t' }
-
-func appendFields(b []byte, h *Header) []byte {
-	if h == nil {
-		return b
-	}
-	for _, f := range h.fields {
-		b = append(b, h.bytes(f.name)...)
-		b = append(b, ": "...)
-		b = append(b, h.bytes(f.value)...)
-		b = append(b, "\r\n"...)
-	}
-	return b
 }
 
 func appendContentLength(b []byte, n int64) []byte {
@@ -420,14 +375,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 	}
 
 	b := mw.buf
-	for _, k := range keys {
-		for _, v := range hdr[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, trimString(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b = appendHTTPFields(b, hdr, keys)
 	switch {
 	case noBody:
 	case chunked:
@@ -482,14 +430,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		}
 	}
 	b = append(mw.buf[:0], "0\r\n"...)
-	for _, k := range tkeys {
-		for _, v := range trailer[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, trimString(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b = appendHTTPFields(b, trailer, tkeys)
 	b = append(b, "\r\n"...)
 	mw.buf = b
 	return writeAll(w, b)
@@ -506,6 +447,17 @@ func (mw *MessageWriter) writeChunk(w io.Writer, c []byte) error {
 	b = append(b, "\r\n"...)
 	mw.buf = b
 	return writeAll(w, b)
+}
+
+// appendHTTPFields appends the fields of hdr named by keys, in that order,
+// their values trimmed.
+func appendHTTPFields(b []byte, hdr http.Header, keys []string) []byte {
+	for _, k := range keys {
+		for _, v := range hdr[k] {
+			b = appendField(b, k, trimString(v))
+		}
+	}
+	return b
 }
 
 // trimString trims the white space around a net/http header value, as

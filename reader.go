@@ -732,3 +732,9 @@ func writeChunks(w io.Writer, src chunkReader) (int64, error) {
 		}
 	}
 }
+
+// chunkReader is a source that hands out views of its own buffer, such as
+// a *Part.
+type chunkReader interface {
+	ReadChunk() ([]byte, error)
+}

@@ -3,7 +3,6 @@ package mixed
 import (
 	"encoding/binary"
 	"math/bits"
-	"strconv"
 )
 
 // The header-block scanner: one pass over the bytes of a header block (a
@@ -151,81 +150,6 @@ func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, max
 	}
 	h.AddBytes(name, trimWS(line[colon+1:]))
 	return nil
-}
-
-// httpField checks one field line of an HTTP head as parseHTTPFields does,
-// from what scanLine found (positions relative to line[0], as for
-// addMIMEField), and returns the value's bounds in line.
-func httpField(line []byte, colon, cr, bad int, loff int64) (vs, ve int, err error) {
-	ok := colon > 0 && colon < len(line)
-	if ok {
-		for _, c := range line[:colon] {
-			if !tokenTable[c] {
-				ok = false
-				break
-			}
-		}
-	}
-	if !ok {
-		return 0, 0, fieldNameErr(line, loff)
-	}
-	if cr >= len(line) {
-		cr = -1
-	}
-	if bad >= len(line) {
-		bad = -1
-	}
-	if cr >= 0 && (bad < 0 || cr < bad) {
-		return 0, 0, syntaxErr(loff+int64(cr), ErrSyntax, "bare CR in field value")
-	}
-	if bad >= 0 {
-		return 0, 0, syntaxErr(loff+int64(bad), ErrSyntax, "control character in field value")
-	}
-	vs, ve = colon+1, len(line)
-	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-		vs++
-	}
-	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
-		ve--
-	}
-	return vs, ve, nil
-}
-
-// scanHTTPFields is parseHTTPFields with one scan of each line.
-func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
-	b := h.buf
-	var s lineState
-	for pos < len(b) {
-		s.start(pos)
-		end, next := len(b), len(b)
-		if nl := scanLine(b, &s); nl >= 0 {
-			end, next = nl, nl+1
-		} else if partial {
-			return -1, nil
-		}
-		if end > pos && b[end-1] == '\r' {
-			end--
-		}
-		if end == pos {
-			return next, nil
-		}
-		line := b[pos:end]
-		loff := off + int64(pos)
-		vs, ve, err := httpField(line, rel(s.colon, pos), rel(s.cr, pos), rel(s.bad, pos), loff)
-		if err != nil {
-			return 0, err
-		}
-		if len(h.fields) == maxFields {
-			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
-		}
-		p := uint32(pos)
-		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
-		pos = next
-	}
-	if partial {
-		return -1, nil
-	}
-	return len(b), nil
 }
 
 // rel makes a position found by scanLine relative to a line starting at

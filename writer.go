@@ -162,14 +162,7 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 	b = append(b, "--"...)
 	b = append(b, w.bnd[:w.blen]...)
 	b = append(b, "\r\n"...)
-	if h != nil {
-		for _, f := range h.fields {
-			b = append(b, h.bytes(f.name)...)
-			b = append(b, ": "...)
-			b = append(b, h.bytes(f.value)...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b = appendFields(b, h)
 	b = append(b, "\r\n"...)
 	w.buf = b
 	if err := w.write(b); err != nil {
