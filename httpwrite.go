@@ -61,10 +61,7 @@ func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Hea
 	if err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\n"...)
+	b := appendRequestLine(mw.buf[:0], method, target)
 	start := len(b) - 2
 	b = appendFields(b, h)
 	n := fieldCount(h)
@@ -108,7 +105,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	if err != nil {
 		return err
 	}
-	noBody := statusCode < 200 || statusCode == 204 || statusCode == 304
+	noBody := bodyless(statusCode, "")
 	if noBody && len(body) > 0 {
 		return argErr(ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
 	}
@@ -153,15 +150,6 @@ func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason s
 		return err
 	}
 	return mw.finish(w, b, nil)
-}
-
-// appendStatusLine appends an HTTP/1.1 status line, CRLF included.
-func appendStatusLine(b []byte, statusCode int, reason string) []byte {
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(statusCode), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	return append(b, "\r\n"...)
 }
 
 // finish ends the head in b and writes it with body: in one write when the
@@ -261,10 +249,7 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
 		return unpositioned(err)
 	}
-	b := append(mw.buf[:0], method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\n"...)
+	b := appendRequestLine(mw.buf[:0], method, target)
 	mw.buf = b
 	// Methods that carry a body get "Content-Length: 0" for an empty one,
 	// as net/http writes it.
@@ -292,13 +277,13 @@ func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error 
 	if err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	b = append(b, "\r\n"...)
+	b := appendStatusLine(mw.buf[:0], code, reason)
 	mw.buf = b
-	noBody := code < 200 || code == 204 || code == 304 || r.Request != nil && r.Request.Method == http.MethodHead
+	reqMethod := ""
+	if r.Request != nil {
+		reqMethod = r.Request.Method
+	}
+	noBody := bodyless(code, reqMethod)
 	return mw.writeHTTP(w, r.Header, false, r.Body, r.ContentLength, noBody, true, r.Trailer)
 }
 
