@@ -703,7 +703,8 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 // httpField checks one field line of an HTTP head as parseHTTPFields does,
 // from what scanLine found (positions relative to line[0], as for
 // addMIMEField), and returns the value's bounds in line.
-func httpField(line []byte, colon, cr, bad int, loff int64) (vs, ve int, err error) {
+func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error) {
+	colon, cr, bad := found.colon, found.cr, found.bad
 	ok := colon > 0 && colon < len(line)
 	if ok {
 		for _, c := range line[:colon] {
@@ -758,7 +759,7 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) 
 		}
 		line := b[pos:end]
 		loff := off + int64(pos)
-		vs, ve, err := httpField(line, rel(s.colon, pos), rel(s.cr, pos), rel(s.bad, pos), loff)
+		vs, ve, err := httpField(line, s.relative(pos), loff)
 		if err != nil {
 			return 0, err
 		}

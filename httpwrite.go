@@ -254,7 +254,7 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 	// Methods that carry a body get "Content-Length: 0" for an empty one,
 	// as net/http writes it.
 	zeroCL := method == "POST" || method == "PUT" || method == "PATCH"
-	return mw.writeHTTP(w, r.Header, true, r.Body, r.ContentLength, false, zeroCL, r.Trailer)
+	return mw.writeHTTP(w, &httpMessage{header: r.Header, request: true, body: r.Body, length: r.ContentLength, zeroCL: zeroCL, trailer: r.Trailer})
 }
 
 // WriteHTTPResponse writes r as an embedded response: the status line with
@@ -284,12 +284,59 @@ func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error 
 		reqMethod = r.Request.Method
 	}
 	noBody := bodyless(code, reqMethod)
-	return mw.writeHTTP(w, r.Header, false, r.Body, r.ContentLength, noBody, true, r.Trailer)
+	return mw.writeHTTP(w, &httpMessage{header: r.Header, body: r.Body, length: r.ContentLength, noBody: noBody, zeroCL: true, trailer: r.Trailer})
 }
 
-// writeHTTP validates hdr and trailer, appends hdr and the framing fields to
-// the start line in mw.buf, and writes the head and the body.
-func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, body io.Reader, length int64, noBody, zeroCL bool, trailer http.Header) error {
+// httpMessage is what writeHTTP writes after the start line in mw.buf:
+// the fields, the framing and the body of a net/http message.
+type httpMessage struct {
+	header  http.Header
+	request bool // a request: its Host field is not written
+	body    io.Reader
+	length  int64 // ContentLength: <= 0 for unknown (or empty)
+	noBody  bool  // a response that has no body (see bodyless)
+	zeroCL  bool  // write "Content-Length: 0" for an empty body
+	trailer http.Header
+}
+
+// framing is how writeHTTP frames a body, found before anything is
+// written.
+type framing struct {
+	body    io.Reader // the rest of the body after probe, or nil
+	probe   []byte    // the body's first bytes, read to find its length
+	length  int64
+	chunked bool
+}
+
+// writeHTTP validates the fields and trailer of msg, appends the fields and
+// the framing fields to the start line in mw.buf, and writes the head and
+// the body.
+func (mw *MessageWriter) writeHTTP(w io.Writer, msg *httpMessage) error {
+	keys, n, err := headerKeys(msg.header, msg.request)
+	if err != nil {
+		return err
+	}
+	tkeys, err := mw.trailerKeys(msg.trailer)
+	if err != nil {
+		return err
+	}
+	f, err := mw.frame(msg)
+	if err != nil {
+		return err
+	}
+	if err := mw.writeHead(w, msg, keys, n, &f); err != nil || msg.noBody {
+		return err
+	}
+	if !f.chunked {
+		return mw.writeLengthBody(w, &f)
+	}
+	return mw.writeChunkedBody(w, &f, msg.trailer, tkeys)
+}
+
+// headerKeys returns the names of hdr to write, sorted, and the number of
+// fields they hold, once every field has passed checkField. The framing
+// fields are left out (writeHTTP writes its own), and Host for a request.
+func headerKeys(hdr http.Header, request bool) ([]string, int, error) {
 	keys := make([]string, 0, len(hdr))
 	for k := range hdr {
 		switch http.CanonicalHeaderKey(k) {
@@ -303,105 +350,122 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	i := 0
+	n := 0
 	for _, k := range keys {
 		for _, v := range hdr[k] {
-			if err := checkField(i, k, trimString(v)); err != nil {
-				return err
+			if err := checkField(n, k, trimString(v)); err != nil {
+				return nil, 0, err
 			}
-			i++
+			n++
 		}
 	}
-	tkeys := make([]string, 0, len(trailer))
-	tn, tsize := 0, 2
+	return keys, n, nil
+}
+
+// trailerKeys returns the names of trailer, sorted, once every field has
+// passed checkField and the section is within the head limits.
+func (mw *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
+	keys := make([]string, 0, len(trailer))
+	n, size := 0, 2
 	for k, vs := range trailer {
 		for _, v := range vs {
 			v = trimString(v)
 			if err := checkField(0, k, v); err != nil {
-				return err
+				return nil, err
 			}
-			tn++
-			tsize += len(k) + len(v) + 4
+			n++
+			size += len(k) + len(v) + 4
 		}
-		tkeys = append(tkeys, k)
+		keys = append(keys, k)
 	}
-	slices.Sort(tkeys)
+	slices.Sort(keys)
 	o := mw.opts.withDefaults()
-	if err := checkHeadLimits(tn, o.MaxHeaderFields, tsize, o.MaxHeaderBytes, "trailer section"); err != nil {
-		return err
+	if err := checkHeadLimits(n, o.MaxHeaderFields, size, o.MaxHeaderBytes, "trailer section"); err != nil {
+		return nil, err
 	}
-	start := len(mw.buf) - 2 // the start line, without its CRLF
+	return keys, nil
+}
 
-	// Find the framing before writing anything: read a body of unknown
-	// length up to the buffer's size.
-	if body == http.NoBody || noBody {
-		body = nil
+// frame finds the framing of msg's body before anything is written: a
+// body of unknown length is read up to the buffer's size, and sent with
+// a Content-Length when it ends there, chunked otherwise.
+func (mw *MessageWriter) frame(msg *httpMessage) (framing, error) {
+	f := framing{body: msg.body, length: msg.length}
+	if f.body == http.NoBody || msg.noBody {
+		f.body = nil
 	}
-	if body == nil && length > 0 && !noBody {
-		return argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
+	if f.body == nil && f.length > 0 && !msg.noBody {
+		return f, argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(f.length, 10)+" without a body")
 	}
 	if mw.bbuf == nil {
 		mw.bbuf = make([]byte, 32<<10)
 	}
-	var probe []byte
-	chunked := false
-	if body != nil && length <= 0 {
-		n, err := io.ReadFull(body, mw.bbuf)
-		probe = mw.bbuf[:n]
+	if f.body != nil && f.length <= 0 {
+		n, err := io.ReadFull(f.body, mw.bbuf)
+		f.probe = mw.bbuf[:n]
 		switch err {
 		case nil:
-			chunked = true
+			f.chunked = true
 		case io.EOF, io.ErrUnexpectedEOF:
-			length = int64(n)
-			body = nil
+			f.length = int64(n)
+			f.body = nil
 		default:
-			return err
+			return f, err
 		}
 	}
+	return f, nil
+}
 
-	b := mw.buf
-	b = appendHTTPFields(b, hdr, keys)
+// writeHead appends the n fields of msg named by keys and the framing
+// fields to the start line in mw.buf, checks the head against the limits
+// and writes it.
+func (mw *MessageWriter) writeHead(w io.Writer, msg *httpMessage, keys []string, n int, f *framing) error {
+	start := len(mw.buf) - 2 // the start line, without its CRLF
+	b := appendHTTPFields(mw.buf, msg.header, keys)
 	switch {
-	case noBody:
-	case chunked:
+	case msg.noBody:
+	case f.chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-		i++
-	case length > 0 || zeroCL:
-		b = appendContentLength(b, max(length, 0))
-		i++
+		n++
+	case f.length > 0 || msg.zeroCL:
+		b = appendContentLength(b, max(f.length, 0))
+		n++
 	}
-	if err := mw.checkHead(b, start, i); err != nil {
+	if err := mw.checkHead(b, start, n); err != nil {
 		return err
 	}
 	b = append(b, "\r\n"...)
 	mw.buf = b
-	if err := writeAll(w, b); err != nil {
+	return writeAll(w, b)
+}
+
+// writeLengthBody writes a body of known length: the probe, then exactly
+// f.length bytes in all.
+func (mw *MessageWriter) writeLengthBody(w io.Writer, f *framing) error {
+	if err := writeAll(w, f.probe); err != nil || f.body == nil {
 		return err
 	}
-	switch {
-	case noBody:
-		return nil
-	case !chunked:
-		if err := writeAll(w, probe); err != nil || body == nil {
-			return err
-		}
-		n, err := io.CopyBuffer(w, io.LimitReader(body, length), mw.bbuf)
-		if err != nil {
-			return err
-		}
-		if n < length {
-			return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(length, 10))
-		}
-		if k, _ := body.Read(mw.bbuf[:1]); k > 0 {
-			return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
-		}
-		return nil
+	n, err := io.CopyBuffer(w, io.LimitReader(f.body, f.length), mw.bbuf)
+	if err != nil {
+		return err
 	}
-	if err := mw.writeChunk(w, probe); err != nil {
+	if n < f.length {
+		return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(f.length, 10))
+	}
+	if k, _ := f.body.Read(mw.bbuf[:1]); k > 0 {
+		return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(f.length, 10))
+	}
+	return nil
+}
+
+// writeChunkedBody writes the probe and the rest of the body as chunks,
+// then the last chunk and the trailer fields named by tkeys.
+func (mw *MessageWriter) writeChunkedBody(w io.Writer, f *framing, trailer http.Header, tkeys []string) error {
+	if err := mw.writeChunk(w, f.probe); err != nil {
 		return err
 	}
 	for {
-		n, err := body.Read(mw.bbuf)
+		n, err := f.body.Read(mw.bbuf)
 		if n > 0 {
 			if werr := mw.writeChunk(w, mw.bbuf[:n]); werr != nil {
 				return werr
@@ -414,7 +478,7 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 			return err
 		}
 	}
-	b = append(mw.buf[:0], "0\r\n"...)
+	b := append(mw.buf[:0], "0\r\n"...)
 	b = appendHTTPFields(b, trailer, tkeys)
 	b = append(b, "\r\n"...)
 	mw.buf = b

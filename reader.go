@@ -493,7 +493,7 @@ func (mr *Reader) header() bool {
 				if n := len(line); line[n-1] == '\r' {
 					line = line[:n-1]
 				}
-				hdrErr = addMIMEField(&mr.part.Header, line, rel(ls.colon, start), rel(ls.cr, start), rel(ls.bad, start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
+				hdrErr = addMIMEField(&mr.part.Header, line, ls.relative(start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
 			}
 			mr.line = end
 			ls.start(end)

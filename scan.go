@@ -122,11 +122,12 @@ func scanLine(b []byte, s *lineState) int {
 
 // addMIMEField parses one non-empty line of a part's header block into h,
 // as parseHeaderLine does, from what scanLine found: line is the line
-// without its line end and s's positions are relative to line[0] (a
+// without its line end and found's positions are relative to line[0] (a
 // position at or past len(line) is none: the CR of the line end). lineOff
 // is the line's stream offset, for errors. The checks and their order are
 // parseHeaderLine's, so the errors are the same.
-func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, maxFields int) error {
+func addMIMEField(h *Header, line []byte, found lineState, lineOff int64, maxFields int) error {
+	colon, cr, bad := found.colon, found.cr, found.bad
 	if cr >= 0 && cr < len(line) {
 		return syntaxErr(lineOff+int64(cr), ErrSyntax, "bare CR in header")
 	}
@@ -150,6 +151,12 @@ func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, max
 	}
 	h.AddBytes(name, trimWS(line[colon+1:]))
 	return nil
+}
+
+// relative returns the positions of s relative to a line starting at
+// base, keeping -1 for none.
+func (s *lineState) relative(base int) lineState {
+	return lineState{colon: rel(s.colon, base), cr: rel(s.cr, base), bad: rel(s.bad, base)}
 }
 
 // rel makes a position found by scanLine relative to a line starting at
