@@ -6,22 +6,18 @@ import (
 	"strconv"
 )
 
-// Body states of a MessageReader.
+// What a MessageReader reads next: its one state variable.
 const (
-	bodyNone    = iota // no body; only blank lines may follow
-	bodyLength         // Content-Length: remain bytes left
-	bodyChunked        // chunked transfer coding
-	bodyRest           // the rest of the input
-	bodyTail           // after the body: only blank lines may follow
-	bodyDone           // io.EOF
-)
-
-// Chunked decoding states.
-const (
-	chSize    = iota // expecting a chunk-size line
-	chData           // remain bytes of chunk data left
-	chDataEnd        // expecting the line end after chunk data
-	chTrailer        // reading the trailer section
+	msgHead      = iota // the head: nothing read yet, or after an interim response
+	msgNoBody           // no body; only blank lines may follow
+	msgLength           // a Content-Length body: remain bytes left
+	msgChunkSize        // a chunked body: a chunk-size line
+	msgChunkData        // a chunked body: remain bytes of chunk data left
+	msgChunkEnd         // a chunked body: the line end after chunk data
+	msgTrailer          // a chunked body: the trailer section
+	msgRest             // the rest of the input is the body
+	msgTail             // after the body: only blank lines may follow
+	msgDone             // the message has been read: io.EOF
 )
 
 // A MessageBody is the body of a message read by a [MessageReader],
@@ -74,10 +70,10 @@ func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
 		if m.err != nil {
 			return nil, m.err
 		}
-		switch m.bstate {
-		case bodyLength:
+		switch m.state {
+		case msgLength:
 			if m.remain == 0 {
-				m.bstate = bodyTail
+				m.state = msgTail
 				continue
 			}
 			c, err := m.next()
@@ -93,11 +89,11 @@ func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
 			m.unread(c[n:])
 			m.remain -= int64(n)
 			return c[:n:n], nil
-		case bodyRest:
+		case msgRest:
 			c, err := m.next()
 			if len(c) == 0 {
 				if err == io.EOF {
-					m.bstate = bodyDone
+					m.state = msgDone
 				} else {
 					m.err = err
 				}
@@ -106,14 +102,13 @@ func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
 			n := min(len(c), max)
 			m.unread(c[n:])
 			return c[:n:n], nil
-		case bodyChunked:
+		case msgChunkSize, msgChunkData, msgChunkEnd, msgTrailer:
 			if c := m.chunked(max); len(c) > 0 {
 				return c, nil
 			}
-		case bodyNone, bodyTail:
+		case msgNoBody, msgTail:
 			m.tail()
-		default:
-			m.state = msgDone
+		default: // msgDone, or msgHead: no message yet
 			return nil, io.EOF
 		}
 	}
@@ -121,26 +116,27 @@ func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
 
 // tail checks that only blank lines follow the body.
 func (m *MessageReader) tail() {
+	afterCR := false // a CR, which only LF may follow
 	for {
 		c, err := m.next()
 		if len(c) == 0 {
 			switch {
 			case err != io.EOF:
 				m.err = err
-			case m.tailCR:
+			case afterCR:
 				m.err = syntaxErr(m.off, ErrDataAfterBody, "CR without LF after the body")
 			default:
-				m.bstate = bodyDone
+				m.state = msgDone
 			}
 			return
 		}
 		for i, x := range c {
 			switch {
 			case x == '\n':
-				m.tailCR = false
+				afterCR = false
 				continue
-			case x == '\r' && !m.tailCR:
-				m.tailCR = true
+			case x == '\r' && !afterCR:
+				afterCR = true
 				continue
 			}
 			m.err = syntaxErr(m.off-int64(len(c)-i), ErrDataAfterBody, "byte "+quote(string(c[i:i+1]))+" after the end of the body")
@@ -187,8 +183,8 @@ func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, i
 // chunked decodes a chunked body (RFC 9112 §7.1). It returns the next
 // piece of chunk data, or nil after a state change or an error.
 func (m *MessageReader) chunked(max int) []byte {
-	switch m.chstate {
-	case chSize:
+	switch m.state {
+	case msgChunkSize:
 		line, off, ok := m.readLine(m.opts.MaxStartLineBytes, ErrBadChunk, "chunk-size line")
 		if !ok {
 			return nil
@@ -205,12 +201,12 @@ func (m *MessageReader) chunked(max int) []byte {
 			return nil
 		}
 		if size == 0 {
-			m.chstate = chTrailer
+			m.state = msgTrailer
 			m.tbuf = m.tbuf[:0]
 			return nil
 		}
-		m.chstate, m.remain = chData, size
-	case chData:
+		m.state, m.remain = msgChunkData, size
+	case msgChunkData:
 		c, err := m.next()
 		if len(c) == 0 {
 			m.truncated(err, "input ends inside a chunk")
@@ -224,10 +220,10 @@ func (m *MessageReader) chunked(max int) []byte {
 		m.unread(c[n:])
 		m.remain -= int64(n)
 		if m.remain == 0 {
-			m.chstate = chDataEnd
+			m.state = msgChunkEnd
 		}
 		return c[:n:n]
-	case chDataEnd:
+	case msgChunkEnd:
 		line, off, ok := m.readLine(1, ErrBadChunk, "line end after chunk data")
 		if !ok {
 			return nil
@@ -236,8 +232,8 @@ func (m *MessageReader) chunked(max int) []byte {
 			m.err = syntaxErr(off, ErrBadChunk, "chunk data not followed by CRLF")
 			return nil
 		}
-		m.chstate = chSize
-	case chTrailer:
+		m.state = msgChunkSize
+	case msgTrailer:
 		line, off, ok := m.readLine(m.opts.MaxHeaderBytes, ErrHeaderTooLarge, "trailer field line")
 		if !ok {
 			return nil
@@ -261,7 +257,7 @@ func (m *MessageReader) chunked(max int) []byte {
 			m.err = err
 			return nil
 		}
-		m.bstate = bodyTail
+		m.state = msgTail
 	}
 	return nil
 }

@@ -9,13 +9,6 @@ import (
 	"sync"
 )
 
-// Message reader states.
-const (
-	msgHead = iota // nothing read yet
-	msgBody        // the head has been read
-	msgDone        // the message has been read; later reads give io.EOF
-)
-
 // A MessageReader reads the HTTP/1.1 message embedded in a part of a batch
 // (Content-Type: application/http), or in any [io.Reader] that holds
 // exactly one message: a request with [MessageReader.ReadRequest] or a
@@ -85,8 +78,8 @@ type MessageReader struct {
 	rest  []byte      // unread bytes of the last chunk
 	rerr  error       // error from src, once its data are used up
 	off   int64       // stream offset just past the bytes handed out
-	state int
-	err   error // sticky
+	state int         // what to read next: msgHead, ...
+	err   error       // sticky
 
 	head    []byte // the head, copied; Header views point into it
 	headOff int64  // stream offset of head[0]
@@ -97,12 +90,7 @@ type MessageReader struct {
 	resp    Response
 	body    MessageBody
 	trailer *Header // where the trailer of the current message goes
-
-	// Body framing.
-	bstate  int
-	remain  int64 // bytes left in a Content-Length body or in a chunk
-	chstate int
-	tailCR  bool
+	remain  int64   // bytes left in a Content-Length body or in a chunk
 }
 
 // NewMessageReader returns a MessageReader that reads one message from src
@@ -140,7 +128,6 @@ func (m *MessageReader) Reset(src io.Reader) {
 	m.resp.Header.Reset()
 	m.resp.Trailer.Reset()
 	m.body.m = m
-	m.bstate, m.tailCR = bodyDone, false
 }
 
 // ReadRequest reads the head of the request. Its body is then read through
@@ -160,7 +147,7 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 		m.err = err
 		return nil, err
 	}
-	r.ContentLength, r.Chunked = cl, m.bstate == bodyChunked
+	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	if err := m.endBodyless(); err != nil {
 		return nil, err
 	}
@@ -231,7 +218,7 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 		m.err = err
 		return nil, err
 	}
-	r.ContentLength, r.Chunked = cl, m.bstate == bodyChunked
+	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	if interim && r.StatusCode < 200 {
 		return r, nil
 	}
@@ -247,9 +234,9 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 // unnoticed because no one reads its empty body.
 func (m *MessageReader) endBodyless() error {
 	switch {
-	case m.bstate == bodyNone:
-	case m.bstate == bodyLength && m.remain == 0:
-		m.bstate = bodyTail
+	case m.state == msgNoBody:
+	case m.state == msgLength && m.remain == 0:
+		m.state = msgTail
 	default:
 		return nil
 	}
@@ -362,8 +349,8 @@ func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
 
 // readHead reads the head, copies it into m.head and parses it into m.req
 // (request) or m.resp, leaving the body unread. When the input ends before
-// the empty line, the head is all of it and the body is empty (bstate is
-// bodyNone). m.head starts at the start line.
+// the empty line, the head is all of it and the body is empty (state is
+// msgNoBody). m.head starts at the start line.
 func (m *MessageReader) readHead(request bool) error {
 	if m.err != nil {
 		return m.err
@@ -371,11 +358,10 @@ func (m *MessageReader) readHead(request bool) error {
 	if m.state != msgHead {
 		return io.EOF
 	}
-	m.state = msgBody
 	m.head = m.head[:0]
 	start := m.off // 0 but after an interim response
 	m.headOff = start
-	m.bstate = bodyRest
+	m.state = msgRest
 	c, err := m.next()
 	if len(c) > 0 && c[0] != '\r' && c[0] != '\n' {
 		// Fast path: a head that lies whole in the first chunk, with no
@@ -410,7 +396,7 @@ func (m *MessageReader) readHead(request bool) error {
 			copy(m.head, m.head[s.skip:])
 			m.head = m.head[:len(m.head)-s.skip]
 			m.headOff = start + int64(s.skip)
-			m.bstate = bodyNone
+			m.state = msgNoBody
 			return m.parseWhole(request)
 		}
 		// Copy a piece of the chunk at a time: a source may hand out a
@@ -678,10 +664,10 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 		return 0, syntaxErr(base, ErrFramingConflict, "Transfer-Encoding in an HTTP/1.0 message")
 	}
 	if noBody {
-		m.bstate = bodyNone
+		m.state = msgNoBody
 		return 0, nil
 	}
-	if m.bstate == bodyNone {
+	if m.state == msgNoBody {
 		// The input ended the head: fine for a message without body,
 		// truncation for one that announced a body.
 		if te || cl > 0 {
@@ -691,13 +677,13 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	}
 	switch {
 	case te:
-		m.bstate, m.chstate = bodyChunked, chSize
+		m.state = msgChunkSize
 		return -1, nil
 	case clv != nil:
-		m.bstate, m.remain = bodyLength, cl
+		m.state, m.remain = msgLength, cl
 		return cl, nil
 	}
-	return -1, nil // bodyRest
+	return -1, nil // msgRest
 }
 
 // httpField checks one field line of an HTTP head as parseHTTPFields does,
