@@ -246,13 +246,13 @@ func headerNameErr(name []byte, off int64) error {
 // or ending with white space (readers trim it away).
 func checkField[T string | []byte](i int, name, value T) *SyntaxError {
 	if !isToken(name) {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
+		return argErr(ErrBadHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
 	}
 	if j := badValueByte(value); j >= 0 {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
+		return argErr(ErrBadHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
 	}
 	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
+		return argErr(ErrBadHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ type MessageOptions struct {
 
 	// AllowAbsoluteTargets accepts request targets in absolute-form
 	// (https://host/path) and authority-form (CONNECT host:port). They
-	// are rejected by default with ErrTargetForm: a batch server must
+	// are rejected by default with ErrBadTargetForm: a batch server must
 	// not let one call choose another host.
 	AllowAbsoluteTargets bool
 	// AllowRelativeTargets accepts targets relative to a service root,
@@ -115,19 +115,19 @@ func checkTarget[T string | []byte](method, target T, o *MessageOptions, off int
 	switch targetForm([]byte(method), []byte(target)) {
 	case absoluteForm:
 		if !o.AllowAbsoluteTargets {
-			return syntaxErr(off, ErrTargetForm, "absolute-form target "+quote(string(target))+": full URLs are not allowed")
+			return syntaxErr(off, ErrBadTargetForm, "absolute-form target "+quote(string(target))+": full URLs are not allowed")
 		}
 	case authorityForm:
 		if !o.AllowAbsoluteTargets {
-			return syntaxErr(off, ErrTargetForm, "authority-form target "+quote(string(target)))
+			return syntaxErr(off, ErrBadTargetForm, "authority-form target "+quote(string(target)))
 		}
 	case asteriskForm:
 		if string(method) != "OPTIONS" {
-			return syntaxErr(off, ErrTargetForm, "asterisk-form target with method "+quote(string(method)))
+			return syntaxErr(off, ErrBadTargetForm, "asterisk-form target with method "+quote(string(method)))
 		}
 	case relativeForm:
 		if !o.AllowRelativeTargets {
-			return syntaxErr(off, ErrTargetForm, "target "+quote(string(target))+" is not origin-form (/path)")
+			return syntaxErr(off, ErrBadTargetForm, "target "+quote(string(target))+" is not origin-form (/path)")
 		}
 	}
 	return nil

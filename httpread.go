@@ -24,8 +24,8 @@ import (
 //     Content-Length or chunked body.
 //   - Rejected, each with its own error wrapped in a [*SyntaxError] that
 //     gives the offset from the first byte of the message: a method that
-//     is not a token ([ErrMethod]); a bad or disallowed target
-//     ([ErrBadTarget], [ErrTargetForm]); a version other than HTTP/1.0 or
+//     is not a token ([ErrBadMethod]); a bad or disallowed target
+//     ([ErrBadTarget], [ErrBadTargetForm]); a version other than HTTP/1.0 or
 //     HTTP/1.1 ([ErrBadVersion]); a status code that is not three digits
 //     from 100 to 999 ([ErrBadStatus]); a bare CR, a control character, a
 //     field line without colon, whitespace between a field name and its
@@ -511,13 +511,13 @@ func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
 		if !isToken(line) {
-			return syntaxErr(base, ErrMethod, "method "+quote(string(line))+" is not a token")
+			return syntaxErr(base, ErrBadMethod, "method "+quote(string(line))+" is not a token")
 		}
 		return syntaxErr(base+int64(len(line)), ErrSyntax, "request line without target")
 	}
 	r.Method = line[:sp:sp]
 	if !isToken(r.Method) {
-		return syntaxErr(base, ErrMethod, "method "+quote(string(r.Method))+" is not a token")
+		return syntaxErr(base, ErrBadMethod, "method "+quote(string(r.Method))+" is not a token")
 	}
 	rest := line[sp+1:]
 	toff := base + int64(sp+1)

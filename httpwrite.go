@@ -19,8 +19,8 @@ import (
 // unless [MessageOptions] allows more), the status code (100 to 999), the
 // reason phrase and the fields (token names; values free of CR, LF, NUL and
 // other control characters) before it writes anything, and reports a
-// problem with an error wrapping [ErrMethod], [ErrBadTarget],
-// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]; a start line, a
+// problem with an error wrapping [ErrBadMethod], [ErrBadTarget],
+// [ErrBadTargetForm], [ErrBadStatus] or [ErrBadHeader]; a start line, a
 // head or a trailer section over the limits of its [MessageOptions]
 // (those of a default MessageReader unless given) with one wrapping
 // [ErrStartLineTooLong], [ErrHeaderTooLarge] or [ErrTooManyFields]. It
@@ -52,7 +52,7 @@ func NewMessageWriter(opts MessageOptions) *MessageWriter {
 // not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
 func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
 	if !isToken(method) {
-		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrBadMethod, "method "+quote(method)+" is not a token")
 	}
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
 		return unpositioned(err)
@@ -228,7 +228,8 @@ func appendContentLength(b []byte, n int64) []byte {
 // r.Host), r.Header but its Host, Content-Length, Transfer-Encoding and
 // Trailer fields in sorted order, and the body with a Content-Length when
 // its length is known or can be found by reading up to 32 KiB of it, else
-// chunked, followed by r.Trailer. A request with a nil URL or an invalid
+// chunked, followed by r.Trailer. A request with a nil URL (a misuse,
+// reported by an error that wraps no sentinel) or with an invalid
 // method, target or field is an error and nothing is written. The body is
 // closed, as [net/http.Request.Write] does.
 func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
@@ -240,10 +241,10 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 		method = http.MethodGet
 	}
 	if !isToken(method) {
-		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrBadMethod, "method "+quote(method)+" is not a token")
 	}
 	if r.URL == nil {
-		return argErr(ErrBadTarget, "request without URL")
+		return errNoURL
 	}
 	target := r.URL.RequestURI()
 	if err := checkTarget(method, target, &mw.opts, 0); err != nil {

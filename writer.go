@@ -97,11 +97,14 @@ func (w *Writer) Reset(dst io.Writer) {
 func (w *Writer) Boundary() string { return string(w.bnd[:w.blen]) }
 
 // SetBoundary replaces the random boundary. It must be called before the
-// first part is created. The boundary must hold 1 to 70 RFC 2046 bchars
-// and not end in a space; otherwise the error wraps [ErrBadBoundary].
+// first part is created or the Writer closed: a later call is a misuse,
+// reported by an error that wraps none of the package's sentinels, as
+// mime/multipart reports it. The boundary must hold 1 to 70 RFC 2046
+// bchars and not end in a space; otherwise the error wraps
+// [ErrBadBoundary].
 func (w *Writer) SetBoundary(boundary string) error {
 	if w.parts > 0 || w.closed {
-		return argErr(ErrBadBoundary, "SetBoundary called after the first part")
+		return errLateBoundary
 	}
 	if err := checkBoundary(boundary); err != nil {
 		return err
@@ -132,7 +135,7 @@ func (w *Writer) ContentType() string {
 // call to CreatePart or Close; the Writer reuses it.
 //
 // If a field of h is invalid, CreatePart writes nothing and returns an error
-// wrapping [ErrInvalidHeader]; if h has more fields or bytes than a Reader
+// wrapping [ErrBadHeader]; if h has more fields or bytes than a Reader
 // reads by default (or than [WriterOptions] allow), one wrapping
 // [ErrTooManyFields] or [ErrHeaderTooLarge]. The Writer stays usable.
 func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
