@@ -96,9 +96,9 @@ func isHex(c byte) bool {
 
 // quote quotes s for an error message, cut to a readable length.
 func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "..."
+	const maxQuoted = 64
+	if len(s) > maxQuoted {
+		s = s[:maxQuoted] + "..."
 	}
 	return strconv.Quote(s)
 }

@@ -1094,8 +1094,8 @@ func httpFuzzRead(t *testing.T, data []byte, request bool, method string) (testM
 	}
 	got, err := read(bytes.NewReader(data))
 	// The head buffer holds at most the head limit and one read.
-	if max := 2 * (httpFuzzOpts.MaxHeaderBytes + len(m.rbuf)); cap(m.head) > max || cap(m.tbuf) > max || cap(m.lbuf) > max {
-		t.Fatalf("buffers grew to %d, %d, %d bytes, over %d", cap(m.head), cap(m.tbuf), cap(m.lbuf), max)
+	if max := 2 * (httpFuzzOpts.MaxHeaderBytes + len(m.rbuf)); cap(m.head) > max || cap(m.trailerBuf) > max || cap(m.lineBuf) > max {
+		t.Fatalf("buffers grew to %d, %d, %d bytes, over %d", cap(m.head), cap(m.trailerBuf), cap(m.lineBuf), max)
 	}
 	if err != nil {
 		var se *SyntaxError

@@ -64,8 +64,8 @@ func (m *MessageReader) truncated(err error, where string) {
 	m.err = err
 }
 
-// bodyChunk returns up to max bytes of body as a view, or io.EOF at the end.
-func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
+// bodyChunk returns up to limit bytes of body as a view, or io.EOF at the end.
+func (m *MessageReader) bodyChunk(limit int) ([]byte, error) {
 	for {
 		if m.err != nil {
 			return nil, m.err
@@ -85,7 +85,7 @@ func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
 			if int64(n) > m.remain {
 				n = int(m.remain)
 			}
-			n = min(n, max)
+			n = min(n, limit)
 			m.unread(c[n:])
 			m.remain -= int64(n)
 			return c[:n:n], nil
@@ -99,11 +99,11 @@ func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
 				}
 				continue
 			}
-			n := min(len(c), max)
+			n := min(len(c), limit)
 			m.unread(c[n:])
 			return c[:n:n], nil
 		case msgChunkSize, msgChunkData, msgChunkEnd, msgTrailer:
-			if c := m.chunked(max); len(c) > 0 {
+			if c := m.chunked(limit); len(c) > 0 {
 				return c, nil
 			}
 		case msgNoBody, msgTail:
@@ -147,9 +147,9 @@ func (m *MessageReader) tail() {
 
 // readLine returns the next line of the input without its LF (a CR before
 // it is kept), as a view valid until the next call to next. A line longer
-// than max bytes is an error of class tooLong.
-func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, int64, bool) {
-	m.lbuf = m.lbuf[:0]
+// than limit bytes is an error of class tooLong.
+func (m *MessageReader) readLine(limit int, tooLong error, what string) ([]byte, int64, bool) {
+	m.lineBuf = m.lineBuf[:0]
 	start := m.off
 	for {
 		c, err := m.next()
@@ -160,21 +160,21 @@ func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, i
 		if i := bytes.IndexByte(c, '\n'); i >= 0 {
 			m.unread(c[i+1:])
 			line := c[:i]
-			if len(m.lbuf)+len(line) > max+1 {
-				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+			if len(m.lineBuf)+len(line) > limit+1 {
+				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(limit)+" bytes")
 				return nil, 0, false
 			}
-			if len(m.lbuf) > 0 {
-				m.lbuf = append(m.lbuf, line...)
-				line = m.lbuf
+			if len(m.lineBuf) > 0 {
+				m.lineBuf = append(m.lineBuf, line...)
+				line = m.lineBuf
 			}
 			return line, start, true
 		}
 		// Keep no more than the limit allows (and one byte to tell that
 		// it is exceeded), whatever the size of the chunk.
-		m.lbuf = append(m.lbuf, c[:min(len(c), max+2-len(m.lbuf))]...)
-		if len(m.lbuf) > max+1 {
-			m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+		m.lineBuf = append(m.lineBuf, c[:min(len(c), limit+2-len(m.lineBuf))]...)
+		if len(m.lineBuf) > limit+1 {
+			m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(limit)+" bytes")
 			return nil, 0, false
 		}
 	}
@@ -182,7 +182,7 @@ func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, i
 
 // chunked decodes a chunked body (RFC 9112 §7.1). It returns the next
 // piece of chunk data, or nil after a state change or an error.
-func (m *MessageReader) chunked(max int) []byte {
+func (m *MessageReader) chunked(limit int) []byte {
 	switch m.state {
 	case msgChunkSize:
 		line, off, ok := m.readLine(m.opts.MaxStartLineBytes, ErrBadChunk, "chunk-size line")
@@ -202,7 +202,7 @@ func (m *MessageReader) chunked(max int) []byte {
 		}
 		if size == 0 {
 			m.state = msgTrailer
-			m.tbuf = m.tbuf[:0]
+			m.trailerBuf = m.trailerBuf[:0]
 			return nil
 		}
 		m.state, m.remain = msgChunkData, size
@@ -216,7 +216,7 @@ func (m *MessageReader) chunked(max int) []byte {
 		if int64(n) > m.remain {
 			n = int(m.remain)
 		}
-		n = min(n, max)
+		n = min(n, limit)
 		m.unread(c[n:])
 		m.remain -= int64(n)
 		if m.remain == 0 {
@@ -238,10 +238,10 @@ func (m *MessageReader) chunked(max int) []byte {
 		if !ok {
 			return nil
 		}
-		start := len(m.tbuf)
-		m.tbuf = append(m.tbuf, line...)
-		m.tbuf = append(m.tbuf, '\n')
-		if len(m.tbuf) > m.opts.MaxHeaderBytes {
+		start := len(m.trailerBuf)
+		m.trailerBuf = append(m.trailerBuf, line...)
+		m.trailerBuf = append(m.trailerBuf, '\n')
+		if len(m.trailerBuf) > m.opts.MaxHeaderBytes {
 			m.err = syntaxErr(off, ErrHeaderTooLarge, "trailer section longer than "+strconv.Itoa(m.opts.MaxHeaderBytes)+" bytes")
 			return nil
 		}
@@ -251,7 +251,7 @@ func (m *MessageReader) chunked(max int) []byte {
 		// The empty line: parse the section. Its offset is that of the
 		// last line less the lines before it.
 		h := m.trailer
-		h.buf = m.tbuf
+		h.buf = m.trailerBuf
 		h.fields = h.fields[:0]
 		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false); err != nil {
 			m.err = err

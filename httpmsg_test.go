@@ -720,7 +720,7 @@ func (c *oneChunk) Read(p []byte) (int, error) {
 
 // retained is what a MessageReader keeps between messages.
 func (m *MessageReader) retained() int {
-	return cap(m.head) + cap(m.lbuf) + cap(m.tbuf) + cap(m.rbuf)
+	return cap(m.head) + cap(m.lineBuf) + cap(m.trailerBuf) + cap(m.rbuf)
 }
 
 // What a MessageReader keeps is bounded by its limits, whatever the size

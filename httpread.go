@@ -81,16 +81,16 @@ type MessageReader struct {
 	state int         // what to read next: msgHead, ...
 	err   error       // sticky
 
-	head    []byte // the head, copied; Header views point into it
-	headOff int64  // stream offset of head[0]
-	slen    int    // length of the start line parsed last
-	lbuf    []byte // a line split across chunks
-	tbuf    []byte // the trailer section
-	req     Request
-	resp    Response
-	body    MessageBody
-	trailer *Header // where the trailer of the current message goes
-	remain  int64   // bytes left in a Content-Length body or in a chunk
+	head       []byte // the head, copied; Header views point into it
+	headOff    int64  // stream offset of head[0]
+	slen       int    // length of the start line parsed last
+	lineBuf    []byte // a line split across chunks
+	trailerBuf []byte // the trailer section
+	req        Request
+	resp       Response
+	body       MessageBody
+	trailer    *Header // where the trailer of the current message goes
+	remain     int64   // bytes left in a Content-Length body or in a chunk
 }
 
 // NewMessageReader returns a MessageReader that reads one message from src

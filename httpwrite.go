@@ -50,18 +50,18 @@ func NewMessageWriter(opts MessageOptions) *MessageWriter {
 // and body. A Content-Length field is added when body is not empty and h
 // has none; one in h must match len(body) ([ErrBadContentLength]); h may
 // not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
-func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
+func (m *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
 	if !isToken(method) {
 		return argErr(ErrBadMethod, "method "+quote(method)+" is not a token")
 	}
-	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
+	if err := checkTarget(method, target, &m.opts, 0); err != nil {
 		return unpositioned(err)
 	}
 	hasCL, err := checkFields(h, len(body))
 	if err != nil {
 		return err
 	}
-	b := appendRequestLine(mw.buf[:0], method, target)
+	b := appendRequestLine(m.buf[:0], method, target)
 	start := len(b) - 2
 	b = appendFields(b, h)
 	n := fieldCount(h)
@@ -69,10 +69,10 @@ func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Hea
 		b = appendContentLength(b, int64(len(body)))
 		n++
 	}
-	if err := mw.checkHead(b, start, n); err != nil {
+	if err := m.checkHead(b, start, n); err != nil {
 		return err
 	}
-	return mw.finish(w, b, body)
+	return m.finish(w, b, body)
 }
 
 // fieldCount returns the number of fields of h, which may be nil.
@@ -85,9 +85,9 @@ func fieldCount(h *Header) int {
 
 // checkHead checks a head in b, without its final empty line, against the
 // limits: start is the length of its start line, n its number of fields.
-func (mw *MessageWriter) checkHead(b []byte, start, n int) error {
-	mw.buf = b[:0]
-	o := mw.opts.withDefaults()
+func (m *MessageWriter) checkHead(b []byte, start, n int) error {
+	m.buf = b[:0]
+	o := m.opts.withDefaults()
 	if start > o.MaxStartLineBytes {
 		return argErr(ErrStartLineTooLong, "start line of "+strconv.Itoa(start)+" bytes, over "+strconv.Itoa(o.MaxStartLineBytes))
 	}
@@ -100,7 +100,7 @@ func (mw *MessageWriter) checkHead(b []byte, start, n int) error {
 // added when h has none, except for 1xx, 204 and 304 responses, which may
 // have no body ([ErrFramingConflict]); one in h must match len(body)
 // ([ErrBadContentLength]); h may not hold Transfer-Encoding. h may be nil.
-func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string, h *Header, body []byte) error {
+func (m *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string, h *Header, body []byte) error {
 	reason, err := checkStatus(statusCode, reason)
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	if err != nil {
 		return err
 	}
-	b := appendStatusLine(mw.buf[:0], statusCode, reason)
+	b := appendStatusLine(m.buf[:0], statusCode, reason)
 	start := len(b) - 2
 	b = appendFields(b, h)
 	n := fieldCount(h)
@@ -121,10 +121,10 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 		b = appendContentLength(b, int64(len(body)))
 		n++
 	}
-	if err := mw.checkHead(b, start, n); err != nil {
+	if err := m.checkHead(b, start, n); err != nil {
 		return err
 	}
-	return mw.finish(w, b, body)
+	return m.finish(w, b, body)
 }
 
 // WriteResponseHead writes the head of a response, its status line,
@@ -135,7 +135,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 // length and is written as it is, and the caller writes that many bytes;
 // without one, a response's body runs to the end of its part (RFC 9112
 // §6.3). h may not hold Transfer-Encoding. h may be nil.
-func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason string, h *Header) error {
+func (m *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason string, h *Header) error {
 	reason, err := checkStatus(statusCode, reason)
 	if err != nil {
 		return err
@@ -143,24 +143,24 @@ func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason s
 	if _, err := checkFields(h, -1); err != nil {
 		return err
 	}
-	b := appendStatusLine(mw.buf[:0], statusCode, reason)
+	b := appendStatusLine(m.buf[:0], statusCode, reason)
 	start := len(b) - 2
 	b = appendFields(b, h)
-	if err := mw.checkHead(b, start, fieldCount(h)); err != nil {
+	if err := m.checkHead(b, start, fieldCount(h)); err != nil {
 		return err
 	}
-	return mw.finish(w, b, nil)
+	return m.finish(w, b, nil)
 }
 
 // finish ends the head in b and writes it with body: in one write when the
 // body is small, since each write to a part costs a delimiter check.
-func (mw *MessageWriter) finish(w io.Writer, b, body []byte) error {
+func (m *MessageWriter) finish(w io.Writer, b, body []byte) error {
 	b = append(b, "\r\n"...)
 	if len(body) <= 4<<10 {
 		b = append(b, body...)
 		body = nil
 	}
-	mw.buf = b
+	m.buf = b
 	if err := writeAll(w, b); err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func appendContentLength(b []byte, n int64) []byte {
 // reported by an error that wraps no sentinel) or with an invalid
 // method, target or field is an error and nothing is written. The body is
 // closed, as [net/http.Request.Write] does.
-func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
+func (m *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 	if r.Body != nil {
 		defer r.Body.Close()
 	}
@@ -247,15 +247,15 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 		return errNoURL
 	}
 	target := r.URL.RequestURI()
-	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
+	if err := checkTarget(method, target, &m.opts, 0); err != nil {
 		return unpositioned(err)
 	}
-	b := appendRequestLine(mw.buf[:0], method, target)
-	mw.buf = b
+	b := appendRequestLine(m.buf[:0], method, target)
+	m.buf = b
 	// Methods that carry a body get "Content-Length: 0" for an empty one,
 	// as net/http writes it.
 	zeroCL := method == "POST" || method == "PUT" || method == "PATCH"
-	return mw.writeHTTP(w, &httpMessage{header: r.Header, request: true, body: r.Body, length: r.ContentLength, zeroCL: zeroCL, trailer: r.Trailer})
+	return m.writeHTTP(w, &httpMessage{header: r.Header, request: true, body: r.Body, length: r.ContentLength, zeroCL: zeroCL, trailer: r.Trailer})
 }
 
 // WriteHTTPResponse writes r as an embedded response: the status line with
@@ -265,7 +265,7 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 // 304 response, or one to a HEAD request (r.Request.Method), is written
 // without body. An invalid status, reason or field is an error and nothing
 // is written. The body is closed.
-func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error {
+func (m *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error {
 	if r.Body != nil {
 		defer r.Body.Close()
 	}
@@ -278,17 +278,17 @@ func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error 
 	if err != nil {
 		return err
 	}
-	b := appendStatusLine(mw.buf[:0], code, reason)
-	mw.buf = b
+	b := appendStatusLine(m.buf[:0], code, reason)
+	m.buf = b
 	reqMethod := ""
 	if r.Request != nil {
 		reqMethod = r.Request.Method
 	}
 	noBody := bodyless(code, reqMethod)
-	return mw.writeHTTP(w, &httpMessage{header: r.Header, body: r.Body, length: r.ContentLength, noBody: noBody, zeroCL: true, trailer: r.Trailer})
+	return m.writeHTTP(w, &httpMessage{header: r.Header, body: r.Body, length: r.ContentLength, noBody: noBody, zeroCL: true, trailer: r.Trailer})
 }
 
-// httpMessage is what writeHTTP writes after the start line in mw.buf:
+// httpMessage is what writeHTTP writes after the start line in m.buf:
 // the fields, the framing and the body of a net/http message.
 type httpMessage struct {
 	header  http.Header
@@ -310,28 +310,28 @@ type framing struct {
 }
 
 // writeHTTP validates the fields and trailer of msg, appends the fields and
-// the framing fields to the start line in mw.buf, and writes the head and
+// the framing fields to the start line in m.buf, and writes the head and
 // the body.
-func (mw *MessageWriter) writeHTTP(w io.Writer, msg *httpMessage) error {
+func (m *MessageWriter) writeHTTP(w io.Writer, msg *httpMessage) error {
 	keys, n, err := headerKeys(msg.header, msg.request)
 	if err != nil {
 		return err
 	}
-	tkeys, err := mw.trailerKeys(msg.trailer)
+	tkeys, err := m.trailerKeys(msg.trailer)
 	if err != nil {
 		return err
 	}
-	f, err := mw.frame(msg)
+	f, err := m.frame(msg)
 	if err != nil {
 		return err
 	}
-	if err := mw.writeHead(w, msg, keys, n, &f); err != nil || msg.noBody {
+	if err := m.writeHead(w, msg, keys, n, &f); err != nil || msg.noBody {
 		return err
 	}
 	if !f.chunked {
-		return mw.writeLengthBody(w, &f)
+		return m.writeLengthBody(w, &f)
 	}
-	return mw.writeChunkedBody(w, &f, msg.trailer, tkeys)
+	return m.writeChunkedBody(w, &f, msg.trailer, tkeys)
 }
 
 // headerKeys returns the names of hdr to write, sorted, and the number of
@@ -365,7 +365,7 @@ func headerKeys(hdr http.Header, request bool) ([]string, int, error) {
 
 // trailerKeys returns the names of trailer, sorted, once every field has
 // passed checkField and the section is within the head limits.
-func (mw *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
+func (m *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
 	keys := make([]string, 0, len(trailer))
 	n, size := 0, 2
 	for k, vs := range trailer {
@@ -380,7 +380,7 @@ func (mw *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	o := mw.opts.withDefaults()
+	o := m.opts.withDefaults()
 	if err := checkHeadLimits(n, o.MaxHeaderFields, size, o.MaxHeaderBytes, "trailer section"); err != nil {
 		return nil, err
 	}
@@ -390,7 +390,7 @@ func (mw *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
 // frame finds the framing of msg's body before anything is written: a
 // body of unknown length is read up to the buffer's size, and sent with
 // a Content-Length when it ends there, chunked otherwise.
-func (mw *MessageWriter) frame(msg *httpMessage) (framing, error) {
+func (m *MessageWriter) frame(msg *httpMessage) (framing, error) {
 	f := framing{body: msg.body, length: msg.length}
 	if f.body == http.NoBody || msg.noBody {
 		f.body = nil
@@ -398,12 +398,12 @@ func (mw *MessageWriter) frame(msg *httpMessage) (framing, error) {
 	if f.body == nil && f.length > 0 && !msg.noBody {
 		return f, argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(f.length, 10)+" without a body")
 	}
-	if mw.bbuf == nil {
-		mw.bbuf = make([]byte, 32<<10)
+	if m.bbuf == nil {
+		m.bbuf = make([]byte, 32<<10)
 	}
 	if f.body != nil && f.length <= 0 {
-		n, err := io.ReadFull(f.body, mw.bbuf)
-		f.probe = mw.bbuf[:n]
+		n, err := io.ReadFull(f.body, m.bbuf)
+		f.probe = m.bbuf[:n]
 		switch err {
 		case nil:
 			f.chunked = true
@@ -418,11 +418,11 @@ func (mw *MessageWriter) frame(msg *httpMessage) (framing, error) {
 }
 
 // writeHead appends the n fields of msg named by keys and the framing
-// fields to the start line in mw.buf, checks the head against the limits
+// fields to the start line in m.buf, checks the head against the limits
 // and writes it.
-func (mw *MessageWriter) writeHead(w io.Writer, msg *httpMessage, keys []string, n int, f *framing) error {
-	start := len(mw.buf) - 2 // the start line, without its CRLF
-	b := appendHTTPFields(mw.buf, msg.header, keys)
+func (m *MessageWriter) writeHead(w io.Writer, msg *httpMessage, keys []string, n int, f *framing) error {
+	start := len(m.buf) - 2 // the start line, without its CRLF
+	b := appendHTTPFields(m.buf, msg.header, keys)
 	switch {
 	case msg.noBody:
 	case f.chunked:
@@ -432,28 +432,28 @@ func (mw *MessageWriter) writeHead(w io.Writer, msg *httpMessage, keys []string,
 		b = appendContentLength(b, max(f.length, 0))
 		n++
 	}
-	if err := mw.checkHead(b, start, n); err != nil {
+	if err := m.checkHead(b, start, n); err != nil {
 		return err
 	}
 	b = append(b, "\r\n"...)
-	mw.buf = b
+	m.buf = b
 	return writeAll(w, b)
 }
 
 // writeLengthBody writes a body of known length: the probe, then exactly
 // f.length bytes in all.
-func (mw *MessageWriter) writeLengthBody(w io.Writer, f *framing) error {
+func (m *MessageWriter) writeLengthBody(w io.Writer, f *framing) error {
 	if err := writeAll(w, f.probe); err != nil || f.body == nil {
 		return err
 	}
-	n, err := io.CopyBuffer(w, io.LimitReader(f.body, f.length), mw.bbuf)
+	n, err := io.CopyBuffer(w, io.LimitReader(f.body, f.length), m.bbuf)
 	if err != nil {
 		return err
 	}
 	if n < f.length {
 		return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(f.length, 10))
 	}
-	if k, _ := f.body.Read(mw.bbuf[:1]); k > 0 {
+	if k, _ := f.body.Read(m.bbuf[:1]); k > 0 {
 		return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(f.length, 10))
 	}
 	return nil
@@ -461,14 +461,14 @@ func (mw *MessageWriter) writeLengthBody(w io.Writer, f *framing) error {
 
 // writeChunkedBody writes the probe and the rest of the body as chunks,
 // then the last chunk and the trailer fields named by tkeys.
-func (mw *MessageWriter) writeChunkedBody(w io.Writer, f *framing, trailer http.Header, tkeys []string) error {
-	if err := mw.writeChunk(w, f.probe); err != nil {
+func (m *MessageWriter) writeChunkedBody(w io.Writer, f *framing, trailer http.Header, tkeys []string) error {
+	if err := m.writeChunk(w, f.probe); err != nil {
 		return err
 	}
 	for {
-		n, err := f.body.Read(mw.bbuf)
+		n, err := f.body.Read(m.bbuf)
 		if n > 0 {
-			if werr := mw.writeChunk(w, mw.bbuf[:n]); werr != nil {
+			if werr := m.writeChunk(w, m.bbuf[:n]); werr != nil {
 				return werr
 			}
 		}
@@ -479,23 +479,23 @@ func (mw *MessageWriter) writeChunkedBody(w io.Writer, f *framing, trailer http.
 			return err
 		}
 	}
-	b := append(mw.buf[:0], "0\r\n"...)
+	b := append(m.buf[:0], "0\r\n"...)
 	b = appendHTTPFields(b, trailer, tkeys)
 	b = append(b, "\r\n"...)
-	mw.buf = b
+	m.buf = b
 	return writeAll(w, b)
 }
 
 // writeChunk writes c as one chunk of a chunked body.
-func (mw *MessageWriter) writeChunk(w io.Writer, c []byte) error {
+func (m *MessageWriter) writeChunk(w io.Writer, c []byte) error {
 	if len(c) == 0 {
 		return nil
 	}
-	b := strconv.AppendInt(mw.buf[:0], int64(len(c)), 16)
+	b := strconv.AppendInt(m.buf[:0], int64(len(c)), 16)
 	b = append(b, "\r\n"...)
 	b = append(b, c...)
 	b = append(b, "\r\n"...)
-	mw.buf = b
+	m.buf = b
 	return writeAll(w, b)
 }
 

@@ -28,8 +28,8 @@ type Writer struct {
 	buf     []byte // the delimiter line and header of the next part
 	parts   int
 	closed  bool
-	noCheck bool
-	err     error // sticky: a failed write leaves a body no reader accepts
+	check   delimiterCheck // set by SetDelimiterCheck
+	err     error          // sticky: a failed write leaves a body no reader accepts
 	written int64
 	pw      partWriter
 	guard   guard
@@ -117,7 +117,21 @@ func (w *Writer) SetBoundary(boundary string) error {
 // SetDelimiterCheck turns the check for the Writer's delimiter inside part
 // bodies on (the default) or off. Turn it off only for bodies known not to
 // contain it, such as ones built from trusted, fixed parts.
-func (w *Writer) SetDelimiterCheck(on bool) { w.noCheck = !on }
+func (w *Writer) SetDelimiterCheck(on bool) {
+	w.check = checkOff
+	if on {
+		w.check = checkOn
+	}
+}
+
+// delimiterCheck is the setting of SetDelimiterCheck, on in the zero value
+// (so that a zero Writer after Reset checks) and kept by Reset.
+type delimiterCheck uint8
+
+const (
+	checkOn delimiterCheck = iota
+	checkOff
+)
 
 // ContentType returns the Content-Type for the body:
 // "multipart/mixed; boundary=" and the boundary, quoted when it is not a
@@ -219,7 +233,7 @@ func (pw *partWriter) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, ErrClosed
 	}
-	if !w.noCheck {
+	if w.check == checkOn {
 		if i := w.guard.check(p); i != notFound {
 			w.err = &SyntaxError{Offset: w.written + int64(i), Err: ErrDelimiterInBody, Reason: "the body holds \"\\n--\" and the boundary"}
 			return 0, w.err
