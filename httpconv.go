@@ -181,13 +181,16 @@ var plainPathByte = func() (t [256]bool) {
 	return t
 }()
 
-// HTTPResponse converts r to an [*http.Response] answering req (which may
-// be nil), as a client would receive it. The Header is copied, names
-// canonicalized; Body streams from r.Body, and Trailer is filled once it
-// has been read to its end; like a request's from [Request.HTTPRequest],
-// it fails with [http.ErrBodyReadAfterClose] once closed or once the
-// MessageReader is Reset. Status is the code and the reason phrase, or
-// the standard one when the status line had none.
+// HTTPResponse returns a new [*http.Response] made from r, answering req
+// (which may be nil), as a client would receive it. The Response, its
+// Status, Proto and Header (names canonicalized, values copied) are its
+// own and stay valid for as long as the caller keeps them, after the
+// MessageReader moves on. Only its Body is tied to the MessageReader: it
+// streams from r.Body, fills Trailer once read to its end and, like a
+// request's from [Request.HTTPRequest], fails with
+// [http.ErrBodyReadAfterClose] once closed or once the MessageReader is
+// Reset, never giving bytes of another message. Status is the code and the
+// reason phrase, or the standard one when the status line had none.
 func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	reason := string(r.Reason)
 	if reason == "" {
