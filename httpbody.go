@@ -76,19 +76,9 @@ func (m *MessageReader) bodyChunk(limit int) ([]byte, error) {
 				m.state = msgTail
 				continue
 			}
-			c, err := m.next()
-			if len(c) == 0 {
-				m.truncated(err, "input ends inside a Content-Length body")
-				continue
+			if c := m.counted(limit, "input ends inside a Content-Length body"); c != nil {
+				return c, nil
 			}
-			n := len(c)
-			if int64(n) > m.remain {
-				n = int(m.remain)
-			}
-			n = min(n, limit)
-			m.unread(c[n:])
-			m.remain -= int64(n)
-			return c[:n:n], nil
 		case msgRest:
 			c, err := m.next()
 			if len(c) == 0 {
@@ -112,6 +102,21 @@ func (m *MessageReader) bodyChunk(limit int) ([]byte, error) {
 			return nil, io.EOF
 		}
 	}
+}
+
+// counted returns the next bytes of the m.remain left in a Content-Length
+// body or a chunk, at most limit (> 0) of them, as a view; or nil, with
+// m.err set, when the input ends first (where says inside what).
+func (m *MessageReader) counted(limit int, where string) []byte {
+	c, err := m.next()
+	if len(c) == 0 {
+		m.truncated(err, where)
+		return nil
+	}
+	n := int(min(int64(len(c)), m.remain, int64(limit)))
+	m.unread(c[n:])
+	m.remain -= int64(n)
+	return c[:n:n]
 }
 
 // tail checks that only blank lines follow the body.
@@ -207,22 +212,11 @@ func (m *MessageReader) chunked(limit int) []byte {
 		}
 		m.state, m.remain = msgChunkData, size
 	case msgChunkData:
-		c, err := m.next()
-		if len(c) == 0 {
-			m.truncated(err, "input ends inside a chunk")
-			return nil
-		}
-		n := len(c)
-		if int64(n) > m.remain {
-			n = int(m.remain)
-		}
-		n = min(n, limit)
-		m.unread(c[n:])
-		m.remain -= int64(n)
+		c := m.counted(limit, "input ends inside a chunk")
 		if m.remain == 0 {
 			m.state = msgChunkEnd
 		}
-		return c[:n:n]
+		return c
 	case msgChunkEnd:
 		line, off, ok := m.readLine(1, ErrBadChunk, "line end after chunk data")
 		if !ok {

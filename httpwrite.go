@@ -61,11 +61,17 @@ func (m *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Head
 	if err != nil {
 		return err
 	}
-	b := appendRequestLine(m.buf[:0], method, target)
-	start := len(b) - 2
+	return m.writeMessage(w, appendRequestLine(m.buf[:0], method, target), h, body, len(body) > 0 && !hasCL)
+}
+
+// writeMessage appends the fields of h (which may be nil), and a
+// Content-Length for body when addCL, to the start line in b, checks the
+// head against the limits, and writes it with body.
+func (m *MessageWriter) writeMessage(w io.Writer, b []byte, h *Header, body []byte, addCL bool) error {
+	start := len(b) - 2 // the start line, without its CRLF
 	b = appendFields(b, h)
 	n := fieldCount(h)
-	if len(body) > 0 && !hasCL {
+	if addCL {
 		b = appendContentLength(b, int64(len(body)))
 		n++
 	}
@@ -113,18 +119,7 @@ func (m *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string
 	if err != nil {
 		return err
 	}
-	b := appendStatusLine(m.buf[:0], statusCode, reason)
-	start := len(b) - 2
-	b = appendFields(b, h)
-	n := fieldCount(h)
-	if !noBody && !hasCL {
-		b = appendContentLength(b, int64(len(body)))
-		n++
-	}
-	if err := m.checkHead(b, start, n); err != nil {
-		return err
-	}
-	return m.finish(w, b, body)
+	return m.writeMessage(w, appendStatusLine(m.buf[:0], statusCode, reason), h, body, !noBody && !hasCL)
 }
 
 // WriteResponseHead writes the head of a response, its status line,
@@ -143,13 +138,7 @@ func (m *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason st
 	if _, err := checkFields(h, -1); err != nil {
 		return err
 	}
-	b := appendStatusLine(m.buf[:0], statusCode, reason)
-	start := len(b) - 2
-	b = appendFields(b, h)
-	if err := m.checkHead(b, start, fieldCount(h)); err != nil {
-		return err
-	}
-	return m.finish(w, b, nil)
+	return m.writeMessage(w, appendStatusLine(m.buf[:0], statusCode, reason), h, nil, false)
 }
 
 // finish ends the head in b and writes it with body: in one write when the
