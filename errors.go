@@ -9,12 +9,23 @@ import (
 // errPrefix begins the text of every error of this package.
 const errPrefix = "mixed: "
 
-// Sentinel errors. Every error this package returns either is one of these,
-// wraps one of these, or wraps an error from the underlying io.Reader or
-// io.Writer, so callers can classify failures with [errors.Is].
-// Truncated input is reported with [io.ErrUnexpectedEOF] (wrapped in a
-// [*SyntaxError] that says where); a clean end of a multipart body is a bare
-// [io.EOF].
+// Sentinel errors. Every error this package returns about its input or
+// arguments either is one of these, wraps one of these, or wraps an error
+// from the underlying io.Reader or io.Writer, so callers can classify
+// failures with [errors.Is]. Truncated input is reported with
+// [io.ErrUnexpectedEOF] (wrapped in a [*SyntaxError] that says where); a
+// clean end of a multipart body is a bare [io.EOF].
+//
+// Their names follow one pattern: ErrBad<thing> for a thing that is
+// malformed or refused (ErrSyntax for malformed syntax in general),
+// Err<thing>Too<much> for a limit, and a plain statement for a condition
+// of the whole input (ErrNotMultipart, ErrDelimiterInBody,
+// ErrFramingConflict, ErrDataAfterBody) or of the Writer (ErrClosed).
+//
+// Misuse of the API by the program, such as [Writer.SetBoundary] after the
+// first part, is not bad input: as in the standard library (mime/multipart's
+// SetBoundary after a write), it is reported by a plain error that wraps
+// none of these sentinels and is no [*SyntaxError].
 var (
 	// ErrSyntax reports input that is not well-formed multipart or header
 	// syntax: a header line without a colon, a bare CR, a control character,
