@@ -280,23 +280,25 @@ func (ar *azureRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err := ar.key.sign(r); err != nil {
 		return nil, err
 	}
-	var body bytes.Buffer
+	// Read the body first, and send it framed as the client framed it:
+	// ContentLength stays what the client set (0 with a body is
+	// chunked), only the reader changes.
+	var body []byte
 	if r.Body != nil {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.TeeReader(r.Body, &body), r.Body}
+		var err error
+		body, err = io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	ex := azureExchange{Status: resp.StatusCode, ContentLength: r.ContentLength}
+	ex := azureExchange{ContentLength: r.ContentLength}
 	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		return nil, err
 	}
-	mr := multipart.NewReader(&body, params["boundary"])
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	for {
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
@@ -323,6 +325,11 @@ func (ar *azureRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 				h.Get("X-Ms-Date") != "" && h.Get("X-Ms-Version") == azureVersion,
 		})
 	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	ex.Status = resp.StatusCode
 	ar.mu.Lock()
 	ar.got = append(ar.got, ex)
 	ar.mu.Unlock()
