@@ -28,9 +28,9 @@ import (
 func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (err error) {
 	for _, c := range calls {
 		c.attempts.Add(1)
-		c.aResp, c.aErr, c.answered, c.aBatch, c.wire = nil, nil, false, false, nil
+		c.aResp, c.aErr, c.answered, c.aBatch = nil, nil, false, false
 	}
-	sent := s.prepareCalls(calls, outer)
+	sent, wires := s.prepareCalls(calls, outer)
 	defer func() {
 		// Whatever happened, every call has an answer.
 		for _, c := range sent {
@@ -62,22 +62,16 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 		req.Header[k] = vv
 	}
 	req.Header.Set("Content-Type", mw.ContentType())
-	written := make(chan struct{})
-	defer func() {
-		// The writer is done with the calls before they are answered,
-		// or sent again: a server may answer before it has read them
-		// all.
-		pr.CloseWithError(errAnswered)
-		<-written
-	}()
+	// A server may answer before it has read every call: the writer
+	// stops then. It has the wire requests of this attempt to itself.
+	defer pr.CloseWithError(errAnswered)
 	go func() {
-		defer close(written)
 		// Buffer the parts: each write to the pipe becomes a chunk of
 		// the request body, and a system call, on the other side.
 		bw := bufio.NewWriterSize(pw, 32<<10)
 		mw.Reset(bw)
 		mw.SetBoundary(sendBoundary)
-		err := writeCalls(mw, sent)
+		err := writeCalls(mw, sent, wires)
 		if err == nil {
 			err = bw.Flush()
 		}
@@ -123,12 +117,13 @@ func cancelWhenAllDone(ctx context.Context, cancel context.CancelFunc, calls []*
 	}
 }
 
-// prepareCalls makes the request each call is written as (Call.wire), and
-// returns the calls to send: a call whose body or PrepareCall fails is
-// answered with that error, and so is every call of its changeset.
-func (s *sender) prepareCalls(calls []*Call, outer http.Header) []*Call {
+// prepareCalls returns the calls to send and the request each is written
+// as: a call whose body or PrepareCall fails is answered with that error,
+// and so is every call of its changeset.
+func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*http.Request) {
 	var failed map[*Changeset]*Call
-	for _, c := range calls {
+	wires := make([]*http.Request, len(calls))
+	for i, c := range calls {
 		w, err := s.wireRequest(c, outer)
 		if err != nil {
 			c.aErr, c.answered = err, true
@@ -140,17 +135,18 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) []*Call {
 			}
 			continue
 		}
-		c.wire = w
+		wires[i] = w
 	}
 	if failed == nil {
-		return calls
+		return calls, wires
 	}
 	sent := make([]*Call, 0, len(calls))
-	for _, c := range calls {
+	sentWires := make([]*http.Request, 0, len(calls))
+	for i, c := range calls {
 		if f := failed[c.cs]; c.cs != nil && f != nil {
 			if !c.answered {
-				if c.wire.Body != nil {
-					c.wire.Body.Close()
+				if wires[i].Body != nil {
+					wires[i].Body.Close()
 				}
 				c.aErr, c.answered = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true
 			}
@@ -158,9 +154,10 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) []*Call {
 		}
 		if !c.answered {
 			sent = append(sent, c)
+			sentWires = append(sentWires, wires[i])
 		}
 	}
-	return sent
+	return sent, sentWires
 }
 
 // wireRequest returns the request written for call c: the caller's own
@@ -207,10 +204,10 @@ func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) 
 	return &r2, nil
 }
 
-// writeCalls writes the batch request body: each call's wire request. The
-// calls of a changeset, consecutive in calls, go in one nested multipart
-// part.
-func writeCalls(w *mixed.Writer, calls []*Call) error {
+// writeCalls writes the batch request body: each call's wire request
+// (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
+// go in one nested multipart part.
+func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 	var h mixed.Header
 	// Relative targets are OData's (Customers, $1/Orders); a server
 	// without changesets answers them with a 400 part of their own.
@@ -219,7 +216,7 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
-			if err := writeCall(w, &h, mw, c); err != nil {
+			if err := writeCall(w, &h, mw, c, wires[i]); err != nil {
 				return err
 			}
 			i++
@@ -247,8 +244,8 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 		if err := nested.SetBoundary(boundary); err != nil {
 			return err
 		}
-		for _, m := range calls[i:j] {
-			if err := writeCall(nested, &h, mw, m); err != nil {
+		for k, m := range calls[i:j] {
+			if err := writeCall(nested, &h, mw, m, wires[i+k]); err != nil {
 				return err
 			}
 		}
@@ -260,8 +257,9 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 	return w.Close()
 }
 
-// writeCall writes call c's wire request as an application/http part of w.
-func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call) error {
+// writeCall writes call c, as request wire, as an application/http part of
+// w.
+func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call, wire *http.Request) error {
 	h.Reset()
 	h.Add("Content-Type", "application/http")
 	h.Add("Content-ID", c.id)
@@ -269,7 +267,7 @@ func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Cal
 	if err != nil {
 		return err
 	}
-	if err := mw.WriteHTTPRequest(pw, c.wire); err != nil {
+	if err := mw.WriteHTTPRequest(pw, wire); err != nil {
 		return fmt.Errorf("batch: call %q: %w", c.id, err)
 	}
 	return nil
