@@ -189,9 +189,8 @@ type Call struct {
 	// and length its length (-1 unknown).
 	getBody func() (io.ReadCloser, error)
 	length  int64
-	// The current attempt: the request written (see Client.PrepareCall),
-	// its answer, and whether the answer is the batch request's failure.
-	wire     *http.Request
+	// The current attempt's answer, and whether it is the batch
+	// request's failure.
 	aResp    *http.Response
 	aErr     error
 	answered bool

@@ -111,6 +111,9 @@ func (s *sender) run(ctx context.Context, outer http.Header, calls []*Call) erro
 // while any of its calls has none (its cancelled calls' answers are then
 // dropped).
 func unsettled(calls []*Call) []*Call {
+	if !slices.ContainsFunc(calls, func(c *Call) bool { return c.settled.Load() }) {
+		return calls
+	}
 	out := calls[:0:0]
 	for i, c := range calls {
 		if !c.settled.Load() || c.cs != nil && slices.ContainsFunc(calls, func(m *Call) bool { return m.cs == c.cs && !m.settled.Load() }) {

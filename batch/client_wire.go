@@ -27,9 +27,9 @@ import (
 func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (err error) {
 	for _, c := range calls {
 		c.attempts.Add(1)
-		c.aResp, c.aErr, c.answered, c.aBatch, c.wire = nil, nil, false, false, nil
+		c.aResp, c.aErr, c.answered, c.aBatch = nil, nil, false, false
 	}
-	sent := s.prepareCalls(calls, outer)
+	sent, wires := s.prepareCalls(calls, outer)
 	defer func() {
 		// Whatever happened, every call has an answer.
 		for _, c := range sent {
@@ -50,12 +50,12 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cancelWhenAllDone(ctx, cancel, sent)
-	body, contentType, stop, err := requestBody(sent, s.sized)
+	body, contentType, stop, err := requestBody(sent, wires, s.sized)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
-	// The writer is done with the calls before they are answered, or
-	// sent again: a server may answer before it has read them all.
+	// A server may answer before it has read every call: the writer
+	// stops then. It has the wire requests of this attempt to itself.
 	defer stop(errAnswered)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
 	if err != nil {
@@ -105,12 +105,13 @@ func cancelWhenAllDone(ctx context.Context, cancel context.CancelFunc, calls []*
 	}
 }
 
-// prepareCalls makes the request each call is written as (Call.wire), and
-// returns the calls to send: a call whose body or PrepareCall fails is
-// answered with that error, and so is every call of its changeset.
-func (s *sender) prepareCalls(calls []*Call, outer http.Header) []*Call {
+// prepareCalls returns the calls to send and the request each is written
+// as: a call whose body or PrepareCall fails is answered with that error,
+// and so is every call of its changeset.
+func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*http.Request) {
 	var failed map[*Changeset]*Call
-	for _, c := range calls {
+	wires := make([]*http.Request, len(calls))
+	for i, c := range calls {
 		w, err := s.wireRequest(c, outer)
 		if err != nil {
 			c.aErr, c.answered = err, true
@@ -122,17 +123,18 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) []*Call {
 			}
 			continue
 		}
-		c.wire = w
+		wires[i] = w
 	}
 	if failed == nil {
-		return calls
+		return calls, wires
 	}
 	sent := make([]*Call, 0, len(calls))
-	for _, c := range calls {
+	sentWires := make([]*http.Request, 0, len(calls))
+	for i, c := range calls {
 		if f := failed[c.cs]; c.cs != nil && f != nil {
 			if !c.answered {
-				if c.wire.Body != nil {
-					c.wire.Body.Close()
+				if wires[i].Body != nil {
+					wires[i].Body.Close()
 				}
 				c.aErr, c.answered = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true
 			}
@@ -140,9 +142,10 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) []*Call {
 		}
 		if !c.answered {
 			sent = append(sent, c)
+			sentWires = append(sentWires, wires[i])
 		}
 	}
-	return sent
+	return sent, sentWires
 }
 
 // wireRequest returns the request written for call c: the caller's own
@@ -189,10 +192,10 @@ func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) 
 	return &r2, nil
 }
 
-// writeCalls writes the batch request body: each call's wire request. The
-// calls of a changeset, consecutive in calls, go in one nested multipart
-// part.
-func writeCalls(w *mixed.Writer, calls []*Call) error {
+// writeCalls writes the batch request body: each call's wire request
+// (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
+// go in one nested multipart part.
+func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 	var h mixed.Header
 	// Relative targets are OData's (Customers, $1/Orders); a server
 	// without changesets answers them with a 400 part of their own.
@@ -201,7 +204,7 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
-			if err := writeCall(w, &h, mw, c); err != nil {
+			if err := writeCall(w, &h, mw, c, wires[i]); err != nil {
 				return err
 			}
 			i++
@@ -229,8 +232,8 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 		if err := nested.SetBoundary(boundary); err != nil {
 			return err
 		}
-		for _, m := range calls[i:j] {
-			if err := writeCall(nested, &h, mw, m); err != nil {
+		for k, m := range calls[i:j] {
+			if err := writeCall(nested, &h, mw, m, wires[i+k]); err != nil {
 				return err
 			}
 		}
@@ -242,8 +245,9 @@ func writeCalls(w *mixed.Writer, calls []*Call) error {
 	return w.Close()
 }
 
-// writeCall writes call c's wire request as an application/http part of w.
-func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call) error {
+// writeCall writes call c, as request wire, as an application/http part of
+// w.
+func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call, wire *http.Request) error {
 	h.Reset()
 	h.Add("Content-Type", "application/http")
 	// Azure Blob batch documents this field as required in each part,
@@ -254,7 +258,7 @@ func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Cal
 	if err != nil {
 		return err
 	}
-	if err := mw.WriteHTTPRequest(pw, c.wire); err != nil {
+	if err := mw.WriteHTTPRequest(pw, wire); err != nil {
 		return fmt.Errorf("batch: call %q: %w", c.id, err)
 	}
 	return nil
