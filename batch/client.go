@@ -109,7 +109,8 @@ type Client struct {
 	// an info line for each retry or halving; nil is silent.
 	Logger *slog.Logger
 	// OnCall, if set, is called once for each call, with its result, as
-	// soon as it is known (from any goroutine): for metrics and traces.
+	// soon as it is known and before the call's Done channel closes
+	// (from any goroutine; it must not block): for metrics and traces.
 	OnCall func(CallInfo)
 }
 
@@ -256,7 +257,9 @@ func (c *Call) settle(resp *http.Response, err error) {
 		return
 	}
 	c.resp, c.err = resp, err
-	close(c.done)
+	// The hook runs before the result is released: whoever waits for it
+	// finds the hook called.
+	defer close(c.done)
 	if c.onCall != nil {
 		info := CallInfo{ID: c.id, Method: c.req.Method, Target: c.req.URL.RequestURI(), Err: err,
 			Duration: time.Since(c.start), Attempts: c.Attempts()}

@@ -726,8 +726,14 @@ func TestTransportRetryAndBytes(t *testing.T) {
 		bh.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
+	var infos []CallInfo
 	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Window: 50 * time.Millisecond,
-		Limits: Limits{MaxBytes: 2500}, Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
+		Limits: Limits{MaxBytes: 2500}, Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond},
+		OnCall: func(ci CallInfo) {
+			mu.Lock()
+			infos = append(infos, ci)
+			mu.Unlock()
+		}}
 	hc := &http.Client{Transport: tr}
 	var wg sync.WaitGroup
 	got := make([]string, 3)
@@ -766,6 +772,15 @@ func TestTransportRetryAndBytes(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(b) != "PUT /b again" {
 		t.Errorf("PUT after a 429: %d %q, want it retried", resp.StatusCode, b)
+	}
+	var seen []string
+	for _, ci := range infos {
+		seen = append(seen, fmt.Sprintf("%s %s %d %d attempts %d bytes", ci.Method, ci.Target, ci.Status, ci.Attempts, ci.Bytes))
+	}
+	slices.Sort(seen)
+	want := []string{"POST /a 200 1 attempts 1008 bytes", "POST /b 429 1 attempts 0 bytes", "POST /c 200 1 attempts 1008 bytes", "PUT /b 200 2 attempts 12 bytes"}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("the Transport's OnCall (-want +got):\n%s", diff)
 	}
 }
 

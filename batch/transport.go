@@ -71,7 +71,7 @@ type Transport struct {
 	// an info line for each retry; nil is silent.
 	Logger *slog.Logger
 	// OnCall, if set, is called once for each batched call, with its
-	// result.
+	// result, before its RoundTrip returns.
 	OnCall func(CallInfo)
 	// MaxBodyBytes is the largest request body that is batched (default
 	// 256 KiB); larger ones, and bodies of unknown length, pass through.
@@ -289,9 +289,9 @@ func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
 // been sent, its response discarded if it has. A batch left with no live
 // call is cancelled.
 func (t *Transport) abandon(b *tbatch, c *Call, err error) {
+	c.settle(nil, err) // outside the lock: it runs OnCall
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c.settle(nil, err)
 	if !b.sent {
 		// Still being filled: other calls may join it yet, so it is
 		// not cancelled; an empty one sends nothing.
