@@ -378,9 +378,12 @@ func (b *Batch) Do(ctx context.Context) error {
 	for _, c := range b.calls {
 		c.onCall, c.start = cl.OnCall, start
 		if cctx := c.req.Context(); cctx.Done() != nil {
-			stop := context.AfterFunc(cctx, func() {
-				c.settle(nil, fmt.Errorf("batch: call %q: %w", c.id, context.Cause(cctx)))
-			})
+			gone := func() { c.settle(nil, fmt.Errorf("batch: call %q: %w", c.id, context.Cause(cctx))) }
+			if cctx.Err() != nil {
+				gone() // now, not on AfterFunc's goroutine: it is not sent
+				continue
+			}
+			stop := context.AfterFunc(cctx, gone)
 			defer stop()
 		}
 	}

@@ -859,3 +859,95 @@ func TestTransportTooLargePassesThrough(t *testing.T) {
 		t.Errorf("requests sent on their own (-want +got):\n%s", diff)
 	}
 }
+
+// A call that references another's result goes again only with it: a
+// server resolves references within one request.
+func TestClientRetryKeepsReferencesTogether(t *testing.T) {
+	var mu sync.Mutex
+	fails := map[string]int{}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := fails[r.URL.Path] > 0
+		fails[r.URL.Path]--
+		mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"v":%q}`, r.URL.Path+"?"+r.URL.RawQuery)
+	})
+	srv, n := countingServer(t, inner, HandlerOptions{ResultReferences: true})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
+	for _, tc := range []struct {
+		name     string
+		fail     map[string]int
+		want     []retryOutcome
+		requests int64
+	}{
+		// /a fails: /b, which needs it, fails with 424; both go again.
+		{"referenced call failed", map[string]int{"/a": 1}, []retryOutcome{
+			{Status: 200, Body: `{"v":"/a?"}`, Attempts: 2},
+			{Status: 200, Body: `{"v":"/b?x=%2Fa%3F"}`, Attempts: 2},
+		}, 2},
+		// /b fails after /a succeeded: /b alone could not resolve its
+		// reference, so it keeps its failure.
+		{"referencing call failed", map[string]int{"/b": 1}, []retryOutcome{
+			{Status: 200, Body: `{"v":"/a?"}`, Attempts: 1},
+			{Status: 503, Attempts: 1},
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			fails = tc.fail
+			mu.Unlock()
+			before := n.Load()
+			b := c.NewBatch()
+			a, err := b.Add(jsonRequest(t, "GET", "/a", ""), "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := b.Add(jsonRequest(t, "GET", "/b?x=$result[a][v]", ""), "b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Do(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, []retryOutcome{retryResult(t, a), retryResult(t, ref)}); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
+			}
+			if got := n.Load() - before; got != tc.requests {
+				t.Errorf("%d batch requests, want %d", got, tc.requests)
+			}
+		})
+	}
+}
+
+// A call whose context has ended before Do is never sent.
+func TestClientCallContextDoneBeforeDo(t *testing.T) {
+	f := &flaky{}
+	srv, _ := countingServer(t, f, HandlerOptions{})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	ctx, cancel := context.WithCancel(context.Background())
+	gone, err := b.Add(newReq(t, "GET", "/gone", "").WithContext(ctx), "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := b.Add(newReq(t, "GET", "/kept", ""), "kept")
+	cancel()
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(gone.Err(), context.Canceled) || gone.Attempts() != 0 {
+		t.Errorf("gone: %v after %d attempts, want context.Canceled unsent", gone.Err(), gone.Attempts())
+	}
+	if diff := cmp.Diff(result{Status: 200, Body: "GET /kept "}, outcome(t, kept)); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	if f.count("GET /gone") != 0 {
+		t.Error("the call whose context had ended reached the server")
+	}
+}
