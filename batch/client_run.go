@@ -76,7 +76,7 @@ func (s *sender) run(ctx context.Context, outer http.Header, calls []*Call) erro
 				break
 			}
 		}
-		next, wait := s.retryable(ctx, calls, attempt)
+		next, wait := s.retryable(ctx, calls)
 		reported := false
 		for _, c := range calls {
 			if !slices.Contains(next, c) {
@@ -124,17 +124,19 @@ func unsettled(calls []*Call) []*Call {
 }
 
 // retryable returns the calls of the attempt just made that are to be sent
-// again, in wire order, and how long to wait first.
-func (s *sender) retryable(ctx context.Context, calls []*Call, attempt int) ([]*Call, time.Duration) {
+// again, in wire order, and how long to wait first. Each call counts its
+// own attempts: a request halved for its size starts no count afresh.
+func (s *sender) retryable(ctx context.Context, calls []*Call) ([]*Call, time.Duration) {
 	p := &s.retry
-	if attempt >= p.MaxAttempts || ctx.Err() != nil {
+	if p.MaxAttempts <= 1 || ctx.Err() != nil {
 		return nil, 0
 	}
 	now := time.Now()
 	again := make(map[*Call]bool)
 	var wait time.Duration
+	attempt := 0 // the most attempts of a call sent again
 	eligible := func(c *Call) bool {
-		return !c.settled.Load() && idempotent(c.req) && c.replayable()
+		return !c.settled.Load() && c.Attempts() < p.MaxAttempts && idempotent(c.req) && c.replayable()
 	}
 	for _, c := range calls {
 		if !eligible(c) {
@@ -148,6 +150,7 @@ func (s *sender) retryable(ctx context.Context, calls []*Call, attempt int) ([]*
 		if ok {
 			again[c] = true
 			wait = max(wait, after)
+			attempt = max(attempt, c.Attempts())
 		}
 	}
 	// A call goes again only with the calls it references, and a
