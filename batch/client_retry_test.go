@@ -37,7 +37,12 @@ func TestParseRetryAfter(t *testing.T) {
 		"-1":                              {0, false},
 		"soon":                            {0, false},
 		"1s":                              {0, false},
-		"99999999999":                     {0, false},
+		// Waits too long for a Duration are long waits, not none
+		// (which would retry at once).
+		"99999999999":                   {maxRetryAfter, true},
+		"1000000000000":                 {maxRetryAfter, true},
+		"1e400":                         {maxRetryAfter, true},
+		"Fri, 31 Dec 9999 23:59:59 GMT": {maxRetryAfter, true},
 	}
 	got := map[string]res{}
 	for v := range cases {

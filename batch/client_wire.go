@@ -301,10 +301,15 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 		i = j
 	}
 	m.n, m.seen = len(units), make([]int8, len(units))
-	r := mixed.NewReader(body, boundary)
-	var mr mixed.MessageReader
 	max := s.maxResponseBytes()
+	// A response is bounded by what its calls may be answered with: a
+	// server that sends parts for no call, blank lines after a body, or
+	// a body that never ends is cut off, its calls left unanswered.
+	body = &budgetReader{r: body, limit: responseBudget(len(calls), max)}
+	r := mixed.NewReaderOptions(body, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(units))})
+	var mr mixed.MessageReader
 	var readErr error
+	var last []*Call // the calls of the part read last
 	for i := 0; ; i++ {
 		p, err := r.NextPart()
 		if err == io.EOF {
@@ -312,16 +317,27 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 		}
 		if err != nil {
 			// A response cut short: the calls it did not answer may
-			// not have run, or may have.
+			// not have run, or may have. The part read last may
+			// have been cut too: its calls that failed to read it
+			// share the response's failure (and may be retried as
+			// such), rather than keep a parse error of their own.
 			readErr = &transportError{fmt.Errorf("reading the batch response: %w", err)}
+			for _, c := range last {
+				var ce *ChangesetError
+				if c.aResp == nil && !errors.As(c.aErr, &ce) {
+					c.aErr, c.answered = nil, false
+				}
+			}
 			break
 		}
+		last = nil
 		cid := p.Header.GetBytes("Content-ID")
 		k := m.match(cid, i)
 		if k < 0 {
 			continue // a part for no call of ours for sure
 		}
 		u := units[k]
+		last = u
 		cs := u[0].cs
 		if cs == nil {
 			readCall(&mr, p, u[0], max)
@@ -357,6 +373,49 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 	return merr
 }
 
+// maxResponseParts bounds the parts of a response to n calls or
+// changesets: one each, and as many again that the matcher reports (parts
+// for no call, duplicates) before the response is given up.
+func maxResponseParts(n int) int { return 2*n + 16 }
+
+// Per-call slack of responseBudget: a part's header and a response's head
+// (64 KiB each by default), chunked framing and blank lines.
+const (
+	responsePartSlack = 256 << 10
+	responseSlack     = 1 << 20
+)
+
+// responseBudget bounds the bytes of a batch response to n calls whose
+// bodies may have max bytes each; 0 means no bound (it would overflow).
+func responseBudget(n int, max int64) int64 {
+	per := max + responsePartSlack
+	if per < max || per > (1<<62)/int64(n+1) {
+		return 0
+	}
+	return int64(n)*per + responseSlack
+}
+
+// A budgetReader reads at most limit bytes of r (0: no bound), and fails
+// after them with ErrResponseTooLarge.
+type budgetReader struct {
+	r           io.Reader
+	read, limit int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.limit > 0 {
+		if b.read >= b.limit {
+			return 0, fmt.Errorf("%w: the batch response exceeds %d bytes", ErrResponseTooLarge, b.limit)
+		}
+		if int64(len(p)) > b.limit-b.read {
+			p = p[:b.limit-b.read]
+		}
+	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
+}
+
 // isMultipart reports whether a Content-Type is a multipart one.
 func isMultipart(ct string) bool {
 	return len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/")
@@ -373,8 +432,11 @@ func readBody(resp *http.Response, req *http.Request, max int64) ([]byte, error)
 		hint = 512
 	}
 	// One buffer of the announced size, and a byte more so that the end
-	// is seen without growing it (a HEAD answer announces a body it has
-	// not: that costs only its buffer).
+	// is seen without growing it; but the announcement is the server's
+	// word, not bytes it sent (a HEAD answer announces a body it has
+	// not, a hostile part announces MaxResponseBytes in a few bytes):
+	// beyond initialBodyBuffer the buffer grows with what arrives.
+	hint = min(hint, initialBodyBuffer)
 	b := make([]byte, 0, hint+1)
 	for {
 		if len(b) == cap(b) {
@@ -394,6 +456,10 @@ func readBody(resp *http.Response, req *http.Request, max int64) ([]byte, error)
 	}
 	return decodeContent(resp, req, b, max)
 }
+
+// initialBodyBuffer bounds the buffer readBody allocates for a body before
+// its bytes arrive.
+const initialBodyBuffer = 256 << 10
 
 // memBody is a response body in memory: a bytes.Reader that closes.
 type memBody struct{ bytes.Reader }
@@ -431,7 +497,7 @@ func readCall(mr *mixed.MessageReader, p io.Reader, c *Call, max int64) {
 // readChangeset answers the calls of a committed changeset from its
 // nested multipart part p, matched by Content-ID or else by position.
 func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, calls []*Call, max int64) {
-	r := mixed.NewReader(p, boundary)
+	r := mixed.NewReaderOptions(p, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(calls))})
 	m := newMatcher(len(calls))
 	for k, c := range calls {
 		m.add(c.id, k)

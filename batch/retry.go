@@ -127,8 +127,14 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	if c := v[0]; c >= '0' && c <= '9' {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1e9 {
+		if err != nil && !errors.Is(err, strconv.ErrRange) || f < 0 {
 			return 0, false
+		}
+		// A wait too long for a Duration (10¹² seconds, or 1e400, which
+		// parses as +Inf) is still a wait longer than any MaxBackoff:
+		// the call is not retried, as for any Retry-After over it.
+		if f > maxRetryAfter.Seconds() {
+			return maxRetryAfter, true
 		}
 		return time.Duration(f * float64(time.Second)), true
 	}
@@ -136,8 +142,12 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return max(t.Sub(now), 0), true
+	return min(max(t.Sub(now), 0), maxRetryAfter), true
 }
+
+// maxRetryAfter is the longest wait parseRetryAfter returns: about 31
+// years, far over any backoff and within a Duration.
+const maxRetryAfter = 1e9 * time.Second
 
 // retryAfter returns the Retry-After of header h, if it has a valid one.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {

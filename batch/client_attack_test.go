@@ -1,0 +1,314 @@
+package batch
+
+// The Client against a hostile or broken server and a slow network:
+// memory, time and each call's result stay bounded and its own.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
+)
+
+// rawBatchServer answers each batch request with what respond writes,
+// given the Content-IDs of the request's top-level parts (read first).
+func rawBatchServer(t *testing.T, respond func(w http.ResponseWriter, ids []string)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		boundary, err := mixed.ParseBoundary(r.Header.Get("Content-Type"))
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		var ids []string
+		mr := mixed.NewReader(r.Body, boundary)
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			ids = append(ids, p.Header.Get("Content-ID"))
+		}
+		respond(w, ids)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+const attackBoundary = "b0undary"
+
+// startResponse writes the head of a multipart batch response.
+func startResponse(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "multipart/mixed; boundary="+attackBoundary)
+	w.WriteHeader(200)
+}
+
+// responsePart is a part answering the call with Content-ID id (none when
+// empty) with the HTTP response msg.
+func responsePart(id, msg string) string {
+	s := "--" + attackBoundary + "\r\nContent-Type: application/http\r\n"
+	if id != "" {
+		s += "Content-ID: response-" + id + "\r\n"
+	}
+	return s + "\r\n" + msg + "\r\n"
+}
+
+const closeDelimiter = "--" + attackBoundary + "--\r\n"
+
+// A part may announce a body of up to MaxResponseBytes in a few bytes (a
+// HEAD answer, or a part cut short): the client allocates for the bytes
+// that come, not for the announcement.
+func TestClientAnnouncedLengthCostsNoMemory(t *testing.T) {
+	const n, announced = 16, 60 << 20
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		startResponse(w)
+		for i, id := range ids {
+			msg := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", announced)
+			if i%2 == 1 {
+				msg += "short" // a GET's body cut short by its part's end
+			}
+			io.WriteString(w, responsePart(id, msg))
+		}
+		io.WriteString(w, closeDelimiter)
+	})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	var calls []*Call
+	for i := range n {
+		method := "HEAD"
+		if i%2 == 1 {
+			method = "GET"
+		}
+		call, err := b.Add(newReq(t, method, fmt.Sprintf("/x/%d", i), ""), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, call)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+		t.Errorf("Do allocated %d MiB for %d parts of a few bytes each", got>>20, n)
+	}
+	for i, call := range calls {
+		resp, err := call.Wait(context.Background())
+		switch {
+		case i%2 == 0 && (err != nil || resp.StatusCode != 200):
+			t.Errorf("HEAD call %d: %v, want its 200", i, err)
+		case i%2 == 1 && !errors.Is(err, io.ErrUnexpectedEOF):
+			t.Errorf("GET call %d: %v, want its body cut short (io.ErrUnexpectedEOF)", i, err)
+		}
+	}
+}
+
+// A Retry-After too long to hold in a Duration is a long wait, over
+// MaxBackoff: the call is not retried (it was retried at once when such
+// values read as no Retry-After).
+func TestClientRetryAfterBeyondDuration(t *testing.T) {
+	for _, after := range []string{"1000000000000", "1e400", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		f := &flaky{fail: map[string]int{"/a": 5}, status: map[string]int{"/a": 503}, after: after}
+		srv, n := countingServer(t, f, HandlerOptions{})
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+			Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
+		b := c.NewBatch()
+		call, _ := b.Add(newReq(t, "GET", "/a", ""), "a")
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(retryOutcome{Status: 503, Attempts: 1}, retryResult(t, call)); diff != "" {
+			t.Errorf("Retry-After %s (-want +got):\n%s", after, diff)
+		}
+		if n.Load() != 1 {
+			t.Errorf("Retry-After %s: %d batch requests, want 1", after, n.Load())
+		}
+	}
+}
+
+// A response that never ends, whatever the server fills it with, is cut
+// off once it exceeds what its calls may be answered with: the calls fail
+// with ErrResponseTooLarge (or, for parts answering nothing,
+// mixed.ErrTooManyParts) long before the caller's deadline.
+func TestClientResponseNeverEnds(t *testing.T) {
+	endless := func(w http.ResponseWriter, s string) {
+		for {
+			if _, err := io.WriteString(w, s); err != nil {
+				return // the client hung up
+			}
+		}
+	}
+	big := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		name    string
+		respond func(w http.ResponseWriter, ids []string)
+		want    error
+	}{{
+		// Each stray part names no call and has a large body.
+		name: "stray parts",
+		respond: func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			endless(w, "--"+attackBoundary+"\r\nContent-ID: response-nobody\r\n\r\n"+big+"\r\n")
+		},
+		want: ErrResponseTooLarge,
+	}, {
+		name: "stray part without end",
+		respond: func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			io.WriteString(w, "--"+attackBoundary+"\r\nContent-ID: response-nobody\r\n\r\n")
+			endless(w, big)
+		},
+		want: ErrResponseTooLarge,
+	}, {
+		name: "blank lines after a body",
+		respond: func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			io.WriteString(w, "--"+attackBoundary+"\r\nContent-Type: application/http\r\nContent-ID: response-"+ids[0]+
+				"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n")
+			endless(w, strings.Repeat("\r\n", 1<<16))
+		},
+		want: ErrResponseTooLarge,
+	}, {
+		name: "tiny parts without Content-ID",
+		respond: func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			endless(w, "--"+attackBoundary+"\r\n\r\n"+big[:64]+"\r\n")
+		},
+		want: mixed.ErrTooManyParts,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := rawBatchServer(t, tc.respond)
+			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 4 << 10}
+			b := c.NewBatch()
+			var calls []*Call
+			for i := range 3 {
+				call, _ := b.Add(newReq(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+				calls = append(calls, call)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b.Do(ctx)
+			for i, call := range calls[1:] {
+				if _, err := call.Wait(ctx); !errors.Is(err, tc.want) {
+					t.Errorf("call %d: %v, want %v", i+1, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// A connection that dies while the batch response is being read leaves the
+// calls answered so far with their answers; of the others, only the
+// idempotent ones are sent again: a POST that may have run is not.
+func TestClientConnectionDiesMidResponse(t *testing.T) {
+	requests := 0
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		requests++
+		startResponse(w)
+		if requests > 1 {
+			for _, id := range ids {
+				io.WriteString(w, responsePart(id, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nretry"))
+			}
+			io.WriteString(w, closeDelimiter)
+			return
+		}
+		// "done" is answered; the rest is cut inside "get"'s part.
+		io.WriteString(w, responsePart("done", "HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nfirst"))
+		io.WriteString(w, "--"+attackBoundary+"\r\nContent-ID: response-get\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhal")
+		http.NewResponseController(w).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
+	b := c.NewBatch()
+	done, _ := b.Add(newReq(t, "POST", "/done", "{}"), "done")
+	get, _ := b.Add(newReq(t, "GET", "/get", ""), "get")
+	post, _ := b.Add(newReq(t, "POST", "/post", "{}"), "post")
+	keyed := newReq(t, "POST", "/keyed", "{}")
+	keyed.Header.Set("Idempotency-Key", "k")
+	keyedCall, _ := b.Add(keyed, "keyed")
+	b.Do(context.Background())
+	got := map[string]retryOutcome{}
+	for _, call := range []*Call{done, get, post, keyedCall} {
+		r := retryResult(t, call)
+		if r.Err != "" {
+			r.Err = "failed"
+		}
+		got[call.ID()] = r
+	}
+	want := map[string]retryOutcome{
+		"done":  {Status: 201, Body: "first", Attempts: 1},
+		"get":   {Status: 200, Body: "retry", Attempts: 2},
+		"post":  {Err: "failed", Attempts: 1},
+		"keyed": {Status: 200, Body: "retry", Attempts: 2},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}
+
+// A server that trickles its response: cancelling the caller's context
+// ends Do promptly, every call reports it, and no goroutine is left.
+func TestClientTrickleCancelled(t *testing.T) {
+	release := make(chan struct{})
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		startResponse(w)
+		for {
+			if _, err := io.WriteString(w, "\r"); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			select {
+			case <-release:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	defer close(release)
+	before := runtime.NumGoroutine()
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		Retry: RetryPolicy{MaxAttempts: 5}}
+	b := c.NewBatch()
+	var calls []*Call
+	for i := range 3 {
+		call, _ := b.Add(newReq(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+		calls = append(calls, call)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := b.Do(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Do: %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Do returned after %v, for a deadline of 200ms", d)
+	}
+	for i, call := range calls {
+		if err := call.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("call %d: %v, want the deadline", i, err)
+		}
+	}
+	srv.Client().CloseIdleConnections()
+	for wait := time.Millisecond; runtime.NumGoroutine() > before; wait *= 2 {
+		if wait > time.Second {
+			t.Fatalf("%d goroutines after Do, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(wait)
+	}
+}
