@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -310,5 +312,94 @@ func TestClientTrickleCancelled(t *testing.T) {
 			t.Fatalf("%d goroutines after Do, %d before", runtime.NumGoroutine(), before)
 		}
 		time.Sleep(wait)
+	}
+}
+
+// Transport.PrepareCall signs each batched call as Client.PrepareCall
+// does: after the shared fields moved to the batch request, on a copy, and
+// a refusal fails that RoundTrip alone.
+func TestTransportPrepareCall(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s sig=%q", r.URL.Path, r.Header.Get("X-Signature"))
+	})
+	srv, n := countingServer(t, inner, HandlerOptions{})
+	var mu sync.Mutex
+	var seen []string
+	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Window: time.Second, Limits: Limits{MaxCalls: 3},
+		PrepareCall: func(r *http.Request) error {
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%s %s len=%d auth=%q", r.Method, r.URL.Path, r.ContentLength, r.Header.Get("Authorization")))
+			mu.Unlock()
+			if r.URL.Path == "/refused" {
+				return errors.New("no key for it")
+			}
+			r.Header.Set("X-Signature", "signed "+r.URL.Path)
+			return nil
+		}}
+	hc := &http.Client{Transport: tr}
+	paths := []string{"/a", "/b", "/refused"}
+	got := make([]string, len(paths))
+	var reqs []*http.Request
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		req, _ := http.NewRequest("PUT", srv.URL+path, strings.NewReader("body"))
+		req.Header.Set("Authorization", "Bearer shared")
+		reqs = append(reqs, req)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := hc.Do(req)
+			if err != nil {
+				got[i] = fmt.Sprintf("error, PrepareCall's: %t", strings.Contains(err.Error(), "no key for it"))
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			got[i] = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}()
+	}
+	wg.Wait()
+	want := []string{`200 /a sig="signed /a"`, `200 /b sig="signed /b"`, "error, PrepareCall's: true"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	slices.Sort(seen)
+	// Authorization, shared by all three, goes on the batch request.
+	wantSeen := []string{`PUT /a len=4 auth=""`, `PUT /b len=4 auth=""`, `PUT /refused len=4 auth=""`}
+	if diff := cmp.Diff(wantSeen, seen); diff != "" {
+		t.Errorf("requests PrepareCall saw (-want +got):\n%s", diff)
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d batch requests, want 1", n.Load())
+	}
+	for _, req := range reqs {
+		if req.Header.Get("X-Signature") != "" {
+			t.Error("PrepareCall changed the caller's request")
+		}
+	}
+}
+
+// PrepareCall refusing a call outside any changeset fails that call alone
+// (it crashed the writer when no changeset had failed too).
+func TestClientPrepareCallRefusesLoneCall(t *testing.T) {
+	srv, _ := countingServer(t, echoAPI, HandlerOptions{})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		PrepareCall: func(r *http.Request) error {
+			if r.URL.Path == "/refused" {
+				return errors.New("no key for it")
+			}
+			return nil
+		}}
+	b := c.NewBatch()
+	ok, _ := b.Add(newReq(t, "GET", "/ok", ""), "ok")
+	refused, _ := b.Add(newReq(t, "GET", "/refused", ""), "refused")
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(result{Status: 200, Body: `GET /ok body=""`}, outcome(t, ok)); diff != "" {
+		t.Errorf("ok (-want +got):\n%s", diff)
+	}
+	if err := refused.Err(); err == nil || !strings.Contains(err.Error(), "no key for it") || refused.Attempts() != 0 {
+		t.Errorf("refused: %v after %d attempts, want PrepareCall's error, never sent", err, refused.Attempts())
 	}
 }

@@ -110,11 +110,13 @@ func cancelWhenAllDone(ctx context.Context, cancel context.CancelFunc, calls []*
 // and so is every call of its changeset.
 func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*http.Request) {
 	var failed map[*Changeset]*Call
+	anyFailed := false
 	wires := make([]*http.Request, len(calls))
 	for i, c := range calls {
 		w, err := s.wireRequest(c, outer)
 		if err != nil {
-			c.aErr, c.answered = err, true
+			c.aErr, c.answered, anyFailed = err, true, true
+			c.attempts.Add(-1) // not sent
 			if c.cs != nil {
 				if failed == nil {
 					failed = make(map[*Changeset]*Call)
@@ -125,7 +127,7 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*htt
 		}
 		wires[i] = w
 	}
-	if failed == nil {
+	if !anyFailed {
 		return calls, wires
 	}
 	sent := make([]*Call, 0, len(calls))
@@ -137,6 +139,7 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*htt
 					wires[i].Body.Close()
 				}
 				c.aErr, c.answered = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true
+				c.attempts.Add(-1)
 			}
 			continue
 		}

@@ -63,6 +63,14 @@ type Transport struct {
 	// Retry says which failed calls are sent again; its zero value
 	// retries nothing.
 	Retry RetryPolicy
+	// PrepareCall, if set, is called with each batched call's request
+	// just before it is written into a batch request, each time it is
+	// sent, as Client.PrepareCall is: a copy of the request, without the
+	// fields the batch request carries for all its calls, with a fresh
+	// body, which PrepareCall may change (a header) to sign it. An error
+	// fails that call's RoundTrip alone. It may be called from several
+	// goroutines at once.
+	PrepareCall func(*http.Request) error
 	// MaxResponseBytes bounds each call's response body (default
 	// DefaultMaxResponseBytes): a larger one fails its RoundTrip with
 	// ErrResponseTooLarge.
@@ -325,7 +333,7 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBytes > 0}
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, prepare: t.PrepareCall, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBytes > 0}
 	s.run(b.ctx, sharedHeader(calls), calls)
 }
 
