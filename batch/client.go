@@ -37,7 +37,10 @@ var ErrResponseTooLarge = errors.New("batch: response body too large")
 // told apart: a part whose Content-ID names no call of the request or
 // names two, two parts for one call, or parts without Content-ID that are
 // not one for each call in order. The calls left without a response get
-// it; no part is ever given to a call it might not answer.
+// it; no part is ever given to a call it might not answer. When such a
+// part held a response (a server refusing a whole batch in a single part
+// without Content-ID, as Azurite does), the error's text ends with its
+// status and the start of its body.
 var ErrResponseMismatch = errors.New("batch: response parts do not match the calls")
 
 // A StatusError reports a batch request answered with a status other than

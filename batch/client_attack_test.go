@@ -403,3 +403,40 @@ func TestClientPrepareCallRefusesLoneCall(t *testing.T) {
 		t.Errorf("refused: %v after %d attempts, want PrepareCall's error, never sent", err, refused.Attempts())
 	}
 }
+
+// A server that refuses a batch as a whole inside a successful response
+// (Azurite: 202 holding one 400 part without a Content-ID, for a batch of
+// several calls) cannot be matched to the calls, and ErrResponseMismatch
+// carries its reason: the status and the start of the body.
+func TestClientMismatchKeepsRefusalReason(t *testing.T) {
+	const xmlBody = `<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidInput</Code><Message>One of the request inputs is not valid.</Message></Error>`
+	long := strings.Repeat("y", 1000)
+	for _, tc := range []struct{ name, body, want string }{
+		{"azurite", xmlBody, `400 One of the request inputs is not valid.: "` + strings.ReplaceAll(xmlBody, `"`, `\"`) + `"`},
+		{"bounded", long, `400 One of the request inputs is not valid.: "` + long[:256] + `..."`},
+	} {
+		srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+			w.Header().Set("Content-Type", "multipart/mixed; boundary="+attackBoundary)
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, responsePart("", fmt.Sprintf("HTTP/1.1 400 One of the request inputs is not valid.\r\n"+
+				"x-ms-error-code: InvalidInput\r\nContent-Length: %d\r\n\r\n%s", len(tc.body), tc.body)))
+			io.WriteString(w, closeDelimiter)
+		})
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+		b := c.NewBatch()
+		var calls []*Call
+		for i := range 3 {
+			call, _ := b.Add(newReq(t, "DELETE", fmt.Sprintf("/x/%d", i), ""), "")
+			calls = append(calls, call)
+		}
+		err := b.Do(context.Background())
+		if !errors.Is(err, ErrResponseMismatch) || !strings.HasSuffix(err.Error(), tc.want) {
+			t.Errorf("%s: Do: %v, want ErrResponseMismatch ending in %s", tc.name, err, tc.want)
+		}
+		for i, call := range calls {
+			if err := call.Err(); !errors.Is(err, ErrResponseMismatch) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: call %d: %v, want ErrResponseMismatch with the reason", tc.name, i, err)
+			}
+		}
+	}
+}

@@ -362,12 +362,23 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 	}
 	ok, merr := m.finish()
 	if merr != nil {
+		var why *http.Response // a revoked answer: the server's reason?
 		for k, u := range units {
 			if !ok[k] {
 				for _, c := range u {
+					if why == nil && c.aResp != nil {
+						why = c.aResp
+					}
 					c.aResp, c.aErr, c.answered = nil, nil, false
 				}
 			}
+		}
+		if why != nil {
+			// A server that refuses a batch as a whole may say so in a
+			// part that answers no call in particular, as Azurite's
+			// 202 holding one 400 part without a Content-ID: its
+			// status and the start of its body are the reason.
+			merr = fmt.Errorf("%w; a part answers %s: %q", merr, why.Status, excerpt(why.Body, 256))
 		}
 	}
 	if readErr != nil {
@@ -417,6 +428,16 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.read += int64(n)
 	return n, err
+}
+
+// excerpt returns the first n bytes of an in-memory body, with "..." when
+// there is more.
+func excerpt(body io.Reader, n int) string {
+	b, _ := io.ReadAll(io.LimitReader(body, int64(n)+1))
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
 }
 
 // isMultipart reports whether a Content-Type is a multipart one.
