@@ -150,7 +150,10 @@ type Batch struct {
 	// HaltOnError asks the server to stop starting calls after the first
 	// one that fails (through Client.HaltHeader) and, when the batch is
 	// split, stops sending its later requests: their calls report
-	// ErrSkipped.
+	// ErrSkipped. When the call that halted a request is retried (see
+	// RetryPolicy), the calls the server skipped after it (424) go again
+	// with it, in order, up to the first one the policy does not let go
+	// again.
 	HaltOnError bool
 
 	client   *Client
@@ -406,6 +409,7 @@ func (b *Batch) Do(ctx context.Context) error {
 		conc = 1
 	}
 	s := cl.sender()
+	s.halt = b.HaltOnError
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex

@@ -440,3 +440,103 @@ func TestClientMismatchKeepsRefusalReason(t *testing.T) {
 		}
 	}
 }
+
+// Retries against a server honouring the halt-on-error header: the calls
+// it skipped (424) after a failure that is retried go again behind it, up
+// to the first the policy keeps back, so the batch still runs in order and
+// stops at its first failure that stands.
+func TestClientRetryWithHaltOnError(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		calls  [][2]string // method, path
+		fail   map[string]int
+		want   map[string]retryOutcome
+		served map[string]int
+	}{{
+		name:  "skipped calls go again",
+		calls: [][2]string{{"GET", "/a"}, {"PUT", "/b"}, {"DELETE", "/c"}},
+		fail:  map[string]int{"/a": 1},
+		want: map[string]retryOutcome{
+			"a": {Status: 200, Body: "GET /a ", Attempts: 2},
+			"b": {Status: 200, Body: "PUT /b x", Attempts: 2},
+			"c": {Status: 200, Body: "DELETE /c ", Attempts: 2},
+		},
+		served: map[string]int{"GET /a": 2, "PUT /b": 1, "DELETE /c": 1},
+	}, {
+		name:  "up to a call that may not go again",
+		calls: [][2]string{{"GET", "/a"}, {"POST", "/b"}, {"GET", "/c"}},
+		fail:  map[string]int{"/a": 1},
+		want: map[string]retryOutcome{
+			"a": {Status: 200, Body: "GET /a ", Attempts: 2},
+			"b": {Status: 424, Attempts: 1},
+			"c": {Status: 424, Attempts: 1},
+		},
+		served: map[string]int{"GET /a": 2, "POST /b": 0, "GET /c": 0},
+	}, {
+		name:  "a failure that stands halts the retries too",
+		calls: [][2]string{{"GET", "/a"}, {"GET", "/b"}},
+		fail:  map[string]int{"/a": 5},
+		want: map[string]retryOutcome{
+			"a": {Status: 503, Attempts: 3},
+			"b": {Status: 424, Attempts: 3},
+		},
+		served: map[string]int{"GET /a": 3, "GET /b": 0},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			status := map[string]int{}
+			for path := range tc.fail {
+				status[path] = 503
+			}
+			f := &flaky{fail: tc.fail, status: status}
+			var halts []string
+			bh := NewHandlerOptions(f, HandlerOptions{HaltHeader: DefaultHaltHeader, Concurrency: 1})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				halts = append(halts, r.Header.Get(DefaultHaltHeader))
+				bh.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+				Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
+			b := c.NewBatch()
+			b.HaltOnError = true
+			var calls []*Call
+			for _, mp := range tc.calls {
+				body := ""
+				if mp[0] == "PUT" || mp[0] == "POST" {
+					body = "x"
+				}
+				call, err := b.Add(newReq(t, mp[0], mp[1], body), strings.TrimPrefix(mp[1], "/"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				calls = append(calls, call)
+			}
+			if err := b.Do(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]retryOutcome{}
+			for _, call := range calls {
+				r := retryResult(t, call)
+				if r.Status == 424 {
+					r.Body = "" // the Handler's reason
+				}
+				got[call.ID()] = r
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
+			}
+			served := map[string]int{}
+			for call := range tc.served {
+				served[call] = f.count(call)
+			}
+			if diff := cmp.Diff(tc.served, served); diff != "" {
+				t.Errorf("calls served (-want +got):\n%s", diff)
+			}
+			for i, h := range halts {
+				if h != "true" {
+					t.Errorf("batch request %d: %s %q, want true", i+1, DefaultHaltHeader, h)
+				}
+			}
+		})
+	}
+}

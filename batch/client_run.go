@@ -22,6 +22,9 @@ type sender struct {
 	prepare  func(*http.Request) error
 	maxResp  int64
 	sized    bool // send Content-Length (see requestBody)
+	// halt: the server halts each request on its first failure (see
+	// Batch.HaltOnError), skipping the later calls with 424.
+	halt bool
 	log      *slog.Logger
 }
 
@@ -153,6 +156,25 @@ func (s *sender) retryable(ctx context.Context, calls []*Call) ([]*Call, time.Du
 			attempt = max(attempt, c.Attempts())
 		}
 	}
+	if s.halt && len(again) > 0 {
+		// The server halted at a failure that goes again: the calls
+		// it skipped after it (424) never ran, and go again behind
+		// it, in order, up to the first that may not.
+		first := slices.IndexFunc(calls, func(c *Call) bool { return again[c] })
+		if slices.ContainsFunc(calls[:first], func(c *Call) bool { return c.aErr != nil || statusOf(c) >= 400 }) {
+			first = len(calls) // the server halted at a failure that stands
+		}
+		for _, c := range calls[min(first+1, len(calls)):] {
+			if again[c] || statusOf(c) != http.StatusFailedDependency {
+				continue
+			}
+			if !eligible(c) {
+				break
+			}
+			again[c] = true
+			attempt = max(attempt, c.Attempts())
+		}
+	}
 	// A call goes again only with the calls it references, and a
 	// changeset only whole: drop what cannot, until nothing changes.
 	for changed := true; changed; {
@@ -181,6 +203,19 @@ func (s *sender) retryable(ctx context.Context, calls []*Call) ([]*Call, time.Du
 		return nil, 0
 	}
 	return next, max(wait, p.backoff(attempt))
+}
+
+// statusOf returns the status of c's answer in the attempt just made: its
+// response's, or its changeset's as a whole; 0 when it has neither.
+func statusOf(c *Call) int {
+	if c.aResp != nil {
+		return c.aResp.StatusCode
+	}
+	var ce *ChangesetError
+	if errors.As(c.aErr, &ce) {
+		return ce.StatusCode
+	}
+	return 0
 }
 
 // replayable reports whether c can be sent again: it has no body, or a
