@@ -25,7 +25,7 @@ type sender struct {
 	// halt: the server halts each request on its first failure (see
 	// Batch.HaltOnError), skipping the later calls with 424.
 	halt bool
-	log      *slog.Logger
+	log  *slog.Logger
 }
 
 func (s *sender) maxResponseBytes() int64 {
