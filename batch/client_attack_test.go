@@ -4,6 +4,8 @@ package batch
 // memory, time and each call's result stay bounded and its own.
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -538,5 +540,62 @@ func TestClientRetryWithHaltOnError(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A retry's backoff ends when every call waiting for it has gone (its own
+// context ended): Do does not sleep out a Retry-After for no one.
+func TestClientBackoffEndsWhenCallsGone(t *testing.T) {
+	f := &flaky{fail: map[string]int{"/a": 5}, status: map[string]int{"/a": 503}, after: "5"}
+	srv, n := countingServer(t, f, HandlerOptions{})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
+	b := c.NewBatch()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	call, _ := b.Add(newReq(t, "GET", "/a", "").WithContext(ctx), "a")
+	start := time.Now()
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Do returned after %v, waiting out a Retry-After of 5s for a call gone after 200ms", d)
+	}
+	if err := call.Err(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("call: %v, want its deadline", err)
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d batch requests, want 1", n.Load())
+	}
+}
+
+// A gzip bomb (a small part that decodes to far more than
+// MaxResponseBytes) fails its call with ErrResponseTooLarge, having
+// decoded no more than the limit.
+func TestClientGzipBomb(t *testing.T) {
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	zw.Write(make([]byte, 32<<20))
+	zw.Close()
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		startResponse(w)
+		io.WriteString(w, responsePart(ids[0], fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s", bomb.Len(), bomb.Bytes())))
+		io.WriteString(w, closeDelimiter)
+	})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 1 << 20}
+	b := c.NewBatch()
+	call, _ := b.Add(newReq(t, "GET", "/bomb", ""), "")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if !errors.Is(call.Err(), ErrResponseTooLarge) {
+		t.Errorf("call: %v, want ErrResponseTooLarge", call.Err())
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("Do allocated %d MiB for a body bounded to 1 MiB", got>>20)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -98,16 +99,40 @@ func (s *sender) run(ctx context.Context, outer http.Header, calls []*Call) erro
 				slog.Int("calls", len(next)), slog.Int("attempt", attempt+1), slog.Duration("after", wait))
 		}
 		t := time.NewTimer(wait)
+		gone, stop := allDone(next)
 		select {
 		case <-t.C:
+		case <-gone:
+			// Every call's own context ended: no one waits for
+			// the retry.
 		case <-ctx.Done():
 			t.Stop()
+			stop()
 			settleAll(next, ctx.Err())
 			return errors.Join(append(errs, ctx.Err())...)
 		}
+		t.Stop()
+		stop()
 		calls = next
 	}
 	return errors.Join(errs...)
+}
+
+// allDone returns a channel closed once every call of calls has its
+// result, and stop, which ends the wait for it.
+func allDone(calls []*Call) (<-chan struct{}, func()) {
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		for _, c := range calls {
+			select {
+			case <-c.done:
+			case <-quit:
+				return
+			}
+		}
+		close(done)
+	}()
+	return done, sync.OnceFunc(func() { close(quit) })
 }
 
 // unsettled returns the calls without a result, keeping a changeset whole
