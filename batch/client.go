@@ -70,6 +70,9 @@ type Client struct {
 	// host.
 	Endpoint string
 	// HTTPClient sends the batch requests; nil means http.DefaultClient.
+	// A redirect of a batch request is followed only within the
+	// Endpoint's scheme and host (its body holds the calls' own
+	// credentials); one elsewhere fails it with a *StatusError.
 	HTTPClient *http.Client
 	// Limits bound each HTTP request: its calls (default 1000, Google's
 	// limit) and its body's bytes (default none); see LimitsGoogle and
@@ -469,8 +472,34 @@ func anyFailed(calls []*Call) bool {
 }
 
 func (c *Client) httpClient() *http.Client {
+	hc := http.DefaultClient
 	if c.HTTPClient != nil {
-		return c.HTTPClient
+		hc = c.HTTPClient
 	}
-	return http.DefaultClient
+	return sameOriginRedirects(hc, c.Endpoint)
+}
+
+// sameOriginRedirects returns a copy of hc that follows redirects of a
+// batch request only within the endpoint's scheme and host: net/http drops
+// the outer Authorization on a redirect to another host, but the calls'
+// own credentials (their Authorization fields, PrepareCall's signatures)
+// are in the body, which a 307 or 308 sends again as it is. A redirect
+// elsewhere is the batch request's answer: a *StatusError.
+func sameOriginRedirects(hc *http.Client, endpoint string) *http.Client {
+	ep, err := url.Parse(endpoint)
+	c := *hc
+	check := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err != nil || req.URL.Scheme != ep.Scheme || !sameHost(req.URL.Host, ep.Host, ep.Scheme) {
+			return http.ErrUseLastResponse
+		}
+		if check != nil {
+			return check(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("batch: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -597,5 +598,65 @@ func TestClientGzipBomb(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
 		t.Errorf("Do allocated %d MiB for a body bounded to 1 MiB", got>>20)
+	}
+}
+
+// A batch endpoint that redirects the batch request to another host does
+// not get its body sent there: the calls' own credentials are in it (net/http
+// drops only the outer Authorization). The redirect is the batch request's
+// answer, a *StatusError; a redirect within the endpoint's host is followed
+// (when the body can be sent again).
+func TestClientRedirectKeepsCredentialsHome(t *testing.T) {
+	var leaked atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, _ := io.ReadAll(r.Body); strings.Contains(string(b), "secret") {
+			leaked.Add(1)
+		}
+		http.Error(w, "gotcha", 500)
+	}))
+	defer elsewhere.Close()
+	bh := NewHandler(echoAPI)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, elsewhere.URL+"/batch", http.StatusTemporaryRedirect)
+		case "/moved":
+			http.Redirect(w, r, "/batch", http.StatusPermanentRedirect)
+		default:
+			bh.ServeHTTP(w, r)
+		}
+	}))
+	defer srv.Close()
+	for _, sized := range []bool{false, true} {
+		var limits Limits
+		if sized {
+			limits.MaxBytes = 1 << 20 // a body with GetBody, which a 307 replays
+		}
+		moved := 308 // a streamed body cannot be sent again
+		if sized {
+			moved = 200
+		}
+		for path, want := range map[string]int{"/away": 307, "/moved": moved} {
+			c := &Client{Endpoint: srv.URL + path, HTTPClient: srv.Client(), Limits: limits}
+			b := c.NewBatch()
+			req := newReq(t, "GET", "/x", "")
+			req.Header.Set("Authorization", "Bearer secret")
+			call, _ := b.Add(req, "x")
+			err := b.Do(context.Background())
+			var se *StatusError
+			switch {
+			case want != 200 && (!errors.As(err, &se) || se.StatusCode != want):
+				t.Errorf("sized %t, %s: Do: %v, want the %d as a *StatusError", sized, path, err, want)
+			case want == 200 && err != nil:
+				t.Errorf("sized %t, %s: Do: %v", sized, path, err)
+			case want == 200:
+				if r := outcome(t, call); r.Status != 200 {
+					t.Errorf("sized %t, %s: %+v, want 200", sized, path, r)
+				}
+			}
+		}
+	}
+	if leaked.Load() != 0 {
+		t.Errorf("%d batch requests with the calls' credentials sent to another host", leaked.Load())
 	}
 }

@@ -52,7 +52,8 @@ type Transport struct {
 	Endpoint string
 	// Base sends the batch requests and the requests that pass through;
 	// nil means http.DefaultTransport. It must not be the Transport
-	// itself.
+	// itself. A redirect of a batch request is followed only within the
+	// Endpoint's scheme and host, as for a Client.
 	Base http.RoundTripper
 	// Window is how long a batch waits for more calls after its first
 	// (default 5ms).
@@ -127,7 +128,7 @@ func (t *Transport) init() error {
 			return
 		}
 		t.ep = ep
-		t.hc = &http.Client{Transport: t.base()}
+		t.hc = sameOriginRedirects(&http.Client{Transport: t.base()}, t.Endpoint)
 		n := t.MaxInFlight
 		if n <= 0 {
 			n = DefaultMaxInFlight
