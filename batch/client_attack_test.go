@@ -660,3 +660,47 @@ func TestClientRedirectKeepsCredentialsHome(t *testing.T) {
 		t.Errorf("%d batch requests with the calls' credentials sent to another host", leaked.Load())
 	}
 }
+
+// Chunked framing games inside a response part: each ends that call's
+// read with an error of its own, promptly, however long the server goes on.
+func TestClientChunkedFramingGames(t *testing.T) {
+	for _, tc := range []struct{ name, head, repeat string }{
+		{"size overflow", "10000000000000000\r\n", ""},
+		{"endless size digits", "", "0"},
+		{"endless extension", "5;ext=", "a"},
+		{"endless trailer", "0\r\n", "X-T: y\r\n"},
+		{"endless tiny chunks", "", "1\r\nx\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+				startResponse(w)
+				io.WriteString(w, responsePart(ids[0], "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+				io.WriteString(w, "--"+attackBoundary+"\r\nContent-Type: application/http\r\nContent-ID: response-"+ids[1]+
+					"\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+tc.head)
+				if tc.repeat == "" {
+					io.WriteString(w, "\r\n"+closeDelimiter)
+					return
+				}
+				chunk := strings.Repeat(tc.repeat, 1<<14)
+				for {
+					if _, err := io.WriteString(w, chunk); err != nil {
+						return
+					}
+				}
+			})
+			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 64 << 10}
+			b := c.NewBatch()
+			good, _ := b.Add(newReq(t, "GET", "/good", ""), "")
+			bad, _ := b.Add(newReq(t, "GET", "/bad", ""), "")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b.Do(ctx)
+			if diff := cmp.Diff(result{Status: 200, Body: "ok"}, outcome(t, good)); diff != "" {
+				t.Errorf("the other call (-want +got):\n%s", diff)
+			}
+			if err := bad.Err(); err == nil || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("bad call: %v, want an error of its own before the deadline", err)
+			}
+		})
+	}
+}
