@@ -22,13 +22,16 @@ var ErrEpilogueTooLarge = errors.New("batch: too many bytes after the close deli
 // HandlerOptions configures a [Handler]. A zero field selects its default.
 type HandlerOptions struct {
 	// MaxCalls limits the calls of one batch (default 1000, Google's
-	// limit). A larger batch is refused with 400 before any call runs.
+	// limit; for a Graph JSON batch 20, Graph's). A larger batch is
+	// refused with 400 before any call runs.
 	MaxCalls int
 	// MaxBodyBytes limits the whole batch request body (default 64 MiB).
 	// A larger one is refused with 413 before any call runs.
 	MaxBodyBytes int64
 	// MaxPartBytes limits one part (default 16 MiB). A larger part gets
-	// a 400 response part; the other calls still run.
+	// a 400 response part; the other calls still run. In a JSON batch it
+	// limits one request object, whose end cannot be found without
+	// reading it: a larger one is an outer 413.
 	MaxPartBytes int64
 	// Concurrency limits the calls of one batch that run at once
 	// (default 4 × GOMAXPROCS). Calls may run in any order, as Google's
@@ -135,6 +138,22 @@ type HandlerOptions struct {
 	// 4.01's "continue-on-error"), in which case the response says
 	// "Preference-Applied: odata.continue-on-error".
 	OData bool
+
+	// JSONFormat chooses how a batch whose Content-Type is
+	// application/json is read, and answered: FormatODataJSON or
+	// FormatGraphJSON. Zero (FormatMultipart, which is never JSON)
+	// decides by the request: OData JSON when the Handler is in OData
+	// mode or has changesets on, or when the batch request carries an
+	// OData-Version or OData-MaxVersion field or a Content-Type parameter
+	// naming odata (application/json;odata.metadata=minimal), and Graph
+	// JSON otherwise. A multipart/mixed body is read as ever, whatever
+	// JSONFormat says. See the package documentation for what each JSON
+	// format means.
+	JSONFormat Format
+	// MaxJSONDepth limits the nesting of a JSON batch (default 64):
+	// the envelope, a request object and its JSON body count. A request
+	// nested deeper answers 400 wrapping ErrJSONTooDeep.
+	MaxJSONDepth int
 }
 
 func (o HandlerOptions) withDefaults() HandlerOptions {
@@ -155,6 +174,9 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 	}
 	if o.MaxEpilogueBytes <= 0 {
 		o.MaxEpilogueBytes = DefaultMaxEpilogueBytes
+	}
+	if o.MaxJSONDepth <= 0 {
+		o.MaxJSONDepth = DefaultMaxJSONDepth
 	}
 	if o.PathPrefix == "" {
 		o.PathPrefix = "/"
