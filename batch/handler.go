@@ -223,6 +223,8 @@ type Handler struct {
 	inner http.Handler
 	opts  HandlerOptions
 	pool  sync.Pool // *batchState
+	// maxGraphCalls is MaxCalls for a Graph JSON batch.
+	maxGraphCalls int
 
 	// peakBuffered is the most response bytes any of its batches held
 	// at once, for the tests of MaxBufferedBytes.
@@ -238,7 +240,11 @@ func NewHandler(inner http.Handler) *Handler {
 // NewHandlerOptions is like [NewHandler] with options; a zero field of opts
 // means that option's default.
 func NewHandlerOptions(inner http.Handler, opts HandlerOptions) *Handler {
-	return &Handler{inner: inner, opts: opts.withDefaults()}
+	graph := opts.MaxCalls
+	if graph <= 0 {
+		graph = DefaultMaxGraphCalls
+	}
+	return &Handler{inner: inner, opts: opts.withDefaults(), maxGraphCalls: graph}
 }
 
 // A kind says what a call record of a batch is.
@@ -267,6 +273,7 @@ type call struct {
 	deps       []int
 	refErr     error
 	referenced bool
+	wantResult bool // a result reference needs its decoded JSON response
 	done       chan struct{}
 	status     int
 	result     any
@@ -283,6 +290,16 @@ type call struct {
 	// groupErr is why a member's success does not count: its changeset
 	// rolled back or never ran.
 	groupErr string
+
+	// A JSON batch's dependsOn: the calls (or changeset heads) that must
+	// have succeeded before this one runs, also in deps. locRef is 1 +
+	// the index of the call whose response's Location a $id url names
+	// (0 for none), and locRest what follows $id; location is a
+	// referenced call's Location, kept once it has run.
+	after    []int
+	locRef   int
+	locRest  string
+	location string
 }
 
 // batchState is the memory of one batch, reused across batches.
@@ -314,6 +331,9 @@ type batchState struct {
 	// The batch request, and the URL its calls' targets resolve against.
 	outer *http.Request
 	base  url.URL
+	// The format of the batch, and what reading a JSON one keeps.
+	format Format
+	jb     jsonBatch
 }
 
 // ServeHTTP serves one batch request.
@@ -323,10 +343,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "batch: method "+r.Method+" not allowed; a batch is a POST", http.StatusMethodNotAllowed)
 		return
 	}
-	boundary, err := mixed.ParseBoundary(r.Header.Get("Content-Type"))
-	if err != nil {
-		http.Error(w, "batch: "+err.Error(), http.StatusBadRequest)
-		return
+	format := h.requestFormat(r)
+	var boundary string
+	if format == FormatMultipart {
+		var err error
+		if boundary, err = mixed.ParseBoundary(r.Header.Get("Content-Type")); err != nil {
+			http.Error(w, "batch: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	st, _ := h.pool.Get().(*batchState)
 	if st == nil {
@@ -334,8 +358,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.release(st)
 
+	st.format = format
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
-	if status, err := h.readCalls(st, body, boundary); err != nil {
+	var status int
+	var err error
+	if format == FormatMultipart {
+		status, err = h.readCalls(st, body, boundary)
+	} else {
+		status, err = h.readJSON(st, body, r)
+	}
+	if err != nil {
+		if format != FormatMultipart {
+			jsonError(w, status, err)
+			return
+		}
 		http.Error(w, "batch: "+err.Error(), status)
 		return
 	}
