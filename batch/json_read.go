@@ -165,14 +165,15 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 		return fail(err)
 	}
 	seen := false
-	for dec.More() {
-		mark()
+	// Each value is marked before its first byte is looked at, More's
+	// peek included.
+	for mark(); dec.More(); mark() {
 		tok, err := dec.Token()
 		if err != nil {
 			return fail(err)
 		}
+		mark()
 		if key, _ := tok.(string); key != "requests" || seen {
-			mark()
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				return fail(err)
@@ -186,11 +187,11 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 		if err := expectDelim(dec, '['); err != nil {
 			return fail(err)
 		}
+		mark()
 		for n := 0; dec.More(); n++ {
 			if st.ncalls == maxCalls {
 				return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
 			}
-			mark()
 			start := dec.InputOffset()
 			var jr requestObject
 			err := dec.Decode(&jr)
@@ -202,6 +203,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			}
 			st.ncalls++
 			h.addJSONCall(st, n, &jr, err)
+			mark()
 		}
 		if err := expectDelim(dec, ']'); err != nil {
 			return fail(err)
@@ -322,7 +324,9 @@ func (h *Handler) addJSONCall(st *batchState, n int, jr *requestObject, readErr 
 	if c.kind == memberCall {
 		st.calls[c.head].members++
 	}
-	if err == nil && id != "" {
+	if _, dup := jb.ids[id]; !dup && id != "" {
+		// Even a request that cannot run has its id taken: one that
+		// depends on it fails with 424.
 		jb.ids[id] = len(st.calls)
 	}
 	// The span of the id: appendCall writes it first, then the raw
