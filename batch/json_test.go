@@ -370,7 +370,9 @@ func TestJSONBatchErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			calls.Store(0)
 			rec, _ := serveJSON(t, inner, tc.opts, "/$batch", nil, tc.body)
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
 				t.Fatalf("the error is not JSON: %v: %s", err, rec.Body)
 			}
