@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -66,8 +67,7 @@ type jsonText string
 
 func (t *jsonText) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		err := json.Unmarshal(b, &s)
+		s, err := unquote(b)
 		*t = jsonText(s)
 		return err
 	}
@@ -77,6 +77,18 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 	}
 	*t = jsonText(n)
 	return nil
+}
+
+// unquote is the JSON string literal b as a string: sliced out when it
+// holds no escapes (the common case, one allocation), else decoded by
+// encoding/json.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 // jsonValues is a header value: a string, a number or a boolean as its
@@ -91,8 +103,7 @@ func (v *jsonValues) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		err := json.Unmarshal(b, &s)
+		s, err := unquote(b)
 		*v = jsonValues{s}
 		return err
 	}

@@ -127,7 +127,7 @@ func TestGraphJSONBatch(t *testing.T) {
 		{ID: "1", Status: 200, Headers: js, Body: me},
 		{ID: "2", Status: 429, Headers: map[string]string{"Content-Type": "application/json", "Retry-After": "7"}, Body: json.RawMessage(`{"error":{"code":"TooManyRequests"}}`)},
 		{ID: "3", Status: 200, Headers: js, Body: me},
-		{ID: "4", Status: 424, Headers: js, Body: json.RawMessage(`{"error":{"code":424,"message":"reference dependsOn 2: request \"2\" failed with status 429"}}`)},
+		{ID: "4", Status: 424, Headers: js, Body: json.RawMessage(`{"error":{"code":424,"message":"dependsOn \"2\": the request failed with status 429"}}`)},
 		{ID: "5", Status: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: b64std("POST /v1.0/relative image/png \x89PNG\r\n\x1a\n")},
 		{ID: "6", Status: 200, Headers: js, Body: me},
 	}
@@ -226,7 +226,7 @@ func TestODataJSONAtomicityGroups(t *testing.T) {
 		wantMsg := map[string]string{
 			"c2": `rolled back: request "o2" of its atomicity group failed`,
 			"o3": `not run: request "o2" of its atomicity group failed`,
-			"r2": `reference dependsOn g2: atomicity group "g2" failed with status 400`,
+			"r2": `dependsOn "g2": the atomicity group failed with status 400`,
 		}[e.ID]
 		if msg.Error.Message != wantMsg {
 			t.Errorf("424 of %s says %q, want %q", e.ID, msg.Error.Message, wantMsg)
