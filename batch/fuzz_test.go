@@ -284,7 +284,9 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 	}
 	s.mu.Unlock()
 	if rec.Code != http.StatusOK {
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if rec.Code < 400 || rec.Code >= 500 || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error.Message == "" {
 			t.Fatalf("outer answer %d: %q", rec.Code, rec.Body)
 		}
