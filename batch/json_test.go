@@ -472,3 +472,20 @@ func TestGraphJSONConcurrency(t *testing.T) {
 		t.Errorf("%d responses, %d at once at most, order %v", len(got), peak.Load(), order)
 	}
 }
+
+// TestGraphJSONInODataMode: a Graph batch sent to a Handler in OData mode
+// follows Graph's rules: no halting on the first error.
+func TestGraphJSONInODataMode(t *testing.T) {
+	body := `{"requests":[{"id":"1","method":"GET","url":"/missing"},{"id":"2","method":"GET","url":"/json"}]}`
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		echo().ServeHTTP(w, r)
+	})
+	rec, got := serveJSON(t, inner, HandlerOptions{OData: true, JSONFormat: FormatGraphJSON}, "/$batch", nil, body)
+	if len(got) != 2 || got[0].Status != 404 || got[1].Status != 200 {
+		t.Errorf("%s", rec.Body)
+	}
+}
