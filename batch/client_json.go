@@ -33,10 +33,15 @@ func (c *Client) maxCalls() int {
 
 // sendChunk sends one batch request of calls in the client's format.
 func (c *Client) sendChunk(ctx context.Context, outer http.Header, calls []*Call) error {
-	if c.Format == FormatMultipart {
-		return send(ctx, c.httpClient(), c.Endpoint, outer, calls)
+	return sendFormat(ctx, c.httpClient(), c.Format, c.Endpoint, outer, calls)
+}
+
+// sendFormat sends one batch request of calls in format f.
+func sendFormat(ctx context.Context, hc *http.Client, f Format, endpoint string, outer http.Header, calls []*Call) error {
+	if f == FormatMultipart {
+		return send(ctx, hc, endpoint, outer, calls)
 	}
-	return sendJSON(ctx, c.httpClient(), c.Format, c.Endpoint, outer, calls)
+	return sendJSON(ctx, hc, f, endpoint, outer, calls)
 }
 
 // sendJSON is send for the JSON formats: it streams the request objects

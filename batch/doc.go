@@ -78,6 +78,10 @@
 //     object {"error":{"code","message"}}. A request object that is JSON
 //     but not a request answers 400 in its place and the others run.
 //
+// On the client side, [Client].Format and [Transport].Format send batches
+// in a JSON format; a changeset is an atomicity group (OData only), and
+// results come back to the same [Call] values by id.
+//
 // The limits are those of multipart batches, with two more: a request
 // object over MaxPartBytes is an outer 413 (its end cannot be found without
 // reading it), and MaxJSONDepth (64) bounds nesting. A JSON response body
