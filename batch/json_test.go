@@ -489,3 +489,22 @@ func TestGraphJSONInODataMode(t *testing.T) {
 		t.Errorf("%s", rec.Body)
 	}
 }
+
+// TestJSONDependsOnRepeats: a dependsOn that names one request a hundred
+// thousand times is one dependency, found in one pass.
+func TestJSONDependsOnRepeats(t *testing.T) {
+	body := `{"requests":[{"id":"1","method":"GET","url":"/json"},{"id":"2","method":"GET","url":"/json","dependsOn":[` +
+		strings.TrimSuffix(strings.Repeat(`"1",`, 100000), ",") + `]}]}`
+	st := &batchState{format: FormatGraphJSON}
+	h := NewHandler(echo())
+	if _, err := h.readJSON(st, strings.NewReader(body), httptest.NewRequest("POST", "/$batch", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{0}, st.calls[1].after); diff != "" {
+		t.Errorf("dependencies (-want +got):\n%s", diff)
+	}
+	_, got := serveJSON(t, echo(), HandlerOptions{}, "/$batch", nil, body)
+	if len(got) != 2 || got[1].Status != 200 {
+		t.Errorf("responses: %+v", got)
+	}
+}
