@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -55,7 +54,7 @@ type requestObject struct {
 	ID             jsonText              `json:"id"`
 	Method         string                `json:"method"`
 	URL            string                `json:"url"`
-	Headers        map[string]jsonValues `json:"headers"`
+	Headers        json.RawMessage       `json:"headers"`
 	Body           json.RawMessage       `json:"body"`
 	AtomicityGroup string                `json:"atomicityGroup"`
 	DependsOn      []string              `json:"dependsOn"`
@@ -128,7 +127,6 @@ type jsonBatch struct {
 	seen []int
 	mw     *mixed.MessageWriter
 	hdr    mixed.Header
-	keys   []string
 	base   url.URL
 }
 
@@ -426,25 +424,112 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 		return err
 	}
 	jb.hdr.Reset()
-	jb.keys = jb.keys[:0]
-	for k := range jr.Headers {
-		jb.keys = append(jb.keys, k)
-	}
-	// Sorted, so that a batch always makes the same requests.
-	slices.Sort(jb.keys)
-	for _, k := range jb.keys {
-		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Transfer-Encoding") {
-			continue // the body is framed here
-		}
-		for _, v := range jr.Headers[k] {
-			jb.hdr.Add(k, strings.Trim(v, " \t"))
-		}
+	if err := addJSONHeaders(&jb.hdr, jr.Headers); err != nil {
+		return err
 	}
 	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
 	if err != nil {
 		return err
 	}
 	return jb.mw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
+}
+
+// addJSONHeaders adds the fields of the headers object raw, in the order
+// it gives them, to hdr: a value is a string, an array of strings (a field
+// given more than once), or a number or boolean taken as its text.
+// Content-Length and Transfer-Encoding are left out, since the body is
+// framed here. raw has been through encoding/json, so it is valid JSON,
+// which the walk relies on.
+func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if raw[0] != '{' {
+		return fmt.Errorf("%w: headers must be an object", ErrJSONRequest)
+	}
+	var name, value []byte
+	var err error
+	for i := skipSpace(raw, 1); raw[i] != '}'; {
+		end := stringEnd(raw, i)
+		if name, err = unquoteView(raw[i:end]); err != nil {
+			return fmt.Errorf("%w: header name: %w", ErrJSONRequest, err)
+		}
+		framing := bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
+		inArray := raw[i] == '['
+		if inArray {
+			i = skipSpace(raw, i+1)
+		}
+		for !inArray || raw[i] != ']' {
+			switch raw[i] {
+			case '{', '[':
+				return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+			case '"':
+				end = stringEnd(raw, i)
+				if value, err = unquoteView(raw[i:end]); err != nil {
+					return fmt.Errorf("%w: header %q: %w", ErrJSONRequest, name, err)
+				}
+			default:
+				end = i
+				for end < len(raw) && !strings.ContainsRune(",}] \t\r\n", rune(raw[end])) {
+					end++
+				}
+				value = raw[i:end]
+			}
+			if null := raw[i] == 'n'; !framing && !null {
+				hdr.AddBytes(name, bytes.Trim(value, " \t"))
+			}
+			i = skipSpace(raw, end)
+			if !inArray {
+				break
+			}
+			if raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		if inArray {
+			i = skipSpace(raw, i+1)
+		}
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return nil
+}
+
+// skipSpace returns the index of the first byte of b at or after i that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string literal that
+// starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// unquoteView is the JSON string literal b decoded: a view of b when it
+// holds no escapes and is valid UTF-8, else a decoded copy (invalid UTF-8
+// replaced, as encoding/json does).
+func unquoteView(b []byte) ([]byte, error) {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return b[1 : len(b)-1], nil
+	}
+	s, err := unquote(b)
+	return []byte(s), err
 }
 
 // jsonTarget is the request target of a call whose url is u: a path as it

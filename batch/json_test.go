@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/mixedcodec/mixed"
+	"pgregory.net/rapid"
 )
 
 // jsonEntry is one response object of a JSON batch response, as a client
@@ -507,4 +510,77 @@ func TestJSONDependsOnRepeats(t *testing.T) {
 	if len(got) != 2 || got[1].Status != 200 {
 		t.Errorf("responses: %+v", got)
 	}
+}
+
+// TestAddJSONHeadersAgreesWithEncodingJSON: the walk over a headers object
+// reads what encoding/json reads from it, white space, escapes, arrays
+// and scalars included.
+func TestAddJSONHeadersAgreesWithEncodingJSON(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 6).Draw(t, "fields")
+		ws := func() string { return rapid.SampledFrom([]string{"", " ", "\n\t ", "\r\n"}).Draw(t, "ws") }
+		var doc strings.Builder
+		doc.WriteString("{" + ws())
+		seen := map[string]bool{}
+		for i := 0; i < n; i++ {
+			name := rapid.StringMatching(`[A-Za-z0-9-]{1,8}`).Draw(t, "name")
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if len(seen) > 1 {
+				doc.WriteString("," + ws())
+			}
+			q, _ := json.Marshal(name)
+			doc.Write(q)
+			doc.WriteString(ws() + ":" + ws())
+			str := func() string {
+				v := rapid.StringMatching(`[ -~é\x{2028}]{0,10}`).Draw(t, "value")
+				b, _ := json.Marshal(v)
+				return string(b)
+			}
+			switch rapid.IntRange(0, 3).Draw(t, "kind") {
+			case 0:
+				doc.WriteString(str())
+			case 1:
+				doc.WriteString("[" + ws())
+				for j := range rapid.IntRange(0, 3).Draw(t, "values") {
+					if j > 0 {
+						doc.WriteString("," + ws())
+					}
+					doc.WriteString(str() + ws())
+				}
+				doc.WriteString("]")
+			case 2:
+				doc.WriteString(rapid.SampledFrom([]string{"12", "-1.5e3", "true", "false", "null"}).Draw(t, "scalar"))
+			case 3:
+				doc.WriteString(`"\u0041\t\"x\\"`)
+			}
+			doc.WriteString(ws())
+		}
+		doc.WriteString("}")
+		var want map[string]jsonValues
+		if err := json.Unmarshal([]byte(doc.String()), &want); err != nil {
+			t.Fatalf("the generator wrote bad JSON %q: %v", doc.String(), err)
+		}
+		var hdr mixed.Header
+		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String())); err != nil {
+			t.Fatalf("%q: %v", doc.String(), err)
+		}
+		got := map[string]jsonValues{}
+		for name, value := range hdr.All() {
+			got[string(name)] = append(got[string(name)], string(value))
+		}
+		for k, vv := range want {
+			for i := range vv {
+				vv[i] = strings.Trim(vv[i], " \t")
+			}
+			if len(vv) == 0 {
+				delete(want, k)
+			}
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%q (-encoding/json +walk):\n%s", doc.String(), diff)
+		}
+	})
 }
