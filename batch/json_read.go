@@ -51,13 +51,13 @@ func (s *jsonSource) Read(p []byte) (int, error) {
 
 // requestObject is one request object of a JSON batch.
 type requestObject struct {
-	ID             jsonText              `json:"id"`
-	Method         string                `json:"method"`
-	URL            string                `json:"url"`
-	Headers        json.RawMessage       `json:"headers"`
-	Body           json.RawMessage       `json:"body"`
-	AtomicityGroup string                `json:"atomicityGroup"`
-	DependsOn      []string              `json:"dependsOn"`
+	ID             jsonText        `json:"id"`
+	Method         string          `json:"method"`
+	URL            string          `json:"url"`
+	Headers        json.RawMessage `json:"headers"`
+	Body           json.RawMessage `json:"body"`
+	AtomicityGroup string          `json:"atomicityGroup"`
+	DependsOn      []string        `json:"dependsOn"`
 }
 
 // jsonText is a JSON string, or a number taken as its text: some clients
@@ -125,9 +125,9 @@ type jsonBatch struct {
 	// seen[k] is 1 + the index of the last call found to depend on call
 	// k: a dependsOn of a million entries costs a million steps.
 	seen []int
-	mw     *mixed.MessageWriter
-	hdr    mixed.Header
-	base   url.URL
+	mw   *mixed.MessageWriter
+	hdr  mixed.Header
+	base url.URL
 }
 
 // arenaWriter appends what is written to the batch's arena.
