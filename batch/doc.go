@@ -69,10 +69,12 @@
 //     otherwise, runs its calls concurrently, and never halts. Its urls are
 //     paths from the host's root (/v1.0/me) or relative to the batch URL.
 //   - Bodies: a JSON body is JSON in the batch, both ways; any other body
-//     is a base64 string (base64url in OData, standard base64 in Graph); a
-//     request body without Content-Type is JSON. Response header names
-//     are lower case in OData and canonical in Graph; a field given more
-//     than once is one value joined with ", ".
+//     is a base64 string (base64url in OData, standard base64 in Graph), a
+//     response body labelled JSON that is not valid JSON too; a request
+//     body without Content-Type is JSON. Response header names are lower
+//     case in OData and canonical in Graph; a field given more than once
+//     is one value joined with ", ". Request headers keep the order of
+//     their object.
 //   - The batch response is 200 whenever the batch could be read; a batch
 //     that cannot be (not JSON, too large) is answered with a JSON error
 //     object {"error":{"code","message"}}. A request object that is JSON
