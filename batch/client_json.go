@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -249,10 +248,10 @@ func readJSONResponses(body io.Reader, calls []*Call) error {
 				Headers map[string]jsonValues `json:"headers"`
 				Body    json.RawMessage       `json:"body"`
 			}
+			start := dec.InputOffset()
 			if err := dec.Decode(&e); err != nil {
-				var te *json.UnmarshalTypeError
-				if errors.As(err, &te) || errors.Is(err, ErrJSONRequest) {
-					continue // a response object for no call we can tell
+				if dec.InputOffset() > start {
+					continue // JSON, but not a response object we can use
 				}
 				return fmt.Errorf("batch: reading the batch response: %w", err)
 			}
@@ -318,6 +317,24 @@ func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.R
 		ContentLength: int64(len(b)),
 		Request:       c.req,
 	}, nil
+}
+
+// jsonText is a JSON string, or a number taken as its text: some servers
+// echo numeric ids as numbers.
+type jsonText string
+
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		s, err := unquote(b)
+		*t = jsonText(s)
+		return err
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("batch: a response id must be a string or a number, not %.20s", b)
+	}
+	*t = jsonText(n)
+	return nil
 }
 
 // An answer is the response of a call of a changeset, held until every

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -315,7 +316,7 @@ func TestJSONMalformedRequests(t *testing.T) {
 	}
 	bad := "request %d (id %q): batch: bad request object in a JSON batch: "
 	want := []short{
-		{"", "", 400, fmt.Sprintf(bad, 0, "") + "json: cannot unmarshal number into Go value of type batch.requestObject"},
+		{"", "", 400, fmt.Sprintf(bad, 0, "") + "a request must be an object, not 5"},
 		{"a", "", 400, fmt.Sprintf(bad, 1, "a") + "no method"},
 		{"b", "", 400, fmt.Sprintf(bad, 2, "b") + "no url"},
 		{"c", "", 400, `request 3 (id "c"): mixed: invalid HTTP method: method "G ET" is not a token`},
@@ -581,6 +582,96 @@ func TestAddJSONHeadersAgreesWithEncodingJSON(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("%q (-encoding/json +walk):\n%s", doc.String(), diff)
+		}
+	})
+}
+
+// badID finds an id that is neither a string nor a number, in the
+// documents of TestParseRequestObjectAgreesWithEncodingJSON.
+var badID = regexp.MustCompile(`"(id|ID)"\s*:\s*[tf\[{]`)
+
+// TestParseRequestObjectAgreesWithEncodingJSON: the walk over a request
+// object reads the fields encoding/json reads into a struct (keys in any
+// case, the last of a repeated key, escapes, white space), and refuses a
+// value of the wrong type where encoding/json does.
+func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ws := func() string { return rapid.SampledFrom([]string{"", " ", "\n\t"}).Draw(t, "ws") }
+		str := func() string {
+			b, _ := json.Marshal(rapid.StringMatching(`[ -~é]{0,8}`).Draw(t, "s"))
+			return strings.Replace(string(b), "a", `\u0061`, 1)
+		}
+		values := map[string]func() string{
+			"id": func() string {
+				return rapid.SampledFrom([]string{str(), "12", "-3", "null", "true", "[]"}).Draw(t, "id")
+			},
+			"method":         func() string { return rapid.SampledFrom([]string{str(), "null", "1"}).Draw(t, "method") },
+			"url":            func() string { return rapid.SampledFrom([]string{str(), "null", "{}"}).Draw(t, "url") },
+			"atomicityGroup": func() string { return rapid.SampledFrom([]string{str(), "null"}).Draw(t, "group") },
+			"dependsOn": func() string {
+				return rapid.SampledFrom([]string{"[]", "null", "[" + str() + "," + ws() + str() + "]", `["a",1]`, `"x"`}).Draw(t, "deps")
+			},
+			"headers": func() string { return rapid.SampledFrom([]string{`{"a":"b"}`, "null", `{ }`}).Draw(t, "headers") },
+			"body": func() string {
+				return rapid.SampledFrom([]string{`{"a":[1,{"b":"}"}]}`, `"x"`, "null", "3", `[[]]`}).Draw(t, "body")
+			},
+			"other": func() string { return rapid.SampledFrom([]string{`{"id":"inner"}`, `["]"]`, "false"}).Draw(t, "other") },
+		}
+		keys := []string{"id", "method", "url", "atomicityGroup", "dependsOn", "headers", "body", "other"}
+		var doc strings.Builder
+		doc.WriteString("{" + ws())
+		for i := range rapid.IntRange(0, 10).Draw(t, "n") {
+			k := rapid.SampledFrom(keys).Draw(t, "key")
+			name := k
+			if rapid.Bool().Draw(t, "upper") {
+				name = strings.ToUpper(k)
+			}
+			if i > 0 {
+				doc.WriteString("," + ws())
+			}
+			doc.WriteString(`"` + name + `"` + ws() + ":" + ws() + values[k]() + ws())
+		}
+		doc.WriteString("}")
+		var std struct {
+			ID                          json.RawMessage
+			Method, URL, AtomicityGroup string
+			DependsOn                   []string
+			Headers, Body               json.RawMessage
+		}
+		stdErr := json.Unmarshal([]byte(doc.String()), &std)
+		if stdErr == nil && badID.MatchString(doc.String()) {
+			// An id is a string or a number (the walk's rule, which a
+			// RawMessage cannot say), wherever the key repeats.
+			stdErr = errors.New("an id that is neither a string nor a number")
+		}
+		var jr requestObject
+		err := parseRequestObject([]byte(doc.String()), &jr)
+		if (stdErr != nil) != (err != nil) {
+			t.Fatalf("%s: encoding/json says %v, the walk %v", doc.String(), stdErr, err)
+		}
+		if stdErr != nil {
+			return
+		}
+		var id string
+		if len(std.ID) > 0 && string(std.ID) != "null" {
+			if json.Unmarshal(std.ID, &id) != nil {
+				id = string(std.ID)
+			}
+		}
+		deps := []string{}
+		for _, d := range jr.DependsOn {
+			deps = append(deps, string(d))
+		}
+		norm := func(b []byte) string {
+			if string(b) == "null" {
+				return ""
+			}
+			return string(b)
+		}
+		want := []any{id, std.Method, std.URL, std.AtomicityGroup, std.DependsOn, norm(std.Headers), norm(std.Body)}
+		got := []any{jr.ID, jr.Method, jr.URL, jr.AtomicityGroup, deps, norm(jr.Headers), norm(jr.Body)}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%s (-encoding/json +walk):\n%s", doc.String(), diff)
 		}
 	})
 }
