@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -373,4 +374,50 @@ func FuzzGraphJSON(f *testing.F) {
 		f.Add([]byte(s), byte(0xff))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, flags byte) { fuzzJSONBatch(t, FormatGraphJSON, body, flags) })
+}
+
+// FuzzClientJSONResponse reads any body as the JSON batch response to
+// three calls, two of them in a changeset: no panic; a call settled with a
+// response has a readable body and a status in range; when a changeset
+// failed, both its calls say so, naming the same call.
+func FuzzClientJSONResponse(f *testing.F) {
+	f.Add([]byte(`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"application/json"},"body":{"x":1}},` +
+		`{"id":"b","atomicityGroup":"g","status":201,"headers":{"content-type":"image/png"},"body":"iVBORw=="},` +
+		`{"id":"c","atomicityGroup":"g","status":400,"body":{"error":{}}}]}`))
+	f.Add([]byte(`{"responses":[{"id":1,"status":"x"},{"id":"a","status":99},{"id":"b","status":204,"headers":{"a":["b","c"]}}],"@odata.nextLink":"x"}`))
+	f.Add([]byte(`{"responses":[{"id":"a","status":200,"body":"%%%"}]} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := (&Client{Endpoint: "http://example.com/$batch"}).NewBatch()
+		req := func() *http.Request { return httptest.NewRequest("GET", "http://example.com/x", nil) }
+		a, _ := b.Add(req(), "a")
+		cs := b.Changeset()
+		cb, _ := cs.Add(req(), "b")
+		cc, _ := cs.Add(req(), "c")
+		readJSONResponses(bytes.NewReader(body), b.Calls())
+		settled := func(c *Call) bool {
+			select {
+			case <-c.done:
+				return true
+			default:
+				return false
+			}
+		}
+		for _, c := range []*Call{a, cb, cc} {
+			if !settled(c) || c.resp == nil {
+				continue
+			}
+			if c.resp.StatusCode < 100 || c.resp.StatusCode > 999 {
+				t.Errorf("call %s: status %d", c.id, c.resp.StatusCode)
+			}
+			if _, err := io.ReadAll(c.resp.Body); err != nil {
+				t.Errorf("call %s: body: %v", c.id, err)
+			}
+		}
+		// As sendJSON does, the calls not answered get ErrNoResponse.
+		settleAll(b.Calls(), ErrNoResponse)
+		var ceB, ceC *ChangesetError
+		if errors.As(cb.err, &ceB) != errors.As(cc.err, &ceC) || ceB != nil && ceB.ID != ceC.ID {
+			t.Errorf("the changeset's calls did not fail together: b %v, c %v", cb.err, cc.err)
+		}
+	})
 }
