@@ -208,7 +208,7 @@ func TestTransportJSONFormats(t *testing.T) {
 		t.Run(f.String(), func(t *testing.T) {
 			a := newTestAPI(t, 0)
 			const n = 20
-			c := a.client(&Transport{Window: time.Minute, Format: f, MaxCalls: map[Format]int{FormatODataJSON: n}[f]})
+			c := a.client(&Transport{Window: time.Minute, Format: f, Limits: Limits{MaxCalls: map[Format]int{FormatODataJSON: n}[f]}})
 			got := make([]string, n)
 			var wg sync.WaitGroup
 			for i := range n {
