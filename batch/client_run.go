@@ -23,10 +23,11 @@ type sender struct {
 	prepare  func(*http.Request) error
 	maxResp  int64
 	sized    bool // send Content-Length (see requestBody)
+	log      *slog.Logger
+	format   Format // the wire format of the batch requests
 	// halt: the server halts each request on its first failure (see
 	// Batch.HaltOnError), skipping the later calls with 424.
 	halt bool
-	log  *slog.Logger
 }
 
 func (s *sender) maxResponseBytes() int64 {
