@@ -704,3 +704,29 @@ func TestClientChunkedFramingGames(t *testing.T) {
 		})
 	}
 }
+
+// A JSON batch response that never ends (response objects for no call, on
+// and on) is cut off as a multipart one is.
+func TestClientJSONResponseNeverEnds(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"responses":[`)
+		chunk := strings.Repeat(`{"id":"nobody","status":200,"body":{"x":1}},`, 1<<10)
+		for {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON, MaxResponseBytes: 4 << 10}
+	b := c.NewBatch()
+	call, _ := b.Add(newReq(t, "GET", "/a", ""), "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b.Do(ctx)
+	if _, err := call.Wait(ctx); !errors.Is(err, ErrResponseTooLarge) {
+		t.Errorf("call: %v, want ErrResponseTooLarge", err)
+	}
+}

@@ -175,7 +175,9 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
 	}
 	max := s.maxResponseBytes()
-	src := &jsonSource{r: resp.Body}
+	// As for a multipart response (see readResponses), with each body
+	// base64-encoded at worst.
+	src := &jsonSource{r: &budgetReader{r: resp.Body, limit: responseBudget(len(calls), max/3*4+4)}}
 	mark := func() { src.limit = src.n + max/3*4 + 64<<10 }
 	fail := func(err error) error {
 		if errors.Is(err, errObjectTooLarge) {
