@@ -289,6 +289,11 @@ func (c *Call) settle(resp *http.Response, err error) {
 	}
 }
 
+// callGone is the error of call c whose own request context cctx ended.
+func callGone(c *Call, cctx context.Context) error {
+	return fmt.Errorf("batch: call %q: %w", c.id, context.Cause(cctx))
+}
+
 // Add adds req to the batch under id, or under a generated id (unique in
 // the batch and unguessable) when id is empty. It is an error to add a
 // request whose URL names another host than the endpoint's, or a
@@ -394,7 +399,7 @@ func (b *Batch) Do(ctx context.Context) error {
 	for _, c := range b.calls {
 		c.onCall, c.start = cl.OnCall, start
 		if cctx := c.req.Context(); cctx.Done() != nil {
-			gone := func() { c.settle(nil, fmt.Errorf("batch: call %q: %w", c.id, context.Cause(cctx))) }
+			gone := func() { c.settle(nil, callGone(c, cctx)) }
 			if cctx.Err() != nil {
 				gone() // now, not on AfterFunc's goroutine: it is not sent
 				continue

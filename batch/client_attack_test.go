@@ -186,6 +186,23 @@ func TestClientResponseNeverEnds(t *testing.T) {
 		},
 		want: ErrResponseTooLarge,
 	}, {
+		name: "endless part header",
+		respond: func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			io.WriteString(w, "--"+attackBoundary+"\r\n")
+			endless(w, "X-Padding: "+big[:1000]+"\r\n")
+		},
+		want: mixed.ErrHeaderTooLarge,
+	}, {
+		name: "endless response head",
+		respond: func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			io.WriteString(w, "--"+attackBoundary+"\r\nContent-Type: application/http\r\nContent-ID: response-"+ids[1]+
+				"\r\n\r\nHTTP/1.1 200 OK\r\n")
+			endless(w, "X-Padding: "+big[:1000]+"\r\n")
+		},
+		want: ErrResponseTooLarge,
+	}, {
 		name: "tiny parts without Content-ID",
 		respond: func(w http.ResponseWriter, ids []string) {
 			startResponse(w)
@@ -310,12 +327,7 @@ func TestClientTrickleCancelled(t *testing.T) {
 		}
 	}
 	srv.Client().CloseIdleConnections()
-	for wait := time.Millisecond; runtime.NumGoroutine() > before; wait *= 2 {
-		if wait > time.Second {
-			t.Fatalf("%d goroutines after Do, %d before", runtime.NumGoroutine(), before)
-		}
-		time.Sleep(wait)
-	}
+	waitGoroutines(t, before)
 }
 
 // Transport.PrepareCall signs each batched call as Client.PrepareCall
@@ -729,4 +741,125 @@ func TestClientJSONResponseNeverEnds(t *testing.T) {
 	if _, err := call.Wait(ctx); !errors.Is(err, ErrResponseTooLarge) {
 		t.Errorf("call: %v, want ErrResponseTooLarge", err)
 	}
+}
+
+// waitGoroutines fails t unless the goroutines fall back to at most n.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	for wait := time.Millisecond; runtime.NumGoroutine() > n; wait *= 2 {
+		if wait > 2*time.Second {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(wait)
+	}
+}
+
+// A server that neither reads the batch request nor answers: each call's
+// own context fails it on time while the request is stuck writing, and
+// once all have gone the request is abandoned, leaving no goroutine.
+func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // read nothing, answer nothing
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	before := runtime.NumGoroutine()
+	for _, sized := range []bool{false, true} {
+		var limits Limits
+		if sized {
+			limits.MaxBytes = 64 << 20
+		}
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: limits}
+		b := c.NewBatch()
+		var calls []*Call
+		for i, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			req := newReq(t, "PUT", fmt.Sprintf("/x/%d", i), strings.Repeat("x", 8<<20)).WithContext(ctx)
+			req.Header.Set("Content-Type", "application/octet-stream") // nothing to search for references
+			call, err := b.Add(req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls = append(calls, call)
+		}
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- b.Do(context.Background()) }()
+		<-calls[0].Done()
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("sized %t: the 100ms call ended after %v", sized, d)
+		}
+		if calls[1].Err() != nil {
+			t.Errorf("sized %t: the 300ms call ended with the 100ms one: %v", sized, calls[1].Err())
+		}
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("sized %t: Do still blocked 5s after every call's context ended", sized)
+		}
+		for i, call := range calls {
+			if !errors.Is(call.Err(), context.DeadlineExceeded) {
+				t.Errorf("sized %t: call %d: %v, want its deadline", sized, i, call.Err())
+			}
+		}
+	}
+	// The server's handlers, which read nothing, cannot see the client
+	// go: release them, and count the client's goroutines.
+	close(release)
+	srv.Client().CloseIdleConnections()
+	waitGoroutines(t, before)
+}
+
+// Many goroutines on one Transport against a server that trickles: when
+// their contexts end, every RoundTrip returns and no goroutine is left.
+func TestTransportTrickleNoLeak(t *testing.T) {
+	release := make(chan struct{})
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		startResponse(w)
+		for {
+			if _, err := io.WriteString(w, "\r"); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			select {
+			case <-release:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	defer close(release)
+	before := runtime.NumGoroutine()
+	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Limits: Limits{MaxCalls: 4},
+		Retry: RetryPolicy{MaxAttempts: 3}}
+	hc := &http.Client{Transport: tr}
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/x/%d", srv.URL, i), nil)
+			resp, err := hc.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("call %d: %v, want its deadline", i, err)
+		}
+	}
+	srv.Client().CloseIdleConnections()
+	waitGoroutines(t, before)
 }

@@ -36,7 +36,13 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 			if c.answered {
 				continue
 			}
-			if err != nil {
+			if cctx := c.req.Context(); err != nil && cctx.Err() != nil {
+				// The call's own context ended, which may be why
+				// the batch request was cancelled (see
+				// cancelWhenAllDone): that is the call's error, as
+				// when Do settles it on its own.
+				c.aErr = callGone(c, cctx)
+			} else if err != nil {
 				c.aErr, c.aBatch = err, true
 			} else {
 				c.aErr = fmt.Errorf("%w %q", ErrNoResponse, c.id)
