@@ -863,3 +863,36 @@ func TestTransportTrickleNoLeak(t *testing.T) {
 	srv.Client().CloseIdleConnections()
 	waitGoroutines(t, before)
 }
+
+// A retry's response that also answers a call of the earlier attempt
+// (settled, not in this request) gives that part to no one: the earlier
+// result stands and the retried call gets its own part.
+func TestClientStalePartFromEarlierAttempt(t *testing.T) {
+	requests := 0
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		requests++
+		startResponse(w)
+		if requests == 1 {
+			io.WriteString(w, responsePart("a", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"))
+			io.WriteString(w, responsePart("b", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"))
+		} else {
+			io.WriteString(w, responsePart("a", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale"))
+			io.WriteString(w, responsePart("b", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nb2"))
+		}
+		io.WriteString(w, closeDelimiter)
+	})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
+	b := c.NewBatch()
+	a, _ := b.Add(newReq(t, "GET", "/a", ""), "a")
+	bc, _ := b.Add(newReq(t, "GET", "/b", ""), "b")
+	b.Do(context.Background())
+	got := map[string]retryOutcome{"a": retryResult(t, a), "b": retryResult(t, bc)}
+	want := map[string]retryOutcome{
+		"a": {Status: 200, Body: "first", Attempts: 1},
+		"b": {Status: 200, Body: "b2", Attempts: 2},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}

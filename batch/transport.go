@@ -75,7 +75,8 @@ type Transport struct {
 	PrepareCall func(*http.Request) error
 	// MaxResponseBytes bounds each call's response body (default
 	// DefaultMaxResponseBytes): a larger one fails its RoundTrip with
-	// ErrResponseTooLarge.
+	// ErrResponseTooLarge. It bounds a whole batch response as
+	// Client.MaxResponseBytes does.
 	MaxResponseBytes int64
 	// Logger, if set, receives a debug line for each batch request and
 	// an info line for each retry; nil is silent.
