@@ -169,7 +169,8 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 // base64 included), and answers the calls by id. A changeset whose calls
 // did not all succeed gives each of them a ChangesetError holding the
 // response that failed (the first that is not a 424, which only says
-// another failed).
+// another failed). Two response objects for one call give it neither:
+// ErrResponseMismatch, the batch's error.
 func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	if !isJSONMedia(resp.Header.Get("Content-Type")) {
 		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
@@ -190,6 +191,8 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		byID[c.id] = c
 	}
 	held := map[*Changeset][]answer{}
+	seen := make(map[*Call]bool, len(calls))
+	var dup map[*Call]bool // calls with two responses
 	dec := json.NewDecoder(src)
 	mark()
 	if err := expectDelim(dec, '{'); err != nil {
@@ -226,9 +229,19 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 				return fail(err)
 			}
 			c := byID[string(e.ID)]
-			if c == nil || c.answered {
+			if c == nil || dup[c] {
 				continue
 			}
+			if seen[c] {
+				// Two responses for one call: neither is
+				// given to it (it may have been the other's).
+				if dup == nil {
+					dup = make(map[*Call]bool)
+				}
+				dup[c] = true
+				continue
+			}
+			seen[c] = true
 			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
 			switch {
 			case err != nil:
@@ -243,10 +256,24 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			return fail(err)
 		}
 	}
+	var mismatch error
+	if len(dup) > 0 {
+		var ids []string
+		for _, c := range calls {
+			if dup[c] {
+				ids = append(ids, strconv.Quote(c.id))
+				c.aResp, c.aErr, c.answered = nil, nil, false
+			}
+		}
+		mismatch = fmt.Errorf("%w: two responses for call %s", ErrResponseMismatch, strings.Join(ids, ", "))
+		for cs, answers := range held {
+			held[cs] = slices.DeleteFunc(answers, func(a answer) bool { return dup[a.c] })
+		}
+	}
 	for cs, answers := range held {
 		answerGroup(cs, answers)
 	}
-	return nil
+	return mismatch
 }
 
 // jsonResponse is the *http.Response of call c from its response object;
