@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -921,4 +922,86 @@ func TestClientJSONDuplicateResponses(t *testing.T) {
 	if diff := cmp.Diff(result{Status: 200, Body: `{"v":2}`}, outcome(t, bc)); diff != "" {
 		t.Errorf("b (-want +got):\n%s", diff)
 	}
+}
+
+// A server that refuses every request as too large, even of one call,
+// costs a bounded number of requests: the halvings down to one call, and
+// then each call's attempts when 413 is a status the policy retries.
+func TestClient413LoopEnds(t *testing.T) {
+	for _, tc := range []struct {
+		statuses []int
+		attempts int
+		requests int64
+	}{
+		{nil, 1, 1 + 2 + 4 + 8},
+		{[]int{413}, 3, 1 + 2 + 4 + 8 + 8*2},
+	} {
+		var n atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			io.Copy(io.Discard, r.Body)
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+		}))
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
+			Retry: RetryPolicy{MaxAttempts: 3, Statuses: tc.statuses, BaseBackoff: time.Microsecond}}
+		b := c.NewBatch()
+		for i := range 8 {
+			b.Add(newReq(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+		}
+		b.Do(context.Background())
+		srv.Close()
+		for _, call := range b.Calls() {
+			var se *StatusError
+			if !errors.As(call.Err(), &se) || se.StatusCode != 413 || call.Attempts() != tc.attempts {
+				t.Errorf("statuses %v: call %s: %v after %d attempts, want the 413 after %d", tc.statuses, call.ID(), call.Err(), call.Attempts(), tc.attempts)
+			}
+		}
+		if n.Load() != tc.requests {
+			t.Errorf("statuses %v: %d requests, want %d", tc.statuses, n.Load(), tc.requests)
+		}
+	}
+}
+
+// Concurrent Do calls on one Client, with retries and splitting, each get
+// their own answers (run with -race).
+func TestClientConcurrentDo(t *testing.T) {
+	fail := map[string]int{}
+	status := map[string]int{}
+	for g := range 6 {
+		for i := range 5 {
+			if i%2 == 0 {
+				path := fmt.Sprintf("/g%d/%d", g, i)
+				fail[path], status[path] = 1, 503
+			}
+		}
+	}
+	f := &flaky{fail: fail, status: status}
+	srv, _ := countingServer(t, f, HandlerOptions{})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 2},
+		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := c.NewBatch()
+			for i := range 5 {
+				b.Add(newReq(t, "GET", fmt.Sprintf("/g%d/%d", g, i), ""), strconv.Itoa(i))
+			}
+			if err := b.Do(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			for _, call := range b.Calls() {
+				want := retryOutcome{Status: 200, Body: "GET " + call.Request().URL.Path + " ", Attempts: 1}
+				if i, _ := strconv.Atoi(call.ID()); i%2 == 0 {
+					want.Attempts = 2
+				}
+				if diff := cmp.Diff(want, retryResult(t, call)); diff != "" {
+					t.Errorf("call %s (-want +got):\n%s", call.Request().URL.Path, diff)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
