@@ -249,21 +249,3 @@ func checkBoundaryVsStdlib(t *testing.T, ct string) {
 		}
 	}
 }
-
-// FuzzParseBoundary checks TestParseBoundaryVsStdlib's property on any
-// Content-Type.
-func FuzzParseBoundary(f *testing.F) {
-	for _, ct := range []string{
-		"multipart/mixed; boundary=batch_pK7JBAk73-E=_AA5eFwv4m2Q=",
-		`multipart/mixed; type="application/http"; boundary="a b"`,
-		"multipart/mixed; boundary=a; boundary*=utf-8''b",
-		"multipart/mixed; boundary*0=a; boundary*1=b",
-		`multipart/mixed; boundary="batch;x"`,
-		`multipart/mixed; note="x; boundary=evil"; boundary=good`,
-	} {
-		f.Add(ct)
-	}
-	f.Fuzz(func(t *testing.T, ct string) {
-		checkBoundaryVsStdlib(t, ct)
-	})
-}

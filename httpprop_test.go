@@ -40,14 +40,6 @@ func httpGenFields(t *rapid.T) [][2]string {
 	return out
 }
 
-func httpHeaderOf(fs [][2]string) *Header {
-	var h Header
-	for _, f := range fs {
-		h.Add(f[0], f[1])
-	}
-	return &h
-}
-
 // httpGenSource returns msg as the reader the property runs on: a chunked
 // reader with drawn cuts, directly or inside a multipart part.
 func httpGenSource(t *rapid.T, msg []byte) io.Reader {
@@ -72,7 +64,7 @@ func TestPropRequestRoundTrip(t *testing.T) {
 		fs := httpGenFields(t)
 		body := httpGenBody.Draw(t, "body")
 		var out bytes.Buffer
-		if err := new(MessageWriter).WriteRequest(&out, method, target, httpHeaderOf(fs), body); err != nil {
+		if err := new(MessageWriter).WriteRequest(&out, method, target, headerOf(fs), body); err != nil {
 			t.Fatal(err)
 		}
 		want := testMsg{Method: method, Target: target, Proto: "HTTP/1.1", Header: fs, ContentLength: -1, Body: string(body)}
@@ -84,7 +76,7 @@ func TestPropRequestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reading %q: %v", out.Bytes(), err)
 		}
-		if diff := cmp.Diff(want, got, cmp.Transformer("httpNilEmpty", httpNilEmpty)); diff != "" {
+		if diff := cmp.Diff(want, got, cmpEmptyAsNil); diff != "" {
 			t.Fatalf("reading %q (-want +got):\n%s", out.Bytes(), diff)
 		}
 	})
@@ -101,7 +93,7 @@ func TestPropResponseRoundTrip(t *testing.T) {
 			body = nil
 		}
 		var out bytes.Buffer
-		if err := new(MessageWriter).WriteResponse(&out, status, reason, httpHeaderOf(fs), body); err != nil {
+		if err := new(MessageWriter).WriteResponse(&out, status, reason, headerOf(fs), body); err != nil {
 			t.Fatal(err)
 		}
 		if reason == "" {
@@ -118,17 +110,10 @@ func TestPropResponseRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reading %q: %v", out.Bytes(), err)
 		}
-		if diff := cmp.Diff(want, got, cmp.Transformer("httpNilEmpty", httpNilEmpty)); diff != "" {
+		if diff := cmp.Diff(want, got, cmpEmptyAsNil); diff != "" {
 			t.Fatalf("reading %q (-want +got):\n%s", out.Bytes(), diff)
 		}
 	})
-}
-
-func httpNilEmpty(f [][2]string) [][2]string {
-	if len(f) == 0 {
-		return nil
-	}
-	return f
 }
 
 // Any chunked encoding of a body, with any chunk sizes, hex case,
@@ -171,7 +156,7 @@ func TestPropChunkedBody(t *testing.T) {
 		}
 		want := testMsg{Method: "POST", Target: "/x", Proto: "HTTP/1.1", Header: [][2]string{{"Transfer-Encoding", "chunked"}},
 			ContentLength: -1, Chunked: true, Body: string(body), Trailer: tr}
-		if diff := cmp.Diff(want, got, cmp.Transformer("httpNilEmpty", httpNilEmpty)); diff != "" {
+		if diff := cmp.Diff(want, got, cmpEmptyAsNil); diff != "" {
 			t.Fatalf("reading %q (-want +got):\n%s", msg.Bytes(), diff)
 		}
 		std, err := http.ReadRequest(bufioReader(msg.Bytes()))

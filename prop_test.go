@@ -104,9 +104,6 @@ func genBody(t *rapid.T, boundary string, forWriter bool) string {
 	return body
 }
 
-// genCuts draws the read sizes of a chunkedReader.
-var genCuts = rapid.SliceOfN(rapid.IntRange(1, 40), 0, 100)
-
 // TestPropRoundTrip: for any parts a Writer accepts, a Reader gives them
 // back, whatever the chunking of its input.
 func TestPropRoundTrip(t *testing.T) {
@@ -160,14 +157,6 @@ func genWire(t *rapid.T, boundary string) []byte {
 		}
 	}
 	return b
-}
-
-// errString gives an error's full text, nil as "".
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // TestPropChunkingInvariance: on any input, well-formed or not, the parts

@@ -322,14 +322,6 @@ func TestWriterValidHeaderBytes(t *testing.T) {
 	}
 }
 
-func headerOf(fields [][2]string) *Header {
-	var h Header
-	for _, f := range fields {
-		h.Add(f[0], f[1])
-	}
-	return &h
-}
-
 // writeBody writes one part whose body is given in pieces to a Writer with
 // boundary "B", and returns the index of the failing Write (or -1),
 // everything written to the destination, and the error.
