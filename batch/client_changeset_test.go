@@ -136,22 +136,6 @@ func csResult(t *testing.T, c *Call) csOutcome {
 	return csOutcome{Status: resp.StatusCode, Body: string(b)}
 }
 
-func newReq(t *testing.T, method, target, body string) *http.Request {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, target, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
-}
-
 func TestChangesetWireAndCommit(t *testing.T) {
 	s := &scripted{respond: func(w io.Writer, req sentRequest) {
 		cs := req.Parts[1].CID
@@ -171,15 +155,15 @@ func TestChangesetWireAndCommit(t *testing.T) {
 			"--resp--\r\n", cs)
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
-	a, _ := b.Add(newReq(t, "GET", "/odata/Products", ""), "a")
+	a, _ := b.Add(jsonRequest(t, "GET", "/odata/Products", ""), "a")
 	cs := b.Changeset()
 	// Added after the changeset started: it goes after it on the wire.
-	late, _ := b.Add(newReq(t, "DELETE", "Products(9)", ""), "b")
-	one, err := cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	late, _ := b.Add(jsonRequest(t, "DELETE", "Products(9)", ""), "b")
+	one, err := cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	two, err := cs.Add(newReq(t, "POST", "$1/Orders", `{"Total":5}`), "2")
+	two, err := cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Total":5}`), "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +239,9 @@ func TestChangesetPositional(t *testing.T) {
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
 	cs1, cs2 := b.Changeset(), b.Changeset()
-	cs2.Add(newReq(t, "DELETE", "Orders(1)", ""), "z")
-	cs1.Add(newReq(t, "POST", "Customers", `{}`), "x")
-	cs1.Add(newReq(t, "PATCH", "$x", `{}`), "y")
+	cs2.Add(jsonRequest(t, "DELETE", "Orders(1)", ""), "z")
+	cs1.Add(jsonRequest(t, "POST", "Customers", `{}`), "x")
+	cs1.Add(jsonRequest(t, "PATCH", "$x", `{}`), "y")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -304,10 +288,10 @@ func TestChangesetRollback(t *testing.T) {
 			}}
 			b := scriptedClient(t, s, 0).NewBatch()
 			cs := b.Changeset()
-			cs.Add(newReq(t, "POST", "Customers", `{}`), "1")
-			cs.Add(newReq(t, "POST", "$1/Orders", `{}`), "2")
-			cs.Add(newReq(t, "POST", "Customers", `{}`), "3")
-			b.Add(newReq(t, "GET", "Products", ""), "other")
+			cs.Add(jsonRequest(t, "POST", "Customers", `{}`), "1")
+			cs.Add(jsonRequest(t, "POST", "$1/Orders", `{}`), "2")
+			cs.Add(jsonRequest(t, "POST", "Customers", `{}`), "3")
+			b.Add(jsonRequest(t, "GET", "Products", ""), "other")
 			if err := b.Do(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -348,12 +332,12 @@ func TestChangesetUnanswered(t *testing.T) {
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "A", `{}`), "1")
-	cs.Add(newReq(t, "POST", "B", `{}`), "2")
-	cs.Add(newReq(t, "POST", "C", `{}`), "3")
+	cs.Add(jsonRequest(t, "POST", "A", `{}`), "1")
+	cs.Add(jsonRequest(t, "POST", "B", `{}`), "2")
+	cs.Add(jsonRequest(t, "POST", "C", `{}`), "3")
 	silent := b.Changeset()
-	silent.Add(newReq(t, "POST", "D", `{}`), "4")
-	b.Add(newReq(t, "GET", "T", ""), "t")
+	silent.Add(jsonRequest(t, "POST", "D", `{}`), "4")
+	b.Add(jsonRequest(t, "GET", "T", ""), "t")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -419,16 +403,16 @@ func answerAll(w io.Writer, req sentRequest) {
 func TestChangesetSplit(t *testing.T) {
 	s := &scripted{respond: answerAll}
 	b := scriptedClient(t, s, 4).NewBatch()
-	b.Add(newReq(t, "GET", "/a", ""), "a")
+	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 	cs := b.Changeset()
-	b.Add(newReq(t, "GET", "/b", ""), "b")
-	cs.Add(newReq(t, "POST", "/m1", `{}`), "m1")
-	cs.Add(newReq(t, "POST", "$m1/x", `{}`), "m2")
+	b.Add(jsonRequest(t, "GET", "/b", ""), "b")
+	cs.Add(jsonRequest(t, "POST", "/m1", `{}`), "m1")
+	cs.Add(jsonRequest(t, "POST", "$m1/x", `{}`), "m2")
 	// c joins the changeset's request: it uses m1's result.
-	b.Add(newReq(t, "GET", "/c/$result[m1][id]", ""), "c")
-	b.Add(newReq(t, "GET", "/d", ""), "d")
+	b.Add(jsonRequest(t, "GET", "/c/$result[m1][id]", ""), "c")
+	b.Add(jsonRequest(t, "GET", "/d", ""), "d")
 	b.Changeset() // empty: not sent
-	b.Add(newReq(t, "GET", "/e", ""), "e")
+	b.Add(jsonRequest(t, "GET", "/e", ""), "e")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -454,22 +438,22 @@ func TestChangesetTooLarge(t *testing.T) {
 		{"changeset", func(b *Batch) *Changeset {
 			cs := b.Changeset()
 			for _, id := range []string{"x", "y", "z"} {
-				cs.Add(newReq(t, "POST", "/"+id, `{}`), id)
+				cs.Add(jsonRequest(t, "POST", "/"+id, `{}`), id)
 			}
 			return cs
 		}, `changeset "CS" has 3 calls, which exceed the 2 calls of one batch request`},
 		{"chain", func(b *Batch) *Changeset {
 			cs := b.Changeset()
-			cs.Add(newReq(t, "POST", "/x", `{}`), "x")
-			cs.Add(newReq(t, "POST", "/y", `{}`), "y")
-			b.Add(newReq(t, "GET", "/z/$result[y][id]", ""), "z")
+			cs.Add(jsonRequest(t, "POST", "/x", `{}`), "x")
+			cs.Add(jsonRequest(t, "POST", "/y", `{}`), "y")
+			b.Add(jsonRequest(t, "GET", "/z/$result[y][id]", ""), "z")
 			return cs
 		}, `3 calls linked by result references (from changeset "CS") exceed the 2 calls of one batch request`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &scripted{respond: answerAll}
 			b := scriptedClient(t, s, 2).NewBatch()
-			b.Add(newReq(t, "GET", "/alone", ""), "alone")
+			b.Add(jsonRequest(t, "GET", "/alone", ""), "alone")
 			cs := tc.build(b)
 			err := b.Do(context.Background())
 			want := "batch: " + strings.ReplaceAll(tc.want, "CS", cs.ID())
@@ -494,7 +478,7 @@ func TestChangesetEmpty(t *testing.T) {
 	s := &scripted{respond: answerAll}
 	b := scriptedClient(t, s, 0).NewBatch()
 	b.Changeset()
-	b.Add(newReq(t, "GET", "/a", ""), "a")
+	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 	b.Changeset()
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
@@ -529,9 +513,9 @@ func TestChangesetHaltOnError(t *testing.T) {
 	b := c.NewBatch()
 	b.HaltOnError = true
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "/1", `{}`), "1")
-	cs.Add(newReq(t, "POST", "/2", `{}`), "2")
-	b.Add(newReq(t, "GET", "/3", ""), "3")
+	cs.Add(jsonRequest(t, "POST", "/1", `{}`), "1")
+	cs.Add(jsonRequest(t, "POST", "/2", `{}`), "2")
+	b.Add(jsonRequest(t, "GET", "/3", ""), "3")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -570,48 +554,48 @@ func TestChangesetAddErrors(t *testing.T) {
 		}
 		return c
 	}
-	must(b.Add(newReq(t, "POST", "/before", `{}`), "before"))
+	must(b.Add(jsonRequest(t, "POST", "/before", `{}`), "before"))
 	cs1 := b.Changeset()
-	must(b.Add(newReq(t, "POST", "/after", `{}`), "after"))
+	must(b.Add(jsonRequest(t, "POST", "/after", `{}`), "after"))
 	cs2 := b.Changeset()
-	must(cs2.Add(newReq(t, "POST", "Customers", `{}`), "c2"))
-	must(cs1.Add(newReq(t, "POST", "Customers", `{}`), "c1"))
+	must(cs2.Add(jsonRequest(t, "POST", "Customers", `{}`), "c2"))
+	must(cs1.Add(jsonRequest(t, "POST", "Customers", `{}`), "c1"))
 
 	for _, tc := range []struct {
 		name string
 		add  func() (*Call, error)
 		want string // "" for success
 	}{
-		{"$id of an earlier member", func() (*Call, error) { return cs1.Add(newReq(t, "POST", "$c1/Orders", `{}`), "") }, ""},
-		{"$id alone, with a query", func() (*Call, error) { return cs1.Add(newReq(t, "PATCH", "$c1?x=1", `{}`), "") }, ""},
-		{"$metadata", func() (*Call, error) { return cs1.Add(newReq(t, "GET", "$metadata", ""), "") }, ""},
-		{"$id unknown", func() (*Call, error) { return cs1.Add(newReq(t, "POST", "$9/Orders", `{}`), "") },
+		{"$id of an earlier member", func() (*Call, error) { return cs1.Add(jsonRequest(t, "POST", "$c1/Orders", `{}`), "") }, ""},
+		{"$id alone, with a query", func() (*Call, error) { return cs1.Add(jsonRequest(t, "PATCH", "$c1?x=1", `{}`), "") }, ""},
+		{"$metadata", func() (*Call, error) { return cs1.Add(jsonRequest(t, "GET", "$metadata", ""), "") }, ""},
+		{"$id unknown", func() (*Call, error) { return cs1.Add(jsonRequest(t, "POST", "$9/Orders", `{}`), "") },
 			`batch: target "$9/Orders": no earlier call of changeset "CS1" has the id "9"`},
-		{"$id of a call outside the changeset", func() (*Call, error) { return cs1.Add(newReq(t, "POST", "$before/Orders", `{}`), "") },
+		{"$id of a call outside the changeset", func() (*Call, error) { return cs1.Add(jsonRequest(t, "POST", "$before/Orders", `{}`), "") },
 			`batch: target "$before/Orders": call "before" is not in changeset "CS1"; a $<Content-ID> target must name an earlier call of its own changeset`},
-		{"$id of another changeset's call", func() (*Call, error) { return cs2.Add(newReq(t, "POST", "$c1/Orders", `{}`), "") },
+		{"$id of another changeset's call", func() (*Call, error) { return cs2.Add(jsonRequest(t, "POST", "$c1/Orders", `{}`), "") },
 			`batch: target "$c1/Orders": call "c1" is not in changeset "CS2"; a $<Content-ID> target must name an earlier call of its own changeset`},
-		{"$id outside changesets", func() (*Call, error) { return b.Add(newReq(t, "POST", "$c1/Orders", `{}`), "") },
+		{"$id outside changesets", func() (*Call, error) { return b.Add(jsonRequest(t, "POST", "$c1/Orders", `{}`), "") },
 			`batch: target "$c1/Orders": a $<Content-ID> target only works inside a changeset`},
 		{"reference to a call before the changeset", func() (*Call, error) {
-			return cs1.Add(newReq(t, "POST", "/x", `{"a":"$result[before][id]"}`), "")
+			return cs1.Add(jsonRequest(t, "POST", "/x", `{"a":"$result[before][id]"}`), "")
 		}, ""},
-		{"reference to an earlier member", func() (*Call, error) { return cs1.Add(newReq(t, "GET", "/x/$result[c1][id]", ""), "") }, ""},
+		{"reference to an earlier member", func() (*Call, error) { return cs1.Add(jsonRequest(t, "GET", "/x/$result[c1][id]", ""), "") }, ""},
 		{"reference to a call added after the changeset started", func() (*Call, error) {
-			return cs1.Add(newReq(t, "POST", "/x", `{"a":"$result[after][id]"}`), "")
+			return cs1.Add(jsonRequest(t, "POST", "/x", `{"a":"$result[after][id]"}`), "")
 		}, `batch: reference $result[after][id]: call "after" comes after changeset "CS1" in the batch`},
-		{"reference into a later changeset", func() (*Call, error) { return cs1.Add(newReq(t, "GET", "/x/$result[c2][id]", ""), "") },
+		{"reference into a later changeset", func() (*Call, error) { return cs1.Add(jsonRequest(t, "GET", "/x/$result[c2][id]", ""), "") },
 			`batch: reference $result[c2][id]: call "c2" comes after changeset "CS1" in the batch`},
 		{"reference into an earlier changeset, added later", func() (*Call, error) {
 			// c1 was added after cs2 started, but cs1 comes first on the wire.
-			return cs2.Add(newReq(t, "GET", "/x/$result[c1][id]", ""), "")
+			return cs2.Add(jsonRequest(t, "GET", "/x/$result[c1][id]", ""), "")
 		}, ""},
-		{"top-level reference to a member", func() (*Call, error) { return b.Add(newReq(t, "GET", "/x/$result[c2][id]", ""), "") }, ""},
-		{"id of a changeset", func() (*Call, error) { return b.Add(newReq(t, "GET", "/x", ""), cs1.ID()) },
+		{"top-level reference to a member", func() (*Call, error) { return b.Add(jsonRequest(t, "GET", "/x/$result[c2][id]", ""), "") }, ""},
+		{"id of a changeset", func() (*Call, error) { return b.Add(jsonRequest(t, "GET", "/x", ""), cs1.ID()) },
 			`batch: duplicate call id "CS1"`},
-		{"duplicate member id", func() (*Call, error) { return cs2.Add(newReq(t, "GET", "/x", ""), "before") },
+		{"duplicate member id", func() (*Call, error) { return cs2.Add(jsonRequest(t, "GET", "/x", ""), "before") },
 			`batch: duplicate call id "before"`},
-		{"another host", func() (*Call, error) { return cs2.Add(newReq(t, "GET", "http://evil.example/x", ""), "") },
+		{"another host", func() (*Call, error) { return cs2.Add(jsonRequest(t, "GET", "http://evil.example/x", ""), "") },
 			`batch: request to host "evil.example", not the batch endpoint's "127.0.0.1"`},
 	} {
 		n := len(b.Calls())
@@ -633,11 +617,11 @@ func TestChangesetAddErrors(t *testing.T) {
 	}
 	// A target naming a member added later is refused, as it would be
 	// rewritten to nothing; once that member is in, it is fine.
-	later := newReq(t, "POST", "$later/Orders", `{}`)
+	later := jsonRequest(t, "POST", "$later/Orders", `{}`)
 	if _, err := cs1.Add(later, ""); err == nil {
 		t.Error("Add of a $<id> target naming a call not added yet succeeded")
 	}
-	must(cs1.Add(newReq(t, "POST", "Customers", `{}`), "later"))
+	must(cs1.Add(jsonRequest(t, "POST", "Customers", `{}`), "later"))
 	must(cs1.Add(later, ""))
 
 	// Do with a cancelled context fails without reaching the network.
@@ -646,7 +630,7 @@ func TestChangesetAddErrors(t *testing.T) {
 	if err := b.Do(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Do: %v, want context.Canceled", err)
 	}
-	if _, err := cs1.Add(newReq(t, "GET", "/x", ""), ""); err == nil {
+	if _, err := cs1.Add(jsonRequest(t, "GET", "/x", ""), ""); err == nil {
 		t.Error("Changeset.Add after Do succeeded")
 	}
 }
@@ -664,17 +648,17 @@ func TestChangesetEndToEndCommit(t *testing.T) {
 	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-	order, err := cs.Add(newReq(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
+	cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	order, err := cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Within the changeset, an earlier call's result is known at once.
-	if _, err := cs.Add(newReq(t, "GET", "Customers($result[1][ID])", ""), "1b"); err != nil {
+	if _, err := cs.Add(jsonRequest(t, "GET", "Customers($result[1][ID])", ""), "1b"); err != nil {
 		t.Fatal(err)
 	}
 	// Known only once the changeset commits: the server holds it back.
-	if _, err := b.Add(newReq(t, "GET", "Customers($result[1][ID])", ""), "3"); err != nil {
+	if _, err := b.Add(jsonRequest(t, "GET", "Customers($result[1][ID])", ""), "3"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Do(context.Background()); err != nil {
@@ -705,13 +689,13 @@ func TestChangesetEndToEndRollback(t *testing.T) {
 	s := newShop()
 	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
-	b.Add(newReq(t, "POST", "nogroup", `{}`), "0")
+	b.Add(jsonRequest(t, "POST", "nogroup", `{}`), "0")
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-	cs.Add(newReq(t, "POST", "$1/Orders", `{"Qty":0}`), "2")
-	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
+	cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":0}`), "2")
+	cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
 	// A rolled-back call counts as failed for the calls that use it.
-	if _, err := b.Add(newReq(t, "GET", "Customers($result[1][ID])", ""), "4"); err != nil {
+	if _, err := b.Add(jsonRequest(t, "GET", "Customers($result[1][ID])", ""), "4"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Do(context.Background()); err != nil {
@@ -743,10 +727,10 @@ func TestChangesetEndToEndAcrossChangesets(t *testing.T) {
 	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	first, second := b.Changeset(), b.Changeset()
-	if _, err := first.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "ann"); err != nil {
+	if _, err := first.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "ann"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := second.Add(newReq(t, "POST", "Customers($result[ann][ID])/Orders", `{"Qty":3}`), "order"); err != nil {
+	if _, err := second.Add(jsonRequest(t, "POST", "Customers($result[ann][ID])/Orders", `{"Qty":3}`), "order"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Do(context.Background()); err != nil {
@@ -788,8 +772,8 @@ func TestChangesetEndToEndGroupFails(t *testing.T) {
 			c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin}, 0)
 			b := c.NewBatch()
 			cs := b.Changeset()
-			cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-			cs.Add(newReq(t, "POST", "$1/Orders", `{"Qty":1}`), "2")
+			cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+			cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":1}`), "2")
 			if err := b.Do(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -817,9 +801,9 @@ func TestChangesetEndToEndSplit(t *testing.T) {
 	b := c.NewBatch()
 	for _, name := range []string{"Ann", "Bob", "Cy"} {
 		cs := b.Changeset()
-		cust, _ := cs.Add(newReq(t, "POST", "Customers", fmt.Sprintf(`{"Name":%q}`, name)), "")
-		cs.Add(newReq(t, "POST", "$"+cust.ID()+"/Orders", `{"Qty":1}`), "")
-		b.Add(newReq(t, "GET", "Customers($result["+cust.ID()+"][ID])", ""), name)
+		cust, _ := cs.Add(jsonRequest(t, "POST", "Customers", fmt.Sprintf(`{"Name":%q}`, name)), "")
+		cs.Add(jsonRequest(t, "POST", "$"+cust.ID()+"/Orders", `{"Qty":1}`), "")
+		b.Add(jsonRequest(t, "GET", "Customers($result["+cust.ID()+"][ID])", ""), name)
 	}
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)

@@ -11,18 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func jsonRequest(t *testing.T, method, target, body string) *http.Request {
-	t.Helper()
-	var req *http.Request
-	if body == "" {
-		req, _ = http.NewRequest(method, target, nil)
-	} else {
-		req, _ = http.NewRequest(method, target, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
-}
-
 func TestClientReferencesCheckedAtAdd(t *testing.T) {
 	b := (&Client{Endpoint: "http://127.0.0.1/batch"}).NewBatch()
 	if _, err := b.Add(jsonRequest(t, "GET", "/rest/user.current", ""), "get_user"); err != nil {

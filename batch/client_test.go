@@ -8,44 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
 )
-
-// result is a call's outcome as the tests compare it.
-type result struct {
-	Status int
-	Body   string
-	Err    string
-}
-
-func outcome(t *testing.T, c *Call) result {
-	t.Helper()
-	resp, err := c.Wait(context.Background())
-	if err != nil {
-		return result{Err: err.Error()}
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{Status: resp.StatusCode, Body: string(b)}
-}
-
-// countingServer serves h behind NewHandler and counts the batch requests.
-func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*httptest.Server, *atomic.Int64) {
-	var n atomic.Int64
-	bh := NewHandlerOptions(inner, opts)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		bh.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
 
 func TestClientAgainstHandler(t *testing.T) {
 	srv, _ := countingServer(t, farm(), HandlerOptions{})

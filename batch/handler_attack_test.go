@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -115,8 +114,6 @@ func TestHandlerBodyBehindReverseProxy(t *testing.T) {
 		}
 	}
 }
-
-func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
 // Finding references is one pass over the part, whatever it holds; a
 // quadratic scan took 10 s of CPU for 256 KiB of unterminated references.

@@ -13,35 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// part builds one request part of a batch body with boundary "b".
-func part(cid, msg string) string {
-	h := "--b\r\nContent-Type: application/http\r\n"
-	if cid != "" {
-		h += "Content-ID: " + cid + "\r\n"
-	}
-	return h + "\r\n" + msg + "\r\n"
-}
-
-func batchBody(parts ...string) string { return strings.Join(parts, "") + "--b--\r\n" }
-
-// serve posts body to a Handler around inner and returns the response.
-func serve(t *testing.T, inner http.Handler, opts HandlerOptions, target string, hdr http.Header, body string) *http.Response {
-	t.Helper()
-	srv := httptest.NewServer(NewHandlerOptions(inner, opts))
-	t.Cleanup(srv.Close)
-	req, _ := http.NewRequest("POST", srv.URL+target, strings.NewReader(body))
-	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
-	for k, vv := range hdr {
-		req.Header[k] = vv
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
 // describe echoes what a call saw.
 var describe = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %s host=%s auth=%s ua=%s ct=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("Authorization"), r.Header.Get("User-Agent"), r.Header.Get("Content-Type"))

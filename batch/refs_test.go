@@ -3,7 +3,6 @@ package batch
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -12,63 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// bitrix serves the two methods of the Bitrix24 seed's callBatch example,
-// user.current and department.get, and records what department.get got.
-type bitrix struct {
-	userStatus int
-	reached    atomic.Int64
-}
-
-func (b *bitrix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b.reached.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	switch r.URL.Path {
-	case "/rest/user.current":
-		if b.userStatus != 0 {
-			w.WriteHeader(b.userStatus)
-			fmt.Fprint(w, `{"error":"NO_AUTH_FOUND"}`)
-			return
-		}
-		fmt.Fprint(w, `{"ID":"1","NAME":"Ann Lee","LAST_NAME":"Lee","UF_DEPARTMENT":[1,5],"BOSS":{"ID":7}}`)
-	case "/rest/department.get":
-		body, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, `{"query":%q,"body":%s}`, r.URL.RawQuery, orNull(body))
-	default:
-		// Echo the path, to check substitution in paths.
-		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
-	}
-}
-
-func orNull(b []byte) string {
-	if len(b) == 0 {
-		return "null"
-	}
-	return string(b)
-}
-
-// jsonParts returns each response part's status and decoded JSON body.
-func jsonParts(t *testing.T, parts []gotPart) []any {
-	t.Helper()
-	var out []any
-	for _, p := range parts {
-		var v any
-		if p.Body != "" {
-			if err := json.Unmarshal([]byte(p.Body), &v); err != nil {
-				t.Fatalf("part %s: body %q: %v", p.ContentID, p.Body, err)
-			}
-		}
-		out = append(out, map[string]any{"status": float64(p.Status), "json": v})
-	}
-	return out
-}
-
-func jsonPart(method, target, body string) string {
-	if body == "" {
-		return method + " " + target + " HTTP/1.1\r\n"
-	}
-	return fmt.Sprintf("%s %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", method, target, len(body), body)
-}
 
 // The Bitrix24 seed's example: get_user, then get_department with
 // ID: $result[get_user][UF_DEPARTMENT].
@@ -139,43 +81,6 @@ func TestResultReferenceFailures(t *testing.T) {
 			}
 			if !strings.Contains(failed, tc.msg) || !strings.Contains(failed, `"code":424`) {
 				t.Errorf("424 body %q, want a JSON error containing %q", failed, tc.msg)
-			}
-		})
-	}
-}
-
-func TestHaltOnError(t *testing.T) {
-	parts := batchBody(
-		part("get_user", jsonPart("POST", "/rest/user.current", `{}`)),
-		part("get_department", jsonPart("POST", "/rest/department.get", `{"ID":"$result[get_user][UF_DEPARTMENT]"}`)),
-		part("independent", jsonPart("GET", "/rest/other", "")),
-	)
-	for _, tc := range []struct {
-		name    string
-		opts    HandlerOptions
-		hdr     http.Header
-		want    []int
-		reached int64
-	}{
-		{"off", HandlerOptions{}, nil, []int{401, 424, 200}, 2},
-		{"option", HandlerOptions{HaltOnError: true}, nil, []int{401, 424, 424}, 1},
-		{"header", HandlerOptions{HaltHeader: "X-Halt-On-Error"}, http.Header{"X-Halt-On-Error": {"true"}}, []int{401, 424, 424}, 1},
-		{"header off", HandlerOptions{HaltHeader: "X-Halt-On-Error"}, http.Header{"X-Halt-On-Error": {"false"}}, []int{401, 424, 200}, 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			inner := &bitrix{userStatus: http.StatusUnauthorized}
-			opts := tc.opts
-			opts.ResultReferences = true
-			opts.Concurrency = 1 // with one call at a time, which calls start is certain
-			got := readBatchResponse(t, serve(t, inner, opts, "/batch", tc.hdr, parts))
-			if diff := cmp.Diff(tc.want, statuses(got)); diff != "" {
-				t.Errorf("statuses (-want +got):\n%s", diff)
-			}
-			if n := inner.reached.Load(); n != tc.reached {
-				t.Errorf("inner reached %d times, want %d", n, tc.reached)
-			}
-			if tc.want[2] == 424 && !strings.Contains(got[2].Body, "skipped") {
-				t.Errorf("skipped call's body %q does not say it was skipped", got[2].Body)
 			}
 		})
 	}

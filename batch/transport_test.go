@@ -117,25 +117,6 @@ func alone(t *testing.T, a *testAPI, method, path, body string) string {
 	return fmt.Sprintf("%d %s auth=%s", resp.StatusCode, b, resp.Header.Get("X-Seen-Auth"))
 }
 
-func do(c *http.Client, ctx context.Context, method, url, body string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer token")
-	if body == "" {
-		req.Body = http.NoBody
-		req.ContentLength = 0
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d %s auth=%s", resp.StatusCode, b, resp.Header.Get("X-Seen-Auth")), nil
-}
-
 func TestTransportBatchesConcurrentCalls(t *testing.T) {
 	a := newTestAPI(t, 0)
 	// A window longer than the test and a batch that is full at n calls:
