@@ -16,16 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// checkOnePrefix fails when a line of stderr repeats the command's prefix.
-func checkOnePrefix(t *testing.T, stderr string) {
-	t.Helper()
-	for _, l := range strings.Split(stderr, "\n") {
-		if strings.Count(l, "mixed: ") > 1 {
-			t.Errorf("stderr line %q has more than one prefix", l)
-		}
-	}
-}
-
 // lineWriter sends each complete line written to it on a channel.
 type lineWriter struct {
 	buf   []byte

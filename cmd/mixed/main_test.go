@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,58 +18,10 @@ import (
 	"github.com/mixedcodec/mixed"
 )
 
-// cmdResult is what one run of the command did.
-type cmdResult struct {
-	Code   int
-	Stdout string
-	Stderr string
-}
-
-func runCmd(stdin string, args ...string) cmdResult {
-	var out, errb bytes.Buffer
-	code := run(args, strings.NewReader(stdin), &out, &errb)
-	return cmdResult{code, out.String(), errb.String()}
-}
-
-// lines decodes JSON lines into generic values for comparison.
-func lines(t *testing.T, s string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	dec := json.NewDecoder(strings.NewReader(s))
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("output %q: %v", s, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 const bareBody = "--b\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nGET /farm/v1/animals/pony\r\n\r\n" +
 	"--b\r\nContent-Type: text/plain\r\n\r\n\xff\xfe\r\n" +
 	"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--cs--\r\n" +
 	"--b--\r\n"
-
-// parts returns the part lines of decode's output: the lines after the
-// envelope line, which it checks is first.
-func parts(t *testing.T, s string) []map[string]any {
-	t.Helper()
-	l := lines(t, s)
-	if len(l) == 0 {
-		return nil
-	}
-	if l[0]["kind"] != "envelope" {
-		t.Errorf("first line %v is not the envelope", l[0])
-		return l
-	}
-	for _, m := range l[1:] {
-		if _, ok := m["kind"]; ok {
-			t.Errorf("line %v has a kind", m)
-		}
-	}
-	return l[1:]
-}
 
 func TestDecodeBareBody(t *testing.T) {
 	res := runCmd(bareBody, "decode")
@@ -152,15 +103,6 @@ func TestDecodeFlagsAndExitStatus(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustRead(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // decode | encode | decode gives the same lines.
@@ -279,49 +221,6 @@ func TestServeCalendarSeed(t *testing.T) {
 	}
 }
 
-// seedPart is a response part reduced to what the documentation shows:
-// JSON bodies compared as values.
-type seedPart struct {
-	ContentID string
-	Status    int
-	ETag      string
-	JSON      any
-}
-
-func responseParts(t *testing.T, resp *http.Response) []seedPart {
-	t.Helper()
-	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := mixed.NewReader(resp.Body, b)
-	var out []seedPart
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := mixed.NewMessageReader(p).ReadResponse("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sp := seedPart{ContentID: p.Header.Get("Content-ID"), Status: m.StatusCode, ETag: m.Header.Get("ETag")}
-		body, err := io.ReadAll(m.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(body) > 0 {
-			if err := json.Unmarshal(body, &sp.JSON); err != nil {
-				t.Fatalf("body %q: %v", body, err)
-			}
-		}
-		out = append(out, sp)
-	}
-}
-
 // serve turns result references on and halts a batch on its first error
 // when the outer header asks.
 func TestServeReferencesAndHalt(t *testing.T) {
@@ -430,44 +329,6 @@ func (o *onFirstRead) Read(p []byte) (int, error) {
 		o.f = nil
 	}
 	return n, err
-}
-
-// csPart is a response part of a batch with changesets.
-type csPart struct {
-	ContentID string
-	Status    int
-	Location  string
-	Parts     []csPart
-}
-
-func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
-	t.Helper()
-	r := mixed.NewReader(body, boundary)
-	var out []csPart
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		cp := csPart{ContentID: p.Header.Get("Content-ID")}
-		if ct := p.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/mixed") {
-			b, err := mixed.ParseBoundary(ct)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cp.Parts = changesetParts(t, p, b)
-		} else {
-			m, err := mixed.NewMessageReader(p).ReadResponse("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cp.Status, cp.Location = m.StatusCode, m.Header.Get("Location")
-		}
-		out = append(out, cp)
-	}
 }
 
 // The changeset of "mixed serve -help", sent as it says: it rolls back;

@@ -14,26 +14,6 @@ import (
 	"time"
 )
 
-// memBoundary is long enough that the pseudo-random bodies never hold
-// its delimiter.
-const memBoundary = "memory-test-boundary-7f3a9c1e5b"
-
-// block is the 64 KiB of pseudo-random bytes that a large body repeats.
-var block = randomBytes(3, 64<<10)
-
-// writeBody writes n bytes of the repeated block to w, and returns the
-// error of the first write that fails.
-func writeBody(w io.Writer, n int64) error {
-	for n > 0 {
-		k, err := w.Write(block[:min(int64(len(block)), n)])
-		if err != nil {
-			return err
-		}
-		n -= int64(k)
-	}
-	return nil
-}
-
 // largeBatch writes a bare batch of one application/octet-stream part of
 // n bytes, then another small one, through a pipe.
 func largeBatch(n int64) io.ReadCloser {

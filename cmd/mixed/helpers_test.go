@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/mixedcodec/mixed"
+)
+
+// Helpers shared by the tests of several files: running the command,
+// reading its JSON lines, reading batch responses with the codec, and
+// generated inputs.
+
+// cmdResult is what one run of the command did.
+type cmdResult struct {
+	Code   int
+	Stdout string
+	Stderr string
+}
+
+func runCmd(stdin string, args ...string) cmdResult {
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return cmdResult{code, out.String(), errb.String()}
+}
+
+// lines decodes JSON lines into generic values for comparison.
+func lines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("output %q: %v", s, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// parts returns the part lines of decode's output: the lines after the
+// envelope line, which it checks is first.
+func parts(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	l := lines(t, s)
+	if len(l) == 0 {
+		return nil
+	}
+	if l[0]["kind"] != "envelope" {
+		t.Errorf("first line %v is not the envelope", l[0])
+		return l
+	}
+	for _, m := range l[1:] {
+		if _, ok := m["kind"]; ok {
+			t.Errorf("line %v has a kind", m)
+		}
+	}
+	return l[1:]
+}
+
+func mustRead(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// seedPart is a response part reduced to what the documentation shows:
+// JSON bodies compared as values.
+type seedPart struct {
+	ContentID string
+	Status    int
+	ETag      string
+	JSON      any
+}
+
+func responseParts(t *testing.T, resp *http.Response) []seedPart {
+	t.Helper()
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mixed.NewReader(resp.Body, b)
+	var out []seedPart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mixed.NewMessageReader(p).ReadResponse("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := seedPart{ContentID: p.Header.Get("Content-ID"), Status: m.StatusCode, ETag: m.Header.Get("ETag")}
+		body, err := io.ReadAll(m.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &sp.JSON); err != nil {
+				t.Fatalf("body %q: %v", body, err)
+			}
+		}
+		out = append(out, sp)
+	}
+}
+
+// csPart is a response part of a batch with changesets.
+type csPart struct {
+	ContentID string
+	Status    int
+	Location  string
+	Parts     []csPart
+}
+
+func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
+	t.Helper()
+	r := mixed.NewReader(body, boundary)
+	var out []csPart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := csPart{ContentID: p.Header.Get("Content-ID")}
+		if ct := p.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/mixed") {
+			b, err := mixed.ParseBoundary(ct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.Parts = changesetParts(t, p, b)
+		} else {
+			m, err := mixed.NewMessageReader(p).ReadResponse("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp.Status, cp.Location = m.StatusCode, m.Header.Get("Location")
+		}
+		out = append(out, cp)
+	}
+}
+
+// pieces splits b into pieces of pseudo-random lengths (from 0 to 9, so
+// that UTF-8 sequences, escapes and base64 quads are cut everywhere).
+func pieces(b []byte, seed uint64) [][]byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out [][]byte
+	for len(b) > 0 {
+		n := min(r.IntN(10), len(b))
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return out
+}
+
+// checkOnePrefix fails when a line of stderr repeats the command's prefix.
+func checkOnePrefix(t *testing.T, stderr string) {
+	t.Helper()
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Count(l, "mixed: ") > 1 {
+			t.Errorf("stderr line %q has more than one prefix", l)
+		}
+	}
+}
+
+// randomBytes returns n deterministic pseudo-random bytes.
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// textBytes returns n bytes of valid UTF-8 text with escapes and multi-byte
+// characters, some of them across any piece boundary.
+func textBytes(n int) []byte {
+	const line = "héllo \"wörld\"\t<&> \u2028 日本語 \\ 🎉\r\n"
+	b := []byte(strings.Repeat(line, n/len(line)+1)[:n])
+	for !utf8.Valid(b) { // a character cut at the end: spaces instead
+		i := len(b) - 1
+		for b[i] < 0xc0 && b[i] >= 0x80 {
+			i--
+		}
+		for ; i < len(b); i++ {
+			b[i] = ' '
+		}
+	}
+	return b
+}
+
+// memBoundary is long enough that the pseudo-random bodies never hold
+// its delimiter.
+const memBoundary = "memory-test-boundary-7f3a9c1e5b"
+
+// writeBody writes n bytes of the repeated block to w, and returns the
+// error of the first write that fails.
+func writeBody(w io.Writer, n int64) error {
+	for n > 0 {
+		k, err := w.Write(block[:min(int64(len(block)), n)])
+		if err != nil {
+			return err
+		}
+		n -= int64(k)
+	}
+	return nil
+}
+
+// block is the 64 KiB of pseudo-random bytes that a large body repeats.
+var block = randomBytes(3, 64<<10)
