@@ -271,7 +271,7 @@ func FuzzReaderVsStdlib(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s.data, s.boundary)
 	}
-	f.Fuzz(checkVsStdlib)
+	f.Fuzz(func(t *testing.T, data []byte, boundary string) { checkVsStdlib(t, data, boundary) })
 }
 
 // FuzzWriterRoundTrip writes arbitrary headers and bodies. The Writer may
@@ -438,7 +438,7 @@ var httpFuzzOpts = MessageOptions{MaxStartLineBytes: 256, MaxHeaderBytes: 1024, 
 // checks what holds for every input: no panic, the same result however the
 // input is split, memory bounded by the limits, and errors that wrap a
 // sentinel in a *SyntaxError.
-func httpFuzzRead(t *testing.T, data []byte, request bool, method string) (testMsg, error) {
+func httpFuzzRead(t fatalT, data []byte, request bool, method string) (testMsg, error) {
 	m := NewMessageReaderOptions(nil, httpFuzzOpts)
 	read := func(src io.Reader) (testMsg, error) {
 		if request {
@@ -466,12 +466,12 @@ func httpFuzzRead(t *testing.T, data []byte, request bool, method string) (testM
 
 func FuzzReadRequest(f *testing.F) {
 	httpFuzzSeeds(f, true)
-	f.Fuzz(checkRequestVsStdlib)
+	f.Fuzz(func(t *testing.T, data []byte) { checkRequestVsStdlib(t, data) })
 }
 
 func FuzzReadResponse(f *testing.F) {
 	httpFuzzSeeds(f, false)
-	f.Fuzz(checkResponseVsStdlib)
+	f.Fuzz(func(t *testing.T, data []byte) { checkResponseVsStdlib(t, data) })
 }
 
 // FuzzMessageRoundTrip writes a message from fuzzed pieces; when the

@@ -62,7 +62,7 @@ func TestReaderVsStdlibExhaustive(t *testing.T) {
 var blankFold = regexp.MustCompile(`\n[ \t]+\r?\n`)
 
 // checkVsStdlib is FuzzReaderVsStdlib's property for one input.
-func checkVsStdlib(t *testing.T, data []byte, boundary string) {
+func checkVsStdlib(t fatalT, data []byte, boundary string) {
 	if !validReadBoundary(boundary) {
 		return
 	}
@@ -109,15 +109,7 @@ func checkVsStdlib(t *testing.T, data []byte, boundary string) {
 		}
 		return
 	}
-	var got []testPart
-	for _, p := range ours {
-		var h [][2]string
-		for _, f := range p.Header {
-			h = append(h, [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]})
-		}
-		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
-		got = append(got, testPart{Header: h, Body: p.Body})
-	}
+	got := stdForm(ours)
 	if blankFold.Match(data) {
 		for _, ps := range [][]testPart{got, std} {
 			for _, p := range ps {
@@ -213,7 +205,7 @@ func stdNameWithSpace(parts []testPart) bool {
 // whole-input and one-byte reads agree, and so does net/http where both
 // accept; where only one accepts, the input shows one of the documented
 // differences (stdAcceptsDeliberately, oursAcceptsDeliberately).
-func checkRequestVsStdlib(t *testing.T, data []byte) {
+func checkRequestVsStdlib(t fatalT, data []byte) {
 	got, err := httpFuzzRead(t, data, true, "")
 	compareWithStd(t, data, true, "", httpFuzzOpts, got, err)
 }
@@ -222,11 +214,11 @@ func checkRequestVsStdlib(t *testing.T, data []byte) {
 // as the response to an unknown method and to HEAD, by ReadResponse and by
 // ReadFinalResponse (against net/http's Transport, which skips interim
 // responses).
-func checkResponseVsStdlib(t *testing.T, data []byte) {
+func checkResponseVsStdlib(t fatalT, data []byte) {
 	checkResponseVsStdlibAs(t, data, "", "HEAD", "final:", "final:HEAD")
 }
 
-func checkResponseVsStdlibAs(t *testing.T, data []byte, methods ...string) {
+func checkResponseVsStdlibAs(t fatalT, data []byte, methods ...string) {
 	for _, method := range methods {
 		got, err := httpFuzzRead(t, data, false, method)
 		compareWithStd(t, data, false, method, httpFuzzOpts, got, err)
@@ -258,4 +250,25 @@ func TestReadMessageVsStdlibExhaustive(t *testing.T) {
 			}
 		})
 	})
+}
+
+// stdForm turns parts read by a Reader into the form stdParts gives: names
+// canonicalized, fields sorted by name, values of one name in wire order.
+func stdForm(parts []testPart) []testPart {
+	if parts == nil {
+		return nil
+	}
+	out := make([]testPart, len(parts))
+	for i, p := range parts {
+		h := make([][2]string, len(p.Header))
+		for j, f := range p.Header {
+			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
+		}
+		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
+		if len(h) == 0 {
+			h = nil
+		}
+		out[i] = testPart{Header: h, Body: p.Body}
+	}
+	return out
 }

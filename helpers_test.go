@@ -161,7 +161,7 @@ func errClass(err error) error {
 
 // checkReadErr asserts that err, from reading an input of n bytes, is
 // classifiable and, as a *SyntaxError, points inside the input.
-func checkReadErr(t *testing.T, err error, n int) {
+func checkReadErr(t fatalT, err error, n int) {
 	t.Helper()
 	if err == nil {
 		return
@@ -393,10 +393,7 @@ func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain 
 // large reads through a Reader give the parts read completely and the
 // error (class, offset and reason) that a Reader gives (want, wantErr from
 // readComplete).
-func checkSameRead(t interface {
-	Helper()
-	Fatalf(string, ...any)
-}, data []byte, boundary string, opts ReaderOptions, want []testPart, wantErr error, cuts []int) {
+func checkSameRead(t fatalT, data []byte, boundary string, opts ReaderOptions, want []testPart, wantErr error, cuts []int) {
 	t.Helper()
 	for _, how := range []string{"WriteTo", "ReadChunk", "Read"} {
 		got, err := readBytesReader(data, boundary, opts, how)
@@ -576,4 +573,11 @@ func readLargeReads(src io.Reader, boundary string, opts ReaderOptions, extra []
 	r := NewReaderOptions(src, boundary, opts)
 	next := cycle(extra, 0, 0)
 	return collectParts(r.NextPart, drainSized(func() int { return len(r.buf) + next() }), true)
+}
+
+// fatalT is what the checks shared by fuzz targets and rapid properties
+// need of a *testing.T or a *rapid.T.
+type fatalT interface {
+	Helper()
+	Fatalf(format string, args ...any)
 }
