@@ -541,7 +541,7 @@ func FuzzMessageRoundTrip(f *testing.F) {
 }
 
 // FuzzParseBoundary checks TestParseBoundaryVsStdlib's property
-// (checkBoundaryVsStdlib, in boundary_test.go) on any Content-Type.
+// (checkBoundaryVsStdlib) on any Content-Type.
 func FuzzParseBoundary(f *testing.F) {
 	for _, ct := range contentTypeSeeds {
 		f.Add(ct)

@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -179,6 +180,7 @@ func checkReadErr(t fatalT, err error, n int) {
 	}
 }
 
+// errOffset is the offset of err's *SyntaxError, or -1 without one.
 func errOffset(err error) int64 {
 	var se *SyntaxError
 	if errors.As(err, &se) {
@@ -335,6 +337,7 @@ type testMsg struct {
 	Trailer        [][2]string
 }
 
+// protoString is the version as a start line writes it.
 func protoString(major, minor int) string {
 	return "HTTP/" + string(rune('0'+major)) + "." + string(rune('0'+minor))
 }
@@ -351,12 +354,14 @@ func readTestResponse(m *MessageReader, src io.Reader, method string) (testMsg, 
 	return readTestResponseWith(m, src, method, drainWriteTo)
 }
 
+// drainWriteTo drains a message body with WriteTo.
 func drainWriteTo(b *MessageBody) (string, error) {
 	var body bytes.Buffer
 	_, err := b.WriteTo(&body)
 	return body.String(), err
 }
 
+// readTestRequestWith is readTestRequest draining the body with drain.
 func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBody) (string, error)) (testMsg, error) {
 	m.Reset(src)
 	r, err := m.ReadRequest()
@@ -370,6 +375,7 @@ func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBod
 	return got, err
 }
 
+// readTestResponseWith is readTestResponse draining the body with drain.
 func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain func(*MessageBody) (string, error)) (testMsg, error) {
 	m.Reset(src)
 	var r *Response
@@ -581,3 +587,161 @@ type fatalT interface {
 	Helper()
 	Fatalf(format string, args ...any)
 }
+
+// benchBoundary is shaped like Google's batch boundaries but without the '='
+// that mime.ParseMediaType rejects; mime/multipart takes the boundary as is,
+// so no media type is parsed on either side.
+const benchBoundary = "batch_pK7JBAk73-E_AA5eFwv4m2Q"
+
+// benchContentID is the Content-ID of response part i, as Google writes it.
+func benchContentID(i int) string {
+	return "<response-item-" + strconv.Itoa(i) + ":12930812@barnyard.example.com>"
+}
+
+// benchBatchResponse builds a Google-style batch response body of n parts,
+// each an embedded HTTP response with a JSON body, about 300 bytes a part.
+// It is written by hand rather than with our Writer so that the input does
+// not depend on the code under test.
+func benchBatchResponse(n int) []byte {
+	var b bytes.Buffer
+	for i := range n {
+		json := fmt.Sprintf("{\r\n  \"kind\": \"farm#animal\",\r\n  \"etag\": \"etag/animal-%d\",\r\n"+
+			"  \"selfLink\": \"/farm/v1/animals/animal-%d\",\r\n  \"animalName\": \"animal-%d\",\r\n"+
+			"  \"animalAge\": %d\r\n}\r\n", i, i, i, i%40)
+		if i > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("--" + benchBoundary + "\r\n")
+		b.WriteString("Content-Type: application/http\r\n")
+		b.WriteString("Content-ID: " + benchContentID(i) + "\r\n\r\n")
+		fmt.Fprintf(&b, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\n\r\n%s", len(json), json)
+	}
+	b.WriteString("\r\n--" + benchBoundary + "--\r\n")
+	return b.Bytes()
+}
+
+// benchLargeBody wraps data in a body of a single part.
+func benchLargeBody(data []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("--" + benchBoundary + "\r\nContent-Type: application/octet-stream\r\n\r\n")
+	b.Write(data)
+	b.WriteString("\r\n--" + benchBoundary + "--\r\n")
+	return b.Bytes()
+}
+
+// benchRandomBytes returns n bytes from a seeded generator.
+func benchRandomBytes(n int) []byte {
+	rng := rand.NewChaCha8([32]byte{'m', 'i', 'x', 'e', 'd'})
+	data := make([]byte, n)
+	_, _ = rng.Read(data) // documented never to fail
+	return data
+}
+
+// benchText returns n bytes of JSON-like text with a CRLF every 40 to 90
+// bytes, the shape of real batch bodies: keys, words, numbers, dates and
+// base64-like ids, so that every byte class of a JSON API response shows up.
+func benchText(n int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"kind", "etag", "id", "selfLink", "name", "description", "created", "updated", "status", "summary", "location", "email", "displayName", "timeZone"}
+	words := []string{"the", "calendar", "event", "meeting", "with", "team", "and", "review", "of", "quarterly", "results", "room", "Building", "North", "Tuesday", "confirmed", "tentative", "true", "false", "null"}
+	const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+	out := make([]byte, 0, n+128)
+	var line []byte
+	for len(out) < n {
+		size := 40 + rng.IntN(51) // the line with its CRLF
+		line = append(line[:0], "  \""...)
+		line = append(line, keys[rng.IntN(len(keys))]...)
+		line = append(line, "\": \""...)
+		for len(line) < size-4 {
+			switch rng.IntN(6) {
+			case 0:
+				line = fmt.Appendf(line, "%d", rng.IntN(100000))
+			case 1:
+				line = fmt.Appendf(line, "2024-%02d-%02dT%02d:%02d:00.000Z", 1+rng.IntN(12), 1+rng.IntN(28), rng.IntN(24), rng.IntN(60))
+			case 2:
+				for range 12 + rng.IntN(10) {
+					line = append(line, idChars[rng.IntN(len(idChars))])
+				}
+			default:
+				line = append(line, words[rng.IntN(len(words))]...)
+			}
+			line = append(line, ' ')
+		}
+		line = append(line[:size-4], "\",\r\n"...)
+		out = append(out, line...)
+	}
+	return out[:n]
+}
+
+// benchWritePart is one part of BenchmarkWriteBatch.
+type benchWritePart struct {
+	id   string
+	body []byte
+}
+
+// benchWriteParts returns n parts with a 250-byte JSON-like body each.
+func benchWriteParts(n int) []benchWritePart {
+	text := benchText(250 * n)
+	parts := make([]benchWritePart, n)
+	for i := range parts {
+		parts[i] = benchWritePart{id: benchContentID(i), body: text[250*i : 250*(i+1) : 250*(i+1)]}
+	}
+	return parts
+}
+
+// httpBenchBoundary is the boundary of httpBenchBatch, a Google one.
+const httpBenchBoundary = "batch_GOMozbDceUiJkwfCeHo28pGmhwRG5o50"
+
+// httpBenchJSON is a ~300-byte JSON body, the size of a typical Google API
+// resource in a batch response.
+var httpBenchJSON = `{"kind":"calendar#event","etag":"\"3181161784712000\"","id":"4eahs9ghkhrvkld72hogu9ph3e","status":"confirmed",` +
+	`"htmlLink":"https://www.google.com/calendar/event?eid=NGVhaHM5Z2hraHJ2a2xkNzJob2d1OXBoM2Ug","created":"2020-01-22T18:56:00.000Z",` +
+	`"summary":"Weekly sync","start":{"dateTime":"2020-01-23T10:00:00Z"}}`
+
+// httpBenchResponse is the embedded response of part i of httpBenchBatch.
+func httpBenchResponse(i int) string {
+	return "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nETag: \"etag/" + strconv.Itoa(i) +
+		"\"\r\nContent-Length: " + strconv.Itoa(len(httpBenchJSON)) + "\r\n\r\n" + httpBenchJSON + "\r\n"
+}
+
+// httpBenchBatch returns a batch response body of n parts.
+func httpBenchBatch(n int) []byte {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString("--" + httpBenchBoundary + "\r\nContent-Type: application/http\r\nContent-ID: response-" + strconv.Itoa(i) + "\r\n\r\n")
+		b.WriteString(httpBenchResponse(i))
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--" + httpBenchBoundary + "--\r\n")
+	return []byte(b.String())
+}
+
+// allocBatchParts is the size of the batches the allocation tests read
+// and write.
+const allocBatchParts = 100
+
+// allocCheck fails t unless f allocates nothing per run after one warm-up
+// run (AllocsPerRun's own warm-up call grows the buffers that Reset keeps).
+func allocCheck(t *testing.T, f func()) {
+	t.Helper()
+	if n := testing.AllocsPerRun(allocRuns, f); n != 0 {
+		t.Errorf("%v allocations per run, want 0", n)
+	}
+}
+
+// inPart wraps msg as the body of the one part of a multipart body and
+// returns a Reader positioned on that part, so that the MessageReader reads
+// from a *Part through ReadChunk, as in a batch.
+func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
+	t.Helper()
+	body := "--b\r\nContent-Type: application/http\r\n\r\n" + msg + "\r\n--b--\r\n"
+	r := NewReaderOptions(src([]byte(body)), "b", ReaderOptions{BufferSize: 1})
+	p, err := r.NextPart()
+	if err != nil {
+		t.Fatalf("NextPart: %v", err)
+	}
+	return p
+}
+
+// allocRuns is how many runs testing.AllocsPerRun averages over.
+const allocRuns = 50

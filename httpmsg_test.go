@@ -25,20 +25,6 @@ var drains = map[string]func(*MessageBody) (string, error){
 	},
 }
 
-// inPart wraps msg as the body of the one part of a multipart body and
-// returns a Reader positioned on that part, so that the MessageReader reads
-// from a *Part through ReadChunk, as in a batch.
-func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
-	t.Helper()
-	body := "--b\r\nContent-Type: application/http\r\n\r\n" + msg + "\r\n--b--\r\n"
-	r := NewReaderOptions(src([]byte(body)), "b", ReaderOptions{BufferSize: 1})
-	p, err := r.NextPart()
-	if err != nil {
-		t.Fatalf("NextPart: %v", err)
-	}
-	return p
-}
-
 // sources returns the ways a message reaches a MessageReader: each
 // awkward reader directly, and each one under a multipart Reader.
 func sources(t *testing.T, msg string) map[string]func() io.Reader {

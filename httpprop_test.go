@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,31 +210,6 @@ func httpGenWire(t *rapid.T, request bool) []byte {
 	b.WriteString(eol)
 	b.WriteString(body)
 	return b.Bytes()
-}
-
-// httpCanonFields returns our fields as net/http groups them: canonicalized
-// names, values in order.
-func httpCanonFields(fs [][2]string) http.Header {
-	h := http.Header{}
-	for _, f := range fs {
-		k := textproto.CanonicalMIMEHeaderKey(f[0])
-		h[k] = append(h[k], f[1])
-	}
-	return h
-}
-
-// httpDropFraming removes the fields net/http moves out of its Header.
-func httpDropFraming(h http.Header) http.Header {
-	out := http.Header{}
-	_, chunked := h["Transfer-Encoding"]
-	for k, v := range h {
-		// net/http moves the Trailer field of a chunked message (even a
-		// 1xx one, which has no body) out of Header, into Trailer's keys.
-		if k != "Transfer-Encoding" && k != "Content-Length" && k != "Host" && !(chunked && k == "Trailer") {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // Where net/http and we both accept a message, we agree on its method,

@@ -14,10 +14,6 @@ import (
 	"github.com/mixedcodec/mixed"
 )
 
-func errPart(cid string, status int, msg string) treePart {
-	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": float64(status), "message": msg}}}
-}
-
 // OData's example: create a customer, then POST $1/Orders; both commit.
 func TestChangesetCommits(t *testing.T) {
 	s := newShop()

@@ -31,6 +31,7 @@ func part(cid, msg string) string {
 	return h + "\r\n" + msg + "\r\n"
 }
 
+// batchBody closes the parts (boundary "b") into a batch body.
 func batchBody(parts ...string) string { return strings.Join(parts, "") + "--b--\r\n" }
 
 // serve posts body to a Handler around inner and returns the response.
@@ -69,8 +70,10 @@ type shop struct {
 	failCmt   error
 }
 
+// newShop returns an empty shop.
 func newShop() *shop { return &shop{customers: map[int]string{}, orders: map[int]int{}} }
 
+// shopGroup is a shop transaction: its undo steps, run on rollback.
 type shopGroup struct {
 	s    *shop
 	undo []func()
@@ -255,6 +258,7 @@ func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
 	}
 }
 
+// serveTree serves body and reads the 200 response as a tree.
 func serveTree(t *testing.T, inner http.Handler, opts HandlerOptions, hdr http.Header, body string) ([]treePart, *http.Response) {
 	t.Helper()
 	resp := serve(t, inner, opts, "/odata/$batch", hdr, body)
@@ -269,6 +273,7 @@ func serveTree(t *testing.T, inner http.Handler, opts HandlerOptions, hdr http.H
 	return readTree(t, resp.Body, b), resp
 }
 
+// obj is a JSON object as encoding/json decodes it.
 type obj = map[string]any
 
 // jsonParts returns each response part's status and decoded JSON body.
@@ -287,6 +292,7 @@ func jsonParts(t *testing.T, parts []gotPart) []any {
 	return out
 }
 
+// jsonPart is an embedded request with a JSON body (none when empty).
 func jsonPart(method, target, body string) string {
 	if body == "" {
 		return method + " " + target + " HTTP/1.1\r\n"
@@ -387,6 +393,7 @@ type result struct {
 	Err    string
 }
 
+// outcome waits for c and reduces it to a result.
 func outcome(t *testing.T, c *Call) result {
 	t.Helper()
 	resp, err := c.Wait(context.Background())
@@ -412,10 +419,13 @@ func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*htt
 	return srv, &n
 }
 
+// discardSlog and discardLog are loggers that write nowhere.
 func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
+// do sends one request (with a bearer token) through c and returns its
+// status, body and the X-Seen-Auth the server echoed, as one string.
 func do(c *http.Client, ctx context.Context, method, url, body string) (string, error) {
 	req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer token")
@@ -479,9 +489,15 @@ func (b *bitrix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// orNull is b, or JSON null when b is empty.
 func orNull(b []byte) string {
 	if len(b) == 0 {
 		return "null"
 	}
 	return string(b)
+}
+
+// errPart is the tree part of a call that failed with status and msg.
+func errPart(cid string, status int, msg string) treePart {
+	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": float64(status), "message": msg}}}
 }

@@ -25,6 +25,7 @@ type cmdResult struct {
 	Stderr string
 }
 
+// runCmd runs the command with args and stdin.
 func runCmd(stdin string, args ...string) cmdResult {
 	var out, errb bytes.Buffer
 	code := run(args, strings.NewReader(stdin), &out, &errb)
@@ -66,6 +67,7 @@ func parts(t *testing.T, s string) []map[string]any {
 	return l[1:]
 }
 
+// mustRead returns the contents of the file name.
 func mustRead(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(name)
@@ -84,6 +86,7 @@ type seedPart struct {
 	JSON      any
 }
 
+// responseParts reads a batch response with the codec.
 func responseParts(t *testing.T, resp *http.Response) []seedPart {
 	t.Helper()
 	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
@@ -126,6 +129,8 @@ type csPart struct {
 	Parts     []csPart
 }
 
+// changesetParts reads a batch response, changesets included, with the
+// codec.
 func changesetParts(t *testing.T, body io.Reader, boundary string) []csPart {
 	t.Helper()
 	r := mixed.NewReader(body, boundary)
