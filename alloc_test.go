@@ -14,7 +14,6 @@ import (
 // measured function also checks what it read or wrote, so that a run that
 // fails early and allocates nothing cannot pass.
 
-
 func TestAllocsReadBatch(t *testing.T) {
 	in := benchBatchResponse(allocBatchParts)
 	want, err := stdParts(in, benchBoundary)
