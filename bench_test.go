@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,22 +119,6 @@ func benchStdBatch(src io.Reader) (benchSummary, error) {
 	}
 }
 
-// benchCanonical puts parts read by our Reader in the shape stdParts gives:
-// canonical names, sorted by name (stable, so values of one name keep their
-// order).
-func benchCanonical(parts []testPart) []testPart {
-	out := make([]testPart, len(parts))
-	for i, p := range parts {
-		h := make([][2]string, len(p.Header))
-		for j, f := range p.Header {
-			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
-		}
-		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
-		out[i] = testPart{Header: h, Body: p.Body}
-	}
-	return out
-}
-
 // benchCheckRead fails b unless our Reader and mime/multipart read the same
 // parts from in, and the benchmark loops of both (wrapped as they will be
 // timed) agree on the summary, twice in a row for the reused Reader.
@@ -152,7 +135,7 @@ func benchCheckRead(b *testing.B, in []byte, wantParts int, mixedRun func() (ben
 	if len(want) != wantParts {
 		b.Fatalf("std read %d parts, the input has %d", len(want), wantParts)
 	}
-	if diff := cmp.Diff(want, benchCanonical(got)); diff != "" {
+	if diff := cmp.Diff(want, stdForm(got)); diff != "" {
 		b.Fatalf("mixed and std read different parts (-std +mixed):\n%s", diff)
 	}
 	var ids int

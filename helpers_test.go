@@ -9,8 +9,10 @@ import (
 	"maps"
 	"math/rand/v2"
 	"mime/multipart"
+	"net/textproto"
 	"reflect"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -745,3 +747,24 @@ func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
 
 // allocRuns is how many runs testing.AllocsPerRun averages over.
 const allocRuns = 50
+
+// stdForm turns parts read by a Reader into the form stdParts gives: names
+// canonicalized, fields sorted by name, values of one name in wire order.
+func stdForm(parts []testPart) []testPart {
+	if parts == nil {
+		return nil
+	}
+	out := make([]testPart, len(parts))
+	for i, p := range parts {
+		h := make([][2]string, len(p.Header))
+		for j, f := range p.Header {
+			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
+		}
+		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
+		if len(h) == 0 {
+			h = nil
+		}
+		out[i] = testPart{Header: h, Body: p.Body}
+	}
+	return out
+}
