@@ -60,33 +60,6 @@ func TestClientAgainstHandler(t *testing.T) {
 	}
 }
 
-func TestClientSplitsLargeBatches(t *testing.T) {
-	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, r.URL.Path)
-	})
-	srv, n := countingServer(t, echo, HandlerOptions{MaxCalls: 10})
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 10, Concurrency: 2}
-	b := c.NewBatch()
-	const calls = 35
-	for i := range calls {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("/item/%d", i), nil)
-		if _, err := b.Add(req, fmt.Sprint(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Do(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for i, call := range b.Calls() {
-		if diff := cmp.Diff(result{Status: 200, Body: fmt.Sprintf("/item/%d", i)}, outcome(t, call)); diff != "" {
-			t.Errorf("call %d (-want +got):\n%s", i, diff)
-		}
-	}
-	if got := n.Load(); got != 4 {
-		t.Errorf("%d batch requests for %d calls of at most 10, want 4", got, calls)
-	}
-}
-
 func TestClientAddErrors(t *testing.T) {
 	c := &Client{Endpoint: "https://www.googleapis.com/batch/calendar/v3"}
 	b := c.NewBatch()

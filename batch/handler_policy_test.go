@@ -42,24 +42,6 @@ func TestHandlerInheritsOuterHeadersAndQuery(t *testing.T) {
 	}
 }
 
-func TestHandlerContentIDEcho(t *testing.T) {
-	body := batchBody(
-		part("1", "GET /a HTTP/1.1\r\n"),
-		part("<uuid + 7>", "GET /a HTTP/1.1\r\n"),
-		part("<item1:12930812@barnyard.example.com>", "GET /a HTTP/1.1\r\n"),
-		part("", "GET /a HTTP/1.1\r\n"),
-	)
-	got := readBatchResponse(t, serve(t, describe, HandlerOptions{}, "/batch", nil, body))
-	var ids []string
-	for _, p := range got {
-		ids = append(ids, p.ContentID)
-	}
-	want := []string{"response-1", "<response-uuid + 7>", "<response-item1:12930812@barnyard.example.com>", ""}
-	if diff := cmp.Diff(want, ids); diff != "" {
-		t.Errorf("response Content-IDs (-want +got):\n%s", diff)
-	}
-}
-
 func TestHandlerTargetPolicy(t *testing.T) {
 	var reached atomic.Int64
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,9 @@
 package batch
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -144,5 +146,25 @@ func TestSubstitution(t *testing.T) {
 	}
 	if _, err := substituteTarget("/p/$result[nobody][x]", resolve); err == nil {
 		t.Error("a reference to an unknown call substituted without error")
+	}
+}
+
+// Finding references is one pass over the part, whatever it holds; a
+// quadratic scan took 10 s of CPU for 256 KiB of unterminated references.
+func TestFindRefsLinear(t *testing.T) {
+	for _, unit := range []string{"$result[", "$result[a", "%24result%5B", "$result[a][", "$$result[[", "$result[a]["} {
+		s := strings.Repeat(unit, (4<<20)/len(unit))
+		sc := newRefScanner(s)
+		if _, err := sc.all(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if sc.steps > 2*len(s) {
+			t.Errorf("%q × %d: the scan looked at %d bytes, more than twice the input", unit, len(s)/len(unit), sc.steps)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := findRefs(ctx, strings.Repeat("$result[", 1<<18)); !errors.Is(err, context.Canceled) {
+		t.Errorf("findRefs with a done context: %v, want context.Canceled", err)
 	}
 }
