@@ -230,3 +230,10 @@ func writeBody(w io.Writer, n int64) error {
 
 // block is the 64 KiB of pseudo-random bytes that a large body repeats.
 var block = randomBytes(3, 64<<10)
+
+// bareBody is a batch body without an HTTP envelope: a request, a text part
+// that is not UTF-8, and a changeset.
+const bareBody = "--b\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nGET /farm/v1/animals/pony\r\n\r\n" +
+	"--b\r\nContent-Type: text/plain\r\n\r\n\xff\xfe\r\n" +
+	"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--cs--\r\n" +
+	"--b--\r\n"
