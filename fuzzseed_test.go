@@ -15,6 +15,7 @@ import (
 // the message tables of httpmsg_test.go for the message readers. Files under
 // testdata/fuzz/<Target>/ are inputs the fuzzer found, kept as regressions.
 
+// fuzzSeed is an input of the multipart targets: a body and its boundary.
 type fuzzSeed struct {
 	name     string
 	data     []byte
