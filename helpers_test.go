@@ -22,6 +22,13 @@ import (
 	"pgregory.net/rapid"
 )
 
+// Helpers shared by the tests of several files, by topic: parts and
+// fields as tests compare them; reading parts (one core, several ways to
+// drain a body); sources that split their input; errors; embedded
+// messages; generated inputs shared with the benchmarks.
+
+// Parts and fields.
+
 // testPart is a part as tests compare it: header fields in wire order and
 // the whole body.
 type testPart struct {
@@ -86,137 +93,8 @@ func stdParts(body []byte, boundary string) ([]testPart, error) {
 	}
 }
 
-// awkwardReaders returns src wrapped in the readers every table test runs
-// through: whole, one byte at a time, half reads, random short reads, and
-// data returned together with io.EOF.
-func awkwardReaders(src []byte, seed uint64) map[string]io.Reader {
-	return map[string]io.Reader{
-		"whole":   bytes.NewReader(src),
-		"onebyte": iotest.OneByteReader(bytes.NewReader(src)),
-		"half":    iotest.HalfReader(bytes.NewReader(src)),
-		"random":  &randomReader{src: src, rng: rand.New(rand.NewPCG(seed, 1))},
-		"dataerr": iotest.DataErrReader(bytes.NewReader(src)),
-	}
-}
-
-// randomReader returns src in reads of random sizes from 0 to 2*len/…,
-// including empty reads.
-type randomReader struct {
-	src []byte
-	rng *rand.Rand
-}
-
-func (r *randomReader) Read(p []byte) (int, error) {
-	if len(r.src) == 0 {
-		return 0, io.EOF
-	}
-	n := r.rng.IntN(min(len(p), len(r.src), 300) + 1)
-	copy(p, r.src[:n])
-	r.src = r.src[n:]
-	return n, nil
-}
-
-// chunkedReader returns src split at the given cut points, one read per
-// piece: a property test drives the cuts.
-type chunkedReader struct {
-	src  []byte
-	cuts []int // lengths of the successive reads; the rest in one read
-}
-
-func (r *chunkedReader) Read(p []byte) (int, error) {
-	if len(r.src) == 0 {
-		return 0, io.EOF
-	}
-	n := len(r.src)
-	if len(r.cuts) > 0 {
-		n = min(r.cuts[0], n)
-		r.cuts = r.cuts[1:]
-	}
-	n = min(n, len(p))
-	copy(p, r.src[:n])
-	r.src = r.src[n:]
-	return n, nil
-}
-
 // crlf turns the LF line ends of a hand-written body into CRLF.
 func crlf(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) }
-
-// errClasses are the classes every Reader or Writer error must fall in.
-var errClasses = []error{
-	ErrSyntax, ErrBadBoundary, ErrNotMultipart, ErrHeaderTooLarge, ErrTooManyFields,
-	ErrTooManyParts, ErrLineTooLong, ErrNestingTooDeep, ErrDelimiterInBody,
-	ErrInvalidHeader, ErrClosed, io.ErrUnexpectedEOF,
-}
-
-// errClass returns the class of err (nil for nil), or an error describing
-// an unclassifiable one.
-func errClass(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, c := range errClasses {
-		if errors.Is(err, c) {
-			return c
-		}
-	}
-	return fmt.Errorf("unclassified error %T %q", err, err)
-}
-
-// checkReadErr asserts that err, from reading an input of n bytes, is
-// classifiable and, as a *SyntaxError, points inside the input.
-func checkReadErr(t fatalT, err error, n int) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	c := errClass(err)
-	if !slices.Contains(errClasses, c) {
-		t.Fatalf("%v", c)
-	}
-	var se *SyntaxError
-	if !errors.As(err, &se) {
-		t.Fatalf("error %q is not a *SyntaxError", err)
-	}
-	if se.Offset < 0 || se.Offset > int64(n) {
-		t.Fatalf("error %q: offset %d outside the input of %d bytes", err, se.Offset, n)
-	}
-}
-
-// errOffset is the offset of err's *SyntaxError, or -1 without one.
-func errOffset(err error) int64 {
-	var se *SyntaxError
-	if errors.As(err, &se) {
-		return se.Offset
-	}
-	return -1
-}
-
-// sweepTokens calls check with every sequence of up to depth tokens, and
-// names the input if check fails the test (Fatalf ends it through Goexit).
-func sweepTokens(t *testing.T, tokens []string, depth int, check func(data []byte)) {
-	var data []byte
-	var sweep func(depth int)
-	sweep = func(depth int) {
-		func() {
-			defer func() {
-				if t.Failed() {
-					t.Logf("input %q", data)
-				}
-			}()
-			check(data)
-		}()
-		if depth == 0 {
-			return
-		}
-		n := len(data)
-		for _, tok := range tokens {
-			data = append(data[:n], tok...)
-			sweep(depth - 1)
-		}
-		data = data[:n]
-	}
-	sweep(depth)
-}
 
 // nilIfEmpty makes an empty field list nil: a part or message written with
 // no fields reads back as nil.
@@ -229,30 +107,6 @@ func nilIfEmpty(f [][2]string) [][2]string {
 
 // cmpEmptyAsNil is nilIfEmpty as a cmp option.
 var cmpEmptyAsNil = cmp.Transformer("nilIfEmpty", nilIfEmpty)
-
-// checkErr checks err against the class want and, for this package's
-// errors, that a *SyntaxError at offset off (when off >= 0) is in the chain.
-func checkErr(t *testing.T, what string, err, want error, off int64) {
-	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Errorf("%s: error %v, want none", what, err)
-		}
-		return
-	}
-	if !errors.Is(err, want) {
-		t.Errorf("%s: error %v, want one wrapping %v", what, err, want)
-		return
-	}
-	var se *SyntaxError
-	if !errors.As(err, &se) {
-		t.Errorf("%s: error %v is not a *SyntaxError", what, err)
-		return
-	}
-	if off >= 0 && se.Offset != off {
-		t.Errorf("%s: error %v at offset %d, want offset %d", what, err, se.Offset, off)
-	}
-}
 
 // hdr builds a field list from name, value pairs.
 func hdr(kv ...string) [][2]string {
@@ -275,24 +129,6 @@ func nested(depth int) string {
 	return body
 }
 
-// failWriter accepts n bytes, then fails or writes short.
-type failWriter struct {
-	n     int
-	err   error // nil: a short write without an error
-	wrote bytes.Buffer
-}
-
-func (w *failWriter) Write(p []byte) (int, error) {
-	if len(p) <= w.n {
-		w.n -= len(p)
-		return w.wrote.Write(p)
-	}
-	k := w.n
-	w.n = 0
-	w.wrote.Write(p[:k])
-	return k, w.err
-}
-
 // fields returns h's fields in wire order, as strings, for comparisons.
 func fields(h *Header) [][2]string {
 	var out [][2]string
@@ -312,90 +148,28 @@ func headerOf(fields [][2]string) *Header {
 	return &h
 }
 
-// genCuts draws the read sizes of a chunkedReader.
-var genCuts = rapid.SliceOfN(rapid.IntRange(1, 40), 0, 100)
-
-// errString gives an error's full text, nil as "".
-func errString(err error) string {
-	if err == nil {
-		return ""
+// stdForm turns parts read by a Reader into the form stdParts gives: names
+// canonicalized, fields sorted by name, values of one name in wire order.
+func stdForm(parts []testPart) []testPart {
+	if parts == nil {
+		return nil
 	}
-	return err.Error()
-}
-
-// bufioReader is b as net/http's readers take it.
-func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
-
-// testMsg is an embedded message as tests compare it.
-type testMsg struct {
-	Method, Target string // requests
-	Status         int    // responses
-	Reason         string
-	Proto          string
-	Header         [][2]string
-	ContentLength  int64
-	Chunked        bool
-	Body           string
-	Trailer        [][2]string
-}
-
-// protoString is the version as a start line writes it.
-func protoString(major, minor int) string {
-	return "HTTP/" + string(rune('0'+major)) + "." + string(rune('0'+minor))
-}
-
-// readTestRequest reads a request from src and drains its body with
-// WriteTo. It returns what was read before any error, and the error.
-func readTestRequest(m *MessageReader, src io.Reader) (testMsg, error) {
-	return readTestRequestWith(m, src, drainWriteTo)
-}
-
-// readTestResponse reads a response to method, with ReadFinalResponse when
-// method has the prefix "final:".
-func readTestResponse(m *MessageReader, src io.Reader, method string) (testMsg, error) {
-	return readTestResponseWith(m, src, method, drainWriteTo)
-}
-
-// drainWriteTo drains a message body with WriteTo.
-func drainWriteTo(b *MessageBody) (string, error) {
-	var body bytes.Buffer
-	_, err := b.WriteTo(&body)
-	return body.String(), err
-}
-
-// readTestRequestWith is readTestRequest draining the body with drain.
-func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBody) (string, error)) (testMsg, error) {
-	m.Reset(src)
-	r, err := m.ReadRequest()
-	if err != nil {
-		return testMsg{}, err
+	out := make([]testPart, len(parts))
+	for i, p := range parts {
+		h := make([][2]string, len(p.Header))
+		for j, f := range p.Header {
+			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
+		}
+		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
+		if len(h) == 0 {
+			h = nil
+		}
+		out[i] = testPart{Header: h, Body: p.Body}
 	}
-	got := testMsg{Method: string(r.Method), Target: string(r.Target), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
-		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
-	got.Body, err = drain(r.Body)
-	got.Trailer = fields(&r.Trailer)
-	return got, err
+	return out
 }
 
-// readTestResponseWith is readTestResponse draining the body with drain.
-func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain func(*MessageBody) (string, error)) (testMsg, error) {
-	m.Reset(src)
-	var r *Response
-	var err error
-	if final, ok := strings.CutPrefix(method, "final:"); ok {
-		r, err = m.ReadFinalResponse(final)
-	} else {
-		r, err = m.ReadResponse(method)
-	}
-	if err != nil {
-		return testMsg{}, err
-	}
-	got := testMsg{Status: r.StatusCode, Reason: string(r.Reason), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
-		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
-	got.Body, err = drain(r.Body)
-	got.Trailer = fields(&r.Trailer)
-	return got, err
-}
+// Reading parts.
 
 // checkSameRead fails t unless a BytesReader (each way of draining) and
 // large reads through a Reader give the parts read completely and the
@@ -583,12 +357,290 @@ func readLargeReads(src io.Reader, boundary string, opts ReaderOptions, extra []
 	return collectParts(r.NextPart, drainSized(func() int { return len(r.buf) + next() }), true)
 }
 
+// Sources and destinations.
+
+// awkwardReaders returns src wrapped in the readers every table test runs
+// through: whole, one byte at a time, half reads, random short reads, and
+// data returned together with io.EOF.
+func awkwardReaders(src []byte, seed uint64) map[string]io.Reader {
+	return map[string]io.Reader{
+		"whole":   bytes.NewReader(src),
+		"onebyte": iotest.OneByteReader(bytes.NewReader(src)),
+		"half":    iotest.HalfReader(bytes.NewReader(src)),
+		"random":  &randomReader{src: src, rng: rand.New(rand.NewPCG(seed, 1))},
+		"dataerr": iotest.DataErrReader(bytes.NewReader(src)),
+	}
+}
+
+// randomReader returns src in reads of random sizes from 0 to 2*len/…,
+// including empty reads.
+type randomReader struct {
+	src []byte
+	rng *rand.Rand
+}
+
+func (r *randomReader) Read(p []byte) (int, error) {
+	if len(r.src) == 0 {
+		return 0, io.EOF
+	}
+	n := r.rng.IntN(min(len(p), len(r.src), 300) + 1)
+	copy(p, r.src[:n])
+	r.src = r.src[n:]
+	return n, nil
+}
+
+// chunkedReader returns src split at the given cut points, one read per
+// piece: a property test drives the cuts.
+type chunkedReader struct {
+	src  []byte
+	cuts []int // lengths of the successive reads; the rest in one read
+}
+
+func (r *chunkedReader) Read(p []byte) (int, error) {
+	if len(r.src) == 0 {
+		return 0, io.EOF
+	}
+	n := len(r.src)
+	if len(r.cuts) > 0 {
+		n = min(r.cuts[0], n)
+		r.cuts = r.cuts[1:]
+	}
+	n = min(n, len(p))
+	copy(p, r.src[:n])
+	r.src = r.src[n:]
+	return n, nil
+}
+
+// sweepTokens calls check with every sequence of up to depth tokens, and
+// names the input if check fails the test (Fatalf ends it through Goexit).
+func sweepTokens(t *testing.T, tokens []string, depth int, check func(data []byte)) {
+	var data []byte
+	var sweep func(depth int)
+	sweep = func(depth int) {
+		func() {
+			defer func() {
+				if t.Failed() {
+					t.Logf("input %q", data)
+				}
+			}()
+			check(data)
+		}()
+		if depth == 0 {
+			return
+		}
+		n := len(data)
+		for _, tok := range tokens {
+			data = append(data[:n], tok...)
+			sweep(depth - 1)
+		}
+		data = data[:n]
+	}
+	sweep(depth)
+}
+
+// failWriter accepts n bytes, then fails or writes short.
+type failWriter struct {
+	n     int
+	err   error // nil: a short write without an error
+	wrote bytes.Buffer
+}
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	if len(p) <= w.n {
+		w.n -= len(p)
+		return w.wrote.Write(p)
+	}
+	k := w.n
+	w.n = 0
+	w.wrote.Write(p[:k])
+	return k, w.err
+}
+
+// genCuts draws the read sizes of a chunkedReader.
+var genCuts = rapid.SliceOfN(rapid.IntRange(1, 40), 0, 100)
+
+// bufioReader is b as net/http's readers take it.
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+// Errors.
+
+// errClasses are the classes every Reader or Writer error must fall in.
+var errClasses = []error{
+	ErrSyntax, ErrBadBoundary, ErrNotMultipart, ErrHeaderTooLarge, ErrTooManyFields,
+	ErrTooManyParts, ErrLineTooLong, ErrNestingTooDeep, ErrDelimiterInBody,
+	ErrInvalidHeader, ErrClosed, io.ErrUnexpectedEOF,
+}
+
+// errClass returns the class of err (nil for nil), or an error describing
+// an unclassifiable one.
+func errClass(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range errClasses {
+		if errors.Is(err, c) {
+			return c
+		}
+	}
+	return fmt.Errorf("unclassified error %T %q", err, err)
+}
+
+// checkReadErr asserts that err, from reading an input of n bytes, is
+// classifiable and, as a *SyntaxError, points inside the input.
+func checkReadErr(t fatalT, err error, n int) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	c := errClass(err)
+	if !slices.Contains(errClasses, c) {
+		t.Fatalf("%v", c)
+	}
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %q is not a *SyntaxError", err)
+	}
+	if se.Offset < 0 || se.Offset > int64(n) {
+		t.Fatalf("error %q: offset %d outside the input of %d bytes", err, se.Offset, n)
+	}
+}
+
+// errOffset is the offset of err's *SyntaxError, or -1 without one.
+func errOffset(err error) int64 {
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		return se.Offset
+	}
+	return -1
+}
+
+// checkErr checks err against the class want and, for this package's
+// errors, that a *SyntaxError at offset off (when off >= 0) is in the chain.
+func checkErr(t *testing.T, what string, err, want error, off int64) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Errorf("%s: error %v, want none", what, err)
+		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Errorf("%s: error %v, want one wrapping %v", what, err, want)
+		return
+	}
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Errorf("%s: error %v is not a *SyntaxError", what, err)
+		return
+	}
+	if off >= 0 && se.Offset != off {
+		t.Errorf("%s: error %v at offset %d, want offset %d", what, err, se.Offset, off)
+	}
+}
+
+// errString gives an error's full text, nil as "".
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // fatalT is what the checks shared by fuzz targets and rapid properties
 // need of a *testing.T or a *rapid.T.
 type fatalT interface {
 	Helper()
 	Fatalf(format string, args ...any)
 }
+
+// Embedded messages.
+
+// testMsg is an embedded message as tests compare it.
+type testMsg struct {
+	Method, Target string // requests
+	Status         int    // responses
+	Reason         string
+	Proto          string
+	Header         [][2]string
+	ContentLength  int64
+	Chunked        bool
+	Body           string
+	Trailer        [][2]string
+}
+
+// protoString is the version as a start line writes it.
+func protoString(major, minor int) string {
+	return "HTTP/" + string(rune('0'+major)) + "." + string(rune('0'+minor))
+}
+
+// readTestRequest reads a request from src and drains its body with
+// WriteTo. It returns what was read before any error, and the error.
+func readTestRequest(m *MessageReader, src io.Reader) (testMsg, error) {
+	return readTestRequestWith(m, src, drainWriteTo)
+}
+
+// readTestResponse reads a response to method, with ReadFinalResponse when
+// method has the prefix "final:".
+func readTestResponse(m *MessageReader, src io.Reader, method string) (testMsg, error) {
+	return readTestResponseWith(m, src, method, drainWriteTo)
+}
+
+// drainWriteTo drains a message body with WriteTo.
+func drainWriteTo(b *MessageBody) (string, error) {
+	var body bytes.Buffer
+	_, err := b.WriteTo(&body)
+	return body.String(), err
+}
+
+// readTestRequestWith is readTestRequest draining the body with drain.
+func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBody) (string, error)) (testMsg, error) {
+	m.Reset(src)
+	r, err := m.ReadRequest()
+	if err != nil {
+		return testMsg{}, err
+	}
+	got := testMsg{Method: string(r.Method), Target: string(r.Target), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
+		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
+	got.Body, err = drain(r.Body)
+	got.Trailer = fields(&r.Trailer)
+	return got, err
+}
+
+// readTestResponseWith is readTestResponse draining the body with drain.
+func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain func(*MessageBody) (string, error)) (testMsg, error) {
+	m.Reset(src)
+	var r *Response
+	var err error
+	if final, ok := strings.CutPrefix(method, "final:"); ok {
+		r, err = m.ReadFinalResponse(final)
+	} else {
+		r, err = m.ReadResponse(method)
+	}
+	if err != nil {
+		return testMsg{}, err
+	}
+	got := testMsg{Status: r.StatusCode, Reason: string(r.Reason), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
+		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
+	got.Body, err = drain(r.Body)
+	got.Trailer = fields(&r.Trailer)
+	return got, err
+}
+
+// inPart wraps msg as the body of the one part of a multipart body and
+// returns a Reader positioned on that part, so that the MessageReader reads
+// from a *Part through ReadChunk, as in a batch.
+func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
+	t.Helper()
+	body := "--b\r\nContent-Type: application/http\r\n\r\n" + msg + "\r\n--b--\r\n"
+	r := NewReaderOptions(src([]byte(body)), "b", ReaderOptions{BufferSize: 1})
+	p, err := r.NextPart()
+	if err != nil {
+		t.Fatalf("NextPart: %v", err)
+	}
+	return p
+}
+
+// Inputs shared with the benchmarks, and the allocation checks.
 
 // benchBoundary is shaped like Google's batch boundaries but without the '='
 // that mime.ParseMediaType rejects; mime/multipart takes the boundary as is,
@@ -731,40 +783,5 @@ func allocCheck(t *testing.T, f func()) {
 	}
 }
 
-// inPart wraps msg as the body of the one part of a multipart body and
-// returns a Reader positioned on that part, so that the MessageReader reads
-// from a *Part through ReadChunk, as in a batch.
-func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
-	t.Helper()
-	body := "--b\r\nContent-Type: application/http\r\n\r\n" + msg + "\r\n--b--\r\n"
-	r := NewReaderOptions(src([]byte(body)), "b", ReaderOptions{BufferSize: 1})
-	p, err := r.NextPart()
-	if err != nil {
-		t.Fatalf("NextPart: %v", err)
-	}
-	return p
-}
-
 // allocRuns is how many runs testing.AllocsPerRun averages over.
 const allocRuns = 50
-
-// stdForm turns parts read by a Reader into the form stdParts gives: names
-// canonicalized, fields sorted by name, values of one name in wire order.
-func stdForm(parts []testPart) []testPart {
-	if parts == nil {
-		return nil
-	}
-	out := make([]testPart, len(parts))
-	for i, p := range parts {
-		h := make([][2]string, len(p.Header))
-		for j, f := range p.Header {
-			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
-		}
-		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
-		if len(h) == 0 {
-			h = nil
-		}
-		out[i] = testPart{Header: h, Body: p.Body}
-	}
-	return out
-}

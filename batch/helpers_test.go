@@ -18,9 +18,11 @@ import (
 	"github.com/mixedcodec/mixed"
 )
 
-// Helpers and fixtures shared by the tests of several files: request
-// bodies, the shop and farm test services, and readers of batch responses
-// that use the codec, independently of the Client.
+// Helpers and fixtures shared by the tests of several files, by topic:
+// building batch bodies; serving them and reading the responses with the
+// codec, independently of the Client; the test services; the Client.
+
+// Batch bodies (boundary "b").
 
 // part builds one request part of a batch body with boundary "b".
 func part(cid, msg string) string {
@@ -33,6 +35,30 @@ func part(cid, msg string) string {
 
 // batchBody closes the parts (boundary "b") into a batch body.
 func batchBody(parts ...string) string { return strings.Join(parts, "") + "--b--\r\n" }
+
+// changeset builds a changeset part (boundary "cs") of a batch body with
+// boundary "b"; members are built with part and re-delimited.
+func changeset(cid string, members ...string) string {
+	h := "--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n"
+	if cid != "" {
+		h += "Content-ID: " + cid + "\r\n"
+	}
+	body := ""
+	for _, m := range members {
+		body += "--cs" + strings.TrimPrefix(m, "--b")
+	}
+	return h + "\r\n" + body + "--cs--\r\n"
+}
+
+// jsonPart is an embedded request with a JSON body (none when empty).
+func jsonPart(method, target, body string) string {
+	if body == "" {
+		return method + " " + target + " HTTP/1.1\r\n"
+	}
+	return fmt.Sprintf("%s %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", method, target, len(body), body)
+}
+
+// Serving a batch and reading its response.
 
 // serve posts body to a Handler around inner and returns the response.
 func serve(t *testing.T, inner http.Handler, opts HandlerOptions, target string, hdr http.Header, body string) *http.Response {
@@ -51,6 +77,158 @@ func serve(t *testing.T, inner http.Handler, opts HandlerOptions, target string,
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// treePart is a response part, with the parts of a nested multipart body.
+type treePart struct {
+	ContentID string
+	Status    int
+	Location  string
+	JSON      any
+	Parts     []treePart
+}
+
+// readTree reads a batch response, nested changesets included.
+func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
+	t.Helper()
+	r := mixed.NewReader(body, boundary)
+	var out []treePart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v", len(out), err)
+		}
+		tp := treePart{ContentID: p.Header.Get("Content-ID")}
+		ct := p.Header.Get("Content-Type")
+		if strings.HasPrefix(ct, "multipart/mixed") {
+			b, err := mixed.ParseBoundary(ct)
+			if err != nil {
+				t.Fatalf("part %d: %v", len(out), err)
+			}
+			tp.Parts = readTree(t, p, b)
+			if tp.Parts == nil {
+				tp.Parts = []treePart{}
+			}
+			out = append(out, tp)
+			continue
+		}
+		m, err := mixed.NewMessageReader(p).ReadResponse("")
+		if err != nil {
+			t.Fatalf("part %d: %v", len(out), err)
+		}
+		tp.Status = m.StatusCode
+		tp.Location = m.Header.Get("Location")
+		b, _ := io.ReadAll(m.Body)
+		if err := json.Unmarshal(b, &tp.JSON); err != nil {
+			tp.JSON = string(b) // a text/plain error of the Handler
+		}
+		out = append(out, tp)
+	}
+}
+
+// serveTree serves body and reads the 200 response as a tree.
+func serveTree(t *testing.T, inner http.Handler, opts HandlerOptions, hdr http.Header, body string) ([]treePart, *http.Response) {
+	t.Helper()
+	resp := serve(t, inner, opts, "/odata/$batch", hdr, body)
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("batch status %d: %s", resp.StatusCode, b)
+	}
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readTree(t, resp.Body, b), resp
+}
+
+// obj is a JSON object as encoding/json decodes it.
+type obj = map[string]any
+
+// jsonParts returns each response part's status and decoded JSON body.
+func jsonParts(t *testing.T, parts []gotPart) []any {
+	t.Helper()
+	var out []any
+	for _, p := range parts {
+		var v any
+		if p.Body != "" {
+			if err := json.Unmarshal([]byte(p.Body), &v); err != nil {
+				t.Fatalf("part %s: body %q: %v", p.ContentID, p.Body, err)
+			}
+		}
+		out = append(out, map[string]any{"status": float64(p.Status), "json": v})
+	}
+	return out
+}
+
+// gotPart is a response part as the tests compare it.
+type gotPart struct {
+	ContentID string
+	Status    int
+	Header    map[string]string
+	Body      string
+}
+
+// readBatchResponse reads a batch response with the codec, independently
+// of the Client.
+func readBatchResponse(t *testing.T, resp *http.Response) []gotPart {
+	t.Helper()
+	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("response Content-Type %q: %v", resp.Header.Get("Content-Type"), err)
+	}
+	r := mixed.NewReader(resp.Body, boundary)
+	var out []gotPart
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("part %d: %v", len(out), err)
+		}
+		if ct := p.Header.Get("Content-Type"); ct != "application/http" {
+			t.Errorf("part %d: Content-Type %q, want application/http", len(out), ct)
+		}
+		mr := mixed.NewMessageReader(p)
+		m, err := mr.ReadResponse("")
+		if err != nil {
+			t.Fatalf("part %d: embedded response: %v", len(out), err)
+		}
+		g := gotPart{ContentID: p.Header.Get("Content-ID"), Status: m.StatusCode, Header: map[string]string{}}
+		for n, v := range m.Header.All() {
+			g.Header[string(n)] = string(v)
+		}
+		b, err := io.ReadAll(m.Body)
+		if err != nil {
+			t.Fatalf("part %d: body: %v", len(out), err)
+		}
+		g.Body = string(b)
+		out = append(out, g)
+	}
+}
+
+// statuses is the status of each part, in order.
+func statuses(parts []gotPart) []int {
+	var out []int
+	for _, p := range parts {
+		out = append(out, p.Status)
+	}
+	return out
+}
+
+// discardSlog and discardLog are loggers that write nowhere.
+func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// errPart is the tree part of a call that failed with status and msg.
+func errPart(cid string, status int, msg string) treePart {
+	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": float64(status), "message": msg}}}
+}
+
+// Test services.
 
 // shop is a transactional store behind an OData-style API:
 //
@@ -194,168 +372,6 @@ func (s *shop) state() map[string]any {
 	return map[string]any{"customers": len(s.customers), "orders": len(s.orders), "log": strings.Join(s.log, " ")}
 }
 
-// changeset builds a changeset part (boundary "cs") of a batch body with
-// boundary "b"; members are built with part and re-delimited.
-func changeset(cid string, members ...string) string {
-	h := "--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n"
-	if cid != "" {
-		h += "Content-ID: " + cid + "\r\n"
-	}
-	body := ""
-	for _, m := range members {
-		body += "--cs" + strings.TrimPrefix(m, "--b")
-	}
-	return h + "\r\n" + body + "--cs--\r\n"
-}
-
-// treePart is a response part, with the parts of a nested multipart body.
-type treePart struct {
-	ContentID string
-	Status    int
-	Location  string
-	JSON      any
-	Parts     []treePart
-}
-
-// readTree reads a batch response, nested changesets included.
-func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
-	t.Helper()
-	r := mixed.NewReader(body, boundary)
-	var out []treePart
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("part %d: %v", len(out), err)
-		}
-		tp := treePart{ContentID: p.Header.Get("Content-ID")}
-		ct := p.Header.Get("Content-Type")
-		if strings.HasPrefix(ct, "multipart/mixed") {
-			b, err := mixed.ParseBoundary(ct)
-			if err != nil {
-				t.Fatalf("part %d: %v", len(out), err)
-			}
-			tp.Parts = readTree(t, p, b)
-			if tp.Parts == nil {
-				tp.Parts = []treePart{}
-			}
-			out = append(out, tp)
-			continue
-		}
-		m, err := mixed.NewMessageReader(p).ReadResponse("")
-		if err != nil {
-			t.Fatalf("part %d: %v", len(out), err)
-		}
-		tp.Status = m.StatusCode
-		tp.Location = m.Header.Get("Location")
-		b, _ := io.ReadAll(m.Body)
-		if err := json.Unmarshal(b, &tp.JSON); err != nil {
-			tp.JSON = string(b) // a text/plain error of the Handler
-		}
-		out = append(out, tp)
-	}
-}
-
-// serveTree serves body and reads the 200 response as a tree.
-func serveTree(t *testing.T, inner http.Handler, opts HandlerOptions, hdr http.Header, body string) ([]treePart, *http.Response) {
-	t.Helper()
-	resp := serve(t, inner, opts, "/odata/$batch", hdr, body)
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("batch status %d: %s", resp.StatusCode, b)
-	}
-	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return readTree(t, resp.Body, b), resp
-}
-
-// obj is a JSON object as encoding/json decodes it.
-type obj = map[string]any
-
-// jsonParts returns each response part's status and decoded JSON body.
-func jsonParts(t *testing.T, parts []gotPart) []any {
-	t.Helper()
-	var out []any
-	for _, p := range parts {
-		var v any
-		if p.Body != "" {
-			if err := json.Unmarshal([]byte(p.Body), &v); err != nil {
-				t.Fatalf("part %s: body %q: %v", p.ContentID, p.Body, err)
-			}
-		}
-		out = append(out, map[string]any{"status": float64(p.Status), "json": v})
-	}
-	return out
-}
-
-// jsonPart is an embedded request with a JSON body (none when empty).
-func jsonPart(method, target, body string) string {
-	if body == "" {
-		return method + " " + target + " HTTP/1.1\r\n"
-	}
-	return fmt.Sprintf("%s %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", method, target, len(body), body)
-}
-
-// gotPart is a response part as the tests compare it.
-type gotPart struct {
-	ContentID string
-	Status    int
-	Header    map[string]string
-	Body      string
-}
-
-// readBatchResponse reads a batch response with the codec, independently
-// of the Client.
-func readBatchResponse(t *testing.T, resp *http.Response) []gotPart {
-	t.Helper()
-	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatalf("response Content-Type %q: %v", resp.Header.Get("Content-Type"), err)
-	}
-	r := mixed.NewReader(resp.Body, boundary)
-	var out []gotPart
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("part %d: %v", len(out), err)
-		}
-		if ct := p.Header.Get("Content-Type"); ct != "application/http" {
-			t.Errorf("part %d: Content-Type %q, want application/http", len(out), ct)
-		}
-		mr := mixed.NewMessageReader(p)
-		m, err := mr.ReadResponse("")
-		if err != nil {
-			t.Fatalf("part %d: embedded response: %v", len(out), err)
-		}
-		g := gotPart{ContentID: p.Header.Get("Content-ID"), Status: m.StatusCode, Header: map[string]string{}}
-		for n, v := range m.Header.All() {
-			g.Header[string(n)] = string(v)
-		}
-		b, err := io.ReadAll(m.Body)
-		if err != nil {
-			t.Fatalf("part %d: body: %v", len(out), err)
-		}
-		g.Body = string(b)
-		out = append(out, g)
-	}
-}
-
-// statuses is the status of each part, in order.
-func statuses(parts []gotPart) []int {
-	var out []int
-	for _, p := range parts {
-		out = append(out, p.Status)
-	}
-	return out
-}
-
 // farm is the Calendar documentation's demo API, enough of it to answer
 // the seed's batch: ETags honoured by If-None-Match.
 func farm() http.Handler {
@@ -384,82 +400,6 @@ func farm() http.Handler {
 		fmt.Fprint(w, `[]`)
 	})
 	return mux
-}
-
-// result is a call's outcome as the tests compare it.
-type result struct {
-	Status int
-	Body   string
-	Err    string
-}
-
-// outcome waits for c and reduces it to a result.
-func outcome(t *testing.T, c *Call) result {
-	t.Helper()
-	resp, err := c.Wait(context.Background())
-	if err != nil {
-		return result{Err: err.Error()}
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{Status: resp.StatusCode, Body: string(b)}
-}
-
-// countingServer serves h behind NewHandler and counts the batch requests.
-func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*httptest.Server, *atomic.Int64) {
-	var n atomic.Int64
-	bh := NewHandlerOptions(inner, opts)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		bh.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
-
-// discardSlog and discardLog are loggers that write nowhere.
-func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
-
-// do sends one request (with a bearer token) through c and returns its
-// status, body and the X-Seen-Auth the server echoed, as one string.
-func do(c *http.Client, ctx context.Context, method, url, body string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer token")
-	if body == "" {
-		req.Body = http.NoBody
-		req.ContentLength = 0
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d %s auth=%s", resp.StatusCode, b, resp.Header.Get("X-Seen-Auth")), nil
-}
-
-// jsonRequest is a request with body (none when empty) as JSON.
-func jsonRequest(t *testing.T, method, target, body string) *http.Request {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, target, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
 }
 
 // bitrix serves the two methods of the Bitrix24 seed's callBatch example,
@@ -497,7 +437,75 @@ func orNull(b []byte) string {
 	return string(b)
 }
 
-// errPart is the tree part of a call that failed with status and msg.
-func errPart(cid string, status int, msg string) treePart {
-	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": float64(status), "message": msg}}}
+// The Client side.
+
+// result is a call's outcome as the tests compare it.
+type result struct {
+	Status int
+	Body   string
+	Err    string
+}
+
+// outcome waits for c and reduces it to a result.
+func outcome(t *testing.T, c *Call) result {
+	t.Helper()
+	resp, err := c.Wait(context.Background())
+	if err != nil {
+		return result{Err: err.Error()}
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{Status: resp.StatusCode, Body: string(b)}
+}
+
+// countingServer serves h behind NewHandler and counts the batch requests.
+func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	bh := NewHandlerOptions(inner, opts)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		bh.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// do sends one request (with a bearer token) through c and returns its
+// status, body and the X-Seen-Auth the server echoed, as one string.
+func do(c *http.Client, ctx context.Context, method, url, body string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer token")
+	if body == "" {
+		req.Body = http.NoBody
+		req.ContentLength = 0
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d %s auth=%s", resp.StatusCode, b, resp.Header.Get("X-Seen-Auth")), nil
+}
+
+// jsonRequest is a request with body (none when empty) as JSON.
+func jsonRequest(t *testing.T, method, target, body string) *http.Request {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, target, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
 }
