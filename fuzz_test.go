@@ -312,8 +312,8 @@ func FuzzWriterRoundTrip(f *testing.F) {
 			}
 			pw, err := w.CreatePart(&h)
 			if !valid {
-				if !errors.Is(err, ErrInvalidHeader) {
-					t.Fatalf("CreatePart(%q) = %v, want ErrInvalidHeader", p.Header, err)
+				if !errors.Is(err, ErrBadHeader) {
+					t.Fatalf("CreatePart(%q) = %v, want ErrBadHeader", p.Header, err)
 				}
 				continue
 			}
@@ -448,8 +448,8 @@ func httpFuzzRead(t fatalT, data []byte, request bool, method string) (testMsg, 
 	}
 	got, err := read(bytes.NewReader(data))
 	// The head buffer holds at most the head limit and one read.
-	if max := 2 * (httpFuzzOpts.MaxHeaderBytes + len(m.rbuf)); cap(m.head) > max || cap(m.tbuf) > max || cap(m.lbuf) > max {
-		t.Fatalf("buffers grew to %d, %d, %d bytes, over %d", cap(m.head), cap(m.tbuf), cap(m.lbuf), max)
+	if max := 2 * (httpFuzzOpts.MaxHeaderBytes + len(m.rbuf)); cap(m.head) > max || cap(m.trailerBuf) > max || cap(m.lineBuf) > max {
+		t.Fatalf("buffers grew to %d, %d, %d bytes, over %d", cap(m.head), cap(m.trailerBuf), cap(m.lineBuf), max)
 	}
 	if err != nil {
 		var se *SyntaxError

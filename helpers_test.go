@@ -468,7 +468,7 @@ func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReade
 var errClasses = []error{
 	ErrSyntax, ErrBadBoundary, ErrNotMultipart, ErrHeaderTooLarge, ErrTooManyFields,
 	ErrTooManyParts, ErrLineTooLong, ErrNestingTooDeep, ErrDelimiterInBody,
-	ErrInvalidHeader, ErrClosed, io.ErrUnexpectedEOF,
+	ErrBadHeader, ErrClosed, io.ErrUnexpectedEOF,
 }
 
 // errClass returns the class of err (nil for nil), or an error describing
@@ -551,6 +551,13 @@ func errString(err error) string {
 type fatalT interface {
 	Helper()
 	Fatalf(format string, args ...any)
+}
+
+// isMisuse reports whether err is the misuse error want, and not an error
+// about bad input: no *SyntaxError, no sentinel of bad input.
+func isMisuse(err, want error) bool {
+	var se *SyntaxError
+	return errors.Is(err, want) && !errors.As(err, &se) && !errors.Is(err, ErrBadBoundary) && !errors.Is(err, ErrSyntax)
 }
 
 // Embedded messages.

@@ -131,8 +131,8 @@ func TestWriterSetBoundaryAfterStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := w.Boundary()
-	if err := w.SetBoundary("other"); !errors.Is(err, ErrBadBoundary) {
-		t.Errorf("SetBoundary after CreatePart = %v, want ErrBadBoundary", err)
+	if err := w.SetBoundary("other"); !isMisuse(err, errLateBoundary) {
+		t.Errorf("SetBoundary after CreatePart = %v, want the misuse error errLateBoundary", err)
 	}
 	if w.Boundary() != b {
 		t.Errorf("boundary changed to %q", w.Boundary())
@@ -150,8 +150,8 @@ func TestWriterSetBoundaryAfterStart(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.SetBoundary("other"); !errors.Is(err, ErrBadBoundary) {
-		t.Errorf("SetBoundary after Close = %v, want ErrBadBoundary", err)
+	if err := w.SetBoundary("other"); !isMisuse(err, errLateBoundary) {
+		t.Errorf("SetBoundary after Close = %v, want the misuse error errLateBoundary", err)
 	}
 }
 
@@ -264,8 +264,8 @@ func TestWriterInvalidHeader(t *testing.T) {
 		h.Add("Content-Type", "text/plain")
 		h.Add(f[0], f[1])
 		pw, err := w.CreatePart(&h)
-		if !errors.Is(err, ErrInvalidHeader) || pw != nil {
-			t.Errorf("field %q: CreatePart = %v, %v, want nil, ErrInvalidHeader", f, pw, err)
+		if !errors.Is(err, ErrBadHeader) || pw != nil {
+			t.Errorf("field %q: CreatePart = %v, %v, want nil, ErrBadHeader", f, pw, err)
 		}
 		if buf.Len() != before {
 			t.Errorf("field %q: %q written", f, buf.Bytes()[before:])
@@ -292,7 +292,7 @@ func TestWriterInvalidHeader(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
 	w.SetBoundary("B")
-	if _, err := w.CreatePart(headerOf(hdr("X", "\n"))); !errors.Is(err, ErrInvalidHeader) {
+	if _, err := w.CreatePart(headerOf(hdr("X", "\n"))); !errors.Is(err, ErrBadHeader) {
 		t.Fatalf("CreatePart = %v", err)
 	}
 	w.CreatePart(nil)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
+	"github.com/mixedcodec/mixed/batch"
 )
 
 // Through a batch, the limits answer in the call's part.
@@ -86,7 +87,7 @@ func TestServeOptions(t *testing.T) {
 	}
 	f := newFarm()
 	opts := handlerOptions(cfg, f, &log)
-	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != haltHeader {
+	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != batch.DefaultHaltHeader {
 		t.Errorf("handler options %+v", opts)
 	}
 	opts.ErrorLog.Error("batch: panic in a call", "panic", "boom")
@@ -542,7 +543,7 @@ func TestServeReferencesAndHalt(t *testing.T) {
 		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/batch/farm/v1", strings.NewReader(body+"--b--\r\n"))
 		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
 		if halt {
-			req.Header.Set(haltHeader, "true")
+			req.Header.Set(batch.DefaultHaltHeader, "true")
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
