@@ -5,101 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// sentPart is a part of a batch request as mime/multipart, the oracle,
-// reads it: an application/http part's message as raw text, or a nested
-// multipart's parts.
-type sentPart struct {
-	CID   string
-	Type  string // the media type, without parameters
-	Msg   string
-	Parts []sentPart
-}
-
-// readSent parses a multipart body with mime/multipart, recursing into
-// nested multipart parts, and appends their boundaries to boundaries.
-func readSent(body io.Reader, contentType string, boundaries *[]string) ([]sentPart, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, err
-	}
-	if mt != "multipart/mixed" {
-		return nil, fmt.Errorf("media type %q", mt)
-	}
-	*boundaries = append(*boundaries, params["boundary"])
-	r := multipart.NewReader(body, params["boundary"])
-	var out []sentPart
-	for {
-		p, err := r.NextRawPart()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		sp := sentPart{CID: p.Header.Get("Content-ID")}
-		ct := p.Header.Get("Content-Type")
-		sp.Type, _, _ = mime.ParseMediaType(ct)
-		if strings.HasPrefix(sp.Type, "multipart/") {
-			sp.Parts, err = readSent(p, ct, boundaries)
-		} else {
-			var b []byte
-			b, err = io.ReadAll(p)
-			sp.Msg = string(b)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sp)
-	}
-}
-
-// sentRequest is one batch request as the server saw it.
-type sentRequest struct {
-	Parts      []sentPart
-	Boundaries []string
-}
-
-// scripted is a batch server that records each batch request and answers
-// with the wire bytes respond writes (its boundary is "resp").
-type scripted struct {
-	mu       sync.Mutex
-	requests []sentRequest
-	respond  func(w io.Writer, req sentRequest)
-}
-
-func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var sr sentRequest
-	var err error
-	sr.Parts, err = readSent(r.Body, r.Header.Get("Content-Type"), &sr.Boundaries)
-	if err != nil {
-		// The client reports it as the batch request's failure.
-		http.Error(w, "unreadable batch request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	s.requests = append(s.requests, sr)
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "multipart/mixed; boundary=resp")
-	s.respond(w, sr)
-}
-
-func scriptedClient(t *testing.T, s *scripted, maxCalls int) *Client {
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), MaxCalls: maxCalls}
-}
 
 // csOutcome is a changeset call's outcome as the tests compare it.
 type csOutcome struct {
@@ -640,7 +552,7 @@ func TestChangesetAddErrors(t *testing.T) {
 
 func shopClient(t *testing.T, s *shop, opts HandlerOptions, maxCalls int) (*Client, func() int64) {
 	srv, n := countingServer(t, s, opts)
-	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), MaxCalls: maxCalls}, n.Load
+	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: maxCalls}}, n.Load
 }
 
 func TestChangesetEndToEndCommit(t *testing.T) {

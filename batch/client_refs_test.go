@@ -55,7 +55,7 @@ func TestClientBitrixSeed(t *testing.T) {
 func TestClientHaltOnErrorAcrossRequests(t *testing.T) {
 	inner := &bitrix{userStatus: http.StatusUnauthorized}
 	srv, n := countingServer(t, inner, HandlerOptions{HaltHeader: DefaultHaltHeader, Concurrency: 1})
-	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 2}).NewBatch()
+	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 2}}).NewBatch()
 	b.HaltOnError = true
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "user")
 	b.Add(jsonRequest(t, "GET", "/rest/x", ""), "x")

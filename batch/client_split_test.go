@@ -14,7 +14,7 @@ import (
 // in one request.
 func TestClientSplitKeepsChains(t *testing.T) {
 	srv, n := countingServer(t, &bitrix{}, HandlerOptions{ResultReferences: true, MaxCalls: 3})
-	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 3}).NewBatch()
+	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 3}}).NewBatch()
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "a")
 	b.Add(jsonRequest(t, "GET", "/rest/c", ""), "c")
 	b.Add(jsonRequest(t, "GET", "/rest/b/$result[a][ID]", ""), "b")
@@ -45,7 +45,7 @@ func TestClientSplitKeepsChains(t *testing.T) {
 }
 
 func TestClientChainLongerThanLimit(t *testing.T) {
-	b := (&Client{Endpoint: "http://127.0.0.1:1/batch", MaxCalls: 2}).NewBatch()
+	b := (&Client{Endpoint: "http://127.0.0.1:1/batch", Limits: Limits{MaxCalls: 2}}).NewBatch()
 	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 	b.Add(jsonRequest(t, "GET", "/b/$result[a][x]", ""), "b")
 	b.Add(jsonRequest(t, "GET", "/c/$result[b][x]", ""), "c")
@@ -65,7 +65,7 @@ func TestClientSplitsLargeBatches(t *testing.T) {
 		fmt.Fprint(w, r.URL.Path)
 	})
 	srv, n := countingServer(t, echo, HandlerOptions{MaxCalls: 10})
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 10, Concurrency: 2}
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 10}, Concurrency: 2}
 	b := c.NewBatch()
 	const calls = 35
 	for i := range calls {

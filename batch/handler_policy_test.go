@@ -13,11 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// describe echoes what a call saw.
-var describe = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	fmt.Fprintf(w, "%s %s host=%s auth=%s ua=%s ct=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("Authorization"), r.Header.Get("User-Agent"), r.Header.Get("Content-Type"))
-})
-
 func TestHandlerInheritsOuterHeadersAndQuery(t *testing.T) {
 	hdr := http.Header{"Authorization": {"Bearer outer"}, "User-Agent": {"outer-agent"}, "Connection": {"keep-alive"}}
 	body := batchBody(
@@ -140,7 +135,7 @@ func TestHandlerLimitsAndFailures(t *testing.T) {
 			if tc.opts != nil {
 				opts = *tc.opts
 			}
-			opts.ErrorLog = discardSlog() // the panic's stack: TestHandlerLogsPanics checks it
+			opts.Logger = discardSlog() // the panic's stack: TestHandlerLogsPanics checks it
 			srv := httptest.NewServer(NewHandlerOptions(inner, opts))
 			defer srv.Close()
 			method := tc.method

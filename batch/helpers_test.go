@@ -1,14 +1,19 @@
 package batch
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"mime"
+	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -437,6 +442,11 @@ func orNull(b []byte) string {
 	return string(b)
 }
 
+// describe echoes what a call saw.
+var describe = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%s %s host=%s auth=%s ua=%s ct=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("Authorization"), r.Header.Get("User-Agent"), r.Header.Get("Content-Type"))
+})
+
 // The Client side.
 
 // result is a call's outcome as the tests compare it.
@@ -508,4 +518,147 @@ func jsonRequest(t *testing.T, method, target, body string) *http.Request {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return req
+}
+
+// sentPart is a part of a batch request as mime/multipart, the oracle,
+// reads it: an application/http part's message as raw text, or a nested
+// multipart's parts.
+type sentPart struct {
+	CID   string
+	Type  string // the media type, without parameters
+	Msg   string
+	Parts []sentPart
+}
+
+// readSent parses a multipart body with mime/multipart, recursing into
+// nested multipart parts, and appends their boundaries to boundaries.
+func readSent(body io.Reader, contentType string, boundaries *[]string) ([]sentPart, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, err
+	}
+	if mt != "multipart/mixed" {
+		return nil, fmt.Errorf("media type %q", mt)
+	}
+	*boundaries = append(*boundaries, params["boundary"])
+	r := multipart.NewReader(body, params["boundary"])
+	var out []sentPart
+	for {
+		p, err := r.NextRawPart()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		sp := sentPart{CID: p.Header.Get("Content-ID")}
+		ct := p.Header.Get("Content-Type")
+		sp.Type, _, _ = mime.ParseMediaType(ct)
+		if strings.HasPrefix(sp.Type, "multipart/") {
+			sp.Parts, err = readSent(p, ct, boundaries)
+		} else {
+			var b []byte
+			b, err = io.ReadAll(p)
+			sp.Msg = string(b)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sp)
+	}
+}
+
+// sentRequest is one batch request as the server saw it.
+type sentRequest struct {
+	Parts      []sentPart
+	Boundaries []string
+}
+
+// scripted is a batch server that records each batch request and answers
+// with the wire bytes respond writes (its boundary is "resp").
+type scripted struct {
+	mu       sync.Mutex
+	requests []sentRequest
+	respond  func(w io.Writer, req sentRequest)
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var sr sentRequest
+	var err error
+	sr.Parts, err = readSent(r.Body, r.Header.Get("Content-Type"), &sr.Boundaries)
+	if err != nil {
+		// The client reports it as the batch request's failure.
+		http.Error(w, "unreadable batch request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, sr)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "multipart/mixed; boundary=resp")
+	s.respond(w, sr)
+}
+
+func scriptedClient(t *testing.T, s *scripted, maxCalls int) *Client {
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: maxCalls}}
+}
+
+// replay serves the bytes of file, verbatim, as the response to every
+// request on a raw TCP listener on 127.0.0.1, so that the client sees
+// exactly what the seed documents show (down to "HTTP/1.1 200" without a
+// reason phrase).
+func replay(t *testing.T, file string) string {
+	t.Helper()
+	resp, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				req, err := http.ReadRequest(bufio.NewReader(conn))
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				conn.Write(resp)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// Interop tests with real peers.
+
+// skipShort skips an interop test under -short, before looking for its
+// peer.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interop with a real client: skipped under -short")
+	}
+}
+
+// needPeer skips (or, in CI, fails) a test whose real peer is not
+// installed.
+func needPeer(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not available in CI: %v", what, err)
+	}
+	t.Skipf("%s is not installed (%v): run sh scripts/peers.sh from the repository root", what, err)
 }
