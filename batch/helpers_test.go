@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,13 +20,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mixedcodec/mixed"
 )
 
 // Helpers and fixtures shared by the tests of several files, by topic:
 // building batch bodies; serving them and reading the responses with the
-// codec, independently of the Client; the test services; the Client.
+// codec, independently of the Client; the test services; the Client; JSON
+// batches; interop tests with real peers.
 
 // Batch bodies (boundary "b").
 
@@ -447,6 +450,91 @@ var describe = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %s host=%s auth=%s ua=%s ct=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("Authorization"), r.Header.Get("User-Agent"), r.Header.Get("Content-Type"))
 })
 
+// echoAPI answers with what the call was, so that a response can be
+// compared with the one the same request gets alone. /slow/{ms} sleeps
+// first, until the call's context is done.
+var echoAPI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/slow/") {
+		var ms int
+		fmt.Sscanf(strings.TrimPrefix(r.URL.Path, "/slow/"), "%d", &ms)
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+		case <-r.Context().Done():
+		}
+	}
+	b, _ := io.ReadAll(r.Body)
+	w.Header().Set("X-Seen-Auth", r.Header.Get("Authorization"))
+	fmt.Fprintf(w, "%s %s body=%q", r.Method, r.URL.RequestURI(), b)
+})
+
+// testAPI serves echoAPI directly and behind a batch Handler at /batch,
+// counting both kinds of request and the parts' own Authorization fields.
+type testAPI struct {
+	srv            *httptest.Server
+	batches, plain atomic.Int64
+	partAuth       atomic.Int64 // parts that carried their own Authorization
+	outerAuth      atomic.Int64 // batches whose outer request carried it
+	inFlight, peak atomic.Int64
+	batchCtxDone   atomic.Int64
+	slowRunning    atomic.Int64 // /slow/ calls inside a batch, running now
+}
+
+func newTestAPI(t *testing.T, batchStatus int) *testAPI {
+	a := &testAPI{}
+	bh := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow/") {
+			a.slowRunning.Add(1)
+			defer a.slowRunning.Add(-1)
+		}
+		echoAPI(w, r)
+	}))
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/batch" {
+			a.plain.Add(1)
+			echoAPI(w, r)
+			return
+		}
+		a.batches.Add(1)
+		n := a.inFlight.Add(1)
+		defer a.inFlight.Add(-1)
+		for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
+		}
+		if batchStatus != 0 {
+			io.Copy(io.Discard, r.Body)
+			http.Error(w, "backend unavailable", batchStatus)
+			return
+		}
+		if r.Header.Get("Authorization") != "" {
+			a.outerAuth.Add(1)
+		}
+		body, _ := io.ReadAll(r.Body)
+		a.partAuth.Add(int64(strings.Count(string(body), "\r\nAuthorization: ")))
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		bh.ServeHTTP(w, r)
+		if r.Context().Err() != nil {
+			a.batchCtxDone.Add(1)
+		}
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *testAPI) client(tr *Transport) *http.Client {
+	tr.Endpoint = a.srv.URL + "/batch"
+	return &http.Client{Transport: tr}
+}
+
+// waitSlow waits until n /slow/ calls run inside batches: then they are
+// on the wire, whatever the machine's load.
+func (a *testAPI) waitSlow(t *testing.T, n int64) {
+	t.Helper()
+	for start := time.Now(); a.slowRunning.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d slow calls running after 10 s, want %d", a.slowRunning.Load(), n)
+		}
+	}
+}
+
 // The Client side.
 
 // result is a call's outcome as the tests compare it.
@@ -637,6 +725,56 @@ func replay(t *testing.T, file string) string {
 		}
 	}()
 	return "http://" + ln.Addr().String()
+}
+
+// JSON batches.
+
+// jsonEntry is one response object of a JSON batch response, as a client
+// reads it with encoding/json.
+type jsonEntry struct {
+	ID             string            `json:"id"`
+	AtomicityGroup string            `json:"atomicityGroup,omitempty"`
+	Status         int               `json:"status"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Body           json.RawMessage   `json:"body,omitempty"`
+}
+
+// propInner answers a call from what it is: the status named by the path's
+// first segment, the request's X-Test echoed, and a JSON or binary body
+// (by the path's second segment) made of the request.
+func propInner() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		status, _ := strconv.Atoi(seg[0])
+		w.Header().Set("X-Echo", r.Header.Get("X-Test"))
+		w.Header().Set("X-Method", r.Method)
+		if seg[1] == "json" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			if bodyAllowed(status) {
+				json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "body": b, "ct": r.Header.Get("Content-Type")})
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(status)
+		if bodyAllowed(status) {
+			fmt.Fprintf(w, "%s %s\x00\xff", r.Method, r.URL.Path)
+			w.Write(b)
+		}
+	})
+}
+
+// normalBody is a body as the property compares it: JSON compacted.
+func normalBody(ct string, b []byte) string {
+	if isJSONMedia(ct) {
+		var out bytes.Buffer
+		if json.Compact(&out, b) == nil {
+			return out.String()
+		}
+	}
+	return string(b)
 }
 
 // Interop tests with real peers.
