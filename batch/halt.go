@@ -17,7 +17,7 @@ import (
 // says it applied).
 func (h *Handler) startHalt(st *batchState, w http.ResponseWriter, r *http.Request) {
 	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
-	if h.opts.OData {
+	if h.opts.OData || st.format == FormatODataJSON {
 		if preferContinue(r.Header) {
 			w.Header().Set("Preference-Applied", "odata.continue-on-error")
 		} else {
