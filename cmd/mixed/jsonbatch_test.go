@@ -294,11 +294,6 @@ func TestEncodeJSONErrors(t *testing.T) {
 			t.Errorf("encode -format %s of\n%s: exit %d, stdout %q, stderr %q; want 1, nothing, %q", c.format, c.in, res.Code, res.Stdout, res.Stderr, c.want)
 		}
 	}
-	for _, args := range [][]string{{"encode", "-format", "xml"}, {"encode", "-format", "odata-json", "-boundary", "b"}, {"decode", "-format", "multipart"}} {
-		if res := runCmd("", args...); res.Code != 2 {
-			t.Errorf("%v: exit %d, want 2 (usage): %s", args, res.Code, res.Stderr)
-		}
-	}
 	// Lines in a group become one changeset in multipart, named by it.
 	in := req(`,"atomicity_group":"g"`) + req(`,"atomicity_group":"g"`) + req("")
 	mp := pipe(t, in, []string{"encode", "-boundary", "outer"})

@@ -22,6 +22,7 @@ var readmeBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
 var readmeWants = map[string][]string{
 	"decode testdata/calendar-batch-response.http":              {`"status":200`, `etag/pony`},
 	"people-batch-request.http | go run ./cmd/mixed encode   #": {"POST /batch HTTP/1.1", `boundary="batch_people"`},
+	`"dependsOn":["1"]}]}'`:                                     {`{"responses":[`, `"etag/pony"`, `"id":"2","status":200`},
 	"jsonbatch/graph-request.json": {"GET /me/planner/tasks HTTP/1.1", "Content-ID: 5", `"atomicityGroup":"group1"`,
 		"Content-Type: application/json\r\nContent-Length: 341", `{"id":"2","method":"GET","url":"/v1/people/c123456789012345?personFields=emailAddresses"`},
 	"testdata/calendar-batch-request.body": {"HTTP/1.1 200 OK", `"etag/sheep"`, "HTTP/1.1 304 Not Modified"},
