@@ -78,7 +78,7 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 // with "{": a JSON batch. It reads nothing.
 func startsJSON(in *bufio.Reader) bool {
 	for n := 1; n <= 4096; n++ {
-		b, err := in.Peek(n)
+		b, _ := in.Peek(n)
 		if len(b) < n {
 			return false
 		}
@@ -88,7 +88,6 @@ func startsJSON(in *bufio.Reader) bool {
 		case '{':
 			return true
 		}
-		_ = err
 		return false
 	}
 	return false
@@ -403,6 +402,15 @@ func (g *groupWriter) target(group string) (*mixed.Writer, error) {
 	}
 	fw := &forward{}
 	cs := mixed.NewWriter(fw)
+	// The changeset's delimiter lines must not read as the batch's: a
+	// random boundary that starts with the batch's (a short one, such
+	// as "b") is drawn again.
+	for tries := 0; strings.HasPrefix(cs.Boundary(), g.w.Boundary()); tries++ {
+		if tries == 100 {
+			return nil, fmt.Errorf("atomicity group %q: no changeset boundary found that does not start with the batch's %q", group, g.w.Boundary())
+		}
+		cs = mixed.NewWriter(fw)
+	}
 	var h mixed.Header
 	h.Add("Content-Type", cs.ContentType())
 	h.Add("Content-ID", group)

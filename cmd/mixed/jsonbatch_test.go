@@ -433,3 +433,23 @@ func TestDecodeJSONItemLimit(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 and %q", code, errb.String(), errJSONItemTooLong)
 	}
 }
+
+// A changeset's random boundary never starts with a short batch boundary
+// (here "b", which 40% of random boundaries would start with): 300
+// groups, each its own changeset, are written and read back.
+func TestEncodeGroupsShortBoundary(t *testing.T) {
+	var in strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&in, `{"headers":[["Content-Type","application/http"]],"atomicity_group":"g%d","http":{"method":"GET","target":"/a","headers":[]}}`+"\n", i)
+	}
+	mp := pipe(t, in.String(), []string{"encode", "-boundary", "b"})
+	p := parts(t, pipe(t, mp, []string{"decode"}))
+	if len(p) != 300 {
+		t.Fatalf("%d parts, want 300", len(p))
+	}
+	for i, l := range p {
+		if n := len(l["parts"].([]any)); n != 1 || fmt.Sprint(l["headers"].([]any)[1]) != fmt.Sprintf("[Content-ID g%d]", i) {
+			t.Fatalf("part %d: %v", i, l)
+		}
+	}
+}
