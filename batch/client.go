@@ -66,6 +66,13 @@ type Client struct {
 	// batch on its first error, sent for a Batch with HaltOnError
 	// (default DefaultHaltHeader).
 	HaltHeader string
+	// Format is the wire format of the batch requests (default
+	// FormatMultipart). With FormatODataJSON a changeset is an
+	// atomicity group and a $id target depends on call id; with
+	// FormatGraphJSON MaxCalls defaults to 20, Graph's limit, and a
+	// batch with a changeset fails. The results come back to the same
+	// Calls in every format.
+	Format Format
 }
 
 // NewBatch returns an empty batch for c's endpoint.
@@ -282,10 +289,7 @@ func (b *Batch) Do(ctx context.Context) error {
 		return errors.New("batch: Do called twice")
 	}
 	b.done = true
-	max := b.client.MaxCalls
-	if max <= 0 {
-		max = DefaultMaxCalls
-	}
+	max := b.client.maxCalls()
 	conc := b.client.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
@@ -325,7 +329,7 @@ func (b *Batch) Do(ctx context.Context) error {
 		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := send(ctx, b.client.httpClient(), b.client.Endpoint, outer, chunk)
+			err := b.client.sendChunk(ctx, outer, chunk)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)

@@ -130,9 +130,9 @@ func (st *batchState) awaitDeps(c *call) error {
 		}
 		switch {
 		case d.groupErr != "":
-			return &refError{"dependsOn " + requestID(d.cid), fmt.Sprintf("%s %q does not count: %s", what, requestID(d.cid), d.groupErr)}
+			return fmt.Errorf("dependsOn %q: the %s does not count: %s", requestID(d.cid), what, d.groupErr)
 		case d.status >= 400:
-			return &refError{"dependsOn " + requestID(d.cid), fmt.Sprintf("%s %q failed with status %d", what, requestID(d.cid), d.status)}
+			return fmt.Errorf("dependsOn %q: the %s failed with status %d", requestID(d.cid), what, d.status)
 		}
 	}
 	for _, r := range c.refs {

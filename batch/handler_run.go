@@ -59,7 +59,7 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		st.base.Path = outer.URL.Path
 	}
 	workers := min(h.opts.Concurrency, st.units)
-	if h.opts.OData || st.format == FormatODataJSON {
+	if st.odata(h) {
 		// OData processes a batch in order and stops at the first
 		// error: one worker makes halt-on-error exact.
 		workers = min(1, st.units)

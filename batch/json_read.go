@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -66,8 +67,7 @@ type jsonText string
 
 func (t *jsonText) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		err := json.Unmarshal(b, &s)
+		s, err := unquote(b)
 		*t = jsonText(s)
 		return err
 	}
@@ -77,6 +77,18 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 	}
 	*t = jsonText(n)
 	return nil
+}
+
+// unquote is the JSON string literal b as a string: sliced out when it
+// holds no escapes (the common case, one allocation), else decoded by
+// encoding/json.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 // jsonValues is a header value: a string, a number or a boolean as its
@@ -91,8 +103,7 @@ func (v *jsonValues) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		err := json.Unmarshal(b, &s)
+		s, err := unquote(b)
 		*v = jsonValues{s}
 		return err
 	}
@@ -112,6 +123,9 @@ type jsonBatch struct {
 	ids    map[string]int // request ids and atomicity groups: their call (or head) index
 	closed map[string]bool
 	group  string // the atomicity group of the call read last
+	// seen[k] is 1 + the index of the last call found to depend on call
+	// k: a dependsOn of a million entries costs a million steps.
+	seen []int
 	mw     *mixed.MessageWriter
 	hdr    mixed.Header
 	keys   []string
@@ -136,6 +150,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	}
 	clear(jb.ids)
 	clear(jb.closed)
+	jb.seen = jb.seen[:0]
 	jb.group = ""
 	scheme := "http"
 	if r.TLS != nil {
@@ -379,16 +394,20 @@ func (h *Handler) linkJSON(st *batchState, c *call, id string, jr *requestObject
 	return nil
 }
 
-// dependOn makes call c wait for call k (a call or a changeset head), and
-// fail with 424 unless k succeeded.
+// dependOn makes call c, the next call of the batch, wait for call k (a
+// call or a changeset head), and fail with 424 unless k succeeded.
 func (st *batchState) dependOn(c *call, k int) {
-	if slices.Contains(c.after, k) {
+	seen := st.jb.seen
+	for len(seen) <= k {
+		seen = append(seen, 0)
+	}
+	st.jb.seen = seen
+	if seen[k] == len(st.calls)+1 {
 		return
 	}
+	seen[k] = len(st.calls) + 1
 	c.after = append(c.after, k)
-	if !slices.Contains(c.deps, k) {
-		c.deps = append(c.deps, k)
-	}
+	c.deps = append(c.deps, k)
 	if d := &st.calls[k]; !d.referenced {
 		d.referenced = true
 		d.done = make(chan struct{})

@@ -127,7 +127,7 @@ func TestGraphJSONBatch(t *testing.T) {
 		{ID: "1", Status: 200, Headers: js, Body: me},
 		{ID: "2", Status: 429, Headers: map[string]string{"Content-Type": "application/json", "Retry-After": "7"}, Body: json.RawMessage(`{"error":{"code":"TooManyRequests"}}`)},
 		{ID: "3", Status: 200, Headers: js, Body: me},
-		{ID: "4", Status: 424, Headers: js, Body: json.RawMessage(`{"error":{"code":424,"message":"reference dependsOn 2: request \"2\" failed with status 429"}}`)},
+		{ID: "4", Status: 424, Headers: js, Body: json.RawMessage(`{"error":{"code":424,"message":"dependsOn \"2\": the request failed with status 429"}}`)},
 		{ID: "5", Status: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: b64std("POST /v1.0/relative image/png \x89PNG\r\n\x1a\n")},
 		{ID: "6", Status: 200, Headers: js, Body: me},
 	}
@@ -226,7 +226,7 @@ func TestODataJSONAtomicityGroups(t *testing.T) {
 		wantMsg := map[string]string{
 			"c2": `rolled back: request "o2" of its atomicity group failed`,
 			"o3": `not run: request "o2" of its atomicity group failed`,
-			"r2": `reference dependsOn g2: atomicity group "g2" failed with status 400`,
+			"r2": `dependsOn "g2": the atomicity group failed with status 400`,
 		}[e.ID]
 		if msg.Error.Message != wantMsg {
 			t.Errorf("424 of %s says %q, want %q", e.ID, msg.Error.Message, wantMsg)
@@ -470,5 +470,41 @@ func TestGraphJSONConcurrency(t *testing.T) {
 	_, got := serveJSON(t, inner, HandlerOptions{Concurrency: 4}, "/$batch", nil, body)
 	if len(got) != 4 || peak.Load() < 2 || order[3] != "/d" {
 		t.Errorf("%d responses, %d at once at most, order %v", len(got), peak.Load(), order)
+	}
+}
+
+// TestGraphJSONInODataMode: a Graph batch sent to a Handler in OData mode
+// follows Graph's rules: no halting on the first error.
+func TestGraphJSONInODataMode(t *testing.T) {
+	body := `{"requests":[{"id":"1","method":"GET","url":"/missing"},{"id":"2","method":"GET","url":"/json"}]}`
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		echo().ServeHTTP(w, r)
+	})
+	rec, got := serveJSON(t, inner, HandlerOptions{OData: true, JSONFormat: FormatGraphJSON}, "/$batch", nil, body)
+	if len(got) != 2 || got[0].Status != 404 || got[1].Status != 200 {
+		t.Errorf("%s", rec.Body)
+	}
+}
+
+// TestJSONDependsOnRepeats: a dependsOn that names one request a hundred
+// thousand times is one dependency, found in one pass.
+func TestJSONDependsOnRepeats(t *testing.T) {
+	body := `{"requests":[{"id":"1","method":"GET","url":"/json"},{"id":"2","method":"GET","url":"/json","dependsOn":[` +
+		strings.TrimSuffix(strings.Repeat(`"1",`, 100000), ",") + `]}]}`
+	st := &batchState{format: FormatGraphJSON}
+	h := NewHandler(echo())
+	if _, err := h.readJSON(st, strings.NewReader(body), httptest.NewRequest("POST", "/$batch", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{0}, st.calls[1].after); diff != "" {
+		t.Errorf("dependencies (-want +got):\n%s", diff)
+	}
+	_, got := serveJSON(t, echo(), HandlerOptions{}, "/$batch", nil, body)
+	if len(got) != 2 || got[1].Status != 200 {
+		t.Errorf("responses: %+v", got)
 	}
 }

@@ -52,8 +52,8 @@ type Transport struct {
 	// Window is how long a batch waits for more calls after its first
 	// (default 5ms).
 	Window time.Duration
-	// MaxCalls is the most calls in one batch (default 1000); a full
-	// batch is sent at once.
+	// MaxCalls is the most calls in one batch (default 1000, or 20 with
+	// FormatGraphJSON); a full batch is sent at once.
 	MaxCalls int
 	// MaxBodyBytes is the largest request body that is batched (default
 	// 256 KiB); larger ones, and bodies of unknown length, pass through.
@@ -63,6 +63,9 @@ type Transport struct {
 	// Batchable, if set, is asked about every request to the endpoint's
 	// host; false sends the request through Base on its own.
 	Batchable func(*http.Request) bool
+	// Format is the wire format of the batches (default
+	// FormatMultipart); see Client.Format.
+	Format Format
 
 	once    sync.Once
 	initErr error
@@ -195,10 +198,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // enqueue adds c to the batch being filled, starting one when there is none
 // (which may wait for a slot: back-pressure).
 func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
-	max := t.MaxCalls
-	if max <= 0 {
-		max = DefaultMaxCalls
-	}
+	max := (&Client{MaxCalls: t.MaxCalls, Format: t.Format}).maxCalls()
 	for {
 		t.mu.Lock()
 		if b := t.pending; b != nil {
@@ -293,7 +293,7 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// send settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	send(b.ctx, t.hc, t.Endpoint, sharedHeader(calls), calls)
+	sendFormat(b.ctx, t.hc, t.Format, t.Endpoint, sharedHeader(calls), calls)
 }
 
 // sharedHeader returns the fields that every call has with the same
