@@ -469,9 +469,11 @@ func encodeJSON(s *lineScanner, f batchFormat, out *output, req *httpJSON) error
 		}
 	}
 	setHead(req)
-	jw := &jsonBatchWriter{w: bufio.NewWriterSize(out, 64<<10), f: f}
+	jw := &jsonBatchWriter{w: bufio.NewWriterSize(out, 64<<10), f: f, mr: mixed.NewMessageReaderOptions(nil, decodeOpts)}
 	held := &capWriter{max: maxJSONItem}
-	var mr *mixed.MessageReader
+	// One writer for every line, reset: a line allocates little beyond
+	// what it holds.
+	w := mixed.NewWriter(held)
 	for n := 1; ; n++ {
 		more, err := s.nextLine()
 		if err != nil {
@@ -484,7 +486,7 @@ func encodeJSON(s *lineScanner, f batchFormat, out *output, req *httpJSON) error
 			return jw.close()
 		}
 		held.b.Reset()
-		w := mixed.NewWriter(held)
+		w.Reset(held)
 		if err := w.SetBoundary(lineBoundary); err != nil {
 			return err
 		}
@@ -502,10 +504,7 @@ func encodeJSON(s *lineScanner, f batchFormat, out *output, req *httpJSON) error
 				setHead(e.HTTP)
 			}
 		default:
-			if mr == nil {
-				mr = mixed.NewMessageReaderOptions(nil, decodeOpts)
-			}
-			if err := jw.part(mr, &held.b, p); err != nil {
+			if err := jw.part(&held.b, p); err != nil {
 				return fmt.Errorf("line %d: %w", s.line, err)
 			}
 		}
@@ -527,24 +526,31 @@ type jsonBatchWriter struct {
 	groups int    // changesets without Content-ID named so far
 	buf    bytes.Buffer
 	enc    *json.Encoder
+	// Reused from line to line: the readers of the held part and of a
+	// changeset in it, and the buffers of their contents.
+	mr        *mixed.MessageReader
+	r, nr     mixed.Reader
+	raw, nraw bytes.Buffer
+	body      bytes.Buffer
 }
 
 // part writes the objects of the part held in b (the one part of a
 // lineBoundary body) that line p described.
-func (j *jsonBatchWriter) part(mr *mixed.MessageReader, b *bytes.Buffer, p *partJSON) error {
-	r := mixed.NewReader(b, lineBoundary)
-	part, err := r.NextPart()
+func (j *jsonBatchWriter) part(b *bytes.Buffer, p *partJSON) error {
+	j.r.Reset(b, lineBoundary)
+	part, err := j.r.NextPart()
 	if err != nil {
 		return err
 	}
-	raw, err := io.ReadAll(part)
-	if err != nil {
+	j.raw.Reset()
+	if _, err := j.raw.ReadFrom(part); err != nil {
 		return err
 	}
+	raw := j.raw.Bytes()
 	mt, boundary := mediaType(part.Header.GetBytes("Content-Type"))
 	id := contentID(&part.Header)
 	if boundary == "" {
-		return j.message(mr, mt, raw, id, p.Group, p.DependsOn)
+		return j.message(mt, raw, id, p.Group, p.DependsOn)
 	}
 	// A changeset: its parts are the members of one atomicity group.
 	group := p.Group
@@ -555,21 +561,21 @@ func (j *jsonBatchWriter) part(mr *mixed.MessageReader, b *bytes.Buffer, p *part
 		j.groups++
 		group = "changeset" + strconv.Itoa(j.groups)
 	}
-	nr := mixed.NewReader(bytes.NewReader(raw), boundary)
+	j.nr.Reset(bytes.NewReader(raw), boundary)
 	for i := 0; ; i++ {
-		np, err := nr.NextPart()
+		np, err := j.nr.NextPart()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("changeset part %d: %w", i, err)
 		}
-		nraw, err := io.ReadAll(np)
-		if err != nil {
+		j.nraw.Reset()
+		if _, err := j.nraw.ReadFrom(np); err != nil {
 			return fmt.Errorf("changeset part %d: %w", i, err)
 		}
 		nmt, _ := mediaType(np.Header.GetBytes("Content-Type"))
-		if err := j.message(mr, nmt, nraw, contentID(&np.Header), group, p.DependsOn); err != nil {
+		if err := j.message(nmt, j.nraw.Bytes(), contentID(&np.Header), group, p.DependsOn); err != nil {
 			return fmt.Errorf("changeset part %d: %w", i, err)
 		}
 	}
@@ -607,7 +613,8 @@ type jsonResponseOut struct {
 
 // message writes the application/http message raw (a part of media type
 // mt) as a request or response object.
-func (j *jsonBatchWriter) message(mr *mixed.MessageReader, mt string, raw []byte, id, group string, deps []string) error {
+func (j *jsonBatchWriter) message(mt string, raw []byte, id, group string, deps []string) error {
+	mr := j.mr
 	if mt != "application/http" {
 		return fmt.Errorf("a part of type %q: a JSON batch holds only application/http requests or responses", mt)
 	}
@@ -698,10 +705,11 @@ func (j *jsonBatchWriter) close() error {
 // Transfer-Encoding; an OData response's names in lower case, as OData
 // 4.01 writes them) and its "body" value (see jsonBodyValue).
 func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, response bool) (json.RawMessage, json.RawMessage, error) {
-	body, err := io.ReadAll(mb)
-	if err != nil {
+	j.body.Reset()
+	if _, err := j.body.ReadFrom(mb); err != nil {
 		return nil, nil, err
 	}
+	body := j.body.Bytes()
 	var names []string
 	values := map[string]*string{}
 	for n, v := range h.All() {
