@@ -722,7 +722,15 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 		}
 		key := strings.ToLower(name)
 		if p := values[key]; p != nil {
-			*p += ", " + string(v)
+			// Empty list elements mean nothing (RFC 9110 §5.6.1), and
+			// a joined value must not end in white space.
+			switch {
+			case len(v) == 0:
+			case *p == "":
+				*p = string(v)
+			default:
+				*p += ", " + string(v)
+			}
 			continue
 		}
 		s := string(v)
