@@ -104,7 +104,7 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	var o decodeOptions
 	fs.StringVar(&o.boundary, "boundary", "", "the multipart boundary of a bare body")
-	fs.StringVar(&o.contentType, "content-type", "", "the Content-Type of a bare body, naming its boundary")
+	fs.StringVar(&o.contentType, "content-type", "", "the Content-Type of a bare body, naming its boundary (or application/json: a JSON batch)")
 	format := ""
 	fs.StringVar(&format, "format", "", "how a JSON batch's string bodies are read: odata-json (text/* as text, the default) or graph-json (all base64)")
 	fs.BoolVar(&o.dechunked, "dechunked", false, "the whole message's body was de-chunked already (curl -i), whatever its Transfer-Encoding says")
