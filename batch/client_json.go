@@ -7,7 +7,6 @@ package batch
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -19,94 +18,58 @@ import (
 	"strings"
 )
 
-// maxCalls is the most calls of one batch request: Client.MaxCalls, or the
-// default of the client's format.
-func (c *Client) maxCalls() int {
-	switch {
-	case c.MaxCalls > 0:
-		return c.MaxCalls
-	case c.Format == FormatGraphJSON:
-		return DefaultMaxGraphCalls
+// formatLimits are the limits l of a client in format f: Graph's 20 calls
+// when l sets no MaxCalls.
+func formatLimits(l Limits, f Format) Limits {
+	if l.MaxCalls <= 0 && f == FormatGraphJSON {
+		l.MaxCalls = DefaultMaxGraphCalls
 	}
-	return DefaultMaxCalls
+	return l
 }
 
-// sendChunk sends one batch request of calls in the client's format.
-func (c *Client) sendChunk(ctx context.Context, outer http.Header, calls []*Call) error {
-	return sendFormat(ctx, c.httpClient(), c.Format, c.Endpoint, outer, calls)
-}
-
-// sendFormat sends one batch request of calls in format f.
-func sendFormat(ctx context.Context, hc *http.Client, f Format, endpoint string, outer http.Header, calls []*Call) error {
-	if f == FormatMultipart {
-		return send(ctx, hc, endpoint, outer, calls)
+// requestBody is requestBody in the sender's format.
+func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.Header) (io.Reader, string, func(error), error) {
+	switch s.format {
+	case FormatMultipart:
+		return requestBody(calls, wires, s.sized)
+	case FormatODataJSON, FormatGraphJSON:
+	default:
+		return nil, "", nil, fmt.Errorf("the format %v is not a batch format", s.format)
 	}
-	return sendJSON(ctx, hc, f, endpoint, outer, calls)
-}
-
-// sendJSON is send for the JSON formats: it streams the request objects
-// into the request body and settles each call from its response object.
-func sendJSON(ctx context.Context, hc *http.Client, f Format, endpoint string, outer http.Header, calls []*Call) (err error) {
-	defer func() {
-		for _, c := range calls {
-			if err != nil {
-				c.settle(nil, err)
-			} else {
-				c.settle(nil, fmt.Errorf("%w %q", ErrNoResponse, c.id))
-			}
-		}
-	}()
-	if f != FormatODataJSON && f != FormatGraphJSON {
-		return fmt.Errorf("batch: Client.Format %v is not a batch format", f)
-	}
-	if f == FormatGraphJSON {
+	if s.format == FormatGraphJSON {
 		for _, c := range calls {
 			if c.cs != nil {
-				return fmt.Errorf("batch: changeset %q: Graph JSON batches have no atomic groups", c.cs.id)
+				return nil, "", nil, fmt.Errorf("changeset %q: Graph JSON batches have no atomic groups", c.cs.id)
 			}
 		}
 	}
+	if s.sized {
+		var buf bytes.Buffer
+		bw := bufio.NewWriter(&buf)
+		if err := writeJSONCalls(bw, s.format, calls, wires); err != nil {
+			return nil, "", nil, err
+		}
+		bw.Flush()
+		return bytes.NewReader(buf.Bytes()), "application/json", func(error) {}, nil
+	}
 	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, pr)
-	if err != nil {
-		return fmt.Errorf("batch: %w", err)
-	}
-	for k, vv := range outer {
-		req.Header[k] = vv
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if f == FormatODataJSON {
-		req.Header.Set("OData-Version", "4.01")
-	}
 	go func() {
 		bw := bufio.NewWriterSize(pw, 32<<10)
-		err := writeJSONCalls(bw, f, calls, outer)
+		err := writeJSONCalls(bw, s.format, calls, wires)
 		if err == nil {
 			err = bw.Flush()
 		}
 		pw.CloseWithError(err)
 	}()
-	resp, err := hc.Do(req)
-	if err != nil {
-		pr.CloseWithError(err)
-		return fmt.Errorf("batch: request failed: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: string(msg)}
-	}
-	if !isJSONMedia(resp.Header.Get("Content-Type")) {
-		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
-	}
-	return readJSONResponses(resp.Body, calls)
+	return pr, "application/json", func(err error) { pr.CloseWithError(err) }, nil
 }
 
-// writeJSONCalls writes the request objects of calls: a changeset's calls
-// in an atomicity group named by its id; a target that starts with $id of
-// another call depends on it; fields shared with outer left out, as in
-// multipart batches.
-func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, outer http.Header) error {
+// writeJSONCalls writes the request objects of calls, as wires has them
+// (fields shared with the outer request left out, PrepareCall applied): a
+// changeset's calls in an atomicity group named by its id; a target that
+// starts with $id of an earlier call depends on it. Bodies are read whole:
+// a JSON batch carries each as one JSON value.
+func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request) error {
 	ids := make(map[string]bool, len(calls))
 	b := []byte(`{"requests":[`)
 	var keys []string
@@ -120,12 +83,13 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, outer http.Header)
 			b = append(b, `,"atomicityGroup":`...)
 			b = appendJSONString(b, c.cs.id)
 		}
+		req := wires[i]
 		b = append(b, `,"method":`...)
-		b = appendJSONString(b, c.req.Method)
-		target := c.req.URL.RequestURI()
-		if c.req.URL.Host == "" && !strings.HasPrefix(c.req.URL.Path, "/") && c.req.URL.Opaque == "" {
+		b = appendJSONString(b, req.Method)
+		target := req.URL.RequestURI()
+		if req.URL.Host == "" && !strings.HasPrefix(req.URL.Path, "/") && req.URL.Opaque == "" {
 			// A relative target (OData's Customers, $1/Orders) as it is.
-			target = strings.TrimPrefix(c.req.URL.String(), "/")
+			target = req.URL.String()
 		}
 		b = append(b, `,"url":`...)
 		b = appendJSONString(b, target)
@@ -139,19 +103,23 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, outer http.Header)
 			}
 		}
 		ids[c.id] = true
-		body, err := requestBody(c.req)
-		if err != nil {
-			return fmt.Errorf("batch: call %q: %w", c.id, err)
+		var body []byte
+		if req.Body != nil && req.Body != http.NoBody {
+			var err error
+			body, err = io.ReadAll(req.Body)
+			req.Body.Close()
+			if err != nil {
+				return fmt.Errorf("batch: call %q: body: %w", c.id, err)
+			}
 		}
 		keys = keys[:0]
-		for k, vv := range c.req.Header {
-			if ov, ok := outer[k]; ok && slices.Equal(ov, vv) || k == "Content-Length" || k == "Transfer-Encoding" {
-				continue
+		for k := range req.Header {
+			if k != "Content-Length" && k != "Transfer-Encoding" && k != "Host" {
+				keys = append(keys, k)
 			}
-			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		ct := c.req.Header.Get("Content-Type")
+		ct := req.Header.Get("Content-Type")
 		b = append(b, `,"headers":{`...)
 		for j, k := range keys {
 			if j > 0 {
@@ -159,7 +127,7 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, outer http.Header)
 			}
 			b = appendJSONString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, strings.Join(c.req.Header[k], ", "))
+			b = appendJSONString(b, strings.Join(req.Header[k], ", "))
 		}
 		if len(body) > 0 && ct == "" {
 			// Without a Content-Type a body is JSON to the server: say
@@ -196,92 +164,92 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, outer http.Header)
 	return err
 }
 
-// requestBody reads the body of a call's request: through GetBody when it
-// has one, leaving the request as it was.
-func requestBody(req *http.Request) ([]byte, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return nil, nil
+// readJSONResponses reads the JSON batch response resp, one response
+// object at a time (none larger than the sender's MaxResponseBytes allows,
+// base64 included), and answers the calls by id. A changeset whose calls
+// did not all succeed gives each of them a ChangesetError holding the
+// response that failed (the first that is not a 424, which only says
+// another failed).
+func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
+	if !isJSONMedia(resp.Header.Get("Content-Type")) {
+		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
 	}
-	rc := req.Body
-	if req.GetBody != nil {
-		var err error
-		if rc, err = req.GetBody(); err != nil {
-			return nil, err
+	max := s.maxResponseBytes()
+	src := &jsonSource{r: resp.Body}
+	mark := func() { src.limit = src.n + max/3*4 + 64<<10 }
+	fail := func(err error) error {
+		if errors.Is(err, errObjectTooLarge) {
+			err = fmt.Errorf("%w: a response object over %d bytes", ErrResponseTooLarge, max)
 		}
+		return &transportError{fmt.Errorf("reading the batch response: %w", err)}
 	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
-// readJSONResponses reads the response objects one at a time and settles
-// the calls they answer, by id. A changeset whose calls did not all
-// succeed gives each of them a ChangesetError holding the response that
-// failed (the first that is not a 424, which only says another failed).
-func readJSONResponses(body io.Reader, calls []*Call) error {
 	byID := make(map[string]*Call, len(calls))
 	for _, c := range calls {
 		byID[c.id] = c
 	}
 	held := map[*Changeset][]answer{}
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(src)
+	mark()
 	if err := expectDelim(dec, '{'); err != nil {
-		return fmt.Errorf("batch: reading the batch response: %w", err)
+		return fail(err)
 	}
-	for dec.More() {
+	for mark(); dec.More(); mark() {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("batch: reading the batch response: %w", err)
+			return fail(err)
 		}
+		mark()
 		if tok != "responses" {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return fmt.Errorf("batch: reading the batch response: %w", err)
+				return fail(err)
 			}
 			continue
 		}
 		if err := expectDelim(dec, '['); err != nil {
-			return fmt.Errorf("batch: reading the batch response: %w", err)
+			return fail(err)
 		}
-		for dec.More() {
+		for mark(); dec.More(); mark() {
 			var e struct {
 				ID      jsonText              `json:"id"`
 				Status  int                   `json:"status"`
 				Headers map[string]jsonValues `json:"headers"`
 				Body    json.RawMessage       `json:"body"`
 			}
+			start := dec.InputOffset()
 			if err := dec.Decode(&e); err != nil {
-				var te *json.UnmarshalTypeError
-				if errors.As(err, &te) || errors.Is(err, ErrJSONRequest) {
-					continue // a response object for no call we can tell
+				if dec.InputOffset() > start {
+					continue // JSON, but not a response object we can use
 				}
-				return fmt.Errorf("batch: reading the batch response: %w", err)
+				return fail(err)
 			}
 			c := byID[string(e.ID)]
-			if c == nil {
+			if c == nil || c.answered {
 				continue
 			}
-			resp, err := jsonResponse(c, e.Status, e.Headers, e.Body)
+			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
 			switch {
 			case err != nil:
-				c.settle(nil, err)
+				c.answer(nil, err)
 			case c.cs != nil:
-				held[c.cs] = append(held[c.cs], answer{c, resp})
+				held[c.cs] = append(held[c.cs], answer{c, r})
 			default:
-				c.settle(resp, nil)
+				c.answer(r, nil)
 			}
 		}
 		if err := expectDelim(dec, ']'); err != nil {
-			return fmt.Errorf("batch: reading the batch response: %w", err)
+			return fail(err)
 		}
 	}
-	for cs, resps := range held {
-		settleGroup(cs, resps)
+	for cs, answers := range held {
+		answerGroup(cs, answers)
 	}
 	return nil
 }
 
-// jsonResponse is the *http.Response of call c from its response object.
-func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.RawMessage) (*http.Response, error) {
+// jsonResponse is the *http.Response of call c from its response object;
+// a body over max bytes is ErrResponseTooLarge.
+func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.RawMessage, max int64) (*http.Response, error) {
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
 	}
@@ -306,6 +274,9 @@ func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.R
 			return nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err)
 		}
 	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("batch: call %q: %w: over %d bytes", c.id, ErrResponseTooLarge, max)
+	}
 	h.Del("Content-Length")
 	return &http.Response{
 		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
@@ -314,10 +285,28 @@ func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.R
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(b)),
+		Body:          newMemBody(b),
 		ContentLength: int64(len(b)),
 		Request:       c.req,
 	}, nil
+}
+
+// jsonText is a JSON string, or a number taken as its text: some servers
+// echo numeric ids as numbers.
+type jsonText string
+
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		s, err := unquote(b)
+		*t = jsonText(s)
+		return err
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("batch: a response id must be a string or a number, not %.20s", b)
+	}
+	*t = jsonText(n)
+	return nil
 }
 
 // An answer is the response of a call of a changeset, held until every
@@ -327,9 +316,9 @@ type answer struct {
 	resp *http.Response
 }
 
-// settleGroup settles the calls of changeset cs from their answers, in
+// answerGroup answers the calls of changeset cs from their answers, in
 // response order.
-func settleGroup(cs *Changeset, answers []answer) {
+func answerGroup(cs *Changeset, answers []answer) {
 	var failed *answer
 	for i, a := range answers {
 		if a.resp.StatusCode >= 400 && (failed == nil || failed.resp.StatusCode == http.StatusFailedDependency) {
@@ -338,7 +327,7 @@ func settleGroup(cs *Changeset, answers []answer) {
 	}
 	if failed == nil {
 		for _, a := range answers {
-			a.c.settle(a.resp, nil)
+			a.c.answer(a.resp, nil)
 		}
 		return
 	}
@@ -346,6 +335,6 @@ func settleGroup(cs *Changeset, answers []answer) {
 	for _, c := range cs.calls {
 		r2 := *failed.resp
 		r2.Body = io.NopCloser(bytes.NewReader(body))
-		c.settle(nil, &ChangesetError{ID: failed.c.id, StatusCode: failed.resp.StatusCode, Response: &r2, changeset: cs.id})
+		c.answer(nil, &ChangesetError{ID: failed.c.id, StatusCode: failed.resp.StatusCode, Response: &r2, changeset: cs.id})
 	}
 }

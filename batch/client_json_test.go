@@ -208,7 +208,7 @@ func TestTransportJSONFormats(t *testing.T) {
 		t.Run(f.String(), func(t *testing.T) {
 			a := newTestAPI(t, 0)
 			const n = 20
-			c := a.client(&Transport{Window: time.Minute, Format: f, MaxCalls: map[Format]int{FormatODataJSON: n}[f]})
+			c := a.client(&Transport{Window: time.Minute, Format: f, Limits: Limits{MaxCalls: map[Format]int{FormatODataJSON: n}[f]}})
 			got := make([]string, n)
 			var wg sync.WaitGroup
 			for i := range n {
@@ -243,5 +243,53 @@ func TestTransportJSONFormats(t *testing.T) {
 				t.Errorf("Authorization on %d outer requests, want 1", a.outerAuth.Load())
 			}
 		})
+	}
+}
+
+// TestClientGraphJSONRetries: the Client's RetryPolicy works on a JSON
+// batch: a call answered 429 with Retry-After, a per-response field Graph
+// keeps, is sent again in a new batch request and succeeds.
+func TestClientGraphJSONRetries(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path]++
+		n := seen[r.URL.Path]
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/v1.0/throttled" && n == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"code":"TooManyRequests"}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"path":%q,"n":%d}`, r.URL.Path, n)
+	})
+	cb := &countBatches{h: NewHandlerOptions(inner, HandlerOptions{JSONFormat: FormatGraphJSON})}
+	srv := httptest.NewServer(cb)
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/v1.0/$batch", Format: FormatGraphJSON, Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Millisecond}}
+	b := c.NewBatch()
+	one, _ := b.Add(newReq(t, "GET", srv.URL+"/v1.0/me", ""), "1")
+	two, _ := b.Add(newReq(t, "GET", srv.URL+"/v1.0/throttled", ""), "2")
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, call := range []*Call{one, two} {
+		resp, err := call.Wait(context.Background())
+		if err != nil {
+			t.Fatalf("call %s: %v", call.ID(), err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got = append(got, fmt.Sprintf("%d %s", resp.StatusCode, body))
+	}
+	want := []string{`200 {"path":"/v1.0/me","n":1}`, `200 {"path":"/v1.0/throttled","n":2}`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if len(cb.cts) != 2 {
+		t.Errorf("%d batch requests, want 2 (the retry alone)", len(cb.cts))
 	}
 }

@@ -69,10 +69,12 @@
 //     otherwise, runs its calls concurrently, and never halts. Its urls are
 //     paths from the host's root (/v1.0/me) or relative to the batch URL.
 //   - Bodies: a JSON body is JSON in the batch, both ways; any other body
-//     is a base64 string (base64url in OData, standard base64 in Graph); a
-//     request body without Content-Type is JSON. Response header names
-//     are lower case in OData and canonical in Graph; a field given more
-//     than once is one value joined with ", ".
+//     is a base64 string (base64url in OData, standard base64 in Graph), a
+//     response body labelled JSON that is not valid JSON too; a request
+//     body without Content-Type is JSON. Response header names are lower
+//     case in OData and canonical in Graph; a field given more than once
+//     is one value joined with ", ". Request headers keep the order of
+//     their object.
 //   - The batch response is 200 whenever the batch could be read; a batch
 //     that cannot be (not JSON, too large) is answered with a JSON error
 //     object {"error":{"code","message"}}. A request object that is JSON
@@ -87,6 +89,19 @@
 // reading it), and MaxJSONDepth (64) bounds nesting. A JSON response body
 // is written whole, within MaxBufferedBytes (a larger one answers 500);
 // other bodies stream base64-encoded like multipart parts.
+//
+// # The client's limits and retries
+//
+// [Client].Limits bounds each request by calls and bytes ([LimitsGoogle],
+// [LimitsAzureBlob] and the other services' profiles); a request a server
+// refuses for its size is halved. [Client].Retry, a [RetryPolicy], sends
+// again only the calls that failed (429 and 5xx, honouring each part's
+// Retry-After; idempotent methods, or a request with an Idempotency-Key),
+// together, in a new batch request. Each call's own context, a bound on
+// its response ([Client].MaxResponseBytes), a hook to sign it
+// ([Client].PrepareCall) and one to observe it ([Client].OnCall) apply to
+// it alone; response parts are matched to calls by Content-ID, leniently,
+// but never guessed ([ErrResponseMismatch]).
 //
 // # Limits
 //

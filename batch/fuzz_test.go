@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -373,4 +374,106 @@ func FuzzGraphJSON(f *testing.F) {
 		f.Add([]byte(s), byte(0xff))
 	}
 	f.Fuzz(func(t *testing.T, body []byte, flags byte) { fuzzJSONBatch(t, FormatGraphJSON, body, flags) })
+}
+
+// FuzzClientJSONResponse reads any body as the JSON batch response to
+// three calls, two of them in a changeset: no panic; a call answered with
+// a response has a readable body within MaxResponseBytes and a status in
+// range; when a changeset failed, both its calls say so, naming the same
+// call.
+func FuzzClientJSONResponse(f *testing.F) {
+	f.Add([]byte(`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"application/json"},"body":{"x":1}},` +
+		`{"id":"b","atomicityGroup":"g","status":201,"headers":{"content-type":"image/png"},"body":"iVBORw=="},` +
+		`{"id":"c","atomicityGroup":"g","status":400,"body":{"error":{}}}]}`))
+	f.Add([]byte(`{"responses":[{"id":1,"status":"x"},{"id":"a","status":99},{"id":"b","status":204,"headers":{"a":["b","c"]}}],"@odata.nextLink":"x"}`))
+	f.Add([]byte(`{"responses":[{"id":"a","status":200,"body":"%%%"}]} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := (&Client{Endpoint: "http://example.com/$batch"}).NewBatch()
+		req := func() *http.Request { return httptest.NewRequest("GET", "http://example.com/x", nil) }
+		a, _ := b.Add(req(), "a")
+		cs := b.Changeset()
+		cb, _ := cs.Add(req(), "b")
+		cc, _ := cs.Add(req(), "c")
+		s := &sender{maxResp: 64}
+		resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body))}
+		s.readJSONResponses(resp, b.Calls())
+		for _, c := range []*Call{a, cb, cc} {
+			if c.aResp == nil {
+				continue
+			}
+			if c.aResp.StatusCode < 100 || c.aResp.StatusCode > 999 {
+				t.Errorf("call %s: status %d", c.id, c.aResp.StatusCode)
+			}
+			if got, err := io.ReadAll(c.aResp.Body); err != nil || len(got) > 64 {
+				t.Errorf("call %s: body of %d bytes: %v", c.id, len(got), err)
+			}
+		}
+		// As send does, the calls not answered get ErrNoResponse.
+		answerRest(b.Calls(), ErrNoResponse)
+		var ceB, ceC *ChangesetError
+		if errors.As(cb.aErr, &ceB) != errors.As(cc.aErr, &ceC) || ceB != nil && ceB.ID != ceC.ID {
+			t.Errorf("the changeset's calls did not fail together: b %v, c %v", cb.aErr, cc.aErr)
+		}
+	})
+}
+
+// FuzzClientResponse reads any batch response (boundary "r") into a
+// request of three calls and a changeset of two, as the Client does.
+// Whatever the body: no panic; every answer is a response whose body is
+// within MaxResponseBytes, or an error; and a call left unanswered (no
+// part for it, or one the matcher revoked) holds nothing.
+func FuzzClientResponse(f *testing.F) {
+	part := func(cid, body string) string {
+		return fmt.Sprintf("--r\r\nContent-Type: application/http\r\nContent-ID: %s\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\r\n", cid, len(body), body)
+	}
+	cs := "--r\r\nContent-Type: multipart/mixed; boundary=c\r\nContent-ID: response-cs\r\n\r\n" +
+		"--c\r\nContent-Type: application/http\r\nContent-ID: response-c1\r\n\r\nHTTP/1.1 201 Created\r\n\r\n" +
+		"--c\r\nContent-Type: application/http\r\nContent-ID: response-c2\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n--c--\r\n"
+	for _, seed := range []string{
+		part("response-a", "A") + part("response-0.0", "Z") + part("response-b", "B") + cs + "--r--\r\n",
+		part("response- a", "A") + part("<0.0>", "Z") + part(" < response-b > ", "B") + "--r--\r\n",
+		part("b", "B") + part("response-a", "A") + "--r--\r\n",
+		part("response-a", "A") + part("response-a", "A2") + "--r--\r\n",
+		"--r\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\n\r\nA\r\n--r--\r\n",
+		part("response-cs", "rolled back") + "--r--\r\n",
+		part("response-a", strings.Repeat("x", 100)) + "--r--\r\n",
+		"--r\r\nContent-ID: response-a\r\n\r\nHTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b\r\n--r--\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := (&Client{Endpoint: "https://example.com/batch"}).NewBatch()
+		for _, id := range []string{"a", "0.0", "b"} {
+			if _, err := b.Add(httptest.NewRequest("GET", "/"+id, nil), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs := b.Changeset()
+		cs.id = "cs"
+		for _, id := range []string{"c1", "c2"} {
+			if _, err := cs.Add(httptest.NewRequest("PUT", "/"+id, nil), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := &sender{maxResp: 64}
+		// Its error is the batch's: the calls are what is checked.
+		s.readResponses(bytes.NewReader(body), "r", b.calls)
+		for _, c := range b.calls {
+			if !c.answered {
+				if c.aResp != nil || c.aErr != nil {
+					t.Fatalf("call %s: unanswered but holds %v, %v", c.id, c.aResp, c.aErr)
+				}
+				continue
+			}
+			if c.aResp == nil && c.aErr == nil {
+				t.Fatalf("call %s: answered with nothing", c.id)
+			}
+			if c.aResp != nil {
+				got, rerr := io.ReadAll(c.aResp.Body)
+				if rerr != nil || len(got) > 64 {
+					t.Fatalf("call %s: body of %d bytes (%v), over MaxResponseBytes 64", c.id, len(got), rerr)
+				}
+			}
+		}
+	})
 }

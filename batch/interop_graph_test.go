@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -141,7 +142,7 @@ func TestInteropGraphJavaScript(t *testing.T) {
 	want := map[string]result{
 		"1": {Status: 201, ContentType: "application/json", JSON: map[string]any{"id": "1", "subject": "Batch"}},
 		"2": {Status: 200, ContentType: "application/json", JSON: event},
-		"3": {Status: 200, ContentType: "application/json", JSON: event},
+		"3": {Status: 200, ContentType: "application/json", JSON: maps.Clone(event)},
 		// Not JSON: base64, as Graph sends it.
 		"4": {Status: 200, ContentType: "image/png", Text: base64.StdEncoding.EncodeToString([]byte("\x89PNG\x00\xff"))},
 		"5": {Status: 429, ContentType: "application/json", RetryAfter: "3", JSON: map[string]any{"error": map[string]any{"code": "TooManyRequests", "message": "slow down"}}},

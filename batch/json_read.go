@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,33 +49,132 @@ func (s *jsonSource) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// requestObject is one request object of a JSON batch.
+// requestObject is one request object of a JSON batch. Headers, Body and
+// DependsOn are views of the object's bytes, valid until the next object
+// is read.
 type requestObject struct {
-	ID             jsonText              `json:"id"`
-	Method         string                `json:"method"`
-	URL            string                `json:"url"`
-	Headers        map[string]jsonValues `json:"headers"`
-	Body           json.RawMessage       `json:"body"`
-	AtomicityGroup string                `json:"atomicityGroup"`
-	DependsOn      []string              `json:"dependsOn"`
+	ID, Method, URL, AtomicityGroup string
+	Headers, Body                   []byte
+	DependsOn                       [][]byte
 }
 
-// jsonText is a JSON string, or a number taken as its text: some clients
-// number their requests.
-type jsonText string
+// parseRequestObject reads the request object b, which encoding/json has
+// read as a value and so is valid JSON, into jr: keys matched without
+// regard to case and the last of a repeated key kept, as encoding/json
+// does; a value of the wrong type is reported (the first one) after the
+// other keys have been read, so that the call still has its id.
+func parseRequestObject(b []byte, jr *requestObject) error {
+	*jr = requestObject{DependsOn: jr.DependsOn[:0]}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
+	}
+	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
+		}
+	}
+	str := func(what string, v []byte, dst *string) {
+		switch v[0] {
+		case '"':
+			s, err := unquote(v)
+			if err != nil {
+				fail(err)
+			}
+			*dst = s
+		case 'n': // null leaves it as it is
+		default:
+			fail(fmt.Errorf("%s must be a string, not %.20s", what, v))
+		}
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		end := stringEnd(b, i)
+		key, err := unquoteView(b[i:end])
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrJSONRequest, err)
+		}
+		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
+		vend := valueEnd(b, i)
+		v := b[i:vend]
+		switch {
+		case bytes.EqualFold(key, []byte("id")):
+			switch {
+			case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+				jr.ID = string(v) // some clients number their requests
+			case v[0] == 'n':
+				jr.ID = ""
+			default:
+				str("an id", v, &jr.ID)
+			}
+		case bytes.EqualFold(key, []byte("method")):
+			str("method", v, &jr.Method)
+		case bytes.EqualFold(key, []byte("url")):
+			str("url", v, &jr.URL)
+		case bytes.EqualFold(key, []byte("atomicityGroup")):
+			str("atomicityGroup", v, &jr.AtomicityGroup)
+		case bytes.EqualFold(key, []byte("headers")):
+			jr.Headers = v
+		case bytes.EqualFold(key, []byte("body")):
+			jr.Body = v
+		case bytes.EqualFold(key, []byte("dependsOn")):
+			jr.DependsOn = jr.DependsOn[:0]
+			switch v[0] {
+			case 'n':
+			case '[':
+				for j := skipSpace(v, 1); v[j] != ']'; {
+					if v[j] != '"' {
+						fail(fmt.Errorf("dependsOn must be an array of strings"))
+						break
+					}
+					e := stringEnd(v, j)
+					d, err := unquoteView(v[j:e])
+					if err != nil {
+						fail(err)
+					}
+					jr.DependsOn = append(jr.DependsOn, d)
+					if j = skipSpace(v, e); v[j] == ',' {
+						j = skipSpace(v, j+1)
+					}
+				}
+			default:
+				fail(fmt.Errorf("dependsOn must be an array of strings, not %.20s", v))
+			}
+		}
+		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return first
+}
 
-func (t *jsonText) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		s, err := unquote(b)
-		*t = jsonText(s)
-		return err
+// valueEnd returns the index just past the JSON value that starts at b[i];
+// b is valid JSON.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("%w: an id must be a string or a number, not %.20s", ErrJSONRequest, b)
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
+		j++
 	}
-	*t = jsonText(n)
-	return nil
+	return j
 }
 
 // unquote is the JSON string literal b as a string: sliced out when it
@@ -123,13 +221,14 @@ type jsonBatch struct {
 	ids    map[string]int // request ids and atomicity groups: their call (or head) index
 	closed map[string]bool
 	group  string // the atomicity group of the call read last
+	raw    json.RawMessage
+	req    requestObject
 	// seen[k] is 1 + the index of the last call found to depend on call
 	// k: a dependsOn of a million entries costs a million steps.
 	seen []int
-	mw     *mixed.MessageWriter
-	hdr    mixed.Header
-	keys   []string
-	base   url.URL
+	mw   *mixed.MessageWriter
+	hdr  mixed.Header
+	base url.URL
 }
 
 // arenaWriter appends what is written to the batch's arena.
@@ -207,17 +306,14 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			if st.ncalls == maxCalls {
 				return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
 			}
-			start := dec.InputOffset()
-			var jr requestObject
-			err := dec.Decode(&jr)
-			if err != nil && dec.InputOffset() == start {
+			// The decoder finds the object's end, and checks that it is
+			// JSON; the object's bytes are reused for the next one.
+			if err := dec.Decode(&jb.raw); err != nil {
 				return fail(err) // not JSON, or too large: the rest cannot be read
 			}
-			if err != nil && !errors.Is(err, ErrJSONRequest) {
-				err = fmt.Errorf("%w: %w", ErrJSONRequest, err)
-			}
+			err := parseRequestObject(jb.raw, &jb.req)
 			st.ncalls++
-			h.addJSONCall(st, n, &jr, err)
+			h.addJSONCall(st, n, &jb.req, err)
 			mark()
 		}
 		if err := expectDelim(dec, ']'); err != nil {
@@ -382,7 +478,7 @@ func (h *Handler) linkJSON(st *batchState, c *call, id string, jr *requestObject
 		return fmt.Errorf("%w: the id %q is not unique", ErrJSONRequest, id)
 	}
 	for _, d := range jr.DependsOn {
-		k, ok := jb.ids[d]
+		k, ok := jb.ids[string(d)]
 		switch {
 		case !ok:
 			return fmt.Errorf("%w: dependsOn %q names no earlier request or atomicity group", ErrJSONRequest, d)
@@ -426,25 +522,112 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 		return err
 	}
 	jb.hdr.Reset()
-	jb.keys = jb.keys[:0]
-	for k := range jr.Headers {
-		jb.keys = append(jb.keys, k)
-	}
-	// Sorted, so that a batch always makes the same requests.
-	slices.Sort(jb.keys)
-	for _, k := range jb.keys {
-		if strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Transfer-Encoding") {
-			continue // the body is framed here
-		}
-		for _, v := range jr.Headers[k] {
-			jb.hdr.Add(k, strings.Trim(v, " \t"))
-		}
+	if err := addJSONHeaders(&jb.hdr, jr.Headers); err != nil {
+		return err
 	}
 	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
 	if err != nil {
 		return err
 	}
 	return jb.mw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
+}
+
+// addJSONHeaders adds the fields of the headers object raw, in the order
+// it gives them, to hdr: a value is a string, an array of strings (a field
+// given more than once), or a number or boolean taken as its text.
+// Content-Length and Transfer-Encoding are left out, since the body is
+// framed here. raw has been through encoding/json, so it is valid JSON,
+// which the walk relies on.
+func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if raw[0] != '{' {
+		return fmt.Errorf("%w: headers must be an object", ErrJSONRequest)
+	}
+	var name, value []byte
+	var err error
+	for i := skipSpace(raw, 1); raw[i] != '}'; {
+		end := stringEnd(raw, i)
+		if name, err = unquoteView(raw[i:end]); err != nil {
+			return fmt.Errorf("%w: header name: %w", ErrJSONRequest, err)
+		}
+		framing := bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
+		inArray := raw[i] == '['
+		if inArray {
+			i = skipSpace(raw, i+1)
+		}
+		for !inArray || raw[i] != ']' {
+			switch raw[i] {
+			case '{', '[':
+				return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+			case '"':
+				end = stringEnd(raw, i)
+				if value, err = unquoteView(raw[i:end]); err != nil {
+					return fmt.Errorf("%w: header %q: %w", ErrJSONRequest, name, err)
+				}
+			default:
+				end = i
+				for end < len(raw) && !strings.ContainsRune(",}] \t\r\n", rune(raw[end])) {
+					end++
+				}
+				value = raw[i:end]
+			}
+			if null := raw[i] == 'n'; !framing && !null {
+				hdr.AddBytes(name, bytes.Trim(value, " \t"))
+			}
+			i = skipSpace(raw, end)
+			if !inArray {
+				break
+			}
+			if raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		if inArray {
+			i = skipSpace(raw, i+1)
+		}
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return nil
+}
+
+// skipSpace returns the index of the first byte of b at or after i that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string literal that
+// starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// unquoteView is the JSON string literal b decoded: a view of b when it
+// holds no escapes and is valid UTF-8, else a decoded copy (invalid UTF-8
+// replaced, as encoding/json does).
+func unquoteView(b []byte) ([]byte, error) {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return b[1 : len(b)-1], nil
+	}
+	s, err := unquote(b)
+	return []byte(s), err
 }
 
 // jsonTarget is the request target of a call whose url is u: a path as it

@@ -9,12 +9,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/mixedcodec/mixed"
+	"pgregory.net/rapid"
 )
 
 // jsonEntry is one response object of a JSON batch response, as a client
@@ -312,7 +316,7 @@ func TestJSONMalformedRequests(t *testing.T) {
 	}
 	bad := "request %d (id %q): batch: bad request object in a JSON batch: "
 	want := []short{
-		{"", "", 400, fmt.Sprintf(bad, 0, "") + "json: cannot unmarshal number into Go value of type batch.requestObject"},
+		{"", "", 400, fmt.Sprintf(bad, 0, "") + "a request must be an object, not 5"},
 		{"a", "", 400, fmt.Sprintf(bad, 1, "a") + "no method"},
 		{"b", "", 400, fmt.Sprintf(bad, 2, "b") + "no url"},
 		{"c", "", 400, `request 3 (id "c"): mixed: invalid HTTP method: method "G ET" is not a token`},
@@ -507,4 +511,167 @@ func TestJSONDependsOnRepeats(t *testing.T) {
 	if len(got) != 2 || got[1].Status != 200 {
 		t.Errorf("responses: %+v", got)
 	}
+}
+
+// TestAddJSONHeadersAgreesWithEncodingJSON: the walk over a headers object
+// reads what encoding/json reads from it, white space, escapes, arrays
+// and scalars included.
+func TestAddJSONHeadersAgreesWithEncodingJSON(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 6).Draw(t, "fields")
+		ws := func() string { return rapid.SampledFrom([]string{"", " ", "\n\t ", "\r\n"}).Draw(t, "ws") }
+		var doc strings.Builder
+		doc.WriteString("{" + ws())
+		seen := map[string]bool{}
+		for i := 0; i < n; i++ {
+			name := rapid.StringMatching(`[A-Za-z0-9-]{1,8}`).Draw(t, "name")
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if len(seen) > 1 {
+				doc.WriteString("," + ws())
+			}
+			q, _ := json.Marshal(name)
+			doc.Write(q)
+			doc.WriteString(ws() + ":" + ws())
+			str := func() string {
+				v := rapid.StringMatching(`[ -~é\x{2028}]{0,10}`).Draw(t, "value")
+				b, _ := json.Marshal(v)
+				return string(b)
+			}
+			switch rapid.IntRange(0, 3).Draw(t, "kind") {
+			case 0:
+				doc.WriteString(str())
+			case 1:
+				doc.WriteString("[" + ws())
+				for j := range rapid.IntRange(0, 3).Draw(t, "values") {
+					if j > 0 {
+						doc.WriteString("," + ws())
+					}
+					doc.WriteString(str() + ws())
+				}
+				doc.WriteString("]")
+			case 2:
+				doc.WriteString(rapid.SampledFrom([]string{"12", "-1.5e3", "true", "false", "null"}).Draw(t, "scalar"))
+			case 3:
+				doc.WriteString(`"\u0041\t\"x\\"`)
+			}
+			doc.WriteString(ws())
+		}
+		doc.WriteString("}")
+		var want map[string]jsonValues
+		if err := json.Unmarshal([]byte(doc.String()), &want); err != nil {
+			t.Fatalf("the generator wrote bad JSON %q: %v", doc.String(), err)
+		}
+		var hdr mixed.Header
+		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String())); err != nil {
+			t.Fatalf("%q: %v", doc.String(), err)
+		}
+		got := map[string]jsonValues{}
+		for name, value := range hdr.All() {
+			got[string(name)] = append(got[string(name)], string(value))
+		}
+		for k, vv := range want {
+			for i := range vv {
+				vv[i] = strings.Trim(vv[i], " \t")
+			}
+			if len(vv) == 0 {
+				delete(want, k)
+			}
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%q (-encoding/json +walk):\n%s", doc.String(), diff)
+		}
+	})
+}
+
+// badID finds an id that is neither a string nor a number, in the
+// documents of TestParseRequestObjectAgreesWithEncodingJSON.
+var badID = regexp.MustCompile(`"(id|ID)"\s*:\s*[tf\[{]`)
+
+// TestParseRequestObjectAgreesWithEncodingJSON: the walk over a request
+// object reads the fields encoding/json reads into a struct (keys in any
+// case, the last of a repeated key, escapes, white space), and refuses a
+// value of the wrong type where encoding/json does.
+func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ws := func() string { return rapid.SampledFrom([]string{"", " ", "\n\t"}).Draw(t, "ws") }
+		str := func() string {
+			b, _ := json.Marshal(rapid.StringMatching(`[ -~é]{0,8}`).Draw(t, "s"))
+			return strings.Replace(string(b), "a", `\u0061`, 1)
+		}
+		values := map[string]func() string{
+			"id": func() string {
+				return rapid.SampledFrom([]string{str(), "12", "-3", "null", "true", "[]"}).Draw(t, "id")
+			},
+			"method":         func() string { return rapid.SampledFrom([]string{str(), "null", "1"}).Draw(t, "method") },
+			"url":            func() string { return rapid.SampledFrom([]string{str(), "null", "{}"}).Draw(t, "url") },
+			"atomicityGroup": func() string { return rapid.SampledFrom([]string{str(), "null"}).Draw(t, "group") },
+			"dependsOn": func() string {
+				return rapid.SampledFrom([]string{"[]", "null", "[" + str() + "," + ws() + str() + "]", `["a",1]`, `"x"`}).Draw(t, "deps")
+			},
+			"headers": func() string { return rapid.SampledFrom([]string{`{"a":"b"}`, "null", `{ }`}).Draw(t, "headers") },
+			"body": func() string {
+				return rapid.SampledFrom([]string{`{"a":[1,{"b":"}"}]}`, `"x"`, "null", "3", `[[]]`}).Draw(t, "body")
+			},
+			"other": func() string { return rapid.SampledFrom([]string{`{"id":"inner"}`, `["]"]`, "false"}).Draw(t, "other") },
+		}
+		keys := []string{"id", "method", "url", "atomicityGroup", "dependsOn", "headers", "body", "other"}
+		var doc strings.Builder
+		doc.WriteString("{" + ws())
+		for i := range rapid.IntRange(0, 10).Draw(t, "n") {
+			k := rapid.SampledFrom(keys).Draw(t, "key")
+			name := k
+			if rapid.Bool().Draw(t, "upper") {
+				name = strings.ToUpper(k)
+			}
+			if i > 0 {
+				doc.WriteString("," + ws())
+			}
+			doc.WriteString(`"` + name + `"` + ws() + ":" + ws() + values[k]() + ws())
+		}
+		doc.WriteString("}")
+		var std struct {
+			ID                          json.RawMessage
+			Method, URL, AtomicityGroup string
+			DependsOn                   []string
+			Headers, Body               json.RawMessage
+		}
+		stdErr := json.Unmarshal([]byte(doc.String()), &std)
+		if stdErr == nil && badID.MatchString(doc.String()) {
+			// An id is a string or a number (the walk's rule, which a
+			// RawMessage cannot say), wherever the key repeats.
+			stdErr = errors.New("an id that is neither a string nor a number")
+		}
+		var jr requestObject
+		err := parseRequestObject([]byte(doc.String()), &jr)
+		if (stdErr != nil) != (err != nil) {
+			t.Fatalf("%s: encoding/json says %v, the walk %v", doc.String(), stdErr, err)
+		}
+		if stdErr != nil {
+			return
+		}
+		var id string
+		if len(std.ID) > 0 && string(std.ID) != "null" {
+			if json.Unmarshal(std.ID, &id) != nil {
+				id = string(std.ID)
+			}
+		}
+		deps := []string{}
+		for _, d := range jr.DependsOn {
+			deps = append(deps, string(d))
+		}
+		norm := func(b []byte) string {
+			if string(b) == "null" {
+				return ""
+			}
+			return string(b)
+		}
+		want := []any{id, std.Method, std.URL, std.AtomicityGroup, std.DependsOn, norm(std.Headers), norm(std.Body)}
+		got := []any{jr.ID, jr.Method, jr.URL, jr.AtomicityGroup, deps, norm(jr.Headers), norm(jr.Body)}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%s (-encoding/json +walk):\n%s", doc.String(), diff)
+		}
+	})
 }
