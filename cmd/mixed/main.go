@@ -4,7 +4,7 @@
 //
 //	mixed decode [-boundary B | -content-type VALUE] [-dechunked] [-format F] [FILE]
 //	mixed encode [-boundary B | -format F] [-envelope "POST http://host/path"] [-host HOST] [FILE]
-//	mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
+//	mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts]
 //	mixed help [CMD]
 //	mixed version
 //
@@ -42,7 +42,7 @@ func main() {
 const usage = `usage:
   mixed decode [-boundary B | -content-type VALUE] [-dechunked] [-format F] [FILE]
   mixed encode [-boundary B | -format F] [-envelope "POST http://host/path"] [-host HOST] [FILE]
-  mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
+  mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts]
   mixed help [CMD]
   mixed version
 Run "mixed help CMD" for details.
