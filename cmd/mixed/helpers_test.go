@@ -7,8 +7,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
@@ -237,3 +241,52 @@ const bareBody = "--b\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\n
 	"--b\r\nContent-Type: text/plain\r\n\r\n\xff\xfe\r\n" +
 	"--b\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n--cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\nPOST Customers HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--cs--\r\n" +
 	"--b--\r\n"
+
+// pipe runs the commands one after the other, each given the output of
+// the one before, and returns the last one's output.
+func pipe(t *testing.T, in string, cmds ...[]string) string {
+	t.Helper()
+	for _, args := range cmds {
+		res := runCmd(in, args...)
+		if res.Code != 0 {
+			t.Fatalf("%s: exit %d: %s\ninput:\n%s", strings.Join(args, " "), res.Code, res.Stderr, in)
+		}
+		in = res.Stdout
+	}
+	return in
+}
+
+// peakHeap runs f while it samples HeapInuse every 10 ms, and returns the
+// highest value seen.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var peak atomic.Uint64
+	sample := func() {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		if m.HeapInuse > peak.Load() {
+			peak.Store(m.HeapInuse)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	f()
+	close(stop)
+	wg.Wait()
+	sample()
+	return peak.Load()
+}

@@ -6,10 +6,7 @@ import (
 	"encoding/base64"
 	"hash/crc32"
 	"io"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,41 +46,6 @@ func largeLines(n int64) io.ReadCloser {
 		pw.CloseWithError(err)
 	}()
 	return pr
-}
-
-// peakHeap runs f while it samples HeapInuse every 10 ms, and returns the
-// highest value seen.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	var peak atomic.Uint64
-	sample := func() {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		if m.HeapInuse > peak.Load() {
-			peak.Store(m.HeapInuse)
-		}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				sample()
-			}
-		}
-	}()
-	f()
-	close(stop)
-	wg.Wait()
-	sample()
-	return peak.Load()
 }
 
 // crcWriter counts and checksums what is written to it, and keeps its
