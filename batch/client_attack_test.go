@@ -94,7 +94,7 @@ func TestClientAnnouncedLengthCostsNoMemory(t *testing.T) {
 		if i%2 == 1 {
 			method = "GET"
 		}
-		call, err := b.Add(newReq(t, method, fmt.Sprintf("/x/%d", i), ""), "")
+		call, err := b.Add(jsonRequest(t, method, fmt.Sprintf("/x/%d", i), ""), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestClientRetryAfterBeyondDuration(t *testing.T) {
 		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 			Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
 		b := c.NewBatch()
-		call, _ := b.Add(newReq(t, "GET", "/a", ""), "a")
+		call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 		if err := b.Do(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func TestClientResponseNeverEnds(t *testing.T) {
 			b := c.NewBatch()
 			var calls []*Call
 			for i := range 3 {
-				call, _ := b.Add(newReq(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+				call, _ := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
 				calls = append(calls, call)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -259,10 +259,10 @@ func TestClientConnectionDiesMidResponse(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond}}
 	b := c.NewBatch()
-	done, _ := b.Add(newReq(t, "POST", "/done", "{}"), "done")
-	get, _ := b.Add(newReq(t, "GET", "/get", ""), "get")
-	post, _ := b.Add(newReq(t, "POST", "/post", "{}"), "post")
-	keyed := newReq(t, "POST", "/keyed", "{}")
+	done, _ := b.Add(jsonRequest(t, "POST", "/done", "{}"), "done")
+	get, _ := b.Add(jsonRequest(t, "GET", "/get", ""), "get")
+	post, _ := b.Add(jsonRequest(t, "POST", "/post", "{}"), "post")
+	keyed := jsonRequest(t, "POST", "/keyed", "{}")
 	keyed.Header.Set("Idempotency-Key", "k")
 	keyedCall, _ := b.Add(keyed, "keyed")
 	b.Do(context.Background())
@@ -310,7 +310,7 @@ func TestClientTrickleCancelled(t *testing.T) {
 	b := c.NewBatch()
 	var calls []*Call
 	for i := range 3 {
-		call, _ := b.Add(newReq(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+		call, _ := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
 		calls = append(calls, call)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -407,8 +407,8 @@ func TestClientPrepareCallRefusesLoneCall(t *testing.T) {
 			return nil
 		}}
 	b := c.NewBatch()
-	ok, _ := b.Add(newReq(t, "GET", "/ok", ""), "ok")
-	refused, _ := b.Add(newReq(t, "GET", "/refused", ""), "refused")
+	ok, _ := b.Add(jsonRequest(t, "GET", "/ok", ""), "ok")
+	refused, _ := b.Add(jsonRequest(t, "GET", "/refused", ""), "refused")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func TestClientMismatchKeepsRefusalReason(t *testing.T) {
 		b := c.NewBatch()
 		var calls []*Call
 		for i := range 3 {
-			call, _ := b.Add(newReq(t, "DELETE", fmt.Sprintf("/x/%d", i), ""), "")
+			call, _ := b.Add(jsonRequest(t, "DELETE", fmt.Sprintf("/x/%d", i), ""), "")
 			calls = append(calls, call)
 		}
 		err := b.Do(context.Background())
@@ -521,7 +521,7 @@ func TestClientRetryWithHaltOnError(t *testing.T) {
 				if mp[0] == "PUT" || mp[0] == "POST" {
 					body = "x"
 				}
-				call, err := b.Add(newReq(t, mp[0], mp[1], body), strings.TrimPrefix(mp[1], "/"))
+				call, err := b.Add(jsonRequest(t, mp[0], mp[1], body), strings.TrimPrefix(mp[1], "/"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -567,7 +567,7 @@ func TestClientBackoffEndsWhenCallsGone(t *testing.T) {
 	b := c.NewBatch()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	call, _ := b.Add(newReq(t, "GET", "/a", "").WithContext(ctx), "a")
+	call, _ := b.Add(jsonRequest(t, "GET", "/a", "").WithContext(ctx), "a")
 	start := time.Now()
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
@@ -598,7 +598,7 @@ func TestClientGzipBomb(t *testing.T) {
 	})
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 1 << 20}
 	b := c.NewBatch()
-	call, _ := b.Add(newReq(t, "GET", "/bomb", ""), "")
+	call, _ := b.Add(jsonRequest(t, "GET", "/bomb", ""), "")
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -652,7 +652,7 @@ func TestClientRedirectKeepsCredentialsHome(t *testing.T) {
 		for path, want := range map[string]int{"/away": 307, "/moved": moved} {
 			c := &Client{Endpoint: srv.URL + path, HTTPClient: srv.Client(), Limits: limits}
 			b := c.NewBatch()
-			req := newReq(t, "GET", "/x", "")
+			req := jsonRequest(t, "GET", "/x", "")
 			req.Header.Set("Authorization", "Bearer secret")
 			call, _ := b.Add(req, "x")
 			err := b.Do(context.Background())
@@ -703,8 +703,8 @@ func TestClientChunkedFramingGames(t *testing.T) {
 			})
 			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 64 << 10}
 			b := c.NewBatch()
-			good, _ := b.Add(newReq(t, "GET", "/good", ""), "")
-			bad, _ := b.Add(newReq(t, "GET", "/bad", ""), "")
+			good, _ := b.Add(jsonRequest(t, "GET", "/good", ""), "")
+			bad, _ := b.Add(jsonRequest(t, "GET", "/bad", ""), "")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			b.Do(ctx)
@@ -735,7 +735,7 @@ func TestClientJSONResponseNeverEnds(t *testing.T) {
 	defer srv.Close()
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON, MaxResponseBytes: 4 << 10}
 	b := c.NewBatch()
-	call, _ := b.Add(newReq(t, "GET", "/a", ""), "")
+	call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	b.Do(ctx)
@@ -780,7 +780,7 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 		for i, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
-			req := newReq(t, "PUT", fmt.Sprintf("/x/%d", i), strings.Repeat("x", 8<<20)).WithContext(ctx)
+			req := jsonRequest(t, "PUT", fmt.Sprintf("/x/%d", i), strings.Repeat("x", 8<<20)).WithContext(ctx)
 			req.Header.Set("Content-Type", "application/octet-stream") // nothing to search for references
 			call, err := b.Add(req, "")
 			if err != nil {
@@ -885,8 +885,8 @@ func TestClientStalePartFromEarlierAttempt(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
 	b := c.NewBatch()
-	a, _ := b.Add(newReq(t, "GET", "/a", ""), "a")
-	bc, _ := b.Add(newReq(t, "GET", "/b", ""), "b")
+	a, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "a")
+	bc, _ := b.Add(jsonRequest(t, "GET", "/b", ""), "b")
 	b.Do(context.Background())
 	got := map[string]retryOutcome{"a": retryResult(t, a), "b": retryResult(t, bc)}
 	want := map[string]retryOutcome{
@@ -911,8 +911,8 @@ func TestClientJSONDuplicateResponses(t *testing.T) {
 	defer srv.Close()
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON}
 	b := c.NewBatch()
-	a, _ := b.Add(newReq(t, "GET", "/a", ""), "a")
-	bc, _ := b.Add(newReq(t, "GET", "/b", ""), "b")
+	a, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "a")
+	bc, _ := b.Add(jsonRequest(t, "GET", "/b", ""), "b")
 	if err := b.Do(context.Background()); !errors.Is(err, ErrResponseMismatch) {
 		t.Errorf("Do: %v, want ErrResponseMismatch", err)
 	}
@@ -946,7 +946,7 @@ func TestClient413LoopEnds(t *testing.T) {
 			Retry: RetryPolicy{MaxAttempts: 3, Statuses: tc.statuses, BaseBackoff: time.Microsecond}}
 		b := c.NewBatch()
 		for i := range 8 {
-			b.Add(newReq(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+			b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
 		}
 		b.Do(context.Background())
 		srv.Close()
@@ -986,7 +986,7 @@ func TestClientConcurrentDo(t *testing.T) {
 			defer wg.Done()
 			b := c.NewBatch()
 			for i := range 5 {
-				b.Add(newReq(t, "GET", fmt.Sprintf("/g%d/%d", g, i), ""), strconv.Itoa(i))
+				b.Add(jsonRequest(t, "GET", fmt.Sprintf("/g%d/%d", g, i), ""), strconv.Itoa(i))
 			}
 			if err := b.Do(context.Background()); err != nil {
 				t.Error(err)
