@@ -777,18 +777,22 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: limits}
 		b := c.NewBatch()
 		var calls []*Call
-		for i, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
+		var reqs []*http.Request
+		for i := range 2 {
+			req := jsonRequest(t, "PUT", fmt.Sprintf("/x/%d", i), strings.Repeat("x", 8<<20))
+			req.Header.Set("Content-Type", "application/octet-stream") // nothing to search for references
+			reqs = append(reqs, req)
+		}
+		start := time.Now()
+		for i, d := range []time.Duration{100 * time.Millisecond, time.Second} {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
-			req := jsonRequest(t, "PUT", fmt.Sprintf("/x/%d", i), strings.Repeat("x", 8<<20)).WithContext(ctx)
-			req.Header.Set("Content-Type", "application/octet-stream") // nothing to search for references
-			call, err := b.Add(req, "")
+			call, err := b.Add(reqs[i].WithContext(ctx), "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			calls = append(calls, call)
 		}
-		start := time.Now()
 		done := make(chan error, 1)
 		go func() { done <- b.Do(context.Background()) }()
 		<-calls[0].Done()
@@ -796,7 +800,7 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 			t.Errorf("sized %t: the 100ms call ended after %v", sized, d)
 		}
 		if calls[1].Err() != nil {
-			t.Errorf("sized %t: the 300ms call ended with the 100ms one: %v", sized, calls[1].Err())
+			t.Errorf("sized %t: the 1s call ended with the 100ms one: %v", sized, calls[1].Err())
 		}
 		select {
 		case <-done:
