@@ -287,7 +287,15 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			return fail(err)
 		}
 		mark()
-		if key, _ := tok.(string); key != "requests" || seen {
+		key, _ := tok.(string)
+		isRequests := strings.EqualFold(key, "requests")
+		if isRequests && seen {
+			// encoding/json would keep the last array, and a proxy or
+			// log reading the batch that way would see other calls than
+			// the ones that run: refused, not chosen.
+			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice", ErrJSONBatch)
+		}
+		if !isRequests {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				return fail(err)
@@ -522,7 +530,7 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 		return err
 	}
 	jb.hdr.Reset()
-	if err := addJSONHeaders(&jb.hdr, jr.Headers); err != nil {
+	if err := addJSONHeaders(&jb.hdr, jr.Headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
 		return err
 	}
 	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
@@ -537,8 +545,11 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 // given more than once), or a number or boolean taken as its text.
 // Content-Length and Transfer-Encoding are left out, since the body is
 // framed here. raw has been through encoding/json, so it is valid JSON,
-// which the walk relies on.
-func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
+// which the walk relies on. The fields stop at maxFields and maxBytes (as
+// name: value lines), the limits of the head they go into: an array of
+// empty strings under a long name would otherwise repeat the name without
+// bound.
+func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes int) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -548,6 +559,7 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
 	}
 	var name, value []byte
 	var err error
+	fields, size := 0, 0
 	for i := skipSpace(raw, 1); raw[i] != '}'; {
 		end := stringEnd(raw, i)
 		if name, err = unquoteView(raw[i:end]); err != nil {
@@ -576,7 +588,14 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
 				value = raw[i:end]
 			}
 			if null := raw[i] == 'n'; !framing && !null {
-				hdr.AddBytes(name, bytes.Trim(value, " \t"))
+				value = bytes.Trim(value, " \t")
+				if fields++; fields > maxFields {
+					return fmt.Errorf("%w: %w: more than %d", ErrJSONRequest, mixed.ErrTooManyFields, maxFields)
+				}
+				if size += len(name) + len(value) + 4; size > maxBytes {
+					return fmt.Errorf("%w: %w: more than %d bytes", ErrJSONRequest, mixed.ErrHeaderTooLarge, maxBytes)
+				}
+				hdr.AddBytes(name, value)
 			}
 			i = skipSpace(raw, end)
 			if !inArray {

@@ -565,7 +565,7 @@ func TestAddJSONHeadersAgreesWithEncodingJSON(t *testing.T) {
 			t.Fatalf("the generator wrote bad JSON %q: %v", doc.String(), err)
 		}
 		var hdr mixed.Header
-		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String())); err != nil {
+		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String()), 1<<30, 1<<30); err != nil {
 			t.Fatalf("%q: %v", doc.String(), err)
 		}
 		got := map[string]jsonValues{}
