@@ -156,6 +156,13 @@ type HandlerOptions struct {
 	// JSONFormat says. See the package documentation for what each JSON
 	// format means.
 	JSONFormat Format
+	// MultipartOnly refuses JSON batches, as the Handler did before it
+	// read them: a batch whose Content-Type is application/json is
+	// answered like any other body that is not multipart/mixed, with
+	// 400, and no call of it runs, whatever JSONFormat says. For a
+	// server whose batch endpoint is to keep the one format it has
+	// always had.
+	MultipartOnly bool
 	// MaxJSONDepth limits the nesting of a JSON batch (default 64):
 	// the envelope, a request object and its JSON body count. A request
 	// nested deeper answers 400 wrapping ErrJSONTooDeep.
