@@ -188,6 +188,9 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		byID[c.id] = c
 	}
 	held := map[*Changeset][]answer{}
+	// A changeset's calls are answered at the end: until then the first
+	// answer of each is what counts, as for the other calls.
+	isHeld := map[*Call]bool{}
 	dec := json.NewDecoder(src)
 	mark()
 	if err := expectDelim(dec, '{'); err != nil {
@@ -224,7 +227,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 				return fail(err)
 			}
 			c := byID[string(e.ID)]
-			if c == nil || c.answered {
+			if c == nil || c.answered || isHeld[c] {
 				continue
 			}
 			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
@@ -232,6 +235,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			case err != nil:
 				c.answer(nil, err)
 			case c.cs != nil:
+				isHeld[c] = true
 				held[c.cs] = append(held[c.cs], answer{c, r})
 			default:
 				c.answer(r, nil)

@@ -275,3 +275,62 @@ func TestJSONAttackClientGoneWhileDependentsWait(t *testing.T) {
 		t.Fatal("the batch still runs 5s after its client went away")
 	}
 }
+
+// hostileJSON is a batch server that answers every batch with body.
+func hostileJSON(body string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+}
+
+// outcomes is what each call of b came to: its status, or its error.
+func outcomes(t *testing.T, b *Batch) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for _, c := range b.Calls() {
+		resp, err := c.Wait(context.Background())
+		if err != nil {
+			got[c.ID()] = "error: " + err.Error()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got[c.ID()] = fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}
+	return got
+}
+
+// A server that answers a call twice, or calls nobody asked for, or not at
+// all: the first answer of a call counts, in an atomicity group too.
+func TestClientJSONAttackDuplicateAndMissingAnswers(t *testing.T) {
+	srv := hostileJSON(`{"responses":[
+		{"id":"1","atomicityGroup":"g","status":201,"body":{"n":1}},
+		{"id":"2","atomicityGroup":"g","status":201,"body":{"n":2}},
+		{"id":"2","atomicityGroup":"g","status":500,"body":{"n":"again"}},
+		{"id":"9","status":200,"body":{"n":9}},
+		{"id":"3","status":200,"body":{"n":3}},
+		{"id":"3","status":500,"body":{"n":"again"}}
+	]}`)
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatODataJSON}
+	b := c.NewBatch()
+	cs := b.Changeset()
+	cs.Add(newReq(t, "POST", "/a", `{}`), "1")
+	cs.Add(newReq(t, "POST", "/a", `{}`), "2")
+	b.Add(newReq(t, "GET", "/a", ""), "3")
+	b.Add(newReq(t, "GET", "/a", ""), "4")
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := outcomes(t, b)
+	want := map[string]string{
+		"1": `201 {"n":1}`,
+		"2": `201 {"n":2}`,
+		"3": `200 {"n":3}`,
+		"4": `error: ` + fmt.Errorf("%w %q", ErrNoResponse, "4").Error(),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
