@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -332,5 +333,64 @@ func TestClientJSONAttackDuplicateAndMissingAnswers(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A response object larger than MaxResponseBytes allows, a JSON body or a
+// base64 one, ends the batch with ErrResponseTooLarge once that much is
+// read, not when the server stops.
+func TestClientJSONAttackHugeResponse(t *testing.T) {
+	for _, tc := range []struct{ name, open, fill, close string }{
+		{"JSON body", `{"responses":[{"id":"1","status":200,"headers":{"content-type":"application/json"},"body":[`, `0,`, `0]}]}`},
+		{"base64 body", `{"responses":[{"id":"1","status":200,"body":"`, `AAAA`, `"}]}`},
+		{"header value", `{"responses":[{"id":"1","status":200,"headers":{"x":"`, `aaaa`, `"}}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tc.open)
+				chunk := strings.Repeat(tc.fill, 16<<10)
+				for range 1 << 10 { // 64 MiB at most
+					n, err := io.WriteString(w, chunk)
+					sent.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+				io.WriteString(w, tc.close)
+			}))
+			defer srv.Close()
+			c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatGraphJSON, MaxResponseBytes: 1 << 20}
+			b := c.NewBatch()
+			b.Add(newReq(t, "GET", "/a", ""), "1")
+			b.Do(context.Background())
+			_, err := b.Calls()[0].Wait(context.Background())
+			if !errors.Is(err, ErrResponseTooLarge) {
+				t.Errorf("err %v, want ErrResponseTooLarge", err)
+			}
+			if n := sent.Load(); n > 32<<20 {
+				t.Errorf("the server wrote %d MiB before the client stopped", n>>20)
+			}
+		})
+	}
+}
+
+// MaxJSONDepth counts every value of a request object, not only its body:
+// encoding/json would otherwise let an unknown key nest 10000 deep.
+func TestJSONAttackDepthOutsideBody(t *testing.T) {
+	for _, tc := range []struct {
+		depth int
+		want  int
+	}{{8, 200}, {9, 400}} {
+		deep := strings.Repeat("[", tc.depth) + strings.Repeat("]", tc.depth)
+		for _, key := range []string{"x", "body"} {
+			body := `{"requests":[{"id":"1","method":"POST","url":"/a","` + key + `":` + deep + `}]}`
+			rec, got := serveJSON(t, echo(), HandlerOptions{MaxJSONDepth: 10}, "/$batch", nil, body)
+			if rec.Code != 200 || len(got) != 1 || got[0].Status != tc.want {
+				t.Errorf("%s nested %d deep: code %d %+v, want an entry %d", key, tc.depth, rec.Code, got, tc.want)
+			}
+		}
 	}
 }

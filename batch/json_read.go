@@ -62,8 +62,9 @@ type requestObject struct {
 // read as a value and so is valid JSON, into jr: keys matched without
 // regard to case and the last of a repeated key kept, as encoding/json
 // does; a value of the wrong type is reported (the first one) after the
-// other keys have been read, so that the call still has its id.
-func parseRequestObject(b []byte, jr *requestObject) error {
+// other keys have been read, so that the call still has its id. The value
+// of a key it does not know may nest maxDepth levels, as a body may.
+func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
 	*jr = requestObject{DependsOn: jr.DependsOn[:0]}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -139,6 +140,10 @@ func parseRequestObject(b []byte, jr *requestObject) error {
 				}
 			default:
 				fail(fmt.Errorf("dependsOn must be an array of strings, not %.20s", v))
+			}
+		default:
+			if err := checkDepth(v, maxDepth); err != nil {
+				fail(err)
 			}
 		}
 		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
@@ -319,7 +324,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			if err := dec.Decode(&jb.raw); err != nil {
 				return fail(err) // not JSON, or too large: the rest cannot be read
 			}
-			err := parseRequestObject(jb.raw, &jb.req)
+			err := parseRequestObject(jb.raw, &jb.req, h.opts.MaxJSONDepth-2)
 			st.ncalls++
 			h.addJSONCall(st, n, &jb.req, err)
 			mark()

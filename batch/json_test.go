@@ -645,7 +645,7 @@ func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
 			stdErr = errors.New("an id that is neither a string nor a number")
 		}
 		var jr requestObject
-		err := parseRequestObject([]byte(doc.String()), &jr)
+		err := parseRequestObject([]byte(doc.String()), &jr, DefaultMaxJSONDepth)
 		if (stdErr != nil) != (err != nil) {
 			t.Fatalf("%s: encoding/json says %v, the walk %v", doc.String(), stdErr, err)
 		}
