@@ -440,6 +440,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "-path", "/"}, `mixed serve: -path "/": want a path below /, which the upstream serves`, "mixed serve -help"},
 		{[]string{"serve", "-read-timeout", "soon"}, `mixed serve: invalid value "soon" for flag -read-timeout: parse error`, "mixed serve -help"},
 		{[]string{"serve", "-call-timeout", "-1s"}, `mixed serve: -call-timeout -1s: want 0 (none) or more`, "mixed serve -help"},
+		{[]string{"serve", "-json-format", "multipart"}, `mixed serve: -json-format "multipart": want odata-json or graph-json`, "mixed serve -help"},
+		{[]string{"decode", "-format", "multipart"}, `mixed decode: -format "multipart": want odata-json or graph-json`, "mixed decode -help"},
+		{[]string{"encode", "-format", "xml"}, `mixed encode: -format "xml": want multipart, odata-json or graph-json`, "mixed encode -help"},
+		{[]string{"encode", "-format", "odata-json", "-boundary", "b"}, "mixed encode: -boundary is for -format multipart", "mixed encode -help"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			res := runCmd("", tc.args...)

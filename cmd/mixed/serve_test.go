@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -507,6 +508,132 @@ func TestServePanicLogged(t *testing.T) {
 	s := b.String()
 	if !strings.Contains(s, "level=ERROR") || !strings.Contains(s, "boom-1234") || !strings.Contains(s, "goroutine") {
 		t.Errorf("log %q lacks the panic, its value and stack", s)
+	}
+}
+
+// summarize decodes a batch response with the command's own decode
+// (multipart or JSON, found by itself) and returns "id status" for each
+// response, a changeset's responses included, in order.
+func summarize(t *testing.T, resp *http.Response) []string {
+	t.Helper()
+	defer resp.Body.Close()
+	var raw bytes.Buffer
+	raw.WriteString("HTTP/1.1 " + resp.Status + "\r\nContent-Type: " + resp.Header.Get("Content-Type") + "\r\n\r\n")
+	if _, err := raw.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	res := runCmd(raw.String(), "decode")
+	if res.Code != 0 {
+		t.Fatalf("decode of the response: exit %d: %s\n%s", res.Code, res.Stderr, raw.String())
+	}
+	var out []string
+	var walk func(ps []any)
+	walk = func(ps []any) {
+		for _, p := range ps {
+			m := p.(map[string]any)
+			if nested, ok := m["parts"].([]any); ok {
+				walk(nested)
+				continue
+			}
+			id := ""
+			for _, h := range m["headers"].([]any) {
+				if f := h.([]any); strings.EqualFold(f[0].(string), "Content-ID") {
+					id = f[1].(string)
+				}
+			}
+			h, _ := m["http"].(map[string]any)
+			if h == nil {
+				t.Fatalf("a response part without http: %v", m)
+			}
+			s := fmt.Sprintf("%s %v", id, h["status"])
+			if g, ok := m["atomicity_group"]; ok {
+				s += fmt.Sprintf(" group=%v", g)
+			}
+			out = append(out, s)
+		}
+	}
+	var ps []any
+	for _, l := range parts(t, res.Stdout) {
+		ps = append(ps, l)
+	}
+	walk(ps)
+	return out
+}
+
+// serve answers the same calls on its batch path in each of the three
+// formats, against the demo API: a changeset (an OData atomicity group)
+// that rolls back, and calls after it that see it did. The multipart
+// batch is the OData one converted by decode | encode.
+func TestServeJSONFormats(t *testing.T) {
+	odata := `{"requests":[
+ {"id":"1","method":"GET","url":"/farm/v1/animals/pony"},
+ {"id":"2","atomicityGroup":"g","method":"PUT","url":"/farm/v1/animals/cow","headers":{"Content-Type":"application/json"},"body":{"animalAge":3,"peltColor":"red"}},
+ {"id":"3","atomicityGroup":"g","method":"DELETE","url":"/farm/v1/animals/sheep","headers":{"If-Match":"\"etag/wrong\""}},
+ {"id":"4","method":"GET","url":"/farm/v1/animals/cow","dependsOn":["1"]},
+ {"id":"5","method":"GET","url":"/farm/v1/animals/sheep","dependsOn":["g"]}
+]}`
+	graph := `{"requests":[
+ {"id":"1","method":"GET","url":"/farm/v1/animals/pony"},
+ {"id":"2","method":"DELETE","url":"/farm/v1/animals/sheep","headers":{"If-Match":"\"etag/wrong\""}},
+ {"id":"3","method":"GET","url":"/farm/v1/animals/sheep","dependsOn":["2"]},
+ {"id":"4","method":"PUT","url":"/farm/v1/animals/cow","headers":{"Content-Type":"application/json"},"body":{"animalAge":3}},
+ {"id":"5","method":"GET","url":"/farm/v1/animals/cow","dependsOn":["4"]}
+]}`
+	mp := pipe(t, odata, []string{"decode"}, []string{"encode", "-boundary", "b"})
+	for _, c := range []struct {
+		name, format string
+		contentType  string // and " prefer=" the Prefer field, if any
+		body         string
+		want         []string
+	}{
+		{"multipart", "odata-json", "multipart/mixed; boundary=b", mp, []string{
+			"response-1 200",
+			// The rolled back changeset is its failed response alone.
+			"response-3 412",
+			"response-4 404", "response-5 200"}},
+		// OData JSON halts at the first failure, as OData's batches do...
+		{"odata-json", "odata-json", "application/json", odata, []string{
+			"1 200",
+			// The group fails as a whole: the PUT that succeeded, then
+			// was rolled back, answers 424.
+			"2 424 group=g", "3 412 group=g",
+			"4 424", "5 424"}},
+		// ... unless asked to go on: then a call that depends on the
+		// failed group still answers 424.
+		{"odata-json continue", "odata-json", "application/json prefer=odata.continue-on-error", odata, []string{
+			"1 200",
+			"2 424 group=g", "3 412 group=g",
+			"4 404", "5 424"}},
+		{"graph-json", "graph-json", "application/json", graph, []string{
+			"1 200", "2 412", "3 424", "4 201", "5 200"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			var err error
+			if cfg.jsonFormat, err = parseServeJSONFormat(c.format); err != nil {
+				t.Fatal(err)
+			}
+			addr := startServe(t, newFarm(), cfg, io.Discard)
+			req, err := http.NewRequest("POST", "http://"+addr+"/batch/farm/v1", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct, prefer, _ := strings.Cut(c.contentType, " prefer=")
+			req.Header.Set("Content-Type", ct)
+			if prefer != "" {
+				req.Header.Set("Prefer", prefer)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %s", resp.Status)
+			}
+			if diff := cmp.Diff(c.want, summarize(t, resp)); diff != "" {
+				t.Errorf("responses (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
