@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -391,6 +392,45 @@ func TestJSONAttackDepthOutsideBody(t *testing.T) {
 			if rec.Code != 200 || len(got) != 1 || got[0].Status != tc.want {
 				t.Errorf("%s nested %d deep: code %d %+v, want an entry %d", key, tc.depth, rec.Code, got, tc.want)
 			}
+		}
+	}
+}
+
+// JSON escapes reach every string of a request object: none of them may
+// write a field, a request line or a body of its own into the call.
+func TestJSONAttackInjection(t *testing.T) {
+	seen := make(chan string, 1)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen <- fmt.Sprintf("%s %s %q %q", r.Method, r.URL.RequestURI(), r.Header.Values("X-Evil"), b)
+	})
+	for _, tc := range []struct{ obj, want string }{
+		{`{"id":"1","method":"GET","url":"/a","headers":{"X-A":"v\r\nX-Evil: 1"}}`, `400 control character`},
+		{`{"id":"1","method":"GET","url":"/a","headers":{"X-A":"v\nX-Evil: 1"}}`, `400 control character`},
+		{`{"id":"1","method":"GET","url":"/a","headers":{"X-A":"v\u0000X-Evil: 1"}}`, `400 control character`},
+		{`{"id":"1","method":"GET","url":"/a","headers":{"X-A\r\nX-Evil":"1"}}`, `400 is not a token`},
+		{`{"id":"1","method":"GET","url":"/a","headers":{"X-A: x\r\nX-Evil":"1"}}`, `400 is not a token`},
+		{`{"id":"1","method":"GET /b HTTP/1.1\r\nX-Evil: 1\r\n\r\nGET","url":"/a"}`, `400 is not a token`},
+		{`{"id":"1","method":"GET","url":"/a HTTP/1.1\r\nX-Evil: 1\r\n\r\n"}`, `GET /a%20HTTP/1.1%0D%0AX-Evil:%201%0D%0A%0D%0A [] ""`},
+		{`{"id":"1","method":"POST","url":"/a","headers":{"Content-Type":"text/plain","Content-Length":"1"},"body":"YWJj"}`, `POST /a [] "abc"`},
+	} {
+		rec, got := serveJSON(t, inner, HandlerOptions{}, "/$batch", nil, `{"requests":[`+tc.obj+`]}`)
+		if rec.Code != 200 || len(got) != 1 {
+			t.Errorf("%s: code %d %+v", tc.obj, rec.Code, got)
+			continue
+		}
+		var s string
+		select {
+		case s = <-seen:
+		default:
+			var e struct{ Error struct{ Message string } }
+			json.Unmarshal(got[0].Body, &e)
+			s = fmt.Sprintf("%d %s", got[0].Status, e.Error.Message)
+		}
+		// want is the status or method, then what the rest holds.
+		first, rest, _ := strings.Cut(tc.want, " ")
+		if !strings.HasPrefix(s, first+" ") || !strings.Contains(s, rest) {
+			t.Errorf("%s: got %s, want %s", tc.obj, s, tc.want)
 		}
 	}
 }
