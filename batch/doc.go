@@ -62,7 +62,8 @@
 //     run in order inside the Group of BeginGroup; each response names the
 //     group, and when one request fails the others answer 424. A url
 //     $id/rest stands for the Location of request id's response (the call
-//     depends on it); other relative urls resolve against the batch URL.
+//     depends on it); one naming the request itself or a later one answers
+//     400; other relative urls ($metadata) resolve against the batch URL.
 //     An OData batch runs in order and halts at its first error unless it
 //     prefers odata.continue-on-error, as OData's multipart batches do.
 //   - A Graph batch has at most 20 requests unless MaxCalls says

@@ -434,3 +434,51 @@ func TestJSONAttackInjection(t *testing.T) {
 		}
 	}
 }
+
+// A $id url names an earlier request: one naming itself or a later one is
+// refused, as in a multipart changeset, not sent on as the path $id; one
+// naming no request ($metadata) is a path.
+func TestJSONAttackLocationAhead(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/made")
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(r.URL.RequestURI())
+	})
+	body := `{"requests":[
+		{"id":"self","method":"GET","url":"$self/x"},
+		{"id":"fwd","method":"GET","url":"$later"},
+		{"id":"meta","method":"GET","url":"$metadata"},
+		{"id":"later","method":"GET","url":"/a"},
+		{"id":"back","method":"GET","url":"$later/x"},
+		{"id":"g1","atomicityGroup":"g","method":"GET","url":"$g2"},
+		{"id":"g2","atomicityGroup":"g","method":"GET","url":"/b"}
+	]}`
+	hdr := http.Header{"Odata-Version": {"4.01"}, "Prefer": {"continue-on-error"}}
+	rec, got := serveJSON(t, inner, HandlerOptions{}, "/svc/$batch", hdr, body)
+	if rec.Code != 200 {
+		t.Fatalf("code %d: %s", rec.Code, rec.Body)
+	}
+	var out []string
+	for _, e := range got {
+		var b string
+		json.Unmarshal(e.Body, &b)
+		if e.Status >= 400 {
+			var er struct{ Error struct{ Message string } }
+			json.Unmarshal(e.Body, &er)
+			b = er.Error.Message
+		}
+		out = append(out, fmt.Sprintf("%s %d %s", e.ID, e.Status, b))
+	}
+	want := []string{
+		`self 400 request 0 (id "self"): batch: bad request object in a JSON batch: url $self names request 0, not an earlier one`,
+		`fwd 400 request 1 (id "fwd"): batch: bad request object in a JSON batch: url $later names request 3, not an earlier one`,
+		`meta 200 /svc/$metadata`,
+		`later 200 /a`,
+		`back 200 /made/x`,
+		`g1 400 request 5 (id "g1"): batch: bad request object in a JSON batch: url $g2 names request 6, not an earlier one`,
+		`g2 400 request 5 (id "g1"): batch: bad request object in a JSON batch: url $g2 names request 6, not an earlier one`,
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

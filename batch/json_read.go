@@ -231,9 +231,21 @@ type jsonBatch struct {
 	// seen[k] is 1 + the index of the last call found to depend on call
 	// k: a dependsOn of a million entries costs a million steps.
 	seen []int
-	mw   *mixed.MessageWriter
+	// ahead are the calls whose url starts with $id where id named no
+	// earlier request: once the batch is read, one that names a later
+	// request, or its own, is refused, as a multipart changeset refuses
+	// it, rather than sent on as a path.
+	ahead []aheadRef
+	mw    *mixed.MessageWriter
 	hdr  mixed.Header
 	base url.URL
+}
+
+// An aheadRef is a $id url of call (request part) whose id was not that
+// of an earlier request.
+type aheadRef struct {
+	call, part int
+	id         string
 }
 
 // arenaWriter appends what is written to the batch's arena.
@@ -255,6 +267,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	clear(jb.ids)
 	clear(jb.closed)
 	jb.seen = jb.seen[:0]
+	jb.ahead = jb.ahead[:0]
 	jb.group = ""
 	scheme := "http"
 	if r.TLS != nil {
@@ -347,6 +360,16 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
 		}
 		return fail(err)
+	}
+	for _, a := range jb.ahead {
+		c := &st.calls[a.call]
+		if k, ok := jb.ids[a.id]; ok && c.err == nil && st.calls[k].kind != changesetHead {
+			sp := st.spans[a.call]
+			c.err = fmt.Errorf("request %d (id %q): %w: url $%s names request %d, not an earlier one", a.part, st.arena[sp.idStart:sp.idEnd], ErrJSONRequest, a.id, st.calls[k].part)
+			if c.kind == memberCall {
+				st.calls[c.head].err = c.err
+			}
+		}
 	}
 	for i, sp := range st.spans {
 		st.calls[i].cid = st.arena[sp.idStart:sp.idEnd:sp.idEnd]
@@ -672,10 +695,14 @@ func (h *Handler) jsonTarget(st *batchState, c *call, u string) (string, error) 
 		if k := strings.IndexAny(id, "/?"); k >= 0 {
 			id, rest = id[:k], id[k:]
 		}
-		if k, ok := st.jb.ids[id]; ok && st.calls[k].kind != changesetHead {
+		k, ok := st.jb.ids[id]
+		if ok && st.calls[k].kind != changesetHead {
 			st.dependOn(c, k)
 			c.locRef, c.locRest = k+1, rest
 			return "/", nil
+		}
+		if !ok {
+			st.jb.ahead = append(st.jb.ahead, aheadRef{call: len(st.calls), part: c.part, id: id})
 		}
 	}
 	if u[0] == '/' && (len(u) == 1 || u[1] != '/') {
