@@ -237,8 +237,8 @@ type jsonBatch struct {
 	// it, rather than sent on as a path.
 	ahead []aheadRef
 	mw    *mixed.MessageWriter
-	hdr  mixed.Header
-	base url.URL
+	hdr   mixed.Header
+	base  url.URL
 }
 
 // An aheadRef is a $id url of call (request part) whose id was not that
