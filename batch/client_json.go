@@ -232,11 +232,11 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			}
 			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
 			switch {
-			case err != nil:
-				c.answer(nil, err)
 			case c.cs != nil:
 				isHeld[c] = true
-				held[c.cs] = append(held[c.cs], answer{c, r})
+				held[c.cs] = append(held[c.cs], answer{c, r, err})
+			case err != nil:
+				c.answer(nil, err)
 			default:
 				c.answer(r, nil)
 			}
@@ -318,11 +318,21 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 type answer struct {
 	c    *Call
 	resp *http.Response
+	err  error // why the response object is unusable, instead of resp
 }
 
 // answerGroup answers the calls of changeset cs from their answers, in
-// response order.
+// response order. A response that cannot be read leaves the outcome of the
+// whole group unknown: each of its calls gets that error.
 func answerGroup(cs *Changeset, answers []answer) {
+	for _, a := range answers {
+		if a.err != nil {
+			for _, c := range cs.calls {
+				c.answer(nil, a.err)
+			}
+			return
+		}
+	}
 	var failed *answer
 	for i, a := range answers {
 		if a.resp.StatusCode >= 400 && (failed == nil || failed.resp.StatusCode == http.StatusFailedDependency) {

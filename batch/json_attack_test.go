@@ -482,3 +482,29 @@ func TestJSONAttackLocationAhead(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// A response object of a changeset's call that cannot be read leaves the
+// group's outcome unknown: both calls say so, neither is a success nor a
+// rollback.
+func TestClientJSONAttackUnreadableGroupAnswer(t *testing.T) {
+	srv := hostileJSON(`{"responses":[
+		{"id":"1","atomicityGroup":"g","status":0},
+		{"id":"2","atomicityGroup":"g","status":700}
+	]}`)
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatODataJSON}
+	b := c.NewBatch()
+	cs := b.Changeset()
+	cs.Add(newReq(t, "POST", "/a", `{}`), "1")
+	cs.Add(newReq(t, "POST", "/a", `{}`), "2")
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"1": `error: batch: call "1": response status 0`,
+		"2": `error: batch: call "1": response status 0`,
+	}
+	if diff := cmp.Diff(want, outcomes(t, b)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
