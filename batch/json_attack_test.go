@@ -508,3 +508,38 @@ func TestClientJSONAttackUnreadableGroupAnswer(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// One request with a long id that fails, and many that answer 424 because
+// of it (halted, or depending on it): each 424 names the failed request by
+// a clipped id, so the response stays the size of the request, not the
+// id's length times the calls.
+func TestJSONAttackLongIDInEveryError(t *testing.T) {
+	long := strings.Repeat("i", 64<<10)
+	for _, tc := range []struct {
+		name string
+		hdr  http.Header
+		dep  string
+	}{
+		{"halted", odataHeader, ``},
+		{"dependsOn", http.Header{"Odata-Version": {"4.01"}, "Prefer": {"continue-on-error"}}, `,"dependsOn":["` + long + `"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString(`{"requests":[{"id":"` + long + `","method":"GET"}`)
+			for i := range 200 {
+				fmt.Fprintf(&b, `,{"id":"%d","method":"GET","url":"/a"%s}`, i, tc.dep)
+			}
+			b.WriteString(`]}`)
+			rec, got := serveJSON(t, echo(), HandlerOptions{}, "/$batch", tc.hdr, b.String())
+			if rec.Code != 200 || len(got) != 201 || got[200].Status != 424 {
+				t.Fatalf("code %d, %d entries", rec.Code, len(got))
+			}
+			if !strings.Contains(string(got[200].Body), strings.Repeat("i", maxQuotedID)+"…") {
+				t.Errorf("the 424 does not name the failed request: %s", got[200].Body)
+			}
+			if in, out := b.Len(), rec.Body.Len(); out > 2*in+200<<10 {
+				t.Errorf("%d bytes answer %d", out, in)
+			}
+		})
+	}
+}

@@ -169,9 +169,9 @@ func (h *Handler) writeJSONUnit(st *batchState, i int) error {
 			// commit, or was skipped): each request says so.
 			err = o.writeJSONEntry(m.cid, c.cid, c.rec)
 		case j < c.failed:
-			err = o.writeJSONSkip(m.cid, c.cid, "rolled back: request "+strconv.Quote(requestID(st.calls[c.failed].cid))+" of its atomicity group failed")
+			err = o.writeJSONSkip(m.cid, c.cid, "rolled back: request "+strconv.Quote(clip(requestID(st.calls[c.failed].cid)))+" of its atomicity group failed")
 		default:
-			err = o.writeJSONSkip(m.cid, c.cid, "not run: request "+strconv.Quote(requestID(st.calls[c.failed].cid))+" of its atomicity group failed")
+			err = o.writeJSONSkip(m.cid, c.cid, "not run: request "+strconv.Quote(clip(requestID(st.calls[c.failed].cid)))+" of its atomicity group failed")
 		}
 		if err != nil {
 			return err
