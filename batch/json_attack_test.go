@@ -543,3 +543,35 @@ func TestJSONAttackLongIDInEveryError(t *testing.T) {
 		})
 	}
 }
+
+// A $id url names a request of its own batch only: the Handler's pooled
+// state keeps nothing of an earlier batch's ids or Locations.
+func TestJSONAttackLocationAcrossBatches(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/secret"+r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(r.URL.RequestURI())
+	})
+	h := NewHandler(inner)
+	serve := func(body string) []jsonEntry {
+		req := httptest.NewRequest("POST", "/svc/$batch", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out struct{ Responses []jsonEntry }
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%v: %s", err, rec.Body)
+		}
+		return out.Responses
+	}
+	first := serve(`{"requests":[{"id":"1","method":"POST","url":"/made"},{"id":"2","method":"GET","url":"$1/x"}]}`)
+	second := serve(`{"requests":[{"id":"2","method":"GET","url":"$1/x"}]}`)
+	var got []string
+	for _, e := range append(first, second...) {
+		got = append(got, fmt.Sprintf("%s %d %s", e.ID, e.Status, e.Body))
+	}
+	want := []string{`1 200 "/made"`, `2 200 "/secret/made/x"`, `2 200 "/svc/$1/x"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
