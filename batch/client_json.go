@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mixedcodec/mixed"
 )
 
 // formatLimits are the limits l of a client in format f: Graph's 20 calls
@@ -214,10 +216,10 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		}
 		for mark(); dec.More(); mark() {
 			var e struct {
-				ID      jsonText              `json:"id"`
-				Status  int                   `json:"status"`
-				Headers map[string]jsonValues `json:"headers"`
-				Body    json.RawMessage       `json:"body"`
+				ID      jsonText        `json:"id"`
+				Status  int             `json:"status"`
+				Headers json.RawMessage `json:"headers"`
+				Body    json.RawMessage `json:"body"`
 			}
 			start := dec.InputOffset()
 			if err := dec.Decode(&e); err != nil {
@@ -253,15 +255,19 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 
 // jsonResponse is the *http.Response of call c from its response object;
 // a body over max bytes is ErrResponseTooLarge.
-func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.RawMessage, max int64) (*http.Response, error) {
+func jsonResponse(c *Call, status int, headers json.RawMessage, raw json.RawMessage, max int64) (*http.Response, error) {
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
 	}
-	h := make(http.Header, len(headers))
-	for k, vv := range headers {
-		for _, v := range vv {
-			h.Add(k, v)
-		}
+	// The headers are read with the limits of a multipart response
+	// part's head, which a map decoded by encoding/json would not have.
+	var mh mixed.Header
+	if err := addJSONHeaders(&mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
+		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
+	}
+	h := make(http.Header, mh.Len())
+	for k, v := range mh.All() {
+		h.Add(string(k), string(v))
 	}
 	var b []byte
 	raw = bytes.TrimSpace(raw)

@@ -575,3 +575,43 @@ func TestJSONAttackLocationAcrossBatches(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// A response object's headers are a response head: no more fields, nor
+// bytes, than a multipart response part's head may have, whatever room
+// MaxResponseBytes leaves the object.
+func TestClientJSONAttackResponseHeaders(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"responses":[{"id":"1","status":200,"headers":{`)
+	for i := range 200000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"h%d":"v"`, i)
+	}
+	b.WriteString(`}},{"id":"2","status":200,"headers":{"x":"` + strings.Repeat("v", 100<<10) + `"}},{"id":"3","status":200,"headers":{"x":"v"}}]}`)
+	srv := hostileJSON(b.String())
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatGraphJSON}
+	bt := c.NewBatch()
+	for _, id := range []string{"1", "2", "3"} {
+		bt.Add(newReq(t, "GET", "/a", ""), id)
+	}
+	var got map[string]string
+	n := allocated(func() {
+		if err := bt.Do(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got = outcomes(t, bt)
+	})
+	want := map[string]string{
+		"1": `error: batch: call "1": response headers: mixed: too many header fields: more than 100`,
+		"2": `error: batch: call "2": response headers: mixed: header block too large: more than 65536 bytes`,
+		"3": `200 `,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if n > 32<<20 {
+		t.Errorf("allocated %d MB reading a %d KB response", n>>20, b.Len()>>10)
+	}
+}

@@ -194,33 +194,6 @@ func unquote(b []byte) (string, error) {
 	return s, err
 }
 
-// jsonValues is a header value: a string, a number or a boolean as its
-// text, or an array of strings for a field given more than once.
-type jsonValues []string
-
-func (v *jsonValues) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '[' {
-		var ss []string
-		err := json.Unmarshal(b, &ss)
-		*v = ss
-		return err
-	}
-	if len(b) > 0 && b[0] == '"' {
-		s, err := unquote(b)
-		*v = jsonValues{s}
-		return err
-	}
-	if string(b) == "null" {
-		*v = nil
-		return nil
-	}
-	if len(b) > 0 && b[0] == '{' {
-		return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
-	}
-	*v = jsonValues{string(b)}
-	return nil
-}
-
 // jsonBatch is what reading a JSON batch keeps besides the calls.
 type jsonBatch struct {
 	ids    map[string]int // request ids and atomicity groups: their call (or head) index
@@ -559,7 +532,7 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 	}
 	jb.hdr.Reset()
 	if err := addJSONHeaders(&jb.hdr, jr.Headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 	}
 	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
 	if err != nil {
@@ -583,7 +556,7 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 		return nil
 	}
 	if raw[0] != '{' {
-		return fmt.Errorf("%w: headers must be an object", ErrJSONRequest)
+		return errors.New("headers must be an object")
 	}
 	var name, value []byte
 	var err error
@@ -591,7 +564,7 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 	for i := skipSpace(raw, 1); raw[i] != '}'; {
 		end := stringEnd(raw, i)
 		if name, err = unquoteView(raw[i:end]); err != nil {
-			return fmt.Errorf("%w: header name: %w", ErrJSONRequest, err)
+			return fmt.Errorf("header name: %w", err)
 		}
 		framing := bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
 		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
@@ -602,11 +575,11 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 		for !inArray || raw[i] != ']' {
 			switch raw[i] {
 			case '{', '[':
-				return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+				return errors.New("a header value must be a string")
 			case '"':
 				end = stringEnd(raw, i)
 				if value, err = unquoteView(raw[i:end]); err != nil {
-					return fmt.Errorf("%w: header %q: %w", ErrJSONRequest, name, err)
+					return fmt.Errorf("header %q: %w", name, err)
 				}
 			default:
 				end = i
@@ -618,10 +591,10 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 			if null := raw[i] == 'n'; !framing && !null {
 				value = bytes.Trim(value, " \t")
 				if fields++; fields > maxFields {
-					return fmt.Errorf("%w: %w: more than %d", ErrJSONRequest, mixed.ErrTooManyFields, maxFields)
+					return fmt.Errorf("%w: more than %d", mixed.ErrTooManyFields, maxFields)
 				}
 				if size += len(name) + len(value) + 4; size > maxBytes {
-					return fmt.Errorf("%w: %w: more than %d bytes", ErrJSONRequest, mixed.ErrHeaderTooLarge, maxBytes)
+					return fmt.Errorf("%w: more than %d bytes", mixed.ErrHeaderTooLarge, maxBytes)
 				}
 				hdr.AddBytes(name, value)
 			}

@@ -675,3 +675,31 @@ func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
 		}
 	})
 }
+
+// jsonValues is a header value as encoding/json reads it, the oracle of
+// addJSONHeaders: a string, a number or a boolean as its
+// text, or an array of strings for a field given more than once.
+type jsonValues []string
+
+func (v *jsonValues) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		var ss []string
+		err := json.Unmarshal(b, &ss)
+		*v = ss
+		return err
+	}
+	if len(b) > 0 && b[0] == '"' {
+		s, err := unquote(b)
+		*v = jsonValues{s}
+		return err
+	}
+	if string(b) == "null" {
+		*v = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '{' {
+		return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+	}
+	*v = jsonValues{string(b)}
+	return nil
+}
