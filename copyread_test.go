@@ -13,7 +13,9 @@ import (
 	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/mixedcodec/mixed"
+	"pgregory.net/rapid"
 )
 
 // batchResponseWire is a batch response body written by hand: a response
@@ -396,3 +398,50 @@ func TestReadPartsCopiesBody(t *testing.T) {
 		t.Errorf("after the input changed: %+v", parts)
 	}
 }
+
+// What a Writer writes, ReadParts reads back, part for part, however the
+// input is split.
+func TestReadPartsRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		type part struct {
+			Header [][2]string
+			Body   string
+		}
+		field := rapid.Custom(func(t *rapid.T) [2]string {
+			return [2]string{rapid.StringMatching(`[A-Za-z-]{1,8}`).Draw(t, "name"), rapid.StringMatching(`([!-~]([ -~]{0,6}[!-~])?)?`).Draw(t, "value")}
+		})
+		parts := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) part {
+			return part{rapid.SliceOfN(field, 0, 4).Draw(t, "header"), rapid.String().Draw(t, "body")}
+		}), 0, 5).Draw(t, "parts")
+		var wire bytes.Buffer
+		w := mixed.NewWriter(&wire)
+		for _, p := range parts {
+			var h mixed.Header
+			for _, f := range p.Header {
+				h.Add(f[0], f[1])
+			}
+			pw, err := w.CreatePart(&h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(pw, p.Body)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wrap := rapid.SampledFrom([]func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, iotest.DataErrReader}).Draw(t, "split")
+		var got []part
+		for p, err := range mixed.ReadParts(wrap(&wire), w.Boundary()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, part{headerFields(&p.Header), string(p.Body)})
+		}
+		if diff := cmp.Diff(parts, got, cmpEmpty); diff != "" {
+			t.Fatalf("(-want +got):\n%s", diff)
+		}
+	})
+}
+
+// cmpEmpty makes nil and empty slices equal.
+var cmpEmpty = cmpopts.EquateEmpty()
