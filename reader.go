@@ -255,14 +255,14 @@ func (mr *Reader) NextPart() (*Part, error) {
 	}
 }
 
-// fill reads more input into the buffer, first moving the unread bytes to
-// its start. It reads once: a Reader never waits for more input than it
-// needs to make progress.
 // Buffered returns how many bytes the Reader has read from its source and
 // not yet consumed. After NextPart has returned io.EOF they are the start
 // of the epilogue, which came in with the close delimiter.
 func (mr *Reader) Buffered() int { return mr.w - mr.r }
 
+// fill reads more input into the buffer, first moving the unread bytes to
+// its start. It reads once: a Reader never waits for more input than it
+// needs to make progress.
 func (mr *Reader) fill() {
 	if mr.r > 0 {
 		copy(mr.buf, mr.buf[mr.r:mr.w])

@@ -29,11 +29,16 @@ const DefaultHaltHeader = "X-Batch-Halt-On-Error"
 // A StatusError reports a batch request answered with a status other than
 // 2xx.
 type StatusError struct {
+	// StatusCode is the batch response's status code.
 	StatusCode int
-	Status     string
+	// Status is the batch response's status line text, as in
+	// http.Response.Status ("503 Service Unavailable").
+	Status string
 	Body       string // the start of the response body
 }
 
+// Error returns the text of the error: the status and the start of the
+// response body.
 func (e *StatusError) Error() string {
 	msg := "batch: the batch request failed: " + e.Status
 	if b := strings.TrimSpace(e.Body); b != "" {
