@@ -29,11 +29,10 @@ const DefaultHaltHeader = "X-Batch-Halt-On-Error"
 // A StatusError reports a batch request answered with a status other than
 // 2xx.
 type StatusError struct {
-	// StatusCode is the batch response's status code.
+	// StatusCode and Status are the batch response's status code and
+	// text, as in http.Response ("503 Service Unavailable").
 	StatusCode int
-	// Status is the batch response's status line text, as in
-	// http.Response.Status ("503 Service Unavailable").
-	Status string
+	Status     string // as in http.Response.Status
 	Body       string // the start of the response body
 }
 
