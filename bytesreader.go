@@ -1,6 +1,9 @@
 package mixed
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
 // A BytesReader reads the parts of a multipart body that is already in
 // memory, with the rules of [Reader] (same delimiters, limits and errors,
@@ -65,9 +68,14 @@ func (br *BytesReader) Reset(data []byte, boundary string) {
 	mr.rerr = io.EOF
 }
 
+var errZeroBytesReader = errors.New("mixed: NextPart of a BytesReader neither made by NewBytesReader nor Reset")
+
 // NextPart returns the next part, or [io.EOF] after the close delimiter,
 // as [Reader.NextPart] does. The Part and its Header are valid until the
 // next call to NextPart or Reset; its body views are subslices of data.
 func (br *BytesReader) NextPart() (*Part, error) {
+	if br.r.src == nil {
+		return nil, errZeroBytesReader
+	}
 	return br.r.NextPart()
 }

@@ -2,6 +2,7 @@ package mixed
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 )
@@ -139,7 +140,8 @@ type Reader struct {
 
 	pre *preFinder // preamble.go
 
-	part Part
+	part   Part
+	parent partRef // src, when it is a *Part
 }
 
 // NewReader returns a Reader that reads the parts of a multipart body from
@@ -206,7 +208,9 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.scan, mr.line = 0, 0
 	mr.padOff, mr.padN = 0, 0
 	mr.part.r = mr
+	mr.part.gen++
 	mr.part.Header.Reset()
+	mr.parent = refOf(src)
 
 	if err := checkBoundary(boundary); err != nil {
 		mr.err = err
@@ -236,6 +240,10 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 // returns the same error. A body that ends before its close delimiter gives
 // an error wrapping [io.ErrUnexpectedEOF].
 func (mr *Reader) NextPart() (*Part, error) {
+	if mr.src == nil {
+		return nil, errZeroReader
+	}
+	mr.part.gen++
 	for {
 		if mr.err != nil {
 			return nil, mr.err
@@ -274,6 +282,10 @@ func (mr *Reader) fill() {
 		// The callers grow the buffer before filling a full one; this
 		// would be a bug, reported rather than spun on.
 		mr.rerr = io.ErrShortBuffer
+		return
+	}
+	if mr.parent.gone() {
+		mr.rerr = errParentGone
 		return
 	}
 	for range 100 {
@@ -673,8 +685,34 @@ type Part struct {
 	// call to NextPart.
 	Header Header
 
-	r *Reader
+	r   *Reader
+	gen uint64 // changed whenever the Reader moves on: see partRef
 }
+
+// A partRef remembers a *Part that something reads from (a nested Reader,
+// a MessageReader) and which part it was then: the Reader reuses its Part
+// for the next part, and a late read must fail rather than return the
+// next part's bytes.
+type partRef struct {
+	p   *Part
+	gen uint64
+}
+
+func refOf(src io.Reader) partRef {
+	if p, ok := src.(*Part); ok {
+		return partRef{p, p.gen}
+	}
+	return partRef{}
+}
+
+// gone reports whether the part's Reader has moved past it.
+func (r partRef) gone() bool { return r.p != nil && r.p.gen != r.gen }
+
+// Misuse of the API: they wrap no sentinel.
+var (
+	errZeroReader = errors.New("mixed: NextPart of a Reader neither made by NewReader nor Reset")
+	errParentGone = errors.New("mixed: nested body read after its Part's Reader moved on")
+)
 
 // Read reads body bytes into b. It returns [io.EOF] at the end of the body,
 // and an error wrapping [io.ErrUnexpectedEOF] if the input ends first.
