@@ -24,11 +24,15 @@ type ReaderOptions struct {
 	// BufferSize is the size of the read buffer (default 64 KiB). The
 	// Reader grows it when a header block needs more, up to MaxHeaderBytes.
 	BufferSize int
-	// MaxHeaderBytes limits one part's header block, its lines and the
-	// empty line that ends it included (default 64 KiB): ErrHeaderTooLarge.
+	// MaxHeaderBytes limits one part's header block, counted as on the
+	// wire: its field lines with their line ends, and the empty line that
+	// ends it (default 64 KiB): ErrHeaderTooLarge. It counts the same
+	// bytes as WriterOptions.MaxHeaderBytes, and as
+	// MessageOptions.MaxHeaderBytes for an embedded message's head (which
+	// has a start line besides).
 	MaxHeaderBytes int
-	// MaxHeaderFields limits the fields of one part's header (default
-	// 100): ErrTooManyFields.
+	// MaxHeaderFields limits the fields of one part's header, a folded
+	// field counting once (default 100): ErrTooManyFields.
 	MaxHeaderFields int
 	// MaxParts limits the parts of one body (default 10,000):
 	// ErrTooManyParts.
