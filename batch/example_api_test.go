@@ -58,7 +58,7 @@ func ExampleClient() {
 	srv := httptest.NewServer(batch.NewHandler(api))
 	defer srv.Close()
 
-	client := &batch.Client{Endpoint: srv.URL, MaxCalls: 100}
+	client := &batch.Client{Endpoint: srv.URL}
 	b := client.NewBatch()
 	for _, path := range []string{"/here", "/missing"} {
 		req, _ := http.NewRequest("GET", path, nil)
