@@ -68,7 +68,7 @@ func (br *BytesReader) Reset(data []byte, boundary string) {
 	mr.rerr = io.EOF
 }
 
-var errZeroBytesReader = errors.New("mixed: NextPart of a BytesReader neither made by NewBytesReader nor Reset")
+var errZeroBytesReader = errors.New("mixed: NextPart of a zero BytesReader, made by neither NewBytesReader nor Reset")
 
 // NextPart returns the next part, or [io.EOF] after the close delimiter,
 // as [Reader.NextPart] does. The Part and its Header are valid until the

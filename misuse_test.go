@@ -53,3 +53,14 @@ func TestNestedReaderAfterOuterMovedOn(t *testing.T) {
 			got.Len(), strings.Contains(got.String(), "NEXT"), err, len(long))
 	}
 }
+
+func TestNilSourceFailsLoudly(t *testing.T) {
+	if _, err := mixed.NewReader(nil, "b").NextPart(); err == nil || err == io.EOF {
+		t.Errorf("NewReader(nil): NextPart returned %v, want a misuse error", err)
+	}
+	for cr, err := range mixed.ReadResponses(nil, "b") {
+		if cr != nil || err == nil || err == io.EOF {
+			t.Errorf("ReadResponses(nil) yielded %v, %v; want a misuse error", cr, err)
+		}
+	}
+}

@@ -714,7 +714,7 @@ func (r partRef) gone() bool { return r.p != nil && r.p.gen != r.gen }
 
 // Misuse of the API: they wrap no sentinel.
 var (
-	errZeroReader = errors.New("mixed: NextPart of a Reader neither made by NewReader nor Reset")
+	errZeroReader = errors.New("mixed: NextPart of a Reader without source: a zero Reader not Reset, or a nil io.Reader")
 	errParentGone = errors.New("mixed: nested body read after its Part's Reader moved on")
 )
 
