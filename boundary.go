@@ -208,12 +208,3 @@ func randomBoundary(dst []byte) {
 		dst[i] = boundaryAlphabet[int(c)%len(boundaryAlphabet)]
 	}
 }
-
-// quote quotes s for an error message, cut to a readable length.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return strconv.Quote(s)
-}

@@ -3,121 +3,136 @@ package mixed
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
-// Sentinel errors. Every error this package returns either is one of these,
-// wraps one of these, or wraps an error from the underlying io.Reader or
-// io.Writer, so callers can classify failures with [errors.Is].
-// Truncated input is reported with [io.ErrUnexpectedEOF] (wrapped in a
-// [*SyntaxError] that says where); a clean end of a multipart body is a bare
-// [io.EOF].
+// errPrefix begins the text of every error of this package.
+const errPrefix = "mixed: "
+
+// Sentinel errors. Every error this package returns about its input or
+// arguments either is one of these, wraps one of these, or wraps an error
+// from the underlying io.Reader or io.Writer, so callers can classify
+// failures with [errors.Is]. Truncated input is reported with
+// [io.ErrUnexpectedEOF] (wrapped in a [*SyntaxError] that says where); a
+// clean end of a multipart body is a bare [io.EOF].
+//
+// Their names follow one pattern: ErrBad<thing> for a thing that is
+// malformed or refused (ErrSyntax for malformed syntax in general),
+// Err<thing>Too<much> for a limit, and a plain statement for a condition
+// of the whole input (ErrNotMultipart, ErrDelimiterInBody,
+// ErrFramingConflict, ErrDataAfterBody) or of the Writer (ErrClosed).
+//
+// Misuse of the API by the program, such as [Writer.SetBoundary] after the
+// first part, is not bad input: as in the standard library (mime/multipart's
+// SetBoundary after a write), it is reported by a plain error that wraps
+// none of these sentinels and is no [*SyntaxError].
 var (
 	// ErrSyntax reports input that is not well-formed multipart or header
 	// syntax: a header line without a colon, a bare CR, a control character,
 	// a malformed delimiter line.
-	ErrSyntax = errors.New("mixed: malformed input")
+	ErrSyntax = errors.New(errPrefix + "malformed input")
 
 	// ErrBadBoundary reports a boundary that is empty, longer than 70
 	// bytes, or holds characters that RFC 2046 does not allow.
-	ErrBadBoundary = errors.New("mixed: invalid boundary")
+	ErrBadBoundary = errors.New(errPrefix + "invalid boundary")
 
 	// ErrNotMultipart reports a media type that is not multipart/*, or a
 	// multipart media type without a boundary parameter.
-	ErrNotMultipart = errors.New("mixed: not a multipart media type")
+	ErrNotMultipart = errors.New(errPrefix + "not a multipart media type")
 
 	// ErrHeaderTooLarge reports a part header block longer than
 	// ReaderOptions.MaxHeaderBytes, or an embedded message's head or
 	// trailer section longer than MessageOptions.MaxHeaderBytes.
-	ErrHeaderTooLarge = errors.New("mixed: header block too large")
+	ErrHeaderTooLarge = errors.New(errPrefix + "header block too large")
 
 	// ErrTooManyFields reports a part header block with more than
 	// ReaderOptions.MaxHeaderFields fields, or an embedded message's head
 	// or trailer section with more than MessageOptions.MaxHeaderFields.
-	ErrTooManyFields = errors.New("mixed: too many header fields")
+	ErrTooManyFields = errors.New(errPrefix + "too many header fields")
 
 	// ErrTooManyParts reports a body with more than ReaderOptions.MaxParts
 	// parts.
-	ErrTooManyParts = errors.New("mixed: too many parts")
+	ErrTooManyParts = errors.New(errPrefix + "too many parts")
 
 	// ErrLineTooLong reports a preamble line or a delimiter line (with its
 	// transport padding) longer than ReaderOptions.MaxLineBytes.
-	ErrLineTooLong = errors.New("mixed: line too long")
+	ErrLineTooLong = errors.New(errPrefix + "line too long")
 
 	// ErrNestingTooDeep reports a Reader created on a Part more than
 	// ReaderOptions.MaxDepth levels below the outermost Reader.
-	ErrNestingTooDeep = errors.New("mixed: multipart nesting too deep")
+	ErrNestingTooDeep = errors.New(errPrefix + "multipart nesting too deep")
 
 	// ErrDelimiterInBody reports a part body, given to a Writer, that holds
 	// the writer's own delimiter, which would end the part early for every
 	// reader.
-	ErrDelimiterInBody = errors.New("mixed: body contains the boundary delimiter")
+	ErrDelimiterInBody = errors.New(errPrefix + "body contains the boundary delimiter")
 
-	// ErrInvalidHeader reports a header field that a Writer refuses to
+	// ErrBadHeader reports a header field that a Writer refuses to
 	// write: a name that is not an RFC 9110 token, or a value with CR, LF,
 	// NUL or another control character.
-	ErrInvalidHeader = errors.New("mixed: invalid header field")
+	ErrBadHeader = errors.New(errPrefix + "invalid header field")
 
 	// ErrClosed reports a write to a Writer, or to one of its parts, after
 	// Close or after a later part was created.
-	ErrClosed = errors.New("mixed: write after close")
+	ErrClosed = errors.New(errPrefix + "write after close")
 
-	// ErrMethod reports an embedded HTTP request whose method is not an
+	// ErrBadMethod reports an embedded HTTP request whose method is not an
 	// RFC 9110 token, read or given to a [MessageWriter].
-	ErrMethod = errors.New("mixed: invalid HTTP method")
+	ErrBadMethod = errors.New(errPrefix + "invalid HTTP method")
 
 	// ErrBadTarget reports a request target that is empty or holds a
 	// space, a control character or DEL.
-	ErrBadTarget = errors.New("mixed: invalid request target")
+	ErrBadTarget = errors.New(errPrefix + "invalid request target")
 
-	// ErrTargetForm reports a request target in a form that
+	// ErrBadTargetForm reports a request target in a form that
 	// MessageOptions does not allow: absolute-form (https://host/path),
 	// authority-form (CONNECT host:port), asterisk-form other than
 	// OPTIONS *, or a target relative to a service root
 	// (Customers('ALFKI')). By default only origin-form (/path?query) is
 	// allowed, so that a call inside a batch cannot choose another host.
-	ErrTargetForm = errors.New("mixed: request target form not allowed")
+	ErrBadTargetForm = errors.New(errPrefix + "request target form not allowed")
 
 	// ErrBadVersion reports an HTTP-version that is not HTTP/1.0 or
 	// HTTP/1.1 in a request or status line.
-	ErrBadVersion = errors.New("mixed: invalid HTTP version")
+	ErrBadVersion = errors.New(errPrefix + "invalid HTTP version")
 
 	// ErrBadStatus reports a status code that is not exactly three
 	// digits from 100 to 999, or a reason phrase with a control
 	// character.
-	ErrBadStatus = errors.New("mixed: invalid HTTP status")
+	ErrBadStatus = errors.New(errPrefix + "invalid HTTP status")
 
 	// ErrStartLineTooLong reports a request line or status line longer
 	// than MessageOptions.MaxStartLineBytes.
-	ErrStartLineTooLong = errors.New("mixed: HTTP start line too long")
+	ErrStartLineTooLong = errors.New(errPrefix + "HTTP start line too long")
 
 	// ErrBadContentLength reports a Content-Length that is not a plain
 	// non-negative decimal number, overflows int64, or differs from
 	// another Content-Length field of the same message; or, for a
 	// [MessageWriter], one that differs from the body's length.
-	ErrBadContentLength = errors.New("mixed: invalid Content-Length")
+	ErrBadContentLength = errors.New(errPrefix + "invalid Content-Length")
 
 	// ErrFramingConflict reports a message with both Content-Length and
 	// Transfer-Encoding, or an HTTP/1.0 message with Transfer-Encoding
 	// (RFC 9112 §6.1), which two parsers could frame differently (the
 	// request smuggling of RFC 9112 §11.2); or, for a [MessageWriter], a
 	// body given with a status that cannot have one.
-	ErrFramingConflict = errors.New("mixed: conflicting message framing")
+	ErrFramingConflict = errors.New(errPrefix + "conflicting message framing")
 
 	// ErrBadTransferEncoding reports a Transfer-Encoding other than the
 	// single coding "chunked" (the only one this package decodes; net/http
 	// accepts no other either).
-	ErrBadTransferEncoding = errors.New("mixed: unsupported Transfer-Encoding")
+	ErrBadTransferEncoding = errors.New(errPrefix + "unsupported Transfer-Encoding")
 
 	// ErrBadChunk reports a malformed chunked body: a chunk size that is
 	// not hexadecimal or overflows, a malformed chunk extension, a chunk
 	// not followed by its line end.
-	ErrBadChunk = errors.New("mixed: malformed chunked body")
+	ErrBadChunk = errors.New(errPrefix + "malformed chunked body")
 
 	// ErrDataAfterBody reports bytes other than blank lines after the end
 	// of an embedded message's body (a Content-Length or chunked body, or
 	// a response that has no body): a part holds exactly one message, and
 	// nothing after it may be taken for a second one.
-	ErrDataAfterBody = errors.New("mixed: data after the message body")
+	ErrDataAfterBody = errors.New(errPrefix + "data after the message body")
 )
 
 // A SyntaxError describes input that was rejected: what is wrong (Err, one
@@ -144,12 +159,12 @@ type SyntaxError struct {
 // Error returns the text of the error: one "mixed: " prefix, the class, the
 // reason, and the offset when there is one.
 func (e *SyntaxError) Error() string {
-	msg := "mixed: unknown error"
+	msg := errPrefix + "unknown error"
 	if e.Err != nil {
 		msg = e.Err.Error()
 	}
-	if len(msg) < 7 || msg[:7] != "mixed: " {
-		msg = "mixed: " + msg
+	if !strings.HasPrefix(msg, errPrefix) {
+		msg = errPrefix + msg
 	}
 	if e.Reason != "" {
 		msg += ": " + e.Reason
@@ -167,6 +182,12 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 func syntaxErr(off int64, err error, reason string) *SyntaxError {
 	return &SyntaxError{Offset: off, Err: err, Reason: reason}
 }
+
+// Misuse of the API (see the sentinel errors above).
+var (
+	errLateBoundary = errors.New(errPrefix + "SetBoundary called after the first part")
+	errNoURL        = errors.New(errPrefix + "WriteHTTPRequest of a request without URL")
+)
 
 // noOffset is the Offset of a SyntaxError that has no position in an input.
 const noOffset = -1

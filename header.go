@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"iter"
 	"net/textproto"
+	"strconv"
 )
 
 // A Header is an ordered list of header fields: the header of a part read by
@@ -196,85 +197,6 @@ func (h *Header) MIMEHeader() textproto.MIMEHeader {
 	return m
 }
 
-// equalFoldString reports whether b and s are equal under ASCII case
-// folding, without allocating.
-func equalFoldString(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if x|0x20 != y|0x20 || lower(x) < 'a' || lower(x) > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
-func lower(c byte) byte { return c | 0x20 }
-
-// tokenTable marks RFC 9110 tchar bytes.
-var tokenTable = [256]bool{
-	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
-	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
-	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
-	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
-	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
-	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
-	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
-	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
-	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken[T string | []byte](s T) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenTable[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// badValueByte returns the index of the first byte of v that may not appear
-// in a field value (a control character other than HTAB, or DEL), or -1.
-// The reader and the writer share it, so the writer never emits a value the
-// reader would reject.
-func badValueByte[T string | []byte](v T) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
-			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
-		d := x ^ (lo * 0x7f)
-		if ((x-lo*0x20)&^x|(d-lo)&^d)&hi != 0 {
-			break
-		}
-	}
-	for ; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // parseHeaderLine parses one non-empty line of a part's header block,
 // without its line end, into h: a field, or the continuation of the
 // previous field's value (obsolete folding, RFC 5322 §3.2.2, unfolded with
@@ -331,4 +253,55 @@ func headerNameErr(name []byte, off int64) error {
 		}
 	}
 	return syntaxErr(off, ErrSyntax, "empty header name")
+}
+
+// checkField applies the rule every writer of this package shares, so that
+// none writes a field a reader would refuse or read differently: the name
+// a token; the value free of control characters but HTAB, and not starting
+// or ending with white space (readers trim it away).
+func checkField[T string | []byte](i int, name, value T) *SyntaxError {
+	if !isToken(name) {
+		return argErr(ErrBadHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
+	}
+	if j := badValueByte(value); j >= 0 {
+		return argErr(ErrBadHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
+	}
+	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
+		return argErr(ErrBadHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
+	}
+	return nil
+}
+
+// checkHeadLimits is the limit check every writer shares: n fields and
+// size bytes (the empty line included) for a header block or head, so that
+// no writer writes what a reader with the same limits refuses.
+func checkHeadLimits(n, maxFields, size, maxBytes int, what string) error {
+	if n > maxFields {
+		return argErr(ErrTooManyFields, what+" with "+strconv.Itoa(n)+" fields, over "+strconv.Itoa(maxFields))
+	}
+	if size > maxBytes {
+		return argErr(ErrHeaderTooLarge, what+" of "+strconv.Itoa(size)+" bytes, over "+strconv.Itoa(maxBytes))
+	}
+	return nil
+}
+
+// appendField appends one field line, "name: value" and CRLF, as every
+// writer of the package writes it: the caller has checked the field with
+// checkField.
+func appendField[T string | []byte](b []byte, name, value T) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// appendFields appends the field lines of h, which may be nil.
+func appendFields(b []byte, h *Header) []byte {
+	if h == nil {
+		return b
+	}
+	for _, f := range h.fields {
+		b = appendField(b, h.bytes(f.name), h.bytes(f.value))
+	}
+	return b
 }

@@ -6,22 +6,18 @@ import (
 	"strconv"
 )
 
-// Body states of a MessageReader.
+// What a MessageReader reads next: its one state variable.
 const (
-	bodyNone    = iota // no body; only blank lines may follow
-	bodyLength         // Content-Length: remain bytes left
-	bodyChunked        // chunked transfer coding
-	bodyRest           // the rest of the input
-	bodyTail           // after the body: only blank lines may follow
-	bodyDone           // io.EOF
-)
-
-// Chunked decoding states.
-const (
-	chSize    = iota // expecting a chunk-size line
-	chData           // remain bytes of chunk data left
-	chDataEnd        // expecting the line end after chunk data
-	chTrailer        // reading the trailer section
+	msgHead      = iota // the head: nothing read yet, or after an interim response
+	msgNoBody           // no body; only blank lines may follow
+	msgLength           // a Content-Length body: remain bytes left
+	msgChunkSize        // a chunked body: a chunk-size line
+	msgChunkData        // a chunked body: remain bytes of chunk data left
+	msgChunkEnd         // a chunked body: the line end after chunk data
+	msgTrailer          // a chunked body: the trailer section
+	msgRest             // the rest of the input is the body
+	msgTail             // after the body: only blank lines may follow
+	msgDone             // the message has been read: io.EOF
 )
 
 // A MessageBody is the body of a message read by a [MessageReader],
@@ -68,79 +64,84 @@ func (m *MessageReader) truncated(err error, where string) {
 	m.err = err
 }
 
-// bodyChunk returns up to max bytes of body as a view, or io.EOF at the end.
-func (m *MessageReader) bodyChunk(max int) ([]byte, error) {
+// bodyChunk returns up to limit bytes of body as a view, or io.EOF at the end.
+func (m *MessageReader) bodyChunk(limit int) ([]byte, error) {
 	for {
 		if m.err != nil {
 			return nil, m.err
 		}
-		switch m.bstate {
-		case bodyLength:
+		switch m.state {
+		case msgLength:
 			if m.remain == 0 {
-				m.bstate = bodyTail
+				m.state = msgTail
 				continue
 			}
-			c, err := m.next()
-			if len(c) == 0 {
-				m.truncated(err, "input ends inside a Content-Length body")
-				continue
+			if c := m.counted(limit, "input ends inside a Content-Length body"); c != nil {
+				return c, nil
 			}
-			n := len(c)
-			if int64(n) > m.remain {
-				n = int(m.remain)
-			}
-			n = min(n, max)
-			m.unread(c[n:])
-			m.remain -= int64(n)
-			return c[:n:n], nil
-		case bodyRest:
+		case msgRest:
 			c, err := m.next()
 			if len(c) == 0 {
 				if err == io.EOF {
-					m.bstate = bodyDone
+					m.state = msgDone
 				} else {
 					m.err = err
 				}
 				continue
 			}
-			n := min(len(c), max)
+			n := min(len(c), limit)
 			m.unread(c[n:])
 			return c[:n:n], nil
-		case bodyChunked:
-			if c := m.chunked(max); len(c) > 0 {
+		case msgChunkSize, msgChunkData, msgChunkEnd, msgTrailer:
+			if c := m.chunked(limit); len(c) > 0 {
 				return c, nil
 			}
-		case bodyNone, bodyTail:
+		case msgNoBody, msgTail:
 			m.tail()
-		default:
-			m.state = msgDone
+		default: // msgDone, or msgHead: no message yet
 			return nil, io.EOF
 		}
 	}
 }
 
+// counted returns the next bytes of the m.remain left in a Content-Length
+// body or a chunk, at most limit (> 0) of them, as a view; or nil, with
+// m.err set, when the input ends first (where says inside what).
+func (m *MessageReader) counted(limit int, where string) []byte {
+	c, err := m.next()
+	if len(c) == 0 {
+		m.truncated(err, where)
+		return nil
+	}
+	n := int(min(int64(len(c)), m.remain, int64(limit)))
+	m.unread(c[n:])
+	m.remain -= int64(n)
+	return c[:n:n]
+}
+
 // tail checks that only blank lines follow the body.
 func (m *MessageReader) tail() {
+	afterCR := false // a CR, which only LF may follow
 	for {
 		c, err := m.next()
 		if len(c) == 0 {
 			switch {
 			case err != io.EOF:
 				m.err = err
-			case m.tailCR:
+			case afterCR:
 				m.err = syntaxErr(m.off, ErrDataAfterBody, "CR without LF after the body")
 			default:
-				m.bstate = bodyDone
+				m.state = msgDone
 			}
 			return
 		}
 		for i, x := range c {
 			switch {
 			case x == '\n':
-				m.tailCR = false
+				afterCR = false
 				continue
-			case x == '\r' && !m.tailCR:
-				m.tailCR = true
+			case x == '\r' && !afterCR:
+				afterCR = true
 				continue
 			}
 			m.err = syntaxErr(m.off-int64(len(c)-i), ErrDataAfterBody, "byte "+quote(string(c[i:i+1]))+" after the end of the body")
@@ -151,9 +152,9 @@ func (m *MessageReader) tail() {
 
 // readLine returns the next line of the input without its LF (a CR before
 // it is kept), as a view valid until the next call to next. A line longer
-// than max bytes is an error of class tooLong.
-func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, int64, bool) {
-	m.lbuf = m.lbuf[:0]
+// than limit bytes is an error of class tooLong.
+func (m *MessageReader) readLine(limit int, tooLong error, what string) ([]byte, int64, bool) {
+	m.lineBuf = m.lineBuf[:0]
 	start := m.off
 	for {
 		c, err := m.next()
@@ -164,21 +165,21 @@ func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, i
 		if i := bytes.IndexByte(c, '\n'); i >= 0 {
 			m.unread(c[i+1:])
 			line := c[:i]
-			if len(m.lbuf)+len(line) > max+1 {
-				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+			if len(m.lineBuf)+len(line) > limit+1 {
+				m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(limit)+" bytes")
 				return nil, 0, false
 			}
-			if len(m.lbuf) > 0 {
-				m.lbuf = append(m.lbuf, line...)
-				line = m.lbuf
+			if len(m.lineBuf) > 0 {
+				m.lineBuf = append(m.lineBuf, line...)
+				line = m.lineBuf
 			}
 			return line, start, true
 		}
 		// Keep no more than the limit allows (and one byte to tell that
 		// it is exceeded), whatever the size of the chunk.
-		m.lbuf = append(m.lbuf, c[:min(len(c), max+2-len(m.lbuf))]...)
-		if len(m.lbuf) > max+1 {
-			m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(max)+" bytes")
+		m.lineBuf = append(m.lineBuf, c[:min(len(c), limit+2-len(m.lineBuf))]...)
+		if len(m.lineBuf) > limit+1 {
+			m.err = syntaxErr(start, tooLong, what+" longer than "+strconv.Itoa(limit)+" bytes")
 			return nil, 0, false
 		}
 	}
@@ -186,9 +187,9 @@ func (m *MessageReader) readLine(max int, tooLong error, what string) ([]byte, i
 
 // chunked decodes a chunked body (RFC 9112 §7.1). It returns the next
 // piece of chunk data, or nil after a state change or an error.
-func (m *MessageReader) chunked(max int) []byte {
-	switch m.chstate {
-	case chSize:
+func (m *MessageReader) chunked(limit int) []byte {
+	switch m.state {
+	case msgChunkSize:
 		line, off, ok := m.readLine(m.opts.MaxStartLineBytes, ErrBadChunk, "chunk-size line")
 		if !ok {
 			return nil
@@ -205,29 +206,18 @@ func (m *MessageReader) chunked(max int) []byte {
 			return nil
 		}
 		if size == 0 {
-			m.chstate = chTrailer
-			m.tbuf = m.tbuf[:0]
+			m.state = msgTrailer
+			m.trailerBuf = m.trailerBuf[:0]
 			return nil
 		}
-		m.chstate, m.remain = chData, size
-	case chData:
-		c, err := m.next()
-		if len(c) == 0 {
-			m.truncated(err, "input ends inside a chunk")
-			return nil
-		}
-		n := len(c)
-		if int64(n) > m.remain {
-			n = int(m.remain)
-		}
-		n = min(n, max)
-		m.unread(c[n:])
-		m.remain -= int64(n)
+		m.state, m.remain = msgChunkData, size
+	case msgChunkData:
+		c := m.counted(limit, "input ends inside a chunk")
 		if m.remain == 0 {
-			m.chstate = chDataEnd
+			m.state = msgChunkEnd
 		}
-		return c[:n:n]
-	case chDataEnd:
+		return c
+	case msgChunkEnd:
 		line, off, ok := m.readLine(1, ErrBadChunk, "line end after chunk data")
 		if !ok {
 			return nil
@@ -236,16 +226,16 @@ func (m *MessageReader) chunked(max int) []byte {
 			m.err = syntaxErr(off, ErrBadChunk, "chunk data not followed by CRLF")
 			return nil
 		}
-		m.chstate = chSize
-	case chTrailer:
+		m.state = msgChunkSize
+	case msgTrailer:
 		line, off, ok := m.readLine(m.opts.MaxHeaderBytes, ErrHeaderTooLarge, "trailer field line")
 		if !ok {
 			return nil
 		}
-		start := len(m.tbuf)
-		m.tbuf = append(m.tbuf, line...)
-		m.tbuf = append(m.tbuf, '\n')
-		if len(m.tbuf) > m.opts.MaxHeaderBytes {
+		start := len(m.trailerBuf)
+		m.trailerBuf = append(m.trailerBuf, line...)
+		m.trailerBuf = append(m.trailerBuf, '\n')
+		if len(m.trailerBuf) > m.opts.MaxHeaderBytes {
 			m.err = syntaxErr(off, ErrHeaderTooLarge, "trailer section longer than "+strconv.Itoa(m.opts.MaxHeaderBytes)+" bytes")
 			return nil
 		}
@@ -255,13 +245,13 @@ func (m *MessageReader) chunked(max int) []byte {
 		// The empty line: parse the section. Its offset is that of the
 		// last line less the lines before it.
 		h := m.trailer
-		h.buf = m.tbuf
+		h.buf = m.trailerBuf
 		h.fields = h.fields[:0]
 		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false); err != nil {
 			m.err = err
 			return nil
 		}
-		m.bstate = bodyTail
+		m.state = msgTail
 	}
 	return nil
 }

@@ -56,46 +56,9 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 		return string(b)
 	}
 	target := at(r.Target, len(r.Method)+1)
-	var u *url.URL
-	switch r.form {
-	case originForm, asteriskForm:
-		if path, query, ok := plainOriginForm(target); ok {
-			a.url = url.URL{Path: path, RawQuery: query}
-			u = &a.url
-		} else {
-			// ParseRequestURI never reads "//host/path" as an authority.
-			v, err := url.ParseRequestURI(target)
-			if err != nil {
-				return nil, argErr(ErrBadTarget, err.Error())
-			}
-			u = v
-		}
-		if base != nil {
-			path, rawPath, query, force := u.Path, u.RawPath, u.RawQuery, u.ForceQuery
-			a.url = *base
-			a.url.Path, a.url.RawPath, a.url.RawQuery, a.url.ForceQuery = path, rawPath, query, force
-			a.url.Opaque, a.url.Fragment, a.url.RawFragment = "", "", ""
-			u = &a.url
-		}
-	case relativeForm:
-		// "./" keeps a first segment with a colon from being a scheme.
-		v, err := url.Parse("./" + target)
-		if err != nil {
-			return nil, argErr(ErrBadTarget, err.Error())
-		}
-		if base != nil {
-			v = base.ResolveReference(v)
-		}
-		u = v
-	case absoluteForm:
-		v, err := url.ParseRequestURI(target)
-		if err != nil {
-			return nil, argErr(ErrBadTarget, err.Error())
-		}
-		u = v
-	case authorityForm:
-		a.url = url.URL{Host: target}
-		u = &a.url
+	u, err := r.targetURL(&a.url, target, base)
+	if err != nil {
+		return nil, err
 	}
 	req.Method = at(r.Method, 0)
 	req.URL = u
@@ -121,6 +84,54 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 		req.Body = &a.body
 	}
 	return req, nil
+}
+
+// targetURL returns the URL of a request with the target r.Target (given
+// as a string), resolved against base as HTTPRequest documents; buf is
+// the URL to fill when one need not be allocated.
+func (r *Request) targetURL(buf *url.URL, target string, base *url.URL) (*url.URL, error) {
+	var u *url.URL
+	switch r.form {
+	case originForm, asteriskForm:
+		if path, query, ok := plainOriginForm(target); ok {
+			*buf = url.URL{Path: path, RawQuery: query}
+			u = buf
+		} else {
+			// ParseRequestURI never reads "//host/path" as an authority.
+			v, err := url.ParseRequestURI(target)
+			if err != nil {
+				return nil, argErr(ErrBadTarget, err.Error())
+			}
+			u = v
+		}
+		if base != nil {
+			path, rawPath, query, force := u.Path, u.RawPath, u.RawQuery, u.ForceQuery
+			*buf = *base
+			buf.Path, buf.RawPath, buf.RawQuery, buf.ForceQuery = path, rawPath, query, force
+			buf.Opaque, buf.Fragment, buf.RawFragment = "", "", ""
+			u = buf
+		}
+	case relativeForm:
+		// "./" keeps a first segment with a colon from being a scheme.
+		v, err := url.Parse("./" + target)
+		if err != nil {
+			return nil, argErr(ErrBadTarget, err.Error())
+		}
+		if base != nil {
+			v = base.ResolveReference(v)
+		}
+		u = v
+	case absoluteForm:
+		v, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil, argErr(ErrBadTarget, err.Error())
+		}
+		u = v
+	case authorityForm:
+		*buf = url.URL{Host: target}
+		u = buf
+	}
+	return u, nil
 }
 
 // requestAlloc is what HTTPRequest allocates at once.
@@ -170,13 +181,16 @@ var plainPathByte = func() (t [256]bool) {
 	return t
 }()
 
-// HTTPResponse converts r to an [*http.Response] answering req (which may
-// be nil), as a client would receive it. The Header is copied, names
-// canonicalized; Body streams from r.Body, and Trailer is filled once it
-// has been read to its end; like a request's from [Request.HTTPRequest],
-// it fails with [http.ErrBodyReadAfterClose] once closed or once the
-// MessageReader is Reset. Status is the code and the reason phrase, or
-// the standard one when the status line had none.
+// HTTPResponse returns a new [*http.Response] made from r, answering req
+// (which may be nil), as a client would receive it. The Response, its
+// Status, Proto and Header (names canonicalized, values copied) are its
+// own and stay valid for as long as the caller keeps them, after the
+// MessageReader moves on. Only its Body is tied to the MessageReader: it
+// streams from r.Body, fills Trailer once read to its end and, like a
+// request's from [Request.HTTPRequest], fails with
+// [http.ErrBodyReadAfterClose] once closed or once the MessageReader is
+// Reset, never giving bytes of another message. Status is the code and the
+// reason phrase, or the standard one when the status line had none.
 func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	reason := string(r.Reason)
 	if reason == "" {

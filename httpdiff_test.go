@@ -162,7 +162,7 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 		// Only HTTP/1.0 and HTTP/1.1, in the final message or in an
 		// interim response before it.
 		return proto != "HTTP/1.0" && proto != "HTTP/1.1" || otherVersion.Match(data)
-	case errors.Is(err, ErrTargetForm):
+	case errors.Is(err, ErrBadTargetForm):
 		// "*" is for OPTIONS only.
 		return string(target) == "*"
 	case errors.Is(err, ErrBadTarget):
@@ -327,7 +327,7 @@ func TestCompareWithStdCatchesRegressions(t *testing.T) {
 		{"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", true, ErrDataAfterBody},
 		{"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", true, ErrBadContentLength},
 		{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", true, ErrBadChunk},
-		{"GET / HTTP/1.1\r\n\r\n", true, ErrTargetForm},
+		{"GET / HTTP/1.1\r\n\r\n", true, ErrBadTargetForm},
 		{"GET / HTTP/1.1\r\n\r\n", true, ErrBadVersion},
 		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false, ErrBadStatus},
 		{"HTTP/1.1 204 No Content\r\n\r\n\r\n", false, ErrDataAfterBody},

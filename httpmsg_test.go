@@ -482,9 +482,9 @@ var smugglingTests = []struct {
 	{name: "response after CL 0 response", response: true, in: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsecret", err: ErrDataAfterBody, off: 38, after: "secret", atHead: true},
 	{name: "final response after 100 Continue", response: true, in: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret", err: ErrDataAfterBody, off: 25, after: "secret", atHead: true},
 	{name: "CR alone after 304", response: true, in: "HTTP/1.1 304 Not Modified\r\n\r\n\r", err: ErrDataAfterBody, off: 30, atHead: true},
-	{name: "method not a token", in: "G(T /x HTTP/1.1\r\n\r\n", err: ErrMethod, off: 0},
+	{name: "method not a token", in: "G(T /x HTTP/1.1\r\n\r\n", err: ErrBadMethod, off: 0},
 	{name: "method with CR", in: "GET\r /x HTTP/1.1\r\n\r\n", err: ErrSyntax, off: 3},
-	{name: "empty method", in: " /x HTTP/1.1\r\n\r\n", err: ErrMethod, off: 0},
+	{name: "empty method", in: " /x HTTP/1.1\r\n\r\n", err: ErrBadMethod, off: 0},
 	{name: "method only", in: "GET\r\n\r\n", err: ErrSyntax, off: 3},
 	{name: "two spaces", in: "GET  /x HTTP/1.1\r\n\r\n", err: ErrBadVersion, off: -1},
 	{name: "space in target", in: "GET /a b HTTP/1.1\r\n\r\n", err: ErrBadVersion, off: 7},
@@ -494,11 +494,11 @@ var smugglingTests = []struct {
 	{name: "tab in target", in: "GET /a\tb\r\n\r\n", err: ErrBadTarget, off: 6},
 	{name: "HTTP/2", in: "GET /x HTTP/2.0\r\n\r\n", err: ErrBadVersion, off: 7},
 	{name: "lowercase version", in: "GET /x http/1.1\r\n\r\n", err: ErrBadVersion, off: 7},
-	{name: "absolute-form by default", in: "GET https://evil.example/x HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
-	{name: "authority-form by default", in: "CONNECT evil.example:443 HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 8},
-	{name: "relative by default", in: "GET Customers('ALFKI') HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
-	{name: "asterisk with GET", in: "GET * HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
-	{name: "relative allowed, absolute still not", opts: MessageOptions{AllowRelativeTargets: true}, in: "GET http://evil.example/ HTTP/1.1\r\n\r\n", err: ErrTargetForm, off: 4},
+	{name: "absolute-form by default", in: "GET https://evil.example/x HTTP/1.1\r\n\r\n", err: ErrBadTargetForm, off: 4},
+	{name: "authority-form by default", in: "CONNECT evil.example:443 HTTP/1.1\r\n\r\n", err: ErrBadTargetForm, off: 8},
+	{name: "relative by default", in: "GET Customers('ALFKI') HTTP/1.1\r\n\r\n", err: ErrBadTargetForm, off: 4},
+	{name: "asterisk with GET", in: "GET * HTTP/1.1\r\n\r\n", err: ErrBadTargetForm, off: 4},
+	{name: "relative allowed, absolute still not", opts: MessageOptions{AllowRelativeTargets: true}, in: "GET http://evil.example/ HTTP/1.1\r\n\r\n", err: ErrBadTargetForm, off: 4},
 	{name: "status +20", response: true, in: "HTTP/1.1 +20 OK\r\n\r\n", err: ErrBadStatus, off: 9},
 	{name: "status 099", response: true, in: "HTTP/1.1 099 OK\r\n\r\n", err: ErrBadStatus, off: 9},
 	{name: "status 20", response: true, in: "HTTP/1.1 20 OK\r\n\r\n", err: ErrBadStatus, off: 8},
@@ -720,7 +720,7 @@ func (c *oneChunk) Read(p []byte) (int, error) {
 
 // retained is what a MessageReader keeps between messages.
 func (m *MessageReader) retained() int {
-	return cap(m.head) + cap(m.lbuf) + cap(m.tbuf) + cap(m.rbuf)
+	return cap(m.head) + cap(m.lineBuf) + cap(m.trailerBuf) + cap(m.rbuf)
 }
 
 // What a MessageReader keeps is bounded by its limits, whatever the size

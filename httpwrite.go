@@ -19,8 +19,8 @@ import (
 // unless [MessageOptions] allows more), the status code (100 to 999), the
 // reason phrase and the fields (token names; values free of CR, LF, NUL and
 // other control characters) before it writes anything, and reports a
-// problem with an error wrapping [ErrMethod], [ErrBadTarget],
-// [ErrTargetForm], [ErrBadStatus] or [ErrInvalidHeader]; a start line, a
+// problem with an error wrapping [ErrBadMethod], [ErrBadTarget],
+// [ErrBadTargetForm], [ErrBadStatus] or [ErrBadHeader]; a start line, a
 // head or a trailer section over the limits of its [MessageOptions]
 // (those of a default MessageReader unless given) with one wrapping
 // [ErrStartLineTooLong], [ErrHeaderTooLarge] or [ErrTooManyFields]. It
@@ -50,32 +50,35 @@ func NewMessageWriter(opts MessageOptions) *MessageWriter {
 // and body. A Content-Length field is added when body is not empty and h
 // has none; one in h must match len(body) ([ErrBadContentLength]); h may
 // not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
-func (mw *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
+func (m *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
 	if !isToken(method) {
-		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrBadMethod, "method "+quote(method)+" is not a token")
 	}
-	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
+	if err := checkTarget(method, target, &m.opts, 0); err != nil {
 		return unpositioned(err)
 	}
 	hasCL, err := checkFields(h, len(body))
 	if err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\n"...)
-	start := len(b) - 2
+	return m.writeMessage(w, appendRequestLine(m.buf[:0], method, target), h, body, len(body) > 0 && !hasCL)
+}
+
+// writeMessage appends the fields of h (which may be nil), and a
+// Content-Length for body when addCL, to the start line in b, checks the
+// head against the limits, and writes it with body.
+func (m *MessageWriter) writeMessage(w io.Writer, b []byte, h *Header, body []byte, addCL bool) error {
+	start := len(b) - 2 // the start line, without its CRLF
 	b = appendFields(b, h)
 	n := fieldCount(h)
-	if len(body) > 0 && !hasCL {
+	if addCL {
 		b = appendContentLength(b, int64(len(body)))
 		n++
 	}
-	if err := mw.checkHead(b, start, n); err != nil {
+	if err := m.checkHead(b, start, n); err != nil {
 		return err
 	}
-	return mw.finish(w, b, body)
+	return m.finish(w, b, body)
 }
 
 // fieldCount returns the number of fields of h, which may be nil.
@@ -88,26 +91,13 @@ func fieldCount(h *Header) int {
 
 // checkHead checks a head in b, without its final empty line, against the
 // limits: start is the length of its start line, n its number of fields.
-func (mw *MessageWriter) checkHead(b []byte, start, n int) error {
-	mw.buf = b[:0]
-	o := mw.opts.withDefaults()
+func (m *MessageWriter) checkHead(b []byte, start, n int) error {
+	m.buf = b[:0]
+	o := m.opts.withDefaults()
 	if start > o.MaxStartLineBytes {
 		return argErr(ErrStartLineTooLong, "start line of "+strconv.Itoa(start)+" bytes, over "+strconv.Itoa(o.MaxStartLineBytes))
 	}
 	return checkHeadLimits(n, o.MaxHeaderFields, len(b)+2, o.MaxHeaderBytes, "message head")
-}
-
-// checkHeadLimits is the limit check every writer shares: n fields and
-// size bytes (the empty line included) for a header block or head, so that
-// no writer writes what a reader with the same limits refuses.
-func checkHeadLimits(n, maxFields, size, maxBytes int, what string) error {
-	if n > maxFields {
-		return argErr(ErrTooManyFields, what+" with "+strconv.Itoa(n)+" fields, over "+strconv.Itoa(maxFields))
-	}
-	if size > maxBytes {
-		return argErr(ErrHeaderTooLarge, what+" of "+strconv.Itoa(size)+" bytes, over "+strconv.Itoa(maxBytes))
-	}
-	return nil
 }
 
 // WriteResponse writes a response with the given status code, reason
@@ -116,12 +106,12 @@ func checkHeadLimits(n, maxFields, size, maxBytes int, what string) error {
 // added when h has none, except for 1xx, 204 and 304 responses, which may
 // have no body ([ErrFramingConflict]); one in h must match len(body)
 // ([ErrBadContentLength]); h may not hold Transfer-Encoding. h may be nil.
-func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string, h *Header, body []byte) error {
+func (m *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string, h *Header, body []byte) error {
 	reason, err := checkStatus(statusCode, reason)
 	if err != nil {
 		return err
 	}
-	noBody := statusCode < 200 || statusCode == 204 || statusCode == 304
+	noBody := bodyless(statusCode, "")
 	if noBody && len(body) > 0 {
 		return argErr(ErrFramingConflict, "status "+strconv.Itoa(statusCode)+" cannot have a body")
 	}
@@ -129,18 +119,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 	if err != nil {
 		return err
 	}
-	b := appendStatusLine(mw.buf[:0], statusCode, reason)
-	start := len(b) - 2
-	b = appendFields(b, h)
-	n := fieldCount(h)
-	if !noBody && !hasCL {
-		b = appendContentLength(b, int64(len(body)))
-		n++
-	}
-	if err := mw.checkHead(b, start, n); err != nil {
-		return err
-	}
-	return mw.finish(w, b, body)
+	return m.writeMessage(w, appendStatusLine(m.buf[:0], statusCode, reason), h, body, !noBody && !hasCL)
 }
 
 // WriteResponseHead writes the head of a response, its status line,
@@ -151,7 +130,7 @@ func (mw *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason strin
 // length and is written as it is, and the caller writes that many bytes;
 // without one, a response's body runs to the end of its part (RFC 9112
 // §6.3). h may not hold Transfer-Encoding. h may be nil.
-func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason string, h *Header) error {
+func (m *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason string, h *Header) error {
 	reason, err := checkStatus(statusCode, reason)
 	if err != nil {
 		return err
@@ -159,33 +138,18 @@ func (mw *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason s
 	if _, err := checkFields(h, -1); err != nil {
 		return err
 	}
-	b := appendStatusLine(mw.buf[:0], statusCode, reason)
-	start := len(b) - 2
-	b = appendFields(b, h)
-	if err := mw.checkHead(b, start, fieldCount(h)); err != nil {
-		return err
-	}
-	return mw.finish(w, b, nil)
-}
-
-// appendStatusLine appends an HTTP/1.1 status line, CRLF included.
-func appendStatusLine(b []byte, statusCode int, reason string) []byte {
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(statusCode), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	return append(b, "\r\n"...)
+	return m.writeMessage(w, appendStatusLine(m.buf[:0], statusCode, reason), h, nil, false)
 }
 
 // finish ends the head in b and writes it with body: in one write when the
 // body is small, since each write to a part costs a delimiter check.
-func (mw *MessageWriter) finish(w io.Writer, b, body []byte) error {
+func (m *MessageWriter) finish(w io.Writer, b, body []byte) error {
 	b = append(b, "\r\n"...)
 	if len(body) <= 4<<10 {
 		b = append(b, body...)
 		body = nil
 	}
-	mw.buf = b
+	m.buf = b
 	if err := writeAll(w, b); err != nil {
 		return err
 	}
@@ -242,38 +206,6 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 	return hasCL, nil
 }
 
-// checkField applies the rule every writer of this package shares, so that
-// none writes a field a reader would refuse or read differently: the name
-// a token; the value free of control characters but HTAB, and not starting
-// or ending with white space (readers trim it away).
-func checkField[T string | []byte](i int, name, value T) *SyntaxError {
-	if !isToken(name) {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+": name "+quote(string(name))+" is not a token")
-	}
-	if j := badValueByte(value); j >= 0 {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): control character "+quote(string(value[j:j+1]))+" in value")
-	}
-	if n := len(value); n > 0 && (isWS(value[0]) || isWS(value[n-1])) {
-		return argErr(ErrInvalidHeader, "field "+strconv.Itoa(i)+" ("+string(name)+"): value begins or ends with white space, which readers drop")
-	}
-	return nil
-}
-
-func isWS(c byte) bool { return c == ' ' || c == '\t' }
-
-func appendFields(b []byte, h *Header) []byte {
-	if h == nil {
-		return b
-	}
-	for _, f := range h.fields {
-		b = append(b, h.bytes(f.name)...)
-		b = append(b, ": "...)
-		b = append(b, h.bytes(f.value)...)
-		b = append(b, "\r\n"...)
-	}
-	return b
-}
-
 func appendContentLength(b []byte, n int64) []byte {
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, n, 10)
@@ -285,10 +217,11 @@ func appendContentLength(b []byte, n int64) []byte {
 // r.Host), r.Header but its Host, Content-Length, Transfer-Encoding and
 // Trailer fields in sorted order, and the body with a Content-Length when
 // its length is known or can be found by reading up to 32 KiB of it, else
-// chunked, followed by r.Trailer. A request with a nil URL or an invalid
+// chunked, followed by r.Trailer. A request with a nil URL (a misuse,
+// reported by an error that wraps no sentinel) or with an invalid
 // method, target or field is an error and nothing is written. The body is
 // closed, as [net/http.Request.Write] does.
-func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
+func (m *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 	if r.Body != nil {
 		defer r.Body.Close()
 	}
@@ -297,24 +230,21 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 		method = http.MethodGet
 	}
 	if !isToken(method) {
-		return argErr(ErrMethod, "method "+quote(method)+" is not a token")
+		return argErr(ErrBadMethod, "method "+quote(method)+" is not a token")
 	}
 	if r.URL == nil {
-		return argErr(ErrBadTarget, "request without URL")
+		return errNoURL
 	}
 	target := r.URL.RequestURI()
-	if err := checkTarget(method, target, &mw.opts, 0); err != nil {
+	if err := checkTarget(method, target, &m.opts, 0); err != nil {
 		return unpositioned(err)
 	}
-	b := append(mw.buf[:0], method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\n"...)
-	mw.buf = b
+	b := appendRequestLine(m.buf[:0], method, target)
+	m.buf = b
 	// Methods that carry a body get "Content-Length: 0" for an empty one,
 	// as net/http writes it.
 	zeroCL := method == "POST" || method == "PUT" || method == "PATCH"
-	return mw.writeHTTP(w, r.Header, true, r.Body, r.ContentLength, false, zeroCL, r.Trailer)
+	return m.writeHTTP(w, &httpMessage{header: r.Header, request: true, body: r.Body, length: r.ContentLength, zeroCL: zeroCL, trailer: r.Trailer})
 }
 
 // WriteHTTPResponse writes r as an embedded response: the status line with
@@ -324,7 +254,7 @@ func (mw *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 // 304 response, or one to a HEAD request (r.Request.Method), is written
 // without body. An invalid status, reason or field is an error and nothing
 // is written. The body is closed.
-func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error {
+func (m *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error {
 	if r.Body != nil {
 		defer r.Body.Close()
 	}
@@ -337,19 +267,66 @@ func (mw *MessageWriter) WriteHTTPResponse(w io.Writer, r *http.Response) error 
 	if err != nil {
 		return err
 	}
-	b := append(mw.buf[:0], "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	b = append(b, reason...)
-	b = append(b, "\r\n"...)
-	mw.buf = b
-	noBody := code < 200 || code == 204 || code == 304 || r.Request != nil && r.Request.Method == http.MethodHead
-	return mw.writeHTTP(w, r.Header, false, r.Body, r.ContentLength, noBody, true, r.Trailer)
+	b := appendStatusLine(m.buf[:0], code, reason)
+	m.buf = b
+	reqMethod := ""
+	if r.Request != nil {
+		reqMethod = r.Request.Method
+	}
+	noBody := bodyless(code, reqMethod)
+	return m.writeHTTP(w, &httpMessage{header: r.Header, body: r.Body, length: r.ContentLength, noBody: noBody, zeroCL: true, trailer: r.Trailer})
 }
 
-// writeHTTP validates hdr and trailer, appends hdr and the framing fields to
-// the start line in mw.buf, and writes the head and the body.
-func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, body io.Reader, length int64, noBody, zeroCL bool, trailer http.Header) error {
+// httpMessage is what writeHTTP writes after the start line in m.buf:
+// the fields, the framing and the body of a net/http message.
+type httpMessage struct {
+	header  http.Header
+	request bool // a request: its Host field is not written
+	body    io.Reader
+	length  int64 // ContentLength: <= 0 for unknown (or empty)
+	noBody  bool  // a response that has no body (see bodyless)
+	zeroCL  bool  // write "Content-Length: 0" for an empty body
+	trailer http.Header
+}
+
+// framing is how writeHTTP frames a body, found before anything is
+// written.
+type framing struct {
+	body    io.Reader // the rest of the body after probe, or nil
+	probe   []byte    // the body's first bytes, read to find its length
+	length  int64
+	chunked bool
+}
+
+// writeHTTP validates the fields and trailer of msg, appends the fields and
+// the framing fields to the start line in m.buf, and writes the head and
+// the body.
+func (m *MessageWriter) writeHTTP(w io.Writer, msg *httpMessage) error {
+	keys, n, err := headerKeys(msg.header, msg.request)
+	if err != nil {
+		return err
+	}
+	tkeys, err := m.trailerKeys(msg.trailer)
+	if err != nil {
+		return err
+	}
+	f, err := m.frame(msg)
+	if err != nil {
+		return err
+	}
+	if err := m.writeHead(w, msg, keys, n, &f); err != nil || msg.noBody {
+		return err
+	}
+	if !f.chunked {
+		return m.writeLengthBody(w, &f)
+	}
+	return m.writeChunkedBody(w, &f, msg.trailer, tkeys)
+}
+
+// headerKeys returns the names of hdr to write, sorted, and the number of
+// fields they hold, once every field has passed checkField. The framing
+// fields are left out (writeHTTP writes its own), and Host for a request.
+func headerKeys(hdr http.Header, request bool) ([]string, int, error) {
 	keys := make([]string, 0, len(hdr))
 	for k := range hdr {
 		switch http.CanonicalHeaderKey(k) {
@@ -363,114 +340,124 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	i := 0
+	n := 0
 	for _, k := range keys {
 		for _, v := range hdr[k] {
-			if err := checkField(i, k, trimString(v)); err != nil {
-				return err
+			if err := checkField(n, k, trimString(v)); err != nil {
+				return nil, 0, err
 			}
-			i++
+			n++
 		}
 	}
-	tkeys := make([]string, 0, len(trailer))
-	tn, tsize := 0, 2
+	return keys, n, nil
+}
+
+// trailerKeys returns the names of trailer, sorted, once every field has
+// passed checkField and the section is within the head limits.
+func (m *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
+	keys := make([]string, 0, len(trailer))
+	n, size := 0, 2
 	for k, vs := range trailer {
 		for _, v := range vs {
 			v = trimString(v)
 			if err := checkField(0, k, v); err != nil {
-				return err
+				return nil, err
 			}
-			tn++
-			tsize += len(k) + len(v) + 4
+			n++
+			size += len(k) + len(v) + 4
 		}
-		tkeys = append(tkeys, k)
+		keys = append(keys, k)
 	}
-	slices.Sort(tkeys)
-	o := mw.opts.withDefaults()
-	if err := checkHeadLimits(tn, o.MaxHeaderFields, tsize, o.MaxHeaderBytes, "trailer section"); err != nil {
-		return err
+	slices.Sort(keys)
+	o := m.opts.withDefaults()
+	if err := checkHeadLimits(n, o.MaxHeaderFields, size, o.MaxHeaderBytes, "trailer section"); err != nil {
+		return nil, err
 	}
-	start := len(mw.buf) - 2 // the start line, without its CRLF
+	return keys, nil
+}
 
-	// Find the framing before writing anything: read a body of unknown
-	// length up to the buffer's size.
-	if body == http.NoBody || noBody {
-		body = nil
+// frame finds the framing of msg's body before anything is written: a
+// body of unknown length is read up to the buffer's size, and sent with
+// a Content-Length when it ends there, chunked otherwise.
+func (m *MessageWriter) frame(msg *httpMessage) (framing, error) {
+	f := framing{body: msg.body, length: msg.length}
+	if f.body == http.NoBody || msg.noBody {
+		f.body = nil
 	}
-	if body == nil && length > 0 && !noBody {
-		return argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(length, 10)+" without a body")
+	if f.body == nil && f.length > 0 && !msg.noBody {
+		return f, argErr(ErrBadContentLength, "ContentLength "+strconv.FormatInt(f.length, 10)+" without a body")
 	}
-	if mw.bbuf == nil {
-		mw.bbuf = make([]byte, 32<<10)
+	if m.bbuf == nil {
+		m.bbuf = make([]byte, 32<<10)
 	}
-	var probe []byte
-	chunked := false
-	if body != nil && length <= 0 {
-		n, err := io.ReadFull(body, mw.bbuf)
-		probe = mw.bbuf[:n]
+	if f.body != nil && f.length <= 0 {
+		n, err := io.ReadFull(f.body, m.bbuf)
+		f.probe = m.bbuf[:n]
 		switch err {
 		case nil:
-			chunked = true
+			f.chunked = true
 		case io.EOF, io.ErrUnexpectedEOF:
-			length = int64(n)
-			body = nil
+			f.length = int64(n)
+			f.body = nil
 		default:
-			return err
+			return f, err
 		}
 	}
+	return f, nil
+}
 
-	b := mw.buf
-	for _, k := range keys {
-		for _, v := range hdr[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, trimString(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
+// writeHead appends the n fields of msg named by keys and the framing
+// fields to the start line in m.buf, checks the head against the limits
+// and writes it.
+func (m *MessageWriter) writeHead(w io.Writer, msg *httpMessage, keys []string, n int, f *framing) error {
+	start := len(m.buf) - 2 // the start line, without its CRLF
+	b := appendHTTPFields(m.buf, msg.header, keys)
 	switch {
-	case noBody:
-	case chunked:
+	case msg.noBody:
+	case f.chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-		i++
-	case length > 0 || zeroCL:
-		b = appendContentLength(b, max(length, 0))
-		i++
+		n++
+	case f.length > 0 || msg.zeroCL:
+		b = appendContentLength(b, max(f.length, 0))
+		n++
 	}
-	if err := mw.checkHead(b, start, i); err != nil {
+	if err := m.checkHead(b, start, n); err != nil {
 		return err
 	}
 	b = append(b, "\r\n"...)
-	mw.buf = b
-	if err := writeAll(w, b); err != nil {
+	m.buf = b
+	return writeAll(w, b)
+}
+
+// writeLengthBody writes a body of known length: the probe, then exactly
+// f.length bytes in all.
+func (m *MessageWriter) writeLengthBody(w io.Writer, f *framing) error {
+	if err := writeAll(w, f.probe); err != nil || f.body == nil {
 		return err
 	}
-	switch {
-	case noBody:
-		return nil
-	case !chunked:
-		if err := writeAll(w, probe); err != nil || body == nil {
-			return err
-		}
-		n, err := io.CopyBuffer(w, io.LimitReader(body, length), mw.bbuf)
-		if err != nil {
-			return err
-		}
-		if n < length {
-			return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(length, 10))
-		}
-		if k, _ := body.Read(mw.bbuf[:1]); k > 0 {
-			return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(length, 10))
-		}
-		return nil
+	n, err := io.CopyBuffer(w, io.LimitReader(f.body, f.length), m.bbuf)
+	if err != nil {
+		return err
 	}
-	if err := mw.writeChunk(w, probe); err != nil {
+	if n < f.length {
+		return argErr(ErrBadContentLength, "body of "+strconv.FormatInt(n, 10)+" bytes, shorter than its ContentLength "+strconv.FormatInt(f.length, 10))
+	}
+	if k, _ := f.body.Read(m.bbuf[:1]); k > 0 {
+		return argErr(ErrBadContentLength, "body longer than its ContentLength "+strconv.FormatInt(f.length, 10))
+	}
+	return nil
+}
+
+// writeChunkedBody writes the probe and the rest of the body as chunks,
+// then the last chunk and the trailer fields named by tkeys.
+func (m *MessageWriter) writeChunkedBody(w io.Writer, f *framing, trailer http.Header, tkeys []string) error {
+	if err := m.writeChunk(w, f.probe); err != nil {
 		return err
 	}
 	for {
-		n, err := body.Read(mw.bbuf)
+		n, err := f.body.Read(m.bbuf)
 		if n > 0 {
-			if werr := mw.writeChunk(w, mw.bbuf[:n]); werr != nil {
+			if werr := m.writeChunk(w, m.bbuf[:n]); werr != nil {
 				return werr
 			}
 		}
@@ -481,31 +468,35 @@ func (mw *MessageWriter) writeHTTP(w io.Writer, hdr http.Header, request bool, b
 			return err
 		}
 	}
-	b = append(mw.buf[:0], "0\r\n"...)
-	for _, k := range tkeys {
-		for _, v := range trailer[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, trimString(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b := append(m.buf[:0], "0\r\n"...)
+	b = appendHTTPFields(b, trailer, tkeys)
 	b = append(b, "\r\n"...)
-	mw.buf = b
+	m.buf = b
 	return writeAll(w, b)
 }
 
 // writeChunk writes c as one chunk of a chunked body.
-func (mw *MessageWriter) writeChunk(w io.Writer, c []byte) error {
+func (m *MessageWriter) writeChunk(w io.Writer, c []byte) error {
 	if len(c) == 0 {
 		return nil
 	}
-	b := strconv.AppendInt(mw.buf[:0], int64(len(c)), 16)
+	b := strconv.AppendInt(m.buf[:0], int64(len(c)), 16)
 	b = append(b, "\r\n"...)
 	b = append(b, c...)
 	b = append(b, "\r\n"...)
-	mw.buf = b
+	m.buf = b
 	return writeAll(w, b)
+}
+
+// appendHTTPFields appends the fields of hdr named by keys, in that order,
+// their values trimmed.
+func appendHTTPFields(b []byte, hdr http.Header, keys []string) []byte {
+	for _, k := range keys {
+		for _, v := range hdr[k] {
+			b = appendField(b, k, trimString(v))
+		}
+	}
+	return b
 }
 
 // trimString trims the white space around a net/http header value, as

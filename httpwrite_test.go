@@ -98,25 +98,25 @@ func TestWriteValidation(t *testing.T) {
 	}{
 		{"method with CRLF", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "GET /admin HTTP/1.1\r\n", "/x", nil, nil)
-		}, ErrMethod},
-		{"empty method", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "", "/x", nil, nil) }, ErrMethod},
+		}, ErrBadMethod},
+		{"empty method", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "", "/x", nil, nil) }, ErrBadMethod},
 		{"absolute target", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "GET", "https://evil.example/", nil, nil)
-		}, ErrTargetForm},
-		{"relative target", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "GET", "x", nil, nil) }, ErrTargetForm},
+		}, ErrBadTargetForm},
+		{"relative target", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "GET", "x", nil, nil) }, ErrBadTargetForm},
 		{"target with space", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "GET", "/a HTTP/1.1\r\nX:", nil, nil)
 		}, ErrBadTarget},
 		{"target with bad escape", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "GET", "/%", nil, nil) }, ErrBadTarget},
 		{"field name with space", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "GET", "/x", httpHeader("Content-Length ", "5"), nil)
-		}, ErrInvalidHeader},
+		}, ErrBadHeader},
 		{"field value with LF", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "GET", "/x", httpHeader("X", "a\nContent-Length: 5"), nil)
-		}, ErrInvalidHeader},
+		}, ErrBadHeader},
 		{"field value with NUL", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "GET", "/x", httpHeader("X", "a\x00"), nil)
-		}, ErrInvalidHeader},
+		}, ErrBadHeader},
 		{"wrong Content-Length", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteRequest(w, "POST", "/x", httpHeader("Content-Length", "5"), []byte("abc"))
 		}, ErrBadContentLength},
@@ -131,16 +131,16 @@ func TestWriteValidation(t *testing.T) {
 		{"body with 204", func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponse(w, 204, "", nil, []byte("x")) }, ErrFramingConflict},
 		{"http.Request method with CRLF", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteHTTPRequest(w, &http.Request{Method: "GET / HTTP/1.1\r\nX: y\r\n", URL: &url.URL{Path: "/"}})
-		}, ErrMethod},
+		}, ErrBadMethod},
 		{"http.Request with host-bearing opaque URL", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteHTTPRequest(w, &http.Request{Method: "GET", URL: &url.URL{Scheme: "https", Opaque: "//evil.example/x"}})
-		}, ErrTargetForm},
+		}, ErrBadTargetForm},
 		{"http.Request header value with CRLF", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteHTTPRequest(w, &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{"X": {"a\r\nB: c"}}})
-		}, ErrInvalidHeader},
+		}, ErrBadHeader},
 		{"http.Request trailer with CRLF", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteHTTPRequest(w, &http.Request{Method: "POST", URL: &url.URL{Path: "/"}, Trailer: http.Header{"X": {"a\r\n"}}})
-		}, ErrInvalidHeader},
+		}, ErrBadHeader},
 		{"http.Response status with CRLF", func(mw *MessageWriter, w io.Writer) error {
 			return mw.WriteHTTPResponse(w, &http.Response{StatusCode: 200, Status: "200 OK\r\nX: y"})
 		}, ErrBadStatus},
@@ -309,15 +309,15 @@ func TestWritersAndSurroundingWhiteSpace(t *testing.T) {
 	var h Header
 	h.Add("X-Pad", " a ")
 	var out bytes.Buffer
-	if err := new(MessageWriter).WriteRequest(&out, "GET", "/", &h, nil); !errors.Is(err, ErrInvalidHeader) || out.Len() > 0 {
-		t.Errorf("WriteRequest with a padded value: %v, %d bytes written; want ErrInvalidHeader and nothing", err, out.Len())
+	if err := new(MessageWriter).WriteRequest(&out, "GET", "/", &h, nil); !errors.Is(err, ErrBadHeader) || out.Len() > 0 {
+		t.Errorf("WriteRequest with a padded value: %v, %d bytes written; want ErrBadHeader and nothing", err, out.Len())
 	}
 	out.Reset()
-	if err := new(MessageWriter).WriteResponse(&out, 200, "", &h, nil); !errors.Is(err, ErrInvalidHeader) || out.Len() > 0 {
-		t.Errorf("WriteResponse with a padded value: %v, %d bytes written; want ErrInvalidHeader and nothing", err, out.Len())
+	if err := new(MessageWriter).WriteResponse(&out, 200, "", &h, nil); !errors.Is(err, ErrBadHeader) || out.Len() > 0 {
+		t.Errorf("WriteResponse with a padded value: %v, %d bytes written; want ErrBadHeader and nothing", err, out.Len())
 	}
-	if _, err := NewWriter(io.Discard).CreatePart(&h); !errors.Is(err, ErrInvalidHeader) {
-		t.Errorf("CreatePart with a padded value: %v, want ErrInvalidHeader", err)
+	if _, err := NewWriter(io.Discard).CreatePart(&h); !errors.Is(err, ErrBadHeader) {
+		t.Errorf("CreatePart with a padded value: %v, want ErrBadHeader", err)
 	}
 
 	req := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{"X-Pad": {" a\t"}}, Host: "h"}
@@ -382,7 +382,7 @@ func TestWriteResponseHead(t *testing.T) {
 	}{
 		{"Content-Length", "x", ErrBadContentLength},
 		{"Transfer-Encoding", "chunked", ErrFramingConflict},
-		{"Bad Name", "v", ErrInvalidHeader},
+		{"Bad Name", "v", ErrBadHeader},
 	} {
 		h.Reset()
 		h.Add(tt.name, tt.value)
@@ -475,5 +475,18 @@ func TestMessageWriterLimits(t *testing.T) {
 	var out bytes.Buffer
 	if err := new(MessageWriter).WriteHTTPRequest(&out, req); !errors.Is(err, ErrTooManyFields) || out.Len() != 0 {
 		t.Errorf("WriteHTTPRequest with %d trailer fields: %v, %d bytes written; want ErrTooManyFields", len(trailer), err, out.Len())
+	}
+}
+
+// A request without URL is a misuse of WriteHTTPRequest, not bad input,
+// and nothing is written.
+func TestWriteHTTPRequestNilURL(t *testing.T) {
+	var buf bytes.Buffer
+	err := NewMessageWriter(MessageOptions{}).WriteHTTPRequest(&buf, &http.Request{Method: "GET"})
+	if !isMisuse(err, errNoURL) || errors.Is(err, ErrBadTarget) {
+		t.Errorf("WriteHTTPRequest without URL = %v, want the misuse error errNoURL", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("wrote %q", buf.Bytes())
 	}
 }

@@ -60,8 +60,8 @@ func (o ReaderOptions) withDefaults() ReaderOptions {
 	def(&o.MaxDepth, DefaultMaxDepth)
 	// The buffer must hold a whole delimiter line with its padding, and
 	// one byte of body beside a held-back partial delimiter.
-	if min := o.MaxLineBytes + 2*(4+maxBoundary) + 16; o.BufferSize < min {
-		o.BufferSize = min
+	if least := o.MaxLineBytes + 2*(4+maxBoundary) + 16; o.BufferSize < least {
+		o.BufferSize = least
 	}
 	return o
 }
@@ -509,7 +509,7 @@ func (mr *Reader) header() bool {
 				if n := len(line); line[n-1] == '\r' {
 					line = line[:n-1]
 				}
-				hdrErr = addMIMEField(&mr.part.Header, line, rel(ls.colon, start), rel(ls.cr, start), rel(ls.bad, start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
+				hdrErr = addMIMEField(&mr.part.Header, line, ls.relative(start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
 			}
 			mr.line = end
 			ls.start(end)
@@ -533,8 +533,8 @@ func (mr *Reader) header() bool {
 // fits; it is only needed when BufferSize is smaller than that.
 func (mr *Reader) grow() {
 	n := 2 * len(mr.buf)
-	if max := mr.opts.MaxHeaderBytes + 2*(4+maxBoundary) + 16; n > max && max > len(mr.buf) {
-		n = max
+	if limit := mr.opts.MaxHeaderBytes + 2*(4+maxBoundary) + 16; n > limit && limit > len(mr.buf) {
+		n = limit
 	}
 	nb := make([]byte, n)
 	copy(nb, mr.buf[:mr.w])
@@ -627,9 +627,9 @@ func (mr *Reader) endAt(i, dl, k, n int) bool {
 	return true
 }
 
-// bodyChunk returns up to max bytes of body as a view into the buffer, or
+// bodyChunk returns up to limit bytes of body as a view into the buffer, or
 // io.EOF at the end of the body.
-func (mr *Reader) bodyChunk(max int) ([]byte, error) {
+func (mr *Reader) bodyChunk(limit int) ([]byte, error) {
 	for mr.avail == 0 {
 		if mr.err != nil {
 			return nil, mr.err
@@ -648,8 +648,8 @@ func (mr *Reader) bodyChunk(max int) ([]byte, error) {
 		mr.fill()
 	}
 	n := mr.avail
-	if n > max {
-		n = max
+	if n > limit {
+		n = limit
 	}
 	b := mr.buf[mr.r : mr.r+n : mr.r+n]
 	mr.r += n
@@ -773,4 +773,10 @@ func writeChunks(w io.Writer, src chunkReader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// chunkReader is a source that hands out views of its own buffer, such as
+// a *Part.
+type chunkReader interface {
+	ReadChunk() ([]byte, error)
 }

@@ -3,7 +3,6 @@ package mixed
 import (
 	"encoding/binary"
 	"math/bits"
-	"strconv"
 )
 
 // The header-block scanner: one pass over the bytes of a header block (a
@@ -123,11 +122,12 @@ func scanLine(b []byte, s *lineState) int {
 
 // addMIMEField parses one non-empty line of a part's header block into h,
 // as parseHeaderLine does, from what scanLine found: line is the line
-// without its line end and s's positions are relative to line[0] (a
+// without its line end and found's positions are relative to line[0] (a
 // position at or past len(line) is none: the CR of the line end). lineOff
 // is the line's stream offset, for errors. The checks and their order are
 // parseHeaderLine's, so the errors are the same.
-func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, maxFields int) error {
+func addMIMEField(h *Header, line []byte, found lineState, lineOff int64, maxFields int) error {
+	colon, cr, bad := found.colon, found.cr, found.bad
 	if cr >= 0 && cr < len(line) {
 		return syntaxErr(lineOff+int64(cr), ErrSyntax, "bare CR in header")
 	}
@@ -153,79 +153,10 @@ func addMIMEField(h *Header, line []byte, colon, cr, bad int, lineOff int64, max
 	return nil
 }
 
-// httpField checks one field line of an HTTP head as parseHTTPFields does,
-// from what scanLine found (positions relative to line[0], as for
-// addMIMEField), and returns the value's bounds in line.
-func httpField(line []byte, colon, cr, bad int, loff int64) (vs, ve int, err error) {
-	ok := colon > 0 && colon < len(line)
-	if ok {
-		for _, c := range line[:colon] {
-			if !tokenTable[c] {
-				ok = false
-				break
-			}
-		}
-	}
-	if !ok {
-		return 0, 0, fieldNameErr(line, loff)
-	}
-	if cr >= len(line) {
-		cr = -1
-	}
-	if bad >= len(line) {
-		bad = -1
-	}
-	if cr >= 0 && (bad < 0 || cr < bad) {
-		return 0, 0, syntaxErr(loff+int64(cr), ErrSyntax, "bare CR in field value")
-	}
-	if bad >= 0 {
-		return 0, 0, syntaxErr(loff+int64(bad), ErrSyntax, "control character in field value")
-	}
-	vs, ve = colon+1, len(line)
-	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-		vs++
-	}
-	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
-		ve--
-	}
-	return vs, ve, nil
-}
-
-// scanHTTPFields is parseHTTPFields with one scan of each line.
-func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
-	b := h.buf
-	var s lineState
-	for pos < len(b) {
-		s.start(pos)
-		end, next := len(b), len(b)
-		if nl := scanLine(b, &s); nl >= 0 {
-			end, next = nl, nl+1
-		} else if partial {
-			return -1, nil
-		}
-		if end > pos && b[end-1] == '\r' {
-			end--
-		}
-		if end == pos {
-			return next, nil
-		}
-		line := b[pos:end]
-		loff := off + int64(pos)
-		vs, ve, err := httpField(line, rel(s.colon, pos), rel(s.cr, pos), rel(s.bad, pos), loff)
-		if err != nil {
-			return 0, err
-		}
-		if len(h.fields) == maxFields {
-			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
-		}
-		p := uint32(pos)
-		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
-		pos = next
-	}
-	if partial {
-		return -1, nil
-	}
-	return len(b), nil
+// relative returns the positions of s relative to a line starting at
+// base, keeping -1 for none.
+func (s *lineState) relative(base int) lineState {
+	return lineState{colon: rel(s.colon, base), cr: rel(s.cr, base), bad: rel(s.bad, base)}
 }
 
 // rel makes a position found by scanLine relative to a line starting at

@@ -28,8 +28,8 @@ type Writer struct {
 	buf     []byte // the delimiter line and header of the next part
 	parts   int
 	closed  bool
-	noCheck bool
-	err     error // sticky: a failed write leaves a body no reader accepts
+	check   delimiterCheck // set by SetDelimiterCheck
+	err     error          // sticky: a failed write leaves a body no reader accepts
 	written int64
 	pw      partWriter
 	guard   guard
@@ -97,11 +97,14 @@ func (w *Writer) Reset(dst io.Writer) {
 func (w *Writer) Boundary() string { return string(w.bnd[:w.blen]) }
 
 // SetBoundary replaces the random boundary. It must be called before the
-// first part is created. The boundary must hold 1 to 70 RFC 2046 bchars
-// and not end in a space; otherwise the error wraps [ErrBadBoundary].
+// first part is created or the Writer closed: a later call is a misuse,
+// reported by an error that wraps none of the package's sentinels, as
+// mime/multipart reports it. The boundary must hold 1 to 70 RFC 2046
+// bchars and not end in a space; otherwise the error wraps
+// [ErrBadBoundary].
 func (w *Writer) SetBoundary(boundary string) error {
 	if w.parts > 0 || w.closed {
-		return argErr(ErrBadBoundary, "SetBoundary called after the first part")
+		return errLateBoundary
 	}
 	if err := checkBoundary(boundary); err != nil {
 		return err
@@ -114,7 +117,21 @@ func (w *Writer) SetBoundary(boundary string) error {
 // SetDelimiterCheck turns the check for the Writer's delimiter inside part
 // bodies on (the default) or off. Turn it off only for bodies known not to
 // contain it, such as ones built from trusted, fixed parts.
-func (w *Writer) SetDelimiterCheck(on bool) { w.noCheck = !on }
+func (w *Writer) SetDelimiterCheck(on bool) {
+	w.check = checkOff
+	if on {
+		w.check = checkOn
+	}
+}
+
+// delimiterCheck is the setting of SetDelimiterCheck, on in the zero value
+// (so that a zero Writer after Reset checks) and kept by Reset.
+type delimiterCheck uint8
+
+const (
+	checkOn delimiterCheck = iota
+	checkOff
+)
 
 // ContentType returns the Content-Type for the body:
 // "multipart/mixed; boundary=" and the boundary, quoted when it is not a
@@ -132,7 +149,7 @@ func (w *Writer) ContentType() string {
 // call to CreatePart or Close; the Writer reuses it.
 //
 // If a field of h is invalid, CreatePart writes nothing and returns an error
-// wrapping [ErrInvalidHeader]; if h has more fields or bytes than a Reader
+// wrapping [ErrBadHeader]; if h has more fields or bytes than a Reader
 // reads by default (or than [WriterOptions] allow), one wrapping
 // [ErrTooManyFields] or [ErrHeaderTooLarge]. The Writer stays usable.
 func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
@@ -162,14 +179,7 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 	b = append(b, "--"...)
 	b = append(b, w.bnd[:w.blen]...)
 	b = append(b, "\r\n"...)
-	if h != nil {
-		for _, f := range h.fields {
-			b = append(b, h.bytes(f.name)...)
-			b = append(b, ": "...)
-			b = append(b, h.bytes(f.value)...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b = appendFields(b, h)
 	b = append(b, "\r\n"...)
 	w.buf = b
 	if err := w.write(b); err != nil {
@@ -223,7 +233,7 @@ func (pw *partWriter) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, ErrClosed
 	}
-	if !w.noCheck {
+	if w.check == checkOn {
 		if i := w.guard.check(p); i != notFound {
 			w.err = &SyntaxError{Offset: w.written + int64(i), Err: ErrDelimiterInBody, Reason: "the body holds \"\\n--\" and the boundary"}
 			return 0, w.err

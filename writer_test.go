@@ -131,8 +131,8 @@ func TestWriterSetBoundaryAfterStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := w.Boundary()
-	if err := w.SetBoundary("other"); !errors.Is(err, ErrBadBoundary) {
-		t.Errorf("SetBoundary after CreatePart = %v, want ErrBadBoundary", err)
+	if err := w.SetBoundary("other"); !isMisuse(err, errLateBoundary) {
+		t.Errorf("SetBoundary after CreatePart = %v, want the misuse error errLateBoundary", err)
 	}
 	if w.Boundary() != b {
 		t.Errorf("boundary changed to %q", w.Boundary())
@@ -150,9 +150,16 @@ func TestWriterSetBoundaryAfterStart(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.SetBoundary("other"); !errors.Is(err, ErrBadBoundary) {
-		t.Errorf("SetBoundary after Close = %v, want ErrBadBoundary", err)
+	if err := w.SetBoundary("other"); !isMisuse(err, errLateBoundary) {
+		t.Errorf("SetBoundary after Close = %v, want the misuse error errLateBoundary", err)
 	}
+}
+
+// isMisuse reports whether err is the misuse error want, and not an error
+// about bad input: no *SyntaxError, no sentinel of bad input.
+func isMisuse(err, want error) bool {
+	var se *SyntaxError
+	return errors.Is(err, want) && !errors.As(err, &se) && !errors.Is(err, ErrBadBoundary) && !errors.Is(err, ErrSyntax)
 }
 
 // Random boundaries are long, differ between Writers (and Resets), and are
@@ -264,8 +271,8 @@ func TestWriterInvalidHeader(t *testing.T) {
 		h.Add("Content-Type", "text/plain")
 		h.Add(f[0], f[1])
 		pw, err := w.CreatePart(&h)
-		if !errors.Is(err, ErrInvalidHeader) || pw != nil {
-			t.Errorf("field %q: CreatePart = %v, %v, want nil, ErrInvalidHeader", f, pw, err)
+		if !errors.Is(err, ErrBadHeader) || pw != nil {
+			t.Errorf("field %q: CreatePart = %v, %v, want nil, ErrBadHeader", f, pw, err)
 		}
 		if buf.Len() != before {
 			t.Errorf("field %q: %q written", f, buf.Bytes()[before:])
@@ -292,7 +299,7 @@ func TestWriterInvalidHeader(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
 	w.SetBoundary("B")
-	if _, err := w.CreatePart(headerOf(hdr("X", "\n"))); !errors.Is(err, ErrInvalidHeader) {
+	if _, err := w.CreatePart(headerOf(hdr("X", "\n"))); !errors.Is(err, ErrBadHeader) {
 		t.Fatalf("CreatePart = %v", err)
 	}
 	w.CreatePart(nil)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"unicode/utf8"
 )
 
@@ -68,8 +69,4 @@ func getBody(text, b64 *string) ([]byte, bool, error) {
 	return nil, false, nil
 }
 
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
-
-var errBothBodies = usageError(`"body" and "body_base64" given twice, or "body_base64" before "body": a body is "body", "body_base64", or "body" followed by "body_base64" (the rest of a body that is not all UTF-8)`)
+var errBothBodies = errors.New(`"body" and "body_base64" given twice, or "body_base64" before "body": a body is "body", "body_base64", or "body" followed by "body_base64" (the rest of a body that is not all UTF-8)`)

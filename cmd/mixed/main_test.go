@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
+	"github.com/mixedcodec/mixed/batch"
 )
 
 // cmdResult is what one run of the command did.
@@ -361,7 +362,7 @@ func TestServeReferencesAndHalt(t *testing.T) {
 		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/batch/farm/v1", strings.NewReader(body+"--b--\r\n"))
 		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
 		if halt {
-			req.Header.Set(haltHeader, "true")
+			req.Header.Set(batch.DefaultHaltHeader, "true")
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

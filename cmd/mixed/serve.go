@@ -25,9 +25,6 @@ import (
 	"github.com/mixedcodec/mixed/batch"
 )
 
-// haltHeader is the outer header that turns halt-on-error on for a batch.
-const haltHeader = batch.DefaultHaltHeader
-
 var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
 
 A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
@@ -55,7 +52,7 @@ segment ("..", "%2e%2e", "..%2f" and the like), in a call or not.
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
 query or JSON body holding $result[id][field] gets that field of the
 response of the call whose Content-ID is id. Send the outer header
-"` + haltHeader + `: true" to stop starting calls after the first one that
+"` + batch.DefaultHaltHeader + `: true" to stop starting calls after the first one that
 fails (the others get 424).
 
 A part of type multipart/mixed is a changeset, as in OData's $batch: its
@@ -292,7 +289,7 @@ var (
 func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.HandlerOptions {
 	opts := batch.HandlerOptions{
 		ResultReferences: true,
-		HaltHeader:       haltHeader,
+		HaltHeader:       batch.DefaultHaltHeader,
 		Changesets:       true,
 		CallTimeout:      cfg.callTimeout,
 		ErrorLog:         slog.New(slog.NewTextHandler(log, nil)),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
+	"github.com/mixedcodec/mixed/batch"
 )
 
 // The demo store is bounded: PUT bodies past farmMaxBody answer 413, and
@@ -134,7 +135,7 @@ func TestServeOptions(t *testing.T) {
 	}
 	f := newFarm()
 	opts := handlerOptions(cfg, f, &log)
-	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != haltHeader {
+	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != batch.DefaultHaltHeader {
 		t.Errorf("handler options %+v", opts)
 	}
 	opts.ErrorLog.Error("batch: panic in a call", "panic", "boom")

@@ -1,0 +1,104 @@
+package mixed
+
+import "strconv"
+
+// The character classes and checks that both layers share, multipart
+// headers and embedded HTTP messages, so that every reader and writer of
+// the package applies the same rule to the same bytes.
+
+// tokenTable marks RFC 9110 tchar bytes.
+var tokenTable = [256]bool{
+	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
+	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
+	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
+	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
+	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
+	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken[T string | []byte](s T) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenTable[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// badValueByte returns the index of the first byte of v that may not appear
+// in a field value (a control character other than HTAB, or DEL), or -1.
+// The reader and the writer share it, so the writer never emits a value the
+// reader would reject.
+func badValueByte[T string | []byte](v T) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
+			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
+		d := x ^ (lo * 0x7f)
+		if ((x-lo*0x20)&^x|(d-lo)&^d)&hi != 0 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
+// trimWS trims spaces and tabs around b.
+func trimWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// isWS reports a space or a tab.
+func isWS(c byte) bool { return c == ' ' || c == '\t' }
+
+// equalFoldString reports whether b and s are equal under ASCII case
+// folding, without allocating.
+func equalFoldString(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || lower(x) < 'a' || lower(x) > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte { return c | 0x20 }
+
+// isHex reports a hexadecimal digit.
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
+}
+
+// quote quotes s for an error message, cut to a readable length.
+func quote(s string) string {
+	const maxQuoted = 64
+	if len(s) > maxQuoted {
+		s = s[:maxQuoted] + "..."
+	}
+	return strconv.Quote(s)
+}

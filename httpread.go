@@ -1,0 +1,763 @@
+package mixed
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// A MessageReader reads the HTTP/1.1 message embedded in a part of a batch
+// (Content-Type: application/http), or in any [io.Reader] that holds
+// exactly one message: a request with [MessageReader.ReadRequest] or a
+// response with [MessageReader.ReadResponse].
+//
+// The head is parsed with the rules of RFC 9112, lenient where real batch
+// peers need it and strict where two parsers could disagree:
+//
+//   - Accepted: a request line without HTTP-version (read as HTTP/1.1), a
+//     status line without reason phrase, LF-only line ends, empty lines
+//     before the start line, a head that ends with the input instead of an
+//     empty line (then the body is empty), blank lines after a
+//     Content-Length or chunked body.
+//   - Rejected, each with its own error wrapped in a [*SyntaxError] that
+//     gives the offset from the first byte of the message: a method that
+//     is not a token ([ErrBadMethod]); a bad or disallowed target
+//     ([ErrBadTarget], [ErrBadTargetForm]); a version other than HTTP/1.0 or
+//     HTTP/1.1 ([ErrBadVersion]); a status code that is not three digits
+//     from 100 to 999 ([ErrBadStatus]); a bare CR, a control character, a
+//     field line without colon, whitespace between a field name and its
+//     colon, obsolete line folding ([ErrSyntax]); the limits of
+//     [MessageOptions] ([ErrStartLineTooLong], [ErrHeaderTooLarge],
+//     [ErrTooManyFields]); Content-Length with Transfer-Encoding, or
+//     Transfer-Encoding in an HTTP/1.0 message ([ErrFramingConflict]); a
+//     malformed or disagreeing Content-Length ([ErrBadContentLength]); a
+//     Transfer-Encoding other than chunked ([ErrBadTransferEncoding]); a
+//     malformed chunked body ([ErrBadChunk]); anything but blank lines
+//     after the message ([ErrDataAfterBody]): after its body, found when
+//     the body has been read to its end, or after the head of a message
+//     without body (Content-Length: 0, a 1xx, 204 or 304 response, a
+//     response to HEAD), found by ReadRequest or ReadResponse themselves.
+//
+// The body is framed by Content-Length, or by chunked transfer coding, or
+// else is the rest of the input, for requests too: the input holds one
+// message, and nothing in it is ever read as a second one. It streams:
+// the library never holds more of it than one read of the input.
+//
+// Reading from a [*Part] (or any source with a ReadChunk method like
+// Part's), a MessageReader copies only the head into its own buffer and
+// serves the body as views of the part's buffer, so that
+// [MessageBody.ReadChunk] and [MessageBody.WriteTo] copy nothing.
+//
+// What a MessageReader keeps between messages is bounded by its limits
+// (about twice MaxHeaderBytes for the head and for a trailer section, and a
+// read buffer of 32 KiB for sources without ReadChunk), whatever the size
+// of the chunks its source hands out.
+//
+// A MessageReader reset for every message allocates nothing in steady
+// state. The zero MessageReader is ready to use after Reset, with the
+// default options.
+type MessageReader struct {
+	opts MessageOptions
+
+	// bodyMu orders Reset after a Read in progress of a body adapter
+	// (httpBody), which another goroutine may own; gen, changed by Reset
+	// under bodyMu, tells an adapter that its message is gone.
+	bodyMu sync.Mutex
+	gen    uint64
+
+	// tmpl is a Request carrying tmplCtx, copied by Request.HTTPRequest.
+	tmpl    *http.Request
+	tmplCtx context.Context
+
+	src   io.Reader
+	cr    chunkReader // src, when it has ReadChunk
+	rbuf  []byte      // read buffer for other sources
+	rest  []byte      // unread bytes of the last chunk
+	rerr  error       // error from src, once its data are used up
+	off   int64       // stream offset just past the bytes handed out
+	state int         // what to read next: msgHead, ...
+	err   error       // sticky
+
+	head       []byte // the head, copied; Header views point into it
+	headOff    int64  // stream offset of head[0]
+	slen       int    // length of the start line parsed last
+	lineBuf    []byte // a line split across chunks
+	trailerBuf []byte // the trailer section
+	req        Request
+	resp       Response
+	body       MessageBody
+	trailer    *Header // where the trailer of the current message goes
+	remain     int64   // bytes left in a Content-Length body or in a chunk
+}
+
+// NewMessageReader returns a MessageReader that reads one message from src
+// with the default options.
+func NewMessageReader(src io.Reader) *MessageReader {
+	return NewMessageReaderOptions(src, MessageOptions{})
+}
+
+// NewMessageReaderOptions returns a MessageReader that reads one message
+// from src with the given options.
+func NewMessageReaderOptions(src io.Reader, opts MessageOptions) *MessageReader {
+	m := &MessageReader{opts: opts}
+	m.Reset(src)
+	return m
+}
+
+// Reset discards the MessageReader's state and makes it read a message
+// from src, keeping its options and reusing its buffers. Views handed out
+// before are no longer valid, and the bodies of the *http.Request and
+// *http.Response values made from its last message fail from then on
+// (see [Request.HTTPRequest]); Reset waits for a Read of such a body in
+// progress on another goroutine.
+func (m *MessageReader) Reset(src io.Reader) {
+	m.bodyMu.Lock()
+	m.gen++
+	m.bodyMu.Unlock()
+	m.opts = m.opts.withDefaults()
+	m.src = src
+	m.cr, _ = src.(chunkReader)
+	m.rest, m.rerr, m.off = nil, nil, 0
+	m.state, m.err = msgHead, nil
+	m.head = m.head[:0]
+	m.req.Header.Reset()
+	m.req.Trailer.Reset()
+	m.resp.Header.Reset()
+	m.resp.Trailer.Reset()
+	m.body.m = m
+}
+
+// ReadRequest reads the head of the request. Its body is then read through
+// Request.Body. The Request and its views are valid until the next call to
+// Reset or to a Read method of m; a second ReadRequest or ReadResponse
+// without a Reset returns [io.EOF], since a source holds one message.
+func (m *MessageReader) ReadRequest() (*Request, error) {
+	r := &m.req
+	*r = Request{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	r.Trailer.Reset()
+	m.trailer = &r.Trailer
+	if err := m.readHead(true); err != nil {
+		return nil, err
+	}
+	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
+	if err != nil {
+		m.err = err
+		return nil, err
+	}
+	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
+	if err := m.endBodyless(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ReadResponse reads the head of the response. Its body is then read
+// through Response.Body. reqMethod is the method of the request it answers,
+// or "" if unknown: a response to HEAD, like a 1xx, 204 or 304 response,
+// has no body, whatever its Content-Length says (RFC 9112 §6.3).
+//
+// ReadResponse reads one response: an interim (1xx) response followed by
+// another is an error wrapping [ErrDataAfterBody], like anything but blank
+// lines after any message; use [MessageReader.ReadFinalResponse] to skip
+// interim responses.
+//
+// The Response and its views are valid until the next call to Reset or to
+// a Read method of m; a second ReadRequest or ReadResponse without a Reset
+// returns [io.EOF].
+func (m *MessageReader) ReadResponse(reqMethod string) (*Response, error) {
+	return m.readResponse(reqMethod, false)
+}
+
+// maxInterim is how many interim responses ReadFinalResponse skips, as
+// net/http's Transport does (max1xxResponses).
+const maxInterim = 5
+
+// ReadFinalResponse is like [MessageReader.ReadResponse], but skips
+// interim (1xx) responses to the final one, as net/http's client does: the
+// input may hold up to 5 interim responses (100 Continue, 103 Early Hints,
+// ...), each a head without body, before the final response, which it
+// returns. It never returns a 1xx response: one that the input does not
+// follow with a final response is an error wrapping
+// [io.ErrUnexpectedEOF], more than 5 or a 101 Switching Protocols (which
+// net/http returns as final, and which cannot answer a call embedded in a
+// part) are errors wrapping [ErrBadStatus].
+func (m *MessageReader) ReadFinalResponse(reqMethod string) (*Response, error) {
+	for n := 0; ; n++ {
+		r, err := m.readResponse(reqMethod, true)
+		if err != nil || r.StatusCode >= 200 {
+			return r, err
+		}
+		switch {
+		case r.StatusCode == http.StatusSwitchingProtocols:
+			m.err = syntaxErr(m.headOff, ErrBadStatus, "101 Switching Protocols in an embedded response")
+			return nil, m.err
+		case n == maxInterim:
+			m.err = syntaxErr(m.headOff, ErrBadStatus, "more than "+strconv.Itoa(maxInterim)+" interim (1xx) responses")
+			return nil, m.err
+		}
+		m.state = msgHead // read the next head
+	}
+}
+
+// readResponse reads a response head; with interim, a 1xx response may be
+// followed by another response, which the caller reads.
+func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response, error) {
+	r := &m.resp
+	*r = Response{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	r.Trailer.Reset()
+	m.trailer = &r.Trailer
+	if err := m.readHead(false); err != nil {
+		return nil, err
+	}
+	noBody := bodyless(r.StatusCode, reqMethod)
+	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
+	if err != nil {
+		m.err = err
+		return nil, err
+	}
+	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
+	if interim && r.StatusCode < 200 {
+		return r, nil
+	}
+	if err := m.endBodyless(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// endBodyless checks, for a message without body (or with an empty
+// Content-Length body), that only blank lines follow its head: the
+// message has been read when its head has, and bytes after it must not go
+// unnoticed because no one reads its empty body.
+func (m *MessageReader) endBodyless() error {
+	switch {
+	case m.state == msgNoBody:
+	case m.state == msgLength && m.remain == 0:
+		m.state = msgTail
+	default:
+		return nil
+	}
+	m.tail()
+	return m.err
+}
+
+// next returns the next bytes of the source: a non-empty view, or nil and
+// an error (io.EOF at the end). The view is valid until the next call.
+func (m *MessageReader) next() ([]byte, error) {
+	if len(m.rest) > 0 {
+		c := m.rest
+		m.rest = nil
+		m.off += int64(len(c))
+		return c, nil
+	}
+	if m.rerr != nil {
+		return nil, m.rerr
+	}
+	for range 100 {
+		var c []byte
+		var err error
+		if m.cr != nil {
+			c, err = m.cr.ReadChunk()
+		} else {
+			if m.rbuf == nil {
+				m.rbuf = make([]byte, 32<<10)
+			}
+			var n int
+			n, err = m.src.Read(m.rbuf)
+			if n < 0 || n > len(m.rbuf) {
+				n, err = 0, errInvalidRead
+			}
+			c = m.rbuf[:n]
+		}
+		if err != nil {
+			m.rerr = err
+		}
+		if len(c) > 0 {
+			m.off += int64(len(c))
+			return c, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	m.rerr = io.ErrNoProgress
+	return nil, m.rerr
+}
+
+// unread gives back c, a suffix of the view next returned last.
+func (m *MessageReader) unread(c []byte) {
+	if len(c) > 0 {
+		m.rest = c
+		m.off -= int64(len(c))
+	}
+}
+
+// headScan is the state of the search for the end of a head, kept across
+// chunks so that no byte is scanned twice.
+type headScan struct {
+	base  int64 // stream offset of the buffer's first byte
+	skip  int   // leading empty lines
+	line  int   // start of the current line
+	scan  int   // where to look for the next LF
+	first bool
+}
+
+// find looks for the empty line that ends the head in b, which grows
+// between calls. It returns the end of the head (just past the empty line)
+// or -1.
+func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
+	for {
+		nl := bytes.IndexByte(b[s.scan:], '\n')
+		if nl < 0 {
+			s.scan = len(b)
+			if !s.first && len(b)-s.line > o.MaxStartLineBytes+1 {
+				return -1, syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+			}
+			if len(b) > o.MaxHeaderBytes {
+				return -1, syntaxErr(s.base, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
+			}
+			return -1, nil
+		}
+		end := s.scan + nl + 1
+		n := end - s.line - 1 // line length without LF
+		if n > 0 && b[end-2] == '\r' {
+			n--
+		}
+		if end > o.MaxHeaderBytes {
+			if !s.first && n > o.MaxStartLineBytes {
+				return -1, syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+			}
+			return -1, syntaxErr(s.base, ErrHeaderTooLarge, "message head longer than "+strconv.Itoa(o.MaxHeaderBytes)+" bytes")
+		}
+		switch {
+		case !s.first && n == 0 && (end-s.line == 1 || b[s.line] == '\r'):
+			s.skip = end // an empty line before the start line
+		case !s.first:
+			if n > o.MaxStartLineBytes {
+				return -1, syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(o.MaxStartLineBytes)+" bytes")
+			}
+			s.first = true
+		case end-s.line == 1 || end-s.line == 2 && b[s.line] == '\r':
+			return end, nil
+		}
+		s.line, s.scan = end, end
+	}
+}
+
+// readHead reads the head, copies it into m.head and parses it into m.req
+// (request) or m.resp, leaving the body unread. When the input ends before
+// the empty line, the head is all of it and the body is empty (state is
+// msgNoBody). m.head starts at the start line.
+func (m *MessageReader) readHead(request bool) error {
+	if m.err != nil {
+		return m.err
+	}
+	if m.state != msgHead {
+		return io.EOF
+	}
+	m.head = m.head[:0]
+	start := m.off // 0 but after an interim response
+	m.headOff = start
+	m.state = msgRest
+	c, err := m.next()
+	if len(c) > 0 && c[0] != '\r' && c[0] != '\n' {
+		// Fast path: a head that lies whole in the first chunk, with no
+		// empty line before it, is parsed in place and copied once. Any
+		// other case, errors included, goes the slow way, so that the
+		// result never depends on how the input was split.
+		if end := m.parseHead(c, request, true); end > 0 && end <= m.opts.MaxHeaderBytes {
+			if m.slen <= m.opts.MaxStartLineBytes {
+				m.head = append(m.head, c[:end]...)
+				m.rebind(request)
+				m.unread(c[end:])
+				return nil
+			}
+		}
+	}
+	s := headScan{base: start}
+	for {
+		if len(c) == 0 {
+			if err != io.EOF {
+				m.err = err
+				return err
+			}
+			// The part ends the head: accepted when there is one.
+			if len(m.head) == s.skip {
+				m.err = syntaxErr(m.off, io.ErrUnexpectedEOF, "no HTTP message")
+				return m.err
+			}
+			if !s.first && len(m.head)-s.line > m.opts.MaxStartLineBytes {
+				m.err = syntaxErr(s.base+int64(s.line), ErrStartLineTooLong, "start line longer than "+strconv.Itoa(m.opts.MaxStartLineBytes)+" bytes")
+				return m.err
+			}
+			copy(m.head, m.head[s.skip:])
+			m.head = m.head[:len(m.head)-s.skip]
+			m.headOff = start + int64(s.skip)
+			m.state = msgNoBody
+			return m.parseWhole(request)
+		}
+		// Copy a piece of the chunk at a time: a source may hand out a
+		// chunk of any size (a whole call), and what the head buffer
+		// keeps must stay within the head limit, which find enforces
+		// after each piece.
+		k := min(len(c), headPiece)
+		m.head = append(m.head, c[:k]...)
+		end, ferr := s.find(m.head, &m.opts)
+		if ferr != nil {
+			m.err = ferr
+			return ferr
+		}
+		if end >= 0 {
+			// Give back what follows the head: the body.
+			m.unread(c[k-(len(m.head)-end):])
+			copy(m.head, m.head[s.skip:end])
+			m.head = m.head[:end-s.skip]
+			m.headOff = start + int64(s.skip)
+			return m.parseWhole(request)
+		}
+		if k < len(c) {
+			c = c[k:]
+			continue
+		}
+		c, err = m.next()
+	}
+}
+
+// headPiece is how much of a source's chunk readHead copies at a time
+// while it looks for the end of the head.
+const headPiece = 4 << 10
+
+// parseWhole parses the complete head in m.head.
+func (m *MessageReader) parseWhole(request bool) error {
+	if m.parseHead(m.head, request, false) < 0 {
+		return m.err
+	}
+	return nil
+}
+
+// parseHead parses the head at the start of b into m.req or m.resp, with
+// views into b. With partial, b may hold less than the head: parseHead
+// then returns -1 when it finds no empty line, and leaves m.err unset on
+// errors; otherwise it returns the end of the head, or -1 and sets m.err.
+func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
+	line, next := b, len(b)
+	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+		line, next = b[:nl], nl+1
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		m.slen = len(line)
+	} else if partial {
+		return -1
+	}
+	var h *Header
+	var err error
+	if request {
+		h = &m.req.Header
+		err = m.parseRequestLine(&m.req, line)
+	} else {
+		h = &m.resp.Header
+		err = m.parseStatusLine(&m.resp, line)
+	}
+	end := -1
+	if err == nil {
+		h.buf = b
+		h.fields = h.fields[:0]
+		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial)
+	}
+	if err != nil {
+		if !partial {
+			m.err = err
+		}
+		return -1
+	}
+	return end
+}
+
+// rebind points the views of the parsed head at m.head, a copy of the
+// buffer parseHead parsed: the start line's views sit at fixed places.
+func (m *MessageReader) rebind(request bool) {
+	if request {
+		r := &m.req
+		r.Header.buf = m.head
+		n, t := len(r.Method), len(r.Target)
+		r.Method = m.head[:n:n]
+		r.Target = m.head[n+1 : n+1+t : n+1+t]
+		return
+	}
+	r := &m.resp
+	r.Header.buf = m.head
+	if n := len(r.Reason); n > 0 {
+		r.Reason = m.head[13 : 13+n : 13+n]
+	}
+}
+
+// parseVersion parses "HTTP/1.0" or "HTTP/1.1".
+func parseVersion(v []byte) (major, minor int, ok bool) {
+	if len(v) != 8 || string(v[:7]) != "HTTP/1." || v[7] != '0' && v[7] != '1' {
+		return 0, 0, false
+	}
+	return 1, int(v[7] - '0'), true
+}
+
+func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
+	base := m.headOffset()
+	if i := bytes.IndexByte(line, '\r'); i >= 0 {
+		return syntaxErr(base+int64(i), ErrSyntax, "bare CR in request line")
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		if !isToken(line) {
+			return syntaxErr(base, ErrBadMethod, "method "+quote(string(line))+" is not a token")
+		}
+		return syntaxErr(base+int64(len(line)), ErrSyntax, "request line without target")
+	}
+	r.Method = line[:sp:sp]
+	if !isToken(r.Method) {
+		return syntaxErr(base, ErrBadMethod, "method "+quote(string(r.Method))+" is not a token")
+	}
+	rest := line[sp+1:]
+	toff := base + int64(sp+1)
+	r.ProtoMajor, r.ProtoMinor = 1, 1
+	if sp2 := bytes.IndexByte(rest, ' '); sp2 >= 0 {
+		v := rest[sp2+1:]
+		var ok bool
+		if r.ProtoMajor, r.ProtoMinor, ok = parseVersion(v); !ok {
+			return syntaxErr(toff+int64(sp2+1), ErrBadVersion, "version "+quote(string(v)))
+		}
+		rest = rest[:sp2]
+	}
+	r.Target = rest[:len(rest):len(rest)]
+	if err := checkTarget(r.Method, r.Target, &m.opts, toff); err != nil {
+		return err
+	}
+	r.form = targetForm(r.Method, r.Target)
+	return nil
+}
+
+func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
+	base := m.headOffset()
+	var ok bool
+	if len(line) < 8 {
+		return syntaxErr(base, ErrBadVersion, "status line "+quote(string(line)))
+	}
+	if r.ProtoMajor, r.ProtoMinor, ok = parseVersion(line[:8]); !ok {
+		return syntaxErr(base, ErrBadVersion, "version "+quote(string(line[:8])))
+	}
+	if len(line) < 12 || line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
+		return syntaxErr(base+8, ErrBadStatus, "status line "+quote(string(line))+": want a space and three digits after the version")
+	}
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return syntaxErr(base+9, ErrBadStatus, "status code "+quote(string(line[9:12])))
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 {
+		return syntaxErr(base+9, ErrBadStatus, "status code "+quote(string(line[9:12]))+" below 100")
+	}
+	r.StatusCode = code
+	if len(line) > 12 {
+		reason := line[13:]
+		if i := badValueByte(reason); i >= 0 {
+			return syntaxErr(base+13+int64(i), ErrBadStatus, "control character in reason phrase")
+		}
+		r.Reason = reason[:len(reason):len(reason)]
+	}
+	return nil
+}
+
+// headOffset returns the stream offset of m.head[0].
+func (m *MessageReader) headOffset() int64 { return m.headOff }
+
+// parseHTTPFields parses the field lines of h.buf from pos, up to an empty
+// line or the end of h.buf, into h's fields (views of h.buf), and returns
+// the position after the empty line (or len(h.buf)). off is the stream
+// offset of h.buf[0]. With partial, h.buf may end inside the head: a line
+// without LF, or no empty line, gives -1. Unlike the MIME header blocks of
+// parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
+// line folding, no whitespace between name and colon.
+func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+	return scanHTTPFields(h, pos, off, maxFields, partial) // scan.go: one pass per line
+}
+
+// fieldNameErr explains why line, a field line at stream offset off, has
+// no valid name before a colon.
+func fieldNameErr(line []byte, off int64) error {
+	i := 0
+	for ; i < len(line) && line[i] != ':'; i++ {
+		if tokenTable[line[i]] {
+			continue
+		}
+		switch c := line[i]; {
+		case i == 0 && (c == ' ' || c == '\t'):
+			return syntaxErr(off, ErrSyntax, "obsolete line folding (a field line starting with white space)")
+		case c == ' ' || c == '\t':
+			if rest := trimWS(line[i:]); len(rest) > 0 && rest[0] == ':' {
+				return syntaxErr(off+int64(i), ErrSyntax, "white space between field name and colon")
+			}
+			return syntaxErr(off+int64(i), ErrSyntax, "white space in field name")
+		case c == '\r':
+			return syntaxErr(off+int64(i), ErrSyntax, "bare CR in field line")
+		}
+		return syntaxErr(off+int64(i), ErrSyntax, "invalid byte "+quote(string(line[i:i+1]))+" in field name")
+	}
+	if i == len(line) {
+		return syntaxErr(off, ErrSyntax, "field line without colon")
+	}
+	return syntaxErr(off, ErrSyntax, "empty field name")
+}
+
+// framing decides how the body is delimited from the fields in h, and sets
+// the body state. It returns the ContentLength to report. http10 reports
+// an HTTP/1.0 message, which cannot be chunked.
+func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
+	cl := int64(-1)
+	var clv []byte
+	te := false
+	base := m.headOffset()
+	for _, f := range h.fields {
+		name := h.bytes(f.name)
+		if len(name) < len("Content-Length") || name[0]|0x20 != 'c' && name[0]|0x20 != 't' {
+			continue
+		}
+		switch len(name) {
+		case len("Content-Length"):
+			if !equalFoldString(name, "Content-Length") {
+				continue
+			}
+			v := h.bytes(f.value)
+			voff := base + int64(f.value.start)
+			if clv != nil {
+				if string(clv) != string(v) {
+					return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" differs from "+quote(string(clv)))
+				}
+				continue
+			}
+			n, ok := parseContentLength(v)
+			if !ok {
+				return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" is not a non-negative decimal int64")
+			}
+			cl, clv = n, v
+		case len("Transfer-Encoding"):
+			if !equalFoldString(name, "Transfer-Encoding") {
+				continue
+			}
+			v := h.bytes(f.value)
+			if te || !equalFoldString(v, "chunked") {
+				return 0, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
+			}
+			te = true
+		}
+	}
+	if te && clv != nil {
+		return 0, syntaxErr(base, ErrFramingConflict, "both Content-Length and Transfer-Encoding")
+	}
+	if te && http10 {
+		// RFC 9112 §6.1: the framing of such a message is faulty. net/http
+		// ignores the field and reads the body another way, so a parser
+		// that decoded the chunks would see another message than it.
+		return 0, syntaxErr(base, ErrFramingConflict, "Transfer-Encoding in an HTTP/1.0 message")
+	}
+	if noBody {
+		m.state = msgNoBody
+		return 0, nil
+	}
+	if m.state == msgNoBody {
+		// The input ended the head: fine for a message without body,
+		// truncation for one that announced a body.
+		if te || cl > 0 {
+			return 0, syntaxErr(m.off, io.ErrUnexpectedEOF, "input ends before the announced body")
+		}
+		return 0, nil
+	}
+	switch {
+	case te:
+		m.state = msgChunkSize
+		return -1, nil
+	case clv != nil:
+		m.state, m.remain = msgLength, cl
+		return cl, nil
+	}
+	return -1, nil // msgRest
+}
+
+// httpField checks one field line of an HTTP head as parseHTTPFields does,
+// from what scanLine found (positions relative to line[0], as for
+// addMIMEField), and returns the value's bounds in line.
+func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error) {
+	colon, cr, bad := found.colon, found.cr, found.bad
+	ok := colon > 0 && colon < len(line)
+	if ok {
+		for _, c := range line[:colon] {
+			if !tokenTable[c] {
+				ok = false
+				break
+			}
+		}
+	}
+	if !ok {
+		return 0, 0, fieldNameErr(line, loff)
+	}
+	if cr >= len(line) {
+		cr = -1
+	}
+	if bad >= len(line) {
+		bad = -1
+	}
+	if cr >= 0 && (bad < 0 || cr < bad) {
+		return 0, 0, syntaxErr(loff+int64(cr), ErrSyntax, "bare CR in field value")
+	}
+	if bad >= 0 {
+		return 0, 0, syntaxErr(loff+int64(bad), ErrSyntax, "control character in field value")
+	}
+	vs, ve = colon+1, len(line)
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	return vs, ve, nil
+}
+
+// scanHTTPFields is parseHTTPFields with one scan of each line.
+func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+	b := h.buf
+	var s lineState
+	for pos < len(b) {
+		s.start(pos)
+		end, next := len(b), len(b)
+		if nl := scanLine(b, &s); nl >= 0 {
+			end, next = nl, nl+1
+		} else if partial {
+			return -1, nil
+		}
+		if end > pos && b[end-1] == '\r' {
+			end--
+		}
+		if end == pos {
+			return next, nil
+		}
+		line := b[pos:end]
+		loff := off + int64(pos)
+		vs, ve, err := httpField(line, s.relative(pos), loff)
+		if err != nil {
+			return 0, err
+		}
+		if len(h.fields) == maxFields {
+			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+		}
+		p := uint32(pos)
+		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
+		pos = next
+	}
+	if partial {
+		return -1, nil
+	}
+	return len(b), nil
+}
