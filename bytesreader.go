@@ -1,9 +1,6 @@
 package mixed
 
-import (
-	"errors"
-	"io"
-)
+import "io"
 
 // A BytesReader reads the parts of a multipart body that is already in
 // memory, with the rules of [Reader] (same delimiters, limits and errors,
@@ -67,8 +64,6 @@ func (br *BytesReader) Reset(data []byte, boundary string) {
 	mr.w = len(data)
 	mr.rerr = io.EOF
 }
-
-var errZeroBytesReader = errors.New("mixed: NextPart of a zero BytesReader, made by neither NewBytesReader nor Reset")
 
 // NextPart returns the next part, or [io.EOF] after the close delimiter,
 // as [Reader.NextPart] does. The Part and its Header are valid until the

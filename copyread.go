@@ -2,7 +2,6 @@ package mixed
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"iter"
 	"net/http"
@@ -10,10 +9,6 @@ import (
 
 // DefaultMaxCopyBytes is the default of [CopyOptions.MaxBytes].
 const DefaultMaxCopyBytes = 64 << 20
-
-// ErrCopyTooLarge reports parts that [ReadParts], [ReadResponses] or
-// [Responses] would copy beyond [CopyOptions.MaxBytes].
-var ErrCopyTooLarge = errors.New("mixed: too many bytes to copy")
 
 // CopyOptions configures the copying iterators [ReadPartsOptions] and
 // [ReadResponsesOptions]. A zero or negative field selects its default, so

@@ -77,7 +77,7 @@ func ExampleMessageOptions() {
 	fmt.Printf("%s %s\n", req.Method, req.Target)
 
 	_, err = mixed.NewMessageReader(strings.NewReader("GET Customers('ALFKI') HTTP/1.1\r\n\r\n")).ReadRequest()
-	fmt.Println(errors.Is(err, mixed.ErrTargetForm))
+	fmt.Println(errors.Is(err, mixed.ErrBadTargetForm))
 	// Output:
 	// GET Customers('ALFKI')
 	// true

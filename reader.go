@@ -2,7 +2,6 @@ package mixed
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"strconv"
 )
@@ -711,12 +710,6 @@ func refOf(src io.Reader) partRef {
 
 // gone reports whether the part's Reader has moved past it.
 func (r partRef) gone() bool { return r.p != nil && r.p.gen != r.gen }
-
-// Misuse of the API: they wrap no sentinel.
-var (
-	errZeroReader = errors.New("mixed: NextPart of a Reader without source: a zero Reader not Reset, or a nil io.Reader")
-	errParentGone = errors.New("mixed: nested body read after its Part's Reader moved on")
-)
 
 // Read reads body bytes into b. It returns [io.EOF] at the end of the body,
 // and an error wrapping [io.ErrUnexpectedEOF] if the input ends first.
