@@ -67,19 +67,28 @@ func ExampleWriterOptions() {
 }
 
 // MessageOptions allow more than origin-form targets, here OData's
-// targets relative to the service root.
+// targets relative to the service root, to a MessageWriter and to the
+// MessageReader that reads what it wrote.
 func ExampleMessageOptions() {
-	m := mixed.NewMessageReaderOptions(strings.NewReader("GET Customers('ALFKI') HTTP/1.1\r\n\r\n"), mixed.MessageOptions{AllowRelativeTargets: true})
-	req, err := m.ReadRequest()
+	odata := mixed.MessageOptions{AllowRelativeTargets: true}
+	var msg bytes.Buffer
+	if err := mixed.NewMessageWriterOptions(odata).WriteRequest(&msg, "GET", "Customers('ALFKI')", nil, nil); err != nil {
+		log.Fatal(err)
+	}
+	req, err := mixed.NewMessageReaderOptions(bytes.NewReader(msg.Bytes()), odata).ReadRequest()
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s %s\n", req.Method, req.Target)
 
-	_, err = mixed.NewMessageReader(strings.NewReader("GET Customers('ALFKI') HTTP/1.1\r\n\r\n")).ReadRequest()
+	// By default, only origin-form (/path?query).
+	err = mixed.NewMessageWriter().WriteRequest(io.Discard, "GET", "Customers('ALFKI')", nil, nil)
+	fmt.Println(errors.Is(err, mixed.ErrBadTargetForm))
+	_, err = mixed.NewMessageReader(bytes.NewReader(msg.Bytes())).ReadRequest()
 	fmt.Println(errors.Is(err, mixed.ErrBadTargetForm))
 	// Output:
 	// GET Customers('ALFKI')
+	// true
 	// true
 }
 

@@ -1195,7 +1195,7 @@ func FuzzMessageRoundTrip(f *testing.F) {
 			fs = append(fs, [2]string{parts[i], parts[i+1]})
 		}
 		var out bytes.Buffer
-		mw := NewMessageWriter(MessageOptions{})
+		mw := NewMessageWriter()
 		var err error
 		if request {
 			err = mw.WriteRequest(&out, method, target, &h, body)
