@@ -130,7 +130,9 @@ func ReadResponsesOptions(r io.Reader, boundary string, opts CopyOptions) iter.S
 // response received with net/http: [ReadResponses] over resp.Body with the
 // boundary of resp's Content-Type (see [ParseBoundary]), whose error, if
 // any, the iterator yields first and only. It neither checks resp's status
-// nor closes resp.Body: the caller does, as for any response.
+// nor closes resp.Body: the caller does, as for any response. For other
+// limits than the default [CopyOptions], call [ParseBoundary] and
+// [ReadResponsesOptions].
 func Responses(resp *http.Response) iter.Seq2[*CopiedResponse, error] {
 	boundary, err := ParseBoundary(resp.Header.Get("Content-Type"))
 	if err != nil {
