@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrNoResponse reports a call that the batch response did not answer.
@@ -26,14 +29,26 @@ var ErrSkipped = errors.New("batch: call skipped: an earlier call failed and the
 // batch on its first error.
 const DefaultHaltHeader = "X-Batch-Halt-On-Error"
 
+// ErrResponseTooLarge is the error of a call whose response body exceeds
+// Client.MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("batch: response body too large")
+
+// ErrResponseMismatch reports a batch response whose parts cannot all be
+// told apart: a part whose Content-ID names no call of the request or
+// names two, two parts for one call, or parts without Content-ID that are
+// not one for each call in order. The calls left without a response get
+// it; no part is ever given to a call it might not answer.
+var ErrResponseMismatch = errors.New("batch: response parts do not match the calls")
+
 // A StatusError reports a batch request answered with a status other than
 // 2xx.
 type StatusError struct {
 	// StatusCode and Status are the batch response's status code and
 	// text, as in http.Response ("503 Service Unavailable").
 	StatusCode int
-	Status     string // as in http.Response.Status
-	Body       string // the start of the response body
+	Status     string      // as in http.Response.Status
+	Body       string      // the start of the response body
+	Header     http.Header // the response's header (Retry-After...)
 }
 
 // Error returns the text of the error: the status and the start of the
@@ -57,12 +72,19 @@ type Client struct {
 	Endpoint string
 	// HTTPClient sends the batch requests; nil means http.DefaultClient.
 	HTTPClient *http.Client
-	// MaxCalls is the most calls sent in one HTTP request (default 1000,
-	// Google's limit). A larger batch is split into several requests,
-	// sent concurrently, and their results merged; a changeset, and calls
+	// Limits bound each HTTP request: its calls (default 1000, Google's
+	// limit) and its body's bytes (default none); see LimitsGoogle and
+	// the other profiles. A larger batch is split into several requests,
+	// sent concurrently, and their results merged. A changeset, and calls
 	// linked by result references, are never split (each call of a
-	// changeset counts), and Do fails if they alone exceed MaxCalls.
-	MaxCalls int
+	// changeset counts): Do fails if they alone exceed MaxCalls, and
+	// they fail with ErrCallTooLarge, the rest of the batch going on, if
+	// they alone exceed MaxBytes. A request the server refuses as a whole
+	// for its size (413, or a 400 saying "too many", "exceed", "more
+	// than" or "maximum", as Google's "too many requests in a batch") is
+	// halved and each half sent, down to one call or changeset; a call
+	// whose body cannot be read again (no GetBody) keeps the refusal.
+	Limits Limits
 	// Concurrency limits the batch requests of one Do in flight at once
 	// (default 4).
 	Concurrency int
@@ -70,6 +92,30 @@ type Client struct {
 	// batch on its first error, sent for a Batch with HaltOnError
 	// (default DefaultHaltHeader).
 	HaltHeader string
+	// Retry says which failed calls are sent again (see RetryPolicy);
+	// its zero value retries nothing.
+	Retry RetryPolicy
+	// PrepareCall, if set, is called with each call's request just
+	// before it is written into a batch request, each time it is sent: a
+	// copy of the call's request, with its final method, URL, header
+	// (without the fields it inherits from Batch.Header, which the
+	// server applies), ContentLength and body (a fresh one from GetBody
+	// when the request has it), which PrepareCall may change (a header)
+	// to sign it, as Azure's Shared Key asks of each sub-request. An error fails that call alone (with the other
+	// calls of its changeset) and it is not sent. It may be called from
+	// several goroutines at once.
+	PrepareCall func(*http.Request) error
+	// MaxResponseBytes bounds the body of each call's response (default
+	// DefaultMaxResponseBytes), decoded from gzip included: a larger one
+	// fails its call with ErrResponseTooLarge.
+	MaxResponseBytes int64
+	// Logger, if set, receives a debug line for each batch request and
+	// an info line for each retry or halving; nil is silent.
+	Logger *slog.Logger
+	// OnCall, if set, is called once for each call, with its result, as
+	// soon as it is known and before the call's Done channel closes
+	// (from any goroutine; it must not block): for metrics and traces.
+	OnCall func(CallInfo)
 }
 
 // NewBatch returns an empty batch for c's endpoint.
@@ -119,6 +165,8 @@ type Batch struct {
 	// changeset. Splitting moves units, never parts of one.
 	units []unit
 	csIDs map[string]*Changeset
+	// linked is set once a call references another's result.
+	linked bool
 }
 
 // A unit is one top-level part of a batch request: a call or a changeset.
@@ -139,6 +187,22 @@ type Call struct {
 	resp  *http.Response
 	err   error
 	done  chan struct{}
+
+	settled  atomic.Bool
+	attempts atomic.Int32
+	// getBody gives the body for each attempt (nil: req.Body, once),
+	// and length its length (-1 unknown).
+	getBody func() (io.ReadCloser, error)
+	length  int64
+	// The current attempt's answer, and whether it is the batch
+	// request's failure.
+	aResp    *http.Response
+	aErr     error
+	answered bool
+	aBatch   bool
+	// For OnCall: the hook and when the Do began.
+	onCall func(CallInfo)
+	start  time.Time
 }
 
 // ID returns the call's id: the one given to Add, or a generated one.
@@ -162,9 +226,11 @@ func (c *Call) Response() *http.Response {
 }
 
 // Err returns why the call has no response: the batch failed, the server
-// sent no response part for it, its part did not parse, or its changeset
-// was rolled back (a [*ChangesetError]). It is nil while the call is
-// pending.
+// sent no response part for it ([ErrNoResponse]) or parts that cannot be
+// told apart ([ErrResponseMismatch]), its part did not parse, its body was
+// too large ([ErrResponseTooLarge], [ErrCallTooLarge]), its changeset was
+// rolled back (a [*ChangesetError]), Client.PrepareCall refused it, or its
+// request's context ended. It is nil while the call is pending.
 func (c *Call) Err() error {
 	select {
 	case <-c.done:
@@ -184,14 +250,31 @@ func (c *Call) Wait(ctx context.Context) (*http.Response, error) {
 	}
 }
 
+// Attempts returns how many times the call was sent: 1, or more when it
+// was retried (see RetryPolicy), or 0 if it was never sent.
+func (c *Call) Attempts() int { return int(c.attempts.Load()) }
+
+// settle gives the call its result; the first result stands, whichever
+// goroutine gives it (the batch's, or the call's own context).
 func (c *Call) settle(resp *http.Response, err error) {
-	select {
-	case <-c.done:
-		return // the first result stands
-	default:
+	if !c.settled.CompareAndSwap(false, true) {
+		return
 	}
 	c.resp, c.err = resp, err
-	close(c.done)
+	// The hook runs before the result is released: whoever waits for it
+	// finds the hook called.
+	defer close(c.done)
+	if c.onCall != nil {
+		info := CallInfo{ID: c.id, Method: c.req.Method, Target: c.req.URL.RequestURI(), Err: err,
+			Duration: time.Since(c.start), Attempts: c.Attempts()}
+		if info.Method == "" {
+			info.Method = http.MethodGet
+		}
+		if resp != nil {
+			info.Status, info.Bytes = resp.StatusCode, resp.ContentLength
+		}
+		c.onCall(info)
+	}
 }
 
 // Add adds req to the batch under id, or under a generated id (unique in
@@ -231,6 +314,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 		return nil, err
 	}
 	c := &Call{id: id, req: req, done: make(chan struct{}), index: len(b.calls), cs: cs}
+	c.getBody, c.length = bodyOf(req)
 	if cs != nil {
 		c.unit = cs.unit
 	} else {
@@ -257,6 +341,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 		if !slices.Contains(c.deps, d) {
 			c.deps = append(c.deps, d)
 		}
+		b.linked = true
 	}
 	b.calls = append(b.calls, c)
 	b.ids[id] = c
@@ -279,22 +364,34 @@ func (b *Batch) Results() map[string]*Call { return b.ids }
 // when every batch request got a multipart response, even if some calls
 // failed (see each Call's Err and Response); otherwise it returns the
 // failures of the batch requests, which every call they carried and that
-// got no response also reports. Cancelling ctx cancels the batch, and every
-// unfinished call reports it.
+// got no response also reports (a failure that a retry made good is not
+// reported). Cancelling ctx cancels the batch, and every unfinished call
+// reports it. A call whose own request context ends first fails at once
+// with its error, and the others go on.
 func (b *Batch) Do(ctx context.Context) error {
 	if b.done {
 		return errors.New("batch: Do called twice")
 	}
 	b.done = true
-	max := b.client.MaxCalls
-	if max <= 0 {
-		max = DefaultMaxCalls
-	}
-	conc := b.client.Concurrency
+	cl := b.client
+	conc := cl.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	chunks, err := b.chunks(max)
+	start := time.Now()
+	for _, c := range b.calls {
+		c.onCall, c.start = cl.OnCall, start
+		if cctx := c.req.Context(); cctx.Done() != nil {
+			gone := func() { c.settle(nil, fmt.Errorf("batch: call %q: %w", c.id, context.Cause(cctx))) }
+			if cctx.Err() != nil {
+				gone() // now, not on AfterFunc's goroutine: it is not sent
+				continue
+			}
+			stop := context.AfterFunc(cctx, gone)
+			defer stop()
+		}
+	}
+	chunks, err := b.chunks(cl.Limits)
 	if err != nil {
 		for _, c := range b.calls {
 			c.settle(nil, err)
@@ -306,9 +403,10 @@ func (b *Batch) Do(ctx context.Context) error {
 		// The server stops inside a request; the client stops between
 		// requests, sending them one at a time.
 		outer = b.Header.Clone()
-		outer.Set(b.client.haltHeader(), "true")
+		outer.Set(cl.haltHeader(), "true")
 		conc = 1
 	}
+	s := cl.sender()
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -329,7 +427,7 @@ func (b *Batch) Do(ctx context.Context) error {
 		}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := send(ctx, b.client.httpClient(), b.client.Endpoint, outer, chunk)
+			err := s.run(ctx, outer, chunk)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -342,6 +440,12 @@ func (b *Batch) Do(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// sender returns what sends c's batch requests.
+func (c *Client) sender() *sender {
+	return &sender{hc: c.httpClient(), endpoint: c.Endpoint, retry: c.Retry, prepare: c.PrepareCall,
+		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBytes > 0}
 }
 
 func (c *Client) haltHeader() string {

@@ -98,7 +98,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func scriptedClient(t *testing.T, s *scripted, maxCalls int) *Client {
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), MaxCalls: maxCalls}
+	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: maxCalls}}
 }
 
 // csOutcome is a changeset call's outcome as the tests compare it.
@@ -656,7 +656,7 @@ func TestChangesetAddErrors(t *testing.T) {
 
 func shopClient(t *testing.T, s *shop, opts HandlerOptions, maxCalls int) (*Client, func() int64) {
 	srv, n := countingServer(t, s, opts)
-	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), MaxCalls: maxCalls}, n.Load
+	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: maxCalls}}, n.Load
 }
 
 func TestChangesetEndToEndCommit(t *testing.T) {

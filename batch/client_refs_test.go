@@ -69,7 +69,7 @@ func TestClientBitrixSeed(t *testing.T) {
 // in one request.
 func TestClientSplitKeepsChains(t *testing.T) {
 	srv, n := countingServer(t, &bitrix{}, HandlerOptions{ResultReferences: true, MaxCalls: 3})
-	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 3}).NewBatch()
+	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 3}}).NewBatch()
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "a")
 	b.Add(jsonRequest(t, "GET", "/rest/c", ""), "c")
 	b.Add(jsonRequest(t, "GET", "/rest/b/$result[a][ID]", ""), "b")
@@ -100,7 +100,7 @@ func TestClientSplitKeepsChains(t *testing.T) {
 }
 
 func TestClientChainLongerThanLimit(t *testing.T) {
-	b := (&Client{Endpoint: "http://127.0.0.1:1/batch", MaxCalls: 2}).NewBatch()
+	b := (&Client{Endpoint: "http://127.0.0.1:1/batch", Limits: Limits{MaxCalls: 2}}).NewBatch()
 	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 	b.Add(jsonRequest(t, "GET", "/b/$result[a][x]", ""), "b")
 	b.Add(jsonRequest(t, "GET", "/c/$result[b][x]", ""), "c")
@@ -118,7 +118,7 @@ func TestClientChainLongerThanLimit(t *testing.T) {
 func TestClientHaltOnErrorAcrossRequests(t *testing.T) {
 	inner := &bitrix{userStatus: http.StatusUnauthorized}
 	srv, n := countingServer(t, inner, HandlerOptions{HaltHeader: DefaultHaltHeader, Concurrency: 1})
-	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 2}).NewBatch()
+	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 2}}).NewBatch()
 	b.HaltOnError = true
 	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "user")
 	b.Add(jsonRequest(t, "GET", "/rest/x", ""), "x")

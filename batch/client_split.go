@@ -1,9 +1,10 @@
 package batch
 
-// Splitting a batch into requests of at most MaxCalls calls, keeping
+// Splitting a batch into requests within its Limits, keeping
 // each changeset and each chain of result references whole.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,25 +40,49 @@ func requestRefs(req *http.Request) ([]ref, error) {
 	return refs, nil
 }
 
-// chunks splits the calls into batch requests of at most max calls, so
-// that every chain of result references stays in one request (a server
-// can only resolve references within a request), and every changeset too:
-// the top-level parts (calls and changesets) linked by references form
-// groups, kept whole and in order. Empty changesets are left out.
-func (b *Batch) chunks(max int) ([][]*Call, error) {
+// chunks splits the calls into batch requests within limits, so that
+// every chain of result references stays in one request (a server can only
+// resolve references within a request), and every changeset too: the
+// top-level parts (calls and changesets) linked by references form groups,
+// kept whole and in order. Empty changesets are left out. A group over
+// limits.MaxBytes fails its calls here with ErrCallTooLarge.
+func (b *Batch) chunks(limits Limits) ([][]*Call, error) {
+	max, maxBytes := limits.maxCalls(), limits.MaxBytes
+	if len(b.csIDs) == 0 && !b.linked && maxBytes <= 0 {
+		// Calls alone: cut them in wire (Add) order.
+		var chunks [][]*Call
+		for calls := b.calls; len(calls) > 0; {
+			n := min(max, len(calls))
+			chunks = append(chunks, calls[:n:n])
+			calls = calls[n:]
+		}
+		return chunks, nil
+	}
 	var out [][]int
 	var cur []int
-	n := 0
+	n, size := 0, int64(closeBytes)
 	for _, g := range b.groups() {
 		if g.n > max {
 			return nil, b.groupTooLarge(g, max)
 		}
-		if n+g.n > max {
+		var gsize int64
+		if maxBytes > 0 {
+			var err error
+			if gsize, err = b.groupBytes(g); err == nil && gsize+closeBytes > maxBytes {
+				err = b.bytesTooLarge(g, gsize+closeBytes, maxBytes)
+			}
+			if err != nil {
+				b.settleGroup(g, err)
+				continue
+			}
+		}
+		if n+g.n > max || maxBytes > 0 && size+gsize > maxBytes {
 			out = append(out, cur)
-			cur, n = nil, 0
+			cur, n, size = nil, 0, closeBytes
 		}
 		cur = append(cur, g.units...)
 		n += g.n
+		size += gsize
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
@@ -75,6 +100,84 @@ func (b *Batch) chunks(max int) ([][]*Call, error) {
 		}
 	}
 	return chunks, nil
+}
+
+// groupBytes bounds from above the bytes group g takes in a request body.
+// A body of unknown length is measured, read through GetBody, or read
+// into memory once when it has none.
+func (b *Batch) groupBytes(g *unitGroup) (int64, error) {
+	var n int64
+	for _, k := range g.units {
+		u := b.units[k]
+		calls := []*Call{u.call}
+		if u.cs != nil {
+			calls = u.cs.calls
+			n += int64(changesetPartBytes + len(u.cs.id))
+		}
+		for _, c := range calls {
+			if err := c.measure(); err != nil {
+				return 0, err
+			}
+			n += callBytes(c, c.length)
+		}
+	}
+	return n, nil
+}
+
+// settleGroup fails every call of group g with err.
+func (b *Batch) settleGroup(g *unitGroup, err error) {
+	for _, k := range g.units {
+		if u := b.units[k]; u.cs != nil {
+			settleAll(u.cs.calls, err)
+		} else {
+			u.call.settle(nil, err)
+		}
+	}
+}
+
+// bodyOf returns how to get req's body for each attempt (nil: req.Body,
+// which can be sent once) and its length (-1 when unknown).
+func bodyOf(req *http.Request) (func() (io.ReadCloser, error), int64) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, 0
+	}
+	length := req.ContentLength
+	if length <= 0 {
+		// net/http reads a ContentLength of 0 with a body as unknown.
+		length = -1
+	}
+	return req.GetBody, length
+}
+
+// measure finds the length of c's body when it is unknown, reading it
+// through getBody, or into memory (which then replays it) without one.
+func (c *Call) measure() error {
+	if c.length >= 0 {
+		return nil
+	}
+	var rc io.ReadCloser = c.req.Body
+	if c.getBody != nil {
+		var err error
+		if rc, err = c.getBody(); err != nil {
+			return fmt.Errorf("batch: call %q: GetBody: %w", c.id, err)
+		}
+	}
+	defer rc.Close()
+	if c.getBody != nil {
+		n, err := io.Copy(io.Discard, rc)
+		if err != nil {
+			return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
+		}
+		c.length = n
+		return nil
+	}
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
+	}
+	c.length = int64(len(body))
+	c.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return nil
 }
 
 // A unitGroup is top-level units linked by result references, which one

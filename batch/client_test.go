@@ -98,7 +98,7 @@ func TestClientSplitsLargeBatches(t *testing.T) {
 		fmt.Fprint(w, r.URL.Path)
 	})
 	srv, n := countingServer(t, echo, HandlerOptions{MaxCalls: 10})
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxCalls: 10, Concurrency: 2}
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 10}, Concurrency: 2}
 	b := c.NewBatch()
 	const calls = 35
 	for i := range calls {

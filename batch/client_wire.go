@@ -5,77 +5,197 @@ package batch
 // (see contentid.go) or by position.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/mixedcodec/mixed"
 )
 
-// send sends one batch request carrying calls to endpoint, with the outer
-// headers outer, and settles each call. Fields of outer are left out of the
-// calls' own headers where a call has the same values: the server applies
-// them to every call anyway.
-func send(ctx context.Context, hc *http.Client, endpoint string, outer http.Header, calls []*Call) (err error) {
+// send makes one attempt at calls: it writes them in one batch request to
+// the endpoint, with the outer headers outer, and records each call's
+// answer (see Call.aResp). Fields of outer are left out of the calls' own
+// headers where a call has the same values: the server applies them to
+// every call anyway. It returns the failure of the batch request, which
+// every call it sent and that got no answer has as its answer too.
+func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (err error) {
+	for _, c := range calls {
+		c.attempts.Add(1)
+		c.aResp, c.aErr, c.answered, c.aBatch = nil, nil, false, false
+	}
+	sent, wires := s.prepareCalls(calls, outer)
 	defer func() {
-		// Whatever happened, no call is left pending.
-		for _, c := range calls {
-			if err != nil {
-				c.settle(nil, err)
-			} else {
-				c.settle(nil, fmt.Errorf("%w %q", ErrNoResponse, c.id))
+		// Whatever happened, every call has an answer.
+		for _, c := range sent {
+			if c.answered {
+				continue
 			}
+			if err != nil {
+				c.aErr, c.aBatch = err, true
+			} else {
+				c.aErr = fmt.Errorf("%w %q", ErrNoResponse, c.id)
+			}
+			c.answered = true
 		}
 	}()
-	pr, pw := io.Pipe()
-	mw := mixed.NewWriter(pw)
-	sendBoundary := mw.Boundary()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, pr)
+	if len(sent) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cancelWhenAllDone(ctx, cancel, sent)
+	body, contentType, stop, err := requestBody(sent, wires, s.sized)
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	// A server may answer before it has read every call: the writer
+	// stops then. It has the wire requests of this attempt to itself.
+	defer stop(errAnswered)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, body)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	for k, vv := range outer {
 		req.Header[k] = vv
 	}
-	req.Header.Set("Content-Type", mw.ContentType())
-	go func() {
-		// Buffer the parts: each write to the pipe becomes a chunk of
-		// the request body, and a system call, on the other side.
-		bw := bufio.NewWriterSize(pw, 32<<10)
-		mw.Reset(bw)
-		mw.SetBoundary(sendBoundary)
-		err := writeCalls(mw, calls, outer)
-		if err == nil {
-			err = bw.Flush()
-		}
-		pw.CloseWithError(err)
-	}()
-	resp, err := hc.Do(req)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := s.hc.Do(req)
 	if err != nil {
-		pr.CloseWithError(err)
-		return fmt.Errorf("batch: request failed: %w", err)
+		stop(err)
+		return &transportError{err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: string(msg)}
+		return &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: string(msg), Header: resp.Header}
 	}
 	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
 	if err != nil {
 		return fmt.Errorf("batch: response is not a batch: %w", err)
 	}
-	return readResponses(resp.Body, boundary, calls)
+	return s.readResponses(resp.Body, boundary, sent)
 }
 
-// writeCalls writes the batch request body. Fields a call shares with
-// outer (same name, same values) are not repeated in its part. The calls
-// of a changeset, consecutive in calls, go in one nested multipart part.
-func writeCalls(w *mixed.Writer, calls []*Call, outer http.Header) error {
+// errAnswered stops writing a batch request its server has answered.
+var errAnswered = errors.New("batch: the batch request was answered")
+
+// cancelWhenAllDone calls cancel once the request context of every call
+// has ended: no one waits for the batch request any more.
+func cancelWhenAllDone(ctx context.Context, cancel context.CancelFunc, calls []*Call) {
+	for _, c := range calls {
+		if c.req.Context().Done() == nil {
+			return
+		}
+	}
+	var live atomic.Int64
+	live.Store(int64(len(calls)))
+	for _, c := range calls {
+		stop := context.AfterFunc(c.req.Context(), func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		context.AfterFunc(ctx, func() { stop() })
+	}
+}
+
+// prepareCalls returns the calls to send and the request each is written
+// as: a call whose body or PrepareCall fails is answered with that error,
+// and so is every call of its changeset.
+func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*http.Request) {
+	var failed map[*Changeset]*Call
+	wires := make([]*http.Request, len(calls))
+	for i, c := range calls {
+		w, err := s.wireRequest(c, outer)
+		if err != nil {
+			c.aErr, c.answered = err, true
+			if c.cs != nil {
+				if failed == nil {
+					failed = make(map[*Changeset]*Call)
+				}
+				failed[c.cs] = c
+			}
+			continue
+		}
+		wires[i] = w
+	}
+	if failed == nil {
+		return calls, wires
+	}
+	sent := make([]*Call, 0, len(calls))
+	sentWires := make([]*http.Request, 0, len(calls))
+	for i, c := range calls {
+		if f := failed[c.cs]; c.cs != nil && f != nil {
+			if !c.answered {
+				if wires[i].Body != nil {
+					wires[i].Body.Close()
+				}
+				c.aErr, c.answered = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true
+			}
+			continue
+		}
+		if !c.answered {
+			sent = append(sent, c)
+			sentWires = append(sentWires, wires[i])
+		}
+	}
+	return sent, sentWires
+}
+
+// wireRequest returns the request written for call c: the caller's own
+// when nothing changes, else a copy without the fields it shares with
+// outer, with a fresh body, passed through PrepareCall.
+func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) {
+	req := c.req
+	shared := sharedWith(req.Header, outer)
+	if shared == 0 && s.prepare == nil && c.getBody == nil {
+		return req, nil
+	}
+	// Never modify the caller's request: write a shallow copy with its
+	// own header (deep, for PrepareCall to change as it likes).
+	r2 := *req
+	if shared > 0 || s.prepare != nil {
+		r2.Header = make(http.Header, len(req.Header)-shared)
+		for k, vv := range req.Header {
+			if ov, ok := outer[k]; !ok || !slices.Equal(ov, vv) {
+				if s.prepare != nil {
+					vv = slices.Clone(vv)
+				}
+				r2.Header[k] = vv
+			}
+		}
+	}
+	if c.getBody != nil {
+		body, err := c.getBody()
+		if err != nil {
+			return nil, fmt.Errorf("batch: call %q: GetBody: %w", c.id, err)
+		}
+		r2.Body = body
+	}
+	if c.length >= 0 {
+		r2.ContentLength = c.length
+	}
+	if s.prepare != nil {
+		if err := s.prepare(&r2); err != nil {
+			if r2.Body != nil {
+				r2.Body.Close()
+			}
+			return nil, fmt.Errorf("batch: call %q: PrepareCall: %w", c.id, err)
+		}
+	}
+	return &r2, nil
+}
+
+// writeCalls writes the batch request body: each call's wire request
+// (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
+// go in one nested multipart part.
+func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 	var h mixed.Header
 	// Relative targets are OData's (Customers, $1/Orders); a server
 	// without changesets answers them with a 400 part of their own.
@@ -84,7 +204,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, outer http.Header) error {
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
-			if err := writeCall(w, &h, mw, c, outer); err != nil {
+			if err := writeCall(w, &h, mw, c, wires[i]); err != nil {
 				return err
 			}
 			i++
@@ -112,8 +232,8 @@ func writeCalls(w *mixed.Writer, calls []*Call, outer http.Header) error {
 		if err := nested.SetBoundary(boundary); err != nil {
 			return err
 		}
-		for _, m := range calls[i:j] {
-			if err := writeCall(nested, &h, mw, m, outer); err != nil {
+		for k, m := range calls[i:j] {
+			if err := writeCall(nested, &h, mw, m, wires[i+k]); err != nil {
 				return err
 			}
 		}
@@ -125,29 +245,20 @@ func writeCalls(w *mixed.Writer, calls []*Call, outer http.Header) error {
 	return w.Close()
 }
 
-// writeCall writes call c as an application/http part of w.
-func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call, outer http.Header) error {
+// writeCall writes call c, as request wire, as an application/http part of
+// w.
+func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call, wire *http.Request) error {
 	h.Reset()
 	h.Add("Content-Type", "application/http")
+	// Azure Blob batch documents this field as required in each part,
+	// and Google's and OData's own clients send it.
+	h.Add("Content-Transfer-Encoding", "binary")
 	h.Add("Content-ID", c.id)
 	pw, err := w.CreatePart(h)
 	if err != nil {
 		return err
 	}
-	req := c.req
-	if shared := sharedWith(req.Header, outer); shared > 0 {
-		// Never modify the caller's request: write a shallow copy
-		// with its own header.
-		r2 := *req
-		r2.Header = make(http.Header, len(req.Header)-shared)
-		for k, vv := range req.Header {
-			if ov, ok := outer[k]; !ok || !slices.Equal(ov, vv) {
-				r2.Header[k] = vv
-			}
-		}
-		req = &r2
-	}
-	if err := mw.WriteHTTPRequest(pw, req); err != nil {
+	if err := mw.WriteHTTPRequest(pw, wire); err != nil {
 		return fmt.Errorf("batch: call %q: %w", c.id, err)
 	}
 	return nil
@@ -164,72 +275,86 @@ func sharedWith(h, outer http.Header) int {
 	return n
 }
 
-// readResponses reads the batch response and settles each call it answers.
-// Parts are matched to the top-level parts of the request (calls and
-// changesets) by Content-ID ("response-" + id, with or without angle
-// brackets), or by position when a part has none. A changeset's answer is
-// either a nested multipart of one part per call, matched the same way, or
-// a single application/http response: the changeset failed, and each of
-// its calls gets a ChangesetError.
-func readResponses(body io.Reader, boundary string, calls []*Call) error {
+// readResponses reads the batch response and answers each call it
+// answers. Parts are matched to the top-level parts of the request (calls
+// and changesets) by Content-ID or by position (see matcher). A
+// changeset's answer is either a nested multipart of one part per call,
+// matched the same way, or a single application/http response: the
+// changeset failed, and each of its calls gets a ChangesetError. It
+// returns what went wrong with the response as a whole: a failure to read
+// it, or parts that do not match the calls.
+func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) error {
 	var units [][]*Call // the calls of each top-level part, in order
-	byID := make(map[string]int, len(calls))
+	m := newMatcher(0)
 	for i := 0; i < len(calls); {
 		j := i + 1
 		if cs := calls[i].cs; cs != nil {
 			for j < len(calls) && calls[j].cs == cs {
 				j++
 			}
-			byID[cs.id] = len(units)
+			m.add(cs.id, len(units))
 		}
 		for _, c := range calls[i:j] {
-			byID[c.id] = len(units)
+			m.add(c.id, len(units))
 		}
 		units = append(units, calls[i:j])
 		i = j
 	}
+	m.n, m.seen = len(units), make([]int8, len(units))
 	r := mixed.NewReader(body, boundary)
 	var mr mixed.MessageReader
+	max := s.maxResponseBytes()
+	var readErr error
 	for i := 0; ; i++ {
 		p, err := r.NextPart()
 		if err == io.EOF {
-			return nil
+			break
 		}
 		if err != nil {
-			return fmt.Errorf("batch: reading the batch response: %w", err)
+			// A response cut short: the calls it did not answer may
+			// not have run, or may have.
+			readErr = &transportError{fmt.Errorf("reading the batch response: %w", err)}
+			break
 		}
-		k, id := -1, ""
-		if cid := p.Header.GetBytes("Content-ID"); cid != nil {
-			id = callID(cid)
-			if n, ok := byID[id]; ok {
-				k = n
-			}
-		} else if i < len(units) {
-			k = i
-		}
+		cid := p.Header.GetBytes("Content-ID")
+		k := m.match(cid, i)
 		if k < 0 {
-			continue // a part for no call of ours: nothing to settle
+			continue // a part for no call of ours for sure
 		}
 		u := units[k]
 		cs := u[0].cs
 		if cs == nil {
-			readCall(&mr, p, u[0])
+			readCall(&mr, p, u[0], max)
 			continue
 		}
 		ct := p.Header.Get("Content-Type")
 		if nb, err := mixed.ParseBoundary(ct); err == nil {
-			readChangeset(&mr, p, nb, u)
+			readChangeset(&mr, p, nb, u, max)
 			continue
 		} else if isMultipart(ct) {
-			settleAll(u, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
+			answerRest(u, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
 			continue
 		}
 		failed := ""
-		if id != cs.id {
+		if id := callID(cid); cid != nil && id != cs.id {
 			failed = id // Content-ID, if any, names the call that failed
 		}
-		readFailure(&mr, p, cs, failed, u)
+		readFailure(&mr, p, cs, failed, u, max)
 	}
+	ok, merr := m.finish()
+	if merr != nil {
+		for k, u := range units {
+			if !ok[k] {
+				for _, c := range u {
+					c.aResp, c.aErr, c.answered = nil, nil, false
+				}
+			}
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return merr
 }
 
 // isMultipart reports whether a Content-Type is a multipart one.
@@ -237,67 +362,108 @@ func isMultipart(ct string) bool {
 	return len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/")
 }
 
-// readCall settles c with the response in part p: the final response,
+// readBody reads resp's body, at most max bytes, and decodes it as
+// decodeContent does.
+func readBody(resp *http.Response, req *http.Request, max int64) ([]byte, error) {
+	if resp.Body == http.NoBody {
+		return nil, nil
+	}
+	hint := resp.ContentLength
+	if hint < 0 || hint > max {
+		hint = 512
+	}
+	// One buffer of the announced size, and a byte more so that the end
+	// is seen without growing it (a HEAD answer announces a body it has
+	// not: that costs only its buffer).
+	b := make([]byte, 0, hint+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := resp.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			return nil, fmt.Errorf("%w: over %d bytes", ErrResponseTooLarge, max)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return decodeContent(resp, req, b, max)
+}
+
+// memBody is a response body in memory: a bytes.Reader that closes.
+type memBody struct{ bytes.Reader }
+
+func (*memBody) Close() error { return nil }
+
+func newMemBody(b []byte) io.ReadCloser {
+	m := new(memBody)
+	m.Reset(b)
+	return m
+}
+
+// readCall answers c with the response in part p: the final response,
 // after any interim (1xx) ones, as net/http's client skips them. Anything
 // but blank lines after it is c's error (mixed.ErrDataAfterBody), and
 // only c's.
-func readCall(mr *mixed.MessageReader, p io.Reader, c *Call) {
+func readCall(mr *mixed.MessageReader, p io.Reader, c *Call, max int64) {
 	mr.Reset(p)
 	m, err := mr.ReadFinalResponse(c.req.Method)
 	if err != nil {
-		c.settle(nil, fmt.Errorf("batch: call %q: response part: %w", c.id, err))
+		c.answer(nil, fmt.Errorf("batch: call %q: response part: %w", c.id, err))
 		return
 	}
 	resp := m.HTTPResponse(c.req)
-	b, err := io.ReadAll(resp.Body)
-	if err == nil {
-		b, err = decodeContent(resp, c.req, b)
-	}
+	b, err := readBody(resp, c.req, max)
 	if err != nil {
-		c.settle(nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err))
+		c.answer(nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err))
 		return
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.Body = newMemBody(b)
 	resp.ContentLength = int64(len(b))
-	c.settle(resp, nil)
+	c.answer(resp, nil)
 }
 
-// readChangeset settles the calls of a committed changeset from its nested
-// multipart part p, matched by Content-ID or else by position.
-func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, calls []*Call) {
+// readChangeset answers the calls of a committed changeset from its
+// nested multipart part p, matched by Content-ID or else by position.
+func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, calls []*Call, max int64) {
 	r := mixed.NewReader(p, boundary)
+	m := newMatcher(len(calls))
+	for k, c := range calls {
+		m.add(c.id, k)
+	}
 	for i := 0; ; i++ {
 		q, err := r.NextPart()
 		if err == io.EOF {
-			return
+			break
 		}
 		if err != nil {
 			// The calls answered so far keep their responses.
-			settleAll(calls, fmt.Errorf("batch: changeset %q: reading its response: %w", calls[0].cs.id, err))
+			answerRest(calls, fmt.Errorf("batch: changeset %q: reading its response: %w", calls[0].cs.id, err))
 			return
 		}
-		var c *Call
-		if cid := q.Header.GetBytes("Content-ID"); cid != nil {
-			id := callID(cid)
-			for _, m := range calls {
-				if m.id == id {
-					c = m
-					break
-				}
-			}
-		} else if i < len(calls) {
-			c = calls[i]
+		if k := m.match(q.Header.GetBytes("Content-ID"), i); k >= 0 {
+			readCall(mr, q, calls[k], max)
 		}
-		if c != nil {
-			readCall(mr, q, c)
+	}
+	ok, err := m.finish()
+	if err != nil {
+		for k, c := range calls {
+			if !ok[k] {
+				c.aResp, c.aErr, c.answered = nil, fmt.Errorf("batch: changeset %q: %w", c.cs.id, err), true
+			}
 		}
 	}
 }
 
-// readFailure settles every call of changeset cs with a ChangesetError
+// readFailure answers every call of changeset cs with a ChangesetError
 // holding the single response in part p; failed is the id of the call it
 // answers, "" for the changeset as a whole.
-func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed string, calls []*Call) {
+func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed string, calls []*Call, max int64) {
 	method := http.MethodPost
 	var req *http.Request
 	for _, c := range calls {
@@ -308,23 +474,29 @@ func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed str
 	mr.Reset(p)
 	m, err := mr.ReadFinalResponse(method)
 	if err != nil {
-		settleAll(calls, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
+		answerRest(calls, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
 		return
 	}
 	resp := m.HTTPResponse(req)
-	b, err := io.ReadAll(resp.Body)
-	if err == nil {
-		b, err = decodeContent(resp, req, b)
-	}
+	b, err := readBody(resp, req, max)
 	if err != nil {
-		settleAll(calls, fmt.Errorf("batch: changeset %q: response body: %w", cs.id, err))
+		answerRest(calls, fmt.Errorf("batch: changeset %q: response body: %w", cs.id, err))
 		return
 	}
 	resp.ContentLength = int64(len(b))
 	for _, c := range calls {
 		r2 := *resp
 		r2.Body = io.NopCloser(bytes.NewReader(b))
-		c.settle(nil, &ChangesetError{ID: failed, StatusCode: resp.StatusCode, Response: &r2, changeset: cs.id})
+		c.answer(nil, &ChangesetError{ID: failed, StatusCode: resp.StatusCode, Response: &r2, changeset: cs.id})
+	}
+}
+
+// answerRest answers the calls not answered yet with err.
+func answerRest(calls []*Call, err error) {
+	for _, c := range calls {
+		if !c.answered {
+			c.answer(nil, err)
+		}
 	}
 }
 
@@ -333,4 +505,12 @@ func settleAll(calls []*Call, err error) {
 	for _, c := range calls {
 		c.settle(nil, err)
 	}
+}
+
+// answer records the answer of c's current attempt; the first one stands.
+func (c *Call) answer(resp *http.Response, err error) {
+	if c.answered {
+		return
+	}
+	c.aResp, c.aErr, c.answered = resp, err, true
 }

@@ -1,6 +1,10 @@
 package batch
 
-import "strings"
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
 
 // Content-IDs tie a batch's response parts to its calls (Google's batch
 // documentation): the response to the call whose part has Content-ID X
@@ -35,8 +39,112 @@ func requestID(cid []byte) string {
 
 // callID is the id of the call that a response part with Content-ID cid
 // answers: requestID without responsePrefix and the white space some
-// servers put after it (an id echoed unchanged, as OData does, stays as it
-// is).
+// servers put around it, inside the angle brackets too (an id echoed
+// unchanged, as OData does, stays as it is).
 func callID(cid []byte) string {
-	return strings.TrimSpace(strings.TrimPrefix(requestID(cid), responsePrefix))
+	return strings.TrimSpace(strings.TrimPrefix(echoedID(cid), responsePrefix))
+}
+
+// echoedID is requestID with the white space inside angle brackets
+// trimmed too: the id a response part names when it echoes the request's
+// Content-ID unchanged.
+func echoedID(cid []byte) string {
+	return strings.TrimSpace(requestID(cid))
+}
+
+// A matcher ties the parts of a batch response (or of a changeset's
+// nested response) to the n units of the request, leniently: a part's
+// Content-ID may be the unit's id, "response-" + id, with or without angle
+// brackets and white space after "response-" (" <response- 1>"); dotted ids
+// ("0.0") are ids like any other. A part without a Content-ID (or with an
+// empty one) is matched by its position, which only holds when every part
+// is there in order: if the number of parts is not n, the positional
+// matches are revoked. A part whose Content-ID names no unit or two, or a
+// unit answered twice, is a problem (ErrResponseMismatch) that revokes the
+// unit's answer: a part is never given to a call it might not answer.
+type matcher struct {
+	byID   map[string]int // unit of each id
+	n      int
+	parts  int
+	seen   []int8 // per unit: 0 unanswered, 1 by Content-ID, 2 by position, -1 revoked
+	errs   []string
+	anyPos bool
+}
+
+func newMatcher(n int) *matcher {
+	return &matcher{byID: make(map[string]int, n), n: n, seen: make([]int8, n)}
+}
+
+// add records that id names unit k.
+func (m *matcher) add(id string, k int) { m.byID[id] = k }
+
+// match returns the unit that part i, with Content-ID cid (nil for none),
+// answers, or -1 when it answers none for sure.
+func (m *matcher) match(cid []byte, i int) int {
+	m.parts++
+	how := int8(1)
+	k := -1
+	// The ids as views of cid: a map lookup by string(b) does not copy.
+	exact := bytes.TrimSpace(cid)
+	if len(exact) >= 2 && exact[0] == '<' && exact[len(exact)-1] == '>' {
+		exact = bytes.TrimSpace(exact[1 : len(exact)-1])
+	}
+	if len(exact) == 0 {
+		how, m.anyPos = 2, true
+		if i >= m.n {
+			m.errs = append(m.errs, fmt.Sprintf("part %d has no Content-ID and there are %d calls", i+1, m.n))
+			return -1
+		}
+		k = i
+	} else {
+		stripped := bytes.TrimSpace(bytes.TrimPrefix(exact, []byte(responsePrefix)))
+		ke, oke := m.byID[string(exact)]
+		ks, oks := m.byID[string(stripped)]
+		switch {
+		case oke && oks && ke != ks:
+			m.errs = append(m.errs, fmt.Sprintf("part %d: Content-ID %q names two calls", i+1, cid))
+			m.seen[ke], m.seen[ks] = -1, -1
+			return -1
+		case oke:
+			k = ke
+		case oks:
+			k = ks
+		default:
+			m.errs = append(m.errs, fmt.Sprintf("part %d: Content-ID %q names no call", i+1, cid))
+			return -1
+		}
+	}
+	if m.seen[k] != 0 {
+		if m.seen[k] > 0 {
+			m.errs = append(m.errs, fmt.Sprintf("part %d answers a call answered before", i+1))
+		}
+		m.seen[k] = -1
+		return -1
+	}
+	m.seen[k] = how
+	return k
+}
+
+// finish returns, for each unit, whether its answer stands, and the error
+// of the response if it had problems.
+func (m *matcher) finish() ([]bool, error) {
+	if m.anyPos && m.parts != m.n {
+		m.errs = append(m.errs, fmt.Sprintf("parts without Content-ID, and %d parts for %d calls", m.parts, m.n))
+		for k, s := range m.seen {
+			if s == 2 {
+				m.seen[k] = -1
+			}
+		}
+	}
+	ok := make([]bool, m.n)
+	for k, s := range m.seen {
+		ok[k] = s > 0
+	}
+	if len(m.errs) == 0 {
+		return ok, nil
+	}
+	if len(m.errs) > 3 {
+		m.errs = append(m.errs[:3], fmt.Sprintf("and %d more", len(m.errs)-3))
+	}
+	return ok, fmt.Errorf("%w: %s", ErrResponseMismatch, strings.Join(m.errs, "; "))
 }

@@ -21,6 +21,9 @@ const (
 	// DefaultConcurrency is how many batch requests of one Client.Do are
 	// in flight at once.
 	DefaultConcurrency = 4
+	// DefaultMaxResponseBytes bounds the body of one call's response that
+	// a Client or Transport reads.
+	DefaultMaxResponseBytes = 64 << 20
 
 	// DefaultWindow is how long a Transport waits for more calls before
 	// it sends a batch.

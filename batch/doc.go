@@ -42,6 +42,19 @@
 // of references, in one request, and checks references when they are
 // added, not on the wire.
 //
+// # The client's limits and retries
+//
+// [Client].Limits bounds each request by calls and bytes ([LimitsGoogle],
+// [LimitsAzureBlob] and the other services' profiles); a request a server
+// refuses for its size is halved. [Client].Retry, a [RetryPolicy], sends
+// again only the calls that failed (429 and 5xx, honouring each part's
+// Retry-After; idempotent methods, or a request with an Idempotency-Key),
+// together, in a new batch request. Each call's own context, a bound on
+// its response ([Client].MaxResponseBytes), a hook to sign it
+// ([Client].PrepareCall) and one to observe it ([Client].OnCall) apply to
+// it alone; response parts are matched to calls by Content-ID, leniently,
+// but never guessed ([ErrResponseMismatch]).
+//
 // # Limits
 //
 // A [Handler] is meant to face the internet; everything a request can make

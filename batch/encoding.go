@@ -9,17 +9,15 @@ import (
 	"strings"
 )
 
-// maxDecodedBytes bounds a body the client gunzips for a call that did not
-// ask for gzip: a small compressed part can expand without limit.
-const maxDecodedBytes = 64 << 20
-
 // decodeContent undoes a gzip Content-Encoding that the call did not ask
 // for, as net/http's transport does for a request it sent without
 // Accept-Encoding: the body b of resp comes back decoded, and resp loses its
 // Content-Encoding and Content-Length fields and is marked Uncompressed. A
 // call that set Accept-Encoding itself gets the body as it came. req may be
-// nil (a changeset's failure answered as a whole).
-func decodeContent(resp *http.Response, req *http.Request, b []byte) ([]byte, error) {
+// nil (a changeset's failure answered as a whole). The decoded body may
+// have at most max bytes (ErrResponseTooLarge): a small compressed part can
+// expand without limit.
+func decodeContent(resp *http.Response, req *http.Request, b []byte, max int64) ([]byte, error) {
 	if req != nil && req.Header.Get("Accept-Encoding") != "" {
 		return b, nil
 	}
@@ -30,12 +28,12 @@ func decodeContent(resp *http.Response, req *http.Request, b []byte) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("batch: gzip response body: %w", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxDecodedBytes+1))
+	out, err := io.ReadAll(io.LimitReader(zr, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("batch: gzip response body: %w", err)
 	}
-	if len(out) > maxDecodedBytes {
-		return nil, fmt.Errorf("batch: gzip response body decodes to more than %d bytes", maxDecodedBytes)
+	if int64(len(out)) > max {
+		return nil, fmt.Errorf("%w: gzip response body decodes to more than %d bytes", ErrResponseTooLarge, max)
 	}
 	resp.Header.Del("Content-Encoding")
 	resp.Header.Del("Content-Length")

@@ -213,3 +213,64 @@ func TestFuzzCorpusUpToDate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClientResponse reads any batch response (boundary "r") into a
+// request of three calls and a changeset of two, as the Client does.
+// Whatever the body: no panic; every answer is a response whose body is
+// within MaxResponseBytes, or an error; and a call left unanswered (no
+// part for it, or one the matcher revoked) holds nothing.
+func FuzzClientResponse(f *testing.F) {
+	part := func(cid, body string) string {
+		return fmt.Sprintf("--r\r\nContent-Type: application/http\r\nContent-ID: %s\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\r\n", cid, len(body), body)
+	}
+	cs := "--r\r\nContent-Type: multipart/mixed; boundary=c\r\nContent-ID: response-cs\r\n\r\n" +
+		"--c\r\nContent-Type: application/http\r\nContent-ID: response-c1\r\n\r\nHTTP/1.1 201 Created\r\n\r\n" +
+		"--c\r\nContent-Type: application/http\r\nContent-ID: response-c2\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n--c--\r\n"
+	for _, seed := range []string{
+		part("response-a", "A") + part("response-0.0", "Z") + part("response-b", "B") + cs + "--r--\r\n",
+		part("response- a", "A") + part("<0.0>", "Z") + part(" < response-b > ", "B") + "--r--\r\n",
+		part("b", "B") + part("response-a", "A") + "--r--\r\n",
+		part("response-a", "A") + part("response-a", "A2") + "--r--\r\n",
+		"--r\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\n\r\nA\r\n--r--\r\n",
+		part("response-cs", "rolled back") + "--r--\r\n",
+		part("response-a", strings.Repeat("x", 100)) + "--r--\r\n",
+		"--r\r\nContent-ID: response-a\r\n\r\nHTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b\r\n--r--\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := (&Client{Endpoint: "https://example.com/batch"}).NewBatch()
+		for _, id := range []string{"a", "0.0", "b"} {
+			if _, err := b.Add(httptest.NewRequest("GET", "/"+id, nil), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cs := b.Changeset()
+		cs.id = "cs"
+		for _, id := range []string{"c1", "c2"} {
+			if _, err := cs.Add(httptest.NewRequest("PUT", "/"+id, nil), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := &sender{maxResp: 64}
+		// Its error is the batch's: the calls are what is checked.
+		s.readResponses(bytes.NewReader(body), "r", b.calls)
+		for _, c := range b.calls {
+			if !c.answered {
+				if c.aResp != nil || c.aErr != nil {
+					t.Fatalf("call %s: unanswered but holds %v, %v", c.id, c.aResp, c.aErr)
+				}
+				continue
+			}
+			if c.aResp == nil && c.aErr == nil {
+				t.Fatalf("call %s: answered with nothing", c.id)
+			}
+			if c.aResp != nil {
+				got, rerr := io.ReadAll(c.aResp.Body)
+				if rerr != nil || len(got) > 64 {
+					t.Fatalf("call %s: body of %d bytes (%v), over MaxResponseBytes 64", c.id, len(got), rerr)
+				}
+			}
+		}
+	})
+}

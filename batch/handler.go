@@ -62,10 +62,16 @@ type HandlerOptions struct {
 	// answers, so that net/http notices a client that goes away and
 	// cancels the calls' contexts.
 	MaxEpilogueBytes int64
-	// ErrorLog receives what the batch cannot tell its client: a panic
-	// in the inner handler, with its stack, or a response that failed
-	// after it began to stream. Nil logs through slog.Default().
-	ErrorLog *slog.Logger
+	// Logger receives what the batch cannot tell its client, at error
+	// level: a panic in the inner handler, with its stack, or a response
+	// that failed after it began to stream; and a debug line for each
+	// call. Nil logs errors through slog.Default(), and nothing else.
+	Logger *slog.Logger
+	// OnCall, if set, is called once for each call of a batch when it
+	// has ended (its handler returned, or it was answered without one):
+	// for metrics and traces. It may be called from several goroutines
+	// at once and must not block.
+	OnCall func(CallInfo)
 
 	// ResultReferences turns on Bitrix24-style result references: a
 	// call's target, query or JSON body may hold $result[id][key]...,
@@ -363,7 +369,7 @@ func (h *Handler) release(st *batchState) {
 
 // logf reports what the batch cannot tell its client.
 func (h *Handler) logf(format string, args ...any) {
-	l := h.opts.ErrorLog
+	l := h.opts.Logger
 	if l == nil {
 		l = slog.Default()
 	}

@@ -389,7 +389,7 @@ func TestHandlerCountsEmptyChangesets(t *testing.T) {
 	}
 }
 
-// A panicking call is logged, value and stack, through ErrorLog.
+// A panicking call is logged, value and stack, through Logger.
 func TestHandlerLogsPanics(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
@@ -399,7 +399,7 @@ func TestHandlerLogsPanics(t *testing.T) {
 		}
 		panic("boom at " + r.URL.Path)
 	})
-	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ErrorLog: log}, "/", nil,
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{Logger: log}, "/", nil,
 		batchBody(part("p", "GET /panic HTTP/1.1\r\n"), part("q", "GET /abort HTTP/1.1\r\n"))))
 	if diff := cmp.Diff([]int{500, 500}, statuses(got)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
@@ -561,7 +561,7 @@ func TestHandlerAbandonedStreamingCall(t *testing.T) {
 		wrote <- err
 	})
 	var log syncBuffer
-	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, ErrorLog: slog.New(slog.NewTextHandler(&log, nil))})
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	body := batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /next HTTP/1.1\r\n"))

@@ -82,7 +82,7 @@ func TestHandlerBudgetProperty(t *testing.T) {
 				panic(http.ErrAbortHandler)
 			}
 		})
-		h := NewHandlerOptions(inner, HandlerOptions{MaxBufferedBytes: limit, Concurrency: conc, ErrorLog: discardSlog()})
+		h := NewHandlerOptions(inner, HandlerOptions{MaxBufferedBytes: limit, Concurrency: conc, Logger: discardSlog()})
 		srv := httptest.NewServer(h)
 		defer srv.Close()
 		var parts []string

@@ -187,7 +187,7 @@ func TestHandlerLimitsAndFailures(t *testing.T) {
 			if tc.opts != nil {
 				opts = *tc.opts
 			}
-			opts.ErrorLog = discardSlog() // the panic's stack: TestHandlerLogsPanics checks it
+			opts.Logger = discardSlog() // the panic's stack: TestHandlerLogsPanics checks it
 			srv := httptest.NewServer(NewHandlerOptions(inner, opts))
 			defer srv.Close()
 			method := tc.method

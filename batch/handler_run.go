@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"time"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -127,6 +129,11 @@ func (c *chunkSource) Read(p []byte) (int, error) {
 func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *worker) {
 	c := &st.calls[i]
 	defer st.settle(i)
+	var req *http.Request
+	if h.observed(ctx) {
+		start := time.Now()
+		defer func() { h.observe(ctx, st, c, req, start) }()
+	}
 	if c.err != nil {
 		c.rec.fail(http.StatusBadRequest, c.err.Error())
 		return
@@ -140,6 +147,9 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		return
 	}
 	req, err := h.callRequest(ctx, st, i, wk)
+	if err != nil {
+		req = nil
+	}
 	if err == nil && len(c.deps) > 0 {
 		err = st.substitute(req)
 	}
@@ -335,4 +345,35 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 		}
 	}
 	return req, nil
+}
+
+// observed reports whether calls are reported, to OnCall or to the
+// Logger's debug level.
+func (h *Handler) observed(ctx context.Context) bool {
+	return h.opts.OnCall != nil || h.opts.Logger != nil && h.opts.Logger.Enabled(ctx, slog.LevelDebug)
+}
+
+// observe reports call c, which began at start, once it has ended; req is
+// its request, nil when it had none that parsed.
+func (h *Handler) observe(ctx context.Context, st *batchState, c *call, req *http.Request, start time.Time) {
+	info := CallInfo{ID: requestID(c.cid), Duration: time.Since(start), Attempts: 1}
+	if req != nil {
+		info.Method, info.Target = req.Method, req.URL.RequestURI()
+	}
+	o := &st.out
+	o.mu.Lock()
+	rw := c.rec
+	info.Status, info.Bytes = rw.status, rw.sent+int64(rw.body.Len())+rw.headBytes
+	o.mu.Unlock()
+	if info.Status == 0 {
+		info.Status = http.StatusOK // net/http's default, as the part says
+	}
+	if h.opts.OnCall != nil {
+		h.opts.OnCall(info)
+	}
+	if l := h.opts.Logger; l != nil {
+		l.LogAttrs(ctx, slog.LevelDebug, "batch call", slog.String("id", info.ID), slog.String("method", info.Method),
+			slog.String("target", info.Target), slog.Int("status", info.Status),
+			slog.Duration("duration", info.Duration), slog.Int64("bytes", info.Bytes))
+	}
 }

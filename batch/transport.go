@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,8 +27,9 @@ import (
 // What cannot be batched passes straight through to Base, untouched: a
 // request to another host or scheme than the endpoint's; a media upload (a
 // body of unknown length or over MaxBodyBytes, or "uploadType" in the
-// query); a request for which Batchable returns false; a request whose
-// context was made with [WithoutBatching].
+// query); a request too large for a batch of Limits.MaxBytes; a request
+// for which Batchable returns false; a request whose context was made with
+// [WithoutBatching].
 //
 // Each call keeps its own context: cancelling it fails that call only (if
 // its batch is on the wire, its response is discarded), and a batch whose
@@ -37,7 +39,10 @@ import (
 //
 // At most MaxInFlight batches are pending or in flight; a call that would
 // need one more waits (back-pressure), so memory stays bounded by
-// MaxInFlight × MaxCalls calls.
+// MaxInFlight × Limits.MaxCalls calls.
+//
+// Failed calls are sent again as Retry says (see [RetryPolicy]), in a
+// batch of their own, before their RoundTrip returns.
 //
 // A Transport must not be copied after first use. Its fields must not be
 // changed after first use.
@@ -52,9 +57,22 @@ type Transport struct {
 	// Window is how long a batch waits for more calls after its first
 	// (default 5ms).
 	Window time.Duration
-	// MaxCalls is the most calls in one batch (default 1000); a full
-	// batch is sent at once.
-	MaxCalls int
+	// Limits bound each batch: its calls (default 1000) and its bytes
+	// (default none). A full batch is sent at once.
+	Limits Limits
+	// Retry says which failed calls are sent again; its zero value
+	// retries nothing.
+	Retry RetryPolicy
+	// MaxResponseBytes bounds each call's response body (default
+	// DefaultMaxResponseBytes): a larger one fails its RoundTrip with
+	// ErrResponseTooLarge.
+	MaxResponseBytes int64
+	// Logger, if set, receives a debug line for each batch request and
+	// an info line for each retry; nil is silent.
+	Logger *slog.Logger
+	// OnCall, if set, is called once for each batched call, with its
+	// result, before its RoundTrip returns.
+	OnCall func(CallInfo)
 	// MaxBodyBytes is the largest request body that is batched (default
 	// 256 KiB); larger ones, and bodies of unknown length, pass through.
 	MaxBodyBytes int64
@@ -77,6 +95,7 @@ type Transport struct {
 // tbatch is a batch being filled or in flight.
 type tbatch struct {
 	calls  []*Call
+	bytes  int64 // the calls' bytes, bounded from above (see callBytes)
 	timer  *time.Timer
 	sent   bool
 	live   atomic.Int64 // calls not cancelled
@@ -138,6 +157,9 @@ func (t *Transport) batchable(req *http.Request) bool {
 	if v, _ := req.Context().Value(noBatchKey{}).(bool); v {
 		return false
 	}
+	if limit := t.Limits.MaxBytes; limit > 0 && requestBytes(req, "t18446744073709551615", max(req.ContentLength, 0))+closeBytes > limit {
+		return false // no batch could carry it
+	}
 	return t.Batchable == nil || t.Batchable(req)
 }
 
@@ -165,10 +187,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		r2 := *req
 		r2.Body = io.NopCloser(bytes.NewReader(b))
+		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 		r2.ContentLength = int64(len(b))
 		out = &r2
 	}
-	c := &Call{id: "t" + fmt.Sprint(t.seq.Add(1)), req: out, done: make(chan struct{})}
+	c := &Call{id: "t" + fmt.Sprint(t.seq.Add(1)), req: out, done: make(chan struct{}), onCall: t.OnCall, start: time.Now()}
+	c.getBody, c.length = bodyOf(out)
 	b, err := t.enqueue(ctx, c)
 	if err != nil {
 		return nil, err
@@ -195,14 +219,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // enqueue adds c to the batch being filled, starting one when there is none
 // (which may wait for a slot: back-pressure).
 func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
-	max := t.MaxCalls
-	if max <= 0 {
-		max = DefaultMaxCalls
+	max, maxBytes := t.Limits.maxCalls(), t.Limits.MaxBytes
+	size := int64(0)
+	if maxBytes > 0 {
+		size = callBytes(c, c.length)
 	}
 	for {
 		t.mu.Lock()
+		if b := t.pending; b != nil && maxBytes > 0 && b.bytes+size > maxBytes {
+			// c does not fit: send the batch now, and start another.
+			t.pending = nil
+			b.timer.Stop()
+			go t.flush(b)
+		}
 		if b := t.pending; b != nil {
 			b.calls = append(b.calls, c)
+			b.bytes += size
 			b.live.Add(1)
 			if len(b.calls) >= max {
 				t.pending = nil
@@ -227,7 +259,7 @@ func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
 			<-t.slots
 			continue
 		}
-		b := &tbatch{calls: []*Call{c}}
+		b := &tbatch{calls: []*Call{c}, bytes: closeBytes + size}
 		b.live.Add(1)
 		b.ctx, b.cancel = context.WithCancel(context.Background())
 		window := t.Window
@@ -257,9 +289,9 @@ func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
 // been sent, its response discarded if it has. A batch left with no live
 // call is cancelled.
 func (t *Transport) abandon(b *tbatch, c *Call, err error) {
+	c.settle(nil, err) // outside the lock: it runs OnCall
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c.settle(nil, err)
 	if !b.sent {
 		// Still being filled: other calls may join it yet, so it is
 		// not cancelled; an empty one sends nothing.
@@ -291,9 +323,10 @@ func (t *Transport) flush(b *tbatch) {
 	if len(calls) == 0 {
 		return
 	}
-	// send settles every call: with its response, or with an error that
+	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	send(b.ctx, t.hc, t.Endpoint, sharedHeader(calls), calls)
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBytes > 0}
+	s.run(b.ctx, sharedHeader(calls), calls)
 }
 
 // sharedHeader returns the fields that every call has with the same

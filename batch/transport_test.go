@@ -142,7 +142,7 @@ func TestTransportBatchesConcurrentCalls(t *testing.T) {
 	// the batch goes out when the nth call arrives, however slowly the
 	// goroutines start.
 	const n = 20
-	c := a.client(&Transport{Window: time.Minute, MaxCalls: n})
+	c := a.client(&Transport{Window: time.Minute, Limits: Limits{MaxCalls: n}})
 	got := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -297,7 +297,7 @@ func TestTransportBatchFailure(t *testing.T) {
 
 func TestTransportBackPressure(t *testing.T) {
 	a := newTestAPI(t, 0)
-	c := a.client(&Transport{Window: time.Millisecond, MaxCalls: 2, MaxInFlight: 1})
+	c := a.client(&Transport{Window: time.Millisecond, Limits: Limits{MaxCalls: 2}, MaxInFlight: 1})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -325,8 +325,8 @@ func TestTransportInterleavings(t *testing.T) {
 	other := newTestAPI(t, 0)
 	rapid.Check(t, func(rt *rapid.T) {
 		tr := &Transport{
-			Window:   time.Duration(rapid.IntRange(0, 3).Draw(rt, "window")) * time.Millisecond,
-			MaxCalls: rapid.IntRange(1, 5).Draw(rt, "maxCalls"),
+			Window: time.Duration(rapid.IntRange(0, 3).Draw(rt, "window")) * time.Millisecond,
+			Limits: Limits{MaxCalls: rapid.IntRange(1, 5).Draw(rt, "maxCalls")},
 		}
 		c := a.client(tr)
 		type op struct {

@@ -83,7 +83,7 @@ func (Batch) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Options is the batch.HandlerOptions that b configures, without ErrorLog.
+// Options is the batch.HandlerOptions that b configures, without Logger.
 func (b *Batch) Options() batch.HandlerOptions {
 	return batch.HandlerOptions{
 		MaxCalls:         b.MaxCalls,
@@ -106,7 +106,7 @@ func (b *Batch) Options() batch.HandlerOptions {
 func (b *Batch) Provision(ctx caddy.Context) error {
 	b.logger = ctx.Logger()
 	opts := b.Options()
-	opts.ErrorLog = ctx.Slogger()
+	opts.Logger = ctx.Slogger()
 	b.handler = batch.NewHandlerOptions(http.HandlerFunc(b.serveCall), opts)
 	return nil
 }

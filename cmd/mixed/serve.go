@@ -95,7 +95,8 @@ upstream did before it.
 Other paths are served by the upstream (or the demo API) directly. Logs one
 line per batch to standard error, and what a batch cannot tell its client
 (a panic in a call, with its stack); stops on SIGINT or SIGTERM after the
-batches in flight.
+batches in flight. With -log text or -log json the lines are log/slog's
+in that format, and -log-level debug adds one line per call.
 
 Timeouts bound what a client can hold: -read-timeout the whole request,
 body included (a batch whose body stops arriving ends, and its connection
@@ -135,6 +136,9 @@ type serveConfig struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	callTimeout  time.Duration
+	// logger, if set, takes serve's log lines (-log): a batch's at info
+	// level, each call's at debug level. Nil writes the plain lines.
+	logger *slog.Logger
 }
 
 // Default timeouts of serve; see its -help.
@@ -167,6 +171,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it)")
+	logFormat := fs.String("log", "", "the log's format: text or json (log/slog's); default: plain lines")
+	logLevel := fs.String("log-level", "info", "with -log: info (a line per batch) or debug (and a line per call)")
 	if code := parseFlags(fs, serveHelp, args, stdout, stderr); code >= 0 {
 		return code
 	}
@@ -197,11 +203,42 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := &syncWriter{w: stderr}
+	if cfg.logger, err = newLogger(*logFormat, *logLevel, log); err != nil {
+		ln.Close()
+		return usageErr(stderr, "mixed serve", err.Error())
+	}
 	fmt.Fprintf(log, "mixed: serving batches on http://%s%s\n", ln.Addr(), cfg.path)
 	if err := serve(ctx, ln, upstreamHandler(cfg.upstream, log), cfg, log); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
+}
+
+// newLogger returns the logger of -log format and -log-level level,
+// writing to w; nil for the plain lines (no -log).
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	switch level {
+	case "info":
+		lv = slog.LevelInfo
+	case "debug":
+		lv = slog.LevelDebug
+	default:
+		return nil, fmt.Errorf("-log-level %q: want info or debug", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "":
+		if level != "info" {
+			return nil, fmt.Errorf("-log-level %s needs -log text or -log json", level)
+		}
+		return nil, nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log %q: want text or json", format)
 }
 
 // batchPathOf normalizes -path: a leading slash, no trailing one, no dot
@@ -292,7 +329,10 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.Ha
 		HaltHeader:       batch.DefaultHaltHeader,
 		Changesets:       true,
 		CallTimeout:      cfg.callTimeout,
-		ErrorLog:         slog.New(slog.NewTextHandler(log, nil)),
+		Logger:           cfg.logger,
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(log, nil))
 	}
 	if f, ok := inner.(*farm); ok {
 		opts.BeginGroup = f.begin
@@ -310,7 +350,7 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.Ha
 // log must be safe for concurrent writes.
 func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveConfig, log io.Writer) error {
 	bh := batch.NewHandlerOptions(counting(inner), handlerOptions(cfg, inner, log))
-	lb := &logged{next: bh, log: log}
+	lb := &logged{next: bh, log: log, logger: cfg.logger}
 	mux := http.NewServeMux()
 	mux.Handle(cfg.path, lb)
 	mux.Handle(cfg.path+"/", lb)
@@ -342,8 +382,17 @@ func newServer(cfg serveConfig, h http.Handler, log io.Writer) *http.Server {
 		ReadTimeout:       cfg.readTimeout,
 		WriteTimeout:      cfg.writeTimeout,
 		IdleTimeout:       cfg.idleTimeout,
-		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
+		ErrorLog:          slog.NewLogLogger(errorHandler(cfg, log), slog.LevelError),
 	}
+}
+
+// errorHandler is the slog.Handler of serve's error lines: -log's, else
+// text.
+func errorHandler(cfg serveConfig, log io.Writer) slog.Handler {
+	if cfg.logger != nil {
+		return cfg.logger.Handler()
+	}
+	return slog.NewTextHandler(log, nil)
 }
 
 // syncWriter serializes writes, so that the batch log and the error log
@@ -467,11 +516,13 @@ func (s *statusWriter) result() (int, bool) {
 // Unwrap lets http.ResponseController reach the batch's own writer.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// logged logs one line per batch.
+// logged logs one line per batch: to logger if set, else as a plain line
+// to log.
 type logged struct {
-	next http.Handler
-	log  io.Writer
-	mu   sync.Mutex
+	next   http.Handler
+	log    io.Writer
+	logger *slog.Logger
+	mu     sync.Mutex
 }
 
 func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -481,6 +532,12 @@ func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), statsKey{}, st)))
 	calls, statuses := st.snapshot()
 	status, _ := sw.result()
+	if l.logger != nil {
+		l.logger.LogAttrs(r.Context(), slog.LevelInfo, "batch", slog.String("remote", r.RemoteAddr),
+			slog.String("path", r.URL.Path), slog.Int("status", status), slog.Int("calls", calls),
+			slog.String("statuses", statuses), slog.Duration("duration", time.Since(start)))
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.log, "batch %s %s status=%d calls=%d statuses=%s duration=%s\n",

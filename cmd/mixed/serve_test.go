@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/mixedcodec/mixed"
 	"github.com/mixedcodec/mixed/batch"
 )
@@ -138,7 +140,7 @@ func TestServeOptions(t *testing.T) {
 	if opts.CallTimeout != 4*time.Second || opts.BeginGroup == nil || !opts.Changesets || !opts.ResultReferences || opts.HaltHeader != batch.DefaultHaltHeader {
 		t.Errorf("handler options %+v", opts)
 	}
-	opts.ErrorLog.Error("batch: panic in a call", "panic", "boom")
+	opts.Logger.Error("batch: panic in a call", "panic", "boom")
 	srv.ErrorLog.Print("http: TLS handshake error")
 	want := "level=ERROR msg=\"batch: panic in a call\" panic=boom\n"
 	if _, line, _ := strings.Cut(log.String(), " "); !strings.HasPrefix(line, want) || !strings.Contains(log.String(), "level=ERROR msg=\"http: TLS handshake error\"") {
@@ -491,7 +493,7 @@ func TestServeCallTimeout(t *testing.T) {
 }
 
 // A panic in a call is logged on serve's log, as text, with its value and
-// stack (HandlerOptions.ErrorLog).
+// stack (HandlerOptions.Logger).
 func TestServePanicLogged(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("boom-1234")
@@ -505,5 +507,67 @@ func TestServePanicLogged(t *testing.T) {
 	s := b.String()
 	if !strings.Contains(s, "level=ERROR") || !strings.Contains(s, "boom-1234") || !strings.Contains(s, "goroutine") {
 		t.Errorf("log %q lacks the panic, its value and stack", s)
+	}
+}
+
+// -log json writes log/slog's JSON lines: one per batch at info level, and
+// one per call at debug level.
+func TestServeLogJSON(t *testing.T) {
+	for _, level := range []string{"info", "debug"} {
+		t.Run(level, func(t *testing.T) {
+			var b strings.Builder
+			log := &syncWriter{w: &b}
+			cfg := defaultConfig()
+			var err error
+			if cfg.logger, err = newLogger("json", level, log); err != nil {
+				t.Fatal(err)
+			}
+			addr, stop := startStopServe(t, newFarm(), cfg, log)
+			if got := postBatch(t, addr, addr, nil, "GET /farm/v1/animals/pony HTTP/1.1\r\n", "GET /farm/v1/nothing HTTP/1.1\r\n"); !cmp.Equal(got, []int{200, 404}) {
+				t.Errorf("statuses %v, want [200 404]", got)
+			}
+			stop()
+			type line struct {
+				Level, Msg, ID, Method, Target, Path, Statuses string
+				Status, Calls                                  int
+			}
+			var got []line
+			for _, s := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+				if !strings.HasPrefix(s, "{") {
+					continue // serve's own "serving batches on" line is not startStopServe's
+				}
+				var l line
+				if err := json.Unmarshal([]byte(s), &l); err != nil {
+					t.Fatalf("%q: %v", s, err)
+				}
+				got = append(got, l)
+			}
+			want := []line{{Level: "INFO", Msg: "batch", Path: "/batch/farm/v1", Status: 200, Calls: 2, Statuses: "200:1,404:1"}}
+			if level == "debug" {
+				want = append([]line{
+					{Level: "DEBUG", Msg: "batch call", ID: "c0", Method: "GET", Target: "/farm/v1/animals/pony", Status: 200},
+					{Level: "DEBUG", Msg: "batch call", ID: "c1", Method: "GET", Target: "/farm/v1/nothing", Status: 404},
+				}, want...)
+			}
+			sortLines := cmpopts.SortSlices(func(a, b line) bool { return a.Msg+a.ID < b.Msg+b.ID })
+			if diff := cmp.Diff(want, got, sortLines); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServeLogFlags(t *testing.T) {
+	for _, tc := range []struct{ format, level, err string }{
+		{"xml", "info", `-log "xml": want text or json`},
+		{"json", "trace", `-log-level "trace": want info or debug`},
+		{"", "debug", "-log-level debug needs -log text or -log json"},
+	} {
+		if _, err := newLogger(tc.format, tc.level, io.Discard); err == nil || err.Error() != tc.err {
+			t.Errorf("newLogger(%q, %q): %v, want %q", tc.format, tc.level, err, tc.err)
+		}
+	}
+	if l, err := newLogger("", "info", io.Discard); l != nil || err != nil {
+		t.Errorf("no -log: %v, %v, want the plain lines", l, err)
 	}
 }
