@@ -20,6 +20,7 @@ var notConstructed = map[string]bool{
 	"CopiedPart":     true, // from ReadParts
 	"CopiedResponse": true, // from ReadResponses
 	"Call":           true, // from Batch.Add
+	"CallInfo":       true, // given to the OnCall hooks
 	"ChangesetError": true, // an error a Call reports
 	"StatusError":    true, // an error Batch.Do reports
 	"Group":          true, // a user's own type; ExampleHandlerOptions_changesets implements one
