@@ -26,7 +26,7 @@ import (
 //
 // What cannot be batched passes straight through to Base, untouched: a
 // request to another host or scheme than the endpoint's; a media upload (a
-// body of unknown length or over MaxBodyBytes, or "uploadType" in the
+// body of unknown length or over MaxBatchedBodyBytes, or "uploadType" in the
 // query); a request too large for a batch of Limits.MaxBytes; a request
 // for which Batchable returns false; a request whose context was made with
 // [WithoutBatching].
@@ -73,9 +73,11 @@ type Transport struct {
 	// OnCall, if set, is called once for each batched call, with its
 	// result, before its RoundTrip returns.
 	OnCall func(CallInfo)
-	// MaxBodyBytes is the largest request body that is batched (default
-	// 256 KiB); larger ones, and bodies of unknown length, pass through.
-	MaxBodyBytes int64
+	// MaxBatchedBodyBytes is the largest body of one call's request
+	// that is batched (default 256 KiB, DefaultMaxBatchedBodyBytes);
+	// larger ones, and bodies of unknown length, pass through. (The
+	// Handler's MaxBodyBytes is about a whole batch request.)
+	MaxBatchedBodyBytes int64
 	// MaxInFlight limits the batches pending or in flight (default 4).
 	MaxInFlight int
 	// Batchable, if set, is asked about every request to the endpoint's
@@ -145,7 +147,7 @@ func (t *Transport) batchable(req *http.Request) bool {
 		return false
 	}
 	if req.Body != nil && req.Body != http.NoBody {
-		max := t.MaxBodyBytes
+		max := t.MaxBatchedBodyBytes
 		if max <= 0 {
 			max = DefaultMaxBatchedBodyBytes
 		}
