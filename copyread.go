@@ -7,7 +7,7 @@ import (
 	"net/http"
 )
 
-// DefaultMaxCopyBytes is the default of [CopyOptions.MaxBytes].
+// DefaultMaxCopyBytes is the default of [CopyOptions.MaxCopyBytes].
 const DefaultMaxCopyBytes = 64 << 20
 
 // CopyOptions configures the copying iterators [ReadPartsOptions] and
@@ -22,14 +22,15 @@ type CopyOptions struct {
 	// head's MaxStartLineBytes, MaxHeaderBytes and MaxHeaderFields), as
 	// for a [MessageReader]; ReadParts does not use it.
 	Message MessageOptions
-	// MaxBytes limits the bytes the iterator copies, all parts together
-	// (default 64 MiB, DefaultMaxCopyBytes): the names and values of each
-	// part's header fields and its body for ReadParts; for ReadResponses,
-	// those and the reason phrase, header and trailer fields and decoded
-	// body of each embedded response. Going over it is an error wrapping
-	// ErrCopyTooLarge, so that a hostile peer cannot make the iterator
-	// allocate without bound, whatever the caller keeps.
-	MaxBytes int64
+	// MaxCopyBytes limits the bytes the iterator copies, all parts
+	// together (default 64 MiB, DefaultMaxCopyBytes): the names and
+	// values of each part's header fields and its body for ReadParts;
+	// for ReadResponses, those and the reason phrase, header and trailer
+	// fields and decoded body of each embedded response. Going over it is
+	// an error wrapping ErrCopyTooLarge, so that a hostile peer cannot
+	// make the iterator allocate without bound, whatever the caller
+	// keeps.
+	MaxCopyBytes int64
 }
 
 // A CopiedPart is a part read by [ReadParts]: its header and its whole body,
@@ -152,7 +153,7 @@ type copier struct {
 }
 
 func newCopier(r io.Reader, boundary string, opts CopyOptions) *copier {
-	max := opts.MaxBytes
+	max := opts.MaxCopyBytes
 	if max <= 0 {
 		max = DefaultMaxCopyBytes
 	}
@@ -170,7 +171,7 @@ func (c *copier) take(n int) error {
 
 // errCopyTooLarge has no offset: the limit is on what the iterator keeps,
 // not on one place of the input.
-func errCopyTooLarge() error { return argErr(ErrCopyTooLarge, "over CopyOptions.MaxBytes") }
+func errCopyTooLarge() error { return argErr(ErrCopyTooLarge, "over CopyOptions.MaxCopyBytes") }
 
 // headerBytes is what copying h costs: its names and values.
 func headerBytes(h *Header) int {

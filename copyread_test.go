@@ -307,7 +307,7 @@ func TestReadResponsesErrors(t *testing.T) {
 	}
 }
 
-// batchResponseCopied is what MaxBytes counts for the responses of
+// batchResponseCopied is what MaxCopyBytes counts for the responses of
 // batchResponseWire, counted by hand: part header names and values,
 // reason phrase, header and trailer names and values, decoded body.
 const batchResponseCopied = (28 + 26 + 2 + 28 + 8 + 16 + 11) + // 200 OK
@@ -317,14 +317,14 @@ const batchResponseCopied = (28 + 26 + 2 + 28 + 8 + 16 + 11) + // 200 OK
 
 func TestReadResponsesMaxBytes(t *testing.T) {
 	const total = batchResponseCopied
-	got, err := collectResponses(mixed.ReadResponsesOptions(strings.NewReader(batchResponseWire), "b1", mixed.CopyOptions{MaxBytes: total}))
+	got, err := collectResponses(mixed.ReadResponsesOptions(strings.NewReader(batchResponseWire), "b1", mixed.CopyOptions{MaxCopyBytes: total}))
 	if err != nil || len(got) != 4 {
-		t.Fatalf("MaxBytes = the bytes copied (%d): %d responses, %v; want 4, nil", total, len(got), err)
+		t.Fatalf("MaxCopyBytes = the bytes copied (%d): %d responses, %v; want 4, nil", total, len(got), err)
 	}
 	for max := int64(total - 1); max > 0; max -= 7 {
-		got, err = collectResponses(mixed.ReadResponsesOptions(strings.NewReader(batchResponseWire), "b1", mixed.CopyOptions{MaxBytes: max}))
+		got, err = collectResponses(mixed.ReadResponsesOptions(strings.NewReader(batchResponseWire), "b1", mixed.CopyOptions{MaxCopyBytes: max}))
 		if !errors.Is(err, mixed.ErrCopyTooLarge) || len(got) == 4 {
-			t.Fatalf("MaxBytes %d < %d: %d responses, %v; want fewer than 4 and ErrCopyTooLarge", max, total, len(got), err)
+			t.Fatalf("MaxCopyBytes %d < %d: %d responses, %v; want fewer than 4 and ErrCopyTooLarge", max, total, len(got), err)
 		}
 	}
 }
@@ -338,7 +338,7 @@ func TestReadPartsMaxBytes(t *testing.T) {
 	}{{total, 2}, {total - 1, 1}, {7, 1}, {6, 0}, {2, 0}, {1, 0}} {
 		n := 0
 		var err error
-		for _, e := range mixed.ReadPartsOptions(strings.NewReader(wire), "b", mixed.CopyOptions{MaxBytes: tt.max}) {
+		for _, e := range mixed.ReadPartsOptions(strings.NewReader(wire), "b", mixed.CopyOptions{MaxCopyBytes: tt.max}) {
 			if e != nil {
 				err = e
 				break
@@ -347,7 +347,7 @@ func TestReadPartsMaxBytes(t *testing.T) {
 		}
 		wantErr := tt.wantN < 2
 		if n != tt.wantN || wantErr != errors.Is(err, mixed.ErrCopyTooLarge) {
-			t.Errorf("MaxBytes %d: %d parts, %v; want %d parts, ErrCopyTooLarge %v", tt.max, n, err, tt.wantN, wantErr)
+			t.Errorf("MaxCopyBytes %d: %d parts, %v; want %d parts, ErrCopyTooLarge %v", tt.max, n, err, tt.wantN, wantErr)
 		}
 	}
 }
@@ -369,14 +369,14 @@ func TestReadResponsesBoundsMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	for _, err := range mixed.ReadResponsesOptions(src, "b", mixed.CopyOptions{MaxBytes: max}) {
+	for _, err := range mixed.ReadResponsesOptions(src, "b", mixed.CopyOptions{MaxCopyBytes: max}) {
 		if !errors.Is(err, mixed.ErrCopyTooLarge) {
 			t.Fatalf("endless body: %v, want ErrCopyTooLarge", err)
 		}
 	}
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > 8*max {
-		t.Errorf("an endless body with MaxBytes 1 MiB allocated %d bytes", got)
+		t.Errorf("an endless body with MaxCopyBytes 1 MiB allocated %d bytes", got)
 	}
 }
 

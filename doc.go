@@ -40,7 +40,7 @@
 // (or [Responses], on an *http.Response) are iterators, for use with range,
 // over parts and embedded responses whose headers and bodies are copies,
 // valid for as long as the caller keeps them. They allocate for every
-// part, and bound what they copy with [CopyOptions.MaxBytes].
+// part, and bound what they copy with [CopyOptions.MaxCopyBytes].
 //
 // Reading a streaming body after its owner moved on is an error, never
 // other data: the body of an embedded message read after the next part, a

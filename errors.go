@@ -135,7 +135,7 @@ var (
 	ErrDataAfterBody = errors.New(errPrefix + "data after the message body")
 
 	// ErrCopyTooLarge reports parts that [ReadParts], [ReadResponses] or
-	// [Responses] would copy beyond [CopyOptions.MaxBytes].
+	// [Responses] would copy beyond [CopyOptions.MaxCopyBytes].
 	ErrCopyTooLarge = errors.New(errPrefix + "too many bytes to copy")
 )
 

@@ -14,7 +14,7 @@ import (
 
 // Read a whole batch response into net/http responses, each with the
 // Content-ID of its part: the convenient path, which copies every body
-// (bounded by CopyOptions.MaxBytes), so that they stay valid after the
+// (bounded by CopyOptions.MaxCopyBytes), so that they stay valid after the
 // loop. The batch package's Client does this, and matches the responses to
 // their calls, for a batch it sent; the zero-copy path is Reader and
 // MessageReader (see ExampleMessageReader).
@@ -63,11 +63,11 @@ func ExampleReadParts() {
 	// <b> second
 }
 
-// Bound what the iterator may copy: a batch response larger than MaxBytes
+// Bound what the iterator may copy: a batch response larger than MaxCopyBytes
 // fails with ErrCopyTooLarge instead of filling memory.
 func ExampleCopyOptions() {
 	body := "--b\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world\r\n--b--\r\n"
-	for part, err := range mixed.ReadResponsesOptions(strings.NewReader(body), "b", mixed.CopyOptions{MaxBytes: 10}) {
+	for part, err := range mixed.ReadResponsesOptions(strings.NewReader(body), "b", mixed.CopyOptions{MaxCopyBytes: 10}) {
 		if err != nil {
 			fmt.Println(err)
 			break
@@ -75,5 +75,5 @@ func ExampleCopyOptions() {
 		fmt.Println(part.Response.Status)
 	}
 	// Output:
-	// mixed: too many bytes to copy: over CopyOptions.MaxBytes
+	// mixed: too many bytes to copy: over CopyOptions.MaxCopyBytes
 }

@@ -1244,7 +1244,7 @@ func FuzzMessageRoundTrip(f *testing.F) {
 }
 
 // FuzzReadResponses reads a batch response with ReadResponsesOptions under
-// a fuzzed MaxBytes: it never copies more than MaxBytes, and up to its
+// a fuzzed MaxCopyBytes: it never copies more than MaxCopyBytes, and up to its
 // first error it yields what the zero-copy path (Reader, MessageReader,
 // Response.HTTPResponse) reads, response for response, and then the same
 // error, unless the bound stopped the copying path first.
@@ -1276,7 +1276,7 @@ func FuzzReadResponses(f *testing.F) {
 		var got []resp
 		var gotErr error
 		var copied int64
-		for cr, err := range ReadResponsesOptions(bytes.NewReader(data), "b", CopyOptions{MaxBytes: limit}) {
+		for cr, err := range ReadResponsesOptions(bytes.NewReader(data), "b", CopyOptions{MaxCopyBytes: limit}) {
 			if err != nil {
 				gotErr = err
 				break
@@ -1294,7 +1294,7 @@ func FuzzReadResponses(f *testing.F) {
 			got = append(got, resp{cr.ContentID, cr.Response.Status, cr.Response.Header, string(body), cr.Response.Trailer, ph})
 		}
 		if copied > limit {
-			t.Fatalf("copied %d bytes of part headers and bodies, over MaxBytes %d", copied, limit)
+			t.Fatalf("copied %d bytes of part headers and bodies, over MaxCopyBytes %d", copied, limit)
 		}
 
 		var want []resp

@@ -79,7 +79,7 @@ type Client struct {
 	// linked by result references, are never split (each call of a
 	// changeset counts): Do fails if they alone exceed MaxCalls, and
 	// they fail with ErrCallTooLarge, the rest of the batch going on, if
-	// they alone exceed MaxBytes. A request the server refuses as a whole
+	// they alone exceed MaxBodyBytes. A request the server refuses as a whole
 	// for its size (413, or a 400 saying "too many", "exceed", "more
 	// than" or "maximum", as Google's "too many requests in a batch") is
 	// halved and each half sent, down to one call or changeset; a call
@@ -445,7 +445,7 @@ func (b *Batch) Do(ctx context.Context) error {
 // sender returns what sends c's batch requests.
 func (c *Client) sender() *sender {
 	return &sender{hc: c.httpClient(), endpoint: c.Endpoint, retry: c.Retry, prepare: c.PrepareCall,
-		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBytes > 0}
+		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBodyBytes > 0}
 }
 
 func (c *Client) haltHeader() string {

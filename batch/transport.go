@@ -27,7 +27,7 @@ import (
 // What cannot be batched passes straight through to Base, untouched: a
 // request to another host or scheme than the endpoint's; a media upload (a
 // body of unknown length or over MaxBatchedBodyBytes, or "uploadType" in the
-// query); a request too large for a batch of Limits.MaxBytes; a request
+// query); a request too large for a batch of Limits.MaxBodyBytes; a request
 // for which Batchable returns false; a request whose context was made with
 // [WithoutBatching].
 //
@@ -159,7 +159,7 @@ func (t *Transport) batchable(req *http.Request) bool {
 	if v, _ := req.Context().Value(noBatchKey{}).(bool); v {
 		return false
 	}
-	if limit := t.Limits.MaxBytes; limit > 0 && requestBytes(req, "t18446744073709551615", max(req.ContentLength, 0))+closeBytes > limit {
+	if limit := t.Limits.MaxBodyBytes; limit > 0 && requestBytes(req, "t18446744073709551615", max(req.ContentLength, 0))+closeBytes > limit {
 		return false // no batch could carry it
 	}
 	return t.Batchable == nil || t.Batchable(req)
@@ -221,7 +221,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // enqueue adds c to the batch being filled, starting one when there is none
 // (which may wait for a slot: back-pressure).
 func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
-	max, maxBytes := t.Limits.maxCalls(), t.Limits.MaxBytes
+	max, maxBytes := t.Limits.maxCalls(), t.Limits.MaxBodyBytes
 	size := int64(0)
 	if maxBytes > 0 {
 		size = callBytes(c, c.length)
@@ -327,7 +327,7 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBytes > 0}
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBodyBytes > 0}
 	s.run(b.ctx, sharedHeader(calls), calls)
 }
 
