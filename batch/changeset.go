@@ -142,6 +142,9 @@ func (st *batchState) settleChangeset(i int) {
 		head.status = http.StatusOK
 	}
 	st.noteFailure(i)
+	if head.referenced {
+		defer close(head.done) // after its calls' outcomes
+	}
 	for j := range st.members(i) {
 		c := &st.calls[j]
 		switch {
@@ -155,6 +158,26 @@ func (st *batchState) settleChangeset(i int) {
 			close(c.done)
 		}
 	}
+}
+
+// locationTarget resolves the $id url of call i of a JSON batch: the
+// Location of the response of the call it names, then the rest of the url.
+func (st *batchState) locationTarget(i int) (*url.URL, error) {
+	c := &st.calls[i]
+	d := &st.calls[c.locRef-1]
+	id := requestID(d.cid)
+	loc := d.location
+	if d.kind == memberCall && c.kind == memberCall && d.head == c.head {
+		loc = d.rec.h.Get("Location") // published with its changeset, not yet
+	}
+	if loc == "" {
+		return nil, &refError{"$" + id, fmt.Sprintf("the response of request %q has no Location", id)}
+	}
+	u, err := d.url.Parse(loc + c.locRest)
+	if err != nil {
+		return nil, &refError{"$" + id, fmt.Sprintf("the Location %q of request %q with %q: %v", loc, id, c.locRest, err)}
+	}
+	return u, nil
 }
 
 // contentIDTarget resolves the target of member i that starts with $id,

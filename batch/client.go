@@ -116,6 +116,13 @@ type Client struct {
 	// soon as it is known and before the call's Done channel closes
 	// (from any goroutine; it must not block): for metrics and traces.
 	OnCall func(CallInfo)
+	// Format is the wire format of the batch requests (default
+	// FormatMultipart). With FormatODataJSON a changeset is an
+	// atomicity group and a $id target depends on call id; with
+	// FormatGraphJSON Limits.MaxCalls defaults to 20, Graph's limit, and
+	// a batch with a changeset fails. The results come back to the same
+	// Calls in every format.
+	Format Format
 }
 
 // NewBatch returns an empty batch for c's endpoint.
@@ -391,7 +398,7 @@ func (b *Batch) Do(ctx context.Context) error {
 			defer stop()
 		}
 	}
-	chunks, err := b.chunks(cl.Limits)
+	chunks, err := b.chunks(formatLimits(cl.Limits, cl.Format))
 	if err != nil {
 		for _, c := range b.calls {
 			c.settle(nil, err)
@@ -445,7 +452,7 @@ func (b *Batch) Do(ctx context.Context) error {
 // sender returns what sends c's batch requests.
 func (c *Client) sender() *sender {
 	return &sender{hc: c.httpClient(), endpoint: c.Endpoint, retry: c.Retry, prepare: c.PrepareCall,
-		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBodyBytes > 0}
+		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBodyBytes > 0, format: c.Format}
 }
 
 func (c *Client) haltHeader() string {

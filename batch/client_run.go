@@ -23,6 +23,7 @@ type sender struct {
 	maxResp  int64
 	sized    bool // send Content-Length (see requestBody)
 	log      *slog.Logger
+	format   Format // the wire format of the batch requests
 }
 
 func (s *sender) maxResponseBytes() int64 {

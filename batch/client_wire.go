@@ -50,7 +50,7 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cancelWhenAllDone(ctx, cancel, sent)
-	body, contentType, stop, err := requestBody(sent, wires, s.sized)
+	body, contentType, stop, err := s.requestBody(sent, wires, outer)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
@@ -65,6 +65,9 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 		req.Header[k] = vv
 	}
 	req.Header.Set("Content-Type", contentType)
+	if s.format == FormatODataJSON {
+		req.Header.Set("OData-Version", "4.01")
+	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		stop(err)
@@ -74,6 +77,9 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: string(msg), Header: resp.Header}
+	}
+	if s.format != FormatMultipart {
+		return s.readJSONResponses(resp, sent)
 	}
 	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
 	if err != nil {

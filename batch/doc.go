@@ -42,6 +42,54 @@
 // of references, in one request, and checks references when they are
 // added, not on the wire.
 //
+// # JSON batches
+//
+// The [Handler] also serves the two JSON batch formats ([Format]): OData
+// 4.01's JSON $batch and Microsoft Graph's JSON batching, a body
+// {"requests":[...]} of objects with id, method, url, headers, body and
+// dependsOn (and, in OData, atomicityGroup), answered by {"responses":[...]}
+// in request order. A batch whose Content-Type is application/json is one
+// of them, told apart as [HandlerOptions].JSONFormat says. Each request
+// object is read, one at a time, into the same call a multipart part
+// becomes, so every rule of this package holds in every format; the
+// formats differ in these:
+//
+//   - dependsOn names earlier requests, or in OData atomicity groups: the
+//     call waits for them, and answers 424 Failed Dependency without
+//     running when one of them failed (a rolled-back group counts as
+//     failed).
+//   - An OData atomicityGroup is a changeset: its requests are adjacent,
+//     run in order inside the Group of BeginGroup; each response names the
+//     group, and when one request fails the others answer 424. A url
+//     $id/rest stands for the Location of request id's response (the call
+//     depends on it); other relative urls resolve against the batch URL.
+//     An OData batch runs in order and halts at its first error unless it
+//     prefers odata.continue-on-error, as OData's multipart batches do.
+//   - A Graph batch has at most 20 requests unless MaxCalls says
+//     otherwise, runs its calls concurrently, and never halts. Its urls are
+//     paths from the host's root (/v1.0/me) or relative to the batch URL.
+//   - Bodies: a JSON body is JSON in the batch, both ways; any other body
+//     is a base64 string (base64url in OData, standard base64 in Graph), a
+//     response body labelled JSON that is not valid JSON too; a request
+//     body without Content-Type is JSON. Response header names are lower
+//     case in OData and canonical in Graph; a field given more than once
+//     is one value joined with ", ". Request headers keep the order of
+//     their object.
+//   - The batch response is 200 whenever the batch could be read; a batch
+//     that cannot be (not JSON, too large) is answered with a JSON error
+//     object {"error":{"code","message"}}. A request object that is JSON
+//     but not a request answers 400 in its place and the others run.
+//
+// On the client side, [Client].Format and [Transport].Format send batches
+// in a JSON format; a changeset is an atomicity group (OData only), and
+// results come back to the same [Call] values by id.
+//
+// The limits are those of multipart batches, with two more: a request
+// object over MaxPartBytes is an outer 413 (its end cannot be found without
+// reading it), and MaxJSONDepth (64) bounds nesting. A JSON response body
+// is written whole, within MaxBufferedBytes (a larger one answers 500);
+// other bodies stream base64-encoded like multipart parts.
+//
 // # The client's limits and retries
 //
 // [Client].Limits bounds each request by calls and bytes ([LimitsGoogle],

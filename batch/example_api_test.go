@@ -109,3 +109,31 @@ func ExampleBatch() {
 	// Output:
 	// /named 2 true
 }
+
+// A Format chooses the wire format of a Client's batches; a Handler reads
+// each format and answers in the format of the request.
+func ExampleFormat() {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.URL.Path)
+	})
+	srv := httptest.NewServer(batch.NewHandler(api))
+	defer srv.Close()
+
+	for _, format := range []batch.Format{batch.FormatMultipart, batch.FormatODataJSON, batch.FormatGraphJSON} {
+		b := (&batch.Client{Endpoint: srv.URL, Format: format}).NewBatch()
+		req, _ := http.NewRequest("GET", "/users/1", nil)
+		call, err := b.Add(req, "1")
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := b.Do(context.Background()); err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(call.Response().Body)
+		fmt.Println(format, call.Response().StatusCode, string(body))
+	}
+	// Output:
+	// multipart 200 /users/1
+	// odata-json 200 /users/1
+	// graph-json 200 /users/1
+}

@@ -2,10 +2,14 @@ package batch
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -212,6 +216,205 @@ func TestFuzzCorpusUpToDate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// jsonBatchSeeds are JSON batch bodies for FuzzODataJSON and FuzzGraphJSON:
+// atomicity groups that commit and roll back, dependsOn, $id urls, base64
+// bodies, and malformed request objects.
+var jsonBatchSeeds = []string{
+	`{"requests":[{"id":"1","method":"GET","url":"/odata/Customers(1)"}]}`,
+	`{"requests":[
+	 {"id":"c1","atomicityGroup":"g1","method":"POST","url":"Customers","body":{"Name":"Ada"}},
+	 {"id":"o1","atomicityGroup":"g1","method":"POST","url":"$c1/Orders","body":{"Qty":2}},
+	 {"id":"c2","atomicityGroup":"g2","method":"POST","url":"Customers","headers":{"Content-Type":"application/json"},"body":{"Name":"Bob"}},
+	 {"id":"o2","atomicityGroup":"g2","method":"POST","url":"$c2/Orders","body":{"Qty":0}},
+	 {"id":"r1","method":"GET","url":"$c1","dependsOn":["g1"]},
+	 {"id":"r2","method":"GET","url":"Customers(1)","dependsOn":["g2","r1"]}]}`,
+	`{"requests":[{"id":1,"method":"PUT","url":"/odata/x","headers":{"content-type":"image/png","X":["a","b"]},"body":"iVBORw0KGgo="},
+	 {"id":"2","method":"POST","url":"http://shop.example/odata/nogroup","body":"a string"}]}`,
+	`{"x":{"y":[1,2,{}]},"requests":[5,null,{},{"id":"a"},{"id":"a","method":"GET","url":"/x","dependsOn":["a","zz"]}],"requests":[]}`,
+	`{"requests":[{"id":"1","method":"GET","url":"/odata/Customers(1)","atomicityGroup":"1"}]} `,
+	`{"requests":[{"id":"e","method":"POST","url":"/echo","body":{"a":[1,"x",{"b":null}]}},{"id":"f","method":"POST","url":"/echo","dependsOn":["e"],"body":[]}]}`,
+}
+
+// fuzzJSONBatch serves body as a JSON batch of format f against the
+// transactional shop, and checks what any answer must be: no panic, no
+// deadlock, no group left open; an outer error is a 4xx with a JSON error;
+// a 200 is JSON with one response object per request object, in order,
+// each with the request's id, JSON bodies as JSON and others in base64;
+// its size bounded by the request's; and a request whose body is a JSON
+// object reaches the inner handler, and comes back, as that object.
+func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
+	s := newShop()
+	opts := HandlerOptions{
+		JSONFormat:   f,
+		BeginGroup:   s.begin,
+		HaltOnError:  flags&2 != 0,
+		Concurrency:  1 + int(flags>>2&7),
+		MaxCalls:     64,
+		MaxPartBytes: 1 << 12,
+		MaxJSONDepth: 8,
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/echo" {
+			w.Header().Set("Content-Type", "application/json")
+			io.Copy(w, r.Body)
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
+	h := NewHandlerOptions(inner, opts)
+	req := httptest.NewRequest("POST", "http://shop.example/odata/$batch", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if flags&1 != 0 {
+		req.Header.Set("Prefer", "odata.continue-on-error")
+	}
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Handler did not finish in 10 s: a deadlock")
+	}
+	if !s.mu.TryLock() {
+		t.Fatal("a changeset's group was left open")
+	}
+	s.mu.Unlock()
+	if rec.Code != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if rec.Code < 400 || rec.Code >= 500 || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error.Message == "" {
+			t.Fatalf("outer answer %d: %q", rec.Code, rec.Body)
+		}
+		return
+	}
+	var resp struct{ Responses []jsonEntry }
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("the answer is not JSON: %v: %q", err, rec.Body)
+	}
+	if max := 4*len(body) + 1024*len(resp.Responses) + 1024; rec.Body.Len() > max {
+		t.Errorf("%d bytes answer %d bytes of batch", rec.Body.Len(), len(body))
+	}
+	// The request objects, read by encoding/json on its own. Duplicate
+	// keys are read differently (the last "requests" wins there, the
+	// first here): such bodies only get the checks above.
+	var in struct{ Requests []json.RawMessage }
+	if json.Unmarshal(body, &in) != nil || bytes.Count(body, []byte(`"requests"`)) != 1 || !bytes.Contains(body, []byte(`{"requests":`)) {
+		return
+	}
+	if len(resp.Responses) != len(in.Requests) {
+		t.Fatalf("%d response objects for %d request objects", len(resp.Responses), len(in.Requests))
+	}
+	for i, raw := range in.Requests {
+		e := resp.Responses[i]
+		var r struct {
+			ID     json.RawMessage
+			Method string
+			URL    string
+			Body   json.RawMessage
+		}
+		if json.Unmarshal(raw, &r) != nil {
+			continue
+		}
+		var id string
+		if json.Unmarshal(r.ID, &id) != nil {
+			var n json.Number
+			if json.Unmarshal(r.ID, &n) == nil {
+				id = n.String()
+			}
+		}
+		if e.ID != id {
+			t.Errorf("response %d has id %q for request id %q", i, e.ID, id)
+		}
+		ct := e.Headers["Content-Type"] + e.Headers["content-type"]
+		if len(e.Body) > 0 && !isJSONMedia(ct) {
+			var s string
+			if json.Unmarshal(e.Body, &s) != nil || decodeBase64Check(s) != nil {
+				t.Errorf("response %d: a %q body that is not base64: %s", i, ct, e.Body)
+			}
+		}
+		if r.URL == "/echo" && r.Method == "POST" && e.Status == 200 && len(r.Body) > 0 && r.Body[0] == '{' {
+			var a, b bytes.Buffer
+			json.Compact(&a, r.Body)
+			json.Compact(&b, e.Body)
+			if a.String() != b.String() {
+				t.Errorf("response %d: body %s came back as %s", i, a.Bytes(), b.Bytes())
+			}
+		}
+	}
+}
+
+// decodeBase64Check decodes s in either alphabet, padded.
+func decodeBase64Check(s string) error {
+	if _, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return nil
+	}
+	_, err := base64.URLEncoding.DecodeString(s)
+	return err
+}
+
+// FuzzODataJSON serves any body as an OData JSON batch: see fuzzJSONBatch.
+func FuzzODataJSON(f *testing.F) {
+	for _, s := range jsonBatchSeeds {
+		f.Add([]byte(s), byte(0))
+		f.Add([]byte(s), byte(0xff))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, flags byte) { fuzzJSONBatch(t, FormatODataJSON, body, flags) })
+}
+
+// FuzzGraphJSON serves any body as a Graph JSON batch: see fuzzJSONBatch.
+func FuzzGraphJSON(f *testing.F) {
+	for _, s := range jsonBatchSeeds {
+		f.Add([]byte(s), byte(0))
+		f.Add([]byte(s), byte(0xff))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, flags byte) { fuzzJSONBatch(t, FormatGraphJSON, body, flags) })
+}
+
+// FuzzClientJSONResponse reads any body as the JSON batch response to
+// three calls, two of them in a changeset: no panic; a call answered with
+// a response has a readable body within MaxResponseBytes and a status in
+// range; when a changeset failed, both its calls say so, naming the same
+// call.
+func FuzzClientJSONResponse(f *testing.F) {
+	f.Add([]byte(`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"application/json"},"body":{"x":1}},` +
+		`{"id":"b","atomicityGroup":"g","status":201,"headers":{"content-type":"image/png"},"body":"iVBORw=="},` +
+		`{"id":"c","atomicityGroup":"g","status":400,"body":{"error":{}}}]}`))
+	f.Add([]byte(`{"responses":[{"id":1,"status":"x"},{"id":"a","status":99},{"id":"b","status":204,"headers":{"a":["b","c"]}}],"@odata.nextLink":"x"}`))
+	f.Add([]byte(`{"responses":[{"id":"a","status":200,"body":"%%%"}]} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := (&Client{Endpoint: "http://example.com/$batch"}).NewBatch()
+		req := func() *http.Request { return httptest.NewRequest("GET", "http://example.com/x", nil) }
+		a, _ := b.Add(req(), "a")
+		cs := b.Changeset()
+		cb, _ := cs.Add(req(), "b")
+		cc, _ := cs.Add(req(), "c")
+		s := &sender{maxResp: 64}
+		resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body))}
+		s.readJSONResponses(resp, b.Calls())
+		for _, c := range []*Call{a, cb, cc} {
+			if c.aResp == nil {
+				continue
+			}
+			if c.aResp.StatusCode < 100 || c.aResp.StatusCode > 999 {
+				t.Errorf("call %s: status %d", c.id, c.aResp.StatusCode)
+			}
+			if got, err := io.ReadAll(c.aResp.Body); err != nil || len(got) > 64 {
+				t.Errorf("call %s: body of %d bytes: %v", c.id, len(got), err)
+			}
+		}
+		// As send does, the calls not answered get ErrNoResponse.
+		answerRest(b.Calls(), ErrNoResponse)
+		var ceB, ceC *ChangesetError
+		if errors.As(cb.aErr, &ceB) != errors.As(cc.aErr, &ceC) || ceB != nil && ceB.ID != ceC.ID {
+			t.Errorf("the changeset's calls did not fail together: b %v, c %v", cb.aErr, cc.aErr)
+		}
+	})
 }
 
 // FuzzClientResponse reads any batch response (boundary "r") into a

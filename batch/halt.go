@@ -17,7 +17,7 @@ import (
 // says it applied).
 func (h *Handler) startHalt(st *batchState, w http.ResponseWriter, r *http.Request) {
 	st.halt = h.opts.HaltOnError || h.opts.HaltHeader != "" && truthy(r.Header.Get(h.opts.HaltHeader))
-	if h.opts.OData {
+	if st.odata(h) {
 		if preferContinue(r.Header) {
 			w.Header().Set("Preference-Applied", "odata.continue-on-error")
 		} else {
@@ -25,6 +25,12 @@ func (h *Handler) startHalt(st *batchState, w http.ResponseWriter, r *http.Reque
 		}
 	}
 	st.haltedBy.Store(-1)
+}
+
+// odata reports whether the batch follows OData's rules: it is an OData
+// JSON batch, or a multipart one in OData mode.
+func (st *batchState) odata(h *Handler) bool {
+	return st.format == FormatODataJSON || st.format == FormatMultipart && h.opts.OData
 }
 
 // noteFailure halts the batch if it halts on errors and unit i (a call or

@@ -22,13 +22,16 @@ var ErrEpilogueTooLarge = errors.New("batch: too many bytes after the close deli
 // HandlerOptions configures a [Handler]. A zero field selects its default.
 type HandlerOptions struct {
 	// MaxCalls limits the calls of one batch (default 1000, Google's
-	// limit). A larger batch is refused with 400 before any call runs.
+	// limit; for a Graph JSON batch 20, Graph's). A larger batch is
+	// refused with 400 before any call runs.
 	MaxCalls int
 	// MaxBodyBytes limits the whole batch request body (default 64 MiB).
 	// A larger one is refused with 413 before any call runs.
 	MaxBodyBytes int64
 	// MaxPartBytes limits one part (default 16 MiB). A larger part gets
-	// a 400 response part; the other calls still run.
+	// a 400 response part; the other calls still run. In a JSON batch it
+	// limits one request object, whose end cannot be found without
+	// reading it: a larger one is an outer 413.
 	MaxPartBytes int64
 	// Concurrency limits the calls of one batch that run at once
 	// (default 4 × GOMAXPROCS). Calls may run in any order, as Google's
@@ -141,6 +144,22 @@ type HandlerOptions struct {
 	// 4.01's "continue-on-error"), in which case the response says
 	// "Preference-Applied: odata.continue-on-error".
 	OData bool
+
+	// JSONFormat chooses how a batch whose Content-Type is
+	// application/json is read, and answered: FormatODataJSON or
+	// FormatGraphJSON. Zero (FormatMultipart, which is never JSON)
+	// decides by the request: OData JSON when the Handler is in OData
+	// mode or has changesets on, or when the batch request carries an
+	// OData-Version or OData-MaxVersion field or a Content-Type parameter
+	// naming odata (application/json;odata.metadata=minimal), and Graph
+	// JSON otherwise. A multipart/mixed body is read as ever, whatever
+	// JSONFormat says. See the package documentation for what each JSON
+	// format means.
+	JSONFormat Format
+	// MaxJSONDepth limits the nesting of a JSON batch (default 64):
+	// the envelope, a request object and its JSON body count. A request
+	// nested deeper answers 400 wrapping ErrJSONTooDeep.
+	MaxJSONDepth int
 }
 
 func (o HandlerOptions) withDefaults() HandlerOptions {
@@ -161,6 +180,9 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 	}
 	if o.MaxEpilogueBytes <= 0 {
 		o.MaxEpilogueBytes = DefaultMaxEpilogueBytes
+	}
+	if o.MaxJSONDepth <= 0 {
+		o.MaxJSONDepth = DefaultMaxJSONDepth
 	}
 	if o.PathPrefix == "" {
 		o.PathPrefix = "/"
@@ -211,6 +233,8 @@ type Handler struct {
 	inner http.Handler
 	opts  HandlerOptions
 	pool  sync.Pool // *batchState
+	// maxGraphCalls is MaxCalls for a Graph JSON batch.
+	maxGraphCalls int
 
 	// peakBuffered is the most response bytes any of its batches held
 	// at once, for the tests of MaxBufferedBytes.
@@ -226,7 +250,11 @@ func NewHandler(inner http.Handler) *Handler {
 // NewHandlerOptions is like [NewHandler] with options; a zero field of opts
 // means that option's default.
 func NewHandlerOptions(inner http.Handler, opts HandlerOptions) *Handler {
-	return &Handler{inner: inner, opts: opts.withDefaults()}
+	graph := opts.MaxCalls
+	if graph <= 0 {
+		graph = DefaultMaxGraphCalls
+	}
+	return &Handler{inner: inner, opts: opts.withDefaults(), maxGraphCalls: graph}
 }
 
 // A kind says what a call record of a batch is.
@@ -255,6 +283,7 @@ type call struct {
 	deps       []int
 	refErr     error
 	referenced bool
+	wantResult bool // a result reference needs its decoded JSON response
 	done       chan struct{}
 	status     int
 	result     any
@@ -271,6 +300,16 @@ type call struct {
 	// groupErr is why a member's success does not count: its changeset
 	// rolled back or never ran.
 	groupErr string
+
+	// A JSON batch's dependsOn: the calls (or changeset heads) that must
+	// have succeeded before this one runs, also in deps. locRef is 1 +
+	// the index of the call whose response's Location a $id url names
+	// (0 for none), and locRest what follows $id; location is a
+	// referenced call's Location, kept once it has run.
+	after    []int
+	locRef   int
+	locRest  string
+	location string
 }
 
 // batchState is the memory of one batch, reused across batches.
@@ -302,6 +341,9 @@ type batchState struct {
 	// The batch request, and the URL its calls' targets resolve against.
 	outer *http.Request
 	base  url.URL
+	// The format of the batch, and what reading a JSON one keeps.
+	format Format
+	jb     jsonBatch
 }
 
 // ServeHTTP serves one batch request.
@@ -317,10 +359,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "batch: method "+r.Method+" not allowed; a batch is a POST", http.StatusMethodNotAllowed)
 		return
 	}
-	boundary, err := mixed.ParseBoundary(r.Header.Get("Content-Type"))
-	if err != nil {
-		http.Error(w, "batch: "+err.Error(), http.StatusBadRequest)
-		return
+	format := h.requestFormat(r)
+	var boundary string
+	if format == FormatMultipart {
+		var err error
+		if boundary, err = mixed.ParseBoundary(r.Header.Get("Content-Type")); err != nil {
+			http.Error(w, "batch: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	st, _ := h.pool.Get().(*batchState)
 	if st == nil {
@@ -328,8 +374,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.release(st)
 
+	st.format = format
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
-	if status, err := h.readCalls(st, body, boundary); err != nil {
+	var status int
+	var err error
+	if format == FormatMultipart {
+		status, err = h.readCalls(st, body, boundary)
+	} else {
+		status, err = h.readJSON(st, body, r)
+	}
+	if err != nil {
+		if format != FormatMultipart {
+			jsonError(w, status, err)
+			return
+		}
 		http.Error(w, "batch: "+err.Error(), status)
 		return
 	}

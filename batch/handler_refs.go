@@ -74,6 +74,7 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 					d.referenced = true
 					d.done = make(chan struct{})
 				}
+				st.calls[k].wantResult = true
 				continue
 			}
 			break
@@ -119,6 +120,19 @@ func (st *batchState) awaitDeps(c *call) error {
 			// An earlier call of the same changeset has run already, and
 			// publishes its outcome only when the changeset ends.
 			<-d.done
+		}
+	}
+	for _, k := range c.after {
+		d := &st.calls[k]
+		what := "request"
+		if d.kind == changesetHead {
+			what = "atomicity group"
+		}
+		switch {
+		case d.groupErr != "":
+			return fmt.Errorf("dependsOn %q: the %s does not count: %s", requestID(d.cid), what, d.groupErr)
+		case d.status >= 400:
+			return fmt.Errorf("dependsOn %q: the %s failed with status %d", requestID(d.cid), what, d.status)
 		}
 	}
 	for _, r := range c.refs {
@@ -183,8 +197,9 @@ func (st *batchState) settle(i int) {
 	if !c.referenced {
 		return
 	}
+	c.location = c.rec.h.Get("Location")
 	switch {
-	case c.status >= 400:
+	case !c.wantResult || c.status >= 400:
 	case c.rec.dropped:
 		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", requestID(c.cid))
 	default:

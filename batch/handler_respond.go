@@ -50,6 +50,13 @@ type output struct {
 	// noFlush: the ResponseWriter cannot flush (asking again allocates
 	// an error each time).
 	noFlush bool
+
+	// A JSON batch's response: its format, the response objects written
+	// so far, a buffer for their heads and the base64 stream of a body.
+	format  Format
+	entries int
+	jbuf    []byte
+	enc     b64Stream
 }
 
 // take counts n more buffered bytes; o.mu is held.
@@ -104,6 +111,9 @@ func (o *output) startStream(rw *response) error {
 	defer o.wmu.Unlock()
 	if o.err != nil {
 		return o.err
+	}
+	if o.format != FormatMultipart {
+		return o.startJSONStream(rw)
 	}
 	o.ph.Reset()
 	o.ph.Add("Content-Type", "application/http")
@@ -207,6 +217,14 @@ func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 	} else {
 		o.bw.Reset(w)
 	}
+	// A ResponseController, not a w.(http.Flusher) assertion, so that
+	// middleware which wraps w and has Unwrap still streams the parts.
+	o.rc = http.NewResponseController(w)
+	o.noFlush = false
+	if o.format = st.format; o.format != FormatMultipart {
+		o.openJSON(w)
+		return
+	}
 	o.w.Reset(o.bw)
 	if h.opts.OData {
 		// The prefix of Microsoft's OData library, which some OData
@@ -215,10 +233,6 @@ func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 	}
 	w.Header().Set("Content-Type", o.w.ContentType())
 	w.WriteHeader(http.StatusOK)
-	// A ResponseController, not a w.(http.Flusher) assertion, so that
-	// middleware which wraps w and has Unwrap still streams the parts.
-	o.rc = http.NewResponseController(w)
-	o.noFlush = false
 }
 
 // respond writes the response parts in request order: each as soon as its
@@ -251,7 +265,13 @@ func (h *Handler) respond(st *batchState) {
 		}
 	}
 	o.wmu.Lock()
-	if o.err == nil {
+	switch {
+	case o.err != nil:
+	case o.format != FormatMultipart:
+		if _, err := o.bw.WriteString("]}"); err == nil {
+			o.bw.Flush()
+		}
+	default:
 		if err := o.w.Close(); err == nil {
 			o.bw.Flush()
 		}
@@ -273,12 +293,22 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 	o.wmu.Lock()
 	switch {
 	case c.rec.streaming:
+		if o.format != FormatMultipart && o.err == nil {
+			// The body's string and the response object end here.
+			if err := o.enc.close(); err != nil {
+				o.fail(err)
+			}
+		}
 		o.owner, o.part = nil, nil
 		if rw := c.rec; rw.failed || rw.length >= 0 && rw.sent < rw.length {
 			h.logf("batch: call %d (%q) ended after its response had begun to stream, with status %d; its part stops after %d body bytes (Content-Length %d, -1 for none)",
 				c.part, c.cid, rw.status, rw.sent, rw.length)
 		}
 	case o.err != nil:
+	case o.format != FormatMultipart:
+		if err := h.writeJSONUnit(st, i); err != nil {
+			o.fail(err)
+		}
 	case c.kind == changesetHead:
 		if err := h.writeChangeset(st, i); err != nil {
 			o.fail(err)

@@ -36,7 +36,7 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 			st.recs[i] = newResponse() // the last one's handler was abandoned
 		}
 		rw := st.recs[i]
-		rw.out, rw.unit, rw.held, rw.keep = o, unit, c.kind == memberCall, c.referenced
+		rw.out, rw.unit, rw.held, rw.keep = o, unit, c.kind == memberCall, c.wantResult
 		c.rec = rw
 	}
 	next := make(chan int, n)
@@ -61,7 +61,7 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		st.base.Path = outer.URL.Path
 	}
 	workers := min(h.opts.Concurrency, st.units)
-	if h.opts.OData {
+	if st.odata(h) {
 		// OData processes a batch in order and stops at the first
 		// error: one worker makes halt-on-error exact.
 		workers = min(1, st.units)
@@ -167,7 +167,7 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		wk.mr.Reset(nil)
 		return
 	}
-	if c.kind == memberCall {
+	if c.kind == memberCall || c.referenced {
 		c.url = req.URL
 	}
 	c.rec.head = req.Method == http.MethodHead
@@ -299,7 +299,11 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
 	}
 	var loc *url.URL
-	if c.kind == memberCall && len(m.Target) > 1 && m.Target[0] == '$' {
+	if c.locRef > 0 {
+		if loc, err = st.locationTarget(i); err != nil {
+			return nil, err
+		}
+	} else if c.kind == memberCall && st.format == FormatMultipart && len(m.Target) > 1 && m.Target[0] == '$' {
 		if loc, err = st.contentIDTarget(i, string(m.Target)); err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ var errCallEnded = errors.New("batch: write after the call ended")
 // errOverBudget is what a changeset call's Write returns when the batch has
 // no room left for its response: a changeset's responses are held until it
 // commits, so they cannot stream.
-var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes, and it must be held until its changeset ends")
+var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes, and it must be held whole (a changeset's, or a JSON body in a JSON batch)")
 
 // A response is the [http.ResponseWriter] of one call. Until its call
 // reaches the head of the request order it buffers the response, within
@@ -143,6 +143,7 @@ func (rw *response) Write(p []byte) (int, error) {
 	for o.head != rw.unit && o.buffered+int64(len(p)) > o.limit && !rw.ended && !o.gone {
 		o.cond.Wait()
 	}
+	whole := o.wholeBody(rw)
 	switch {
 	case rw.ended:
 		o.mu.Unlock()
@@ -150,7 +151,13 @@ func (rw *response) Write(p []byte) (int, error) {
 	case o.gone:
 		o.mu.Unlock()
 		return 0, errClientGone
-	case o.head == rw.unit && (rw.body.Len()+len(p) > streamAfter || o.buffered+int64(len(p)) > o.limit):
+	case whole && o.buffered+int64(len(p)) > o.limit:
+		// At the head (the wait above lets no other call past), a JSON
+		// body that does not fit: it cannot go out as JSON.
+		rw.overflow = true
+		o.mu.Unlock()
+		return 0, errOverBudget
+	case !whole && o.head == rw.unit && (rw.body.Len()+len(p) > streamAfter || o.buffered+int64(len(p)) > o.limit):
 		// At the head, with more than a small response: the part goes
 		// out now, what was buffered first.
 		rw.streaming = true
@@ -193,7 +200,7 @@ func (rw *response) keepCopy(p []byte) {
 func (rw *response) Flush() {
 	o := rw.out
 	o.mu.Lock()
-	if rw.ended || rw.held || rw.head || o.head != rw.unit {
+	if rw.ended || rw.held || rw.head || o.head != rw.unit || o.wholeBody(rw) {
 		o.mu.Unlock()
 		return
 	}
@@ -207,6 +214,12 @@ func (rw *response) Flush() {
 		}
 	}
 	o.flush(rw)
+}
+
+// wholeBody reports whether the body of rw must be written whole: a JSON
+// body in a JSON batch, written as JSON. o.mu is held.
+func (o *output) wholeBody(rw *response) bool {
+	return o.format != FormatMultipart && isJSONMedia(rw.h.Get("Content-Type"))
 }
 
 // bodyAllowed reports whether a response with this status may have a body.
@@ -231,6 +244,10 @@ func (rw *response) end() {
 // fail replaces whatever was recorded with an error response, unless the
 // part has begun to stream (then the part ends short, and failed says so).
 func (rw *response) fail(code int, msg string) {
+	if rw.out.format != FormatMultipart {
+		rw.failJSON(code, msg) // a JSON batch's bodies are JSON
+		return
+	}
 	rw.replace(code, "text/plain; charset=utf-8", []byte(msg+"\n"))
 }
 

@@ -57,8 +57,9 @@ type Transport struct {
 	// Window is how long a batch waits for more calls after its first
 	// (default 5ms).
 	Window time.Duration
-	// Limits bound each batch: its calls (default 1000) and its bytes
-	// (default none). A full batch is sent at once.
+	// Limits bound each batch: its calls (default 1000, or 20 with
+	// FormatGraphJSON) and its bytes (default none). A full batch is sent
+	// at once.
 	Limits Limits
 	// Retry says which failed calls are sent again; its zero value
 	// retries nothing.
@@ -83,6 +84,9 @@ type Transport struct {
 	// Batchable, if set, is asked about every request to the endpoint's
 	// host; false sends the request through Base on its own.
 	Batchable func(*http.Request) bool
+	// Format is the wire format of the batches (default
+	// FormatMultipart); see Client.Format.
+	Format Format
 
 	once    sync.Once
 	initErr error
@@ -221,7 +225,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // enqueue adds c to the batch being filled, starting one when there is none
 // (which may wait for a slot: back-pressure).
 func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
-	max, maxBytes := t.Limits.maxCalls(), t.Limits.MaxBodyBytes
+	max, maxBytes := formatLimits(t.Limits, t.Format).maxCalls(), t.Limits.MaxBodyBytes
 	size := int64(0)
 	if maxBytes > 0 {
 		size = callBytes(c, c.length)
@@ -327,7 +331,7 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBodyBytes > 0}
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBodyBytes > 0, format: t.Format}
 	s.run(b.ctx, sharedHeader(calls), calls)
 }
 

@@ -5,8 +5,9 @@
 #   Debian: python3-googleapi (Google's Python client), ruby-google-api-client
 #           (Google's Ruby client), nodejs and npm when node or npm is absent
 #   npm:    the locked packages of batch/testdata/interop/node,
-#           batch/testdata/interop/azurite (Azurite, the Azure Storage
-#           emulator) and bench/node
+#           batch/testdata/interop/graph (Microsoft Graph's JavaScript
+#           client), batch/testdata/interop/azurite (Azurite, the Azure
+#           Storage emulator) and bench/node
 #           (npm ci, only when node_modules is missing or older than the lock)
 #
 # Run it from anywhere: sh scripts/peers.sh. .ci/run runs it before the
@@ -73,7 +74,7 @@ if [ -n "$missing" ]; then
   apt_install $missing
 fi
 echo "node $(node --version), npm $(npm --version)"
-for dir in batch/testdata/interop/node batch/testdata/interop/azurite bench/node; do
+for dir in batch/testdata/interop/node batch/testdata/interop/graph batch/testdata/interop/azurite bench/node; do
   if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
      [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "npm ci in $dir"

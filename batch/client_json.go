@@ -1,0 +1,340 @@
+package batch
+
+// The client's JSON wire: a batch request written as an OData 4.01 or a
+// Microsoft Graph JSON batch, and the response objects read back into the
+// calls by id.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// formatLimits are the limits l of a client in format f: Graph's 20 calls
+// when l sets no MaxCalls.
+func formatLimits(l Limits, f Format) Limits {
+	if l.MaxCalls <= 0 && f == FormatGraphJSON {
+		l.MaxCalls = DefaultMaxGraphCalls
+	}
+	return l
+}
+
+// requestBody is requestBody in the sender's format.
+func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.Header) (io.Reader, string, func(error), error) {
+	switch s.format {
+	case FormatMultipart:
+		return requestBody(calls, wires, s.sized)
+	case FormatODataJSON, FormatGraphJSON:
+	default:
+		return nil, "", nil, fmt.Errorf("the format %v is not a batch format", s.format)
+	}
+	if s.format == FormatGraphJSON {
+		for _, c := range calls {
+			if c.cs != nil {
+				return nil, "", nil, fmt.Errorf("changeset %q: Graph JSON batches have no atomic groups", c.cs.id)
+			}
+		}
+	}
+	if s.sized {
+		var buf bytes.Buffer
+		bw := bufio.NewWriter(&buf)
+		if err := writeJSONCalls(bw, s.format, calls, wires); err != nil {
+			return nil, "", nil, err
+		}
+		bw.Flush()
+		return bytes.NewReader(buf.Bytes()), "application/json", func(error) {}, nil
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 32<<10)
+		err := writeJSONCalls(bw, s.format, calls, wires)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, "application/json", func(err error) { pr.CloseWithError(err) }, nil
+}
+
+// writeJSONCalls writes the request objects of calls, as wires has them
+// (fields shared with the outer request left out, PrepareCall applied): a
+// changeset's calls in an atomicity group named by its id; a target that
+// starts with $id of an earlier call depends on it. Bodies are read whole:
+// a JSON batch carries each as one JSON value.
+func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request) error {
+	ids := make(map[string]bool, len(calls))
+	b := []byte(`{"requests":[`)
+	var keys []string
+	for i, c := range calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, c.id)
+		if c.cs != nil {
+			b = append(b, `,"atomicityGroup":`...)
+			b = appendJSONString(b, c.cs.id)
+		}
+		req := wires[i]
+		b = append(b, `,"method":`...)
+		b = appendJSONString(b, req.Method)
+		target := req.URL.RequestURI()
+		if req.URL.Host == "" && !strings.HasPrefix(req.URL.Path, "/") && req.URL.Opaque == "" {
+			// A relative target (OData's Customers, $1/Orders) as it is.
+			target = req.URL.String()
+		}
+		b = append(b, `,"url":`...)
+		b = appendJSONString(b, target)
+		if strings.HasPrefix(target, "$") {
+			id, _, _ := strings.Cut(target[1:], "/")
+			id, _, _ = strings.Cut(id, "?")
+			if ids[id] {
+				b = append(b, `,"dependsOn":[`...)
+				b = appendJSONString(b, id)
+				b = append(b, ']')
+			}
+		}
+		ids[c.id] = true
+		var body []byte
+		if req.Body != nil && req.Body != http.NoBody {
+			var err error
+			body, err = io.ReadAll(req.Body)
+			req.Body.Close()
+			if err != nil {
+				return fmt.Errorf("batch: call %q: body: %w", c.id, err)
+			}
+		}
+		keys = keys[:0]
+		for k := range req.Header {
+			if k != "Content-Length" && k != "Transfer-Encoding" && k != "Host" {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		ct := req.Header.Get("Content-Type")
+		b = append(b, `,"headers":{`...)
+		for j, k := range keys {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, strings.Join(req.Header[k], ", "))
+		}
+		if len(body) > 0 && ct == "" {
+			// Without a Content-Type a body is JSON to the server: say
+			// what net/http would sniff.
+			ct = http.DetectContentType(body)
+			if len(keys) > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `"Content-Type":`...)
+			b = appendJSONString(b, ct)
+		}
+		b = append(b, '}')
+		if len(body) > 0 {
+			b = append(b, `,"body":`...)
+			if isJSONMedia(ct) && json.Valid(body) {
+				b = append(b, bytes.TrimSpace(body)...)
+			} else {
+				enc := base64.StdEncoding
+				if f == FormatODataJSON {
+					enc = base64.URLEncoding
+				}
+				b = append(b, '"')
+				b = enc.AppendEncode(b, body)
+				b = append(b, '"')
+			}
+		}
+		b = append(b, '}')
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		b = b[:0]
+	}
+	_, err := w.Write(append(b, "]}"...))
+	return err
+}
+
+// readJSONResponses reads the JSON batch response resp, one response
+// object at a time (none larger than the sender's MaxResponseBytes allows,
+// base64 included), and answers the calls by id. A changeset whose calls
+// did not all succeed gives each of them a ChangesetError holding the
+// response that failed (the first that is not a 424, which only says
+// another failed).
+func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
+	if !isJSONMedia(resp.Header.Get("Content-Type")) {
+		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	max := s.maxResponseBytes()
+	src := &jsonSource{r: resp.Body}
+	mark := func() { src.limit = src.n + max/3*4 + 64<<10 }
+	fail := func(err error) error {
+		if errors.Is(err, errObjectTooLarge) {
+			err = fmt.Errorf("%w: a response object over %d bytes", ErrResponseTooLarge, max)
+		}
+		return &transportError{fmt.Errorf("reading the batch response: %w", err)}
+	}
+	byID := make(map[string]*Call, len(calls))
+	for _, c := range calls {
+		byID[c.id] = c
+	}
+	held := map[*Changeset][]answer{}
+	dec := json.NewDecoder(src)
+	mark()
+	if err := expectDelim(dec, '{'); err != nil {
+		return fail(err)
+	}
+	for mark(); dec.More(); mark() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fail(err)
+		}
+		mark()
+		if tok != "responses" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		if err := expectDelim(dec, '['); err != nil {
+			return fail(err)
+		}
+		for mark(); dec.More(); mark() {
+			var e struct {
+				ID      jsonText              `json:"id"`
+				Status  int                   `json:"status"`
+				Headers map[string]jsonValues `json:"headers"`
+				Body    json.RawMessage       `json:"body"`
+			}
+			start := dec.InputOffset()
+			if err := dec.Decode(&e); err != nil {
+				if dec.InputOffset() > start {
+					continue // JSON, but not a response object we can use
+				}
+				return fail(err)
+			}
+			c := byID[string(e.ID)]
+			if c == nil || c.answered {
+				continue
+			}
+			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
+			switch {
+			case err != nil:
+				c.answer(nil, err)
+			case c.cs != nil:
+				held[c.cs] = append(held[c.cs], answer{c, r})
+			default:
+				c.answer(r, nil)
+			}
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return fail(err)
+		}
+	}
+	for cs, answers := range held {
+		answerGroup(cs, answers)
+	}
+	return nil
+}
+
+// jsonResponse is the *http.Response of call c from its response object;
+// a body over max bytes is ErrResponseTooLarge.
+func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.RawMessage, max int64) (*http.Response, error) {
+	if status < 100 || status > 999 {
+		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
+	}
+	h := make(http.Header, len(headers))
+	for k, vv := range headers {
+		for _, v := range vv {
+			h.Add(k, v)
+		}
+	}
+	var b []byte
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+	case raw[0] != '"' || isJSONMedia(h.Get("Content-Type")):
+		b = raw
+	default:
+		s, err := unquote(raw)
+		if err == nil {
+			b, err = decodeBase64(s)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err)
+		}
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("batch: call %q: %w: over %d bytes", c.id, ErrResponseTooLarge, max)
+	}
+	h.Del("Content-Length")
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          newMemBody(b),
+		ContentLength: int64(len(b)),
+		Request:       c.req,
+	}, nil
+}
+
+// jsonText is a JSON string, or a number taken as its text: some servers
+// echo numeric ids as numbers.
+type jsonText string
+
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		s, err := unquote(b)
+		*t = jsonText(s)
+		return err
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("batch: a response id must be a string or a number, not %.20s", b)
+	}
+	*t = jsonText(n)
+	return nil
+}
+
+// An answer is the response of a call of a changeset, held until every
+// response of the changeset is known.
+type answer struct {
+	c    *Call
+	resp *http.Response
+}
+
+// answerGroup answers the calls of changeset cs from their answers, in
+// response order.
+func answerGroup(cs *Changeset, answers []answer) {
+	var failed *answer
+	for i, a := range answers {
+		if a.resp.StatusCode >= 400 && (failed == nil || failed.resp.StatusCode == http.StatusFailedDependency) {
+			failed = &answers[i]
+		}
+	}
+	if failed == nil {
+		for _, a := range answers {
+			a.c.answer(a.resp, nil)
+		}
+		return
+	}
+	body, _ := io.ReadAll(failed.resp.Body)
+	for _, c := range cs.calls {
+		r2 := *failed.resp
+		r2.Body = io.NopCloser(bytes.NewReader(body))
+		c.answer(nil, &ChangesetError{ID: failed.c.id, StatusCode: failed.resp.StatusCode, Response: &r2, changeset: cs.id})
+	}
+}

@@ -1,0 +1,295 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// countBatches counts the batch requests that reach h, and keeps their
+// Content-Types.
+type countBatches struct {
+	h   http.Handler
+	mu  sync.Mutex
+	cts []string
+}
+
+func (cb *countBatches) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cb.mu.Lock()
+	cb.cts = append(cb.cts, r.Header.Get("Content-Type"))
+	cb.mu.Unlock()
+	cb.h.ServeHTTP(w, r)
+}
+
+// TestClientFormats sends the same 45 calls with the Client in each format
+// to the Handler: every call gets the response the inner handler gave it,
+// the same in every format; Graph's batches are split at 20.
+func TestClientFormats(t *testing.T) {
+	type result struct {
+		Status            int
+		CT, XEcho, Method string
+		Body              string
+	}
+	var results [3][]result
+	for _, f := range []Format{FormatMultipart, FormatODataJSON, FormatGraphJSON} {
+		cb := &countBatches{h: NewHandlerOptions(propInner(), HandlerOptions{MaxCalls: 1000})}
+		srv := httptest.NewServer(cb)
+		c := &Client{Endpoint: srv.URL + "/batch", Format: f}
+		b := c.NewBatch()
+		b.Header.Set("Prefer", "odata.continue-on-error")
+		for i := range 45 {
+			var body io.Reader
+			method, kind := "GET", []string{"json", "bin"}[i%2]
+			status := []int{200, 201, 404, 500, 204}[i%5]
+			var payload []byte
+			switch i % 3 {
+			case 1:
+				method, payload = "POST", []byte(fmt.Sprintf(`{"n":%d,"s":"\u00e9\"x"}`, i))
+			case 2:
+				method, payload = "PUT", []byte{0, 1, 2, 0xff, byte(i)}
+			}
+			if payload != nil {
+				body = bytes.NewReader(payload)
+			}
+			req, err := http.NewRequest(method, fmt.Sprintf("%s/%d/%s/c%d", srv.URL, status, kind, i), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Test", fmt.Sprintf("call %d", i))
+			switch i % 3 {
+			case 1:
+				req.Header.Set("Content-Type", "application/json")
+			case 2:
+				// Without one, a JSON batch would say what net/http
+				// sniffs, where a multipart one says nothing.
+				req.Header.Set("Content-Type", "application/octet-stream")
+			}
+			if _, err := b.Add(req, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		for _, call := range b.Calls() {
+			resp, err := call.Wait(context.Background())
+			if err != nil {
+				t.Fatalf("%v: call %s: %v", f, call.ID(), err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			results[f] = append(results[f], result{resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("X-Echo"), resp.Header.Get("X-Method"), normalBody(resp.Header.Get("Content-Type"), body)})
+		}
+		srv.Close()
+		want := map[Format][]string{
+			FormatMultipart: {"multipart/mixed"},
+			FormatODataJSON: {"application/json"},
+			FormatGraphJSON: {"application/json", "application/json", "application/json"},
+		}[f]
+		var got []string
+		for _, ct := range cb.cts {
+			got = append(got, strings.Split(ct, ";")[0])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: batch requests (-want +got):\n%s", f, diff)
+		}
+	}
+	if results[0][2].Status != 404 || results[0][1].Body == "" {
+		t.Fatalf("the multipart results are not what the inner handler answers: %+v", results[0][:3])
+	}
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		if diff := cmp.Diff(results[FormatMultipart], results[f]); diff != "" {
+			t.Errorf("%v against multipart (-want +got):\n%s", f, diff)
+		}
+	}
+}
+
+// TestClientODataJSONChangesets: with the OData JSON format a changeset is
+// an atomicity group: one commits, one rolls back and each of its calls
+// reports the failed call; a $1 target depends on call 1.
+func TestClientODataJSONChangesets(t *testing.T) {
+	s := newShop()
+	var sent bytes.Buffer
+	h := NewHandlerOptions(s, HandlerOptions{BeginGroup: s.begin})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		sent.Write(b)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/odata/$batch", Format: FormatODataJSON}
+	b := c.NewBatch()
+	b.Header.Set("Prefer", "odata.continue-on-error")
+	ok := b.Changeset()
+	ok.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	ok.Add(newReq(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
+	bad := b.Changeset()
+	bad.Add(newReq(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
+	bad.Add(newReq(t, "POST", "$3/Orders", `{"Qty":0}`), "4")
+	b.Add(newReq(t, "GET", "Customers(1)", ""), "5")
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, call := range b.Calls() {
+		resp, err := call.Wait(context.Background())
+		var ce *ChangesetError
+		switch {
+		case errors.As(err, &ce):
+			body, _ := io.ReadAll(ce.Response.Body)
+			got = append(got, fmt.Sprintf("%s: rolled back at %s: %d %s", call.ID(), ce.ID, ce.StatusCode, body))
+		case err != nil:
+			t.Fatalf("call %s: %v", call.ID(), err)
+		default:
+			body, _ := io.ReadAll(resp.Body)
+			got = append(got, fmt.Sprintf("%s: %d %s %s", call.ID(), resp.StatusCode, resp.Header.Get("Location"), body))
+		}
+	}
+	want := []string{
+		`1: 201 /odata/Customers(1) {"ID":1,"Name":"Ann"}`,
+		`2: 201 /odata/Orders(2) {"ID":2,"Customer":1}`,
+		`3: rolled back at 4: 400 {"error":"Qty must be positive"}`,
+		`4: rolled back at 4: 400 {"error":"Qty must be positive"}`,
+		`5: 200  {"ID":1,"Name":"Ann"}`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	var req struct {
+		Requests []struct {
+			ID, AtomicityGroup, URL string
+			DependsOn               []string
+		}
+	}
+	if err := json.Unmarshal(sent.Bytes(), &req); err != nil {
+		t.Fatalf("the batch sent is not JSON: %v: %s", err, sent.Bytes())
+	}
+	var shape []string
+	for _, r := range req.Requests {
+		shape = append(shape, fmt.Sprintf("%s %t %s %v", r.ID, r.AtomicityGroup != "", r.URL, r.DependsOn))
+	}
+	wantShape := []string{`1 true Customers []`, `2 true $1/Orders [1]`, `3 true Customers []`, `4 true $3/Orders [3]`, `5 false Customers(1) []`}
+	if diff := cmp.Diff(wantShape, shape); diff != "" {
+		t.Errorf("requests sent (-want +got):\n%s", diff)
+	}
+}
+
+// TestClientGraphJSONRefusesChangesets: Graph has no atomic groups.
+func TestClientGraphJSONRefusesChangesets(t *testing.T) {
+	c := &Client{Endpoint: "http://example.com/v1.0/$batch", Format: FormatGraphJSON}
+	b := c.NewBatch()
+	cs := b.Changeset()
+	call, _ := cs.Add(newReq(t, "GET", "/v1.0/me", ""), "1")
+	if err := b.Do(context.Background()); err == nil || !strings.Contains(err.Error(), "no atomic groups") {
+		t.Errorf("Do: %v", err)
+	}
+	if _, err := call.Wait(context.Background()); err == nil {
+		t.Error("the call has no error")
+	}
+}
+
+// TestTransportJSONFormats: a Transport in a JSON format batches
+// concurrent calls as a JSON batch (Graph's 20 calls make one full batch),
+// each call getting the response it would get alone, and the shared
+// Authorization once on the outer request.
+func TestTransportJSONFormats(t *testing.T) {
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		t.Run(f.String(), func(t *testing.T) {
+			a := newTestAPI(t, 0)
+			const n = 20
+			c := a.client(&Transport{Window: time.Minute, Format: f, Limits: Limits{MaxCalls: map[Format]int{FormatODataJSON: n}[f]}})
+			got := make([]string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					method, body := "GET", ""
+					if i%3 == 0 {
+						method, body = "POST", fmt.Sprintf(`{"n":%d}`, i)
+					}
+					s, err := do(c, context.Background(), method, fmt.Sprintf("%s/items/%d?x=%d", a.srv.URL, i, i), body)
+					if err != nil {
+						s = "error: " + err.Error()
+					}
+					got[i] = s
+				}()
+			}
+			wg.Wait()
+			for i := range n {
+				method, body := "GET", ""
+				if i%3 == 0 {
+					method, body = "POST", fmt.Sprintf(`{"n":%d}`, i)
+				}
+				if diff := cmp.Diff(alone(t, a, method, fmt.Sprintf("/items/%d?x=%d", i, i), body), got[i]); diff != "" {
+					t.Errorf("call %d through the transport (-alone +batched):\n%s", i, diff)
+				}
+			}
+			if b := a.batches.Load(); b != 1 || a.plain.Load() != n {
+				t.Errorf("%d batch requests and %d plain ones (the %d alone), want 1 batch", b, a.plain.Load(), n)
+			}
+			if a.outerAuth.Load() != 1 {
+				t.Errorf("Authorization on %d outer requests, want 1", a.outerAuth.Load())
+			}
+		})
+	}
+}
+
+// TestClientGraphJSONRetries: the Client's RetryPolicy works on a JSON
+// batch: a call answered 429 with Retry-After, a per-response field Graph
+// keeps, is sent again in a new batch request and succeeds.
+func TestClientGraphJSONRetries(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path]++
+		n := seen[r.URL.Path]
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/v1.0/throttled" && n == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"code":"TooManyRequests"}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"path":%q,"n":%d}`, r.URL.Path, n)
+	})
+	cb := &countBatches{h: NewHandlerOptions(inner, HandlerOptions{JSONFormat: FormatGraphJSON})}
+	srv := httptest.NewServer(cb)
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/v1.0/$batch", Format: FormatGraphJSON, Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Millisecond}}
+	b := c.NewBatch()
+	one, _ := b.Add(newReq(t, "GET", srv.URL+"/v1.0/me", ""), "1")
+	two, _ := b.Add(newReq(t, "GET", srv.URL+"/v1.0/throttled", ""), "2")
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, call := range []*Call{one, two} {
+		resp, err := call.Wait(context.Background())
+		if err != nil {
+			t.Fatalf("call %s: %v", call.ID(), err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got = append(got, fmt.Sprintf("%d %s", resp.StatusCode, body))
+	}
+	want := []string{`200 {"path":"/v1.0/me","n":1}`, `200 {"path":"/v1.0/throttled","n":2}`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if len(cb.cts) != 2 {
+		t.Errorf("%d batch requests, want 2 (the retry alone)", len(cb.cts))
+	}
+}

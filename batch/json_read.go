@@ -1,0 +1,743 @@
+package batch
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mixedcodec/mixed"
+)
+
+// A JSON batch is read into the same call records as a multipart one: each
+// request object becomes the raw HTTP/1.1 request it stands for, written
+// into the batch's arena by a MessageWriter with the options the calls are
+// read with, so that every rule of the multipart path (targets, hosts,
+// fields, limits) applies to it unchanged; an atomicity group becomes a
+// changeset, dependsOn the dependencies result references use.
+
+// errObjectTooLarge is what the body reader returns once one JSON value of
+// the batch, a request object or a field of the envelope, has gone past
+// MaxPartBytes: its end cannot be found without reading it, so the batch
+// stops there.
+var errObjectTooLarge = errors.New("over the size limit")
+
+// jsonSource counts the bytes of a JSON batch body the decoder reads, and
+// refuses to read past limit.
+type jsonSource struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (s *jsonSource) Read(p []byte) (int, error) {
+	if s.n >= s.limit {
+		return 0, errObjectTooLarge
+	}
+	if int64(len(p)) > s.limit-s.n {
+		p = p[:s.limit-s.n]
+	}
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	return n, err
+}
+
+// requestObject is one request object of a JSON batch. Headers, Body and
+// DependsOn are views of the object's bytes, valid until the next object
+// is read.
+type requestObject struct {
+	ID, Method, URL, AtomicityGroup string
+	Headers, Body                   []byte
+	DependsOn                       [][]byte
+}
+
+// parseRequestObject reads the request object b, which encoding/json has
+// read as a value and so is valid JSON, into jr: keys matched without
+// regard to case and the last of a repeated key kept, as encoding/json
+// does; a value of the wrong type is reported (the first one) after the
+// other keys have been read, so that the call still has its id.
+func parseRequestObject(b []byte, jr *requestObject) error {
+	*jr = requestObject{DependsOn: jr.DependsOn[:0]}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
+	}
+	var first error
+	fail := func(err error) {
+		if first == nil {
+			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
+		}
+	}
+	str := func(what string, v []byte, dst *string) {
+		switch v[0] {
+		case '"':
+			s, err := unquote(v)
+			if err != nil {
+				fail(err)
+			}
+			*dst = s
+		case 'n': // null leaves it as it is
+		default:
+			fail(fmt.Errorf("%s must be a string, not %.20s", what, v))
+		}
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		end := stringEnd(b, i)
+		key, err := unquoteView(b[i:end])
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrJSONRequest, err)
+		}
+		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
+		vend := valueEnd(b, i)
+		v := b[i:vend]
+		switch {
+		case bytes.EqualFold(key, []byte("id")):
+			switch {
+			case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+				jr.ID = string(v) // some clients number their requests
+			case v[0] == 'n':
+				jr.ID = ""
+			default:
+				str("an id", v, &jr.ID)
+			}
+		case bytes.EqualFold(key, []byte("method")):
+			str("method", v, &jr.Method)
+		case bytes.EqualFold(key, []byte("url")):
+			str("url", v, &jr.URL)
+		case bytes.EqualFold(key, []byte("atomicityGroup")):
+			str("atomicityGroup", v, &jr.AtomicityGroup)
+		case bytes.EqualFold(key, []byte("headers")):
+			jr.Headers = v
+		case bytes.EqualFold(key, []byte("body")):
+			jr.Body = v
+		case bytes.EqualFold(key, []byte("dependsOn")):
+			jr.DependsOn = jr.DependsOn[:0]
+			switch v[0] {
+			case 'n':
+			case '[':
+				for j := skipSpace(v, 1); v[j] != ']'; {
+					if v[j] != '"' {
+						fail(fmt.Errorf("dependsOn must be an array of strings"))
+						break
+					}
+					e := stringEnd(v, j)
+					d, err := unquoteView(v[j:e])
+					if err != nil {
+						fail(err)
+					}
+					jr.DependsOn = append(jr.DependsOn, d)
+					if j = skipSpace(v, e); v[j] == ',' {
+						j = skipSpace(v, j+1)
+					}
+				}
+			default:
+				fail(fmt.Errorf("dependsOn must be an array of strings, not %.20s", v))
+			}
+		}
+		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return first
+}
+
+// valueEnd returns the index just past the JSON value that starts at b[i];
+// b is valid JSON.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
+		j++
+	}
+	return j
+}
+
+// unquote is the JSON string literal b as a string: sliced out when it
+// holds no escapes (the common case, one allocation), else decoded by
+// encoding/json.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
+// jsonValues is a header value: a string, a number or a boolean as its
+// text, or an array of strings for a field given more than once.
+type jsonValues []string
+
+func (v *jsonValues) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		var ss []string
+		err := json.Unmarshal(b, &ss)
+		*v = ss
+		return err
+	}
+	if len(b) > 0 && b[0] == '"' {
+		s, err := unquote(b)
+		*v = jsonValues{s}
+		return err
+	}
+	if string(b) == "null" {
+		*v = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '{' {
+		return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+	}
+	*v = jsonValues{string(b)}
+	return nil
+}
+
+// jsonBatch is what reading a JSON batch keeps besides the calls.
+type jsonBatch struct {
+	ids    map[string]int // request ids and atomicity groups: their call (or head) index
+	closed map[string]bool
+	group  string // the atomicity group of the call read last
+	raw    json.RawMessage
+	req    requestObject
+	// seen[k] is 1 + the index of the last call found to depend on call
+	// k: a dependsOn of a million entries costs a million steps.
+	seen []int
+	mw   *mixed.MessageWriter
+	hdr  mixed.Header
+	base url.URL
+}
+
+// arenaWriter appends what is written to the batch's arena.
+type arenaWriter struct{ st *batchState }
+
+func (a arenaWriter) Write(p []byte) (int, error) {
+	a.st.arena = append(a.st.arena, p...)
+	return len(p), nil
+}
+
+// readJSON reads a JSON batch body, request object by request object, into
+// calls, and the body to its end.
+func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int, error) {
+	jb := &st.jb
+	if jb.ids == nil {
+		jb.ids, jb.closed = make(map[string]int), make(map[string]bool)
+		jb.mw = mixed.NewMessageWriterOptions(h.messageOptions())
+	}
+	clear(jb.ids)
+	clear(jb.closed)
+	jb.seen = jb.seen[:0]
+	jb.group = ""
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	jb.base = url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path}
+	st.spans, st.ncalls = st.spans[:0], 0
+	maxCalls := h.opts.MaxCalls
+	if st.format == FormatGraphJSON {
+		maxCalls = h.maxGraphCalls
+	}
+
+	src := &jsonSource{r: body}
+	dec := json.NewDecoder(src)
+	mark := func() { src.limit = src.n + h.opts.MaxPartBytes + 1 }
+	fail := func(err error) (int, error) {
+		if status, err := tooLarge(err); status != 0 {
+			return status, err
+		}
+		if errors.Is(err, errObjectTooLarge) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes)", ErrJSONBatch, h.opts.MaxPartBytes)
+		}
+		return http.StatusBadRequest, fmt.Errorf("%w: %w", ErrJSONBatch, err)
+	}
+	mark()
+	if err := expectDelim(dec, '{'); err != nil {
+		return fail(err)
+	}
+	seen := false
+	// Each value is marked before its first byte is looked at, More's
+	// peek included.
+	for mark(); dec.More(); mark() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fail(err)
+		}
+		mark()
+		if key, _ := tok.(string); key != "requests" || seen {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fail(err)
+			}
+			if err := checkDepth(skip, h.opts.MaxJSONDepth-1); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		seen = true
+		if err := expectDelim(dec, '['); err != nil {
+			return fail(err)
+		}
+		mark()
+		for n := 0; dec.More(); n++ {
+			if st.ncalls == maxCalls {
+				return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
+			}
+			// The decoder finds the object's end, and checks that it is
+			// JSON; the object's bytes are reused for the next one.
+			if err := dec.Decode(&jb.raw); err != nil {
+				return fail(err) // not JSON, or too large: the rest cannot be read
+			}
+			err := parseRequestObject(jb.raw, &jb.req)
+			st.ncalls++
+			h.addJSONCall(st, n, &jb.req, err)
+			mark()
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return fail(err)
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return fail(err)
+	}
+	if !seen {
+		return http.StatusBadRequest, fmt.Errorf("%w: no requests array", ErrJSONBatch)
+	}
+	// The body is read to its end before any call runs, as the multipart
+	// path does: only white space may follow, and only so much of it.
+	src.limit = src.n + h.opts.MaxEpilogueBytes + 1
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil || errors.Is(err, errObjectTooLarge) {
+			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
+		}
+		return fail(err)
+	}
+	for i, sp := range st.spans {
+		st.calls[i].cid = st.arena[sp.idStart:sp.idEnd:sp.idEnd]
+		st.calls[i].raw = st.arena[sp.rawStart:sp.rawEnd:sp.rawEnd]
+	}
+	return 0, nil
+}
+
+// expectDelim reads the next token, which must be the delimiter d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("found %v where %q belongs", tok, d)
+	}
+	return nil
+}
+
+// checkDepth reports ErrJSONTooDeep when the JSON value b nests deeper than
+// max, in one pass.
+func checkDepth(b []byte, max int) error {
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > max {
+				return fmt.Errorf("%w: more than %d levels", ErrJSONTooDeep, max)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// addJSONCall appends request object n of the batch, jr, as a call (after
+// its changeset head when it opens an atomicity group); readErr says why
+// the object is not a request, if it is not one.
+func (h *Handler) addJSONCall(st *batchState, n int, jr *requestObject, readErr error) {
+	jb := &st.jb
+	id := string(jr.ID)
+	group := jr.AtomicityGroup
+	if st.format == FormatGraphJSON {
+		group = "" // Graph has no atomicity groups
+	}
+	c := call{part: n}
+	err := readErr
+	if err == nil && group != "" {
+		switch k, known := jb.ids[group]; {
+		case group == jb.group:
+			c.kind, c.head = memberCall, k
+		case known && st.calls[k].kind != changesetHead:
+			err = fmt.Errorf("%w: atomicityGroup %q is the id of a request", ErrJSONRequest, group)
+		case jb.closed[group]:
+			err = fmt.Errorf("%w: the requests of atomicity group %q are not adjacent", ErrJSONRequest, group)
+		default:
+			if jb.group != "" {
+				jb.closed[jb.group] = true
+			}
+			jb.group = group
+			jb.ids[group] = len(st.calls)
+			st.appendCall(call{kind: changesetHead, part: n}, group)
+			c.kind, c.head = memberCall, len(st.calls)-1
+		}
+	}
+	if c.kind != memberCall && jb.group != "" {
+		jb.closed[jb.group] = true
+		jb.group = ""
+	}
+	if err == nil {
+		err = h.linkJSON(st, &c, id, jr)
+	}
+	at := len(st.arena)
+	if err == nil {
+		err = h.writeJSONCall(st, &c, jr)
+	}
+	if err != nil {
+		st.arena = st.arena[:at]
+		c.err = fmt.Errorf("request %d (id %q): %w", n, id, err)
+		if c.kind == memberCall {
+			// The group cannot run without it: it fails as a whole.
+			st.calls[c.head].err = c.err
+		}
+	}
+	if c.kind == memberCall {
+		st.calls[c.head].members++
+	}
+	if _, dup := jb.ids[id]; !dup && id != "" {
+		// Even a request that cannot run has its id taken: one that
+		// depends on it fails with 424.
+		jb.ids[id] = len(st.calls)
+	}
+	// The span of the id: appendCall writes it first, then the raw
+	// request follows in the arena.
+	st.appendCallRaw(c, id, at)
+}
+
+// appendCall appends call c, which has no request bytes, with id as its
+// Content-ID.
+func (st *batchState) appendCall(c call, id string) {
+	var sp span
+	sp.idStart = len(st.arena)
+	st.arena = append(st.arena, id...)
+	sp.idEnd, sp.rawStart, sp.rawEnd = len(st.arena), len(st.arena), len(st.arena)
+	st.calls = append(st.calls, c)
+	st.spans = append(st.spans, sp)
+}
+
+// appendCallRaw appends call c whose raw request starts at arena offset
+// rawStart and runs to the arena's end, with id as its Content-ID.
+func (st *batchState) appendCallRaw(c call, id string, rawStart int) {
+	sp := span{rawStart: rawStart, rawEnd: len(st.arena)}
+	sp.idStart = len(st.arena)
+	st.arena = append(st.arena, id...)
+	sp.idEnd = len(st.arena)
+	st.calls = append(st.calls, c)
+	st.spans = append(st.spans, sp)
+}
+
+// linkJSON checks the id of call c and resolves its dependsOn, which name
+// earlier requests or atomicity groups.
+func (h *Handler) linkJSON(st *batchState, c *call, id string, jr *requestObject) error {
+	jb := &st.jb
+	if id == "" {
+		return fmt.Errorf("%w: no id", ErrJSONRequest)
+	}
+	if _, dup := jb.ids[id]; dup {
+		return fmt.Errorf("%w: the id %q is not unique", ErrJSONRequest, id)
+	}
+	for _, d := range jr.DependsOn {
+		k, ok := jb.ids[string(d)]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: dependsOn %q names no earlier request or atomicity group", ErrJSONRequest, d)
+		case c.kind == memberCall && k == c.head:
+			return fmt.Errorf("%w: dependsOn %q names its own atomicity group", ErrJSONRequest, d)
+		}
+		st.dependOn(c, k)
+	}
+	return nil
+}
+
+// dependOn makes call c, the next call of the batch, wait for call k (a
+// call or a changeset head), and fail with 424 unless k succeeded.
+func (st *batchState) dependOn(c *call, k int) {
+	seen := st.jb.seen
+	for len(seen) <= k {
+		seen = append(seen, 0)
+	}
+	st.jb.seen = seen
+	if seen[k] == len(st.calls)+1 {
+		return
+	}
+	seen[k] = len(st.calls) + 1
+	c.after = append(c.after, k)
+	c.deps = append(c.deps, k)
+	if d := &st.calls[k]; !d.referenced {
+		d.referenced = true
+		d.done = make(chan struct{})
+	}
+}
+
+// writeJSONCall writes the HTTP/1.1 request that jr stands for into the
+// arena.
+func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) error {
+	jb := &st.jb
+	if jr.Method == "" {
+		return fmt.Errorf("%w: no method", ErrJSONRequest)
+	}
+	target, err := h.jsonTarget(st, c, jr.URL)
+	if err != nil {
+		return err
+	}
+	jb.hdr.Reset()
+	if err := addJSONHeaders(&jb.hdr, jr.Headers); err != nil {
+		return err
+	}
+	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
+	if err != nil {
+		return err
+	}
+	return jb.mw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
+}
+
+// addJSONHeaders adds the fields of the headers object raw, in the order
+// it gives them, to hdr: a value is a string, an array of strings (a field
+// given more than once), or a number or boolean taken as its text.
+// Content-Length and Transfer-Encoding are left out, since the body is
+// framed here. raw has been through encoding/json, so it is valid JSON,
+// which the walk relies on.
+func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if raw[0] != '{' {
+		return fmt.Errorf("%w: headers must be an object", ErrJSONRequest)
+	}
+	var name, value []byte
+	var err error
+	for i := skipSpace(raw, 1); raw[i] != '}'; {
+		end := stringEnd(raw, i)
+		if name, err = unquoteView(raw[i:end]); err != nil {
+			return fmt.Errorf("%w: header name: %w", ErrJSONRequest, err)
+		}
+		framing := bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
+		inArray := raw[i] == '['
+		if inArray {
+			i = skipSpace(raw, i+1)
+		}
+		for !inArray || raw[i] != ']' {
+			switch raw[i] {
+			case '{', '[':
+				return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+			case '"':
+				end = stringEnd(raw, i)
+				if value, err = unquoteView(raw[i:end]); err != nil {
+					return fmt.Errorf("%w: header %q: %w", ErrJSONRequest, name, err)
+				}
+			default:
+				end = i
+				for end < len(raw) && !strings.ContainsRune(",}] \t\r\n", rune(raw[end])) {
+					end++
+				}
+				value = raw[i:end]
+			}
+			if null := raw[i] == 'n'; !framing && !null {
+				hdr.AddBytes(name, bytes.Trim(value, " \t"))
+			}
+			i = skipSpace(raw, end)
+			if !inArray {
+				break
+			}
+			if raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		if inArray {
+			i = skipSpace(raw, i+1)
+		}
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return nil
+}
+
+// skipSpace returns the index of the first byte of b at or after i that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string literal that
+// starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// unquoteView is the JSON string literal b decoded: a view of b when it
+// holds no escapes and is valid UTF-8, else a decoded copy (invalid UTF-8
+// replaced, as encoding/json does).
+func unquoteView(b []byte) ([]byte, error) {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return b[1 : len(b)-1], nil
+	}
+	s, err := unquote(b)
+	return []byte(s), err
+}
+
+// jsonTarget is the request target of a call whose url is u: a path as it
+// is, an absolute URL as it is (the call is refused later unless it names
+// the batch endpoint's host), $id (OData's reference to the Location of an
+// earlier request's response) a placeholder that callRequest replaces,
+// and anything else resolved against the batch request's URL, as OData
+// resolves against the service root.
+func (h *Handler) jsonTarget(st *batchState, c *call, u string) (string, error) {
+	if u == "" {
+		return "", fmt.Errorf("%w: no url", ErrJSONRequest)
+	}
+	if !validURL(u) {
+		u = escapeURL(u)
+	}
+	if u[0] == '$' {
+		id, rest := u[1:], ""
+		if k := strings.IndexAny(id, "/?"); k >= 0 {
+			id, rest = id[:k], id[k:]
+		}
+		if k, ok := st.jb.ids[id]; ok && st.calls[k].kind != changesetHead {
+			st.dependOn(c, k)
+			c.locRef, c.locRest = k+1, rest
+			return "/", nil
+		}
+	}
+	if u[0] == '/' && (len(u) == 1 || u[1] != '/') {
+		return u, nil
+	}
+	ref, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("%w: url %q: %w", ErrJSONRequest, u, err)
+	}
+	if ref.Scheme != "" {
+		return u, nil
+	}
+	return st.jb.base.ResolveReference(ref).String(), nil
+}
+
+// validURL reports whether u can stand in a request line as it is: no
+// white space, control characters or bytes outside ASCII.
+func validURL(u string) bool {
+	for i := 0; i < len(u); i++ {
+		if u[i] <= ' ' || u[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// escapeURL percent-encodes what validURL refuses: a client that wrote a
+// name with spaces or accents in a url means those characters.
+func escapeURL(u string) string {
+	var b strings.Builder
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; c <= ' ' || c >= 0x7f {
+			b.WriteString("%" + strings.ToUpper(strconv.FormatUint(uint64(c)>>4, 16)+strconv.FormatUint(uint64(c)&15, 16)))
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// jsonBody is the body of a request object as bytes: a JSON value when
+// the request's Content-Type is JSON (or when it has none, which it then
+// gets), else a string, base64-encoded (OData: base64url; either
+// alphabet, padded or not, is read).
+func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	ct := hdr.Get("Content-Type")
+	if !hdr.Has("Content-Type") {
+		hdr.Add("Content-Type", "application/json")
+		ct = "application/json"
+	}
+	if isJSONMedia(ct) || raw[0] != '"' {
+		if err := checkDepth(raw, h.opts.MaxJSONDepth-2); err != nil {
+			return nil, err
+		}
+		return raw, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%w: body: %w", ErrJSONRequest, err)
+	}
+	b, err := decodeBase64(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the body of a request of type %q is not base64: %w", ErrJSONRequest, ct, err)
+	}
+	return b, nil
+}
+
+// decodeBase64 decodes s in either base64 alphabet, with or without
+// padding.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "-_") {
+		return base64.RawURLEncoding.DecodeString(s)
+	}
+	return base64.RawStdEncoding.DecodeString(s)
+}
+
+// isJSONMedia reports whether the Content-Type ct is JSON:
+// application/json or a +json type, parameters aside.
+func isJSONMedia(ct string) bool {
+	ct, _, _ = strings.Cut(ct, ";")
+	ct = strings.TrimSpace(ct)
+	return strings.EqualFold(ct, "application/json") ||
+		len(ct) > 5 && strings.EqualFold(ct[len(ct)-5:], "+json")
+}
