@@ -85,15 +85,6 @@ func TestHeaderGetDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// fields returns h's fields in wire order, as strings, for comparisons.
-func fields(h *Header) [][2]string {
-	var out [][2]string
-	for n, v := range h.All() {
-		out = append(out, [2]string{string(n), string(v)})
-	}
-	return out
-}
-
 // A part's Header converted with MIMEHeader equals the header mime/multipart
 // reads from the same bytes.
 func TestHeaderMIMEHeaderMatchesStdlib(t *testing.T) {

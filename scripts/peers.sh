@@ -7,7 +7,8 @@
 #   npm:    the locked packages of batch/testdata/interop/node,
 #           batch/testdata/interop/graph (Microsoft Graph's JavaScript
 #           client), batch/testdata/interop/azurite (Azurite, the Azure
-#           Storage emulator) and bench/node
+#           Storage emulator), batch/testdata/interop/cap (SAP CAP, with a
+#           Node.js 22 binary from npm) and bench/node
 #           (npm ci, only when node_modules is missing or older than the lock)
 #
 # Run it from anywhere: sh scripts/peers.sh. .ci/run runs it before the
@@ -74,7 +75,7 @@ if [ -n "$missing" ]; then
   apt_install $missing
 fi
 echo "node $(node --version), npm $(npm --version)"
-for dir in batch/testdata/interop/node batch/testdata/interop/graph batch/testdata/interop/azurite bench/node; do
+for dir in batch/testdata/interop/node batch/testdata/interop/graph batch/testdata/interop/azurite batch/testdata/interop/cap bench/node; do
   if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
      [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "npm ci in $dir"

@@ -16,7 +16,7 @@ import (
 // server, so it reports every target form as written.
 var decodeOpts = mixed.MessageOptions{AllowAbsoluteTargets: true, AllowRelativeTargets: true}
 
-const decodeHelp = `usage: mixed decode [-boundary B | -content-type VALUE] [-dechunked] [FILE]
+const decodeHelp = `usage: mixed decode [-boundary B | -content-type VALUE] [-dechunked] [-format F] [FILE]
 
 Reads a batch from FILE, or standard input when FILE is absent or "-", and
 prints one JSON object per line, each as soon as it is read:
@@ -62,6 +62,34 @@ otherwise the input is read as a whole HTTP message, framed by its own
 head: its Content-Length, its chunked coding, or (a response only) the end
 of the input. A message that ends early is an error.
 
+A JSON batch is read too, found by itself: a body whose first byte
+after white space is "{" (or any body, with -content-type
+application/json), or a whole message whose Content-Type is JSON. Its
+format is OData 4.01's JSON batch or Microsoft Graph's JSON batching,
+which share a shape: {"requests": [...]}, each request an object with
+"id", "method", "url", "headers", "body", "atomicityGroup" and
+"dependsOn"; or {"responses": [...]}, with "status" for "method" and
+"url". The envelope says {"format": "json"} and has an empty
+"boundary". Each request or response is printed as the line of the
+application/http part that would carry it in multipart:
+
+  - "headers": Content-Type: application/http, and Content-ID: the "id";
+  - "atomicity_group" and "depends_on": the request's "atomicityGroup"
+    and "dependsOn", when it has them;
+  - "http": the method and the url as the target (spaces and other bytes
+    a request line cannot hold percent-encoded), or the status; the
+    "headers" in order (but Content-Length and Transfer-Encoding, as the
+    JSON batch frames the body), with Content-Type: application/json
+    added to a body that has none; and the body as bytes: a JSON body as
+    it is written, a string in OData of a text/* type as its text, any
+    other string as base64 (either alphabet, padded or not). -format
+    graph-json reads text/* bodies as base64 too, as Graph writes them.
+
+A request object that is not one (no "method", an "id" that is not a
+string or number, a body that is not base64) is printed with "error"
+and its JSON as "body", and decode goes on. A JSON batch is read one
+request or response at a time, each held whole up to 64 MiB.
+
 What "curl -i" and "curl -si" print is read as it is: the status line of
 an HTTP/2 or HTTP/3 response ("HTTP/2 200"), interim 1xx responses before
 the final one (skipped), and a body that curl has already de-chunked under
@@ -76,7 +104,9 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	var o decodeOptions
 	fs.StringVar(&o.boundary, "boundary", "", "the multipart boundary of a bare body")
-	fs.StringVar(&o.contentType, "content-type", "", "the Content-Type of a bare body, naming its boundary")
+	fs.StringVar(&o.contentType, "content-type", "", "the Content-Type of a bare body, naming its boundary (or application/json: a JSON batch)")
+	format := ""
+	fs.StringVar(&format, "format", "", "how a JSON batch's string bodies are read: odata-json (text/* as text, the default) or graph-json (all base64)")
 	fs.BoolVar(&o.dechunked, "dechunked", false, "the whole message's body was de-chunked already (curl -i), whatever its Transfer-Encoding says")
 	if code := parseFlags(fs, decodeHelp, args, stdout, stderr); code >= 0 {
 		return code
@@ -89,7 +119,13 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case o.dechunked && (o.boundary != "" || o.contentType != ""):
 		return usageErr(stderr, "mixed decode", "-dechunked is for a whole HTTP message, not with -boundary or -content-type")
 	}
-	if o.contentType != "" {
+	var err error
+	if o.format, err = parseFormat(format); err != nil || o.format == formatMultipart && format != "" {
+		return usageErr(stderr, "mixed decode", fmt.Sprintf("-format %q: want odata-json or graph-json", format))
+	}
+	if mt, _ := mediaType([]byte(o.contentType)); isJSONType(mt) {
+		o.json = true
+	} else if o.contentType != "" {
 		b, err := mixed.ParseBoundary(o.contentType)
 		if err != nil {
 			return usageErr(stderr, "mixed decode", "-content-type: "+errText(err))
@@ -121,6 +157,8 @@ func decodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 type decodeOptions struct {
 	boundary    string // of a bare body; "" to find it
 	contentType string
+	json        bool        // the bare body is a JSON batch (-content-type says so)
+	format      batchFormat // how a JSON batch's string bodies are read
 	dechunked   bool
 	note        func(string)
 }
@@ -135,6 +173,9 @@ func decode(in *bufio.Reader, o decodeOptions, out *bufio.Writer) (int, error) {
 	var body io.Reader = in
 	env := &envelopeJSON{Kind: "envelope", Boundary: o.boundary}
 	finish := func() error { return nil }
+	if o.boundary == "" && (o.json || startsJSON(in)) {
+		return decodeJSONLines(in, &envelopeJSON{Kind: "envelope", Format: "json"}, o, out, finish)
+	}
 	if o.boundary == "" {
 		if first, _ := in.Peek(2); string(first) == "--" {
 			b, err := firstLineBoundary(in)
@@ -148,6 +189,9 @@ func decode(in *bufio.Reader, o decodeOptions, out *bufio.Writer) (int, error) {
 				return 0, err
 			}
 			env, body, finish = m.json, m.body, m.finish
+			if env.Format == "json" {
+				return decodeJSONLines(body, env, o, out, finish)
+			}
 		}
 	}
 	lw := newJSONLineWriter(out)
@@ -170,6 +214,20 @@ func decode(in *bufio.Reader, o decodeOptions, out *bufio.Writer) (int, error) {
 			return failed, fmt.Errorf("part %d: %w", i, err)
 		}
 	}
+}
+
+// decodeJSONLines prints the envelope env, then the lines of the JSON
+// batch in body, then calls finish.
+func decodeJSONLines(body io.Reader, env *envelopeJSON, o decodeOptions, out *bufio.Writer, finish func() error) (int, error) {
+	lw := newJSONLineWriter(out)
+	if err := lw.line(env); err != nil {
+		return 0, err
+	}
+	failed, err := decodeJSON(body, o.format, lw)
+	if err != nil {
+		return failed, err
+	}
+	return failed, finish()
 }
 
 func countErrors(p *partJSON) int {
@@ -315,11 +373,15 @@ func readEnvelope(in *bufio.Reader, o decodeOptions) (*message, error) {
 	if ct == nil {
 		return nil, errors.New("the HTTP message has no Content-Type naming a boundary")
 	}
-	b, err := mixed.ParseBoundary(string(ct))
-	if err != nil {
-		return nil, fmt.Errorf("the HTTP message's Content-Type: %w", err)
+	if mt, _ := mediaType(ct); isJSONType(mt) {
+		env.Format = "json"
+	} else {
+		b, err := mixed.ParseBoundary(string(ct))
+		if err != nil {
+			return nil, fmt.Errorf("the HTTP message's Content-Type: %w", err)
+		}
+		env.Boundary = b
 	}
-	env.Boundary = b
 	cb := &countingReader{r: mb}
 	finish := func() error {
 		if _, err := io.Copy(io.Discard, cb); err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/mixedcodec/mixed"
 )
 
-const encodeHelp = `usage: mixed encode [-boundary B] [-envelope "METHOD URL"] [-host HOST] [FILE]
+const encodeHelp = `usage: mixed encode [-boundary B | -format F] [-envelope "METHOD URL"] [-host HOST] [FILE]
 
 Reads the JSON lines that "mixed decode" prints, from FILE or standard
 input, and writes the multipart body they describe: each part's headers,
@@ -51,6 +51,30 @@ Content-Length if it is a request, and none if it is a response, whose
 body ends with the output). So decode | encode gives back the message
 decode read.
 
+Lines with the same "atomicity_group", one after the other, are written
+as one changeset: a multipart/mixed part whose Content-ID is the group's
+name, holding their parts. "depends_on" has no place in multipart and is
+dropped.
+
+-format odata-json or -format graph-json writes a JSON batch instead of
+multipart/mixed: {"requests": [...]} or {"responses": [...]}, one object
+a line, each from the application/http part a line describes: "id" from
+its Content-ID (angle brackets dropped; its position from 1 without
+one), "method" and "url" (the target, as it is) or "status",
+"atomicityGroup" and "dependsOn" from the line's "atomicity_group" and
+"depends_on", and each part of a changeset (a "parts" line) in the
+atomicity group named by the changeset's Content-ID (or "changesetN").
+"headers" is the message's fields in order, a repeated name's values
+joined by ", ", without Content-Length and Transfer-Encoding; OData
+responses' names in lower case, as OData 4.01 writes them. "body" is a
+JSON body as JSON (compacted; a JSON type that is not valid JSON is an
+error); in OData, a text/* body as a string (UTF-8 only) and any other
+in base64url; in Graph, any non-JSON body in base64. A part that is not
+application/http, requests and responses mixed, or (Graph) an atomicity
+group are errors: Graph's batching has no groups. Each line is held
+whole, up to 64 MiB, and written before the next is read. An envelope
+head gets Content-Type: application/json.
+
 -envelope writes a new HTTP/1.1 request around the body instead, with
 Host, Content-Type and Content-Length, and no other field: the request
 line's target is a URL ("POST http://host/batch/farm/v1") whose host
@@ -66,6 +90,7 @@ func encodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	boundary := fs.String("boundary", "", "the boundary to write (default: the envelope line's, else random)")
 	envelope := fs.String("envelope", "", `write a whole HTTP request with this request line, e.g. "POST http://host/batch/farm/v1"`)
 	host := fs.String("host", "", "the Host of the -envelope request, when its target is a path")
+	formatName := fs.String("format", "multipart", "the batch format to write: multipart, odata-json or graph-json")
 	if code := parseFlags(fs, encodeHelp, args, stdout, stderr); code >= 0 {
 		return code
 	}
@@ -81,6 +106,13 @@ func encodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	} else if *host != "" {
 		return usageErr(stderr, "mixed encode", "-host needs -envelope")
 	}
+	format, err := parseFormat(*formatName)
+	if err != nil {
+		return usageErr(stderr, "mixed encode", err.Error())
+	}
+	if *boundary != "" && format != formatMultipart {
+		return usageErr(stderr, "mixed encode", "-boundary is for -format multipart")
+	}
 	if *boundary != "" {
 		if err := mixed.NewWriter(io.Discard).SetBoundary(*boundary); err != nil {
 			return usageErr(stderr, "mixed encode", "-boundary: "+errText(err))
@@ -93,8 +125,12 @@ func encodeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer in.Close()
 
 	out := &output{dst: stdout, limit: holdOutput}
-	w := mixed.NewWriter(out)
-	err = encode(newLineScanner(bufio.NewReaderSize(in, 64<<10)), w, *boundary, out, req)
+	lines := newLineScanner(bufio.NewReaderSize(in, 64<<10))
+	if format == formatMultipart {
+		err = encode(lines, mixed.NewWriter(out), *boundary, out, req)
+	} else {
+		err = encodeJSON(lines, format, out, req)
+	}
 	if err == nil {
 		err = out.finish()
 	}
@@ -146,10 +182,11 @@ func encode(s *lineScanner, w *mixed.Writer, boundary string, out *output, req *
 	}
 	setHead := func(e *httpJSON) {
 		if e != nil {
-			out.prepare = func() (*envelopeHead, error) { return prepareEnvelope(e, w) }
+			out.prepare = func() (*envelopeHead, error) { return prepareEnvelope(e, w.ContentType(), w.Boundary()) }
 		}
 	}
 	setHead(req)
+	g := &groupWriter{w: w}
 	for n := 1; ; n++ {
 		more, err := s.nextLine()
 		if err != nil {
@@ -159,16 +196,19 @@ func encode(s *lineScanner, w *mixed.Writer, boundary string, out *output, req *
 			if n == 1 {
 				return errors.New("the input is empty: want JSON lines as \"mixed decode\" prints them")
 			}
+			if err := g.end(); err != nil {
+				return err
+			}
 			return w.Close()
 		}
-		e, err := readLine(s, w)
+		e, _, err := readLine(s, g.target)
 		switch {
 		case err != nil:
 			return fmt.Errorf("line %d: %w", s.line, err)
 		case e != nil && n > 1:
 			return fmt.Errorf("line %d: an envelope line must be the first line", s.line)
 		case e != nil:
-			if boundary == "" {
+			if boundary == "" && e.Boundary != "" {
 				if err := w.SetBoundary(e.Boundary); err != nil {
 					return fmt.Errorf("line %d: %w", s.line, err)
 				}
@@ -295,12 +335,14 @@ const (
 )
 
 // prepareEnvelope checks the head e of the whole message written around
-// the multipart body of w. The start line and fields are written as
+// the body, whose Content-Type is ct: a multipart one naming boundary, or
+// (boundary "") a JSON batch's. The start line and fields are written as
 // given, but for the framing: Content-Length is set to the body's length,
 // a chunked body is written in chunks, and a Content-Type that does not
-// name w's boundary is replaced by w's. A request without framing fields
-// gets a Content-Length; a response without them ends with the output.
-func prepareEnvelope(e *httpJSON, w *mixed.Writer) (*envelopeHead, error) {
+// name the boundary (or, for JSON, is not JSON) is replaced by ct. A
+// request without framing fields gets a Content-Length; a response
+// without them ends with the output.
+func prepareEnvelope(e *httpJSON, ct, boundary string) (*envelopeHead, error) {
 	proto := e.Proto
 	if proto == "" {
 		proto = "HTTP/1.1"
@@ -334,8 +376,12 @@ func prepareEnvelope(e *httpJSON, w *mixed.Writer) (*envelopeHead, error) {
 				return nil, errors.New("two Content-Type fields")
 			}
 			hasCT = true
-			if b, err := mixed.ParseBoundary(f[1]); err != nil || b != w.Boundary() {
-				f[1] = w.ContentType()
+			if boundary == "" {
+				if mt, _ := mediaType([]byte(f[1])); !isJSONType(mt) {
+					f[1] = ct
+				}
+			} else if b, err := mixed.ParseBoundary(f[1]); err != nil || b != boundary {
+				f[1] = ct
 			}
 			check.Add(f[0], f[1])
 		default:
@@ -350,7 +396,7 @@ func prepareEnvelope(e *httpJSON, w *mixed.Writer) (*envelopeHead, error) {
 		return nil, errors.New("Transfer-Encoding in an HTTP/1.0 message")
 	}
 	if !hasCT {
-		h.fields = append(h.fields, [2]string{"Content-Type", w.ContentType()})
+		h.fields = append(h.fields, [2]string{"Content-Type", ct})
 	}
 	mw := mixed.NewMessageWriterOptions(decodeOpts)
 	if e.Method != "" {

@@ -388,11 +388,14 @@ func (s *lineScanner) bodyString(b64 bool, write func([]byte) error) error {
 // A partLine is what one line has given so far, and the part it writes.
 type partLine struct {
 	s *lineScanner
-	w *mixed.Writer
+	// target gives the writer of the part, by its atomicity group: the
+	// batch's, or a changeset's (see groupWriter).
+	target func(group string) (*mixed.Writer, error)
 
 	kind       *string
 	partKey    string // the first key no envelope has, for a late "kind"
 	boundary   *string
+	format     *string
 	p          partJSON
 	headers    bool
 	body       []byte // held: the part is not created yet
@@ -406,27 +409,31 @@ type partLine struct {
 }
 
 // readLine reads the line the scanner is at: an envelope, returned, or a
-// part, written to w (streamed into it when the keys come in decode's
-// order).
-func readLine(s *lineScanner, w *mixed.Writer) (*envelopeJSON, error) {
-	l := &partLine{s: s, w: w}
+// part, written to the writer target gives for its group (streamed into
+// it when the keys come in decode's order), and returned.
+func readLine(s *lineScanner, target func(group string) (*mixed.Writer, error)) (*envelopeJSON, *partJSON, error) {
+	l := &partLine{s: s, target: target}
 	if err := s.object(l.key); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.endLine(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kind := ""
 	if l.kind != nil {
 		kind = *l.kind
 	}
 	if kind == "envelope" {
-		return l.envelope()
+		e, err := l.envelope()
+		return e, nil, err
 	}
 	if l.boundary != nil {
-		return nil, errors.New(`unknown key "boundary"`)
+		return nil, nil, errors.New(`unknown key "boundary"`)
 	}
-	return nil, l.finish()
+	if l.format != nil {
+		return nil, nil, errors.New(`unknown key "format"`)
+	}
+	return nil, &l.p, l.finish()
 }
 
 func (l *partLine) isEnvelope() bool { return l.kind != nil && *l.kind == "envelope" }
@@ -434,7 +441,7 @@ func (l *partLine) isEnvelope() bool { return l.kind != nil && *l.kind == "envel
 // key reads the value of a key of the line.
 func (l *partLine) key(k string) error {
 	s := l.s
-	if k != "kind" && k != "boundary" && k != "http" {
+	if k != "kind" && k != "boundary" && k != "format" && k != "http" {
 		if l.isEnvelope() {
 			return fmt.Errorf("unknown key %q", k)
 		}
@@ -461,6 +468,23 @@ func (l *partLine) key(k string) error {
 	case "boundary":
 		l.boundary = new(string)
 		return s.value(l.boundary)
+	case "format":
+		l.format = new(string)
+		if err := s.value(l.format); err != nil {
+			return err
+		}
+		if *l.format != "json" && *l.format != "multipart" {
+			return fmt.Errorf(`unknown format %q: want "json" or "multipart"`, *l.format)
+		}
+		return nil
+	case "atomicity_group", "depends_on":
+		if l.pw != nil {
+			return fmt.Errorf("%q after the body: give it first", k)
+		}
+		if k == "depends_on" {
+			return s.value(&l.p.DependsOn)
+		}
+		return s.value(&l.p.Group)
 	case "index":
 		return s.value(&l.p.Index)
 	case "headers":
@@ -551,7 +575,11 @@ func (l *partLine) create(what string) error {
 	for _, f := range l.p.Headers {
 		h.Add(f[0], f[1])
 	}
-	pw, err := l.w.CreatePart(&h)
+	w, err := l.target(l.p.Group)
+	if err != nil {
+		return err
+	}
+	pw, err := w.CreatePart(&h)
 	if err != nil {
 		return err
 	}
@@ -682,10 +710,15 @@ func (l *partLine) envelope() (*envelopeJSON, error) {
 	if l.httpKeys != "" {
 		return nil, errors.New(`the envelope's "http" has no body: the parts are its body`)
 	}
-	if l.boundary == nil || *l.boundary == "" {
+	if l.format != nil {
+		e.Format = *l.format
+	}
+	if (l.boundary == nil || *l.boundary == "") && e.Format != "json" {
 		return nil, errors.New(`the envelope has no "boundary"`)
 	}
-	e.Boundary = *l.boundary
+	if l.boundary != nil {
+		e.Boundary = *l.boundary
+	}
 	return e, nil
 }
 
@@ -708,7 +741,11 @@ func (l *partLine) finish() error {
 		s := string(l.httpBody)
 		l.p.HTTP.Body = &s
 	}
-	return writePart(l.w, &l.p)
+	w, err := l.target(l.p.Group)
+	if err != nil {
+		return err
+	}
+	return writePart(w, &l.p)
 }
 
 // strictUnmarshal decodes the JSON value b into v, refusing unknown keys.

@@ -12,6 +12,7 @@ import (
 type envelopeJSON struct {
 	Kind     string    `json:"kind"` // "envelope"
 	Boundary string    `json:"boundary"`
+	Format   string    `json:"format,omitempty"` // "json" for a JSON batch, whose boundary is ""
 	HTTP     *httpJSON `json:"http,omitempty"`
 }
 
@@ -21,11 +22,16 @@ type partJSON struct {
 	Kind    string      `json:"kind,omitempty"` // "part" or absent; only encode's input
 	Index   int         `json:"index"`
 	Headers [][2]string `json:"headers"`
-	Body    *string     `json:"body,omitempty"`
-	BodyB64 *string     `json:"body_base64,omitempty"`
-	HTTP    *httpJSON   `json:"http,omitempty"`
-	Parts   []partJSON  `json:"parts,omitempty"`
-	Error   string      `json:"error,omitempty"`
+	// Group and DependsOn are a JSON batch's atomicityGroup and
+	// dependsOn: members of a group are adjacent lines, which encode
+	// writes as one changeset in multipart.
+	Group     string     `json:"atomicity_group,omitempty"`
+	DependsOn []string   `json:"depends_on,omitempty"`
+	Body      *string    `json:"body,omitempty"`
+	BodyB64   *string    `json:"body_base64,omitempty"`
+	HTTP      *httpJSON  `json:"http,omitempty"`
+	Parts     []partJSON `json:"parts,omitempty"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // httpJSON is an embedded HTTP message: a request (method, target) or a

@@ -2,16 +2,18 @@
 //
 // Usage:
 //
-//	mixed decode [-boundary B | -content-type VALUE] [-dechunked] [FILE]
-//	mixed encode [-boundary B] [-envelope "POST http://host/path"] [-host HOST] [FILE]
-//	mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
+//	mixed decode [-boundary B | -content-type VALUE] [-dechunked] [-format F] [FILE]
+//	mixed encode [-boundary B | -format F] [-envelope "POST http://host/path"] [-host HOST] [FILE]
+//	mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts]
 //	mixed help [CMD]
 //	mixed version
 //
 // decode reads a batch (a bare multipart/mixed body, or a whole HTTP request
 // or response carrying one, as curl -i prints it) and prints one JSON
 // object per line: first the envelope, then each part as soon as it is
-// read. encode reads such lines and writes the batch back. Both stream: a
+// read; a JSON batch (OData 4.01's or Microsoft Graph's) is printed as
+// the parts that would carry it. encode reads such lines and writes the
+// batch back, in multipart/mixed or (-format) a JSON batch format. Both stream: a
 // part of any size passes through in bounded memory (see "mixed help
 // decode" for how a long part is printed). serve answers
 // batch requests, sending each call to an upstream API, or to a built-in
@@ -38,9 +40,9 @@ func main() {
 }
 
 const usage = `usage:
-  mixed decode [-boundary B | -content-type VALUE] [-dechunked] [FILE]
-  mixed encode [-boundary B] [-envelope "POST http://host/path"] [-host HOST] [FILE]
-  mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
+  mixed decode [-boundary B | -content-type VALUE] [-dechunked] [-format F] [FILE]
+  mixed encode [-boundary B | -format F] [-envelope "POST http://host/path"] [-host HOST] [FILE]
+  mixed serve  [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts]
   mixed help [CMD]
   mixed version
 Run "mixed help CMD" for details.

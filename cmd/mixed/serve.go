@@ -25,11 +25,14 @@ import (
 	"github.com/mixedcodec/mixed/batch"
 )
 
-var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [timeouts]
+var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts]
 
 A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
-like Google's batch endpoints, sending each call to the upstream API over
-pooled keep-alive connections, so that any REST API gains batching. Without
+like Google's batch endpoints, and POST of application/json there as a
+JSON batch (-json-format: OData 4.01's JSON batch, the default, or
+Microsoft Graph's JSON batching), each in its own format, sending each
+call to the upstream API over pooled keep-alive connections, so that any
+REST API gains batching. Without
 -upstream it serves the demo "farm" API of Google Calendar's batch
 documentation in-process (GET /farm/v1/animals, GET/PUT/DELETE
 /farm/v1/animals/{name}), so that the documentation's example works
@@ -60,7 +63,10 @@ calls run in order and succeed or fail together. The demo API's store takes
 part: a changeset holds the store from its first call to its last, and if a
 call fails (status 400 or more) the changes of the calls before it are
 undone and the changeset's answer is that failed response alone; otherwise
-the answer is a nested multipart/mixed of every response. A target
+the answer is a nested multipart/mixed of every response. In a JSON
+batch, the requests of one "atomicityGroup" are such a changeset (OData
+only: Graph's batching has none), and "dependsOn" orders calls: a call
+whose dependency failed answers 424. A target
 "$1/..." in a changeset means the Location of the response of its call
 with Content-ID 1 (a PUT that creates an animal gives one). Try, with
 CRLF line ends (curl --data-binary @file):
@@ -136,6 +142,7 @@ type serveConfig struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	callTimeout  time.Duration
+	jsonFormat   batch.Format // of an application/json batch
 	// logger, if set, takes serve's log lines (-log): a batch's at info
 	// level, each call's at debug level. Nil writes the plain lines.
 	logger *slog.Logger
@@ -158,6 +165,7 @@ func defaultConfig() serveConfig {
 		writeTimeout: defaultWriteTimeout,
 		idleTimeout:  defaultIdleTimeout,
 		callTimeout:  defaultCallTimeout,
+		jsonFormat:   batch.FormatODataJSON,
 	}
 }
 
@@ -171,6 +179,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it)")
+	jsonFormat := fs.String("json-format", cfg.jsonFormat.String(), "how an application/json batch is read and answered: odata-json or graph-json")
 	logFormat := fs.String("log", "", "the log's format: text or json (log/slog's); default: plain lines")
 	logLevel := fs.String("log-level", "info", "with -log: info (a line per batch) or debug (and a line per call)")
 	if code := parseFlags(fs, serveHelp, args, stdout, stderr); code >= 0 {
@@ -178,6 +187,10 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return usageErr(stderr, "mixed serve", fmt.Sprintf("unexpected argument %q: serve takes flags only", fs.Arg(0)))
+	}
+	var err error
+	if cfg.jsonFormat, err = parseServeJSONFormat(*jsonFormat); err != nil {
+		return usageErr(stderr, "mixed serve", err.Error())
 	}
 	for _, d := range []struct {
 		name string
@@ -187,7 +200,6 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 			return usageErr(stderr, "mixed serve", fmt.Sprintf("-%s %v: want 0 (none) or more", d.name, d.v))
 		}
 	}
-	var err error
 	if cfg.path, err = batchPathOf(*batchPath); err != nil {
 		return usageErr(stderr, "mixed serve", err.Error())
 	}
@@ -212,6 +224,16 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	return 0
+}
+
+// parseServeJSONFormat reads -json-format.
+func parseServeJSONFormat(s string) (batch.Format, error) {
+	for _, f := range []batch.Format{batch.FormatODataJSON, batch.FormatGraphJSON} {
+		if s == f.String() {
+			return f, nil
+		}
+	}
+	return 0, fmt.Errorf("-json-format %q: want odata-json or graph-json", s)
 }
 
 // newLogger returns the logger of -log format and -log-level level,
@@ -329,6 +351,7 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.Ha
 		HaltHeader:       batch.DefaultHaltHeader,
 		Changesets:       true,
 		CallTimeout:      cfg.callTimeout,
+		JSONFormat:       cfg.jsonFormat,
 		Logger:           cfg.logger,
 	}
 	if opts.Logger == nil {

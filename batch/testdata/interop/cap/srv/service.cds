@@ -1,0 +1,5 @@
+using interop from '../db/schema';
+
+service CatalogService {
+  entity Books as projection on interop.Books;
+}
