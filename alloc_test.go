@@ -14,20 +14,6 @@ import (
 // measured function also checks what it read or wrote, so that a run that
 // fails early and allocates nothing cannot pass.
 
-const allocBatchParts = 100
-
-// allocRuns is how many runs testing.AllocsPerRun averages over.
-const allocRuns = 50
-
-// allocCheck fails t unless f allocates nothing per run after one warm-up
-// run (AllocsPerRun's own warm-up call grows the buffers that Reset keeps).
-func allocCheck(t *testing.T, f func()) {
-	t.Helper()
-	if n := testing.AllocsPerRun(allocRuns, f); n != 0 {
-		t.Errorf("%v allocations per run, want 0", n)
-	}
-}
-
 func TestAllocsReadBatch(t *testing.T) {
 	in := benchBatchResponse(allocBatchParts)
 	want, err := stdParts(in, benchBoundary)

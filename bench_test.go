@@ -3,13 +3,11 @@ package mixed
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,44 +35,12 @@ import (
 // NextRawPart is the like-for-like call (for these inputs, which have no
 // Content-Transfer-Encoding, both return the same bytes).
 
-// benchBoundary is shaped like Google's batch boundaries but without the '='
-// that mime.ParseMediaType rejects; mime/multipart takes the boundary as is,
-// so no media type is parsed on either side.
-const benchBoundary = "batch_pK7JBAk73-E_AA5eFwv4m2Q"
-
 // benchSummary is what a timed loop can afford to remember about a body:
 // enough to notice a reader that skips or misplaces bytes.
 type benchSummary struct {
 	Parts     int
 	IDBytes   int
 	BodyBytes int64
-}
-
-// benchContentID is the Content-ID of response part i, as Google writes it.
-func benchContentID(i int) string {
-	return "<response-item-" + strconv.Itoa(i) + ":12930812@barnyard.example.com>"
-}
-
-// benchBatchResponse builds a Google-style batch response body of n parts,
-// each an embedded HTTP response with a JSON body, about 300 bytes a part.
-// It is written by hand rather than with our Writer so that the input does
-// not depend on the code under test.
-func benchBatchResponse(n int) []byte {
-	var b bytes.Buffer
-	for i := range n {
-		json := fmt.Sprintf("{\r\n  \"kind\": \"farm#animal\",\r\n  \"etag\": \"etag/animal-%d\",\r\n"+
-			"  \"selfLink\": \"/farm/v1/animals/animal-%d\",\r\n  \"animalName\": \"animal-%d\",\r\n"+
-			"  \"animalAge\": %d\r\n}\r\n", i, i, i, i%40)
-		if i > 0 {
-			b.WriteString("\r\n")
-		}
-		b.WriteString("--" + benchBoundary + "\r\n")
-		b.WriteString("Content-Type: application/http\r\n")
-		b.WriteString("Content-ID: " + benchContentID(i) + "\r\n\r\n")
-		fmt.Fprintf(&b, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: %d\r\n\r\n%s", len(json), json)
-	}
-	b.WriteString("\r\n--" + benchBoundary + "--\r\n")
-	return b.Bytes()
 }
 
 // benchMixedBatch reads batches with one Reader reused through Reset, as a
@@ -153,22 +119,6 @@ func benchStdBatch(src io.Reader) (benchSummary, error) {
 	}
 }
 
-// benchCanonical puts parts read by our Reader in the shape stdParts gives:
-// canonical names, sorted by name (stable, so values of one name keep their
-// order).
-func benchCanonical(parts []testPart) []testPart {
-	out := make([]testPart, len(parts))
-	for i, p := range parts {
-		h := make([][2]string, len(p.Header))
-		for j, f := range p.Header {
-			h[j] = [2]string{textproto.CanonicalMIMEHeaderKey(f[0]), f[1]}
-		}
-		sort.SliceStable(h, func(a, b int) bool { return h[a][0] < h[b][0] })
-		out[i] = testPart{Header: h, Body: p.Body}
-	}
-	return out
-}
-
 // benchCheckRead fails b unless our Reader and mime/multipart read the same
 // parts from in, and the benchmark loops of both (wrapped as they will be
 // timed) agree on the summary, twice in a row for the reused Reader.
@@ -185,7 +135,7 @@ func benchCheckRead(b *testing.B, in []byte, wantParts int, mixedRun func() (ben
 	if len(want) != wantParts {
 		b.Fatalf("std read %d parts, the input has %d", len(want), wantParts)
 	}
-	if diff := cmp.Diff(want, benchCanonical(got)); diff != "" {
+	if diff := cmp.Diff(want, stdForm(got)); diff != "" {
 		b.Fatalf("mixed and std read different parts (-std +mixed):\n%s", diff)
 	}
 	var ids int
@@ -244,59 +194,6 @@ func benchReadBatch(b *testing.B, n int, wrap func(io.Reader) io.Reader) {
 }
 
 const benchLargeSize = 16 << 20
-
-// benchLargeBody wraps data in a body of a single part.
-func benchLargeBody(data []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("--" + benchBoundary + "\r\nContent-Type: application/octet-stream\r\n\r\n")
-	b.Write(data)
-	b.WriteString("\r\n--" + benchBoundary + "--\r\n")
-	return b.Bytes()
-}
-
-// benchRandomBytes returns n bytes from a seeded generator.
-func benchRandomBytes(n int) []byte {
-	rng := rand.NewChaCha8([32]byte{'m', 'i', 'x', 'e', 'd'})
-	data := make([]byte, n)
-	_, _ = rng.Read(data) // documented never to fail
-	return data
-}
-
-// benchText returns n bytes of JSON-like text with a CRLF every 40 to 90
-// bytes, the shape of real batch bodies: keys, words, numbers, dates and
-// base64-like ids, so that every byte class of a JSON API response shows up.
-func benchText(n int) []byte {
-	rng := rand.New(rand.NewPCG(1, 2))
-	keys := []string{"kind", "etag", "id", "selfLink", "name", "description", "created", "updated", "status", "summary", "location", "email", "displayName", "timeZone"}
-	words := []string{"the", "calendar", "event", "meeting", "with", "team", "and", "review", "of", "quarterly", "results", "room", "Building", "North", "Tuesday", "confirmed", "tentative", "true", "false", "null"}
-	const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-	out := make([]byte, 0, n+128)
-	var line []byte
-	for len(out) < n {
-		size := 40 + rng.IntN(51) // the line with its CRLF
-		line = append(line[:0], "  \""...)
-		line = append(line, keys[rng.IntN(len(keys))]...)
-		line = append(line, "\": \""...)
-		for len(line) < size-4 {
-			switch rng.IntN(6) {
-			case 0:
-				line = fmt.Appendf(line, "%d", rng.IntN(100000))
-			case 1:
-				line = fmt.Appendf(line, "2024-%02d-%02dT%02d:%02d:00.000Z", 1+rng.IntN(12), 1+rng.IntN(28), rng.IntN(24), rng.IntN(60))
-			case 2:
-				for range 12 + rng.IntN(10) {
-					line = append(line, idChars[rng.IntN(len(idChars))])
-				}
-			default:
-				line = append(line, words[rng.IntN(len(words))]...)
-			}
-			line = append(line, ' ')
-		}
-		line = append(line[:size-4], "\",\r\n"...)
-		out = append(out, line...)
-	}
-	return out[:n]
-}
 
 func BenchmarkReadLarge(b *testing.B) {
 	benchReadLarge(b, benchLargeBody(benchRandomBytes(benchLargeSize)))
@@ -376,22 +273,6 @@ func benchReadLarge(b *testing.B, in []byte) {
 		b.Fatalf("BytesReader: %+v, %v", s, err)
 	}
 	benchImpl(b, "impl=bytes", int64(len(in)), func() error { _, err := mb.read(in); return err })
-}
-
-// benchWritePart is one part of BenchmarkWriteBatch.
-type benchWritePart struct {
-	id   string
-	body []byte
-}
-
-// benchWriteParts returns n parts with a 250-byte JSON-like body each.
-func benchWriteParts(n int) []benchWritePart {
-	text := benchText(250 * n)
-	parts := make([]benchWritePart, n)
-	for i := range parts {
-		parts[i] = benchWritePart{id: benchContentID(i), body: text[250*i : 250*(i+1) : 250*(i+1)]}
-	}
-	return parts
 }
 
 // benchMixedWrite writes a batch with a reused Writer and Header. The
@@ -503,34 +384,9 @@ func BenchmarkWriteBatch(b *testing.B) {
 
 // Embedded HTTP messages.
 
-const httpBenchBoundary = "batch_GOMozbDceUiJkwfCeHo28pGmhwRG5o50"
-
-// httpBenchJSON is a ~300-byte JSON body, the size of a typical Google API
-// resource in a batch response.
-var httpBenchJSON = `{"kind":"calendar#event","etag":"\"3181161784712000\"","id":"4eahs9ghkhrvkld72hogu9ph3e","status":"confirmed",` +
-	`"htmlLink":"https://www.google.com/calendar/event?eid=NGVhaHM5Z2hraHJ2a2xkNzJob2d1OXBoM2Ug","created":"2020-01-22T18:56:00.000Z",` +
-	`"summary":"Weekly sync","start":{"dateTime":"2020-01-23T10:00:00Z"}}`
-
-func httpBenchResponse(i int) string {
-	return "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nETag: \"etag/" + strconv.Itoa(i) +
-		"\"\r\nContent-Length: " + strconv.Itoa(len(httpBenchJSON)) + "\r\n\r\n" + httpBenchJSON + "\r\n"
-}
-
 func httpBenchRequest(i int) string {
 	return "PUT /calendar/v3/calendars/primary/events/" + strconv.Itoa(i) + " HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"etag/" +
 		strconv.Itoa(i) + "\"\r\nContent-Length: " + strconv.Itoa(len(httpBenchJSON)) + "\r\n\r\n" + httpBenchJSON
-}
-
-// httpBenchBatch returns a batch response body of n parts.
-func httpBenchBatch(n int) []byte {
-	var b strings.Builder
-	for i := range n {
-		b.WriteString("--" + httpBenchBoundary + "\r\nContent-Type: application/http\r\nContent-ID: response-" + strconv.Itoa(i) + "\r\n\r\n")
-		b.WriteString(httpBenchResponse(i))
-		b.WriteString("\r\n")
-	}
-	b.WriteString("--" + httpBenchBoundary + "--\r\n")
-	return []byte(b.String())
 }
 
 func httpBenchMessages(n int, msg func(int) string) ([][]byte, int64) {

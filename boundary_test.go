@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -179,91 +178,4 @@ func TestBoundaryBcharsEverywhere(t *testing.T) {
 		check("Reader.Reset", err)
 		check("Writer.SetBoundary", NewWriter(io.Discard).SetBoundary(b))
 	}
-}
-
-// ctSweepTokens are the pieces of the Content-Types TestParseBoundaryVsStdlib
-// sweeps: every form of a boundary parameter, duplicates, other
-// parameters, quoting, escapes and white space.
-var ctSweepTokens = []string{
-	";", " ", "\t", "=", `"`, `\`, "boundary=a", "BOUNDARY=", "boundary*=utf-8''c", "boundary*0=a",
-	"boundary*1*=", "x=", "a", `"a;b"`, "%41",
-}
-
-// ParseBoundary and mime.ParseMediaType never find two different
-// boundaries in one Content-Type: where both accept, they agree; where
-// only one accepts, the reason is one of the deliberate differences.
-func TestParseBoundaryVsStdlib(t *testing.T) {
-	sweepTokens(t, ctSweepTokens, 4, func(data []byte) {
-		checkBoundaryVsStdlib(t, "multipart/mixed; "+string(data))
-	})
-}
-
-// boundaryParam matches the name of a boundary parameter, in any form.
-var boundaryParam = regexp.MustCompile(`(?i)(^|;)[ \t]*boundary(\*[^=; \t]*)?[ \t]*=`)
-
-// nonTokenName matches a parameter whose name holds a byte outside the
-// token characters.
-var nonTokenName = regexp.MustCompile("(^|;)[ \\t]*[^\"=; \\t]*[^\"!#$%&'*+.^_`|~0-9A-Za-z=; \\t-][^\";]*=")
-
-// unquotedNonToken matches an unquoted parameter value that holds a byte
-// outside the token characters (but no white space or ';', which end it).
-var unquotedNonToken = regexp.MustCompile("=[ \\t]*[^\"; \\t]*[^\"!#$%&'*+.^_`|~0-9A-Za-z; \\t-]")
-
-func checkBoundaryVsStdlib(t *testing.T, ct string) {
-	t.Helper()
-	ours, err := ParseBoundary(ct)
-	mt, params, serr := mime.ParseMediaType(ct)
-	std, sok := params["boundary"]
-	if serr != nil || !strings.HasPrefix(mt, "multipart/") {
-		// mime accepts any media type, even one without a '/';
-		// a boundary is a multipart one's only.
-		sok = false
-	}
-	switch {
-	case err == nil && sok:
-		if ours != std {
-			t.Fatalf("%q: ParseBoundary finds %q, mime.ParseMediaType %q", ct, ours, std)
-		}
-	case err == nil:
-		// Only ours accepts: an unquoted value with bytes that are
-		// not token characters (Google's '='), which mime refuses.
-		if !unquotedNonToken.MatchString(ct) {
-			t.Fatalf("%q: ParseBoundary finds %q, mime.ParseMediaType refuses (%v)", ct, ours, serr)
-		}
-	case sok && errors.Is(err, ErrNotMultipart) && !isToken(mt[len("multipart/"):]):
-		// Only mime accepts: a subtype that is not a token
-		// ("multipart/{"), which mime.ParseMediaType lets through.
-	case sok && errors.Is(err, ErrBadBoundary) && (nonTokenName.MatchString(ct) || unquotedNonToken.MatchString(ct)):
-		// Only mime accepts: a parameter whose name or unquoted value
-		// is not a token ("}=0", "0=}"), which mime.ParseMediaType
-		// sometimes lets through; refusing it is the safe side.
-	case sok:
-		// Only mime accepts: the boundary is given more than once or in
-		// an RFC 2231 form, or it is not made of bchars.
-		if !errors.Is(err, ErrBadBoundary) {
-			t.Fatalf("%q: ParseBoundary: %v, mime.ParseMediaType finds %q", ct, err, std)
-		}
-		n := len(boundaryParam.FindAllString(ct, -1))
-		if n < 2 && !strings.Contains(strings.ToLower(ct), "boundary*") && checkBoundary(std) == nil {
-			t.Fatalf("%q: ParseBoundary: %v, mime.ParseMediaType finds %q", ct, err, std)
-		}
-	}
-}
-
-// FuzzParseBoundary checks TestParseBoundaryVsStdlib's property on any
-// Content-Type.
-func FuzzParseBoundary(f *testing.F) {
-	for _, ct := range []string{
-		"multipart/mixed; boundary=batch_pK7JBAk73-E=_AA5eFwv4m2Q=",
-		`multipart/mixed; type="application/http"; boundary="a b"`,
-		"multipart/mixed; boundary=a; boundary*=utf-8''b",
-		"multipart/mixed; boundary*0=a; boundary*1=b",
-		`multipart/mixed; boundary="batch;x"`,
-		`multipart/mixed; note="x; boundary=evil"; boundary=good`,
-	} {
-		f.Add(ct)
-	}
-	f.Fuzz(func(t *testing.T, ct string) {
-		checkBoundaryVsStdlib(t, ct)
-	})
 }

@@ -57,12 +57,12 @@ func TestErrorTexts(t *testing.T) {
 	{
 		w := NewWriter(io.Discard)
 		add("SetBoundary invalid", false, w.SetBoundary("a\nb"))
-		_, err := w.CreatePart(httpHeader("Bad Name", "v"))
+		_, err := w.CreatePart(headerOf(hdr("Bad Name", "v")))
 		add("CreatePart invalid field", false, err)
 		if _, err := w.CreatePart(nil); err != nil {
 			t.Fatal(err)
 		}
-		_, err = w.CreatePart(httpHeader("A", "\x00"))
+		_, err = w.CreatePart(headerOf(hdr("A", "\x00")))
 		add("CreatePart invalid field after a part", false, err)
 		add("SetBoundary late", false, w.SetBoundary("abc"))
 		var h Header
@@ -71,16 +71,16 @@ func TestErrorTexts(t *testing.T) {
 		}
 		_, err = w.CreatePart(&h)
 		add("CreatePart too many fields", false, err)
-		add("WriteRequest too many fields", false, NewMessageWriter(MessageOptions{}).WriteRequest(io.Discard, "GET", "/", &h, nil))
+		add("WriteRequest too many fields", false, NewMessageWriter().WriteRequest(io.Discard, "GET", "/", &h, nil))
 	}
 	{
-		mw := NewMessageWriter(MessageOptions{})
+		mw := NewMessageWriter()
 		add("WriteRequest method", false, mw.WriteRequest(io.Discard, "G T", "/", nil, nil))
 		add("WriteRequest target", false, mw.WriteRequest(io.Discard, "GET", "/a b", nil, nil))
 		add("WriteRequest target form", false, mw.WriteRequest(io.Discard, "GET", "http://h/", nil, nil))
 		add("WriteResponse status", false, mw.WriteResponse(io.Discard, 42, "", nil, nil))
 		add("WriteResponse body", false, mw.WriteResponse(io.Discard, 204, "", nil, []byte("x")))
-		add("WriteResponse field", false, mw.WriteResponse(io.Discard, 200, "", httpHeader("A", "\r"), nil))
+		add("WriteResponse field", false, mw.WriteResponse(io.Discard, 200, "", headerOf(hdr("A", "\r")), nil))
 		req, _ := http.NewRequest("POST", "http://h/x", strings.NewReader("abc"))
 		req.ContentLength = 5
 		add("WriteHTTPRequest short body", false, mw.WriteHTTPRequest(io.Discard, req))

@@ -1,7 +1,6 @@
 package mixed
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
-
-func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
 
 type ctxKey struct{}
 

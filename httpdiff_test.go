@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strings"
 	"testing"
@@ -352,4 +353,29 @@ func TestCompareWithStdCatchesRegressions(t *testing.T) {
 			t.Errorf("%q accepted: not reported", data)
 		}
 	}
+}
+
+// httpCanonFields returns our fields as net/http groups them: canonicalized
+// names, values in order.
+func httpCanonFields(fs [][2]string) http.Header {
+	h := http.Header{}
+	for _, f := range fs {
+		k := textproto.CanonicalMIMEHeaderKey(f[0])
+		h[k] = append(h[k], f[1])
+	}
+	return h
+}
+
+// httpDropFraming removes the fields net/http moves out of its Header.
+func httpDropFraming(h http.Header) http.Header {
+	out := http.Header{}
+	_, chunked := h["Transfer-Encoding"]
+	for k, v := range h {
+		// net/http moves the Trailer field of a chunked message (even a
+		// 1xx one, which has no body) out of Header, into Trailer's keys.
+		if k != "Transfer-Encoding" && k != "Content-Length" && k != "Host" && !(chunked && k == "Trailer") {
+			out[k] = v
+		}
+	}
+	return out
 }

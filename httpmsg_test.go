@@ -15,35 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// testMsg is an embedded message as tests compare it.
-type testMsg struct {
-	Method, Target string // requests
-	Status         int    // responses
-	Reason         string
-	Proto          string
-	Header         [][2]string
-	ContentLength  int64
-	Chunked        bool
-	Body           string
-	Trailer        [][2]string
-}
-
-func protoString(major, minor int) string {
-	return "HTTP/" + string(rune('0'+major)) + "." + string(rune('0'+minor))
-}
-
-// readTestRequest reads a request from src and drains its body with
-// WriteTo. It returns what was read before any error, and the error.
-func readTestRequest(m *MessageReader, src io.Reader) (testMsg, error) {
-	return readTestRequestWith(m, src, drainWriteTo)
-}
-
-// readTestResponse reads a response to method, with ReadFinalResponse when
-// method has the prefix "final:".
-func readTestResponse(m *MessageReader, src io.Reader, method string) (testMsg, error) {
-	return readTestResponseWith(m, src, method, drainWriteTo)
-}
-
 // Ways to drain a body: WriteTo (what io.Copy uses), and Read calls of
 // one byte, which cut the input everywhere.
 var drains = map[string]func(*MessageBody) (string, error){
@@ -52,58 +23,6 @@ var drains = map[string]func(*MessageBody) (string, error){
 		out, err := io.ReadAll(iotest.OneByteReader(b))
 		return string(out), err
 	},
-}
-
-func drainWriteTo(b *MessageBody) (string, error) {
-	var body bytes.Buffer
-	_, err := b.WriteTo(&body)
-	return body.String(), err
-}
-
-func readTestRequestWith(m *MessageReader, src io.Reader, drain func(*MessageBody) (string, error)) (testMsg, error) {
-	m.Reset(src)
-	r, err := m.ReadRequest()
-	if err != nil {
-		return testMsg{}, err
-	}
-	got := testMsg{Method: string(r.Method), Target: string(r.Target), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
-		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
-	got.Body, err = drain(r.Body)
-	got.Trailer = fields(&r.Trailer)
-	return got, err
-}
-
-func readTestResponseWith(m *MessageReader, src io.Reader, method string, drain func(*MessageBody) (string, error)) (testMsg, error) {
-	m.Reset(src)
-	var r *Response
-	var err error
-	if final, ok := strings.CutPrefix(method, "final:"); ok {
-		r, err = m.ReadFinalResponse(final)
-	} else {
-		r, err = m.ReadResponse(method)
-	}
-	if err != nil {
-		return testMsg{}, err
-	}
-	got := testMsg{Status: r.StatusCode, Reason: string(r.Reason), Proto: protoString(r.ProtoMajor, r.ProtoMinor),
-		Header: fields(&r.Header), ContentLength: r.ContentLength, Chunked: r.Chunked}
-	got.Body, err = drain(r.Body)
-	got.Trailer = fields(&r.Trailer)
-	return got, err
-}
-
-// inPart wraps msg as the body of the one part of a multipart body and
-// returns a Reader positioned on that part, so that the MessageReader reads
-// from a *Part through ReadChunk, as in a batch.
-func inPart(t *testing.T, msg string, src func([]byte) io.Reader) *Part {
-	t.Helper()
-	body := "--b\r\nContent-Type: application/http\r\n\r\n" + msg + "\r\n--b--\r\n"
-	r := NewReaderOptions(src([]byte(body)), "b", ReaderOptions{BufferSize: 1})
-	p, err := r.NextPart()
-	if err != nil {
-		t.Fatalf("NextPart: %v", err)
-	}
-	return p
 }
 
 // sources returns the ways a message reaches a MessageReader: each
@@ -818,7 +737,7 @@ func TestReadFinalResponse(t *testing.T) {
 					}
 					return
 				}
-				if diff := cmp.Diff(tt.want, got, cmp.Transformer("httpNilEmpty", httpNilEmpty)); diff != "" {
+				if diff := cmp.Diff(tt.want, got, cmpEmptyAsNil); diff != "" {
 					t.Errorf("(-want +got):\n%s", diff)
 				}
 			})

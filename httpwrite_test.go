@@ -14,14 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func httpHeader(kv ...string) *Header {
-	var h Header
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
-	}
-	return &h
-}
-
 func TestWriteRequestWire(t *testing.T) {
 	tests := []struct {
 		name                 string
@@ -33,9 +25,9 @@ func TestWriteRequestWire(t *testing.T) {
 		{"GET without body", MessageOptions{}, "GET", "/farm/v1/animals/pony", "", nil,
 			"GET /farm/v1/animals/pony HTTP/1.1\r\n\r\n"},
 		{"PUT with fields and body", MessageOptions{}, "PUT", "/farm/v1/animals/sheep", `{"a":1}`,
-			httpHeader("Content-Type", "application/json", "If-Match", `"etag/sheep"`),
+			headerOf(hdr("Content-Type", "application/json", "If-Match", `"etag/sheep"`)),
 			"PUT /farm/v1/animals/sheep HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"etag/sheep\"\r\nContent-Length: 7\r\n\r\n{\"a\":1}"},
-		{"matching Content-Length kept", MessageOptions{}, "POST", "/x", "ab", httpHeader("content-length", "2"),
+		{"matching Content-Length kept", MessageOptions{}, "POST", "/x", "ab", headerOf(hdr("content-length", "2")),
 			"POST /x HTTP/1.1\r\ncontent-length: 2\r\n\r\nab"},
 		{"relative target allowed", MessageOptions{AllowRelativeTargets: true}, "GET", "Customers('ALFKI')", "", nil,
 			"GET Customers('ALFKI') HTTP/1.1\r\n\r\n"},
@@ -45,7 +37,7 @@ func TestWriteRequestWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := NewMessageWriter(tt.opts).WriteRequest(&out, tt.method, tt.target, tt.h, []byte(tt.body)); err != nil {
+			if err := NewMessageWriterOptions(tt.opts).WriteRequest(&out, tt.method, tt.target, tt.h, []byte(tt.body)); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -64,11 +56,11 @@ func TestWriteResponseWire(t *testing.T) {
 		body   string
 		want   string
 	}{
-		{"standard reason", 200, "", httpHeader("Content-Type", "application/json"), "{}",
+		{"standard reason", 200, "", headerOf(hdr("Content-Type", "application/json")), "{}",
 			"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
 		{"empty body gets Content-Length 0", 404, "", nil, "",
 			"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"},
-		{"304 has no Content-Length, blank line kept", 304, "", httpHeader("ETag", `"etag/animals"`), "",
+		{"304 has no Content-Length, blank line kept", 304, "", headerOf(hdr("ETag", `"etag/animals"`)), "",
 			"HTTP/1.1 304 Not Modified\r\nETag: \"etag/animals\"\r\n\r\n"},
 		{"unknown code", 599, "", nil, "",
 			"HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\n\r\n"},
@@ -109,19 +101,19 @@ func TestWriteValidation(t *testing.T) {
 		}, ErrBadTarget},
 		{"target with bad escape", func(mw *MessageWriter, w io.Writer) error { return mw.WriteRequest(w, "GET", "/%", nil, nil) }, ErrBadTarget},
 		{"field name with space", func(mw *MessageWriter, w io.Writer) error {
-			return mw.WriteRequest(w, "GET", "/x", httpHeader("Content-Length ", "5"), nil)
+			return mw.WriteRequest(w, "GET", "/x", headerOf(hdr("Content-Length ", "5")), nil)
 		}, ErrBadHeader},
 		{"field value with LF", func(mw *MessageWriter, w io.Writer) error {
-			return mw.WriteRequest(w, "GET", "/x", httpHeader("X", "a\nContent-Length: 5"), nil)
+			return mw.WriteRequest(w, "GET", "/x", headerOf(hdr("X", "a\nContent-Length: 5")), nil)
 		}, ErrBadHeader},
 		{"field value with NUL", func(mw *MessageWriter, w io.Writer) error {
-			return mw.WriteRequest(w, "GET", "/x", httpHeader("X", "a\x00"), nil)
+			return mw.WriteRequest(w, "GET", "/x", headerOf(hdr("X", "a\x00")), nil)
 		}, ErrBadHeader},
 		{"wrong Content-Length", func(mw *MessageWriter, w io.Writer) error {
-			return mw.WriteRequest(w, "POST", "/x", httpHeader("Content-Length", "5"), []byte("abc"))
+			return mw.WriteRequest(w, "POST", "/x", headerOf(hdr("Content-Length", "5")), []byte("abc"))
 		}, ErrBadContentLength},
 		{"Transfer-Encoding", func(mw *MessageWriter, w io.Writer) error {
-			return mw.WriteRequest(w, "POST", "/x", httpHeader("Transfer-Encoding", "chunked"), []byte("abc"))
+			return mw.WriteRequest(w, "POST", "/x", headerOf(hdr("Transfer-Encoding", "chunked")), []byte("abc"))
 		}, ErrFramingConflict},
 		{"status 99", func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponse(w, 99, "", nil, nil) }, ErrBadStatus},
 		{"status 1000", func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponse(w, 1000, "", nil, nil) }, ErrBadStatus},
@@ -263,7 +255,7 @@ func TestWriteHTTPResponseWire(t *testing.T) {
 func TestWriteReadAgainstStd(t *testing.T) {
 	var out bytes.Buffer
 	mw := new(MessageWriter)
-	h := httpHeader("Content-Type", "application/json", "X-Multi", "1", "X-Multi", "2")
+	h := headerOf(hdr("Content-Type", "application/json", "X-Multi", "1", "X-Multi", "2"))
 	if err := mw.WriteRequest(&out, "PATCH", "/a/b?c=d", h, []byte("body")); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +279,7 @@ func TestWriteReadAgainstStd(t *testing.T) {
 
 func TestWriteDoesNotAllocate(t *testing.T) {
 	var mw MessageWriter
-	h := httpHeader("Content-Type", "application/json", "If-Match", `"etag/1"`)
+	h := headerOf(hdr("Content-Type", "application/json", "If-Match", `"etag/1"`))
 	body := []byte(httpBenchJSON)
 	allocs := testing.AllocsPerRun(100, func() {
 		if err := mw.WriteRequest(io.Discard, "PUT", "/calendar/v3/events/1", h, body); err != nil {
@@ -434,7 +426,7 @@ func TestMessageWriterLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			mw := NewMessageWriter(tc.opts)
+			mw := NewMessageWriterOptions(tc.opts)
 			err := mw.WriteRequest(&out, "GET", tc.target, tc.h, nil)
 			if !errors.Is(err, tc.want) || tc.want == nil && err != nil {
 				t.Fatalf("WriteRequest: %v, want %v", err, tc.want)
@@ -482,7 +474,7 @@ func TestMessageWriterLimits(t *testing.T) {
 // and nothing is written.
 func TestWriteHTTPRequestNilURL(t *testing.T) {
 	var buf bytes.Buffer
-	err := NewMessageWriter(MessageOptions{}).WriteHTTPRequest(&buf, &http.Request{Method: "GET"})
+	err := NewMessageWriter().WriteHTTPRequest(&buf, &http.Request{Method: "GET"})
 	if !isMisuse(err, errNoURL) || errors.Is(err, ErrBadTarget) {
 		t.Errorf("WriteHTTPRequest without URL = %v, want the misuse error errNoURL", err)
 	}

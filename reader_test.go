@@ -18,34 +18,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// readComplete reads every part of a body like readParts, but keeps only
-// the parts whose bodies were read to their end: how much of a failing
-// part's body is handed out before a malformed delimiter is noticed depends
-// on the chunking, what comes before it does not.
-func readComplete(src io.Reader, boundary string, opts ReaderOptions) ([]testPart, error) {
-	return readFrom(NewReaderOptions(src, boundary, opts))
-}
-
-// readFrom is readComplete on a Reader already set up.
-func readFrom(r *Reader) ([]testPart, error) {
-	var parts []testPart
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return parts, nil
-		}
-		if err != nil {
-			return parts, err
-		}
-		h := fields(&p.Header)
-		var body bytes.Buffer
-		if _, err := io.Copy(&body, p); err != nil {
-			return parts, err
-		}
-		parts = append(parts, testPart{Header: h, Body: body.String()})
-	}
-}
-
 // readCase is one table entry: wire bytes, and the parts and error they
 // must give.
 type readCase struct {
@@ -66,30 +38,6 @@ func (c readCase) bnd() string {
 		return "AaB03x"
 	}
 	return c.boundary
-}
-
-// checkErr checks err against the class want and, for this package's
-// errors, that a *SyntaxError at offset off (when off >= 0) is in the chain.
-func checkErr(t *testing.T, what string, err, want error, off int64) {
-	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Errorf("%s: error %v, want none", what, err)
-		}
-		return
-	}
-	if !errors.Is(err, want) {
-		t.Errorf("%s: error %v, want one wrapping %v", what, err, want)
-		return
-	}
-	var se *SyntaxError
-	if !errors.As(err, &se) {
-		t.Errorf("%s: error %v is not a *SyntaxError", what, err)
-		return
-	}
-	if off >= 0 && se.Offset != off {
-		t.Errorf("%s: error %v at offset %d, want offset %d", what, err, se.Offset, off)
-	}
 }
 
 func runReadCases(t *testing.T, cases []readCase) {
@@ -117,15 +65,6 @@ func runReadCases(t *testing.T, cases []readCase) {
 			checkSameRead(t, []byte(c.in), c.bnd(), c.opts, want, wantErr, []int{1, 5, 1 << 20})
 		})
 	}
-}
-
-// hdr builds a field list from name, value pairs.
-func hdr(kv ...string) [][2]string {
-	var h [][2]string
-	for i := 0; i+1 < len(kv); i += 2 {
-		h = append(h, [2]string{kv[i], kv[i+1]})
-	}
-	return h
 }
 
 func TestReaderRules(t *testing.T) {
@@ -450,18 +389,6 @@ func TestReaderLimits(t *testing.T) {
 	})
 }
 
-// nested builds a body nested depth levels deep: each level holds one part
-// whose body is the next level, with boundary "b<level>"; the innermost part
-// holds "leaf".
-func nested(depth int) string {
-	body := "leaf"
-	for d := depth; d >= 0; d-- {
-		b := fmt.Sprint("b", d)
-		body = "--" + b + "\r\nContent-Type: multipart/mixed; boundary=" + fmt.Sprint("b", d+1) + "\r\n\r\n" + body + "\r\n--" + b + "--\r\n"
-	}
-	return body
-}
-
 func TestReaderMaxDepth(t *testing.T) {
 	// descend reads level d and recurses into its only part; it returns
 	// the innermost body or the first error.
@@ -705,24 +632,6 @@ func TestPartReadChunkWriteToMatchRead(t *testing.T) {
 			}
 		}
 	}
-}
-
-// failWriter accepts n bytes, then fails or writes short.
-type failWriter struct {
-	n     int
-	err   error // nil: a short write without an error
-	wrote bytes.Buffer
-}
-
-func (w *failWriter) Write(p []byte) (int, error) {
-	if len(p) <= w.n {
-		w.n -= len(p)
-		return w.wrote.Write(p)
-	}
-	k := w.n
-	w.n = 0
-	w.wrote.Write(p[:k])
-	return k, w.err
 }
 
 func TestPartWriteToWriterErrors(t *testing.T) {

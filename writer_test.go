@@ -155,13 +155,6 @@ func TestWriterSetBoundaryAfterStart(t *testing.T) {
 	}
 }
 
-// isMisuse reports whether err is the misuse error want, and not an error
-// about bad input: no *SyntaxError, no sentinel of bad input.
-func isMisuse(err, want error) bool {
-	var se *SyntaxError
-	return errors.Is(err, want) && !errors.As(err, &se) && !errors.Is(err, ErrBadBoundary) && !errors.Is(err, ErrSyntax)
-}
-
 // Random boundaries are long, differ between Writers (and Resets), and are
 // accepted by the standard library.
 func TestWriterRandomBoundary(t *testing.T) {
@@ -327,14 +320,6 @@ func TestWriterValidHeaderBytes(t *testing.T) {
 	if diff := cmp.Diff("--B\r\n"+name+": "+value+"\r\n\r\n\r\n--B--\r\n", string(got)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-func headerOf(fields [][2]string) *Header {
-	var h Header
-	for _, f := range fields {
-		h.Add(f[0], f[1])
-	}
-	return &h
 }
 
 // writeBody writes one part whose body is given in pieces to a Writer with

@@ -5,101 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// sentPart is a part of a batch request as mime/multipart, the oracle,
-// reads it: an application/http part's message as raw text, or a nested
-// multipart's parts.
-type sentPart struct {
-	CID   string
-	Type  string // the media type, without parameters
-	Msg   string
-	Parts []sentPart
-}
-
-// readSent parses a multipart body with mime/multipart, recursing into
-// nested multipart parts, and appends their boundaries to boundaries.
-func readSent(body io.Reader, contentType string, boundaries *[]string) ([]sentPart, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, err
-	}
-	if mt != "multipart/mixed" {
-		return nil, fmt.Errorf("media type %q", mt)
-	}
-	*boundaries = append(*boundaries, params["boundary"])
-	r := multipart.NewReader(body, params["boundary"])
-	var out []sentPart
-	for {
-		p, err := r.NextRawPart()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		sp := sentPart{CID: p.Header.Get("Content-ID")}
-		ct := p.Header.Get("Content-Type")
-		sp.Type, _, _ = mime.ParseMediaType(ct)
-		if strings.HasPrefix(sp.Type, "multipart/") {
-			sp.Parts, err = readSent(p, ct, boundaries)
-		} else {
-			var b []byte
-			b, err = io.ReadAll(p)
-			sp.Msg = string(b)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sp)
-	}
-}
-
-// sentRequest is one batch request as the server saw it.
-type sentRequest struct {
-	Parts      []sentPart
-	Boundaries []string
-}
-
-// scripted is a batch server that records each batch request and answers
-// with the wire bytes respond writes (its boundary is "resp").
-type scripted struct {
-	mu       sync.Mutex
-	requests []sentRequest
-	respond  func(w io.Writer, req sentRequest)
-}
-
-func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var sr sentRequest
-	var err error
-	sr.Parts, err = readSent(r.Body, r.Header.Get("Content-Type"), &sr.Boundaries)
-	if err != nil {
-		// The client reports it as the batch request's failure.
-		http.Error(w, "unreadable batch request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	s.requests = append(s.requests, sr)
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "multipart/mixed; boundary=resp")
-	s.respond(w, sr)
-}
-
-func scriptedClient(t *testing.T, s *scripted, maxCalls int) *Client {
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return &Client{Endpoint: srv.URL + "/odata/$batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: maxCalls}}
-}
 
 // csOutcome is a changeset call's outcome as the tests compare it.
 type csOutcome struct {
@@ -136,22 +48,6 @@ func csResult(t *testing.T, c *Call) csOutcome {
 	return csOutcome{Status: resp.StatusCode, Body: string(b)}
 }
 
-func newReq(t *testing.T, method, target, body string) *http.Request {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, target, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
-}
-
 func TestChangesetWireAndCommit(t *testing.T) {
 	s := &scripted{respond: func(w io.Writer, req sentRequest) {
 		cs := req.Parts[1].CID
@@ -171,15 +67,15 @@ func TestChangesetWireAndCommit(t *testing.T) {
 			"--resp--\r\n", cs)
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
-	a, _ := b.Add(newReq(t, "GET", "/odata/Products", ""), "a")
+	a, _ := b.Add(jsonRequest(t, "GET", "/odata/Products", ""), "a")
 	cs := b.Changeset()
 	// Added after the changeset started: it goes after it on the wire.
-	late, _ := b.Add(newReq(t, "DELETE", "Products(9)", ""), "b")
-	one, err := cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	late, _ := b.Add(jsonRequest(t, "DELETE", "Products(9)", ""), "b")
+	one, err := cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	two, err := cs.Add(newReq(t, "POST", "$1/Orders", `{"Total":5}`), "2")
+	two, err := cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Total":5}`), "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +151,9 @@ func TestChangesetPositional(t *testing.T) {
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
 	cs1, cs2 := b.Changeset(), b.Changeset()
-	cs2.Add(newReq(t, "DELETE", "Orders(1)", ""), "z")
-	cs1.Add(newReq(t, "POST", "Customers", `{}`), "x")
-	cs1.Add(newReq(t, "PATCH", "$x", `{}`), "y")
+	cs2.Add(jsonRequest(t, "DELETE", "Orders(1)", ""), "z")
+	cs1.Add(jsonRequest(t, "POST", "Customers", `{}`), "x")
+	cs1.Add(jsonRequest(t, "PATCH", "$x", `{}`), "y")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -304,10 +200,10 @@ func TestChangesetRollback(t *testing.T) {
 			}}
 			b := scriptedClient(t, s, 0).NewBatch()
 			cs := b.Changeset()
-			cs.Add(newReq(t, "POST", "Customers", `{}`), "1")
-			cs.Add(newReq(t, "POST", "$1/Orders", `{}`), "2")
-			cs.Add(newReq(t, "POST", "Customers", `{}`), "3")
-			b.Add(newReq(t, "GET", "Products", ""), "other")
+			cs.Add(jsonRequest(t, "POST", "Customers", `{}`), "1")
+			cs.Add(jsonRequest(t, "POST", "$1/Orders", `{}`), "2")
+			cs.Add(jsonRequest(t, "POST", "Customers", `{}`), "3")
+			b.Add(jsonRequest(t, "GET", "Products", ""), "other")
 			if err := b.Do(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -348,12 +244,12 @@ func TestChangesetUnanswered(t *testing.T) {
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "A", `{}`), "1")
-	cs.Add(newReq(t, "POST", "B", `{}`), "2")
-	cs.Add(newReq(t, "POST", "C", `{}`), "3")
+	cs.Add(jsonRequest(t, "POST", "A", `{}`), "1")
+	cs.Add(jsonRequest(t, "POST", "B", `{}`), "2")
+	cs.Add(jsonRequest(t, "POST", "C", `{}`), "3")
 	silent := b.Changeset()
-	silent.Add(newReq(t, "POST", "D", `{}`), "4")
-	b.Add(newReq(t, "GET", "T", ""), "t")
+	silent.Add(jsonRequest(t, "POST", "D", `{}`), "4")
+	b.Add(jsonRequest(t, "GET", "T", ""), "t")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -419,16 +315,16 @@ func answerAll(w io.Writer, req sentRequest) {
 func TestChangesetSplit(t *testing.T) {
 	s := &scripted{respond: answerAll}
 	b := scriptedClient(t, s, 4).NewBatch()
-	b.Add(newReq(t, "GET", "/a", ""), "a")
+	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 	cs := b.Changeset()
-	b.Add(newReq(t, "GET", "/b", ""), "b")
-	cs.Add(newReq(t, "POST", "/m1", `{}`), "m1")
-	cs.Add(newReq(t, "POST", "$m1/x", `{}`), "m2")
+	b.Add(jsonRequest(t, "GET", "/b", ""), "b")
+	cs.Add(jsonRequest(t, "POST", "/m1", `{}`), "m1")
+	cs.Add(jsonRequest(t, "POST", "$m1/x", `{}`), "m2")
 	// c joins the changeset's request: it uses m1's result.
-	b.Add(newReq(t, "GET", "/c/$result[m1][id]", ""), "c")
-	b.Add(newReq(t, "GET", "/d", ""), "d")
+	b.Add(jsonRequest(t, "GET", "/c/$result[m1][id]", ""), "c")
+	b.Add(jsonRequest(t, "GET", "/d", ""), "d")
 	b.Changeset() // empty: not sent
-	b.Add(newReq(t, "GET", "/e", ""), "e")
+	b.Add(jsonRequest(t, "GET", "/e", ""), "e")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -454,22 +350,22 @@ func TestChangesetTooLarge(t *testing.T) {
 		{"changeset", func(b *Batch) *Changeset {
 			cs := b.Changeset()
 			for _, id := range []string{"x", "y", "z"} {
-				cs.Add(newReq(t, "POST", "/"+id, `{}`), id)
+				cs.Add(jsonRequest(t, "POST", "/"+id, `{}`), id)
 			}
 			return cs
 		}, `changeset "CS" has 3 calls, which exceed the 2 calls of one batch request`},
 		{"chain", func(b *Batch) *Changeset {
 			cs := b.Changeset()
-			cs.Add(newReq(t, "POST", "/x", `{}`), "x")
-			cs.Add(newReq(t, "POST", "/y", `{}`), "y")
-			b.Add(newReq(t, "GET", "/z/$result[y][id]", ""), "z")
+			cs.Add(jsonRequest(t, "POST", "/x", `{}`), "x")
+			cs.Add(jsonRequest(t, "POST", "/y", `{}`), "y")
+			b.Add(jsonRequest(t, "GET", "/z/$result[y][id]", ""), "z")
 			return cs
 		}, `3 calls linked by result references (from changeset "CS") exceed the 2 calls of one batch request`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &scripted{respond: answerAll}
 			b := scriptedClient(t, s, 2).NewBatch()
-			b.Add(newReq(t, "GET", "/alone", ""), "alone")
+			b.Add(jsonRequest(t, "GET", "/alone", ""), "alone")
 			cs := tc.build(b)
 			err := b.Do(context.Background())
 			want := "batch: " + strings.ReplaceAll(tc.want, "CS", cs.ID())
@@ -494,7 +390,7 @@ func TestChangesetEmpty(t *testing.T) {
 	s := &scripted{respond: answerAll}
 	b := scriptedClient(t, s, 0).NewBatch()
 	b.Changeset()
-	b.Add(newReq(t, "GET", "/a", ""), "a")
+	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
 	b.Changeset()
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
@@ -529,9 +425,9 @@ func TestChangesetHaltOnError(t *testing.T) {
 	b := c.NewBatch()
 	b.HaltOnError = true
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "/1", `{}`), "1")
-	cs.Add(newReq(t, "POST", "/2", `{}`), "2")
-	b.Add(newReq(t, "GET", "/3", ""), "3")
+	cs.Add(jsonRequest(t, "POST", "/1", `{}`), "1")
+	cs.Add(jsonRequest(t, "POST", "/2", `{}`), "2")
+	b.Add(jsonRequest(t, "GET", "/3", ""), "3")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -570,48 +466,48 @@ func TestChangesetAddErrors(t *testing.T) {
 		}
 		return c
 	}
-	must(b.Add(newReq(t, "POST", "/before", `{}`), "before"))
+	must(b.Add(jsonRequest(t, "POST", "/before", `{}`), "before"))
 	cs1 := b.Changeset()
-	must(b.Add(newReq(t, "POST", "/after", `{}`), "after"))
+	must(b.Add(jsonRequest(t, "POST", "/after", `{}`), "after"))
 	cs2 := b.Changeset()
-	must(cs2.Add(newReq(t, "POST", "Customers", `{}`), "c2"))
-	must(cs1.Add(newReq(t, "POST", "Customers", `{}`), "c1"))
+	must(cs2.Add(jsonRequest(t, "POST", "Customers", `{}`), "c2"))
+	must(cs1.Add(jsonRequest(t, "POST", "Customers", `{}`), "c1"))
 
 	for _, tc := range []struct {
 		name string
 		add  func() (*Call, error)
 		want string // "" for success
 	}{
-		{"$id of an earlier member", func() (*Call, error) { return cs1.Add(newReq(t, "POST", "$c1/Orders", `{}`), "") }, ""},
-		{"$id alone, with a query", func() (*Call, error) { return cs1.Add(newReq(t, "PATCH", "$c1?x=1", `{}`), "") }, ""},
-		{"$metadata", func() (*Call, error) { return cs1.Add(newReq(t, "GET", "$metadata", ""), "") }, ""},
-		{"$id unknown", func() (*Call, error) { return cs1.Add(newReq(t, "POST", "$9/Orders", `{}`), "") },
+		{"$id of an earlier member", func() (*Call, error) { return cs1.Add(jsonRequest(t, "POST", "$c1/Orders", `{}`), "") }, ""},
+		{"$id alone, with a query", func() (*Call, error) { return cs1.Add(jsonRequest(t, "PATCH", "$c1?x=1", `{}`), "") }, ""},
+		{"$metadata", func() (*Call, error) { return cs1.Add(jsonRequest(t, "GET", "$metadata", ""), "") }, ""},
+		{"$id unknown", func() (*Call, error) { return cs1.Add(jsonRequest(t, "POST", "$9/Orders", `{}`), "") },
 			`batch: target "$9/Orders": no earlier call of changeset "CS1" has the id "9"`},
-		{"$id of a call outside the changeset", func() (*Call, error) { return cs1.Add(newReq(t, "POST", "$before/Orders", `{}`), "") },
+		{"$id of a call outside the changeset", func() (*Call, error) { return cs1.Add(jsonRequest(t, "POST", "$before/Orders", `{}`), "") },
 			`batch: target "$before/Orders": call "before" is not in changeset "CS1"; a $<Content-ID> target must name an earlier call of its own changeset`},
-		{"$id of another changeset's call", func() (*Call, error) { return cs2.Add(newReq(t, "POST", "$c1/Orders", `{}`), "") },
+		{"$id of another changeset's call", func() (*Call, error) { return cs2.Add(jsonRequest(t, "POST", "$c1/Orders", `{}`), "") },
 			`batch: target "$c1/Orders": call "c1" is not in changeset "CS2"; a $<Content-ID> target must name an earlier call of its own changeset`},
-		{"$id outside changesets", func() (*Call, error) { return b.Add(newReq(t, "POST", "$c1/Orders", `{}`), "") },
+		{"$id outside changesets", func() (*Call, error) { return b.Add(jsonRequest(t, "POST", "$c1/Orders", `{}`), "") },
 			`batch: target "$c1/Orders": a $<Content-ID> target only works inside a changeset`},
 		{"reference to a call before the changeset", func() (*Call, error) {
-			return cs1.Add(newReq(t, "POST", "/x", `{"a":"$result[before][id]"}`), "")
+			return cs1.Add(jsonRequest(t, "POST", "/x", `{"a":"$result[before][id]"}`), "")
 		}, ""},
-		{"reference to an earlier member", func() (*Call, error) { return cs1.Add(newReq(t, "GET", "/x/$result[c1][id]", ""), "") }, ""},
+		{"reference to an earlier member", func() (*Call, error) { return cs1.Add(jsonRequest(t, "GET", "/x/$result[c1][id]", ""), "") }, ""},
 		{"reference to a call added after the changeset started", func() (*Call, error) {
-			return cs1.Add(newReq(t, "POST", "/x", `{"a":"$result[after][id]"}`), "")
+			return cs1.Add(jsonRequest(t, "POST", "/x", `{"a":"$result[after][id]"}`), "")
 		}, `batch: reference $result[after][id]: call "after" comes after changeset "CS1" in the batch`},
-		{"reference into a later changeset", func() (*Call, error) { return cs1.Add(newReq(t, "GET", "/x/$result[c2][id]", ""), "") },
+		{"reference into a later changeset", func() (*Call, error) { return cs1.Add(jsonRequest(t, "GET", "/x/$result[c2][id]", ""), "") },
 			`batch: reference $result[c2][id]: call "c2" comes after changeset "CS1" in the batch`},
 		{"reference into an earlier changeset, added later", func() (*Call, error) {
 			// c1 was added after cs2 started, but cs1 comes first on the wire.
-			return cs2.Add(newReq(t, "GET", "/x/$result[c1][id]", ""), "")
+			return cs2.Add(jsonRequest(t, "GET", "/x/$result[c1][id]", ""), "")
 		}, ""},
-		{"top-level reference to a member", func() (*Call, error) { return b.Add(newReq(t, "GET", "/x/$result[c2][id]", ""), "") }, ""},
-		{"id of a changeset", func() (*Call, error) { return b.Add(newReq(t, "GET", "/x", ""), cs1.ID()) },
+		{"top-level reference to a member", func() (*Call, error) { return b.Add(jsonRequest(t, "GET", "/x/$result[c2][id]", ""), "") }, ""},
+		{"id of a changeset", func() (*Call, error) { return b.Add(jsonRequest(t, "GET", "/x", ""), cs1.ID()) },
 			`batch: duplicate call id "CS1"`},
-		{"duplicate member id", func() (*Call, error) { return cs2.Add(newReq(t, "GET", "/x", ""), "before") },
+		{"duplicate member id", func() (*Call, error) { return cs2.Add(jsonRequest(t, "GET", "/x", ""), "before") },
 			`batch: duplicate call id "before"`},
-		{"another host", func() (*Call, error) { return cs2.Add(newReq(t, "GET", "http://evil.example/x", ""), "") },
+		{"another host", func() (*Call, error) { return cs2.Add(jsonRequest(t, "GET", "http://evil.example/x", ""), "") },
 			`batch: request to host "evil.example", not the batch endpoint's "127.0.0.1"`},
 	} {
 		n := len(b.Calls())
@@ -633,11 +529,11 @@ func TestChangesetAddErrors(t *testing.T) {
 	}
 	// A target naming a member added later is refused, as it would be
 	// rewritten to nothing; once that member is in, it is fine.
-	later := newReq(t, "POST", "$later/Orders", `{}`)
+	later := jsonRequest(t, "POST", "$later/Orders", `{}`)
 	if _, err := cs1.Add(later, ""); err == nil {
 		t.Error("Add of a $<id> target naming a call not added yet succeeded")
 	}
-	must(cs1.Add(newReq(t, "POST", "Customers", `{}`), "later"))
+	must(cs1.Add(jsonRequest(t, "POST", "Customers", `{}`), "later"))
 	must(cs1.Add(later, ""))
 
 	// Do with a cancelled context fails without reaching the network.
@@ -646,7 +542,7 @@ func TestChangesetAddErrors(t *testing.T) {
 	if err := b.Do(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Do: %v, want context.Canceled", err)
 	}
-	if _, err := cs1.Add(newReq(t, "GET", "/x", ""), ""); err == nil {
+	if _, err := cs1.Add(jsonRequest(t, "GET", "/x", ""), ""); err == nil {
 		t.Error("Changeset.Add after Do succeeded")
 	}
 }
@@ -664,17 +560,17 @@ func TestChangesetEndToEndCommit(t *testing.T) {
 	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-	order, err := cs.Add(newReq(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
+	cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	order, err := cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Within the changeset, an earlier call's result is known at once.
-	if _, err := cs.Add(newReq(t, "GET", "Customers($result[1][ID])", ""), "1b"); err != nil {
+	if _, err := cs.Add(jsonRequest(t, "GET", "Customers($result[1][ID])", ""), "1b"); err != nil {
 		t.Fatal(err)
 	}
 	// Known only once the changeset commits: the server holds it back.
-	if _, err := b.Add(newReq(t, "GET", "Customers($result[1][ID])", ""), "3"); err != nil {
+	if _, err := b.Add(jsonRequest(t, "GET", "Customers($result[1][ID])", ""), "3"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Do(context.Background()); err != nil {
@@ -705,13 +601,13 @@ func TestChangesetEndToEndRollback(t *testing.T) {
 	s := newShop()
 	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
-	b.Add(newReq(t, "POST", "nogroup", `{}`), "0")
+	b.Add(jsonRequest(t, "POST", "nogroup", `{}`), "0")
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-	cs.Add(newReq(t, "POST", "$1/Orders", `{"Qty":0}`), "2")
-	cs.Add(newReq(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
+	cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":0}`), "2")
+	cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
 	// A rolled-back call counts as failed for the calls that use it.
-	if _, err := b.Add(newReq(t, "GET", "Customers($result[1][ID])", ""), "4"); err != nil {
+	if _, err := b.Add(jsonRequest(t, "GET", "Customers($result[1][ID])", ""), "4"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Do(context.Background()); err != nil {
@@ -743,10 +639,10 @@ func TestChangesetEndToEndAcrossChangesets(t *testing.T) {
 	c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin, ResultReferences: true}, 0)
 	b := c.NewBatch()
 	first, second := b.Changeset(), b.Changeset()
-	if _, err := first.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "ann"); err != nil {
+	if _, err := first.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "ann"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := second.Add(newReq(t, "POST", "Customers($result[ann][ID])/Orders", `{"Qty":3}`), "order"); err != nil {
+	if _, err := second.Add(jsonRequest(t, "POST", "Customers($result[ann][ID])/Orders", `{"Qty":3}`), "order"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Do(context.Background()); err != nil {
@@ -788,8 +684,8 @@ func TestChangesetEndToEndGroupFails(t *testing.T) {
 			c, _ := shopClient(t, s, HandlerOptions{BeginGroup: s.begin}, 0)
 			b := c.NewBatch()
 			cs := b.Changeset()
-			cs.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-			cs.Add(newReq(t, "POST", "$1/Orders", `{"Qty":1}`), "2")
+			cs.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+			cs.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":1}`), "2")
 			if err := b.Do(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -817,9 +713,9 @@ func TestChangesetEndToEndSplit(t *testing.T) {
 	b := c.NewBatch()
 	for _, name := range []string{"Ann", "Bob", "Cy"} {
 		cs := b.Changeset()
-		cust, _ := cs.Add(newReq(t, "POST", "Customers", fmt.Sprintf(`{"Name":%q}`, name)), "")
-		cs.Add(newReq(t, "POST", "$"+cust.ID()+"/Orders", `{"Qty":1}`), "")
-		b.Add(newReq(t, "GET", "Customers($result["+cust.ID()+"][ID])", ""), name)
+		cust, _ := cs.Add(jsonRequest(t, "POST", "Customers", fmt.Sprintf(`{"Name":%q}`, name)), "")
+		cs.Add(jsonRequest(t, "POST", "$"+cust.ID()+"/Orders", `{"Qty":1}`), "")
+		b.Add(jsonRequest(t, "GET", "Customers($result["+cust.ID()+"][ID])", ""), name)
 	}
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)

@@ -132,12 +132,12 @@ func TestClientODataJSONChangesets(t *testing.T) {
 	b := c.NewBatch()
 	b.Header.Set("Prefer", "odata.continue-on-error")
 	ok := b.Changeset()
-	ok.Add(newReq(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
-	ok.Add(newReq(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
+	ok.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Ann"}`), "1")
+	ok.Add(jsonRequest(t, "POST", "$1/Orders", `{"Qty":2}`), "2")
 	bad := b.Changeset()
-	bad.Add(newReq(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
-	bad.Add(newReq(t, "POST", "$3/Orders", `{"Qty":0}`), "4")
-	b.Add(newReq(t, "GET", "Customers(1)", ""), "5")
+	bad.Add(jsonRequest(t, "POST", "Customers", `{"Name":"Bob"}`), "3")
+	bad.Add(jsonRequest(t, "POST", "$3/Orders", `{"Qty":0}`), "4")
+	b.Add(jsonRequest(t, "GET", "Customers(1)", ""), "5")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestClientGraphJSONRefusesChangesets(t *testing.T) {
 	c := &Client{Endpoint: "http://example.com/v1.0/$batch", Format: FormatGraphJSON}
 	b := c.NewBatch()
 	cs := b.Changeset()
-	call, _ := cs.Add(newReq(t, "GET", "/v1.0/me", ""), "1")
+	call, _ := cs.Add(jsonRequest(t, "GET", "/v1.0/me", ""), "1")
 	if err := b.Do(context.Background()); err == nil || !strings.Contains(err.Error(), "no atomic groups") {
 		t.Errorf("Do: %v", err)
 	}
@@ -271,8 +271,8 @@ func TestClientGraphJSONRetries(t *testing.T) {
 	defer srv.Close()
 	c := &Client{Endpoint: srv.URL + "/v1.0/$batch", Format: FormatGraphJSON, Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Millisecond}}
 	b := c.NewBatch()
-	one, _ := b.Add(newReq(t, "GET", srv.URL+"/v1.0/me", ""), "1")
-	two, _ := b.Add(newReq(t, "GET", srv.URL+"/v1.0/throttled", ""), "2")
+	one, _ := b.Add(jsonRequest(t, "GET", srv.URL+"/v1.0/me", ""), "1")
+	two, _ := b.Add(jsonRequest(t, "GET", srv.URL+"/v1.0/throttled", ""), "2")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -5,23 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-func jsonRequest(t *testing.T, method, target, body string) *http.Request {
-	t.Helper()
-	var req *http.Request
-	if body == "" {
-		req, _ = http.NewRequest(method, target, nil)
-	} else {
-		req, _ = http.NewRequest(method, target, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return req
-}
 
 func TestClientReferencesCheckedAtAdd(t *testing.T) {
 	b := (&Client{Endpoint: "http://127.0.0.1/batch"}).NewBatch()
@@ -62,56 +49,6 @@ func TestClientBitrixSeed(t *testing.T) {
 	}
 	if n.Load() != 1 {
 		t.Errorf("%d batch requests, want 1", n.Load())
-	}
-}
-
-// A batch split at the per-request limit keeps each chain of references
-// in one request.
-func TestClientSplitKeepsChains(t *testing.T) {
-	srv, n := countingServer(t, &bitrix{}, HandlerOptions{ResultReferences: true, MaxCalls: 3})
-	b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 3}}).NewBatch()
-	b.Add(jsonRequest(t, "POST", "/rest/user.current", `{}`), "a")
-	b.Add(jsonRequest(t, "GET", "/rest/c", ""), "c")
-	b.Add(jsonRequest(t, "GET", "/rest/b/$result[a][ID]", ""), "b")
-	b.Add(jsonRequest(t, "GET", "/rest/e", ""), "e")
-	b.Add(jsonRequest(t, "GET", "/rest/d/$result[a][NAME]/$result[b][path]", ""), "d")
-	b.Add(jsonRequest(t, "GET", "/rest/f", ""), "f")
-	if err := b.Do(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]result{}
-	for id, c := range b.Results() {
-		got[id] = outcome(t, c)
-	}
-	want := map[string]result{
-		"a": {Status: 200, Body: `{"ID":"1","NAME":"Ann Lee","LAST_NAME":"Lee","UF_DEPARTMENT":[1,5],"BOSS":{"ID":7}}`},
-		"b": {Status: 200, Body: `{"path":"/rest/b/1"}`},
-		"c": {Status: 200, Body: `{"path":"/rest/c"}`},
-		"d": {Status: 200, Body: `{"path":"/rest/d/Ann Lee//rest/b/1"}`},
-		"e": {Status: 200, Body: `{"path":"/rest/e"}`},
-		"f": {Status: 200, Body: `{"path":"/rest/f"}`},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("results (-want +got):\n%s", diff)
-	}
-	if n.Load() != 2 {
-		t.Errorf("%d batch requests, want 2: the chain a-b-d whole, then c, e, f", n.Load())
-	}
-}
-
-func TestClientChainLongerThanLimit(t *testing.T) {
-	b := (&Client{Endpoint: "http://127.0.0.1:1/batch", Limits: Limits{MaxCalls: 2}}).NewBatch()
-	b.Add(jsonRequest(t, "GET", "/a", ""), "a")
-	b.Add(jsonRequest(t, "GET", "/b/$result[a][x]", ""), "b")
-	b.Add(jsonRequest(t, "GET", "/c/$result[b][x]", ""), "c")
-	err := b.Do(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "exceed the 2 calls") {
-		t.Fatalf("Do: %v, want an error about the chain", err)
-	}
-	for _, c := range b.Calls() {
-		if c.Err() == nil {
-			t.Errorf("call %s has no error", c.ID())
-		}
 	}
 }
 

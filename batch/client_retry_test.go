@@ -132,7 +132,7 @@ func TestClientRetriesOnlyFailedCalls(t *testing.T) {
 		Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Millisecond}}
 	b := c.NewBatch()
 	add := func(method, path, body string, key bool) *Call {
-		req := newReq(t, method, path, body)
+		req := jsonRequest(t, method, path, body)
 		if key {
 			req.Header.Set("Idempotency-Key", "k1")
 		}
@@ -189,8 +189,8 @@ func TestClientRetryLimits(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 3, BaseBackoff: time.Microsecond, MaxBackoff: time.Second}}
 	b := c.NewBatch()
-	long, _ := b.Add(newReq(t, "GET", "/long", ""), "long")
-	often, _ := b.Add(newReq(t, "GET", "/often", ""), "often")
+	long, _ := b.Add(jsonRequest(t, "GET", "/long", ""), "long")
+	often, _ := b.Add(jsonRequest(t, "GET", "/often", ""), "often")
 	f.after = "60" // over MaxBackoff: not waited for
 	start := time.Now()
 	if err := b.Do(context.Background()); err != nil {
@@ -207,7 +207,7 @@ func TestClientRetryLimits(t *testing.T) {
 
 	f.after = ""
 	b = c.NewBatch()
-	often, _ = b.Add(newReq(t, "GET", "/often", ""), "often")
+	often, _ = b.Add(jsonRequest(t, "GET", "/often", ""), "often")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +241,8 @@ func TestClientRetriesTransportFailures(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
 	b := c.NewBatch()
-	get, _ := b.Add(newReq(t, "GET", "/get", ""), "get")
-	post, _ := b.Add(newReq(t, "POST", "/post", "{}"), "post")
+	get, _ := b.Add(jsonRequest(t, "GET", "/get", ""), "get")
+	post, _ := b.Add(jsonRequest(t, "POST", "/post", "{}"), "post")
 	err := b.Do(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "request failed") {
 		t.Errorf("Do: %v, want the failure that is the POST's result", err)
@@ -287,7 +287,7 @@ func TestClientHalvesRefusedRequests(t *testing.T) {
 			b := c.NewBatch()
 			var calls []*Call
 			for i := range 10 {
-				call, _ := b.Add(newReq(t, "GET", fmt.Sprintf("/%d", i), ""), "")
+				call, _ := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/%d", i), ""), "")
 				calls = append(calls, call)
 			}
 			if err := b.Do(context.Background()); err != nil {
@@ -308,8 +308,8 @@ func TestClientHalvesRefusedRequests(t *testing.T) {
 	srv, _ := countingServer(t, &flaky{}, HandlerOptions{MaxCalls: 1})
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
 	b := c.NewBatch()
-	x, _ := b.Add(newReq(t, "GET", "/x", ""), "")
-	y, _ := b.Add(newReq(t, "GET", "/y", ""), "")
+	x, _ := b.Add(jsonRequest(t, "GET", "/x", ""), "")
+	y, _ := b.Add(jsonRequest(t, "GET", "/y", ""), "")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -331,13 +331,13 @@ func TestClientLimitsBytes(t *testing.T) {
 		bh.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	limits := Limits{MaxCalls: 100, MaxBytes: 4096}
+	limits := Limits{MaxCalls: 100, MaxBodyBytes: 4096}
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: limits}
 	b := c.NewBatch()
 	var calls []*Call
 	for i := range 12 {
 		body := strings.Repeat(string(rune('a'+i)), 1000)
-		req := newReq(t, "PUT", fmt.Sprintf("/%d", i), body)
+		req := jsonRequest(t, "PUT", fmt.Sprintf("/%d", i), body)
 		if i%3 == 0 {
 			// A body of unknown length without GetBody: measured.
 			req.Body, req.GetBody, req.ContentLength = io.NopCloser(strings.NewReader(body)), nil, 0
@@ -348,7 +348,7 @@ func TestClientLimitsBytes(t *testing.T) {
 		}
 		calls = append(calls, call)
 	}
-	huge, _ := b.Add(newReq(t, "PUT", "/huge", strings.Repeat("h", 5000)), "huge")
+	huge, _ := b.Add(jsonRequest(t, "PUT", "/huge", strings.Repeat("h", 5000)), "huge")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -359,14 +359,14 @@ func TestClientLimitsBytes(t *testing.T) {
 		}
 	}
 	if err := huge.Err(); !errors.Is(err, ErrCallTooLarge) || huge.Attempts() != 0 {
-		t.Errorf("a call over MaxBytes: error %v after %d attempts, want ErrCallTooLarge unsent", err, huge.Attempts())
+		t.Errorf("a call over MaxBodyBytes: error %v after %d attempts, want ErrCallTooLarge unsent", err, huge.Attempts())
 	}
 	if len(sizes) < 4 {
 		t.Errorf("%d requests for 12 kB of calls within 4 kB each", len(sizes))
 	}
 	for i, n := range sizes {
 		if n > 4096 {
-			t.Errorf("request %d has %d bytes, over MaxBytes 4096", i, n)
+			t.Errorf("request %d has %d bytes, over MaxBodyBytes 4096", i, n)
 		}
 	}
 }
@@ -418,19 +418,19 @@ func TestClientPrepareCall(t *testing.T) {
 		}}
 	b := c.NewBatch()
 	b.Header.Set("Authorization", "Bearer shared")
-	put := newReq(t, "PUT", "/put", "12345")
+	put := jsonRequest(t, "PUT", "/put", "12345")
 	put.Header.Set("Authorization", "Bearer shared")
 	put.Header.Set("X-Own", "mine")
 	putCall, _ := b.Add(put, "put")
-	refused, _ := b.Add(newReq(t, "GET", "/refused", ""), "refused")
+	refused, _ := b.Add(jsonRequest(t, "GET", "/refused", ""), "refused")
 	cs := b.Changeset()
-	csOK, _ := cs.Add(newReq(t, "GET", "/cs-ok", ""), "cs-ok")
-	csRefused, _ := cs.Add(newReq(t, "GET", "/cs-refused", ""), "cs-refused")
+	csOK, _ := cs.Add(jsonRequest(t, "GET", "/cs-ok", ""), "cs-ok")
+	csRefused, _ := cs.Add(jsonRequest(t, "GET", "/cs-refused", ""), "cs-refused")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	again := c.NewBatch()
-	againCall, _ := again.Add(newReq(t, "GET", "/again", ""), "again")
+	againCall, _ := again.Add(jsonRequest(t, "GET", "/again", ""), "again")
 	if err := again.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -485,8 +485,8 @@ func TestClientCallContext(t *testing.T) {
 	b := c.NewBatch()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	slow, _ := b.Add(newReq(t, "GET", "/slow", "").WithContext(ctx), "slow")
-	fast, _ := b.Add(newReq(t, "GET", "/fast", ""), "fast")
+	slow, _ := b.Add(jsonRequest(t, "GET", "/slow", "").WithContext(ctx), "slow")
+	fast, _ := b.Add(jsonRequest(t, "GET", "/fast", ""), "fast")
 	start := time.Now()
 	go b.Do(context.Background())
 	select {
@@ -524,7 +524,7 @@ func TestClientCancelsRequestWhenAllCallsGone(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
 	b := c.NewBatch()
 	ctx, cancel := context.WithCancel(context.Background())
-	call, _ := b.Add(newReq(t, "GET", "/wait", "").WithContext(ctx), "")
+	call, _ := b.Add(jsonRequest(t, "GET", "/wait", "").WithContext(ctx), "")
 	done := make(chan error)
 	go func() { done <- b.Do(context.Background()) }()
 	time.Sleep(20 * time.Millisecond)
@@ -547,8 +547,8 @@ func TestClientMaxResponseBytes(t *testing.T) {
 	srv, _ := countingServer(t, inner, HandlerOptions{})
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 1000}
 	b := c.NewBatch()
-	big, _ := b.Add(newReq(t, "GET", "/big", ""), "")
-	small, _ := b.Add(newReq(t, "GET", "/small", ""), "")
+	big, _ := b.Add(jsonRequest(t, "GET", "/big", ""), "")
+	small, _ := b.Add(jsonRequest(t, "GET", "/small", ""), "")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestClientContentIDLeniency(t *testing.T) {
 			b := c.NewBatch()
 			var calls []*Call
 			for _, id := range []string{"a", "0.0", "b"} {
-				call, err := b.Add(newReq(t, "GET", "/"+id, ""), id)
+				call, err := b.Add(jsonRequest(t, "GET", "/"+id, ""), id)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -633,8 +633,8 @@ func TestClientContentIDAmbiguous(t *testing.T) {
 		io.WriteString(w, "--resp\r\nContent-ID: response-x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n?\r\n--resp--\r\n")
 	}}
 	b := scriptedClient(t, s, 0).NewBatch()
-	x, _ := b.Add(newReq(t, "GET", "/x", ""), "x")
-	rx, _ := b.Add(newReq(t, "GET", "/rx", ""), "response-x")
+	x, _ := b.Add(jsonRequest(t, "GET", "/x", ""), "x")
+	rx, _ := b.Add(jsonRequest(t, "GET", "/rx", ""), "response-x")
 	if err := b.Do(context.Background()); !errors.Is(err, ErrResponseMismatch) {
 		t.Errorf("Do: %v, want ErrResponseMismatch", err)
 	}
@@ -664,8 +664,8 @@ func TestClientOnCallAndLogger(t *testing.T) {
 			mu.Unlock()
 		}}
 	b := c.NewBatch()
-	b.Add(newReq(t, "GET", "/a?q=1", ""), "a")
-	b.Add(newReq(t, "PUT", "/b", "xyz"), "b")
+	b.Add(jsonRequest(t, "GET", "/a?q=1", ""), "a")
+	b.Add(jsonRequest(t, "PUT", "/b", "xyz"), "b")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -711,7 +711,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 // The Transport retries a failed call before its RoundTrip returns, and
-// sends a batch once the next call would take it over Limits.MaxBytes.
+// sends a batch once the next call would take it over Limits.MaxBodyBytes.
 func TestTransportRetryAndBytes(t *testing.T) {
 	f := &flaky{fail: map[string]int{"/b": 1}, status: map[string]int{"/b": 429}, after: "0"}
 	var mu sync.Mutex
@@ -728,7 +728,7 @@ func TestTransportRetryAndBytes(t *testing.T) {
 	defer srv.Close()
 	var infos []CallInfo
 	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Window: 50 * time.Millisecond,
-		Limits: Limits{MaxBytes: 2500}, Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond},
+		Limits: Limits{MaxBodyBytes: 2500}, Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond},
 		OnCall: func(ci CallInfo) {
 			mu.Lock()
 			infos = append(infos, ci)
@@ -757,7 +757,7 @@ func TestTransportRetryAndBytes(t *testing.T) {
 	}
 	for _, n := range sizes {
 		if n > 2500 {
-			t.Errorf("a batch of %d bytes, over MaxBytes 2500", n)
+			t.Errorf("a batch of %d bytes, over MaxBodyBytes 2500", n)
 		}
 	}
 
@@ -806,8 +806,8 @@ func TestClientRetriesRefusedBatch(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
 	b := c.NewBatch()
-	get, _ := b.Add(newReq(t, "GET", "/get", ""), "get")
-	post, _ := b.Add(newReq(t, "POST", "/post", "{}"), "post")
+	get, _ := b.Add(jsonRequest(t, "GET", "/get", ""), "get")
+	post, _ := b.Add(jsonRequest(t, "POST", "/post", "{}"), "post")
 	start := time.Now()
 	err := b.Do(context.Background())
 	var se *StatusError
@@ -825,7 +825,7 @@ func TestClientRetriesRefusedBatch(t *testing.T) {
 	}
 }
 
-// A request no batch of Limits.MaxBytes could carry passes through the
+// A request no batch of Limits.MaxBodyBytes could carry passes through the
 // Transport on its own.
 func TestTransportTooLargePassesThrough(t *testing.T) {
 	var mu sync.Mutex
@@ -843,7 +843,7 @@ func TestTransportTooLargePassesThrough(t *testing.T) {
 	}))
 	defer srv.Close()
 	hc := &http.Client{Transport: &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport,
-		Limits: Limits{MaxBytes: 1000}}}
+		Limits: Limits{MaxBodyBytes: 1000}}}
 	for _, size := range []int{10, 2000} {
 		resp, err := hc.Post(fmt.Sprintf("%s/%d", srv.URL, size), "text/plain", strings.NewReader(strings.Repeat("x", size)))
 		if err != nil {
@@ -932,11 +932,11 @@ func TestClientCallContextDoneBeforeDo(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
 	b := c.NewBatch()
 	ctx, cancel := context.WithCancel(context.Background())
-	gone, err := b.Add(newReq(t, "GET", "/gone", "").WithContext(ctx), "gone")
+	gone, err := b.Add(jsonRequest(t, "GET", "/gone", "").WithContext(ctx), "gone")
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, _ := b.Add(newReq(t, "GET", "/kept", ""), "kept")
+	kept, _ := b.Add(jsonRequest(t, "GET", "/kept", ""), "kept")
 	cancel()
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)

@@ -8,44 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
 )
-
-// result is a call's outcome as the tests compare it.
-type result struct {
-	Status int
-	Body   string
-	Err    string
-}
-
-func outcome(t *testing.T, c *Call) result {
-	t.Helper()
-	resp, err := c.Wait(context.Background())
-	if err != nil {
-		return result{Err: err.Error()}
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{Status: resp.StatusCode, Body: string(b)}
-}
-
-// countingServer serves h behind NewHandler and counts the batch requests.
-func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*httptest.Server, *atomic.Int64) {
-	var n atomic.Int64
-	bh := NewHandlerOptions(inner, opts)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		bh.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
 
 func TestClientAgainstHandler(t *testing.T) {
 	srv, _ := countingServer(t, farm(), HandlerOptions{})
@@ -90,33 +57,6 @@ func TestClientAgainstHandler(t *testing.T) {
 	}
 	if r := b.Results()[calls["pony"].ID()]; r != calls["pony"] {
 		t.Errorf("Results()[pony] = %p, want the pony call %p", r, calls["pony"])
-	}
-}
-
-func TestClientSplitsLargeBatches(t *testing.T) {
-	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, r.URL.Path)
-	})
-	srv, n := countingServer(t, echo, HandlerOptions{MaxCalls: 10})
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxCalls: 10}, Concurrency: 2}
-	b := c.NewBatch()
-	const calls = 35
-	for i := range calls {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("/item/%d", i), nil)
-		if _, err := b.Add(req, fmt.Sprint(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Do(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for i, call := range b.Calls() {
-		if diff := cmp.Diff(result{Status: 200, Body: fmt.Sprintf("/item/%d", i)}, outcome(t, call)); diff != "" {
-			t.Errorf("call %d (-want +got):\n%s", i, diff)
-		}
-	}
-	if got := n.Load(); got != 4 {
-		t.Errorf("%d batch requests for %d calls of at most 10, want 4", got, calls)
 	}
 }
 

@@ -1,6 +1,10 @@
 package batch
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
 
 // The server's echo and the client's match are each other's inverse, for
 // ids with and without angle brackets, and OData's unchanged echo matches
@@ -18,5 +22,23 @@ func TestContentIDRoundTrip(t *testing.T) {
 	}
 	if got, want := string(appendResponseID(nil, []byte("<a+b>"))), "<response-a+b>"; got != want {
 		t.Errorf("echo of <a+b>: %q, want %q", got, want)
+	}
+}
+
+func TestHandlerContentIDEcho(t *testing.T) {
+	body := batchBody(
+		part("1", "GET /a HTTP/1.1\r\n"),
+		part("<uuid + 7>", "GET /a HTTP/1.1\r\n"),
+		part("<item1:12930812@barnyard.example.com>", "GET /a HTTP/1.1\r\n"),
+		part("", "GET /a HTTP/1.1\r\n"),
+	)
+	got := readBatchResponse(t, serve(t, describe, HandlerOptions{}, "/batch", nil, body))
+	var ids []string
+	for _, p := range got {
+		ids = append(ids, p.ContentID)
+	}
+	want := []string{"response-1", "<response-uuid + 7>", "<response-item1:12930812@barnyard.example.com>", ""}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Errorf("response Content-IDs (-want +got):\n%s", diff)
 	}
 }

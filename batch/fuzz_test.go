@@ -5,25 +5,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
 )
-
-var updateFuzzCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite the seed files under testdata/fuzz")
 
 // handlerSeeds are batch bodies (boundary "b") for FuzzHandler: the
 // Calendar seed, changesets that commit and roll back, $<Content-ID>
@@ -67,7 +61,7 @@ func handlerSeeds(tb testing.TB) map[string]string {
 // with one part per call when it committed; and no group is left open.
 func FuzzHandler(f *testing.F) {
 	seeds := handlerSeeds(f)
-	for _, name := range sortedKeys(seeds) {
+	for _, name := range slices.Sorted(maps.Keys(seeds)) {
 		f.Add([]byte(seeds[name]), byte(0))
 		f.Add([]byte(seeds[name]), byte(0xff))
 	}
@@ -185,37 +179,6 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
-}
-
-func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
-
-// TestFuzzCorpusUpToDate checks that the committed seed files of FuzzHandler
-// are the seeds above (-update-fuzz-corpus rewrites them).
-func TestFuzzCorpusUpToDate(t *testing.T) {
-	seeds := handlerSeeds(t)
-	for _, name := range sortedKeys(seeds) {
-		for _, flags := range []byte{0, 0xff} {
-			path := filepath.Join("testdata", "fuzz", "FuzzHandler", fmt.Sprintf("seed-%s-%d", name, flags))
-			want := "go test fuzz v1\n[]byte(" + strconv.Quote(seeds[name]) + ")\nbyte(" + strconv.QuoteRune(rune(flags)) + ")\n"
-			if *updateFuzzCorpus {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Errorf("%v (run go test -run TestFuzzCorpusUpToDate -update-fuzz-corpus)", err)
-				continue
-			}
-			if diff := cmp.Diff(want, string(got)); diff != "" {
-				t.Errorf("%s is stale (-want +got):\n%s", path, diff)
-			}
-		}
-	}
 }
 
 // jsonBatchSeeds are JSON batch bodies for FuzzODataJSON and FuzzGraphJSON:

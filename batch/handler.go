@@ -232,6 +232,10 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // middleware that wraps the ResponseWriter must implement [http.Flusher]
 // or an Unwrap method; without either the parts go out together at the
 // end.
+//
+// A Handler is made by [NewHandler] or [NewHandlerOptions]: a zero Handler,
+// or one with a nil inner handler, has nothing to call and answers every
+// request with 500.
 type Handler struct {
 	inner http.Handler
 	opts  HandlerOptions
@@ -351,6 +355,12 @@ type batchState struct {
 
 // ServeHTTP serves one batch request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.inner == nil {
+		// A setup mistake, said as such rather than as the limits of a
+		// zero HandlerOptions (a 413 for any body).
+		http.Error(w, "batch: Handler without inner handler: make it with NewHandler", http.StatusInternalServerError)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "batch: method "+r.Method+" not allowed; a batch is a POST", http.StatusMethodNotAllowed)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -167,5 +166,3 @@ func splitParts(t *rapid.T, resp *http.Response) []string {
 	}
 	return out
 }
-
-func discardSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -13,40 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// part builds one request part of a batch body with boundary "b".
-func part(cid, msg string) string {
-	h := "--b\r\nContent-Type: application/http\r\n"
-	if cid != "" {
-		h += "Content-ID: " + cid + "\r\n"
-	}
-	return h + "\r\n" + msg + "\r\n"
-}
-
-func batchBody(parts ...string) string { return strings.Join(parts, "") + "--b--\r\n" }
-
-// serve posts body to a Handler around inner and returns the response.
-func serve(t *testing.T, inner http.Handler, opts HandlerOptions, target string, hdr http.Header, body string) *http.Response {
-	t.Helper()
-	srv := httptest.NewServer(NewHandlerOptions(inner, opts))
-	t.Cleanup(srv.Close)
-	req, _ := http.NewRequest("POST", srv.URL+target, strings.NewReader(body))
-	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
-	for k, vv := range hdr {
-		req.Header[k] = vv
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
-
-// describe echoes what a call saw.
-var describe = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	fmt.Fprintf(w, "%s %s host=%s auth=%s ua=%s ct=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("Authorization"), r.Header.Get("User-Agent"), r.Header.Get("Content-Type"))
-})
-
 func TestHandlerInheritsOuterHeadersAndQuery(t *testing.T) {
 	hdr := http.Header{"Authorization": {"Bearer outer"}, "User-Agent": {"outer-agent"}, "Connection": {"keep-alive"}}
 	body := batchBody(
@@ -68,24 +34,6 @@ func TestHandlerInheritsOuterHeadersAndQuery(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, bodies); diff != "" {
 		t.Errorf("what each call saw (-want +got):\n%s", diff)
-	}
-}
-
-func TestHandlerContentIDEcho(t *testing.T) {
-	body := batchBody(
-		part("1", "GET /a HTTP/1.1\r\n"),
-		part("<uuid + 7>", "GET /a HTTP/1.1\r\n"),
-		part("<item1:12930812@barnyard.example.com>", "GET /a HTTP/1.1\r\n"),
-		part("", "GET /a HTTP/1.1\r\n"),
-	)
-	got := readBatchResponse(t, serve(t, describe, HandlerOptions{}, "/batch", nil, body))
-	var ids []string
-	for _, p := range got {
-		ids = append(ids, p.ContentID)
-	}
-	want := []string{"response-1", "<response-uuid + 7>", "<response-item1:12930812@barnyard.example.com>", ""}
-	if diff := cmp.Diff(want, ids); diff != "" {
-		t.Errorf("response Content-IDs (-want +got):\n%s", diff)
 	}
 }
 

@@ -22,28 +22,6 @@ import (
 // line saying so, except in CI (CI set), which must not pass by skipping.
 // Under -short they skip too.
 
-// skipShort skips an interop test under -short, before looking for its
-// peer.
-func skipShort(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("interop with a real client: skipped under -short")
-	}
-}
-
-// needPeer skips (or, in CI, fails) a test whose real peer is not
-// installed.
-func needPeer(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is not available in CI: %v", what, err)
-	}
-	t.Skipf("%s is not installed (%v): run sh scripts/peers.sh from the repository root", what, err)
-}
-
 // findPython returns the interpreter that has Google's Python client: the
 // first of $MIXED_PYTHON, python3 on PATH and /usr/bin/python3 that
 // imports googleapiclient.http, the rule scripts/peers.sh applies (a

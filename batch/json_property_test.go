@@ -32,33 +32,6 @@ type propResult struct {
 	Body                        string
 }
 
-// propInner answers a call from what it is: the status named by the path's
-// first segment, the request's X-Test echoed, and a JSON or binary body
-// (by the path's second segment) made of the request.
-func propInner() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		seg := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-		status, _ := strconv.Atoi(seg[0])
-		w.Header().Set("X-Echo", r.Header.Get("X-Test"))
-		w.Header().Set("X-Method", r.Method)
-		if seg[1] == "json" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			if bodyAllowed(status) {
-				json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "body": b, "ct": r.Header.Get("Content-Type")})
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.WriteHeader(status)
-		if bodyAllowed(status) {
-			fmt.Fprintf(w, "%s %s\x00\xff", r.Method, r.URL.Path)
-			w.Write(b)
-		}
-	})
-}
-
 func drawPropCalls(t *rapid.T) []propCall {
 	n := rapid.IntRange(1, 20).Draw(t, "calls")
 	calls := make([]propCall, n)
@@ -98,7 +71,7 @@ func (c *propCall) contentType() string {
 func multipartBody(t *rapid.T, calls []propCall) (string, []byte) {
 	var buf bytes.Buffer
 	w := mixed.NewWriter(&buf)
-	mw := mixed.NewMessageWriter(mixed.MessageOptions{})
+	mw := mixed.NewMessageWriter()
 	for _, c := range calls {
 		var ph, h mixed.Header
 		ph.Add("Content-Type", "application/http")
@@ -154,17 +127,6 @@ func jsonBatchBody(calls []propCall, f Format) []byte {
 	}
 	b, _ := json.Marshal(map[string]any{"requests": reqs})
 	return b
-}
-
-// normalBody is a body as the property compares it: JSON compacted.
-func normalBody(ct string, b []byte) string {
-	if isJSONMedia(ct) {
-		var out bytes.Buffer
-		if json.Compact(&out, b) == nil {
-			return out.String()
-		}
-	}
-	return string(b)
 }
 
 func readPropMultipart(t *rapid.T, rec *httptest.ResponseRecorder) []propResult {

@@ -235,7 +235,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	jb := &st.jb
 	if jb.ids == nil {
 		jb.ids, jb.closed = make(map[string]int), make(map[string]bool)
-		jb.mw = mixed.NewMessageWriter(h.messageOptions())
+		jb.mw = mixed.NewMessageWriterOptions(h.messageOptions())
 	}
 	clear(jb.ids)
 	clear(jb.closed)

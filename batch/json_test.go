@@ -21,16 +21,6 @@ import (
 	"pgregory.net/rapid"
 )
 
-// jsonEntry is one response object of a JSON batch response, as a client
-// reads it with encoding/json.
-type jsonEntry struct {
-	ID             string            `json:"id"`
-	AtomicityGroup string            `json:"atomicityGroup,omitempty"`
-	Status         int               `json:"status"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	Body           json.RawMessage   `json:"body,omitempty"`
-}
-
 // serveJSON posts a JSON batch body to a Handler of inner with opts, at
 // path, and decodes its answer.
 func serveJSON(t *testing.T, inner http.Handler, opts HandlerOptions, path string, hdr http.Header, body string) (*httptest.ResponseRecorder, []jsonEntry) {

@@ -1,9 +1,10 @@
 package batch
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -12,63 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// bitrix serves the two methods of the Bitrix24 seed's callBatch example,
-// user.current and department.get, and records what department.get got.
-type bitrix struct {
-	userStatus int
-	reached    atomic.Int64
-}
-
-func (b *bitrix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b.reached.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	switch r.URL.Path {
-	case "/rest/user.current":
-		if b.userStatus != 0 {
-			w.WriteHeader(b.userStatus)
-			fmt.Fprint(w, `{"error":"NO_AUTH_FOUND"}`)
-			return
-		}
-		fmt.Fprint(w, `{"ID":"1","NAME":"Ann Lee","LAST_NAME":"Lee","UF_DEPARTMENT":[1,5],"BOSS":{"ID":7}}`)
-	case "/rest/department.get":
-		body, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, `{"query":%q,"body":%s}`, r.URL.RawQuery, orNull(body))
-	default:
-		// Echo the path, to check substitution in paths.
-		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
-	}
-}
-
-func orNull(b []byte) string {
-	if len(b) == 0 {
-		return "null"
-	}
-	return string(b)
-}
-
-// jsonParts returns each response part's status and decoded JSON body.
-func jsonParts(t *testing.T, parts []gotPart) []any {
-	t.Helper()
-	var out []any
-	for _, p := range parts {
-		var v any
-		if p.Body != "" {
-			if err := json.Unmarshal([]byte(p.Body), &v); err != nil {
-				t.Fatalf("part %s: body %q: %v", p.ContentID, p.Body, err)
-			}
-		}
-		out = append(out, map[string]any{"status": float64(p.Status), "json": v})
-	}
-	return out
-}
-
-func jsonPart(method, target, body string) string {
-	if body == "" {
-		return method + " " + target + " HTTP/1.1\r\n"
-	}
-	return fmt.Sprintf("%s %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", method, target, len(body), body)
-}
 
 // The Bitrix24 seed's example: get_user, then get_department with
 // ID: $result[get_user][UF_DEPARTMENT].
@@ -144,43 +88,6 @@ func TestResultReferenceFailures(t *testing.T) {
 	}
 }
 
-func TestHaltOnError(t *testing.T) {
-	parts := batchBody(
-		part("get_user", jsonPart("POST", "/rest/user.current", `{}`)),
-		part("get_department", jsonPart("POST", "/rest/department.get", `{"ID":"$result[get_user][UF_DEPARTMENT]"}`)),
-		part("independent", jsonPart("GET", "/rest/other", "")),
-	)
-	for _, tc := range []struct {
-		name    string
-		opts    HandlerOptions
-		hdr     http.Header
-		want    []int
-		reached int64
-	}{
-		{"off", HandlerOptions{}, nil, []int{401, 424, 200}, 2},
-		{"option", HandlerOptions{HaltOnError: true}, nil, []int{401, 424, 424}, 1},
-		{"header", HandlerOptions{HaltHeader: "X-Halt-On-Error"}, http.Header{"X-Halt-On-Error": {"true"}}, []int{401, 424, 424}, 1},
-		{"header off", HandlerOptions{HaltHeader: "X-Halt-On-Error"}, http.Header{"X-Halt-On-Error": {"false"}}, []int{401, 424, 200}, 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			inner := &bitrix{userStatus: http.StatusUnauthorized}
-			opts := tc.opts
-			opts.ResultReferences = true
-			opts.Concurrency = 1 // with one call at a time, which calls start is certain
-			got := readBatchResponse(t, serve(t, inner, opts, "/batch", tc.hdr, parts))
-			if diff := cmp.Diff(tc.want, statuses(got)); diff != "" {
-				t.Errorf("statuses (-want +got):\n%s", diff)
-			}
-			if n := inner.reached.Load(); n != tc.reached {
-				t.Errorf("inner reached %d times, want %d", n, tc.reached)
-			}
-			if tc.want[2] == 424 && !strings.Contains(got[2].Body, "skipped") {
-				t.Errorf("skipped call's body %q does not say it was skipped", got[2].Body)
-			}
-		})
-	}
-}
-
 // Calls without references still run concurrently when references are on.
 func TestReferencesKeepIndependentCallsConcurrent(t *testing.T) {
 	var running, peak atomic.Int64
@@ -239,5 +146,25 @@ func TestSubstitution(t *testing.T) {
 	}
 	if _, err := substituteTarget("/p/$result[nobody][x]", resolve); err == nil {
 		t.Error("a reference to an unknown call substituted without error")
+	}
+}
+
+// Finding references is one pass over the part, whatever it holds; a
+// quadratic scan took 10 s of CPU for 256 KiB of unterminated references.
+func TestFindRefsLinear(t *testing.T) {
+	for _, unit := range []string{"$result[", "$result[a", "%24result%5B", "$result[a][", "$$result[[", "$result[a]["} {
+		s := strings.Repeat(unit, (4<<20)/len(unit))
+		sc := newRefScanner(s)
+		if _, err := sc.all(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if sc.steps > 2*len(s) {
+			t.Errorf("%q × %d: the scan looked at %d bytes, more than twice the input", unit, len(s)/len(unit), sc.steps)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := findRefs(ctx, strings.Repeat("$result[", 1<<18)); !errors.Is(err, context.Canceled) {
+		t.Errorf("findRefs with a done context: %v, want context.Canceled", err)
 	}
 }

@@ -1,51 +1,12 @@
 package batch
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
 	"net/http"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// replay serves the bytes of file, verbatim, as the response to every
-// request on a raw TCP listener on 127.0.0.1, so that the client sees
-// exactly what the seed documents show (down to "HTTP/1.1 200" without a
-// reason phrase).
-func replay(t *testing.T, file string) string {
-	t.Helper()
-	resp, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				req, err := http.ReadRequest(bufio.NewReader(conn))
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, req.Body)
-				conn.Write(resp)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
-}
 
 func TestClientReadsSeedResponses(t *testing.T) {
 	for _, tc := range []struct {

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,91 +15,6 @@ import (
 	"github.com/mixedcodec/mixed"
 	"pgregory.net/rapid"
 )
-
-// echoAPI answers with what the call was, so that a response can be
-// compared with the one the same request gets alone. /slow/{ms} sleeps
-// first, until the call's context is done.
-var echoAPI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/slow/") {
-		var ms int
-		fmt.Sscanf(strings.TrimPrefix(r.URL.Path, "/slow/"), "%d", &ms)
-		select {
-		case <-time.After(time.Duration(ms) * time.Millisecond):
-		case <-r.Context().Done():
-		}
-	}
-	b, _ := io.ReadAll(r.Body)
-	w.Header().Set("X-Seen-Auth", r.Header.Get("Authorization"))
-	fmt.Fprintf(w, "%s %s body=%q", r.Method, r.URL.RequestURI(), b)
-})
-
-// testAPI serves echoAPI directly and behind a batch Handler at /batch,
-// counting both kinds of request and the parts' own Authorization fields.
-type testAPI struct {
-	srv            *httptest.Server
-	batches, plain atomic.Int64
-	partAuth       atomic.Int64 // parts that carried their own Authorization
-	outerAuth      atomic.Int64 // batches whose outer request carried it
-	inFlight, peak atomic.Int64
-	batchCtxDone   atomic.Int64
-	slowRunning    atomic.Int64 // /slow/ calls inside a batch, running now
-}
-
-func newTestAPI(t *testing.T, batchStatus int) *testAPI {
-	a := &testAPI{}
-	bh := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/slow/") {
-			a.slowRunning.Add(1)
-			defer a.slowRunning.Add(-1)
-		}
-		echoAPI(w, r)
-	}))
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/batch" {
-			a.plain.Add(1)
-			echoAPI(w, r)
-			return
-		}
-		a.batches.Add(1)
-		n := a.inFlight.Add(1)
-		defer a.inFlight.Add(-1)
-		for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
-		}
-		if batchStatus != 0 {
-			io.Copy(io.Discard, r.Body)
-			http.Error(w, "backend unavailable", batchStatus)
-			return
-		}
-		if r.Header.Get("Authorization") != "" {
-			a.outerAuth.Add(1)
-		}
-		body, _ := io.ReadAll(r.Body)
-		a.partAuth.Add(int64(strings.Count(string(body), "\r\nAuthorization: ")))
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		bh.ServeHTTP(w, r)
-		if r.Context().Err() != nil {
-			a.batchCtxDone.Add(1)
-		}
-	}))
-	t.Cleanup(a.srv.Close)
-	return a
-}
-
-func (a *testAPI) client(tr *Transport) *http.Client {
-	tr.Endpoint = a.srv.URL + "/batch"
-	return &http.Client{Transport: tr}
-}
-
-// waitSlow waits until n /slow/ calls run inside batches: then they are
-// on the wire, whatever the machine's load.
-func (a *testAPI) waitSlow(t *testing.T, n int64) {
-	t.Helper()
-	for start := time.Now(); a.slowRunning.Load() < n; time.Sleep(time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("%d slow calls running after 10 s, want %d", a.slowRunning.Load(), n)
-		}
-	}
-}
 
 // alone is what a request gets without batching.
 func alone(t *testing.T, a *testAPI, method, path, body string) string {
@@ -115,25 +28,6 @@ func alone(t *testing.T, a *testAPI, method, path, body string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return fmt.Sprintf("%d %s auth=%s", resp.StatusCode, b, resp.Header.Get("X-Seen-Auth"))
-}
-
-func do(c *http.Client, ctx context.Context, method, url, body string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer token")
-	if body == "" {
-		req.Body = http.NoBody
-		req.ContentLength = 0
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d %s auth=%s", resp.StatusCode, b, resp.Header.Get("X-Seen-Auth")), nil
 }
 
 func TestTransportBatchesConcurrentCalls(t *testing.T) {
@@ -185,7 +79,7 @@ func TestTransportBatchesConcurrentCalls(t *testing.T) {
 func TestTransportPassThrough(t *testing.T) {
 	a := newTestAPI(t, 0)
 	other := newTestAPI(t, 0)
-	tr := &Transport{Window: 5 * time.Millisecond, MaxBodyBytes: 10, Batchable: func(r *http.Request) bool {
+	tr := &Transport{Window: 5 * time.Millisecond, MaxBatchedBodyBytes: 10, Batchable: func(r *http.Request) bool {
 		return r.Header.Get("X-No-Batch") == ""
 	}}
 	c := a.client(tr)

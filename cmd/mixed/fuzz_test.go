@@ -6,24 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 )
-
-// pieces splits b into pieces of pseudo-random lengths (from 0 to 9, so
-// that UTF-8 sequences, escapes and base64 quads are cut everywhere).
-func pieces(b []byte, seed uint64) [][]byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	var out [][]byte
-	for len(b) > 0 {
-		n := min(r.IntN(10), len(b))
-		out = append(out, b[:n])
-		b = b[n:]
-	}
-	return out
-}
 
 // FuzzJSONString checks the streaming halves of the JSON lines against
 // encoding/json and encoding/base64, whatever the pieces: the string

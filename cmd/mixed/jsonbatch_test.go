@@ -171,20 +171,6 @@ func TestJSONBatchRoundTrip(t *testing.T) {
 	}
 }
 
-// pipe runs the commands one after the other, each given the output of
-// the one before, and returns the last one's output.
-func pipe(t *testing.T, in string, cmds ...[]string) string {
-	t.Helper()
-	for _, args := range cmds {
-		res := runCmd(in, args...)
-		if res.Code != 0 {
-			t.Fatalf("%s: exit %d: %s\ninput:\n%s", strings.Join(args, " "), res.Code, res.Stderr, in)
-		}
-		in = res.Stdout
-	}
-	return in
-}
-
 // A multipart OData batch with a changeset, written by hand, becomes an
 // OData JSON batch with an atomicity group named by the changeset's
 // Content-ID (or numbered without one).

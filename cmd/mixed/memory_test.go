@@ -6,33 +6,10 @@ import (
 	"encoding/base64"
 	"hash/crc32"
 	"io"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// memBoundary is long enough that the pseudo-random bodies never hold
-// its delimiter.
-const memBoundary = "memory-test-boundary-7f3a9c1e5b"
-
-// block is the 64 KiB of pseudo-random bytes that a large body repeats.
-var block = randomBytes(3, 64<<10)
-
-// writeBody writes n bytes of the repeated block to w, and returns the
-// error of the first write that fails.
-func writeBody(w io.Writer, n int64) error {
-	for n > 0 {
-		k, err := w.Write(block[:min(int64(len(block)), n)])
-		if err != nil {
-			return err
-		}
-		n -= int64(k)
-	}
-	return nil
-}
 
 // largeBatch writes a bare batch of one application/octet-stream part of
 // n bytes, then another small one, through a pipe.
@@ -69,41 +46,6 @@ func largeLines(n int64) io.ReadCloser {
 		pw.CloseWithError(err)
 	}()
 	return pr
-}
-
-// peakHeap runs f while it samples HeapInuse every 10 ms, and returns the
-// highest value seen.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	var peak atomic.Uint64
-	sample := func() {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		if m.HeapInuse > peak.Load() {
-			peak.Store(m.HeapInuse)
-		}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				sample()
-			}
-		}
-	}()
-	f()
-	close(stop)
-	wg.Wait()
-	sample()
-	return peak.Load()
 }
 
 // crcWriter counts and checksums what is written to it, and keeps its

@@ -37,6 +37,7 @@ var readmeWants = map[string][]string{
 // Caddy. Every sh block must still be plain sh: no bash process
 // substitution. Each block runs in its own process
 // group, killed at its end with the serve it started in the background.
+// Under -short the blocks are found and checked, not run.
 func TestREADMESnippets(t *testing.T) {
 	t.Parallel() // mostly waiting for go build
 	for _, tool := range []string{"sh", "curl"} {
@@ -69,6 +70,10 @@ func TestREADMESnippets(t *testing.T) {
 		if !strings.Contains(string(readme), key) {
 			t.Errorf("no README snippet holds %q any more: update readmeWants", key)
 		}
+	}
+
+	if testing.Short() {
+		t.Skip("-short: the blocks are checked but not run (a go build, then a serve per block)")
 	}
 
 	bin := filepath.Join(t.TempDir(), "mixed")

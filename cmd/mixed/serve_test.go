@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,57 +25,6 @@ import (
 	"github.com/mixedcodec/mixed"
 	"github.com/mixedcodec/mixed/batch"
 )
-
-// The demo store is bounded: PUT bodies past farmMaxBody answer 413, and
-// a PUT that would create an animal past farmMaxAnimals answers 507,
-// while replacing one still works.
-func TestFarmLimits(t *testing.T) {
-	f := newFarm()
-	put := func(name, body string) int {
-		w := httptest.NewRecorder()
-		r := httptest.NewRequest("PUT", "/farm/v1/animals/"+name, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		f.ServeHTTP(w, r)
-		return w.Code
-	}
-	animal := `{"animalAge":1,"peltColor":"red"}`
-	long := `{"animalAge":1,"peltColor":"` + strings.Repeat("x", farmMaxBody) + `"}`
-	edge := `{"animalAge":1,"peltColor":"` + strings.Repeat("x", farmMaxBody-len(animal)+len("red")) + `"}`
-	if len(edge) != farmMaxBody {
-		t.Fatalf("edge body is %d bytes", len(edge))
-	}
-	if diff := cmp.Diff([]int{413, 404, 201}, []int{put("big", long), get(f, "big"), put("edge", edge)}); diff != "" {
-		t.Errorf("body limit (-want +got):\n%s", diff)
-	}
-	// The store holds pony, sheep and edge: fill it up.
-	for i := len(f.animals); i < farmMaxAnimals; i++ {
-		if code := put("a"+strconv.Itoa(i), animal); code != 201 {
-			t.Fatalf("animal %d: %d", i, code)
-		}
-	}
-	if diff := cmp.Diff([]int{507, 404, 200, 204, 201, 507}, []int{
-		put("one-more", animal), get(f, "one-more"),
-		put("pony", animal), // replacing is not growing
-		del(f, "sheep"), put("one-more", animal), put("two-more", animal),
-	}); diff != "" {
-		t.Errorf("count limit (-want +got):\n%s", diff)
-	}
-	if len(f.animals) != farmMaxAnimals {
-		t.Errorf("%d animals, want %d", len(f.animals), farmMaxAnimals)
-	}
-}
-
-func get(f *farm, name string) int {
-	w := httptest.NewRecorder()
-	f.ServeHTTP(w, httptest.NewRequest("GET", "/farm/v1/animals/"+name, nil))
-	return w.Code
-}
-
-func del(f *farm, name string) int {
-	w := httptest.NewRecorder()
-	f.ServeHTTP(w, httptest.NewRequest("DELETE", "/farm/v1/animals/"+name, nil))
-	return w.Code
-}
 
 // Through a batch, the limits answer in the call's part.
 func TestServeFarmLimits(t *testing.T) {
@@ -697,4 +648,232 @@ func TestServeLogFlags(t *testing.T) {
 	if l, err := newLogger("", "info", io.Discard); l != nil || err != nil {
 		t.Errorf("no -log: %v, %v, want the plain lines", l, err)
 	}
+}
+
+// The Calendar documentation's batch request, sent to "mixed serve" with
+// the demo API, gets the documentation's response back.
+func TestServeCalendarSeed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	done := make(chan error)
+	go func() { done <- serve(ctx, ln, newFarm(), defaultConfig(), &syncWriter{w: &log}) }()
+
+	reqFile := mustRead(t, "../../testdata/calendar-batch-request.http")
+	seed, err := http.ReadRequest(bufio.NewReader(strings.NewReader(reqFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+seed.URL.Path, seed.Body)
+	req.Header = seed.Header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := responseParts(t, resp)
+	resp.Body.Close()
+
+	wantResp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(mustRead(t, "../../testdata/calendar-batch-response.http"))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := responseParts(t, wantResp)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response to the seed's batch (-seed's response +got):\n%s", diff)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if !strings.Contains(log.String(), "calls=3 statuses=200:2,304:1") {
+		t.Errorf("log %q lacks the batch line", log.String())
+	}
+}
+
+// serve turns result references on and halts a batch on its first error
+// when the outer header asks.
+func TestServeReferencesAndHalt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The later calls wait at a gate that opens when the first byte of
+	// the response arrives. The handler writes part 0 only once call 0
+	// has ended and, with halt on, has halted the batch; so the calls
+	// that reached the farm before that are exactly the ones already
+	// running, and every other later call must be skipped. Call 0 holds
+	// one of the handler's workers, so at most Concurrency-1 later calls
+	// can be running: with more later calls than that, some are skipped
+	// on any machine and under any scheduling.
+	var gate atomic.Pointer[chan struct{}]
+	var entered atomic.Int64
+	farm := newFarm()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := gate.Load(); g != nil && strings.HasSuffix(r.URL.Path, "/pony") {
+			entered.Add(1)
+			select {
+			case <-*g:
+			case <-r.Context().Done():
+			}
+		}
+		farm.ServeHTTP(w, r)
+	})
+	go serve(ctx, ln, inner, defaultConfig(), io.Discard)
+	post := func(halt bool, parts ...string) []seedPart {
+		body := ""
+		for i, p := range parts {
+			body += fmt.Sprintf("--b\r\nContent-Type: application/http\r\nContent-ID: c%d\r\n\r\n%s\r\n", i, p)
+		}
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/batch/farm/v1", strings.NewReader(body+"--b--\r\n"))
+		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+		if halt {
+			req.Header.Set(batch.DefaultHaltHeader, "true")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if g := gate.Load(); g != nil {
+			resp.Body = &onFirstRead{ReadCloser: resp.Body, f: func() { close(*g) }}
+		}
+		return responseParts(t, resp)
+	}
+	got := post(false, "GET /farm/v1/animals/pony HTTP/1.1\r\n", "GET /farm/v1/animals/$result[c0][animalName] HTTP/1.1\r\n")
+	if len(got) != 2 || got[1].Status != 200 || got[1].ETag != `"etag/pony"` {
+		t.Errorf("reference through serve: %+v", got)
+	}
+
+	later := 4*runtime.GOMAXPROCS(0) + 4 // more than the handler's default Concurrency
+	calls := []string{"GET /farm/v1/animals/nobody HTTP/1.1\r\n"}
+	for range later {
+		calls = append(calls, "GET /farm/v1/animals/pony HTTP/1.1\r\n")
+	}
+	for _, halt := range []bool{false, true} {
+		g := make(chan struct{})
+		gate.Store(&g)
+		entered.Store(0)
+		got := post(halt, calls...)
+		if len(got) != 1+later {
+			t.Fatalf("halt=%v: %d parts, want %d", halt, len(got), 1+later)
+		}
+		if got[0].Status != 404 {
+			t.Errorf("halt=%v: first part %+v, want 404", halt, got[0])
+		}
+		ran, skipped := 0, 0
+		for _, p := range got[1:] {
+			switch p.Status {
+			case 424:
+				skipped++
+			case 200:
+				ran++
+			default:
+				t.Errorf("halt=%v: later call status %d", halt, p.Status)
+			}
+		}
+		if n := int(entered.Load()); ran != n {
+			t.Errorf("halt=%v: %d later calls reached the farm but %d answered 200", halt, n, ran)
+		}
+		if !halt && skipped != 0 {
+			t.Errorf("halt=false: %d of %d later calls skipped", skipped, later)
+		}
+		if halt && (skipped == 0 || ran+skipped != later) {
+			t.Errorf("halt=true: %d of %d later calls skipped, %d ran", skipped, later, ran)
+		}
+	}
+}
+
+// The changeset of "mixed serve -help", sent as it says: it rolls back;
+// with the right ETag it commits; $1 addresses what call 1 created.
+func TestServeChangesetFromHelp(t *testing.T) {
+	help := runCmd("", "serve", "-help").Stdout
+	start := strings.Index(help, "  --b\n")
+	end := strings.Index(help, "  --b--\n")
+	if start < 0 || end < 0 {
+		t.Fatalf("no changeset example in serve -help:\n%s", help)
+	}
+	var example strings.Builder
+	for _, line := range strings.Split(help[start:end+len("  --b--\n")], "\n") {
+		example.WriteString(strings.TrimPrefix(line, "  "))
+		example.WriteString("\r\n")
+	}
+	rollback := strings.TrimSuffix(example.String(), "\r\n")
+	file, err := os.ReadFile("../../testdata/farm-changeset.mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rollback, string(file)); diff != "" {
+		t.Errorf("testdata/farm-changeset.mixed is not the example of serve -help (-help +file):\n%s", diff)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go serve(ctx, ln, newFarm(), defaultConfig(), io.Discard)
+	post := func(body string) []csPart {
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/batch/farm/v1", strings.NewReader(body))
+		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return changesetParts(t, resp.Body, b)
+	}
+	get := `--b` + "\r\n" + "Content-Type: application/http\r\nContent-ID: get\r\n\r\nGET /farm/v1/animals/cow HTTP/1.1\r\n\r\n--b--\r\n"
+	if diff := cmp.Diff([]csPart{{ContentID: "response-2", Status: 412}}, post(rollback)); diff != "" {
+		t.Errorf("the help's changeset (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]csPart{{ContentID: "response-get", Status: 404}}, post(get)); diff != "" {
+		t.Errorf("after the rollback (-want +got):\n%s", diff)
+	}
+	commit := strings.Replace(rollback, `"etag/wrong"`, `"etag/sheep"`, 1)
+	commit = strings.Replace(commit, "--cs--", "--cs\r\nContent-Type: application/http\r\nContent-ID: 3\r\n\r\nGET $1 HTTP/1.1\r\n\r\n--cs--", 1)
+	want := []csPart{{Parts: []csPart{
+		{ContentID: "response-1", Status: 201, Location: "/farm/v1/animals/cow"},
+		{ContentID: "response-2", Status: 204},
+		{ContentID: "response-3", Status: 200},
+	}}}
+	if diff := cmp.Diff(want, post(commit)); diff != "" {
+		t.Errorf("the committed changeset (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]csPart{{ContentID: "response-get", Status: 200}}, post(get)); diff != "" {
+		t.Errorf("after the commit (-want +got):\n%s", diff)
+	}
+}
+
+func TestBatchPath(t *testing.T) {
+	for in, want := range map[string]string{"nolead": "/nolead", "/batch/": "/batch", "a//b/../c": "/a/c", "/batch": "/batch"} {
+		if got, err := batchPathOf(in); got != want || err != nil {
+			t.Errorf("batchPathOf(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// onFirstRead calls f when the first bytes are read.
+type onFirstRead struct {
+	io.ReadCloser
+	f func()
+}
+
+func (o *onFirstRead) Read(p []byte) (int, error) {
+	n, err := o.ReadCloser.Read(p)
+	if n > 0 && o.f != nil {
+		o.f()
+		o.f = nil
+	}
+	return n, err
 }

@@ -5,43 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// randomBytes returns n deterministic pseudo-random bytes.
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 0))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// textBytes returns n bytes of valid UTF-8 text with escapes and multi-byte
-// characters, some of them across any piece boundary.
-func textBytes(n int) []byte {
-	const line = "héllo \"wörld\"\t<&> \u2028 日本語 \\ 🎉\r\n"
-	b := []byte(strings.Repeat(line, n/len(line)+1)[:n])
-	for !utf8.Valid(b) { // a character cut at the end: spaces instead
-		i := len(b) - 1
-		for b[i] < 0xc0 && b[i] >= 0x80 {
-			i--
-		}
-		for ; i < len(b); i++ {
-			b[i] = ' '
-		}
-	}
-	return b
-}
 
 func httpPart(head string, body []byte) string {
 	return "Content-Type: application/http\r\n\r\n" + head + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
@@ -88,11 +61,11 @@ func TestDecodeEncodeLargeParts(t *testing.T) {
 			if len(l) != 2 || l[1]["body"] != "small" {
 				t.Fatalf("decode printed %d parts, the last %v", len(l), l[len(l)-1]["body"])
 			}
-			if diff := cmp.Diff(tc.keys, sortedKeys(l[0])); diff != "" {
+			if diff := cmp.Diff(tc.keys, slices.Sorted(maps.Keys(l[0]))); diff != "" {
 				t.Errorf("keys (-want +got):\n%s", diff)
 			}
 			if tc.http != nil {
-				if diff := cmp.Diff(tc.http, sortedKeys(l[0]["http"].(map[string]any))); diff != "" {
+				if diff := cmp.Diff(tc.http, slices.Sorted(maps.Keys(l[0]["http"].(map[string]any)))); diff != "" {
 					t.Errorf("http keys (-want +got):\n%s", diff)
 				}
 			}
@@ -105,21 +78,6 @@ func TestDecodeEncodeLargeParts(t *testing.T) {
 			}
 		})
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	var k []string
-	for key := range m {
-		k = append(k, key)
-	}
-	for i := range k {
-		for j := i + 1; j < len(k); j++ {
-			if k[j] < k[i] {
-				k[i], k[j] = k[j], k[i]
-			}
-		}
-	}
-	return k
 }
 
 // A streamed part's JSON is what encoding/json makes of the same values.
