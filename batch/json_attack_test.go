@@ -318,10 +318,10 @@ func TestClientJSONAttackDuplicateAndMissingAnswers(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatODataJSON}
 	b := c.NewBatch()
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "/a", `{}`), "1")
-	cs.Add(newReq(t, "POST", "/a", `{}`), "2")
-	b.Add(newReq(t, "GET", "/a", ""), "3")
-	b.Add(newReq(t, "GET", "/a", ""), "4")
+	cs.Add(jsonRequest(t, "POST", "/a", `{}`), "1")
+	cs.Add(jsonRequest(t, "POST", "/a", `{}`), "2")
+	b.Add(jsonRequest(t, "GET", "/a", ""), "3")
+	b.Add(jsonRequest(t, "GET", "/a", ""), "4")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestClientJSONAttackHugeResponse(t *testing.T) {
 			defer srv.Close()
 			c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatGraphJSON, MaxResponseBytes: 1 << 20}
 			b := c.NewBatch()
-			b.Add(newReq(t, "GET", "/a", ""), "1")
+			b.Add(jsonRequest(t, "GET", "/a", ""), "1")
 			b.Do(context.Background())
 			_, err := b.Calls()[0].Wait(context.Background())
 			if !errors.Is(err, ErrResponseTooLarge) {
@@ -495,8 +495,8 @@ func TestClientJSONAttackUnreadableGroupAnswer(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatODataJSON}
 	b := c.NewBatch()
 	cs := b.Changeset()
-	cs.Add(newReq(t, "POST", "/a", `{}`), "1")
-	cs.Add(newReq(t, "POST", "/a", `{}`), "2")
+	cs.Add(jsonRequest(t, "POST", "/a", `{}`), "1")
+	cs.Add(jsonRequest(t, "POST", "/a", `{}`), "2")
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +594,7 @@ func TestClientJSONAttackResponseHeaders(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatGraphJSON}
 	bt := c.NewBatch()
 	for _, id := range []string{"1", "2", "3"} {
-		bt.Add(newReq(t, "GET", "/a", ""), id)
+		bt.Add(jsonRequest(t, "GET", "/a", ""), id)
 	}
 	var got map[string]string
 	n := allocated(func() {
