@@ -413,6 +413,10 @@ func TestJSONAttackInjection(t *testing.T) {
 		{`{"id":"1","method":"GET /b HTTP/1.1\r\nX-Evil: 1\r\n\r\nGET","url":"/a"}`, `400 is not a token`},
 		{`{"id":"1","method":"GET","url":"/a HTTP/1.1\r\nX-Evil: 1\r\n\r\n"}`, `GET /a%20HTTP/1.1%0D%0AX-Evil:%201%0D%0A%0D%0A [] ""`},
 		{`{"id":"1","method":"POST","url":"/a","headers":{"Content-Type":"text/plain","Content-Length":"1"},"body":"YWJj"}`, `POST /a [] "abc"`},
+		{`{"id":"1","method":"GET","url":"/a","headers":{"Host":"evil.example"}}`, `400 not the batch endpoint`},
+		{`{"id":"1","method":"GET","url":"http://evil.example/a"}`, `400 not on the batch endpoint`},
+		{`{"id":"1","method":"GET","url":"//evil.example/a"}`, `400 not on the batch endpoint`},
+		{`{"id":"1","method":"GET","url":"/a/../../etc"}`, `GET /etc [] ""`},
 	} {
 		rec, got := serveJSON(t, inner, HandlerOptions{}, "/$batch", nil, `{"requests":[`+tc.obj+`]}`)
 		if rec.Code != 200 || len(got) != 1 {
