@@ -619,3 +619,35 @@ func TestClientJSONAttackResponseHeaders(t *testing.T) {
 		t.Errorf("allocated %d MB reading a %d KB response", n>>20, b.Len()>>10)
 	}
 }
+
+// Calls that wait for their dependencies never hold up the ones they wait
+// for: one worker, small buffers, large responses and a chain of
+// dependencies finish.
+func TestJSONAttackDependencyChainOneWorker(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `"`+strings.Repeat("x", 12<<10)+`"`)
+	})
+	var b strings.Builder
+	b.WriteString(`{"requests":[{"id":"0","method":"GET","url":"/a"}`)
+	for i := 1; i < 20; i++ {
+		fmt.Fprintf(&b, `,{"id":"%d","method":"GET","url":"/a","dependsOn":["%d","0"]}`, i, i-1)
+	}
+	b.WriteString(`]}`)
+	// Room to buffer one 12 KiB response at a time.
+	for _, workers := range []int{1, 4} {
+		done := make(chan []jsonEntry)
+		go func() {
+			_, got := serveJSON(t, inner, HandlerOptions{Concurrency: workers, MaxBufferedBytes: 16 << 10}, "/$batch", nil, b.String())
+			done <- got
+		}()
+		select {
+		case got := <-done:
+			if len(got) != 20 || got[19].Status != 200 {
+				t.Errorf("%d workers: %d entries, the first %d %s", workers, len(got), got[0].Status, got[0].Body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d workers: the batch did not finish in 10 s", workers)
+		}
+	}
+}
