@@ -144,9 +144,12 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 		b = append(b, '}')
 		if len(body) > 0 {
 			b = append(b, `,"body":`...)
-			if isJSONMedia(ct) && json.Valid(body) {
+			switch form := bodyFormOf(f, ct); {
+			case form == bodyJSON && json.Valid(body):
 				b = append(b, bytes.TrimSpace(body)...)
-			} else {
+			case form == bodyText && textFits(body):
+				b = appendJSONString(b, body)
+			default:
 				enc := base64.StdEncoding
 				if f == FormatODataJSON {
 					enc = base64.URLEncoding
@@ -232,7 +235,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			if c == nil || c.answered || isHeld[c] {
 				continue
 			}
-			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
+			r, err := jsonResponse(s.format, c, e.Status, e.Headers, e.Body, max)
 			switch {
 			case c.cs != nil:
 				isHeld[c] = true
@@ -255,7 +258,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 
 // jsonResponse is the *http.Response of call c from its response object;
 // a body over max bytes is ErrResponseTooLarge.
-func jsonResponse(c *Call, status int, headers json.RawMessage, raw json.RawMessage, max int64) (*http.Response, error) {
+func jsonResponse(f Format, c *Call, status int, headers json.RawMessage, raw json.RawMessage, max int64) (*http.Response, error) {
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
 	}
@@ -277,7 +280,9 @@ func jsonResponse(c *Call, status int, headers json.RawMessage, raw json.RawMess
 		b = raw
 	default:
 		s, err := unquote(raw)
-		if err == nil {
+		if err == nil && bodyFormOf(f, h.Get("Content-Type")) == bodyText {
+			b = []byte(s)
+		} else if err == nil {
 			b, err = decodeBase64(s)
 		}
 		if err != nil {

@@ -740,6 +740,9 @@ func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage) ([]
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("%w: body: %w", ErrJSONRequest, err)
 	}
+	if bodyFormOf(f, ct) == bodyText {
+		return []byte(s), nil
+	}
 	b, err := decodeBase64(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the body of a request of type %q is not base64: %w", ErrJSONRequest, ct, err)

@@ -16,11 +16,13 @@ import (
 // "status", "headers", "body"}. Header names are lower case in OData (as
 // OData 4.01 writes them) and as net/http keys them in Graph (whose
 // JavaScript client looks for "Content-Type"); a field given more than once
-// is one value joined with ", ". A body whose Content-Type is JSON and which
-// is valid JSON is written as that JSON; any other body as a base64 string
-// (base64url in OData, as OData 4.01 says; standard base64 in Graph). A
-// JSON body must be buffered whole, within MaxBufferedBytes; other bodies
-// stream, base64-encoded, like a multipart part.
+// is one value joined with ", ". Bodies take the form json_body.go gives
+// them: a body whose Content-Type is JSON and which is valid JSON is
+// written as that JSON, an OData text/* body that is UTF-8 as a string of
+// its text, any other body as a base64 string (base64url in OData, as
+// OData 4.01 says; standard base64 in Graph). JSON and OData text bodies
+// must be buffered whole, within MaxBufferedBytes; other bodies stream,
+// base64-encoded, like a multipart part.
 
 // jsonError answers a JSON batch that cannot be read with an error object
 // in the shape OData and Graph use.
@@ -124,12 +126,24 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 		_, err := o.bw.Write(o.jbuf)
 		return err
 	}
-	if isJSONMedia(rw.h.Get("Content-Type")) && json.Valid(body) {
+	switch bodyFormOf(o.format, rw.h.Get("Content-Type")) {
+	case bodyJSON:
+		if !json.Valid(body) {
+			break
+		}
 		body = bytes.TrimSpace(body)
 		o.jbuf = append(b, `,"body":`...)
 		o.bw.Write(o.jbuf)
 		o.bw.Write(body)
 		_, err := o.bw.WriteString("}")
+		return err
+	case bodyText:
+		if !textFits(body) {
+			break
+		}
+		b = append(b, `,"body":`...)
+		o.jbuf = append(appendJSONString(b, body), '}')
+		_, err := o.bw.Write(o.jbuf)
 		return err
 	}
 	o.jbuf = append(b, `,"body":"`...)
@@ -271,8 +285,9 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 }
 
 // appendJSONStringBody appends s escaped for the inside of a JSON string:
-// quotes, backslashes and control characters escaped, invalid UTF-8
-// replaced by U+FFFD.
+// quotes, backslashes and control characters escaped (LF, CR and TAB as
+// \n, \r and \t, as encoding/json writes them), invalid UTF-8 replaced by
+// U+FFFD.
 func appendJSONStringBody[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
@@ -281,6 +296,12 @@ func appendJSONStringBody[T string | []byte](b []byte, s T) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 			default:
