@@ -71,24 +71,6 @@ func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
 		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
 	}
 	var first error
-	fail := func(err error) {
-		if first == nil {
-			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
-		}
-	}
-	str := func(what string, v []byte, dst *string) {
-		switch v[0] {
-		case '"':
-			s, err := unquote(v)
-			if err != nil {
-				fail(err)
-			}
-			*dst = s
-		case 'n': // null leaves it as it is
-		default:
-			fail(fmt.Errorf("%s must be a string, not %.20s", what, v))
-		}
-	}
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
 		end := stringEnd(b, i)
 		key, err := unquoteView(b[i:end])
@@ -97,60 +79,90 @@ func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
 		}
 		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
 		vend := valueEnd(b, i)
-		v := b[i:vend]
-		switch {
-		case bytes.EqualFold(key, []byte("id")):
-			switch {
-			case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
-				jr.ID = string(v) // some clients number their requests
-			case v[0] == 'n':
-				jr.ID = ""
-			default:
-				str("an id", v, &jr.ID)
-			}
-		case bytes.EqualFold(key, []byte("method")):
-			str("method", v, &jr.Method)
-		case bytes.EqualFold(key, []byte("url")):
-			str("url", v, &jr.URL)
-		case bytes.EqualFold(key, []byte("atomicityGroup")):
-			str("atomicityGroup", v, &jr.AtomicityGroup)
-		case bytes.EqualFold(key, []byte("headers")):
-			jr.Headers = v
-		case bytes.EqualFold(key, []byte("body")):
-			jr.Body = v
-		case bytes.EqualFold(key, []byte("dependsOn")):
-			jr.DependsOn = jr.DependsOn[:0]
-			switch v[0] {
-			case 'n':
-			case '[':
-				for j := skipSpace(v, 1); v[j] != ']'; {
-					if v[j] != '"' {
-						fail(fmt.Errorf("dependsOn must be an array of strings"))
-						break
-					}
-					e := stringEnd(v, j)
-					d, err := unquoteView(v[j:e])
-					if err != nil {
-						fail(err)
-					}
-					jr.DependsOn = append(jr.DependsOn, d)
-					if j = skipSpace(v, e); v[j] == ',' {
-						j = skipSpace(v, j+1)
-					}
-				}
-			default:
-				fail(fmt.Errorf("dependsOn must be an array of strings, not %.20s", v))
-			}
-		default:
-			if err := checkDepth(v, maxDepth); err != nil {
-				fail(err)
-			}
+		if err := jr.set(key, b[i:vend], maxDepth); err != nil && first == nil {
+			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
 		}
 		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
 	return first
+}
+
+// set reads v, the value of key in a request object, into jr. It reports
+// a value of the wrong type, having kept what it could of it.
+func (jr *requestObject) set(key, v []byte, maxDepth int) error {
+	switch {
+	case bytes.EqualFold(key, []byte("id")):
+		switch {
+		case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+			jr.ID = string(v) // some clients number their requests
+			return nil
+		case v[0] == 'n':
+			jr.ID = ""
+			return nil
+		}
+		return stringValue("an id", v, &jr.ID)
+	case bytes.EqualFold(key, []byte("method")):
+		return stringValue("method", v, &jr.Method)
+	case bytes.EqualFold(key, []byte("url")):
+		return stringValue("url", v, &jr.URL)
+	case bytes.EqualFold(key, []byte("atomicityGroup")):
+		return stringValue("atomicityGroup", v, &jr.AtomicityGroup)
+	case bytes.EqualFold(key, []byte("headers")):
+		jr.Headers = v
+	case bytes.EqualFold(key, []byte("body")):
+		jr.Body = v
+	case bytes.EqualFold(key, []byte("dependsOn")):
+		var err error
+		jr.DependsOn, err = appendDependsOn(jr.DependsOn[:0], v)
+		return err
+	default:
+		return checkDepth(v, maxDepth)
+	}
+	return nil
+}
+
+// stringValue reads the JSON value v into dst when it is a string (null
+// leaves dst as it is); what names the key, for the error.
+func stringValue(what string, v []byte, dst *string) error {
+	switch v[0] {
+	case '"':
+		s, err := unquote(v)
+		*dst = s
+		return err
+	case 'n':
+		return nil
+	}
+	return fmt.Errorf("%s must be a string, not %.20s", what, v)
+}
+
+// appendDependsOn appends to dst views of the ids in v, the value of a
+// dependsOn key: an array of strings, or null.
+func appendDependsOn(dst [][]byte, v []byte) ([][]byte, error) {
+	switch v[0] {
+	case 'n':
+		return dst, nil
+	case '[':
+	default:
+		return dst, fmt.Errorf("dependsOn must be an array of strings, not %.20s", v)
+	}
+	var first error
+	for j := skipSpace(v, 1); v[j] != ']'; {
+		if v[j] != '"' {
+			return dst, fmt.Errorf("dependsOn must be an array of strings")
+		}
+		e := stringEnd(v, j)
+		d, err := unquoteView(v[j:e])
+		if err != nil && first == nil {
+			first = err
+		}
+		dst = append(dst, d)
+		if j = skipSpace(v, e); v[j] == ',' {
+			j = skipSpace(v, j+1)
+		}
+	}
+	return dst, first
 }
 
 // valueEnd returns the index just past the JSON value that starts at b[i];
@@ -232,6 +244,62 @@ func (a arenaWriter) Write(p []byte) (int, error) {
 // readJSON reads a JSON batch body, request object by request object, into
 // calls, and the body to its end.
 func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int, error) {
+	h.startJSON(st, r)
+	jr := &jsonReader{h: h, st: st, src: &jsonSource{r: body}}
+	jr.dec = json.NewDecoder(jr.src)
+	jr.mark()
+	if err := expectDelim(jr.dec, '{'); err != nil {
+		return jr.fail(err)
+	}
+	seen := false
+	// Each value is marked before its first byte is looked at, More's
+	// peek included.
+	for jr.mark(); jr.dec.More(); jr.mark() {
+		tok, err := jr.dec.Token()
+		if err != nil {
+			return jr.fail(err)
+		}
+		jr.mark()
+		key, _ := tok.(string)
+		isRequests := strings.EqualFold(key, "requests")
+		if isRequests && seen {
+			// encoding/json would keep the last array, and a proxy or
+			// log reading the batch that way would see other calls than
+			// the ones that run: refused, not chosen.
+			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice", ErrJSONBatch)
+		}
+		if !isRequests {
+			if err := jr.skipValue(); err != nil {
+				return jr.fail(err)
+			}
+			continue
+		}
+		seen = true
+		if status, err := jr.requests(); err != nil {
+			return status, err
+		}
+	}
+	if err := expectDelim(jr.dec, '}'); err != nil {
+		return jr.fail(err)
+	}
+	if !seen {
+		return http.StatusBadRequest, fmt.Errorf("%w: no requests array", ErrJSONBatch)
+	}
+	// The body is read to its end before any call runs, as the multipart
+	// path does: only white space may follow, and only so much of it.
+	jr.src.limit = jr.src.n + h.opts.MaxEpilogueBytes + 1
+	if _, err := jr.dec.Token(); err != io.EOF {
+		if err == nil || errors.Is(err, errObjectTooLarge) {
+			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
+		}
+		return jr.fail(err)
+	}
+	st.finishJSON()
+	return 0, nil
+}
+
+// startJSON readies st to read a JSON batch of request r.
+func (h *Handler) startJSON(st *batchState, r *http.Request) {
 	jb := &st.jb
 	if jb.ids == nil {
 		jb.ids, jb.closed = make(map[string]int), make(map[string]bool)
@@ -248,92 +316,76 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	}
 	jb.base = url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path}
 	st.spans, st.ncalls = st.spans[:0], 0
+}
+
+// A jsonReader reads the body of one JSON batch.
+type jsonReader struct {
+	h   *Handler
+	st  *batchState
+	src *jsonSource
+	dec *json.Decoder
+}
+
+// mark lets the decoder read one more value of at most MaxPartBytes.
+func (jr *jsonReader) mark() { jr.src.limit = jr.src.n + jr.h.opts.MaxPartBytes + 1 }
+
+// fail is the status and error of a batch whose body cannot be read on.
+func (jr *jsonReader) fail(err error) (int, error) {
+	if status, err := tooLarge(err); status != 0 {
+		return status, err
+	}
+	if errors.Is(err, errObjectTooLarge) {
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes)", ErrJSONBatch, jr.h.opts.MaxPartBytes)
+	}
+	return http.StatusBadRequest, fmt.Errorf("%w: %w", ErrJSONBatch, err)
+}
+
+// skipValue reads the value of a key of the batch object other than
+// requests, checking only its depth.
+func (jr *jsonReader) skipValue() error {
+	var skip json.RawMessage
+	if err := jr.dec.Decode(&skip); err != nil {
+		return err
+	}
+	return checkDepth(skip, jr.h.opts.MaxJSONDepth-1)
+}
+
+// requests reads the requests array, one request object at a time, into
+// calls.
+func (jr *jsonReader) requests() (int, error) {
+	h, st, jb := jr.h, jr.st, &jr.st.jb
 	maxCalls := h.opts.MaxCalls
 	if st.format == FormatGraphJSON {
 		maxCalls = h.maxGraphCalls
 	}
+	if err := expectDelim(jr.dec, '['); err != nil {
+		return jr.fail(err)
+	}
+	jr.mark()
+	for n := 0; jr.dec.More(); n++ {
+		if st.ncalls == maxCalls {
+			return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
+		}
+		// The decoder finds the object's end, and checks that it is
+		// JSON; the object's bytes are reused for the next one.
+		if err := jr.dec.Decode(&jb.raw); err != nil {
+			return jr.fail(err) // not JSON, or too large: the rest cannot be read
+		}
+		err := parseRequestObject(jb.raw, &jb.req, h.opts.MaxJSONDepth-2)
+		st.ncalls++
+		h.addJSONCall(st, n, &jb.req, err)
+		jr.mark()
+	}
+	if err := expectDelim(jr.dec, ']'); err != nil {
+		return jr.fail(err)
+	}
+	return 0, nil
+}
 
-	src := &jsonSource{r: body}
-	dec := json.NewDecoder(src)
-	mark := func() { src.limit = src.n + h.opts.MaxPartBytes + 1 }
-	fail := func(err error) (int, error) {
-		if status, err := tooLarge(err); status != 0 {
-			return status, err
-		}
-		if errors.Is(err, errObjectTooLarge) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes)", ErrJSONBatch, h.opts.MaxPartBytes)
-		}
-		return http.StatusBadRequest, fmt.Errorf("%w: %w", ErrJSONBatch, err)
-	}
-	mark()
-	if err := expectDelim(dec, '{'); err != nil {
-		return fail(err)
-	}
-	seen := false
-	// Each value is marked before its first byte is looked at, More's
-	// peek included.
-	for mark(); dec.More(); mark() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fail(err)
-		}
-		mark()
-		key, _ := tok.(string)
-		isRequests := strings.EqualFold(key, "requests")
-		if isRequests && seen {
-			// encoding/json would keep the last array, and a proxy or
-			// log reading the batch that way would see other calls than
-			// the ones that run: refused, not chosen.
-			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice", ErrJSONBatch)
-		}
-		if !isRequests {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return fail(err)
-			}
-			if err := checkDepth(skip, h.opts.MaxJSONDepth-1); err != nil {
-				return fail(err)
-			}
-			continue
-		}
-		seen = true
-		if err := expectDelim(dec, '['); err != nil {
-			return fail(err)
-		}
-		mark()
-		for n := 0; dec.More(); n++ {
-			if st.ncalls == maxCalls {
-				return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
-			}
-			// The decoder finds the object's end, and checks that it is
-			// JSON; the object's bytes are reused for the next one.
-			if err := dec.Decode(&jb.raw); err != nil {
-				return fail(err) // not JSON, or too large: the rest cannot be read
-			}
-			err := parseRequestObject(jb.raw, &jb.req, h.opts.MaxJSONDepth-2)
-			st.ncalls++
-			h.addJSONCall(st, n, &jb.req, err)
-			mark()
-		}
-		if err := expectDelim(dec, ']'); err != nil {
-			return fail(err)
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return fail(err)
-	}
-	if !seen {
-		return http.StatusBadRequest, fmt.Errorf("%w: no requests array", ErrJSONBatch)
-	}
-	// The body is read to its end before any call runs, as the multipart
-	// path does: only white space may follow, and only so much of it.
-	src.limit = src.n + h.opts.MaxEpilogueBytes + 1
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil || errors.Is(err, errObjectTooLarge) {
-			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
-		}
-		return fail(err)
-	}
+// finishJSON checks the $id urls that named a later request, now that
+// every id is known, and gives the calls their views of the arena.
+func (st *batchState) finishJSON() {
+	jb := &st.jb
 	for _, a := range jb.ahead {
 		c := &st.calls[a.call]
 		if k, ok := jb.ids[a.id]; ok && c.err == nil && st.calls[k].kind != changesetHead {
@@ -348,7 +400,6 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 		st.calls[i].cid = st.arena[sp.idStart:sp.idEnd:sp.idEnd]
 		st.calls[i].raw = st.arena[sp.rawStart:sp.rawEnd:sp.rawEnd]
 	}
-	return 0, nil
 }
 
 // expectDelim reads the next token, which must be the delimiter d.
