@@ -221,7 +221,7 @@ type jsonBatch struct {
 	// request, or its own, is refused, as a multipart changeset refuses
 	// it, rather than sent on as a path.
 	ahead []aheadRef
-	mw    *mixed.MessageWriter
+	msgw  *mixed.MessageWriter
 	hdr   mixed.Header
 	base  url.URL
 }
@@ -303,7 +303,7 @@ func (h *Handler) startJSON(st *batchState, r *http.Request) {
 	jb := &st.jb
 	if jb.ids == nil {
 		jb.ids, jb.closed = make(map[string]int), make(map[string]bool)
-		jb.mw = mixed.NewMessageWriterOptions(h.messageOptions())
+		jb.msgw = mixed.NewMessageWriterOptions(h.messageOptions())
 	}
 	clear(jb.ids)
 	clear(jb.closed)
@@ -589,7 +589,7 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 	if err != nil {
 		return err
 	}
-	return jb.mw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
+	return jb.msgw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
 }
 
 // addJSONHeaders adds the fields of the headers object raw, in the order

@@ -81,27 +81,27 @@ func (o *output) appendEntryHead(b, cid, group []byte, rw *response) []byte {
 	b = append(b, `,"headers":{`...)
 	o.fieldsOf(rw, false)
 	first := true
-	for i := 0; i < o.rh.Len(); {
-		name, _ := o.rh.Field(i)
+	for i := 0; i < o.respHeader.Len(); {
+		name, _ := o.respHeader.Field(i)
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
 		if o.format == FormatODataJSON {
-			o.cidb = append(o.cidb[:0], name...)
-			for k, c := range o.cidb {
+			o.scratch = append(o.scratch[:0], name...)
+			for k, c := range o.scratch {
 				if 'A' <= c && c <= 'Z' {
-					o.cidb[k] = c + 'a' - 'A'
+					o.scratch[k] = c + 'a' - 'A'
 				}
 			}
-			b = appendJSONString(b, o.cidb)
+			b = appendJSONString(b, o.scratch)
 		} else {
 			b = appendJSONString(b, name)
 		}
 		b = append(b, ':', '"')
 		// fieldsOf sorts: the values of one name are adjacent.
-		for j := i; j < o.rh.Len(); j++ {
-			n, v := o.rh.Field(j)
+		for j := i; j < o.respHeader.Len(); j++ {
+			n, v := o.respHeader.Field(j)
 			if string(n) != string(name) {
 				break
 			}
