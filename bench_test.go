@@ -74,7 +74,7 @@ func (m *benchMixedBatch) read(in []byte) (benchSummary, error) {
 			return s, err
 		}
 		s.Parts++
-		s.IDBytes += len(p.Header.Get("Content-ID"))
+		s.IDBytes += len(p.Header.GetBytes("Content-ID"))
 		if m.buf != nil {
 			for {
 				n, err := p.Read(m.buf)
@@ -657,7 +657,7 @@ func (m *benchBytesBatch) read(in []byte) (benchSummary, error) {
 			return s, err
 		}
 		s.Parts++
-		s.IDBytes += len(p.Header.Get("Content-ID"))
+		s.IDBytes += len(p.Header.GetBytes("Content-ID"))
 		n, err := p.WriteTo(io.Discard)
 		s.BodyBytes += n
 		if err != nil {

@@ -69,5 +69,8 @@ func (br *BytesReader) Reset(data []byte, boundary string) {
 // as [Reader.NextPart] does. The Part and its Header are valid until the
 // next call to NextPart or Reset; its body views are subslices of data.
 func (br *BytesReader) NextPart() (*Part, error) {
+	if br.r.src == nil {
+		return nil, errZeroBytesReader
+	}
 	return br.r.NextPart()
 }

@@ -32,6 +32,22 @@
 // reading a part, looking up its headers and draining its body allocates
 // nothing; so does writing a part with a reused Header.
 //
+// Header's methods say which they return: the []byte ones ([Header.GetBytes],
+// [Header.ValuesBytes], [Header.All], [Header.Field]) views, the string
+// ones ([Header.Get], [Header.Values]) copies.
+//
+// The convenient path copies instead: [ReadParts] and [ReadResponses]
+// (or [Responses], on an *http.Response) are iterators, for use with range,
+// over parts and embedded responses whose headers and bodies are copies,
+// valid for as long as the caller keeps them. They allocate for every
+// part, and bound what they copy with [CopyOptions.MaxCopyBytes].
+//
+// Reading a streaming body after its owner moved on is an error, never
+// other data: the body of an embedded message read after the next part, a
+// Reset or a Close fails with an error wrapping
+// [net/http.ErrBodyReadAfterClose] rather than return bytes of another
+// part.
+//
 // # Errors
 //
 // Errors wrap the sentinels of this package (ErrSyntax, ErrHeaderTooLarge,

@@ -133,6 +133,10 @@ var (
 	// a response that has no body): a part holds exactly one message, and
 	// nothing after it may be taken for a second one.
 	ErrDataAfterBody = errors.New(errPrefix + "data after the message body")
+
+	// ErrCopyTooLarge reports parts that [ReadParts], [ReadResponses] or
+	// [Responses] would copy beyond [CopyOptions.MaxCopyBytes].
+	ErrCopyTooLarge = errors.New(errPrefix + "too many bytes to copy")
 )
 
 // A SyntaxError describes input that was rejected: what is wrong (Err, one
@@ -187,6 +191,16 @@ func syntaxErr(off int64, err error, reason string) *SyntaxError {
 var (
 	errLateBoundary = errors.New(errPrefix + "SetBoundary called after the first part")
 	errNoURL        = errors.New(errPrefix + "WriteHTTPRequest of a request without URL")
+
+	// A zero value used without its constructor or Reset.
+	errZeroReader        = errors.New(errPrefix + "NextPart of a Reader without source: a zero Reader not Reset, or a nil io.Reader")
+	errZeroBytesReader   = errors.New(errPrefix + "NextPart of a zero BytesReader, made by neither NewBytesReader nor Reset")
+	errZeroMessageReader = errors.New(errPrefix + "read from a MessageReader without source: a zero MessageReader not Reset, or a nil io.Reader")
+	errZeroWriter        = errors.New(errPrefix + "Writer without destination: a zero Writer not Reset, or a nil io.Writer")
+
+	// A read from a part the Reader has left for the next one: it must
+	// fail rather than return the next part's bytes.
+	errParentGone = errors.New(errPrefix + "nested body read after its Part's Reader moved on")
 )
 
 // noOffset is the Offset of a SyntaxError that has no position in an input.

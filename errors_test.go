@@ -71,10 +71,10 @@ func TestErrorTexts(t *testing.T) {
 		}
 		_, err = w.CreatePart(&h)
 		add("CreatePart too many fields", false, err)
-		add("WriteRequest too many fields", false, NewMessageWriter(MessageOptions{}).WriteRequest(io.Discard, "GET", "/", &h, nil))
+		add("WriteRequest too many fields", false, NewMessageWriter().WriteRequest(io.Discard, "GET", "/", &h, nil))
 	}
 	{
-		mw := NewMessageWriter(MessageOptions{})
+		mw := NewMessageWriter()
 		add("WriteRequest method", false, mw.WriteRequest(io.Discard, "G T", "/", nil, nil))
 		add("WriteRequest target", false, mw.WriteRequest(io.Discard, "GET", "/a b", nil, nil))
 		add("WriteRequest target form", false, mw.WriteRequest(io.Discard, "GET", "http://h/", nil, nil))

@@ -18,11 +18,12 @@ func ExampleHeader() {
 	h.Add("X-Tag", "b")
 
 	fmt.Printf("%s\n", h.Get("Content-ID")) // names compare case-insensitively
-	for v := range h.Values("x-tag") {
-		fmt.Printf("x-tag %s\n", v)
+	fmt.Println(h.Values("x-tag"))          // copies, as Get's
+	for v := range h.ValuesBytes("X-TAG") {
+		fmt.Printf("x-tag %s\n", v) // views, valid until h changes
 	}
 
-	kept := h.Clone() // GetBytes, Values and All give views, valid until h changes
+	kept := h.Clone() // GetBytes, ValuesBytes and All give views, valid until h changes
 	h.Set("X-Tag", "c")
 	h.Del("Content-Type")
 	for name, value := range h.All() {
@@ -31,6 +32,7 @@ func ExampleHeader() {
 	fmt.Println(kept.Len(), "fields kept:", strings.Join(kept.MIMEHeader()["X-Tag"], ","))
 	// Output:
 	// <item1>
+	// [a b]
 	// x-tag a
 	// x-tag b
 	// content-id: <item1>

@@ -3,9 +3,11 @@ package mixed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/textproto"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -492,7 +494,7 @@ func FuzzMessageRoundTrip(f *testing.F) {
 			fs = append(fs, [2]string{parts[i], parts[i+1]})
 		}
 		var out bytes.Buffer
-		mw := NewMessageWriter(MessageOptions{})
+		mw := NewMessageWriter()
 		var err error
 		if request {
 			err = mw.WriteRequest(&out, method, target, &h, body)
@@ -536,6 +538,107 @@ func FuzzMessageRoundTrip(f *testing.F) {
 			}
 		} else if _, err := http.ReadResponse(bufioReader(out.Bytes()), nil); err != nil {
 			t.Fatalf("net/http rejects %q: %v", out.Bytes(), err)
+		}
+	})
+}
+
+// FuzzReadResponses reads a batch response with ReadResponsesOptions under
+// a fuzzed MaxCopyBytes: it never copies more than MaxCopyBytes, and up to its
+// first error it yields what the zero-copy path (Reader, MessageReader,
+// Response.HTTPResponse) reads, response for response, and then the same
+// error, unless the bound stopped the copying path first.
+func FuzzReadResponses(f *testing.F) {
+	f.Add([]byte("--b\r\nContent-ID: <1>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n--b\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX: y\r\n\r\n\r\n--b--\r\n"), uint16(1000))
+	f.Add([]byte("--b\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--b\r\n\r\nHTTP/1.0 404\r\n\r\nrest of the part\r\n--b--\r\n"), uint16(20))
+	f.Add([]byte("--b\r\n\r\nnot http\r\n--b--\r\n"), uint16(0))
+	f.Add([]byte("--b\r\nA: b\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), uint16(5))
+	if data, err := os.ReadFile("testdata/calendar-batch-response.http"); err == nil {
+		if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+			data = data[i+4:]
+			if j := bytes.Index(data, []byte("--")); j >= 0 {
+				if k := bytes.IndexAny(data[j:], "\r\n"); k >= 0 {
+					f.Add(bytes.ReplaceAll(data, data[j+2:j+k], []byte("b")), uint16(300))
+				}
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, max uint16) {
+		type resp struct {
+			ContentID  string
+			Status     string
+			Header     http.Header
+			Body       string
+			Trailer    http.Header
+			PartHeader [][2]string
+		}
+		limit := int64(max) + 1
+		var got []resp
+		var gotErr error
+		var copied int64
+		for cr, err := range ReadResponsesOptions(bytes.NewReader(data), "b", CopyOptions{MaxCopyBytes: limit}) {
+			if err != nil {
+				gotErr = err
+				break
+			}
+			body, err := io.ReadAll(cr.Response.Body)
+			if err != nil {
+				t.Fatalf("reading a copied body: %v", err)
+			}
+			var ph [][2]string
+			for name, value := range cr.PartHeader.All() {
+				ph = append(ph, [2]string{string(name), string(value)})
+				copied += int64(len(name) + len(value))
+			}
+			copied += int64(len(body))
+			got = append(got, resp{cr.ContentID, cr.Response.Status, cr.Response.Header, string(body), cr.Response.Trailer, ph})
+		}
+		if copied > limit {
+			t.Fatalf("copied %d bytes of part headers and bodies, over MaxCopyBytes %d", copied, limit)
+		}
+
+		var want []resp
+		var wantErr error
+		r := NewReader(bytes.NewReader(data), "b")
+		var m MessageReader
+		for {
+			p, err := r.NextPart()
+			if err != nil {
+				if err != io.EOF {
+					wantErr = err
+				}
+				break
+			}
+			m.Reset(p)
+			msg, err := m.ReadFinalResponse("")
+			if err != nil {
+				wantErr = err
+				break
+			}
+			res := msg.HTTPResponse(nil)
+			body, err := io.ReadAll(res.Body)
+			if err != nil {
+				wantErr = err
+				break
+			}
+			var ph [][2]string
+			for name, value := range p.Header.All() {
+				ph = append(ph, [2]string{string(name), string(value)})
+			}
+			want = append(want, resp{p.Header.Get("Content-ID"), res.Status, res.Header, string(body), res.Trailer, ph})
+		}
+		if errors.Is(gotErr, ErrCopyTooLarge) {
+			if len(got) > len(want) {
+				t.Fatalf("%d responses before ErrCopyTooLarge, but the zero-copy path read %d", len(got), len(want))
+			}
+			want = want[:len(got)]
+			if len(got) == 0 {
+				want = nil
+			}
+		} else if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("ReadResponses error %v, zero-copy path error %v", gotErr, wantErr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("ReadResponses (-zero-copy path +copies):\n%s", diff)
 		}
 	})
 }

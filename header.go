@@ -15,8 +15,10 @@ import (
 // obsolete folded line becomes one space) and trimmed of surrounding spaces
 // and tabs.
 //
-// The names and values returned by Header's methods are views into a buffer
-// the Header owns. For a Header that belongs to a [Part], they are valid
+// The []byte names and values returned by Header's methods ([Header.GetBytes],
+// [Header.ValuesBytes], [Header.All], [Header.Field]) are views into a
+// buffer the Header owns; the methods that return strings ([Header.Get],
+// [Header.Values]) return copies. For a Header that belongs to a [Part], they are valid
 // until the next call to [Reader.NextPart] (or [Reader.Reset]); for a Header
 // the caller builds, until the next call that modifies it. Use [Header.Clone]
 // or copy the bytes to keep them longer.
@@ -91,10 +93,23 @@ func (h *Header) GetBytes(name string) []byte {
 // Has reports whether a field named name (ASCII case-insensitive) is present.
 func (h *Header) Has(name string) bool { return h.index(name) >= 0 }
 
-// Values returns an iterator over the values of every field named name
-// (ASCII case-insensitive), in wire order. The views are valid as described
-// on [Header].
-func (h *Header) Values(name string) iter.Seq[[]byte] {
+// Values returns the values of every field named name (ASCII
+// case-insensitive), in wire order, or nil if there is none, as
+// [net/http.Header.Values] does. The strings are copies, so they stay
+// valid after the Header changes; use [Header.ValuesBytes] for views that
+// do not allocate.
+func (h *Header) Values(name string) []string {
+	var vs []string
+	for v := range h.ValuesBytes(name) {
+		vs = append(vs, string(v))
+	}
+	return vs
+}
+
+// ValuesBytes returns an iterator over views of the values of every field
+// named name (ASCII case-insensitive), in wire order. The views are valid
+// as described on [Header]; use [Header.Values] to keep copies.
+func (h *Header) ValuesBytes(name string) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		for _, f := range h.fields {
 			if equalFoldString(h.bytes(f.name), name) && !yield(h.bytes(f.value)) {

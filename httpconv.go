@@ -22,8 +22,9 @@ import (
 // The names and values of the Header are copied (names canonicalized); the
 // Body streams from r.Body, and Trailer is filled once it has been read to
 // its end. ContentLength is r.ContentLength. The returned request's body
-// reads the message until it is closed or the MessageReader is Reset;
-// from then on every Read returns [http.ErrBodyReadAfterClose], as
+// reads the message until it is closed, the MessageReader is Reset or the
+// Reader of the part it reads from moves to the next part; from then on
+// every Read returns an error wrapping [http.ErrBodyReadAfterClose], as
 // net/http's request bodies do after the handler returned, never bytes of
 // another message. It may be read on another goroutine (a reverse proxy's
 // transport does): Reset waits for a Read in progress.
@@ -187,10 +188,13 @@ var plainPathByte = func() (t [256]bool) {
 // own and stay valid for as long as the caller keeps them, after the
 // MessageReader moves on. Only its Body is tied to the MessageReader: it
 // streams from r.Body, fills Trailer once read to its end and, like a
-// request's from [Request.HTTPRequest], fails with
-// [http.ErrBodyReadAfterClose] once closed or once the MessageReader is
-// Reset, never giving bytes of another message. Status is the code and the
-// reason phrase, or the standard one when the status line had none.
+// request's from [Request.HTTPRequest], fails with an error wrapping
+// [http.ErrBodyReadAfterClose] once closed, once the MessageReader is
+// Reset, or once the Reader of the part it reads from moves to the next
+// part, never giving bytes of another message: read it before
+// [Reader.NextPart], or use [ReadResponses], which copies it. Status is the
+// code and the reason phrase, or the standard one when the status line had
+// none.
 func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	reason := string(r.Reason)
 	if reason == "" {

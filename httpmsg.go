@@ -17,12 +17,16 @@ type MessageOptions struct {
 	// its line end (default 8 KiB): ErrStartLineTooLong. It also bounds a
 	// chunk-size line of a chunked body (ErrBadChunk).
 	MaxStartLineBytes int
-	// MaxHeaderBytes limits the head: start line, fields and the empty
-	// line that ends them (default 64 KiB): ErrHeaderTooLarge. It also
-	// bounds the trailer section of a chunked body.
+	// MaxHeaderBytes limits the head, counted as on the wire: the start
+	// line, the field lines and the empty line that ends them, line ends
+	// included (default 64 KiB): ErrHeaderTooLarge. It counts as
+	// ReaderOptions.MaxHeaderBytes does for a part's header, with the
+	// start line besides. It also bounds the trailer section of a chunked
+	// body, counted the same way.
 	MaxHeaderBytes int
 	// MaxHeaderFields limits the fields of the head, and of the trailer
-	// section (default 100): ErrTooManyFields.
+	// section (default 100): ErrTooManyFields, as
+	// ReaderOptions.MaxHeaderFields does for a part's header.
 	MaxHeaderFields int
 
 	// AllowAbsoluteTargets accepts request targets in absolute-form

@@ -58,7 +58,12 @@ import (
 //
 // A MessageReader reset for every message allocates nothing in steady
 // state. The zero MessageReader is ready to use after Reset, with the
-// default options.
+// default options; before, its Read methods return an error.
+//
+// Reading from a *Part, the MessageReader belongs to that part: once its
+// Reader has moved to the next part (or been Reset), every read of the
+// message, its body included, fails with an error wrapping
+// [http.ErrBodyReadAfterClose], rather than return the next part's bytes.
 type MessageReader struct {
 	opts MessageOptions
 
@@ -73,6 +78,7 @@ type MessageReader struct {
 	tmplCtx context.Context
 
 	src   io.Reader
+	part  partRef     // src, when it is a *Part
 	cr    chunkReader // src, when it has ReadChunk
 	rbuf  []byte      // read buffer for other sources
 	rest  []byte      // unread bytes of the last chunk
@@ -119,6 +125,7 @@ func (m *MessageReader) Reset(src io.Reader) {
 	m.bodyMu.Unlock()
 	m.opts = m.opts.withDefaults()
 	m.src = src
+	m.part = refOf(src)
 	m.cr, _ = src.(chunkReader)
 	m.rest, m.rerr, m.off = nil, nil, 0
 	m.state, m.err = msgHead, nil
@@ -135,6 +142,9 @@ func (m *MessageReader) Reset(src io.Reader) {
 // Reset or to a Read method of m; a second ReadRequest or ReadResponse
 // without a Reset returns [io.EOF], since a source holds one message.
 func (m *MessageReader) ReadRequest() (*Request, error) {
+	if m.src == nil {
+		return nil, errZeroMessageReader
+	}
 	r := &m.req
 	*r = Request{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
 	r.Trailer.Reset()
@@ -205,6 +215,9 @@ func (m *MessageReader) ReadFinalResponse(reqMethod string) (*Response, error) {
 // readResponse reads a response head; with interim, a 1xx response may be
 // followed by another response, which the caller reads.
 func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response, error) {
+	if m.src == nil {
+		return nil, errZeroMessageReader
+	}
 	r := &m.resp
 	*r = Response{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
 	r.Trailer.Reset()
@@ -244,9 +257,27 @@ func (m *MessageReader) endBodyless() error {
 	return m.err
 }
 
+// errPartGone is the error of a read from a part that its Reader has left
+// for the next one. It wraps [http.ErrBodyReadAfterClose], as the body of
+// an http.Request or http.Response made from the message does then.
+var errPartGone error = &partGoneError{}
+
+type partGoneError struct{}
+
+func (*partGoneError) Error() string {
+	return errPrefix + "message body read after its part: the Reader has moved on"
+}
+
+func (*partGoneError) Unwrap() error { return http.ErrBodyReadAfterClose }
+
 // next returns the next bytes of the source: a non-empty view, or nil and
 // an error (io.EOF at the end). The view is valid until the next call.
 func (m *MessageReader) next() ([]byte, error) {
+	if m.part.gone() {
+		// The Reader has moved to the next part, into the same *Part and
+		// buffer: what is left of this one, rest included, is gone.
+		return nil, errPartGone
+	}
 	if len(m.rest) > 0 {
 		c := m.rest
 		m.rest = nil

@@ -36,13 +36,20 @@ type MessageWriter struct {
 	bbuf []byte // body buffer for net/http bodies
 }
 
-// NewMessageWriter returns a MessageWriter with the given options: their
-// target policy, and their limits (MaxStartLineBytes, MaxHeaderBytes and
-// MaxHeaderFields, for the head and for a trailer section), which the
+// NewMessageWriter returns a MessageWriter with the default options, those
+// a default [MessageReader] applies: origin-form targets, and its limits.
+// A MessageWriter writes to the io.Writer each of its methods is given, so
+// it needs nothing else; the zero MessageWriter is the same.
+func NewMessageWriter() *MessageWriter {
+	return NewMessageWriterOptions(MessageOptions{})
+}
+
+// NewMessageWriterOptions is like [NewMessageWriter] with explicit options:
+// their target policy, and their limits (MaxStartLineBytes, MaxHeaderBytes
+// and MaxHeaderFields, for the head and for a trailer section), which the
 // MessageWriter enforces so that a [MessageReader] with the same options
-// reads what it writes; by default, those a default MessageReader
-// applies.
-func NewMessageWriter(opts MessageOptions) *MessageWriter {
+// reads what it writes. A zero field selects its default.
+func NewMessageWriterOptions(opts MessageOptions) *MessageWriter {
 	return &MessageWriter{opts: opts.withDefaults()}
 }
 

@@ -37,7 +37,7 @@ func TestWriteRequestWire(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := NewMessageWriter(tt.opts).WriteRequest(&out, tt.method, tt.target, tt.h, []byte(tt.body)); err != nil {
+			if err := NewMessageWriterOptions(tt.opts).WriteRequest(&out, tt.method, tt.target, tt.h, []byte(tt.body)); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -426,7 +426,7 @@ func TestMessageWriterLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			mw := NewMessageWriter(tc.opts)
+			mw := NewMessageWriterOptions(tc.opts)
 			err := mw.WriteRequest(&out, "GET", tc.target, tc.h, nil)
 			if !errors.Is(err, tc.want) || tc.want == nil && err != nil {
 				t.Fatalf("WriteRequest: %v, want %v", err, tc.want)
@@ -474,7 +474,7 @@ func TestMessageWriterLimits(t *testing.T) {
 // and nothing is written.
 func TestWriteHTTPRequestNilURL(t *testing.T) {
 	var buf bytes.Buffer
-	err := NewMessageWriter(MessageOptions{}).WriteHTTPRequest(&buf, &http.Request{Method: "GET"})
+	err := NewMessageWriter().WriteHTTPRequest(&buf, &http.Request{Method: "GET"})
 	if !isMisuse(err, errNoURL) || errors.Is(err, ErrBadTarget) {
 		t.Errorf("WriteHTTPRequest without URL = %v, want the misuse error errNoURL", err)
 	}

@@ -23,11 +23,15 @@ type ReaderOptions struct {
 	// BufferSize is the size of the read buffer (default 64 KiB). The
 	// Reader grows it when a header block needs more, up to MaxHeaderBytes.
 	BufferSize int
-	// MaxHeaderBytes limits one part's header block, its lines and the
-	// empty line that ends it included (default 64 KiB): ErrHeaderTooLarge.
+	// MaxHeaderBytes limits one part's header block, counted as on the
+	// wire: its field lines with their line ends, and the empty line that
+	// ends it (default 64 KiB): ErrHeaderTooLarge. It counts the same
+	// bytes as WriterOptions.MaxHeaderBytes, and as
+	// MessageOptions.MaxHeaderBytes for an embedded message's head (which
+	// has a start line besides).
 	MaxHeaderBytes int
-	// MaxHeaderFields limits the fields of one part's header (default
-	// 100): ErrTooManyFields.
+	// MaxHeaderFields limits the fields of one part's header, a folded
+	// field counting once (default 100): ErrTooManyFields.
 	MaxHeaderFields int
 	// MaxParts limits the parts of one body (default 10,000):
 	// ErrTooManyParts.
@@ -139,7 +143,8 @@ type Reader struct {
 
 	pre *preFinder // preamble.go
 
-	part Part
+	part   Part
+	parent partRef // src, when it is a *Part
 }
 
 // NewReader returns a Reader that reads the parts of a multipart body from
@@ -206,7 +211,9 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.scan, mr.line = 0, 0
 	mr.padOff, mr.padN = 0, 0
 	mr.part.r = mr
+	mr.part.gen++
 	mr.part.Header.Reset()
+	mr.parent = refOf(src)
 
 	if err := checkBoundary(boundary); err != nil {
 		mr.err = err
@@ -236,6 +243,10 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 // returns the same error. A body that ends before its close delimiter gives
 // an error wrapping [io.ErrUnexpectedEOF].
 func (mr *Reader) NextPart() (*Part, error) {
+	if mr.src == nil {
+		return nil, errZeroReader
+	}
+	mr.part.gen++
 	for {
 		if mr.err != nil {
 			return nil, mr.err
@@ -255,14 +266,14 @@ func (mr *Reader) NextPart() (*Part, error) {
 	}
 }
 
-// fill reads more input into the buffer, first moving the unread bytes to
-// its start. It reads once: a Reader never waits for more input than it
-// needs to make progress.
 // Buffered returns how many bytes the Reader has read from its source and
 // not yet consumed. After NextPart has returned io.EOF they are the start
 // of the epilogue, which came in with the close delimiter.
 func (mr *Reader) Buffered() int { return mr.w - mr.r }
 
+// fill reads more input into the buffer, first moving the unread bytes to
+// its start. It reads once: a Reader never waits for more input than it
+// needs to make progress.
 func (mr *Reader) fill() {
 	if mr.r > 0 {
 		copy(mr.buf, mr.buf[mr.r:mr.w])
@@ -274,6 +285,10 @@ func (mr *Reader) fill() {
 		// The callers grow the buffer before filling a full one; this
 		// would be a bug, reported rather than spun on.
 		mr.rerr = io.ErrShortBuffer
+		return
+	}
+	if mr.parent.gone() {
+		mr.rerr = errParentGone
 		return
 	}
 	for range 100 {
@@ -673,8 +688,28 @@ type Part struct {
 	// call to NextPart.
 	Header Header
 
-	r *Reader
+	r   *Reader
+	gen uint64 // changed whenever the Reader moves on: see partRef
 }
+
+// A partRef remembers a *Part that something reads from (a nested Reader,
+// a MessageReader) and which part it was then: the Reader reuses its Part
+// for the next part, and a late read must fail rather than return the
+// next part's bytes.
+type partRef struct {
+	p   *Part
+	gen uint64
+}
+
+func refOf(src io.Reader) partRef {
+	if p, ok := src.(*Part); ok {
+		return partRef{p, p.gen}
+	}
+	return partRef{}
+}
+
+// gone reports whether the part's Reader has moved past it.
+func (r partRef) gone() bool { return r.p != nil && r.p.gen != r.gen }
 
 // Read reads body bytes into b. It returns [io.EOF] at the end of the body,
 // and an error wrapping [io.ErrUnexpectedEOF] if the input ends first.

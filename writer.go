@@ -41,8 +41,9 @@ type Writer struct {
 // default of the matching [ReaderOptions] field, so the zero value means
 // "what a default Reader accepts".
 type WriterOptions struct {
-	// MaxHeaderBytes limits one part's header block, its lines and the
-	// empty line that ends it included (default 64 KiB):
+	// MaxHeaderBytes limits one part's header block as
+	// ReaderOptions.MaxHeaderBytes counts it: its field lines with their
+	// CRLFs, and the empty line that ends it (default 64 KiB):
 	// ErrHeaderTooLarge.
 	MaxHeaderBytes int
 	// MaxHeaderFields limits the fields of one part's header (default
@@ -78,7 +79,7 @@ func NewWriterOptions(w io.Writer, opts WriterOptions) *Writer {
 // with a new random boundary, keeping its buffers, its options and the
 // delimiter-check setting. A Writer reset for every body allocates nothing
 // in steady state. The zero Writer is ready to use after Reset, with the
-// default options.
+// default options; before, CreatePart and Close return an error.
 func (w *Writer) Reset(dst io.Writer) {
 	w.opts = w.opts.withDefaults()
 	w.dst = dst
@@ -153,6 +154,9 @@ func (w *Writer) ContentType() string {
 // reads by default (or than [WriterOptions] allow), one wrapping
 // [ErrTooManyFields] or [ErrHeaderTooLarge]. The Writer stays usable.
 func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
+	if w.dst == nil {
+		return nil, errZeroWriter
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
@@ -193,6 +197,9 @@ func (w *Writer) CreatePart(h *Header) (io.Writer, error) {
 // Close writes the close delimiter. It does not close the destination.
 // Closing a closed Writer does nothing.
 func (w *Writer) Close() error {
+	if w.dst == nil {
+		return errZeroWriter
+	}
 	if w.err != nil {
 		return w.err
 	}

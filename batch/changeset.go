@@ -227,11 +227,11 @@ func (h *Handler) writeChangeset(st *batchState, i int) error {
 	if h.opts.OData {
 		o.cw.SetBoundary("changesetresponse_" + o.cw.Boundary())
 	}
-	o.ph.Reset()
-	o.ph.Add("Content-Type", o.cw.ContentType())
+	o.partHeader.Reset()
+	o.partHeader.Add("Content-Type", o.cw.ContentType())
 	o.addResponseID(head.cid)
 	boundary := o.cw.Boundary()
-	pw, err := o.w.CreatePart(&o.ph)
+	pw, err := o.w.CreatePart(&o.partHeader)
 	if err != nil {
 		return err
 	}

@@ -46,12 +46,16 @@ var ErrResponseMismatch = errors.New("batch: response parts do not match the cal
 // A StatusError reports a batch request answered with a status other than
 // 2xx.
 type StatusError struct {
+	// StatusCode and Status are the batch response's status code and
+	// text, as in http.Response ("503 Service Unavailable").
 	StatusCode int
-	Status     string
+	Status     string      // as in http.Response.Status
 	Body       string      // the start of the response body
 	Header     http.Header // the response's header (Retry-After...)
 }
 
+// Error returns the text of the error: the status and the start of the
+// response body.
 func (e *StatusError) Error() string {
 	msg := "batch: the batch request failed: " + e.Status
 	if b := strings.TrimSpace(e.Body); b != "" {
@@ -81,7 +85,7 @@ type Client struct {
 	// linked by result references, are never split (each call of a
 	// changeset counts): Do fails if they alone exceed MaxCalls, and
 	// they fail with ErrCallTooLarge, the rest of the batch going on, if
-	// they alone exceed MaxBytes. A request the server refuses as a whole
+	// they alone exceed MaxBodyBytes. A request the server refuses as a whole
 	// for its size (413, or a 400 saying "too many", "exceed", "more
 	// than" or "maximum", as Google's "too many requests in a batch") is
 	// halved and each half sent, down to one call or changeset; a call
@@ -468,7 +472,7 @@ func (b *Batch) Do(ctx context.Context) error {
 // sender returns what sends c's batch requests.
 func (c *Client) sender() *sender {
 	return &sender{hc: c.httpClient(), endpoint: c.Endpoint, retry: c.Retry, prepare: c.PrepareCall,
-		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBytes > 0, format: c.Format}
+		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBodyBytes > 0, format: c.Format}
 }
 
 func (c *Client) haltHeader() string {

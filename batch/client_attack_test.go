@@ -643,7 +643,7 @@ func TestClientRedirectKeepsCredentialsHome(t *testing.T) {
 	for _, sized := range []bool{false, true} {
 		var limits Limits
 		if sized {
-			limits.MaxBytes = 1 << 20 // a body with GetBody, which a 307 replays
+			limits.MaxBodyBytes = 1 << 20 // a body with GetBody, which a 307 replays
 		}
 		moved := 308 // a streamed body cannot be sent again
 		if sized {
@@ -772,7 +772,7 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 	for _, sized := range []bool{false, true} {
 		var limits Limits
 		if sized {
-			limits.MaxBytes = 64 << 20
+			limits.MaxBodyBytes = 64 << 20
 		}
 		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: limits}
 		b := c.NewBatch()
@@ -899,32 +899,6 @@ func TestClientStalePartFromEarlierAttempt(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
-	}
-}
-
-// A JSON batch response with two response objects for one call gives that
-// call neither (ErrResponseMismatch), as a multipart one does; the other
-// calls keep theirs.
-func TestClientJSONDuplicateResponses(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"responses":[{"id":"a","status":200,"body":{"v":1}},`+
-			`{"id":"b","status":200,"body":{"v":2}},{"id":"a","status":200,"body":{"v":3}}]}`)
-	}))
-	defer srv.Close()
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON}
-	b := c.NewBatch()
-	a, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "a")
-	bc, _ := b.Add(jsonRequest(t, "GET", "/b", ""), "b")
-	if err := b.Do(context.Background()); !errors.Is(err, ErrResponseMismatch) {
-		t.Errorf("Do: %v, want ErrResponseMismatch", err)
-	}
-	if err := a.Err(); !errors.Is(err, ErrResponseMismatch) {
-		t.Errorf("a: %v, want ErrResponseMismatch", err)
-	}
-	if diff := cmp.Diff(result{Status: 200, Body: `{"v":2}`}, outcome(t, bc)); diff != "" {
-		t.Errorf("b (-want +got):\n%s", diff)
 	}
 }
 

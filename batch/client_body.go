@@ -14,7 +14,7 @@ import (
 // writing with err when the request has failed or been answered (it may
 // be called more than once).
 //
-// With sized set (Limits.MaxBytes bounds each request, so the body is at
+// With sized set (Limits.MaxBodyBytes bounds each request, so the body is at
 // most that large) the body is built in memory and the request carries its
 // Content-Length: Azure Blob batch requires one (Content-Length is a
 // required header of Submit Batch, and Azurite answers a chunked batch with

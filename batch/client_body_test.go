@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// A batch request bounded in bytes (Limits.MaxBytes) is sent with its
+// A batch request bounded in bytes (Limits.MaxBodyBytes) is sent with its
 // Content-Length, as Azure Blob batch requires; an unbounded one streams,
 // chunked. The server, net/http's, is the oracle of the framing.
 func TestClientContentLengthWhenSized(t *testing.T) {
@@ -59,7 +59,7 @@ func TestClientContentLengthWhenSized(t *testing.T) {
 		{"bounded in calls only", Limits{MaxCalls: 10}, func(int64) framing {
 			return framing{ContentLength: -1, TransferEncoding: []string{"chunked"}, Calls: 3}
 		}},
-		{"bounded in bytes", Limits{MaxBytes: 1 << 20}, func(n int64) framing {
+		{"bounded in bytes", Limits{MaxBodyBytes: 1 << 20}, func(n int64) framing {
 			return framing{ContentLength: n, Calls: 3}
 		}},
 	} {

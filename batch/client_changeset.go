@@ -108,6 +108,8 @@ type ChangesetError struct {
 	changeset string
 }
 
+// Error returns the text of the error: the changeset and the call that
+// failed, with its status.
 func (e *ChangesetError) Error() string {
 	if e.ID == "" {
 		return fmt.Sprintf("batch: changeset %q failed with status %d", e.changeset, e.StatusCode)

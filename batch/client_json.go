@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mixedcodec/mixed"
 )
 
 // formatLimits are the limits l of a client in format f: Graph's 20 calls
@@ -142,9 +144,12 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 		b = append(b, '}')
 		if len(body) > 0 {
 			b = append(b, `,"body":`...)
-			if isJSONMedia(ct) && json.Valid(body) {
+			switch form := bodyFormOf(f, ct); {
+			case form == bodyJSON && json.Valid(body):
 				b = append(b, bytes.TrimSpace(body)...)
-			} else {
+			case form == bodyText && textFits(body):
+				b = appendJSONString(b, body)
+			default:
 				enc := base64.StdEncoding
 				if f == FormatODataJSON {
 					enc = base64.URLEncoding
@@ -169,8 +174,7 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 // base64 included), and answers the calls by id. A changeset whose calls
 // did not all succeed gives each of them a ChangesetError holding the
 // response that failed (the first that is not a 424, which only says
-// another failed). Two response objects for one call give it neither:
-// ErrResponseMismatch, the batch's error.
+// another failed).
 func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	if !isJSONMedia(resp.Header.Get("Content-Type")) {
 		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
@@ -191,8 +195,9 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		byID[c.id] = c
 	}
 	held := map[*Changeset][]answer{}
-	seen := make(map[*Call]bool, len(calls))
-	var dup map[*Call]bool // calls with two responses
+	// A changeset's calls are answered at the end: until then the first
+	// answer of each is what counts, as for the other calls.
+	isHeld := map[*Call]bool{}
 	dec := json.NewDecoder(src)
 	mark()
 	if err := expectDelim(dec, '{'); err != nil {
@@ -216,10 +221,10 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		}
 		for mark(); dec.More(); mark() {
 			var e struct {
-				ID      jsonText              `json:"id"`
-				Status  int                   `json:"status"`
-				Headers map[string]jsonValues `json:"headers"`
-				Body    json.RawMessage       `json:"body"`
+				ID      jsonText        `json:"id"`
+				Status  int             `json:"status"`
+				Headers json.RawMessage `json:"headers"`
+				Body    json.RawMessage `json:"body"`
 			}
 			start := dec.InputOffset()
 			if err := dec.Decode(&e); err != nil {
@@ -229,25 +234,16 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 				return fail(err)
 			}
 			c := byID[string(e.ID)]
-			if c == nil || dup[c] {
+			if c == nil || c.answered || isHeld[c] {
 				continue
 			}
-			if seen[c] {
-				// Two responses for one call: neither is
-				// given to it (it may have been the other's).
-				if dup == nil {
-					dup = make(map[*Call]bool)
-				}
-				dup[c] = true
-				continue
-			}
-			seen[c] = true
-			r, err := jsonResponse(c, e.Status, e.Headers, e.Body, max)
+			r, err := jsonResponse(s.format, c, e.Status, e.Headers, e.Body, max)
 			switch {
+			case c.cs != nil:
+				isHeld[c] = true
+				held[c.cs] = append(held[c.cs], answer{c, r, err})
 			case err != nil:
 				c.answer(nil, err)
-			case c.cs != nil:
-				held[c.cs] = append(held[c.cs], answer{c, r})
 			default:
 				c.answer(r, nil)
 			}
@@ -256,37 +252,27 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			return fail(err)
 		}
 	}
-	var mismatch error
-	if len(dup) > 0 {
-		var ids []string
-		for _, c := range calls {
-			if dup[c] {
-				ids = append(ids, strconv.Quote(c.id))
-				c.aResp, c.aErr, c.answered = nil, nil, false
-			}
-		}
-		mismatch = fmt.Errorf("%w: two responses for call %s", ErrResponseMismatch, strings.Join(ids, ", "))
-		for cs, answers := range held {
-			held[cs] = slices.DeleteFunc(answers, func(a answer) bool { return dup[a.c] })
-		}
-	}
 	for cs, answers := range held {
 		answerGroup(cs, answers)
 	}
-	return mismatch
+	return nil
 }
 
 // jsonResponse is the *http.Response of call c from its response object;
 // a body over max bytes is ErrResponseTooLarge.
-func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.RawMessage, max int64) (*http.Response, error) {
+func jsonResponse(f Format, c *Call, status int, headers json.RawMessage, raw json.RawMessage, max int64) (*http.Response, error) {
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
 	}
-	h := make(http.Header, len(headers))
-	for k, vv := range headers {
-		for _, v := range vv {
-			h.Add(k, v)
-		}
+	// The headers are read with the limits of a multipart response
+	// part's head, which a map decoded by encoding/json would not have.
+	var mh mixed.Header
+	if err := addJSONHeaders(&mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
+		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
+	}
+	h := make(http.Header, mh.Len())
+	for k, v := range mh.All() {
+		h.Add(string(k), string(v))
 	}
 	var b []byte
 	raw = bytes.TrimSpace(raw)
@@ -296,7 +282,9 @@ func jsonResponse(c *Call, status int, headers map[string]jsonValues, raw json.R
 		b = raw
 	default:
 		s, err := unquote(raw)
-		if err == nil {
+		if err == nil && bodyFormOf(f, h.Get("Content-Type")) == bodyText {
+			b = []byte(s)
+		} else if err == nil {
 			b, err = decodeBase64(s)
 		}
 		if err != nil {
@@ -343,11 +331,21 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 type answer struct {
 	c    *Call
 	resp *http.Response
+	err  error // why the response object is unusable, instead of resp
 }
 
 // answerGroup answers the calls of changeset cs from their answers, in
-// response order.
+// response order. A response that cannot be read leaves the outcome of the
+// whole group unknown: each of its calls gets that error.
 func answerGroup(cs *Changeset, answers []answer) {
+	for _, a := range answers {
+		if a.err != nil {
+			for _, c := range cs.calls {
+				c.answer(nil, a.err)
+			}
+			return
+		}
+	}
 	var failed *answer
 	for i, a := range answers {
 		if a.resp.StatusCode >= 400 && (failed == nil || failed.resp.StatusCode == http.StatusFailedDependency) {

@@ -336,7 +336,7 @@ func TestClientLimitsBytes(t *testing.T) {
 		bh.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	limits := Limits{MaxCalls: 100, MaxBytes: 4096}
+	limits := Limits{MaxCalls: 100, MaxBodyBytes: 4096}
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: limits}
 	b := c.NewBatch()
 	var calls []*Call
@@ -364,14 +364,14 @@ func TestClientLimitsBytes(t *testing.T) {
 		}
 	}
 	if err := huge.Err(); !errors.Is(err, ErrCallTooLarge) || huge.Attempts() != 0 {
-		t.Errorf("a call over MaxBytes: error %v after %d attempts, want ErrCallTooLarge unsent", err, huge.Attempts())
+		t.Errorf("a call over MaxBodyBytes: error %v after %d attempts, want ErrCallTooLarge unsent", err, huge.Attempts())
 	}
 	if len(sizes) < 4 {
 		t.Errorf("%d requests for 12 kB of calls within 4 kB each", len(sizes))
 	}
 	for i, n := range sizes {
 		if n > 4096 {
-			t.Errorf("request %d has %d bytes, over MaxBytes 4096", i, n)
+			t.Errorf("request %d has %d bytes, over MaxBodyBytes 4096", i, n)
 		}
 	}
 }
@@ -716,7 +716,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 // The Transport retries a failed call before its RoundTrip returns, and
-// sends a batch once the next call would take it over Limits.MaxBytes.
+// sends a batch once the next call would take it over Limits.MaxBodyBytes.
 func TestTransportRetryAndBytes(t *testing.T) {
 	f := &flaky{fail: map[string]int{"/b": 1}, status: map[string]int{"/b": 429}, after: "0"}
 	var mu sync.Mutex
@@ -733,7 +733,7 @@ func TestTransportRetryAndBytes(t *testing.T) {
 	defer srv.Close()
 	var infos []CallInfo
 	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Window: 50 * time.Millisecond,
-		Limits: Limits{MaxBytes: 2500}, Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond},
+		Limits: Limits{MaxBodyBytes: 2500}, Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond},
 		OnCall: func(ci CallInfo) {
 			mu.Lock()
 			infos = append(infos, ci)
@@ -762,7 +762,7 @@ func TestTransportRetryAndBytes(t *testing.T) {
 	}
 	for _, n := range sizes {
 		if n > 2500 {
-			t.Errorf("a batch of %d bytes, over MaxBytes 2500", n)
+			t.Errorf("a batch of %d bytes, over MaxBodyBytes 2500", n)
 		}
 	}
 
@@ -830,7 +830,7 @@ func TestClientRetriesRefusedBatch(t *testing.T) {
 	}
 }
 
-// A request no batch of Limits.MaxBytes could carry passes through the
+// A request no batch of Limits.MaxBodyBytes could carry passes through the
 // Transport on its own.
 func TestTransportTooLargePassesThrough(t *testing.T) {
 	var mu sync.Mutex
@@ -848,7 +848,7 @@ func TestTransportTooLargePassesThrough(t *testing.T) {
 	}))
 	defer srv.Close()
 	hc := &http.Client{Transport: &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport,
-		Limits: Limits{MaxBytes: 1000}}}
+		Limits: Limits{MaxBodyBytes: 1000}}}
 	for _, size := range []int{10, 2000} {
 		resp, err := hc.Post(fmt.Sprintf("%s/%d", srv.URL, size), "text/plain", strings.NewReader(strings.Repeat("x", size)))
 		if err != nil {

@@ -45,9 +45,9 @@ func requestRefs(req *http.Request) ([]ref, error) {
 // resolve references within a request), and every changeset too: the
 // top-level parts (calls and changesets) linked by references form groups,
 // kept whole and in order. Empty changesets are left out. A group over
-// limits.MaxBytes fails its calls here with ErrCallTooLarge.
+// limits.MaxBodyBytes fails its calls here with ErrCallTooLarge.
 func (b *Batch) chunks(limits Limits) ([][]*Call, error) {
-	max, maxBytes := limits.maxCalls(), limits.MaxBytes
+	max, maxBytes := limits.maxCalls(), limits.MaxBodyBytes
 	if len(b.csIDs) == 0 && !b.linked && maxBytes <= 0 {
 		// Calls alone: cut them in wire (Add) order.
 		var chunks [][]*Call

@@ -202,7 +202,7 @@ func TestClientStateMachine(t *testing.T) {
 		}
 		limits := Limits{MaxCalls: rapid.IntRange(3, 10).Draw(rt, "maxCalls")} // a changeset has at most 3
 		if rapid.Bool().Draw(rt, "byBytes") {
-			limits.MaxBytes = rapid.Int64Range(2000, 8000).Draw(rt, "maxBytes")
+			limits.MaxBodyBytes = rapid.Int64Range(2000, 8000).Draw(rt, "maxBytes")
 		}
 		var infoMu sync.Mutex
 		infos := map[string]int{}
@@ -271,8 +271,8 @@ func TestClientStateMachine(t *testing.T) {
 			if n > limits.maxCalls() {
 				rt.Errorf("request %d has %d calls, over MaxCalls %d", i, n, limits.MaxCalls)
 			}
-			if limits.MaxBytes > 0 && int64(s.sizes[i]) > limits.MaxBytes {
-				rt.Errorf("request %d has %d bytes, over MaxBytes %d", i, s.sizes[i], limits.MaxBytes)
+			if limits.MaxBodyBytes > 0 && int64(s.sizes[i]) > limits.MaxBodyBytes {
+				rt.Errorf("request %d has %d bytes, over MaxBodyBytes %d", i, s.sizes[i], limits.MaxBodyBytes)
 			}
 		}
 		maxAttempts := max(1, policy.MaxAttempts)

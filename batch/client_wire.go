@@ -214,7 +214,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 	var h mixed.Header
 	// Relative targets are OData's (Customers, $1/Orders); a server
 	// without changesets answers them with a 400 part of their own.
-	mw := mixed.NewMessageWriter(mixed.MessageOptions{AllowRelativeTargets: true})
+	mw := mixed.NewMessageWriterOptions(mixed.MessageOptions{AllowRelativeTargets: true})
 	var nested *mixed.Writer
 	for i := 0; i < len(calls); {
 		c := calls[i]

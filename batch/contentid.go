@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Content-IDs tie a batch's response parts to its calls (Google's batch
@@ -35,6 +36,26 @@ func requestID(cid []byte) string {
 		s = s[1 : len(s)-1]
 	}
 	return s
+}
+
+// maxQuotedID is the most bytes of another call's id that a message
+// quotes.
+const maxQuotedID = 64
+
+// clip is id as a message about another call quotes it: cut after
+// maxQuotedID bytes (at a character boundary), so that a batch whose calls
+// all answer 424 because of one call with a long id does not repeat that
+// id in each of them. An id as long as a request object would make the
+// response a thousand times the request.
+func clip(id string) string {
+	if len(id) <= maxQuotedID {
+		return id
+	}
+	n := maxQuotedID
+	for n > 0 && !utf8.RuneStart(id[n]) {
+		n--
+	}
+	return id[:n] + "…"
 }
 
 // callID is the id of the call that a response part with Content-ID cid

@@ -62,16 +62,18 @@
 //     run in order inside the Group of BeginGroup; each response names the
 //     group, and when one request fails the others answer 424. A url
 //     $id/rest stands for the Location of request id's response (the call
-//     depends on it); other relative urls resolve against the batch URL.
+//     depends on it); one naming the request itself or a later one answers
+//     400; other relative urls ($metadata) resolve against the batch URL.
 //     An OData batch runs in order and halts at its first error unless it
 //     prefers odata.continue-on-error, as OData's multipart batches do.
 //   - A Graph batch has at most 20 requests unless MaxCalls says
 //     otherwise, runs its calls concurrently, and never halts. Its urls are
 //     paths from the host's root (/v1.0/me) or relative to the batch URL.
-//   - Bodies: a JSON body is JSON in the batch, both ways; any other body
-//     is a base64 string (base64url in OData, standard base64 in Graph), a
-//     response body labelled JSON that is not valid JSON too; a request
-//     body without Content-Type is JSON. Response header names are lower
+//   - Bodies: a JSON body is JSON in the batch, both ways; in OData a
+//     text/* body is a string of its text (as OData 4.01 says), unless it
+//     is not UTF-8; any other body is a base64 string (base64url in OData,
+//     standard base64 in Graph), a response body labelled JSON that is not
+//     valid JSON too; a request body without Content-Type is JSON. Response header names are lower
 //     case in OData and canonical in Graph; a field given more than once
 //     is one value joined with ", ". Request headers keep the order of
 //     their object.
@@ -86,9 +88,10 @@
 //
 // The limits are those of multipart batches, with two more: a request
 // object over MaxPartBytes is an outer 413 (its end cannot be found without
-// reading it), and MaxJSONDepth (64) bounds nesting. A JSON response body
-// is written whole, within MaxBufferedBytes (a larger one answers 500);
-// other bodies stream base64-encoded like multipart parts.
+// reading it), and MaxJSONDepth (64) bounds nesting. A JSON response body,
+// and in OData a text one, is written whole, within MaxBufferedBytes (a
+// larger one answers 500); other bodies stream base64-encoded like
+// multipart parts.
 //
 // # The client's limits and retries
 //

@@ -69,11 +69,12 @@ var (
 
 // requestFormat is the format of batch request r by its Content-Type:
 // application/json is a JSON format, told apart as
-// HandlerOptions.JSONFormat documents; anything else goes the multipart
-// way, which refuses what is not multipart/mixed.
+// HandlerOptions.JSONFormat documents; anything else, and everything when
+// HandlerOptions.MultipartOnly is set, goes the multipart way, which
+// refuses what is not multipart/mixed.
 func (h *Handler) requestFormat(r *http.Request) Format {
 	mt, params, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
-	if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+	if h.opts.MultipartOnly || !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
 		return FormatMultipart
 	}
 	switch {

@@ -67,7 +67,7 @@ func (st *batchState) skipped(k int) string {
 	if c.kind == changesetHead {
 		what = "changeset"
 	}
-	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, c.cid, c.status)
+	return fmt.Sprintf("skipped: %s %d (%q) failed with status %d and the batch halts on errors", what, c.part, clip(string(c.cid)), c.status)
 }
 
 // preferContinue reports whether the Prefer fields of a batch request ask

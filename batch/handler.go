@@ -156,6 +156,13 @@ type HandlerOptions struct {
 	// JSONFormat says. See the package documentation for what each JSON
 	// format means.
 	JSONFormat Format
+	// MultipartOnly refuses JSON batches, as the Handler did before it
+	// read them: a batch whose Content-Type is application/json is
+	// answered like any other body that is not multipart/mixed, with
+	// 400, and no call of it runs, whatever JSONFormat says. For a
+	// server whose batch endpoint is to keep the one format it has
+	// always had.
+	MultipartOnly bool
 	// MaxJSONDepth limits the nesting of a JSON batch (default 64):
 	// the envelope, a request object and its JSON body count. A request
 	// nested deeper answers 400 wrapping ErrJSONTooDeep.
@@ -225,6 +232,10 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // middleware that wraps the ResponseWriter must implement [http.Flusher]
 // or an Unwrap method; without either the parts go out together at the
 // end.
+//
+// A Handler is made by [NewHandler] or [NewHandlerOptions]: a zero Handler,
+// or one with a nil inner handler, has nothing to call and answers every
+// request with 500.
 type Handler struct {
 	inner http.Handler
 	opts  HandlerOptions
@@ -344,6 +355,12 @@ type batchState struct {
 
 // ServeHTTP serves one batch request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.inner == nil {
+		// A setup mistake, said as such rather than as the limits of a
+		// zero HandlerOptions (a 413 for any body).
+		http.Error(w, "batch: Handler without inner handler: make it with NewHandler", http.StatusInternalServerError)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "batch: method "+r.Method+" not allowed; a batch is a POST", http.StatusMethodNotAllowed)

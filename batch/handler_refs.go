@@ -130,9 +130,9 @@ func (st *batchState) awaitDeps(c *call) error {
 		}
 		switch {
 		case d.groupErr != "":
-			return fmt.Errorf("dependsOn %q: the %s does not count: %s", requestID(d.cid), what, d.groupErr)
+			return fmt.Errorf("dependsOn %q: the %s does not count: %s", clip(requestID(d.cid)), what, d.groupErr)
 		case d.status >= 400:
-			return fmt.Errorf("dependsOn %q: the %s failed with status %d", requestID(d.cid), what, d.status)
+			return fmt.Errorf("dependsOn %q: the %s failed with status %d", clip(requestID(d.cid)), what, d.status)
 		}
 	}
 	for _, r := range c.refs {
@@ -201,12 +201,12 @@ func (st *batchState) settle(i int) {
 	switch {
 	case !c.wantResult || c.status >= 400:
 	case c.rec.dropped:
-		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", requestID(c.cid))
+		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", clip(requestID(c.cid)))
 	default:
 		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
 		dec.UseNumber()
 		if err := dec.Decode(&c.result); err != nil {
-			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", requestID(c.cid), err)
+			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", clip(requestID(c.cid)), err)
 		}
 	}
 	if c.kind != memberCall {

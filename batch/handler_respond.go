@@ -32,21 +32,24 @@ type output struct {
 	peak     int64 // the most buffered at once, for the tests' bound
 	gone     bool  // the client is gone: nothing more goes out
 
-	wmu   sync.Mutex
-	h     *Handler
-	st    *batchState
-	bw    *bufio.Writer
-	w     mixed.Writer // the batch response
-	cw    mixed.Writer // a changeset's nested response
-	rc    *http.ResponseController
-	mw    mixed.MessageWriter
-	ph    mixed.Header
-	rh    mixed.Header
-	keys  []string
-	cidb  []byte
-	part  interface{ Write([]byte) (int, error) } // the part being streamed
-	owner *response                               // whose part it is
-	err   error                                   // sticky: writing to the client failed
+	wmu  sync.Mutex
+	h    *Handler
+	st   *batchState
+	bw   *bufio.Writer
+	w    mixed.Writer // the batch response
+	cw   mixed.Writer // a changeset's nested response
+	rc   *http.ResponseController
+	msgw mixed.MessageWriter // writes each call's response message
+	// partHeader and respHeader are the header of the part being written
+	// and the fields of its response; scratch is room for a Content-ID
+	// or a header name being rewritten.
+	partHeader mixed.Header
+	respHeader mixed.Header
+	keys       []string
+	scratch    []byte
+	part       interface{ Write([]byte) (int, error) } // the part being streamed
+	owner      *response                               // whose part it is
+	err        error                                   // sticky: writing to the client failed
 	// noFlush: the ResponseWriter cannot flush (asking again allocates
 	// an error each time).
 	noFlush bool
@@ -115,10 +118,10 @@ func (o *output) startStream(rw *response) error {
 	if o.format != FormatMultipart {
 		return o.startJSONStream(rw)
 	}
-	o.ph.Reset()
-	o.ph.Add("Content-Type", "application/http")
+	o.partHeader.Reset()
+	o.partHeader.Add("Content-Type", "application/http")
 	o.addResponseID(o.st.calls[rw.unit].cid)
-	pw, err := o.w.CreatePart(&o.ph)
+	pw, err := o.w.CreatePart(&o.partHeader)
 	if err != nil {
 		o.fail(err)
 		return err
@@ -133,7 +136,7 @@ func (o *output) startStream(rw *response) error {
 		}
 	}
 	o.fieldsOf(rw, rw.length >= 0)
-	if err := o.mw.WriteResponseHead(pw, rw.status, "", &o.rh); err != nil {
+	if err := o.msgw.WriteResponseHead(pw, rw.status, "", &o.respHeader); err != nil {
 		// A field the wire cannot carry: the call answers an error of
 		// our own instead, as writePart does.
 		err = o.writeUnwritable(pw, err)
@@ -330,10 +333,10 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 
 // writePart writes the response part of call c with w; o.wmu is held.
 func (o *output) writePart(w *mixed.Writer, c *call) error {
-	o.ph.Reset()
-	o.ph.Add("Content-Type", "application/http")
+	o.partHeader.Reset()
+	o.partHeader.Add("Content-Type", "application/http")
 	o.addResponseID(c.cid)
-	pw, err := w.CreatePart(&o.ph)
+	pw, err := w.CreatePart(&o.partHeader)
 	if err != nil {
 		return err
 	}
@@ -347,10 +350,10 @@ func (o *output) writePart(w *mixed.Writer, c *call) error {
 			rw.h.Set("Content-Length", strconv.FormatInt(rw.headBytes, 10))
 		}
 		o.fieldsOf(rw, true)
-		err = o.mw.WriteResponseHead(pw, rw.status, "", &o.rh)
+		err = o.msgw.WriteResponseHead(pw, rw.status, "", &o.respHeader)
 	} else {
 		o.fieldsOf(rw, false)
-		err = o.mw.WriteResponse(pw, rw.status, "", &o.rh, rw.body.Bytes())
+		err = o.msgw.WriteResponse(pw, rw.status, "", &o.respHeader, rw.body.Bytes())
 	}
 	if err != nil && !errors.Is(err, mixed.ErrDelimiterInBody) {
 		return o.writeUnwritable(pw, err)
@@ -370,14 +373,14 @@ func (o *output) writeUnwritable(pw interface{ Write([]byte) (int, error) }, cau
 	if errors.Is(cause, mixed.ErrTooManyFields) || errors.Is(cause, mixed.ErrHeaderTooLarge) || errors.Is(cause, mixed.ErrStartLineTooLong) {
 		status = http.StatusBadGateway
 	}
-	return o.mw.WriteResponse(pw, status, "", &e, []byte("batch: the call's response cannot be written: "+cause.Error()+"\n"))
+	return o.msgw.WriteResponse(pw, status, "", &e, []byte("batch: the call's response cannot be written: "+cause.Error()+"\n"))
 }
 
-// fieldsOf puts the fields of rw into o.rh, sorted by name, values trimmed
+// fieldsOf puts the fields of rw into o.respHeader, sorted by name, values trimmed
 // as net/http writes them; Content-Length is kept only when withLength,
 // Transfer-Encoding never (the part is framed by the codec).
 func (o *output) fieldsOf(rw *response, withLength bool) {
-	o.rh.Reset()
+	o.respHeader.Reset()
 	o.keys = o.keys[:0]
 	for k := range rw.h {
 		if k == "Transfer-Encoding" || k == "Content-Length" && !withLength {
@@ -388,7 +391,7 @@ func (o *output) fieldsOf(rw *response, withLength bool) {
 	sort.Strings(o.keys)
 	for _, k := range o.keys {
 		for _, v := range rw.h[k] {
-			o.rh.Add(k, strings.Trim(v, " \t"))
+			o.respHeader.Add(k, strings.Trim(v, " \t"))
 		}
 	}
 }
@@ -400,9 +403,9 @@ func (o *output) addResponseID(cid []byte) {
 	switch {
 	case len(cid) == 0:
 	case o.h.opts.OData:
-		o.ph.AddBytes([]byte("Content-ID"), cid)
+		o.partHeader.AddBytes([]byte("Content-ID"), cid)
 	default:
-		o.cidb = appendResponseID(o.cidb[:0], cid)
-		o.ph.AddBytes([]byte("Content-ID"), o.cidb)
+		o.scratch = appendResponseID(o.scratch[:0], cid)
+		o.partHeader.AddBytes([]byte("Content-ID"), o.scratch)
 	}
 }

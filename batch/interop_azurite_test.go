@@ -520,7 +520,7 @@ func TestInteropAzurite(t *testing.T) {
 		c := &Client{
 			Endpoint:    container + "?restype=container&comp=batch",
 			HTTPClient:  &http.Client{Transport: &azureRecorder{key: key}},
-			Limits:      Limits{MaxCalls: 300, MaxBytes: 4 << 20},
+			Limits:      Limits{MaxCalls: 300, MaxBodyBytes: 4 << 20},
 			PrepareCall: key.sign,
 		}
 		b := deleteBatch(t, c, container, names, strconv.Itoa)

@@ -310,11 +310,10 @@ func testCAPClient(t *testing.T, format Format) {
 		{Status: 200, Body: 2.0},
 	}
 	if format == FormatODataJSON {
+		// CAP writes the text/plain body of $count as the string "2",
+		// as OData 4.01 says a text/* body is written, and the Client
+		// reads it so: the same result as in multipart.
 		delete(want[2].Body.(obj)["error"].(obj), "@Core.ContentID")
-		// CAP writes the text/plain body as the string "2", as OData
-		// 4.01 says a text/* body is written; Client reads every
-		// string body that is not JSON as base64.
-		want[3] = callResult{Err: fmt.Sprintf("batch: call %q: response body: illegal base64 data at input byte 0", gets[3].ID())}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the GETs (-want +got):\n%s", diff)

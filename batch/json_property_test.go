@@ -71,7 +71,7 @@ func (c *propCall) contentType() string {
 func multipartBody(t *rapid.T, calls []propCall) (string, []byte) {
 	var buf bytes.Buffer
 	w := mixed.NewWriter(&buf)
-	mw := mixed.NewMessageWriter(mixed.MessageOptions{})
+	mw := mixed.NewMessageWriter()
 	for _, c := range calls {
 		var ph, h mixed.Header
 		ph.Add("Content-Type", "application/http")

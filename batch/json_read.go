@@ -62,32 +62,15 @@ type requestObject struct {
 // read as a value and so is valid JSON, into jr: keys matched without
 // regard to case and the last of a repeated key kept, as encoding/json
 // does; a value of the wrong type is reported (the first one) after the
-// other keys have been read, so that the call still has its id.
-func parseRequestObject(b []byte, jr *requestObject) error {
+// other keys have been read, so that the call still has its id. The value
+// of a key it does not know may nest maxDepth levels, as a body may.
+func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
 	*jr = requestObject{DependsOn: jr.DependsOn[:0]}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
 	}
 	var first error
-	fail := func(err error) {
-		if first == nil {
-			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
-		}
-	}
-	str := func(what string, v []byte, dst *string) {
-		switch v[0] {
-		case '"':
-			s, err := unquote(v)
-			if err != nil {
-				fail(err)
-			}
-			*dst = s
-		case 'n': // null leaves it as it is
-		default:
-			fail(fmt.Errorf("%s must be a string, not %.20s", what, v))
-		}
-	}
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
 		end := stringEnd(b, i)
 		key, err := unquoteView(b[i:end])
@@ -96,56 +79,90 @@ func parseRequestObject(b []byte, jr *requestObject) error {
 		}
 		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
 		vend := valueEnd(b, i)
-		v := b[i:vend]
-		switch {
-		case bytes.EqualFold(key, []byte("id")):
-			switch {
-			case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
-				jr.ID = string(v) // some clients number their requests
-			case v[0] == 'n':
-				jr.ID = ""
-			default:
-				str("an id", v, &jr.ID)
-			}
-		case bytes.EqualFold(key, []byte("method")):
-			str("method", v, &jr.Method)
-		case bytes.EqualFold(key, []byte("url")):
-			str("url", v, &jr.URL)
-		case bytes.EqualFold(key, []byte("atomicityGroup")):
-			str("atomicityGroup", v, &jr.AtomicityGroup)
-		case bytes.EqualFold(key, []byte("headers")):
-			jr.Headers = v
-		case bytes.EqualFold(key, []byte("body")):
-			jr.Body = v
-		case bytes.EqualFold(key, []byte("dependsOn")):
-			jr.DependsOn = jr.DependsOn[:0]
-			switch v[0] {
-			case 'n':
-			case '[':
-				for j := skipSpace(v, 1); v[j] != ']'; {
-					if v[j] != '"' {
-						fail(fmt.Errorf("dependsOn must be an array of strings"))
-						break
-					}
-					e := stringEnd(v, j)
-					d, err := unquoteView(v[j:e])
-					if err != nil {
-						fail(err)
-					}
-					jr.DependsOn = append(jr.DependsOn, d)
-					if j = skipSpace(v, e); v[j] == ',' {
-						j = skipSpace(v, j+1)
-					}
-				}
-			default:
-				fail(fmt.Errorf("dependsOn must be an array of strings, not %.20s", v))
-			}
+		if err := jr.set(key, b[i:vend], maxDepth); err != nil && first == nil {
+			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
 		}
 		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
 	return first
+}
+
+// set reads v, the value of key in a request object, into jr. It reports
+// a value of the wrong type, having kept what it could of it.
+func (jr *requestObject) set(key, v []byte, maxDepth int) error {
+	switch {
+	case bytes.EqualFold(key, []byte("id")):
+		switch {
+		case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+			jr.ID = string(v) // some clients number their requests
+			return nil
+		case v[0] == 'n':
+			jr.ID = ""
+			return nil
+		}
+		return stringValue("an id", v, &jr.ID)
+	case bytes.EqualFold(key, []byte("method")):
+		return stringValue("method", v, &jr.Method)
+	case bytes.EqualFold(key, []byte("url")):
+		return stringValue("url", v, &jr.URL)
+	case bytes.EqualFold(key, []byte("atomicityGroup")):
+		return stringValue("atomicityGroup", v, &jr.AtomicityGroup)
+	case bytes.EqualFold(key, []byte("headers")):
+		jr.Headers = v
+	case bytes.EqualFold(key, []byte("body")):
+		jr.Body = v
+	case bytes.EqualFold(key, []byte("dependsOn")):
+		var err error
+		jr.DependsOn, err = appendDependsOn(jr.DependsOn[:0], v)
+		return err
+	default:
+		return checkDepth(v, maxDepth)
+	}
+	return nil
+}
+
+// stringValue reads the JSON value v into dst when it is a string (null
+// leaves dst as it is); what names the key, for the error.
+func stringValue(what string, v []byte, dst *string) error {
+	switch v[0] {
+	case '"':
+		s, err := unquote(v)
+		*dst = s
+		return err
+	case 'n':
+		return nil
+	}
+	return fmt.Errorf("%s must be a string, not %.20s", what, v)
+}
+
+// appendDependsOn appends to dst views of the ids in v, the value of a
+// dependsOn key: an array of strings, or null.
+func appendDependsOn(dst [][]byte, v []byte) ([][]byte, error) {
+	switch v[0] {
+	case 'n':
+		return dst, nil
+	case '[':
+	default:
+		return dst, fmt.Errorf("dependsOn must be an array of strings, not %.20s", v)
+	}
+	var first error
+	for j := skipSpace(v, 1); v[j] != ']'; {
+		if v[j] != '"' {
+			return dst, fmt.Errorf("dependsOn must be an array of strings")
+		}
+		e := stringEnd(v, j)
+		d, err := unquoteView(v[j:e])
+		if err != nil && first == nil {
+			first = err
+		}
+		dst = append(dst, d)
+		if j = skipSpace(v, e); v[j] == ',' {
+			j = skipSpace(v, j+1)
+		}
+	}
+	return dst, first
 }
 
 // valueEnd returns the index just past the JSON value that starts at b[i];
@@ -189,33 +206,6 @@ func unquote(b []byte) (string, error) {
 	return s, err
 }
 
-// jsonValues is a header value: a string, a number or a boolean as its
-// text, or an array of strings for a field given more than once.
-type jsonValues []string
-
-func (v *jsonValues) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '[' {
-		var ss []string
-		err := json.Unmarshal(b, &ss)
-		*v = ss
-		return err
-	}
-	if len(b) > 0 && b[0] == '"' {
-		s, err := unquote(b)
-		*v = jsonValues{s}
-		return err
-	}
-	if string(b) == "null" {
-		*v = nil
-		return nil
-	}
-	if len(b) > 0 && b[0] == '{' {
-		return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
-	}
-	*v = jsonValues{string(b)}
-	return nil
-}
-
 // jsonBatch is what reading a JSON batch keeps besides the calls.
 type jsonBatch struct {
 	ids    map[string]int // request ids and atomicity groups: their call (or head) index
@@ -226,9 +216,21 @@ type jsonBatch struct {
 	// seen[k] is 1 + the index of the last call found to depend on call
 	// k: a dependsOn of a million entries costs a million steps.
 	seen []int
-	mw   *mixed.MessageWriter
-	hdr  mixed.Header
-	base url.URL
+	// ahead are the calls whose url starts with $id where id named no
+	// earlier request: once the batch is read, one that names a later
+	// request, or its own, is refused, as a multipart changeset refuses
+	// it, rather than sent on as a path.
+	ahead []aheadRef
+	msgw  *mixed.MessageWriter
+	hdr   mixed.Header
+	base  url.URL
+}
+
+// An aheadRef is a $id url of call (request part) whose id was not that
+// of an earlier request.
+type aheadRef struct {
+	call, part int
+	id         string
 }
 
 // arenaWriter appends what is written to the batch's arena.
@@ -242,14 +244,71 @@ func (a arenaWriter) Write(p []byte) (int, error) {
 // readJSON reads a JSON batch body, request object by request object, into
 // calls, and the body to its end.
 func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int, error) {
+	h.startJSON(st, r)
+	jr := &jsonReader{h: h, st: st, src: &jsonSource{r: body}}
+	jr.dec = json.NewDecoder(jr.src)
+	jr.mark()
+	if err := expectDelim(jr.dec, '{'); err != nil {
+		return jr.fail(err)
+	}
+	seen := false
+	// Each value is marked before its first byte is looked at, More's
+	// peek included.
+	for jr.mark(); jr.dec.More(); jr.mark() {
+		tok, err := jr.dec.Token()
+		if err != nil {
+			return jr.fail(err)
+		}
+		jr.mark()
+		key, _ := tok.(string)
+		isRequests := strings.EqualFold(key, "requests")
+		if isRequests && seen {
+			// encoding/json would keep the last array, and a proxy or
+			// log reading the batch that way would see other calls than
+			// the ones that run: refused, not chosen.
+			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice", ErrJSONBatch)
+		}
+		if !isRequests {
+			if err := jr.skipValue(); err != nil {
+				return jr.fail(err)
+			}
+			continue
+		}
+		seen = true
+		if status, err := jr.requests(); err != nil {
+			return status, err
+		}
+	}
+	if err := expectDelim(jr.dec, '}'); err != nil {
+		return jr.fail(err)
+	}
+	if !seen {
+		return http.StatusBadRequest, fmt.Errorf("%w: no requests array", ErrJSONBatch)
+	}
+	// The body is read to its end before any call runs, as the multipart
+	// path does: only white space may follow, and only so much of it.
+	jr.src.limit = jr.src.n + h.opts.MaxEpilogueBytes + 1
+	if _, err := jr.dec.Token(); err != io.EOF {
+		if err == nil || errors.Is(err, errObjectTooLarge) {
+			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
+		}
+		return jr.fail(err)
+	}
+	st.finishJSON()
+	return 0, nil
+}
+
+// startJSON readies st to read a JSON batch of request r.
+func (h *Handler) startJSON(st *batchState, r *http.Request) {
 	jb := &st.jb
 	if jb.ids == nil {
 		jb.ids, jb.closed = make(map[string]int), make(map[string]bool)
-		jb.mw = mixed.NewMessageWriter(h.messageOptions())
+		jb.msgw = mixed.NewMessageWriterOptions(h.messageOptions())
 	}
 	clear(jb.ids)
 	clear(jb.closed)
 	jb.seen = jb.seen[:0]
+	jb.ahead = jb.ahead[:0]
 	jb.group = ""
 	scheme := "http"
 	if r.TLS != nil {
@@ -257,89 +316,90 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	}
 	jb.base = url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path}
 	st.spans, st.ncalls = st.spans[:0], 0
+}
+
+// A jsonReader reads the body of one JSON batch.
+type jsonReader struct {
+	h   *Handler
+	st  *batchState
+	src *jsonSource
+	dec *json.Decoder
+}
+
+// mark lets the decoder read one more value of at most MaxPartBytes.
+func (jr *jsonReader) mark() { jr.src.limit = jr.src.n + jr.h.opts.MaxPartBytes + 1 }
+
+// fail is the status and error of a batch whose body cannot be read on.
+func (jr *jsonReader) fail(err error) (int, error) {
+	if status, err := tooLarge(err); status != 0 {
+		return status, err
+	}
+	if errors.Is(err, errObjectTooLarge) {
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes)", ErrJSONBatch, jr.h.opts.MaxPartBytes)
+	}
+	return http.StatusBadRequest, fmt.Errorf("%w: %w", ErrJSONBatch, err)
+}
+
+// skipValue reads the value of a key of the batch object other than
+// requests, checking only its depth.
+func (jr *jsonReader) skipValue() error {
+	var skip json.RawMessage
+	if err := jr.dec.Decode(&skip); err != nil {
+		return err
+	}
+	return checkDepth(skip, jr.h.opts.MaxJSONDepth-1)
+}
+
+// requests reads the requests array, one request object at a time, into
+// calls.
+func (jr *jsonReader) requests() (int, error) {
+	h, st, jb := jr.h, jr.st, &jr.st.jb
 	maxCalls := h.opts.MaxCalls
 	if st.format == FormatGraphJSON {
 		maxCalls = h.maxGraphCalls
 	}
+	if err := expectDelim(jr.dec, '['); err != nil {
+		return jr.fail(err)
+	}
+	jr.mark()
+	for n := 0; jr.dec.More(); n++ {
+		if st.ncalls == maxCalls {
+			return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
+		}
+		// The decoder finds the object's end, and checks that it is
+		// JSON; the object's bytes are reused for the next one.
+		if err := jr.dec.Decode(&jb.raw); err != nil {
+			return jr.fail(err) // not JSON, or too large: the rest cannot be read
+		}
+		err := parseRequestObject(jb.raw, &jb.req, h.opts.MaxJSONDepth-2)
+		st.ncalls++
+		h.addJSONCall(st, n, &jb.req, err)
+		jr.mark()
+	}
+	if err := expectDelim(jr.dec, ']'); err != nil {
+		return jr.fail(err)
+	}
+	return 0, nil
+}
 
-	src := &jsonSource{r: body}
-	dec := json.NewDecoder(src)
-	mark := func() { src.limit = src.n + h.opts.MaxPartBytes + 1 }
-	fail := func(err error) (int, error) {
-		if status, err := tooLarge(err); status != 0 {
-			return status, err
-		}
-		if errors.Is(err, errObjectTooLarge) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes)", ErrJSONBatch, h.opts.MaxPartBytes)
-		}
-		return http.StatusBadRequest, fmt.Errorf("%w: %w", ErrJSONBatch, err)
-	}
-	mark()
-	if err := expectDelim(dec, '{'); err != nil {
-		return fail(err)
-	}
-	seen := false
-	// Each value is marked before its first byte is looked at, More's
-	// peek included.
-	for mark(); dec.More(); mark() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fail(err)
-		}
-		mark()
-		if key, _ := tok.(string); key != "requests" || seen {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return fail(err)
+// finishJSON checks the $id urls that named a later request, now that
+// every id is known, and gives the calls their views of the arena.
+func (st *batchState) finishJSON() {
+	jb := &st.jb
+	for _, a := range jb.ahead {
+		c := &st.calls[a.call]
+		if k, ok := jb.ids[a.id]; ok && c.err == nil && st.calls[k].kind != changesetHead {
+			sp := st.spans[a.call]
+			c.err = fmt.Errorf("request %d (id %q): %w: url $%s names request %d, not an earlier one", a.part, st.arena[sp.idStart:sp.idEnd], ErrJSONRequest, a.id, st.calls[k].part)
+			if c.kind == memberCall {
+				st.calls[c.head].err = c.err
 			}
-			if err := checkDepth(skip, h.opts.MaxJSONDepth-1); err != nil {
-				return fail(err)
-			}
-			continue
 		}
-		seen = true
-		if err := expectDelim(dec, '['); err != nil {
-			return fail(err)
-		}
-		mark()
-		for n := 0; dec.More(); n++ {
-			if st.ncalls == maxCalls {
-				return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
-			}
-			// The decoder finds the object's end, and checks that it is
-			// JSON; the object's bytes are reused for the next one.
-			if err := dec.Decode(&jb.raw); err != nil {
-				return fail(err) // not JSON, or too large: the rest cannot be read
-			}
-			err := parseRequestObject(jb.raw, &jb.req)
-			st.ncalls++
-			h.addJSONCall(st, n, &jb.req, err)
-			mark()
-		}
-		if err := expectDelim(dec, ']'); err != nil {
-			return fail(err)
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return fail(err)
-	}
-	if !seen {
-		return http.StatusBadRequest, fmt.Errorf("%w: no requests array", ErrJSONBatch)
-	}
-	// The body is read to its end before any call runs, as the multipart
-	// path does: only white space may follow, and only so much of it.
-	src.limit = src.n + h.opts.MaxEpilogueBytes + 1
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil || errors.Is(err, errObjectTooLarge) {
-			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
-		}
-		return fail(err)
 	}
 	for i, sp := range st.spans {
 		st.calls[i].cid = st.arena[sp.idStart:sp.idEnd:sp.idEnd]
 		st.calls[i].raw = st.arena[sp.rawStart:sp.rawEnd:sp.rawEnd]
 	}
-	return 0, nil
 }
 
 // expectDelim reads the next token, which must be the delimiter d.
@@ -522,14 +582,14 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 		return err
 	}
 	jb.hdr.Reset()
-	if err := addJSONHeaders(&jb.hdr, jr.Headers); err != nil {
-		return err
+	if err := addJSONHeaders(&jb.hdr, jr.Headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
+		return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 	}
 	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
 	if err != nil {
 		return err
 	}
-	return jb.mw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
+	return jb.msgw.WriteRequest(arenaWriter{st}, jr.Method, target, &jb.hdr, body)
 }
 
 // addJSONHeaders adds the fields of the headers object raw, in the order
@@ -537,21 +597,25 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 // given more than once), or a number or boolean taken as its text.
 // Content-Length and Transfer-Encoding are left out, since the body is
 // framed here. raw has been through encoding/json, so it is valid JSON,
-// which the walk relies on.
-func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
+// which the walk relies on. The fields stop at maxFields and maxBytes (as
+// name: value lines), the limits of the head they go into: an array of
+// empty strings under a long name would otherwise repeat the name without
+// bound.
+func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes int) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
 	if raw[0] != '{' {
-		return fmt.Errorf("%w: headers must be an object", ErrJSONRequest)
+		return errors.New("headers must be an object")
 	}
 	var name, value []byte
 	var err error
+	fields, size := 0, 0
 	for i := skipSpace(raw, 1); raw[i] != '}'; {
 		end := stringEnd(raw, i)
 		if name, err = unquoteView(raw[i:end]); err != nil {
-			return fmt.Errorf("%w: header name: %w", ErrJSONRequest, err)
+			return fmt.Errorf("header name: %w", err)
 		}
 		framing := bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
 		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
@@ -562,11 +626,11 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
 		for !inArray || raw[i] != ']' {
 			switch raw[i] {
 			case '{', '[':
-				return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+				return errors.New("a header value must be a string")
 			case '"':
 				end = stringEnd(raw, i)
 				if value, err = unquoteView(raw[i:end]); err != nil {
-					return fmt.Errorf("%w: header %q: %w", ErrJSONRequest, name, err)
+					return fmt.Errorf("header %q: %w", name, err)
 				}
 			default:
 				end = i
@@ -576,7 +640,14 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage) error {
 				value = raw[i:end]
 			}
 			if null := raw[i] == 'n'; !framing && !null {
-				hdr.AddBytes(name, bytes.Trim(value, " \t"))
+				value = bytes.Trim(value, " \t")
+				if fields++; fields > maxFields {
+					return fmt.Errorf("%w: more than %d", mixed.ErrTooManyFields, maxFields)
+				}
+				if size += len(name) + len(value) + 4; size > maxBytes {
+					return fmt.Errorf("%w: more than %d bytes", mixed.ErrHeaderTooLarge, maxBytes)
+				}
+				hdr.AddBytes(name, value)
 			}
 			i = skipSpace(raw, end)
 			if !inArray {
@@ -648,10 +719,14 @@ func (h *Handler) jsonTarget(st *batchState, c *call, u string) (string, error) 
 		if k := strings.IndexAny(id, "/?"); k >= 0 {
 			id, rest = id[:k], id[k:]
 		}
-		if k, ok := st.jb.ids[id]; ok && st.calls[k].kind != changesetHead {
+		k, ok := st.jb.ids[id]
+		if ok && st.calls[k].kind != changesetHead {
 			st.dependOn(c, k)
 			c.locRef, c.locRest = k+1, rest
 			return "/", nil
+		}
+		if !ok {
+			st.jb.ahead = append(st.jb.ahead, aheadRef{call: len(st.calls), part: c.part, id: id})
 		}
 	}
 	if u[0] == '/' && (len(u) == 1 || u[1] != '/') {
@@ -715,6 +790,9 @@ func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage) ([]
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("%w: body: %w", ErrJSONRequest, err)
+	}
+	if bodyFormOf(f, ct) == bodyText {
+		return []byte(s), nil
 	}
 	b, err := decodeBase64(s)
 	if err != nil {

@@ -48,6 +48,15 @@ func b64url(s string) json.RawMessage {
 	return json.RawMessage(`"` + base64.URLEncoding.EncodeToString([]byte(s)) + `"`)
 }
 
+// textBody is s as a JSON string: how OData carries a text/* body.
+func textBody(s string) json.RawMessage {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func b64std(s string) json.RawMessage {
 	return json.RawMessage(`"` + base64.StdEncoding.EncodeToString([]byte(s)) + `"`)
 }
@@ -73,15 +82,21 @@ func TestODataJSONBatch(t *testing.T) {
 	 {"id":"2","method":"POST","url":"/svc/json","headers":{"Content-Type":"application/json"},"body":{"a":[1,2,{"b":null}]}},
 	 {"id":"3","method":"PUT","url":"http://example.com/svc/bin","headers":{"content-type":"application/octet-stream"},"body":"AAEC_w"},
 	 {"id":"4","method":"PATCH","url":"Things(1)","body":"just a string"},
-	 {"id":"5","method":"DELETE","url":"$metadata","headers":{"if-match":["a","b"],"Content-Length":"99"}}
+	 {"id":"5","method":"DELETE","url":"$metadata","headers":{"if-match":["a","b"],"Content-Length":"99"}},
+	 {"id":"6","method":"POST","url":"Notes","headers":{"content-type":"text/plain; charset=utf-8"},"body":"caf\u00e9 \"6\"\n"},
+	 {"id":"7","method":"POST","url":"Notes","headers":{"content-type":"text/csv"},"body":"\u0000\u0001,\ud83d\ude00"}
 	]}`
 	rec, got := serveJSON(t, echo(), HandlerOptions{}, "/svc/$batch", odataHeader, body)
 	want := []jsonEntry{
-		{ID: "1", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: b64url("get /svc/Things?x=1  ")},
+		// A text/* body is a string of its text, as OData 4.01 says...
+		{ID: "1", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: textBody("get /svc/Things?x=1  ")},
 		{ID: "2", Status: 200, Headers: map[string]string{"content-type": "application/json; charset=utf-8"}, Body: json.RawMessage(`{"a":[1,2,{"b":null}]}`)},
+		// ...unless it is not UTF-8, which no JSON string holds.
 		{ID: "3", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: b64url("PUT /svc/bin application/octet-stream \x00\x01\x02\xff")},
-		{ID: "4", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: b64url(`PATCH /svc/Things(1) application/json "just a string"`)},
-		{ID: "5", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: b64url("DELETE /svc/$metadata  ")},
+		{ID: "4", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: textBody(`PATCH /svc/Things(1) application/json "just a string"`)},
+		{ID: "5", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: textBody("DELETE /svc/$metadata  ")},
+		{ID: "6", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: textBody("POST /svc/Notes text/plain; charset=utf-8 caf\u00e9 \"6\"\n")},
+		{ID: "7", Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: textBody("POST /svc/Notes text/csv \x00\x01,\U0001F600")},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("responses (-want +got):\n%s\n%s", diff, rec.Body)
@@ -298,9 +313,7 @@ func TestJSONMalformedRequests(t *testing.T) {
 		if json.Unmarshal(e.Body, &msg) == nil {
 			s.Msg = msg.Error.Message
 		} else {
-			var b []byte
-			json.Unmarshal(e.Body, &b)
-			s.Msg = string(b)
+			json.Unmarshal(e.Body, &s.Msg) // a text/plain body: a string of its text
 		}
 		shorts = append(shorts, s)
 	}
@@ -555,7 +568,7 @@ func TestAddJSONHeadersAgreesWithEncodingJSON(t *testing.T) {
 			t.Fatalf("the generator wrote bad JSON %q: %v", doc.String(), err)
 		}
 		var hdr mixed.Header
-		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String())); err != nil {
+		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String()), 1<<30, 1<<30); err != nil {
 			t.Fatalf("%q: %v", doc.String(), err)
 		}
 		got := map[string]jsonValues{}
@@ -635,7 +648,7 @@ func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
 			stdErr = errors.New("an id that is neither a string nor a number")
 		}
 		var jr requestObject
-		err := parseRequestObject([]byte(doc.String()), &jr)
+		err := parseRequestObject([]byte(doc.String()), &jr, DefaultMaxJSONDepth)
 		if (stdErr != nil) != (err != nil) {
 			t.Fatalf("%s: encoding/json says %v, the walk %v", doc.String(), stdErr, err)
 		}
@@ -664,4 +677,32 @@ func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
 			t.Fatalf("%s (-encoding/json +walk):\n%s", doc.String(), diff)
 		}
 	})
+}
+
+// jsonValues is a header value as encoding/json reads it, the oracle of
+// addJSONHeaders: a string, a number or a boolean as its
+// text, or an array of strings for a field given more than once.
+type jsonValues []string
+
+func (v *jsonValues) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '[' {
+		var ss []string
+		err := json.Unmarshal(b, &ss)
+		*v = ss
+		return err
+	}
+	if len(b) > 0 && b[0] == '"' {
+		s, err := unquote(b)
+		*v = jsonValues{s}
+		return err
+	}
+	if string(b) == "null" {
+		*v = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '{' {
+		return fmt.Errorf("%w: a header value must be a string", ErrJSONRequest)
+	}
+	*v = jsonValues{string(b)}
+	return nil
 }

@@ -16,11 +16,13 @@ import (
 // "status", "headers", "body"}. Header names are lower case in OData (as
 // OData 4.01 writes them) and as net/http keys them in Graph (whose
 // JavaScript client looks for "Content-Type"); a field given more than once
-// is one value joined with ", ". A body whose Content-Type is JSON and which
-// is valid JSON is written as that JSON; any other body as a base64 string
-// (base64url in OData, as OData 4.01 says; standard base64 in Graph). A
-// JSON body must be buffered whole, within MaxBufferedBytes; other bodies
-// stream, base64-encoded, like a multipart part.
+// is one value joined with ", ". Bodies take the form json_body.go gives
+// them: a body whose Content-Type is JSON and which is valid JSON is
+// written as that JSON, an OData text/* body that is UTF-8 as a string of
+// its text, any other body as a base64 string (base64url in OData, as
+// OData 4.01 says; standard base64 in Graph). JSON and OData text bodies
+// must be buffered whole, within MaxBufferedBytes; other bodies stream,
+// base64-encoded, like a multipart part.
 
 // jsonError answers a JSON batch that cannot be read with an error object
 // in the shape OData and Graph use.
@@ -79,27 +81,27 @@ func (o *output) appendEntryHead(b, cid, group []byte, rw *response) []byte {
 	b = append(b, `,"headers":{`...)
 	o.fieldsOf(rw, false)
 	first := true
-	for i := 0; i < o.rh.Len(); {
-		name, _ := o.rh.Field(i)
+	for i := 0; i < o.respHeader.Len(); {
+		name, _ := o.respHeader.Field(i)
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
 		if o.format == FormatODataJSON {
-			o.cidb = append(o.cidb[:0], name...)
-			for k, c := range o.cidb {
+			o.scratch = append(o.scratch[:0], name...)
+			for k, c := range o.scratch {
 				if 'A' <= c && c <= 'Z' {
-					o.cidb[k] = c + 'a' - 'A'
+					o.scratch[k] = c + 'a' - 'A'
 				}
 			}
-			b = appendJSONString(b, o.cidb)
+			b = appendJSONString(b, o.scratch)
 		} else {
 			b = appendJSONString(b, name)
 		}
 		b = append(b, ':', '"')
 		// fieldsOf sorts: the values of one name are adjacent.
-		for j := i; j < o.rh.Len(); j++ {
-			n, v := o.rh.Field(j)
+		for j := i; j < o.respHeader.Len(); j++ {
+			n, v := o.respHeader.Field(j)
 			if string(n) != string(name) {
 				break
 			}
@@ -124,12 +126,24 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 		_, err := o.bw.Write(o.jbuf)
 		return err
 	}
-	if isJSONMedia(rw.h.Get("Content-Type")) && json.Valid(body) {
+	switch bodyFormOf(o.format, rw.h.Get("Content-Type")) {
+	case bodyJSON:
+		if !json.Valid(body) {
+			break
+		}
 		body = bytes.TrimSpace(body)
 		o.jbuf = append(b, `,"body":`...)
 		o.bw.Write(o.jbuf)
 		o.bw.Write(body)
 		_, err := o.bw.WriteString("}")
+		return err
+	case bodyText:
+		if !textFits(body) {
+			break
+		}
+		b = append(b, `,"body":`...)
+		o.jbuf = append(appendJSONString(b, body), '}')
+		_, err := o.bw.Write(o.jbuf)
 		return err
 	}
 	o.jbuf = append(b, `,"body":"`...)
@@ -169,9 +183,9 @@ func (h *Handler) writeJSONUnit(st *batchState, i int) error {
 			// commit, or was skipped): each request says so.
 			err = o.writeJSONEntry(m.cid, c.cid, c.rec)
 		case j < c.failed:
-			err = o.writeJSONSkip(m.cid, c.cid, "rolled back: request "+strconv.Quote(requestID(st.calls[c.failed].cid))+" of its atomicity group failed")
+			err = o.writeJSONSkip(m.cid, c.cid, "rolled back: request "+strconv.Quote(clip(requestID(st.calls[c.failed].cid)))+" of its atomicity group failed")
 		default:
-			err = o.writeJSONSkip(m.cid, c.cid, "not run: request "+strconv.Quote(requestID(st.calls[c.failed].cid))+" of its atomicity group failed")
+			err = o.writeJSONSkip(m.cid, c.cid, "not run: request "+strconv.Quote(clip(requestID(st.calls[c.failed].cid)))+" of its atomicity group failed")
 		}
 		if err != nil {
 			return err
@@ -271,8 +285,9 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 }
 
 // appendJSONStringBody appends s escaped for the inside of a JSON string:
-// quotes, backslashes and control characters escaped, invalid UTF-8
-// replaced by U+FFFD.
+// quotes, backslashes and control characters escaped (LF, CR and TAB as
+// \n, \r and \t, as encoding/json writes them), invalid UTF-8 replaced by
+// U+FFFD.
 func appendJSONStringBody[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
@@ -281,6 +296,12 @@ func appendJSONStringBody[T string | []byte](b []byte, s T) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 			default:

@@ -20,14 +20,15 @@ type Limits struct {
 	// MaxCalls is the most calls in one request; each call of a
 	// changeset counts.
 	MaxCalls int
-	// MaxBytes is the most bytes of one request's body (its parts and
-	// their framing). The client counts each call's bytes from its
+	// MaxBodyBytes is the most bytes of one request's body (its parts and
+	// their framing), what HandlerOptions.MaxBodyBytes bounds on the
+	// server. The client counts each call's bytes from its
 	// request line, fields, Content-Length and framing, rounding up.
 	// When it is set, each request's body is built in memory (it is at
 	// most this large) and sent with its Content-Length, which services
 	// with a byte limit may require (Azure Blob batch does); when it is
 	// not, the body streams, chunked.
-	MaxBytes int64
+	MaxBodyBytes int64
 }
 
 // Named limits of services that publish them. A Client copies the one it
@@ -44,10 +45,10 @@ var (
 	LimitsCalendar = Limits{MaxCalls: 50}
 	// LimitsAzureBlob is Azure Blob Storage's batch: 256 sub-requests
 	// and 4 MiB.
-	LimitsAzureBlob = Limits{MaxCalls: 256, MaxBytes: 4 << 20}
+	LimitsAzureBlob = Limits{MaxCalls: 256, MaxBodyBytes: 4 << 20}
 	// LimitsAzureTable is Azure Table Storage's batch: 100 operations
 	// and 4 MiB.
-	LimitsAzureTable = Limits{MaxCalls: 100, MaxBytes: 4 << 20}
+	LimitsAzureTable = Limits{MaxCalls: 100, MaxBodyBytes: 4 << 20}
 	// LimitsDataverse is Microsoft Dataverse's $batch: 1000 requests.
 	LimitsDataverse = Limits{MaxCalls: 1000}
 	// LimitsGraph is Microsoft Graph's JSON batch: 20 requests.
@@ -55,7 +56,7 @@ var (
 )
 
 // ErrCallTooLarge is the error of a call, or of every call of a changeset
-// or chain of result references, that alone exceeds Limits.MaxBytes: it is
+// or chain of result references, that alone exceeds Limits.MaxBodyBytes: it is
 // not sent, and the batch's other calls are.
 var ErrCallTooLarge = errors.New("batch: call larger than the limit of one batch request")
 

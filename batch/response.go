@@ -217,9 +217,11 @@ func (rw *response) Flush() {
 }
 
 // wholeBody reports whether the body of rw must be written whole: a JSON
-// body in a JSON batch, written as JSON. o.mu is held.
+// body in a JSON batch, written as JSON, or an OData text body, written as
+// a string (both fall back to base64 when the body does not fit, which is
+// known only at its end). o.mu is held.
 func (o *output) wholeBody(rw *response) bool {
-	return o.format != FormatMultipart && isJSONMedia(rw.h.Get("Content-Type"))
+	return o.format != FormatMultipart && bodyFormOf(o.format, rw.h.Get("Content-Type")) != bodyBase64
 }
 
 // bodyAllowed reports whether a response with this status may have a body.

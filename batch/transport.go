@@ -26,8 +26,8 @@ import (
 //
 // What cannot be batched passes straight through to Base, untouched: a
 // request to another host or scheme than the endpoint's; a media upload (a
-// body of unknown length or over MaxBodyBytes, or "uploadType" in the
-// query); a request too large for a batch of Limits.MaxBytes; a request
+// body of unknown length or over MaxBatchedBodyBytes, or "uploadType" in the
+// query); a request too large for a batch of Limits.MaxBodyBytes; a request
 // for which Batchable returns false; a request whose context was made with
 // [WithoutBatching].
 //
@@ -84,9 +84,11 @@ type Transport struct {
 	// OnCall, if set, is called once for each batched call, with its
 	// result, before its RoundTrip returns.
 	OnCall func(CallInfo)
-	// MaxBodyBytes is the largest request body that is batched (default
-	// 256 KiB); larger ones, and bodies of unknown length, pass through.
-	MaxBodyBytes int64
+	// MaxBatchedBodyBytes is the largest body of one call's request
+	// that is batched (default 256 KiB, DefaultMaxBatchedBodyBytes);
+	// larger ones, and bodies of unknown length, pass through. (The
+	// Handler's MaxBodyBytes is about a whole batch request.)
+	MaxBatchedBodyBytes int64
 	// MaxInFlight limits the batches pending or in flight (default 4).
 	MaxInFlight int
 	// Batchable, if set, is asked about every request to the endpoint's
@@ -159,7 +161,7 @@ func (t *Transport) batchable(req *http.Request) bool {
 		return false
 	}
 	if req.Body != nil && req.Body != http.NoBody {
-		max := t.MaxBodyBytes
+		max := t.MaxBatchedBodyBytes
 		if max <= 0 {
 			max = DefaultMaxBatchedBodyBytes
 		}
@@ -171,7 +173,7 @@ func (t *Transport) batchable(req *http.Request) bool {
 	if v, _ := req.Context().Value(noBatchKey{}).(bool); v {
 		return false
 	}
-	if limit := t.Limits.MaxBytes; limit > 0 && requestBytes(req, "t18446744073709551615", max(req.ContentLength, 0))+closeBytes > limit {
+	if limit := t.Limits.MaxBodyBytes; limit > 0 && requestBytes(req, "t18446744073709551615", max(req.ContentLength, 0))+closeBytes > limit {
 		return false // no batch could carry it
 	}
 	return t.Batchable == nil || t.Batchable(req)
@@ -233,7 +235,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // enqueue adds c to the batch being filled, starting one when there is none
 // (which may wait for a slot: back-pressure).
 func (t *Transport) enqueue(ctx context.Context, c *Call) (*tbatch, error) {
-	max, maxBytes := formatLimits(t.Limits, t.Format).maxCalls(), t.Limits.MaxBytes
+	max, maxBytes := formatLimits(t.Limits, t.Format).maxCalls(), t.Limits.MaxBodyBytes
 	size := int64(0)
 	if maxBytes > 0 {
 		size = callBytes(c, c.length)
@@ -339,7 +341,7 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, prepare: t.PrepareCall, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBytes > 0, format: t.Format}
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, prepare: t.PrepareCall, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBodyBytes > 0, format: t.Format}
 	s.run(b.ctx, sharedHeader(calls), calls)
 }
 

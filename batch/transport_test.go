@@ -79,7 +79,7 @@ func TestTransportBatchesConcurrentCalls(t *testing.T) {
 func TestTransportPassThrough(t *testing.T) {
 	a := newTestAPI(t, 0)
 	other := newTestAPI(t, 0)
-	tr := &Transport{Window: 5 * time.Millisecond, MaxBodyBytes: 10, Batchable: func(r *http.Request) bool {
+	tr := &Transport{Window: 5 * time.Millisecond, MaxBatchedBodyBytes: 10, Batchable: func(r *http.Request) bool {
 		return r.Header.Get("X-No-Batch") == ""
 	}}
 	c := a.client(tr)

@@ -1,7 +1,8 @@
 // Package caddybatch is the batch handler of
 // github.com/mixedcodec/mixed/batch as a Caddy module: http.handlers.batch
 // unwraps a multipart/mixed batch (Google's batch format, or OData's
-// $batch) on its route and serves each call with the rest of the route,
+// $batch), or a JSON one (OData 4.01's or Microsoft Graph's) unless
+// multipart_only is set, on its route and serves each call with the rest of the route,
 // so that reverse_proxy, with its load balancing, health checks and
 // retries, and every other handler after it apply to each call as if it
 // had arrived alone.
@@ -70,6 +71,14 @@ type Batch struct {
 	Changesets bool `json:"changesets,omitempty"`
 	// OData turns on the rules of OData's multipart $batch.
 	OData bool `json:"odata,omitempty"`
+	// MultipartOnly refuses JSON batches (application/json bodies) with
+	// 400, so that the endpoint serves multipart/mixed alone.
+	MultipartOnly bool `json:"multipart_only,omitempty"`
+	// JSONFormat is how a JSON batch is read: "odata" (OData 4.01 JSON),
+	// "graph" (Microsoft Graph JSON), or empty to decide by the request.
+	JSONFormat string `json:"json_format,omitempty"`
+	// MaxJSONDepth limits the nesting of a JSON batch (default 64).
+	MaxJSONDepth int `json:"max_json_depth,omitempty"`
 
 	handler *batch.Handler
 	logger  *zap.Logger
@@ -99,7 +108,18 @@ func (b *Batch) Options() batch.HandlerOptions {
 		HaltHeader:       b.HaltHeader,
 		Changesets:       b.Changesets,
 		OData:            b.OData,
+		MultipartOnly:    b.MultipartOnly,
+		JSONFormat:       jsonFormats[b.JSONFormat],
+		MaxJSONDepth:     b.MaxJSONDepth,
 	}
+}
+
+// jsonFormats are the values of json_format; "" is the zero Format, which
+// decides by the request.
+var jsonFormats = map[string]batch.Format{
+	"":      batch.FormatMultipart,
+	"odata": batch.FormatODataJSON,
+	"graph": batch.FormatGraphJSON,
 }
 
 // Provision builds the batch handler, logging to Caddy's logger.
@@ -111,7 +131,8 @@ func (b *Batch) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate refuses negative limits and a path prefix that is not a path.
+// Validate refuses negative limits, a path prefix that is not a path and
+// an unknown json_format.
 func (b *Batch) Validate() error {
 	for _, l := range []struct {
 		name string
@@ -124,10 +145,14 @@ func (b *Batch) Validate() error {
 		{"max_buffered_bytes", b.MaxBufferedBytes},
 		{"call_timeout", int64(b.CallTimeout)},
 		{"max_epilogue_bytes", b.MaxEpilogueBytes},
+		{"max_json_depth", int64(b.MaxJSONDepth)},
 	} {
 		if l.v < 0 {
 			return fmt.Errorf("batch: %s is negative (%d)", l.name, l.v)
 		}
+	}
+	if _, ok := jsonFormats[b.JSONFormat]; !ok {
+		return fmt.Errorf("batch: json_format %q is neither odata nor graph", b.JSONFormat)
 	}
 	if b.PathPrefix != "" && b.PathPrefix[0] != '/' {
 		return fmt.Errorf("batch: path_prefix %q does not start with /", b.PathPrefix)

@@ -1,6 +1,7 @@
 package caddybatch
 
 import (
+	"errors"
 	"math"
 	"strconv"
 
@@ -38,11 +39,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		halt_header        <field>
 //		changesets
 //		odata
+//		multipart_only
+//		json_format        odata|graph
+//		max_json_depth     <n>
 //	}
 //
 // Sizes are byte counts with an optional unit (32MiB, 64KB, 1000);
 // durations are Caddy's (60s, 1m30s, 2d). The flags (references,
-// halt_on_error, changesets, odata) take no argument. The block may be
+// halt_on_error, changesets, odata, multipart_only) take no argument. The block may be
 // left out for the defaults.
 func (b *Batch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -52,7 +56,7 @@ func (b *Batch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
-		case "references", "halt_on_error", "changesets", "odata":
+		case "references", "halt_on_error", "changesets", "odata", "multipart_only":
 			if d.NextArg() {
 				return d.Errf("%s takes no argument", opt)
 			}
@@ -65,6 +69,8 @@ func (b *Batch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				b.Changesets = true
 			case "odata":
 				b.OData = true
+			case "multipart_only":
+				b.MultipartOnly = true
 			}
 			continue
 		}
@@ -97,6 +103,13 @@ func (b *Batch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			b.PathPrefix = arg
 		case "halt_header":
 			b.HaltHeader = arg
+		case "json_format":
+			if arg != "odata" && arg != "graph" {
+				err = errors.New("neither odata nor graph")
+			}
+			b.JSONFormat = arg
+		case "max_json_depth":
+			b.MaxJSONDepth, err = count(arg)
 		default:
 			return d.Errf("unknown batch option %q", opt)
 		}

@@ -71,6 +71,9 @@ func TestCaddyfileEveryOption(t *testing.T) {
 		halt_header X-Batch-Halt-On-Error
 		changesets
 		odata
+		multipart_only
+		json_format odata
+		max_json_depth 32
 	}
 }
 `)
@@ -103,6 +106,9 @@ func TestCaddyfileEveryOption(t *testing.T) {
 		"halt_header":        "X-Batch-Halt-On-Error",
 		"changesets":         true,
 		"odata":              true,
+		"multipart_only":     true,
+		"json_format":        "odata",
+		"max_json_depth":     32.0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("batch handler config (-want +got):\n%s", diff)
@@ -184,7 +190,8 @@ func TestJSONOptions(t *testing.T) {
 		"concurrency": 16, "max_buffered_bytes": 3000, "call_timeout": "1m30s",
 		"path_prefix": "/api", "max_epilogue_bytes": 4000,
 		"result_references": true, "halt_on_error": true,
-		"halt_header": "X-Batch-Halt-On-Error", "changesets": true, "odata": true
+		"halt_header": "X-Batch-Halt-On-Error", "changesets": true, "odata": true,
+		"multipart_only": true, "json_format": "graph", "max_json_depth": 32
 	}`), &b)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +202,7 @@ func TestJSONOptions(t *testing.T) {
 		PathPrefix: "/api", MaxEpilogueBytes: 4000,
 		ResultReferences: true, HaltOnError: true,
 		HaltHeader: "X-Batch-Halt-On-Error", Changesets: true, OData: true,
+		MultipartOnly: true, JSONFormat: batch.FormatGraphJSON, MaxJSONDepth: 32,
 	}
 	if diff := cmp.Diff(want, b.Options()); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
@@ -202,7 +210,7 @@ func TestJSONOptions(t *testing.T) {
 	if err := b.Validate(); err != nil {
 		t.Error(err)
 	}
-	for _, bad := range []Batch{{MaxCalls: -1}, {CallTimeout: -1}, {PathPrefix: "api"}} {
+	for _, bad := range []Batch{{MaxCalls: -1}, {CallTimeout: -1}, {PathPrefix: "api"}, {JSONFormat: "multipart"}, {MaxJSONDepth: -1}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}

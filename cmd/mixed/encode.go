@@ -278,7 +278,7 @@ func partContent(h *mixed.Header, p *partJSON) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("http: %w", err)
 		}
-		mw := mixed.NewMessageWriter(decodeOpts)
+		mw := mixed.NewMessageWriterOptions(decodeOpts)
 		if m.Method != "" {
 			err = mw.WriteRequest(&buf, m.Method, m.Target, &mh, body)
 		} else {
@@ -398,7 +398,7 @@ func prepareEnvelope(e *httpJSON, ct, boundary string) (*envelopeHead, error) {
 	if !hasCT {
 		h.fields = append(h.fields, [2]string{"Content-Type", ct})
 	}
-	mw := mixed.NewMessageWriter(decodeOpts)
+	mw := mixed.NewMessageWriterOptions(decodeOpts)
 	if e.Method != "" {
 		if err := mw.WriteRequest(io.Discard, e.Method, e.Target, &check, nil); err != nil {
 			return nil, err

@@ -674,7 +674,7 @@ func (l *partLine) httpHead() error {
 		}
 		seen, l.httpLength = true, n
 	}
-	mw := mixed.NewMessageWriter(decodeOpts)
+	mw := mixed.NewMessageWriterOptions(decodeOpts)
 	var head bytes.Buffer
 	if m.Method != "" {
 		if err := mw.WriteRequest(io.Discard, m.Method, m.Target, &check, nil); err != nil {
