@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // HTTPRequest converts r to an [*http.Request] with context ctx, as a
@@ -81,7 +82,7 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 	if r.ContentLength == 0 {
 		req.Body = http.NoBody
 	} else {
-		a.body = newHTTPBody(r.Body, &r.Trailer, &req.Trailer)
+		a.body.init(r.Body, &r.Trailer, &req.Trailer)
 		req.Body = &a.body
 	}
 	return req, nil
@@ -220,8 +221,9 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	if r.ContentLength == 0 {
 		resp.Body = http.NoBody
 	} else {
-		hb := newHTTPBody(r.Body, &r.Trailer, &resp.Trailer)
-		resp.Body = &hb
+		hb := new(httpBody)
+		hb.init(r.Body, &r.Trailer, &resp.Trailer)
+		resp.Body = hb
 	}
 	return resp
 }
@@ -263,33 +265,48 @@ func fieldsToHTTP(h *Header, request bool, head string, vals []string) http.Head
 
 // httpBody adapts a MessageBody to net/http: it closes, and copies the
 // trailer into the request or response at the end of the body. It belongs
-// to one message of its MessageReader (generation gen): once that message
+// to one message of its MessageReader (through its lease): once that message
 // is gone, or the body closed, it reads nothing more.
 type httpBody struct {
 	b       *MessageBody
 	trailer *Header
 	dst     *http.Header
-	m       *MessageReader
-	gen     uint64
+	lease   *bodyLease
 	done    bool
 	closed  bool
+	// own is the lease of the message when this is the first adapter made
+	// from it: the adapters share it, and it lives as long as they do,
+	// with no allocation of its own.
+	own bodyLease
 }
 
-func newHTTPBody(b *MessageBody, trailer *Header, dst *http.Header) httpBody {
-	hb := httpBody{b: b, trailer: trailer, dst: dst, m: b.m}
-	if hb.m != nil {
-		// Read here without bodyMu: only Reset writes gen, on the
-		// goroutine that reads the message and so calls this.
-		hb.gen = hb.m.gen
+// A bodyLease is shared by the body adapters made from one message of a
+// MessageReader. Reset marks it gone under mu, which an adapter holds
+// while it reads, so that Reset waits for a Read in progress and no Read
+// starts on the next message's bytes.
+type bodyLease struct {
+	mu   sync.Mutex
+	gone bool
+}
+
+// init makes hb, at its final address, the adapter of b. It is called by
+// the goroutine that reads the message, as Reset is, so m.lease needs no
+// lock.
+func (hb *httpBody) init(b *MessageBody, trailer *Header, dst *http.Header) {
+	*hb = httpBody{b: b, trailer: trailer, dst: dst}
+	if m := b.m; m != nil {
+		if m.lease == nil {
+			m.lease = &hb.own
+		}
+		hb.lease = m.lease
 	}
-	return hb
 }
 
 func (hb *httpBody) Read(p []byte) (int, error) {
-	if m := hb.m; m != nil {
-		m.bodyMu.Lock()
-		defer m.bodyMu.Unlock()
-		if hb.closed || m.gen != hb.gen {
+	if l := hb.lease; l != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if hb.closed || l.gone {
 			return 0, http.ErrBodyReadAfterClose
 		}
 	}
@@ -306,10 +323,10 @@ func (hb *httpBody) Read(p []byte) (int, error) {
 // Close does not drain the body (the rest of the part is skipped by the
 // next Reader.NextPart); it makes later reads fail.
 func (hb *httpBody) Close() error {
-	if m := hb.m; m != nil {
-		m.bodyMu.Lock()
+	if l := hb.lease; l != nil {
+		l.mu.Lock()
 		hb.closed = true
-		m.bodyMu.Unlock()
+		l.mu.Unlock()
 	}
 	return nil
 }

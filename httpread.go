@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 )
 
 // A MessageReader reads the HTTP/1.1 message embedded in a part of a batch
@@ -67,11 +66,10 @@ import (
 type MessageReader struct {
 	opts MessageOptions
 
-	// bodyMu orders Reset after a Read in progress of a body adapter
-	// (httpBody), which another goroutine may own; gen, changed by Reset
-	// under bodyMu, tells an adapter that its message is gone.
-	bodyMu sync.Mutex
-	gen    uint64
+	// lease is shared by the body adapters (httpBody) made from the
+	// current message, which other goroutines may own; nil while none
+	// was made, so that a Reset costs no lock then.
+	lease *bodyLease
 
 	// tmpl is a Request carrying tmplCtx, copied by Request.HTTPRequest.
 	tmpl    *http.Request
@@ -120,9 +118,13 @@ func NewMessageReaderOptions(src io.Reader, opts MessageOptions) *MessageReader 
 // (see [Request.HTTPRequest]); Reset waits for a Read of such a body in
 // progress on another goroutine.
 func (m *MessageReader) Reset(src io.Reader) {
-	m.bodyMu.Lock()
-	m.gen++
-	m.bodyMu.Unlock()
+	if l := m.lease; l != nil {
+		// Waits for a Read in progress.
+		l.mu.Lock()
+		l.gone = true
+		l.mu.Unlock()
+		m.lease = nil
+	}
 	m.opts = m.opts.withDefaults()
 	m.src = src
 	m.part = refOf(src)

@@ -3,6 +3,7 @@ package batch
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -129,12 +130,7 @@ func (o *output) startStream(rw *response) error {
 	o.part, o.owner = pw, rw
 	// The handler's Content-Length frames the streamed body when it is
 	// valid; without one, the body runs to the end of the part.
-	rw.length = -1
-	if v := rw.h.Get("Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			rw.length = n
-		}
-	}
+	rw.length = contentLength(rw.h)
 	o.fieldsOf(rw, rw.length >= 0)
 	if err := o.msgw.WriteResponseHead(pw, rw.status, "", &o.respHeader); err != nil {
 		// A field the wire cannot carry: the call answers an error of
@@ -147,11 +143,29 @@ func (o *output) startStream(rw *response) error {
 		}
 		return errCallEnded
 	}
+	return o.sendBuffered(pw, rw)
+}
+
+// contentLength is the length a handler's Content-Length field gives
+// (which then frames its streamed body), or -1 for none that is valid.
+func contentLength(h http.Header) int64 {
+	if v := h.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return -1
+}
+
+// sendBuffered writes to w what rw buffered before it streamed, up to its
+// length, and gives the room back to the budget unless rw keeps its body.
+// o.wmu is held.
+func (o *output) sendBuffered(w io.Writer, rw *response) error {
 	buffered := rw.body.Bytes()
 	if rw.length >= 0 && int64(len(buffered)) > rw.length {
 		buffered = buffered[:rw.length]
 	}
-	if _, err := pw.Write(buffered); err != nil {
+	if _, err := w.Write(buffered); err != nil {
 		o.fail(err)
 		return err
 	}

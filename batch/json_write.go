@@ -199,33 +199,13 @@ func (h *Handler) writeJSONUnit(st *batchState, i int) error {
 // what it buffered; its later writes follow base64-encoded through o.enc.
 // o.wmu is held.
 func (o *output) startJSONStream(rw *response) error {
-	rw.length = -1
-	if v := rw.h.Get("Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			rw.length = n
-		}
-	}
+	rw.length = contentLength(rw.h)
 	b := o.appendEntryHead(o.jbuf[:0], o.st.calls[rw.unit].cid, nil, rw)
 	o.jbuf = append(b, `,"body":"`...)
 	o.bw.Write(o.jbuf)
 	o.enc = b64Stream{o: o, enc: o.b64()}
 	o.part, o.owner = &o.enc, rw
-	buffered := rw.body.Bytes()
-	if rw.length >= 0 && int64(len(buffered)) > rw.length {
-		buffered = buffered[:rw.length]
-	}
-	if _, err := o.enc.Write(buffered); err != nil {
-		o.fail(err)
-		return err
-	}
-	rw.sent = int64(len(buffered))
-	if !rw.keep {
-		o.mu.Lock()
-		o.release(int64(rw.body.Len()))
-		rw.body.Reset()
-		o.mu.Unlock()
-	}
-	return nil
+	return o.sendBuffered(&o.enc, rw)
 }
 
 // b64Stream writes what is written to it base64-encoded to the batch
