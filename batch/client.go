@@ -79,7 +79,7 @@ type Client struct {
 	// credentials); one elsewhere fails it with a *StatusError.
 	HTTPClient *http.Client
 	// Limits bound each HTTP request: its calls (default 1000, Google's
-	// limit) and its body's bytes (default none); see LimitsGoogle and
+	// limit) and its body's bytes (default none); see [LimitsGoogle] and
 	// the other profiles. A larger batch is split into several requests,
 	// sent concurrently, and their results merged. A changeset, and calls
 	// linked by result references, are never split (each call of a

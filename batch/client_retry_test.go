@@ -378,8 +378,8 @@ func TestClientLimitsBytes(t *testing.T) {
 
 func TestLimitsProfiles(t *testing.T) {
 	got := map[string]Limits{
-		"Google": LimitsGoogle, "Gmail": LimitsGmail, "Drive": LimitsDrive, "Calendar": LimitsCalendar,
-		"AzureBlob": LimitsAzureBlob, "AzureTable": LimitsAzureTable, "Dataverse": LimitsDataverse, "Graph": LimitsGraph,
+		"Google": LimitsGoogle(), "Gmail": LimitsGmail(), "Drive": LimitsDrive(), "Calendar": LimitsCalendar(),
+		"AzureBlob": LimitsAzureBlob(), "AzureTable": LimitsAzureTable(), "Dataverse": LimitsDataverse(), "Graph": LimitsGraph(),
 	}
 	want := map[string]Limits{
 		"Google": {1000, 0}, "Gmail": {100, 0}, "Drive": {100, 0}, "Calendar": {50, 0},

@@ -26,7 +26,7 @@ func ExampleLimits() {
 	}))
 	defer srv.Close()
 
-	client := &batch.Client{Endpoint: srv.URL + "/?comp=batch", Limits: batch.LimitsAzureBlob}
+	client := &batch.Client{Endpoint: srv.URL + "/?comp=batch", Limits: batch.LimitsAzureBlob()}
 	b := client.NewBatch()
 	for i := range 600 {
 		req, _ := http.NewRequest("DELETE", fmt.Sprintf("/container/blob%d", i), nil)

@@ -415,7 +415,7 @@ func TestInteropAzurite(t *testing.T) {
 		c := &Client{
 			Endpoint:   container + "?restype=container&comp=batch",
 			HTTPClient: &http.Client{Transport: ar},
-			Limits:     LimitsAzureBlob,
+			Limits:     LimitsAzureBlob(),
 			// Each sub-request is signed on its own, with the
 			// fields it is written with.
 			PrepareCall: func(r *http.Request) error {
@@ -492,7 +492,7 @@ func TestInteropAzurite(t *testing.T) {
 		c := &Client{
 			Endpoint:    container + "?restype=container&comp=batch",
 			HTTPClient:  &http.Client{Transport: &azureRecorder{key: key}},
-			Limits:      LimitsAzureBlob,
+			Limits:      LimitsAzureBlob(),
 			PrepareCall: key.sign,
 		}
 		b := deleteBatch(t, c, container, names, func(i int) string { return "x" + strconv.Itoa(i) })

@@ -13,9 +13,8 @@ import (
 // its body. A zero field means the default: DefaultMaxCalls calls, and no
 // bound on bytes.
 //
-// The named profiles (LimitsGoogle, LimitsAzureBlob...) hold the limits the
-// services publish. They are values: assigning one copies it, so a Client
-// never shares its Limits with another.
+// The named profiles ([LimitsGoogle], [LimitsAzureBlob]...) return the
+// limits the services publish.
 type Limits struct {
 	// MaxCalls is the most calls in one request; each call of a
 	// changeset counts.
@@ -31,29 +30,33 @@ type Limits struct {
 	MaxBodyBytes int64
 }
 
-// Named limits of services that publish them. A Client copies the one it
-// is given: use them as c.Limits = batch.LimitsAzureBlob, and treat the
-// variables themselves as read-only.
-var (
-	// LimitsGoogle is Google's batch endpoints' limit: 1000 calls.
-	LimitsGoogle = Limits{MaxCalls: 1000}
-	// LimitsGmail is the Gmail API's: 100 calls.
-	LimitsGmail = Limits{MaxCalls: 100}
-	// LimitsDrive is the Drive API's: 100 calls.
-	LimitsDrive = Limits{MaxCalls: 100}
-	// LimitsCalendar is the Calendar API's: 50 calls.
-	LimitsCalendar = Limits{MaxCalls: 50}
-	// LimitsAzureBlob is Azure Blob Storage's batch: 256 sub-requests
-	// and 4 MiB.
-	LimitsAzureBlob = Limits{MaxCalls: 256, MaxBodyBytes: 4 << 20}
-	// LimitsAzureTable is Azure Table Storage's batch: 100 operations
-	// and 4 MiB.
-	LimitsAzureTable = Limits{MaxCalls: 100, MaxBodyBytes: 4 << 20}
-	// LimitsDataverse is Microsoft Dataverse's $batch: 1000 requests.
-	LimitsDataverse = Limits{MaxCalls: 1000}
-	// LimitsGraph is Microsoft Graph's JSON batch: 20 requests.
-	LimitsGraph = Limits{MaxCalls: 20}
-)
+// The named limits of services that publish them, as functions so that no
+// program can change a profile for every other user of the package: use
+// them as c.Limits = batch.LimitsAzureBlob().
+
+// LimitsGoogle is Google's batch endpoints' limit: 1000 calls.
+func LimitsGoogle() Limits { return Limits{MaxCalls: 1000} }
+
+// LimitsGmail is the Gmail API's: 100 calls.
+func LimitsGmail() Limits { return Limits{MaxCalls: 100} }
+
+// LimitsDrive is the Drive API's: 100 calls.
+func LimitsDrive() Limits { return Limits{MaxCalls: 100} }
+
+// LimitsCalendar is the Calendar API's: 50 calls.
+func LimitsCalendar() Limits { return Limits{MaxCalls: 50} }
+
+// LimitsAzureBlob is Azure Blob Storage's batch: 256 sub-requests and 4 MiB.
+func LimitsAzureBlob() Limits { return Limits{MaxCalls: 256, MaxBodyBytes: 4 << 20} }
+
+// LimitsAzureTable is Azure Table Storage's batch: 100 operations and 4 MiB.
+func LimitsAzureTable() Limits { return Limits{MaxCalls: 100, MaxBodyBytes: 4 << 20} }
+
+// LimitsDataverse is Microsoft Dataverse's $batch: 1000 requests.
+func LimitsDataverse() Limits { return Limits{MaxCalls: 1000} }
+
+// LimitsGraph is Microsoft Graph's JSON batch: 20 requests.
+func LimitsGraph() Limits { return Limits{MaxCalls: 20} }
 
 // ErrCallTooLarge is the error of a call, or of every call of a changeset
 // or chain of result references, that alone exceeds Limits.MaxBodyBytes: it is
