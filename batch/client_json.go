@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,22 +89,7 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 		req := wires[i]
 		b = append(b, `,"method":`...)
 		b = appendJSONString(b, req.Method)
-		target := req.URL.RequestURI()
-		if req.URL.Host == "" && !strings.HasPrefix(req.URL.Path, "/") && req.URL.Opaque == "" {
-			// A relative target (OData's Customers, $1/Orders) as it is.
-			target = req.URL.String()
-		}
-		b = append(b, `,"url":`...)
-		b = appendJSONString(b, target)
-		if strings.HasPrefix(target, "$") {
-			id, _, _ := strings.Cut(target[1:], "/")
-			id, _, _ = strings.Cut(id, "?")
-			if ids[id] {
-				b = append(b, `,"dependsOn":[`...)
-				b = appendJSONString(b, id)
-				b = append(b, ']')
-			}
-		}
+		b = appendJSONTarget(b, req.URL, ids)
 		ids[c.id] = true
 		var body []byte
 		if req.Body != nil && req.Body != http.NoBody {
@@ -114,50 +100,11 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 				return fmt.Errorf("batch: call %q: body: %w", c.id, err)
 			}
 		}
-		keys = keys[:0]
-		for k := range req.Header {
-			if k != "Content-Length" && k != "Transfer-Encoding" && k != "Host" {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		ct := req.Header.Get("Content-Type")
-		b = append(b, `,"headers":{`...)
-		for j, k := range keys {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSONString(b, strings.Join(req.Header[k], ", "))
-		}
-		if len(body) > 0 && ct == "" {
-			// Without a Content-Type a body is JSON to the server: say
-			// what net/http would sniff.
-			ct = http.DetectContentType(body)
-			if len(keys) > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `"Content-Type":`...)
-			b = appendJSONString(b, ct)
-		}
-		b = append(b, '}')
+		var ct string
+		b, ct, keys = appendJSONHeaders(b, req.Header, body, keys)
 		if len(body) > 0 {
 			b = append(b, `,"body":`...)
-			switch form := bodyFormOf(f, ct); {
-			case form == bodyJSON && json.Valid(body):
-				b = append(b, bytes.TrimSpace(body)...)
-			case form == bodyText && textFits(body):
-				b = appendJSONString(b, body)
-			default:
-				enc := base64.StdEncoding
-				if f == FormatODataJSON {
-					enc = base64.URLEncoding
-				}
-				b = append(b, '"')
-				b = enc.AppendEncode(b, body)
-				b = append(b, '"')
-			}
+			b = appendJSONBody(b, f, ct, body)
 		}
 		b = append(b, '}')
 		if _, err := w.Write(b); err != nil {
@@ -167,6 +114,80 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 	}
 	_, err := w.Write(append(b, "]}"...))
 	return err
+}
+
+// appendJSONTarget appends the url of a request object for u, and its
+// dependsOn when the url starts with $id of an earlier call (one of ids).
+func appendJSONTarget(b []byte, u *url.URL, ids map[string]bool) []byte {
+	target := u.RequestURI()
+	if u.Host == "" && !strings.HasPrefix(u.Path, "/") && u.Opaque == "" {
+		// A relative target (OData's Customers, $1/Orders) as it is.
+		target = u.String()
+	}
+	b = append(b, `,"url":`...)
+	b = appendJSONString(b, target)
+	if strings.HasPrefix(target, "$") {
+		id, _, _ := strings.Cut(target[1:], "/")
+		id, _, _ = strings.Cut(id, "?")
+		if ids[id] {
+			b = append(b, `,"dependsOn":[`...)
+			b = appendJSONString(b, id)
+			b = append(b, ']')
+		}
+	}
+	return b
+}
+
+// appendJSONHeaders appends the headers object of a request with fields h
+// and body body, and returns it with the request's Content-Type; keys is
+// scratch space, returned for reuse.
+func appendJSONHeaders(b []byte, h http.Header, body []byte, keys []string) ([]byte, string, []string) {
+	keys = keys[:0]
+	for k := range h {
+		if k != "Content-Length" && k != "Transfer-Encoding" && k != "Host" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	ct := h.Get("Content-Type")
+	b = append(b, `,"headers":{`...)
+	for j, k := range keys {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, strings.Join(h[k], ", "))
+	}
+	if len(body) > 0 && ct == "" {
+		// Without a Content-Type a body is JSON to the server: say
+		// what net/http would sniff.
+		ct = http.DetectContentType(body)
+		if len(keys) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"Content-Type":`...)
+		b = appendJSONString(b, ct)
+	}
+	return append(b, '}'), ct, keys
+}
+
+// appendJSONBody appends body, of media type ct, in the form json_body.go
+// gives it in a batch of format f.
+func appendJSONBody(b []byte, f Format, ct string, body []byte) []byte {
+	switch form := bodyFormOf(f, ct); {
+	case form == bodyJSON && json.Valid(body):
+		return append(b, bytes.TrimSpace(body)...)
+	case form == bodyText && textFits(body):
+		return appendJSONString(b, body)
+	}
+	enc := base64.StdEncoding
+	if f == FormatODataJSON {
+		enc = base64.URLEncoding
+	}
+	b = append(b, '"')
+	b = enc.AppendEncode(b, body)
+	return append(b, '"')
 }
 
 // readJSONResponses reads the JSON batch response resp, one response
@@ -190,14 +211,11 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 		}
 		return &transportError{fmt.Errorf("reading the batch response: %w", err)}
 	}
-	byID := make(map[string]*Call, len(calls))
+	a := &jsonAnswers{f: s.format, limit: max, byID: make(map[string]*Call, len(calls)),
+		held: map[*Changeset][]answer{}, isHeld: map[*Call]bool{}}
 	for _, c := range calls {
-		byID[c.id] = c
+		a.byID[c.id] = c
 	}
-	held := map[*Changeset][]answer{}
-	// A changeset's calls are answered at the end: until then the first
-	// answer of each is what counts, as for the other calls.
-	isHeld := map[*Call]bool{}
 	dec := json.NewDecoder(src)
 	mark()
 	if err := expectDelim(dec, '{'); err != nil {
@@ -220,12 +238,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			return fail(err)
 		}
 		for mark(); dec.More(); mark() {
-			var e struct {
-				ID      jsonText        `json:"id"`
-				Status  int             `json:"status"`
-				Headers json.RawMessage `json:"headers"`
-				Body    json.RawMessage `json:"body"`
-			}
+			var e responseObject
 			start := dec.InputOffset()
 			if err := dec.Decode(&e); err != nil {
 				if dec.InputOffset() > start {
@@ -233,34 +246,59 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 				}
 				return fail(err)
 			}
-			c := byID[string(e.ID)]
-			if c == nil || c.answered || isHeld[c] {
-				continue
-			}
-			r, err := jsonResponse(s.format, c, e.Status, e.Headers, e.Body, max)
-			switch {
-			case c.cs != nil:
-				isHeld[c] = true
-				held[c.cs] = append(held[c.cs], answer{c, r, err})
-			case err != nil:
-				c.answer(nil, err)
-			default:
-				c.answer(r, nil)
-			}
+			a.take(&e)
 		}
 		if err := expectDelim(dec, ']'); err != nil {
 			return fail(err)
 		}
 	}
-	for cs, answers := range held {
+	for cs, answers := range a.held {
 		answerGroup(cs, answers)
 	}
 	return nil
 }
 
-// jsonResponse is the *http.Response of call c from its response object;
-// a body over max bytes is ErrResponseTooLarge.
-func jsonResponse(f Format, c *Call, status int, headers json.RawMessage, raw json.RawMessage, max int64) (*http.Response, error) {
+// responseObject is one response object of a JSON batch response.
+type responseObject struct {
+	ID      jsonText        `json:"id"`
+	Status  int             `json:"status"`
+	Headers json.RawMessage `json:"headers"`
+	Body    json.RawMessage `json:"body"`
+}
+
+// jsonAnswers gives the calls of a JSON batch their response objects.
+type jsonAnswers struct {
+	f     Format
+	limit int64 // of a response body
+	byID  map[string]*Call
+	// A changeset's calls are answered at the end: until then the first
+	// answer of each is what counts, as for the other calls.
+	held   map[*Changeset][]answer
+	isHeld map[*Call]bool
+}
+
+// take answers the call e names with e, unless it has its answer.
+func (a *jsonAnswers) take(e *responseObject) {
+	c := a.byID[string(e.ID)]
+	if c == nil || c.answered || a.isHeld[c] {
+		return
+	}
+	r, err := jsonResponse(a.f, c, e, a.limit)
+	switch {
+	case c.cs != nil:
+		a.isHeld[c] = true
+		a.held[c.cs] = append(a.held[c.cs], answer{c, r, err})
+	case err != nil:
+		c.answer(nil, err)
+	default:
+		c.answer(r, nil)
+	}
+}
+
+// jsonResponse is the *http.Response of call c from its response object e
+// in a batch of format f; a body over limit bytes is ErrResponseTooLarge.
+func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Response, error) {
+	status, headers, raw := e.Status, e.Headers, e.Body
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
 	}
@@ -291,8 +329,8 @@ func jsonResponse(f Format, c *Call, status int, headers json.RawMessage, raw js
 			return nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err)
 		}
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("batch: call %q: %w: over %d bytes", c.id, ErrResponseTooLarge, max)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("batch: call %q: %w: over %d bytes", c.id, ErrResponseTooLarge, limit)
 	}
 	h.Del("Content-Length")
 	return &http.Response{

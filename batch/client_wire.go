@@ -299,28 +299,12 @@ func sharedWith(h, outer http.Header) int {
 // returns what went wrong with the response as a whole: a failure to read
 // it, or parts that do not match the calls.
 func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) error {
-	var units [][]*Call // the calls of each top-level part, in order
-	m := newMatcher(0)
-	for i := 0; i < len(calls); {
-		j := i + 1
-		if cs := calls[i].cs; cs != nil {
-			for j < len(calls) && calls[j].cs == cs {
-				j++
-			}
-			m.add(cs.id, len(units))
-		}
-		for _, c := range calls[i:j] {
-			m.add(c.id, len(units))
-		}
-		units = append(units, calls[i:j])
-		i = j
-	}
-	m.n, m.seen = len(units), make([]int8, len(units))
-	max := s.maxResponseBytes()
+	units, m := unitsOf(calls)
+	limit := s.maxResponseBytes()
 	// A response is bounded by what its calls may be answered with: a
 	// server that sends parts for no call, blank lines after a body, or
 	// a body that never ends is cut off, its calls left unanswered.
-	body = &budgetReader{r: body, limit: responseBudget(len(calls), max)}
+	body = &budgetReader{r: body, limit: responseBudget(len(calls), limit)}
 	r := mixed.NewReaderOptions(body, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(units))})
 	var mr mixed.MessageReader
 	var readErr error
@@ -351,52 +335,90 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 		if k < 0 {
 			continue // a part for no call of ours for sure
 		}
-		u := units[k]
-		last = u
-		cs := u[0].cs
-		if cs == nil {
-			readCall(&mr, p, u[0], max)
-			continue
-		}
-		ct := p.Header.Get("Content-Type")
-		if nb, err := mixed.ParseBoundary(ct); err == nil {
-			readChangeset(&mr, p, nb, u, max)
-			continue
-		} else if isMultipart(ct) {
-			answerRest(u, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
-			continue
-		}
-		failed := ""
-		if id := callID(cid); cid != nil && id != cs.id {
-			failed = id // Content-ID, if any, names the call that failed
-		}
-		readFailure(&mr, p, cs, failed, u, max)
+		last = units[k]
+		readUnit(&mr, p, cid, units[k], limit)
 	}
 	ok, merr := m.finish()
 	if merr != nil {
-		var why *http.Response // a revoked answer: the server's reason?
-		for k, u := range units {
-			if !ok[k] {
-				for _, c := range u {
-					if why == nil && c.aResp != nil {
-						why = c.aResp
-					}
-					c.aResp, c.aErr, c.answered = nil, nil, false
-				}
-			}
-		}
-		if why != nil {
-			// A server that refuses a batch as a whole may say so in a
-			// part that answers no call in particular, as Azurite's
-			// 202 holding one 400 part without a Content-ID: its
-			// status and the start of its body are the reason.
-			merr = fmt.Errorf("%w; a part answers %s: %q", merr, why.Status, excerpt(why.Body, 256))
-		}
+		merr = revoke(units, ok, merr)
 	}
 	if readErr != nil {
 		return readErr
 	}
 	return merr
+}
+
+// unitsOf groups calls into the top-level parts of their request (a call,
+// or the calls of a changeset) and returns them with a matcher of their
+// ids.
+func unitsOf(calls []*Call) ([][]*Call, *matcher) {
+	var units [][]*Call
+	m := newMatcher(0)
+	for i := 0; i < len(calls); {
+		j := i + 1
+		if cs := calls[i].cs; cs != nil {
+			for j < len(calls) && calls[j].cs == cs {
+				j++
+			}
+			m.add(cs.id, len(units))
+		}
+		for _, c := range calls[i:j] {
+			m.add(c.id, len(units))
+		}
+		units = append(units, calls[i:j])
+		i = j
+	}
+	m.n, m.seen = len(units), make([]int8, len(units))
+	return units, m
+}
+
+// readUnit answers the calls of unit u, a call or a changeset, from part p
+// whose Content-ID is cid.
+func readUnit(mr *mixed.MessageReader, p *mixed.Part, cid []byte, u []*Call, limit int64) {
+	cs := u[0].cs
+	if cs == nil {
+		readCall(mr, p, u[0], limit)
+		return
+	}
+	ct := p.Header.Get("Content-Type")
+	if nb, err := mixed.ParseBoundary(ct); err == nil {
+		readChangeset(mr, p, nb, u, limit)
+		return
+	} else if isMultipart(ct) {
+		answerRest(u, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
+		return
+	}
+	failed := ""
+	if id := callID(cid); cid != nil && id != cs.id {
+		failed = id // Content-ID, if any, names the call that failed
+	}
+	readFailure(mr, p, failed, u, limit)
+}
+
+// revoke takes back the answers of the units the matcher could not vouch
+// for (ok false) and returns merr, the matcher's error, with the reason a
+// revoked answer gives, if any.
+func revoke(units [][]*Call, ok []bool, merr error) error {
+	var why *http.Response // a revoked answer: the server's reason?
+	for k, u := range units {
+		if ok[k] {
+			continue
+		}
+		for _, c := range u {
+			if why == nil && c.aResp != nil {
+				why = c.aResp
+			}
+			c.aResp, c.aErr, c.answered = nil, nil, false
+		}
+	}
+	if why == nil {
+		return merr
+	}
+	// A server that refuses a batch as a whole may say so in a part that
+	// answers no call in particular, as Azurite's 202 holding one 400
+	// part without a Content-ID: its status and the start of its body
+	// are the reason.
+	return fmt.Errorf("%w; a part answers %s: %q", merr, why.Status, excerpt(why.Body, 256))
 }
 
 // maxResponseParts bounds the parts of a response to n calls or
@@ -562,10 +584,11 @@ func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, call
 	}
 }
 
-// readFailure answers every call of changeset cs with a ChangesetError
-// holding the single response in part p; failed is the id of the call it
-// answers, "" for the changeset as a whole.
-func readFailure(mr *mixed.MessageReader, p io.Reader, cs *Changeset, failed string, calls []*Call, max int64) {
+// readFailure answers every call of a changeset, calls, with a
+// ChangesetError holding the single response in part p; failed is the id
+// of the call it answers, "" for the changeset as a whole.
+func readFailure(mr *mixed.MessageReader, p io.Reader, failed string, calls []*Call, max int64) {
+	cs := calls[0].cs
 	method := http.MethodPost
 	var req *http.Request
 	for _, c := range calls {
