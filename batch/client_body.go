@@ -38,8 +38,12 @@ func requestBody(calls []*Call, wires []*http.Request, sized bool) (body io.Read
 		// the request body, and a system call, on the other side.
 		bw := bufio.NewWriterSize(pw, 32<<10)
 		mw.Reset(bw)
-		mw.SetBoundary(boundary)
-		err := writeCalls(mw, calls, wires)
+		// The boundary the Writer chose, announced in contentType: it
+		// cannot be refused, but an error must not go unseen.
+		err := mw.SetBoundary(boundary)
+		if err == nil {
+			err = writeCalls(mw, calls, wires)
+		}
 		if err == nil {
 			err = bw.Flush()
 		}

@@ -214,12 +214,12 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 	var h mixed.Header
 	// Relative targets are OData's (Customers, $1/Orders); a server
 	// without changesets answers them with a 400 part of their own.
-	mw := mixed.NewMessageWriterOptions(mixed.MessageOptions{AllowRelativeTargets: true})
+	msgw := mixed.NewMessageWriterOptions(mixed.MessageOptions{AllowRelativeTargets: true})
 	var nested *mixed.Writer
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
-			if err := writeCall(w, &h, mw, c, wires[i]); err != nil {
+			if err := writeCall(w, &h, msgw, c, wires[i]); err != nil {
 				return err
 			}
 			i++
@@ -248,7 +248,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 			return err
 		}
 		for k, m := range calls[i:j] {
-			if err := writeCall(nested, &h, mw, m, wires[i+k]); err != nil {
+			if err := writeCall(nested, &h, msgw, m, wires[i+k]); err != nil {
 				return err
 			}
 		}
@@ -262,7 +262,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 
 // writeCall writes call c, as request wire, as an application/http part of
 // w.
-func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Call, wire *http.Request) error {
+func writeCall(w *mixed.Writer, h *mixed.Header, msgw *mixed.MessageWriter, c *Call, wire *http.Request) error {
 	h.Reset()
 	h.Add("Content-Type", "application/http")
 	// Azure Blob batch documents this field as required in each part,
@@ -273,7 +273,7 @@ func writeCall(w *mixed.Writer, h *mixed.Header, mw *mixed.MessageWriter, c *Cal
 	if err != nil {
 		return err
 	}
-	if err := mw.WriteHTTPRequest(pw, wire); err != nil {
+	if err := msgw.WriteHTTPRequest(pw, wire); err != nil {
 		return fmt.Errorf("batch: call %q: %w", c.id, err)
 	}
 	return nil
