@@ -40,7 +40,8 @@ var ErrResponseTooLarge = errors.New("batch: response body too large")
 // it; no part is ever given to a call it might not answer. When such a
 // part held a response (a server refusing a whole batch in a single part
 // without Content-ID, as Azurite does), the error's text ends with its
-// status and the start of its body.
+// status and the start of its body. A JSON batch response is held to the
+// same rule: a response object for no call, or a second one for a call.
 var ErrResponseMismatch = errors.New("batch: response parts do not match the calls")
 
 // A StatusError reports a batch request answered with a status other than

@@ -252,10 +252,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			return fail(err)
 		}
 	}
-	for cs, answers := range a.held {
-		answerGroup(cs, answers)
-	}
-	return nil
+	return a.finish()
 }
 
 // responseObject is one response object of a JSON batch response.
@@ -266,21 +263,45 @@ type responseObject struct {
 	Body    json.RawMessage `json:"body"`
 }
 
-// jsonAnswers gives the calls of a JSON batch their response objects.
+// jsonAnswers gives the calls of a JSON batch their response objects. As
+// in a multipart response (see matcher), a response object for no call,
+// or a second one for a call, is a problem of the batch
+// (ErrResponseMismatch), and a call answered twice keeps neither answer:
+// which one is its own cannot be told.
 type jsonAnswers struct {
 	f     Format
 	limit int64 // of a response body
 	byID  map[string]*Call
-	// A changeset's calls are answered at the end: until then the first
-	// answer of each is what counts, as for the other calls.
-	held   map[*Changeset][]answer
-	isHeld map[*Call]bool
+	// A changeset's calls are answered at the end, together.
+	held     map[*Changeset][]answer
+	isHeld   map[*Call]bool
+	twice    map[*Call]bool
+	problems []string // the first few, for the error
+	nProblem int
 }
 
-// take answers the call e names with e, unless it has its answer.
+// problem records what is wrong with the response as a whole.
+func (a *jsonAnswers) problem(format string, args ...any) {
+	if a.nProblem++; len(a.problems) < 8 {
+		a.problems = append(a.problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// take answers the call e names with e.
 func (a *jsonAnswers) take(e *responseObject) {
 	c := a.byID[string(e.ID)]
-	if c == nil || c.answered || a.isHeld[c] {
+	switch {
+	case c == nil:
+		a.problem("a response for no call (id %q)", clip(string(e.ID)))
+		return
+	case a.twice[c]:
+		return
+	case c.answered || a.isHeld[c]:
+		if a.twice == nil {
+			a.twice = map[*Call]bool{}
+		}
+		a.twice[c] = true
+		a.problem("call %q answered twice", clip(c.id))
 		return
 	}
 	r, err := jsonResponse(a.f, c, e, a.limit)
@@ -293,6 +314,30 @@ func (a *jsonAnswers) take(e *responseObject) {
 	default:
 		c.answer(r, nil)
 	}
+}
+
+// finish answers the changesets, takes back the answers of the calls
+// answered twice (with their changesets), and reports the problems of the
+// response, if any.
+func (a *jsonAnswers) finish() error {
+	for c := range a.twice {
+		if c.cs != nil {
+			delete(a.held, c.cs)
+		} else {
+			c.aResp, c.aErr, c.answered = nil, nil, false
+		}
+	}
+	for cs, answers := range a.held {
+		answerGroup(cs, answers)
+	}
+	if a.nProblem == 0 {
+		return nil
+	}
+	msg := strings.Join(a.problems, "; ")
+	if a.nProblem > len(a.problems) {
+		msg += fmt.Sprintf("; and %d more", a.nProblem-len(a.problems))
+	}
+	return fmt.Errorf("%w: %s", ErrResponseMismatch, msg)
 }
 
 // jsonResponse is the *http.Response of call c from its response object e

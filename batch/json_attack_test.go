@@ -304,7 +304,10 @@ func outcomes(t *testing.T, b *Batch) map[string]string {
 }
 
 // A server that answers a call twice, or calls nobody asked for, or not at
-// all: the first answer of a call counts, in an atomicity group too.
+// all: as in a multipart response, a call answered twice keeps neither
+// answer (which one is its own cannot be told), in an atomicity group the
+// whole group; Do reports the mismatch, which the calls without an answer
+// share; the calls answered once keep their answers.
 func TestClientJSONAttackDuplicateAndMissingAnswers(t *testing.T) {
 	srv := hostileJSON(`{"responses":[
 		{"id":"1","atomicityGroup":"g","status":201,"body":{"n":1}},
@@ -312,7 +315,9 @@ func TestClientJSONAttackDuplicateAndMissingAnswers(t *testing.T) {
 		{"id":"2","atomicityGroup":"g","status":500,"body":{"n":"again"}},
 		{"id":"9","status":200,"body":{"n":9}},
 		{"id":"3","status":200,"body":{"n":3}},
-		{"id":"3","status":500,"body":{"n":"again"}}
+		{"id":"3","status":500,"body":{"n":"again"}},
+		{"id":"3","status":200,"body":{"n":"third"}},
+		{"id":"5","status":200,"body":{"n":5}}
 	]}`)
 	defer srv.Close()
 	c := &Client{Endpoint: srv.URL + "/$batch", Format: FormatODataJSON}
@@ -322,18 +327,27 @@ func TestClientJSONAttackDuplicateAndMissingAnswers(t *testing.T) {
 	cs.Add(jsonRequest(t, "POST", "/a", `{}`), "2")
 	b.Add(jsonRequest(t, "GET", "/a", ""), "3")
 	b.Add(jsonRequest(t, "GET", "/a", ""), "4")
-	if err := b.Do(context.Background()); err != nil {
-		t.Fatal(err)
+	b.Add(jsonRequest(t, "GET", "/a", ""), "5")
+	err := b.Do(context.Background())
+	if !errors.Is(err, ErrResponseMismatch) {
+		t.Fatalf("Do: %v, want ErrResponseMismatch", err)
 	}
+	mismatch := "error: " + err.Error()
 	got := outcomes(t, b)
 	want := map[string]string{
-		"1": `201 {"n":1}`,
-		"2": `201 {"n":2}`,
-		"3": `200 {"n":3}`,
-		"4": `error: ` + fmt.Errorf("%w %q", ErrNoResponse, "4").Error(),
+		"1": mismatch,
+		"2": mismatch,
+		"3": mismatch,
+		"4": mismatch,
+		"5": `200 {"n":5}`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, what := range []string{`call "2" answered twice`, `call "3" answered twice`, `a response for no call (id "9")`} {
+		if !strings.Contains(err.Error(), what) {
+			t.Errorf("Do's error %q does not say %s", err, what)
+		}
 	}
 }
 
