@@ -24,7 +24,9 @@ func TestChangesetCommits(t *testing.T) {
 		),
 		part("3", jsonPart("GET", "/odata/Customers(1)", "")),
 	)
-	got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin}, nil, body)
+	// One call at a time: call 3 runs after the changeset committed,
+	// not beside it.
+	got, _ := serveTree(t, s, HandlerOptions{BeginGroup: s.begin, Concurrency: 1}, nil, body)
 	want := []treePart{
 		{Parts: []treePart{
 			{ContentID: "response-1", Status: 201, Location: "/odata/Customers(1)", JSON: obj{"ID": 1.0, "Name": "Ann"}},
