@@ -285,9 +285,9 @@ func TestClientConnectionDiesMidResponse(t *testing.T) {
 	}
 }
 
-// A server that trickles its response: cancelling the caller's context
-// ends Do promptly, every call reports it, and no goroutine is left.
-func TestClientTrickleCancelled(t *testing.T) {
+// trickleServer answers every batch with the start of a response and then
+// one byte each period, until release is closed or the client goes.
+func trickleServer(t *testing.T, period time.Duration) (*httptest.Server, chan struct{}) {
 	release := make(chan struct{})
 	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
 		startResponse(w)
@@ -299,10 +299,17 @@ func TestClientTrickleCancelled(t *testing.T) {
 			select {
 			case <-release:
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(period):
 			}
 		}
 	})
+	return srv, release
+}
+
+// A server that trickles its response: cancelling the caller's context
+// ends Do promptly, every call reports it, and no goroutine is left.
+func TestClientTrickleCancelled(t *testing.T) {
+	srv, release := trickleServer(t, 50*time.Millisecond)
 	defer close(release)
 	before := runtime.NumGoroutine()
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
@@ -828,21 +835,7 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 // Many goroutines on one Transport against a server that trickles: when
 // their contexts end, every RoundTrip returns and no goroutine is left.
 func TestTransportTrickleNoLeak(t *testing.T) {
-	release := make(chan struct{})
-	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
-		startResponse(w)
-		for {
-			if _, err := io.WriteString(w, "\r"); err != nil {
-				return
-			}
-			http.NewResponseController(w).Flush()
-			select {
-			case <-release:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	})
+	srv, release := trickleServer(t, 20*time.Millisecond)
 	defer close(release)
 	before := runtime.NumGoroutine()
 	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Limits: Limits{MaxCalls: 4},

@@ -221,33 +221,44 @@ func TestClientRetryLimits(t *testing.T) {
 	}
 }
 
-// A call whose batch request failed at the transport level is retried by
-// the same rule; the failure is not Do's once a retry made it good.
-func TestClientRetriesTransportFailures(t *testing.T) {
+// failFirstBatch returns a batch of a GET and a POST for a Client that
+// retries twice, against a server whose first batch request first
+// answers and whose later ones a Handler serves.
+func failFirstBatch(t *testing.T, first http.HandlerFunc) (b *Batch, get, post *Call) {
+	t.Helper()
 	var mu sync.Mutex
 	requests := 0
 	bh := NewHandler(&flaky{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		requests++
-		first := requests == 1
+		isFirst := requests == 1
 		mu.Unlock()
-		if first {
-			io.Copy(io.Discard, r.Body)
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				conn.Close()
-			}
+		if isFirst {
+			first(w, r)
 			return
 		}
 		bh.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
-	b := c.NewBatch()
-	get, _ := b.Add(jsonRequest(t, "GET", "/get", ""), "get")
-	post, _ := b.Add(jsonRequest(t, "POST", "/post", "{}"), "post")
+	b = c.NewBatch()
+	get, _ = b.Add(jsonRequest(t, "GET", "/get", ""), "get")
+	post, _ = b.Add(jsonRequest(t, "POST", "/post", "{}"), "post")
+	return b, get, post
+}
+
+// A call whose batch request failed at the transport level is retried by
+// the same rule; the failure is not Do's once a retry made it good.
+func TestClientRetriesTransportFailures(t *testing.T) {
+	b, get, post := failFirstBatch(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
 	err := b.Do(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "request failed") {
 		t.Errorf("Do: %v, want the failure that is the POST's result", err)
@@ -792,27 +803,10 @@ func TestTransportRetryAndBytes(t *testing.T) {
 // A batch request answered 503 as a whole: its calls go again, by the
 // same rule, after its Retry-After.
 func TestClientRetriesRefusedBatch(t *testing.T) {
-	var mu sync.Mutex
-	requests := 0
-	bh := NewHandler(&flaky{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		requests++
-		first := requests == 1
-		mu.Unlock()
-		if first {
-			w.Header().Set("Retry-After", "0.02")
-			http.Error(w, "overloaded", http.StatusServiceUnavailable)
-			return
-		}
-		bh.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
-		Retry: RetryPolicy{MaxAttempts: 2, BaseBackoff: time.Microsecond}}
-	b := c.NewBatch()
-	get, _ := b.Add(jsonRequest(t, "GET", "/get", ""), "get")
-	post, _ := b.Add(jsonRequest(t, "POST", "/post", "{}"), "post")
+	b, get, post := failFirstBatch(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "0.02")
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	})
 	start := time.Now()
 	err := b.Do(context.Background())
 	var se *StatusError

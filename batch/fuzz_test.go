@@ -79,21 +79,7 @@ func FuzzHandler(f *testing.F) {
 		h := NewHandlerOptions(s, opts)
 		req := httptest.NewRequest("POST", "http://shop.example/odata/$batch", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
-		rec := httptest.NewRecorder()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			h.ServeHTTP(rec, req)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the Handler did not finish in 10 s: a deadlock")
-		}
-		if !s.mu.TryLock() {
-			t.Fatal("a changeset's group was left open")
-		}
-		s.mu.Unlock()
+		rec := serveShopBounded(t, h, req, s)
 
 		resp := rec.Result()
 		if resp.StatusCode != 200 {
@@ -235,21 +221,7 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 	if flags&1 != 0 {
 		req.Header.Set("Prefer", "odata.continue-on-error")
 	}
-	rec := httptest.NewRecorder()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.ServeHTTP(rec, req)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Handler did not finish in 10 s: a deadlock")
-	}
-	if !s.mu.TryLock() {
-		t.Fatal("a changeset's group was left open")
-	}
-	s.mu.Unlock()
+	rec := serveShopBounded(t, h, req, s)
 	if rec.Code != http.StatusOK {
 		var e struct {
 			Error struct{ Code, Message string }
@@ -442,4 +414,26 @@ func FuzzClientResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// serveShopBounded serves req with h, failing t if the Handler does not
+// finish in 10 s (a deadlock) or leaves a changeset's group of s open.
+func serveShopBounded(t *testing.T, h http.Handler, req *http.Request, s *shop) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, req)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Handler did not finish in 10 s: a deadlock")
+	}
+	if !s.mu.TryLock() {
+		t.Fatal("a changeset's group was left open")
+	}
+	s.mu.Unlock()
+	return rec
 }
