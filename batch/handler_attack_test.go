@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -263,6 +264,31 @@ func TestHandlerCallTimeout(t *testing.T) {
 	close(gate)
 	if err := <-late; err != http.ErrHandlerTimeout {
 		t.Errorf("a write after the timeout: %v, want http.ErrHandlerTimeout", err)
+	}
+}
+
+// A handler that returns, silent, as soon as its context ends answers 504,
+// never an empty 200: which one it gets must not depend on whether the
+// batch saw the deadline or the handler's return first.
+func TestHandlerCallTimeoutSilentReturn(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	var parts []string
+	var want []int
+	for i := range 20 {
+		parts = append(parts, part(strconv.Itoa(i), "GET /slow HTTP/1.1\r\n"))
+		want = append(want, 504)
+	}
+	parts = append(parts, part("fine", "GET /fine HTTP/1.1\r\n"))
+	want = append(want, 200)
+	resp := serve(t, inner, HandlerOptions{CallTimeout: 5 * time.Millisecond, Concurrency: 4}, "/", nil, batchBody(parts...))
+	if diff := cmp.Diff(want, statuses(readBatchResponse(t, resp))); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 }
 

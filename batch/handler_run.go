@@ -210,19 +210,21 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	// batch reuses: it gets a copy of what it logs.
 	label := &call{part: c.part, cid: bytes.Clone(c.cid)}
 	finished := make(chan struct{})
+	var late bool // read only after finished is closed
 	go func() {
 		defer close(finished)
 		h.invoke(label, rw, req)
+		late = ctx.Err() != nil
 	}()
 	select {
 	case <-finished:
-		rw.end()
+		h.endTimed(ctx, rw, late)
 		return
 	case <-ctx.Done():
 	}
 	select {
 	case <-finished: // it ended as its context did
-		rw.end()
+		h.endTimed(ctx, rw, late)
 		return
 	default:
 	}
@@ -253,11 +255,32 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		o.wmu.Unlock()
 		return
 	}
-	msg := fmt.Sprintf("batch: the call did not finish within %s", h.opts.CallTimeout)
-	if ctx.Err() != context.DeadlineExceeded {
-		msg = "batch: the call was cancelled: " + context.Cause(ctx).Error()
+	fresh.fail(http.StatusGatewayTimeout, h.timeoutMessage(ctx))
+}
+
+// endTimed ends the response of a timed call whose handler returned. A
+// handler that returned after its deadline without writing anything most
+// likely returned because its context ended (as a handler blocked on
+// ctx.Done does): its silence is the timeout's, not an empty 200, and
+// which of the two a call got must not depend on how the goroutines were
+// scheduled. A handler that wrote a response keeps it, deadline or not.
+func (h *Handler) endTimed(ctx context.Context, rw *response, late bool) {
+	o := rw.out
+	o.mu.Lock()
+	silent := !rw.wroteHeader && !rw.streaming
+	o.mu.Unlock()
+	if late && silent {
+		rw.fail(http.StatusGatewayTimeout, h.timeoutMessage(ctx))
 	}
-	fresh.fail(http.StatusGatewayTimeout, msg)
+	rw.end()
+}
+
+// timeoutMessage says why a timed call's context ended.
+func (h *Handler) timeoutMessage(ctx context.Context) string {
+	if ctx.Err() != context.DeadlineExceeded {
+		return "batch: the call was cancelled: " + context.Cause(ctx).Error()
+	}
+	return fmt.Sprintf("batch: the call did not finish within %s", h.opts.CallTimeout)
 }
 
 // checkWhole reads the request in raw to its end, so that a part that
