@@ -1,14 +1,18 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
@@ -201,5 +205,75 @@ func TestClientResponsePartFraming(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+// Batch requests one after another share one keep-alive connection, in
+// both wire formats: the client reads each response to its end, so that
+// net/http keeps the connection (it closes one whose body is closed
+// early). A server that sends more after its last part, or stalls there,
+// costs its connection and nothing else: every call keeps its answer.
+func TestClientReusesConnection(t *testing.T) {
+	for _, f := range []Format{FormatMultipart, FormatGraphJSON} {
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(NewHandler(trivial))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		defer srv.Close()
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: f}
+		c.Limits.MaxCalls = 200
+		for range 4 {
+			b := c.NewBatch()
+			for i := range 200 { // a response larger than the readers' buffers
+				b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+			}
+			if err := b.Do(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, call := range b.Calls() {
+				if call.Err() != nil {
+					t.Fatalf("format %v: call %s: %v", f, call.ID(), call.Err())
+				}
+			}
+		}
+		if n := conns.Load(); n != 1 {
+			t.Errorf("format %v: 4 batches took %d connections, want 1", f, n)
+		}
+	}
+	for _, tail := range []string{"stall", "flood"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "multipart/mixed; boundary=r")
+			io.WriteString(w, "--r\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n--r--\r\n")
+			w.(http.Flusher).Flush()
+			if tail == "flood" {
+				for range 64 {
+					w.Write(bytes.Repeat([]byte("x"), 1<<10))
+				}
+				return
+			}
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}))
+		defer srv.Close()
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+		b := c.NewBatch()
+		call, _ := b.Add(jsonRequest(t, "GET", "/x", ""), "")
+		start := time.Now()
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%s: %v", tail, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: Do took %v", tail, d)
+		}
+		if got := outcome(t, call); got.Status != 200 || got.Body != "ok" {
+			t.Errorf("%s: call answered %+v, want 200 ok", tail, got)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -85,13 +86,38 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 		return &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: string(msg), Header: resp.Header}
 	}
 	if s.format != FormatMultipart {
-		return s.readJSONResponses(resp, sent)
+		err = s.readJSONResponses(resp, sent)
+	} else {
+		boundary, berr := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+		if berr != nil {
+			return fmt.Errorf("batch: response is not a batch: %w", berr)
+		}
+		err = s.readResponses(resp.Body, boundary, sent)
 	}
-	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
-	if err != nil {
-		return fmt.Errorf("batch: response is not a batch: %w", err)
+	if _, failed := err.(*transportError); !failed {
+		drainEnd(resp.Body, cancel)
 	}
-	return s.readResponses(resp.Body, boundary, sent)
+	return err
+}
+
+// How much of a batch response drainEnd reads past its last part, and for
+// how long at most.
+const (
+	drainBytes = 4 << 10
+	drainWait  = 50 * time.Millisecond
+)
+
+// drainEnd reads what follows the last part of a batch response read to
+// its end (an epilogue, the end of the chunked framing), so that net/http
+// gives the connection back to the pool for the next request: it closes
+// a connection whose response body is closed before its end, and the next
+// batch request would pay for a new one. A server that sends more than
+// drainBytes, or stalls for drainWait, loses the connection instead:
+// cancel ends its request.
+func drainEnd(body io.Reader, cancel context.CancelFunc) {
+	t := time.AfterFunc(drainWait, cancel)
+	io.CopyN(io.Discard, body, drainBytes)
+	t.Stop()
 }
 
 // errAnswered stops writing a batch request its server has answered.
