@@ -332,7 +332,7 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 	// a body that never ends is cut off, its calls left unanswered.
 	body = &budgetReader{r: body, limit: responseBudget(len(calls), limit)}
 	r := mixed.NewReaderOptions(body, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(units))})
-	var mr mixed.MessageReader
+	var rr respReader
 	var readErr error
 	var last []*Call // the calls of the part read last
 	for i := 0; ; i++ {
@@ -362,7 +362,7 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 			continue // a part for no call of ours for sure
 		}
 		last = units[k]
-		readUnit(&mr, p, cid, units[k], limit)
+		readUnit(&rr, p, cid, units[k], limit)
 	}
 	ok, merr := m.finish()
 	if merr != nil {
@@ -400,15 +400,15 @@ func unitsOf(calls []*Call) ([][]*Call, *matcher) {
 
 // readUnit answers the calls of unit u, a call or a changeset, from part p
 // whose Content-ID is cid.
-func readUnit(mr *mixed.MessageReader, p *mixed.Part, cid []byte, u []*Call, limit int64) {
+func readUnit(rr *respReader, p *mixed.Part, cid []byte, u []*Call, limit int64) {
 	cs := u[0].cs
 	if cs == nil {
-		readCall(mr, p, u[0], limit)
+		readCall(rr, p, u[0], limit)
 		return
 	}
 	ct := p.Header.Get("Content-Type")
 	if nb, err := mixed.ParseBoundary(ct); err == nil {
-		readChangeset(mr, p, nb, u, limit)
+		readChangeset(rr, p, nb, u, limit)
 		return
 	} else if isMultipart(ct) {
 		answerRest(u, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
@@ -418,7 +418,7 @@ func readUnit(mr *mixed.MessageReader, p *mixed.Part, cid []byte, u []*Call, lim
 	if id := callID(cid); cid != nil && id != cs.id {
 		failed = id // Content-ID, if any, names the call that failed
 	}
-	readFailure(mr, p, failed, u, limit)
+	readFailure(rr, p, failed, u, limit)
 }
 
 // revoke takes back the answers of the units the matcher could not vouch
@@ -505,43 +505,7 @@ func isMultipart(ct string) bool {
 	return len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/")
 }
 
-// readBody reads resp's body, at most max bytes, and decodes it as
-// decodeContent does.
-func readBody(resp *http.Response, req *http.Request, max int64) ([]byte, error) {
-	if resp.Body == http.NoBody {
-		return nil, nil
-	}
-	hint := resp.ContentLength
-	if hint < 0 || hint > max {
-		hint = 512
-	}
-	// One buffer of the announced size, and a byte more so that the end
-	// is seen without growing it; but the announcement is the server's
-	// word, not bytes it sent (a HEAD answer announces a body it has
-	// not, a hostile part announces MaxResponseBytes in a few bytes):
-	// beyond initialBodyBuffer the buffer grows with what arrives.
-	hint = min(hint, initialBodyBuffer)
-	b := make([]byte, 0, hint+1)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := resp.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if int64(len(b)) > max {
-			return nil, fmt.Errorf("%w: over %d bytes", ErrResponseTooLarge, max)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return decodeContent(resp, req, b, max)
-}
-
-// initialBodyBuffer bounds the buffer readBody allocates for a body before
+// initialBodyBuffer bounds the buffer respReader.body allocates for a body before
 // its bytes arrive.
 const initialBodyBuffer = 256 << 10
 
@@ -560,27 +524,18 @@ func newMemBody(b []byte) io.ReadCloser {
 // after any interim (1xx) ones, as net/http's client skips them. Anything
 // but blank lines after it is c's error (mixed.ErrDataAfterBody), and
 // only c's.
-func readCall(mr *mixed.MessageReader, p io.Reader, c *Call, max int64) {
-	mr.Reset(p)
-	m, err := mr.ReadFinalResponse(c.req.Method)
+func readCall(rr *respReader, p io.Reader, c *Call, max int64) {
+	resp, _, err := rr.response(p, c.req, max)
 	if err != nil {
-		c.answer(nil, fmt.Errorf("batch: call %q: response part: %w", c.id, err))
+		c.answer(nil, fmt.Errorf("batch: call %q: %w", c.id, err))
 		return
 	}
-	resp := m.HTTPResponse(c.req)
-	b, err := readBody(resp, c.req, max)
-	if err != nil {
-		c.answer(nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err))
-		return
-	}
-	resp.Body = newMemBody(b)
-	resp.ContentLength = int64(len(b))
 	c.answer(resp, nil)
 }
 
 // readChangeset answers the calls of a committed changeset from its
 // nested multipart part p, matched by Content-ID or else by position.
-func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, calls []*Call, max int64) {
+func readChangeset(rr *respReader, p *mixed.Part, boundary string, calls []*Call, max int64) {
 	r := mixed.NewReaderOptions(p, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(calls))})
 	m := newMatcher(len(calls))
 	for k, c := range calls {
@@ -597,7 +552,7 @@ func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, call
 			return
 		}
 		if k := m.match(q.Header.GetBytes("Content-ID"), i); k >= 0 {
-			readCall(mr, q, calls[k], max)
+			readCall(rr, q, calls[k], max)
 		}
 	}
 	ok, err := m.finish()
@@ -613,28 +568,19 @@ func readChangeset(mr *mixed.MessageReader, p *mixed.Part, boundary string, call
 // readFailure answers every call of a changeset, calls, with a
 // ChangesetError holding the single response in part p; failed is the id
 // of the call it answers, "" for the changeset as a whole.
-func readFailure(mr *mixed.MessageReader, p io.Reader, failed string, calls []*Call, max int64) {
+func readFailure(rr *respReader, p io.Reader, failed string, calls []*Call, max int64) {
 	cs := calls[0].cs
-	method := http.MethodPost
 	var req *http.Request
 	for _, c := range calls {
 		if c.id == failed {
-			method, req = c.req.Method, c.req
+			req = c.req
 		}
 	}
-	mr.Reset(p)
-	m, err := mr.ReadFinalResponse(method)
+	resp, b, err := rr.response(p, req, max)
 	if err != nil {
-		answerRest(calls, fmt.Errorf("batch: changeset %q: response part: %w", cs.id, err))
+		answerRest(calls, fmt.Errorf("batch: changeset %q: %w", cs.id, err))
 		return
 	}
-	resp := m.HTTPResponse(req)
-	b, err := readBody(resp, req, max)
-	if err != nil {
-		answerRest(calls, fmt.Errorf("batch: changeset %q: response body: %w", cs.id, err))
-		return
-	}
-	resp.ContentLength = int64(len(b))
 	for _, c := range calls {
 		r2 := *resp
 		r2.Body = io.NopCloser(bytes.NewReader(b))

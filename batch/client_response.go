@@ -1,0 +1,210 @@
+package batch
+
+// The client's answers: turning a response part into the *http.Response a
+// call gets, with its body in memory. mixed.Response.HTTPResponse does the
+// same with a dozen allocations for a small response, and a body that
+// streams from the part; a call's answer is read whole at once, so it is
+// built here with five: the Response (with its body reader and value
+// lists), one string for every name and value of its head, the Header map
+// (two) and the body.
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/mixedcodec/mixed"
+)
+
+// A respReader reads the response parts of one batch response, one after
+// another, reusing its parser and scratch memory.
+type respReader struct {
+	mr      mixed.MessageReader
+	scratch []byte
+}
+
+// answerAlloc is what one call's answer allocates at once.
+type answerAlloc struct {
+	resp http.Response
+	body memBody
+	vals [4]string // the value lists of a typical head
+}
+
+// response reads the final response of part p, answering req, into a new
+// *http.Response whose body is in memory, and returns that body too: at
+// most max bytes, decoded as decodeContent does. The names of its Header are canonicalized as
+// net/http does, its values are as they came; Trailer holds a chunked
+// body's trailer fields. Nothing of it refers to the part or to rr.
+func (rr *respReader) response(p io.Reader, req *http.Request, max int64) (*http.Response, []byte, error) {
+	method := http.MethodPost // a changeset's failure answers no request of ours
+	if req != nil {
+		method = req.Method
+	}
+	rr.mr.Reset(p)
+	m, err := rr.mr.ReadFinalResponse(method)
+	if err != nil {
+		return nil, nil, fmt.Errorf("response part: %w", err)
+	}
+	a := new(answerAlloc)
+	resp := &a.resp
+	resp.Status = statusText(m.StatusCode, m.Reason)
+	resp.StatusCode = m.StatusCode
+	resp.Proto = protoText(m.ProtoMajor, m.ProtoMinor)
+	resp.ProtoMajor, resp.ProtoMinor = m.ProtoMajor, m.ProtoMinor
+	resp.Header = rr.header(&m.Header, a.vals[:0])
+	resp.Request = req
+	if m.Chunked {
+		resp.TransferEncoding = []string{"chunked"}
+	}
+	b, err := rr.body(m, max)
+	if err != nil {
+		return nil, nil, fmt.Errorf("response body: %w", err)
+	}
+	if m.Trailer.Len() > 0 {
+		resp.Trailer = rr.header(&m.Trailer, nil)
+	}
+	if b, err = decodeContent(resp, req, b, max); err != nil {
+		return nil, nil, fmt.Errorf("response body: %w", err)
+	}
+	a.body.Reset(b)
+	resp.Body, resp.ContentLength = &a.body, int64(len(b))
+	return resp, b, nil
+}
+
+// body reads the body of m, at most max bytes. It grows its buffer with
+// what arrives: a Content-Length is the server's word, not bytes it sent
+// (a HEAD answer announces a body it has not, a hostile part announces
+// MaxResponseBytes in a few bytes), so it sizes the buffer only up to
+// initialBodyBuffer.
+func (rr *respReader) body(m *mixed.Response, max int64) ([]byte, error) {
+	if m.ContentLength == 0 {
+		return nil, nil
+	}
+	hint := m.ContentLength
+	if hint < 0 || hint > max {
+		hint = 512
+	}
+	b := make([]byte, 0, min(hint, initialBodyBuffer))
+	for {
+		c, err := m.Body.ReadChunk()
+		if int64(len(b))+int64(len(c)) > max {
+			return nil, fmt.Errorf("%w: over %d bytes", ErrResponseTooLarge, max)
+		}
+		b = append(b, c...)
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// header converts h to an http.Header: names canonicalized as
+// http.CanonicalHeaderKey does, values as they are, all of them
+// substrings of one string; vals backs the value lists when it has room.
+func (rr *respReader) header(h *mixed.Header, vals []string) http.Header {
+	n := h.Len()
+	buf := rr.scratch[:0]
+	for i := range n {
+		name, value := h.Field(i)
+		buf = append(buf, name...)
+		canonicalKey(buf[len(buf)-len(name):])
+		buf = append(buf, value...)
+	}
+	rr.scratch = buf
+	s := string(buf)
+	out := make(http.Header, n)
+	if cap(vals) < n {
+		vals = make([]string, n)
+	}
+	vals = vals[:n]
+	off := 0
+	for i := range n {
+		name, value := h.Field(i)
+		k := s[off : off+len(name)]
+		off += len(name)
+		vals[i] = s[off : off+len(value)]
+		off += len(value)
+		if vv, ok := out[k]; ok {
+			out[k] = append(vv, vals[i])
+		} else {
+			out[k] = vals[i : i+1 : i+1]
+		}
+	}
+	return out
+}
+
+// canonicalKey canonicalizes the field name b in place, as
+// http.CanonicalHeaderKey does: the first letter and any letter after a
+// hyphen upper case, the others lower case; a name with a byte that is not
+// a token byte stays as it is.
+func canonicalKey(b []byte) {
+	for _, c := range b {
+		if !tokenByte(c) {
+			return
+		}
+	}
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+		upper = c == '-'
+	}
+}
+
+// tokenByte reports whether c may appear in a field name for net/http
+// (textproto's validHeaderFieldByte): an RFC 9110 tchar.
+func tokenByte(c byte) bool {
+	const mask = 0 |
+		(1<<(10)-1)<<'0' |
+		(1<<(26)-1)<<'a' |
+		(1<<(26)-1)<<'A' |
+		1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' | 1<<'*' | 1<<'+' |
+		1<<'-' | 1<<'.' | 1<<'^' | 1<<'_' | 1<<'`' | 1<<'|' | 1<<'~'
+	return ((uint64(1)<<c)&(mask&(1<<64-1)) |
+		(uint64(1)<<(c-64))&(mask>>64)) != 0
+}
+
+// statusLines are the Status texts of the codes net/http names, each with
+// its standard reason phrase: "200 OK".
+var statusLines = func() (t [600]string) {
+	for code := range t {
+		if text := http.StatusText(code); text != "" {
+			t[code] = strconv.Itoa(code) + " " + text
+		}
+	}
+	return t
+}()
+
+// statusText is an http.Response's Status for a status line with code and
+// reason: the code and the reason, or the code and the standard reason
+// when the line had none, or the code alone when there is no standard one.
+func statusText(code int, reason []byte) string {
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		line := statusLines[code]
+		if len(reason) == 0 || string(reason) == line[4:] {
+			return line
+		}
+	}
+	if len(reason) == 0 {
+		return strconv.Itoa(code)
+	}
+	return strconv.Itoa(code) + " " + string(reason)
+}
+
+// protoText is an http.Response's Proto for HTTP/major.minor.
+func protoText(major, minor int) string {
+	switch {
+	case major == 1 && minor == 1:
+		return "HTTP/1.1"
+	case major == 1 && minor == 0:
+		return "HTTP/1.0"
+	}
+	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor)
+}
