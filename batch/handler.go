@@ -330,10 +330,10 @@ type batchState struct {
 	calls  []call
 	done   chan int
 	out    output
-	// workers keep their parsers, and recs the calls' responses, across
-	// batches.
+	// workers keep their parsers, and bodies the memory of the calls'
+	// response bodies, across batches.
 	workers []*worker
-	recs    []*response
+	bodies  [][]byte
 	// halt reports halt-on-error for this batch; haltedBy is the index
 	// of the call that halted it, or -1.
 	halt     bool

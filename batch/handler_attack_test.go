@@ -609,3 +609,83 @@ func TestHandlerWaitingWriteEndsWithClient(t *testing.T) {
 		t.Fatal("the waiting write was not released when the client went away")
 	}
 }
+
+// A handler that keeps its ResponseWriter after its call returned (a
+// goroutine it left behind, a cache of writers) sees nothing of the calls
+// that come after it, of its batch or of the next batches on the same
+// Handler, and changes nothing of theirs: its header is its own, its
+// writes fail, its status is ignored.
+func TestHandlerResponseWriterOutlivesCall(t *testing.T) {
+	var mu sync.Mutex
+	var kept []http.ResponseWriter
+	var seen []string // what the kept writers showed while later calls ran
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/keep") {
+			w.Header().Set("X-Mine", r.URL.Path)
+			io.WriteString(w, "mine")
+			mu.Lock()
+			kept = append(kept, w)
+			mu.Unlock()
+			return
+		}
+		w.Header().Set("X-Secret", "s3cr3t"+r.URL.Path)
+		io.WriteString(w, "secret"+r.URL.Path)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range kept {
+			seen = append(seen, fmt.Sprint(k.Header()))
+			k.Header().Set("X-Evil", "1")
+			if n, err := io.WriteString(k, "EVIL"); err == nil || n > 0 {
+				seen = append(seen, fmt.Sprintf("a stale Write wrote %d bytes, %v", n, err))
+			}
+			k.WriteHeader(http.StatusTeapot)
+			if f, ok := k.(http.Flusher); ok {
+				f.Flush()
+			}
+		}
+	})
+	for _, conc := range []int{1, 4} {
+		h := NewHandlerOptions(inner, HandlerOptions{Concurrency: conc})
+		srv := httptest.NewServer(h)
+		post := func(body string) []gotPart {
+			t.Helper()
+			resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			return readBatchResponse(t, resp)
+		}
+		for round := range 5 {
+			var keeps, secrets []string
+			for i := range 4 {
+				keeps = append(keeps, part(fmt.Sprint(i), fmt.Sprintf("GET /keep%d-%d HTTP/1.1\r\n", round, i)))
+				secrets = append(secrets, part(fmt.Sprint(i), fmt.Sprintf("GET /s%d-%d HTTP/1.1\r\n", round, i)))
+			}
+			// Calls that keep their writers, then calls in the same batch
+			// after them, then a batch of calls that reuse its memory.
+			first := post(batchBody(append(keeps, secrets...)...))
+			second := post(batchBody(secrets...))
+			for j, p := range append(first, second...) {
+				delete(p.Header, "Content-Length")
+				want := gotPart{ContentID: p.ContentID, Status: 200, Body: "mine",
+					Header: map[string]string{"Content-Type": "text/plain; charset=utf-8", "X-Mine": fmt.Sprintf("/keep%d-%d", round, j)}}
+				if j >= 4 {
+					path := fmt.Sprintf("/s%d-%d", round, j%4)
+					want.Body, want.Header = "secret"+path, map[string]string{"Content-Type": "text/plain; charset=utf-8", "X-Secret": "s3cr3t" + path}
+				}
+				if diff := cmp.Diff(want, p); diff != "" {
+					t.Errorf("concurrency %d, round %d, part %d (-want +got):\n%s", conc, round, j, diff)
+				}
+			}
+		}
+		srv.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen {
+		if strings.Contains(s, "s3cr3t") || strings.Contains(s, "stale Write") {
+			t.Errorf("a kept ResponseWriter: %s", s)
+		}
+	}
+}

@@ -338,9 +338,7 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 	o.wmu.Unlock()
 	o.mu.Lock()
 	for j := i; j <= i+c.members; j++ {
-		rw := st.calls[j].rec
-		o.release(int64(rw.body.Len()))
-		rw.reset()
+		st.calls[j].rec.retire(st)
 	}
 	o.mu.Unlock()
 }

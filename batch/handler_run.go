@@ -22,28 +22,23 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	if cap(st.done) < n {
 		st.done = make(chan int, n)
 	}
-	for len(st.recs) < n {
-		st.recs = append(st.recs, newResponse())
-	}
-	o := &st.out
+	// The responses are new for each batch, in one allocation: a
+	// handler may keep its ResponseWriter after it returned, and must
+	// never reach another call's response through it.
+	recs := make([]response, n)
 	unit := 0
 	for i := range n {
 		c := &st.calls[i]
 		if c.kind != memberCall {
 			unit = i
 		}
-		if st.recs[i] == nil {
-			st.recs[i] = newResponse() // the last one's handler was abandoned
-		}
-		rw := st.recs[i]
-		rw.out, rw.unit, rw.held, rw.keep = o, unit, c.kind == memberCall, c.wantResult
+		rw := &recs[i]
+		rw.init(st)
+		rw.unit, rw.held, rw.keep = unit, c.kind == memberCall, c.wantResult
 		c.rec = rw
 	}
 	next := make(chan int, n)
 	st.units = 0
-	for i := range n {
-		st.calls[i].rec = st.recs[i]
-	}
 	for i := 0; i < n; i += 1 + st.calls[i].members {
 		next <- i
 		st.units++
@@ -228,9 +223,9 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		return
 	default:
 	}
-	// Abandon the handler: its ResponseWriter fails from now on and is
-	// never reused (writeUnit leaves it alone), since the handler may
-	// still hold it; the call's part is answered by a fresh one.
+	// Abandon the handler: its ResponseWriter fails from now on (no
+	// ResponseWriter is ever reused), and the call's part is answered
+	// by a fresh one.
 	o := &st.out
 	o.mu.Lock()
 	rw.ended, rw.endErr, rw.abandoned = true, http.ErrHandlerTimeout, true
@@ -238,9 +233,8 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	o.release(int64(rw.body.Len()))
 	rw.body = bytes.Buffer{} // not the budget's any more
 	o.mu.Unlock()
-	st.recs[i] = nil
-	fresh := newResponse()
-	fresh.out, fresh.unit, fresh.held, fresh.keep, fresh.head = o, rw.unit, rw.held, rw.keep, rw.head
+	fresh := &response{out: o, h: make(http.Header)}
+	fresh.unit, fresh.held, fresh.keep, fresh.head = rw.unit, rw.held, rw.keep, rw.head
 	c.rec = fresh
 	if streaming {
 		// The part went out in part: it is cut short where it stands

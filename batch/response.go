@@ -28,9 +28,12 @@ var errOverBudget = errors.New("batch: response over the batch's MaxBufferedByte
 // past streamAfter bytes or on Flush, its part streams to the client.
 //
 // Every field but h is guarded by the batch's out.mu, and the wire by
-// out.wmu. A response is reused by the next call only when its handler has
-// returned; one whose handler was abandoned (a call timeout) is dropped,
-// since the handler may still hold it.
+// out.wmu. A response serves one call and is never reused: its handler may
+// keep it after it returned (a goroutine it left behind, a call timeout
+// that abandoned it), and all it can do with it then is fail to write
+// (and change a Header of its own that no one reads). Only the memory of
+// its body, which a handler never sees, goes to another call (see
+// retire).
 type response struct {
 	out  *output
 	unit int  // the index of the top-level unit (call or changeset) it belongs to
@@ -55,24 +58,46 @@ type response struct {
 	overflow  bool  // a changeset call's response did not fit in the budget
 }
 
-func newResponse() *response { return &response{h: make(http.Header)} }
+// maxReusedBody is the largest body buffer a batch keeps for the
+// responses of its later calls and batches.
+const maxReusedBody = 64 << 10
 
-// reset makes the response ready for another call of another batch,
-// keeping its memory unless one response made it large.
-func (rw *response) reset() {
-	h := rw.h
-	clear(h)
-	body := rw.body
-	if body.Cap() > 64<<10 {
-		body = bytes.Buffer{}
+// init makes rw, zero, the response of a call of the batch st, its body
+// in memory the batch kept from an earlier response, if any.
+func (rw *response) init(st *batchState) {
+	rw.out, rw.h = &st.out, make(http.Header)
+	if n := len(st.bodies); n > 0 {
+		rw.body = *bytes.NewBuffer(st.bodies[n-1])
+		st.bodies[n-1] = nil
+		st.bodies = st.bodies[:n-1]
 	}
-	body.Reset()
-	*rw = response{h: h, body: body}
+}
+
+// retire ends the batch's use of rw once its part is written: the memory
+// of its body goes back to st for the response of another call, and rw
+// keeps nothing of it. o.mu is held.
+func (rw *response) retire(st *batchState) {
+	st.out.release(int64(rw.body.Len()))
+	rw.body.Reset()
+	if b := rw.body.Bytes(); cap(b) > 0 && cap(b) <= maxReusedBody && !rw.abandoned {
+		st.bodies = append(st.bodies, b)
+	}
+	rw.body = bytes.Buffer{}
 }
 
 // Header returns the response header, to be changed before WriteHeader or
-// the first Write, as net/http documents.
-func (rw *response) Header() http.Header { return rw.h }
+// the first Write, as net/http documents. Once the call is over it returns
+// a new Header each time, which nothing reads: a handler that kept its
+// ResponseWriter changes nothing that is written, and races with nothing.
+func (rw *response) Header() http.Header {
+	o := rw.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if rw.ended {
+		return make(http.Header)
+	}
+	return rw.h
+}
 
 // WriteHeader records the status code. Informational (1xx) codes are
 // ignored, since the batch response carries only final responses; a second
