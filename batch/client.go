@@ -150,9 +150,11 @@ func (b *Batch) nextID() string {
 	if b.idPrefix == "" {
 		b.idPrefix = rand.Text()
 	}
+	var buf [64]byte
 	for {
 		b.idSeq++
-		id := b.idPrefix + "-" + strconv.Itoa(b.idSeq)
+		// One allocation: the id's string.
+		id := string(strconv.AppendInt(append(append(buf[:0], b.idPrefix...), '-'), int64(b.idSeq), 10))
 		if b.ids[id] == nil && b.csIDs[id] == nil {
 			return id
 		}
@@ -435,6 +437,10 @@ func (b *Batch) Do(ctx context.Context) error {
 	}
 	s := cl.sender()
 	s.halt = b.HaltOnError
+	if len(chunks) == 1 {
+		// One request: sent from this goroutine, which waits anyway.
+		return errors.Join(s.run(ctx, outer, chunks[0]))
+	}
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex

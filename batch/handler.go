@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -240,6 +241,10 @@ type Handler struct {
 	inner http.Handler
 	opts  HandlerOptions
 	pool  sync.Pool // *batchState
+	// spare keeps one batch's memory, when it is small, past the
+	// garbage collections that empty pool: a server that serves one
+	// batch at a time reuses it every time.
+	spare atomic.Pointer[batchState]
 	// maxGraphCalls is MaxCalls for a Graph JSON batch.
 	maxGraphCalls int
 
@@ -334,6 +339,8 @@ type batchState struct {
 	// response bodies, across batches.
 	workers []*worker
 	bodies  [][]byte
+	// bodyBytes is the memory of bodies, which retire bounds.
+	bodyBytes int
 	// halt reports halt-on-error for this batch; haltedBy is the index
 	// of the call that halted it, or -1.
 	halt     bool
@@ -375,7 +382,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	st, _ := h.pool.Get().(*batchState)
+	st := h.spare.Swap(nil)
+	if st == nil {
+		st, _ = h.pool.Get().(*batchState)
+	}
 	if st == nil {
 		st = &batchState{}
 	}
@@ -429,7 +439,21 @@ func (h *Handler) release(st *batchState) {
 	st.arena = st.arena[:0]
 	st.out.owner, st.out.part = nil, nil
 	st.outer = nil
+	if st.retained() <= maxSpareBytes && h.spare.CompareAndSwap(nil, st) {
+		return
+	}
 	h.pool.Put(st)
+}
+
+// maxSpareBytes bounds the memory a Handler keeps for its next batch
+// whatever the garbage collector does (see Handler.spare): the arena and
+// call records of a batch of a few thousand small calls.
+const maxSpareBytes = 4 << 20
+
+// retained estimates the memory st keeps for the next batch: its arena,
+// its call records and its response bodies.
+func (st *batchState) retained() int {
+	return cap(st.arena) + cap(st.calls)*int(unsafe.Sizeof(call{})) + st.bodyBytes
 }
 
 // logf reports what the batch cannot tell its client.

@@ -22,17 +22,22 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	if cap(st.done) < n {
 		st.done = make(chan int, n)
 	}
-	// The responses are new for each batch, in one allocation: a
-	// handler may keep its ResponseWriter after it returned, and must
-	// never reach another call's response through it.
-	recs := make([]response, n)
+	// The responses are new for each batch: a handler may keep its
+	// ResponseWriter after it returned, and must never reach another
+	// call's response through it. They are allocated a few dozen at a
+	// time, small enough for the allocator's size classes.
+	var recs []response
 	unit := 0
 	for i := range n {
 		c := &st.calls[i]
 		if c.kind != memberCall {
 			unit = i
 		}
-		rw := &recs[i]
+		if len(recs) == 0 {
+			recs = make([]response, min(n-i, responsesPerAlloc))
+		}
+		rw := &recs[0]
+		recs = recs[1:]
 		rw.init(st)
 		rw.unit, rw.held, rw.keep = unit, c.kind == memberCall, c.wantResult
 		c.rec = rw
@@ -79,6 +84,9 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		}()
 	}
 }
+
+// responsesPerAlloc is how many responses run allocates at once.
+const responsesPerAlloc = 32
 
 // messageOptions are the options calls are read with: absolute-form
 // targets are parsed so that callRequest can accept the ones on the batch

@@ -59,17 +59,23 @@ type response struct {
 }
 
 // maxReusedBody is the largest body buffer a batch keeps for the
-// responses of its later calls and batches.
-const maxReusedBody = 64 << 10
+// responses of its later calls and batches, and maxReusedBodies the most
+// memory it keeps in all for them.
+const (
+	maxReusedBody   = 64 << 10
+	maxReusedBodies = 1 << 20
+)
 
 // init makes rw, zero, the response of a call of the batch st, its body
 // in memory the batch kept from an earlier response, if any.
 func (rw *response) init(st *batchState) {
 	rw.out, rw.h = &st.out, make(http.Header)
 	if n := len(st.bodies); n > 0 {
-		rw.body = *bytes.NewBuffer(st.bodies[n-1])
+		b := st.bodies[n-1]
 		st.bodies[n-1] = nil
 		st.bodies = st.bodies[:n-1]
+		st.bodyBytes -= cap(b)
+		rw.body = *bytes.NewBuffer(b)
 	}
 }
 
@@ -79,8 +85,9 @@ func (rw *response) init(st *batchState) {
 func (rw *response) retire(st *batchState) {
 	st.out.release(int64(rw.body.Len()))
 	rw.body.Reset()
-	if b := rw.body.Bytes(); cap(b) > 0 && cap(b) <= maxReusedBody && !rw.abandoned {
+	if b := rw.body.Bytes(); cap(b) > 0 && cap(b) <= maxReusedBody && st.bodyBytes+cap(b) <= maxReusedBodies && !rw.abandoned {
 		st.bodies = append(st.bodies, b)
+		st.bodyBytes += cap(b)
 	}
 	rw.body = bytes.Buffer{}
 }
