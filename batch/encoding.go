@@ -18,10 +18,10 @@ import (
 // have at most max bytes (ErrResponseTooLarge): a small compressed part can
 // expand without limit.
 func decodeContent(resp *http.Response, req *http.Request, b []byte, max int64) ([]byte, error) {
-	if req != nil && req.Header.Get("Accept-Encoding") != "" {
+	if len(b) == 0 || !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Content-Encoding")), "gzip") {
 		return b, nil
 	}
-	if !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Content-Encoding")), "gzip") || len(b) == 0 {
+	if req != nil && req.Header.Get("Accept-Encoding") != "" {
 		return b, nil
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(b))
