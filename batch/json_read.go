@@ -734,7 +734,12 @@ func (h *Handler) jsonTarget(st *batchState, c *call, u string) (string, error) 
 	}
 	ref, err := url.Parse(u)
 	if err != nil {
-		return "", fmt.Errorf("%w: url %q: %w", ErrJSONRequest, u, err)
+		// Quoted once, and clipped: each call's error would repeat a
+		// long url many times over (url.Parse's error quotes it too).
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("%w: url %q: %w", ErrJSONRequest, clip(u), err)
 	}
 	if ref.Scheme != "" {
 		return u, nil
