@@ -3,7 +3,9 @@ package mixed
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"net/http"
 	"strconv"
 )
@@ -758,39 +760,128 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 	return vs, ve, nil
 }
 
-// scanHTTPFields is parseHTTPFields with one scan of each line.
+// scanHTTPFields is parseHTTPFields in one pass over the field lines.
+// Each line first takes the fast path, which reads the lines peers send:
+// a token name, a colon, a value free of control characters but HTAB,
+// then CRLF or LF. Any other line (a bad one, or one that the end of b
+// cuts) is read again by the general line scanner and httpField, so that
+// what a line means and the error it gives never depend on the path.
 func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
 	b := h.buf
-	var s lineState
 	for pos < len(b) {
-		s.start(pos)
-		end, next := len(b), len(b)
-		if nl := scanLine(b, &s); nl >= 0 {
-			end, next = nl, nl+1
-		} else if partial {
-			return -1, nil
+		switch b[pos] {
+		case '\n':
+			return pos + 1, nil
+		case '\r':
+			if pos+1 < len(b) && b[pos+1] == '\n' {
+				return pos + 2, nil
+			}
 		}
-		if end > pos && b[end-1] == '\r' {
-			end--
+		// The name: token bytes up to the colon.
+		i := pos
+		for i < len(b) && tokenTable[b[i]] {
+			i++
 		}
-		if end == pos {
-			return next, nil
+		if i > pos && i < len(b) && b[i] == ':' {
+			colon := i
+			if eol := valueEnd(b, colon+1); eol >= 0 {
+				next := eol + 1
+				if b[eol] == '\r' {
+					next++
+				}
+				vs, ve := colon+1, eol
+				for vs < ve && isWS(b[vs]) {
+					vs++
+				}
+				for ve > vs && isWS(b[ve-1]) {
+					ve--
+				}
+				if len(h.fields) == maxFields {
+					return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+				}
+				h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
+				pos = next
+				continue
+			}
 		}
-		line := b[pos:end]
-		loff := off + int64(pos)
-		vs, ve, err := httpField(line, s.relative(pos), loff)
-		if err != nil {
-			return 0, err
+		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
+		if done {
+			return next, err
 		}
-		if len(h.fields) == maxFields {
-			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
-		}
-		p := uint32(pos)
-		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
 		pos = next
 	}
 	if partial {
 		return -1, nil
 	}
 	return len(b), nil
+}
+
+// valueEnd returns the end of the field value that starts at b[i]: the
+// index of the CR of its CRLF or of its LF, or -1 when the value holds a
+// control character other than HTAB (a bare CR included), or b ends
+// first. It looks at eight bytes at a time.
+func valueEnd(b []byte, i int) int {
+	for {
+		if i+8 <= len(b) {
+			m := ctlBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+		}
+		switch b[i] {
+		case '\t':
+			i++
+			continue
+		case '\n':
+			return i
+		case '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				return i
+			}
+		}
+		return -1
+	}
+}
+
+// slowHTTPField reads the line at b[pos] of h.buf with scanLine and
+// httpField, which scanHTTPFields's fast path does not read: it returns
+// where the next line starts, or with done what scanHTTPFields returns.
+func slowHTTPField(h *Header, pos int, off int64, maxFields int, partial bool) (next int, done bool, err error) {
+	b := h.buf
+	var s lineState
+	s.start(pos)
+	end := len(b)
+	next = len(b)
+	if nl := scanLine(b, &s); nl >= 0 {
+		end, next = nl, nl+1
+	} else if partial {
+		return -1, true, nil
+	}
+	if end > pos && b[end-1] == '\r' {
+		end--
+	}
+	if end == pos {
+		return next, true, nil
+	}
+	line := b[pos:end]
+	loff := off + int64(pos)
+	vs, ve, err := httpField(line, s.relative(pos), loff)
+	if err != nil {
+		return 0, true, err
+	}
+	if len(h.fields) == maxFields {
+		return 0, true, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+	}
+	p := uint32(pos)
+	h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
+	return next, false, nil
 }

@@ -167,3 +167,12 @@ func rel(p, base int) int {
 	}
 	return p - base
 }
+
+// ctlBytes returns a mask in which the lowest set bit 7 marks the first
+// byte of x that is a control character (below 0x20) or DEL, and which is
+// 0 when there is none. Only the lowest set bit is exact: a borrow may
+// mark the bytes above it.
+func ctlBytes(x uint64) uint64 {
+	d := x ^ (0x7f * swarLo)
+	return ((x-0x20*swarLo)&^x | (d-swarLo)&^d) & swarHi
+}

@@ -1,8 +1,11 @@
 package mixed
 
 import (
+	"fmt"
+	"math/bits"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 )
 
@@ -93,4 +96,76 @@ func TestSpecialBytes(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestCtlBytes(t *testing.T) {
+	// The lowest marked byte is the first control byte or DEL, whatever
+	// its neighbours, so that no borrow from a lower byte shifts it.
+	isCtl := func(c byte) bool { return c < 0x20 || c == 0x7f }
+	for _, fill := range []byte{'A', 0, 0xff, 0x7f, 0x20, 0x1f, 0x80, 0x7e, 0x21} {
+		for c := range 256 {
+			for pos := range 8 {
+				x := uint64(fill) * swarLo &^ (0xff << (8 * pos))
+				x |= uint64(c) << (8 * pos)
+				want := 8
+				for i := range 8 {
+					if isCtl(byte(x >> (8 * i))) {
+						want = i
+						break
+					}
+				}
+				m := ctlBytes(x)
+				got := bits.TrailingZeros64(m) >> 3
+				if m&^swarHi != 0 || got != want {
+					t.Fatalf("byte %#x at %d among %#x: mask %#x gives %d, want %d", c, pos, fill, m, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestScanHTTPFieldsFastPath checks that scanHTTPFields, whose fast path
+// reads most lines, reads every head as its general path alone does
+// (slowHTTPField for each line): the same fields, end and error.
+func TestScanHTTPFieldsFastPath(t *testing.T) {
+	pieces := []string{
+		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
+		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
+		"(", "\"etag/1\"", "12345678", "é",
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		var b []byte
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 40).Draw(t, "pieces") {
+			b = append(b, p...)
+		}
+		pos := rapid.IntRange(0, len(b)).Draw(t, "pos")
+		maxFields := rapid.IntRange(1, 5).Draw(t, "maxFields")
+		partial := rapid.Bool().Draw(t, "partial")
+		const off = 1000
+
+		got := Header{buf: b}
+		gend, gerr := scanHTTPFields(&got, pos, off, maxFields, partial)
+
+		want := Header{buf: b}
+		wend, werr := func() (int, error) {
+			p := pos
+			for p < len(b) {
+				next, done, err := slowHTTPField(&want, p, off, maxFields, partial)
+				if done {
+					return next, err
+				}
+				p = next
+			}
+			if partial {
+				return -1, nil
+			}
+			return len(b), nil
+		}()
+		if gend != wend || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%q from %d: end %d, error %v; want %d, %v", b, pos, gend, gerr, wend, werr)
+		}
+		if diff := cmp.Diff(want.fields, got.fields, cmp.AllowUnexported(field{}, span{})); diff != "" {
+			t.Fatalf("%q from %d: fields (-want +got):\n%s", b, pos, diff)
+		}
+	})
 }
