@@ -66,7 +66,8 @@ import (
 // message, its body included, fails with an error wrapping
 // [http.ErrBodyReadAfterClose], rather than return the next part's bytes.
 type MessageReader struct {
-	opts MessageOptions
+	opts      MessageOptions
+	defaulted bool // opts holds the defaults for its zero fields
 
 	// lease is shared by the body adapters (httpBody) made from the
 	// current message, which other goroutines may own; nil while none
@@ -127,7 +128,10 @@ func (m *MessageReader) Reset(src io.Reader) {
 		l.mu.Unlock()
 		m.lease = nil
 	}
-	m.opts = m.opts.withDefaults()
+	if !m.defaulted {
+		// Once: the options never change after.
+		m.opts, m.defaulted = m.opts.withDefaults(), true
+	}
 	m.src = src
 	m.part = refOf(src)
 	m.cr, _ = src.(chunkReader)
@@ -150,7 +154,12 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 		return nil, errZeroMessageReader
 	}
 	r := &m.req
-	*r = Request{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	// Field by field, keeping the Headers' memory: assigning a whole
+	// Request costs a copy of it and a bulk write barrier per message.
+	r.Method, r.Target = nil, nil
+	r.ProtoMajor, r.ProtoMinor, r.form = 0, 0, 0
+	r.ContentLength, r.Chunked = 0, false
+	r.Body = &m.body
 	r.Trailer.Reset()
 	m.trailer = &r.Trailer
 	if err := m.readHead(true); err != nil {
@@ -223,7 +232,11 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 		return nil, errZeroMessageReader
 	}
 	r := &m.resp
-	*r = Response{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	// As in ReadRequest, field by field.
+	r.ProtoMajor, r.ProtoMinor, r.StatusCode = 0, 0, 0
+	r.Reason = nil
+	r.ContentLength, r.Chunked = 0, false
+	r.Body = &m.body
 	r.Trailer.Reset()
 	m.trailer = &r.Trailer
 	if err := m.readHead(false); err != nil {
@@ -656,13 +669,10 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	te := false
 	base := m.headOffset()
 	for _, f := range h.fields {
-		name := h.bytes(f.name)
-		if len(name) < len("Content-Length") || name[0]|0x20 != 'c' && name[0]|0x20 != 't' {
-			continue
-		}
-		switch len(name) {
+		// The names are tokens, read by parseHead: tokenIs applies.
+		switch int(f.name.end - f.name.start) {
 		case len("Content-Length"):
-			if !equalFoldString(name, "Content-Length") {
+			if !tokenIs(h.bytes(f.name), "content-length") {
 				continue
 			}
 			v := h.bytes(f.value)
@@ -679,7 +689,7 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 			}
 			cl, clv = n, v
 		case len("Transfer-Encoding"):
-			if !equalFoldString(name, "Transfer-Encoding") {
+			if !tokenIs(h.bytes(f.name), "transfer-encoding") {
 				continue
 			}
 			v := h.bytes(f.value)

@@ -3,6 +3,7 @@ package mixed
 import (
 	"fmt"
 	"math/bits"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -168,4 +169,28 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 			t.Fatalf("%q from %d: fields (-want +got):\n%s", b, pos, diff)
 		}
 	})
+}
+
+// TestTokenIs checks tokenIs against equalFoldString on every token that
+// differs from the names framing looks for in one byte, in any case.
+func TestTokenIs(t *testing.T) {
+	for _, lower := range []string{"content-length", "transfer-encoding", "abcdefgh", "abcdefghi"} {
+		for _, cased := range []string{lower, strings.ToUpper(lower), strings.ToTitle(lower[:1]) + lower[1:]} {
+			for pos := range len(cased) {
+				for c := range 256 {
+					name := []byte(cased)
+					name[pos] = byte(c)
+					if !isToken(name) {
+						continue
+					}
+					if got, want := tokenIs(name, lower), equalFoldString(name, lower); got != want {
+						t.Errorf("tokenIs(%q, %q) = %v, want %v", name, lower, got, want)
+					}
+				}
+			}
+			if tokenIs([]byte(cased[:len(cased)-1]), lower) || tokenIs([]byte(cased+"s"), lower) {
+				t.Errorf("tokenIs matches a name of another length than %q", lower)
+			}
+		}
+	}
 }
