@@ -664,42 +664,12 @@ func fieldNameErr(line []byte, off int64) error {
 // the body state. It returns the ContentLength to report. http10 reports
 // an HTTP/1.0 message, which cannot be chunked.
 func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
-	cl := int64(-1)
-	var clv []byte
-	te := false
 	base := m.headOffset()
-	for _, f := range h.fields {
-		// The names are tokens, read by parseHead: tokenIs applies.
-		switch int(f.name.end - f.name.start) {
-		case len("Content-Length"):
-			if !tokenIs(h.bytes(f.name), "content-length") {
-				continue
-			}
-			v := h.bytes(f.value)
-			voff := base + int64(f.value.start)
-			if clv != nil {
-				if string(clv) != string(v) {
-					return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" differs from "+quote(string(clv)))
-				}
-				continue
-			}
-			n, ok := parseContentLength(v)
-			if !ok {
-				return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" is not a non-negative decimal int64")
-			}
-			cl, clv = n, v
-		case len("Transfer-Encoding"):
-			if !tokenIs(h.bytes(f.name), "transfer-encoding") {
-				continue
-			}
-			v := h.bytes(f.value)
-			if te || !equalFoldString(v, "chunked") {
-				return 0, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
-			}
-			te = true
-		}
+	cl, hasCL, te, err := framingFields(h, base)
+	if err != nil {
+		return 0, err
 	}
-	if te && clv != nil {
+	if te && hasCL {
 		return 0, syntaxErr(base, ErrFramingConflict, "both Content-Length and Transfer-Encoding")
 	}
 	if te && http10 {
@@ -724,11 +694,83 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	case te:
 		m.state = msgChunkSize
 		return -1, nil
-	case clv != nil:
+	case hasCL:
 		m.state, m.remain = msgLength, cl
 		return cl, nil
 	}
 	return -1, nil // msgRest
+}
+
+// framingFields returns the Content-Length of h (-1 if none) and whether
+// it has one, and whether it has Transfer-Encoding: chunked, or the error
+// of a bad or conflicting value. base is the stream offset of h.buf[0].
+// The names are tokens, read by parseHead, so tokenIs applies. The loop
+// looks for the common case, at most one Content-Length and no
+// Transfer-Encoding, and leaves the others to framingSlow.
+func framingFields(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
+	at := -1
+	for i := range h.fields {
+		f := &h.fields[i]
+		switch f.name.end - f.name.start {
+		case uint32(len("Content-Length")):
+			if tokenIs(h.bytes(f.name), "content-length") {
+				if at >= 0 {
+					return framingSlow(h, base)
+				}
+				at = i
+			}
+		case uint32(len("Transfer-Encoding")):
+			if tokenIs(h.bytes(f.name), "transfer-encoding") {
+				return framingSlow(h, base)
+			}
+		}
+	}
+	if at < 0 {
+		return -1, false, false, nil
+	}
+	n, ok := parseContentLength(h.bytes(h.fields[at].value))
+	if !ok {
+		return framingSlow(h, base)
+	}
+	return n, true, false, nil
+}
+
+// framingSlow is framingFields for any head: several Content-Length
+// fields, a Transfer-Encoding, a bad value.
+func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
+	cl = -1
+	var clv []byte
+	for _, f := range h.fields {
+		switch int(f.name.end - f.name.start) {
+		case len("Content-Length"):
+			if !tokenIs(h.bytes(f.name), "content-length") {
+				continue
+			}
+			v := h.bytes(f.value)
+			voff := base + int64(f.value.start)
+			if clv != nil {
+				if string(clv) != string(v) {
+					return 0, false, false, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" differs from "+quote(string(clv)))
+				}
+				continue
+			}
+			n, ok := parseContentLength(v)
+			if !ok {
+				return 0, false, false, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" is not a non-negative decimal int64")
+			}
+			cl, clv = n, v
+		case len("Transfer-Encoding"):
+			if !tokenIs(h.bytes(f.name), "transfer-encoding") {
+				continue
+			}
+			v := h.bytes(f.value)
+			if te || !equalFoldString(v, "chunked") {
+				return 0, false, false, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
+			}
+			te = true
+		}
+	}
+	return cl, clv != nil, te, nil
 }
 
 // httpField checks one field line of an HTTP head as parseHTTPFields does,
