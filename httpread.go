@@ -552,6 +552,65 @@ func parseVersion(v []byte) (major, minor int, ok bool) {
 }
 
 func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
+	// The fast path, for the request lines peers send: a token method
+	// (not CONNECT), one space, an origin-form target of bytes above
+	// the space but DEL, with valid escapes, and " HTTP/1.x" or nothing.
+	// Any other line, errors included, takes the general path below.
+	sp := 0
+	for sp < len(line) && tokenTable[line[sp]] {
+		sp++
+	}
+	if sp > 0 && sp+1 < len(line) && line[sp] == ' ' && line[sp+1] == '/' && string(line[:sp]) != "CONNECT" {
+		if end := targetEnd(line, sp+1); end == len(line) || line[end] == ' ' {
+			major, minor, ok := 1, 1, true
+			if end < len(line) {
+				major, minor, ok = parseVersion(line[end+1:])
+			}
+			if ok {
+				r.Method = line[:sp:sp]
+				r.Target = line[sp+1 : end : end]
+				r.ProtoMajor, r.ProtoMinor = major, minor
+				r.form = originForm
+				return nil
+			}
+		}
+	}
+	return m.parseRequestLineSlow(r, line)
+}
+
+// targetEnd returns the end of the run of request-target bytes that
+// starts at b[i]: bytes above the space but DEL, '%' followed by two hex
+// digits. It looks at eight bytes at a time.
+func targetEnd(b []byte, i int) int {
+	for {
+		if i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			d := x ^ (0x7f * swarLo)
+			p := x ^ ('%' * swarLo)
+			// The lowest set bit is exact: see ctlBytes.
+			m := ((x-0x21*swarLo)&^x | (d-swarLo)&^d | (p-swarLo)&^p) & swarHi
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] > ' ' && b[i] != 0x7f && b[i] != '%' {
+				i++
+			}
+			if i == len(b) {
+				return i
+			}
+		}
+		if b[i] != '%' || i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+			return i
+		}
+		i += 3
+	}
+}
+
+// parseRequestLineSlow parses any request line, and gives each error.
+func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 	base := m.headOffset()
 	if i := bytes.IndexByte(line, '\r'); i >= 0 {
 		return syntaxErr(base+int64(i), ErrSyntax, "bare CR in request line")
@@ -866,42 +925,6 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) 
 		return -1, nil
 	}
 	return len(b), nil
-}
-
-// valueEnd returns the end of the field value that starts at b[i]: the
-// index of the CR of its CRLF or of its LF, or -1 when the value holds a
-// control character other than HTAB (a bare CR included), or b ends
-// first. It looks at eight bytes at a time.
-func valueEnd(b []byte, i int) int {
-	for {
-		if i+8 <= len(b) {
-			m := ctlBytes(binary.LittleEndian.Uint64(b[i:]))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else {
-			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
-				i++
-			}
-			if i >= len(b) {
-				return -1
-			}
-		}
-		switch b[i] {
-		case '\t':
-			i++
-			continue
-		case '\n':
-			return i
-		case '\r':
-			if i+1 < len(b) && b[i+1] == '\n' {
-				return i
-			}
-		}
-		return -1
-	}
 }
 
 // slowHTTPField reads the line at b[pos] of h.buf with scanLine and

@@ -21,11 +21,16 @@ type lineState struct {
 	colon int // the first ':'
 	cr    int // the first CR not followed by LF (a bare CR)
 	bad   int // the first control character other than HTAB, CR and LF, or DEL
+	line  int // where the line starts
+
+	// token reports that the bytes before colon, at least one, are token
+	// bytes: a field name, which the caller need not check again.
+	token bool
 }
 
 // start resets s for a line that starts at b[at].
 func (s *lineState) start(at int) {
-	*s = lineState{next: at, colon: -1, cr: -1, bad: -1}
+	*s = lineState{next: at, colon: -1, cr: -1, bad: -1, line: at}
 }
 
 const (
@@ -64,6 +69,26 @@ var hdrSpecial = func() (t [256]bool) {
 // for then, since what follows decides whether it is bare).
 func scanLine(b []byte, s *lineState) int {
 	i := s.next
+	if s.colon < 0 && s.cr < 0 && s.bad < 0 {
+		// The fast path, for the lines peers send: token bytes, the
+		// colon, then a value with no special byte but HTAB and later
+		// colons, to its line end. Anything else leaves s as it was
+		// for the general loop.
+		j := i
+		for j < len(b) && tokenTable[b[j]] {
+			j++
+		}
+		if j < len(b) && b[j] == ':' {
+			if eol := valueEnd(b, j+1); eol >= 0 {
+				nl := eol
+				if b[eol] == '\r' {
+					nl++
+				}
+				s.next, s.colon, s.token = nl+1, j, i == s.line && j > i
+				return nl
+			}
+		}
+	}
 	for {
 		var m uint64
 		if i+8 <= len(b) {
@@ -139,7 +164,7 @@ func addMIMEField(h *Header, line []byte, found lineState, lineOff int64, maxFie
 		return syntaxErr(lineOff, ErrSyntax, "header line without colon")
 	}
 	name := line[:colon]
-	if !isToken(name) {
+	if !found.token && !isToken(name) {
 		return headerNameErr(name, lineOff)
 	}
 	if bad >= 0 && bad < len(line) {
@@ -156,7 +181,7 @@ func addMIMEField(h *Header, line []byte, found lineState, lineOff int64, maxFie
 // relative returns the positions of s relative to a line starting at
 // base, keeping -1 for none.
 func (s *lineState) relative(base int) lineState {
-	return lineState{colon: rel(s.colon, base), cr: rel(s.cr, base), bad: rel(s.bad, base)}
+	return lineState{colon: rel(s.colon, base), cr: rel(s.cr, base), bad: rel(s.bad, base), token: s.token}
 }
 
 // rel makes a position found by scanLine relative to a line starting at
@@ -175,4 +200,40 @@ func rel(p, base int) int {
 func ctlBytes(x uint64) uint64 {
 	d := x ^ (0x7f * swarLo)
 	return ((x-0x20*swarLo)&^x | (d-swarLo)&^d) & swarHi
+}
+
+// valueEnd returns the end of the field value that starts at b[i]: the
+// index of the CR of its CRLF or of its LF, or -1 when the value holds a
+// control character other than HTAB (a bare CR included), or b ends
+// first. It looks at eight bytes at a time.
+func valueEnd(b []byte, i int) int {
+	for {
+		if i+8 <= len(b) {
+			m := ctlBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+		}
+		switch b[i] {
+		case '\t':
+			i++
+			continue
+		case '\n':
+			return i
+		case '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				return i
+			}
+		}
+		return -1
+	}
 }

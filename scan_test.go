@@ -72,7 +72,22 @@ func TestScanLine(t *testing.T) {
 		if s.colon != wcolon || s.cr != wcr || s.bad != wbad {
 			t.Fatalf("%q: colon, cr, bad = %d, %d, %d; want %d, %d, %d", b, s.colon, s.cr, s.bad, wcolon, wcr, wbad)
 		}
+		if s.token && (s.colon < 0 || !isToken(b[:s.colon])) {
+			t.Fatalf("%q: token set for a line whose name is not a token", b)
+		}
 	})
+}
+
+// TestScanLineToken checks that scanLine vouches for the name of a
+// plain field line, which addMIMEField then need not check again.
+func TestScanLineToken(t *testing.T) {
+	for _, line := range []string{"Content-Type: text/plain\r\n", "X:\n", "a:b\tc: d\r\n", "Content-Id: <a@b>\r\n\r\n"} {
+		var s lineState
+		s.start(0)
+		if nl := scanLine([]byte(line), &s); nl < 0 || !s.token || s.colon != strings.IndexByte(line, ':') {
+			t.Errorf("%q: LF at %d, colon at %d, token %v; want a token name", line, nl, s.colon, s.token)
+		}
+	}
 }
 
 func TestSpecialBytes(t *testing.T) {
@@ -193,4 +208,67 @@ func TestTokenIs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestParseRequestLineFastPath checks that parseRequestLine, whose fast
+// path reads most request lines, reads every line as its general path
+// alone does: the same request or the same error.
+func TestParseRequestLineFastPath(t *testing.T) {
+	methods := []string{"GET", "PUT", "CONNECT", "OPTIONS", "G\x00T", "", "M(", "é"}
+	seps := []string{" ", " ", "  ", "\t", "\r", ""}
+	targets := []string{
+		"/", "/a/b", "/calendar/v3/events/12", "?q=1", "%", "%2F", "%g0", "%2", "%%41", "*",
+		"\r", "\t", "\x7f", "\x80", "é", "x:y", "http://h/", "\"", "12345678", "~-_.",
+	}
+	versions := []string{"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 ", "HTTP/1.", "http/1.1", "HTTP/1.1\r", ""}
+	opts := []MessageOptions{{}, {AllowAbsoluteTargets: true, AllowRelativeTargets: true}}
+	check := func(t interface{ Fatalf(string, ...any) }, line []byte, o MessageOptions) {
+		o = o.withDefaults()
+		fast := &MessageReader{opts: o, headOff: 7}
+		slow := &MessageReader{opts: o, headOff: 7}
+		var got, want Request
+		gerr := fast.parseRequestLine(&got, line)
+		werr := slow.parseRequestLineSlow(&want, line)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
+		}
+		if gerr == nil {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Request{}, Header{})); diff != "" {
+				t.Fatalf("%q: request (-want +got):\n%s", line, diff)
+			}
+		}
+	}
+	// Every line of one piece of each kind (a target after a slash too,
+	// as the fast path wants), then longer targets.
+	var oneTargets []string
+	for _, p := range append(targets, "") {
+		oneTargets = append(oneTargets, p, "/"+p)
+	}
+	for _, method := range methods {
+		for _, sep := range seps {
+			for _, target := range oneTargets {
+				for _, sep2 := range append(seps, "-") {
+					for _, v := range versions {
+						line := method + sep + target
+						if sep2 != "-" {
+							line += sep2 + v
+						}
+						for _, o := range opts {
+							check(t, []byte(line), o)
+						}
+					}
+				}
+			}
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		line := []byte(rapid.SampledFrom(methods).Draw(t, "method") + rapid.SampledFrom(seps).Draw(t, "sep"))
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(targets), 0, 5).Draw(t, "target") {
+			line = append(line, p...)
+		}
+		if rapid.Bool().Draw(t, "version") {
+			line = append(line, rapid.SampledFrom(seps).Draw(t, "sep2")+rapid.SampledFrom(versions).Draw(t, "v")...)
+		}
+		check(t, line, rapid.SampledFrom(opts).Draw(t, "opts"))
+	})
 }
