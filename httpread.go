@@ -134,7 +134,11 @@ func (m *MessageReader) Reset(src io.Reader) {
 	}
 	m.src = src
 	m.part = refOf(src)
-	m.cr, _ = src.(chunkReader)
+	if m.part.p != nil {
+		m.cr = m.part.p // spares the assertion to an interface type
+	} else {
+		m.cr, _ = src.(chunkReader)
+	}
 	m.rest, m.rerr, m.off = nil, nil, 0
 	m.state, m.err = msgHead, nil
 	m.head = m.head[:0]
@@ -889,10 +893,7 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) 
 			}
 		}
 		// The name: token bytes up to the colon.
-		i := pos
-		for i < len(b) && tokenTable[b[i]] {
-			i++
-		}
+		i := tokenEnd(b, pos)
 		if i > pos && i < len(b) && b[i] == ':' {
 			colon := i
 			if eol := valueEnd(b, colon+1); eol >= 0 {

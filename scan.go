@@ -74,10 +74,7 @@ func scanLine(b []byte, s *lineState) int {
 		// colon, then a value with no special byte but HTAB and later
 		// colons, to its line end. Anything else leaves s as it was
 		// for the general loop.
-		j := i
-		for j < len(b) && tokenTable[b[j]] {
-			j++
-		}
+		j := tokenEnd(b, i)
 		if j < len(b) && b[j] == ':' {
 			if eol := valueEnd(b, j+1); eol >= 0 {
 				nl := eol
@@ -236,4 +233,28 @@ func valueEnd(b []byte, i int) int {
 		}
 		return -1
 	}
+}
+
+// tokenEnd returns the end of the run of token bytes that starts at b[i].
+// Unrolled four bytes at a time, it is faster on field names than the
+// plain loop, and than a SWAR test (the token class is no byte range).
+func tokenEnd(b []byte, i int) int {
+	for i+4 <= len(b) {
+		w := b[i : i+4 : i+4]
+		switch {
+		case !tokenTable[w[0]]:
+			return i
+		case !tokenTable[w[1]]:
+			return i + 1
+		case !tokenTable[w[2]]:
+			return i + 2
+		case !tokenTable[w[3]]:
+			return i + 3
+		}
+		i += 4
+	}
+	for i < len(b) && tokenTable[b[i]] {
+		i++
+	}
+	return i
 }

@@ -272,3 +272,19 @@ func TestParseRequestLineFastPath(t *testing.T) {
 		check(t, line, rapid.SampledFrom(opts).Draw(t, "opts"))
 	})
 }
+
+// TestTokenEnd checks tokenEnd against a byte-at-a-time loop.
+func TestTokenEnd(t *testing.T) {
+	alphabet := []byte{'a', 'Z', '5', '-', '_', '!', '~', ':', ' ', '\r', 0x80, 0x7f, '(', 0}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 40).Draw(t, "b")
+		i := rapid.IntRange(0, len(b)).Draw(t, "i")
+		want := i
+		for want < len(b) && tokenTable[b[want]] {
+			want++
+		}
+		if got := tokenEnd(b, i); got != want {
+			t.Fatalf("tokenEnd(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	})
+}
