@@ -72,22 +72,7 @@ func TestScanLine(t *testing.T) {
 		if s.colon != wcolon || s.cr != wcr || s.bad != wbad {
 			t.Fatalf("%q: colon, cr, bad = %d, %d, %d; want %d, %d, %d", b, s.colon, s.cr, s.bad, wcolon, wcr, wbad)
 		}
-		if s.token && (s.colon < 0 || !isToken(b[:s.colon])) {
-			t.Fatalf("%q: token set for a line whose name is not a token", b)
-		}
 	})
-}
-
-// TestScanLineToken checks that scanLine vouches for the name of a
-// plain field line, which addMIMEField then need not check again.
-func TestScanLineToken(t *testing.T) {
-	for _, line := range []string{"Content-Type: text/plain\r\n", "X:\n", "a:b\tc: d\r\n", "Content-Id: <a@b>\r\n\r\n"} {
-		var s lineState
-		s.start(0)
-		if nl := scanLine([]byte(line), &s); nl < 0 || !s.token || s.colon != strings.IndexByte(line, ':') {
-			t.Errorf("%q: LF at %d, colon at %d, token %v; want a token name", line, nl, s.colon, s.token)
-		}
-	}
 }
 
 func TestSpecialBytes(t *testing.T) {
