@@ -142,7 +142,7 @@ func addMIMEField(h *Header, line []byte, found lineState, lineOff int64, maxFie
 		return syntaxErr(lineOff, ErrSyntax, "header line without colon")
 	}
 	name := line[:colon]
-	if !isToken(name) {
+	if len(name) == 0 || tokenEnd(name, 0) != len(name) { // isToken, unrolled
 		return headerNameErr(name, lineOff)
 	}
 	if bad >= 0 && bad < len(line) {
