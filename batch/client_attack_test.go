@@ -775,6 +775,9 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	defer releaseAll() // before srv.Close, which waits for the handlers, should the test fail
 	before := runtime.NumGoroutine()
 	for _, sized := range []bool{false, true} {
 		if sized && testing.Short() {
@@ -827,7 +830,7 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 	}
 	// The server's handlers, which read nothing, cannot see the client
 	// go: release them, and count the client's goroutines.
-	close(release)
+	releaseAll()
 	srv.Client().CloseIdleConnections()
 	waitGoroutines(t, before)
 }
