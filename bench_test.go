@@ -699,7 +699,7 @@ func benchRareByte() byte {
 	var f finder
 	pat := []byte("\r\n--" + benchBoundary)
 	f.reset(pat, 4)
-	return pat[f.rare]
+	return pat[f.first]
 }
 
 // BenchmarkReadBoundaryFlood: one 4 MiB part of a single character of the
