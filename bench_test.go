@@ -770,6 +770,31 @@ func BenchmarkAdversarial(b *testing.B) {
 	}
 }
 
+// BenchmarkAdversarialBytes is BenchmarkAdversarial for the in-memory
+// BytesReader, whose searches run over the whole remaining body at once.
+func BenchmarkAdversarialBytes(b *testing.B) {
+	for _, c := range benchAdversarialInputs() {
+		for _, in := range []struct {
+			name string
+			data []byte
+		}{{"attack", c.attack}, {"twin", c.twin}} {
+			var m benchBytesBatch
+			if _, err := m.read(in.data); err != nil {
+				b.Fatalf("%s/%s: %v", c.name, in.name, err)
+			}
+			b.Run("case="+c.name+"/input="+in.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(in.data)))
+				for b.Loop() {
+					if _, err := m.read(in.data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // benchImpl runs read as the sub-benchmark name (impl=mixed, impl=std…)
 // over size bytes an iteration, allocations reported.
 func benchImpl(b *testing.B, name string, size int64, read func() error) {
