@@ -531,8 +531,9 @@ func TestClientCallContext(t *testing.T) {
 
 // A batch whose every call's context ended is cancelled: nobody waits for it.
 func TestClientCancelsRequestWhenAllCallsGone(t *testing.T) {
-	gone := make(chan struct{})
+	started, gone := make(chan struct{}), make(chan struct{})
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
 		<-r.Context().Done()
 		close(gone)
 	})
@@ -543,7 +544,7 @@ func TestClientCancelsRequestWhenAllCallsGone(t *testing.T) {
 	call, _ := b.Add(jsonRequest(t, "GET", "/wait", "").WithContext(ctx), "")
 	done := make(chan error)
 	go func() { done <- b.Do(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	<-started // the call runs on the server: cancelling it must reach there
 	cancel()
 	select {
 	case <-gone:
