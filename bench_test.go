@@ -694,7 +694,7 @@ func BenchmarkReadBatchLF(b *testing.B) {
 const benchFloodSize = 4 << 20
 
 // benchRareByte is the byte of the boundary the Reader's finder filters
-// on: a flood of it is the worst case for a rare-byte filter.
+// on first: a flood of it is the worst case for a rare-byte filter.
 func benchRareByte() byte {
 	var f finder
 	pat := []byte("\r\n--" + benchBoundary)
@@ -703,7 +703,7 @@ func benchRareByte() byte {
 }
 
 // BenchmarkReadBoundaryFlood: one 4 MiB part of a single character of the
-// boundary, the one the finder filters on.
+// boundary, the one the finder filters on first.
 func BenchmarkReadBoundaryFlood(b *testing.B) {
 	benchReadLarge(b, benchLargeBody(bytes.Repeat([]byte{benchRareByte()}, benchFloodSize)))
 }
