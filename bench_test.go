@@ -726,6 +726,12 @@ func benchAdversarialInputs() []struct {
 		near = append(near, benchRandomBytes(rng.IntN(6))...)
 	}
 	pat := []byte("\r\n--" + benchBoundary)
+	// Runs of 300 of each byte of the boundary in turn: each is rare,
+	// then dense, so a filter on any one of them keeps giving up.
+	var runs []byte
+	for i := 0; len(runs) < benchFloodSize; i++ {
+		runs = append(runs, bytes.Repeat([]byte{benchBoundary[i%len(benchBoundary)]}, 300)...)
+	}
 	// Long preamble: 4 MiB of 80-byte lines before an empty part.
 	pre := bytes.Repeat([]byte(strings.Repeat("p", 78)+"\r\n"), benchFloodSize/80)
 	pre = append(pre, "--"+benchBoundary+"\r\n\r\n\r\n--"+benchBoundary+"--\r\n"...)
@@ -738,6 +744,7 @@ func benchAdversarialInputs() []struct {
 		// The byte before the boundary's last: a Horspool shift of one.
 		{"skip1-byte-flood", benchLargeBody(bytes.Repeat([]byte{pat[len(pat)-2]}, benchFloodSize)), random},
 		{"crlf-flood", benchLargeBody(bytes.Repeat([]byte("\r\n"), benchFloodSize/2)), random},
+		{"boundary-byte-runs", benchLargeBody(runs[:benchFloodSize]), random},
 		{"long-preamble", pre, benchLargeBody(benchRandomBytes(len(pre) - len(random) + benchFloodSize))},
 	}
 	return out

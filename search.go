@@ -87,22 +87,24 @@ func (f *finder) index(s []byte) int {
 	from := 0
 	chosen := false // f.cur was chosen by a count in this call
 	for {
-		i, ok := f.filter(s, from, f.cur)
+		i, dense, ok := f.filter(s, from, f.cur)
 		if ok || i < 0 {
 			return i
 		}
 		// The filter gave up at i: no delimiter starts before it. Count
-		// the delimiter's bytes ahead, in a window of at most four times
-		// the bytes the filter has moved past (at least countMin): the
-		// filter gave up after a hit every few dozen bytes, each costing
-		// more than counting a dozen bytes, so counting never costs more
-		// than a few times the scan it steers; and not when a byte chosen
-		// by a count has just failed, which a count right away would
-		// only repeat.
-		ran := i - from
-		if !chosen || ran >= countMax {
-			n := min(max(4*ran, countMin), countMax, len(s)-i)
-			if f.choose(s[i : i+n]) {
+		// the delimiter's bytes ahead, in a window of four times the
+		// stretch where the filter hit (from its first false hit, dense,
+		// to i; at least countMin, at most countMax): the filter hit at
+		// least every 64 bytes there, each hit costing about as much as
+		// counting a dozen bytes, so counting costs at most a few times
+		// the filtering it replaces. A filter byte that was rare, then
+		// dense in a short run (a flood of it after ordinary data) gets a
+		// small count, around that run, which finds a byte absent there.
+		// No count when a byte chosen by a count has just failed: a count
+		// right away would only repeat.
+		if !chosen || i-from >= countMax {
+			n := min(max(4*(i-dense), countMin), countMax, len(s)-i)
+			if f.choose(s[i:], n) {
 				from, chosen = i, true
 				continue
 			}
@@ -121,11 +123,16 @@ func (f *finder) index(s []byte) int {
 	}
 }
 
-// choose makes the delimiter byte least frequent in w the filter, and
+// choose makes the delimiter byte least frequent in s[:n] the filter, and
 // reports whether it is rare enough for one: at most one hit in 64 bytes,
 // the rate at which filter gives up. Ties go to the byte least likely in
-// text.
-func (f *finder) choose(w []byte) bool {
+// text; but among bytes absent from s[:n], to one absent from the next
+// countMax bytes too, or else to the one that occurs there last, so that
+// data made of runs of delimiter bytes (each rare, then dense in turn)
+// keeps one filter for as long as it can: looking ahead costs one
+// IndexByte per delimiter byte, at most, each over at most countMax bytes.
+func (f *finder) choose(s []byte, n int) bool {
+	w := s[:n]
 	// Two tallies, so that a run of one byte does not chain every
 	// increment on the one before.
 	var tally [2][256]uint16
@@ -147,16 +154,35 @@ func (f *finder) choose(w []byte) bool {
 	if bestN*64 > len(w) {
 		return false
 	}
+	if bestN == 0 && n < len(s) {
+		ahead := s[n:min(len(s), n+countMax)]
+		far := -1
+		for j := len(f.pat) - 1; j >= 0; j-- {
+			c := f.pat[j]
+			if tally[0][c] != 0 || tally[1][c] != 0 {
+				continue // present in w, or looked at already
+			}
+			tally[0][c] = 1
+			d := bytes.IndexByte(ahead, c)
+			if d < 0 {
+				best = j
+				break
+			}
+			if d > far {
+				best, far = j, d
+			}
+		}
+	}
 	f.cur = best
 	return true
 }
 
 // filter looks for the delimiter in s from index from, filtering on the
-// byte at index rare of the pattern with IndexByte. It returns (index,
-// true) when it finds it, (-1, true) when s has none, or (i, false) when
-// the filter gave up: too many false hits, and no delimiter starts before
-// s[i].
-func (f *finder) filter(s []byte, from, rare int) (int, bool) {
+// byte at index rare of the pattern with IndexByte. It returns (index, _,
+// true) when it finds it, (-1, _, true) when s has none, or (i, dense,
+// false) when the filter gave up: too many false hits, the first at dense,
+// and no delimiter starts before s[i].
+func (f *finder) filter(s []byte, from, rare int) (i, dense int, ok bool) {
 	pat := f.pat
 	c := pat[rare]
 	first, last := pat[0], pat[len(pat)-1]
@@ -167,25 +193,28 @@ func (f *finder) filter(s []byte, from, rare int) (int, bool) {
 	for i < limit {
 		j := bytes.IndexByte(s[i:limit], c)
 		if j < 0 {
-			return -1, true
+			return -1, 0, true
 		}
 		i += j
 		st := i - rare
 		if s[st] == first && s[st+len(pat)-1] == last && string(s[st:st+len(pat)]) == string(pat) {
-			return st, true
+			return st, 0, true
+		}
+		if fails == 0 {
+			dense = st
 		}
 		fails++
 		// Allow about one false hit per 64 bytes scanned before giving
 		// up on the filter for the rest of s: each hit costs a call and
 		// a comparison, and bodies full of near-delimiters (a boundary
-		// prefix every few bytes) hit every few dozen bytes, where the
-		// Horspool scan is 2.5 times faster.
+		// prefix every few bytes) hit every few dozen bytes, where
+		// another byte, or the Horspool scan, does better.
 		if fails > 4+((i-from)>>6) {
-			return st + 1, false
+			return st + 1, dense, false
 		}
 		i++
 	}
-	return -1, true
+	return -1, 0, true
 }
 
 // partialSuffix returns the length of the longest suffix of s that is a
