@@ -122,6 +122,11 @@ func TestFinderAtEveryTurn(t *testing.T) {
 	for i := range shapes["every byte"] {
 		shapes["every byte"][i] = pat[rng.IntN(len(pat))]
 	}
+	var runs []byte // each byte rare, then dense, in turn: counts and look-aheads
+	for i := 0; len(runs) < n; i++ {
+		runs = append(runs, bytes.Repeat([]byte{boundary[i%len(boundary)]}, 50+i%7*40)...)
+	}
+	shapes["byte runs"] = runs
 	var at []int
 	for _, base := range []int{0, stretch, 2 * stretch} {
 		for p := max(base-100, 0); p < base+600 && p+len(pat) <= len(shapes["prefixes"]); p++ {
