@@ -229,7 +229,9 @@ func TestHandlerChangesetOverBudget(t *testing.T) {
 		part("1", "GET /a HTTP/1.1\r\n"),
 		part("2", "GET /b HTTP/1.1\r\n"),
 	), part("3", "GET /c HTTP/1.1\r\n"))
-	got, _ := serveTree(t, inner, HandlerOptions{Changesets: true, MaxBufferedBytes: 100 << 10}, nil, body)
+	// One call at a time: were call 3 to run first, its 64 KiB held behind
+	// the changeset would make call 1 the one past the budget.
+	got, _ := serveTree(t, inner, HandlerOptions{Changesets: true, MaxBufferedBytes: 100 << 10, Concurrency: 1}, nil, body)
 	if len(got) != 2 || got[0].ContentID != "response-2" || got[0].Status != 500 || got[1].Status != 200 {
 		t.Errorf("got %d parts (%q %d, ...), want the changeset failed with 500 at call 2, and call 3 answered", len(got), got[0].ContentID, got[0].Status)
 	}
