@@ -1,6 +1,9 @@
 package mixed
 
-import "strconv"
+import (
+	"encoding/binary"
+	"strconv"
+)
 
 // The character classes and checks that both layers share, multipart
 // headers and embedded HTTP messages, so that every reader and writer of
@@ -101,4 +104,34 @@ func quote(s string) string {
 		s = s[:maxQuoted] + "..."
 	}
 	return strconv.Quote(s)
+}
+
+// tokenIs reports whether name, a token, equals lower under ASCII case
+// folding. lower is made of lower-case letters and '-' and is at least 8
+// bytes long. It compares eight bytes at a time, lowering each byte of
+// name by setting its bit 0x20: that lowers the letters, leaves '-', and
+// makes no other token byte a letter or '-' (only CR, which no token
+// holds, becomes '-').
+func tokenIs(name []byte, lower string) bool {
+	n := len(name)
+	if n != len(lower) || n < 8 {
+		return false
+	}
+	const fold = 0x2020202020202020
+	for i := 0; i < n; i += 8 {
+		if i > n-8 {
+			i = n - 8 // the last word overlaps the one before
+		}
+		if binary.LittleEndian.Uint64(name[i:])|fold != le64(lower[i:]) {
+			return false
+		}
+	}
+	return true
+}
+
+// le64 reads the first eight bytes of s as a little-endian word.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }

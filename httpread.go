@@ -3,7 +3,9 @@ package mixed
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"net/http"
 	"strconv"
 )
@@ -64,7 +66,8 @@ import (
 // message, its body included, fails with an error wrapping
 // [http.ErrBodyReadAfterClose], rather than return the next part's bytes.
 type MessageReader struct {
-	opts MessageOptions
+	opts      MessageOptions
+	defaulted bool // opts holds the defaults for its zero fields
 
 	// lease is shared by the body adapters (httpBody) made from the
 	// current message, which other goroutines may own; nil while none
@@ -125,10 +128,17 @@ func (m *MessageReader) Reset(src io.Reader) {
 		l.mu.Unlock()
 		m.lease = nil
 	}
-	m.opts = m.opts.withDefaults()
+	if !m.defaulted {
+		// Once: the options never change after.
+		m.opts, m.defaulted = m.opts.withDefaults(), true
+	}
 	m.src = src
 	m.part = refOf(src)
-	m.cr, _ = src.(chunkReader)
+	if m.part.p != nil {
+		m.cr = m.part.p // spares the assertion to an interface type
+	} else {
+		m.cr, _ = src.(chunkReader)
+	}
 	m.rest, m.rerr, m.off = nil, nil, 0
 	m.state, m.err = msgHead, nil
 	m.head = m.head[:0]
@@ -148,7 +158,12 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 		return nil, errZeroMessageReader
 	}
 	r := &m.req
-	*r = Request{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	// Field by field, keeping the Headers' memory: assigning a whole
+	// Request costs a copy of it and a bulk write barrier per message.
+	r.Method, r.Target = nil, nil
+	r.ProtoMajor, r.ProtoMinor, r.form = 0, 0, 0
+	r.ContentLength, r.Chunked = 0, false
+	r.Body = &m.body
 	r.Trailer.Reset()
 	m.trailer = &r.Trailer
 	if err := m.readHead(true); err != nil {
@@ -221,7 +236,11 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 		return nil, errZeroMessageReader
 	}
 	r := &m.resp
-	*r = Response{Header: r.Header, Trailer: r.Trailer, Body: &m.body}
+	// As in ReadRequest, field by field.
+	r.ProtoMajor, r.ProtoMinor, r.StatusCode = 0, 0, 0
+	r.Reason = nil
+	r.ContentLength, r.Chunked = 0, false
+	r.Body = &m.body
 	r.Trailer.Reset()
 	m.trailer = &r.Trailer
 	if err := m.readHead(false); err != nil {
@@ -537,6 +556,65 @@ func parseVersion(v []byte) (major, minor int, ok bool) {
 }
 
 func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
+	// The fast path, for the request lines peers send: a token method
+	// (not CONNECT), one space, an origin-form target of bytes above
+	// the space but DEL, with valid escapes, and " HTTP/1.x" or nothing.
+	// Any other line, errors included, takes the general path below.
+	sp := 0
+	for sp < len(line) && tokenTable[line[sp]] {
+		sp++
+	}
+	if sp > 0 && sp+1 < len(line) && line[sp] == ' ' && line[sp+1] == '/' && string(line[:sp]) != "CONNECT" {
+		if end := targetEnd(line, sp+1); end == len(line) || line[end] == ' ' {
+			major, minor, ok := 1, 1, true
+			if end < len(line) {
+				major, minor, ok = parseVersion(line[end+1:])
+			}
+			if ok {
+				r.Method = line[:sp:sp]
+				r.Target = line[sp+1 : end : end]
+				r.ProtoMajor, r.ProtoMinor = major, minor
+				r.form = originForm
+				return nil
+			}
+		}
+	}
+	return m.parseRequestLineSlow(r, line)
+}
+
+// targetEnd returns the end of the run of request-target bytes that
+// starts at b[i]: bytes above the space but DEL, '%' followed by two hex
+// digits. It looks at eight bytes at a time.
+func targetEnd(b []byte, i int) int {
+	for {
+		if i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			d := x ^ (0x7f * swarLo)
+			p := x ^ ('%' * swarLo)
+			// The lowest set bit is exact: see ctlBytes.
+			m := ((x-0x21*swarLo)&^x | (d-swarLo)&^d | (p-swarLo)&^p) & swarHi
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] > ' ' && b[i] != 0x7f && b[i] != '%' {
+				i++
+			}
+			if i == len(b) {
+				return i
+			}
+		}
+		if b[i] != '%' || i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+			return i
+		}
+		i += 3
+	}
+}
+
+// parseRequestLineSlow parses any request line, and gives each error.
+func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 	base := m.headOffset()
 	if i := bytes.IndexByte(line, '\r'); i >= 0 {
 		return syntaxErr(base+int64(i), ErrSyntax, "bare CR in request line")
@@ -649,45 +727,12 @@ func fieldNameErr(line []byte, off int64) error {
 // the body state. It returns the ContentLength to report. http10 reports
 // an HTTP/1.0 message, which cannot be chunked.
 func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
-	cl := int64(-1)
-	var clv []byte
-	te := false
 	base := m.headOffset()
-	for _, f := range h.fields {
-		name := h.bytes(f.name)
-		if len(name) < len("Content-Length") || name[0]|0x20 != 'c' && name[0]|0x20 != 't' {
-			continue
-		}
-		switch len(name) {
-		case len("Content-Length"):
-			if !equalFoldString(name, "Content-Length") {
-				continue
-			}
-			v := h.bytes(f.value)
-			voff := base + int64(f.value.start)
-			if clv != nil {
-				if string(clv) != string(v) {
-					return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" differs from "+quote(string(clv)))
-				}
-				continue
-			}
-			n, ok := parseContentLength(v)
-			if !ok {
-				return 0, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" is not a non-negative decimal int64")
-			}
-			cl, clv = n, v
-		case len("Transfer-Encoding"):
-			if !equalFoldString(name, "Transfer-Encoding") {
-				continue
-			}
-			v := h.bytes(f.value)
-			if te || !equalFoldString(v, "chunked") {
-				return 0, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
-			}
-			te = true
-		}
+	cl, hasCL, te, err := framingFields(h, base)
+	if err != nil {
+		return 0, err
 	}
-	if te && clv != nil {
+	if te && hasCL {
 		return 0, syntaxErr(base, ErrFramingConflict, "both Content-Length and Transfer-Encoding")
 	}
 	if te && http10 {
@@ -712,11 +757,83 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	case te:
 		m.state = msgChunkSize
 		return -1, nil
-	case clv != nil:
+	case hasCL:
 		m.state, m.remain = msgLength, cl
 		return cl, nil
 	}
 	return -1, nil // msgRest
+}
+
+// framingFields returns the Content-Length of h (-1 if none) and whether
+// it has one, and whether it has Transfer-Encoding: chunked, or the error
+// of a bad or conflicting value. base is the stream offset of h.buf[0].
+// The names are tokens, read by parseHead, so tokenIs applies. The loop
+// looks for the common case, at most one Content-Length and no
+// Transfer-Encoding, and leaves the others to framingSlow.
+func framingFields(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
+	at := -1
+	for i := range h.fields {
+		f := &h.fields[i]
+		switch f.name.end - f.name.start {
+		case uint32(len("Content-Length")):
+			if tokenIs(h.bytes(f.name), "content-length") {
+				if at >= 0 {
+					return framingSlow(h, base)
+				}
+				at = i
+			}
+		case uint32(len("Transfer-Encoding")):
+			if tokenIs(h.bytes(f.name), "transfer-encoding") {
+				return framingSlow(h, base)
+			}
+		}
+	}
+	if at < 0 {
+		return -1, false, false, nil
+	}
+	n, ok := parseContentLength(h.bytes(h.fields[at].value))
+	if !ok {
+		return framingSlow(h, base)
+	}
+	return n, true, false, nil
+}
+
+// framingSlow is framingFields for any head: several Content-Length
+// fields, a Transfer-Encoding, a bad value.
+func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
+	cl = -1
+	var clv []byte
+	for _, f := range h.fields {
+		switch int(f.name.end - f.name.start) {
+		case len("Content-Length"):
+			if !tokenIs(h.bytes(f.name), "content-length") {
+				continue
+			}
+			v := h.bytes(f.value)
+			voff := base + int64(f.value.start)
+			if clv != nil {
+				if string(clv) != string(v) {
+					return 0, false, false, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" differs from "+quote(string(clv)))
+				}
+				continue
+			}
+			n, ok := parseContentLength(v)
+			if !ok {
+				return 0, false, false, syntaxErr(voff, ErrBadContentLength, "Content-Length "+quote(string(v))+" is not a non-negative decimal int64")
+			}
+			cl, clv = n, v
+		case len("Transfer-Encoding"):
+			if !tokenIs(h.bytes(f.name), "transfer-encoding") {
+				continue
+			}
+			v := h.bytes(f.value)
+			if te || !equalFoldString(v, "chunked") {
+				return 0, false, false, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
+			}
+			te = true
+		}
+	}
+	return cl, clv != nil, te, nil
 }
 
 // httpField checks one field line of an HTTP head as parseHTTPFields does,
@@ -758,39 +875,89 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 	return vs, ve, nil
 }
 
-// scanHTTPFields is parseHTTPFields with one scan of each line.
+// scanHTTPFields is parseHTTPFields in one pass over the field lines.
+// Each line first takes the fast path, which reads the lines peers send:
+// a token name, a colon, a value free of control characters but HTAB,
+// then CRLF or LF. Any other line (a bad one, or one that the end of b
+// cuts) is read again by the general line scanner and httpField, so that
+// what a line means and the error it gives never depend on the path.
 func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
 	b := h.buf
-	var s lineState
 	for pos < len(b) {
-		s.start(pos)
-		end, next := len(b), len(b)
-		if nl := scanLine(b, &s); nl >= 0 {
-			end, next = nl, nl+1
-		} else if partial {
-			return -1, nil
+		switch b[pos] {
+		case '\n':
+			return pos + 1, nil
+		case '\r':
+			if pos+1 < len(b) && b[pos+1] == '\n' {
+				return pos + 2, nil
+			}
 		}
-		if end > pos && b[end-1] == '\r' {
-			end--
+		// The name: token bytes up to the colon.
+		i := tokenEnd(b, pos)
+		if i > pos && i < len(b) && b[i] == ':' {
+			colon := i
+			if eol := valueEnd(b, colon+1); eol >= 0 {
+				next := eol + 1
+				if b[eol] == '\r' {
+					next++
+				}
+				vs, ve := colon+1, eol
+				for vs < ve && isWS(b[vs]) {
+					vs++
+				}
+				for ve > vs && isWS(b[ve-1]) {
+					ve--
+				}
+				if len(h.fields) == maxFields {
+					return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+				}
+				h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
+				pos = next
+				continue
+			}
 		}
-		if end == pos {
-			return next, nil
+		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
+		if done {
+			return next, err
 		}
-		line := b[pos:end]
-		loff := off + int64(pos)
-		vs, ve, err := httpField(line, s.relative(pos), loff)
-		if err != nil {
-			return 0, err
-		}
-		if len(h.fields) == maxFields {
-			return 0, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
-		}
-		p := uint32(pos)
-		h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
 		pos = next
 	}
 	if partial {
 		return -1, nil
 	}
 	return len(b), nil
+}
+
+// slowHTTPField reads the line at b[pos] of h.buf with scanLine and
+// httpField, which scanHTTPFields's fast path does not read: it returns
+// where the next line starts, or with done what scanHTTPFields returns.
+func slowHTTPField(h *Header, pos int, off int64, maxFields int, partial bool) (next int, done bool, err error) {
+	b := h.buf
+	var s lineState
+	s.start(pos)
+	end := len(b)
+	next = len(b)
+	if nl := scanLine(b, &s); nl >= 0 {
+		end, next = nl, nl+1
+	} else if partial {
+		return -1, true, nil
+	}
+	if end > pos && b[end-1] == '\r' {
+		end--
+	}
+	if end == pos {
+		return next, true, nil
+	}
+	line := b[pos:end]
+	loff := off + int64(pos)
+	vs, ve, err := httpField(line, s.relative(pos), loff)
+	if err != nil {
+		return 0, true, err
+	}
+	if len(h.fields) == maxFields {
+		return 0, true, syntaxErr(loff, ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
+	}
+	p := uint32(pos)
+	h.fields = append(h.fields, field{span{p, p + uint32(s.colon-pos)}, span{p + uint32(vs), p + uint32(ve)}})
+	return next, false, nil
 }

@@ -1,8 +1,12 @@
 package mixed
 
 import (
+	"fmt"
+	"math/bits"
+	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 )
 
@@ -93,4 +97,179 @@ func TestSpecialBytes(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestCtlBytes(t *testing.T) {
+	// The lowest marked byte is the first control byte or DEL, whatever
+	// its neighbours, so that no borrow from a lower byte shifts it.
+	isCtl := func(c byte) bool { return c < 0x20 || c == 0x7f }
+	for _, fill := range []byte{'A', 0, 0xff, 0x7f, 0x20, 0x1f, 0x80, 0x7e, 0x21} {
+		for c := range 256 {
+			for pos := range 8 {
+				x := uint64(fill) * swarLo &^ (0xff << (8 * pos))
+				x |= uint64(c) << (8 * pos)
+				want := 8
+				for i := range 8 {
+					if isCtl(byte(x >> (8 * i))) {
+						want = i
+						break
+					}
+				}
+				m := ctlBytes(x)
+				got := bits.TrailingZeros64(m) >> 3
+				if m&^swarHi != 0 || got != want {
+					t.Fatalf("byte %#x at %d among %#x: mask %#x gives %d, want %d", c, pos, fill, m, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestScanHTTPFieldsFastPath checks that scanHTTPFields, whose fast path
+// reads most lines, reads every head as its general path alone does
+// (slowHTTPField for each line): the same fields, end and error.
+func TestScanHTTPFieldsFastPath(t *testing.T) {
+	pieces := []string{
+		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
+		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
+		"(", "\"etag/1\"", "12345678", "é",
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		var b []byte
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 40).Draw(t, "pieces") {
+			b = append(b, p...)
+		}
+		pos := rapid.IntRange(0, len(b)).Draw(t, "pos")
+		maxFields := rapid.IntRange(1, 5).Draw(t, "maxFields")
+		partial := rapid.Bool().Draw(t, "partial")
+		const off = 1000
+
+		got := Header{buf: b}
+		gend, gerr := scanHTTPFields(&got, pos, off, maxFields, partial)
+
+		want := Header{buf: b}
+		wend, werr := func() (int, error) {
+			p := pos
+			for p < len(b) {
+				next, done, err := slowHTTPField(&want, p, off, maxFields, partial)
+				if done {
+					return next, err
+				}
+				p = next
+			}
+			if partial {
+				return -1, nil
+			}
+			return len(b), nil
+		}()
+		if gend != wend || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%q from %d: end %d, error %v; want %d, %v", b, pos, gend, gerr, wend, werr)
+		}
+		if diff := cmp.Diff(want.fields, got.fields, cmp.AllowUnexported(field{}, span{})); diff != "" {
+			t.Fatalf("%q from %d: fields (-want +got):\n%s", b, pos, diff)
+		}
+	})
+}
+
+// TestTokenIs checks tokenIs against equalFoldString on every token that
+// differs from the names framing looks for in one byte, in any case.
+func TestTokenIs(t *testing.T) {
+	for _, lower := range []string{"content-length", "transfer-encoding", "abcdefgh", "abcdefghi"} {
+		for _, cased := range []string{lower, strings.ToUpper(lower), strings.ToTitle(lower[:1]) + lower[1:]} {
+			for pos := range len(cased) {
+				for c := range 256 {
+					name := []byte(cased)
+					name[pos] = byte(c)
+					if !isToken(name) {
+						continue
+					}
+					if got, want := tokenIs(name, lower), equalFoldString(name, lower); got != want {
+						t.Errorf("tokenIs(%q, %q) = %v, want %v", name, lower, got, want)
+					}
+				}
+			}
+			if tokenIs([]byte(cased[:len(cased)-1]), lower) || tokenIs([]byte(cased+"s"), lower) {
+				t.Errorf("tokenIs matches a name of another length than %q", lower)
+			}
+		}
+	}
+}
+
+// TestParseRequestLineFastPath checks that parseRequestLine, whose fast
+// path reads most request lines, reads every line as its general path
+// alone does: the same request or the same error.
+func TestParseRequestLineFastPath(t *testing.T) {
+	methods := []string{"GET", "PUT", "CONNECT", "OPTIONS", "G\x00T", "", "M(", "é"}
+	seps := []string{" ", " ", "  ", "\t", "\r", ""}
+	targets := []string{
+		"/", "/a/b", "/calendar/v3/events/12", "?q=1", "%", "%2F", "%g0", "%2", "%%41", "*",
+		"\r", "\t", "\x7f", "\x80", "é", "x:y", "http://h/", "\"", "12345678", "~-_.",
+	}
+	versions := []string{"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 ", "HTTP/1.", "http/1.1", "HTTP/1.1\r", ""}
+	opts := []MessageOptions{{}, {AllowAbsoluteTargets: true, AllowRelativeTargets: true}}
+	check := func(t interface{ Fatalf(string, ...any) }, line []byte, o MessageOptions) {
+		o = o.withDefaults()
+		fast := &MessageReader{opts: o, headOff: 7}
+		slow := &MessageReader{opts: o, headOff: 7}
+		var got, want Request
+		gerr := fast.parseRequestLine(&got, line)
+		werr := slow.parseRequestLineSlow(&want, line)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
+		}
+		if gerr == nil {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Request{}, Header{})); diff != "" {
+				t.Fatalf("%q: request (-want +got):\n%s", line, diff)
+			}
+		}
+	}
+	// Every line of one piece of each kind (a target after a slash too,
+	// as the fast path wants), then longer targets.
+	var oneTargets []string
+	for _, p := range append(targets, "") {
+		oneTargets = append(oneTargets, p, "/"+p)
+	}
+	for _, method := range methods {
+		for _, sep := range seps {
+			for _, target := range oneTargets {
+				for _, sep2 := range append(seps, "-") {
+					for _, v := range versions {
+						line := method + sep + target
+						if sep2 != "-" {
+							line += sep2 + v
+						}
+						for _, o := range opts {
+							check(t, []byte(line), o)
+						}
+					}
+				}
+			}
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		line := []byte(rapid.SampledFrom(methods).Draw(t, "method") + rapid.SampledFrom(seps).Draw(t, "sep"))
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(targets), 0, 5).Draw(t, "target") {
+			line = append(line, p...)
+		}
+		if rapid.Bool().Draw(t, "version") {
+			line = append(line, rapid.SampledFrom(seps).Draw(t, "sep2")+rapid.SampledFrom(versions).Draw(t, "v")...)
+		}
+		check(t, line, rapid.SampledFrom(opts).Draw(t, "opts"))
+	})
+}
+
+// TestTokenEnd checks tokenEnd against a byte-at-a-time loop.
+func TestTokenEnd(t *testing.T) {
+	alphabet := []byte{'a', 'Z', '5', '-', '_', '!', '~', ':', ' ', '\r', 0x80, 0x7f, '(', 0}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 40).Draw(t, "b")
+		i := rapid.IntRange(0, len(b)).Draw(t, "i")
+		want := i
+		for want < len(b) && tokenTable[b[want]] {
+			want++
+		}
+		if got := tokenEnd(b, i); got != want {
+			t.Fatalf("tokenEnd(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	})
 }
