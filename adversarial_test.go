@@ -28,7 +28,7 @@ func checkElapsed(t *testing.T, start time.Time) {
 }
 
 // boundary70 is a boundary of the maximum length whose first byte is also
-// the byte the finder is likely to pick as rare, so that every prefix of it
+// the byte the finder is likely to pick as rare first, so that every prefix of it
 // in a body is a false hit of the filter.
 var boundary70 = "Q" + strings.Repeat("z9_X-", 14)[:69]
 

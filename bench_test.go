@@ -694,16 +694,16 @@ func BenchmarkReadBatchLF(b *testing.B) {
 const benchFloodSize = 4 << 20
 
 // benchRareByte is the byte of the boundary the Reader's finder filters
-// on: a flood of it is the worst case for a rare-byte filter.
+// on first: a flood of it is the worst case for a rare-byte filter.
 func benchRareByte() byte {
 	var f finder
 	pat := []byte("\r\n--" + benchBoundary)
 	f.reset(pat, 4)
-	return pat[f.rare]
+	return pat[f.first]
 }
 
 // BenchmarkReadBoundaryFlood: one 4 MiB part of a single character of the
-// boundary, the one the finder filters on.
+// boundary, the one the finder filters on first.
 func BenchmarkReadBoundaryFlood(b *testing.B) {
 	benchReadLarge(b, benchLargeBody(bytes.Repeat([]byte{benchRareByte()}, benchFloodSize)))
 }
@@ -726,6 +726,12 @@ func benchAdversarialInputs() []struct {
 		near = append(near, benchRandomBytes(rng.IntN(6))...)
 	}
 	pat := []byte("\r\n--" + benchBoundary)
+	// Runs of 300 of each byte of the boundary in turn: each is rare,
+	// then dense, so a filter on any one of them keeps giving up.
+	var runs []byte
+	for i := 0; len(runs) < benchFloodSize; i++ {
+		runs = append(runs, bytes.Repeat([]byte{benchBoundary[i%len(benchBoundary)]}, 300)...)
+	}
 	// Long preamble: 4 MiB of 80-byte lines before an empty part.
 	pre := bytes.Repeat([]byte(strings.Repeat("p", 78)+"\r\n"), benchFloodSize/80)
 	pre = append(pre, "--"+benchBoundary+"\r\n\r\n\r\n--"+benchBoundary+"--\r\n"...)
@@ -738,6 +744,7 @@ func benchAdversarialInputs() []struct {
 		// The byte before the boundary's last: a Horspool shift of one.
 		{"skip1-byte-flood", benchLargeBody(bytes.Repeat([]byte{pat[len(pat)-2]}, benchFloodSize)), random},
 		{"crlf-flood", benchLargeBody(bytes.Repeat([]byte("\r\n"), benchFloodSize/2)), random},
+		{"boundary-byte-runs", benchLargeBody(runs[:benchFloodSize]), random},
 		{"long-preamble", pre, benchLargeBody(benchRandomBytes(len(pre) - len(random) + benchFloodSize))},
 	}
 	return out
@@ -754,6 +761,31 @@ func BenchmarkAdversarial(b *testing.B) {
 			data []byte
 		}{{"attack", c.attack}, {"twin", c.twin}} {
 			m := newBenchMixedBatch(nil)
+			if _, err := m.read(in.data); err != nil {
+				b.Fatalf("%s/%s: %v", c.name, in.name, err)
+			}
+			b.Run("case="+c.name+"/input="+in.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(in.data)))
+				for b.Loop() {
+					if _, err := m.read(in.data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAdversarialBytes is BenchmarkAdversarial for the in-memory
+// BytesReader, whose searches run over the whole remaining body at once.
+func BenchmarkAdversarialBytes(b *testing.B) {
+	for _, c := range benchAdversarialInputs() {
+		for _, in := range []struct {
+			name string
+			data []byte
+		}{{"attack", c.attack}, {"twin", c.twin}} {
+			var m benchBytesBatch
 			if _, err := m.read(in.data); err != nil {
 				b.Fatalf("%s/%s: %v", c.name, in.name, err)
 			}

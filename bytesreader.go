@@ -14,9 +14,11 @@ import "io"
 //     not modified, after NextPart and Reset too. ReadChunk returns the
 //     rest of a body as a single view.
 //   - [Part.Read] copies body bytes into the caller's buffer.
-//   - Header names and values ([Part].Header) are views into the Header's
-//     own buffer, valid until the next call to NextPart or Reset, as with a
-//     Reader.
+//   - Header names and values ([Part].Header) are views of data too,
+//     not copies, valid as long as data is not modified; except a value
+//     unfolded from folded lines, which is assembled in the Header's own
+//     buffer and valid until the next call to NextPart or Reset, as with a
+//     Reader (see [Header]).
 //   - The Part itself is reused: valid until the next NextPart or Reset.
 //
 // data must not be modified while the BytesReader reads it.
@@ -51,7 +53,8 @@ func NewBytesReaderOptions(data []byte, boundary string, opts ReaderOptions) *By
 
 // Reset discards the BytesReader's state and makes it read data, keeping
 // its options. Views of the previous data stay what they were (subslices
-// of it); Header views do not. A BytesReader reset for every body
+// of it); Header views of the Header's own buffer (unfolded values) do
+// not. A BytesReader reset for every body
 // allocates nothing in steady state.
 func (br *BytesReader) Reset(data []byte, boundary string) {
 	mr := &br.r
@@ -63,11 +66,15 @@ func (br *BytesReader) Reset(data []byte, boundary string) {
 	mr.buf = data[:len(data):len(data)]
 	mr.w = len(data)
 	mr.rerr = io.EOF
+	// Header lines are subslices of mr.buf: the Header keeps views of
+	// them (Header.addView) rather than copies.
+	mr.part.Header.ext = mr.buf
 }
 
 // NextPart returns the next part, or [io.EOF] after the close delimiter,
 // as [Reader.NextPart] does. The Part and its Header are valid until the
-// next call to NextPart or Reset; its body views are subslices of data.
+// next call to NextPart or Reset; its body views, and its header views but
+// unfolded values, are subslices of data.
 func (br *BytesReader) NextPart() (*Part, error) {
 	if br.r.src == nil {
 		return nil, errZeroBytesReader

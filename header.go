@@ -23,22 +23,63 @@ import (
 // the caller builds, until the next call that modifies it. Use [Header.Clone]
 // or copy the bytes to keep them longer.
 //
+// The Header of a Part of a [BytesReader] does not copy its fields: a name,
+// and a value written on one line, are views of the BytesReader's data,
+// which stay valid, and keep their contents, as long as data is not
+// modified, after NextPart too. A value unfolded from several lines is
+// assembled in the Header's buffer and, like anything the caller adds or
+// sets, valid until the next NextPart or Reset. Code that does not know
+// which it holds can count on the shorter lifetime.
+//
 // The zero value is an empty Header ready to use. Adding fields to a Header
 // that has been [Header.Reset] reuses its memory, so that building one header
 // per part allocates nothing in steady state.
 type Header struct {
 	buf    []byte
 	fields []field
+	// ext is memory the Header does not own, the input of a BytesReader:
+	// spans marked with extBit are views of it (see addView).
+	ext []byte
 }
 
 type field struct {
 	name, value span
 }
 
+// A span is a name or value: buf[start:end], or ext[start&^extBit :
+// end&^extBit] when start has extBit set (then end has it too).
 type span struct{ start, end uint32 }
 
+const extBit = 1 << 31
+
 func (h *Header) bytes(s span) []byte {
+	if s.start&extBit != 0 {
+		start, end := s.start&^extBit, s.end&^extBit
+		return h.ext[start:end:end]
+	}
 	return h.buf[s.start:s.end:s.end]
+}
+
+// addView appends a field whose name and value are subslices of h.ext,
+// as views, without copying them; or copies them like AddBytes when h has
+// no ext or they lie beyond what a span can mark. The caller guarantees
+// that they are subslices of h.ext, so that their offsets in it are the
+// differences of the capacities.
+func (h *Header) addView(name, value []byte) {
+	if h.ext == nil {
+		h.AddBytes(name, value)
+		return
+	}
+	ns, vs := cap(h.ext)-cap(name), cap(h.ext)-cap(value)
+	ne, ve := ns+len(name), vs+len(value)
+	if ns < 0 || vs < 0 || ne >= extBit || ve >= extBit || ne > len(h.ext) || ve > len(h.ext) {
+		h.AddBytes(name, value)
+		return
+	}
+	h.fields = append(h.fields, field{
+		span{uint32(ns) | extBit, uint32(ne) | extBit},
+		span{uint32(vs) | extBit, uint32(ve) | extBit},
+	})
 }
 
 // Reset removes every field and keeps the memory for reuse.
@@ -216,6 +257,14 @@ func parseHeaderLine(h *Header, line []byte, lineOff int64, maxFields int) error
 		}
 		if v := trimWS(line); len(v) > 0 {
 			f := &h.fields[len(h.fields)-1]
+			if f.value.start&extBit != 0 || int(f.value.end) != len(h.buf) {
+				// The value is a view of ext (or, which parsing never
+				// makes, not at the end of buf): copy it to the end of
+				// buf, where it can grow.
+				start := len(h.buf)
+				h.buf = append(h.buf, h.bytes(f.value)...)
+				f.value = span{uint32(start), uint32(len(h.buf))}
+			}
 			if f.value.end > f.value.start {
 				h.buf = append(h.buf, ' ')
 			}

@@ -152,7 +152,7 @@ func addMIMEField(h *Header, line []byte, found lineState, lineOff int64, maxFie
 	if len(h.fields) == maxFields {
 		return syntaxErr(lineOff, ErrTooManyFields, "")
 	}
-	h.AddBytes(name, trimWS(line[colon+1:]))
+	h.addView(name, trimWS(line[colon+1:]))
 	return nil
 }
 

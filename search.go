@@ -8,41 +8,40 @@ import "bytes"
 // bytes.Index filters candidates on the needle's first byte, which is CR or
 // LF: in text bodies, the shape of real batch payloads, that byte occurs every
 // few dozen bytes and the filter stops paying for itself. The finder instead
-// runs bytes.IndexByte on the byte of the boundary that is least likely in
-// text, and checks the whole delimiter only around its hits. If the data turn
-// out to be full of that byte too (an adversary can arrange it), it falls
-// back to a Horspool scan, which costs at most a table lookup per byte plus
-// one comparison of the delimiter where a window's last byte matches, so the
-// work stays linear whatever the input.
+// runs bytes.IndexByte on a byte of the delimiter that is rare in the data,
+// and checks the whole delimiter only around its hits. It starts with the
+// byte of the boundary least likely in text; when that one turns out to be
+// frequent (data full of it: an adversary can arrange it, and bodies full of
+// near-delimiters hold every early byte of the boundary), it counts the
+// delimiter's bytes in the data ahead and switches to the rarest, which it
+// keeps for the next searches (the next reads of a stream look like this
+// one). If every byte of the delimiter is frequent there, it falls back, for
+// a stretch, to a Horspool scan, which costs at most a table lookup per byte
+// plus one comparison of the delimiter where a window's last byte matches.
+// The work stays linear whatever the input: each count covers bytes the
+// search then moves past.
 type finder struct {
-	pat  []byte // the delimiter
-	rare int    // index in pat of the byte used as a filter
-	// rare2 is the index of a byte of another value, the filter once the
-	// first one fails (data full of the first filter byte), or -1.
-	rare2 int
+	pat []byte // the delimiter
+	// cur is the index in pat of the byte used as a filter; first is the
+	// one reset chooses from textRank.
+	cur, first int
 	// skip is the Horspool shift for each byte at the end of a window,
-	// the fallback for data full of the filter byte.
+	// the fallback for data full of every delimiter byte.
 	skip [256]uint8
 }
 
 func (f *finder) reset(pat []byte, boundaryStart int) {
 	f.pat = pat
-	f.rare = len(pat) - 1
+	f.first = len(pat) - 1
 	best := 256
 	// Only the boundary itself is considered: CR, LF and '-' are common
 	// in text (dates, negative numbers, separators).
 	for i := len(pat) - 1; i >= boundaryStart; i-- {
 		if r := int(textRank[pat[i]]); r < best {
-			best, f.rare = r, i
+			best, f.first = r, i
 		}
 	}
-	f.rare2 = -1
-	best = 256
-	for i := len(pat) - 1; i >= boundaryStart; i-- {
-		if r := int(textRank[pat[i]]); r < best && pat[i] != pat[f.rare] {
-			best, f.rare2 = r, i
-		}
-	}
+	f.cur = f.first
 	m := len(pat) // at most 4 + 70, so shifts fit a byte
 	for i := range f.skip {
 		f.skip[i] = uint8(m)
@@ -70,40 +69,123 @@ func (f *finder) horspool(s []byte) int {
 	return -1
 }
 
+// Bounds of the counts of delimiter bytes the finder makes when its filter
+// gives up (see index), and the length of a Horspool stretch.
+const (
+	countMin = 64
+	countMax = 4096
+	stretch  = 4096
+)
+
 // index returns the index of the first occurrence of the delimiter in s, or
 // -1. It does not report a delimiter that would extend past the end of s.
 func (f *finder) index(s []byte) int {
-	if len(s) < len(f.pat) {
+	m := len(f.pat)
+	if len(s) < m {
 		return -1
 	}
-	i, ok := f.filter(s, 0, f.rare)
-	if ok || i < 0 {
-		return i
-	}
-	// Data full of the first filter byte (a flood of one boundary
-	// character): a filter on another byte of the boundary skips it at
-	// the speed of IndexByte. i is where the first one gave up; no
-	// delimiter starts before it.
-	if f.rare2 >= 0 {
-		if i, ok = f.filter(s, i, f.rare2); ok || i < 0 {
+	from := 0
+	chosen := false // f.cur was chosen by a count in this call
+	for {
+		i, dense, ok := f.filter(s, from, f.cur)
+		if ok || i < 0 {
 			return i
 		}
+		// The filter gave up at i: no delimiter starts before it. Count
+		// the delimiter's bytes ahead, in a window of four times the
+		// stretch where the filter hit (from its first false hit, dense,
+		// to i; at least countMin, at most countMax): the filter hit at
+		// least every 64 bytes there, each hit costing about as much as
+		// counting a dozen bytes, so counting costs at most a few times
+		// the filtering it replaces. A filter byte that was rare, then
+		// dense in a short run (a flood of it after ordinary data) gets a
+		// small count, around that run, which finds a byte absent there.
+		// No count when a byte chosen by a count has just failed: a count
+		// right away would only repeat.
+		if !chosen || i-from >= countMax {
+			n := min(max(4*(i-dense), countMin), countMax, len(s)-i)
+			if f.choose(s[i:], n) {
+				from, chosen = i, true
+				continue
+			}
+		}
+		// Every byte of the delimiter is frequent here: a stretch of
+		// Horspool, then a count again.
+		end := min(len(s), i+stretch+m-1)
+		if k := f.horspool(s[i:end]); k >= 0 {
+			return i + k
+		}
+		if end == len(s) {
+			return -1
+		}
+		// horspool has tried every start up to end-m.
+		from, chosen = end-m+1, false
 	}
-	if k := f.horspool(s[i:]); k >= 0 {
-		return i + k
+}
+
+// choose makes the delimiter byte least frequent in s[:n] the filter, and
+// reports whether it is rare enough for one: at most one hit in 64 bytes,
+// the rate at which filter gives up. Ties go to the byte least likely in
+// text; but among bytes absent from s[:n], to one absent from the next
+// countMax bytes too, or else to the one that occurs there last, so that
+// data made of runs of delimiter bytes (each rare, then dense in turn)
+// keeps one filter for as long as it can: looking ahead costs one
+// IndexByte per delimiter byte, at most, each over at most countMax bytes.
+func (f *finder) choose(s []byte, n int) bool {
+	w := s[:n]
+	// Two tallies, so that a run of one byte does not chain every
+	// increment on the one before.
+	var tally [2][256]uint16
+	k := 0
+	for ; k+2 <= len(w); k += 2 {
+		tally[0][w[k]]++
+		tally[1][w[k+1]]++
 	}
-	return -1
+	if k < len(w) {
+		tally[0][w[k]]++
+	}
+	best, bestN := -1, 0
+	for j, c := range f.pat {
+		n := int(tally[0][c]) + int(tally[1][c])
+		if best < 0 || n < bestN || n == bestN && textRank[c] < textRank[f.pat[best]] {
+			best, bestN = j, n
+		}
+	}
+	if bestN*64 > len(w) {
+		return false
+	}
+	if bestN == 0 && n < len(s) {
+		ahead := s[n:min(len(s), n+countMax)]
+		far := -1
+		for j := len(f.pat) - 1; j >= 0; j-- {
+			c := f.pat[j]
+			if tally[0][c] != 0 || tally[1][c] != 0 {
+				continue // present in w, or looked at already
+			}
+			tally[0][c] = 1
+			d := bytes.IndexByte(ahead, c)
+			if d < 0 {
+				best = j
+				break
+			}
+			if d > far {
+				best, far = j, d
+			}
+		}
+	}
+	f.cur = best
+	return true
 }
 
 // filter looks for the delimiter in s from index from, filtering on the
-// byte at index rare of the pattern with IndexByte. It returns (index,
-// true) when it finds it, (-1, true) when s has none, or (i, false) when
-// the filter gave up: too many false hits, and no delimiter starts before
-// s[i].
-func (f *finder) filter(s []byte, from, rare int) (int, bool) {
+// byte at index rare of the pattern with IndexByte. It returns (index, _,
+// true) when it finds it, (-1, _, true) when s has none, or (i, dense,
+// false) when the filter gave up: too many false hits, the first at dense,
+// and no delimiter starts before s[i].
+func (f *finder) filter(s []byte, from, rare int) (i, dense int, ok bool) {
 	pat := f.pat
 	c := pat[rare]
-	last := pat[len(pat)-1]
+	first, last := pat[0], pat[len(pat)-1]
 	// Candidates for the filter byte lie in s[rare : len(s)-tail].
 	tail := len(pat) - 1 - rare
 	i, limit := from+rare, len(s)-tail
@@ -111,25 +193,28 @@ func (f *finder) filter(s []byte, from, rare int) (int, bool) {
 	for i < limit {
 		j := bytes.IndexByte(s[i:limit], c)
 		if j < 0 {
-			return -1, true
+			return -1, 0, true
 		}
 		i += j
 		st := i - rare
-		if s[st+len(pat)-1] == last && string(s[st:st+len(pat)]) == string(pat) {
-			return st, true
+		if s[st] == first && s[st+len(pat)-1] == last && string(s[st:st+len(pat)]) == string(pat) {
+			return st, 0, true
+		}
+		if fails == 0 {
+			dense = st
 		}
 		fails++
 		// Allow about one false hit per 64 bytes scanned before giving
 		// up on the filter for the rest of s: each hit costs a call and
 		// a comparison, and bodies full of near-delimiters (a boundary
-		// prefix every few bytes) hit every few dozen bytes, where the
-		// Horspool scan is 2.5 times faster.
+		// prefix every few bytes) hit every few dozen bytes, where
+		// another byte, or the Horspool scan, does better.
 		if fails > 4+((i-from)>>6) {
-			return st + 1, false
+			return st + 1, dense, false
 		}
 		i++
 	}
-	return -1, true
+	return -1, 0, true
 }
 
 // partialSuffix returns the length of the longest suffix of s that is a

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // The finder, its rare-byte filter and its Horspool fallback all agree with
@@ -14,7 +16,7 @@ func TestFinderAgreesWithIndex(t *testing.T) {
 		pat := []byte("\r\n--" + boundary)
 		var f finder
 		f.reset(pat, 4)
-		rare := pat[f.rare]
+		rare := pat[f.first]
 		fillers := map[string][]byte{
 			"rare":    bytes.Repeat([]byte{rare}, 3000),              // every byte a false hit: the fallback runs
 			"prefix":  bytes.Repeat(pat[:len(pat)-1], 3000/len(pat)), // near-delimiters
@@ -22,14 +24,17 @@ func TestFinderAgreesWithIndex(t *testing.T) {
 			"random":  make([]byte, 3000),
 			"pattern": []byte{},
 		}
-		if f.rare2 >= 0 {
-			// A flood of the first filter byte, then of the second: the
-			// second filter runs, then the fallback; both, alternating:
-			// the fallback after the second filter.
-			rare2 := pat[f.rare2]
-			fillers["rare-then-rare2"] = append(bytes.Repeat([]byte{rare}, 1500), bytes.Repeat([]byte{rare2}, 1500)...)
-			fillers["both"] = bytes.Repeat([]byte{rare, rare2}, 1500)
+		// A flood of the first filter byte, then of the delimiter's last
+		// byte: the count picks another filter, twice; alternating runs of
+		// them, shorter than a count; every delimiter byte at once: the
+		// Horspool stretches.
+		fillers["rare-then-last"] = append(bytes.Repeat([]byte{rare}, 1500), bytes.Repeat(pat[len(pat)-1:], 1500)...)
+		var alt, all []byte
+		for k := 0; len(alt) < 3*stretch; k++ {
+			alt = append(alt, bytes.Repeat(pat[k%len(pat):k%len(pat)+1], 1+k%97)...)
+			all = append(all, pat[rng.IntN(len(pat))])
 		}
+		fillers["alternating"], fillers["all-bytes"] = alt, all
 		for i := range fillers["random"] {
 			fillers["random"][i] = "\r\n-abQ"[rng.IntN(6)]
 		}
@@ -40,12 +45,103 @@ func TestFinderAgreesWithIndex(t *testing.T) {
 					s = append(append(append([]byte(nil), fill[:at]...), pat...), fill[at:]...)
 				}
 				want := bytes.Index(s, pat)
-				if got := f.index(s); got != want {
+				var fresh finder
+				fresh.reset(pat, 4)
+				if got := fresh.index(s); got != want {
 					t.Errorf("boundary %q, %s, delimiter at %d: index = %d, want %d", boundary, name, at, got, want)
+				}
+				// The filter chosen by earlier searches.
+				if got := f.index(s); got != want {
+					t.Errorf("boundary %q, %s, delimiter at %d: index after other searches = %d, want %d", boundary, name, at, got, want)
 				}
 				if got := f.horspool(s); got != want {
 					t.Errorf("boundary %q, %s, delimiter at %d: horspool = %d, want %d", boundary, name, at, got, want)
 				}
+			}
+		}
+	}
+}
+
+// A finder reused for a sequence of searches, as a Reader uses it for the
+// reads of a stream (its filter byte carries over from one to the next),
+// agrees with bytes.Index on data made of the pieces that steer it: floods
+// of delimiter bytes, delimiter prefixes, random bytes, delimiters.
+func TestFinderSequenceAgreesWithIndex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		boundary := rapid.StringMatching(`[a-zA-Z0-9_=Q-]{1,70}`).Draw(t, "boundary")
+		pat := []byte("\r\n--" + boundary)
+		var f finder
+		f.reset(pat, 4)
+		for range rapid.IntRange(1, 4).Draw(t, "searches") {
+			var s []byte
+			for range rapid.IntRange(0, 12).Draw(t, "pieces") {
+				n := rapid.IntRange(0, 3*stretch).Draw(t, "n")
+				switch rapid.IntRange(0, 4).Draw(t, "kind") {
+				case 0: // a flood of one delimiter byte
+					s = append(s, bytes.Repeat([]byte{pat[rapid.IntRange(0, len(pat)-1).Draw(t, "byte")]}, n)...)
+				case 1: // proper prefixes of the delimiter
+					for len(s) < n {
+						s = append(s, pat[:rapid.IntRange(1, len(pat)-1).Draw(t, "prefix")]...)
+					}
+				case 2: // random delimiter bytes
+					rng := rand.New(rand.NewPCG(uint64(n), uint64(len(s))))
+					for range n {
+						s = append(s, pat[rng.IntN(len(pat))])
+					}
+				case 3: // random bytes
+					rng := rand.New(rand.NewPCG(uint64(n), 1))
+					for range n {
+						s = append(s, byte(rng.Uint32()))
+					}
+				case 4:
+					s = append(s, pat...)
+				}
+			}
+			if got, want := f.index(s), bytes.Index(s, pat); got != want {
+				t.Fatalf("index = %d, want %d", got, want)
+			}
+		}
+	})
+}
+
+// The finder finds a delimiter at every position around the places where
+// it changes course: where its first filter gives up and a count chooses
+// another, and where a Horspool stretch ends.
+func TestFinderAtEveryTurn(t *testing.T) {
+	const boundary = "batch_8HBn0xW2n5Q_AAtqI2hcqFo"
+	pat := []byte("\r\n--" + boundary)
+	var f finder
+	f.reset(pat, 4)
+	rng := rand.New(rand.NewPCG(9, 9))
+	n := 3 * stretch
+	shapes := map[string][]byte{
+		"first-byte flood": bytes.Repeat(pat[f.first:f.first+1], n),
+		"every byte":       make([]byte, n),
+		"prefixes":         bytes.Repeat(pat[:len(pat)-2], n/(len(pat)-2)),
+	}
+	for i := range shapes["every byte"] {
+		shapes["every byte"][i] = pat[rng.IntN(len(pat))]
+	}
+	var runs []byte // each byte rare, then dense, in turn: counts and look-aheads
+	for i := 0; len(runs) < n; i++ {
+		runs = append(runs, bytes.Repeat([]byte{boundary[i%len(boundary)]}, 50+i%7*40)...)
+	}
+	shapes["byte runs"] = runs
+	var at []int
+	for _, base := range []int{0, stretch, 2 * stretch} {
+		for p := max(base-100, 0); p < base+600 && p+len(pat) <= len(shapes["prefixes"]); p++ {
+			at = append(at, p)
+		}
+	}
+	for name, shape := range shapes {
+		for _, p := range at {
+			s := append([]byte(nil), shape...)
+			copy(s[p:], pat)
+			want := bytes.Index(s, pat)
+			var fresh finder
+			fresh.reset(pat, 4)
+			if got := fresh.index(s); got != want {
+				t.Fatalf("%s, delimiter written at %d: index = %d, want %d", name, p, got, want)
 			}
 		}
 	}

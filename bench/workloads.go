@@ -246,7 +246,7 @@ func lfBatch(google []byte) []byte {
 }
 
 // boundaryFlood is one part of n bytes that are all one character of the
-// boundary: 'Q', the one mixed's finder filters on (its rarest in text),
+// boundary: 'Q', the one mixed's finder filters on first (its rarest in text),
 // the worst case for a rare-byte filter.
 func boundaryFlood(n int) []byte {
 	body := bytes.Repeat([]byte{'Q'}, n)
@@ -329,7 +329,7 @@ func makeWorkloads(sz sizes) ([]*workload, error) {
 		{Name: "lf-batch", Title: "Google batch response, LF-only", Kind: "parse",
 			Note: "the google-batch bytes with every CRLF replaced by LF, as python's googleapiclient sends batches", Data: lfBatch(google)},
 		{Name: "boundary-flood", Title: fmt.Sprintf("%s of one boundary character", sizeName(sz.Near)), Kind: "parse",
-			Note: "one part of 'Q' only, the boundary character mixed's finder filters on: the worst case for a rare-byte filter", Data: boundaryFlood(sz.Near)},
+			Note: "one part of 'Q' only, the boundary character mixed's finder filters on first: the worst case for a rare-byte filter", Data: boundaryFlood(sz.Near)},
 	}
 	for _, w := range ws {
 		if err := w.reference(); err != nil {
