@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -453,7 +453,7 @@ const maxSpareBytes = 4 << 20
 // retained estimates the memory st keeps for the next batch: its arena,
 // its call records and its response bodies.
 func (st *batchState) retained() int {
-	return cap(st.arena) + cap(st.calls)*int(unsafe.Sizeof(call{})) + st.bodyBytes
+	return cap(st.arena) + cap(st.calls)*int(reflect.TypeFor[call]().Size()) + st.bodyBytes
 }
 
 // logf reports what the batch cannot tell its client.
