@@ -2,9 +2,11 @@ package mixed
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 )
 
@@ -142,6 +144,71 @@ func TestFinderAtEveryTurn(t *testing.T) {
 			fresh.reset(pat, 4)
 			if got := fresh.index(s); got != want {
 				t.Fatalf("%s, delimiter written at %d: index = %d, want %d", name, p, got, want)
+			}
+		}
+	}
+}
+
+// After a long stretch without its filter byte, the filter gives up within
+// burst false hits of a dense run of it, however long the stretch: data made
+// of runs of delimiter bytes would otherwise cost a hit per byte of each
+// run, as many as the stretch before it earned.
+func TestFilterGivesUpInRunAfterQuietStretch(t *testing.T) {
+	pat := []byte("\r\n--batch_pK7JBAk73-E_AA5eFwv4m2Q")
+	var f finder
+	f.reset(pat, 4)
+	for _, quiet := range []int{0, 100, 1000, 8000, 60000} {
+		s := append(bytes.Repeat([]byte{'x'}, quiet), bytes.Repeat(pat[f.first:f.first+1], 2000)...)
+		i, dense, ok := f.filter(s, 0, f.first)
+		if ok {
+			t.Fatalf("quiet %d: the filter did not give up (index %d)", quiet, i)
+		}
+		// The run's first hit is at s[quiet] (or at s[f.first], the first
+		// place a filter byte can be), a delimiter start f.first before it;
+		// the last at s[i-1+f.first].
+		first := max(quiet, f.first)
+		if dense != first-f.first {
+			t.Errorf("quiet %d: dense = %d, want %d", quiet, dense, first-f.first)
+		}
+		if hits := i - 1 + f.first - first + 1; hits > burst+1 {
+			t.Errorf("quiet %d: gave up after %d hits of the run, want at most %d", quiet, hits, burst+1)
+		}
+	}
+}
+
+// A Reader finds a delimiter at every offset in data made of runs of
+// boundary bytes after a quiet stretch, including a delimiter split across
+// the buffer's refills (reads of 97 bytes from the source), and agrees with
+// mime/multipart.
+func TestReaderBoundaryByteRuns(t *testing.T) {
+	const boundary = "batch_pK7JBAk73-E_AA5eFwv4m2Q"
+	var body []byte
+	body = append(body, bytes.Repeat([]byte{'x'}, 5000)...)
+	for i := 0; len(body) < 14000; i++ {
+		body = append(body, bytes.Repeat([]byte{boundary[i%len(boundary)]}, 300)...)
+	}
+	opts := ReaderOptions{BufferSize: 1, MaxLineBytes: 512}
+	for p := 9000; p < 9000+97+40; p++ {
+		msg := []byte("--" + boundary + "\r\n\r\n")
+		msg = append(msg, body[:p]...)
+		msg = append(msg, "\r\n--"+boundary+"\r\n\r\n"...)
+		msg = append(msg, body[p:]...)
+		msg = append(msg, "\r\n--"+boundary+"--\r\n"...)
+		want, err := stdParts(msg, boundary)
+		if err != nil || len(want) != 2 {
+			t.Fatalf("delimiter at %d: mime/multipart read %d parts, %v", p, len(want), err)
+		}
+		cuts := make([]int, len(msg)/97+1)
+		for k := range cuts {
+			cuts[k] = 97
+		}
+		for name, src := range map[string]io.Reader{"whole": bytes.NewReader(msg), "pieces": &chunkedReader{src: msg, cuts: cuts}} {
+			got, err := readParts(src, boundary, opts)
+			if err != nil {
+				t.Fatalf("delimiter at %d, %s: %v", p, name, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("delimiter at %d, %s: parts (-want +got):\n%s", p, name, diff)
 			}
 		}
 	}
