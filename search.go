@@ -75,9 +75,11 @@ const (
 	countMin = 64
 	countMax = 4096
 	stretch  = 4096
-	// burst is the most false hits in a row the filter allows, however
-	// long the stretch without one before.
-	burst = 12
+	// burst is about the most false hits in a row the filter allows,
+	// however long the stretch without one before: at most burst plus
+	// capEvery.
+	burst    = 12
+	capEvery = 8
 )
 
 // index returns the index of the first occurrence of the delimiter in s, or
@@ -192,10 +194,8 @@ func (f *finder) filter(s []byte, from, rare int) (i, dense int, ok bool) {
 	// Candidates for the filter byte lie in s[rare : len(s)-tail].
 	tail := len(pat) - 1 - rare
 	i, limit := from+rare, len(s)-tail
-	// credit is the number of further false hits allowed, earned at one
-	// per 64 bytes scanned (counted from at) and capped at burst.
-	credit, at := 4, i
-	dense = -1
+	// Hits are counted from base: fails of them allowed in (i-base)>>6.
+	base, fails := from, 0
 	for i < limit {
 		j := bytes.IndexByte(s[i:limit], c)
 		if j < 0 {
@@ -206,25 +206,27 @@ func (f *finder) filter(s []byte, from, rare int) (i, dense int, ok bool) {
 		if s[st] == first && s[st+len(pat)-1] == last && string(s[st:st+len(pat)]) == string(pat) {
 			return st, 0, true
 		}
+		if fails == 0 {
+			dense = st
+		}
+		fails++
 		// Allow about one false hit per 64 bytes scanned before giving
 		// up on the filter for the rest of s: each hit costs a call and
 		// a comparison, and bodies full of near-delimiters (a boundary
 		// prefix every few bytes) hit every few dozen bytes, where
-		// another byte, or the Horspool scan, does better. The credit
-		// a long quiet stretch earns is capped: otherwise a dense run of
-		// the filter byte after it (data made of runs of delimiter
-		// bytes) would cost a hit per byte for as long as the stretch
-		// was, over and over.
-		// Without branches on the gap: in random data about one in
-		// five gaps is under 64 bytes, a branch on it mispredicts.
-		earned := (i - at) >> 6
-		at += earned << 6
-		credit = min(credit+earned, burst)
-		if credit == burst || dense < 0 {
-			dense = st // the first hit of this burst
-		}
-		if credit--; credit < 0 {
+		// another byte, or the Horspool scan, does better.
+		if fails > 4+((i-base)>>6) {
 			return st + 1, dense, false
+		}
+		// The allowance a long quiet stretch earns is capped at burst:
+		// otherwise a dense run of the filter byte after it (data made
+		// of runs of delimiter bytes) would cost a hit per byte for as
+		// long as the stretch was, over and over. The cap is applied
+		// every capEvery hits only, which keeps the common path (random
+		// or text data, a hit every few hundred bytes) as cheap as the
+		// plain allowance.
+		if fails%capEvery == 0 && 4+((i-base)>>6)-fails > burst {
+			base = i - (burst-4+fails)<<6
 		}
 		i++
 	}

@@ -150,7 +150,7 @@ func TestFinderAtEveryTurn(t *testing.T) {
 }
 
 // After a long stretch without its filter byte, the filter gives up within
-// burst false hits of a dense run of it, however long the stretch: data made
+// burst+capEvery false hits of a dense run of it, however long the stretch: data made
 // of runs of delimiter bytes would otherwise cost a hit per byte of each
 // run, as many as the stretch before it earned.
 func TestFilterGivesUpInRunAfterQuietStretch(t *testing.T) {
@@ -170,8 +170,8 @@ func TestFilterGivesUpInRunAfterQuietStretch(t *testing.T) {
 		if dense != first-f.first {
 			t.Errorf("quiet %d: dense = %d, want %d", quiet, dense, first-f.first)
 		}
-		if hits := i - 1 + f.first - first + 1; hits > burst+1 {
-			t.Errorf("quiet %d: gave up after %d hits of the run, want at most %d", quiet, hits, burst+1)
+		if hits := i - 1 + f.first - first + 1; hits > burst+capEvery+1 {
+			t.Errorf("quiet %d: gave up after %d hits of the run, want at most %d", quiet, hits, burst+capEvery+1)
 		}
 	}
 }
