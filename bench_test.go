@@ -755,45 +755,31 @@ func benchAdversarialInputs() []struct {
 // benchstat -col /input gives the cost of the attack: the target is at
 // most 2×.
 func BenchmarkAdversarial(b *testing.B) {
-	for _, c := range benchAdversarialInputs() {
-		for _, in := range []struct {
-			name string
-			data []byte
-		}{{"attack", c.attack}, {"twin", c.twin}} {
-			m := newBenchMixedBatch(nil)
-			if _, err := m.read(in.data); err != nil {
-				b.Fatalf("%s/%s: %v", c.name, in.name, err)
-			}
-			b.Run("case="+c.name+"/input="+in.name, func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetBytes(int64(len(in.data)))
-				for b.Loop() {
-					if _, err := m.read(in.data); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
-	}
+	benchAdversarial(b, newBenchMixedBatch(nil).read)
 }
 
 // BenchmarkAdversarialBytes is BenchmarkAdversarial for the in-memory
 // BytesReader, whose searches run over the whole remaining body at once.
 func BenchmarkAdversarialBytes(b *testing.B) {
+	var m benchBytesBatch
+	benchAdversarial(b, m.read)
+}
+
+// benchAdversarial runs read over each adversarial input and its twin.
+func benchAdversarial(b *testing.B, read func([]byte) (benchSummary, error)) {
 	for _, c := range benchAdversarialInputs() {
 		for _, in := range []struct {
 			name string
 			data []byte
 		}{{"attack", c.attack}, {"twin", c.twin}} {
-			var m benchBytesBatch
-			if _, err := m.read(in.data); err != nil {
+			if _, err := read(in.data); err != nil {
 				b.Fatalf("%s/%s: %v", c.name, in.name, err)
 			}
 			b.Run("case="+c.name+"/input="+in.name, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(in.data)))
 				for b.Loop() {
-					if _, err := m.read(in.data); err != nil {
+					if _, err := read(in.data); err != nil {
 						b.Fatal(err)
 					}
 				}

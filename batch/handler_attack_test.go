@@ -42,15 +42,7 @@ func TestHandlerBodyOutlivesCall(t *testing.T) {
 	h := NewHandlerOptions(th, HandlerOptions{Concurrency: 1})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	post := func(body string) []gotPart {
-		t.Helper()
-		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		return readBatchResponse(t, resp)
-	}
+	post := func(body string) []gotPart { return postBatch(t, srv.URL, body) }
 	got := post(batchBody(
 		part("1", "POST /slow HTTP/1.1\r\nContent-Length: 5\r\n\r\nfirst"),
 		part("2", "POST /next HTTP/1.1\r\nContent-Length: 11\r\n\r\nnext-secret"),
@@ -554,12 +546,7 @@ func TestHandlerAbandonedStreamingCall(t *testing.T) {
 	defer srv.Close()
 	body := batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /next HTTP/1.1\r\n"))
 	for range 2 { // the second batch reuses the first one's state
-		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readBatchResponse(t, resp)
-		resp.Body.Close()
+		got := postBatch(t, srv.URL, body)
 		if len(got) != 2 || got[0].Status != 200 || len(got[0].Body) != 100<<10 || got[1].Body != "next" {
 			t.Fatalf("parts: %d; want the streamed part as it stood, then the next call's", len(got))
 		}
@@ -649,15 +636,7 @@ func TestHandlerResponseWriterOutlivesCall(t *testing.T) {
 	for _, conc := range []int{1, 4} {
 		h := NewHandlerOptions(inner, HandlerOptions{Concurrency: conc})
 		srv := httptest.NewServer(h)
-		post := func(body string) []gotPart {
-			t.Helper()
-			resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			return readBatchResponse(t, resp)
-		}
+		post := func(body string) []gotPart { return postBatch(t, srv.URL, body) }
 		for round := range 5 {
 			var keeps, secrets []string
 			for i := range 4 {

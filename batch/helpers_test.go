@@ -86,6 +86,18 @@ func serve(t *testing.T, inner http.Handler, opts HandlerOptions, target string,
 	return resp
 }
 
+// postBatch posts body (boundary "b") to the server at url and reads
+// its batch response, for tests that send several batches to one Handler.
+func postBatch(t *testing.T, url, body string) []gotPart {
+	t.Helper()
+	resp, err := http.Post(url, "multipart/mixed; boundary=b", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return readBatchResponse(t, resp)
+}
+
 // treePart is a response part, with the parts of a nested multipart body.
 type treePart struct {
 	ContentID string
