@@ -583,6 +583,20 @@ func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*htt
 	return srv, &n
 }
 
+// addGets adds n calls GET /x/0 ... /x/(n-1) to b, and returns them.
+func addGets(t *testing.T, b *Batch, n int) []*Call {
+	t.Helper()
+	calls := make([]*Call, n)
+	for i := range n {
+		call, err := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls[i] = call
+	}
+	return calls
+}
+
 // itemCall is the i-th of the calls the transport tests send to a
 // testAPI: a GET of /items/i, every third one a POST with a JSON body.
 func itemCall(i int) (method, path, body string) {
