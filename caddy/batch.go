@@ -2,10 +2,10 @@
 // github.com/mixedcodec/mixed/batch as a Caddy module: http.handlers.batch
 // unwraps a multipart/mixed batch (Google's batch format, or OData's
 // $batch), or a JSON one (OData 4.01's or Microsoft Graph's) unless
-// multipart_only is set, on its route and serves each call with the rest of the route,
-// so that reverse_proxy, with its load balancing, health checks and
-// retries, and every other handler after it apply to each call as if it
-// had arrived alone.
+// multipart_only is set, on its route and serves each call with the rest
+// of the route, so that reverse_proxy, with its load balancing, health
+// checks and retries, and every other handler after it apply to each call
+// as if it had arrived alone.
 //
 // Importing the package registers the module and the Caddyfile directive
 // "batch", ordered before reverse_proxy; cmd/caddy builds a Caddy binary

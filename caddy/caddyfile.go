@@ -104,7 +104,7 @@ func (b *Batch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "halt_header":
 			b.HaltHeader = arg
 		case "json_format":
-			if arg != "odata" && arg != "graph" {
+			if _, ok := jsonFormats[arg]; !ok || arg == "" {
 				err = errors.New("neither odata nor graph")
 			}
 			b.JSONFormat = arg
