@@ -451,9 +451,11 @@ func (h *Handler) release(st *batchState) {
 const maxSpareBytes = 4 << 20
 
 // retained estimates the memory st keeps for the next batch: its arena,
-// its call records and its response bodies.
+// its call records, its response bodies and the buffer a JSON batch's
+// request objects are read into (as large as the largest object read,
+// up to MaxPartBytes).
 func (st *batchState) retained() int {
-	return cap(st.arena) + cap(st.calls)*int(reflect.TypeFor[call]().Size()) + st.bodyBytes
+	return cap(st.arena) + cap(st.calls)*int(reflect.TypeFor[call]().Size()) + st.bodyBytes + cap(st.jb.raw)
 }
 
 // logf reports what the batch cannot tell its client.

@@ -665,3 +665,23 @@ func TestJSONAttackDependencyChainOneWorker(t *testing.T) {
 		}
 	}
 }
+
+// One request object with a large value under a key the Handler skips is
+// read whole into the batch's scratch memory; that memory must not be kept
+// past the garbage collector by the spare state, which is bounded by
+// maxSpareBytes.
+func TestJSONAttackLargeObjectNotKeptSpare(t *testing.T) {
+	h := NewHandler(echo())
+	pad := strings.Repeat("x", 2*maxSpareBytes)
+	body := `{"requests":[{"id":"1","method":"GET","url":"/a","pad":"` + pad + `"}]}`
+	req := httptest.NewRequest("POST", "/$batch", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("code %d: %s", rec.Code, rec.Body)
+	}
+	if st := h.spare.Load(); st != nil && cap(st.jb.raw) > maxSpareBytes {
+		t.Errorf("the spare state keeps %d bytes of a request object, over maxSpareBytes %d", cap(st.jb.raw), maxSpareBytes)
+	}
+}
