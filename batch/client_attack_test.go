@@ -215,11 +215,7 @@ func TestClientResponseNeverEnds(t *testing.T) {
 			srv := rawBatchServer(t, tc.respond)
 			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), MaxResponseBytes: 4 << 10}
 			b := c.NewBatch()
-			var calls []*Call
-			for i := range 3 {
-				call, _ := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
-				calls = append(calls, call)
-			}
+			calls := addGets(t, b, 3)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			b.Do(ctx)
@@ -315,11 +311,7 @@ func TestClientTrickleCancelled(t *testing.T) {
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 		Retry: RetryPolicy{MaxAttempts: 5}}
 	b := c.NewBatch()
-	var calls []*Call
-	for i := range 3 {
-		call, _ := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
-		calls = append(calls, call)
-	}
+	calls := addGets(t, b, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -924,9 +916,7 @@ func TestClient413LoopEnds(t *testing.T) {
 		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(),
 			Retry: RetryPolicy{MaxAttempts: 3, Statuses: tc.statuses, BaseBackoff: time.Microsecond}}
 		b := c.NewBatch()
-		for i := range 8 {
-			b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
-		}
+		addGets(t, b, 8)
 		b.Do(context.Background())
 		srv.Close()
 		for _, call := range b.Calls() {

@@ -209,33 +209,7 @@ func TestTransportJSONFormats(t *testing.T) {
 			a := newTestAPI(t, 0)
 			const n = 20
 			c := a.client(&Transport{Window: time.Minute, Format: f, Limits: Limits{MaxCalls: map[Format]int{FormatODataJSON: n}[f]}})
-			got := make([]string, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					method, body := "GET", ""
-					if i%3 == 0 {
-						method, body = "POST", fmt.Sprintf(`{"n":%d}`, i)
-					}
-					s, err := do(c, context.Background(), method, fmt.Sprintf("%s/items/%d?x=%d", a.srv.URL, i, i), body)
-					if err != nil {
-						s = "error: " + err.Error()
-					}
-					got[i] = s
-				}()
-			}
-			wg.Wait()
-			for i := range n {
-				method, body := "GET", ""
-				if i%3 == 0 {
-					method, body = "POST", fmt.Sprintf(`{"n":%d}`, i)
-				}
-				if diff := cmp.Diff(alone(t, a, method, fmt.Sprintf("/items/%d?x=%d", i, i), body), got[i]); diff != "" {
-					t.Errorf("call %d through the transport (-alone +batched):\n%s", i, diff)
-				}
-			}
+			checkItemsAlone(t, a, doItems(c, a, n))
 			if b := a.batches.Load(); b != 1 || a.plain.Load() != n {
 				t.Errorf("%d batch requests and %d plain ones (the %d alone), want 1 batch", b, a.plain.Load(), n)
 			}

@@ -228,9 +228,7 @@ func TestClientReusesConnection(t *testing.T) {
 		c.Limits.MaxCalls = 200
 		for range 4 {
 			b := c.NewBatch()
-			for i := range 200 { // a response larger than the readers' buffers
-				b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
-			}
+			addGets(t, b, 200) // a response larger than the readers' buffers
 			if err := b.Do(context.Background()); err != nil {
 				t.Fatal(err)
 			}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
 )
 
@@ -580,6 +581,62 @@ func countingServer(t *testing.T, inner http.Handler, opts HandlerOptions) (*htt
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &n
+}
+
+// addGets adds n calls GET /x/0 ... /x/(n-1) to b, and returns them.
+func addGets(t *testing.T, b *Batch, n int) []*Call {
+	t.Helper()
+	calls := make([]*Call, n)
+	for i := range n {
+		call, err := b.Add(jsonRequest(t, "GET", fmt.Sprintf("/x/%d", i), ""), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls[i] = call
+	}
+	return calls
+}
+
+// itemCall is the i-th of the calls the transport tests send to a
+// testAPI: a GET of /items/i, every third one a POST with a JSON body.
+func itemCall(i int) (method, path, body string) {
+	if i%3 == 0 {
+		return "POST", fmt.Sprintf("/items/%d?x=%d", i, i), fmt.Sprintf(`{"n":%d}`, i)
+	}
+	return "GET", fmt.Sprintf("/items/%d?x=%d", i, i), ""
+}
+
+// doItems sends the first n itemCalls to a through c at once, and returns
+// what each came to (see do), or its error.
+func doItems(c *http.Client, a *testAPI, n int) []string {
+	got := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			method, path, body := itemCall(i)
+			s, err := do(c, context.Background(), method, a.srv.URL+path, body)
+			if err != nil {
+				s = "error: " + err.Error()
+			}
+			got[i] = s
+		}()
+	}
+	wg.Wait()
+	return got
+}
+
+// checkItemsAlone fails t unless each of got, from doItems, is what its
+// call gets when sent alone.
+func checkItemsAlone(t *testing.T, a *testAPI, got []string) {
+	t.Helper()
+	for i := range got {
+		method, path, body := itemCall(i)
+		if diff := cmp.Diff(alone(t, a, method, path, body), got[i]); diff != "" {
+			t.Errorf("call %d through the transport (-alone +batched):\n%s", i, diff)
+		}
+	}
 }
 
 // do sends one request (with a bearer token) through c and returns its

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
 	"pgregory.net/rapid"
 )
@@ -37,34 +36,9 @@ func TestTransportBatchesConcurrentCalls(t *testing.T) {
 	// goroutines start.
 	const n = 20
 	c := a.client(&Transport{Window: time.Minute, Limits: Limits{MaxCalls: n}})
-	got := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			method, body := "GET", ""
-			if i%3 == 0 {
-				method, body = "POST", fmt.Sprintf(`{"n":%d}`, i)
-			}
-			s, err := do(c, context.Background(), method, fmt.Sprintf("%s/items/%d?x=%d", a.srv.URL, i, i), body)
-			if err != nil {
-				s = "error: " + err.Error()
-			}
-			got[i] = s
-		}()
-	}
-	wg.Wait()
+	got := doItems(c, a, n)
 	plainBefore := a.plain.Load()
-	for i := range n {
-		method, body := "GET", ""
-		if i%3 == 0 {
-			method, body = "POST", fmt.Sprintf(`{"n":%d}`, i)
-		}
-		if diff := cmp.Diff(alone(t, a, method, fmt.Sprintf("/items/%d?x=%d", i, i), body), got[i]); diff != "" {
-			t.Errorf("call %d through the transport (-alone +batched):\n%s", i, diff)
-		}
-	}
+	checkItemsAlone(t, a, got)
 	if b := a.batches.Load(); b != 1 {
 		t.Errorf("%d batch requests for %d concurrent calls in one window, want 1", b, n)
 	}
