@@ -680,3 +680,26 @@ func TestJSONAttackLargeObjectNotKeptSpare(t *testing.T) {
 		t.Errorf("the spare state keeps %d bytes of a request object, over maxSpareBytes %d", cap(st.jb.raw), maxSpareBytes)
 	}
 }
+
+// An OData JSON batch carries a text body as a JSON string, built in the
+// output's scratch buffer: that buffer, as large as the largest text body
+// answered, must not be kept past the garbage collector by the spare state.
+func TestJSONLargeTextBodyNotKeptSpare(t *testing.T) {
+	text := strings.Repeat("x", 2*maxSpareBytes)
+	h := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, text)
+	}))
+	req := httptest.NewRequest("POST", "/$batch", strings.NewReader(`{"requests":[{"id":"1","method":"GET","url":"/a"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("OData-Version", "4.01")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out struct{ Responses []jsonEntry }
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || len(out.Responses) != 1 || string(out.Responses[0].Body) != `"`+text+`"` {
+		t.Fatalf("code %d, err %v, %d responses", rec.Code, err, len(out.Responses))
+	}
+	if st := h.spare.Load(); st != nil && cap(st.out.jbuf) > maxSpareBytes {
+		t.Errorf("the spare state keeps %d bytes of a response body, over maxSpareBytes %d", cap(st.out.jbuf), maxSpareBytes)
+	}
+}
