@@ -40,13 +40,11 @@ func isToken[T string | []byte](s T) bool {
 // The reader and the writer share it, so the writer never emits a value the
 // reader would reject.
 func badValueByte[T string | []byte](v T) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(v); i += 8 {
 		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
 			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
-		d := x ^ (lo * 0x7f)
-		if ((x-lo*0x20)&^x|(d-lo)&^d)&hi != 0 {
+		if ctlBytes(x) != 0 {
 			break
 		}
 	}

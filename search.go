@@ -151,9 +151,9 @@ func (f *finder) choose(s []byte, n int) bool {
 	}
 	best, bestN := -1, 0
 	for j, c := range f.pat {
-		n := int(tally[0][c]) + int(tally[1][c])
-		if best < 0 || n < bestN || n == bestN && textRank[c] < textRank[f.pat[best]] {
-			best, bestN = j, n
+		cnt := int(tally[0][c]) + int(tally[1][c])
+		if best < 0 || cnt < bestN || cnt == bestN && textRank[c] < textRank[f.pat[best]] {
+			best, bestN = j, cnt
 		}
 	}
 	if bestN*64 > len(w) {
