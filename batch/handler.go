@@ -451,9 +451,13 @@ func (h *Handler) release(st *batchState) {
 const maxSpareBytes = 4 << 20
 
 // retained estimates the memory st keeps for the next batch: its arena,
-// its call records and its response bodies.
+// its call records, its response bodies, the buffer a JSON batch's
+// request objects are read into (as large as the largest object read,
+// up to MaxPartBytes) and the one its response objects are built in (as
+// large as the largest text body carried as a string).
 func (st *batchState) retained() int {
-	return cap(st.arena) + cap(st.calls)*int(reflect.TypeFor[call]().Size()) + st.bodyBytes
+	return cap(st.arena) + cap(st.calls)*int(reflect.TypeFor[call]().Size()) + st.bodyBytes +
+		cap(st.jb.raw) + cap(st.out.jbuf)
 }
 
 // logf reports what the batch cannot tell its client.

@@ -660,3 +660,46 @@ func TestJSONAttackDependencyChainOneWorker(t *testing.T) {
 		}
 	}
 }
+
+// One request object with a large value under a key the Handler skips is
+// read whole into the batch's scratch memory; that memory must not be kept
+// past the garbage collector by the spare state, which is bounded by
+// maxSpareBytes.
+func TestJSONAttackLargeObjectNotKeptSpare(t *testing.T) {
+	h := NewHandler(echo())
+	pad := strings.Repeat("x", 2*maxSpareBytes)
+	body := `{"requests":[{"id":"1","method":"GET","url":"/a","pad":"` + pad + `"}]}`
+	req := httptest.NewRequest("POST", "/$batch", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("code %d: %s", rec.Code, rec.Body)
+	}
+	if st := h.spare.Load(); st != nil && cap(st.jb.raw) > maxSpareBytes {
+		t.Errorf("the spare state keeps %d bytes of a request object, over maxSpareBytes %d", cap(st.jb.raw), maxSpareBytes)
+	}
+}
+
+// An OData JSON batch carries a text body as a JSON string, built in the
+// output's scratch buffer: that buffer, as large as the largest text body
+// answered, must not be kept past the garbage collector by the spare state.
+func TestJSONLargeTextBodyNotKeptSpare(t *testing.T) {
+	text := strings.Repeat("x", 2*maxSpareBytes)
+	h := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, text)
+	}))
+	req := httptest.NewRequest("POST", "/$batch", strings.NewReader(`{"requests":[{"id":"1","method":"GET","url":"/a"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("OData-Version", "4.01")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var out struct{ Responses []jsonEntry }
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || len(out.Responses) != 1 || string(out.Responses[0].Body) != `"`+text+`"` {
+		t.Fatalf("code %d, err %v, %d responses", rec.Code, err, len(out.Responses))
+	}
+	if st := h.spare.Load(); st != nil && cap(st.out.jbuf) > maxSpareBytes {
+		t.Errorf("the spare state keeps %d bytes of a response body, over maxSpareBytes %d", cap(st.out.jbuf), maxSpareBytes)
+	}
+}
