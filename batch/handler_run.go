@@ -263,9 +263,10 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 // endTimed ends the response of a timed call whose handler returned. A
 // handler that returned after its deadline without writing anything most
 // likely returned because its context ended (as a handler blocked on
-// ctx.Done does): its silence is the timeout's, not an empty 200, and
-// which of the two a call got must not depend on how the goroutines were
-// scheduled. A handler that wrote a response keeps it, deadline or not.
+// ctx.Done does): its silence is the timeout's, not an empty 200. Which
+// of the two a call gets is decided by whether its context had ended when
+// its handler returned (late), not by which of the two the batch's select
+// saw first. A handler that wrote a response keeps it, deadline or not.
 func (h *Handler) endTimed(ctx context.Context, rw *response, late bool) {
 	o := rw.out
 	o.mu.Lock()
