@@ -216,11 +216,12 @@ func jsonItemPart(index int, raw []byte, isRequest bool, f batchFormat) partJSON
 	if err != nil {
 		return bad(err)
 	}
+	// The body's form follows the Content-Type as fields writes it back:
+	// every value, joined (a repeated member is one field).
 	ct := ""
 	for _, h := range hdr {
 		if strings.EqualFold(h[0], "Content-Type") {
-			ct = h[1]
-			break
+			ct = joinFieldValue(ct, h[1])
 		}
 	}
 	body, err := jsonBodyBytes(it.Body, ct, f)
@@ -722,15 +723,7 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 		}
 		key := strings.ToLower(name)
 		if p := values[key]; p != nil {
-			// Empty list elements mean nothing (RFC 9110 §5.6.1), and
-			// a joined value must not end in white space.
-			switch {
-			case len(v) == 0:
-			case *p == "":
-				*p = string(v)
-			default:
-				*p += ", " + string(v)
-			}
+			*p = joinFieldValue(*p, string(v))
 			continue
 		}
 		s := string(v)
@@ -750,8 +743,28 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 		}
 		hdr = append(b, '}')
 	}
-	bv, err := jsonBodyValue(body, h.Get("Content-Type"), j.f)
+	// The form of the body follows the Content-Type as written (all its
+	// values, joined), which is what a reader of this batch sees.
+	ct := ""
+	if p := values["content-type"]; p != nil {
+		ct = *p
+	}
+	bv, err := jsonBodyValue(body, ct, j.f)
 	return hdr, bv, err
+}
+
+// joinFieldValue returns the field value s with v joined to it, as a JSON
+// batch carries a repeated field: one value, the values separated by ", ".
+// Empty list elements mean nothing (RFC 9110 §5.6.1), and a joined value
+// must not end in white space, so an empty v adds nothing.
+func joinFieldValue(s, v string) string {
+	switch {
+	case v == "":
+		return s
+	case s == "":
+		return v
+	}
+	return s + ", " + v
 }
 
 func appendJSONString(b []byte, s string) []byte {
