@@ -91,10 +91,28 @@ func (f *finder) index(s []byte) int {
 	}
 	from := 0
 	chosen := false // f.cur was chosen by a count in this call
+	// A skip scan may be tried while it has not given up in this call:
+	// one failed trial per search bounds what the trials can waste.
+	trySkip := m >= skipMinLen
 	for {
-		i, dense, ok := f.filter(s, from, f.cur)
+		i, dense, ok := f.filter(s, from, f.cur, trySkip)
 		if ok || i < 0 {
 			return i
+		}
+		if dense < 0 {
+			// The filter hits too often to pay (data where every byte
+			// value is about as likely: compressed or encrypted bodies,
+			// images) but not densely: a skip scan looks at one byte in
+			// about len(pat), and gives up if its shifts are short.
+			k, status := f.skipScan(s, i)
+			switch status {
+			case skipDone:
+				return k
+			case skipShort:
+				trySkip = false
+			}
+			from = k
+			continue
 		}
 		// The filter gave up at i: no delimiter starts before it. Count
 		// the delimiter's bytes ahead, in a window of four times the
@@ -126,6 +144,143 @@ func (f *finder) index(s []byte) int {
 		// horspool has tried every start up to end-m.
 		from, chosen = end-m+1, false
 	}
+}
+
+// The skip scan, for data on which the filter hits too often to pay
+// (every byte value about as likely, as in compressed or encrypted
+// bodies) without hitting densely enough to give up for a count.
+const (
+	// skipMinLen is the shortest delimiter worth a skip scan: its
+	// shifts are at most len(pat), and shorter ones do not beat the
+	// filter (the delimiters of generated boundaries are 30 to 74 bytes).
+	skipMinLen = 24
+	// A filter hit costs a call to IndexByte and a check, about 20 ns;
+	// a skip scan's step about 1 ns, advancing by up to len(pat) bytes.
+	// Past skipHits hits, a filter hitting more than once in skipGap
+	// bytes hands over to a skip scan.
+	skipHits = 16
+	skipGap  = 512
+	// skipMinShift is the least average shift a skip scan keeps going
+	// with, measured every skipBlock steps of each of its chains: below
+	// it (data full of the delimiter's bytes) the filter or a count does
+	// better, and the trial has cost at most 4·skipBlock steps.
+	skipMinShift = 12
+	skipBlock    = 32
+	// A skip scan covers windows of four chains of skipFirst bytes each
+	// at first, doubling up to skipMax (a delimiter near the start costs
+	// the other chains little), and at most skipStretch bytes before the
+	// filter is tried again (the data may have changed).
+	skipFirst   = 512
+	skipMax     = 16 << 10
+	skipStretch = 256 << 10
+)
+
+// Results of skipScan.
+const (
+	skipDone  = iota // it found the delimiter, or there is none
+	skipShort        // its shifts were too short: data full of delimiter bytes
+	skipLong         // it covered skipStretch bytes
+)
+
+// skipScan looks for the delimiter in s from index from with a Horspool
+// scan run as four interleaved chains, each over its own quarter of a
+// window: one chain is a chain of dependent loads (a byte of s, then its
+// shift), which four chains overlap. It returns (index or -1, skipDone), or
+// (i, skipShort or skipLong) when it stopped: no delimiter starts before
+// s[i].
+func (f *finder) skipScan(s []byte, from int) (int, int) {
+	pat := f.pat
+	m := len(pat)
+	first, last := pat[0], pat[m-1]
+	w := skipFirst
+	for base := from; ; {
+		if base-from >= skipStretch {
+			return base, skipLong
+		}
+		if len(s)-base < 4*w+m {
+			// The rest, in one chain.
+			k, ok := f.skipChain(s, base, len(s)-m+1)
+			if !ok {
+				return k, skipShort
+			}
+			return k, skipDone
+		}
+		// Chain j tries the starts in [e[j]-w, e[j]).
+		e0, e1, e2, e3 := base+w, base+2*w, base+3*w, base+4*w
+		a0, a1, a2, a3 := base, e0, e1, e2
+		found := -1
+		for n, sum := 0, a0+a1+a2+a3; a0 < e0 && a1 < e1 && a2 < e2 && a3 < e3; {
+			c0, c1, c2, c3 := s[a0+m-1], s[a1+m-1], s[a2+m-1], s[a3+m-1]
+			if c0 == last || c1 == last || c2 == last || c3 == last {
+				if c0 == last && s[a0] == first && string(s[a0:a0+m-1]) == string(pat[:m-1]) {
+					return a0, skipDone
+				}
+				if c1 == last && s[a1] == first && string(s[a1:a1+m-1]) == string(pat[:m-1]) {
+					found = 1
+				} else if c2 == last && s[a2] == first && string(s[a2:a2+m-1]) == string(pat[:m-1]) {
+					found = 2
+				} else if c3 == last && s[a3] == first && string(s[a3:a3+m-1]) == string(pat[:m-1]) {
+					found = 3
+				}
+				if found >= 0 {
+					break
+				}
+			}
+			a0 += int(f.skip[c0])
+			a1 += int(f.skip[c1])
+			a2 += int(f.skip[c2])
+			a3 += int(f.skip[c3])
+			if n++; n == skipBlock {
+				next := a0 + a1 + a2 + a3
+				if next-sum < 4*skipBlock*skipMinShift {
+					// Chain 0 has tried every start before it, or
+					// before e0.
+					return min(a0, e0), skipShort
+				}
+				n, sum = 0, next
+			}
+		}
+		// One chain reached the end of its quarter, or found the
+		// delimiter: finish the ones before it in order.
+		for j, a := range [4]int{a0, a1, a2, a3} {
+			if j == found {
+				return a, skipDone
+			}
+			end := base + (j+1)*w
+			k, ok := f.skipChain(s, a, end)
+			if !ok {
+				return k, skipShort
+			}
+			if k >= 0 {
+				return k, skipDone
+			}
+		}
+		base, w = base+4*w, min(2*w, skipMax)
+	}
+}
+
+// skipChain is one chain of skipScan: it tries the starts in [a, end),
+// which must leave room for the delimiter. It returns (index or -1, true),
+// or (i, false) when its shifts were too short: no delimiter starts before
+// s[i].
+func (f *finder) skipChain(s []byte, a, end int) (int, bool) {
+	pat := f.pat
+	m := len(pat)
+	first, last := pat[0], pat[m-1]
+	for n, start := 0, a; a < end; {
+		c := s[a+m-1]
+		if c == last && s[a] == first && string(s[a:a+m-1]) == string(pat[:m-1]) {
+			return a, true
+		}
+		a += int(f.skip[c])
+		if n++; n == skipBlock && a < end {
+			if a-start < skipBlock*skipMinShift {
+				return a, false
+			}
+			n, start = 0, a
+		}
+	}
+	return -1, true
 }
 
 // choose makes the delimiter byte least frequent in s[:n] the filter, and
@@ -186,8 +341,10 @@ func (f *finder) choose(s []byte, n int) bool {
 // byte at index rare of the pattern with IndexByte. It returns (index, _,
 // true) when it finds it, (-1, _, true) when s has none, or (i, dense,
 // false) when the filter gave up: too many false hits, the first at dense,
-// and no delimiter starts before s[i].
-func (f *finder) filter(s []byte, from, rare int) (i, dense int, ok bool) {
+// and no delimiter starts before s[i]. With trySkip, it also gives up, with
+// dense -1, when its hits come too often for the filter to beat a skip
+// scan (more than about one in skipGap bytes), however sparse for a count.
+func (f *finder) filter(s []byte, from, rare int, trySkip bool) (i, dense int, ok bool) {
 	pat := f.pat
 	c := pat[rare]
 	first, last := pat[0], pat[len(pat)-1]
@@ -217,6 +374,11 @@ func (f *finder) filter(s []byte, from, rare int) (i, dense int, ok bool) {
 		// another byte, or the Horspool scan, does better.
 		if fails > 4+((i-base)>>6) {
 			return st + 1, dense, false
+		}
+		// Hits closer than skipGap bytes on average, past the first
+		// skipHits: a skip scan does better (see skipGap).
+		if trySkip && fails > skipHits+(i-base)/skipGap {
+			return st + 1, -1, false
 		}
 		// The allowance a long quiet stretch earns is capped at burst:
 		// otherwise a dense run of the filter byte after it (data made

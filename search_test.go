@@ -159,7 +159,7 @@ func TestFilterGivesUpInRunAfterQuietStretch(t *testing.T) {
 	f.reset(pat, 4)
 	for _, quiet := range []int{0, 100, 1000, 8000, 60000} {
 		s := append(bytes.Repeat([]byte{'x'}, quiet), bytes.Repeat(pat[f.first:f.first+1], 2000)...)
-		i, dense, ok := f.filter(s, 0, f.first)
+		i, dense, ok := f.filter(s, 0, f.first, false)
 		if ok {
 			t.Fatalf("quiet %d: the filter did not give up (index %d)", quiet, i)
 		}
