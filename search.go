@@ -78,8 +78,8 @@ const (
 	// burst is about the most false hits in a row the filter allows,
 	// however long the stretch without one before: at most burst plus
 	// capEvery.
-	burst    = 12
-	capEvery = 8
+	burst    = 4
+	capEvery = 4
 )
 
 // index returns the index of the first occurrence of the delimiter in s, or
@@ -155,24 +155,32 @@ const (
 	// filter (the delimiters of generated boundaries are 30 to 74 bytes).
 	skipMinLen = 24
 	// A filter hit costs a call to IndexByte and a check, about 20 ns;
-	// a skip scan's step about 1 ns, advancing by up to len(pat) bytes.
-	// Past skipHits hits, a filter hitting more than once in skipGap
-	// bytes hands over to a skip scan.
-	skipHits = 16
-	skipGap  = 512
-	// skipMinShift is the least average shift a skip scan keeps going
-	// with, measured every skipBlock steps of each of its chains: below
-	// it (data full of the delimiter's bytes) the filter or a count does
-	// better, and the trial has cost at most 4·skipBlock steps.
-	skipMinShift = 12
-	skipBlock    = 32
+	// a skip scan's step a little over 1 ns, advancing by up to
+	// len(pat) bytes: the skip scan does better when its average shift
+	// exceeds a sixteenth of the distance between the filter's hits. A
+	// filter that has hit skipHits times, more than once in skipGap
+	// bytes on average, hands over to a skip scan, which keeps going
+	// while its shifts average at least skipMinShift. Random data hits
+	// once in 256 bytes, and shifts by nearly len(pat); text hits less
+	// often, and many of its bytes are in the boundary.
+	skipHits     = 16
+	skipGap      = 384
+	skipMinShift = 16
+	// The skip scan measures its shifts every skipBlock steps of each
+	// of its chains: when it gives up (data full of the delimiter's
+	// bytes) it has cost at most 4·skipBlock steps.
+	skipBlock = 32
 	// A skip scan covers windows of four chains of skipFirst bytes each
 	// at first, doubling up to skipMax (a delimiter near the start costs
-	// the other chains little), and at most skipStretch bytes before the
-	// filter is tried again (the data may have changed).
+	// the other chains little), shrunk to the end of s, and at most
+	// skipStretch bytes before the filter is tried again (the data may
+	// have changed).
 	skipFirst   = 512
 	skipMax     = 16 << 10
 	skipStretch = 256 << 10
+	// skipTail is the shortest quarter of a window: less is left to one
+	// chain.
+	skipTail = 64
 )
 
 // Results of skipScan.
@@ -197,16 +205,22 @@ func (f *finder) skipScan(s []byte, from int) (int, int) {
 		if base-from >= skipStretch {
 			return base, skipLong
 		}
+		// Chain j tries the starts in [e[j]-w, e[j]); the last one, all
+		// the starts left when the window is the end of s.
+		e3 := base + 4*w
 		if len(s)-base < 4*w+m {
-			// The rest, in one chain.
-			k, ok := f.skipChain(s, base, len(s)-m+1)
-			if !ok {
-				return k, skipShort
+			w = (len(s) - base - m + 1) / 4
+			if w < skipTail {
+				// The rest, in one chain.
+				k, ok := f.skipChain(s, base, len(s)-m+1)
+				if !ok {
+					return k, skipShort
+				}
+				return k, skipDone
 			}
-			return k, skipDone
+			e3 = len(s) - m + 1
 		}
-		// Chain j tries the starts in [e[j]-w, e[j]).
-		e0, e1, e2, e3 := base+w, base+2*w, base+3*w, base+4*w
+		e0, e1, e2 := base+w, base+2*w, base+3*w
 		a0, a1, a2, a3 := base, e0, e1, e2
 		found := -1
 		for n, sum := 0, a0+a1+a2+a3; a0 < e0 && a1 < e1 && a2 < e2 && a3 < e3; {
@@ -242,12 +256,12 @@ func (f *finder) skipScan(s []byte, from int) (int, int) {
 		}
 		// One chain reached the end of its quarter, or found the
 		// delimiter: finish the ones before it in order.
+		ends := [4]int{e0, e1, e2, e3}
 		for j, a := range [4]int{a0, a1, a2, a3} {
 			if j == found {
 				return a, skipDone
 			}
-			end := base + (j+1)*w
-			k, ok := f.skipChain(s, a, end)
+			k, ok := f.skipChain(s, a, ends[j])
 			if !ok {
 				return k, skipShort
 			}
@@ -255,7 +269,7 @@ func (f *finder) skipScan(s []byte, from int) (int, int) {
 				return k, skipDone
 			}
 		}
-		base, w = base+4*w, min(2*w, skipMax)
+		base, w = e3, min(2*w, skipMax)
 	}
 }
 
@@ -375,9 +389,9 @@ func (f *finder) filter(s []byte, from, rare int, trySkip bool) (i, dense int, o
 		if fails > 4+((i-base)>>6) {
 			return st + 1, dense, false
 		}
-		// Hits closer than skipGap bytes on average, past the first
-		// skipHits: a skip scan does better (see skipGap).
-		if trySkip && fails > skipHits+(i-base)/skipGap {
+		// Hits closer than skipGap bytes on average: a skip scan does
+		// better (see skipGap).
+		if trySkip && fails >= skipHits && fails*skipGap > i-from {
 			return st + 1, -1, false
 		}
 		// The allowance a long quiet stretch earns is capped at burst:

@@ -213,3 +213,112 @@ func TestReaderBoundaryByteRuns(t *testing.T) {
 		}
 	}
 }
+
+// On data where every byte value is about as likely (compressed or
+// encrypted bodies), the filter hands over to the skip scan, which finds a
+// delimiter at every position around the places where it changes course:
+// the ends of its chains and windows, the end of a stretch, the end of s.
+func TestSkipScanAgreesWithIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	random := make([]byte, skipStretch+3*skipMax)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	for _, boundary := range []string{"batch_pK7JBAk73-E_AA5eFwv4m2Q", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "xxxxxxxxxxxxxxxxxxxx"} {
+		pat := []byte("\r\n--" + boundary)
+		var f finder
+		f.reset(pat, 4)
+		if _, dense, ok := f.filter(random, 0, f.cur, true); ok || dense != -1 {
+			t.Fatalf("boundary %q: the filter did not hand random data to a skip scan (dense %d, ok %v)", boundary, dense, ok)
+		}
+		// The windows of the first scan, from 0: chains of skipFirst
+		// bytes, doubling.
+		var turns []int
+		for base, w := 0, skipFirst; base < len(random); base, w = base+4*w, min(2*w, skipMax) {
+			for j := range 5 {
+				turns = append(turns, base+j*w)
+			}
+		}
+		turns = append(turns, skipStretch, len(random)-len(pat), len(random)-len(pat)+1)
+		for _, turn := range turns {
+			for p := max(turn-len(pat)-2, 0); p <= turn+2 && p <= len(random); p++ {
+				// The delimiter written over the random bytes at p, or
+				// its start at the end of s; restored after.
+				s := random[:min(len(random), p+len(pat))]
+				saved := append([]byte(nil), s[p:]...)
+				copy(s[p:], pat)
+				want := bytes.Index(s, pat)
+				k, status := f.skipScan(s, 0)
+				switch {
+				case status == skipDone && k != want:
+					t.Fatalf("boundary %q, delimiter at %d: skipScan = %d, want %d", boundary, p, k, want)
+				case status == skipShort && (want < 0 || k > want):
+					// Short shifts are possible only in the delimiter
+					// (a boundary of one repeated byte).
+					t.Fatalf("boundary %q, delimiter at %d: skipScan gave up on random data at %d", boundary, p, k)
+				case status == skipLong && (k < skipStretch || want >= 0 && k > want):
+					t.Fatalf("boundary %q, delimiter at %d: skipScan stopped at %d, want past %d and at most %d", boundary, p, k, skipStretch, want)
+				}
+				if got := f.index(s); got != want {
+					t.Fatalf("boundary %q, delimiter at %d: index = %d, want %d", boundary, p, got, want)
+				}
+				copy(s[p:], saved)
+			}
+		}
+	}
+}
+
+// On data full of the delimiter's bytes, where its shifts are short, the
+// skip scan gives up after at most a block of steps per chain, at a
+// position before which no delimiter starts; and the finder, which then
+// goes back to its filter, still agrees with bytes.Index.
+func TestSkipScanGivesUpOnShortShifts(t *testing.T) {
+	pat := []byte("\r\n--batch_pK7JBAk73-E_AA5eFwv4m2Q")
+	var f finder
+	f.reset(pat, 4)
+	rng := rand.New(rand.NewPCG(13, 14))
+	// Runs of random bytes and of delimiter bytes: the filter hands over
+	// in a run of the first, the skip scan gives up in a run of the
+	// second.
+	var s []byte
+	for len(s) < 1<<20 {
+		n := 1 + rng.IntN(8<<10)
+		for range n {
+			if len(s)/(8<<10)%2 == 0 {
+				s = append(s, byte(rng.Uint32()))
+			} else {
+				s = append(s, pat[rng.IntN(len(pat))])
+			}
+		}
+	}
+	flood := bytes.Repeat(pat[len(pat)-2:len(pat)-1], 1<<16) // shifts of one
+	if k, status := f.skipScan(flood, 0); status != skipShort || k > 4*skipBlock {
+		t.Errorf("flood of the delimiter's next-to-last byte: skipScan = %d, %d; want a give-up within %d bytes", k, status, 4*skipBlock)
+	}
+	for _, p := range []int{-1, 1000, 8 << 10, 9 << 10, 100 << 10, 1<<20 - 100} {
+		d := s
+		if p >= 0 {
+			d = append([]byte(nil), s...)
+			copy(d[p:], pat)
+		}
+		want := bytes.Index(d, pat)
+		for from := 0; from < len(d); {
+			k, status := f.skipScan(d, from)
+			if status == skipDone {
+				if k != want {
+					t.Fatalf("delimiter at %d, from %d: skipScan = %d, want %d", p, from, k, want)
+				}
+				break
+			}
+			if k <= from && status == skipLong || k < from || want >= 0 && k > want {
+				t.Fatalf("delimiter at %d, from %d: skipScan stopped at %d (%d), want a position in [%d, %d]", p, from, k, status, from, want)
+			}
+			from = max(k, from+1)
+		}
+		var fresh finder
+		fresh.reset(pat, 4)
+		if got := fresh.index(d); got != want {
+			t.Fatalf("delimiter at %d: index = %d, want %d", p, got, want)
+		}
+	}
+}
