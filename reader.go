@@ -483,9 +483,26 @@ func (mr *Reader) header() bool {
 	for {
 		b := mr.buf[mr.r:mr.w]
 		for {
-			nl := scanLine(b, &ls)
+			nl := -1
+			if p := mr.line; ls.next == p {
+				// A line not yet looked at: the empty line, and the field
+				// lines peers send, need no scanLine (fieldLine); it
+				// reads the others, and those cut by the end of b.
+				if p+1 < len(b) && b[p] == '\r' && b[p+1] == '\n' {
+					nl = p + 1
+				} else if hdrErr == nil && len(mr.part.Header.fields) < mr.opts.MaxHeaderFields {
+					if colon, vs, ve, next := fieldLine(b, p); next >= 0 {
+						mr.part.Header.addLine(b[p:ve], colon-p, vs-p)
+						mr.line = next
+						ls.start(next)
+						continue
+					}
+				}
+			}
 			if nl < 0 {
-				break
+				if nl = scanLine(b, &ls); nl < 0 {
+					break
+				}
 			}
 			start, end := mr.line, nl+1
 			if n := end - start; n == 1 || n == 2 && b[start] == '\r' {

@@ -216,6 +216,41 @@ func valueEnd(b []byte, i int) int {
 	}
 }
 
+// fieldLine reads the field line at b[pos] when it is one of the lines
+// peers send: a token name, a colon, a value free of control characters
+// but HTAB, then CRLF or LF. It returns the colon's index, the bounds of
+// the value trimmed of spaces and tabs, and where the next line starts;
+// next is -1 for any other line (a bad one, a folded one, the empty line)
+// and for one that the end of b cuts. Such a line needs no scanLine: its
+// name is the token before its only possible first colon, and the value
+// is looked at for control characters and the line end together, eight
+// bytes at a time, so each byte is read once and the colon is never
+// searched for. Callers read the lines it refuses with scanLine, so that
+// what a line means, and the error it gives, never depend on the path.
+// Part headers (Reader.header) and HTTP heads (scanHTTPFields) share it.
+func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
+	i := tokenEnd(b, pos)
+	if i == pos || i >= len(b) || b[i] != ':' {
+		return 0, 0, 0, -1
+	}
+	eol := valueEnd(b, i+1)
+	if eol < 0 {
+		return 0, 0, 0, -1
+	}
+	next = eol + 1
+	if b[eol] == '\r' {
+		next++
+	}
+	vs, ve = i+1, eol
+	for vs < ve && isWS(b[vs]) {
+		vs++
+	}
+	for ve > vs && isWS(b[ve-1]) {
+		ve--
+	}
+	return i, vs, ve, next
+}
+
 // tokenEnd returns the end of the run of token bytes that starts at b[i].
 // Unrolled four bytes at a time, it is faster on field names than the
 // plain loop, and than a SWAR test (the token class is no byte range).
