@@ -563,9 +563,11 @@ func (mr *Reader) grow() {
 func (mr *Reader) scanBody() {
 	b := mr.buf[mr.r:mr.w]
 	eof := mr.rerr != nil
-	if mr.atStart {
+	if mr.atStart && (len(b) == 0 || b[0] == '-') {
 		// A delimiter right after the header's empty line: the empty line
-		// doubles as the delimiter's CRLF and the body is empty.
+		// doubles as the delimiter's CRLF and the body is empty. (The
+		// test of b[0] spares the comparisons for the bodies that do
+		// not start with '-', nearly all of them.)
 		if len(b) < len(mr.dash) && bytes.HasPrefix(mr.dash, b) && !eof {
 			return
 		}

@@ -346,3 +346,58 @@ func TestReaderHeaderFastPath(t *testing.T) {
 		}
 	})
 }
+
+// TestParseStatusLineFastPath checks that parseHead, whose fast path finds
+// the end of most status lines and checks their reason phrase in one pass,
+// reads every response head as the general path does (the line end by
+// IndexByte, the reason checked by parseStatusLine): the same response,
+// start line length, end and error.
+func TestParseStatusLineFastPath(t *testing.T) {
+	pieces := []string{
+		"HTTP/1.1 200 OK", "HTTP/1.0 404 Not Found", "HTTP/1.1 204", "HTTP/1.1 200 ", "HTTP/1.1 099 X",
+		"HTTP/2.0 200 OK", "HTTP/1.1 20", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x7f", "\x80", "é",
+		"OK", "ETag: \"e\"", "Content-Length: 5", "12345678",
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		b := []byte(strings.Join(rapid.SliceOfN(rapid.SampledFrom(pieces), 1, 12).Draw(t, "pieces"), ""))
+		partial := rapid.Bool().Draw(t, "partial")
+		o := MessageOptions{}.withDefaults()
+
+		fast := &MessageReader{opts: o, headOff: 7}
+		gend := fast.parseHead(b, false, partial)
+
+		slow := &MessageReader{opts: o, headOff: 7}
+		wend := func() int {
+			line, next := b, len(b)
+			if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+				line, next = b[:nl], nl+1
+				if n := len(line); n > 0 && line[n-1] == '\r' {
+					line = line[:n-1]
+				}
+				slow.slen = len(line)
+			} else if partial {
+				return -1
+			}
+			err := slow.parseStatusLine(&slow.resp, line, false)
+			end := -1
+			if err == nil {
+				h := &slow.resp.Header
+				h.buf = b
+				end, err = parseHTTPFields(h, next, slow.headOff, o.MaxHeaderFields, partial)
+			}
+			if err != nil {
+				if !partial {
+					slow.err = err
+				}
+				return -1
+			}
+			return end
+		}()
+		if gend != wend || fast.slen != slow.slen || fmt.Sprint(fast.err) != fmt.Sprint(slow.err) {
+			t.Fatalf("%q: end %d, start line %d, error %v; want %d, %d, %v", b, gend, fast.slen, fast.err, wend, slow.slen, slow.err)
+		}
+		if diff := cmp.Diff(slow.resp, fast.resp, cmp.AllowUnexported(Response{}, Header{}, field{}, span{})); diff != "" {
+			t.Fatalf("%q: response (-want +got):\n%s", b, diff)
+		}
+	})
+}
