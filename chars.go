@@ -90,9 +90,6 @@ func equalFoldString(b []byte, s string) bool {
 
 func lower(c byte) byte { return c | 0x20 }
 
-// isDigit reports a decimal digit.
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
 // isHex reports a hexadecimal digit.
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'

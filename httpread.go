@@ -496,23 +496,7 @@ func (m *MessageReader) parseWhole(request bool) error {
 // errors; otherwise it returns the end of the head, or -1 and sets m.err.
 func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
 	line, next := b, len(b)
-	nl, clean := -1, false
-	if !request && len(b) > 13 && string(b[:7]) == "HTTP/1." && b[8] == ' ' && b[12] == ' ' &&
-		b[7]|1 == '1' && isDigit(b[9]) && isDigit(b[10]) && isDigit(b[11]) {
-		// The status lines peers send ("HTTP/1.1 200 OK"): one pass
-		// finds the line end and checks the reason phrase's bytes
-		// (the first 13 bytes, checked above, hold no LF).
-		if eol := valueEnd(b, 13); eol >= 0 {
-			nl, clean = eol, true
-			if b[eol] == '\r' {
-				nl++
-			}
-		}
-	}
-	if nl < 0 {
-		nl = bytes.IndexByte(b, '\n')
-	}
-	if nl >= 0 {
+	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
 		line, next = b[:nl], nl+1
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
@@ -528,7 +512,7 @@ func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
 		err = m.parseRequestLine(&m.req, line)
 	} else {
 		h = &m.resp.Header
-		err = m.parseStatusLine(&m.resp, line, clean)
+		err = m.parseStatusLine(&m.resp, line)
 	}
 	end := -1
 	if err == nil {
@@ -665,10 +649,7 @@ func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 	return nil
 }
 
-// parseStatusLine parses a status line, without its line end, into r.
-// With reasonChecked, the caller has found no control character in the
-// reason phrase, line[13:].
-func (m *MessageReader) parseStatusLine(r *Response, line []byte, reasonChecked bool) error {
+func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
 	base := m.headOffset()
 	var ok bool
 	if len(line) < 8 {
@@ -693,10 +674,8 @@ func (m *MessageReader) parseStatusLine(r *Response, line []byte, reasonChecked 
 	r.StatusCode = code
 	if len(line) > 12 {
 		reason := line[13:]
-		if !reasonChecked {
-			if i := badValueByte(reason); i >= 0 {
-				return syntaxErr(base+13+int64(i), ErrBadStatus, "control character in reason phrase")
-			}
+		if i := badValueByte(reason); i >= 0 {
+			return syntaxErr(base+13+int64(i), ErrBadStatus, "control character in reason phrase")
 		}
 		r.Reason = reason[:len(reason):len(reason)]
 	}
