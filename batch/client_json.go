@@ -149,7 +149,7 @@ func appendJSONHeaders(b []byte, h http.Header, body []byte, keys []string) ([]b
 		}
 	}
 	slices.Sort(keys)
-	ct := h.Get("Content-Type")
+	ct := mediaTypeOf(h)
 	b = append(b, `,"headers":{`...)
 	for j, k := range keys {
 		if j > 0 {
@@ -361,11 +361,11 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] != '"' || isJSONMedia(h.Get("Content-Type")):
+	case raw[0] != '"' || isJSONMedia(mediaTypeOf(h)):
 		b = raw
 	default:
 		s, err := unquote(raw)
-		if err == nil && bodyFormOf(f, h.Get("Content-Type")) == bodyText {
+		if err == nil && bodyFormOf(f, mediaTypeOf(h)) == bodyText {
 			b = []byte(s)
 		} else if err == nil {
 			b, err = decodeBase64(s)

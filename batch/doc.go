@@ -75,8 +75,9 @@
 //     standard base64 in Graph), a response body labelled JSON that is not
 //     valid JSON too; a request body without Content-Type is JSON. Response header names are lower
 //     case in OData and canonical in Graph; a field given more than once
-//     is one value joined with ", ". Request headers keep the order of
-//     their object.
+//     is one value joined with ", ", and a body's form follows the
+//     Content-Type so joined. Request headers keep the order of their
+//     object.
 //   - The batch response is 200 whenever the batch could be read; a batch
 //     that cannot be (not JSON, too large) is answered with a JSON error
 //     object {"error":{"code","message"}}. A request object that is JSON

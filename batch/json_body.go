@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"net/http"
 	"strings"
 	"unicode/utf8"
 )
@@ -37,7 +38,27 @@ func bodyFormOf(f Format, ct string) bodyForm {
 // isTextMedia reports whether the Content-Type ct is of top-level type
 // text, parameters aside.
 func isTextMedia(ct string) bool {
+	ct = strings.TrimLeft(ct, " \t")
 	return len(ct) >= 5 && strings.EqualFold(ct[:5], "text/")
+}
+
+// mediaTypeOf returns the Content-Type of h as a JSON batch carries it: one
+// member, a repeated field's values joined with ", ". A writer picks a
+// body's form from this value rather than the first, because a reader of
+// the batch sees only the joined member and must infer the same form (the
+// classifiers above trim, so the writers' trimming of each value changes
+// nothing).
+func mediaTypeOf(h http.Header) string {
+	return joinValues(h["Content-Type"])
+}
+
+// joinValues joins the values of a repeated field as a JSON batch writes
+// them.
+func joinValues(v []string) string {
+	if len(v) == 1 {
+		return v[0]
+	}
+	return strings.Join(v, ", ")
 }
 
 // textFits reports whether body can be carried as a JSON string of text:

@@ -781,7 +781,9 @@ func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage) ([]
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	ct := hdr.Get("Content-Type")
+	// A repeated member is one field, its values joined, as a writer of
+	// the batch chose the body's form by (see mediaTypeOf).
+	ct := joinValues(hdr.Values("Content-Type"))
 	if !hdr.Has("Content-Type") {
 		hdr.Add("Content-Type", "application/json")
 		ct = "application/json"

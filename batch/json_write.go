@@ -126,7 +126,7 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 		_, err := o.bw.Write(o.jbuf)
 		return err
 	}
-	switch bodyFormOf(o.format, rw.h.Get("Content-Type")) {
+	switch bodyFormOf(o.format, mediaTypeOf(rw.h)) {
 	case bodyJSON:
 		if !json.Valid(body) {
 			break

@@ -253,7 +253,7 @@ func (rw *response) Flush() {
 // a string (both fall back to base64 when the body does not fit, which is
 // known only at its end). o.mu is held.
 func (o *output) wholeBody(rw *response) bool {
-	return o.format != FormatMultipart && bodyFormOf(o.format, rw.h.Get("Content-Type")) != bodyBase64
+	return o.format != FormatMultipart && bodyFormOf(o.format, mediaTypeOf(rw.h)) != bodyBase64
 }
 
 // bodyAllowed reports whether a response with this status may have a body.
