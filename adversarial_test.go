@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed/internal/cputime"
 )
 
 // Adversarial inputs: each must end with the right result or error, in time
@@ -28,12 +29,12 @@ type clock struct {
 	cpu  time.Duration
 }
 
-func startClock() clock { return clock{time.Now(), cpuTime()} }
+func startClock() clock { return clock{time.Now(), cputime.Used()} }
 
 // elapsed is the CPU time since c started, or the wall-clock time where
 // the CPU time is not known.
 func (c clock) elapsed() time.Duration {
-	if cpu := cpuTime(); cpu > 0 {
+	if cpu := cputime.Used(); cpu > 0 {
 		return cpu - c.cpu
 	}
 	return time.Since(c.wall)

@@ -82,6 +82,20 @@ func (h *Header) addView(name, value []byte) {
 	})
 }
 
+// addLine appends the field whose name is line[:colon] and whose value is
+// line[vs:], line being a view of a field line of h.ext as addView takes
+// them; without ext it copies the line once rather than the name and the
+// value apart (the bytes between them stay unused in buf).
+func (h *Header) addLine(line []byte, colon, vs int) {
+	if h.ext != nil {
+		h.addView(line[:colon], line[vs:])
+		return
+	}
+	s := uint32(len(h.buf))
+	h.buf = append(h.buf, line...)
+	h.fields = append(h.fields, field{span{s, s + uint32(colon)}, span{s + uint32(vs), uint32(len(h.buf))}})
+}
+
 // Reset removes every field and keeps the memory for reuse.
 func (h *Header) Reset() {
 	h.buf = h.buf[:0]

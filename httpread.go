@@ -876,9 +876,8 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 }
 
 // scanHTTPFields is parseHTTPFields in one pass over the field lines.
-// Each line first takes the fast path, which reads the lines peers send:
-// a token name, a colon, a value free of control characters but HTAB,
-// then CRLF or LF. Any other line (a bad one, or one that the end of b
+// Each line first takes the fast path, fieldLine, which reads the lines
+// peers send. Any other line (a bad one, or one that the end of b
 // cuts) is read again by the general line scanner and httpField, so that
 // what a line means and the error it gives never depend on the path.
 func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
@@ -892,29 +891,13 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) 
 				return pos + 2, nil
 			}
 		}
-		// The name: token bytes up to the colon.
-		i := tokenEnd(b, pos)
-		if i > pos && i < len(b) && b[i] == ':' {
-			colon := i
-			if eol := valueEnd(b, colon+1); eol >= 0 {
-				next := eol + 1
-				if b[eol] == '\r' {
-					next++
-				}
-				vs, ve := colon+1, eol
-				for vs < ve && isWS(b[vs]) {
-					vs++
-				}
-				for ve > vs && isWS(b[ve-1]) {
-					ve--
-				}
-				if len(h.fields) == maxFields {
-					return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
-				}
-				h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
-				pos = next
-				continue
+		if colon, vs, ve, next := fieldLine(b, pos); next >= 0 {
+			if len(h.fields) == maxFields {
+				return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
 			}
+			h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
+			pos = next
+			continue
 		}
 		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
 		if done {

@@ -56,7 +56,7 @@ func (mr *Reader) readDirect(p []byte) (int, bool) {
 	copy(mr.buf, p[keep:n])
 	mr.off = base + int64(keep)
 	mr.r, mr.w = 0, n-keep
-	mr.scan, mr.line = 0, 0
+	mr.scan = 0
 	if keep == 0 {
 		return 0, false
 	}

@@ -129,10 +129,9 @@ type Reader struct {
 	dlen    int
 	atStart bool
 
-	// scan remembers how far a line search got between fills, so that
-	// short reads never cause a rescan; line is where the current line
-	// starts. Both are relative to r.
-	scan, line int
+	// scan remembers how far a preamble line search got between fills,
+	// relative to r, so that short reads never cause a rescan.
+	scan int
 
 	// padOff is the stream offset of the bytes after a candidate delimiter
 	// whose line was still incomplete, and padN how many spaces and tabs
@@ -208,7 +207,7 @@ func (mr *Reader) Reset(src io.Reader, boundary string) {
 	mr.rerr, mr.err = nil, nil
 	mr.state, mr.parts = statePreamble, 0
 	mr.avail, mr.bodyEnd, mr.close, mr.dlen, mr.atStart = 0, false, false, 0, false
-	mr.scan, mr.line = 0, 0
+	mr.scan = 0
 	mr.padOff, mr.padN = 0, 0
 	mr.part.r = mr
 	mr.part.gen++
@@ -314,7 +313,7 @@ var errInvalidRead = argErr(io.ErrShortBuffer, "underlying reader returned an in
 // consume advances past n unread bytes.
 func (mr *Reader) consume(n int) {
 	mr.r += n
-	mr.scan, mr.line = 0, 0
+	mr.scan = 0
 }
 
 // offset returns the stream offset of buf[i].
@@ -476,18 +475,41 @@ func (mr *Reader) header() bool {
 	}
 	mr.part.Header.Reset()
 	var hdrErr error
-	// One scan of the block (scan.go); ls survives fills, which move the
-	// unread bytes but not their positions relative to mr.r.
+	// One scan of the block (scan.go); ln, the start of the current
+	// line, and ls survive fills, which move the unread bytes but not
+	// their positions relative to mr.r. fresh says that no byte of the
+	// line at ln has been looked at yet: ls is then not started, which
+	// the lines fieldLine reads never need.
 	var ls lineState
-	ls.start(0)
+	ln, fresh := 0, true
 	for {
 		b := mr.buf[mr.r:mr.w]
 		for {
-			nl := scanLine(b, &ls)
-			if nl < 0 {
-				break
+			nl := -1
+			if fresh {
+				// The empty line, and the field lines peers send, need
+				// no scanLine (fieldLine); it reads the others, and
+				// those cut by the end of b.
+				if ln+1 < len(b) && b[ln] == '\r' && b[ln+1] == '\n' {
+					nl = ln + 1
+				} else {
+					if hdrErr == nil && len(mr.part.Header.fields) < mr.opts.MaxHeaderFields {
+						if colon, vs, ve, next := fieldLine(b, ln); next >= 0 {
+							mr.part.Header.addLine(b[ln:ve], colon-ln, vs-ln)
+							ln = next
+							continue
+						}
+					}
+					ls.start(ln)
+					fresh = false
+				}
 			}
-			start, end := mr.line, nl+1
+			if nl < 0 {
+				if nl = scanLine(b, &ls); nl < 0 {
+					break
+				}
+			}
+			start, end := ln, nl+1
 			if n := end - start; n == 1 || n == 2 && b[start] == '\r' {
 				if end > mr.opts.MaxHeaderBytes {
 					mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
@@ -510,8 +532,7 @@ func (mr *Reader) header() bool {
 				}
 				hdrErr = addMIMEField(&mr.part.Header, line, ls.relative(start), mr.offset(mr.r+start), mr.opts.MaxHeaderFields)
 			}
-			mr.line = end
-			ls.start(end)
+			ln, fresh = end, true
 		}
 		if len(b) > mr.opts.MaxHeaderBytes {
 			mr.err = syntaxErr(mr.offset(mr.r), ErrHeaderTooLarge, "part header longer than "+strconv.Itoa(mr.opts.MaxHeaderBytes)+" bytes")
@@ -546,9 +567,11 @@ func (mr *Reader) grow() {
 func (mr *Reader) scanBody() {
 	b := mr.buf[mr.r:mr.w]
 	eof := mr.rerr != nil
-	if mr.atStart {
+	if mr.atStart && (len(b) == 0 || b[0] == '-') {
 		// A delimiter right after the header's empty line: the empty line
-		// doubles as the delimiter's CRLF and the body is empty.
+		// doubles as the delimiter's CRLF and the body is empty. (The
+		// test of b[0] spares the comparisons for the bodies that do
+		// not start with '-', nearly all of them.)
 		if len(b) < len(mr.dash) && bytes.HasPrefix(mr.dash, b) && !eof {
 			return
 		}

@@ -1,6 +1,7 @@
 package mixed
 
 import (
+	"bytes"
 	"fmt"
 	"math/bits"
 	"strings"
@@ -270,6 +271,78 @@ func TestTokenEnd(t *testing.T) {
 		}
 		if got := tokenEnd(b, i); got != want {
 			t.Fatalf("tokenEnd(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	})
+}
+
+// TestReaderHeaderFastPath checks that Reader.header, whose fast path
+// (fieldLine) reads most lines, reads every part header block as the
+// general rule does, parseHeaderLine for each line: the same fields and the
+// same error, offset included, however the input is cut, on the streaming
+// Reader (whose header copies) and the BytesReader (whose header views).
+func TestReaderHeaderFastPath(t *testing.T) {
+	pieces := []string{
+		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
+		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
+		"(", "\"etag/1\"", "12345678", "é",
+	}
+	// Whole lines, half of those drawn, so that blocks of several
+	// fields (and the field limit) are common.
+	lines := rapid.OneOf(
+		rapid.SampledFrom([]string{
+			"Content-Type: application/http\r\n", "Content-ID: <item-1@example.com>\r\n",
+			"X:\n", "ETag:\t\"e\" \r\n", " folded\r\n",
+		}),
+		rapid.Custom(func(t *rapid.T) string {
+			return strings.Join(rapid.SliceOfN(rapid.SampledFrom(pieces), 1, 6).Draw(t, "pieces"), "")
+		}),
+	)
+	rapid.Check(t, func(t *rapid.T) {
+		block := []byte(strings.Join(rapid.SliceOfN(lines, 0, 12).Draw(t, "lines"), ""))
+		block = append(block, "\r\n\r\n"...) // an empty line, at the latest here
+		maxFields := rapid.IntRange(1, 5).Draw(t, "maxFields")
+		cuts := rapid.SliceOfN(rapid.IntRange(1, 20), 0, 8).Draw(t, "cuts")
+		const delim = "--b\r\n"
+		data := append([]byte(delim), block...)
+		data = append(data, "\r\n--b--\r\n"...)
+
+		// The rule: lines up to the first empty one, each through
+		// parseHeaderLine; the first error wins.
+		var want Header
+		var wantErr error
+		for off := 0; ; {
+			n := bytes.IndexByte(block[off:], '\n')
+			line := block[off : off+n]
+			if len(line) > 0 && line[len(line)-1] == '\r' {
+				line = line[:len(line)-1]
+			}
+			if len(line) == 0 {
+				break
+			}
+			if wantErr == nil {
+				wantErr = parseHeaderLine(&want, line, int64(len(delim)+off), maxFields)
+			}
+			off += n + 1
+		}
+
+		opts := ReaderOptions{MaxHeaderFields: maxFields}
+		for _, how := range []string{"Reader", "BytesReader"} {
+			var next func() (*Part, error)
+			if how == "Reader" {
+				next = NewReaderOptions(&chunkedReader{src: data, cuts: cuts}, "b", opts).NextPart
+			} else {
+				next = NewBytesReaderOptions(data, "b", opts).NextPart
+			}
+			p, err := next()
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("%s, %q: error %v, want %v", how, block, err, wantErr)
+			}
+			if err != nil {
+				continue
+			}
+			if diff := cmp.Diff(fields(&want), fields(&p.Header)); diff != "" {
+				t.Fatalf("%s, %q: fields (-want +got):\n%s", how, block, diff)
+			}
 		}
 	})
 }

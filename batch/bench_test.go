@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mixedcodec/mixed/internal/cputime"
 )
 
 // discardWriter is an http.ResponseWriter that keeps nothing, for measuring
@@ -139,11 +141,11 @@ func BenchmarkBatchLoopback(b *testing.B) {
 	var cpu time.Duration
 	report := func(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "calls/s")
-		b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(n*b.N), "cpu-ns/call")
+		b.ReportMetric(float64((cputime.Used()-cpu).Nanoseconds())/float64(n*b.N), "cpu-ns/call")
 	}
 	b.Run("way=batch", func(b *testing.B) {
 		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: client}
-		cpu = cpuTime()
+		cpu = cputime.Used()
 		for b.Loop() {
 			bt := c.NewBatch()
 			for _, u := range urls {
@@ -162,7 +164,7 @@ func BenchmarkBatchLoopback(b *testing.B) {
 		report(b)
 	})
 	b.Run("way=sequential", func(b *testing.B) {
-		cpu = cpuTime()
+		cpu = cputime.Used()
 		for b.Loop() {
 			for _, u := range urls {
 				get(u)
@@ -171,7 +173,7 @@ func BenchmarkBatchLoopback(b *testing.B) {
 		report(b)
 	})
 	b.Run("way=conns8", func(b *testing.B) {
-		cpu = cpuTime()
+		cpu = cputime.Used()
 		for b.Loop() {
 			var wg sync.WaitGroup
 			next := make(chan string, n)
@@ -374,7 +376,7 @@ func BenchmarkHandlerFormats(b *testing.B) {
 			w := &discardWriter{h: make(http.Header)}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(bc.body)))
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for b.Loop() {
 				br.Reset(bc.body)
 				clear(w.h)
@@ -383,7 +385,7 @@ func BenchmarkHandlerFormats(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/call")
 			// The machines here are shared: CPU time per call is the
 			// figure to compare formats by.
-			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N)/n, "cpu-ns/call")
+			b.ReportMetric(float64((cputime.Used()-cpu).Nanoseconds())/float64(b.N)/n, "cpu-ns/call")
 		})
 	}
 }

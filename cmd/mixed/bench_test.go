@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mixedcodec/mixed/internal/cputime"
 )
 
 // benchInputs are the batches of the throughput benchmarks: one part of
@@ -71,9 +73,9 @@ func BenchmarkDecode(b *testing.B) {
 // on a shared machine, where the wall clock waits for other processes,
 // it is the steadier measure.
 func reportCPU(b *testing.B, size int64) func() {
-	start := cpuTime()
+	start := cputime.Used()
 	return func() {
-		if d := cpuTime() - start; d > 0 && b.N > 0 {
+		if d := cputime.Used() - start; d > 0 && b.N > 0 {
 			b.ReportMetric(float64(size)*float64(b.N)/d.Seconds()/1e6, "MB/cpu-s")
 		}
 	}
