@@ -167,9 +167,12 @@ const (
 	skipGap      = 384
 	skipMinShift = 16
 	// The skip scan measures its shifts every skipBlock steps of each
-	// of its chains: when it gives up (data full of the delimiter's
-	// bytes) it has cost at most 4·skipBlock steps.
-	skipBlock = 32
+	// of its chains, a comparison of the delimiter counting as
+	// skipVerify steps: when it gives up (data full of the delimiter's
+	// bytes, or of windows that start and end as it does) it has cost at
+	// most about 4·skipBlock steps.
+	skipBlock  = 32
+	skipVerify = 8
 	// A skip scan covers windows of four chains of skipFirst bytes each
 	// at first, doubling up to skipMax (a delimiter near the start costs
 	// the other chains little), shrunk to the end of s, and at most
@@ -226,15 +229,23 @@ func (f *finder) skipScan(s []byte, from int) (int, int) {
 		for n, sum := 0, a0+a1+a2+a3; a0 < e0 && a1 < e1 && a2 < e2 && a3 < e3; {
 			c0, c1, c2, c3 := s[a0+m-1], s[a1+m-1], s[a2+m-1], s[a3+m-1]
 			if c0 == last || c1 == last || c2 == last || c3 == last {
-				if c0 == last && s[a0] == first && string(s[a0:a0+m-1]) == string(pat[:m-1]) {
-					return a0, skipDone
+				// A window whose first and last bytes match costs a
+				// comparison, counted as skipVerify steps: data made
+				// of such windows ends the scan as short shifts do.
+				if c0 == last && s[a0] == first {
+					if string(s[a0:a0+m-1]) == string(pat[:m-1]) {
+						return a0, skipDone
+					}
+					n += skipVerify
 				}
-				if c1 == last && s[a1] == first && string(s[a1:a1+m-1]) == string(pat[:m-1]) {
-					found = 1
-				} else if c2 == last && s[a2] == first && string(s[a2:a2+m-1]) == string(pat[:m-1]) {
-					found = 2
-				} else if c3 == last && s[a3] == first && string(s[a3:a3+m-1]) == string(pat[:m-1]) {
-					found = 3
+				for j, a := range [3]int{a1, a2, a3} {
+					if s[a+m-1] == last && s[a] == first {
+						if string(s[a:a+m-1]) == string(pat[:m-1]) {
+							found = j + 1
+							break
+						}
+						n += skipVerify
+					}
 				}
 				if found >= 0 {
 					break
@@ -244,7 +255,7 @@ func (f *finder) skipScan(s []byte, from int) (int, int) {
 			a1 += int(f.skip[c1])
 			a2 += int(f.skip[c2])
 			a3 += int(f.skip[c3])
-			if n++; n == skipBlock {
+			if n++; n >= skipBlock {
 				next := a0 + a1 + a2 + a3
 				if next-sum < 4*skipBlock*skipMinShift {
 					// Chain 0 has tried every start before it, or
@@ -283,11 +294,14 @@ func (f *finder) skipChain(s []byte, a, end int) (int, bool) {
 	first, last := pat[0], pat[m-1]
 	for n, start := 0, a; a < end; {
 		c := s[a+m-1]
-		if c == last && s[a] == first && string(s[a:a+m-1]) == string(pat[:m-1]) {
-			return a, true
+		if c == last && s[a] == first {
+			if string(s[a:a+m-1]) == string(pat[:m-1]) {
+				return a, true
+			}
+			n += skipVerify
 		}
 		a += int(f.skip[c])
-		if n++; n == skipBlock && a < end {
+		if n++; n >= skipBlock && a < end {
 			if a-start < skipBlock*skipMinShift {
 				return a, false
 			}

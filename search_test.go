@@ -322,3 +322,44 @@ func TestSkipScanGivesUpOnShortShifts(t *testing.T) {
 		}
 	}
 }
+
+// Data made of windows that start and end as the delimiter does (CR, then
+// bytes of no delimiter, then its last byte, which shifts the skip scan by
+// the whole delimiter), with the filter byte once in a few hundred bytes so
+// that the filter hands over: each window costs a comparison, and the skip
+// scan counts them, giving up within a block.
+func TestSkipScanGivesUpOnNearWindows(t *testing.T) {
+	pat := []byte("\r\n--Qbatch_pK7JBAk73-E_AA5eFwv4m2x")
+	var f finder
+	f.reset(pat, 4)
+	m := len(pat)
+	if f.first == m-1 {
+		t.Fatal("the filter byte is the delimiter's last byte")
+	}
+	block := append(append([]byte{'\r'}, bytes.Repeat([]byte{0xff}, m-2)...), pat[m-1])
+	var s []byte
+	for k := 0; len(s) < 1<<20; k++ {
+		s = append(s, block...)
+		if k%6 == 0 {
+			s[len(s)-m/2] = pat[f.first]
+		}
+	}
+	if _, dense, ok := f.filter(s, 0, f.cur, true); ok || dense != -1 {
+		t.Fatalf("the filter did not hand over to a skip scan (dense %d, ok %v)", dense, ok)
+	}
+	if k, status := f.skipScan(s, 0); status != skipShort || k > 4*skipBlock*skipMinShift {
+		t.Errorf("skipScan = %d, %d; want a give-up within %d bytes", k, status, 4*skipBlock*skipMinShift)
+	}
+	for _, p := range []int{-1, 5000, len(s) - m} {
+		d := s
+		if p >= 0 {
+			d = append([]byte(nil), s...)
+			copy(d[p:], pat)
+		}
+		var fresh finder
+		fresh.reset(pat, 4)
+		if got, want := fresh.index(d), bytes.Index(d, pat); got != want {
+			t.Fatalf("delimiter at %d: index = %d, want %d", p, got, want)
+		}
+	}
+}
