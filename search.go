@@ -18,8 +18,15 @@ import "bytes"
 // one). If every byte of the delimiter is frequent there, it falls back, for
 // a stretch, to a Horspool scan, which costs at most a table lookup per byte
 // plus one comparison of the delimiter where a window's last byte matches.
+// On data where every byte value is about as likely (compressed, encrypted,
+// binary bodies) the filter byte occurs once in 256 bytes, each hit costing
+// a call and a check: when it hits that often, without being dense, the
+// finder hands over to a skip scan (Horspool in four interleaved chains,
+// see skipScan), which looks at about one byte in len(pat) there, and gives
+// up, for the filter, as soon as its shifts get short.
 // The work stays linear whatever the input: each count covers bytes the
-// search then moves past.
+// search then moves past, and each skip scan that gives up has cost at most
+// a block of steps.
 type finder struct {
 	pat []byte // the delimiter
 	// cur is the index in pat of the byte used as a filter; first is the
