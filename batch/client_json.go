@@ -157,7 +157,7 @@ func appendJSONHeaders(b []byte, h http.Header, body []byte, keys []string) ([]b
 		}
 		b = appendJSONString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, strings.Join(h[k], ", "))
+		b = appendJSONString(b, jsonMember(h[k]))
 	}
 	if len(body) > 0 && ct == "" {
 		// Without a Content-Type a body is JSON to the server: say
@@ -361,11 +361,11 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] != '"' || isJSONMedia(mediaTypeOf(h)):
+	case raw[0] != '"' || isJSONMedia(joinValues(h["Content-Type"])):
 		b = raw
 	default:
 		s, err := unquote(raw)
-		if err == nil && bodyFormOf(f, mediaTypeOf(h)) == bodyText {
+		if err == nil && bodyFormOf(f, joinValues(h["Content-Type"])) == bodyText {
 			b = []byte(s)
 		} else if err == nil {
 			b, err = decodeBase64(s)

@@ -325,3 +325,67 @@ func TestJSONRepeatedContentType(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestJSONContentTypeKeysOfAnyCase: an http.Header may hold Content-Type
+// under keys that differ in case only (set through the map, as a proxy or
+// an HTTP/2 peer's lower-case names leave them). A JSON batch writes each
+// key as a member of its own, which its reader joins into one field, so
+// the writer picks a body's form from every such key, in the order it
+// writes them; and it sniffs a Content-Type only when the header has none
+// under any case. Picking it from the canonical key alone wrote a body as
+// text or JSON that the reader, seeing the joined value, took for base64
+// or text. An explicitly empty member adds nothing to the joined value.
+func TestJSONContentTypeKeysOfAnyCase(t *testing.T) {
+	tests := []struct {
+		name      string
+		req, resp http.Header
+		body      string
+	}{
+		{"request, lower-case key", http.Header{"content-type": {"application/json"}}, nil, `"x"`},
+		{"request, two keys", http.Header{"Content-Type": {"application/json"}, "content-type": {"text/plain"}}, nil, `"x"`},
+		{"request, lower-case text", http.Header{"content-type": {"text/plain"}}, nil, "h\u00e9llo"},
+		{"request, empty", http.Header{"Content-Type": {""}}, nil, "h\u00e9llo"},
+		{"request, empty key beside", http.Header{"Content-Type": {"text/plain"}, "content-type": {""}}, nil, `"x"`},
+		{"response, two keys", nil, http.Header{"Content-Type": {"application/json"}, "content-type": {"text/plain"}}, `"x"`},
+		{"response, lower-case key", nil, http.Header{"content-type": {"application/json"}}, `"x"`},
+		{"response, empty key beside", nil, http.Header{"Content-Type": {"application/json"}, "content-type": {""}}, `"x"`},
+		{"response, blank key beside", nil, http.Header{"Content-Type": {"text/plain"}, "content-type": {" "}}, `"x"`},
+	}
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		for _, tt := range tests {
+			echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				for k, v := range tt.resp {
+					w.Header()[k] = v
+				}
+				w.Write(body)
+			})
+			srv := httptest.NewServer(NewHandlerOptions(echo, HandlerOptions{JSONFormat: f}))
+			c := &Client{Endpoint: srv.URL + "/batch", Format: f}
+			b := c.NewBatch()
+			req, err := http.NewRequest("POST", srv.URL+"/echo", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.req {
+				req.Header[k] = v
+			}
+			if _, err := b.Add(req, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Do(context.Background()); err != nil {
+				t.Fatalf("%v, %s: %v", f, tt.name, err)
+			}
+			resp, err := b.Calls()[0].Wait(context.Background())
+			if err != nil {
+				t.Errorf("%v, %s: %v", f, tt.name, err)
+			} else {
+				body, _ := io.ReadAll(resp.Body)
+				if diff := cmp.Diff(tt.body, string(body)); diff != "" {
+					t.Errorf("%v, %s: body (-want +got):\n%s", f, tt.name, diff)
+				}
+			}
+			srv.Close()
+		}
+	}
+}

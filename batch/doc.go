@@ -76,7 +76,8 @@
 //     valid JSON too; a request body without Content-Type is JSON. Response header names are lower
 //     case in OData and canonical in Graph; a field given more than once
 //     is one value joined with ", ", and a body's form follows the
-//     Content-Type so joined. Request headers keep the order of their
+//     Content-Type so joined (every member of that name, of any case,
+//     empty ones left out). Request headers keep the order of their
 //     object.
 //   - The batch response is 200 whenever the batch could be read; a batch
 //     that cannot be (not JSON, too large) is answered with a JSON error

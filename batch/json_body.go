@@ -2,6 +2,7 @@ package batch
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -42,23 +43,72 @@ func isTextMedia(ct string) bool {
 	return len(ct) >= 5 && strings.EqualFold(ct[:5], "text/")
 }
 
-// mediaTypeOf returns the Content-Type of h as a JSON batch carries it: one
-// member, a repeated field's values joined with ", ". A writer picks a
-// body's form from this value rather than the first, because a reader of
-// the batch sees only the joined member and must infer the same form (the
-// classifiers above trim, so the writers' trimming of each value changes
-// nothing).
+// mediaTypeOf returns the Content-Type of h, a header a JSON batch writer
+// writes, as the batch's reader will see it, so that the writer picks the
+// body form the reader infers. The writers write each key of h as a member
+// of its own, in sorted order, its values as jsonMember joins them; a key
+// that differs from Content-Type in case only (set through the map) is one
+// more member of that name, which the reader joins to the others
+// (joinValues) just as it joins the values of one member.
 func mediaTypeOf(h http.Header) string {
-	return joinValues(h["Content-Type"])
+	var buf [2]string
+	keys := buf[:0]
+	for k := range h {
+		if len(k) == len("Content-Type") && strings.EqualFold(k, "Content-Type") {
+			keys = append(keys, k)
+		}
+	}
+	switch len(keys) {
+	case 0:
+		return ""
+	case 1:
+		return strings.Trim(jsonMember(h[keys[0]]), " \t")
+	}
+	slices.Sort(keys)
+	members := make([]string, len(keys))
+	for i, k := range keys {
+		members[i] = jsonMember(h[k])
+	}
+	return joinValues(members)
 }
 
-// joinValues joins the values of a repeated field as a JSON batch writes
-// them.
+// jsonMember is the value of the member a JSON batch writer writes for the
+// values v of one key of an http.Header: each trimmed of spaces and tabs,
+// joined with ", ".
+func jsonMember(v []string) string {
+	if len(v) == 1 {
+		return strings.Trim(v[0], " \t")
+	}
+	var b strings.Builder
+	for i, s := range v {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strings.Trim(s, " \t"))
+	}
+	return b.String()
+}
+
+// joinValues is the one Content-Type a reader of a JSON batch takes from
+// the values v it read under that name, one for each member (or array
+// element): each trimmed of spaces and tabs, the empty ones left out
+// (empty list elements mean nothing, RFC 9110 section 5.6.1, as cmd/mixed
+// reads them too), the rest joined with ", ".
 func joinValues(v []string) string {
 	if len(v) == 1 {
-		return v[0]
+		return strings.Trim(v[0], " \t")
 	}
-	return strings.Join(v, ", ")
+	var b strings.Builder
+	for _, s := range v {
+		if s = strings.Trim(s, " \t"); s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+	}
+	return b.String()
 }
 
 // textFits reports whether body can be carried as a JSON string of text:
