@@ -272,23 +272,32 @@ func (f *finder) skipScan(s []byte, from int) (int, int) {
 				n, sum = 0, next
 			}
 		}
-		// One chain reached the end of its quarter, or found the
-		// delimiter: finish the ones before it in order.
-		ends := [4]int{e0, e1, e2, e3}
-		for j, a := range [4]int{a0, a1, a2, a3} {
-			if j == found {
-				return a, skipDone
-			}
-			k, ok := f.skipChain(s, a, ends[j])
-			if !ok {
-				return k, skipShort
-			}
-			if k >= 0 {
-				return k, skipDone
-			}
+		if k, status := f.finishChains(s, [4]int{a0, a1, a2, a3}, [4]int{e0, e1, e2, e3}, found); k >= 0 || status != skipDone {
+			return k, status
 		}
 		base, w = e3, min(2*w, skipMax)
 	}
+}
+
+// finishChains ends a window of skipScan in which one chain reached the
+// end of its quarter, or found the delimiter (found is its index, or -1):
+// chain j goes on from a[j] to end[j], in order, up to the one that found
+// it. It returns skipScan's results, or (-1, skipDone) when the window has
+// no delimiter.
+func (f *finder) finishChains(s []byte, a, end [4]int, found int) (int, int) {
+	for j := range a {
+		if j == found {
+			return a[j], skipDone
+		}
+		k, ok := f.skipChain(s, a[j], end[j])
+		if !ok {
+			return k, skipShort
+		}
+		if k >= 0 {
+			return k, skipDone
+		}
+	}
+	return -1, skipDone
 }
 
 // skipChain is one chain of skipScan: it tries the starts in [a, end),
