@@ -334,6 +334,9 @@ type batchState struct {
 	ncalls int
 	calls  []call
 	done   chan int
+	// starts are the indexes of the top-level units in calls, which the
+	// workers take in order.
+	starts []int
 	out    output
 	// workers keep their parsers, and bodies the memory of the calls'
 	// response bodies, across batches.
@@ -352,9 +355,13 @@ type batchState struct {
 	units int
 	// lmr parses the calls that may hold result references.
 	lmr *mixed.MessageReader
-	// The batch request, and the URL its calls' targets resolve against.
-	outer *http.Request
-	base  url.URL
+	// The batch request, and the URL its calls' targets resolve against;
+	// the fields of its header its calls inherit, and its query (nil when
+	// it has none).
+	outer   *http.Request
+	base    url.URL
+	inherit []field
+	query   url.Values
 	// The format of the batch, and what reading a JSON one keeps.
 	format Format
 	jb     jsonBatch
@@ -438,7 +445,9 @@ func (h *Handler) release(st *batchState) {
 	st.calls = st.calls[:0]
 	st.arena = st.arena[:0]
 	st.out.owner, st.out.part = nil, nil
-	st.outer = nil
+	st.outer, st.query = nil, nil
+	clear(st.inherit)
+	st.inherit = st.inherit[:0]
 	if st.retained() <= maxSpareBytes && h.spare.CompareAndSwap(nil, st) {
 		return
 	}

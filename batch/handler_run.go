@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/mixedcodec/mixed"
@@ -42,19 +43,34 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 		rw.unit, rw.held, rw.keep = unit, c.kind == memberCall, c.wantResult
 		c.rec = rw
 	}
-	next := make(chan int, n)
-	st.units = 0
+	// The workers take the units in request order by counting through
+	// starts: no channel, whose lock both cores would take for each call.
+	// The count is this batch's own: a worker that finds nothing left may
+	// look after the batch is over and its state serves another.
+	st.starts = st.starts[:0]
 	for i := 0; i < n; i += 1 + st.calls[i].members {
-		next <- i
-		st.units++
+		st.starts = append(st.starts, i)
 	}
-	close(next)
+	starts, taken := st.starts, new(atomic.Int64)
+	st.units = len(starts)
 	scheme := "http"
 	if outer.TLS != nil {
 		scheme = "https"
 	}
 	st.outer = outer
 	st.base = url.URL{Scheme: scheme, Host: outer.Host}
+	// What every call inherits from the batch request is found once,
+	// not by a walk of its header and a parse of its query per call.
+	st.inherit = st.inherit[:0]
+	for k, vv := range outer.Header {
+		if inherited(k) {
+			st.inherit = append(st.inherit, field{k, vv})
+		}
+	}
+	st.query = nil
+	if outer.URL.RawQuery != "" {
+		st.query = outer.URL.Query()
+	}
 	if h.opts.Changesets {
 		// Relative targets resolve against the batch URL, as OData's
 		// resolve against the service root.
@@ -73,7 +89,12 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	}
 	for _, wk := range st.workers[:workers] {
 		go func() {
-			for i := range next {
+			for {
+				k := int(taken.Add(1)) - 1
+				if k >= len(starts) {
+					return
+				}
+				i := starts[k]
 				if st.calls[i].kind == changesetHead {
 					h.serveChangeset(st, i, wk)
 				} else {
@@ -237,6 +258,7 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	o := &st.out
 	o.mu.Lock()
 	rw.ended, rw.endErr, rw.abandoned = true, http.ErrHandlerTimeout, true
+	rw.over.Store(true)
 	streaming := rw.streaming
 	o.release(int64(rw.body.Len()))
 	rw.body = bytes.Buffer{} // not the budget's any more
@@ -352,19 +374,18 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	req.Host = outer.Host
 	req.RemoteAddr = outer.RemoteAddr
 	req.TLS = outer.TLS
-	for k, vv := range outer.Header {
-		if !inherited(k) {
-			continue
-		}
-		if _, ok := req.Header[k]; !ok {
-			req.Header[k] = vv
+	for _, f := range st.inherit {
+		if _, ok := req.Header[f.name]; !ok {
+			req.Header[f.name] = f.values
 		}
 	}
-	if outer.URL.RawQuery != "" {
+	if st.query != nil {
 		q := req.URL.Query()
 		changed := false
-		for k, vv := range outer.URL.Query() {
+		for k, vv := range st.query {
 			if _, ok := q[k]; !ok {
+				// Shared by the calls, but only read: q is encoded
+				// and dropped.
 				q[k] = vv
 				changed = true
 			}
@@ -406,4 +427,10 @@ func (h *Handler) observe(ctx context.Context, st *batchState, c *call, req *htt
 			slog.String("target", info.Target), slog.Int("status", info.Status),
 			slog.Duration("duration", info.Duration), slog.Int64("bytes", info.Bytes))
 	}
+}
+
+// A field is a header field of the batch request that its calls inherit.
+type field struct {
+	name   string
+	values []string
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,5 +74,34 @@ func TestHandlerCalendarSeed(t *testing.T) {
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/mixed; boundary=") {
 		t.Errorf("outer Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestHandlerBatchesBackToBack serves small batches one right after
+// another, in memory, so that a batch's state is reused while the workers
+// of the one before may still be looking for work: every call is answered
+// by its own batch, with its own path.
+func TestHandlerBatchesBackToBack(t *testing.T) {
+	h := NewHandlerOptions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}), HandlerOptions{Concurrency: 8})
+	for n := range 300 {
+		var parts, want []string
+		for k := range 1 + n%4 {
+			path := fmt.Sprintf("/b%d/c%d", n, k)
+			parts = append(parts, part(strconv.Itoa(k), "GET "+path+" HTTP/1.1\r\n"))
+			want = append(want, path)
+		}
+		req := httptest.NewRequest("POST", "/batch", strings.NewReader(batchBody(parts...)))
+		req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var got []string
+		for _, p := range readBatchResponse(t, rec.Result()) {
+			got = append(got, p.Body)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("batch %d: bodies (-want +got):\n%s", n, diff)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 )
 
 // streamAfter is how much of its body the call at the head of the request
@@ -52,6 +53,10 @@ type response struct {
 	length    int64 // the Content-Length streamed, or -1
 	dropped   bool  // a kept body grew past the budget and was dropped
 	ended     bool  // the call is over: writes fail
+	// over mirrors ended for Header, which reads it without o.mu: the
+	// lock ordered only the test, never the handler's use of the map it
+	// returns, and it is the lock every call took first.
+	over      atomic.Bool
 	endErr    error // what writes fail with once ended
 	abandoned bool  // its handler was left running: nothing of it counts
 	failed    bool  // the handler panicked or timed out after streaming began
@@ -97,10 +102,7 @@ func (rw *response) retire(st *batchState) {
 // a new Header each time, which nothing reads: a handler that kept its
 // ResponseWriter changes nothing that is written, and races with nothing.
 func (rw *response) Header() http.Header {
-	o := rw.out
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if rw.ended {
+	if rw.over.Load() {
 		return make(http.Header)
 	}
 	return rw.h
@@ -268,6 +270,7 @@ func (rw *response) end() {
 	o.mu.Lock()
 	rw.writeHeader(http.StatusOK)
 	rw.ended, rw.endErr = true, errCallEnded
+	rw.over.Store(true)
 	overflow := rw.overflow
 	o.mu.Unlock()
 	if overflow {
