@@ -147,18 +147,38 @@ func (c *Client) NewBatch() *Batch {
 // number (so they are unique in the batch without drawing randomness for
 // each call).
 func (b *Batch) nextID() string {
-	if b.idPrefix == "" {
-		b.idPrefix = rand.Text()
-	}
-	var buf [64]byte
 	for {
-		b.idSeq++
-		// One allocation: the id's string.
-		id := string(strconv.AppendInt(append(append(buf[:0], b.idPrefix...), '-'), int64(b.idSeq), 10))
+		if len(b.idLens) == 0 {
+			b.moreIDs()
+		}
+		n := int(b.idLens[0])
+		id := b.idBlock[:n]
+		b.idBlock, b.idLens = b.idBlock[n:], b.idLens[1:]
 		if b.ids[id] == nil && b.csIDs[id] == nil {
 			return id
 		}
 	}
+}
+
+// idsPerAlloc is how many generated ids share one string.
+const idsPerAlloc = 32
+
+// moreIDs makes the next idsPerAlloc generated ids, in sequence, as one
+// string that their strings are slices of: one allocation for them all
+// (an id keeps at most the others' bytes alive, about 1 KiB).
+func (b *Batch) moreIDs() {
+	if b.idPrefix == "" {
+		b.idPrefix = rand.Text()
+	}
+	buf := b.idBuf[:0]
+	for i := range idsPerAlloc {
+		b.idSeq++
+		at := len(buf)
+		buf = strconv.AppendInt(append(append(buf, b.idPrefix...), '-'), int64(b.idSeq), 10)
+		b.idLenBuf[i] = uint8(len(buf) - at)
+	}
+	b.idBuf = buf
+	b.idBlock, b.idLens = string(buf), b.idLenBuf[:]
 }
 
 // A Batch is a set of calls sent together by [Batch.Do]. Build it with
@@ -185,6 +205,12 @@ type Batch struct {
 	done     bool
 	idPrefix string
 	idSeq    int
+	// The generated ids not handed out yet, one after another in
+	// idBlock, idLens long; idBuf and idLenBuf are their memory.
+	idBlock  string
+	idLens   []uint8
+	idBuf    []byte
+	idLenBuf [idsPerAlloc]uint8
 	// units are the top-level parts in wire order: a call, or a whole
 	// changeset. Splitting moves units, never parts of one.
 	units []unit
@@ -210,9 +236,16 @@ type Call struct {
 	req   *http.Request
 	resp  *http.Response
 	err   error
-	done  chan struct{}
 
-	settled  atomic.Bool
+	// settled: a result was given (the first stands); over: it is
+	// published in resp and err. done, made only when someone asks for
+	// it (most callers of Do never do), is closed once over is set;
+	// mu guards it.
+	settled atomic.Bool
+	over    atomic.Bool
+	mu      sync.Mutex
+	done    chan struct{}
+
 	attempts atomic.Int32
 	// getBody gives the body for each attempt (nil: req.Body, once),
 	// and length its length (-1 unknown).
@@ -236,17 +269,25 @@ func (c *Call) ID() string { return c.id }
 func (c *Call) Request() *http.Request { return c.req }
 
 // Done returns a channel closed when the call's result is known.
-func (c *Call) Done() <-chan struct{} { return c.done }
+func (c *Call) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.over.Load() {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // Response returns the call's response, or nil if it has none (yet). Its
 // body is in memory; closing it is optional.
 func (c *Call) Response() *http.Response {
-	select {
-	case <-c.done:
-		return c.resp
-	default:
+	if !c.over.Load() {
 		return nil
 	}
+	return c.resp
 }
 
 // Err returns why the call has no response: the batch failed, the server
@@ -256,18 +297,19 @@ func (c *Call) Response() *http.Response {
 // rolled back (a [*ChangesetError]), Client.PrepareCall refused it, or its
 // request's context ended. It is nil while the call is pending.
 func (c *Call) Err() error {
-	select {
-	case <-c.done:
-		return c.err
-	default:
+	if !c.over.Load() {
 		return nil
 	}
+	return c.err
 }
 
 // Wait waits for the call's result, or for ctx to be done.
 func (c *Call) Wait(ctx context.Context) (*http.Response, error) {
+	if c.over.Load() {
+		return c.resp, c.err
+	}
 	select {
-	case <-c.done:
+	case <-c.Done():
 		return c.resp, c.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -287,7 +329,7 @@ func (c *Call) settle(resp *http.Response, err error) {
 	c.resp, c.err = resp, err
 	// The hook runs before the result is released: whoever waits for it
 	// finds the hook called.
-	defer close(c.done)
+	defer c.publish()
 	if c.onCall != nil {
 		info := CallInfo{ID: c.id, Method: c.req.Method, Target: c.req.URL.RequestURI(), Err: err,
 			Duration: time.Since(c.start), Attempts: c.Attempts()}
@@ -298,6 +340,16 @@ func (c *Call) settle(resp *http.Response, err error) {
 			info.Status, info.Bytes = resp.StatusCode, resp.ContentLength
 		}
 		c.onCall(info)
+	}
+}
+
+// publish releases the call's result to those who wait for it.
+func (c *Call) publish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.over.Store(true)
+	if c.done != nil {
+		close(c.done)
 	}
 }
 
@@ -342,7 +394,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	if err := b.checkContentIDTarget(req, cs); err != nil {
 		return nil, err
 	}
-	c := &Call{id: id, req: req, done: make(chan struct{}), index: len(b.calls), cs: cs}
+	c := &Call{id: id, req: req, index: len(b.calls), cs: cs}
 	c.getBody, c.length = bodyOf(req)
 	if cs != nil {
 		c.unit = cs.unit
@@ -491,7 +543,7 @@ func (c *Client) haltHeader() string {
 
 func anyFailed(calls []*Call) bool {
 	for _, c := range calls {
-		<-c.done
+		<-c.Done()
 		if c.err != nil || c.resp.StatusCode >= 400 {
 			return true
 		}

@@ -126,7 +126,7 @@ func allDone(calls []*Call) (<-chan struct{}, func()) {
 	go func() {
 		for _, c := range calls {
 			select {
-			case <-c.done:
+			case <-c.Done():
 			case <-quit:
 				return
 			}

@@ -275,3 +275,118 @@ func TestClientReusesConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGeneratedIDs: generated ids, made idsPerAlloc at a time, are
+// handed out in sequence, unique, and skip an id the caller gave meanwhile,
+// across the blocks they are made in; changesets draw from the same
+// sequence.
+func TestClientGeneratedIDs(t *testing.T) {
+	c := &Client{Endpoint: "https://www.googleapis.com/batch/calendar/v3"}
+	b := c.NewBatch()
+	req := func() *http.Request {
+		r, _ := http.NewRequest("GET", "https://www.googleapis.com/calendar/v3/x", nil)
+		return r
+	}
+	first, err := b.Add(req(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix, ok := strings.CutSuffix(first.ID(), "-1")
+	if !ok || len(prefix) < 20 {
+		t.Fatalf("first generated id %q: want an unguessable prefix and -1", first.ID())
+	}
+	// Ids the caller gives that the sequence would make next, in this
+	// block and in the next one.
+	taken := map[string]bool{prefix + "-2": true, fmt.Sprintf("%s-%d", prefix, idsPerAlloc+1): true}
+	for id := range taken {
+		if _, err := b.Add(req(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{first.ID(): true}
+	var got []string
+	for i := range 3 * idsPerAlloc {
+		id := ""
+		if i%10 == 9 {
+			id = b.Changeset().ID()
+		} else {
+			call, err := b.Add(req(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id = call.ID()
+		}
+		if seen[id] || taken[id] {
+			t.Fatalf("generated id %q handed out twice", id)
+		}
+		seen[id] = true
+		got = append(got, id)
+	}
+	var want []string
+	for n := 3; len(want) < len(got); n++ {
+		if id := fmt.Sprintf("%s-%d", prefix, n); !taken[id] {
+			want = append(want, id)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("generated ids (-want +got):\n%s", diff)
+	}
+	if other := c.NewBatch(); other.nextID()[:len(prefix)] == prefix {
+		t.Error("two batches drew the same id prefix")
+	}
+}
+
+// TestCallDone: a call's Done channel, made when first asked for, is open
+// until its result is known and closed from then on, whether it was asked
+// for before the result or after; Response and Err say nothing until then.
+func TestCallDone(t *testing.T) {
+	release := make(chan struct{})
+	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "ok")
+	}), HandlerOptions{})
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	r1, _ := http.NewRequest("GET", srv.URL+"/a", nil)
+	r2, _ := http.NewRequest("GET", srv.URL+"/b", nil)
+	early, _ := b.Add(r1, "early")
+	late, _ := b.Add(r2, "late")
+	before := early.Done()
+	if early.Done() != before {
+		t.Error("Done returned two channels")
+	}
+	done := make(chan error)
+	go func() { done <- b.Do(context.Background()) }()
+	select {
+	case <-before:
+		t.Fatal("Done closed before the call had its result")
+	case <-time.After(20 * time.Millisecond):
+	}
+	if early.Response() != nil || early.Err() != nil || late.Response() != nil || late.Err() != nil {
+		t.Error("a pending call reports a result")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	if _, err := late.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait on a pending call: %v, want the deadline", err)
+	}
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-before
+	select {
+	case <-late.Done():
+	default:
+		t.Error("Done asked for after the result is not closed")
+	}
+	for _, call := range []*Call{early, late} {
+		if got := outcome(t, call); got.Status != 200 || got.Body != "ok" {
+			t.Errorf("call %s: %+v", call.ID(), got)
+		}
+		resp, err := call.Wait(context.Background())
+		if err != nil || resp != call.Response() {
+			t.Errorf("call %s: Wait = %p, %v; Response = %p", call.ID(), resp, err, call.Response())
+		}
+	}
+}

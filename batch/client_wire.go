@@ -378,8 +378,8 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 // or the calls of a changeset) and returns them with a matcher of their
 // ids.
 func unitsOf(calls []*Call) ([][]*Call, *matcher) {
-	var units [][]*Call
-	m := newMatcher(0)
+	units := make([][]*Call, 0, len(calls))
+	m := &matcher{byID: make(map[string]int, len(calls))}
 	for i := 0; i < len(calls); {
 		j := i + 1
 		if cs := calls[i].cs; cs != nil {

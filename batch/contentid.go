@@ -90,6 +90,9 @@ type matcher struct {
 	seen   []int8 // per unit: 0 unanswered, 1 by Content-ID, 2 by position, -1 revoked
 	errs   []string
 	anyPos bool
+	// prefixed: some id starts with "response-", so a Content-ID that
+	// does may name a call as it is as well as without the prefix.
+	prefixed bool
 }
 
 func newMatcher(n int) *matcher {
@@ -97,7 +100,10 @@ func newMatcher(n int) *matcher {
 }
 
 // add records that id names unit k.
-func (m *matcher) add(id string, k int) { m.byID[id] = k }
+func (m *matcher) add(id string, k int) {
+	m.byID[id] = k
+	m.prefixed = m.prefixed || strings.HasPrefix(id, responsePrefix)
+}
 
 // match returns the unit that part i, with Content-ID cid (nil for none),
 // answers, or -1 when it answers none for sure.
@@ -118,9 +124,18 @@ func (m *matcher) match(cid []byte, i int) int {
 		}
 		k = i
 	} else {
-		stripped := bytes.TrimSpace(bytes.TrimPrefix(exact, []byte(responsePrefix)))
-		ke, oke := m.byID[string(exact)]
-		ks, oks := m.byID[string(stripped)]
+		// Each id looked up once: exact without the prefix is the id
+		// stripped is, and with it is no id unless one is prefixed.
+		var ke, ks int
+		var oke, oks bool
+		if stripped, ok := bytes.CutPrefix(exact, []byte(responsePrefix)); ok {
+			if m.prefixed {
+				ke, oke = m.byID[string(exact)]
+			}
+			ks, oks = m.byID[string(bytes.TrimSpace(stripped))]
+		} else {
+			ke, oke = m.byID[string(exact)]
+		}
 		switch {
 		case oke && oks && ke != ks:
 			m.errs = append(m.errs, fmt.Sprintf("part %d: Content-ID %q names two calls", i+1, cid))

@@ -1,9 +1,11 @@
 package batch
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 )
 
 // The server's echo and the client's match are each other's inverse, for
@@ -41,4 +43,67 @@ func TestHandlerContentIDEcho(t *testing.T) {
 	if diff := cmp.Diff(want, ids); diff != "" {
 		t.Errorf("response Content-IDs (-want +got):\n%s", diff)
 	}
+}
+
+// TestMatcherLookups: the matcher looks each id up once (twice only when
+// some id itself starts with "response-"), and matches every Content-ID
+// as looking up both the Content-ID as it is and without "response-"
+// does: the same unit, or the same problem.
+func TestMatcherLookups(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		atom := rapid.SampledFrom([]string{"1", "a", "response-", "response-1", " ", "<", ">", "x y"})
+		word := rapid.Custom(func(t *rapid.T) string {
+			var b strings.Builder
+			for _, a := range rapid.SliceOfN(atom, 1, 3).Draw(t, "atoms") {
+				b.WriteString(a)
+			}
+			return b.String()
+		})
+		ids := rapid.SliceOfNDistinct(word, 1, 6, func(s string) string { return s }).Draw(t, "ids")
+		cids := rapid.SliceOfN(word, 0, 8).Draw(t, "cids")
+		m := newMatcher(len(ids))
+		byID := map[string]int{}
+		for k, id := range ids {
+			m.add(id, k)
+			byID[id] = k
+		}
+		seen := make([]int8, len(ids))
+		var want, got []int
+		for i, cid := range cids {
+			got = append(got, m.match([]byte(cid), i))
+			// The lookups as they were: both keys, always.
+			exact := strings.TrimSpace(cid)
+			if len(exact) >= 2 && exact[0] == '<' && exact[len(exact)-1] == '>' {
+				exact = strings.TrimSpace(exact[1 : len(exact)-1])
+			}
+			k := -1
+			if exact == "" {
+				if i < len(ids) {
+					k = i
+				}
+			} else {
+				ke, oke := byID[exact]
+				ks, oks := byID[strings.TrimSpace(strings.TrimPrefix(exact, responsePrefix))]
+				switch {
+				case oke && oks && ke != ks:
+					seen[ke], seen[ks] = -1, -1
+				case oke:
+					k = ke
+				case oks:
+					k = ks
+				}
+			}
+			if k >= 0 {
+				if seen[k] != 0 {
+					seen[k], k = -1, -1
+				} else {
+					seen[k] = 1
+				}
+			}
+			want = append(want, k)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("units matched (-want +got):\n%s", diff)
+		}
+	})
 }

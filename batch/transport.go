@@ -207,14 +207,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r2.ContentLength = int64(len(b))
 		out = &r2
 	}
-	c := &Call{id: "t" + fmt.Sprint(t.seq.Add(1)), req: out, done: make(chan struct{}), onCall: t.OnCall, start: time.Now()}
+	c := &Call{id: "t" + fmt.Sprint(t.seq.Add(1)), req: out, onCall: t.OnCall, start: time.Now()}
 	c.getBody, c.length = bodyOf(out)
 	b, err := t.enqueue(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	select {
-	case <-c.done:
+	case <-c.Done():
 		if c.err != nil {
 			return nil, c.err
 		}
@@ -222,7 +222,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return c.resp, nil
 	case <-ctx.Done():
 		t.abandon(b, c, ctx.Err())
-		<-c.done
+		<-c.Done()
 		if c.err != nil {
 			return nil, c.err
 		}
