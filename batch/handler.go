@@ -333,7 +333,7 @@ type batchState struct {
 	spans  []span
 	ncalls int
 	calls  []call
-	done   chan int
+	prog   *progress // which units are done, for respond
 	// starts are the indexes of the top-level units in calls, which the
 	// workers take in order.
 	starts []int
@@ -445,7 +445,7 @@ func (h *Handler) release(st *batchState) {
 	st.calls = st.calls[:0]
 	st.arena = st.arena[:0]
 	st.out.owner, st.out.part = nil, nil
-	st.outer, st.query = nil, nil
+	st.outer, st.query, st.prog = nil, nil, nil
 	clear(st.inherit)
 	st.inherit = st.inherit[:0]
 	if st.retained() <= maxSpareBytes && h.spare.CompareAndSwap(nil, st) {

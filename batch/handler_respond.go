@@ -77,15 +77,6 @@ func (o *output) release(n int64) {
 	}
 }
 
-// setHead moves the head of the order to unit i, waking the calls that
-// wait for their turn or for room.
-func (o *output) setHead(i int) {
-	o.mu.Lock()
-	o.head = i
-	o.cond.Broadcast()
-	o.mu.Unlock()
-}
-
 // fail records a failed write to the client and wakes everyone who waits;
 // o.wmu is held.
 func (o *output) fail(err error) {
@@ -258,13 +249,8 @@ func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 func (h *Handler) respond(st *batchState) {
 	o := &st.out
 	n := len(st.calls)
-	ready := make([]bool, n)
-	next := 0
-	for got := 0; got < st.units; got++ {
-		var i int
-		select {
-		case i = <-st.done:
-		default:
+	for next := 0; next < n; next += 1 + st.calls[next].members {
+		if !st.prog.fin[next].Load() {
 			// About to wait for a call: send what is written so far,
 			// and only then, so that fast calls share a write.
 			o.wmu.Lock()
@@ -272,14 +258,9 @@ func (h *Handler) respond(st *batchState) {
 				o.flushWire()
 			}
 			o.wmu.Unlock()
-			i = <-st.done
+			st.prog.await(next)
 		}
-		ready[i] = true
-		for next < n && ready[next] {
-			h.writeUnit(st, next)
-			next += 1 + st.calls[next].members
-			o.setHead(next)
-		}
+		h.writeUnit(st, next)
 	}
 	o.wmu.Lock()
 	switch {
@@ -303,7 +284,9 @@ func (h *Handler) respond(st *batchState) {
 }
 
 // writeUnit writes the part of unit i, a call or a changeset, unless it
-// streamed already, and gives its responses back.
+// streamed already, gives its responses back, and moves the head of the
+// order on to the next unit, waking the calls that wait for their turn or
+// for room.
 func (h *Handler) writeUnit(st *batchState, i int) {
 	o := &st.out
 	c := &st.calls[i]
@@ -340,6 +323,8 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 	for j := i; j <= i+c.members; j++ {
 		st.calls[j].rec.retire(st)
 	}
+	o.head = i + 1 + c.members
+	o.cond.Broadcast()
 	o.mu.Unlock()
 }
 

@@ -20,9 +20,11 @@ import (
 // changeset is one unit of work: its calls run one after another.
 func (h *Handler) run(st *batchState, outer *http.Request) {
 	n := len(st.calls)
-	if cap(st.done) < n {
-		st.done = make(chan int, n)
-	}
+	// The batch's own, not the reused state's: a worker may still be
+	// telling that it is done when the batch is over (see progress).
+	st.prog = &progress{fin: make([]atomic.Bool, n), wake: make(chan struct{}, 1)}
+	st.prog.want.Store(-1)
+	prog := st.prog
 	// The responses are new for each batch: a handler may keep its
 	// ResponseWriter after it returned, and must never reach another
 	// call's response through it. They are allocated a few dozen at a
@@ -100,10 +102,40 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 				} else {
 					h.serveCall(outer.Context(), st, i, wk)
 				}
-				st.done <- i
+				prog.finish(i)
 			}
 		}()
 	}
+}
+
+// progress tells respond which units are done, without a channel
+// operation per call (whose lock both cores would take): a worker marks
+// its unit finished, and wakes respond only when it waits for that one.
+type progress struct {
+	fin  []atomic.Bool // by the index of a unit's first call
+	want atomic.Int64  // the unit respond waits for, or -1
+	wake chan struct{} // capacity 1: respond may find a stale token
+}
+
+// finish marks unit i done. Store, then load want: with respond's store of
+// want, then load of fin, one of the two sees the other's write.
+func (p *progress) finish(i int) {
+	p.fin[i].Store(true)
+	if p.want.Load() == int64(i) {
+		select {
+		case p.wake <- struct{}{}:
+		default: // a token is there already
+		}
+	}
+}
+
+// await waits for unit i to be done.
+func (p *progress) await(i int) {
+	p.want.Store(int64(i))
+	for !p.fin[i].Load() {
+		<-p.wake
+	}
+	p.want.Store(-1)
 }
 
 // responsesPerAlloc is how many responses run allocates at once.
