@@ -107,6 +107,14 @@ func matchRef(s string, i int) (ref, int, bool) {
 // findRefs returns every reference in s, in one pass; it gives up with
 // ctx's error once ctx is done.
 func findRefs(ctx context.Context, s string) ([]ref, error) {
+	if s != "" && ctx.Err() != nil {
+		return nil, ctx.Err() // as all's first look at the context
+	}
+	if !strings.Contains(s, "result") {
+		// Every reference spells "result" as it is (match): a target
+		// without it, as most are, is not scanned byte by byte.
+		return nil, nil
+	}
 	sc := newRefScanner(s)
 	return sc.all(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 )
 
 // The Bitrix24 seed's example: get_user, then get_department with
@@ -167,4 +168,22 @@ func TestFindRefsLinear(t *testing.T) {
 	if _, err := findRefs(ctx, strings.Repeat("$result[", 1<<18)); !errors.Is(err, context.Canceled) {
 		t.Errorf("findRefs with a done context: %v, want context.Canceled", err)
 	}
+}
+
+// TestFindRefsPrefilter: findRefs, which skips the scan of a string
+// without "result", finds what the scan of every byte finds.
+func TestFindRefsPrefilter(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		atoms := rapid.SliceOfN(rapid.SampledFrom([]string{"$", "%24", "result", "resul", "[", "]", "%5B", "%5d", "a", "/", "%"}), 0, 12).Draw(t, "atoms")
+		s := strings.Join(atoms, "")
+		got, err := findRefs(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := newRefScanner(s)
+		want, _ := sc.all(context.Background())
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(ref{})); diff != "" {
+			t.Fatalf("references in %q (-scan +findRefs):\n%s", s, diff)
+		}
+	})
 }
