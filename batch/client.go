@@ -154,9 +154,17 @@ func (b *Batch) nextID() string {
 		n := int(b.idLens[0])
 		id := b.idBlock[:n]
 		b.idBlock, b.idLens = b.idBlock[n:], b.idLens[1:]
-		if b.ids[id] == nil && b.csIDs[id] == nil {
+		if !b.claimed || b.ids[id] == nil && b.csIDs[id] == nil {
 			return id
 		}
+	}
+}
+
+// claim notes a call id the caller gave, which a generated id might
+// equal: then each generated id is checked against the ids in use.
+func (b *Batch) claim(id string) {
+	if b.idPrefix != "" && strings.HasPrefix(id, b.idPrefix) {
+		b.claimed = true
 	}
 }
 
@@ -169,6 +177,9 @@ const idsPerAlloc = 32
 func (b *Batch) moreIDs() {
 	if b.idPrefix == "" {
 		b.idPrefix = rand.Text()
+		for id := range b.ids {
+			b.claim(id)
+		}
 	}
 	buf := b.idBuf[:0]
 	for i := range idsPerAlloc {
@@ -211,6 +222,8 @@ type Batch struct {
 	idLens   []uint8
 	idBuf    []byte
 	idLenBuf [idsPerAlloc]uint8
+	// claimed: an id the caller gave starts with idPrefix.
+	claimed bool
 	// units are the top-level parts in wire order: a call, or a whole
 	// changeset. Splitting moves units, never parts of one.
 	units []unit
@@ -390,6 +403,8 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 		id = b.nextID()
 	} else if b.ids[id] != nil || b.csIDs[id] != nil {
 		return nil, fmt.Errorf("batch: duplicate call id %q", id)
+	} else {
+		b.claim(id)
 	}
 	if err := b.checkContentIDTarget(req, cs); err != nil {
 		return nil, err
