@@ -51,6 +51,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if !validBenchtime(*benchtime) {
+		fmt.Fprintf(os.Stderr, "targets: -benchtime %q: want a duration (0.5s) or a count of iterations (100x)\n", *benchtime)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := measure(ctx, *rounds, *benchtime, *run, *outFile); err != nil {
@@ -144,6 +148,17 @@ func measure(ctx context.Context, rounds int, benchtime, run, outFile string) er
 		return fmt.Errorf("rows not measured (is the table in bench/targets/table.go in step with the benchmarks?):\n\t%s", strings.Join(missing, "\n\t"))
 	}
 	return nil
+}
+
+// validBenchtime reports whether testing accepts d as -test.benchtime: a
+// positive duration or a count of iterations ("100x").
+func validBenchtime(d string) bool {
+	if n, ok := strings.CutSuffix(d, "x"); ok {
+		i, err := strconv.Atoi(n)
+		return err == nil && i > 0
+	}
+	t, err := time.ParseDuration(d)
+	return err == nil && t > 0
 }
 
 // selectTargets keeps the targets whose benchmark names match expr.

@@ -437,6 +437,17 @@ func TestTableInStep(t *testing.T) {
 	}
 }
 
+func TestValidBenchtime(t *testing.T) {
+	for d, want := range map[string]bool{
+		"0.5s": true, "1s": true, "300ms": true, "100x": true, "1x": true,
+		"": false, "bogus": false, "0s": false, "-1s": false, "0x": false, "x": false, "1.5x": false,
+	} {
+		if got := validBenchtime(d); got != want {
+			t.Errorf("validBenchtime(%q) = %v, want %v", d, got, want)
+		}
+	}
+}
+
 func TestCPUModelOf(t *testing.T) {
 	info := "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n"
 	if got, want := cpuModelOf([]byte(info)), "Intel(R) Xeon(R) CPU @ 2.20GHz"; got != want {
