@@ -90,19 +90,9 @@ func measure(ctx context.Context, rounds int, benchtime, run, outFile string) er
 		LoadBefore: loadAverage(),
 	}
 	groups := groupTargets(selected)
-	bins := make(map[string]string)
-	for _, g := range groups {
-		if bins[g.Pkg] != "" {
-			continue
-		}
-		bin := filepath.Join(tmp, binName(g.Pkg))
-		fmt.Fprintf(os.Stderr, "building the test binary of %s\n", g.Pkg)
-		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, g.Pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go test -c %s: %v\n%s", g.Pkg, err, out)
-		}
-		bins[g.Pkg] = bin
+	bins, err := buildBinaries(ctx, root, tmp, groups)
+	if err != nil {
+		return err
 	}
 
 	all := make([][]result, rounds)
@@ -148,6 +138,26 @@ func measure(ctx context.Context, rounds int, benchtime, run, outFile string) er
 		return fmt.Errorf("rows not measured (is the table in bench/targets/table.go in step with the benchmarks?):\n\t%s", strings.Join(missing, "\n\t"))
 	}
 	return nil
+}
+
+// buildBinaries builds, once per package, the test binary that groups'
+// benchmarks run from, into dir; it returns each package's binary.
+func buildBinaries(ctx context.Context, root, dir string, groups []group) (map[string]string, error) {
+	bins := make(map[string]string)
+	for _, g := range groups {
+		if bins[g.Pkg] != "" {
+			continue
+		}
+		bin := filepath.Join(dir, binName(g.Pkg))
+		fmt.Fprintf(os.Stderr, "building the test binary of %s\n", g.Pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, g.Pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go test -c %s: %v\n%s", g.Pkg, err, out)
+		}
+		bins[g.Pkg] = bin
+	}
+	return bins, nil
 }
 
 // validBenchtime reports whether testing accepts d as -test.benchtime: a
