@@ -110,7 +110,7 @@ func (rr *respReader) header(h *mixed.Header, vals []string) http.Header {
 	for i := range n {
 		name, value := h.Field(i)
 		buf = append(buf, name...)
-		canonicalKey(buf[len(buf)-len(name):])
+		canonicalKey(buf[len(buf)-len(name):], name)
 		buf = append(buf, value...)
 	}
 	rr.scratch = buf
@@ -139,15 +139,16 @@ func (rr *respReader) header(h *mixed.Header, vals []string) http.Header {
 // canonicalKey canonicalizes the field name b in place, as
 // http.CanonicalHeaderKey does: the first letter and any letter after a
 // hyphen upper case, the others lower case; a name with a byte that is not
-// a token byte stays as it is.
-func canonicalKey(b []byte) {
-	for _, c := range b {
-		if !tokenByte(c) {
-			return
-		}
-	}
+// a token byte stays as it is, as orig (b's bytes before the call) has it.
+// One pass: the bytes are checked as they are changed, and put back when
+// the name turns out not to be a token.
+func canonicalKey(b, orig []byte) {
 	upper := true
 	for i, c := range b {
+		if !tokenByte(c) {
+			copy(b[:i], orig[:i])
+			return
+		}
 		if upper && 'a' <= c && c <= 'z' {
 			c -= 'a' - 'A'
 		} else if !upper && 'A' <= c && c <= 'Z' {

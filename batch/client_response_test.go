@@ -107,7 +107,7 @@ func TestCanonicalKeyMatchesNetHTTP(t *testing.T) {
 			rapid.String(),
 		).Draw(t, "name")
 		b := []byte(name)
-		canonicalKey(b)
+		canonicalKey(b, []byte(name))
 		if want := http.CanonicalHeaderKey(name); string(b) != want {
 			t.Fatalf("canonicalKey(%q) = %q, want %q", name, b, want)
 		}
