@@ -379,7 +379,7 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 // ids.
 func unitsOf(calls []*Call) ([][]*Call, *matcher) {
 	units := make([][]*Call, 0, len(calls))
-	m := &matcher{byID: make(map[string]int, len(calls))}
+	m := &matcher{byID: make(map[string]int, len(calls)), hint: make([]string, 0, len(calls))}
 	for i := 0; i < len(calls); {
 		j := i + 1
 		if cs := calls[i].cs; cs != nil {

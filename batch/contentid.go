@@ -93,6 +93,12 @@ type matcher struct {
 	// prefixed: some id starts with "response-", so a Content-ID that
 	// does may name a call as it is as well as without the prefix.
 	prefixed bool
+	// hint is the first id added for each unit, in unit order: servers
+	// answer in order, and comparing part i's id with hint[i] costs
+	// less than a lookup in byID (a cache miss in a large batch). It
+	// stands for the lookup only while no id was added twice (dup).
+	hint []string
+	dup  bool
 }
 
 func newMatcher(n int) *matcher {
@@ -101,8 +107,22 @@ func newMatcher(n int) *matcher {
 
 // add records that id names unit k.
 func (m *matcher) add(id string, k int) {
+	n := len(m.byID)
 	m.byID[id] = k
+	m.dup = m.dup || len(m.byID) == n
 	m.prefixed = m.prefixed || strings.HasPrefix(id, responsePrefix)
+	if k == len(m.hint) {
+		m.hint = append(m.hint, id)
+	}
+}
+
+// lookup returns the unit that id names, if any, for part i.
+func (m *matcher) lookup(id []byte, i int) (int, bool) {
+	if !m.dup && i < len(m.hint) && string(id) == m.hint[i] {
+		return i, true
+	}
+	k, ok := m.byID[string(id)]
+	return k, ok
 }
 
 // match returns the unit that part i, with Content-ID cid (nil for none),
@@ -130,11 +150,11 @@ func (m *matcher) match(cid []byte, i int) int {
 		var oke, oks bool
 		if stripped, ok := bytes.CutPrefix(exact, []byte(responsePrefix)); ok {
 			if m.prefixed {
-				ke, oke = m.byID[string(exact)]
+				ke, oke = m.lookup(exact, i)
 			}
-			ks, oks = m.byID[string(bytes.TrimSpace(stripped))]
+			ks, oks = m.lookup(bytes.TrimSpace(stripped), i)
 		} else {
-			ke, oke = m.byID[string(exact)]
+			ke, oke = m.lookup(exact, i)
 		}
 		switch {
 		case oke && oks && ke != ks:

@@ -46,9 +46,9 @@ func TestHandlerContentIDEcho(t *testing.T) {
 }
 
 // TestMatcherLookups: the matcher looks each id up once (twice only when
-// some id itself starts with "response-"), and matches every Content-ID
-// as looking up both the Content-ID as it is and without "response-"
-// does: the same unit, or the same problem.
+// some id itself starts with "response-"), first by the part's position,
+// and matches every Content-ID as looking up both the Content-ID as it is
+// and without "response-" does: the same unit, or the same problem.
 func TestMatcherLookups(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		atom := rapid.SampledFrom([]string{"1", "a", "response-", "response-1", " ", "<", ">", "x y"})
@@ -60,12 +60,27 @@ func TestMatcherLookups(t *testing.T) {
 			return b.String()
 		})
 		ids := rapid.SliceOfNDistinct(word, 1, 6, func(s string) string { return s }).Draw(t, "ids")
-		cids := rapid.SliceOfN(word, 0, 8).Draw(t, "cids")
+		// Parts in order, as servers send them, or not; with or
+		// without the prefix; or anything.
+		cid := rapid.OneOf(word, rapid.SampledFrom(ids), rapid.Map(rapid.SampledFrom(ids), func(id string) string { return "<" + responsePrefix + id + ">" }))
+		cids := rapid.SliceOfN(cid, 0, 8).Draw(t, "cids")
+		if rapid.Bool().Draw(t, "in order") {
+			for i := range min(len(cids), len(ids)) {
+				cids[i] = responsePrefix + ids[i]
+			}
+		}
 		m := newMatcher(len(ids))
 		byID := map[string]int{}
 		for k, id := range ids {
 			m.add(id, k)
 			byID[id] = k
+		}
+		// An id added again for another unit (the matcher is never
+		// given one, but its hint must not stand for the lookup then).
+		if again := rapid.IntRange(-1, len(ids)-1).Draw(t, "again"); again >= 0 {
+			k := (again + 1) % len(ids)
+			m.add(ids[again], k)
+			byID[ids[again]] = k
 		}
 		seen := make([]int8, len(ids))
 		var want, got []int
