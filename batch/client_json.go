@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -142,33 +141,14 @@ func appendJSONTarget(b []byte, u *url.URL, ids map[string]bool) []byte {
 // and body body, and returns it with the request's Content-Type; keys is
 // scratch space, returned for reuse.
 func appendJSONHeaders(b []byte, h http.Header, body []byte, keys []string) ([]byte, string, []string) {
-	keys = keys[:0]
-	for k := range h {
-		if k != "Content-Length" && k != "Transfer-Encoding" && k != "Host" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	ct := mediaTypeOf(h)
-	b = append(b, `,"headers":{`...)
-	for j, k := range keys {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendJSONString(b, jsonMember(h[k]))
-	}
+	ct, has := mediaTypeOf(h)
 	if len(body) > 0 && ct == "" {
 		// Without a Content-Type a body is JSON to the server: say
 		// what net/http would sniff.
-		ct = http.DetectContentType(body)
-		if len(keys) > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `"Content-Type":`...)
-		b = appendJSONString(b, ct)
+		ct, has = http.DetectContentType(body), true
 	}
+	b = append(b, `,"headers":{`...)
+	b, keys = appendJSONFields(b, h, keys, false, true, ct, has)
 	return append(b, '}'), ct, keys
 }
 
@@ -359,13 +339,15 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	}
 	var b []byte
 	raw = bytes.TrimSpace(raw)
+	var buf [64]byte
+	ct, _ := contentTypeOf(buf[:0], &mh)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] != '"' || isJSONMedia(joinValues(h["Content-Type"])):
+	case raw[0] != '"' || isJSONMedia(ct):
 		b = raw
 	default:
 		s, err := unquote(raw)
-		if err == nil && bodyFormOf(f, joinValues(h["Content-Type"])) == bodyText {
+		if err == nil && bodyFormOf(f, ct) == bodyText {
 			b = []byte(s)
 		} else if err == nil {
 			b, err = decodeBase64(s)

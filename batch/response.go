@@ -56,6 +56,12 @@ type response struct {
 	abandoned bool  // its handler was left running: nothing of it counts
 	failed    bool  // the handler panicked or timed out after streaming began
 	overflow  bool  // a changeset call's response did not fit in the budget
+
+	// In a JSON batch, the Content-Type its response object carries and
+	// the body's form follows (see contentType), once known.
+	ct      string
+	hasCT   bool
+	ctKnown bool
 }
 
 // maxReusedBody is the largest body buffer a batch keeps for the
@@ -253,7 +259,27 @@ func (rw *response) Flush() {
 // a string (both fall back to base64 when the body does not fit, which is
 // known only at its end). o.mu is held.
 func (o *output) wholeBody(rw *response) bool {
-	return o.format != FormatMultipart && bodyFormOf(o.format, mediaTypeOf(rw.h)) != bodyBase64
+	if o.format == FormatMultipart {
+		return false
+	}
+	ct, _ := rw.contentType()
+	return bodyFormOf(o.format, ct) != bodyBase64
+}
+
+// contentType returns the Content-Type the JSON response object of rw
+// carries (see mediaTypeOf), and whether it has one. It is taken once, the
+// first time it is asked for: at the first Write or Flush (when net/http
+// fixes the header of a response: a handler that changes it later changes
+// nothing), or else when the object is written. Each Write asks whether
+// the body is to be held whole, and the object's head and its body must
+// follow the same Content-Type, however the handler changed its Header
+// in between. o.mu is held, or the call is over.
+func (rw *response) contentType() (string, bool) {
+	if !rw.ctKnown {
+		rw.ct, rw.hasCT = mediaTypeOf(rw.h)
+		rw.ctKnown = true
+	}
+	return rw.ct, rw.hasCT
 }
 
 // bodyAllowed reports whether a response with this status may have a body.
@@ -303,6 +329,7 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 		return
 	}
 	clear(rw.h)
+	rw.ctKnown = false
 	o.release(int64(rw.body.Len()))
 	rw.body.Reset()
 	rw.h.Set("Content-Type", contentType)
