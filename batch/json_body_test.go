@@ -2,11 +2,15 @@ package batch
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // typedJSONBatchOf is a JSON batch of n requests, each with a JSON body and
@@ -65,5 +69,103 @@ func BenchmarkHandlerJSONBodies(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/call")
 		})
+	}
+}
+
+// caseKeys answers with fields set through the map under keys that differ
+// in case only, as a handler that copies lower-case names (from a proxy, an
+// HTTP/2 peer) leaves them, and a body that fits none of the joined
+// Content-Type's forms but base64.
+var caseKeys = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["content-type"] = []string{" text/plain"}
+	h["X-Custom"] = []string{"a", " "}
+	h["x-custom"] = []string{"b"}
+	h["X-Empty"] = []string{""}
+	h["x-lower"] = []string{"v"}
+	h["content-length"] = []string{"3"}
+	h["Gone"] = nil
+	w.Write([]byte(`"x"`))
+})
+
+// TestJSONHeadersOneMemberPerName: the Handler writes one member for each
+// name whatever the case of its keys, its value the values of every key
+// (in byte order of the keys) joined with ", ", blank ones left out: two
+// members "content-type" in one object would each be read differently
+// by JSON parsers that keep the first, the last, or both. The body's form
+// follows that one value (neither JSON nor text: base64). OData's names
+// are in lower case; Graph's are the first key of the name, Content-Type
+// canonical. A lower-case framing field is left out as the canonical one
+// is; a key without values is no member, as net/http writes none.
+func TestJSONHeadersOneMemberPerName(t *testing.T) {
+	in := `{"requests":[{"id":"1","method":"GET","url":"/x"}]}`
+	for _, tt := range []struct {
+		f    Format
+		want string
+	}{
+		{FormatODataJSON, `{"responses":[{"id":"1","status":200,"headers":{"content-type":"application/json, text/plain","x-custom":"a, b","x-empty":"","x-lower":"v"},"body":"Ingi"}]}`},
+		{FormatGraphJSON, `{"responses":[{"id":"1","status":200,"headers":{"Content-Type":"application/json, text/plain","X-Custom":"a, b","X-Empty":"","x-lower":"v"},"body":"Ingi"}]}`},
+	} {
+		rec, _ := serveJSON(t, caseKeys, HandlerOptions{JSONFormat: tt.f}, "/batch", nil, in)
+		if diff := cmp.Diff(tt.want, strings.TrimSpace(rec.Body.String())); diff != "" {
+			t.Errorf("%v: batch response (-want +got):\n%s", tt.f, diff)
+		}
+	}
+}
+
+// TestJSONHeadersOneMemberRoundTrip: the Client reads the one member as
+// the field its keys made, and the body back as written; and it writes a
+// request's keys of one name as one member, which the Handler reads as
+// one field: the inner handler sees each name once.
+func TestJSONHeadersOneMemberRoundTrip(t *testing.T) {
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		var seen http.Header
+		var sent []byte
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = r.Header.Clone()
+			caseKeys(w, r)
+		})
+		h := NewHandlerOptions(inner, HandlerOptions{JSONFormat: f})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sent, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(sent))
+			h.ServeHTTP(w, r)
+		}))
+		c := &Client{Endpoint: srv.URL + "/batch", Format: f}
+		b := c.NewBatch()
+		req, err := http.NewRequest("POST", srv.URL+"/x", strings.NewReader(`{"a":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = http.Header{"Content-Type": {"application/json"}, "content-type": {""}, "X-Req": {"1"}, "x-req": {"2"}, "host": {"elsewhere"}}
+		call, err := b.Add(req, "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		wantSent := `{"requests":[{"id":"1","method":"POST","url":"/x","headers":{"Content-Type":"application/json","X-Req":"1, 2"},"body":{"a":1}}]}`
+		if diff := cmp.Diff(wantSent, string(sent)); diff != "" {
+			t.Errorf("%v: batch request (-want +got):\n%s", f, diff)
+		}
+		// The other fields are the batch request's, which its calls
+		// inherit.
+		wantSeen := [][]string{{"application/json"}, {"1, 2"}}
+		if diff := cmp.Diff(wantSeen, [][]string{seen["Content-Type"], seen["X-Req"]}); diff != "" {
+			t.Errorf("%v: the inner handler's request header (-want +got):\n%s", f, diff)
+		}
+		resp, err := call.Wait(context.Background())
+		if err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got := []any{resp.Header, string(body)}
+		want := []any{http.Header{"Content-Type": {"application/json, text/plain"}, "X-Custom": {"a, b"}, "X-Empty": {""}, "X-Lower": {"v"}}, `"x"`}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: the call's response header and body (-want +got):\n%s", f, diff)
+		}
+		srv.Close()
 	}
 }
