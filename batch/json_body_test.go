@@ -3,11 +3,13 @@ package batch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -165,6 +167,192 @@ func TestJSONHeadersOneMemberRoundTrip(t *testing.T) {
 		want := []any{http.Header{"Content-Type": {"application/json, text/plain"}, "X-Custom": {"a, b"}, "X-Empty": {""}, "X-Lower": {"v"}}, `"x"`}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%v: the call's response header and body (-want +got):\n%s", f, diff)
+		}
+		srv.Close()
+	}
+}
+
+// TestClientBodyFormErrors: a request body that cannot take the form its
+// Content-Type asks for (JSON that does not parse; in OData, text that is
+// not UTF-8) fails its call, and every call of its changeset, with
+// ErrBodyForm, unsent; the batch's other calls go. The Client once sent it
+// as base64, which the server, following the same rule, read as a JSON
+// string or as text: its handler got other bytes than the call's. Graph
+// has no text form: the non-UTF-8 text goes as base64 and arrives whole.
+// A body without Content-Type goes with the type net/http sniffs, unless
+// it does not fit that type's form (Latin-1 text, sniffed as UTF-8 text):
+// then as application/octet-stream. The same holds when the request is
+// written whole (Limits.MaxBodyBytes).
+func TestClientBodyFormErrors(t *testing.T) {
+	type call struct {
+		id, group, ct, body string
+	}
+	calls := []call{
+		{"json", "", "application/json", `{"a":1}`},
+		{"bad-json", "", "application/json; charset=utf-8", `{not json`},
+		{"latin1", "", "text/plain; charset=iso-8859-1", "caf\xe9"},
+		{"sniffed", "", "", "caf\xe9"},
+		{"g1", "g", "application/json", `{"b":2}`},
+		{"g2", "g", "application/problem+json", `nope`},
+		{"after", "", "text/plain", "h\u00e9llo"},
+	}
+	type outcome struct {
+		Err      bool   // errors.Is ErrBodyForm
+		Body, CT string // what the server's handler saw, "-" if it did not run
+	}
+	for _, tt := range []struct {
+		f     Format
+		sized bool
+		want  map[string]outcome
+	}{
+		{FormatODataJSON, false, map[string]outcome{
+			"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""},
+			"latin1": {true, "-", ""}, "sniffed": {false, "caf\xe9", "application/octet-stream"},
+			"g1": {true, "-", ""}, "g2": {true, "-", ""}, "after": {false, "h\u00e9llo", "text/plain"}}},
+		{FormatODataJSON, true, nil}, // as above
+		{FormatGraphJSON, false, map[string]outcome{
+			"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""},
+			"latin1": {false, "caf\xe9", "text/plain; charset=iso-8859-1"}, "sniffed": {false, "caf\xe9", "text/plain; charset=utf-8"},
+			"after": {false, "h\u00e9llo", "text/plain"}}},
+	} {
+		if tt.want == nil {
+			tt.want = map[string]outcome{
+				"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""},
+				"latin1": {true, "-", ""}, "sniffed": {false, "caf\xe9", "application/octet-stream"},
+				"g1": {true, "-", ""}, "g2": {true, "-", ""}, "after": {false, "h\u00e9llo", "text/plain"}}
+		}
+		seen := map[string]outcome{}
+		var mu sync.Mutex
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			seen[strings.TrimPrefix(r.URL.Path, "/")] = outcome{false, string(body), r.Header.Get("Content-Type")}
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})
+		srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{JSONFormat: tt.f}))
+		c := &Client{Endpoint: srv.URL + "/batch", Format: tt.f}
+		if tt.sized {
+			c.Limits.MaxBodyBytes = 1 << 20
+		}
+		b := c.NewBatch()
+		var cs *Changeset
+		for _, cl := range calls {
+			if cl.group != "" && tt.f == FormatGraphJSON {
+				continue
+			}
+			req, err := http.NewRequest("POST", srv.URL+"/"+cl.id, strings.NewReader(cl.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cl.ct != "" {
+				req.Header.Set("Content-Type", cl.ct)
+			}
+			if cl.group == "" {
+				_, err = b.Add(req, cl.id)
+			} else {
+				if cs == nil {
+					cs = b.Changeset()
+				}
+				_, err = cs.Add(req, cl.id)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%v: %v", tt.f, err)
+		}
+		got := map[string]outcome{}
+		for _, call := range b.Calls() {
+			o := outcome{Body: "-"}
+			if resp, err := call.Wait(context.Background()); err != nil {
+				if !errors.Is(err, ErrBodyForm) {
+					t.Errorf("%v: call %q: %v, want an ErrBodyForm", tt.f, call.ID(), err)
+				}
+				o.Err = true
+			} else {
+				resp.Body.Close()
+			}
+			if s, ok := seen[call.ID()]; ok {
+				o.Body, o.CT = s.Body, s.CT
+			}
+			got[call.ID()] = o
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%v (sized %v): each call's ErrBodyForm, and the body and Content-Type its handler saw (-want +got):\n%s", tt.f, tt.sized, diff)
+		}
+		srv.Close()
+	}
+}
+
+// TestJSONResponseBodyNotFittingItsForm pins what becomes of a response
+// body that cannot take the form its Content-Type asks for: JSON that does
+// not parse, and in OData text that is not UTF-8. The Handler writes it as
+// a base64 string (base64url in OData), keeping its Content-Type; a reader
+// that follows the rule cannot tell that string from a body that fits, so
+// the Client gets the string itself: under a JSON type the JSON string,
+// quotes included, under a text type its text. The bytes do not round-trip
+// (doc.go says so); the status and the Content-Type do.
+func TestJSONResponseBodyNotFittingItsForm(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/json":
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, "{not json")
+		case "/text":
+			w.Header().Set("Content-Type", "text/plain; charset=iso-8859-1")
+			io.WriteString(w, "caf\xe9")
+		}
+	})
+	in := `{"requests":[{"id":"1","method":"GET","url":"/json"},{"id":"2","method":"GET","url":"/text"}]}`
+	for _, tt := range []struct {
+		f              Format
+		wire           string
+		json, textBody string
+	}{
+		{FormatODataJSON,
+			`{"responses":[{"id":"1","status":200,"headers":{"content-type":"application/json"},"body":"e25vdCBqc29u"},` +
+				`{"id":"2","status":200,"headers":{"content-type":"text/plain; charset=iso-8859-1"},"body":"Y2Fm6Q=="}]}`,
+			`"e25vdCBqc29u"`, "Y2Fm6Q=="},
+		{FormatGraphJSON,
+			`{"responses":[{"id":"1","status":200,"headers":{"Content-Type":"application/json"},"body":"e25vdCBqc29u"},` +
+				`{"id":"2","status":200,"headers":{"Content-Type":"text/plain; charset=iso-8859-1"},"body":"Y2Fm6Q=="}]}`,
+			// Graph has no text form: base64 is the form, and fits.
+			`"e25vdCBqc29u"`, "caf\xe9"},
+	} {
+		rec, _ := serveJSON(t, inner, HandlerOptions{JSONFormat: tt.f}, "/batch", nil, in)
+		if diff := cmp.Diff(tt.wire, strings.TrimSpace(rec.Body.String())); diff != "" {
+			t.Errorf("%v: batch response (-want +got):\n%s", tt.f, diff)
+		}
+
+		srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{JSONFormat: tt.f}))
+		c := &Client{Endpoint: srv.URL + "/batch", Format: tt.f}
+		b := c.NewBatch()
+		for _, p := range []string{"/json", "/text"} {
+			req, err := http.NewRequest("GET", srv.URL+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Add(req, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%v: %v", tt.f, err)
+		}
+		var got []string
+		for _, call := range b.Calls() {
+			resp, err := call.Wait(context.Background())
+			if err != nil {
+				t.Fatalf("%v: %v", tt.f, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			got = append(got, fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body))
+		}
+		want := []string{"200 application/json " + tt.json, "200 text/plain; charset=iso-8859-1 " + tt.textBody}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: the calls' status, Content-Type and body (-want +got):\n%s", tt.f, diff)
 		}
 		srv.Close()
 	}
