@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -355,5 +356,49 @@ func TestJSONResponseBodyNotFittingItsForm(t *testing.T) {
 			t.Errorf("%v: the calls' status, Content-Type and body (-want +got):\n%s", tt.f, diff)
 		}
 		srv.Close()
+	}
+}
+
+// TestJSONContentTypeFixedAtFirstWrite: a handler that changes its
+// Content-Type after its first Write changes nothing of its response
+// object, as net/http writes the header then: the object's head and its
+// body's form keep the first one, whether the body is held or streams
+// (the Handler takes it once, not at every Write). A response the Handler
+// replaces (here, a panic's 500) carries its new type.
+func TestJSONContentTypeFixedAtFirstWrite(t *testing.T) {
+	big := strings.Repeat("x", streamAfter+1)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, `"a`)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `"`)
+		case "/big":
+			io.WriteString(w, big)
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "y")
+		case "/panic":
+			io.WriteString(w, "partial")
+			panic("boom")
+		}
+	})
+	in := `{"requests":[{"id":"1","method":"GET","url":"/small"},{"id":"2","method":"GET","url":"/big"},{"id":"3","method":"GET","url":"/panic"}]}`
+	_, got := serveJSON(t, inner, HandlerOptions{JSONFormat: FormatODataJSON, Logger: discardSlog()}, "/batch", nil, in)
+	if len(got) != 3 {
+		t.Fatalf("%d response objects, want 3", len(got))
+	}
+	var panicked map[string]any
+	if err := json.Unmarshal(got[2].Body, &panicked); err != nil {
+		t.Errorf("the panic's body is not JSON: %v: %s", err, got[2].Body)
+	}
+	got[2].Body = nil
+	want := []jsonEntry{
+		{ID: "1", Status: 200, Headers: map[string]string{"content-type": "application/octet-stream"}, Body: b64url(`"a"`)},
+		{ID: "2", Status: 200, Headers: map[string]string{"content-type": "application/octet-stream"}, Body: b64url(big + "y")},
+		{ID: "3", Status: 500, Headers: map[string]string{"content-type": "application/json"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response objects (-want +got):\n%s", diff)
 	}
 }
