@@ -40,6 +40,14 @@ type response struct {
 	held bool // a changeset call: held whole until its changeset ends
 	head bool // the answer to a HEAD request: the body is not sent
 	keep bool // referenced by a later call: keep the body for its result
+	// In a JSON batch, the Content-Type its response object carries and
+	// the body's form follows (see contentType), once known: ct, and
+	// whether there is one. (The bools share the words of those above,
+	// and the last group below is one word: a response takes the
+	// allocator's size class it did before ct.)
+	hasCT   bool
+	ctKnown bool
+	ct      string
 
 	h           http.Header
 	status      int
@@ -50,18 +58,12 @@ type response struct {
 	streaming bool  // its part is on the wire
 	sent      int64 // body bytes streamed
 	length    int64 // the Content-Length streamed, or -1
+	endErr    error // what writes fail with once ended
 	dropped   bool  // a kept body grew past the budget and was dropped
 	ended     bool  // the call is over: writes fail
-	endErr    error // what writes fail with once ended
 	abandoned bool  // its handler was left running: nothing of it counts
 	failed    bool  // the handler panicked or timed out after streaming began
 	overflow  bool  // a changeset call's response did not fit in the budget
-
-	// In a JSON batch, the Content-Type its response object carries and
-	// the body's form follows (see contentType), once known.
-	ct      string
-	hasCT   bool
-	ctKnown bool
 }
 
 // maxReusedBody is the largest body buffer a batch keeps for the
