@@ -294,7 +294,9 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 // batch response b has twice, case aside, or "": JSON parsers keep one
 // of two members of the same name, or both.
 func repeatedHeaderName(t *testing.T, b []byte) string {
-	var resp struct{ Responses []struct{ Headers json.RawMessage } }
+	var resp struct {
+		Responses []struct{ Headers json.RawMessage }
+	}
 	if err := json.Unmarshal(b, &resp); err != nil {
 		t.Fatalf("the answer is not JSON: %v", err)
 	}

@@ -18,10 +18,11 @@ import (
 // JavaScript client looks for "Content-Type"); a field given more than once,
 // or under keys that differ in case only, is one member, its values joined
 // with ", " (see appendJSONFields). Bodies take the form json_body.go gives
-// them, by the Content-Type the object carries: a body whose Content-Type is JSON and which is valid JSON is
-// written as that JSON, an OData text/* body that is UTF-8 as a string of
-// its text, any other body as a base64 string (base64url in OData, as
-// OData 4.01 says; standard base64 in Graph). JSON and OData text bodies
+// them by the Content-Type the object carries: a body whose Content-Type is
+// JSON and which is valid JSON is written as that JSON, an OData text/*
+// body that is UTF-8 as a string of its text, any other body as a base64
+// string (base64url in OData, as OData 4.01 says; standard base64 in
+// Graph). JSON and OData text bodies
 // must be buffered whole, within MaxBufferedBytes; other bodies stream,
 // base64-encoded, like a multipart part.
 

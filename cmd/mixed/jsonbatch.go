@@ -737,10 +737,15 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 	// The form of the body follows the Content-Type as written (all its
 	// values, joined), which is what a reader of this batch sees. A body
 	// without one would be JSON to its reader: it gets the one net/http
-	// would sniff, as package batch's Client gives it.
+	// would sniff, as package batch's Client gives it (and as it does,
+	// application/octet-stream for text that does not fit OData's text
+	// form).
 	ct, hasCT := values["content-type"]
 	if len(body) > 0 && !hasCT {
 		ct = []byte(http.DetectContentType(body))
+		if bodyform.Of(ct, j.f == formatODataJSON) == bodyform.Text && !utf8.Valid(body) {
+			ct = []byte("application/octet-stream")
+		}
 		name := "Content-Type"
 		if response && j.f == formatODataJSON {
 			name = "content-type"
