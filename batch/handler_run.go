@@ -289,7 +289,7 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 	// by a fresh one.
 	o := &st.out
 	o.mu.Lock()
-	rw.ended, rw.endErr, rw.abandoned = true, http.ErrHandlerTimeout, true
+	rw.endErr, rw.abandoned = http.ErrHandlerTimeout, true
 	rw.over.Store(true)
 	streaming := rw.streaming
 	o.release(int64(rw.body.Len()))

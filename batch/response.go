@@ -41,6 +41,14 @@ type response struct {
 	held bool // a changeset call: held whole until its changeset ends
 	head bool // the answer to a HEAD request: the body is not sent
 	keep bool // referenced by a later call: keep the body for its result
+	// In a JSON batch, the Content-Type its response object carries and
+	// the body's form follows (see contentType), once known: ct, and
+	// whether there is one. (The bools share the words of those above,
+	// and the last group below is one word: a response takes the
+	// allocator's size class it did before ct.)
+	hasCT   bool
+	ctKnown bool
+	ct      string
 
 	h           http.Header
 	status      int
@@ -51,16 +59,17 @@ type response struct {
 	streaming bool  // its part is on the wire
 	sent      int64 // body bytes streamed
 	length    int64 // the Content-Length streamed, or -1
-	dropped   bool  // a kept body grew past the budget and was dropped
-	ended     bool  // the call is over: writes fail
-	// over mirrors ended for Header, which reads it without o.mu: the
-	// lock ordered only the test, never the handler's use of the map it
-	// returns, and it is the lock every call took first.
-	over      atomic.Bool
 	endErr    error // what writes fail with once ended
+	dropped   bool  // a kept body grew past the budget and was dropped
 	abandoned bool  // its handler was left running: nothing of it counts
 	failed    bool  // the handler panicked or timed out after streaming began
 	overflow  bool  // a changeset call's response did not fit in the budget
+	// over: the call is over, and writes fail. Set under o.mu, but
+	// atomic so that Header reads it without the lock: the lock ordered
+	// only the test, never the handler's use of the map it returns, and
+	// it is the lock every call took first. (With the bools above it is
+	// one word, as they were with the bool it replaces.)
+	over atomic.Bool
 }
 
 // maxReusedBody is the largest body buffer a batch keeps for the
@@ -122,7 +131,7 @@ func (rw *response) WriteHeader(code int) {
 }
 
 func (rw *response) writeHeader(code int) {
-	if rw.ended || rw.wroteHeader || code < 200 {
+	if rw.over.Load() || rw.wroteHeader || code < 200 {
 		return
 	}
 	rw.status = code
@@ -137,7 +146,7 @@ func (rw *response) writeHeader(code int) {
 func (rw *response) Write(p []byte) (int, error) {
 	o := rw.out
 	o.mu.Lock()
-	if rw.ended {
+	if rw.over.Load() {
 		o.mu.Unlock()
 		return 0, rw.endErr
 	}
@@ -174,12 +183,12 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 		return len(p), nil
 	}
-	for o.head != rw.unit && o.buffered+int64(len(p)) > o.limit && !rw.ended && !o.gone {
+	for o.head != rw.unit && o.buffered+int64(len(p)) > o.limit && !rw.over.Load() && !o.gone {
 		o.cond.Wait()
 	}
 	whole := o.wholeBody(rw)
 	switch {
-	case rw.ended:
+	case rw.over.Load():
 		o.mu.Unlock()
 		return 0, rw.endErr
 	case o.gone:
@@ -234,7 +243,7 @@ func (rw *response) keepCopy(p []byte) {
 func (rw *response) Flush() {
 	o := rw.out
 	o.mu.Lock()
-	if rw.ended || rw.held || rw.head || o.head != rw.unit || o.wholeBody(rw) {
+	if rw.over.Load() || rw.held || rw.head || o.head != rw.unit || o.wholeBody(rw) {
 		o.mu.Unlock()
 		return
 	}
@@ -255,7 +264,27 @@ func (rw *response) Flush() {
 // a string (both fall back to base64 when the body does not fit, which is
 // known only at its end). o.mu is held.
 func (o *output) wholeBody(rw *response) bool {
-	return o.format != FormatMultipart && bodyFormOf(o.format, mediaTypeOf(rw.h)) != bodyBase64
+	if o.format == FormatMultipart {
+		return false
+	}
+	ct, _ := rw.contentType()
+	return bodyFormOf(o.format, ct) != bodyBase64
+}
+
+// contentType returns the Content-Type the JSON response object of rw
+// carries (see mediaTypeOf), and whether it has one. It is taken once, the
+// first time it is asked for: at the first Write or Flush (when net/http
+// fixes the header of a response: a handler that changes it later changes
+// nothing), or else when the object is written. Each Write asks whether
+// the body is to be held whole, and the object's head and its body must
+// follow the same Content-Type, however the handler changed its Header
+// in between. o.mu is held, or the call is over.
+func (rw *response) contentType() (string, bool) {
+	if !rw.ctKnown {
+		rw.ct, rw.hasCT = mediaTypeOf(rw.h)
+		rw.ctKnown = true
+	}
+	return rw.ct, rw.hasCT
 }
 
 // bodyAllowed reports whether a response with this status may have a body.
@@ -269,7 +298,7 @@ func (rw *response) end() {
 	o := rw.out
 	o.mu.Lock()
 	rw.writeHeader(http.StatusOK)
-	rw.ended, rw.endErr = true, errCallEnded
+	rw.endErr = errCallEnded
 	rw.over.Store(true)
 	overflow := rw.overflow
 	o.mu.Unlock()
@@ -306,6 +335,7 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 		return
 	}
 	clear(rw.h)
+	rw.ctKnown = false
 	o.release(int64(rw.body.Len()))
 	rw.body.Reset()
 	rw.h.Set("Content-Type", contentType)
