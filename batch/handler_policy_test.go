@@ -205,3 +205,53 @@ func TestHandlerTrimsHeaderValues(t *testing.T) {
 		t.Errorf("response %+v, want 200 with X-Pad: v", got)
 	}
 }
+
+// TestHandlerInheritedFieldsAreEachCallsOwn checks that a call's handler
+// that changes an inherited field in place, or appends to it, changes it
+// neither for the calls after it nor in the batch request: the calls run
+// at once, and sharing the batch request's value slices made that a data
+// race between them too (-race, with Concurrency above 1).
+func TestHandlerInheritedFieldsAreEachCallsOwn(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
+			const n = 8
+			var parts []string
+			for i := range n {
+				parts = append(parts, part(fmt.Sprint(i), "GET /x HTTP/1.1\r\n"))
+			}
+			inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "%q %q", r.Header["X-Trace"], r.Header["Authorization"])
+				r.Header["X-Trace"][0] = "changed"
+				r.Header.Add("X-Trace", "appended")
+				r.Header["Authorization"][0] = "changed"
+			})
+			// Spare capacity behind the batch request's values: an
+			// append that did not copy would write into it.
+			trace := make([]string, 2, 8)
+			trace[0], trace[1] = "t1", "t2"
+			auth := make([]string, 1, 4)
+			auth[0] = "Bearer outer"
+			req := httptest.NewRequest("POST", "/batch", strings.NewReader(batchBody(parts...)))
+			req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+			req.Header["X-Trace"], req.Header["Authorization"] = trace, auth
+			rec := httptest.NewRecorder()
+			NewHandlerOptions(inner, HandlerOptions{Concurrency: conc}).ServeHTTP(rec, req)
+
+			got := readBatchResponse(t, rec.Result())
+			var bodies, want []string
+			for _, p := range got {
+				bodies = append(bodies, p.Body)
+				want = append(want, `["t1" "t2"] ["Bearer outer"]`)
+			}
+			if diff := cmp.Diff(want, bodies); diff != "" {
+				t.Errorf("what each call saw (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"t1", "t2", "", ""}, trace[:4]); diff != "" {
+				t.Errorf("the batch request's X-Trace and the capacity behind it (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"Bearer outer", ""}, auth[:2]); diff != "" {
+				t.Errorf("the batch request's Authorization and the capacity behind it (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

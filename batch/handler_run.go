@@ -406,11 +406,7 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	req.Host = outer.Host
 	req.RemoteAddr = outer.RemoteAddr
 	req.TLS = outer.TLS
-	for _, f := range st.inherit {
-		if _, ok := req.Header[f.name]; !ok {
-			req.Header[f.name] = f.values
-		}
-	}
+	st.inheritInto(req.Header)
 	if st.query != nil {
 		q := req.URL.Query()
 		changed := false
@@ -465,4 +461,26 @@ func (h *Handler) observe(ctx context.Context, st *batchState, c *call, req *htt
 type field struct {
 	name   string
 	values []string
+}
+
+// inheritInto gives h, a call's header, each inherited field it does not
+// have. Each call gets values of its own: the calls run at once, and a
+// handler may change a value in place or append to it, which must reach
+// neither the batch request nor the other calls. One slice holds them
+// all, each field's values capped so that an append copies.
+func (st *batchState) inheritInto(h http.Header) {
+	n := 0
+	for _, f := range st.inherit {
+		if _, ok := h[f.name]; !ok {
+			n += len(f.values)
+		}
+	}
+	vals := make([]string, 0, n)
+	for _, f := range st.inherit {
+		if _, ok := h[f.name]; !ok {
+			i := len(vals)
+			vals = append(vals, f.values...)
+			h[f.name] = vals[i:len(vals):len(vals)]
+		}
+	}
 }
