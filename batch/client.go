@@ -270,6 +270,9 @@ type Call struct {
 	aErr     error
 	answered bool
 	aBatch   bool
+	// unsent: the attempt did not send the call, whose answer is its
+	// own error (its body, PrepareCall, a body its form cannot carry).
+	unsent bool
 	// For OnCall: the hook and when the Do began.
 	onCall func(CallInfo)
 	start  time.Time

@@ -974,3 +974,63 @@ func TestClientConcurrentDo(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A call its attempt did not send (PrepareCall refused it; in a JSON
+// batch, its body cannot take its form) keeps its own error when the
+// batch request is refused for its size and the others are sent again in
+// halves: it is not sent again, PrepareCall does not see it again, and it
+// has no attempt (its count went below zero, one less per refusal).
+func TestClientUnsentCallsNotHalved(t *testing.T) {
+	for _, f := range []Format{FormatMultipart, FormatODataJSON} {
+		t.Run(f.String(), func(t *testing.T) {
+			srv, n := countingServer(t, echoAPI, HandlerOptions{MaxCalls: 2})
+			var prepared sync.Map // path → how many times PrepareCall saw it
+			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: f,
+				PrepareCall: func(r *http.Request) error {
+					v, _ := prepared.LoadOrStore(r.URL.Path, new(atomic.Int64))
+					v.(*atomic.Int64).Add(1)
+					if r.URL.Path == "/refused" {
+						return errors.New("no key for it")
+					}
+					return nil
+				}}
+			b := c.NewBatch()
+			var oks []*Call
+			for i := range 4 {
+				call, _ := b.Add(jsonRequest(t, "PUT", fmt.Sprintf("/ok%d", i), `{}`), fmt.Sprint("ok", i))
+				oks = append(oks, call)
+			}
+			refused, _ := b.Add(jsonRequest(t, "PUT", "/refused", `{}`), "refused")
+			var notJSON *Call
+			if f != FormatMultipart {
+				req := jsonRequest(t, "PUT", "/not-json", `{not json`)
+				req.Header.Set("Content-Type", "application/json")
+				notJSON, _ = b.Add(req, "not-json")
+			}
+			if err := b.Do(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for i, call := range oks {
+				want := result{Status: 200, Body: fmt.Sprintf(`PUT /ok%d body="{}"`, i)}
+				if diff := cmp.Diff(want, outcome(t, call)); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", call.ID(), diff)
+				}
+				if call.Attempts() != 1 {
+					t.Errorf("%s: %d attempts, want 1", call.ID(), call.Attempts())
+				}
+			}
+			if err := refused.Err(); err == nil || !strings.Contains(err.Error(), "no key for it") || refused.Attempts() != 0 {
+				t.Errorf("refused: %v after %d attempts, want PrepareCall's error, never sent", err, refused.Attempts())
+			}
+			if v, _ := prepared.Load("/refused"); v.(*atomic.Int64).Load() != 1 {
+				t.Errorf("PrepareCall saw /refused %d times, want once", v.(*atomic.Int64).Load())
+			}
+			if notJSON != nil && (!errors.Is(notJSON.Err(), ErrBodyForm) || notJSON.Attempts() != 0) {
+				t.Errorf("not-json: %v after %d attempts, want ErrBodyForm, never sent", notJSON.Err(), notJSON.Attempts())
+			}
+			if n.Load() < 3 {
+				t.Errorf("%d batch requests, want the refused one and its halves", n.Load())
+			}
+		})
+	}
+}

@@ -102,7 +102,7 @@ func (sk *skippedCalls) answer(error) {
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
 	for i, c := range sk.calls {
-		c.aResp, c.aErr, c.answered, c.aBatch = nil, sk.errs[i], true, false
+		c.aResp, c.aErr, c.answered, c.aBatch, c.unsent = nil, sk.errs[i], true, false, true
 		c.attempts.Add(-1)
 	}
 	sk.calls, sk.errs = sk.calls[:0], sk.errs[:0]

@@ -57,6 +57,7 @@ func (s *sender) run(ctx context.Context, outer http.Header, calls []*Call) erro
 		if err != nil && refusedForSize(err) && ctx.Err() == nil {
 			// Send the calls again in halves, but those whose body
 			// cannot be read again: the refusal is their result.
+			calls = settleUnsent(calls)
 			keep, drop := replayableGroups(calls)
 			a, b, ok := halve(keep)
 			if ok || len(drop) > 0 {
@@ -271,6 +272,26 @@ func replayableGroups(calls []*Call) (keep, drop []*Call) {
 		}
 	}
 	return keep, drop
+}
+
+// settleUnsent settles each call of calls that its attempt did not send,
+// with its own error (see prepareCalls, skippedCalls), and returns the
+// others. A batch request refused for its size says nothing of such a
+// call: sending it again in a half would fail it again, at the cost of
+// another PrepareCall, and take one more attempt off its count.
+func settleUnsent(calls []*Call) []*Call {
+	if !slices.ContainsFunc(calls, func(c *Call) bool { return c.unsent }) {
+		return calls
+	}
+	rest := make([]*Call, 0, len(calls))
+	for _, c := range calls {
+		if c.unsent {
+			c.settle(c.aResp, c.aErr)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	return rest
 }
 
 // refusedForSize reports a batch request refused as a whole for its size:

@@ -28,7 +28,7 @@ import (
 func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (err error) {
 	for _, c := range calls {
 		c.attempts.Add(1)
-		c.aResp, c.aErr, c.answered, c.aBatch = nil, nil, false, false
+		c.aResp, c.aErr, c.answered, c.aBatch, c.unsent = nil, nil, false, false, false
 	}
 	sent, wires := s.prepareCalls(calls, outer)
 	defer func() {
@@ -153,7 +153,7 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*htt
 	for i, c := range calls {
 		w, err := s.wireRequest(c, outer)
 		if err != nil {
-			c.aErr, c.answered, anyFailed = err, true, true
+			c.aErr, c.answered, c.unsent, anyFailed = err, true, true, true
 			c.attempts.Add(-1) // not sent
 			if c.cs != nil {
 				if failed == nil {
@@ -176,7 +176,7 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*htt
 				if wires[i].Body != nil {
 					wires[i].Body.Close()
 				}
-				c.aErr, c.answered = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true
+				c.aErr, c.answered, c.unsent = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true, true
 				c.attempts.Add(-1)
 			}
 			continue
