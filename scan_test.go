@@ -346,3 +346,54 @@ func TestReaderHeaderFastPath(t *testing.T) {
 		}
 	})
 }
+
+// naiveFieldLine is fieldLine's specification, a byte at a time: a
+// non-empty run of token bytes, a colon, value bytes (none a control
+// character but HTAB, nor DEL), then CRLF or LF; the value trimmed of
+// spaces and tabs.
+func naiveFieldLine(b []byte, pos int) (colon, vs, ve, next int) {
+	i := pos
+	for i < len(b) && tokenTable[b[i]] {
+		i++
+	}
+	if i == pos || i == len(b) || b[i] != ':' {
+		return 0, 0, 0, -1
+	}
+	colon = i
+	for i++; i < len(b) && (b[i] == '\t' || b[i] >= 0x20 && b[i] != 0x7f); i++ {
+	}
+	switch {
+	case i < len(b) && b[i] == '\n':
+		next = i + 1
+	case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+		next = i + 2
+	default:
+		return 0, 0, 0, -1
+	}
+	value := b[colon+1 : i]
+	lead := len(value) - len(bytes.TrimLeft(value, " \t"))
+	vs = colon + 1 + lead
+	return colon, vs, vs + len(bytes.TrimRight(value[lead:], " \t")), next
+}
+
+// TestFieldLine checks fieldLine against naiveFieldLine on lines made of
+// the bytes that matter, from any position, words of eight bytes falling
+// anywhere in them.
+func TestFieldLine(t *testing.T) {
+	pieces := []string{
+		"Content-Type", "X", "a1", "~!#", ":", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x1f", "\x7f", "\x80",
+		"é", "(", "\"", "value", "application/json; charset=UTF-8", "12345678", "  ",
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		var b []byte
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 20).Draw(t, "pieces") {
+			b = append(b, p...)
+		}
+		pos := rapid.IntRange(0, len(b)).Draw(t, "pos")
+		gc, gvs, gve, gnext := fieldLine(b, pos)
+		wc, wvs, wve, wnext := naiveFieldLine(b, pos)
+		if gnext != wnext || gnext >= 0 && (gc != wc || gvs != wvs || gve != wve) {
+			t.Fatalf("fieldLine(%q, %d) = %d, %d, %d, %d; want %d, %d, %d, %d", b, pos, gc, gvs, gve, gnext, wc, wvs, wve, wnext)
+		}
+	})
+}
