@@ -650,6 +650,38 @@ func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 }
 
 func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
+	// The fast path, for the status lines peers send: HTTP/1.1 or
+	// HTTP/1.0, a space, a code from 100 to 999, and nothing or a space
+	// and a reason phrase free of control characters. Any other line,
+	// errors included, takes the general path below.
+	if len(line) >= 12 && line[8] == ' ' && (len(line) == 12 || line[12] == ' ') {
+		if v := binary.LittleEndian.Uint64(line); v == wordHTTP11 || v == wordHTTP10 {
+			d0, d1, d2 := line[9]-'1', line[10]-'0', line[11]-'0'
+			if d0 < 9 && d1 < 10 && d2 < 10 {
+				var reason []byte
+				if len(line) > 12 {
+					reason = line[13:len(line):len(line)]
+				}
+				if badValueByte(reason) < 0 {
+					r.ProtoMajor, r.ProtoMinor = 1, int(line[7]-'0')
+					r.StatusCode = int(d0+1)*100 + int(d1)*10 + int(d2)
+					r.Reason = reason
+					return nil
+				}
+			}
+		}
+	}
+	return m.parseStatusLineSlow(r, line)
+}
+
+// Little-endian words of the versions.
+const (
+	wordHTTP10 = uint64('H') | uint64('T')<<8 | uint64('T')<<16 | uint64('P')<<24 | uint64('/')<<32 | uint64('1')<<40 | uint64('.')<<48 | uint64('0')<<56
+	wordHTTP11 = wordHTTP10 + 1<<56
+)
+
+// parseStatusLineSlow parses any status line, and gives each error.
+func (m *MessageReader) parseStatusLineSlow(r *Response, line []byte) error {
 	base := m.headOffset()
 	var ok bool
 	if len(line) < 8 {
@@ -767,7 +799,8 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 // framingFields returns the Content-Length of h (-1 if none) and whether
 // it has one, and whether it has Transfer-Encoding: chunked, or the error
 // of a bad or conflicting value. base is the stream offset of h.buf[0].
-// The names are tokens, read by parseHead, so tokenIs applies. The loop
+// The names are tokens, read by parseHead, so tokenIs (and its unrolled
+// forms isContentLength and isTransferEncoding) applies. The loop
 // looks for the common case, at most one Content-Length and no
 // Transfer-Encoding, and leaves the others to framingSlow.
 func framingFields(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
@@ -776,14 +809,14 @@ func framingFields(h *Header, base int64) (cl int64, hasCL, te bool, err error) 
 		f := &h.fields[i]
 		switch f.name.end - f.name.start {
 		case uint32(len("Content-Length")):
-			if tokenIs(h.bytes(f.name), "content-length") {
+			if isContentLength(h.bytes(f.name)) {
 				if at >= 0 {
 					return framingSlow(h, base)
 				}
 				at = i
 			}
 		case uint32(len("Transfer-Encoding")):
-			if tokenIs(h.bytes(f.name), "transfer-encoding") {
+			if isTransferEncoding(h.bytes(f.name)) {
 				return framingSlow(h, base)
 			}
 		}

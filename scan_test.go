@@ -184,8 +184,15 @@ func TestTokenIs(t *testing.T) {
 					if !isToken(name) {
 						continue
 					}
-					if got, want := tokenIs(name, lower), equalFoldString(name, lower); got != want {
+					want := equalFoldString(name, lower)
+					if got := tokenIs(name, lower); got != want {
 						t.Errorf("tokenIs(%q, %q) = %v, want %v", name, lower, got, want)
+					}
+					if got := isContentLength(name); got != equalFoldString(name, "content-length") {
+						t.Errorf("isContentLength(%q) = %v", name, got)
+					}
+					if got := isTransferEncoding(name); got != equalFoldString(name, "transfer-encoding") {
+						t.Errorf("isTransferEncoding(%q) = %v", name, got)
 					}
 				}
 			}
@@ -395,5 +402,47 @@ func TestFieldLine(t *testing.T) {
 		if gnext != wnext || gnext >= 0 && (gc != wc || gvs != wvs || gve != wve) {
 			t.Fatalf("fieldLine(%q, %d) = %d, %d, %d, %d; want %d, %d, %d, %d", b, pos, gc, gvs, gve, gnext, wc, wvs, wve, wnext)
 		}
+	})
+}
+
+// TestParseStatusLineFastPath checks that parseStatusLine, whose fast path
+// reads most status lines, reads every line as its general path alone
+// does: the same response or the same error.
+func TestParseStatusLineFastPath(t *testing.T) {
+	pieces := []string{
+		"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "http/1.1", "HTTP/1.", " ", "  ", "\t", "200", "099", "100", "999", "1000",
+		"20", "2x0", "OK", "Not Found", "\r", "\x00", "\x7f", "\x80", "é", "",
+	}
+	check := func(t interface{ Fatalf(string, ...any) }, line []byte) {
+		fast := &MessageReader{headOff: 7}
+		slow := &MessageReader{headOff: 7}
+		var got, want Response
+		gerr := fast.parseStatusLine(&got, line)
+		werr := slow.parseStatusLineSlow(&want, line)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
+		}
+		if gerr == nil {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Response{}, Header{})); diff != "" {
+				t.Fatalf("%q: response (-want +got):\n%s", line, diff)
+			}
+			if (got.Reason == nil) != (want.Reason == nil) {
+				t.Fatalf("%q: reason %#v, want %#v", line, got.Reason, want.Reason)
+			}
+		}
+	}
+	for _, v := range []string{"HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/1.1x", "XTTP/1.1"} {
+		for code := range 1000 {
+			for _, reason := range []string{"", " ", " OK", " a\tb", " \x01", " \x7f"} {
+				check(t, []byte(v+" "+fmt.Sprintf("%03d", code)+reason))
+			}
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		var line []byte
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 8).Draw(t, "pieces") {
+			line = append(line, p...)
+		}
+		check(t, line)
 	})
 }
