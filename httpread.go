@@ -88,11 +88,12 @@ type MessageReader struct {
 	state int         // what to read next: msgHead, ...
 	err   error       // sticky
 
-	head       []byte // the head, copied; Header views point into it
-	headOff    int64  // stream offset of head[0]
-	slen       int    // length of the start line parsed last
-	lineBuf    []byte // a line split across chunks
-	trailerBuf []byte // the trailer section
+	head       []byte      // the head, copied; Header views point into it
+	headOff    int64       // stream offset of head[0]
+	slen       int         // length of the start line parsed last
+	fr         framingScan // the framing fields of the head parsed last
+	lineBuf    []byte      // a line split across chunks
+	trailerBuf []byte      // the trailer section
 	req        Request
 	resp       Response
 	body       MessageBody
@@ -518,7 +519,7 @@ func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
 	if err == nil {
 		h.buf = b
 		h.fields = h.fields[:0]
-		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial)
+		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial, &m.fr)
 	}
 	if err != nil {
 		if !partial {
@@ -724,8 +725,35 @@ func (m *MessageReader) headOffset() int64 { return m.headOff }
 // without LF, or no empty line, gives -1. Unlike the MIME header blocks of
 // parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
 // line folding, no whitespace between name and colon.
-func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
-	return scanHTTPFields(h, pos, off, maxFields, partial) // scan.go: one pass per line
+// With fr, it notes the fields that decide the framing there.
+func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
+	return scanHTTPFields(h, pos, off, maxFields, partial, fr) // scan.go: one pass per line
+}
+
+// A framingScan is what scanHTTPFields notes of a head for framing, so
+// that framing does not go over the fields again: the index of its
+// Content-Length field, and whether framingSlow must decide (a second
+// Content-Length, a Transfer-Encoding, a field read by the general path).
+type framingScan struct {
+	cl   int // -1: none
+	slow bool
+}
+
+// note notes the field whose name is name, at index i of the fields.
+func (fr *framingScan) note(name []byte, i int) {
+	switch len(name) {
+	case len("Content-Length"):
+		if isContentLength(name) {
+			if fr.cl >= 0 {
+				fr.slow = true
+			}
+			fr.cl = i
+		}
+	case len("Transfer-Encoding"):
+		if isTransferEncoding(name) {
+			fr.slow = true
+		}
+	}
 }
 
 // fieldNameErr explains why line, a field line at stream offset off, has
@@ -760,7 +788,20 @@ func fieldNameErr(line []byte, off int64) error {
 // an HTTP/1.0 message, which cannot be chunked.
 func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	base := m.headOffset()
-	cl, hasCL, te, err := framingFields(h, base)
+	// What parseHead noted (m.fr), for the common case: at most one
+	// Content-Length, no Transfer-Encoding; framingSlow for any other.
+	cl, hasCL, te := int64(-1), false, false
+	var err error
+	if m.fr.slow {
+		cl, hasCL, te, err = framingSlow(h, base)
+	} else if m.fr.cl >= 0 {
+		var ok bool
+		if cl, ok = parseContentLength(h.bytes(h.fields[m.fr.cl].value)); ok {
+			hasCL = true
+		} else {
+			cl, hasCL, te, err = framingSlow(h, base)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -796,43 +837,11 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	return -1, nil // msgRest
 }
 
-// framingFields returns the Content-Length of h (-1 if none) and whether
+// framingSlow returns the Content-Length of h (-1 if none) and whether
 // it has one, and whether it has Transfer-Encoding: chunked, or the error
-// of a bad or conflicting value. base is the stream offset of h.buf[0].
-// The names are tokens, read by parseHead, so tokenIs (and its unrolled
-// forms isContentLength and isTransferEncoding) applies. The loop
-// looks for the common case, at most one Content-Length and no
-// Transfer-Encoding, and leaves the others to framingSlow.
-func framingFields(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
-	at := -1
-	for i := range h.fields {
-		f := &h.fields[i]
-		switch f.name.end - f.name.start {
-		case uint32(len("Content-Length")):
-			if isContentLength(h.bytes(f.name)) {
-				if at >= 0 {
-					return framingSlow(h, base)
-				}
-				at = i
-			}
-		case uint32(len("Transfer-Encoding")):
-			if isTransferEncoding(h.bytes(f.name)) {
-				return framingSlow(h, base)
-			}
-		}
-	}
-	if at < 0 {
-		return -1, false, false, nil
-	}
-	n, ok := parseContentLength(h.bytes(h.fields[at].value))
-	if !ok {
-		return framingSlow(h, base)
-	}
-	return n, true, false, nil
-}
-
-// framingSlow is framingFields for any head: several Content-Length
-// fields, a Transfer-Encoding, a bad value.
+// of a bad or conflicting value, for any head: several Content-Length
+// fields, a Transfer-Encoding, a bad value. base is the stream offset of
+// h.buf[0]. The names are tokens, read by parseHead, so tokenIs applies.
 func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
 	cl = -1
 	var clv []byte
@@ -913,8 +922,11 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 // peers send. Any other line (a bad one, or one that the end of b
 // cuts) is read again by the general line scanner and httpField, so that
 // what a line means and the error it gives never depend on the path.
-func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
 	b := h.buf
+	if fr != nil {
+		*fr = framingScan{cl: -1}
+	}
 	for pos < len(b) {
 		switch b[pos] {
 		case '\n':
@@ -929,8 +941,14 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) 
 				return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
 			}
 			h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
+			if n := colon - pos; (n == len("Content-Length") || n == len("Transfer-Encoding")) && fr != nil {
+				fr.note(b[pos:colon], len(h.fields)-1)
+			}
 			pos = next
 			continue
+		}
+		if fr != nil {
+			fr.slow = true
 		}
 		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
 		if done {

@@ -133,7 +133,7 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 	pieces := []string{
 		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
 		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
-		"(", "\"etag/1\"", "12345678", "é",
+		"(", "\"etag/1\"", "12345678", "é", "Content-Length", "content-LENGTH", "Transfer-Encoding", "42",
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte
@@ -146,7 +146,18 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 		const off = 1000
 
 		got := Header{buf: b}
-		gend, gerr := scanHTTPFields(&got, pos, off, maxFields, partial)
+		var fr framingScan
+		gend, gerr := scanHTTPFields(&got, pos, off, maxFields, partial, &fr)
+		if gerr == nil && !fr.slow {
+			// Without slow, the note is the framing: no
+			// Transfer-Encoding, Content-Length at fr.cl only.
+			for i, f := range got.fields {
+				name := got.bytes(f.name)
+				if equalFoldString(name, "transfer-encoding") || equalFoldString(name, "content-length") != (i == fr.cl) {
+					t.Fatalf("%q from %d: framing note %+v, but field %d is %q", b, pos, fr, i, name)
+				}
+			}
+		}
 
 		want := Header{buf: b}
 		wend, werr := func() (int, error) {
