@@ -198,8 +198,8 @@ func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
 	// One function, no calls: a line costs about as much as the calls
 	// to a name scan and a value scan would.
 	i := pos
-	for i+4 <= len(b) {
-		w := b[i : i+4 : i+4]
+	for i+8 <= len(b) {
+		w := b[i : i+8 : i+8]
 		if !tokenTable[w[0]] {
 			break
 		}
@@ -215,7 +215,23 @@ func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
 			i += 3
 			break
 		}
-		i += 4
+		if !tokenTable[w[4]] {
+			i += 4
+			break
+		}
+		if !tokenTable[w[5]] {
+			i += 5
+			break
+		}
+		if !tokenTable[w[6]] {
+			i += 6
+			break
+		}
+		if !tokenTable[w[7]] {
+			i += 7
+			break
+		}
+		i += 8
 	}
 	for i < len(b) && tokenTable[b[i]] {
 		i++
@@ -234,7 +250,7 @@ func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
 	// the line.
 	for {
 		if i+8 <= len(b) {
-			m := ctlBytes(binary.LittleEndian.Uint64(b[i:]))
+			m := ctlBytes(binary.LittleEndian.Uint64(b[i : i+8]))
 			if m == 0 {
 				i += 8
 				continue
