@@ -589,7 +589,7 @@ func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
 func targetEnd(b []byte, i int) int {
 	for {
 		if i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
+			x := binary.LittleEndian.Uint64(b[i : i+8])
 			d := x ^ (0x7f * swarLo)
 			p := x ^ ('%' * swarLo)
 			// The lowest set bit is exact: see ctlBytes.

@@ -72,7 +72,7 @@ func scanLine(b []byte, s *lineState) int {
 	for {
 		var m uint64
 		if i+8 <= len(b) {
-			m = specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			m = specialBytes(binary.LittleEndian.Uint64(b[i : i+8]))
 			if m == 0 {
 				i += 8
 				continue
