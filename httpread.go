@@ -312,7 +312,9 @@ func (m *MessageReader) next() ([]byte, error) {
 	for range 100 {
 		var c []byte
 		var err error
-		if m.cr != nil {
+		if p := m.part.p; p != nil {
+			c, err = p.ReadChunk() // a direct call, the common case
+		} else if m.cr != nil {
 			c, err = m.cr.ReadChunk()
 		} else {
 			if m.rbuf == nil {

@@ -178,8 +178,10 @@ func rel(p, base int) int {
 // 0 when there is none. Only the lowest set bit is exact: a borrow may
 // mark the bytes above it.
 func ctlBytes(x uint64) uint64 {
-	d := x ^ (0x7f * swarLo)
-	return ((x-0x20*swarLo)&^x | (d-swarLo)&^d) & swarHi
+	// Below the first such byte nothing borrows: a byte from 0x20 to
+	// 0x7e stays below 0x80 in both differences, and one from 0x80 up
+	// has bit 7 set in x, which the mask clears.
+	return ((x - 0x20*swarLo) | (x ^ 0x7f*swarLo - swarLo)) &^ x & swarHi
 }
 
 // fieldLine reads the field line at b[pos] when it is one of the lines
