@@ -82,6 +82,7 @@ type MessageReader struct {
 	part  partRef     // src, when it is a *Part
 	cr    chunkReader // src, when it has ReadChunk
 	rbuf  []byte      // read buffer for other sources
+	keep  int         // rbuf[:keep] holds the head, which reads must not overwrite
 	rest  []byte      // unread bytes of the last chunk
 	rerr  error       // error from src, once its data are used up
 	off   int64       // stream offset just past the bytes handed out
@@ -140,7 +141,7 @@ func (m *MessageReader) Reset(src io.Reader) {
 	} else {
 		m.cr, _ = src.(chunkReader)
 	}
-	m.rest, m.rerr, m.off = nil, nil, 0
+	m.rest, m.rerr, m.off, m.keep = nil, nil, 0, 0
 	m.state, m.err = msgHead, nil
 	m.head = m.head[:0]
 	m.req.Header.Reset()
@@ -321,11 +322,12 @@ func (m *MessageReader) next() ([]byte, error) {
 				m.rbuf = make([]byte, 32<<10)
 			}
 			var n int
-			n, err = m.src.Read(m.rbuf)
-			if n < 0 || n > len(m.rbuf) {
+			free := m.rbuf[m.keep:]
+			n, err = m.src.Read(free)
+			if n < 0 || n > len(free) {
 				n, err = 0, errInvalidRead
 			}
-			c = m.rbuf[:n]
+			c = free[:n]
 		}
 		if err != nil {
 			m.rerr = err
@@ -414,17 +416,37 @@ func (m *MessageReader) readHead(request bool) error {
 		return io.EOF
 	}
 	m.head = m.head[:0]
+	m.keep = 0     // the views of the head before, if any, are no longer valid
 	start := m.off // 0 but after an interim response
 	m.headOff = start
 	m.state = msgRest
 	c, err := m.next()
 	if len(c) > 0 && c[0] != '\r' && c[0] != '\n' {
 		// Fast path: a head that lies whole in the first chunk, with no
-		// empty line before it, is parsed in place and copied once. Any
-		// other case, errors included, goes the slow way, so that the
-		// result never depends on how the input was split.
+		// empty line before it, is parsed in place and copied once, or
+		// not at all when the chunk is the MessageReader's own rbuf.
+		// Any other case, errors included, goes the slow way, so that
+		// the result never depends on how the input was split.
 		if end := m.parseHead(c, request, true); end > 0 && end <= m.opts.MaxHeaderBytes {
 			if m.slen <= m.opts.MaxStartLineBytes {
+				if m.cr == nil {
+					// c is a piece of rbuf (see next): the views
+					// stay where they are, and reads of the body
+					// go after the head, as long as enough of
+					// rbuf is left for them.
+					if at := len(m.rbuf) - cap(c) + end; len(m.rbuf)-at >= minBodyRead {
+						m.keep = at
+						h := &m.resp.Header
+						if request {
+							h = &m.req.Header
+						}
+						// Bounded, so that fields added to the
+						// Header are appended elsewhere.
+						h.buf = c[:end:end]
+						m.unread(c[end:])
+						return nil
+					}
+				}
 				m.head = append(m.head, c[:end]...)
 				m.rebind(request)
 				m.unread(c[end:])
@@ -480,6 +502,10 @@ func (m *MessageReader) readHead(request bool) error {
 		c, err = m.next()
 	}
 }
+
+// minBodyRead is the least room in rbuf left for the reads of the body
+// when the head stays in rbuf rather than being copied out.
+const minBodyRead = 4 << 10
 
 // headPiece is how much of a source's chunk readHead copies at a time
 // while it looks for the end of the head.
