@@ -14,9 +14,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -46,74 +46,195 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 			}
 		}
 	}
+	sk := &skippedCalls{}
 	if s.sized {
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
-		if err := writeJSONCalls(bw, s.format, calls, wires); err != nil {
+		if err := writeJSONCalls(bw, s.format, calls, wires, sk); err != nil {
 			return nil, "", nil, err
 		}
 		bw.Flush()
-		return bytes.NewReader(buf.Bytes()), "application/json", func(error) {}, nil
+		return bytes.NewReader(buf.Bytes()), "application/json", sk.answer, nil
 	}
 	pr, pw := io.Pipe()
 	go func() {
 		bw := bufio.NewWriterSize(pw, 32<<10)
-		err := writeJSONCalls(bw, s.format, calls, wires)
+		err := writeJSONCalls(bw, s.format, calls, wires, sk)
 		if err == nil {
 			err = bw.Flush()
 		}
 		pw.CloseWithError(err)
 	}()
-	return pr, "application/json", func(err error) { pr.CloseWithError(err) }, nil
+	return pr, "application/json", func(err error) {
+		pr.CloseWithError(err)
+		sk.answer(err)
+	}, nil
+}
+
+// ErrBodyForm is the error of a call, or of every call of its changeset,
+// whose request body cannot go in a JSON batch in the form its
+// Content-Type asks for: JSON that does not parse under a JSON type, or
+// in OData text that is not UTF-8 under a text/* type. Its server would
+// read any other form (base64) as that one, and so hand its handler other
+// bytes than the call's. It is not sent, and the batch's other calls are.
+var ErrBodyForm = errors.New("batch: the body cannot take the form its Content-Type asks for in a JSON batch")
+
+// skippedCalls are the calls writeJSONCalls left out of the batch request,
+// with their errors. The writer may run on while the response is read
+// (see requestBody): the calls are answered by the sender, in answer,
+// which the sender calls once it has read the response.
+type skippedCalls struct {
+	mu    sync.Mutex
+	calls []*Call
+	errs  []error
+}
+
+func (sk *skippedCalls) add(c *Call, err error) {
+	sk.mu.Lock()
+	sk.calls, sk.errs = append(sk.calls, c), append(sk.errs, err)
+	sk.mu.Unlock()
+}
+
+// answer gives each call skipped so far its error, in place of whatever
+// the response said of it (a server that answers a call it was never sent
+// is wrong). The call was not sent: it is no attempt.
+func (sk *skippedCalls) answer(error) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	for i, c := range sk.calls {
+		c.aResp, c.aErr, c.answered, c.aBatch = nil, sk.errs[i], true, false
+		c.attempts.Add(-1)
+	}
+	sk.calls, sk.errs = sk.calls[:0], sk.errs[:0]
 }
 
 // writeJSONCalls writes the request objects of calls, as wires has them
 // (fields shared with the outer request left out, PrepareCall applied): a
 // changeset's calls in an atomicity group named by its id; a target that
 // starts with $id of an earlier call depends on it. Bodies are read whole:
-// a JSON batch carries each as one JSON value.
-func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request) error {
+// a JSON batch carries each as one JSON value. A call whose body does not
+// fit its form (ErrBodyForm) is left out, with the rest of its changeset,
+// whose bodies are read before any of them is written; sk gets them.
+func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request, sk *skippedCalls) error {
 	ids := make(map[string]bool, len(calls))
 	b := []byte(`{"requests":[`)
 	var keys []string
-	for i, c := range calls {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"id":`...)
-		b = appendJSONString(b, c.id)
-		if c.cs != nil {
-			b = append(b, `,"atomicityGroup":`...)
-			b = appendJSONString(b, c.cs.id)
-		}
-		req := wires[i]
-		b = append(b, `,"method":`...)
-		b = appendJSONString(b, req.Method)
-		b = appendJSONTarget(b, req.URL, ids)
-		ids[c.id] = true
-		var body []byte
-		if req.Body != nil && req.Body != http.NoBody {
-			var err error
-			body, err = io.ReadAll(req.Body)
-			req.Body.Close()
-			if err != nil {
-				return fmt.Errorf("batch: call %q: body: %w", c.id, err)
+	var bodies [][]byte
+	var cts []string
+	var hasCTs []bool
+	written := 0
+	for i := 0; i < len(calls); {
+		j := i + 1
+		if cs := calls[i].cs; cs != nil {
+			for j < len(calls) && calls[j].cs == cs {
+				j++
 			}
 		}
-		var ct string
-		b, ct, keys = appendJSONHeaders(b, req.Header, body, keys)
-		if len(body) > 0 {
-			b = append(b, `,"body":`...)
-			b = appendJSONBody(b, f, ct, body)
+		bodies, cts, hasCTs = bodies[:0], cts[:0], hasCTs[:0]
+		var failed *Call
+		var ferr error
+		for k := i; k < j; k++ {
+			body, err := readBody(wires[k])
+			if err != nil {
+				return fmt.Errorf("batch: call %q: body: %w", calls[k].id, err)
+			}
+			ct, has := wireContentType(f, wires[k].Header, body)
+			if err := bodyFits(f, ct, body); err != nil && failed == nil {
+				failed, ferr = calls[k], fmt.Errorf("batch: call %q: %w", calls[k].id, err)
+			}
+			bodies, cts, hasCTs = append(bodies, body), append(cts, ct), append(hasCTs, has)
 		}
-		b = append(b, '}')
-		if _, err := w.Write(b); err != nil {
-			return err
+		if failed != nil {
+			for k := i; k < j; k++ {
+				err := ferr
+				if calls[k] != failed {
+					err = fmt.Errorf("batch: changeset %q not sent: %w", calls[k].cs.id, ferr)
+				}
+				sk.add(calls[k], err)
+			}
+			i = j
+			continue
 		}
-		b = b[:0]
+		for k := i; k < j; k++ {
+			c, req, body, ct, hasCT := calls[k], wires[k], bodies[k-i], cts[k-i], hasCTs[k-i]
+			if written > 0 {
+				b = append(b, ',')
+			}
+			written++
+			b = append(b, `{"id":`...)
+			b = appendJSONString(b, c.id)
+			if c.cs != nil {
+				b = append(b, `,"atomicityGroup":`...)
+				b = appendJSONString(b, c.cs.id)
+			}
+			b = append(b, `,"method":`...)
+			b = appendJSONString(b, req.Method)
+			b = appendJSONTarget(b, req.URL, ids)
+			ids[c.id] = true
+			b = append(b, `,"headers":{`...)
+			b, keys = appendJSONFields(b, req.Header, keys, false, true, ct, hasCT)
+			b = append(b, '}')
+			if len(body) > 0 {
+				b = append(b, `,"body":`...)
+				b = appendJSONBody(b, f, ct, body)
+			}
+			b = append(b, '}')
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+		i = j
 	}
 	_, err := w.Write(append(b, "]}"...))
 	return err
+}
+
+// readBody reads the body of the wire request req whole, and closes it.
+func readBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	return body, err
+}
+
+// wireContentType is the Content-Type a request with fields h and body
+// body goes with in a batch of format f (see mediaTypeOf), and whether it
+// has one: a body without one, or with an empty one, would be JSON, or
+// base64, to the server; it goes with what net/http would sniff instead,
+// as long as the body fits that type's form (text that is not UTF-8 goes
+// as application/octet-stream in OData).
+func wireContentType(f Format, h http.Header, body []byte) (string, bool) {
+	ct, has := mediaTypeOf(h)
+	if len(body) == 0 || ct != "" {
+		return ct, has
+	}
+	ct = http.DetectContentType(body)
+	if bodyFits(f, ct, body) != nil {
+		ct = "application/octet-stream"
+	}
+	return ct, true
+}
+
+// bodyFits returns nil if body, of media type ct, can take the form its
+// type asks for in a batch of format f, else an ErrBodyForm saying why.
+func bodyFits(f Format, ct string, body []byte) error {
+	if len(body) == 0 {
+		return nil
+	}
+	switch bodyFormOf(f, ct) {
+	case bodyJSON:
+		if !json.Valid(body) {
+			return fmt.Errorf("%w: Content-Type %q, and the body is not JSON", ErrBodyForm, ct)
+		}
+	case bodyText:
+		if !textFits(body) {
+			return fmt.Errorf("%w: Content-Type %q, and the body is not UTF-8", ErrBodyForm, ct)
+		}
+	}
+	return nil
 }
 
 // appendJSONTarget appends the url of a request object for u, and its
@@ -138,47 +259,13 @@ func appendJSONTarget(b []byte, u *url.URL, ids map[string]bool) []byte {
 	return b
 }
 
-// appendJSONHeaders appends the headers object of a request with fields h
-// and body body, and returns it with the request's Content-Type; keys is
-// scratch space, returned for reuse.
-func appendJSONHeaders(b []byte, h http.Header, body []byte, keys []string) ([]byte, string, []string) {
-	keys = keys[:0]
-	for k := range h {
-		if k != "Content-Length" && k != "Transfer-Encoding" && k != "Host" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	ct := mediaTypeOf(h)
-	b = append(b, `,"headers":{`...)
-	for j, k := range keys {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendJSONString(b, jsonMember(h[k]))
-	}
-	if len(body) > 0 && ct == "" {
-		// Without a Content-Type a body is JSON to the server: say
-		// what net/http would sniff.
-		ct = http.DetectContentType(body)
-		if len(keys) > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `"Content-Type":`...)
-		b = appendJSONString(b, ct)
-	}
-	return append(b, '}'), ct, keys
-}
-
 // appendJSONBody appends body, of media type ct, in the form json_body.go
-// gives it in a batch of format f.
+// gives it in a batch of format f, which it fits (see bodyFits).
 func appendJSONBody(b []byte, f Format, ct string, body []byte) []byte {
-	switch form := bodyFormOf(f, ct); {
-	case form == bodyJSON && json.Valid(body):
+	switch bodyFormOf(f, ct) {
+	case bodyJSON:
 		return append(b, bytes.TrimSpace(body)...)
-	case form == bodyText && textFits(body):
+	case bodyText:
 		return appendJSONString(b, body)
 	}
 	enc := base64.StdEncoding
@@ -359,13 +446,15 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	}
 	var b []byte
 	raw = bytes.TrimSpace(raw)
+	var buf [64]byte
+	ct, _ := contentTypeOf(buf[:0], &mh)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] != '"' || isJSONMedia(joinValues(h["Content-Type"])):
+	case raw[0] != '"' || isJSONMedia(ct):
 		b = raw
 	default:
 		s, err := unquote(raw)
-		if err == nil && bodyFormOf(f, joinValues(h["Content-Type"])) == bodyText {
+		if err == nil && bodyFormOf(f, ct) == bodyText {
 			b = []byte(s)
 		} else if err == nil {
 			b, err = decodeBase64(s)

@@ -275,8 +275,9 @@ func TestClientGraphJSONRetries(t *testing.T) {
 // reader, seeing no JSON type, took for base64 (FuzzJSONBatch found the
 // same in cmd/mixed). Each body goes from the Client to the Handler and is
 // echoed back under the same Content-Type values. (A body that does not fit
-// its form, JSON that does not parse or OData text that is not UTF-8, goes
-// as base64 and cannot round-trip: doc.go says so.)
+// its form, JSON that does not parse or OData text that is not UTF-8, is
+// not sent by the Client, TestClientBodyFormErrors, and does not
+// round-trip from the Handler, TestJSONResponseBodyNotFittingItsForm.)
 func TestJSONRepeatedContentType(t *testing.T) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -70,15 +70,25 @@
 //     otherwise, runs its calls concurrently, and never halts. Its urls are
 //     paths from the host's root (/v1.0/me) or relative to the batch URL.
 //   - Bodies: a JSON body is JSON in the batch, both ways; in OData a
-//     text/* body is a string of its text (as OData 4.01 says), unless it
-//     is not UTF-8; any other body is a base64 string (base64url in OData,
-//     standard base64 in Graph), a response body labelled JSON that is not
-//     valid JSON too; a request body without Content-Type is JSON. Response header names are lower
-//     case in OData and canonical in Graph; a field given more than once
-//     is one value joined with ", ", and a body's form follows the
-//     Content-Type so joined (every member of that name, of any case,
-//     empty ones left out). Request headers keep the order of their
+//     text/* body is a string of its text (as OData 4.01 says); any other
+//     body is a base64 string (base64url in OData, standard base64 in
+//     Graph); a request body without Content-Type is JSON. Response header
+//     names are lower case in OData and canonical in Graph; a field given
+//     more than once, or under keys that differ in case only, is one
+//     member, its values joined with ", " (empty ones left out), and a
+//     body's form follows the Content-Type so joined, on both sides (the
+//     Handler takes a response's at its first Write or Flush, when
+//     net/http fixes the header). Request headers keep the order of their
 //     object.
+//   - A response body that cannot take its form (JSON that does not
+//     parse, OData text that is not UTF-8) is written as a base64 string
+//     under its own Content-Type. No reader can tell that string from a
+//     body that fits: the [Client] gets the string (under a JSON type the
+//     JSON string, quotes included; under a text type its text) in place
+//     of the bytes. The Client sends no such request body: the call fails
+//     with [ErrBodyForm], unsent; a request body without Content-Type goes
+//     with the type net/http sniffs (in OData, application/octet-stream
+//     when that is text the body does not fit).
 //   - The batch response is 200 whenever the batch could be read; a batch
 //     that cannot be (not JSON, too large) is answered with a JSON error
 //     object {"error":{"code","message"}}. A request object that is JSON

@@ -238,6 +238,9 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 	if max := 4*len(body) + 1024*len(resp.Responses) + 1024; rec.Body.Len() > max {
 		t.Errorf("%d bytes answer %d bytes of batch", rec.Body.Len(), len(body))
 	}
+	if name := repeatedHeaderName(t, rec.Body.Bytes()); name != "" {
+		t.Errorf("a headers object names %q twice, case aside: %s", name, rec.Body)
+	}
 	// The request objects, read by encoding/json on its own: a batch
 	// answered is one it reads the same requests array of, however its
 	// key is spelled, since a second one is refused.
@@ -285,6 +288,44 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 			}
 		}
 	}
+}
+
+// repeatedHeaderName returns a name that a headers object of the JSON
+// batch response b has twice, case aside, or "": JSON parsers keep one
+// of two members of the same name, or both.
+func repeatedHeaderName(t *testing.T, b []byte) string {
+	var resp struct {
+		Responses []struct{ Headers json.RawMessage }
+	}
+	if err := json.Unmarshal(b, &resp); err != nil {
+		t.Fatalf("the answer is not JSON: %v", err)
+	}
+	for _, e := range resp.Responses {
+		if len(e.Headers) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(e.Headers))
+		if _, err := dec.Token(); err != nil {
+			t.Fatalf("headers %s: %v", e.Headers, err)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatalf("headers %s: %v", e.Headers, err)
+			}
+			name := strings.ToLower(tok.(string))
+			if seen[name] {
+				return name
+			}
+			seen[name] = true
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("headers %s: %v", e.Headers, err)
+			}
+		}
+	}
+	return ""
 }
 
 // decodeBase64Check decodes s in either alphabet, padded.

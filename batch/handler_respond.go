@@ -42,8 +42,8 @@ type output struct {
 	rc   *http.ResponseController
 	msgw mixed.MessageWriter // writes each call's response message
 	// partHeader and respHeader are the header of the part being written
-	// and the fields of its response; scratch is room for a Content-ID
-	// or a header name being rewritten.
+	// and the fields of its response; keys is room for the names of the
+	// fields, and scratch for a Content-ID being rewritten.
 	partHeader mixed.Header
 	respHeader mixed.Header
 	keys       []string

@@ -223,6 +223,7 @@ type jsonBatch struct {
 	ahead []aheadRef
 	msgw  *mixed.MessageWriter
 	hdr   mixed.Header
+	ct    []byte // the Content-Type of the request being read (see jsonBody)
 	base  url.URL
 }
 
@@ -585,7 +586,7 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 	if err := addJSONHeaders(&jb.hdr, jr.Headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
 		return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 	}
-	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body)
+	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body, &jb.ct)
 	if err != nil {
 		return err
 	}
@@ -775,20 +776,21 @@ func escapeURL(u string) string {
 // jsonBody is the body of a request object as bytes: a JSON value when
 // the request's Content-Type is JSON (or when it has none, which it then
 // gets), else a string, base64-encoded (OData: base64url; either
-// alphabet, padded or not, is read).
-func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage) ([]byte, error) {
+// alphabet, padded or not, is read). scratch holds the Content-Type
+// between calls, so that reading it allocates nothing.
+func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage, scratch *[]byte) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
 	// A repeated member is one field, its values joined, as a writer of
 	// the batch chose the body's form by (see mediaTypeOf).
-	ct := joinValues(hdr.Values("Content-Type"))
-	if !hdr.Has("Content-Type") {
+	ct, has := contentTypeOf((*scratch)[:0], hdr)
+	*scratch = ct
+	if !has {
 		hdr.Add("Content-Type", "application/json")
-		ct = "application/json"
 	}
-	if isJSONMedia(ct) || raw[0] != '"' {
+	if !has || isJSONMedia(ct) || raw[0] != '"' {
 		if err := checkDepth(raw, h.opts.MaxJSONDepth-2); err != nil {
 			return nil, err
 		}
@@ -816,13 +818,4 @@ func decodeBase64(s string) ([]byte, error) {
 		return base64.RawURLEncoding.DecodeString(s)
 	}
 	return base64.RawStdEncoding.DecodeString(s)
-}
-
-// isJSONMedia reports whether the Content-Type ct is JSON:
-// application/json or a +json type, parameters aside.
-func isJSONMedia(ct string) bool {
-	ct, _, _ = strings.Cut(ct, ";")
-	ct = strings.TrimSpace(ct)
-	return strings.EqualFold(ct, "application/json") ||
-		len(ct) > 5 && strings.EqualFold(ct[len(ct)-5:], "+json")
 }

@@ -15,12 +15,14 @@ import (
 // ones before it are done: {"id", "atomicityGroup" (OData, in a group),
 // "status", "headers", "body"}. Header names are lower case in OData (as
 // OData 4.01 writes them) and as net/http keys them in Graph (whose
-// JavaScript client looks for "Content-Type"); a field given more than once
-// is one value joined with ", ". Bodies take the form json_body.go gives
-// them: a body whose Content-Type is JSON and which is valid JSON is
-// written as that JSON, an OData text/* body that is UTF-8 as a string of
-// its text, any other body as a base64 string (base64url in OData, as
-// OData 4.01 says; standard base64 in Graph). JSON and OData text bodies
+// JavaScript client looks for "Content-Type"); a field given more than once,
+// or under keys that differ in case only, is one member, its values joined
+// with ", " (see appendJSONFields). Bodies take the form json_body.go gives
+// them by the Content-Type the object carries: a body whose Content-Type is
+// JSON and which is valid JSON is written as that JSON, an OData text/*
+// body that is UTF-8 as a string of its text, any other body as a base64
+// string (base64url in OData, as OData 4.01 says; standard base64 in
+// Graph). JSON and OData text bodies
 // must be buffered whole, within MaxBufferedBytes; other bodies stream,
 // base64-encoded, like a multipart part.
 
@@ -79,40 +81,8 @@ func (o *output) appendEntryHead(b, cid, group []byte, rw *response) []byte {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(rw.status), 10)
 	b = append(b, `,"headers":{`...)
-	o.fieldsOf(rw, false)
-	first := true
-	for i := 0; i < o.respHeader.Len(); {
-		name, _ := o.respHeader.Field(i)
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		if o.format == FormatODataJSON {
-			o.scratch = append(o.scratch[:0], name...)
-			for k, c := range o.scratch {
-				if 'A' <= c && c <= 'Z' {
-					o.scratch[k] = c + 'a' - 'A'
-				}
-			}
-			b = appendJSONString(b, o.scratch)
-		} else {
-			b = appendJSONString(b, name)
-		}
-		b = append(b, ':', '"')
-		// fieldsOf sorts: the values of one name are adjacent.
-		for j := i; j < o.respHeader.Len(); j++ {
-			n, v := o.respHeader.Field(j)
-			if string(n) != string(name) {
-				break
-			}
-			if j > i {
-				b = append(b, ", "...)
-			}
-			b = appendJSONStringBody(b, v)
-			i = j + 1
-		}
-		b = append(b, '"')
-	}
+	ct, hasCT := rw.contentType()
+	b, o.keys = appendJSONFields(b, rw.h, o.keys, o.format == FormatODataJSON, false, ct, hasCT)
 	return append(b, '}')
 }
 
@@ -126,7 +96,8 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 		_, err := o.bw.Write(o.jbuf)
 		return err
 	}
-	switch bodyFormOf(o.format, mediaTypeOf(rw.h)) {
+	ct, _ := rw.contentType()
+	switch bodyFormOf(o.format, ct) {
 	case bodyJSON:
 		if !json.Valid(body) {
 			break

@@ -40,6 +40,14 @@ type response struct {
 	held bool // a changeset call: held whole until its changeset ends
 	head bool // the answer to a HEAD request: the body is not sent
 	keep bool // referenced by a later call: keep the body for its result
+	// In a JSON batch, the Content-Type its response object carries and
+	// the body's form follows (see contentType), once known: ct, and
+	// whether there is one. (The bools share the words of those above,
+	// and the last group below is one word: a response takes the
+	// allocator's size class it did before ct.)
+	hasCT   bool
+	ctKnown bool
+	ct      string
 
 	h           http.Header
 	status      int
@@ -50,9 +58,9 @@ type response struct {
 	streaming bool  // its part is on the wire
 	sent      int64 // body bytes streamed
 	length    int64 // the Content-Length streamed, or -1
+	endErr    error // what writes fail with once ended
 	dropped   bool  // a kept body grew past the budget and was dropped
 	ended     bool  // the call is over: writes fail
-	endErr    error // what writes fail with once ended
 	abandoned bool  // its handler was left running: nothing of it counts
 	failed    bool  // the handler panicked or timed out after streaming began
 	overflow  bool  // a changeset call's response did not fit in the budget
@@ -253,7 +261,27 @@ func (rw *response) Flush() {
 // a string (both fall back to base64 when the body does not fit, which is
 // known only at its end). o.mu is held.
 func (o *output) wholeBody(rw *response) bool {
-	return o.format != FormatMultipart && bodyFormOf(o.format, mediaTypeOf(rw.h)) != bodyBase64
+	if o.format == FormatMultipart {
+		return false
+	}
+	ct, _ := rw.contentType()
+	return bodyFormOf(o.format, ct) != bodyBase64
+}
+
+// contentType returns the Content-Type the JSON response object of rw
+// carries (see mediaTypeOf), and whether it has one. It is taken once, the
+// first time it is asked for: at the first Write or Flush (when net/http
+// fixes the header of a response: a handler that changes it later changes
+// nothing), or else when the object is written. Each Write asks whether
+// the body is to be held whole, and the object's head and its body must
+// follow the same Content-Type, however the handler changed its Header
+// in between. o.mu is held, or the call is over.
+func (rw *response) contentType() (string, bool) {
+	if !rw.ctKnown {
+		rw.ct, rw.hasCT = mediaTypeOf(rw.h)
+		rw.ctKnown = true
+	}
+	return rw.ct, rw.hasCT
 }
 
 // bodyAllowed reports whether a response with this status may have a body.
@@ -303,6 +331,7 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 		return
 	}
 	clear(rw.h)
+	rw.ctKnown = false
 	o.release(int64(rw.body.Len()))
 	rw.body.Reset()
 	rw.h.Set("Content-Type", contentType)

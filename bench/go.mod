@@ -6,6 +6,7 @@ replace github.com/mixedcodec/mixed => ../
 
 require (
 	github.com/emersion/go-message v0.18.2
+	github.com/google/go-cmp v0.7.0
 	github.com/mixedcodec/mixed v0.0.0-00010101000000-000000000000
 	github.com/valyala/fasthttp v1.77.0
 )

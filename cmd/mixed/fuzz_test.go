@@ -158,6 +158,9 @@ func FuzzJSONBatch(f *testing.F) {
 		`{"requests":[{"id":"1","method":"PUT","url":"/x","headers":{"content-type":"text/plain"},"body":"caf\u00e9"}]}`,
 		`{"requests":[{"id":"1","method":"PUT","url":"/x","headers":{"content-type":"application/octet-stream"},"body":"_-8"}]}`,
 		`{"x":[1,{"y":2}],"requests":[{"id":"1","method":"GET","url":"/","atomicityGroup":"g","dependsOn":["0"]}]}`,
+		// Empty and blank Content-Type members, alone and beside another.
+		`{"requests":[{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":""},"body":"aGk="},{"id":"2","method":"PUT","url":"/x","headers":{"content-type":" ","Content-Type":"text/plain"},"body":"aGk="}]}`,
+		`{"responses":[{"id":"1","status":200,"headers":{"Content-Type":"\t","content-type":"application/json"},"body":"x"},{"id":"2","status":200,"body":"aGk="}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
+	"github.com/mixedcodec/mixed/internal/bodyform"
 )
 
 // This file reads and writes the JSON batch formats: OData 4.01's
@@ -217,18 +218,20 @@ func jsonItemPart(index int, raw []byte, isRequest bool, f batchFormat) partJSON
 		return bad(err)
 	}
 	// The body's form follows the Content-Type as fields writes it back:
-	// every value, joined (a repeated member is one field).
-	ct := ""
+	// every value, joined (a repeated member is one field), as package
+	// batch reads it too (internal/bodyform).
+	var ct []byte
+	hasCT := false
 	for _, h := range hdr {
 		if strings.EqualFold(h[0], "Content-Type") {
-			ct = joinFieldValue(ct, h[1])
+			ct, hasCT = bodyform.Append(ct, h[1]), true
 		}
 	}
-	body, err := jsonBodyBytes(it.Body, ct, f)
+	body, err := jsonBodyBytes(it.Body, string(ct), hasCT, f)
 	if err != nil {
 		return bad(err)
 	}
-	if len(body) > 0 && ct == "" {
+	if len(body) > 0 && !hasCT {
 		// OData and Graph: a body without Content-Type is JSON.
 		hdr = append(hdr, [2]string{"Content-Type", "application/json"})
 	}
@@ -313,24 +316,25 @@ func jsonHeaders(raw json.RawMessage) ([][2]string, error) {
 	return out, nil
 }
 
-// jsonBodyBytes returns the bytes of a "body" of Content-Type ct: a JSON
-// value as it is written (as is a string when ct is JSON or absent); a
-// string of a text/* type in OData is the text; any other string is
-// base64 (either alphabet, padding or not).
-func jsonBodyBytes(raw json.RawMessage, ct string, f batchFormat) ([]byte, error) {
+// jsonBodyBytes returns the bytes of a "body" of Content-Type ct (hasCT:
+// the headers have one, even empty): a JSON value as it is written (as is
+// a string when ct is JSON or there is none); a string of a text/* type in
+// OData is the text; any other string is base64 (either alphabet, padding
+// or not).
+func jsonBodyBytes(raw json.RawMessage, ct string, hasCT bool, f batchFormat) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	mt, _ := mediaType([]byte(ct))
-	if raw[0] != '"' || ct == "" || isJSONType(mt) {
+	form := bodyform.Of(ct, f != formatGraphJSON)
+	if raw[0] != '"' || !hasCT || form == bodyform.JSON {
 		return raw, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, err
 	}
-	if f != formatGraphJSON && strings.HasPrefix(mt, "text/") {
+	if form == bodyform.Text {
 		return []byte(s), nil
 	}
 	b, err := decodeAnyBase64(s)
@@ -712,7 +716,7 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 	}
 	body := j.body.Bytes()
 	var names []string
-	values := map[string]*string{}
+	values := map[string][]byte{}
 	for n, v := range h.All() {
 		name := string(n)
 		if strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
@@ -721,14 +725,33 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 		if response && j.f == formatODataJSON {
 			name = strings.ToLower(name)
 		}
+		// A repeated name is one member, its values joined as every
+		// reader of the batch joins them (internal/bodyform).
 		key := strings.ToLower(name)
-		if p := values[key]; p != nil {
-			*p = joinFieldValue(*p, string(v))
-			continue
+		p, seen := values[key]
+		if !seen {
+			names = append(names, name)
 		}
-		s := string(v)
-		values[key] = &s
+		values[key] = bodyform.Append(p, v)
+	}
+	// The form of the body follows the Content-Type as written (all its
+	// values, joined), which is what a reader of this batch sees. A body
+	// without one would be JSON to its reader: it gets the one net/http
+	// would sniff, as package batch's Client gives it (and as it does,
+	// application/octet-stream for text that does not fit OData's text
+	// form).
+	ct, hasCT := values["content-type"]
+	if len(body) > 0 && !hasCT {
+		ct = []byte(http.DetectContentType(body))
+		if bodyform.Of(ct, j.f == formatODataJSON) == bodyform.Text && !utf8.Valid(body) {
+			ct = []byte("application/octet-stream")
+		}
+		name := "Content-Type"
+		if response && j.f == formatODataJSON {
+			name = "content-type"
+		}
 		names = append(names, name)
+		values["content-type"] = ct
 	}
 	var hdr json.RawMessage
 	if len(names) > 0 {
@@ -739,32 +762,12 @@ func (j *jsonBatchWriter) fields(h *mixed.Header, mb *mixed.MessageBody, respons
 			}
 			b = appendJSONString(b, n)
 			b = append(b, ':')
-			b = appendJSONString(b, *values[strings.ToLower(n)])
+			b = appendJSONString(b, string(values[strings.ToLower(n)]))
 		}
 		hdr = append(b, '}')
 	}
-	// The form of the body follows the Content-Type as written (all its
-	// values, joined), which is what a reader of this batch sees.
-	ct := ""
-	if p := values["content-type"]; p != nil {
-		ct = *p
-	}
-	bv, err := jsonBodyValue(body, ct, j.f)
+	bv, err := jsonBodyValue(body, string(ct), j.f)
 	return hdr, bv, err
-}
-
-// joinFieldValue returns the field value s with v joined to it, as a JSON
-// batch carries a repeated field: one value, the values separated by ", ".
-// Empty list elements mean nothing (RFC 9110 §5.6.1), and a joined value
-// must not end in white space, so an empty v adds nothing.
-func joinFieldValue(s, v string) string {
-	switch {
-	case v == "":
-		return s
-	case s == "":
-		return v
-	}
-	return s + ", " + v
 }
 
 func appendJSONString(b []byte, s string) []byte {
@@ -780,15 +783,14 @@ func jsonBodyValue(body []byte, ct string, f batchFormat) (json.RawMessage, erro
 	if len(body) == 0 {
 		return nil, nil
 	}
-	mt, _ := mediaType([]byte(ct))
-	if isJSONType(mt) {
+	switch bodyform.Of(ct, f == formatODataJSON) {
+	case bodyform.JSON:
 		var b bytes.Buffer
 		if err := json.Compact(&b, body); err != nil {
 			return nil, fmt.Errorf("a body of type %q that is not JSON cannot be written in a JSON batch: %w", ct, err)
 		}
 		return b.Bytes(), nil
-	}
-	if f == formatODataJSON && strings.HasPrefix(mt, "text/") {
+	case bodyform.Text:
 		if !utf8.Valid(body) {
 			return nil, fmt.Errorf("a body of type %q that is not UTF-8 cannot be written in an OData JSON batch, whose text bodies are strings", ct)
 		}

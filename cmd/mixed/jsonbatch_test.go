@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed/batch"
 )
 
 // The JSON batches of testdata/jsonbatch are written by hand after the
@@ -446,6 +450,127 @@ func TestEncodeGroupsShortBoundary(t *testing.T) {
 	for i, l := range p {
 		if n := len(l["parts"].([]any)); n != 1 || fmt.Sprint(l["headers"].([]any)[1]) != fmt.Sprintf("[Content-ID g%d]", i) {
 			t.Fatalf("part %d: %v", i, l)
+		}
+	}
+}
+
+// TestJSONBodyFormAgreesWithBatch: decode reads a request body in the form
+// package batch's Handler reads it in, whatever the Content-Type members
+// (both follow internal/bodyform): an empty or blank member is a
+// Content-Type that is neither JSON nor text, so the body is base64; a
+// blank member beside another adds nothing to it; no member at all makes
+// the body JSON. decode once read an empty member as none (JSON) and a
+// blank one before "text/plain" as part of the value (not text), where the
+// Handler read base64 and text.
+func TestJSONBodyFormAgreesWithBatch(t *testing.T) {
+	const raw, decoded = `"aGk="`, "hi" // the body as written, as base64
+	tests := []struct {
+		headers      string
+		odata, graph string
+	}{
+		{`{}`, raw, raw},
+		{`{"Content-Type":""}`, decoded, decoded},
+		{`{"Content-Type":" \t"}`, decoded, decoded},
+		{`{"content-type":" ","Content-Type":"text/plain"}`, "aGk=", decoded},
+		{`{"Content-Type":"text/plain","content-type":""}`, "aGk=", decoded},
+		{`{"Content-Type":"","content-type":"application/json"}`, raw, raw},
+		{`{"Content-Type":"TEXT/plain ; charset=utf-8"}`, "aGk=", decoded},
+	}
+	for _, tt := range tests {
+		in := `{"requests":[{"id":"1","method":"PUT","url":"/x","headers":` + tt.headers + `,"body":"aGk="}]}`
+		for _, f := range []struct {
+			flag   string
+			format batch.Format
+			want   string
+		}{{"odata-json", batch.FormatODataJSON, tt.odata}, {"graph-json", batch.FormatGraphJSON, tt.graph}} {
+			res := runCmd(in, "decode", "-content-type", "application/json", "-format", f.flag)
+			if res.Code != 0 {
+				t.Fatalf("%s %s: decode: exit %d: %s", f.flag, tt.headers, res.Code, res.Stderr)
+			}
+			h := parts(t, res.Stdout)[0]["http"].(map[string]any)
+			text, _ := h["body"].(string)
+			b64, _ := h["body_base64"].(string)
+			got, _ := base64.StdEncoding.DecodeString(b64)
+			got = append([]byte(text), got...)
+
+			var seen []byte
+			inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen, _ = io.ReadAll(r.Body) })
+			req := httptest.NewRequest("POST", "/batch", strings.NewReader(in))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			batch.NewHandlerOptions(inner, batch.HandlerOptions{JSONFormat: f.format}).ServeHTTP(rec, req)
+			if seen == nil {
+				t.Fatalf("%s %s: the Handler ran no call: %s", f.flag, tt.headers, rec.Body)
+			}
+			if diff := cmp.Diff([]string{f.want, f.want}, []string{string(got), string(seen)}); diff != "" {
+				t.Errorf("%s %s: the body decode read, the Handler read (-want +got):\n%s", f.flag, tt.headers, diff)
+			}
+		}
+	}
+}
+
+// TestEncodeJSONContentType: encode writes a repeated Content-Type as one
+// member, its values joined as readers join them (an empty one adds
+// nothing), and picks the body's form by that value; a body without a
+// Content-Type gets the one net/http would sniff, as batch's Client gives
+// it (application/octet-stream for text OData's text form cannot carry),
+// since its reader would take it for JSON (encode once wrote such a body
+// as base64, which the Handler then read as a JSON string). Each batch
+// goes to the Handler, whose inner handler sees the body as it was.
+func TestEncodeJSONContentType(t *testing.T) {
+	line := func(headers, body string) string {
+		return `{"headers":[["Content-Type","application/http"]],"http":{"method":"PUT","target":"/x","headers":` + headers + `,` + body + `}}` + "\n"
+	}
+	tests := []struct {
+		headers, body    string // the line's
+		want             string // the body's bytes
+		odata, graph     string // the request object encode writes
+		ctOData, ctGraph string // the Content-Type the Handler's inner handler sees
+	}{
+		{`[]`, `"body":"h\u00e9llo"`, "h\u00e9llo",
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"text/plain; charset=utf-8"},"body":"héllo"}`,
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"text/plain; charset=utf-8"},"body":"aMOpbGxv"}`,
+			"text/plain; charset=utf-8", "text/plain; charset=utf-8"},
+		// Latin-1 text sniffs as UTF-8 text, which OData's text form
+		// cannot carry.
+		{`[]`, `"body_base64":"Y2Fm6Q=="`, "caf\xe9",
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"application/octet-stream"},"body":"Y2Fm6Q=="}`,
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"text/plain; charset=utf-8"},"body":"Y2Fm6Q=="}`,
+			"application/octet-stream", "text/plain; charset=utf-8"},
+		{`[["Content-Type",""],["content-type","text/plain"]]`, `"body":"h\u00e9llo"`, "h\u00e9llo",
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"text/plain"},"body":"héllo"}`,
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"text/plain"},"body":"aMOpbGxv"}`,
+			"text/plain", "text/plain"},
+		{`[["Content-Type","application/json"],["Content-Type",""]]`, `"body":"{\"a\":1}"`, `{"a":1}`,
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"application/json"},"body":{"a":1}}`,
+			`{"id":"1","method":"PUT","url":"/x","headers":{"Content-Type":"application/json"},"body":{"a":1}}`,
+			"application/json", "application/json"},
+	}
+	for _, tt := range tests {
+		for _, f := range []struct {
+			flag     string
+			format   batch.Format
+			want, ct string
+		}{{"odata-json", batch.FormatODataJSON, tt.odata, tt.ctOData}, {"graph-json", batch.FormatGraphJSON, tt.graph, tt.ctGraph}} {
+			res := runCmd(line(tt.headers, tt.body), "encode", "-format", f.flag)
+			if res.Code != 0 {
+				t.Fatalf("%s %s: encode: exit %d: %s", f.flag, tt.headers, res.Code, res.Stderr)
+			}
+			if diff := cmp.Diff(`{"requests":[`+"\n"+f.want+"\n]}\n", res.Stdout); diff != "" {
+				t.Errorf("%s %s: encode (-want +got):\n%s", f.flag, tt.headers, diff)
+			}
+			var body []byte
+			var ct []string
+			inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ = io.ReadAll(r.Body)
+				ct = r.Header.Values("Content-Type")
+			})
+			req := httptest.NewRequest("POST", "/batch", strings.NewReader(res.Stdout))
+			req.Header.Set("Content-Type", "application/json")
+			batch.NewHandlerOptions(inner, batch.HandlerOptions{JSONFormat: f.format}).ServeHTTP(httptest.NewRecorder(), req)
+			if diff := cmp.Diff([]any{tt.want, []string{f.ct}}, []any{string(body), ct}); diff != "" {
+				t.Errorf("%s %s: the body and Content-Type the Handler's inner handler saw (-want +got):\n%s", f.flag, tt.headers, diff)
+			}
 		}
 	}
 }
