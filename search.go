@@ -441,9 +441,10 @@ func (f *finder) review(s []byte) {
 	if n < reviewMin {
 		return
 	}
-	if !f.switched || 2*f.misses*f.prevScanned > f.prevMisses*f.scanned {
+	if !f.switched || 2*float64(f.misses)*float64(f.prevScanned) > float64(f.prevMisses)*float64(f.scanned) {
 		// No switch last time, or one that did not halve the rate of
-		// false hits: less often from now on.
+		// false hits: less often from now on. (In floating point: the
+		// counts of a search of gigabytes in memory would overflow.)
 		f.every = min(2*f.every, reviewMax)
 	}
 	var tally [2][256]uint16
