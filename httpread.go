@@ -89,7 +89,7 @@ type MessageReader struct {
 	state int         // what to read next: msgHead, ...
 	err   error       // sticky
 
-	head       []byte      // the head, copied; Header views point into it
+	head       []byte      // the head, when copied (see readHead); Header views point into it, or into rbuf
 	headOff    int64       // stream offset of head[0]
 	slen       int         // length of the start line parsed last
 	fr         framingScan // the framing fields of the head parsed last
@@ -404,10 +404,11 @@ func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
 	}
 }
 
-// readHead reads the head, copies it into m.head and parses it into m.req
+// readHead reads the head, copies it into m.head (or leaves it in rbuf,
+// where it arrived whole, see rbuf and keep) and parses it into m.req
 // (request) or m.resp, leaving the body unread. When the input ends before
 // the empty line, the head is all of it and the body is empty (state is
-// msgNoBody). m.head starts at the start line.
+// msgNoBody). The head starts at the start line.
 func (m *MessageReader) readHead(request bool) error {
 	if m.err != nil {
 		return m.err
