@@ -127,6 +127,36 @@ func tokenIs(name []byte, lower string) bool {
 	return true
 }
 
+// tokenFold sets bit 0x20 of each byte of a word, as tokenIs does.
+const tokenFold = 0x2020202020202020
+
+// Little-endian words of "content-length" and "transfer-encoding", at the
+// offsets isContentLength and isTransferEncoding read them.
+const (
+	wordContent = uint64('c') | uint64('o')<<8 | uint64('n')<<16 | uint64('t')<<24 | uint64('e')<<32 | uint64('n')<<40 | uint64('t')<<48 | uint64('-')<<56 // [0:8]
+	wordTLength = uint64('t') | uint64('-')<<8 | uint64('l')<<16 | uint64('e')<<24 | uint64('n')<<32 | uint64('g')<<40 | uint64('t')<<48 | uint64('h')<<56 // [6:14]
+	wordTransfe = uint64('t') | uint64('r')<<8 | uint64('a')<<16 | uint64('n')<<24 | uint64('s')<<32 | uint64('f')<<40 | uint64('e')<<48 | uint64('r')<<56 // [0:8]
+	wordEncodin = uint64('-') | uint64('e')<<8 | uint64('n')<<16 | uint64('c')<<24 | uint64('o')<<32 | uint64('d')<<40 | uint64('i')<<48 | uint64('n')<<56 // [8:16]
+	wordNcoding = uint64('e') | uint64('n')<<8 | uint64('c')<<16 | uint64('o')<<24 | uint64('d')<<32 | uint64('i')<<40 | uint64('n')<<48 | uint64('g')<<56 // [9:17]
+)
+
+// isContentLength is tokenIs(name, "content-length") with the words of
+// the name as constants: framing asks it of every head.
+func isContentLength(name []byte) bool {
+	return len(name) == 14 &&
+		binary.LittleEndian.Uint64(name)|tokenFold == wordContent &&
+		binary.LittleEndian.Uint64(name[6:])|tokenFold == wordTLength
+}
+
+// isTransferEncoding is tokenIs(name, "transfer-encoding"), as
+// isContentLength.
+func isTransferEncoding(name []byte) bool {
+	return len(name) == 17 &&
+		binary.LittleEndian.Uint64(name)|tokenFold == wordTransfe &&
+		binary.LittleEndian.Uint64(name[8:])|tokenFold == wordEncodin &&
+		binary.LittleEndian.Uint64(name[9:])|tokenFold == wordNcoding
+}
+
 // le64 reads the first eight bytes of s as a little-endian word.
 func le64(s string) uint64 {
 	_ = s[7]

@@ -76,6 +76,16 @@ func (m *MessageReader) bodyChunk(limit int) ([]byte, error) {
 				m.state = msgTail
 				continue
 			}
+			if r := m.rest; len(r) > 0 && !m.part.gone() {
+				// The next bytes are buffered (the part's chunk that
+				// held the head): counted without the round trip
+				// through next and unread.
+				n := int(min(int64(len(r)), m.remain, int64(limit)))
+				m.rest = r[n:]
+				m.off += int64(n)
+				m.remain -= int64(n)
+				return r[:n:n], nil
+			}
 			if c := m.counted(limit, "input ends inside a Content-Length body"); c != nil {
 				return c, nil
 			}
@@ -247,7 +257,7 @@ func (m *MessageReader) chunked(limit int) []byte {
 		h := m.trailer
 		h.buf = m.trailerBuf
 		h.fields = h.fields[:0]
-		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false); err != nil {
+		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false, nil); err != nil {
 			m.err = err
 			return nil
 		}

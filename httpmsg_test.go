@@ -757,3 +757,48 @@ func TestReadResponseHEADDataAfter(t *testing.T) {
 		t.Errorf("ReadResponse(HEAD) followed by a blank line: %v, %v", r, err)
 	}
 }
+
+// A head read from a plain io.Reader stays in the MessageReader's read
+// buffer (no copy), and the body's reads go after it: the head's views
+// keep their bytes while the body is read in many reads, up to the end of
+// that buffer and past it, and fields added to the Header go elsewhere
+// than the body's bytes.
+func TestHeadInPlaceOutlivesBodyReads(t *testing.T) {
+	for _, size := range []int{0, 1, 100, 4 << 10, 31 << 10, 100 << 10} {
+		for _, first := range []int{0, 1, 3000} {
+			body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+			head := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
+			in := append([]byte(head), body...)
+			// The head and first bytes of the body in one read, the rest
+			// in reads of 1000 bytes.
+			cuts := []int{len(head) + min(first, size)}
+			for range size / 1000 {
+				cuts = append(cuts, 1000)
+			}
+			m := NewMessageReader(&chunkedReader{src: in, cuts: cuts})
+			r, err := m.ReadResponse("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Add("X-Added", strings.Repeat("x", 64))
+			want := [][2]string{{"Content-Type", "text/plain"}, {"Content-Length", strconv.Itoa(size)}, {"X-Added", strings.Repeat("x", 64)}}
+			var got []byte
+			for {
+				c, err := r.Body.ReadChunk()
+				got = append(got, c...)
+				if diff := cmp.Diff(want, fields(&r.Header)); diff != "" || string(r.Reason) != "OK" {
+					t.Fatalf("size %d, first %d: after %d body bytes, reason %q, header (-want +got):\n%s", size, first, len(got), r.Reason, diff)
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, body) {
+				t.Fatalf("size %d, first %d: body differs", size, first)
+			}
+		}
+	}
+}

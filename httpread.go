@@ -82,17 +82,19 @@ type MessageReader struct {
 	part  partRef     // src, when it is a *Part
 	cr    chunkReader // src, when it has ReadChunk
 	rbuf  []byte      // read buffer for other sources
+	keep  int         // rbuf[:keep] holds the head, which reads must not overwrite
 	rest  []byte      // unread bytes of the last chunk
 	rerr  error       // error from src, once its data are used up
 	off   int64       // stream offset just past the bytes handed out
 	state int         // what to read next: msgHead, ...
 	err   error       // sticky
 
-	head       []byte // the head, copied; Header views point into it
-	headOff    int64  // stream offset of head[0]
-	slen       int    // length of the start line parsed last
-	lineBuf    []byte // a line split across chunks
-	trailerBuf []byte // the trailer section
+	head       []byte      // the head, when copied (see readHead); Header views point into it, or into rbuf
+	headOff    int64       // stream offset of head[0]
+	slen       int         // length of the start line parsed last
+	fr         framingScan // the framing fields of the head parsed last
+	lineBuf    []byte      // a line split across chunks
+	trailerBuf []byte      // the trailer section
 	req        Request
 	resp       Response
 	body       MessageBody
@@ -139,7 +141,7 @@ func (m *MessageReader) Reset(src io.Reader) {
 	} else {
 		m.cr, _ = src.(chunkReader)
 	}
-	m.rest, m.rerr, m.off = nil, nil, 0
+	m.rest, m.rerr, m.off, m.keep = nil, nil, 0, 0
 	m.state, m.err = msgHead, nil
 	m.head = m.head[:0]
 	m.req.Header.Reset()
@@ -311,18 +313,21 @@ func (m *MessageReader) next() ([]byte, error) {
 	for range 100 {
 		var c []byte
 		var err error
-		if m.cr != nil {
+		if p := m.part.p; p != nil {
+			c, err = p.ReadChunk() // a direct call, the common case
+		} else if m.cr != nil {
 			c, err = m.cr.ReadChunk()
 		} else {
 			if m.rbuf == nil {
 				m.rbuf = make([]byte, 32<<10)
 			}
 			var n int
-			n, err = m.src.Read(m.rbuf)
-			if n < 0 || n > len(m.rbuf) {
+			free := m.rbuf[m.keep:]
+			n, err = m.src.Read(free)
+			if n < 0 || n > len(free) {
 				n, err = 0, errInvalidRead
 			}
-			c = m.rbuf[:n]
+			c = free[:n]
 		}
 		if err != nil {
 			m.rerr = err
@@ -399,10 +404,11 @@ func (s *headScan) find(b []byte, o *MessageOptions) (int, error) {
 	}
 }
 
-// readHead reads the head, copies it into m.head and parses it into m.req
+// readHead reads the head, copies it into m.head (or leaves it in rbuf,
+// where it arrived whole, see rbuf and keep) and parses it into m.req
 // (request) or m.resp, leaving the body unread. When the input ends before
 // the empty line, the head is all of it and the body is empty (state is
-// msgNoBody). m.head starts at the start line.
+// msgNoBody). The head starts at the start line.
 func (m *MessageReader) readHead(request bool) error {
 	if m.err != nil {
 		return m.err
@@ -411,17 +417,37 @@ func (m *MessageReader) readHead(request bool) error {
 		return io.EOF
 	}
 	m.head = m.head[:0]
+	m.keep = 0     // the views of the head before, if any, are no longer valid
 	start := m.off // 0 but after an interim response
 	m.headOff = start
 	m.state = msgRest
 	c, err := m.next()
 	if len(c) > 0 && c[0] != '\r' && c[0] != '\n' {
 		// Fast path: a head that lies whole in the first chunk, with no
-		// empty line before it, is parsed in place and copied once. Any
-		// other case, errors included, goes the slow way, so that the
-		// result never depends on how the input was split.
+		// empty line before it, is parsed in place and copied once, or
+		// not at all when the chunk is the MessageReader's own rbuf.
+		// Any other case, errors included, goes the slow way, so that
+		// the result never depends on how the input was split.
 		if end := m.parseHead(c, request, true); end > 0 && end <= m.opts.MaxHeaderBytes {
 			if m.slen <= m.opts.MaxStartLineBytes {
+				if m.cr == nil {
+					// c is a piece of rbuf (see next): the views
+					// stay where they are, and reads of the body
+					// go after the head, as long as enough of
+					// rbuf is left for them.
+					if at := len(m.rbuf) - cap(c) + end; len(m.rbuf)-at >= minBodyRead {
+						m.keep = at
+						h := &m.resp.Header
+						if request {
+							h = &m.req.Header
+						}
+						// Bounded, so that fields added to the
+						// Header are appended elsewhere.
+						h.buf = c[:end:end]
+						m.unread(c[end:])
+						return nil
+					}
+				}
 				m.head = append(m.head, c[:end]...)
 				m.rebind(request)
 				m.unread(c[end:])
@@ -478,6 +504,10 @@ func (m *MessageReader) readHead(request bool) error {
 	}
 }
 
+// minBodyRead is the least room in rbuf left for the reads of the body
+// when the head stays in rbuf rather than being copied out.
+const minBodyRead = 4 << 10
+
 // headPiece is how much of a source's chunk readHead copies at a time
 // while it looks for the end of the head.
 const headPiece = 4 << 10
@@ -518,7 +548,7 @@ func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
 	if err == nil {
 		h.buf = b
 		h.fields = h.fields[:0]
-		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial)
+		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial, &m.fr)
 	}
 	if err != nil {
 		if !partial {
@@ -588,7 +618,7 @@ func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
 func targetEnd(b []byte, i int) int {
 	for {
 		if i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
+			x := binary.LittleEndian.Uint64(b[i : i+8])
 			d := x ^ (0x7f * swarLo)
 			p := x ^ ('%' * swarLo)
 			// The lowest set bit is exact: see ctlBytes.
@@ -650,6 +680,38 @@ func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 }
 
 func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
+	// The fast path, for the status lines peers send: HTTP/1.1 or
+	// HTTP/1.0, a space, a code from 100 to 999, and nothing or a space
+	// and a reason phrase free of control characters. Any other line,
+	// errors included, takes the general path below.
+	if len(line) >= 12 && line[8] == ' ' && (len(line) == 12 || line[12] == ' ') {
+		if v := binary.LittleEndian.Uint64(line); v == wordHTTP11 || v == wordHTTP10 {
+			d0, d1, d2 := line[9]-'1', line[10]-'0', line[11]-'0'
+			if d0 < 9 && d1 < 10 && d2 < 10 {
+				var reason []byte
+				if len(line) > 12 {
+					reason = line[13:len(line):len(line)]
+				}
+				if badValueByte(reason) < 0 {
+					r.ProtoMajor, r.ProtoMinor = 1, int(line[7]-'0')
+					r.StatusCode = int(d0+1)*100 + int(d1)*10 + int(d2)
+					r.Reason = reason
+					return nil
+				}
+			}
+		}
+	}
+	return m.parseStatusLineSlow(r, line)
+}
+
+// Little-endian words of the versions.
+const (
+	wordHTTP10 = uint64('H') | uint64('T')<<8 | uint64('T')<<16 | uint64('P')<<24 | uint64('/')<<32 | uint64('1')<<40 | uint64('.')<<48 | uint64('0')<<56
+	wordHTTP11 = wordHTTP10 + 1<<56
+)
+
+// parseStatusLineSlow parses any status line, and gives each error.
+func (m *MessageReader) parseStatusLineSlow(r *Response, line []byte) error {
 	base := m.headOffset()
 	var ok bool
 	if len(line) < 8 {
@@ -692,8 +754,35 @@ func (m *MessageReader) headOffset() int64 { return m.headOff }
 // without LF, or no empty line, gives -1. Unlike the MIME header blocks of
 // parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
 // line folding, no whitespace between name and colon.
-func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
-	return scanHTTPFields(h, pos, off, maxFields, partial) // scan.go: one pass per line
+// With fr, it notes the fields that decide the framing there.
+func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
+	return scanHTTPFields(h, pos, off, maxFields, partial, fr) // scan.go: one pass per line
+}
+
+// A framingScan is what scanHTTPFields notes of a head for framing, so
+// that framing does not go over the fields again: the index of its
+// Content-Length field, and whether framingSlow must decide (a second
+// Content-Length, a Transfer-Encoding, a field read by the general path).
+type framingScan struct {
+	cl   int // -1: none
+	slow bool
+}
+
+// note notes the field whose name is name, at index i of the fields.
+func (fr *framingScan) note(name []byte, i int) {
+	switch len(name) {
+	case len("Content-Length"):
+		if isContentLength(name) {
+			if fr.cl >= 0 {
+				fr.slow = true
+			}
+			fr.cl = i
+		}
+	case len("Transfer-Encoding"):
+		if isTransferEncoding(name) {
+			fr.slow = true
+		}
+	}
 }
 
 // fieldNameErr explains why line, a field line at stream offset off, has
@@ -728,7 +817,20 @@ func fieldNameErr(line []byte, off int64) error {
 // an HTTP/1.0 message, which cannot be chunked.
 func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	base := m.headOffset()
-	cl, hasCL, te, err := framingFields(h, base)
+	// What parseHead noted (m.fr), for the common case: at most one
+	// Content-Length, no Transfer-Encoding; framingSlow for any other.
+	cl, hasCL, te := int64(-1), false, false
+	var err error
+	if m.fr.slow {
+		cl, hasCL, te, err = framingSlow(h, base)
+	} else if m.fr.cl >= 0 {
+		var ok bool
+		if cl, ok = parseContentLength(h.bytes(h.fields[m.fr.cl].value)); ok {
+			hasCL = true
+		} else {
+			cl, hasCL, te, err = framingSlow(h, base)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -764,42 +866,11 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	return -1, nil // msgRest
 }
 
-// framingFields returns the Content-Length of h (-1 if none) and whether
+// framingSlow returns the Content-Length of h (-1 if none) and whether
 // it has one, and whether it has Transfer-Encoding: chunked, or the error
-// of a bad or conflicting value. base is the stream offset of h.buf[0].
-// The names are tokens, read by parseHead, so tokenIs applies. The loop
-// looks for the common case, at most one Content-Length and no
-// Transfer-Encoding, and leaves the others to framingSlow.
-func framingFields(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
-	at := -1
-	for i := range h.fields {
-		f := &h.fields[i]
-		switch f.name.end - f.name.start {
-		case uint32(len("Content-Length")):
-			if tokenIs(h.bytes(f.name), "content-length") {
-				if at >= 0 {
-					return framingSlow(h, base)
-				}
-				at = i
-			}
-		case uint32(len("Transfer-Encoding")):
-			if tokenIs(h.bytes(f.name), "transfer-encoding") {
-				return framingSlow(h, base)
-			}
-		}
-	}
-	if at < 0 {
-		return -1, false, false, nil
-	}
-	n, ok := parseContentLength(h.bytes(h.fields[at].value))
-	if !ok {
-		return framingSlow(h, base)
-	}
-	return n, true, false, nil
-}
-
-// framingSlow is framingFields for any head: several Content-Length
-// fields, a Transfer-Encoding, a bad value.
+// of a bad or conflicting value, for any head: several Content-Length
+// fields, a Transfer-Encoding, a bad value. base is the stream offset of
+// h.buf[0]. The names are tokens, read by parseHead, so tokenIs applies.
 func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
 	cl = -1
 	var clv []byte
@@ -880,8 +951,11 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 // peers send. Any other line (a bad one, or one that the end of b
 // cuts) is read again by the general line scanner and httpField, so that
 // what a line means and the error it gives never depend on the path.
-func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) (int, error) {
+func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
 	b := h.buf
+	if fr != nil {
+		*fr = framingScan{cl: -1}
+	}
 	for pos < len(b) {
 		switch b[pos] {
 		case '\n':
@@ -896,8 +970,14 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool) 
 				return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
 			}
 			h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
+			if n := colon - pos; (n == len("Content-Length") || n == len("Transfer-Encoding")) && fr != nil {
+				fr.note(b[pos:colon], len(h.fields)-1)
+			}
 			pos = next
 			continue
+		}
+		if fr != nil {
+			fr.slow = true
 		}
 		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
 		if done {

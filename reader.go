@@ -588,6 +588,15 @@ func (mr *Reader) scanBody() {
 			break
 		}
 		i += from
+		// The delimiter lines peers send end right after the boundary:
+		// the verdict of delimAt, without its calls.
+		if j := i + len(mr.delim); j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n' {
+			mr.avail, mr.bodyEnd, mr.close, mr.dlen = i, true, false, len(mr.delim)+2
+			if i > 0 {
+				mr.atStart = false
+			}
+			return
+		}
 		k, n := mr.delimAt(b, i+len(mr.delim), eof)
 		if mr.endAt(i, len(mr.delim), k, n) {
 			return

@@ -72,7 +72,7 @@ func scanLine(b []byte, s *lineState) int {
 	for {
 		var m uint64
 		if i+8 <= len(b) {
-			m = specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			m = specialBytes(binary.LittleEndian.Uint64(b[i : i+8]))
 			if m == 0 {
 				i += 8
 				continue
@@ -178,44 +178,10 @@ func rel(p, base int) int {
 // 0 when there is none. Only the lowest set bit is exact: a borrow may
 // mark the bytes above it.
 func ctlBytes(x uint64) uint64 {
-	d := x ^ (0x7f * swarLo)
-	return ((x-0x20*swarLo)&^x | (d-swarLo)&^d) & swarHi
-}
-
-// valueEnd returns the end of the field value that starts at b[i]: the
-// index of the CR of its CRLF or of its LF, or -1 when the value holds a
-// control character other than HTAB (a bare CR included), or b ends
-// first. It looks at eight bytes at a time.
-func valueEnd(b []byte, i int) int {
-	for {
-		if i+8 <= len(b) {
-			m := ctlBytes(binary.LittleEndian.Uint64(b[i:]))
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
-		} else {
-			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
-				i++
-			}
-			if i >= len(b) {
-				return -1
-			}
-		}
-		switch b[i] {
-		case '\t':
-			i++
-			continue
-		case '\n':
-			return i
-		case '\r':
-			if i+1 < len(b) && b[i+1] == '\n' {
-				return i
-			}
-		}
-		return -1
-	}
+	// Below the first such byte nothing borrows: a byte from 0x20 to
+	// 0x7e stays below 0x80 in both differences, and one from 0x80 up
+	// has bit 7 set in x, which the mask clears.
+	return ((x - 0x20*swarLo) | (x ^ 0x7f*swarLo - swarLo)) &^ x & swarHi
 }
 
 // fieldLine reads the field line at b[pos] when it is one of the lines
@@ -231,26 +197,97 @@ func valueEnd(b []byte, i int) int {
 // what a line means, and the error it gives, never depend on the path.
 // Part headers (Reader.header) and HTTP heads (scanHTTPFields) share it.
 func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
-	i := tokenEnd(b, pos)
+	// One function, no calls: a line costs about as much as the calls
+	// to a name scan and a value scan would.
+	i := pos
+	for i+8 <= len(b) {
+		w := b[i : i+8 : i+8]
+		if !tokenTable[w[0]] {
+			break
+		}
+		if !tokenTable[w[1]] {
+			i++
+			break
+		}
+		if !tokenTable[w[2]] {
+			i += 2
+			break
+		}
+		if !tokenTable[w[3]] {
+			i += 3
+			break
+		}
+		if !tokenTable[w[4]] {
+			i += 4
+			break
+		}
+		if !tokenTable[w[5]] {
+			i += 5
+			break
+		}
+		if !tokenTable[w[6]] {
+			i += 6
+			break
+		}
+		if !tokenTable[w[7]] {
+			i += 7
+			break
+		}
+		i += 8
+	}
+	for i < len(b) && tokenTable[b[i]] {
+		i++
+	}
 	if i == pos || i >= len(b) || b[i] != ':' {
 		return 0, 0, 0, -1
 	}
-	eol := valueEnd(b, i+1)
-	if eol < 0 {
-		return 0, 0, 0, -1
+	colon = i
+	i++
+	for i < len(b) && isWS(b[i]) {
+		i++
 	}
-	next = eol + 1
-	if b[eol] == '\r' {
-		next++
+	vs = i
+	// The value, eight bytes at a time, up to its first control byte,
+	// which must be HTAB or the line end: a bare CR, or any other, refuses
+	// the line.
+	for {
+		if i+8 <= len(b) {
+			m := ctlBytes(binary.LittleEndian.Uint64(b[i : i+8]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
+				i++
+			}
+			if i >= len(b) {
+				return 0, 0, 0, -1
+			}
+		}
+		c := b[i]
+		if c == '\r' {
+			if i+1 < len(b) && b[i+1] == '\n' {
+				next = i + 2
+				break
+			}
+			return 0, 0, 0, -1
+		}
+		if c == '\n' {
+			next = i + 1
+			break
+		}
+		if c != '\t' {
+			return 0, 0, 0, -1
+		}
+		i++
 	}
-	vs, ve = i+1, eol
-	for vs < ve && isWS(b[vs]) {
-		vs++
-	}
+	ve = i
 	for ve > vs && isWS(b[ve-1]) {
 		ve--
 	}
-	return i, vs, ve, next
+	return colon, vs, ve, next
 }
 
 // tokenEnd returns the end of the run of token bytes that starts at b[i].

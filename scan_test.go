@@ -133,7 +133,7 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 	pieces := []string{
 		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
 		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
-		"(", "\"etag/1\"", "12345678", "é",
+		"(", "\"etag/1\"", "12345678", "é", "Content-Length", "content-LENGTH", "Transfer-Encoding", "42",
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte
@@ -146,7 +146,18 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 		const off = 1000
 
 		got := Header{buf: b}
-		gend, gerr := scanHTTPFields(&got, pos, off, maxFields, partial)
+		var fr framingScan
+		gend, gerr := scanHTTPFields(&got, pos, off, maxFields, partial, &fr)
+		if gerr == nil && !fr.slow {
+			// Without slow, the note is the framing: no
+			// Transfer-Encoding, Content-Length at fr.cl only.
+			for i, f := range got.fields {
+				name := got.bytes(f.name)
+				if equalFoldString(name, "transfer-encoding") || equalFoldString(name, "content-length") != (i == fr.cl) {
+					t.Fatalf("%q from %d: framing note %+v, but field %d is %q", b, pos, fr, i, name)
+				}
+			}
+		}
 
 		want := Header{buf: b}
 		wend, werr := func() (int, error) {
@@ -184,8 +195,15 @@ func TestTokenIs(t *testing.T) {
 					if !isToken(name) {
 						continue
 					}
-					if got, want := tokenIs(name, lower), equalFoldString(name, lower); got != want {
+					want := equalFoldString(name, lower)
+					if got := tokenIs(name, lower); got != want {
 						t.Errorf("tokenIs(%q, %q) = %v, want %v", name, lower, got, want)
+					}
+					if got := isContentLength(name); got != equalFoldString(name, "content-length") {
+						t.Errorf("isContentLength(%q) = %v", name, got)
+					}
+					if got := isTransferEncoding(name); got != equalFoldString(name, "transfer-encoding") {
+						t.Errorf("isTransferEncoding(%q) = %v", name, got)
 					}
 				}
 			}
@@ -344,5 +362,98 @@ func TestReaderHeaderFastPath(t *testing.T) {
 				t.Fatalf("%s, %q: fields (-want +got):\n%s", how, block, diff)
 			}
 		}
+	})
+}
+
+// naiveFieldLine is fieldLine's specification, a byte at a time: a
+// non-empty run of token bytes, a colon, value bytes (none a control
+// character but HTAB, nor DEL), then CRLF or LF; the value trimmed of
+// spaces and tabs.
+func naiveFieldLine(b []byte, pos int) (colon, vs, ve, next int) {
+	i := pos
+	for i < len(b) && tokenTable[b[i]] {
+		i++
+	}
+	if i == pos || i == len(b) || b[i] != ':' {
+		return 0, 0, 0, -1
+	}
+	colon = i
+	for i++; i < len(b) && (b[i] == '\t' || b[i] >= 0x20 && b[i] != 0x7f); i++ {
+	}
+	switch {
+	case i < len(b) && b[i] == '\n':
+		next = i + 1
+	case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+		next = i + 2
+	default:
+		return 0, 0, 0, -1
+	}
+	value := b[colon+1 : i]
+	lead := len(value) - len(bytes.TrimLeft(value, " \t"))
+	vs = colon + 1 + lead
+	return colon, vs, vs + len(bytes.TrimRight(value[lead:], " \t")), next
+}
+
+// TestFieldLine checks fieldLine against naiveFieldLine on lines made of
+// the bytes that matter, from any position, words of eight bytes falling
+// anywhere in them.
+func TestFieldLine(t *testing.T) {
+	pieces := []string{
+		"Content-Type", "X", "a1", "~!#", ":", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x1f", "\x7f", "\x80",
+		"é", "(", "\"", "value", "application/json; charset=UTF-8", "12345678", "  ",
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		var b []byte
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 20).Draw(t, "pieces") {
+			b = append(b, p...)
+		}
+		pos := rapid.IntRange(0, len(b)).Draw(t, "pos")
+		gc, gvs, gve, gnext := fieldLine(b, pos)
+		wc, wvs, wve, wnext := naiveFieldLine(b, pos)
+		if gnext != wnext || gnext >= 0 && (gc != wc || gvs != wvs || gve != wve) {
+			t.Fatalf("fieldLine(%q, %d) = %d, %d, %d, %d; want %d, %d, %d, %d", b, pos, gc, gvs, gve, gnext, wc, wvs, wve, wnext)
+		}
+	})
+}
+
+// TestParseStatusLineFastPath checks that parseStatusLine, whose fast path
+// reads most status lines, reads every line as its general path alone
+// does: the same response or the same error.
+func TestParseStatusLineFastPath(t *testing.T) {
+	pieces := []string{
+		"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "http/1.1", "HTTP/1.", " ", "  ", "\t", "200", "099", "100", "999", "1000",
+		"20", "2x0", "OK", "Not Found", "\r", "\x00", "\x7f", "\x80", "é", "",
+	}
+	check := func(t interface{ Fatalf(string, ...any) }, line []byte) {
+		fast := &MessageReader{headOff: 7}
+		slow := &MessageReader{headOff: 7}
+		var got, want Response
+		gerr := fast.parseStatusLine(&got, line)
+		werr := slow.parseStatusLineSlow(&want, line)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
+		}
+		if gerr == nil {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Response{}, Header{})); diff != "" {
+				t.Fatalf("%q: response (-want +got):\n%s", line, diff)
+			}
+			if (got.Reason == nil) != (want.Reason == nil) {
+				t.Fatalf("%q: reason %#v, want %#v", line, got.Reason, want.Reason)
+			}
+		}
+	}
+	for _, v := range []string{"HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/1.1x", "XTTP/1.1"} {
+		for code := range 1000 {
+			for _, reason := range []string{"", " ", " OK", " a\tb", " \x01", " \x7f"} {
+				check(t, []byte(v+" "+fmt.Sprintf("%03d", code)+reason))
+			}
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		var line []byte
+		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 8).Draw(t, "pieces") {
+			line = append(line, p...)
+		}
+		check(t, line)
 	})
 }

@@ -35,6 +35,15 @@ type finder struct {
 	// skip is the Horspool shift for each byte at the end of a window,
 	// the fallback for data full of every delimiter byte.
 	skip [256]uint8
+	// What the filter has cost since its byte was last reviewed: bytes
+	// it covered and false hits (see review).
+	scanned, misses int
+	// every is how many bytes the filter covers between reviews;
+	// switched says that the last review changed the filter byte, when
+	// it missed prevMisses times in prevScanned bytes.
+	every                   int
+	switched                bool
+	prevMisses, prevScanned int
 }
 
 func (f *finder) reset(pat []byte, boundaryStart int) {
@@ -49,6 +58,7 @@ func (f *finder) reset(pat []byte, boundaryStart int) {
 		}
 	}
 	f.cur = f.first
+	f.scanned, f.misses, f.every, f.switched = 0, 0, reviewEvery, false
 	m := len(pat) // at most 4 + 70, so shifts fit a byte
 	for i := range f.skip {
 		f.skip[i] = uint8(m)
@@ -98,6 +108,9 @@ func (f *finder) index(s []byte) int {
 	}
 	from := 0
 	chosen := false // f.cur was chosen by a count in this call
+	if f.scanned >= f.every {
+		f.review(s)
+	}
 	// A skip scan may be tried while it has not given up in this call:
 	// one failed trial per search bounds what the trials can waste.
 	trySkip := m >= skipMinLen
@@ -337,24 +350,9 @@ func (f *finder) skipChain(s []byte, a, end int) (int, bool) {
 // IndexByte per delimiter byte, at most, each over at most countMax bytes.
 func (f *finder) choose(s []byte, n int) bool {
 	w := s[:n]
-	// Two tallies, so that a run of one byte does not chain every
-	// increment on the one before.
 	var tally [2][256]uint16
-	k := 0
-	for ; k+2 <= len(w); k += 2 {
-		tally[0][w[k]]++
-		tally[1][w[k+1]]++
-	}
-	if k < len(w) {
-		tally[0][w[k]]++
-	}
-	best, bestN := -1, 0
-	for j, c := range f.pat {
-		cnt := int(tally[0][c]) + int(tally[1][c])
-		if best < 0 || cnt < bestN || cnt == bestN && textRank[c] < textRank[f.pat[best]] {
-			best, bestN = j, cnt
-		}
-	}
+	countBytes(w, &tally)
+	best, bestN := f.rarest(&tally)
 	if bestN*64 > len(w) {
 		return false
 	}
@@ -381,6 +379,86 @@ func (f *finder) choose(s []byte, n int) bool {
 	return true
 }
 
+// countBytes counts the bytes of w in t, whose two tallies are added for
+// the count of a byte: two, so that a run of one byte does not chain every
+// increment on the one before.
+func countBytes(w []byte, t *[2][256]uint16) {
+	k := 0
+	for ; k+2 <= len(w); k += 2 {
+		t[0][w[k]]++
+		t[1][w[k+1]]++
+	}
+	if k < len(w) {
+		t[0][w[k]]++
+	}
+}
+
+// rarest returns the index in pat of the delimiter byte least frequent in
+// the tally t, ties going to the byte least likely in text, and its count.
+func (f *finder) rarest(t *[2][256]uint16) (best, bestN int) {
+	best = -1
+	for j, c := range f.pat {
+		cnt := int(t[0][c]) + int(t[1][c])
+		if best < 0 || cnt < bestN || cnt == bestN && textRank[c] < textRank[f.pat[best]] {
+			best, bestN = j, cnt
+		}
+	}
+	return best, bestN
+}
+
+// Reviews of the filter byte. The byte reset picks is rare in text in
+// general, but may be common in the data at hand (a letter of the
+// boundary that base64 ids and tokens hold, once in a few hundred bytes):
+// each false hit costs a call of IndexByte and a check, more than
+// scanning a few hundred bytes, yet the filter only gives up when they
+// come more than once in 64 bytes. So the finder counts the bytes its
+// filter covers and its false hits, and every reviewEvery bytes or more,
+// when it missed more than once in missGap bytes, counts the delimiter's
+// bytes in the data ahead (countMax bytes) and switches to the rarest
+// there, if it occurs less than half as often as the current one. A review
+// that found no better byte, or follows a switch that did not halve the
+// rate of false hits (data where every byte is about as likely, random or
+// compressed), doubles the stretch between reviews, up to reviewMax: what
+// reviews can cost is a count of countMax bytes per stretch, a few per
+// cent of the search once the stretches have grown.
+const (
+	reviewEvery = 16 << 10
+	reviewMax   = 4 << 20
+	missGap     = 1024
+	// reviewMin is the least data ahead worth a count: less is put off
+	// to a later search.
+	reviewMin = 1024
+)
+
+// review reconsiders the filter byte at the start of a search of s (see
+// reviewEvery).
+func (f *finder) review(s []byte) {
+	if f.misses*missGap <= f.scanned {
+		f.scanned, f.misses = 0, 0
+		return
+	}
+	n := min(len(s), countMax)
+	if n < reviewMin {
+		return
+	}
+	if !f.switched || 2*float64(f.misses)*float64(f.prevScanned) > float64(f.prevMisses)*float64(f.scanned) {
+		// No switch last time, or one that did not halve the rate of
+		// false hits: less often from now on. (In floating point: the
+		// counts of a search of gigabytes in memory would overflow.)
+		f.every = min(2*f.every, reviewMax)
+	}
+	var tally [2][256]uint16
+	countBytes(s[:n], &tally)
+	best, bestN := f.rarest(&tally)
+	c := f.pat[f.cur]
+	f.switched = best != f.cur && 2*bestN < int(tally[0][c])+int(tally[1][c])
+	if f.switched {
+		f.cur = best
+		f.prevMisses, f.prevScanned = f.misses, f.scanned
+	}
+	f.scanned, f.misses = 0, 0
+}
+
 // filter looks for the delimiter in s from index from, filtering on the
 // byte at index rare of the pattern with IndexByte. It returns (index, _,
 // true) when it finds it, (-1, _, true) when s has none, or (i, dense,
@@ -400,11 +478,15 @@ func (f *finder) filter(s []byte, from, rare int, trySkip bool) (i, dense int, o
 	for i < limit {
 		j := bytes.IndexByte(s[i:limit], c)
 		if j < 0 {
+			f.scanned += len(s) - from
+			f.misses += fails
 			return -1, 0, true
 		}
 		i += j
 		st := i - rare
 		if s[st] == first && s[st+len(pat)-1] == last && string(s[st:st+len(pat)]) == string(pat) {
+			f.scanned += st - from
+			f.misses += fails
 			return st, 0, true
 		}
 		if fails == 0 {
@@ -436,6 +518,8 @@ func (f *finder) filter(s []byte, from, rare int, trySkip bool) (i, dense int, o
 		}
 		i++
 	}
+	f.scanned += len(s) - from
+	f.misses += fails
 	return -1, 0, true
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -361,5 +362,67 @@ func TestSkipScanGivesUpOnNearWindows(t *testing.T) {
 		if got, want := fresh.index(d), bytes.Index(d, pat); got != want {
 			t.Fatalf("delimiter at %d: index = %d, want %d", p, got, want)
 		}
+	}
+}
+
+// A finder whose first filter byte is common in the data, without being
+// dense (a letter of the boundary that each body holds twice), switches
+// to a byte of the delimiter that the data lacks, and finds every
+// delimiter as bytes.Index does before and after.
+func TestFinderReviewSwitches(t *testing.T) {
+	const boundary = "batch_GOMozbDceUiJkwfCeHo28pGmhwRG5o50"
+	pat := []byte("\r\n--" + boundary)
+	var f finder
+	f.reset(pat, 4)
+	first := pat[f.cur]
+	body := strings.Repeat("some text, ", 20) + string(first) + strings.Repeat("more text ", 20) + string(first)
+	var in []byte
+	for in = nil; len(in) < 8*reviewEvery; {
+		in = append(in, body...)
+		in = append(in, pat...)
+		in = append(in, "\r\n"...)
+	}
+	for from := 0; ; {
+		got, want := f.index(in[from:]), bytes.Index(in[from:], pat)
+		if got != want {
+			t.Fatalf("index from %d = %d, want %d", from, got, want)
+		}
+		if got < 0 {
+			break
+		}
+		from += got + 1
+	}
+	if c := pat[f.cur]; c == first || bytes.IndexByte([]byte(body), c) >= 0 {
+		t.Errorf("filter byte %q after the reads, want one absent from the bodies (not %q)", c, first)
+	}
+}
+
+// On random bodies, where no byte of the delimiter is much rarer than
+// another, the reviews find nothing better, or switch in vain, and back
+// off: the stretch between them grows.
+func TestFinderReviewBacksOff(t *testing.T) {
+	pat := []byte("\r\n--batch_GOMozbDceUiJkwfCeHo28pGmhwRG5o50")
+	var f finder
+	f.reset(pat, 4)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var in []byte
+	for len(in) < 64*reviewEvery {
+		for range 500 {
+			in = append(in, byte(rng.Uint32()))
+		}
+		in = append(in, pat...)
+	}
+	for from := 0; ; {
+		got, want := f.index(in[from:]), bytes.Index(in[from:], pat)
+		if got != want {
+			t.Fatalf("index from %d = %d, want %d", from, got, want)
+		}
+		if got < 0 {
+			break
+		}
+		from += got + 1
+	}
+	if f.every < 16*reviewEvery {
+		t.Errorf("%d bytes between reviews after %d bytes of random data, want at least %d", f.every, len(in), 16*reviewEvery)
 	}
 }
