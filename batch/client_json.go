@@ -447,9 +447,14 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	var b []byte
 	raw = bytes.TrimSpace(raw)
 	var buf [64]byte
-	ct, _ := contentTypeOf(buf[:0], &mh)
+	ct, has := contentTypeOf(buf[:0], &mh)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
+	case !has:
+		// JSON, as a request body without Content-Type is for the
+		// Handler and for mixed decode (OData JSON Format 4.01, 19.1).
+		h.Set("Content-Type", "application/json")
+		b = raw
 	case raw[0] != '"' || isJSONMedia(ct):
 		b = raw
 	default:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -388,5 +389,61 @@ func TestJSONContentTypeKeysOfAnyCase(t *testing.T) {
 			}
 			srv.Close()
 		}
+	}
+}
+
+// TestClientJSONResponseBodyWithoutContentType: a response object whose
+// headers have no Content-Type carries a JSON body, as a request object
+// without one does for the Handler (OData JSON Format 4.01, 19.1:
+// application/json is assumed) and as `mixed decode` reads one: the Client
+// hands out the JSON text, a string with its quotes, under Content-Type
+// application/json, rather than decode a string as base64 (which failed
+// the call for a string that is not base64, and turned one that looks
+// like it into other bytes).
+func TestClientJSONResponseBodyWithoutContentType(t *testing.T) {
+	bodies := []string{`"aGVsbG8="`, `"not base64!"`, `{"a":1}`, `[1,2]`, `42`}
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			var b strings.Builder
+			b.WriteString(`{"responses":[`)
+			for i, body := range bodies {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, `{"id":"c%d","status":200,"body":%s}`, i, body)
+			}
+			b.WriteString("]}")
+			io.WriteString(w, b.String())
+		}))
+		c := &Client{Endpoint: srv.URL + "/batch", Format: f}
+		b := c.NewBatch()
+		for i := range bodies {
+			req, err := http.NewRequest("GET", srv.URL+"/x", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Add(req, "c"+strconv.Itoa(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		var got, want []string
+		for i, call := range b.Calls() {
+			want = append(want, "application/json "+bodies[i])
+			resp, err := call.Wait(context.Background())
+			if err != nil {
+				got = append(got, err.Error())
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			got = append(got, resp.Header.Get("Content-Type")+" "+string(body))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: Content-Type and body of each call (-want +got):\n%s", f, diff)
+		}
+		srv.Close()
 	}
 }

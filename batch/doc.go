@@ -72,7 +72,8 @@
 //   - Bodies: a JSON body is JSON in the batch, both ways; in OData a
 //     text/* body is a string of its text (as OData 4.01 says); any other
 //     body is a base64 string (base64url in OData, standard base64 in
-//     Graph); a request body without Content-Type is JSON. Response header
+//     Graph); a body without Content-Type is JSON, a request's for the
+//     Handler and a response's for the Client. Response header
 //     names are lower case in OData and canonical in Graph; a field given
 //     more than once, or under keys that differ in case only, is one
 //     member, its values joined with ", " (empty ones left out), and a
