@@ -382,16 +382,7 @@ func TestFinderReviewSwitches(t *testing.T) {
 		in = append(in, pat...)
 		in = append(in, "\r\n"...)
 	}
-	for from := 0; ; {
-		got, want := f.index(in[from:]), bytes.Index(in[from:], pat)
-		if got != want {
-			t.Fatalf("index from %d = %d, want %d", from, got, want)
-		}
-		if got < 0 {
-			break
-		}
-		from += got + 1
-	}
+	indexEvery(t, &f, in, pat)
 	if c := pat[f.cur]; c == first || bytes.IndexByte([]byte(body), c) >= 0 {
 		t.Errorf("filter byte %q after the reads, want one absent from the bodies (not %q)", c, first)
 	}
@@ -412,17 +403,24 @@ func TestFinderReviewBacksOff(t *testing.T) {
 		}
 		in = append(in, pat...)
 	}
+	indexEvery(t, &f, in, pat)
+	if f.every < 16*reviewEvery {
+		t.Errorf("%d bytes between reviews after %d bytes of random data, want at least %d", f.every, len(in), 16*reviewEvery)
+	}
+}
+
+// indexEvery has f find every occurrence of pat in in, one search after
+// another as a Reader makes them, each checked against bytes.Index.
+func indexEvery(t *testing.T, f *finder, in, pat []byte) {
+	t.Helper()
 	for from := 0; ; {
 		got, want := f.index(in[from:]), bytes.Index(in[from:], pat)
 		if got != want {
 			t.Fatalf("index from %d = %d, want %d", from, got, want)
 		}
 		if got < 0 {
-			break
+			return
 		}
 		from += got + 1
-	}
-	if f.every < 16*reviewEvery {
-		t.Errorf("%d bytes between reviews after %d bytes of random data, want at least %d", f.every, len(in), 16*reviewEvery)
 	}
 }
