@@ -98,12 +98,37 @@ func (o *output) goneAway() {
 	o.mu.Unlock()
 }
 
-// startStream opens the part of rw, the response at the head of the order,
-// and writes its head and what it had buffered; its later writes follow
-// through stream.
-func (o *output) startStream(rw *response) error {
+// beginStream makes the part of rw, the response at the head of the
+// order, the one on the wire, unless a write of its began it already.
+// rw.streaming is set with both locks held, and wmu is held on until the
+// part has begun: whoever sees it set (writeUnit, serveTimed, replace) sees
+// a part that began, or that the holder of wmu is beginning. A goroutine
+// its handler left behind that decided to stream just as its call ended
+// finds the call over and begins nothing: its batch writes the call's part
+// whole, in its place, and the batch state, which may serve the next batch
+// by then, is not looked at.
+func (o *output) beginStream(rw *response) error {
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
+	o.mu.Lock()
+	over, began, err := rw.over.Load(), rw.streaming, rw.endErr
+	if !over {
+		rw.streaming = true
+	}
+	o.mu.Unlock()
+	switch {
+	case over:
+		return err
+	case began:
+		return nil // stream tells whether it is still the call's part
+	}
+	return o.startStream(rw)
+}
+
+// startStream opens the part of rw, the response at the head of the order,
+// and writes its head and what it had buffered; its later writes follow
+// through stream. o.wmu is held.
+func (o *output) startStream(rw *response) error {
 	if o.err != nil {
 		return o.err
 	}
@@ -150,9 +175,13 @@ func contentLength(h http.Header) int64 {
 
 // sendBuffered writes to w what rw buffered before it streamed, up to its
 // length, and gives the room back to the budget unless rw keeps its body.
-// o.wmu is held.
+// o.wmu is held. The body is looked at under o.mu: serveTimed may take it
+// away meanwhile, and a kept body grows by the writes that follow (neither
+// touches the bytes written here).
 func (o *output) sendBuffered(w io.Writer, rw *response) error {
+	o.mu.Lock()
 	buffered := rw.body.Bytes()
+	o.mu.Unlock()
 	if rw.length >= 0 && int64(len(buffered)) > rw.length {
 		buffered = buffered[:rw.length]
 	}

@@ -56,7 +56,7 @@ type response struct {
 	body        bytes.Buffer // what is buffered, or kept
 	headBytes   int64        // body bytes written to a HEAD response, discarded
 
-	streaming bool  // its part is on the wire
+	streaming bool  // its part is on the wire (set with o.wmu held too: see beginStream)
 	sent      int64 // body bytes streamed
 	length    int64 // the Content-Length streamed, or -1
 	endErr    error // what writes fail with once ended
@@ -203,9 +203,8 @@ func (rw *response) Write(p []byte) (int, error) {
 	case !whole && o.head == rw.unit && (rw.body.Len()+len(p) > streamAfter || o.buffered+int64(len(p)) > o.limit):
 		// At the head, with more than a small response: the part goes
 		// out now, what was buffered first.
-		rw.streaming = true
 		o.mu.Unlock()
-		if err := o.startStream(rw); err != nil {
+		if err := o.beginStream(rw); err != nil {
 			return 0, err
 		}
 		o.mu.Lock()
@@ -248,13 +247,9 @@ func (rw *response) Flush() {
 		return
 	}
 	rw.writeHeader(http.StatusOK)
-	start := !rw.streaming
-	rw.streaming = true
 	o.mu.Unlock()
-	if start {
-		if o.startStream(rw) != nil {
-			return
-		}
+	if o.beginStream(rw) != nil {
+		return
 	}
 	o.flush(rw)
 }

@@ -1,0 +1,249 @@
+package batch
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A goroutine a handler leaves behind may write, past streamAfter, as its
+// call ends: the call's part then streams that body, if it began before
+// the call ended, or is written whole without it, in its place either way.
+// Once, a write that had decided to stream waited for the wire while its
+// call ended and the batch moved on; then it began a part of its own where
+// the wire stood (out of order, in a JSON batch an object cut in two, in
+// the next batch the Handler's reused state served, or a panic indexing
+// that batch's calls). The test makes that interleaving likely: the
+// batch's wire is held (heldFlush) while the late write begins, and
+// released by the call after it, once the late call is over.
+func TestHandlerLateWriterBeginsNoPart(t *testing.T) {
+	big := strings.Repeat("x", streamAfter+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var mu sync.Mutex
+	var cur *heldFlush // the batch being served
+	current := func() *heldFlush {
+		mu.Lock()
+		defer mu.Unlock()
+		return cur
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		switch r.URL.Path {
+		case "/late":
+			// At the head of the order, the batch flushing the part
+			// before it.
+			g := current()
+			select {
+			case <-g.held:
+			case <-time.After(5 * time.Second):
+				t.Error("the batch did not flush before the late call ended")
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				io.WriteString(w, big) // it may fail: the call ends
+			}()
+			time.Sleep(100 * time.Microsecond) // the write waits for the wire
+		case "/c2":
+			current().open()
+			fallthrough
+		default:
+			io.WriteString(w, "ok "+r.URL.Path)
+		}
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{Concurrency: 1})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := &heldFlush{ResponseWriter: w, held: make(chan struct{}), release: make(chan struct{})}
+		mu.Lock()
+		cur = g
+		mu.Unlock()
+		h.ServeHTTP(g, r)
+		g.open()
+	}))
+	defer srv.Close()
+	for _, f := range []Format{FormatMultipart, FormatGraphJSON} {
+		for round := range 60 {
+			// Batches of 4 calls and of 1, in turn: the late call is the
+			// second of the long ones.
+			paths := []string{"/c0"}
+			if round%2 == 0 {
+				paths = append(paths, "/late", "/c2", "/c3")
+			}
+			got := postPaths(t, srv.URL, f, paths)
+			var want []string
+			for i, p := range paths {
+				want = append(want, fmt.Sprintf("%d 200 ok %s", i, p))
+			}
+			if len(paths) > 1 {
+				want[1] = "1 200 "
+				if len(got) > 1 && got[1] == want[1]+big {
+					want[1] = got[1]
+				}
+			}
+			for i := range got {
+				if len(got[i]) > 60 && got[i] != big {
+					got[i] = fmt.Sprintf("%s... (%d bytes)", got[i][:60], len(got[i]))
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("%v, round %d: the responses (-want +got):\n%s", f, round, diff)
+			}
+		}
+	}
+}
+
+// heldFlush is the ResponseWriter of a batch whose first Flush after the
+// first call's part holds the batch's wire until open is called, as a
+// slow network holds it.
+type heldFlush struct {
+	http.ResponseWriter
+	seen    bool          // the first call's part is written
+	held    chan struct{} // closed when a Flush holds the wire
+	release chan struct{} // closed by open
+	once    sync.Once
+}
+
+func (g *heldFlush) Write(p []byte) (int, error) {
+	g.seen = g.seen || bytes.Contains(p, []byte("ok /c0")) || bytes.Contains(p, []byte(base64.StdEncoding.EncodeToString([]byte("ok /c0"))))
+	return g.ResponseWriter.Write(p)
+}
+
+func (g *heldFlush) Flush() {
+	select {
+	case <-g.held:
+	default:
+		if g.seen {
+			close(g.held)
+			select {
+			case <-g.release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+	http.NewResponseController(g.ResponseWriter).Flush()
+}
+
+func (g *heldFlush) open() { g.once.Do(func() { close(g.release) }) }
+
+// postPaths sends a batch of GETs of paths in format f, and returns each
+// response as "id status body", in the order of the batch response.
+func postPaths(t *testing.T, url string, f Format, paths []string) []string {
+	t.Helper()
+	var body, ct string
+	if f == FormatMultipart {
+		var parts []string
+		for i, p := range paths {
+			parts = append(parts, part(fmt.Sprint(i), "GET "+p+" HTTP/1.1\r\n"))
+		}
+		body, ct = batchBody(parts...), "multipart/mixed; boundary=b"
+	} else {
+		var reqs []map[string]string
+		for i, p := range paths {
+			reqs = append(reqs, map[string]string{"id": fmt.Sprint(i), "method": "GET", "url": p})
+		}
+		b, _ := json.Marshal(map[string]any{"requests": reqs})
+		body, ct = string(b), "application/json"
+	}
+	resp, err := http.Post(url, ct, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []string
+	if f == FormatMultipart {
+		for _, p := range readBatchResponse(t, resp) {
+			out = append(out, fmt.Sprintf("%s %d %s", strings.TrimPrefix(p.ContentID, "response-"), p.Status, p.Body))
+		}
+		return out
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Responses []struct {
+			ID     string
+			Status int
+			Body   []byte // base64: every body here is text/plain
+		}
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("JSON batch response: %v\n%.300q", err, raw)
+	}
+	for _, r := range v.Responses {
+		out = append(out, fmt.Sprintf("%s %d %s", r.ID, r.Status, r.Body))
+	}
+	return out
+}
+
+// A call whose deadline passes while its part begins to stream (the wire
+// slow: the buffered body is still being written) is abandoned as it
+// stands: the body it had buffered goes out whole, the batch's other calls
+// answer as ever, and under -race nothing of the abandoned response is
+// touched by two goroutines at once (the abandoning took the body from
+// under the write that was sending it).
+func TestHandlerTimeoutWhileStreamBegins(t *testing.T) {
+	buffered := strings.Repeat("b", 40<<10) // more than the batch's write buffer
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if r.URL.Path == "/slow" {
+			io.WriteString(w, buffered)
+			http.NewResponseController(w).Flush() // begins the part: its write waits for the wire
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, Concurrency: 2, Logger: discardSlog()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&slowWire{ResponseWriter: w, after: 16 << 10, wait: 150 * time.Millisecond}, r)
+	}))
+	defer srv.Close()
+	for round := range 3 {
+		// The slow call first: at the head of the order from the start.
+		got := postPaths(t, srv.URL, FormatMultipart, []string{"/slow", "/c1", "/c2"})
+		want := []string{"0 200 " + buffered, "1 200 ok /c1", "2 200 ok /c2"}
+		for _, s := range [][]string{want, got} {
+			for i := range s {
+				if len(s[i]) > 60 {
+					s[i] = fmt.Sprintf("%s... (%d bytes)", s[i][:60], len(s[i]))
+				}
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("round %d: the responses (-want +got):\n%s", round, diff)
+		}
+	}
+}
+
+// slowWire is the ResponseWriter of a batch whose wire stalls for wait
+// once after bytes have been written to it, as a slow network does.
+type slowWire struct {
+	http.ResponseWriter
+	after   int
+	wait    time.Duration
+	written int
+	stalled bool
+}
+
+func (s *slowWire) Write(p []byte) (int, error) {
+	s.written += len(p)
+	if s.written > s.after && !s.stalled {
+		s.stalled = true
+		time.Sleep(s.wait)
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *slowWire) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
