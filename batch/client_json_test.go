@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -446,4 +447,65 @@ func TestClientJSONResponseBodyWithoutContentType(t *testing.T) {
 		}
 		srv.Close()
 	}
+}
+
+// A handler may set Content-Type to nil so that none is sniffed, as
+// net/http documents. A JSON batch then writes its body as base64 under
+// application/octet-stream, whether it goes whole or streams: without a
+// Content-Type a reader takes the body for JSON, and would hand the Client
+// the base64 string, quotes and all. A response without a body gets no
+// Content-Type.
+func TestJSONResponseWithoutContentType(t *testing.T) {
+	big := bytes.Repeat([]byte("not JSON \x00\xff "), streamAfter/8)
+	bodies := map[string][]byte{"/small": []byte("hello"), "/json": []byte(`{"a":1}`), "/big": big, "/empty": nil}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		w.Write(bodies[r.URL.Path])
+	})
+	paths := []string{"/small", "/json", "/big", "/empty"}
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{JSONFormat: f}))
+		c := &Client{Endpoint: srv.URL + "/batch", Format: f}
+		b := c.NewBatch()
+		for _, p := range paths {
+			req, err := http.NewRequest("GET", srv.URL+p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Add(req, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		var got, want []string
+		for i, call := range b.Calls() {
+			ct := "application/octet-stream"
+			if len(bodies[paths[i]]) == 0 {
+				ct = ""
+			}
+			want = append(want, ct+" "+clipped(bodies[paths[i]]))
+			resp, err := call.Wait(context.Background())
+			if err != nil {
+				got = append(got, err.Error())
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			got = append(got, resp.Header.Get("Content-Type")+" "+clipped(body))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: Content-Type and body of each call (-want +got):\n%s", f, diff)
+		}
+		srv.Close()
+	}
+}
+
+// clipped is b quoted, or for a long b its length and a digest of it, so
+// that a diff stays readable.
+func clipped(b []byte) string {
+	if len(b) <= 64 {
+		return strconv.Quote(string(b))
+	}
+	return fmt.Sprintf("%d bytes, SHA-256 %x", len(b), sha256.Sum256(b))
 }

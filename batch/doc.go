@@ -73,7 +73,9 @@
 //     text/* body is a string of its text (as OData 4.01 says); any other
 //     body is a base64 string (base64url in OData, standard base64 in
 //     Graph); a body without Content-Type is JSON, a request's for the
-//     Handler and a response's for the Client. Response header
+//     Handler and a response's for the Client, so the Handler writes a
+//     response body its handler left without one (a nil Content-Type)
+//     as base64 under application/octet-stream. Response header
 //     names are lower case in OData and canonical in Graph; a field given
 //     more than once, or under keys that differ in case only, is one
 //     member, its values joined with ", " (empty ones left out), and a

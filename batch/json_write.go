@@ -66,8 +66,11 @@ func (o *output) b64() *base64.Encoding {
 
 // appendEntryHead appends the start of the response object for the call
 // whose id is cid, in atomicity group group (nil for none): up to its
-// headers, inclusive.
-func (o *output) appendEntryHead(b, cid, group []byte, rw *response) []byte {
+// headers, inclusive. withBody says that a body follows: one without
+// Content-Type (a handler can set it to nil, as net/http documents, so
+// that none is sniffed) goes as base64, which a reader would take for
+// JSON text, so it is said to be application/octet-stream.
+func (o *output) appendEntryHead(b, cid, group []byte, rw *response, withBody bool) []byte {
 	if o.entries > 0 {
 		b = append(b, ',')
 	}
@@ -82,6 +85,9 @@ func (o *output) appendEntryHead(b, cid, group []byte, rw *response) []byte {
 	b = strconv.AppendInt(b, int64(rw.status), 10)
 	b = append(b, `,"headers":{`...)
 	ct, hasCT := rw.contentType()
+	if ct == "" && withBody {
+		ct, hasCT = "application/octet-stream", true
+	}
 	b, o.keys = appendJSONFields(b, rw.h, o.keys, o.format == FormatODataJSON, false, ct, hasCT)
 	return append(b, '}')
 }
@@ -89,8 +95,8 @@ func (o *output) appendEntryHead(b, cid, group []byte, rw *response) []byte {
 // writeJSONEntry writes the response object of call c, with rw its
 // response (c's own, or its changeset's), in atomicity group group.
 func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
-	b := o.appendEntryHead(o.jbuf[:0], cid, group, rw)
 	body := rw.body.Bytes()
+	b := o.appendEntryHead(o.jbuf[:0], cid, group, rw, !rw.head && len(body) > 0)
 	if rw.head || len(body) == 0 {
 		o.jbuf = append(b, '}')
 		_, err := o.bw.Write(o.jbuf)
@@ -171,7 +177,7 @@ func (h *Handler) writeJSONUnit(st *batchState, i int) error {
 // o.wmu is held.
 func (o *output) startJSONStream(rw *response) error {
 	rw.length = contentLength(rw.h)
-	b := o.appendEntryHead(o.jbuf[:0], o.st.calls[rw.unit].cid, nil, rw)
+	b := o.appendEntryHead(o.jbuf[:0], o.st.calls[rw.unit].cid, nil, rw, true)
 	o.jbuf = append(b, `,"body":"`...)
 	o.bw.Write(o.jbuf)
 	o.enc = b64Stream{o: o, enc: o.b64()}
