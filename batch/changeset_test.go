@@ -132,7 +132,9 @@ func TestChangesetGroupFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newShop()
-			opts := &HandlerOptions{BeginGroup: s.begin}
+			// One worker: call 3 runs after the changeset, and the
+			// Customer IDs it is given follow.
+			opts := &HandlerOptions{BeginGroup: s.begin, Concurrency: 1}
 			tc.setup(s, opts)
 			body := batchBody(changeset("cs", members...), part("3", jsonPart("POST", "Customers", `{"Name":"Bob"}`)))
 			got, _ := serveTree(t, s, *opts, nil, body)

@@ -606,14 +606,18 @@ func TestHandlerWaitingWriteEndsWithClient(t *testing.T) {
 // writes fail, its status is ignored.
 func TestHandlerResponseWriterOutlivesCall(t *testing.T) {
 	var mu sync.Mutex
-	var kept []http.ResponseWriter
+	// The writers of calls that are over, and of calls that may still
+	// run (a writer is used only once its call is over: until then it
+	// is the call's own).
+	var kept, pending []http.ResponseWriter
 	var seen []string // what the kept writers showed while later calls ran
+	oneWorker := false
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/keep") {
 			w.Header().Set("X-Mine", r.URL.Path)
 			io.WriteString(w, "mine")
 			mu.Lock()
-			kept = append(kept, w)
+			pending = append(pending, w)
 			mu.Unlock()
 			return
 		}
@@ -621,6 +625,11 @@ func TestHandlerResponseWriterOutlivesCall(t *testing.T) {
 		io.WriteString(w, "secret"+r.URL.Path)
 		mu.Lock()
 		defer mu.Unlock()
+		if oneWorker {
+			// The calls run one after another: those before this one
+			// are over.
+			kept, pending = append(kept, pending...), nil
+		}
 		for _, k := range kept {
 			seen = append(seen, fmt.Sprint(k.Header()))
 			k.Header().Set("X-Evil", "1")
@@ -636,7 +645,16 @@ func TestHandlerResponseWriterOutlivesCall(t *testing.T) {
 	for _, conc := range []int{1, 4} {
 		h := NewHandlerOptions(inner, HandlerOptions{Concurrency: conc})
 		srv := httptest.NewServer(h)
-		post := func(body string) []gotPart { return postBatch(t, srv.URL, body) }
+		mu.Lock()
+		oneWorker = conc == 1
+		mu.Unlock()
+		post := func(body string) []gotPart {
+			parts := postBatch(t, srv.URL, body)
+			mu.Lock()
+			kept, pending = append(kept, pending...), nil // the batch is over
+			mu.Unlock()
+			return parts
+		}
 		for round := range 5 {
 			var keeps, secrets []string
 			for i := range 4 {
