@@ -869,3 +869,35 @@ func needPeer(t *testing.T, what string, err error) {
 	}
 	t.Skipf("%s is not installed (%v): run sh scripts/peers.sh from the repository root", what, err)
 }
+
+// getThrough sends GETs of paths on srv as one batch of the Client in
+// format f, to the endpoint /batch, and returns each call's outcome as
+// "status Content-Type body" (the body as show gives it), or its error.
+func getThrough(t *testing.T, srv *httptest.Server, f Format, paths []string, show func([]byte) string) []string {
+	t.Helper()
+	c := &Client{Endpoint: srv.URL + "/batch", Format: f}
+	b := c.NewBatch()
+	for _, p := range paths {
+		req, err := http.NewRequest("GET", srv.URL+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Add(req, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Fatalf("%v: %v", f, err)
+	}
+	var got []string
+	for _, call := range b.Calls() {
+		resp, err := call.Wait(context.Background())
+		if err != nil {
+			got = append(got, err.Error())
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got = append(got, fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), show(body)))
+	}
+	return got
+}

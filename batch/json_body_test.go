@@ -328,29 +328,7 @@ func TestJSONResponseBodyNotFittingItsForm(t *testing.T) {
 		}
 
 		srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{JSONFormat: tt.f}))
-		c := &Client{Endpoint: srv.URL + "/batch", Format: tt.f}
-		b := c.NewBatch()
-		for _, p := range []string{"/json", "/text"} {
-			req, err := http.NewRequest("GET", srv.URL+p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.Add(req, ""); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Do(context.Background()); err != nil {
-			t.Fatalf("%v: %v", tt.f, err)
-		}
-		var got []string
-		for _, call := range b.Calls() {
-			resp, err := call.Wait(context.Background())
-			if err != nil {
-				t.Fatalf("%v: %v", tt.f, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			got = append(got, fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body))
-		}
+		got := getThrough(t, srv, tt.f, []string{"/json", "/text"}, func(b []byte) string { return string(b) })
 		want := []string{"200 application/json " + tt.json, "200 text/plain; charset=iso-8859-1 " + tt.textBody}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%v: the calls' status, Content-Type and body (-want +got):\n%s", tt.f, diff)
