@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -247,3 +248,77 @@ func (s *slowWire) Write(p []byte) (int, error) {
 }
 
 func (s *slowWire) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
+
+// A goroutine a handler leaves behind may be writing its streaming part,
+// the wire slow, as its call ends: the call is reported (OnCall) while the
+// write goes on, and under -race the report reads nothing that the write
+// changes unguarded. Once, OnCall's byte count read the streamed count
+// under o.mu, which the write updates under o.wmu only.
+func TestHandlerOnCallWhileLateWriteStreams(t *testing.T) {
+	big := strings.Repeat("x", streamAfter+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "start ")
+		wire := r.Context().Value(stallKey{}).(*stalledWire)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.WriteString(w, big) // streams, and stalls on the wire
+		}()
+		select {
+		case <-wire.stalled:
+		case <-time.After(5 * time.Second):
+			t.Error("the late write did not reach the wire")
+		}
+	})
+	var mu sync.Mutex
+	var infos []CallInfo
+	h := NewHandlerOptions(inner, HandlerOptions{Concurrency: 1, OnCall: func(ci CallInfo) {
+		mu.Lock()
+		infos = append(infos, ci)
+		mu.Unlock()
+	}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wire := &stalledWire{ResponseWriter: w, stalled: make(chan struct{})}
+		h.ServeHTTP(wire, r.WithContext(context.WithValue(r.Context(), stallKey{}, wire)))
+	}))
+	defer srv.Close()
+	got := postPaths(t, srv.URL, FormatMultipart, []string{"/late"})
+	want := []string{"0 200 start " + big}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("the responses (-want +got):\n%.300s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(infos) != 1 || infos[0].Status != http.StatusOK {
+		t.Errorf("OnCall got %+v, want one call, status 200", infos)
+	}
+}
+
+type stallKey struct{}
+
+// stalledWire is the ResponseWriter of a batch whose first large write
+// stalls for a while, as a slow network does; stalled is closed when it
+// does. It resumes on a timer of its own, so that under -race nothing the
+// batch does meanwhile is ordered before what follows the write.
+type stalledWire struct {
+	http.ResponseWriter
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (s *stalledWire) Write(p []byte) (int, error) {
+	if len(p) >= 16<<10 {
+		s.once.Do(func() {
+			resume := make(chan struct{})
+			time.AfterFunc(100*time.Millisecond, func() { close(resume) })
+			close(s.stalled)
+			<-resume
+		})
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *stalledWire) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }

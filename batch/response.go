@@ -56,8 +56,12 @@ type response struct {
 	body        bytes.Buffer // what is buffered, or kept
 	headBytes   int64        // body bytes written to a HEAD response, discarded
 
-	streaming bool  // its part is on the wire (set with o.wmu held too: see beginStream)
-	sent      int64 // body bytes streamed
+	streaming bool // its part is on the wire (set with o.wmu held too: see beginStream)
+	// sent: body bytes streamed. Written with o.wmu held (not o.mu), by
+	// writes that may go on after the call is over (a goroutine its
+	// handler left behind): atomic, so that observe reads it under
+	// o.mu alone.
+	sent      atomic.Int64
 	length    int64 // the Content-Length streamed, or -1
 	endErr    error // what writes fail with once ended
 	dropped   bool  // a kept body grew past the budget and was dropped
@@ -155,7 +159,7 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 		return 0, http.ErrBodyNotAllowed
 	}
-	if rw.body.Len() == 0 && rw.sent == 0 && rw.headBytes == 0 && len(p) > 0 {
+	if rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0 && len(p) > 0 {
 		// net/http sniffs the first write when the handler set no
 		// Content-Type (and did not delete it with a nil value).
 		if _, set := rw.h["Content-Type"]; !set {
