@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -322,3 +323,46 @@ func (s *stalledWire) Write(p []byte) (int, error) {
 }
 
 func (s *stalledWire) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
+
+// A goroutine a handler leaves behind may write to its streaming part
+// while the handler's own write waits for the wire, and the write may
+// reach the wire only once the call is over and its batch has ended:
+// under -race, what it looks at of the batch's wire (whose part is on
+// it) is never changed by the batch's end unguarded. Once, the batch's
+// end cleared the wire's owner without its lock, while the late write
+// read it under the lock. One processor makes the interleaving likely: the
+// wire freed, the handler returns and the batch runs to its end before
+// the late write runs again.
+func TestHandlerLateWriteAsBatchEnds(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	big := strings.Repeat("x", streamAfter+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		wire := r.Context().Value(stallKey{}).(*stalledWire)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-wire.stalled
+			io.WriteString(w, "late") // waits for the wire, and may fail: the call ends
+		}()
+		io.WriteString(w, big) // streams, and stalls on the wire
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{Concurrency: 1})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wire := &stalledWire{ResponseWriter: w, stalled: make(chan struct{})}
+		h.ServeHTTP(wire, r.WithContext(context.WithValue(r.Context(), stallKey{}, wire)))
+	}))
+	defer srv.Close()
+	for round := range 5 {
+		got := postPaths(t, srv.URL, FormatMultipart, []string{"/late"})
+		want := []string{"0 200 " + big}
+		if len(got) == 1 && got[0] == want[0]+"late" {
+			want = got
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("round %d: the responses (-want +got):\n%.300s", round, diff)
+		}
+	}
+}
