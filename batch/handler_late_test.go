@@ -366,3 +366,74 @@ func TestHandlerLateWriteAsBatchEnds(t *testing.T) {
 		}
 	}
 }
+
+// A referenced call (its body kept for the calls that use it) whose
+// deadline passes while its part begins to stream, the wire slow, is
+// abandoned, and what its write keeps of its body counts against the
+// batch's budget no more: a later call's JSON body, which must be held
+// whole, fits as it would have. Once, the write that began the part kept
+// its bytes after the call had been abandoned, and they were never given
+// back: the budget shrank by them for the rest of the batch.
+func TestHandlerAbandonedStreamKeepsNothing(t *testing.T) {
+	const limit = 256 << 10
+	buffered := strings.Repeat("b", 40<<10) // more than the batch's write buffer
+	chunk := strings.Repeat("c", 150<<10)
+	jsonBody := `"` + strings.Repeat("j", 150<<10) + `"`
+	slowDone := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			defer close(slowDone)
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, buffered)
+			io.WriteString(w, chunk) // begins the part: its write waits for the wire past the deadline
+		case "/json":
+			select {
+			case <-slowDone:
+			case <-time.After(5 * time.Second):
+				t.Error("the slow call's write did not return")
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, jsonBody)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"a":1}`)
+		}
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, Concurrency: 1,
+		ResultReferences: true, MaxBufferedBytes: limit, Logger: discardSlog()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&slowWire{ResponseWriter: w, after: 16 << 10, wait: 150 * time.Millisecond}, r)
+	}))
+	defer srv.Close()
+	body := `{"requests":[{"id":"0","method":"GET","url":"/slow"},` +
+		`{"id":"1","method":"GET","url":"/ref?x=$result[0][a]"},{"id":"2","method":"GET","url":"/json"}]}`
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Responses []struct {
+			ID     string
+			Status int
+			Body   json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("JSON batch response: %v\n%.300q", err, raw)
+	}
+	var got []string
+	for _, r := range v.Responses {
+		if r.ID == "2" {
+			got = append(got, fmt.Sprintf("%s %d %v", r.ID, r.Status, string(r.Body) == jsonBody))
+		}
+	}
+	if diff := cmp.Diff([]string{"2 200 true"}, got); diff != "" {
+		t.Errorf("the JSON call's response, and whether its body is the JSON written (-want +got):\n%s", diff)
+	}
+}

@@ -212,6 +212,14 @@ func (rw *response) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		o.mu.Lock()
+		if rw.over.Load() {
+			// The call ended, or was abandoned, as its part began: p
+			// goes out no more than it is kept, where nothing would
+			// give back the room it took (retire, or serveTimed, gave
+			// back the body's already).
+			o.mu.Unlock()
+			return 0, rw.endErr
+		}
 		rw.keepCopy(p)
 		o.mu.Unlock()
 		return o.stream(rw, p)
