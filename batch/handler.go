@@ -444,7 +444,12 @@ func (h *Handler) release(st *batchState) {
 	}
 	st.calls = st.calls[:0]
 	st.arena = st.arena[:0]
+	// Under the wire's lock: a write or Flush whose call was not over
+	// when it looked may take the lock only now, from a goroutine its
+	// handler left behind, and find the part not its own.
+	st.out.wmu.Lock()
 	st.out.owner, st.out.part = nil, nil
+	st.out.wmu.Unlock()
 	st.outer, st.query, st.prog = nil, nil, nil
 	clear(st.inherit)
 	st.inherit = st.inherit[:0]

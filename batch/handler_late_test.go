@@ -2,12 +2,14 @@ package batch
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -247,3 +249,191 @@ func (s *slowWire) Write(p []byte) (int, error) {
 }
 
 func (s *slowWire) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
+
+// A goroutine a handler leaves behind may be writing its streaming part,
+// the wire slow, as its call ends: the call is reported (OnCall) while the
+// write goes on, and under -race the report reads nothing that the write
+// changes unguarded. Once, OnCall's byte count read the streamed count
+// under o.mu, which the write updates under o.wmu only.
+func TestHandlerOnCallWhileLateWriteStreams(t *testing.T) {
+	big := strings.Repeat("x", streamAfter+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "start ")
+		wire := r.Context().Value(stallKey{}).(*stalledWire)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			io.WriteString(w, big) // streams, and stalls on the wire
+		}()
+		select {
+		case <-wire.stalled:
+		case <-time.After(5 * time.Second):
+			t.Error("the late write did not reach the wire")
+		}
+	})
+	var mu sync.Mutex
+	var infos []CallInfo
+	h := NewHandlerOptions(inner, HandlerOptions{Concurrency: 1, OnCall: func(ci CallInfo) {
+		mu.Lock()
+		infos = append(infos, ci)
+		mu.Unlock()
+	}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wire := &stalledWire{ResponseWriter: w, stalled: make(chan struct{})}
+		h.ServeHTTP(wire, r.WithContext(context.WithValue(r.Context(), stallKey{}, wire)))
+	}))
+	defer srv.Close()
+	got := postPaths(t, srv.URL, FormatMultipart, []string{"/late"})
+	want := []string{"0 200 start " + big}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("the responses (-want +got):\n%.300s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(infos) != 1 || infos[0].Status != http.StatusOK {
+		t.Errorf("OnCall got %+v, want one call, status 200", infos)
+	}
+}
+
+type stallKey struct{}
+
+// stalledWire is the ResponseWriter of a batch whose first large write
+// stalls for a while, as a slow network does; stalled is closed when it
+// does. It resumes on a timer of its own, so that under -race nothing the
+// batch does meanwhile is ordered before what follows the write.
+type stalledWire struct {
+	http.ResponseWriter
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (s *stalledWire) Write(p []byte) (int, error) {
+	if len(p) >= 16<<10 {
+		s.once.Do(func() {
+			resume := make(chan struct{})
+			time.AfterFunc(100*time.Millisecond, func() { close(resume) })
+			close(s.stalled)
+			<-resume
+		})
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *stalledWire) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
+
+// A goroutine a handler leaves behind may write to its streaming part
+// while the handler's own write waits for the wire, and the write may
+// reach the wire only once the call is over and its batch has ended:
+// under -race, what it looks at of the batch's wire (whose part is on
+// it) is never changed by the batch's end unguarded. Once, the batch's
+// end cleared the wire's owner without its lock, while the late write
+// read it under the lock. One processor makes the interleaving likely: the
+// wire freed, the handler returns and the batch runs to its end before
+// the late write runs again.
+func TestHandlerLateWriteAsBatchEnds(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	big := strings.Repeat("x", streamAfter+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		wire := r.Context().Value(stallKey{}).(*stalledWire)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-wire.stalled
+			io.WriteString(w, "late") // waits for the wire, and may fail: the call ends
+		}()
+		io.WriteString(w, big) // streams, and stalls on the wire
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{Concurrency: 1})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wire := &stalledWire{ResponseWriter: w, stalled: make(chan struct{})}
+		h.ServeHTTP(wire, r.WithContext(context.WithValue(r.Context(), stallKey{}, wire)))
+	}))
+	defer srv.Close()
+	for round := range 5 {
+		got := postPaths(t, srv.URL, FormatMultipart, []string{"/late"})
+		want := []string{"0 200 " + big}
+		if len(got) == 1 && got[0] == want[0]+"late" {
+			want = got
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("round %d: the responses (-want +got):\n%.300s", round, diff)
+		}
+	}
+}
+
+// A referenced call (its body kept for the calls that use it) whose
+// deadline passes while its part begins to stream, the wire slow, is
+// abandoned, and what its write keeps of its body counts against the
+// batch's budget no more: a later call's JSON body, which must be held
+// whole, fits as it would have. Once, the write that began the part kept
+// its bytes after the call had been abandoned, and they were never given
+// back: the budget shrank by them for the rest of the batch.
+func TestHandlerAbandonedStreamKeepsNothing(t *testing.T) {
+	const limit = 256 << 10
+	buffered := strings.Repeat("b", 40<<10) // more than the batch's write buffer
+	chunk := strings.Repeat("c", 150<<10)
+	jsonBody := `"` + strings.Repeat("j", 150<<10) + `"`
+	slowDone := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			defer close(slowDone)
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, buffered)
+			io.WriteString(w, chunk) // begins the part: its write waits for the wire past the deadline
+		case "/json":
+			select {
+			case <-slowDone:
+			case <-time.After(5 * time.Second):
+				t.Error("the slow call's write did not return")
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, jsonBody)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"a":1}`)
+		}
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, Concurrency: 1,
+		ResultReferences: true, MaxBufferedBytes: limit, Logger: discardSlog()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&slowWire{ResponseWriter: w, after: 16 << 10, wait: 150 * time.Millisecond}, r)
+	}))
+	defer srv.Close()
+	body := `{"requests":[{"id":"0","method":"GET","url":"/slow"},` +
+		`{"id":"1","method":"GET","url":"/ref?x=$result[0][a]"},{"id":"2","method":"GET","url":"/json"}]}`
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Responses []struct {
+			ID     string
+			Status int
+			Body   json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("JSON batch response: %v\n%.300q", err, raw)
+	}
+	var got []string
+	for _, r := range v.Responses {
+		if r.ID == "2" {
+			got = append(got, fmt.Sprintf("%s %d %v", r.ID, r.Status, string(r.Body) == jsonBody))
+		}
+	}
+	if diff := cmp.Diff([]string{"2 200 true"}, got); diff != "" {
+		t.Errorf("the JSON call's response, and whether its body is the JSON written (-want +got):\n%s", diff)
+	}
+}

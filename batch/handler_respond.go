@@ -189,7 +189,7 @@ func (o *output) sendBuffered(w io.Writer, rw *response) error {
 		o.fail(err)
 		return err
 	}
-	rw.sent = int64(len(buffered))
+	rw.sent.Store(int64(len(buffered)))
 	if !rw.keep {
 		o.mu.Lock()
 		o.release(int64(rw.body.Len()))
@@ -210,11 +210,11 @@ func (o *output) stream(rw *response, p []byte) (int, error) {
 		return 0, o.err
 	}
 	var over error
-	if rw.length >= 0 && rw.sent+int64(len(p)) > rw.length {
-		p, over = p[:rw.length-rw.sent], http.ErrContentLength
+	if sent := rw.sent.Load(); rw.length >= 0 && sent+int64(len(p)) > rw.length {
+		p, over = p[:rw.length-sent], http.ErrContentLength
 	}
 	n, err := o.part.Write(p)
-	rw.sent += int64(n)
+	rw.sent.Add(int64(n))
 	if err != nil {
 		o.fail(err)
 		return n, err
@@ -329,9 +329,9 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 			}
 		}
 		o.owner, o.part = nil, nil
-		if rw := c.rec; rw.failed || rw.length >= 0 && rw.sent < rw.length {
+		if rw := c.rec; rw.failed || rw.length >= 0 && rw.sent.Load() < rw.length {
 			h.logf("batch: call %d (%q) ended after its response had begun to stream, with status %d; its part stops after %d body bytes (Content-Length %d, -1 for none)",
-				c.part, c.cid, rw.status, rw.sent, rw.length)
+				c.part, c.cid, rw.status, rw.sent.Load(), rw.length)
 		}
 	case o.err != nil:
 	case o.format != FormatMultipart:

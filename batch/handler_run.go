@@ -304,7 +304,8 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		fresh.streaming, fresh.failed = true, true
 		fresh.status, fresh.wroteHeader = http.StatusGatewayTimeout, true
 		o.wmu.Lock() // after a write in progress, which counts in sent
-		fresh.length, fresh.sent = rw.length, rw.sent
+		fresh.length = rw.length
+		fresh.sent.Store(rw.sent.Load())
 		if o.owner == rw {
 			o.owner = fresh
 		}
@@ -442,7 +443,7 @@ func (h *Handler) observe(ctx context.Context, st *batchState, c *call, req *htt
 	o := &st.out
 	o.mu.Lock()
 	rw := c.rec
-	info.Status, info.Bytes = rw.status, rw.sent+int64(rw.body.Len())+rw.headBytes
+	info.Status, info.Bytes = rw.status, rw.sent.Load()+int64(rw.body.Len())+rw.headBytes
 	o.mu.Unlock()
 	if info.Status == 0 {
 		info.Status = http.StatusOK // net/http's default, as the part says

@@ -56,8 +56,12 @@ type response struct {
 	body        bytes.Buffer // what is buffered, or kept
 	headBytes   int64        // body bytes written to a HEAD response, discarded
 
-	streaming bool  // its part is on the wire (set with o.wmu held too: see beginStream)
-	sent      int64 // body bytes streamed
+	streaming bool // its part is on the wire (set with o.wmu held too: see beginStream)
+	// sent: body bytes streamed. Written with o.wmu held (not o.mu), by
+	// writes that may go on after the call is over (a goroutine its
+	// handler left behind): atomic, so that observe reads it under
+	// o.mu alone.
+	sent      atomic.Int64
 	length    int64 // the Content-Length streamed, or -1
 	endErr    error // what writes fail with once ended
 	dropped   bool  // a kept body grew past the budget and was dropped
@@ -155,7 +159,7 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 		return 0, http.ErrBodyNotAllowed
 	}
-	if rw.body.Len() == 0 && rw.sent == 0 && rw.headBytes == 0 && len(p) > 0 {
+	if rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0 && len(p) > 0 {
 		// net/http sniffs the first write when the handler set no
 		// Content-Type (and did not delete it with a nil value).
 		if _, set := rw.h["Content-Type"]; !set {
@@ -208,6 +212,14 @@ func (rw *response) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		o.mu.Lock()
+		if rw.over.Load() {
+			// The call ended, or was abandoned, as its part began: p
+			// goes out no more than it is kept, where nothing would
+			// give back the room it took (retire, or serveTimed, gave
+			// back the body's already).
+			o.mu.Unlock()
+			return 0, rw.endErr
+		}
 		rw.keepCopy(p)
 		o.mu.Unlock()
 		return o.stream(rw, p)
