@@ -116,10 +116,11 @@ type Client struct {
 	// DefaultMaxResponseBytes), decoded from gzip included: a larger one
 	// fails its call with ErrResponseTooLarge. It bounds a whole batch
 	// response too: for n calls, n × (MaxResponseBytes + 256 KiB) + 1 MiB
-	// bytes and 2n + 16 parts; a response that goes on (parts for no
-	// call, blank lines, a body that never ends) is cut off there, and
-	// the calls it has not answered fail with ErrResponseTooLarge (or
-	// mixed.ErrTooManyParts).
+	// bytes and 2n + 16 parts (in a JSON response, values of its
+	// "responses" array and members of its envelope); a response that
+	// goes on (parts for no call, blank lines, a body that never ends)
+	// is cut off there, and the calls it has not answered fail with
+	// ErrResponseTooLarge (or mixed.ErrTooManyParts).
 	MaxResponseBytes int64
 	// Logger, if set, receives a debug line for each batch request and
 	// an info line for each retry or halving; nil is silent.

@@ -718,13 +718,15 @@ func TestClientChunkedFramingGames(t *testing.T) {
 }
 
 // A JSON batch response that never ends (response objects for no call, on
-// and on) is cut off as a multipart one is.
+// and on, each large enough that the bytes run out before the count of
+// objects does: see TestClientJSONAttackTinyValues) is cut off as a
+// multipart one is.
 func TestClientJSONResponseNeverEnds(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"responses":[`)
-		chunk := strings.Repeat(`{"id":"nobody","status":200,"body":{"x":1}},`, 1<<10)
+		chunk := `{"id":"nobody","status":200,"body":{"x":"` + strings.Repeat("x", 100<<10) + `"}},`
 		for {
 			if _, err := io.WriteString(w, chunk); err != nil {
 				return
@@ -732,7 +734,7 @@ func TestClientJSONResponseNeverEnds(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON, MaxResponseBytes: 4 << 10}
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON, MaxResponseBytes: 64 << 10}
 	b := c.NewBatch()
 	call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -1032,5 +1034,97 @@ func TestClientUnsentCallsNotHalved(t *testing.T) {
 				t.Errorf("%d batch requests, want the refused one and its halves", n.Load())
 			}
 		})
+	}
+}
+
+// jsonBatchServer answers each JSON batch request with what respond
+// writes, as a JSON batch response.
+func jsonBatchServer(t *testing.T, respond func(w http.ResponseWriter)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		respond(w)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A JSON batch response of many tiny values (response objects for no
+// call, values that are no object, members of the envelope) is cut off
+// after as many as a multipart response may have parts: each costs the
+// decoder a microsecond or more, and tens of millions fit in the bytes
+// a response to one call may have (a minute of CPU for one call).
+func TestClientJSONAttackTinyValues(t *testing.T) {
+	for _, tc := range []struct{ name, open, fill, close string }{
+		{"objects", `{"responses":[`, `{},`, `{"id":"1","status":200}]}`},
+		{"numbers", `{"responses":[`, `1,`, `{"id":"1","status":200}]}`},
+		{"envelope members", `{`, `"x":0,`, `"responses":[{"id":"1","status":200}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := jsonBatchServer(t, func(w http.ResponseWriter) {
+				io.WriteString(w, tc.open)
+				chunk := strings.Repeat(tc.fill, 1<<10)
+				for range 64 {
+					if _, err := io.WriteString(w, chunk); err != nil {
+						return
+					}
+				}
+				io.WriteString(w, tc.close)
+			})
+			for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+				c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: f}
+				b := c.NewBatch()
+				call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "1")
+				b.Do(context.Background())
+				if _, err := call.Wait(context.Background()); !errors.Is(err, mixed.ErrTooManyParts) {
+					t.Errorf("%v: call: %v, want mixed.ErrTooManyParts", f, err)
+				}
+			}
+		})
+	}
+}
+
+// A call answered twice keeps neither answer (which is its own cannot be
+// told) in a JSON batch response cut short too, as in one read to its
+// end.
+func TestClientJSONAttackTwiceThenCut(t *testing.T) {
+	srv := jsonBatchServer(t, func(w http.ResponseWriter) {
+		io.WriteString(w, `{"responses":[{"id":"1","status":200,"body":{"mine":false}},{"id":"2","status":200,"body":{}},`+
+			`{"id":"1","status":200,"body":{"mine":true}},{"id":"2`)
+	})
+	c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: FormatGraphJSON}
+	b := c.NewBatch()
+	one, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "1")
+	two, _ := b.Add(jsonRequest(t, "GET", "/b", ""), "2")
+	if err := b.Do(context.Background()); err == nil {
+		t.Error("Do: nil, want the failure of the batch request that call 1 reports")
+	}
+	if resp, err := one.Wait(context.Background()); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("call 1: %v, %v, want the batch response's failure", resp, err)
+	}
+	if diff := cmp.Diff(result{Status: 200, Body: "{}"}, outcome(t, two)); diff != "" {
+		t.Errorf("call 2, answered once (-want +got):\n%s", diff)
+	}
+}
+
+// The same in a changeset's nested multipart response: a call answered
+// twice before the response is cut keeps neither answer.
+func TestClientChangesetTwiceThenCut(t *testing.T) {
+	s := &scripted{respond: func(w io.Writer, req sentRequest) {
+		io.WriteString(w, "--resp\r\nContent-Type: multipart/mixed; boundary=cs\r\nContent-ID: response-"+req.Parts[0].CID+"\r\n\r\n"+
+			"--cs\r\nContent-Type: application/http\r\nContent-ID: response-1\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nfirst\r\n"+
+			"--cs\r\nContent-Type: application/http\r\nContent-ID: response-1\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nsecond\r\n"+
+			"--cs\r\nContent-Type: application/http\r\nContent-ID: response-2\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nsec")
+	}}
+	b := scriptedClient(t, s, 0).NewBatch()
+	cs := b.Changeset()
+	one, _ := cs.Add(jsonRequest(t, "POST", "/a", `{}`), "1")
+	two, _ := cs.Add(jsonRequest(t, "POST", "/b", `{}`), "2")
+	b.Do(context.Background())
+	for _, c := range []*Call{one, two} {
+		if resp, err := c.Wait(context.Background()); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("call %s: %v, %v, want the batch response's failure", c.ID(), resp, err)
+		}
 	}
 }

@@ -547,7 +547,15 @@ func readChangeset(rr *respReader, p *mixed.Part, boundary string, calls []*Call
 			break
 		}
 		if err != nil {
-			// The calls answered so far keep their responses.
+			// The calls answered so far keep their responses, but
+			// those answered twice (or by a part that names two
+			// calls): which answer is theirs cannot be told.
+			for k, seen := range m.seen {
+				if seen < 0 {
+					c := calls[k]
+					c.aResp, c.aErr, c.answered = nil, nil, false
+				}
+			}
 			answerRest(calls, fmt.Errorf("batch: changeset %q: reading its response: %w", calls[0].cs.id, err))
 			return
 		}
