@@ -1128,3 +1128,50 @@ func TestClientChangesetTwiceThenCut(t *testing.T) {
 		}
 	}
 }
+
+// A call id given with angle brackets or white space inside them, as
+// Google's documentation spells Content-IDs, is the Content-ID of its part:
+// the server reads the id inside and answers "<response-...>", which
+// answers the call. Two ids a server reads as one, and ids that cannot
+// be a Content-ID (which would fail every call of the batch request when
+// written), are refused by Add in a multipart batch; JSON batches match
+// ids as they are.
+func TestClientIDsAsContentIDs(t *testing.T) {
+	srv := httptest.NewServer(NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	})))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	var calls []*Call
+	for i, id := range []string{"<item1:12930812@barnyard.example.com>", "< b >", "c"} {
+		call, err := b.Add(jsonRequest(t, "GET", "/"+strconv.Itoa(i), ""), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, call)
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Errorf("Do: %v", err)
+	}
+	for i, call := range calls {
+		if diff := cmp.Diff(result{Status: 200, Body: "/" + strconv.Itoa(i)}, outcome(t, call)); diff != "" {
+			t.Errorf("call %q (-want +got):\n%s", call.ID(), diff)
+		}
+	}
+
+	for _, ids := range [][]string{{"a", "<a>"}, {"<a>", "a"}, {"<a>", "< a >"}, {" a"}, {"a\t"}, {"a\r\nX-Evil: 1"}, {"<>"}} {
+		for _, f := range []Format{FormatMultipart, FormatGraphJSON} {
+			b := (&Client{Endpoint: srv.URL + "/batch", Format: f}).NewBatch()
+			var err error
+			for _, id := range ids {
+				if _, err = b.Add(jsonRequest(t, "GET", "/x", ""), id); err != nil {
+					break
+				}
+			}
+			if json := f != FormatMultipart; (err == nil) != json {
+				t.Errorf("%v: ids %q: Add: %v, want an error: %v", f, ids, err, !json)
+			}
+		}
+	}
+}

@@ -580,7 +580,7 @@ func readFailure(rr *respReader, p io.Reader, failed string, calls []*Call, max 
 	cs := calls[0].cs
 	var req *http.Request
 	for _, c := range calls {
-		if c.id == failed {
+		if matchKey(c.id) == failed {
 			req = c.req
 		}
 	}
