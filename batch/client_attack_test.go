@@ -1175,3 +1175,52 @@ func TestClientIDsAsContentIDs(t *testing.T) {
 		}
 	}
 }
+
+// A call that gives up while it waits for a batch to go in (MaxInFlight
+// batches are in flight) is still a batched call: OnCall hears of it, with
+// its context's error, before its RoundTrip returns.
+func TestTransportOnCallWhileWaitingForSlot(t *testing.T) {
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		started <- struct{}{}
+		<-release
+		startResponse(w)
+		io.WriteString(w, responsePart(ids[0], "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")+closeDelimiter)
+	})
+	var mu sync.Mutex
+	var infos []CallInfo
+	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Window: time.Millisecond, MaxInFlight: 1,
+		OnCall: func(i CallInfo) {
+			mu.Lock()
+			infos = append(infos, i)
+			mu.Unlock()
+		}}
+	hc := &http.Client{Transport: tr}
+	first := make(chan error, 1)
+	go func() {
+		resp, err := hc.Get(srv.URL + "/first")
+		if err == nil {
+			resp.Body.Close()
+		}
+		first <- err
+	}()
+	// The first call's batch takes the only slot; the second waits for it
+	// until its deadline.
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/second", nil)
+	if _, err := hc.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second call: %v, want its deadline", err)
+	}
+	mu.Lock()
+	got := slices.Clone(infos)
+	mu.Unlock()
+	if len(got) != 1 || got[0].Target != "/second" || !errors.Is(got[0].Err, context.DeadlineExceeded) {
+		t.Errorf("OnCall before the second call returned: %+v, want the second call with its deadline", got)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("first call: %v", err)
+	}
+}
