@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -1222,5 +1223,70 @@ func TestTransportOnCallWhileWaitingForSlot(t *testing.T) {
 	close(release)
 	if err := <-first; err != nil {
 		t.Errorf("first call: %v", err)
+	}
+}
+
+// closeRecorder is a request body without GetBody that records its Close;
+// endless, it never ends.
+type closeRecorder struct {
+	r       io.Reader
+	endless bool
+	closed  atomic.Bool
+}
+
+func (c *closeRecorder) Read(p []byte) (int, error) {
+	if c.endless {
+		return copy(p, strings.Repeat("x", len(p))), nil
+	}
+	return c.r.Read(p)
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
+
+// A server that answers before it has read the batch request (or a body
+// that fails to read) stops its writing, and every call's body is closed then, as
+// net/http closes a request's body whatever happens: those not written
+// yet too, which may hold a file open.
+func TestClientClosesBodiesNotWritten(t *testing.T) {
+	for _, f := range []Format{FormatMultipart, FormatODataJSON} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f != FormatMultipart {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"responses":[{"id":"1","status":204},{"id":"2","status":204},{"id":"3","status":204}]}`)
+				return
+			}
+			startResponse(w)
+			for _, id := range []string{"1", "2", "3"} {
+				io.WriteString(w, responsePart(id, "HTTP/1.1 204 No Content\r\n"))
+			}
+			io.WriteString(w, closeDelimiter)
+		}))
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: f}
+		b := c.NewBatch()
+		bodies := []*closeRecorder{{endless: true}, {r: strings.NewReader("{}")}, {r: strings.NewReader("{}")}}
+		if f != FormatMultipart {
+			// A JSON batch reads each body whole before it writes
+			// it: the writing stops at a body that fails.
+			bodies[0] = &closeRecorder{r: iotest.ErrReader(errors.New("boom"))}
+		}
+		for i, body := range bodies {
+			req, _ := http.NewRequest("POST", "/x", body)
+			req.Header.Set("Content-Type", "application/json")
+			if _, err := b.Add(req, strconv.Itoa(i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		b.Do(ctx)
+		cancel()
+		for i, body := range bodies {
+			for deadline := time.Now().Add(2 * time.Second); !body.closed.Load(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Errorf("%v: the body of call %d is not closed", f, i+1)
+					break
+				}
+			}
+		}
+		srv.Close()
 	}
 }

@@ -37,11 +37,13 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 		return requestBody(calls, wires, s.sized)
 	case FormatODataJSON, FormatGraphJSON:
 	default:
+		closeBodies(wires) // none is read
 		return nil, "", nil, fmt.Errorf("the format %v is not a batch format", s.format)
 	}
 	if s.format == FormatGraphJSON {
 		for _, c := range calls {
 			if c.cs != nil {
+				closeBodies(wires)
 				return nil, "", nil, fmt.Errorf("changeset %q: Graph JSON batches have no atomic groups", c.cs.id)
 			}
 		}
@@ -116,6 +118,10 @@ func (sk *skippedCalls) answer(error) {
 // fit its form (ErrBodyForm) is left out, with the rest of its changeset,
 // whose bodies are read before any of them is written; sk gets them.
 func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request, sk *skippedCalls) error {
+	// As writeCalls does, the bodies not read when the writing stops
+	// are closed: readBody closes the others.
+	next := 0
+	defer func() { closeBodies(wires[next:]) }()
 	ids := make(map[string]bool, len(calls))
 	b := []byte(`{"requests":[`)
 	var keys []string
@@ -134,6 +140,7 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 		var failed *Call
 		var ferr error
 		for k := i; k < j; k++ {
+			next = k + 1
 			body, err := readBody(wires[k])
 			if err != nil {
 				return fmt.Errorf("batch: call %q: body: %w", calls[k].id, err)
