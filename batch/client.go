@@ -116,10 +116,11 @@ type Client struct {
 	// DefaultMaxResponseBytes), decoded from gzip included: a larger one
 	// fails its call with ErrResponseTooLarge. It bounds a whole batch
 	// response too: for n calls, n × (MaxResponseBytes + 256 KiB) + 1 MiB
-	// bytes and 2n + 16 parts; a response that goes on (parts for no
-	// call, blank lines, a body that never ends) is cut off there, and
-	// the calls it has not answered fail with ErrResponseTooLarge (or
-	// mixed.ErrTooManyParts).
+	// bytes and 2n + 16 parts (in a JSON response, values of its
+	// "responses" array and members of its envelope); a response that
+	// goes on (parts for no call, blank lines, a body that never ends)
+	// is cut off there, and the calls it has not answered fail with
+	// ErrResponseTooLarge (or mixed.ErrTooManyParts).
 	MaxResponseBytes int64
 	// Logger, if set, receives a debug line for each batch request and
 	// an info line for each retry or halving; nil is silent.
@@ -154,7 +155,7 @@ func (b *Batch) nextID() string {
 		n := int(b.idLens[0])
 		id := b.idBlock[:n]
 		b.idBlock, b.idLens = b.idBlock[n:], b.idLens[1:]
-		if !b.claimed || b.ids[id] == nil && b.csIDs[id] == nil {
+		if !b.claimed || b.ids[id] == nil && b.csIDs[id] == nil && b.keys[id] == "" {
 			return id
 		}
 	}
@@ -179,6 +180,9 @@ func (b *Batch) moreIDs() {
 		b.idPrefix = rand.Text()
 		for id := range b.ids {
 			b.claim(id)
+		}
+		for key := range b.keys {
+			b.claim(key)
 		}
 	}
 	buf := b.idBuf[:0]
@@ -230,6 +234,10 @@ type Batch struct {
 	csIDs map[string]*Changeset
 	// linked is set once a call references another's result.
 	linked bool
+	// keys maps the ids of a multipart batch's calls that have angle
+	// brackets or white space around them (rare) to the id a server
+	// reads in them (see matchKey).
+	keys map[string]string
 }
 
 // A unit is one top-level part of a batch request: a call or a changeset.
@@ -377,7 +385,12 @@ func callGone(c *Call, cctx context.Context) error {
 // Add adds req to the batch under id, or under a generated id (unique in
 // the batch and unguessable) when id is empty. It is an error to add a
 // request whose URL names another host than the endpoint's, or a
-// duplicate id, or to add after Do. A request whose URL has no host may
+// duplicate id, or to add after Do. In a multipart batch the id is the
+// part's Content-ID, which may have angle brackets ("<item1:x@y>"): an id
+// that cannot be a field value (control characters, white space around
+// it) is an error, and so is one that differs from another only in angle
+// brackets or white space inside them, which a server reads as the same
+// Content-ID. A request whose URL has no host may
 // have a relative target ("Customers", for an OData service root), which
 // is written as it is.
 func (b *Batch) Add(req *http.Request, id string) (*Call, error) {
@@ -404,10 +417,11 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	}
 	if id == "" {
 		id = b.nextID()
-	} else if b.ids[id] != nil || b.csIDs[id] != nil {
-		return nil, fmt.Errorf("batch: duplicate call id %q", id)
+	} else if err := b.checkID(id); err != nil {
+		return nil, err
 	} else {
 		b.claim(id)
+		b.claim(matchKey(id))
 	}
 	if err := b.checkContentIDTarget(req, cs); err != nil {
 		return nil, err
@@ -444,12 +458,53 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	}
 	b.calls = append(b.calls, c)
 	b.ids[id] = c
+	if key := matchKey(id); key != id && b.client.Format == FormatMultipart {
+		if b.keys == nil {
+			b.keys = make(map[string]string)
+		}
+		b.keys[key] = id
+	}
 	if cs != nil {
 		cs.calls = append(cs.calls, c)
 	} else {
 		b.units = append(b.units, unit{call: c})
 	}
 	return c, nil
+}
+
+// checkID returns why id, given to Add, cannot be a call's id in b: it is
+// another call's; or, in a multipart batch, it cannot be a Content-ID
+// (which the batch request's writer would refuse, failing every call of
+// the request), or it names the same call as another's to a server, which
+// reads a Content-ID without the angle brackets and white space around
+// it ("<a>" and "a" are one id, and their answers could not be told
+// apart).
+func (b *Batch) checkID(id string) error {
+	if b.ids[id] != nil || b.csIDs[id] != nil {
+		return fmt.Errorf("batch: duplicate call id %q", id)
+	}
+	if b.client.Format != FormatMultipart {
+		return nil
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("batch: call id %q: a control character cannot be in a Content-ID", id)
+		}
+	}
+	if n := len(id); id[0] == ' ' || id[0] == '\t' || id[n-1] == ' ' || id[n-1] == '\t' {
+		return fmt.Errorf("batch: call id %q: a Content-ID cannot begin or end with white space", id)
+	}
+	key := matchKey(id)
+	if key == "" {
+		return fmt.Errorf("batch: call id %q: a Content-ID names no call without an id inside its angle brackets", id)
+	}
+	if other, ok := b.keys[key]; ok {
+		return fmt.Errorf("batch: call id %q: the same Content-ID to a server as call %q", id, other)
+	}
+	if key != id && (b.ids[key] != nil || b.csIDs[key] != nil) {
+		return fmt.Errorf("batch: call id %q: the same Content-ID to a server as call %q", id, key)
+	}
+	return nil
 }
 
 // Calls returns the calls in the order they were added, the calls of

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -718,13 +719,15 @@ func TestClientChunkedFramingGames(t *testing.T) {
 }
 
 // A JSON batch response that never ends (response objects for no call, on
-// and on) is cut off as a multipart one is.
+// and on, each large enough that the bytes run out before the count of
+// objects does: see TestClientJSONAttackTinyValues) is cut off as a
+// multipart one is.
 func TestClientJSONResponseNeverEnds(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"responses":[`)
-		chunk := strings.Repeat(`{"id":"nobody","status":200,"body":{"x":1}},`, 1<<10)
+		chunk := `{"id":"nobody","status":200,"body":{"x":"` + strings.Repeat("x", 100<<10) + `"}},`
 		for {
 			if _, err := io.WriteString(w, chunk); err != nil {
 				return
@@ -732,7 +735,7 @@ func TestClientJSONResponseNeverEnds(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON, MaxResponseBytes: 4 << 10}
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: FormatGraphJSON, MaxResponseBytes: 64 << 10}
 	b := c.NewBatch()
 	call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -1032,5 +1035,258 @@ func TestClientUnsentCallsNotHalved(t *testing.T) {
 				t.Errorf("%d batch requests, want the refused one and its halves", n.Load())
 			}
 		})
+	}
+}
+
+// jsonBatchServer answers each JSON batch request with what respond
+// writes, as a JSON batch response.
+func jsonBatchServer(t *testing.T, respond func(w http.ResponseWriter)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		respond(w)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A JSON batch response of many tiny values (response objects for no
+// call, values that are no object, members of the envelope) is cut off
+// after as many as a multipart response may have parts: each costs the
+// decoder a microsecond or more, and tens of millions fit in the bytes
+// a response to one call may have (a minute of CPU for one call).
+func TestClientJSONAttackTinyValues(t *testing.T) {
+	for _, tc := range []struct{ name, open, fill, close string }{
+		{"objects", `{"responses":[`, `{},`, `{"id":"1","status":200}]}`},
+		{"numbers", `{"responses":[`, `1,`, `{"id":"1","status":200}]}`},
+		{"envelope members", `{`, `"x":0,`, `"responses":[{"id":"1","status":200}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := jsonBatchServer(t, func(w http.ResponseWriter) {
+				io.WriteString(w, tc.open)
+				chunk := strings.Repeat(tc.fill, 1<<10)
+				for range 64 {
+					if _, err := io.WriteString(w, chunk); err != nil {
+						return
+					}
+				}
+				io.WriteString(w, tc.close)
+			})
+			for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+				c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: f}
+				b := c.NewBatch()
+				call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "1")
+				b.Do(context.Background())
+				if _, err := call.Wait(context.Background()); !errors.Is(err, mixed.ErrTooManyParts) {
+					t.Errorf("%v: call: %v, want mixed.ErrTooManyParts", f, err)
+				}
+			}
+		})
+	}
+}
+
+// A call answered twice keeps neither answer (which is its own cannot be
+// told) in a JSON batch response cut short too, as in one read to its
+// end.
+func TestClientJSONAttackTwiceThenCut(t *testing.T) {
+	srv := jsonBatchServer(t, func(w http.ResponseWriter) {
+		io.WriteString(w, `{"responses":[{"id":"1","status":200,"body":{"mine":false}},{"id":"2","status":200,"body":{}},`+
+			`{"id":"1","status":200,"body":{"mine":true}},{"id":"2`)
+	})
+	c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: FormatGraphJSON}
+	b := c.NewBatch()
+	one, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "1")
+	two, _ := b.Add(jsonRequest(t, "GET", "/b", ""), "2")
+	if err := b.Do(context.Background()); err == nil {
+		t.Error("Do: nil, want the failure of the batch request that call 1 reports")
+	}
+	if resp, err := one.Wait(context.Background()); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("call 1: %v, %v, want the batch response's failure", resp, err)
+	}
+	if diff := cmp.Diff(result{Status: 200, Body: "{}"}, outcome(t, two)); diff != "" {
+		t.Errorf("call 2, answered once (-want +got):\n%s", diff)
+	}
+}
+
+// The same in a changeset's nested multipart response: a call answered
+// twice before the response is cut keeps neither answer.
+func TestClientChangesetTwiceThenCut(t *testing.T) {
+	s := &scripted{respond: func(w io.Writer, req sentRequest) {
+		io.WriteString(w, "--resp\r\nContent-Type: multipart/mixed; boundary=cs\r\nContent-ID: response-"+req.Parts[0].CID+"\r\n\r\n"+
+			"--cs\r\nContent-Type: application/http\r\nContent-ID: response-1\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nfirst\r\n"+
+			"--cs\r\nContent-Type: application/http\r\nContent-ID: response-1\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nsecond\r\n"+
+			"--cs\r\nContent-Type: application/http\r\nContent-ID: response-2\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nsec")
+	}}
+	b := scriptedClient(t, s, 0).NewBatch()
+	cs := b.Changeset()
+	one, _ := cs.Add(jsonRequest(t, "POST", "/a", `{}`), "1")
+	two, _ := cs.Add(jsonRequest(t, "POST", "/b", `{}`), "2")
+	b.Do(context.Background())
+	for _, c := range []*Call{one, two} {
+		if resp, err := c.Wait(context.Background()); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("call %s: %v, %v, want the batch response's failure", c.ID(), resp, err)
+		}
+	}
+}
+
+// A call id given with angle brackets or white space inside them, as
+// Google's documentation spells Content-IDs, is the Content-ID of its part:
+// the server reads the id inside and answers "<response-...>", which
+// answers the call. Two ids a server reads as one, and ids that cannot
+// be a Content-ID (which would fail every call of the batch request when
+// written), are refused by Add in a multipart batch; JSON batches match
+// ids as they are.
+func TestClientIDsAsContentIDs(t *testing.T) {
+	srv := httptest.NewServer(NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	})))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}
+	b := c.NewBatch()
+	var calls []*Call
+	for i, id := range []string{"<item1:12930812@barnyard.example.com>", "< b >", "c"} {
+		call, err := b.Add(jsonRequest(t, "GET", "/"+strconv.Itoa(i), ""), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, call)
+	}
+	if err := b.Do(context.Background()); err != nil {
+		t.Errorf("Do: %v", err)
+	}
+	for i, call := range calls {
+		if diff := cmp.Diff(result{Status: 200, Body: "/" + strconv.Itoa(i)}, outcome(t, call)); diff != "" {
+			t.Errorf("call %q (-want +got):\n%s", call.ID(), diff)
+		}
+	}
+
+	for _, ids := range [][]string{{"a", "<a>"}, {"<a>", "a"}, {"<a>", "< a >"}, {" a"}, {"a\t"}, {"a\r\nX-Evil: 1"}, {"<>"}} {
+		for _, f := range []Format{FormatMultipart, FormatGraphJSON} {
+			b := (&Client{Endpoint: srv.URL + "/batch", Format: f}).NewBatch()
+			var err error
+			for _, id := range ids {
+				if _, err = b.Add(jsonRequest(t, "GET", "/x", ""), id); err != nil {
+					break
+				}
+			}
+			if json := f != FormatMultipart; (err == nil) != json {
+				t.Errorf("%v: ids %q: Add: %v, want an error: %v", f, ids, err, !json)
+			}
+		}
+	}
+}
+
+// A call that gives up while it waits for a batch to go in (MaxInFlight
+// batches are in flight) is still a batched call: OnCall hears of it, with
+// its context's error, before its RoundTrip returns.
+func TestTransportOnCallWhileWaitingForSlot(t *testing.T) {
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+		started <- struct{}{}
+		<-release
+		startResponse(w)
+		io.WriteString(w, responsePart(ids[0], "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")+closeDelimiter)
+	})
+	var mu sync.Mutex
+	var infos []CallInfo
+	tr := &Transport{Endpoint: srv.URL + "/batch", Base: srv.Client().Transport, Window: time.Millisecond, MaxInFlight: 1,
+		OnCall: func(i CallInfo) {
+			mu.Lock()
+			infos = append(infos, i)
+			mu.Unlock()
+		}}
+	hc := &http.Client{Transport: tr}
+	first := make(chan error, 1)
+	go func() {
+		resp, err := hc.Get(srv.URL + "/first")
+		if err == nil {
+			resp.Body.Close()
+		}
+		first <- err
+	}()
+	// The first call's batch takes the only slot; the second waits for it
+	// until its deadline.
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/second", nil)
+	if _, err := hc.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second call: %v, want its deadline", err)
+	}
+	mu.Lock()
+	got := slices.Clone(infos)
+	mu.Unlock()
+	if len(got) != 1 || got[0].Target != "/second" || !errors.Is(got[0].Err, context.DeadlineExceeded) {
+		t.Errorf("OnCall before the second call returned: %+v, want the second call with its deadline", got)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("first call: %v", err)
+	}
+}
+
+// closeRecorder is a request body without GetBody that records its Close;
+// endless, it never ends.
+type closeRecorder struct {
+	r       io.Reader
+	endless bool
+	closed  atomic.Bool
+}
+
+func (c *closeRecorder) Read(p []byte) (int, error) {
+	if c.endless {
+		return copy(p, strings.Repeat("x", len(p))), nil
+	}
+	return c.r.Read(p)
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
+
+// A server that answers before it has read the batch request (or a body
+// that fails to read) stops its writing, and every call's body is closed then, as
+// net/http closes a request's body whatever happens: those not written
+// yet too, which may hold a file open.
+func TestClientClosesBodiesNotWritten(t *testing.T) {
+	for _, f := range []Format{FormatMultipart, FormatODataJSON} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f != FormatMultipart {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"responses":[{"id":"1","status":204},{"id":"2","status":204},{"id":"3","status":204}]}`)
+				return
+			}
+			startResponse(w)
+			for _, id := range []string{"1", "2", "3"} {
+				io.WriteString(w, responsePart(id, "HTTP/1.1 204 No Content\r\n"))
+			}
+			io.WriteString(w, closeDelimiter)
+		}))
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Format: f}
+		b := c.NewBatch()
+		bodies := []*closeRecorder{{endless: true}, {r: strings.NewReader("{}")}, {r: strings.NewReader("{}")}}
+		if f != FormatMultipart {
+			// A JSON batch reads each body whole before it writes
+			// it: the writing stops at a body that fails.
+			bodies[0] = &closeRecorder{r: iotest.ErrReader(errors.New("boom"))}
+		}
+		for i, body := range bodies {
+			req, _ := http.NewRequest("POST", "/x", body)
+			req.Header.Set("Content-Type", "application/json")
+			if _, err := b.Add(req, strconv.Itoa(i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		b.Do(ctx)
+		cancel()
+		for i, body := range bodies {
+			for deadline := time.Now().Add(2 * time.Second); !body.closed.Load(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Errorf("%v: the body of call %d is not closed", f, i+1)
+					break
+				}
+			}
+		}
+		srv.Close()
 	}
 }

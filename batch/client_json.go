@@ -37,11 +37,13 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 		return requestBody(calls, wires, s.sized)
 	case FormatODataJSON, FormatGraphJSON:
 	default:
+		closeBodies(wires) // none is read
 		return nil, "", nil, fmt.Errorf("the format %v is not a batch format", s.format)
 	}
 	if s.format == FormatGraphJSON {
 		for _, c := range calls {
 			if c.cs != nil {
+				closeBodies(wires)
 				return nil, "", nil, fmt.Errorf("changeset %q: Graph JSON batches have no atomic groups", c.cs.id)
 			}
 		}
@@ -116,6 +118,10 @@ func (sk *skippedCalls) answer(error) {
 // fit its form (ErrBodyForm) is left out, with the rest of its changeset,
 // whose bodies are read before any of them is written; sk gets them.
 func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request, sk *skippedCalls) error {
+	// As writeCalls does, the bodies not read when the writing stops
+	// are closed: readBody closes the others.
+	next := 0
+	defer func() { closeBodies(wires[next:]) }()
 	ids := make(map[string]bool, len(calls))
 	b := []byte(`{"requests":[`)
 	var keys []string
@@ -134,6 +140,7 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 		var failed *Call
 		var ferr error
 		for k := i; k < j; k++ {
+			next = k + 1
 			body, err := readBody(wires[k])
 			if err != nil {
 				return fmt.Errorf("batch: call %q: body: %w", calls[k].id, err)
@@ -292,23 +299,39 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	// base64-encoded at worst.
 	src := &jsonSource{r: &budgetReader{r: resp.Body, limit: responseBudget(len(calls), max/3*4+4)}}
 	mark := func() { src.limit = src.n + max/3*4 + 64<<10 }
-	fail := func(err error) error {
-		if errors.Is(err, errObjectTooLarge) {
-			err = fmt.Errorf("%w: a response object over %d bytes", ErrResponseTooLarge, max)
-		}
-		return &transportError{fmt.Errorf("reading the batch response: %w", err)}
-	}
 	a := &jsonAnswers{f: s.format, limit: max, byID: make(map[string]*Call, len(calls)),
 		held: map[*Changeset][]answer{}, isHeld: map[*Call]bool{}}
 	for _, c := range calls {
 		a.byID[c.id] = c
 	}
+	fail := func(err error) error {
+		if errors.Is(err, errObjectTooLarge) {
+			err = fmt.Errorf("%w: a response object over %d bytes", ErrResponseTooLarge, max)
+		}
+		// A call answered twice keeps neither answer, whether or
+		// not the response could be read to its end.
+		a.revokeTwice()
+		return &transportError{fmt.Errorf("reading the batch response: %w", err)}
+	}
+	// As many values as a multipart response may have parts (see
+	// maxResponseParts): response objects and members of the envelope.
+	// Each costs the decoder far more than its few bytes, and a server
+	// could send tens of millions within the byte budget.
+	values, maxValues := 0, maxResponseParts(len(calls))
+	tooMany := func() bool {
+		values++
+		return values > maxValues
+	}
+	errTooMany := fmt.Errorf("%w: more than %d response objects and members", mixed.ErrTooManyParts, maxValues)
 	dec := json.NewDecoder(src)
 	mark()
 	if err := expectDelim(dec, '{'); err != nil {
 		return fail(err)
 	}
 	for mark(); dec.More(); mark() {
+		if tooMany() {
+			return fail(errTooMany)
+		}
 		tok, err := dec.Token()
 		if err != nil {
 			return fail(err)
@@ -325,6 +348,9 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 			return fail(err)
 		}
 		for mark(); dec.More(); mark() {
+			if tooMany() {
+				return fail(errTooMany)
+			}
 			var e responseObject
 			start := dec.InputOffset()
 			if err := dec.Decode(&e); err != nil {
@@ -407,13 +433,7 @@ func (a *jsonAnswers) take(e *responseObject) {
 // answered twice (with their changesets), and reports the problems of the
 // response, if any.
 func (a *jsonAnswers) finish() error {
-	for c := range a.twice {
-		if c.cs != nil {
-			delete(a.held, c.cs)
-		} else {
-			c.aResp, c.aErr, c.answered = nil, nil, false
-		}
-	}
+	a.revokeTwice()
 	for cs, answers := range a.held {
 		answerGroup(cs, answers)
 	}
@@ -425,6 +445,18 @@ func (a *jsonAnswers) finish() error {
 		msg += fmt.Sprintf("; and %d more", a.nProblem-len(a.problems))
 	}
 	return fmt.Errorf("%w: %s", ErrResponseMismatch, msg)
+}
+
+// revokeTwice takes back the answers of the calls answered twice, with
+// their changesets'.
+func (a *jsonAnswers) revokeTwice() {
+	for c := range a.twice {
+		if c.cs != nil {
+			delete(a.held, c.cs)
+		} else {
+			c.aResp, c.aErr, c.answered = nil, nil, false
+		}
+	}
 }
 
 // jsonResponse is the *http.Response of call c from its response object e

@@ -237,6 +237,12 @@ func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) 
 // (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
 // go in one nested multipart part.
 func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
+	// The bodies of the calls not written, when the writing stops (the
+	// server answered, or the request failed), are closed too, as
+	// net/http closes a request's body whatever happens: WriteHTTPRequest
+	// closes the others'.
+	next := 0
+	defer func() { closeBodies(wires[next:]) }()
 	var h mixed.Header
 	// Relative targets are OData's (Customers, $1/Orders); a server
 	// without changesets answers them with a 400 part of their own.
@@ -245,6 +251,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
+			next = i + 1
 			if err := writeCall(w, &h, msgw, c, wires[i]); err != nil {
 				return err
 			}
@@ -274,6 +281,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 			return err
 		}
 		for k, m := range calls[i:j] {
+			next = i + k + 1
 			if err := writeCall(nested, &h, msgw, m, wires[i+k]); err != nil {
 				return err
 			}
@@ -297,12 +305,22 @@ func writeCall(w *mixed.Writer, h *mixed.Header, msgw *mixed.MessageWriter, c *C
 	h.Add("Content-ID", c.id)
 	pw, err := w.CreatePart(h)
 	if err != nil {
+		closeBodies([]*http.Request{wire})
 		return err
 	}
 	if err := msgw.WriteHTTPRequest(pw, wire); err != nil {
 		return fmt.Errorf("batch: call %q: %w", c.id, err)
 	}
 	return nil
+}
+
+// closeBodies closes the bodies of the wire requests wires.
+func closeBodies(wires []*http.Request) {
+	for _, w := range wires {
+		if w != nil && w.Body != nil {
+			w.Body.Close()
+		}
+	}
 }
 
 // sharedWith counts the fields of h that outer has with the same values.
@@ -547,7 +565,15 @@ func readChangeset(rr *respReader, p *mixed.Part, boundary string, calls []*Call
 			break
 		}
 		if err != nil {
-			// The calls answered so far keep their responses.
+			// The calls answered so far keep their responses, but
+			// those answered twice (or by a part that names two
+			// calls): which answer is theirs cannot be told.
+			for k, seen := range m.seen {
+				if seen < 0 {
+					c := calls[k]
+					c.aResp, c.aErr, c.answered = nil, nil, false
+				}
+			}
 			answerRest(calls, fmt.Errorf("batch: changeset %q: reading its response: %w", calls[0].cs.id, err))
 			return
 		}
@@ -572,7 +598,7 @@ func readFailure(rr *respReader, p io.Reader, failed string, calls []*Call, max 
 	cs := calls[0].cs
 	var req *http.Request
 	for _, c := range calls {
-		if c.id == failed {
+		if matchKey(c.id) == failed {
 			req = c.req
 		}
 	}

@@ -73,6 +73,25 @@ func echoedID(cid []byte) string {
 	return strings.TrimSpace(requestID(cid))
 }
 
+// matchKey is a call's id as a Content-ID that names it is matched: a
+// server reads a Content-ID "<a>" as the id a, and answers it with
+// "<response-a>", which match reads as a. It is the id itself unless the
+// id has angle brackets or white space around it (it allocates only
+// then).
+func matchKey(id string) string {
+	if n := len(id); n == 0 || id[0] != '<' && !isSpace(id[0]) && !isSpace(id[n-1]) {
+		return id
+	}
+	return echoedID([]byte(id))
+}
+
+// isSpace reports whether c may be (the first or last byte of) white
+// space that strings.TrimSpace trims: ASCII white space, or any byte of a
+// multi-byte character.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c >= 0x80
+}
+
 // A matcher ties the parts of a batch response (or of a changeset's
 // nested response) to the n units of the request, leniently: a part's
 // Content-ID may be the unit's id, "response-" + id, with or without angle
@@ -105,8 +124,10 @@ func newMatcher(n int) *matcher {
 	return &matcher{byID: make(map[string]int, n), n: n, seen: make([]int8, n)}
 }
 
-// add records that id names unit k.
+// add records that id, a call's id as given to Add, names unit k: the
+// id as a part's Content-ID names it (see matchKey).
 func (m *matcher) add(id string, k int) {
+	id = matchKey(id)
 	n := len(m.byID)
 	m.byID[id] = k
 	m.dup = m.dup || len(m.byID) == n

@@ -211,6 +211,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.getBody, c.length = bodyOf(out)
 	b, err := t.enqueue(ctx, c)
 	if err != nil {
+		// Its context ended while it waited for a batch to go in: no
+		// attempt, but a result all the same (OnCall).
+		c.settle(nil, err)
 		return nil, err
 	}
 	select {
