@@ -246,9 +246,18 @@ func (o *output) flushWire() {
 // head of the order may stream into it at once.
 func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 	o := &st.out
-	o.h, o.st = h, st
-	o.cond.L = &o.mu
+	// Under both locks: a goroutine a handler of an earlier batch left
+	// behind may still wake in Write, or come to the wire, and look at
+	// the output before it finds its call over.
+	o.wmu.Lock()
+	o.mu.Lock()
+	if o.cond.L == nil {
+		o.cond.L = &o.mu
+	}
+	o.h, o.st, o.format = h, st, st.format
 	o.head, o.buffered, o.peak, o.limit, o.gone, o.err = 0, 0, 0, h.opts.MaxBufferedBytes, false, nil
+	o.mu.Unlock()
+	o.wmu.Unlock()
 	if o.bw == nil {
 		o.bw = bufio.NewWriterSize(w, 32<<10)
 	} else {
@@ -258,7 +267,7 @@ func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 	// middleware which wraps w and has Unwrap still streams the parts.
 	o.rc = http.NewResponseController(w)
 	o.noFlush = false
-	if o.format = st.format; o.format != FormatMultipart {
+	if o.format != FormatMultipart {
 		o.openJSON(w)
 		return
 	}

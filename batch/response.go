@@ -187,10 +187,11 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 		return len(p), nil
 	}
-	for o.head != rw.unit && o.buffered+int64(len(p)) > o.limit && !rw.over.Load() && !o.gone {
+	// over first: a call that ended while it waited looks at nothing of
+	// the output, which may serve the next batch by now.
+	for !rw.over.Load() && !o.gone && o.head != rw.unit && o.buffered+int64(len(p)) > o.limit {
 		o.cond.Wait()
 	}
-	whole := o.wholeBody(rw)
 	switch {
 	case rw.over.Load():
 		o.mu.Unlock()
@@ -198,6 +199,9 @@ func (rw *response) Write(p []byte) (int, error) {
 	case o.gone:
 		o.mu.Unlock()
 		return 0, errClientGone
+	}
+	whole := o.wholeBody(rw)
+	switch {
 	case whole && o.buffered+int64(len(p)) > o.limit:
 		// At the head (the wait above lets no other call past), a JSON
 		// body that does not fit: it cannot go out as JSON.
