@@ -133,7 +133,8 @@
 // without version, a status line without reason, LF-only heads, a head that
 // ends with the part, blank lines after the body) and strict where two
 // parsers could frame a message differently: Content-Length with
-// Transfer-Encoding, disagreeing or malformed Content-Length, transfer
+// Transfer-Encoding, a Trailer field that names a framing field in a
+// chunked message, disagreeing or malformed Content-Length, transfer
 // codings other than chunked, bare CR, control characters, white space
 // before a field's colon, obsolete line folding, bare LF in chunk lines,
 // and anything but blank lines after the message (found by ReadRequest or

@@ -114,8 +114,10 @@ var (
 	// ErrFramingConflict reports a message with both Content-Length and
 	// Transfer-Encoding, or an HTTP/1.0 message with Transfer-Encoding
 	// (RFC 9112 §6.1), which two parsers could frame differently (the
-	// request smuggling of RFC 9112 §11.2); or, for a [MessageWriter], a
-	// body given with a status that cannot have one.
+	// request smuggling of RFC 9112 §11.2), or a chunked message whose
+	// Trailer field declares a framing field a trailer field (RFC 9110
+	// §6.5.1); or, for a [MessageWriter], a body given with a status that
+	// cannot have one.
 	ErrFramingConflict = errors.New(errPrefix + "conflicting message framing")
 
 	// ErrBadTransferEncoding reports a Transfer-Encoding other than the
