@@ -858,3 +858,41 @@ func TestTrailerDeclaresFramingField(t *testing.T) {
 		}
 	}
 }
+
+// Chunk-size lines against net/http: a size of more than 16 hex digits,
+// leading zeros included, is refused by both; up to 16 digits, and the
+// extensions and white space both accept, read the same body.
+func TestChunkSizeLineVsStd(t *testing.T) {
+	const head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, tc := range []struct {
+		chunks string
+		ok     bool
+	}{
+		{"00000000000000001\r\na\r\n0\r\n\r\n", false},
+		{"1\r\na\r\n00000000000000000\r\n\r\n", false},
+		{"000000000000000000000000000000001;x\r\na\r\n0\r\n\r\n", false},
+		{"10000000000000000\r\na\r\n0\r\n\r\n", false},
+		{"0000000000000001\r\na\r\n0000000000000000\r\n\r\n", true},
+		{"1;x=\"y\"\r\na\r\n0 \r\n\r\n", true},
+		{"1\t\r\na\r\n0;z\r\n\r\n", true},
+	} {
+		in := head + tc.chunks
+		_, _, sbody, _, serr := stdRead([]byte(in), true, "")
+		if (serr == nil) != tc.ok {
+			t.Fatalf("%q: net/http: %v; the test expects ok=%v", in, serr, tc.ok)
+		}
+		for sname, src := range sources(t, in) {
+			r, err := NewMessageReader(src()).ReadRequest()
+			var body []byte
+			if err == nil {
+				body, err = io.ReadAll(r.Body)
+			}
+			switch {
+			case tc.ok && (err != nil || string(body) != string(sbody)):
+				t.Errorf("%q (%s): body %q, %v; net/http reads %q", in, sname, body, err, sbody)
+			case !tc.ok && !errors.Is(err, ErrBadChunk):
+				t.Errorf("%q (%s): body %q, %v, want ErrBadChunk (net/http: %v)", in, sname, body, err, serr)
+			}
+		}
+	}
+}
