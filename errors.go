@@ -69,7 +69,9 @@ var (
 
 	// ErrBadHeader reports a header field that a Writer refuses to
 	// write: a name that is not an RFC 9110 token, or a value with CR, LF,
-	// NUL or another control character.
+	// NUL or another control character; or, for a [MessageWriter], a
+	// framing field (Content-Length, Transfer-Encoding, Trailer) among
+	// the trailer fields.
 	ErrBadHeader = errors.New(errPrefix + "invalid header field")
 
 	// ErrClosed reports a write to a Writer, or to one of its parts, after

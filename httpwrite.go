@@ -224,7 +224,9 @@ func appendContentLength(b []byte, n int64) []byte {
 // r.Host), r.Header but its Host, Content-Length, Transfer-Encoding and
 // Trailer fields in sorted order, and the body with a Content-Length when
 // its length is known or can be found by reading up to 32 KiB of it, else
-// chunked, followed by r.Trailer. A request with a nil URL (a misuse,
+// chunked, followed by r.Trailer, which may not hold Content-Length,
+// Transfer-Encoding or Trailer ([ErrBadHeader], as net/http's
+// Request.Write refuses them). A request with a nil URL (a misuse,
 // reported by an error that wraps no sentinel) or with an invalid
 // method, target or field is an error and nothing is written. The body is
 // closed, as [net/http.Request.Write] does.
@@ -360,11 +362,19 @@ func headerKeys(hdr http.Header, request bool) ([]string, int, error) {
 }
 
 // trailerKeys returns the names of trailer, sorted, once every field has
-// passed checkField and the section is within the head limits.
+// passed checkField and the section is within the head limits. A field
+// that decides the framing (Content-Length, Transfer-Encoding, Trailer)
+// cannot be a trailer field (RFC 9110 §6.5.1): net/http's Request.Write and
+// Response.Write refuse it, and a peer that merges trailer fields into the
+// header would frame the message anew.
 func (m *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
 	keys := make([]string, 0, len(trailer))
 	n, size := 0, 2
 	for k, vs := range trailer {
+		switch {
+		case strings.EqualFold(k, "Content-Length"), strings.EqualFold(k, "Transfer-Encoding"), strings.EqualFold(k, "Trailer"):
+			return nil, argErr(ErrBadHeader, "trailer field "+quote(k)+": a framing field cannot be a trailer field")
+		}
 		for _, v := range vs {
 			v = trimString(v)
 			if err := checkField(0, k, v); err != nil {

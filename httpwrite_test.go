@@ -482,3 +482,35 @@ func TestWriteHTTPRequestNilURL(t *testing.T) {
 		t.Errorf("wrote %q", buf.Bytes())
 	}
 }
+
+// A framing field among the trailer fields is refused by WriteHTTPRequest
+// and WriteHTTPResponse, as net/http's Request.Write and Response.Write
+// refuse it, before a byte is written: a peer that merges trailer fields
+// into the header would frame the message anew.
+func TestWriteHTTPFramingTrailer(t *testing.T) {
+	for _, key := range []string{"Content-Length", "transfer-encoding", "TRAILER"} {
+		trailer := func() http.Header { return http.Header{"X-Sum": {"1"}, key: {"5"}} }
+		body := func() io.ReadCloser { return io.NopCloser(strings.NewReader(strings.Repeat("a", 40000))) }
+		req := func() *http.Request {
+			return &http.Request{Method: "PUT", URL: &url.URL{Path: "/x"}, Header: http.Header{}, Body: body(), ContentLength: -1, Trailer: trailer()}
+		}
+		resp := func() *http.Response {
+			return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: body(), ContentLength: -1, TransferEncoding: []string{"chunked"}, Trailer: trailer()}
+		}
+		if err := req().Write(io.Discard); err == nil {
+			t.Fatalf("trailer %q: net/http's Request.Write accepts it; the test expects it refused", key)
+		}
+		if err := resp().Write(io.Discard); err == nil {
+			t.Fatalf("trailer %q: net/http's Response.Write accepts it; the test expects it refused", key)
+		}
+		for name, write := range map[string]func(*MessageWriter, io.Writer) error{
+			"request":  func(mw *MessageWriter, w io.Writer) error { return mw.WriteHTTPRequest(w, req()) },
+			"response": func(mw *MessageWriter, w io.Writer) error { return mw.WriteHTTPResponse(w, resp()) },
+		} {
+			var out bytes.Buffer
+			if err := write(new(MessageWriter), &out); !errors.Is(err, ErrBadHeader) || out.Len() != 0 {
+				t.Errorf("trailer %q, %s: %v, wrote %d bytes; want ErrBadHeader and nothing written", key, name, err, out.Len())
+			}
+		}
+	}
+}
