@@ -110,7 +110,8 @@ var (
 	// ErrBadContentLength reports a Content-Length that is not a plain
 	// non-negative decimal number, overflows int64, or differs from
 	// another Content-Length field of the same message; or, for a
-	// [MessageWriter], one that differs from the body's length.
+	// [MessageWriter], one that differs from the body's length or from
+	// another Content-Length field.
 	ErrBadContentLength = errors.New(errPrefix + "invalid Content-Length")
 
 	// ErrFramingConflict reports a message with both Content-Length and

@@ -514,3 +514,62 @@ func TestWriteHTTPFramingTrailer(t *testing.T) {
 		}
 	}
 }
+
+// Several Content-Length fields in a Header are written only when they are
+// the same bytes: two that differ ("5" and "6" by WriteResponseHead, which
+// has no body to check them against; "5" and "05" for a body of 5 bytes)
+// make a head that net/http and a MessageReader refuse, and that a peer
+// reading the first or the last of them frames differently. Equal ones are
+// written, and read back by both.
+func TestWriteSeveralContentLengths(t *testing.T) {
+	cl := func(vs ...string) *Header {
+		h := new(Header)
+		for i, v := range vs {
+			h.Add([]string{"Content-Length", "content-length"}[i%2], v)
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		request bool
+		write   func(*MessageWriter, io.Writer) error
+		ok      bool
+	}{
+		{"head 5, 6", false, func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponseHead(w, 200, "", cl("5", "6")) }, false},
+		{"head 0, 5", false, func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponseHead(w, 200, "", cl("0", "5")) }, false},
+		{"request 5, 05", true, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "POST", "/x", cl("5", "05"), []byte("abcde"))
+		}, false},
+		{"response 5, 5, 005", false, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteResponse(w, 200, "", cl("5", "5", "005"), []byte("abcde"))
+		}, false},
+		{"request 5, 5", true, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "POST", "/x", cl("5", "5"), []byte("abcde"))
+		}, true},
+		{"response 5, 5", false, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteResponse(w, 200, "", cl("5", "5"), []byte("abcde"))
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := tc.write(new(MessageWriter), &out)
+			if !tc.ok {
+				if !errors.Is(err, ErrBadContentLength) || out.Len() != 0 {
+					t.Fatalf("%v, wrote %q; want ErrBadContentLength and nothing written", err, out.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, sbody, _, serr := stdRead(out.Bytes(), tc.request, "")
+			if serr != nil || string(sbody) != "abcde" {
+				t.Errorf("net/http reads %q: body %q, %v", out.String(), sbody, serr)
+			}
+			got, err := httpFuzzRead(t, out.Bytes(), tc.request, "")
+			if err != nil || got.Body != "abcde" {
+				t.Errorf("a MessageReader reads %q: body %q, %v", out.String(), got.Body, err)
+			}
+		})
+	}
+}
