@@ -133,7 +133,8 @@
 // without version, a status line without reason, LF-only heads, a head that
 // ends with the part, blank lines after the body) and strict where two
 // parsers could frame a message differently: Content-Length with
-// Transfer-Encoding, disagreeing or malformed Content-Length, transfer
+// Transfer-Encoding, a Trailer field that names a framing field in a
+// chunked message, disagreeing or malformed Content-Length, transfer
 // codings other than chunked, bare CR, control characters, white space
 // before a field's colon, obsolete line folding, bare LF in chunk lines,
 // and anything but blank lines after the message (found by ReadRequest or
@@ -152,8 +153,10 @@
 // net/http. The tests and fuzz targets check it, and that where only one
 // of them accepts, the reason is one of these:
 //
-//   - Refused here, accepted by net/http: obsolete line folding (net/http
-//     unfolds it); white space in a field name or between it and its
+//   - Refused here, accepted by net/http: obsolete line folding, in the
+//     head or a trailer section (net/http unfolds it); a Content-Length
+//     of more than 19 digits (net/http allows any number of leading
+//     zeros); white space in a field name or between it and its
 //     colon, in the head or a trailer section (net/http reads
 //     "Content-Length : 5" as a field named "Content-Length ");
 //     Content-Length with Transfer-Encoding (net/http drops the
@@ -180,7 +183,9 @@
 //     in absolute-form, when MessageOptions allow it, that net/http's URL
 //     parser refuses (the target is checked as bytes, and parsed by
 //     [Request.HTTPRequest]); several Host fields; bare-LF line ends in a
-//     trailer section.
+//     trailer section; white space between a chunk size and its chunk
+//     extension ("1 ;x", which RFC 9112 allows and net/http reads as a
+//     bad chunk size).
 //   - [MessageReader.ReadFinalResponse] skips up to 5 interim (1xx)
 //     responses as net/http's Transport does, but refuses a 101 Switching
 //     Protocols, which net/http returns as the final response.

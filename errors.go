@@ -69,7 +69,9 @@ var (
 
 	// ErrBadHeader reports a header field that a Writer refuses to
 	// write: a name that is not an RFC 9110 token, or a value with CR, LF,
-	// NUL or another control character.
+	// NUL or another control character; or, for a [MessageWriter], a
+	// framing field (Content-Length, Transfer-Encoding, Trailer) among
+	// the trailer fields.
 	ErrBadHeader = errors.New(errPrefix + "invalid header field")
 
 	// ErrClosed reports a write to a Writer, or to one of its parts, after
@@ -108,14 +110,17 @@ var (
 	// ErrBadContentLength reports a Content-Length that is not a plain
 	// non-negative decimal number, overflows int64, or differs from
 	// another Content-Length field of the same message; or, for a
-	// [MessageWriter], one that differs from the body's length.
+	// [MessageWriter], one that differs from the body's length or from
+	// another Content-Length field.
 	ErrBadContentLength = errors.New(errPrefix + "invalid Content-Length")
 
 	// ErrFramingConflict reports a message with both Content-Length and
 	// Transfer-Encoding, or an HTTP/1.0 message with Transfer-Encoding
 	// (RFC 9112 §6.1), which two parsers could frame differently (the
-	// request smuggling of RFC 9112 §11.2); or, for a [MessageWriter], a
-	// body given with a status that cannot have one.
+	// request smuggling of RFC 9112 §11.2), or a chunked message whose
+	// Trailer field declares a framing field a trailer field (RFC 9110
+	// §6.5.1); or, for a [MessageWriter], a body given with a status that
+	// cannot have one.
 	ErrFramingConflict = errors.New(errPrefix + "conflicting message framing")
 
 	// ErrBadTransferEncoding reports a Transfer-Encoding other than the

@@ -266,9 +266,10 @@ func (m *MessageReader) chunked(limit int) []byte {
 	return nil
 }
 
-// parseChunkSize parses a chunk-size line: hex digits, then optionally
-// white space and chunk extensions (";" and anything but control
-// characters), then CRLF. off is the line's stream offset.
+// parseChunkSize parses a chunk-size line: 1 to 16 hex digits for a size
+// that fits an int64, then optionally white space and chunk extensions
+// (";" and anything but control characters), then CRLF. off is the line's
+// stream offset.
 func parseChunkSize(line []byte, off int64) (int64, error) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
@@ -286,7 +287,9 @@ func parseChunkSize(line []byte, off int64) (int64, error) {
 		default:
 			goto done
 		}
-		if size > (1<<63-1)>>4 {
+		if size > (1<<63-1)>>4 || i == 16 {
+			// Over 16 digits, even leading zeros: net/http refuses
+			// them ("http chunk length too large").
 			return 0, syntaxErr(off, ErrBadChunk, "chunk size overflows")
 		}
 		size = size<<4 | uint64(d)

@@ -138,11 +138,20 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 	case errors.Is(err, ErrTooManyFields):
 		return len(h.fields) > o.MaxHeaderFields || bytes.Count(data, []byte("\n")) > o.MaxHeaderFields
 	case errors.Is(err, ErrSyntax):
-		// Obsolete line folding, which net/http unfolds; white space
-		// in a field name or between it and its colon, which net/http
-		// takes for part of the name (in the head or in a trailer
-		// section).
-		return h.folded() || spaceBeforeColon.Match(data)
+		// Obsolete line folding, which net/http unfolds (in the head
+		// or in a trailer section); white space in a field name or
+		// between it and its colon, which net/http takes for part of
+		// the name (in the head or in a trailer section).
+		return h.folded() || foldInTrailer(data, h) || spaceBeforeColon.Match(data)
+	case errors.Is(err, ErrBadContentLength):
+		// A Content-Length of more than 19 digits (leading zeros),
+		// which net/http reads.
+		for _, v := range h.values("Content-Length") {
+			if len(v) > 19 {
+				return true
+			}
+		}
+		return false
 	case errors.Is(err, ErrBadStatus):
 		// A status code that is not three digits from 100, a reason
 		// phrase with a control character.
@@ -201,6 +210,10 @@ func oursAcceptsDeliberately(data []byte, request bool) bool {
 		// A trailer section with bare-LF line ends, accepted as in
 		// heads; net/http wants CRLF there.
 		return true
+	case chunkExtAfterSpace.Match(data):
+		// White space before a chunk extension (RFC 9112 §7.1.1 allows
+		// it), which net/http takes for part of the chunk size.
+		return true
 	case request && len(h.values("Host")) > 1:
 		// Several Host fields: net/http refuses them, for its server's
 		// sake; the Host of a call is the batch's.
@@ -215,6 +228,21 @@ func oursAcceptsDeliberately(data []byte, request bool) bool {
 	}
 	return false
 }
+
+// foldInTrailer reports a chunked message whose trailer section (after
+// the last "0" CRLF line) has a line that starts with white space.
+func foldInTrailer(data []byte, h testHead) bool {
+	if te := h.values("Transfer-Encoding"); len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+		return false
+	}
+	i := bytes.LastIndex(data, []byte("\n0\r\n"))
+	return i >= 0 && foldedLine.Match(data[i+4:])
+}
+
+var (
+	foldedLine         = regexp.MustCompile("(?m)^[ \t]")
+	chunkExtAfterSpace = regexp.MustCompile("\n[0-9A-Fa-f]+[ \t]+;")
+)
 
 // lfInTrailer reports a chunked message whose trailer section (after the
 // last "0" CRLF line) has a bare LF.

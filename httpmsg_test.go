@@ -802,3 +802,97 @@ func TestHeadInPlaceOutlivesBodyReads(t *testing.T) {
 		}
 	}
 }
+
+// A chunked message whose Trailer field declares a framing field
+// (Content-Length, Transfer-Encoding, Trailer) is refused, as net/http
+// refuses it: RFC 9110 §6.5.1 keeps framing fields out of trailers, and a
+// peer that merges trailer fields into the header would frame the message
+// anew. The same declaration without chunked, and a Trailer naming other
+// fields, are read as net/http reads them.
+func TestTrailerDeclaresFramingField(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		request bool
+		method  string
+		err     error // nil: both accept
+		off     int64
+	}{
+		{in: "POST / HTTP/1.1\r\nTrailer: Content-Length\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nContent-Length: 5\r\n\r\n", request: true, err: ErrFramingConflict, off: 26},
+		{in: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: x, transfer-encoding\r\n\r\n0\r\n\r\n", request: true, err: ErrFramingConflict, off: 54},
+		{in: "POST / HTTP/1.1\r\nTrailer: \tTrailer \r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", request: true, err: ErrFramingConflict, off: 27},
+		{in: "HTTP/1.1 200 OK\r\nTrailer: Content-Length\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", err: ErrFramingConflict, off: 26},
+		{in: "HTTP/1.1 204 No Content\r\nTrailer: Content-Length\r\nTransfer-Encoding: chunked\r\n\r\n", err: ErrFramingConflict, off: 34},
+		{in: "HTTP/1.1 200 OK\r\nTrailer: Content-Length\r\nTransfer-Encoding: chunked\r\n\r\n", method: "HEAD", err: ErrFramingConflict, off: 26},
+		{in: "POST / HTTP/1.1\r\nTrailer: Content-Length\r\nContent-Length: 1\r\n\r\na", request: true},
+		{in: "POST / HTTP/1.1\r\nTrailer: X-Sum, Content-Lengths, ,\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-Sum: 1\r\n\r\n", request: true},
+		{in: "HTTP/1.1 200 OK\r\nTrailer: Content-Length x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+	} {
+		_, _, _, _, serr := stdRead([]byte(tc.in), tc.request, "final:"+tc.method)
+		if (serr == nil) != (tc.err == nil) {
+			t.Fatalf("%q: net/http: %v; the test expects %v", tc.in, serr, tc.err)
+		}
+		for sname, src := range sources(t, tc.in) {
+			m := NewMessageReader(src())
+			var err error
+			if tc.request {
+				var r *Request
+				if r, err = m.ReadRequest(); err == nil {
+					_, err = io.ReadAll(r.Body)
+				}
+			} else {
+				var r *Response
+				if r, err = m.ReadResponse(tc.method); err == nil {
+					_, err = io.ReadAll(r.Body)
+				}
+			}
+			if tc.err == nil {
+				if err != nil {
+					t.Errorf("%q (%s): %v, want it read as net/http reads it", tc.in, sname, err)
+				}
+				continue
+			}
+			var se *SyntaxError
+			if !errors.Is(err, tc.err) || !errors.As(err, &se) || se.Offset != tc.off {
+				t.Errorf("%q (%s): %v, want %v at offset %d (net/http: %v)", tc.in, sname, err, tc.err, tc.off, serr)
+			}
+		}
+	}
+}
+
+// Chunk-size lines against net/http: a size of more than 16 hex digits,
+// leading zeros included, is refused by both; up to 16 digits, and the
+// extensions and white space both accept, read the same body.
+func TestChunkSizeLineVsStd(t *testing.T) {
+	const head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, tc := range []struct {
+		chunks string
+		ok     bool
+	}{
+		{"00000000000000001\r\na\r\n0\r\n\r\n", false},
+		{"1\r\na\r\n00000000000000000\r\n\r\n", false},
+		{"000000000000000000000000000000001;x\r\na\r\n0\r\n\r\n", false},
+		{"10000000000000000\r\na\r\n0\r\n\r\n", false},
+		{"0000000000000001\r\na\r\n0000000000000000\r\n\r\n", true},
+		{"1;x=\"y\"\r\na\r\n0 \r\n\r\n", true},
+		{"1\t\r\na\r\n0;z\r\n\r\n", true},
+	} {
+		in := head + tc.chunks
+		_, _, sbody, _, serr := stdRead([]byte(in), true, "")
+		if (serr == nil) != tc.ok {
+			t.Fatalf("%q: net/http: %v; the test expects ok=%v", in, serr, tc.ok)
+		}
+		for sname, src := range sources(t, in) {
+			r, err := NewMessageReader(src()).ReadRequest()
+			var body []byte
+			if err == nil {
+				body, err = io.ReadAll(r.Body)
+			}
+			switch {
+			case tc.ok && (err != nil || string(body) != string(sbody)):
+				t.Errorf("%q (%s): body %q, %v; net/http reads %q", in, sname, body, err, sbody)
+			case !tc.ok && !errors.Is(err, ErrBadChunk):
+				t.Errorf("%q (%s): body %q, %v, want ErrBadChunk (net/http: %v)", in, sname, body, err, serr)
+			}
+		}
+	}
+}

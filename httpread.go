@@ -32,8 +32,10 @@ import (
 //     field line without colon, whitespace between a field name and its
 //     colon, obsolete line folding ([ErrSyntax]); the limits of
 //     [MessageOptions] ([ErrStartLineTooLong], [ErrHeaderTooLarge],
-//     [ErrTooManyFields]); Content-Length with Transfer-Encoding, or
-//     Transfer-Encoding in an HTTP/1.0 message ([ErrFramingConflict]); a
+//     [ErrTooManyFields]); Content-Length with Transfer-Encoding,
+//     Transfer-Encoding in an HTTP/1.0 message, or a chunked message whose
+//     Trailer field names Content-Length, Transfer-Encoding or Trailer,
+//     as net/http refuses it ([ErrFramingConflict]); a
 //     malformed or disagreeing Content-Length ([ErrBadContentLength]); a
 //     Transfer-Encoding other than chunked ([ErrBadTransferEncoding]); a
 //     malformed chunked body ([ErrBadChunk]); anything but blank lines
@@ -869,11 +871,13 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 // framingSlow returns the Content-Length of h (-1 if none) and whether
 // it has one, and whether it has Transfer-Encoding: chunked, or the error
 // of a bad or conflicting value, for any head: several Content-Length
-// fields, a Transfer-Encoding, a bad value. base is the stream offset of
-// h.buf[0]. The names are tokens, read by parseHead, so tokenIs applies.
+// fields, a Transfer-Encoding, a bad value, a chunked message whose Trailer
+// field names a framing field. base is the stream offset of h.buf[0]. The
+// names are tokens, read by parseHead, so tokenIs applies.
 func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
 	cl = -1
-	var clv []byte
+	var clv, declared []byte
+	var doff int64
 	for _, f := range h.fields {
 		switch int(f.name.end - f.name.start) {
 		case len("Content-Length"):
@@ -902,9 +906,38 @@ func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
 				return 0, false, false, syntaxErr(base+int64(f.value.start), ErrBadTransferEncoding, "Transfer-Encoding "+quote(string(v))+": only a single \"chunked\" is supported")
 			}
 			te = true
+		case len("Trailer"):
+			if declared == nil && equalFoldString(h.bytes(f.name), "trailer") {
+				if name := framingTrailer(h.bytes(f.value)); name != nil {
+					declared, doff = name, base+int64(f.value.start)
+				}
+			}
 		}
 	}
+	if te && declared != nil {
+		// RFC 9110 §6.5.1: framing fields cannot be trailer fields.
+		// net/http refuses the message (fixTrailer); a peer that merges
+		// trailers into the header would see a second framing.
+		return 0, false, false, syntaxErr(doff, ErrFramingConflict, "Trailer declares "+quote(string(declared))+" a trailer field")
+	}
 	return cl, clv != nil, te, nil
+}
+
+// framingTrailer returns the first element of v, the value of a Trailer
+// field, that names a field which decides the framing (Content-Length,
+// Transfer-Encoding, Trailer), or nil: the elements net/http refuses.
+func framingTrailer(v []byte) []byte {
+	for len(v) > 0 {
+		var e []byte
+		e, v, _ = bytes.Cut(v, []byte(","))
+		switch e = trimWS(e); len(e) {
+		case len("Content-Length"), len("Transfer-Encoding"), len("Trailer"):
+			if isContentLength(e) || isTransferEncoding(e) || equalFoldString(e, "trailer") {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // httpField checks one field line of an HTTP head as parseHTTPFields does,

@@ -55,8 +55,9 @@ func NewMessageWriterOptions(opts MessageOptions) *MessageWriter {
 
 // WriteRequest writes a request with the given method, target and fields,
 // and body. A Content-Length field is added when body is not empty and h
-// has none; one in h must match len(body) ([ErrBadContentLength]); h may
-// not hold Transfer-Encoding ([ErrFramingConflict]). h may be nil.
+// has none; one in h must match len(body), and several be the same bytes
+// ([ErrBadContentLength]); h may not hold Transfer-Encoding
+// ([ErrFramingConflict]). h may be nil.
 func (m *MessageWriter) WriteRequest(w io.Writer, method, target string, h *Header, body []byte) error {
 	if !isToken(method) {
 		return argErr(ErrBadMethod, "method "+quote(method)+" is not a token")
@@ -111,8 +112,9 @@ func (m *MessageWriter) checkHead(b []byte, start, n int) error {
 // phrase (the standard one from [net/http.StatusText] when empty, or
 // "Unknown" for codes it does not know), fields and body. Content-Length is
 // added when h has none, except for 1xx, 204 and 304 responses, which may
-// have no body ([ErrFramingConflict]); one in h must match len(body)
-// ([ErrBadContentLength]); h may not hold Transfer-Encoding. h may be nil.
+// have no body ([ErrFramingConflict]); one in h must match len(body), and
+// several be the same bytes ([ErrBadContentLength]); h may not hold
+// Transfer-Encoding. h may be nil.
 func (m *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string, h *Header, body []byte) error {
 	reason, err := checkStatus(statusCode, reason)
 	if err != nil {
@@ -134,7 +136,8 @@ func (m *MessageWriter) WriteResponse(w io.Writer, statusCode int, reason string
 // the caller streams after it, or for a response that has none (the answer
 // to a HEAD request keeps the Content-Length of the body it describes).
 // Unlike WriteResponse it adds no Content-Length: one in h must be a valid
-// length and is written as it is, and the caller writes that many bytes;
+// length (several, the same bytes: [ErrBadContentLength]) and is written
+// as it is, and the caller writes that many bytes;
 // without one, a response's body runs to the end of its part (RFC 9112
 // §6.3). h may not hold Transfer-Encoding. h may be nil.
 func (m *MessageWriter) WriteResponseHead(w io.Writer, statusCode int, reason string, h *Header) error {
@@ -191,10 +194,15 @@ func checkStatus(code int, reason string) (string, error) {
 
 // checkFields validates h for writing; it reports whether h has a
 // Content-Length, which must equal n, or be any valid length when n < 0.
+// Several Content-Length fields must be the same bytes, as a
+// MessageReader (and net/http) requires of them: two that differ give a
+// peer that reads one of them another message than a peer that reads the
+// other.
 func checkFields(h *Header, n int) (hasCL bool, err error) {
 	if h == nil {
 		return false, nil
 	}
+	var first []byte
 	for i, f := range h.fields {
 		name, value := h.bytes(f.name), h.bytes(f.value)
 		if err := checkField(i, name, value); err != nil {
@@ -205,6 +213,10 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 			if v, ok := parseContentLength(value); !ok || n >= 0 && v != int64(n) {
 				return false, argErr(ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
 			}
+			if hasCL && string(value) != string(first) {
+				return false, argErr(ErrBadContentLength, "Content-Length "+quote(string(value))+" differs from "+quote(string(first)))
+			}
+			first = value
 			hasCL = true
 		case equalFoldString(name, "Transfer-Encoding"):
 			return false, argErr(ErrFramingConflict, "Transfer-Encoding given for a body of known length")
@@ -224,7 +236,9 @@ func appendContentLength(b []byte, n int64) []byte {
 // r.Host), r.Header but its Host, Content-Length, Transfer-Encoding and
 // Trailer fields in sorted order, and the body with a Content-Length when
 // its length is known or can be found by reading up to 32 KiB of it, else
-// chunked, followed by r.Trailer. A request with a nil URL (a misuse,
+// chunked, followed by r.Trailer, which may not hold Content-Length,
+// Transfer-Encoding or Trailer ([ErrBadHeader], as net/http's
+// Request.Write refuses them). A request with a nil URL (a misuse,
 // reported by an error that wraps no sentinel) or with an invalid
 // method, target or field is an error and nothing is written. The body is
 // closed, as [net/http.Request.Write] does.
@@ -360,11 +374,19 @@ func headerKeys(hdr http.Header, request bool) ([]string, int, error) {
 }
 
 // trailerKeys returns the names of trailer, sorted, once every field has
-// passed checkField and the section is within the head limits.
+// passed checkField and the section is within the head limits. A field
+// that decides the framing (Content-Length, Transfer-Encoding, Trailer)
+// cannot be a trailer field (RFC 9110 §6.5.1): net/http's Request.Write and
+// Response.Write refuse it, and a peer that merges trailer fields into the
+// header would frame the message anew.
 func (m *MessageWriter) trailerKeys(trailer http.Header) ([]string, error) {
 	keys := make([]string, 0, len(trailer))
 	n, size := 0, 2
 	for k, vs := range trailer {
+		switch {
+		case strings.EqualFold(k, "Content-Length"), strings.EqualFold(k, "Transfer-Encoding"), strings.EqualFold(k, "Trailer"):
+			return nil, argErr(ErrBadHeader, "trailer field "+quote(k)+": a framing field cannot be a trailer field")
+		}
 		for _, v := range vs {
 			v = trimString(v)
 			if err := checkField(0, k, v); err != nil {

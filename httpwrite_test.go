@@ -482,3 +482,94 @@ func TestWriteHTTPRequestNilURL(t *testing.T) {
 		t.Errorf("wrote %q", buf.Bytes())
 	}
 }
+
+// A framing field among the trailer fields is refused by WriteHTTPRequest
+// and WriteHTTPResponse, as net/http's Request.Write and Response.Write
+// refuse it, before a byte is written: a peer that merges trailer fields
+// into the header would frame the message anew.
+func TestWriteHTTPFramingTrailer(t *testing.T) {
+	for _, key := range []string{"Content-Length", "transfer-encoding", "TRAILER"} {
+		trailer := func() http.Header { return http.Header{"X-Sum": {"1"}, key: {"5"}} }
+		body := func() io.ReadCloser { return io.NopCloser(strings.NewReader(strings.Repeat("a", 40000))) }
+		req := func() *http.Request {
+			return &http.Request{Method: "PUT", URL: &url.URL{Path: "/x"}, Header: http.Header{}, Body: body(), ContentLength: -1, Trailer: trailer()}
+		}
+		resp := func() *http.Response {
+			return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: body(), ContentLength: -1, TransferEncoding: []string{"chunked"}, Trailer: trailer()}
+		}
+		if err := req().Write(io.Discard); err == nil {
+			t.Fatalf("trailer %q: net/http's Request.Write accepts it; the test expects it refused", key)
+		}
+		if err := resp().Write(io.Discard); err == nil {
+			t.Fatalf("trailer %q: net/http's Response.Write accepts it; the test expects it refused", key)
+		}
+		for name, write := range map[string]func(*MessageWriter, io.Writer) error{
+			"request":  func(mw *MessageWriter, w io.Writer) error { return mw.WriteHTTPRequest(w, req()) },
+			"response": func(mw *MessageWriter, w io.Writer) error { return mw.WriteHTTPResponse(w, resp()) },
+		} {
+			var out bytes.Buffer
+			if err := write(new(MessageWriter), &out); !errors.Is(err, ErrBadHeader) || out.Len() != 0 {
+				t.Errorf("trailer %q, %s: %v, wrote %d bytes; want ErrBadHeader and nothing written", key, name, err, out.Len())
+			}
+		}
+	}
+}
+
+// Several Content-Length fields in a Header are written only when they are
+// the same bytes: two that differ ("5" and "6" by WriteResponseHead, which
+// has no body to check them against; "5" and "05" for a body of 5 bytes)
+// make a head that net/http and a MessageReader refuse, and that a peer
+// reading the first or the last of them frames differently. Equal ones are
+// written, and read back by both.
+func TestWriteSeveralContentLengths(t *testing.T) {
+	cl := func(vs ...string) *Header {
+		h := new(Header)
+		for i, v := range vs {
+			h.Add([]string{"Content-Length", "content-length"}[i%2], v)
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name    string
+		request bool
+		write   func(*MessageWriter, io.Writer) error
+		ok      bool
+	}{
+		{"head 5, 6", false, func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponseHead(w, 200, "", cl("5", "6")) }, false},
+		{"head 0, 5", false, func(mw *MessageWriter, w io.Writer) error { return mw.WriteResponseHead(w, 200, "", cl("0", "5")) }, false},
+		{"request 5, 05", true, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "POST", "/x", cl("5", "05"), []byte("abcde"))
+		}, false},
+		{"response 5, 5, 005", false, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteResponse(w, 200, "", cl("5", "5", "005"), []byte("abcde"))
+		}, false},
+		{"request 5, 5", true, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteRequest(w, "POST", "/x", cl("5", "5"), []byte("abcde"))
+		}, true},
+		{"response 5, 5", false, func(mw *MessageWriter, w io.Writer) error {
+			return mw.WriteResponse(w, 200, "", cl("5", "5"), []byte("abcde"))
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := tc.write(new(MessageWriter), &out)
+			if !tc.ok {
+				if !errors.Is(err, ErrBadContentLength) || out.Len() != 0 {
+					t.Fatalf("%v, wrote %q; want ErrBadContentLength and nothing written", err, out.String())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, sbody, _, serr := stdRead(out.Bytes(), tc.request, "")
+			if serr != nil || string(sbody) != "abcde" {
+				t.Errorf("net/http reads %q: body %q, %v", out.String(), sbody, serr)
+			}
+			got, err := httpFuzzRead(t, out.Bytes(), tc.request, "")
+			if err != nil || got.Body != "abcde" {
+				t.Errorf("a MessageReader reads %q: body %q, %v", out.String(), got.Body, err)
+			}
+		})
+	}
+}
