@@ -16,7 +16,10 @@
 // outer request's headers (but Content-*) and query parameters apply to
 // every call that does not set its own; call targets are paths on the batch
 // endpoint's host; calls may run in any order, responses come back in
-// request order.
+// request order. A call is read as it is sent: a part whose
+// Content-Transfer-Encoding is not binary, 7bit or 8bit (quoted-printable,
+// base64, which a reader that decodes would read as another request)
+// answers 400, as does one that is not application/http.
 //
 // # Dependent calls and atomic groups
 //

@@ -55,6 +55,8 @@ func (h *Handler) readCalls(st *batchState, body io.Reader, boundary string) (in
 		c := call{part: npart}
 		if !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d: Content-Type %q is not application/http", npart, ct)
+		} else if cte := encodedAs(&p.Header); cte != nil {
+			c.err = fmt.Errorf("part %d: Content-Transfer-Encoding %q: %s", npart, cte, errEncoded)
 		}
 		if err := h.readCall(st, p, &c, -1); err != nil {
 			if status, err := tooLarge(err); status != 0 {
@@ -171,6 +173,8 @@ func (h *Handler) readChangeset(st *batchState, p *mixed.Part, npart int) error 
 		member := len(st.calls) - at - 1
 		if ct := q.Header.GetBytes("Content-Type"); !isMediaType(ct, "application/http") {
 			c.err = fmt.Errorf("part %d, changeset part %d: Content-Type %q is not application/http (changesets do not nest)", npart, member, ct)
+		} else if cte := encodedAs(&q.Header); cte != nil {
+			c.err = fmt.Errorf("part %d, changeset part %d: Content-Transfer-Encoding %q: %s", npart, member, cte, errEncoded)
 		}
 		if err := h.readCall(st, q, &c, member); err != nil {
 			return err
@@ -202,6 +206,31 @@ func readAppend(dst *[]byte, p *mixed.Part, limit int64) (int64, error) {
 			return n, err
 		}
 	}
+}
+
+// errEncoded says why a call part with a Content-Transfer-Encoding that
+// encodes is refused.
+const errEncoded = "a call is read as it is sent (binary, 7bit or 8bit), never decoded"
+
+// encodedAs returns the first value of a Content-Transfer-Encoding field
+// of h, a call part's header, that is not binary, 7bit or 8bit, or nil.
+// A call is read raw; a part encoded quoted-printable or base64 would be
+// another request to a reader that decodes it (mime/multipart decodes
+// quoted-printable: "GET /a=64min" is "GET /admin" to it), so it is
+// refused rather than read two ways.
+func encodedAs(h *mixed.Header) []byte {
+	for i := range h.Len() {
+		name, v := h.Field(i)
+		if !bytes.EqualFold(name, []byte("Content-Transfer-Encoding")) {
+			continue
+		}
+		switch t := bytes.TrimSpace(v); {
+		case bytes.EqualFold(t, []byte("binary")), bytes.EqualFold(t, []byte("7bit")), bytes.EqualFold(t, []byte("8bit")):
+		default:
+			return v
+		}
+	}
+	return nil
 }
 
 // isMediaType reports whether the Content-Type ct has media type mt.
