@@ -407,6 +407,11 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	req.Host = outer.Host
 	req.RemoteAddr = outer.RemoteAddr
 	req.TLS = outer.TLS
+	// A call's response is a part of the batch's, which cannot switch
+	// protocols: a reverse proxy that forwarded the Upgrade would get a
+	// 101 whose connection, which it cannot hand to the client, it
+	// leaves open (golang/go#80875).
+	delete(req.Header, "Upgrade")
 	st.inheritInto(req.Header)
 	if st.query != nil {
 		q := req.URL.Query()
