@@ -305,6 +305,7 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 			pr.SetURL(&u)
 			pr.SetXForwarded()
 		},
+		ModifyResponse: refuseUnaskedSwitch,
 		Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			MaxIdleConnsPerHost: 64,
@@ -313,6 +314,34 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
 	}
 	return &gateway{proxy: p}
+}
+
+// refuseUnaskedSwitch fails a 101 Switching Protocols of the upstream to
+// another protocol than the request asked for, none included (a call of a
+// batch never asks): the proxy then closes its connection, which it
+// would leave open were it to fail it itself (golang/go#80875).
+func refuseUnaskedSwitch(res *http.Response) error {
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		return nil
+	}
+	asked, got := upgradeType(res.Request.Header), upgradeType(res.Header)
+	if asked == "" || !strings.EqualFold(asked, got) {
+		return fmt.Errorf("the upstream switched protocols to %q when %q was asked for", got, asked)
+	}
+	return nil
+}
+
+// upgradeType is the protocol a message's Upgrade field names, when its
+// Connection field has the upgrade option; "" otherwise.
+func upgradeType(h http.Header) string {
+	for _, v := range h["Connection"] {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "upgrade") {
+				return h.Get("Upgrade")
+			}
+		}
+	}
+	return ""
 }
 
 // gateway sends requests to the upstream, refusing the paths that could
