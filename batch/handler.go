@@ -208,7 +208,7 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // inserted ("1" → "response-1", "<a+b>" → "<response-a+b>").
 //
 // Each call sees the outer request's headers, but Content-* and hop-by-hop
-// ones, and its query parameters, unless it sets its own; its Host,
+// ones (those its Connection field names too), and its query parameters, unless it sets its own; its Host,
 // RemoteAddr and TLS state are the outer request's, and its context is the
 // outer request's context. A call's own Upgrade field is dropped: its
 // response is a part, which cannot switch protocols. Only origin-form

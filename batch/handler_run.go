@@ -64,8 +64,9 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	// What every call inherits from the batch request is found once,
 	// not by a walk of its header and a parse of its query per call.
 	st.inherit = st.inherit[:0]
+	conn := outer.Header["Connection"]
 	for k, vv := range outer.Header {
-		if inherited(k) {
+		if inherited(k) && !connectionOption(conn, k) {
 			st.inherit = append(st.inherit, field{k, vv})
 		}
 	}
