@@ -1,6 +1,9 @@
 package batch
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // The header rules both sides share. A call of a batch inherits the outer
 // request's fields it does not set itself (Google's rule), except those
@@ -21,4 +24,18 @@ var hopByHop = map[string]bool{
 // transport adds it on its own and decodes only the outer body).
 func inherited(k string) bool {
 	return !strings.HasPrefix(k, "Content-") && !hopByHop[k] && k != "Accept-Encoding"
+}
+
+// connectionOption reports whether the values of a Connection field name
+// the field k (canonical): a field of the connection the message came on
+// (RFC 9110 §7.6.1), hop-by-hop whatever its name.
+func connectionOption(conn []string, k string) bool {
+	for _, v := range conn {
+		for opt := range strings.SplitSeq(v, ",") {
+			if opt = strings.TrimSpace(opt); opt != "" && http.CanonicalHeaderKey(opt) == k {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -739,3 +739,43 @@ func TestHandlerRefusesEncodedCalls(t *testing.T) {
 		t.Errorf("response (-want +got):\n%s", diff)
 	}
 }
+
+// A call cannot switch protocols, its response being a part of the
+// batch's: its Upgrade field never reaches the inner handler, so that a
+// reverse proxy there never asks its upstream for a 101 whose connection
+// it could neither hand on nor, as httputil.ReverseProxy does, close.
+func TestHandlerCallsDoNotUpgrade(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "upgrade=%q connection=%q", r.Header.Get("Upgrade"), r.Header.Get("Connection"))
+	})
+	hdr := http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/", hdr, batchBody(
+		part("1", "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"),
+		part("2", "GET /h2c HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"),
+		part("3", "GET /plain HTTP/1.1\r\n"))))
+	want := []string{`upgrade="" connection="Upgrade"`, `upgrade="" connection="Upgrade, HTTP2-Settings"`, `upgrade="" connection=""`}
+	if diff := cmp.Diff(want, []string{got[0].Body, got[1].Body, got[2].Body}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A field the batch request's Connection field names is hop-by-hop too
+// (RFC 9110 §7.6.1): it describes the client's connection, and no call
+// inherits it, whatever its name; the others still are.
+func TestHandlerDoesNotInheritConnectionOptions(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hop=%q auth=%q xff=%q keep=%q", r.Header.Get("X-Hop"), r.Header.Get("Authorization"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Kept"))
+	})
+	hdr := http.Header{
+		"Connection":      {"keep-alive, x-hop", " X-Forwarded-For "},
+		"X-Hop":           {"secret"},
+		"X-Forwarded-For": {"6.6.6.6"},
+		"Authorization":   {"Bearer t"},
+		"X-Kept":          {"k"},
+	}
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/", hdr, batchBody(part("1", "GET /x HTTP/1.1\r\n"), part("2", "GET /y HTTP/1.1\r\nX-Hop: own\r\n"))))
+	want := []string{`hop="" auth="Bearer t" xff="" keep="k"`, `hop="own" auth="Bearer t" xff="" keep="k"`}
+	if diff := cmp.Diff(want, []string{got[0].Body, got[1].Body}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -408,7 +408,13 @@ func (o *output) writeUnwritable(pw interface{ Write([]byte) (int, error) }, cau
 	if errors.Is(cause, mixed.ErrTooManyFields) || errors.Is(cause, mixed.ErrHeaderTooLarge) || errors.Is(cause, mixed.ErrStartLineTooLong) {
 		status = http.StatusBadGateway
 	}
-	return o.msgw.WriteResponse(pw, status, "", &e, []byte("batch: the call's response cannot be written: "+cause.Error()+"\n"))
+	return o.msgw.WriteResponse(pw, status, "", &e, []byte(unwritableMessage(cause)))
+}
+
+// unwritableMessage is the body of the error response that stands for a
+// response the wire cannot carry.
+func unwritableMessage(cause error) string {
+	return "batch: the call's response cannot be written: " + cause.Error() + "\n"
 }
 
 // fieldsOf puts the fields of rw into o.respHeader, sorted by name, values trimmed

@@ -64,8 +64,9 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	// What every call inherits from the batch request is found once,
 	// not by a walk of its header and a parse of its query per call.
 	st.inherit = st.inherit[:0]
+	conn := outer.Header["Connection"]
 	for k, vv := range outer.Header {
-		if inherited(k) {
+		if inherited(k) && !connectionOption(conn, k) {
 			st.inherit = append(st.inherit, field{k, vv})
 		}
 	}
@@ -407,6 +408,11 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	req.Host = outer.Host
 	req.RemoteAddr = outer.RemoteAddr
 	req.TLS = outer.TLS
+	// A call's response is a part of the batch's, which cannot switch
+	// protocols: a reverse proxy that forwarded the Upgrade would get a
+	// 101 whose connection, which it cannot hand to the client, it
+	// leaves open (golang/go#80875).
+	delete(req.Header, "Upgrade")
 	st.inheritInto(req.Header)
 	if st.query != nil {
 		q := req.URL.Query()

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
+
+	"github.com/mixedcodec/mixed"
 )
 
 // streamAfter is how much of its body the call at the head of the request
@@ -312,10 +316,44 @@ func (rw *response) end() {
 	rw.endErr = errCallEnded
 	rw.over.Store(true)
 	overflow := rw.overflow
-	o.mu.Unlock()
-	if overflow {
-		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
+	var unwritable error
+	if !rw.streaming && o.format == FormatMultipart {
+		unwritable = headOverLimits(rw.h)
 	}
+	o.mu.Unlock()
+	switch {
+	case overflow:
+		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
+	case unwritable != nil:
+		// Answered now as writePart would answer it, so that the fields,
+		// which MaxBufferedBytes does not count, are not held until then.
+		rw.replace(http.StatusBadGateway, "text/plain; charset=utf-8", []byte(unwritableMessage(unwritable)))
+	}
+}
+
+// headOverLimits says why no part can carry a response with the fields h,
+// when the fields alone, as writePart writes them, are over the limits of
+// a head (mixed.MessageOptions' defaults, which its writer applies): nil
+// when they are within them, which the write then checks with the status
+// line too.
+func headOverLimits(h http.Header) error {
+	n, size := 0, 2
+	for k, vv := range h {
+		if k == "Transfer-Encoding" || k == "Content-Length" {
+			continue
+		}
+		for _, v := range vv {
+			n++
+			size += len(k) + len(strings.Trim(v, " \t")) + 4
+		}
+	}
+	switch {
+	case n > mixed.DefaultMaxHeaderFields:
+		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, n, mixed.DefaultMaxHeaderFields)
+	case size > mixed.DefaultMaxHeaderBytes:
+		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, size, mixed.DefaultMaxHeaderBytes)
+	}
+	return nil
 }
 
 // fail replaces whatever was recorded with an error response, unless the

@@ -50,7 +50,9 @@ came from. Calls never leave the upstream's base path: a call's path is
 relative to it, so the batch handler keeps call targets inside "/" (its
 PathPrefix) after resolving dot segments, percent-encoded ones included;
 and the gateway answers 400 to any request whose path still holds a dot
-segment ("..", "%2e%2e", "..%2f" and the like), in a call or not.
+segment ("..", "%2e%2e", "..%2f" and the like), in a call or not. It
+never forwards an Upgrade to h2c, whose HTTP/2 requests would pass it
+unseen.
 
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
 query or JSON body holding $result[id][field] gets that field of the
@@ -303,6 +305,7 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 			pr.SetURL(&u)
 			pr.SetXForwarded()
 		},
+		ModifyResponse: refuseUnaskedSwitch,
 		Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			MaxIdleConnsPerHost: 64,
@@ -311,6 +314,34 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
 	}
 	return &gateway{proxy: p}
+}
+
+// refuseUnaskedSwitch fails a 101 Switching Protocols of the upstream to
+// another protocol than the request asked for, none included (a call of a
+// batch never asks): the proxy then closes its connection, which it
+// would leave open were it to fail it itself (golang/go#80875).
+func refuseUnaskedSwitch(res *http.Response) error {
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		return nil
+	}
+	asked, got := upgradeType(res.Request.Header), upgradeType(res.Header)
+	if asked == "" || !strings.EqualFold(asked, got) {
+		return fmt.Errorf("the upstream switched protocols to %q when %q was asked for", got, asked)
+	}
+	return nil
+}
+
+// upgradeType is the protocol a message's Upgrade field names, when its
+// Connection field has the upgrade option; "" otherwise.
+func upgradeType(h http.Header) string {
+	for _, v := range h["Connection"] {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), "upgrade") {
+				return h.Get("Upgrade")
+			}
+		}
+	}
+	return ""
 }
 
 // gateway sends requests to the upstream, refusing the paths that could
@@ -324,7 +355,40 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the path "+r.URL.EscapedPath()+" has a dot segment, which could leave the upstream's base path")
 		return
 	}
+	if up, ok := withoutH2C(r.Header["Upgrade"]); ok {
+		// An upstream that took the upgrade would speak HTTP/2 with the
+		// client on this connection, which the proxy then only copies:
+		// requests for any path, outside the base path, unchecked.
+		r = r.Clone(r.Context())
+		r.Header.Del("HTTP2-Settings")
+		if len(up) == 0 {
+			r.Header.Del("Upgrade")
+		} else {
+			r.Header["Upgrade"] = up
+		}
+	}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// withoutH2C returns the values of an Upgrade field without the h2c
+// protocol (any version), and whether there was one to remove.
+func withoutH2C(vv []string) ([]string, bool) {
+	var keep []string
+	found := false
+	for _, v := range vv {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = strings.TrimSpace(tok)
+			if name, _, _ := strings.Cut(tok, "/"); strings.EqualFold(strings.TrimSpace(name), "h2c") {
+				found = true
+			} else if tok != "" {
+				keep = append(keep, tok)
+			}
+		}
+	}
+	if len(keep) > 0 {
+		keep = []string{strings.Join(keep, ", ")}
+	}
+	return keep, found
 }
 
 // hasDotSegment reports whether the escaped path p holds a "." or ".."

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// upgradeSeen is an upstream that records the Upgrade field of each
+// request that reaches it, by path.
+type upgradeSeen struct {
+	mu   sync.Mutex
+	seen map[string]string
+}
+
+func (u *upgradeSeen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.seen[r.URL.Path] = r.Header.Get("Upgrade")
+	u.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// A direct request asking to upgrade to h2c never reaches the upstream
+// with that upgrade: an upstream that accepted it would speak HTTP/2 with
+// the client on that connection, each of its requests out of the
+// gateway's sight (any path, dot segments and all, outside the base
+// path). Other upgrades, WebSocket's, still go through.
+func TestServeGatewayRefusesH2C(t *testing.T) {
+	rec := &upgradeSeen{seen: map[string]string{}}
+	up := httptest.NewServer(rec)
+	t.Cleanup(up.Close)
+	cfg := defaultConfig()
+	u, err := parseUpstream(up.URL + "/api/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.upstream = u
+	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	for path, upgrade := range map[string]string{
+		"/h2c":   "h2c",
+		"/H2C":   "H2C",
+		"/list":  "websocket, h2c",
+		"/ver":   "h2c/2",
+		"/ws":    "websocket",
+		"/plain": "",
+	} {
+		conn, err := net.Dial("tcp", gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "GET " + path + " HTTP/1.1\r\nHost: " + gw + "\r\n"
+		if upgrade != "" {
+			req += "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+		}
+		io.WriteString(conn, req+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+	}
+	want := map[string]string{
+		"/api/v1/h2c": "", "/api/v1/H2C": "", "/api/v1/list": "websocket", "/api/v1/ver": "", "/api/v1/ws": "websocket", "/api/v1/plain": "",
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if diff := cmp.Diff(want, rec.seen); diff != "" {
+		t.Errorf("the Upgrade field that reached the upstream, by path (-want +got):\n%s", diff)
+	}
+}
+
+// An upstream that switches protocols where the gateway cannot follow (a
+// call of a batch, which asks for no upgrade; a direct request that asked
+// for none, or for another protocol) gets its connection closed at once,
+// not left open to it until a garbage collection: httputil.ReverseProxy
+// answers such a 101 with an error and leaves its connection open
+// (golang/go#80875).
+func TestServeGatewayClosesUnusable101(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	held := make(chan string, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+				// The gateway must close the connection: a read that
+				// times out means it was left open.
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err = io.Copy(io.Discard, br)
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					held <- req.URL.Path + ": left open"
+				} else {
+					held <- req.URL.Path + ": closed"
+				}
+			}()
+		}
+	}()
+	cfg := defaultConfig()
+	u, err := parseUpstream("http://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.upstream = u
+	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	if got := postBatch(t, gw, gw, nil, "GET /call-ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n", "GET /call HTTP/1.1\r\n"); !cmp.Equal(got, []int{502, 502}) {
+		t.Errorf("batch statuses %v, want [502 502]", got)
+	}
+	// A WebSocket upgrade asked for still goes through: the 101 reaches
+	// the client, and the connection closes with the client's.
+	want101 := map[string]int{"/direct": 502, "/direct-other": 502, "/direct-ws": 101}
+	for path, upgrade := range map[string]string{"/direct": "", "/direct-other": "other", "/direct-ws": "websocket"} {
+		conn, err := net.Dial("tcp", gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "GET " + path + " HTTP/1.1\r\nHost: " + gw + "\r\n"
+		if upgrade != "" {
+			req += "Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n"
+		}
+		io.WriteString(conn, req+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != want101[path] {
+			t.Errorf("%s: %s, want %d", path, resp.Status, want101[path])
+		}
+	}
+	var got []string
+	for range 5 {
+		got = append(got, <-held)
+	}
+	slices.Sort(got)
+	want := []string{"/call-ws: closed", "/call: closed", "/direct-other: closed", "/direct-ws: closed", "/direct: closed"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the upstream's connections after its 101 (-want +got):\n%s", diff)
+	}
+}
