@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
 )
 
 // A response whose head no part can carry (over the 64 KiB or 100 fields
@@ -90,5 +93,53 @@ func TestHandlerDropsUnwritableHeads(t *testing.T) {
 	// The heads are 80 MiB in all; the batch's budget is 32 MiB.
 	if grew := int64(peak.Load()) - int64(base.HeapInuse); grew > 40<<20 {
 		t.Errorf("the heap grew by %d MiB while the calls behind the slow one waited: their heads were held", grew>>20)
+	}
+}
+
+// In a JSON batch too, a response head no multipart part could carry (over
+// 64 KiB or 100 fields) answers 502 when its call ends: a headers object
+// has no limit of its own, and the heads of the calls behind a slow one
+// would be held outside MaxBufferedBytes, without any bound.
+func TestHandlerJSONUnwritableHeads(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/large":
+			w.Header().Set("X-Echo", strings.Repeat("x", 100<<10))
+		case "/many":
+			for i := range 150 {
+				w.Header().Set(fmt.Sprint("X-", i), "v")
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok " + r.URL.Path))
+	})
+	show := func(b []byte) string {
+		for _, e := range []error{mixed.ErrHeaderTooLarge, mixed.ErrTooManyFields} {
+			if strings.Contains(string(b), "cannot be written: "+e.Error()) {
+				return e.Error()
+			}
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		f     Format
+		paths []string
+		want  []string
+	}{
+		{FormatGraphJSON, []string{"/large", "/many", "/fine"}, []string{
+			"502 application/json " + mixed.ErrHeaderTooLarge.Error(),
+			"502 application/json " + mixed.ErrTooManyFields.Error(),
+			"200 text/plain ok /fine",
+		}},
+		// OData halts at its first error: one call each.
+		{FormatODataJSON, []string{"/large"}, []string{"502 application/json " + mixed.ErrHeaderTooLarge.Error()}},
+		{FormatODataJSON, []string{"/many"}, []string{"502 application/json " + mixed.ErrTooManyFields.Error()}},
+	} {
+		srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{JSONFormat: tc.f}))
+		got := getThrough(t, srv, tc.f, tc.paths, show)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%v: (-want +got):\n%s", tc.f, diff)
+		}
+		srv.Close()
 	}
 }

@@ -317,7 +317,7 @@ func (rw *response) end() {
 	rw.over.Store(true)
 	overflow := rw.overflow
 	var unwritable error
-	if !rw.streaming && o.format == FormatMultipart {
+	if !rw.streaming {
 		unwritable = headOverLimits(rw.h)
 	}
 	o.mu.Unlock()
@@ -326,8 +326,11 @@ func (rw *response) end() {
 		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
 	case unwritable != nil:
 		// Answered now as writePart would answer it, so that the fields,
-		// which MaxBufferedBytes does not count, are not held until then.
-		rw.replace(http.StatusBadGateway, "text/plain; charset=utf-8", []byte(unwritableMessage(unwritable)))
+		// which MaxBufferedBytes does not count, are not held until then;
+		// in a JSON batch too, whose headers objects have no limit of
+		// their own: a head no multipart part could carry is not held
+		// for one.
+		rw.fail(http.StatusBadGateway, strings.TrimSuffix(unwritableMessage(unwritable), "\n"))
 	}
 }
 
