@@ -310,11 +310,18 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 			Proxy:               http.ProxyFromEnvironment,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
+			// Not net/http's 10 MB: every running call may read a
+			// head, and a call's head over 64 KiB answers 502 anyway.
+			MaxResponseHeaderBytes: maxUpstreamHead,
 		},
 		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
 	}
 	return &gateway{proxy: p}
 }
+
+// maxUpstreamHead is the largest response head the gateway reads from the
+// upstream; a larger one answers 502.
+const maxUpstreamHead = 1 << 20
 
 // refuseUnaskedSwitch fails a 101 Switching Protocols of the upstream to
 // another protocol than the request asked for, none included (a call of a

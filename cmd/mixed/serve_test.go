@@ -877,3 +877,33 @@ func (o *onFirstRead) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// The gateway reads at most maxUpstreamHead of an upstream's response
+// head, not net/http's 10 MB: a larger one answers 502, a call's and a
+// direct request's alike, and the other calls answer as ever.
+func TestServeGatewayBoundsUpstreamHeads(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/huge") {
+			w.Header().Set("X-Huge", strings.Repeat("h", 2*maxUpstreamHead))
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	u, err := parseUpstream(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.upstream = u
+	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	resp, err := http.Get("http://" + gw + "/huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := []int{resp.StatusCode}
+	got = append(got, postBatch(t, gw, gw, nil, "GET /huge HTTP/1.1\r\n", "GET /fine HTTP/1.1\r\n")...)
+	if diff := cmp.Diff([]int{502, 502, 200}, got); diff != "" {
+		t.Errorf("the direct request's status, then the calls' (-want +got):\n%s", diff)
+	}
+}
