@@ -54,21 +54,11 @@ func TestServeGatewayRefusesH2C(t *testing.T) {
 		"/ws":    "websocket",
 		"/plain": "",
 	} {
-		conn, err := net.Dial("tcp", gw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := "GET " + path + " HTTP/1.1\r\nHost: " + gw + "\r\n"
+		fields := ""
 		if upgrade != "" {
-			req += "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+			fields = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
 		}
-		io.WriteString(conn, req+"\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		resp.Body.Close()
-		conn.Close()
+		rawGet(t, gw, path, fields)
 	}
 	want := map[string]string{
 		"/api/v1/h2c": "", "/api/v1/H2C": "", "/api/v1/list": "websocket", "/api/v1/ver": "", "/api/v1/ws": "websocket", "/api/v1/plain": "",
@@ -133,21 +123,11 @@ func TestServeGatewayClosesUnusable101(t *testing.T) {
 	// the client, and the connection closes with the client's.
 	want101 := map[string]int{"/direct": 502, "/direct-other": 502, "/direct-ws": 101}
 	for path, upgrade := range map[string]string{"/direct": "", "/direct-other": "other", "/direct-ws": "websocket"} {
-		conn, err := net.Dial("tcp", gw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := "GET " + path + " HTTP/1.1\r\nHost: " + gw + "\r\n"
+		fields := ""
 		if upgrade != "" {
-			req += "Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n"
+			fields = "Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n"
 		}
-		io.WriteString(conn, req+"\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		resp.Body.Close()
-		conn.Close()
+		resp := rawGet(t, gw, path, fields)
 		if resp.StatusCode != want101[path] {
 			t.Errorf("%s: %s, want %d", path, resp.Status, want101[path])
 		}
@@ -161,4 +141,24 @@ func TestServeGatewayClosesUnusable101(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the upstream's connections after its 101 (-want +got):\n%s", diff)
 	}
+}
+
+// rawGet sends a GET of path with the CRLF-ended field lines fields to the
+// server at addr on a connection of its own, written as is (net/http's
+// client would drop or change upgrade fields), and returns the response,
+// its body closed with the connection.
+func rawGet(t *testing.T, addr, path, fields string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: "+addr+"\r\n"+fields+"\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp
 }
