@@ -703,3 +703,25 @@ func TestJSONLargeTextBodyNotKeptSpare(t *testing.T) {
 		t.Errorf("the spare state keeps %d bytes of a response body, over maxSpareBytes %d", cap(st.out.jbuf), maxSpareBytes)
 	}
 }
+
+// Without ResultReferences, a $result[...] in a call's url or JSON body is
+// text like any other, dependsOn or not: a note whose text happens to be
+// a reference is stored as written, not as "null" (nor does the call
+// fail with 424 when the text names a field).
+func TestJSONAttackDependsOnWithoutReferences(t *testing.T) {
+	body := `{"requests":[
+	 {"id":"a","method":"GET","url":"/json"},
+	 {"id":"b","dependsOn":["a"],"method":"POST","url":"/n/$result[a]/json","body":{"note":"$result[a]"}},
+	 {"id":"c","dependsOn":["a"],"method":"POST","url":"/n/json?q=$result[a][x]","body":["$result[a][x]"]}
+	]}`
+	_, got := serveJSON(t, echo(), HandlerOptions{}, "/$batch", odataHeader, body)
+	want := []string{"", `{"note":"$result[a]"}`, `["$result[a][x]"]`}
+	if len(got) != len(want) {
+		t.Fatalf("%d responses, want %d: %+v", len(got), len(want), got)
+	}
+	for i, e := range got {
+		if e.Status != 200 || string(e.Body) != want[i] {
+			t.Errorf("response %s: status %d body %s; want 200 %s", e.ID, e.Status, e.Body, want[i])
+		}
+	}
+}
