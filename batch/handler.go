@@ -170,7 +170,9 @@ type HandlerOptions struct {
 	MultipartOnly bool
 	// MaxJSONDepth limits the nesting of a JSON batch (default 64):
 	// the envelope, a request object and its JSON body count. A request
-	// nested deeper answers 400 wrapping ErrJSONTooDeep.
+	// nested deeper answers 400 wrapping ErrJSONTooDeep. A JSON response
+	// body nested deeper than a request's may be goes as base64, as a
+	// body that is not JSON does.
 	MaxJSONDepth int
 }
 

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -723,5 +726,58 @@ func TestJSONAttackDependsOnWithoutReferences(t *testing.T) {
 		if e.Status != 200 || string(e.Body) != want[i] {
 			t.Errorf("response %s: status %d body %s; want 200 %s", e.ID, e.Status, e.Body, want[i])
 		}
+	}
+}
+
+// A response body that encoding/json calls valid JSON is not always one
+// the batch response can carry as JSON: one with invalid UTF-8 in a
+// string made the whole batch response invalid JSON (RFC 8259 wants
+// UTF-8; .NET's reader refuses it), and one nested 9998 levels, which
+// json.Valid accepts, put the batch response past encoding/json's
+// 10000 levels, so that no Go reader (this package's Client included)
+// could read any response of the batch. Such bodies go as base64, as
+// other bodies that are not JSON do; MaxJSONDepth bounds a response
+// body's nesting as it does a request's.
+func TestJSONAttackResponseBodiesKeepBatchReadable(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	bodies := map[string]string{
+		"/utf8":    "{\"a\":\"\xff\"}",
+		"/deep":    nest(9998),
+		"/deeper":  nest(DefaultMaxJSONDepth - 1),
+		"/deepest": nest(DefaultMaxJSONDepth - 2), // with the envelope, MaxJSONDepth levels
+		"/ok":      `{"ok":true}`,
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, bodies[r.URL.Path])
+	})
+	paths := []string{"/utf8", "/deep", "/deeper", "/deepest", "/ok"}
+	var reqs []string
+	for i, p := range paths {
+		reqs = append(reqs, fmt.Sprintf(`{"id":"%d","method":"GET","url":%q}`, i, p))
+	}
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		t.Run(f.String(), func(t *testing.T) {
+			rec, got := serveJSON(t, inner, HandlerOptions{JSONFormat: f}, "/$batch", nil, `{"requests":[`+strings.Join(reqs, ",")+`]}`)
+			if !utf8.Valid(rec.Body.Bytes()) {
+				t.Errorf("the batch response is not UTF-8")
+			}
+			if len(got) != len(paths) {
+				t.Fatalf("%d responses", len(got))
+			}
+			enc := base64.StdEncoding
+			if f == FormatODataJSON {
+				enc = base64.URLEncoding
+			}
+			for i, p := range paths {
+				want := bodies[p]
+				if p == "/utf8" || p == "/deep" || p == "/deeper" {
+					want = strconv.Quote(enc.EncodeToString([]byte(want)))
+				}
+				if g := string(got[i].Body); g != want {
+					t.Errorf("%s: body %.80s..., want %.80s...", p, g, want)
+				}
+			}
+		})
 	}
 }
