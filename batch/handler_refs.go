@@ -106,7 +106,7 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 	if err != nil {
 		return nil, err
 	}
-	more, err := findRefs(ctx, string(body))
+	more, err := jsonRefs(ctx, body)
 	return append(refs, more...), err
 }
 
@@ -161,8 +161,13 @@ const maxSubstitutedTarget = mixed.DefaultMaxHeaderBytes
 // a body to MaxPartBytes, and all the targets and bodies of a batch that
 // hold references to MaxBodyBytes together, as if the client had sent
 // them. A call that would go past a bound answers 400.
-func (h *Handler) substitute(st *batchState, req *http.Request) error {
+func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 	resolve := func(r ref) (any, error) {
+		// Only the calls c was linked to, and waited for: the reference
+		// was found when the batch was read, as it is found here.
+		if !slices.ContainsFunc(c.refs, func(l ref) bool { return l.id == r.id }) {
+			return nil, &refError{r.text, fmt.Sprintf("call %q is not one this call was found to reference", r.id)}
+		}
 		return lookup(st.calls[st.ids[r.id]].result, r)
 	}
 	// room is what the batch's budget leaves for one substitution of at

@@ -781,3 +781,44 @@ func TestJSONAttackResponseBodiesKeepBatchReadable(t *testing.T) {
 		})
 	}
 }
+
+// A reference in a JSON body is found as substitution finds it, in the
+// text of a string literal: one spelled with an escape, $result[p\u0071]
+// in the body's bytes, was linked by its bytes to the call whose id is
+// p\u0071, then substituted by its text with the result of call pq, a
+// later call the batch never made it wait for.
+func TestJSONAttackEscapedReferenceNamesAnotherCall(t *testing.T) {
+	second := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/first":
+			// Until the later call has answered and published its result.
+			select {
+			case <-second:
+			case <-time.After(5 * time.Second):
+			}
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(w, `{"x":"one"}`)
+		case "/second":
+			io.WriteString(w, `{"x":"secret"}`)
+			close(second)
+		default:
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, `{"body":%q}`, b)
+		}
+	})
+	body := `{"requests":[
+	 {"id":"p\\u0071","method":"GET","url":"/first"},
+	 {"id":"c","method":"POST","url":"/echo","body":["$result[p\u0071][x]"]},
+	 {"id":"pq","method":"GET","url":"/second"},
+	 {"id":"d","method":"GET","url":"/echo?q=$result[pq][x]"}
+	]}`
+	_, got := serveJSON(t, inner, HandlerOptions{ResultReferences: true}, "/$batch", nil, body)
+	if len(got) != 4 {
+		t.Fatalf("%d responses", len(got))
+	}
+	if c := got[1]; c.Status != http.StatusFailedDependency || !strings.Contains(string(c.Body), "later") {
+		t.Errorf("call c: %d %s; want 424, a reference to a later call", c.Status, c.Body)
+	}
+}

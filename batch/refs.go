@@ -327,14 +327,15 @@ func substituteText(s string, resolve func(ref) (any, error), escape func(string
 	return b.String(), nil
 }
 
-// substituteJSON replaces the references inside the string literals of a
-// JSON document: a string that is exactly one reference becomes the
-// referenced JSON value itself; references within a longer string become
-// their text. The rest of the document is kept byte for byte. A document
-// that would be over max bytes is a *substitutionError.
-func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte, error) {
-	var out []byte
-	last := 0
+// refStrings calls f for each string literal of the JSON document doc
+// that may hold a reference, with where it starts and ends in doc and its
+// text, in order; it stops at f's first error. Linking and substitution
+// both find a body's references this way, so that a call is given exactly
+// the results it was linked to: a reference spelled with escapes
+// ("$result[p\u0071]"), read as the bytes say by one and as the text says
+// by the other, could otherwise name a call the batch never made it wait
+// for.
+func refStrings(doc []byte, f func(start, end int, s string) error) error {
 	for i := 0; i < len(doc); i++ {
 		if doc[i] != '"' {
 			continue
@@ -348,45 +349,77 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte
 			end++
 		}
 		if end >= len(doc) {
-			break // not JSON; leave the rest as it is
+			return nil // not JSON; leave the rest as it is
 		}
 		lit := doc[i : end+1]
 		if bytes.Contains(lit, []byte("$result")) {
 			var s string
 			if err := json.Unmarshal(lit, &s); err == nil {
-				rs, _ := findRefs(context.Background(), s)
-				room := max - len(out) - (i - last)
-				var repl []byte
-				switch {
-				case len(rs) == 1 && rs[0].text == s:
-					v, err := resolve(rs[0])
-					if err != nil {
-						return nil, err
-					}
-					if textOver(v, room) {
-						return nil, &substitutionError{"JSON body", max}
-					}
-					repl, _ = json.Marshal(v)
-				case len(rs) > 0:
-					t, err := substituteText(s, resolve, func(x string) string { return x }, room)
-					if err != nil {
-						if _, ok := err.(*substitutionError); ok {
-							err = &substitutionError{"JSON body", max}
-						}
-						return nil, err
-					}
-					repl, _ = json.Marshal(t)
-				}
-				if len(repl) > room {
-					return nil, &substitutionError{"JSON body", max}
-				}
-				if repl != nil {
-					out = append(append(out, doc[last:i]...), repl...)
-					last = end + 1
+				if err := f(i, end+1, s); err != nil {
+					return err
 				}
 			}
 		}
 		i = end
+	}
+	return nil
+}
+
+// jsonRefs returns the references in the string literals of the JSON
+// document doc, as substituteJSON finds them.
+func jsonRefs(ctx context.Context, doc []byte) ([]ref, error) {
+	var out []ref
+	err := refStrings(doc, func(_, _ int, s string) error {
+		rs, err := findRefs(ctx, s)
+		out = append(out, rs...)
+		return err
+	})
+	return out, err
+}
+
+// substituteJSON replaces the references inside the string literals of a
+// JSON document: a string that is exactly one reference becomes the
+// referenced JSON value itself; references within a longer string become
+// their text. The rest of the document is kept byte for byte. A document
+// that would be over max bytes is a *substitutionError.
+func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte, error) {
+	var out []byte
+	last := 0
+	err := refStrings(doc, func(i, end int, s string) error {
+		rs, _ := findRefs(context.Background(), s)
+		room := max - len(out) - (i - last)
+		var repl []byte
+		switch {
+		case len(rs) == 1 && rs[0].text == s:
+			v, err := resolve(rs[0])
+			if err != nil {
+				return err
+			}
+			if textOver(v, room) {
+				return &substitutionError{"JSON body", max}
+			}
+			repl, _ = json.Marshal(v)
+		case len(rs) > 0:
+			t, err := substituteText(s, resolve, func(x string) string { return x }, room)
+			if err != nil {
+				if _, ok := err.(*substitutionError); ok {
+					err = &substitutionError{"JSON body", max}
+				}
+				return err
+			}
+			repl, _ = json.Marshal(t)
+		}
+		if len(repl) > room {
+			return &substitutionError{"JSON body", max}
+		}
+		if repl != nil {
+			out = append(append(out, doc[last:i]...), repl...)
+			last = end
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if out == nil {
 		return doc, nil
