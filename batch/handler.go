@@ -89,6 +89,10 @@ type HandlerOptions struct {
 	// ≥ 400) fails the call with 424 Failed Dependency and a JSON error
 	// saying which reference and why; such a call never reaches the inner
 	// handler. The $, [ and ] of a reference may be percent-encoded.
+	// What references make is bounded: a call's target, its values
+	// substituted, to 64 KiB, its body to MaxPartBytes, and the targets
+	// and bodies a batch's references make to MaxBodyBytes in all; a call
+	// that would go past a bound answers 400.
 	ResultReferences bool
 	// HaltOnError stops starting calls after the first call that ends
 	// with status ≥ 400; every call not started gets a 424 part saying
@@ -166,7 +170,9 @@ type HandlerOptions struct {
 	MultipartOnly bool
 	// MaxJSONDepth limits the nesting of a JSON batch (default 64):
 	// the envelope, a request object and its JSON body count. A request
-	// nested deeper answers 400 wrapping ErrJSONTooDeep.
+	// nested deeper answers 400 wrapping ErrJSONTooDeep. A JSON response
+	// body nested deeper than a request's may be goes as base64, as a
+	// body that is not JSON does.
 	MaxJSONDepth int
 }
 
@@ -351,6 +357,9 @@ type batchState struct {
 	halt     bool
 	haltedBy atomic.Int64
 	ids      map[string]int // call ids, with result references
+	// substituted counts the bytes of the targets and bodies that result
+	// references made in this batch, which MaxBodyBytes bounds.
+	substituted atomic.Int64
 	// A reader for the nested bodies of changesets, and the number of
 	// top-level units (calls and changesets) of the batch.
 	crd   mixed.Reader

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -778,4 +779,80 @@ func TestHandlerDoesNotInheritConnectionOptions(t *testing.T) {
 	if diff := cmp.Diff(want, []string{got[0].Body, got[1].Body}); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+// Result references must not let a few bytes of request copy a large
+// result many times over: 500 references to a 256 KiB value were a
+// 125 MiB body (or target) for the inner handler, from a 10 KiB batch;
+// and calls each within MaxPartBytes added up without bound. A call's
+// substituted body is bounded by MaxPartBytes, its target by the head
+// limit, and all of a batch's by MaxBodyBytes; past them it answers 400.
+func TestHandlerReferenceSubstitutionBounded(t *testing.T) {
+	value := strings.Repeat("a", 256<<10)
+	var received atomic.Int64
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			fmt.Fprintf(w, `{"x":%q}`, value)
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		n += int64(len(r.URL.RequestURI()))
+		received.Add(n)
+		fmt.Fprintf(w, `{"n":%d}`, n)
+	})
+	opts := HandlerOptions{ResultReferences: true, MaxPartBytes: 1 << 20, MaxBodyBytes: 4 << 20}
+	many := strings.Repeat(`"$result[a][x]",`, 500)
+	for _, tc := range []struct{ name, req string }{
+		{"body", `{"id":"b","method":"POST","url":"/sink","body":[` + many + `0]}`},
+		{"body text", `{"id":"b","method":"POST","url":"/sink","body":"` + strings.Repeat(`$result[a][x]`, 500) + `"}`},
+		{"target", `{"id":"b","method":"GET","url":"/sink?q=` + strings.Repeat(`$result[a][x]`, 500) + `"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			received.Store(0)
+			body := `{"requests":[{"id":"a","method":"GET","url":"/big"},` + tc.req + `]}`
+			var got []jsonEntry
+			n := allocated(func() { _, got = serveJSON(t, inner, opts, "/$batch", odataHeader, body) })
+			if len(got) != 2 || got[0].Status != 200 || got[1].Status != 400 || !strings.Contains(string(got[1].Body), "substituted") {
+				t.Fatalf("responses %v", statusesOf(got))
+			}
+			if n > 32<<20 || received.Load() != 0 {
+				t.Errorf("allocated %d MiB, the inner handler received %d bytes, for a %d KiB batch", n>>20, received.Load(), len(body)>>10)
+			}
+		})
+	}
+	t.Run("batch", func(t *testing.T) {
+		received.Store(0)
+		reqs := `{"id":"a","method":"GET","url":"/big"}`
+		for i := range 20 {
+			reqs += fmt.Sprintf(`,{"id":"c%d","method":"POST","url":"/sink","body":["$result[a][x]","$result[a][x]","$result[a][x]"]}`, i)
+		}
+		// Graph JSON, which does not halt at the first error.
+		opts := opts
+		opts.MaxCalls = 30
+		_, got := serveJSON(t, inner, opts, "/$batch", nil, `{"requests":[`+reqs+`]}`)
+		// Five bodies of 768 KiB fit in 4 MiB, whichever five calls
+		// come first.
+		st := statusesOf(got)
+		ok := 0
+		for _, s := range st[1:] {
+			if s == 200 {
+				ok++
+			}
+		}
+		if len(got) != 21 || st[0] != 200 || ok != 5 {
+			t.Fatalf("responses %v", st)
+		}
+		if n := received.Load(); n > opts.MaxBodyBytes {
+			t.Errorf("the inner handler received %d bytes of substituted bodies, over MaxBodyBytes %d", n, opts.MaxBodyBytes)
+		}
+	})
+}
+
+func statusesOf(es []jsonEntry) []int {
+	var s []int
+	for _, e := range es {
+		s = append(s, e.Status)
+	}
+	return s
 }

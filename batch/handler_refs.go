@@ -27,6 +27,7 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 			break
 		}
 	}
+	st.substituted.Store(0)
 	if !found {
 		return nil // the independent case costs one scan of the bytes
 	}
@@ -105,7 +106,7 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 	if err != nil {
 		return nil, err
 	}
-	more, err := findRefs(ctx, string(body))
+	more, err := jsonRefs(ctx, body)
 	return append(refs, more...), err
 }
 
@@ -149,19 +150,54 @@ func (st *batchState) awaitDeps(c *call) error {
 	return nil
 }
 
+// maxSubstitutedTarget bounds a call's target once its references are
+// substituted: the head limit of a call (mixed.DefaultMaxHeaderBytes),
+// eight times the request line a call may send itself.
+const maxSubstitutedTarget = mixed.DefaultMaxHeaderBytes
+
 // substitute puts the referenced values into req's target and JSON body.
-func (st *batchState) substitute(req *http.Request) error {
+// What references make is bounded, so that a few bytes of request cannot
+// copy a large result many times over: a target to maxSubstitutedTarget,
+// a body to MaxPartBytes, and all the targets and bodies of a batch that
+// hold references to MaxBodyBytes together, as if the client had sent
+// them. A call that would go past a bound answers 400.
+func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 	resolve := func(r ref) (any, error) {
+		// Only the calls c was linked to, and waited for: the reference
+		// was found when the batch was read, as it is found here.
+		if !slices.ContainsFunc(c.refs, func(l ref) bool { return l.id == r.id }) {
+			return nil, &refError{r.text, fmt.Sprintf("call %q is not one this call was found to reference", r.id)}
+		}
 		return lookup(st.calls[st.ids[r.id]].result, r)
 	}
-	target, err := substituteTarget(req.RequestURI, resolve)
+	// room is what the batch's budget leaves for one substitution of at
+	// most max bytes; spend takes n bytes from it, and reports whether
+	// they were there.
+	room := func(max int64) int {
+		return int(min(max, h.opts.MaxBodyBytes-st.substituted.Load()))
+	}
+	spend := func(n int) error {
+		for {
+			had := st.substituted.Load()
+			if had+int64(n) > h.opts.MaxBodyBytes {
+				return fmt.Errorf("batch: the targets and bodies this batch's result references make are over %d bytes (MaxBodyBytes)", h.opts.MaxBodyBytes)
+			}
+			if st.substituted.CompareAndSwap(had, had+int64(n)) {
+				return nil
+			}
+		}
+	}
+	target, err := substituteTarget(req.RequestURI, resolve, room(maxSubstitutedTarget))
 	if err != nil {
 		return err
 	}
 	if target != req.RequestURI {
+		if err := spend(len(target)); err != nil {
+			return err
+		}
 		u, err := url.ParseRequestURI(target)
 		if err != nil {
-			return fmt.Errorf("batch: the target after substitution, %q: %w", target, err)
+			return fmt.Errorf("batch: the target after substitution, %q: %w", clip(target), err)
 		}
 		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
 		req.RequestURI = target
@@ -169,13 +205,18 @@ func (st *batchState) substitute(req *http.Request) error {
 	if req.Body == nil || req.Body == http.NoBody || !isJSON(req.Header.Get("Content-Type")) {
 		return nil
 	}
-	body, err := io.ReadAll(req.Body)
+	raw, err := io.ReadAll(req.Body)
 	if err != nil {
 		return err
 	}
-	body, err = substituteJSON(body, resolve)
+	body, err := substituteJSON(raw, resolve, room(h.opts.MaxPartBytes))
 	if err != nil {
 		return err
+	}
+	if len(raw) > 0 && &body[0] != &raw[0] { // something was substituted
+		if err := spend(len(body)); err != nil {
+			return err
+		}
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.ContentLength = int64(len(body))

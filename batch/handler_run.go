@@ -207,8 +207,10 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 	if err != nil {
 		req = nil
 	}
-	if err == nil && len(c.deps) > 0 {
-		err = st.substitute(req)
+	if err == nil && len(c.refs) > 0 {
+		// Only a call with result references: dependsOn and $id urls
+		// make deps too, and leave the call's text as it is.
+		err = h.substitute(st, c, req)
 	}
 	if err == nil {
 		err = h.checkPath(req)

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -701,5 +704,121 @@ func TestJSONLargeTextBodyNotKeptSpare(t *testing.T) {
 	}
 	if st := h.spare.Load(); st != nil && cap(st.out.jbuf) > maxSpareBytes {
 		t.Errorf("the spare state keeps %d bytes of a response body, over maxSpareBytes %d", cap(st.out.jbuf), maxSpareBytes)
+	}
+}
+
+// Without ResultReferences, a $result[...] in a call's url or JSON body is
+// text like any other, dependsOn or not: a note whose text happens to be
+// a reference is stored as written, not as "null" (nor does the call
+// fail with 424 when the text names a field).
+func TestJSONAttackDependsOnWithoutReferences(t *testing.T) {
+	body := `{"requests":[
+	 {"id":"a","method":"GET","url":"/json"},
+	 {"id":"b","dependsOn":["a"],"method":"POST","url":"/n/$result[a]/json","body":{"note":"$result[a]"}},
+	 {"id":"c","dependsOn":["a"],"method":"POST","url":"/n/json?q=$result[a][x]","body":["$result[a][x]"]}
+	]}`
+	_, got := serveJSON(t, echo(), HandlerOptions{}, "/$batch", odataHeader, body)
+	want := []string{"", `{"note":"$result[a]"}`, `["$result[a][x]"]`}
+	if len(got) != len(want) {
+		t.Fatalf("%d responses, want %d: %+v", len(got), len(want), got)
+	}
+	for i, e := range got {
+		if e.Status != 200 || string(e.Body) != want[i] {
+			t.Errorf("response %s: status %d body %s; want 200 %s", e.ID, e.Status, e.Body, want[i])
+		}
+	}
+}
+
+// A response body that encoding/json calls valid JSON is not always one
+// the batch response can carry as JSON: one with invalid UTF-8 in a
+// string made the whole batch response invalid JSON (RFC 8259 wants
+// UTF-8; .NET's reader refuses it), and one nested 9998 levels, which
+// json.Valid accepts, put the batch response past encoding/json's
+// 10000 levels, so that no Go reader (this package's Client included)
+// could read any response of the batch. Such bodies go as base64, as
+// other bodies that are not JSON do; MaxJSONDepth bounds a response
+// body's nesting as it does a request's.
+func TestJSONAttackResponseBodiesKeepBatchReadable(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	bodies := map[string]string{
+		"/utf8":    "{\"a\":\"\xff\"}",
+		"/deep":    nest(9998),
+		"/deeper":  nest(DefaultMaxJSONDepth - 1),
+		"/deepest": nest(DefaultMaxJSONDepth - 2), // with the envelope, MaxJSONDepth levels
+		"/ok":      `{"ok":true}`,
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, bodies[r.URL.Path])
+	})
+	paths := []string{"/utf8", "/deep", "/deeper", "/deepest", "/ok"}
+	var reqs []string
+	for i, p := range paths {
+		reqs = append(reqs, fmt.Sprintf(`{"id":"%d","method":"GET","url":%q}`, i, p))
+	}
+	for _, f := range []Format{FormatODataJSON, FormatGraphJSON} {
+		t.Run(f.String(), func(t *testing.T) {
+			rec, got := serveJSON(t, inner, HandlerOptions{JSONFormat: f}, "/$batch", nil, `{"requests":[`+strings.Join(reqs, ",")+`]}`)
+			if !utf8.Valid(rec.Body.Bytes()) {
+				t.Errorf("the batch response is not UTF-8")
+			}
+			if len(got) != len(paths) {
+				t.Fatalf("%d responses", len(got))
+			}
+			enc := base64.StdEncoding
+			if f == FormatODataJSON {
+				enc = base64.URLEncoding
+			}
+			for i, p := range paths {
+				want := bodies[p]
+				if p == "/utf8" || p == "/deep" || p == "/deeper" {
+					want = strconv.Quote(enc.EncodeToString([]byte(want)))
+				}
+				if g := string(got[i].Body); g != want {
+					t.Errorf("%s: body %.80s..., want %.80s...", p, g, want)
+				}
+			}
+		})
+	}
+}
+
+// A reference in a JSON body is found as substitution finds it, in the
+// text of a string literal: one spelled with an escape, $result[p\u0071]
+// in the body's bytes, was linked by its bytes to the call whose id is
+// p\u0071, then substituted by its text with the result of call pq, a
+// later call the batch never made it wait for.
+func TestJSONAttackEscapedReferenceNamesAnotherCall(t *testing.T) {
+	second := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/first":
+			// Until the later call has answered and published its result.
+			select {
+			case <-second:
+			case <-time.After(5 * time.Second):
+			}
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(w, `{"x":"one"}`)
+		case "/second":
+			io.WriteString(w, `{"x":"secret"}`)
+			close(second)
+		default:
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, `{"body":%q}`, b)
+		}
+	})
+	body := `{"requests":[
+	 {"id":"p\\u0071","method":"GET","url":"/first"},
+	 {"id":"c","method":"POST","url":"/echo","body":["$result[p\u0071][x]"]},
+	 {"id":"pq","method":"GET","url":"/second"},
+	 {"id":"d","method":"GET","url":"/echo?q=$result[pq][x]"}
+	]}`
+	_, got := serveJSON(t, inner, HandlerOptions{ResultReferences: true}, "/$batch", nil, body)
+	if len(got) != 4 {
+		t.Fatalf("%d responses", len(got))
+	}
+	if c := got[1]; c.Status != http.StatusFailedDependency || !strings.Contains(string(c.Body), "later") {
+		t.Errorf("call c: %d %s; want 424, a reference to a later call", c.Status, c.Body)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // or under keys that differ in case only, is one member, its values joined
 // with ", " (see appendJSONFields). Bodies take the form json_body.go gives
 // them by the Content-Type the object carries: a body whose Content-Type is
-// JSON and which is valid JSON is written as that JSON, an OData text/*
+// JSON and which is valid JSON (UTF-8, and within MaxJSONDepth) is written
+// as that JSON, an OData text/*
 // body that is UTF-8 as a string of its text, any other body as a base64
 // string (base64url in OData, as OData 4.01 says; standard base64 in
 // Graph). JSON and OData text bodies
@@ -105,7 +106,7 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 	ct, _ := rw.contentType()
 	switch bodyFormOf(o.format, ct) {
 	case bodyJSON:
-		if !json.Valid(body) {
+		if !o.carriesJSON(body) {
 			break
 		}
 		body = bytes.TrimSpace(body)
@@ -128,6 +129,17 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 	o.enc = b64Stream{o: o, enc: o.b64()}
 	o.enc.Write(body)
 	return o.enc.close()
+}
+
+// carriesJSON reports whether body can go into the batch response as the
+// JSON value it is: valid JSON, and UTF-8 (RFC 8259 §8.1: encoding/json
+// takes invalid UTF-8 in a string for valid, and a strict reader would
+// refuse the whole batch response for it), nested no deeper than
+// MaxJSONDepth allows a request's body (so that, with the envelope, it
+// stays within encoding/json's 10000 levels, which json.Valid does not
+// count the envelope in). A body that cannot goes as base64.
+func (o *output) carriesJSON(body []byte) bool {
+	return json.Valid(body) && utf8.Valid(body) && checkDepth(body, min(o.h.opts.MaxJSONDepth, 9999)-2) == nil
 }
 
 // writeJSONSkip writes a 424 response object for call cid of a group that

@@ -220,19 +220,76 @@ func pathValue(v string) string {
 	}
 }
 
+// A substitutionError is a target or body that its references would make
+// larger than it may be: the call answers 400, as an oversized part does.
+type substitutionError struct {
+	what string // "target" or "JSON body"
+	max  int
+}
+
+func (e *substitutionError) Error() string {
+	return fmt.Sprintf("batch: the call's %s with its result references substituted would be over %d bytes", e.what, e.max)
+}
+
+// textOver reports whether the text of v (see text) is longer than n
+// bytes, looking at no more of v than it takes to know: a reference to a
+// large value is refused before its text is made. It counts what the
+// text has at least (a string's bytes, a member's key and value, a comma
+// between elements), so that what it lets through has text at most a few
+// times n long.
+func textOver(v any, n int) bool {
+	left := n
+	var walk func(v any) bool // reports whether left went below 0
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case string:
+			left -= len(x)
+		case json.Number:
+			left -= len(x)
+		case map[string]any:
+			left -= 2
+			for k, e := range x {
+				if left -= len(k) + 4; left < 0 || walk(e) {
+					return true
+				}
+			}
+		case []any:
+			left -= 2
+			for _, e := range x {
+				if left--; left < 0 || walk(e) {
+					return true
+				}
+			}
+		default:
+			left -= 4 // null, true, false
+		}
+		return left < 0
+	}
+	return walk(v)
+}
+
 // substituteTarget replaces the references in a request target with their
-// values' text, path-escaped in the path and query-escaped in the query.
-func substituteTarget(target string, resolve func(ref) (any, error)) (string, error) {
+// values' text, path-escaped in the path and query-escaped in the query. A
+// target that would be over max bytes is a *substitutionError.
+func substituteTarget(target string, resolve func(ref) (any, error), max int) (string, error) {
 	path, query, hasQuery := strings.Cut(target, "?")
-	p, err := substituteText(path, resolve, pathValue)
+	p, err := substituteText(path, resolve, pathValue, max)
 	if err != nil || !hasQuery {
+		if _, ok := err.(*substitutionError); ok {
+			err = &substitutionError{"target", max}
+		}
 		return p, err
 	}
-	q, err := substituteText(query, resolve, url.QueryEscape)
+	q, err := substituteText(query, resolve, url.QueryEscape, max-len(p)-1)
+	if _, ok := err.(*substitutionError); ok {
+		err = &substitutionError{"target", max}
+	}
 	return p + "?" + q, err
 }
 
-func substituteText(s string, resolve func(ref) (any, error), escape func(string) string) (string, error) {
+// substituteText replaces the references in s with their values' text,
+// escaped by escape; a result over max bytes is a *substitutionError.
+func substituteText(s string, resolve func(ref) (any, error), escape func(string) string, max int) (string, error) {
 	var b strings.Builder
 	last := 0
 	sc := newRefScanner(s)
@@ -248,24 +305,37 @@ func substituteText(s string, resolve func(ref) (any, error), escape func(string
 		if err != nil {
 			return "", err
 		}
+		room := max - b.Len() - (i - last)
+		if textOver(v, room) {
+			return "", &substitutionError{"text", max}
+		}
+		e := escape(text(v))
+		if len(e) > room {
+			return "", &substitutionError{"text", max}
+		}
 		b.WriteString(s[last:i])
-		b.WriteString(escape(text(v)))
+		b.WriteString(e)
 		last, i = end, end-1
 	}
 	if last == 0 {
 		return s, nil
 	}
+	if b.Len()+len(s)-last > max {
+		return "", &substitutionError{"text", max}
+	}
 	b.WriteString(s[last:])
 	return b.String(), nil
 }
 
-// substituteJSON replaces the references inside the string literals of a
-// JSON document: a string that is exactly one reference becomes the
-// referenced JSON value itself; references within a longer string become
-// their text. The rest of the document is kept byte for byte.
-func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) {
-	var out []byte
-	last := 0
+// refStrings calls f for each string literal of the JSON document doc
+// that may hold a reference, with where it starts and ends in doc and its
+// text, in order; it stops at f's first error. Linking and substitution
+// both find a body's references this way, so that a call is given exactly
+// the results it was linked to: a reference spelled with escapes
+// ("$result[p\u0071]"), read as the bytes say by one and as the text says
+// by the other, could otherwise name a call the batch never made it wait
+// for.
+func refStrings(doc []byte, f func(start, end int, s string) error) error {
 	for i := 0; i < len(doc); i++ {
 		if doc[i] != '"' {
 			continue
@@ -279,38 +349,83 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error)) ([]byte, error) 
 			end++
 		}
 		if end >= len(doc) {
-			break // not JSON; leave the rest as it is
+			return nil // not JSON; leave the rest as it is
 		}
 		lit := doc[i : end+1]
 		if bytes.Contains(lit, []byte("$result")) {
 			var s string
 			if err := json.Unmarshal(lit, &s); err == nil {
-				rs, _ := findRefs(context.Background(), s)
-				var repl []byte
-				switch {
-				case len(rs) == 1 && rs[0].text == s:
-					v, err := resolve(rs[0])
-					if err != nil {
-						return nil, err
-					}
-					repl, _ = json.Marshal(v)
-				case len(rs) > 0:
-					t, err := substituteText(s, resolve, func(x string) string { return x })
-					if err != nil {
-						return nil, err
-					}
-					repl, _ = json.Marshal(t)
-				}
-				if repl != nil {
-					out = append(append(out, doc[last:i]...), repl...)
-					last = end + 1
+				if err := f(i, end+1, s); err != nil {
+					return err
 				}
 			}
 		}
 		i = end
 	}
+	return nil
+}
+
+// jsonRefs returns the references in the string literals of the JSON
+// document doc, as substituteJSON finds them.
+func jsonRefs(ctx context.Context, doc []byte) ([]ref, error) {
+	var out []ref
+	err := refStrings(doc, func(_, _ int, s string) error {
+		rs, err := findRefs(ctx, s)
+		out = append(out, rs...)
+		return err
+	})
+	return out, err
+}
+
+// substituteJSON replaces the references inside the string literals of a
+// JSON document: a string that is exactly one reference becomes the
+// referenced JSON value itself; references within a longer string become
+// their text. The rest of the document is kept byte for byte. A document
+// that would be over max bytes is a *substitutionError.
+func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte, error) {
+	var out []byte
+	last := 0
+	err := refStrings(doc, func(i, end int, s string) error {
+		rs, _ := findRefs(context.Background(), s)
+		room := max - len(out) - (i - last)
+		var repl []byte
+		switch {
+		case len(rs) == 1 && rs[0].text == s:
+			v, err := resolve(rs[0])
+			if err != nil {
+				return err
+			}
+			if textOver(v, room) {
+				return &substitutionError{"JSON body", max}
+			}
+			repl, _ = json.Marshal(v)
+		case len(rs) > 0:
+			t, err := substituteText(s, resolve, func(x string) string { return x }, room)
+			if err != nil {
+				if _, ok := err.(*substitutionError); ok {
+					err = &substitutionError{"JSON body", max}
+				}
+				return err
+			}
+			repl, _ = json.Marshal(t)
+		}
+		if len(repl) > room {
+			return &substitutionError{"JSON body", max}
+		}
+		if repl != nil {
+			out = append(append(out, doc[last:i]...), repl...)
+			last = end
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	if out == nil {
 		return doc, nil
+	}
+	if len(out)+len(doc)-last > max {
+		return nil, &substitutionError{"JSON body", max}
 	}
 	return append(out, doc[last:]...), nil
 }

@@ -129,7 +129,7 @@ func TestSubstitution(t *testing.T) {
 		{"/p?o=%24result%5Bu%5D%5Bobj%5D", "/p?o=%7B%22k%22%3Atrue%7D"},
 		{"/p/$resultless/$result", "/p/$resultless/$result"},
 	} {
-		got, err := substituteTarget(tc.in, resolve)
+		got, err := substituteTarget(tc.in, resolve, 1<<20)
 		if err != nil || got != tc.want {
 			t.Errorf("substituteTarget(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
@@ -140,12 +140,12 @@ func TestSubstitution(t *testing.T) {
 		{`["$result[u][obj]"]`, `[{"k":true}]`},
 		{`not json "$result[u][n]`, `not json "$result[u][n]`},
 	} {
-		got, err := substituteJSON([]byte(tc.in), resolve)
+		got, err := substituteJSON([]byte(tc.in), resolve, 1<<20)
 		if err != nil || string(got) != tc.want {
 			t.Errorf("substituteJSON(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
 		}
 	}
-	if _, err := substituteTarget("/p/$result[nobody][x]", resolve); err == nil {
+	if _, err := substituteTarget("/p/$result[nobody][x]", resolve, 1<<20); err == nil {
 		t.Error("a reference to an unknown call substituted without error")
 	}
 }
