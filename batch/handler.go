@@ -306,6 +306,7 @@ type call struct {
 	wantResult bool // a result reference needs its decoded JSON response
 	done       chan struct{}
 	status     int
+	want       *resultPaths // the parts of result its references use
 	result     any
 	resultErr  error
 

@@ -76,6 +76,7 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 					d.done = make(chan struct{})
 				}
 				st.calls[k].wantResult = true
+				st.calls[k].want = st.calls[k].want.add(r.path)
 				continue
 			}
 			break
@@ -163,9 +164,10 @@ const maxSubstitutedTarget = mixed.DefaultMaxHeaderBytes
 // them. A call that would go past a bound answers 400.
 func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 	resolve := func(r ref) (any, error) {
-		// Only the calls c was linked to, and waited for: the reference
-		// was found when the batch was read, as it is found here.
-		if !slices.ContainsFunc(c.refs, func(l ref) bool { return l.id == r.id }) {
+		// Only the references c was linked by, to calls it waited for:
+		// the reference was found when the batch was read, as it is
+		// found here, and its path is one settle decoded.
+		if !slices.ContainsFunc(c.refs, func(l ref) bool { return l.id == r.id && slices.Equal(l.path, r.path) }) {
 			return nil, &refError{r.text, fmt.Sprintf("call %q is not one this call was found to reference", r.id)}
 		}
 		return lookup(st.calls[st.ids[r.id]].result, r)
@@ -246,7 +248,8 @@ func (st *batchState) settle(i int) {
 	default:
 		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
 		dec.UseNumber()
-		if err := dec.Decode(&c.result); err != nil {
+		var err error
+		if c.result, err = decodeResult(dec, c.want); err != nil {
 			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", clip(requestID(c.cid)), err)
 		}
 	}

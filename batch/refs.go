@@ -187,6 +187,12 @@ func lookup(v any, r ref) (any, error) {
 				return nil, &refError{r.text, fmt.Sprintf("the result of call %q has no element %q", r.id, key)}
 			}
 			v = x[n]
+		case sparseArray:
+			n, err := strconv.Atoi(key)
+			if err != nil || n < 0 || n >= x.n {
+				return nil, &refError{r.text, fmt.Sprintf("the result of call %q has no element %q", r.id, key)}
+			}
+			v = x.vals[n]
 		default:
 			return nil, &refError{r.text, fmt.Sprintf("the result of call %q has no field %q: not an object or array there", r.id, key)}
 		}
