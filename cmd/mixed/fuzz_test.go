@@ -142,7 +142,7 @@ func (r *pieceReader) Read(b []byte) (int, error) {
 // and what it reads without error that encode -format writes as a JSON
 // batch is read back and written again to the same bytes, in each JSON
 // format (the first pass normalizes: bodies compacted, ids given, header
-// names merged).
+// names merged); and it is written as multipart and read back.
 func FuzzJSONBatch(f *testing.F) {
 	for _, name := range []string{"odata-request", "odata-response", "graph-request", "graph-response"} {
 		b, err := os.ReadFile("testdata/jsonbatch/" + name + ".json")
@@ -169,6 +169,15 @@ func FuzzJSONBatch(f *testing.F) {
 			dec := runCmd(string(in), "decode", "-content-type", "application/json", "-format", format)
 			if dec.Code != 0 {
 				continue
+			}
+			// A line decode prints without "error" is one encode
+			// writes as multipart, and decode reads that back.
+			mp := runCmd(dec.Stdout, "encode")
+			if mp.Code != 0 {
+				t.Fatalf("%s: encode as multipart: exit %d: %s\n%s", format, mp.Code, mp.Stderr, dec.Stdout)
+			}
+			if back := runCmd(mp.Stdout, "decode"); back.Code != 0 {
+				t.Fatalf("%s: decode of the multipart: exit %d: %s\n%s", format, back.Code, back.Stderr, mp.Stdout)
 			}
 			enc := runCmd(dec.Stdout, "encode", "-format", format)
 			if enc.Code != 0 {
