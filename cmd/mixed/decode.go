@@ -86,8 +86,10 @@ application/http part that would carry it in multipart:
     graph-json reads text/* bodies as base64 too, as Graph writes them.
 
 A request object that is not one (no "method", an "id" that is not a
-string or number, a body that is not base64) is printed with "error"
-and its JSON as "body", and decode goes on. A JSON batch is read one
+string or number, a body that is not base64, a method, header, "id" or
+"atomicityGroup" that multipart cannot carry, such as a CR or LF in a
+value) is printed with "error" and its JSON as "body", and decode goes
+on. SP and HTAB around a header value are dropped, as HTTP drops them. A JSON batch is read one
 request or response at a time, each held whole up to 64 MiB.
 
 What "curl -i" and "curl -si" print is read as it is: the status line of

@@ -257,11 +257,33 @@ func writePart(w *mixed.Writer, p *partJSON) error {
 
 func hasField(fields [][2]string, name string) bool {
 	for _, f := range fields {
-		if strings.EqualFold(f[0], name) {
+		if equalFoldASCII(f[0], name) {
 			return true
 		}
 	}
 	return false
+}
+
+// equalFoldASCII reports whether a and b are equal in ASCII case folding,
+// as header names are compared: strings.EqualFold folds Unicode too, and
+// would take "Tran\u017ffer-Encoding" (a long s) for Transfer-Encoding.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // partContent builds the raw body of a part given by its "http" or "parts".
@@ -361,17 +383,19 @@ func prepareEnvelope(e *httpJSON, ct, boundary string) (*envelopeHead, error) {
 	hasCT, chunked := false, false
 	for _, f := range e.Headers {
 		switch {
-		case strings.EqualFold(f[0], "Content-Length"):
+		case equalFoldASCII(f[0], "Content-Length"):
 			if h.cl >= 0 {
 				continue // one is enough, and it is right
 			}
 			h.cl = len(h.fields)
-		case strings.EqualFold(f[0], "Transfer-Encoding"):
-			if !strings.EqualFold(strings.TrimSpace(f[1]), "chunked") || chunked {
+		case equalFoldASCII(f[0], "Transfer-Encoding"):
+			// Only SP and HTAB around it: a CR or LF would end the
+			// field, or the head, where it is written.
+			if !equalFoldASCII(strings.Trim(f[1], " \t"), "chunked") || chunked {
 				return nil, fmt.Errorf("Transfer-Encoding %q: want one \"chunked\"", f[1])
 			}
 			chunked = true
-		case strings.EqualFold(f[0], "Content-Type"):
+		case equalFoldASCII(f[0], "Content-Type"):
 			if hasCT {
 				return nil, errors.New("two Content-Type fields")
 			}

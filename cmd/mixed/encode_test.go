@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -187,4 +188,56 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A framing field encode writes itself is checked as the reader reads it:
+// an envelope's Transfer-Encoding may not carry CR or LF (which ended the
+// head early) nor be named with a non-ASCII letter that Unicode folds to
+// an ASCII one; a streamed request's Content-Length is digits alone, and
+// several are the same bytes. Each was written, and decode refused it.
+func TestEncodeAttackFramingFields(t *testing.T) {
+	part := `{"headers":[["Content-Type","text/plain"]],"body":"x"}` + "\n"
+	envelope := func(name, value string) string {
+		return `{"kind":"envelope","boundary":"b","http":{"method":"POST","target":"/x","proto":"HTTP/1.1","headers":[["Host","h"],[` +
+			jsonString(name) + `,` + jsonString(value) + `],["Content-Type","multipart/mixed; boundary=b"]]}}` + "\n" + part
+	}
+	streamed := func(cl string) string {
+		return `{"kind":"envelope","boundary":"b"}` + "\n" +
+			`{"headers":[["Content-Type","application/http"]],"http":{"method":"POST","target":"/x","headers":[` + cl + `],"body":"hello"}}` + "\n"
+	}
+	for _, tc := range []struct{ name, in, wantErr string }{
+		{"TE with CRLF after", envelope("Transfer-Encoding", "chunked\r\n"), `Transfer-Encoding "chunked\r\n"`},
+		{"TE with CRLF before", envelope("Transfer-Encoding", "\r\nchunked"), `Transfer-Encoding "\r\nchunked"`},
+		{"TE named with a long s", envelope("Tran\u017ffer-Encoding", "chunked"), "is not a token"},
+		{"CL with a sign", streamed(`["Content-Length","+5"]`), `Content-Length "+5" is not the length`},
+		{"CL twice, other bytes", streamed(`["Content-Length","5"],["Content-Length","05"]`), `Content-Length "05" differs from "5"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCmd(tc.in, "encode")
+			if res.Code != 1 || res.Stdout != "" || !strings.Contains(res.Stderr, tc.wantErr) {
+				t.Errorf("encode: %+v; want exit 1, no output, and %q", res, tc.wantErr)
+			}
+			checkOnePrefix(t, res.Stderr)
+		})
+	}
+	// What the reader reads is still written: OWS around chunked, one
+	// Content-Length given twice.
+	for _, in := range []string{envelope("transfer-encoding", " Chunked\t"), streamed(`["Content-Length","5"],["content-length","5"]`)} {
+		res := runCmd(in, "encode")
+		if res.Code != 0 {
+			t.Fatalf("encode of %q: %+v", in, res)
+		}
+		if back := runCmd(res.Stdout, "decode"); back.Code != 0 {
+			t.Errorf("decode of %q: %+v", res.Stdout, back)
+		}
+	}
+}
+
+// jsonString returns s as a JSON string.
+func jsonString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

@@ -661,18 +661,24 @@ func (l *partLine) httpKey(k string) error {
 func (l *partLine) httpHead() error {
 	m := l.p.HTTP
 	var mh, check mixed.Header
-	seen := false
+	first := ""
 	for _, f := range m.Headers {
 		mh.Add(f[0], f[1])
-		if !strings.EqualFold(f[0], "Content-Length") {
+		if !equalFoldASCII(f[0], "Content-Length") {
 			check.Add(f[0], f[1])
 			continue
 		}
+		// Decimal digits alone (ParseInt takes "+5" too), and several
+		// fields the same bytes ("5" and "05" too differ), as a
+		// MessageReader requires.
 		n, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil || n < 0 || seen && n != l.httpLength {
+		if err != nil || strings.Trim(f[1], "0123456789") != "" {
 			return fmt.Errorf("Content-Length %q is not the length", f[1])
 		}
-		seen, l.httpLength = true, n
+		if first != "" && f[1] != first {
+			return fmt.Errorf("Content-Length %q differs from %q", f[1], first)
+		}
+		first, l.httpLength = f[1], n
 	}
 	mw := mixed.NewMessageWriterOptions(decodeOpts)
 	var head bytes.Buffer

@@ -210,7 +210,16 @@ func jsonItemPart(index int, raw []byte, isRequest bool, f batchFormat) partJSON
 		return bad(err)
 	}
 	if id != "" {
+		if err := checkField("Content-ID", id); err != nil {
+			return bad(fmt.Errorf(`"id" %q: %w`, id, err))
+		}
 		p.Headers = append(p.Headers, [2]string{"Content-ID", id})
+	}
+	if it.AtomicityGroup != "" {
+		// The Content-ID of its changeset in multipart.
+		if err := checkField("Content-ID", it.AtomicityGroup); err != nil {
+			return bad(fmt.Errorf(`"atomicityGroup" %q: %w`, it.AtomicityGroup, err))
+		}
 	}
 	p.Group, p.DependsOn = it.AtomicityGroup, it.DependsOn
 	hdr, err := jsonHeaders(it.Headers)
@@ -250,9 +259,43 @@ func jsonItemPart(index int, raw []byte, isRequest bool, f batchFormat) partJSON
 			h.Reason = &r
 		}
 	}
+	if err := checkItem(h, body); err != nil {
+		return bad(err)
+	}
 	setBody(&h.Body, &h.BodyB64, body)
 	p.HTTP = h
 	return p
+}
+
+// checkItem checks the message of a request or response object as encode
+// writes it back: its fields, method and status, which a JSON batch does
+// not check.
+// A line that passes is one encode writes and a reader reads the same: a
+// CR or LF in a header value, a name that is not a token, a method with
+// a space are an "error" (package batch refuses such a call too).
+func checkItem(m *httpJSON, body []byte) error {
+	var mh mixed.Header
+	for _, f := range m.Headers {
+		mh.Add(f[0], f[1])
+	}
+	mw := mixed.NewMessageWriterOptions(decodeOpts)
+	if m.Method != "" {
+		return mw.WriteRequest(io.Discard, m.Method, m.Target, &mh, body)
+	}
+	reason := ""
+	if m.Reason != nil {
+		reason = *m.Reason
+	}
+	return mw.WriteResponse(io.Discard, m.Status, reason, &mh, body)
+}
+
+// checkField checks a part's field as the multipart Writer does.
+func checkField(name, value string) error {
+	var h mixed.Header
+	h.Add(name, value)
+	w := mixed.NewWriter(io.Discard)
+	_, err := w.CreatePart(&h)
+	return err
 }
 
 // jsonID reads an "id": a string, or a number as written.
@@ -274,7 +317,8 @@ func jsonID(raw json.RawMessage) (string, error) {
 }
 
 // jsonHeaders reads a "headers" object in its order. A value is a string
-// (a number or boolean is taken as written). Content-Length and
+// (a number or boolean is taken as written), without the SP and HTAB
+// around it. Content-Length and
 // Transfer-Encoding are dropped: they frame the body in HTTP, and a JSON
 // batch frames it by itself (a JSON body may be written with other white
 // space than the length counted).
@@ -311,7 +355,9 @@ func jsonHeaders(raw json.RawMessage) ([][2]string, error) {
 		if strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") {
 			continue
 		}
-		out = append(out, [2]string{name, v})
+		// SP and HTAB around a value are not part of it in HTTP, and
+		// package batch drops them too.
+		out = append(out, [2]string{name, strings.Trim(v, " \t")})
 	}
 	return out, nil
 }
