@@ -51,7 +51,9 @@ whatever its size: decode holds the first 64 KiB of a part, no more.
 
 "mixed encode" reads these lines back: decode | encode gives the input
 again, byte for byte, for a message with CRLF line ends, "Name: value"
-header lines, and no preamble or epilogue (which decode skips); for a
+header lines whose values are UTF-8 (a byte that is not, which HTTP
+allows, is printed as U+FFFD: a JSON string is UTF-8), and no preamble
+or epilogue (which decode skips); for a
 streamed application/http part, blank lines after its Content-Length
 body are dropped (the embedded message ends at its length).
 
