@@ -230,6 +230,13 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		enc := runCmd(dec.Stdout, "encode")
+		if enc.Code != 0 && strings.Contains(enc.Stderr, "body contains the boundary delimiter") {
+			// A body that holds "\n--boundary", which a CRLF batch
+			// reads as content and a reader of LF lines as a delimiter:
+			// the writer never writes it (and the round trip decode's
+			// help promises is for CRLF line ends).
+			return
+		}
 		if enc.Code != 0 {
 			t.Fatalf("encode of what decode read: exit %d: %s\n%s", enc.Code, enc.Stderr, dec.Stdout)
 		}
