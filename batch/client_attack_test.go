@@ -793,8 +793,10 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 		}
 		start := time.Now()
 		// The second deadline is far enough from the first that a loaded
-		// machine (building a sized body copies 16 MiB) cannot blur them.
-		for i, d := range []time.Duration{100 * time.Millisecond, 5 * time.Second} {
+		// machine (building a sized body copies 16 MiB) cannot blur them,
+		// and the first far enough away that it has not passed when Add
+		// looks at it (under -race and load, 100 ms once had).
+		for i, d := range []time.Duration{time.Second, 5 * time.Second} {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			call, err := b.Add(reqs[i].WithContext(ctx), "")
@@ -807,10 +809,10 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 		go func() { done <- b.Do(context.Background()) }()
 		<-calls[0].Done()
 		if d := time.Since(start); d > 4*time.Second {
-			t.Errorf("sized %t: the 100ms call ended after %v", sized, d)
+			t.Errorf("sized %t: the 1s call ended after %v", sized, d)
 		}
 		if calls[1].Err() != nil {
-			t.Errorf("sized %t: the 5s call ended with the 100ms one: %v", sized, calls[1].Err())
+			t.Errorf("sized %t: the 5s call ended with the 1s one: %v", sized, calls[1].Err())
 		}
 		select {
 		case <-done:
