@@ -415,13 +415,19 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	if req.URL.Host != "" && !sameHost(req.URL.Host, ep.Host, ep.Scheme) {
 		return nil, fmt.Errorf("batch: request to host %q, not the batch endpoint's %q", req.URL.Host, ep.Host)
 	}
+	key := id // the id a server reads in the call's Content-ID
 	if id == "" {
 		id = b.nextID()
-	} else if err := b.checkID(id); err != nil {
-		return nil, err
+		key = id
 	} else {
+		var err error
+		if key, err = b.checkID(id); err != nil {
+			return nil, err
+		}
 		b.claim(id)
-		b.claim(matchKey(id))
+		if key != id {
+			b.claim(key)
+		}
 	}
 	if err := b.checkContentIDTarget(req, cs); err != nil {
 		return nil, err
@@ -458,7 +464,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	}
 	b.calls = append(b.calls, c)
 	b.ids[id] = c
-	if key := matchKey(id); key != id && b.client.Format == FormatMultipart {
+	if key != id {
 		if b.keys == nil {
 			b.keys = make(map[string]string)
 		}
@@ -472,39 +478,40 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	return c, nil
 }
 
-// checkID returns why id, given to Add, cannot be a call's id in b: it is
-// another call's; or, in a multipart batch, it cannot be a Content-ID
-// (which the batch request's writer would refuse, failing every call of
-// the request), or it names the same call as another's to a server, which
-// reads a Content-ID without the angle brackets and white space around
-// it ("<a>" and "a" are one id, and their answers could not be told
-// apart).
-func (b *Batch) checkID(id string) error {
+// checkID returns the id a server reads in the Content-ID of a call whose
+// id, given to Add, is id (see matchKey; id itself in a JSON batch), or
+// why id cannot be a call's id in b: it is another call's; or, in a
+// multipart batch, it cannot be a Content-ID (which the batch request's
+// writer would refuse, failing every call of the request), or it names
+// the same call as another's to a server, which reads a Content-ID
+// without the angle brackets and white space around it ("<a>" and "a" are
+// one id, and their answers could not be told apart).
+func (b *Batch) checkID(id string) (string, error) {
 	if b.ids[id] != nil || b.csIDs[id] != nil {
-		return fmt.Errorf("batch: duplicate call id %q", id)
+		return "", fmt.Errorf("batch: duplicate call id %q", id)
 	}
 	if b.client.Format != FormatMultipart {
-		return nil
+		return id, nil
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return fmt.Errorf("batch: call id %q: a control character cannot be in a Content-ID", id)
+			return "", fmt.Errorf("batch: call id %q: a control character cannot be in a Content-ID", id)
 		}
 	}
 	if n := len(id); id[0] == ' ' || id[0] == '\t' || id[n-1] == ' ' || id[n-1] == '\t' {
-		return fmt.Errorf("batch: call id %q: a Content-ID cannot begin or end with white space", id)
+		return "", fmt.Errorf("batch: call id %q: a Content-ID cannot begin or end with white space", id)
 	}
 	key := matchKey(id)
 	if key == "" {
-		return fmt.Errorf("batch: call id %q: a Content-ID names no call without an id inside its angle brackets", id)
+		return "", fmt.Errorf("batch: call id %q: a Content-ID names no call without an id inside its angle brackets", id)
 	}
 	if other, ok := b.keys[key]; ok {
-		return fmt.Errorf("batch: call id %q: the same Content-ID to a server as call %q", id, other)
+		return "", fmt.Errorf("batch: call id %q: the same Content-ID to a server as call %q", id, other)
 	}
 	if key != id && (b.ids[key] != nil || b.csIDs[key] != nil) {
-		return fmt.Errorf("batch: call id %q: the same Content-ID to a server as call %q", id, key)
+		return "", fmt.Errorf("batch: call id %q: the same Content-ID to a server as call %q", id, key)
 	}
-	return nil
+	return key, nil
 }
 
 // Calls returns the calls in the order they were added, the calls of

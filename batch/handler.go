@@ -216,14 +216,14 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // Each call sees the outer request's headers, but Content-* and hop-by-hop
 // ones (those its Connection field names too), and its query parameters,
 // unless it sets its own; its Host, RemoteAddr and TLS state are the outer
-// request's, and its context is the outer request's context. A call's own Upgrade field is dropped: its
-// response is a part, which cannot switch protocols. Only origin-form
-// targets (/path?query) are accepted, and absolute-form ones whose scheme
-// and host are the batch endpoint's own (reduced to their path, as
-// Google's .NET client sends them); any other target, or a Host field
-// naming another host, gets a 400 response part and never reaches the
-// inner handler. A target such as "//evil.example/x" is a path on the
-// batch host.
+// request's, and its context is the outer request's context. A call's own
+// Upgrade field is dropped: its response is a part, which cannot switch
+// protocols. Only origin-form targets (/path?query) are accepted, and
+// absolute-form ones whose scheme and host are the batch endpoint's own
+// (reduced to their path, as Google's .NET client sends them); any other
+// target, or a Host field naming another host, gets a 400 response part
+// and never reaches the inner handler. A target such as
+// "//evil.example/x" is a path on the batch host.
 //
 // A Host field, and the host of an absolute-form target, names the batch
 // endpoint when the host names are equal (case-insensitively) and its port
