@@ -621,7 +621,7 @@ func TestChangesetEndToEndRollback(t *testing.T) {
 	want := map[string]csOutcome{
 		"0": {Status: 200, Body: `{"group":false}`},
 		"1": f, "2": f, "3": f,
-		"4": {Status: 424, Body: `{"error":{"code":424,"message":"reference $result[1][ID]: call \"1\" does not count: its changeset was rolled back"}}` + "\n"},
+		"4": {Status: 424, Body: `{"error":{"code":"FailedDependency","message":"reference $result[1][ID]: call \"1\" does not count: its changeset was rolled back"}}` + "\n"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)

@@ -30,7 +30,10 @@
 // call waits for that one, and fails with 424 Failed Dependency when the
 // value cannot be had. Halt-on-error ([HandlerOptions].HaltOnError, or the
 // outer header HaltHeader names) stops starting calls after the first
-// failure.
+// failure. A call the handler answers for in this way (424, or 400 in a
+// JSON batch) has the JSON body {"error":{"code":"FailedDependency",
+// "message":"..."}}: the status text without spaces, a string as OData's
+// error objects require, and the reason.
 //
 // Changesets, from OData's $batch: a part of type multipart/mixed holds
 // calls that run in order and commit or roll back together, inside the

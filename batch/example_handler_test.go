@@ -101,7 +101,7 @@ func ExampleHandlerOptions_haltOnError() {
 	// Output:
 	// ann: 200 {"id":7,"name":"Ann","department":{"id":42}}
 	// nobody: 404 {"error":"no such user"}
-	// barn: 424 {"error":{"code":424,"message":"skipped: call 1 (\"nobody\") failed with status 404 and the batch halts on errors"}}
+	// barn: 424 {"error":{"code":"FailedDependency","message":"skipped: call 1 (\"nobody\") failed with status 404 and the batch halts on errors"}}
 }
 
 // printGroup is a changeset's unit of work that prints its outcome; a

@@ -87,7 +87,7 @@ func ExampleHandler_graphJSON() {
 	// {"responses":[{"id":"1","status":200,"headers":{"Content-Type":"application/json"},"body":{"id":7,"name":"Ann"}},
 	// {"id":"2","status":404,"headers":{"Content-Type":"application/json"},"body":{"error":{"code":"NotFound"}}},
 	// {"id":"3","status":200,"headers":{"Content-Type":"image/png"},"body":"iVBORw=="},
-	// {"id":"4","status":424,"headers":{"Content-Type":"application/json"},"body":{"error":{"code":424,"message":"dependsOn \"2\": the request failed with status 404"}}}]}
+	// {"id":"4","status":424,"headers":{"Content-Type":"application/json"},"body":{"error":{"code":"FailedDependency","message":"dependsOn \"2\": the request failed with status 404"}}}]}
 }
 
 // An OData 4.01 JSON batch: an atomicity group, run in one Group that

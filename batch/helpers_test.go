@@ -246,7 +246,7 @@ func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
 // errPart is the tree part of a call that failed with status and msg.
 func errPart(cid string, status int, msg string) treePart {
-	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": float64(status), "message": msg}}}
+	return treePart{ContentID: cid, Status: status, JSON: obj{"error": obj{"code": errorCode(status), "message": msg}}}
 }
 
 // Test services.

@@ -153,7 +153,7 @@ func TestInteropODataClient(t *testing.T) {
 		// The failed changeset is its failed call's response, in its place.
 		{"status": 400.0, "location": nil, "body": obj{"error": "Qty must be positive"}},
 		// OData mode halts on the failure: the last GET never runs.
-		{"status": 424.0, "location": nil, "body": obj{"error": obj{"code": 424.0,
+		{"status": 424.0, "location": nil, "body": obj{"error": obj{"code": "FailedDependency",
 			"message": `skipped: changeset 4 ("") failed with status 400 and the batch halts on errors`}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

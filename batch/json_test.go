@@ -136,7 +136,7 @@ func TestGraphJSONBatch(t *testing.T) {
 		{ID: "1", Status: 200, Headers: js, Body: me},
 		{ID: "2", Status: 429, Headers: map[string]string{"Content-Type": "application/json", "Retry-After": "7"}, Body: json.RawMessage(`{"error":{"code":"TooManyRequests"}}`)},
 		{ID: "3", Status: 200, Headers: js, Body: me},
-		{ID: "4", Status: 424, Headers: js, Body: json.RawMessage(`{"error":{"code":424,"message":"dependsOn \"2\": the request failed with status 429"}}`)},
+		{ID: "4", Status: 424, Headers: js, Body: json.RawMessage(`{"error":{"code":"FailedDependency","message":"dependsOn \"2\": the request failed with status 429"}}`)},
 		{ID: "5", Status: 200, Headers: map[string]string{"Content-Type": "text/plain"}, Body: b64std("POST /v1.0/relative image/png \x89PNG\r\n\x1a\n")},
 		{ID: "6", Status: 200, Headers: js, Body: me},
 	}

@@ -82,7 +82,7 @@ func TestResultReferenceFailures(t *testing.T) {
 					failed = p.Body
 				}
 			}
-			if !strings.Contains(failed, tc.msg) || !strings.Contains(failed, `"code":424`) {
+			if !strings.Contains(failed, tc.msg) || !strings.Contains(failed, `"code":"FailedDependency"`) {
 				t.Errorf("424 body %q, want a JSON error containing %q", failed, tc.msg)
 			}
 		})

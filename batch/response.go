@@ -369,9 +369,12 @@ func (rw *response) fail(code int, msg string) {
 	rw.replace(code, "text/plain; charset=utf-8", []byte(msg+"\n"))
 }
 
-// failJSON replaces whatever was recorded with a JSON error response.
+// failJSON replaces whatever was recorded with a JSON error response. Its
+// code is the status text without spaces ("FailedDependency"), as in the
+// handler's other error objects: OData requires a string there, and Graph
+// sends one.
 func (rw *response) failJSON(code int, msg string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": code, "message": msg}})
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": errorCode(code), "message": msg}})
 	rw.replace(code, "application/json", append(b, '\n'))
 }
 

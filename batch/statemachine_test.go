@@ -845,7 +845,7 @@ func smDecodeBody(status int, contentType string, b []byte) any {
 	}
 	if status == http.StatusFailedDependency {
 		e, _ := v.(map[string]any)["error"].(map[string]any)
-		if msg, _ := e["message"].(string); len(e) == 2 && e["code"] == float64(status) && msg != "" {
+		if msg, _ := e["message"].(string); len(e) == 2 && e["code"] == errorCode(status) && msg != "" {
 			return smHandlerError
 		}
 	}

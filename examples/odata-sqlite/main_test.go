@@ -184,9 +184,10 @@ func odataErr(code, msg string) any {
 }
 
 // handlerErr is the body of a 424 part from the batch handler, once
-// skipped has blanked its message.
+// skipped has blanked its message: its code is the status text without
+// spaces, a string as OData requires.
 func handlerErr(status int) any {
-	return map[string]any{"error": map[string]any{"code": float64(status)}}
+	return map[string]any{"error": map[string]any{"code": strings.ReplaceAll(http.StatusText(status), " ", "")}}
 }
 
 // A row of the store, read straight from SQLite.
