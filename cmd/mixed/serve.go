@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"maps"
 	"net"
@@ -110,7 +112,9 @@ Timeouts bound what a client can hold: -read-timeout the whole request,
 body included (a batch whose body stops arriving ends, and its connection
 is closed), -write-timeout the response, -idle-timeout a keep-alive
 connection between requests, -call-timeout each call of a batch (a call
-past it answers 504 in its part). 0 means none. The defaults:
+past it answers 504 in its part) and the wait of a direct request for
+its response to begin (504 past it; a response that has begun, a long
+download, runs on). 0 means none. The defaults:
 
   -read-timeout ` + shortDuration(defaultReadTimeout) + ` -write-timeout ` + shortDuration(defaultWriteTimeout) + ` -idle-timeout ` + shortDuration(defaultIdleTimeout) + ` -call-timeout ` + shortDuration(defaultCallTimeout) + `
 
@@ -180,7 +184,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", cfg.readTimeout, "the time to read a whole request, body included")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
-	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it)")
+	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it), and a direct request may wait for its response to begin (504)")
 	jsonFormat := fs.String("json-format", cfg.jsonFormat.String(), "how an application/json batch is read and answered: odata-json or graph-json")
 	logFormat := fs.String("log", "", "the log's format: text or json (log/slog's); default: plain lines")
 	logLevel := fs.String("log-level", "info", "with -log: info (a line per batch) or debug (and a line per call)")
@@ -298,6 +302,7 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 		return newFarm()
 	}
 	u := *upstream
+	errLog := slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError)
 	p := &httputil.ReverseProxy{
 		// SetURL sends the request to the upstream with its Host (not
 		// the client's) and its base path joined with the request's.
@@ -306,17 +311,40 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 			pr.SetXForwarded()
 		},
 		ModifyResponse: refuseUnaskedSwitch,
+		ErrorHandler:   proxyError(errLog),
 		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
+			Proxy: http.ProxyFromEnvironment,
+			// http.DefaultTransport's bounds on connecting: a zero
+			// Transport has none, and an upstream that takes SYNs or
+			// TLS hellos and never answers would hold each request for
+			// the OS's connect timeout, or for ever.
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
 			// Not net/http's 10 MB: every running call may read a
 			// head, and a call's head over 64 KiB answers 502 anyway.
 			MaxResponseHeaderBytes: maxUpstreamHead,
 		},
-		ErrorLog: slog.NewLogLogger(slog.NewTextHandler(log, nil), slog.LevelError),
+		ErrorLog: errLog,
 	}
 	return &gateway{proxy: p}
+}
+
+// proxyError answers a request the upstream did not, as
+// httputil.ReverseProxy does (a line in its log, 502), except that a
+// request whose response head did not come within the time headDeadline
+// gave it is answered 504.
+func proxyError(lg *stdlog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		status := http.StatusBadGateway
+		if errors.Is(context.Cause(r.Context()), errNoResponseHead) {
+			status, err = http.StatusGatewayTimeout, errNoResponseHead
+		}
+		lg.Printf("http: proxy error: %v", err)
+		w.WriteHeader(status)
+	}
 }
 
 // maxUpstreamHead is the largest response head the gateway reads from the
@@ -376,6 +404,60 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.proxy.ServeHTTP(w, r)
 }
+
+// errNoResponseHead is the cause of the context of a direct request that
+// had no response head within -call-timeout.
+var errNoResponseHead = errors.New("no response head from the upstream within -call-timeout")
+
+// headDeadline bounds the time next may take to begin its response: past
+// d without one, the request's context ends with the cause
+// errNoResponseHead (the gateway then answers 504), so that an upstream
+// that hangs does not hold a request, and its goroutine and connections,
+// for as long as the client waits. Unlike a deadline on the whole request
+// it leaves a response that has begun, a download or a stream, to run as
+// long as the client reads it. d <= 0 means none.
+func headDeadline(next http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		t := time.AfterFunc(d, func() { cancel(errNoResponseHead) })
+		defer t.Stop()
+		next.ServeHTTP(&headWriter{ResponseWriter: w, t: t}, r.WithContext(ctx))
+	})
+}
+
+// headWriter stops its timer once the response has begun: a final status
+// (not 1xx, which an upstream may send before it), a byte of body, or a
+// hijack (httputil.ReverseProxy's for an upgrade, whose connections the
+// end of the context would close).
+type headWriter struct {
+	http.ResponseWriter
+	t *time.Timer
+}
+
+func (w *headWriter) WriteHeader(code int) {
+	if code >= 200 {
+		w.t.Stop()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	w.t.Stop()
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *headWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.t.Stop()
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap gives http.ResponseController the server's writer, for Flush and
+// the rest.
+func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // withoutH2C returns the values of an Upgrade field without the h2c
 // protocol (any version), and whether there was one to remove.
@@ -448,7 +530,7 @@ func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveCo
 	mux := http.NewServeMux()
 	mux.Handle(cfg.path, lb)
 	mux.Handle(cfg.path+"/", lb)
-	mux.Handle("/", inner)
+	mux.Handle("/", headDeadline(inner, cfg.callTimeout))
 	srv := newServer(cfg, mux, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
