@@ -200,6 +200,7 @@ func TestHandlerTimeoutWhileStreamBegins(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		if r.URL.Path == "/slow" {
+			stallUntilDone(r)
 			io.WriteString(w, buffered)
 			http.NewResponseController(w).Flush() // begins the part: its write waits for the wire
 			<-r.Context().Done()
@@ -207,10 +208,8 @@ func TestHandlerTimeoutWhileStreamBegins(t *testing.T) {
 		}
 		io.WriteString(w, "ok "+r.URL.Path)
 	})
-	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, Concurrency: 2, Logger: discardSlog()})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&slowWire{ResponseWriter: w, after: 16 << 10, wait: 150 * time.Millisecond}, r)
-	}))
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: roomyCallTimeout, Concurrency: 2, Logger: discardSlog()})
+	srv := httptest.NewServer(slowWireServer(h))
 	defer srv.Close()
 	for round := range 3 {
 		// The slow call first: at the head of the order from the start.
@@ -229,21 +228,50 @@ func TestHandlerTimeoutWhileStreamBegins(t *testing.T) {
 	}
 }
 
-// slowWire is the ResponseWriter of a batch whose wire stalls for wait
-// once after bytes have been written to it, as a slow network does.
+// slowWire is the ResponseWriter of a batch whose wire stalls once, as a
+// slow network does, when more than 16 KiB have been written to it: until
+// the deadline of the call that stallUntilDone named has passed, and
+// 100 ms longer, so that the call is abandoned while its write waits for
+// the wire. The stall ends with the deadline, not after a fixed time, so
+// that the deadline can be one that the calls that do not wait for it
+// meet however slowly the machine runs them (a stall of 150 ms past a
+// CallTimeout of 50 ms was not: the calls after the slow one missed it).
 type slowWire struct {
 	http.ResponseWriter
-	after   int
-	wait    time.Duration
+	call    chan context.Context // the context of the call that ends the stall
 	written int
 	stalled bool
 }
 
+type slowWireKey struct{}
+
+// slowWireServer serves each batch to h through a slowWire of its own.
+func slowWireServer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wire := &slowWire{ResponseWriter: w, call: make(chan context.Context, 1)}
+		h.ServeHTTP(wire, r.WithContext(context.WithValue(r.Context(), slowWireKey{}, wire)))
+	})
+}
+
+// stallUntilDone makes the deadline of the call of r the one its batch's
+// slowWire stalls until.
+func stallUntilDone(r *http.Request) {
+	r.Context().Value(slowWireKey{}).(*slowWire).call <- r.Context()
+}
+
 func (s *slowWire) Write(p []byte) (int, error) {
 	s.written += len(p)
-	if s.written > s.after && !s.stalled {
+	if s.written > 16<<10 && !s.stalled {
 		s.stalled = true
-		time.Sleep(s.wait)
+		select {
+		case ctx := <-s.call:
+			select {
+			case <-ctx.Done():
+				time.Sleep(100 * time.Millisecond)
+			case <-time.After(10 * time.Second): // a hang, not a timing
+			}
+		case <-time.After(10 * time.Second):
+		}
 	}
 	return s.ResponseWriter.Write(p)
 }
@@ -384,6 +412,7 @@ func TestHandlerAbandonedStreamKeepsNothing(t *testing.T) {
 		switch r.URL.Path {
 		case "/slow":
 			defer close(slowDone)
+			stallUntilDone(r)
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, buffered)
 			io.WriteString(w, chunk) // begins the part: its write waits for the wire past the deadline
@@ -400,11 +429,9 @@ func TestHandlerAbandonedStreamKeepsNothing(t *testing.T) {
 			io.WriteString(w, `{"a":1}`)
 		}
 	})
-	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 50 * time.Millisecond, Concurrency: 1,
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: roomyCallTimeout, Concurrency: 1,
 		ResultReferences: true, MaxBufferedBytes: limit, Logger: discardSlog()})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&slowWire{ResponseWriter: w, after: 16 << 10, wait: 150 * time.Millisecond}, r)
-	}))
+	srv := httptest.NewServer(slowWireServer(h))
 	defer srv.Close()
 	body := `{"requests":[{"id":"0","method":"GET","url":"/slow"},` +
 		`{"id":"1","method":"GET","url":"/ref?x=$result[0][a]"},{"id":"2","method":"GET","url":"/json"}]}`
