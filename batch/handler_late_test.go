@@ -464,3 +464,54 @@ func TestHandlerAbandonedStreamKeepsNothing(t *testing.T) {
 		t.Errorf("the JSON call's response, and whether its body is the JSON written (-want +got):\n%s", diff)
 	}
 }
+
+// A call whose deadline passes while its part is beginning (its head on
+// the way to the wire, the Flush that began it holding the wire) still
+// sends what its handler buffered before the deadline: the part is cut
+// where it stands after that. Once, the deadline took the buffered body
+// away before startStream sent it, and the part went out as an empty 200,
+// which a part without a Content-Length cannot tell from a whole one
+// (seen as "0 200 " in TestHandlerTimeoutWhileStreamBegins with the test
+// starved). The test holds the wire as startStream does while it writes
+// the head, and sends the buffered body as it does once the head is out.
+func TestAbandonWhileStreamBegins(t *testing.T) {
+	const buffered = "written before the deadline"
+	o := &output{limit: 1 << 20}
+	o.cond.L = &o.mu
+	rw := &response{out: o, h: http.Header{}, length: -1, status: 200, wroteHeader: true}
+	rw.body.WriteString(buffered)
+	o.take(int64(len(buffered)))
+	o.wmu.Lock() // startStream, from beginStream, which set streaming
+	o.mu.Lock()
+	rw.streaming = true
+	o.mu.Unlock()
+	o.owner = rw
+	done := make(chan *response)
+	go func() { done <- o.abandon(rw) }() // the deadline, meanwhile
+	for !rw.over.Load() {
+		runtime.Gosched()
+	}
+	var wire bytes.Buffer
+	if err := o.sendBuffered(&wire, rw); err != nil {
+		t.Fatal(err)
+	}
+	o.wmu.Unlock()
+	fresh := <-done
+	if got := wire.String(); got != buffered {
+		t.Errorf("the part's body: %q, want what was buffered before the deadline, %q", got, buffered)
+	}
+	type outcome struct {
+		Status      int
+		Cut         bool
+		Sent        int64
+		FreshOwns   bool
+		BudgetInUse int64
+	}
+	o.mu.Lock()
+	got := outcome{fresh.status, fresh.failed, fresh.sent.Load(), o.owner == fresh, o.buffered}
+	o.mu.Unlock()
+	want := outcome{Status: 504, Cut: true, Sent: int64(len(buffered)), FreshOwns: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the call's outcome (-want +got):\n%s", diff)
+	}
+}

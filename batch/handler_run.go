@@ -287,35 +287,54 @@ func (h *Handler) serveTimed(st *batchState, i int, req *http.Request) {
 		return
 	default:
 	}
-	// Abandon the handler: its ResponseWriter fails from now on (no
-	// ResponseWriter is ever reused), and the call's part is answered
-	// by a fresh one.
-	o := &st.out
+	fresh := st.out.abandon(rw)
+	c.rec = fresh
+	if !fresh.streaming {
+		fresh.fail(http.StatusGatewayTimeout, h.timeoutMessage(ctx))
+	}
+}
+
+// abandon gives up on rw, the response of a call whose handler runs past
+// its deadline, and returns the fresh response that answers the call in
+// its place. rw's ResponseWriter fails from now on (no ResponseWriter is
+// ever reused). When rw's part had begun to stream, the fresh response
+// takes over the part, which is cut short where it stands (writeUnit logs
+// it), its outcome the timeout; otherwise the caller fails it.
+func (o *output) abandon(rw *response) *response {
 	o.mu.Lock()
 	rw.endErr, rw.abandoned = http.ErrHandlerTimeout, true
 	rw.over.Store(true)
 	streaming := rw.streaming
-	o.release(int64(rw.body.Len()))
-	rw.body = bytes.Buffer{} // not the budget's any more
+	if !streaming {
+		o.release(int64(rw.body.Len()))
+		rw.body = bytes.Buffer{} // not the budget's any more
+	}
 	o.mu.Unlock()
 	fresh := &response{out: o, h: make(http.Header)}
 	fresh.unit, fresh.held, fresh.keep, fresh.head = rw.unit, rw.held, rw.keep, rw.head
-	c.rec = fresh
-	if streaming {
-		// The part went out in part: it is cut short where it stands
-		// (writeUnit logs it), and the call's outcome is the timeout.
-		fresh.streaming, fresh.failed = true, true
-		fresh.status, fresh.wroteHeader = http.StatusGatewayTimeout, true
-		o.wmu.Lock() // after a write in progress, which counts in sent
-		fresh.length = rw.length
-		fresh.sent.Store(rw.sent.Load())
-		if o.owner == rw {
-			o.owner = fresh
-		}
-		o.wmu.Unlock()
-		return
+	if !streaming {
+		return fresh
 	}
-	fresh.fail(http.StatusGatewayTimeout, h.timeoutMessage(ctx))
+	fresh.streaming, fresh.failed = true, true
+	fresh.status, fresh.wroteHeader = http.StatusGatewayTimeout, true
+	// After a write in progress, which counts in sent: startStream's
+	// included, which may be writing the part's head and is yet to send
+	// what the handler buffered before its deadline (sendBuffered reads
+	// the body under o.mu). Taking the body before it did sent a part cut
+	// short before its first byte: an empty 200, where a part without a
+	// Content-Length shows no sign of the cut.
+	o.wmu.Lock()
+	fresh.length = rw.length
+	fresh.sent.Store(rw.sent.Load())
+	if o.owner == rw {
+		o.owner = fresh
+	}
+	o.wmu.Unlock()
+	o.mu.Lock()
+	o.release(int64(rw.body.Len())) // a copy kept for references, if any
+	rw.body = bytes.Buffer{}
+	o.mu.Unlock()
+	return fresh
 }
 
 // endTimed ends the response of a timed call whose handler returned. A
