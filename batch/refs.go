@@ -213,18 +213,25 @@ func text(v any) string {
 	return string(b)
 }
 
-// pathValue escapes a reference's value for a path: never more than one
-// segment, and never a dot segment.
-func pathValue(v string) string {
-	switch e := url.PathEscape(v); e {
-	case ".":
-		return "%2E"
-	case "..":
-		return "%2E%2E"
-	default:
-		return e
+// pathValue escapes a reference's value for a path: one segment, that
+// checkPath's resolution of dot segments (which counts %2E as a dot and
+// %2F as a slash) cannot climb out of. A value that is a dot segment, or
+// holds one between its slashes, is refused: escaped, "../../admin" still
+// took the call out of its own path, to /admin.
+func pathValue(r ref, v string) (string, error) {
+	for seg := range strings.SplitSeq(v, "/") {
+		if seg == "." || seg == ".." {
+			return "", &refError{r.text, fmt.Sprintf("its value %q would be a dot segment in the call's path", clip(v))}
+		}
 	}
+	return url.PathEscape(v), nil
 }
+
+// queryValue escapes a reference's value for a query.
+func queryValue(_ ref, v string) (string, error) { return url.QueryEscape(v), nil }
+
+// asIs puts a reference's value in as it is, into a JSON string.
+func asIs(_ ref, v string) (string, error) { return v, nil }
 
 // A substitutionError is a target or body that its references would make
 // larger than it may be: the call answers 400, as an oversized part does.
@@ -286,7 +293,7 @@ func substituteTarget(target string, resolve func(ref) (any, error), max int) (s
 		}
 		return p, err
 	}
-	q, err := substituteText(query, resolve, url.QueryEscape, max-len(p)-1)
+	q, err := substituteText(query, resolve, queryValue, max-len(p)-1)
 	if _, ok := err.(*substitutionError); ok {
 		err = &substitutionError{"target", max}
 	}
@@ -294,8 +301,9 @@ func substituteTarget(target string, resolve func(ref) (any, error), max int) (s
 }
 
 // substituteText replaces the references in s with their values' text,
-// escaped by escape; a result over max bytes is a *substitutionError.
-func substituteText(s string, resolve func(ref) (any, error), escape func(string) string, max int) (string, error) {
+// escaped by escape, which may refuse a value; a result over max bytes is
+// a *substitutionError.
+func substituteText(s string, resolve func(ref) (any, error), escape func(ref, string) (string, error), max int) (string, error) {
 	var b strings.Builder
 	last := 0
 	sc := newRefScanner(s)
@@ -315,7 +323,10 @@ func substituteText(s string, resolve func(ref) (any, error), escape func(string
 		if textOver(v, room) {
 			return "", &substitutionError{"text", max}
 		}
-		e := escape(text(v))
+		e, err := escape(r, text(v))
+		if err != nil {
+			return "", err
+		}
 		if len(e) > room {
 			return "", &substitutionError{"text", max}
 		}
@@ -406,7 +417,7 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte
 			}
 			repl, _ = json.Marshal(v)
 		case len(rs) > 0:
-			t, err := substituteText(s, resolve, func(x string) string { return x }, room)
+			t, err := substituteText(s, resolve, asIs, room)
 			if err != nil {
 				if _, ok := err.(*substitutionError); ok {
 					err = &substitutionError{"JSON body", max}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,75 @@ func readEcho(t *testing.T, p gotPart) echoed {
 		t.Fatalf("part %s (%d): %q: %v", p.ContentID, p.Status, p.Body, err)
 	}
 	return e
+}
+
+// A value substituted into a path is one segment, never a way out of it:
+// the Handler resolves dot segments counting %2E as a dot and %2F as a
+// slash (PathPrefix), so a value of "..", or with "/.." in it, escaped as
+// it was, still climbed out of the call's own path: a user's name of
+// "../../admin/delete", read by one call, sent the next one to
+// /admin/delete. Such a value fails the call with 424; a value with a
+// slash but no dot segment stays below the call's path.
+func TestRefAttackPathValueStaysInSegment(t *testing.T) {
+	body := batchBody(
+		part("u", "GET /user HTTP/1.1\r\n"),
+		part("up", "GET /api/users/$result[u][up] HTTP/1.1\r\n"),
+		part("dots", "GET /api/users/$result[u][dots]/x HTTP/1.1\r\n"),
+		part("dot", "GET /api/users/$result[u][dot]/x HTTP/1.1\r\n"),
+		part("mid", "GET /api/users/$result[u][mid] HTTP/1.1\r\n"),
+		part("glued", "GET /api/users/.$result[u][dot] HTTP/1.1\r\n"),
+		part("slash", "GET /api/users/$result[u][slash] HTTP/1.1\r\n"),
+		part("query", "GET /api/users?q=$result[u][up] HTTP/1.1\r\n"),
+	)
+	got := readBatchResponse(t, serve(t, refEcho, HandlerOptions{ResultReferences: true}, "/batch", nil, body))
+	if diff := cmp.Diff([]int{200, 424, 424, 424, 424, 424, 200, 200}, statuses(got)); diff != "" {
+		for _, p := range got {
+			t.Logf("%s %d %s", p.ContentID, p.Status, p.Body)
+		}
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[1].Body, "dot segment") {
+		t.Errorf("424 body %q does not say why", got[1].Body)
+	}
+	want := []echoed{
+		{Path: "/api/users/a/b", Raw: "/api/users/a%2Fb", URI: "/api/users/a%2Fb"},
+		{Path: "/api/users", URI: "/api/users?q=..%2F..%2Fadmin%2Fdelete"},
+	}
+	if diff := cmp.Diff(want, []echoed{readEcho(t, got[6]), readEcho(t, got[7])}); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+// Values that would break the request line, smuggle a header, or end the
+// path or the query early go in escaped: the inner handler sees them in
+// the one query value or path segment they were put in.
+func TestRefAttackTargetInjection(t *testing.T) {
+	body := batchBody(
+		part("u", "GET /user HTTP/1.1\r\n"),
+		part("q", "GET /x?a=$result[u][crlf]&b=$result[u][amp]&c=$result[u][nul]&d=$result[u][uni]&e=$result[u][quote] HTTP/1.1\r\n"),
+		part("p", "GET /x/$result[u][crlf]/$result[u][amp]/$result[u][nul]/$result[u][bad] HTTP/1.1\r\n"),
+	)
+	got := readBatchResponse(t, serve(t, refEcho, HandlerOptions{ResultReferences: true}, "/batch", nil, body))
+	if diff := cmp.Diff([]int{200, 200, 200}, statuses(got)); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	q := readEcho(t, got[1])
+	req := httptest.NewRequest("GET", q.URI, nil)
+	wantQuery := map[string][]string{"a": {"a\r\nX-Evil: 1"}, "b": {"a&b=c#d?e f"}, "c": {"a\x00b"}, "d": {"é\u2028"}, "e": {`a"b\c`}}
+	if diff := cmp.Diff(wantQuery, map[string][]string(req.URL.Query())); diff != "" {
+		t.Errorf("query of %q (-want +got):\n%s", q.URI, diff)
+	}
+	p := readEcho(t, got[2])
+	segs := strings.Split(strings.TrimPrefix(p.URI, "/x/"), "/")
+	if len(segs) != 4 || p.Path != "/x/a\r\nX-Evil: 1/a&b=c#d?e f/a\x00b/\ufffd" {
+		t.Errorf("path %q (%q): want the values as four segments", p.Path, p.URI)
+	}
+	for _, b := range []byte(p.URI) {
+		if b <= ' ' || b >= 0x7f || b == '#' || b == '?' {
+			t.Errorf("request URI %q has the byte %q unescaped", p.URI, b)
+			break
+		}
+	}
 }
 
 // Each reference of a call is checked against those it was linked by in
