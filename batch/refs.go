@@ -394,10 +394,17 @@ func jsonRefs(ctx context.Context, doc []byte) ([]ref, error) {
 	return out, err
 }
 
+// isKey reports whether the string literal that rest follows is an
+// object's key: whitespace, then a colon.
+func isKey(rest []byte) bool {
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	return len(rest) > 0 && rest[0] == ':'
+}
+
 // substituteJSON replaces the references inside the string literals of a
 // JSON document: a string that is exactly one reference becomes the
-// referenced JSON value itself; references within a longer string become
-// their text. The rest of the document is kept byte for byte. A document
+// referenced JSON value itself, unless it is an object's key; references
+// within a longer string, or a key, become their text. The rest of the document is kept byte for byte. A document
 // that would be over max bytes is a *substitutionError.
 func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte, error) {
 	var out []byte
@@ -407,7 +414,7 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte
 		room := max - len(out) - (i - last)
 		var repl []byte
 		switch {
-		case len(rs) == 1 && rs[0].text == s:
+		case len(rs) == 1 && rs[0].text == s && !isKey(doc[end:]):
 			v, err := resolve(rs[0])
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 )
 
 // Result references as a hostile client, or a buggy inner handler, would
@@ -128,6 +129,84 @@ func TestRefAttackTargetInjection(t *testing.T) {
 			break
 		}
 	}
+}
+
+// Whatever the values, a JSON body is JSON after substitution: a string
+// that is one reference becomes the value, one that holds references their
+// text, escaped; an object key stays a string. A key that was exactly one
+// reference became the value itself: an object value made the body
+// {{"k":...}:1}, which is not JSON.
+func TestRefAttackJSONBodyStaysJSON(t *testing.T) {
+	in := `{"$result[u][obj]":1, "$result[u][dot]" :2, "k $result[u][n]":3,` +
+		`"v":["$result[u][crlf]","$result[u][quote]","$result[u][obj]","$result[u][n]","$result[u][dup]","$result[u][bad]",` +
+		`"<$result[u][quote]|$result[u][obj]|$result[u][uni]>"],"$result[u][nul]":$result[u][dot]}`
+	body := batchBody(
+		part("u", "GET /user HTTP/1.1\r\n"),
+		part("b", jsonPart("POST", "/sink", in)),
+	)
+	got := readBatchResponse(t, serve(t, refEcho, HandlerOptions{ResultReferences: true}, "/batch", nil, body))
+	if diff := cmp.Diff([]int{200, 200}, statuses(got)); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	sent := readEcho(t, got[1]).Body
+	// Outside a string a reference is not one: the body was not JSON,
+	// and stays as the client wrote it there.
+	const tail = `,"a\u0000b":$result[u][dot]}`
+	if !strings.HasSuffix(sent, tail) {
+		t.Fatalf("body %s: want it to end %s", sent, tail)
+	}
+	dec := json.NewDecoder(strings.NewReader(strings.TrimSuffix(sent, tail) + "}"))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		t.Fatalf("body %s is not JSON: %v", sent, err)
+	}
+	n := func(s string) json.Number { return json.Number(s) }
+	want := map[string]any{
+		`{"k":[1,"\u003cx\u003e"]}`: n("1"), ".": n("2"), "k 1e999": n("3"),
+		"v": []any{"a\r\nX-Evil: 1", `a"b\c`, map[string]any{"k": []any{n("1"), "<x>"}}, n("1e999"), n("2"), "\ufffd", `<a"b\c|{"k":[1,"\u003cx\u003e"]}|é` + "\u2028>"},
+	}
+	if diff := cmp.Diff(want, v); diff != "" {
+		t.Errorf("body %s (-want +got):\n%s", sent, diff)
+	}
+}
+
+// Substitution keeps a JSON document JSON, whatever strings hold
+// references, in keys or values, and whatever the values are.
+func TestRefAttackSubstituteJSONValid(t *testing.T) {
+	result := map[string]any{"s": "a\"b\\\u2028<", "n": json.Number("-1e999"), "o": map[string]any{"k": []any{nil, true, "x"}}, "e": ""}
+	resolve := func(r ref) (any, error) { return lookup(result, r) }
+	str := rapid.SampledFrom([]string{`"$result[u][s]"`, `"$result[u][n]"`, `"$result[u][o]"`, `"$result[u][e]"`, `"x$result[u][o]y"`, `"\"$result[u][s]"`, `"plain"`, `"$result"`})
+	var value func(depth int) *rapid.Generator[string]
+	value = func(depth int) *rapid.Generator[string] {
+		if depth == 0 {
+			return rapid.OneOf(str, rapid.SampledFrom([]string{`1`, `null`, `[]`, `{}`}))
+		}
+		return rapid.Custom(func(t *rapid.T) string {
+			n := rapid.IntRange(0, 3).Draw(t, "n")
+			var els []string
+			if rapid.Bool().Draw(t, "object") {
+				for range n {
+					els = append(els, str.Draw(t, "key")+rapid.SampledFrom([]string{":", " : ", "\n:"}).Draw(t, "colon")+value(depth-1).Draw(t, "val"))
+				}
+				return "{" + strings.Join(els, ",") + "}"
+			}
+			for range n {
+				els = append(els, value(depth-1).Draw(t, "el"))
+			}
+			return "[ " + strings.Join(els, " , ") + " ]"
+		})
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		doc := value(3).Draw(t, "doc")
+		got, err := substituteJSON([]byte(doc), resolve, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(got) {
+			t.Fatalf("%s became %s, not JSON", doc, got)
+		}
+	})
 }
 
 // Each reference of a call is checked against those it was linked by in
