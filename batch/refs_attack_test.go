@@ -209,6 +209,35 @@ func TestRefAttackSubstituteJSONValid(t *testing.T) {
 	})
 }
 
+// The batch request's query, which every call inherits, is added to a
+// call's query once its references are substituted: before, a reference
+// whose key was escaped in a way the query's encoding writes otherwise
+// ("my%20key", then "my+key") was no longer the reference the call was
+// linked by, and failed with 424 whenever the batch URL had a query; and
+// a reference in the batch URL's own query was substituted into calls
+// that had not asked for it.
+func TestRefAttackOuterQuery(t *testing.T) {
+	body := batchBody(
+		part("u", "GET /user HTTP/1.1\r\n"),
+		part("a", "GET /x?v=$result[u][sp][my%20key] HTTP/1.1\r\n"),
+		part("b", "GET /x?v=$result[u][dot] HTTP/1.1\r\n"),
+	)
+	for _, tc := range []struct{ target, a, b string }{
+		{"/batch", "/x?v=v", "/x?v=."},
+		{"/batch?alt=json", "/x?alt=json&v=v", "/x?alt=json&v=."},
+		{"/batch?w=$result[u][dot]", "/x?v=v&w=%24result%5Bu%5D%5Bdot%5D", "/x?v=.&w=%24result%5Bu%5D%5Bdot%5D"},
+	} {
+		got := readBatchResponse(t, serve(t, refEcho, HandlerOptions{ResultReferences: true}, tc.target, nil, body))
+		if diff := cmp.Diff([]int{200, 200, 200}, statuses(got)); diff != "" {
+			t.Errorf("%s: statuses (-want +got):\n%s\n%s", tc.target, diff, got[1].Body)
+			continue
+		}
+		if diff := cmp.Diff([]string{tc.a, tc.b}, []string{readEcho(t, got[1]).URI, readEcho(t, got[2]).URI}); diff != "" {
+			t.Errorf("%s: targets (-want +got):\n%s", tc.target, diff)
+		}
+	}
+}
+
 // Each reference of a call is checked against those it was linked by in
 // constant time: a scan of them for each reference made a body of 20000
 // distinct references (380 KiB) take 2 s, and one of MaxPartBytes hours.
