@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // A ref is one result reference, Bitrix24's macro $result[id][key]...: the
@@ -246,39 +247,90 @@ func (e *substitutionError) Error() string {
 
 // textOver reports whether the text of v (see text) is longer than n
 // bytes, looking at no more of v than it takes to know: a reference to a
-// large value is refused before its text is made. It counts what the
-// text has at least (a string's bytes, a member's key and value, a comma
-// between elements), so that what it lets through has text at most a few
-// times n long.
+// large value is refused before its text is made.
 func textOver(v any, n int) bool {
+	switch x := v.(type) {
+	case string:
+		return len(x) > n
+	case json.Number:
+		return len(x) > n
+	}
+	return jsonOver(v, n)
+}
+
+// jsonOver reports whether json.Marshal(v) is longer than n bytes,
+// exactly, looking at no more of v than it takes to know. A value whose
+// JSON is longer than the text it was read from ("<" is "\u003c") is
+// refused without being encoded: each refusal of a 1 MiB value encoded it
+// first, and a few bytes of call cost tens of MiB.
+func jsonOver(v any, n int) bool {
 	left := n
 	var walk func(v any) bool // reports whether left went below 0
 	walk = func(v any) bool {
 		switch x := v.(type) {
 		case string:
-			left -= len(x)
+			left -= jsonStringLen(x, left)
 		case json.Number:
-			left -= len(x)
+			left -= len(x) // as it is: a decoded number is valid
 		case map[string]any:
-			left -= 2
+			left -= 2 + max(len(x)-1, 0) // braces and commas
 			for k, e := range x {
-				if left -= len(k) + 4; left < 0 || walk(e) {
+				if left -= jsonStringLen(k, left) + 1; left < 0 || walk(e) {
 					return true
 				}
 			}
 		case []any:
-			left -= 2
+			left -= 2 + max(len(x)-1, 0)
 			for _, e := range x {
-				if left--; left < 0 || walk(e) {
+				if left < 0 || walk(e) {
 					return true
 				}
 			}
-		default:
-			left -= 4 // null, true, false
+		case bool:
+			left -= len(strconv.FormatBool(x))
+		case nil:
+			left -= len("null")
+		default: // no decoded value is another type
+			b, _ := json.Marshal(x)
+			left -= len(b)
 		}
 		return left < 0
 	}
 	return walk(v)
+}
+
+// jsonStringLen is the length of s as json.Marshal writes it: quoted, the
+// quote, the backslash, control characters, <, >, &, U+2028, U+2029 and
+// each byte that is not UTF-8 escaped. Once that is over limit it returns
+// what it has counted, more than limit.
+func jsonStringLen(s string, limit int) int {
+	n := len(s) + 2 // escapes only lengthen it
+	if n > limit {
+		return n
+	}
+	for i := 0; i < len(s) && n <= limit; {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch b {
+			case '"', '\\', '\b', '\f', '\n', '\r', '\t':
+				n++
+			case '<', '>', '&':
+				n += 5
+			default:
+				if b < ' ' {
+					n += 5
+				}
+			}
+			i++
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 || c == '\u2028' || c == '\u2029' {
+			n += 6 - size
+		}
+		i += size
+	}
+	return n
 }
 
 // substituteTarget replaces the references in a request target with their
@@ -419,12 +471,15 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte
 			if err != nil {
 				return err
 			}
-			if textOver(v, room) {
+			if jsonOver(v, room) {
 				return &substitutionError{"JSON body", max}
 			}
 			repl, _ = json.Marshal(v)
 		case len(rs) > 0:
 			t, err := substituteText(s, resolve, asIs, room)
+			if err == nil && jsonOver(t, room) {
+				err = &substitutionError{"text", max}
+			}
 			if err != nil {
 				if _, ok := err.(*substitutionError); ok {
 					err = &substitutionError{"JSON body", max}

@@ -282,3 +282,82 @@ func TestRefAttackManyDistinctReferences(t *testing.T) {
 	}
 	t.Logf("%d references: %v when distinct, %v when the same", n, distinct, same)
 }
+
+// A value whose JSON text is longer than the text it was read from (each
+// "<" is "\u003c") is measured before it is written: one over the call's
+// room is refused without being encoded. Each refusal of a 1 MiB value
+// encoded it first, 6 MiB of JSON and about 35 MiB of allocations, for a
+// call of 60 bytes.
+func TestRefAttackRefusedValueNotEncoded(t *testing.T) {
+	value := strings.Repeat("<", 160<<10)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			fmt.Fprintf(w, `{"s":%q,"o":{"a":%q}}`, value, value)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{}`)
+	})
+	const calls = 10
+	for _, form := range []string{`"$result[a][s]"`, `"$result[a][o]"`, `"x $result[a][s]"`, `"x $result[a][o]"`} {
+		parts := []string{part("a", "GET /big HTTP/1.1\r\n")}
+		for i := range calls {
+			parts = append(parts, part(fmt.Sprint("c", i), jsonPart("POST", "/sink", `{"x":`+form+`}`)))
+		}
+		opts := HandlerOptions{ResultReferences: true, MaxPartBytes: 512 << 10}
+		var got []gotPart
+		n := allocated(func() {
+			got = readBatchResponse(t, serve(t, inner, opts, "/batch", nil, batchBody(parts...)))
+		})
+		st := statuses(got)
+		if len(st) != calls+1 || st[0] != 200 || st[1] != 400 || !strings.Contains(got[1].Body, "substituted") {
+			t.Fatalf("%s: statuses %v, %q", form, st, got[1].Body)
+		}
+		// The response is 320 KiB, held as text and decoded; a refusal
+		// encodes nothing, and makes at most the text of the value (for
+		// a reference within a string).
+		t.Logf("%s: %d calls refused, %d KiB allocated", form, calls, n>>10)
+		if n > 10<<20 {
+			t.Errorf("%s: %d calls refused, %d KiB allocated", form, calls, n>>10)
+		}
+	}
+}
+
+// jsonOver measures exactly what json.Marshal writes, escapes included,
+// so that what it lets through fits and what it refuses would not have.
+func TestRefAttackJSONOverExact(t *testing.T) {
+	str := rapid.Custom(func(t *rapid.T) string {
+		parts := rapid.SliceOfN(rapid.SampledFrom([]string{"a", "é", "\u2028", "\u2029", "<", ">", "&", "\"", "\\", "\n", "\t", "\b", "\f", "\x00", "\x1f", "\x7f", "\xff", "\xe2\x80", "😀", " "}), 0, 8).Draw(t, "parts")
+		return strings.Join(parts, "")
+	})
+	var value func(depth int) *rapid.Generator[any]
+	value = func(depth int) *rapid.Generator[any] {
+		scalar := rapid.OneOf(
+			rapid.Map(str, func(s string) any { return s }),
+			rapid.Map(rapid.SampledFrom([]string{"0", "-1.5e999", "12"}), func(s string) any { return json.Number(s) }),
+			rapid.Map(rapid.Bool(), func(b bool) any { return b }),
+			rapid.Just[any](nil),
+		)
+		if depth == 0 {
+			return scalar
+		}
+		return rapid.OneOf(scalar,
+			rapid.Map(rapid.SliceOfN(value(depth-1), 0, 3), func(s []any) any { return s }),
+			rapid.Map(rapid.MapOfN(str, value(depth-1), 0, 3), func(m map[string]any) any { return m }),
+		)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		v := value(3).Draw(t, "v")
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jsonOver(v, len(b)) || !jsonOver(v, len(b)-1) {
+			t.Fatalf("%s: %d bytes; jsonOver(%d) = %t, jsonOver(%d) = %t", b, len(b), len(b), jsonOver(v, len(b)), len(b)-1, jsonOver(v, len(b)-1))
+		}
+		if s, ok := v.(string); ok && (textOver(s, len(s)) || !textOver(s, len(s)-1)) {
+			t.Fatalf("textOver(%q) is not its length", s)
+		}
+	})
+}
