@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,4 +361,131 @@ func TestRefAttackJSONOverExact(t *testing.T) {
 			t.Fatalf("textOver(%q) is not its length", s)
 		}
 	})
+}
+
+// Two batches at once with the same Content-IDs each get their own
+// results, from one Handler (whose batch state is reused).
+func TestRefAttackConcurrentBatchesSameIDs(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if who, ok := strings.CutPrefix(r.URL.Path, "/me/"); ok {
+			fmt.Fprintf(w, `{"who":%q}`, who)
+			return
+		}
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	})
+	srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{ResultReferences: true}))
+	defer srv.Close()
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				who := fmt.Sprintf("client%d-%d", c, i)
+				got := postBatch(t, srv.URL, batchBody(
+					part("me", "GET /me/"+who+" HTTP/1.1\r\n"),
+					part("use", "GET /use/$result[me][who] HTTP/1.1\r\n"),
+				))
+				if len(got) != 2 || got[1].Body != fmt.Sprintf(`{"path":"/use/%s"}`, who) {
+					t.Errorf("%s: %+v", who, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// References across changesets, in chains, and to calls whose response
+// cannot be used: each call runs after what it names, or fails with 424
+// saying why, and the batch ends.
+func TestRefAttackOrderAndFailures(t *testing.T) {
+	body := batchBody(
+		part("u", "GET /user HTTP/1.1\r\n"),
+		changeset("cs",
+			part("in1", "GET /in/$result[u][dup] HTTP/1.1\r\n"),
+			part("in2", "GET /in2/$result[in1][path] HTTP/1.1\r\n"),
+			part("in3", "GET /in3/$result[out][path] HTTP/1.1\r\n"),
+		),
+		part("out", "GET /out/$result[in2][path] HTTP/1.1\r\n"),
+		part("self", "GET /self/$result[self][path] HTTP/1.1\r\n"),
+		part("text", "GET /raw/text HTTP/1.1\r\n"),
+		part("trailing", "GET /raw/trailing HTTP/1.1\r\n"),
+		part("cut", "GET /raw/cut HTTP/1.1\r\n"),
+		part("utf8", "GET /raw/utf8 HTTP/1.1\r\n"),
+		part("r1", "GET /r/$result[text][a] HTTP/1.1\r\n"),
+		part("r2", "GET /r/$result[trailing][a] HTTP/1.1\r\n"),
+		part("r3", "GET /r/$result[cut][a] HTTP/1.1\r\n"),
+		part("r4", "GET /r/$result[utf8][a] HTTP/1.1\r\n"),
+		part("r5", "GET /r/$result[u][dup]/$result[u][n] HTTP/1.1\r\n"),
+		part("idx", "GET /r/$result[u][obj][k][999999999999] HTTP/1.1\r\n"),
+		part("neg", "GET /r/$result[u][obj][k][-1] HTTP/1.1\r\n"),
+		part("digit", "GET /r/$result[u][obj][k][\u0661] HTTP/1.1\r\n"),
+		part("plus", "GET /r/$result[u][obj][k][+1] HTTP/1.1\r\n"),
+	)
+	tree, _ := serveTree(t, refEcho, HandlerOptions{ResultReferences: true, Changesets: true}, nil, body)
+	var got []string
+	var walk func([]treePart)
+	walk = func(ps []treePart) {
+		for _, p := range ps {
+			if p.Parts != nil {
+				walk(p.Parts)
+				continue
+			}
+			s := fmt.Sprint(p.Status)
+			switch j := p.JSON.(type) {
+			case map[string]any:
+				if e, ok := j["error"].(map[string]any); ok {
+					s += " " + e["message"].(string)
+				} else if path, ok := j["path"].(string); ok {
+					s += " " + path
+				}
+			}
+			got = append(got, s)
+		}
+	}
+	walk(tree)
+	// The changeset failed at in3 (a later call), and so counts as failed
+	// for out, which uses in2.
+	want := []string{
+		"424 reference $result[out][path]: call \"out\" comes later in the batch; a call can only use the results of earlier ones",
+		"424 reference $result[in2][path]: call \"in2\" does not count: its changeset was rolled back",
+		"424 reference $result[self][path]: a call cannot use its own result (a cycle)",
+		"200", "200", "200", "200",
+		"424 reference $result[text][a]: the response of call \"text\" is not JSON: invalid character 'o' in literal null (expecting 'u')",
+		"200 /r/1",
+		"424 reference $result[cut][a]: the response of call \"cut\" is not JSON: unexpected EOF",
+		"200 /r/\ufffd\ufffd",
+		"200 /r/2/1e999",
+		"424 reference $result[u][obj][k][999999999999]: the result of call \"u\" has no element \"999999999999\"",
+		"424 reference $result[u][obj][k][-1]: the result of call \"u\" has no element \"-1\"",
+		"424 reference $result[u][obj][k][\u0661]: the result of call \"u\" has no element \"\u0661\"",
+		"200 /r/<x>",
+	}
+	if len(got) < 1 || got[0] != "200" {
+		t.Fatalf("parts %q", got)
+	}
+	if diff := cmp.Diff(want, got[1:]); diff != "" {
+		t.Errorf("parts (-want +got):\n%s", diff)
+	}
+}
+
+// A chain of 1000 calls, each using the one before it, runs in order and
+// passes the value down to the last.
+func TestRefAttackLongChain(t *testing.T) {
+	parts := []string{part("c0", "GET /start HTTP/1.1\r\n")}
+	for i := 1; i < 1000; i++ {
+		parts = append(parts, part(fmt.Sprint("c", i), fmt.Sprintf("GET /n/$result[c%d][path] HTTP/1.1\r\n", i-1)))
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		var n int
+		fmt.Sscanf(strings.TrimPrefix(r.URL.Path, "/n/"), "%d", &n)
+		fmt.Fprintf(w, `{"path":"%d"}`, n+1)
+	})
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true}, "/batch", nil, batchBody(parts...)))
+	if len(got) != 1000 || got[999].Status != 200 || got[999].Body != `{"path":"1000"}` {
+		t.Fatalf("%d parts, the last %+v", len(got), got[len(got)-1])
+	}
 }
