@@ -163,11 +163,12 @@ const maxSubstitutedTarget = mixed.DefaultMaxHeaderBytes
 // hold references to MaxBodyBytes together, as if the client had sent
 // them. A call that would go past a bound answers 400.
 func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
+	linked := linkedRefs(c.refs)
 	resolve := func(r ref) (any, error) {
 		// Only the references c was linked by, to calls it waited for:
 		// the reference was found when the batch was read, as it is
 		// found here, and its path is one settle decoded.
-		if !slices.ContainsFunc(c.refs, func(l ref) bool { return l.id == r.id && slices.Equal(l.path, r.path) }) {
+		if !linked(r) {
 			return nil, &refError{r.text, fmt.Sprintf("call %q is not one this call was found to reference", r.id)}
 		}
 		return lookup(st.calls[st.ids[r.id]].result, r)
@@ -227,6 +228,42 @@ func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 		req.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	return nil
+}
+
+// linkedRefs returns a test of whether a reference is one of refs (the
+// same id and path), in constant time once refs are more than a few: a
+// call's body may hold a million references, each tested as it is
+// substituted, and a scan of refs for each took hours.
+func linkedRefs(refs []ref) func(ref) bool {
+	if len(refs) <= 8 {
+		return func(r ref) bool {
+			return slices.ContainsFunc(refs, func(l ref) bool { return l.id == r.id && slices.Equal(l.path, r.path) })
+		}
+	}
+	set := make(map[string]struct{}, len(refs))
+	var key []byte
+	for _, l := range refs {
+		key = refKey(key[:0], l)
+		set[string(key)] = struct{}{}
+	}
+	return func(r ref) bool {
+		key = refKey(key[:0], r)
+		_, ok := set[string(key)]
+		return ok
+	}
+}
+
+// refKey appends to b the id and path of r, each key preceded by its
+// length: no two references have the same key, whatever bytes their keys
+// hold.
+func refKey(b []byte, r ref) []byte {
+	b = strconv.AppendInt(b, int64(len(r.id)), 10)
+	b = append(append(b, ':'), r.id...)
+	for _, k := range r.path {
+		b = strconv.AppendInt(b, int64(len(k)), 10)
+		b = append(append(b, ':'), k...)
+	}
+	return b
 }
 
 // settle publishes the outcome of call i: for halt-on-error, and to the

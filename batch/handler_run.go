@@ -213,6 +213,7 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		err = h.substitute(st, c, req)
 	}
 	if err == nil {
+		st.inheritQuery(req)
 		err = h.checkPath(req)
 	}
 	if err != nil {
@@ -435,23 +436,32 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	// leaves open (golang/go#80875).
 	delete(req.Header, "Upgrade")
 	st.inheritInto(req.Header)
-	if st.query != nil {
-		q := req.URL.Query()
-		changed := false
-		for k, vv := range st.query {
-			if _, ok := q[k]; !ok {
-				// Shared by the calls, but only read: q is encoded
-				// and dropped.
-				q[k] = vv
-				changed = true
-			}
-		}
-		if changed {
-			req.URL.RawQuery = q.Encode()
-			req.RequestURI = req.URL.RequestURI()
+	return req, nil
+}
+
+// inheritQuery gives req each parameter of the batch request's query that
+// it does not have. It runs after the call's result references are
+// substituted: the query is encoded anew, which may spell a reference
+// otherwise than the call did ("my+key" for "my%20key"), and a reference
+// in the batch request's query is none of its calls'.
+func (st *batchState) inheritQuery(req *http.Request) {
+	if st.query == nil {
+		return
+	}
+	q := req.URL.Query()
+	changed := false
+	for k, vv := range st.query {
+		if _, ok := q[k]; !ok {
+			// Shared by the calls, but only read: q is encoded and
+			// dropped.
+			q[k] = vv
+			changed = true
 		}
 	}
-	return req, nil
+	if changed {
+		req.URL.RawQuery = q.Encode()
+		req.RequestURI = req.URL.RequestURI()
+	}
 }
 
 // observed reports whether calls are reported, to OnCall or to the

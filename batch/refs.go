@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // A ref is one result reference, Bitrix24's macro $result[id][key]...: the
@@ -213,18 +214,25 @@ func text(v any) string {
 	return string(b)
 }
 
-// pathValue escapes a reference's value for a path: never more than one
-// segment, and never a dot segment.
-func pathValue(v string) string {
-	switch e := url.PathEscape(v); e {
-	case ".":
-		return "%2E"
-	case "..":
-		return "%2E%2E"
-	default:
-		return e
+// pathValue escapes a reference's value for a path: one segment, that
+// checkPath's resolution of dot segments (which counts %2E as a dot and
+// %2F as a slash) cannot climb out of. A value that is a dot segment, or
+// holds one between its slashes, is refused: escaped, "../../admin" still
+// took the call out of its own path, to /admin.
+func pathValue(r ref, v string) (string, error) {
+	for seg := range strings.SplitSeq(v, "/") {
+		if seg == "." || seg == ".." {
+			return "", &refError{r.text, fmt.Sprintf("its value %q would be a dot segment in the call's path", clip(v))}
+		}
 	}
+	return url.PathEscape(v), nil
 }
+
+// queryValue escapes a reference's value for a query.
+func queryValue(_ ref, v string) (string, error) { return url.QueryEscape(v), nil }
+
+// asIs puts a reference's value in as it is, into a JSON string.
+func asIs(_ ref, v string) (string, error) { return v, nil }
 
 // A substitutionError is a target or body that its references would make
 // larger than it may be: the call answers 400, as an oversized part does.
@@ -239,39 +247,90 @@ func (e *substitutionError) Error() string {
 
 // textOver reports whether the text of v (see text) is longer than n
 // bytes, looking at no more of v than it takes to know: a reference to a
-// large value is refused before its text is made. It counts what the
-// text has at least (a string's bytes, a member's key and value, a comma
-// between elements), so that what it lets through has text at most a few
-// times n long.
+// large value is refused before its text is made.
 func textOver(v any, n int) bool {
+	switch x := v.(type) {
+	case string:
+		return len(x) > n
+	case json.Number:
+		return len(x) > n
+	}
+	return jsonOver(v, n)
+}
+
+// jsonOver reports whether json.Marshal(v) is longer than n bytes,
+// exactly, looking at no more of v than it takes to know. A value whose
+// JSON is longer than the text it was read from ("<" is "\u003c") is
+// refused without being encoded: each refusal of a 1 MiB value encoded it
+// first, and a few bytes of call cost tens of MiB.
+func jsonOver(v any, n int) bool {
 	left := n
 	var walk func(v any) bool // reports whether left went below 0
 	walk = func(v any) bool {
 		switch x := v.(type) {
 		case string:
-			left -= len(x)
+			left -= jsonStringLen(x, left)
 		case json.Number:
-			left -= len(x)
+			left -= len(x) // as it is: a decoded number is valid
 		case map[string]any:
-			left -= 2
+			left -= 2 + max(len(x)-1, 0) // braces and commas
 			for k, e := range x {
-				if left -= len(k) + 4; left < 0 || walk(e) {
+				if left -= jsonStringLen(k, left) + 1; left < 0 || walk(e) {
 					return true
 				}
 			}
 		case []any:
-			left -= 2
+			left -= 2 + max(len(x)-1, 0)
 			for _, e := range x {
-				if left--; left < 0 || walk(e) {
+				if left < 0 || walk(e) {
 					return true
 				}
 			}
-		default:
-			left -= 4 // null, true, false
+		case bool:
+			left -= len(strconv.FormatBool(x))
+		case nil:
+			left -= len("null")
+		default: // no decoded value is another type
+			b, _ := json.Marshal(x)
+			left -= len(b)
 		}
 		return left < 0
 	}
 	return walk(v)
+}
+
+// jsonStringLen is the length of s as json.Marshal writes it: quoted, the
+// quote, the backslash, control characters, <, >, &, U+2028, U+2029 and
+// each byte that is not UTF-8 escaped. Once that is over limit it returns
+// what it has counted, more than limit.
+func jsonStringLen(s string, limit int) int {
+	n := len(s) + 2 // escapes only lengthen it
+	if n > limit {
+		return n
+	}
+	for i := 0; i < len(s) && n <= limit; {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch b {
+			case '"', '\\', '\b', '\f', '\n', '\r', '\t':
+				n++
+			case '<', '>', '&':
+				n += 5
+			default:
+				if b < ' ' {
+					n += 5
+				}
+			}
+			i++
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 || c == '\u2028' || c == '\u2029' {
+			n += 6 - size
+		}
+		i += size
+	}
+	return n
 }
 
 // substituteTarget replaces the references in a request target with their
@@ -286,7 +345,7 @@ func substituteTarget(target string, resolve func(ref) (any, error), max int) (s
 		}
 		return p, err
 	}
-	q, err := substituteText(query, resolve, url.QueryEscape, max-len(p)-1)
+	q, err := substituteText(query, resolve, queryValue, max-len(p)-1)
 	if _, ok := err.(*substitutionError); ok {
 		err = &substitutionError{"target", max}
 	}
@@ -294,8 +353,9 @@ func substituteTarget(target string, resolve func(ref) (any, error), max int) (s
 }
 
 // substituteText replaces the references in s with their values' text,
-// escaped by escape; a result over max bytes is a *substitutionError.
-func substituteText(s string, resolve func(ref) (any, error), escape func(string) string, max int) (string, error) {
+// escaped by escape, which may refuse a value; a result over max bytes is
+// a *substitutionError.
+func substituteText(s string, resolve func(ref) (any, error), escape func(ref, string) (string, error), max int) (string, error) {
 	var b strings.Builder
 	last := 0
 	sc := newRefScanner(s)
@@ -315,7 +375,10 @@ func substituteText(s string, resolve func(ref) (any, error), escape func(string
 		if textOver(v, room) {
 			return "", &substitutionError{"text", max}
 		}
-		e := escape(text(v))
+		e, err := escape(r, text(v))
+		if err != nil {
+			return "", err
+		}
 		if len(e) > room {
 			return "", &substitutionError{"text", max}
 		}
@@ -383,10 +446,17 @@ func jsonRefs(ctx context.Context, doc []byte) ([]ref, error) {
 	return out, err
 }
 
+// isKey reports whether the string literal that rest follows is an
+// object's key: whitespace, then a colon.
+func isKey(rest []byte) bool {
+	rest = bytes.TrimLeft(rest, " \t\r\n")
+	return len(rest) > 0 && rest[0] == ':'
+}
+
 // substituteJSON replaces the references inside the string literals of a
 // JSON document: a string that is exactly one reference becomes the
-// referenced JSON value itself; references within a longer string become
-// their text. The rest of the document is kept byte for byte. A document
+// referenced JSON value itself, unless it is an object's key; references
+// within a longer string, or a key, become their text. The rest of the document is kept byte for byte. A document
 // that would be over max bytes is a *substitutionError.
 func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte, error) {
 	var out []byte
@@ -396,17 +466,20 @@ func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte
 		room := max - len(out) - (i - last)
 		var repl []byte
 		switch {
-		case len(rs) == 1 && rs[0].text == s:
+		case len(rs) == 1 && rs[0].text == s && !isKey(doc[end:]):
 			v, err := resolve(rs[0])
 			if err != nil {
 				return err
 			}
-			if textOver(v, room) {
+			if jsonOver(v, room) {
 				return &substitutionError{"JSON body", max}
 			}
 			repl, _ = json.Marshal(v)
 		case len(rs) > 0:
-			t, err := substituteText(s, resolve, func(x string) string { return x }, room)
+			t, err := substituteText(s, resolve, asIs, room)
+			if err == nil && jsonOver(t, room) {
+				err = &substitutionError{"text", max}
+			}
 			if err != nil {
 				if _, ok := err.(*substitutionError); ok {
 					err = &substitutionError{"JSON body", max}
