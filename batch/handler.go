@@ -84,9 +84,10 @@ type HandlerOptions struct {
 	// after the calls it references (calls without references still run
 	// concurrently); in a target or query the value's text goes in
 	// URL-escaped (in the path as one segment: a value that is, or holds
-	// between its slashes, a dot segment fails the call with 424), in a
-	// JSON body a string that is exactly one reference becomes the JSON
-	// value itself (an object's key, the value's text). A reference to an unknown or later
+	// between its slashes or backslashes, a dot segment fails the call
+	// with 424), in a JSON body a string that is exactly one reference
+	// becomes the JSON value itself (as an object's key, the value's
+	// text). A reference to an unknown or later
 	// call, to itself, to a missing field or to a call that failed (status
 	// ≥ 400) fails the call with 424 Failed Dependency and a JSON error
 	// saying which reference and why; such a call never reaches the inner

@@ -218,9 +218,11 @@ func text(v any) string {
 // checkPath's resolution of dot segments (which counts %2E as a dot and
 // %2F as a slash) cannot climb out of. A value that is a dot segment, or
 // holds one between its slashes, is refused: escaped, "../../admin" still
-// took the call out of its own path, to /admin.
+// took the call out of its own path, to /admin. Backslashes count as
+// slashes too, as they do for some servers (IIS, and whatever proxies to
+// Windows paths) behind a batch handler.
 func pathValue(r ref, v string) (string, error) {
-	for seg := range strings.SplitSeq(v, "/") {
+	for seg := range strings.FieldsFuncSeq(v, func(c rune) bool { return c == '/' || c == '\\' }) {
 		if seg == "." || seg == ".." {
 			return "", &refError{r.text, fmt.Sprintf("its value %q would be a dot segment in the call's path", clip(v))}
 		}
