@@ -142,7 +142,11 @@
 //     wrapping [ErrEpilogueTooLarge].
 //   - MaxBufferedBytes (32 MiB): the responses a batch holds while the
 //     part at the head of the order streams; calls past it wait their
-//     turn, a changeset's calls fail with 500.
+//     turn, a changeset's calls fail with 500. It bounds apart the
+//     results that result references decode, held until the batch ends
+//     (counted at an upper bound of their size as Go values, several
+//     times their text): a reference to a result past it fails its call
+//     with 424.
 //   - Concurrency (4 × GOMAXPROCS): calls of one batch running at once.
 //   - CallTimeout (none): one call's time; past it the call answers 504.
 //   - PathPrefix ("/"): the path every call target must stay inside, dot

@@ -364,6 +364,10 @@ type batchState struct {
 	// substituted counts the bytes of the targets and bodies that result
 	// references made in this batch, which MaxBodyBytes bounds.
 	substituted atomic.Int64
+	// resultRoom is what is left of MaxBufferedBytes for the decoded
+	// results of the calls that others reference, held until the batch
+	// ends (see resultCost).
+	resultRoom atomic.Int64
 	// A reader for the nested bodies of changesets, and the number of
 	// top-level units (calls and changesets) of the batch.
 	crd   mixed.Reader

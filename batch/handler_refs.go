@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,7 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 		}
 	}
 	st.substituted.Store(0)
+	st.resultRoom.Store(h.opts.MaxBufferedBytes)
 	if !found {
 		return nil // the independent case costs one scan of the bytes
 	}
@@ -285,9 +287,18 @@ func (st *batchState) settle(i int) {
 	default:
 		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
 		dec.UseNumber()
+		room := resultBudget{left: &st.resultRoom}
 		var err error
-		if c.result, err = decodeResult(dec, c.want); err != nil {
+		c.result, err = decodeResult(dec, c.want, &room)
+		switch {
+		case errors.Is(err, errResultsOverBudget):
+			c.resultErr = fmt.Errorf("the response of call %q, decoded for the references to it, is over what the batch's MaxBufferedBytes leaves for the results of references", clip(requestID(c.cid)))
+		case err != nil:
 			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", clip(requestID(c.cid)), err)
+		}
+		if err != nil {
+			c.result = nil
+			room.refund()
 		}
 	}
 	if c.kind != memberCall {

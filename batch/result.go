@@ -1,8 +1,11 @@
 package batch
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
+	"sync/atomic"
 )
 
 // A resultPaths is the parts of a call's JSON response that the result
@@ -79,14 +82,93 @@ type sparseArray struct {
 	vals map[int]any // the elements decoded
 }
 
+// errResultsOverBudget is decodeResult's error for a result that would
+// take the batch's decoded results past MaxBufferedBytes.
+var errResultsOverBudget = errors.New("batch: the results of references are over MaxBufferedBytes")
+
+// A resultBudget takes the memory of one decoded result from what the
+// batch has left for them, and gives it back if the result is dropped.
+type resultBudget struct {
+	left *atomic.Int64
+	used int64
+}
+
+// take reports whether n more bytes fit, and counts them either way.
+func (b *resultBudget) take(n int64) bool {
+	b.used += n
+	return b.left.Add(-n) >= 0
+}
+
+// refund gives back all that b took.
+func (b *resultBudget) refund() {
+	b.left.Add(b.used)
+	b.used = 0
+}
+
+// Costs of decoded JSON in Go values (encoding/json into any, numbers as
+// json.Number), beyond the bytes of its text, as measured on amd64 with
+// Go 1.26: about 33 bytes an element of an array of numbers, 50 of an
+// array of short strings, 19 of an array of empty arrays, 46 to 100 a
+// member of a large object, 368 a small object (a map of one member).
+// Rounded up, they overestimate what a decoded value holds (up to 7 times;
+// TestResultCostBoundsMemory): JSON of 2 MiB decoded whole held 34 MiB.
+const (
+	elementCost = 64  // each comma and [: an element or an array
+	memberCost  = 128 // each colon: an object's member
+	objectCost  = 400 // each {: a map
+)
+
+// resultCost is an upper bound on the memory raw takes once decoded.
+func resultCost(raw []byte) int64 {
+	n := int64(len(raw))
+	inString, escaped := false, false
+	for _, c := range raw {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case ',', '[':
+			n += elementCost
+		case ':':
+			n += memberCost
+		case '{':
+			n += objectCost
+		}
+	}
+	return n
+}
+
 // decodeResult decodes the next JSON value of dec, numbers as json.Number:
 // whole where t says so (or t is nil), else only the members and elements
 // on the paths of t, which lookup then finds as in the whole value; the
-// others are checked and dropped.
-func decodeResult(dec *json.Decoder, t *resultPaths) (any, error) {
+// others are checked and dropped. What it decodes is taken from room
+// first, and a value that does not fit is not decoded: its error is
+// errResultsOverBudget. A response referenced whole, decoded, is tens of
+// times its text, and without the bound a batch's calls could reference
+// responses of a few MiB each and hold GiB until the batch ends.
+func decodeResult(dec *json.Decoder, t *resultPaths, room *resultBudget) (any, error) {
 	if t == nil || t.whole {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		if !room.take(resultCost(raw)) {
+			return nil, errResultsOverBudget
+		}
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
 		var v any
-		err := dec.Decode(&v)
+		err := d.Decode(&v)
 		return v, err
 	}
 	tok, err := dec.Token()
@@ -95,7 +177,14 @@ func decodeResult(dec *json.Decoder, t *resultPaths) (any, error) {
 	}
 	d, ok := tok.(json.Delim)
 	if !ok {
-		return tok, nil // a lookup past it fails as it would have
+		// A lookup past it fails as it would have.
+		if s, ok := tok.(string); ok && !room.take(int64(len(s))+elementCost) {
+			return nil, errResultsOverBudget
+		}
+		return tok, nil
+	}
+	if !room.take(objectCost) {
+		return nil, errResultsOverBudget
 	}
 	var skipped json.RawMessage
 	if d == '{' {
@@ -107,7 +196,10 @@ func decodeResult(dec *json.Decoder, t *resultPaths) (any, error) {
 			}
 			key, _ := kt.(string)
 			if c := t.next[key]; c != nil {
-				if m[key], err = decodeResult(dec, c); err != nil {
+				if !room.take(int64(len(key)) + memberCost) {
+					return nil, errResultsOverBudget
+				}
+				if m[key], err = decodeResult(dec, c, room); err != nil {
 					return nil, err
 				}
 			} else if err := dec.Decode(&skipped); err != nil {
@@ -121,7 +213,10 @@ func decodeResult(dec *json.Decoder, t *resultPaths) (any, error) {
 	els := t.elements()
 	for ; dec.More(); a.n++ {
 		if c := els[a.n]; c != nil {
-			if a.vals[a.n], err = decodeResult(dec, c); err != nil {
+			if !room.take(memberCost) {
+				return nil, errResultsOverBudget
+			}
+			if a.vals[a.n], err = decodeResult(dec, c, room); err != nil {
 				return nil, err
 			}
 		} else if err := dec.Decode(&skipped); err != nil {

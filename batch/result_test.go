@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -77,7 +80,7 @@ func TestDecodeResultAsWhole(t *testing.T) {
 		wholeErr := whole.Decode(&all)
 		dec := json.NewDecoder(strings.NewReader(text))
 		dec.UseNumber()
-		part, err := decodeResult(dec, want)
+		part, err := decodeResult(dec, want, unlimitedResults())
 		if (wholeErr == nil) != (err == nil) {
 			t.Fatalf("%q: decoded whole: %v; in part: %v", text, wholeErr, err)
 		}
@@ -123,7 +126,7 @@ func TestDecodeResultMemory(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		dec := json.NewDecoder(bytes.NewReader(b.Bytes()))
 		dec.UseNumber()
-		v, err := decodeResult(dec, want)
+		v, err := decodeResult(dec, want, unlimitedResults())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,5 +192,103 @@ func TestHandlerHoldsOnlyReferencedResults(t *testing.T) {
 	// the kept one); decoded whole it would hold over 30 MiB.
 	if grew > 12<<20 {
 		t.Errorf("while the referencing call ran, the heap held %d MiB more than before the batch", grew>>20)
+	}
+}
+
+// unlimitedResults is a resultBudget that any result fits.
+func unlimitedResults() *resultBudget {
+	var left atomic.Int64
+	left.Store(math.MaxInt64 / 2)
+	return &resultBudget{left: &left}
+}
+
+// resultCost is an upper bound on what a decoded result holds: for JSON of
+// every shape that decodes to many small Go values (the costly ones), the
+// heap that stays in use after decoding it whole is at most its cost.
+func TestResultCostBoundsMemory(t *testing.T) {
+	const n = 1 << 16
+	list := func(elem string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + "]"
+	}
+	var obj strings.Builder
+	obj.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			obj.WriteByte(',')
+		}
+		fmt.Fprintf(&obj, `"%d":1`, i)
+	}
+	obj.WriteByte('}')
+	for name, doc := range map[string]string{
+		"numbers":       list("0"),
+		"empty arrays":  list("[]"),
+		"empty objects": list("{}"),
+		"small objects": list(`{"a":1}`),
+		"nested":        list(`[0]`),
+		"strings":       list(`""`),
+		"escapes":       list(`"\"\\"`),
+		"bools":         list("true"),
+		"short strings": list(`"ab"`),
+		"large object":  obj.String(),
+		"grown object":  obj.String()[:strings.Index(obj.String(), `,"32769"`)] + "}",
+		"long string":   `"` + strings.Repeat("a", 1<<20) + `"`,
+	} {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		v, err := decodeResult(json.NewDecoder(strings.NewReader(doc)), nil, unlimitedResults())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		// 64 KiB of slack for what else the process allocates meanwhile.
+		if cost := resultCost([]byte(doc)); held > cost+64<<10 {
+			t.Errorf("%s: %d bytes of JSON held %d bytes decoded, over its cost %d", name, len(doc), held, cost)
+		} else {
+			t.Logf("%s: %d bytes of JSON held %d bytes decoded, %.2f of its cost", name, len(doc), held, float64(held)/float64(cost))
+		}
+		runtime.KeepAlive(v)
+	}
+}
+
+// The results a batch's references decode count against MaxBufferedBytes
+// until the batch ends: past it, a reference to one more fails its call
+// with 424, and the batch goes on. Decoded whole, JSON takes tens of times
+// its text: a 2 MiB response referenced by eight calls held 285 MiB.
+func TestHandlerBoundsReferencedResults(t *testing.T) {
+	// Each array's cost is 10001 bytes of text and 5000 elements at
+	// elementCost: 330001 bytes. Three fit in 1 MiB; four do not.
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/arr" {
+			io.WriteString(w, "["+strings.TrimSuffix(strings.Repeat("0,", 5000), ",")+"]")
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, `{"len":%d}`, len(b))
+	})
+	var parts []string
+	for i := range 6 {
+		parts = append(parts, part(fmt.Sprint("a", i), "GET /arr HTTP/1.1\r\n"))
+	}
+	for i := range 6 {
+		body := fmt.Sprintf(`{"all":"$result[a%d]"}`, i)
+		parts = append(parts, part(fmt.Sprint("r", i), fmt.Sprintf("POST /use HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)))
+	}
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true, MaxBufferedBytes: 1 << 20}, "/", nil, batchBody(parts...)))
+	count := map[int]int{}
+	for _, p := range got[6:] {
+		count[p.Status]++
+		if p.Status == 424 && !strings.Contains(p.Body, "MaxBufferedBytes") {
+			t.Errorf("part %s: 424 %q does not say why", p.ContentID, p.Body)
+		}
+		if p.Status == 200 && p.Body != fmt.Sprintf(`{"len":%d}`, len(`{"all":[]}`)+2*5000-1) {
+			t.Errorf("part %s: %q, want the whole array in its body", p.ContentID, p.Body)
+		}
+	}
+	if diff := cmp.Diff(map[int]int{200: 3, 424: 3}, count); diff != "" {
+		t.Errorf("the referencing calls' statuses, counted (-want +got):\n%s", diff)
 	}
 }
