@@ -366,7 +366,7 @@ type batchState struct {
 	substituted atomic.Int64
 	// resultRoom is what is left of MaxBufferedBytes for the decoded
 	// results of the calls that others reference, held until the batch
-	// ends (see resultCost).
+	// ends (see valueCost).
 	resultRoom atomic.Int64
 	// A reader for the nested bodies of changesets, and the number of
 	// top-level units (calls and changesets) of the batch.

@@ -285,11 +285,12 @@ func (st *batchState) settle(i int) {
 	case c.rec.dropped:
 		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", clip(requestID(c.cid)))
 	default:
-		dec := json.NewDecoder(bytes.NewReader(c.rec.body.Bytes()))
+		body := c.rec.body.Bytes()
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		room := resultBudget{left: &st.resultRoom}
 		var err error
-		c.result, err = decodeResult(dec, c.want, &room)
+		c.result, err = decodeResult(dec, body, c.want, &room)
 		switch {
 		case errors.Is(err, errResultsOverBudget):
 			c.resultErr = fmt.Errorf("the response of call %q, decoded for the references to it, is over what the batch's MaxBufferedBytes leaves for the results of references", clip(requestID(c.cid)))

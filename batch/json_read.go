@@ -194,16 +194,29 @@ func valueEnd(b []byte, i int) int {
 	return j
 }
 
-// unquote is the JSON string literal b as a string: sliced out when it
-// holds no escapes (the common case, one allocation), else decoded by
-// encoding/json.
+// unquote is the JSON string literal b as a string, as json.Unmarshal
+// decodes it: sliced out when it holds no escapes and no control
+// characters (the common case, one allocation), else decoded by
+// encoding/json. (Unmarshal for each literal of a body of many result
+// references cost as much memory as the rest of reading them.)
 func unquote(b []byte) (string, error) {
-	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && plainString(b[1:len(b)-1]) {
 		return string(b[1 : len(b)-1]), nil
 	}
 	var s string
 	err := json.Unmarshal(b, &s)
 	return s, err
+}
+
+// plainString reports whether b, the inside of a string literal, is its
+// own value: UTF-8, without a quote, a backslash or a control character.
+func plainString(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 // jsonBatch is what reading a JSON batch keeps besides the calls.

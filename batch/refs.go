@@ -424,8 +424,7 @@ func refStrings(doc []byte, f func(start, end int, s string) error) error {
 		}
 		lit := doc[i : end+1]
 		if bytes.Contains(lit, []byte("$result")) {
-			var s string
-			if err := json.Unmarshal(lit, &s); err == nil {
+			if s, err := unquote(lit); err == nil {
 				if err := f(i, end+1, s); err != nil {
 					return err
 				}

@@ -1,10 +1,10 @@
 package batch
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -118,11 +118,28 @@ const (
 	objectCost  = 400 // each {: a map
 )
 
-// resultCost is an upper bound on the memory raw takes once decoded.
-func resultCost(raw []byte) int64 {
-	n := int64(len(raw))
+// valueCost is an upper bound on the memory the next JSON value of src
+// takes once decoded (src begins where json.Decoder.InputOffset points:
+// at the value, or at the colon or comma before it). It looks at the
+// value's text only, to its end, and never fails: a text that is not
+// JSON gets a cost, and the decoder's error.
+func valueCost(src []byte) int64 {
+	i := 0
+	for i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\r' || src[i] == '\n' || src[i] == ':' || src[i] == ',') {
+		i++
+	}
+	start, depth := i, 0
+	if i < len(src) && src[i] != '"' && src[i] != '[' && src[i] != '{' {
+		// A number or a literal: to the byte that ends it.
+		for i < len(src) && !strings.ContainsRune(" \t\r\n,]}", rune(src[i])) {
+			i++
+		}
+		return int64(i - start)
+	}
+	var n int64
 	inString, escaped := false, false
-	for _, c := range raw {
+	for ; i < len(src); i++ {
+		c := src[i]
 		if inString {
 			switch {
 			case escaped:
@@ -131,21 +148,32 @@ func resultCost(raw []byte) int64 {
 				escaped = true
 			case c == '"':
 				inString = false
+				if depth == 0 {
+					return n + int64(i+1-start)
+				}
 			}
 			continue
 		}
 		switch c {
 		case '"':
 			inString = true
-		case ',', '[':
+		case ',':
 			n += elementCost
-		case ':':
-			n += memberCost
+		case '[':
+			n += elementCost
+			depth++
 		case '{':
 			n += objectCost
+			depth++
+		case ':':
+			n += memberCost
+		case ']', '}':
+			if depth--; depth <= 0 {
+				return n + int64(i+1-start)
+			}
 		}
 	}
-	return n
+	return n + int64(len(src)-start)
 }
 
 // decodeResult decodes the next JSON value of dec, numbers as json.Number:
@@ -156,19 +184,16 @@ func resultCost(raw []byte) int64 {
 // errResultsOverBudget. A response referenced whole, decoded, is tens of
 // times its text, and without the bound a batch's calls could reference
 // responses of a few MiB each and hold GiB until the batch ends.
-func decodeResult(dec *json.Decoder, t *resultPaths, room *resultBudget) (any, error) {
+//
+// src is all of dec's input, which it reads from memory: the cost of a
+// value is found in its text before it is decoded.
+func decodeResult(dec *json.Decoder, src []byte, t *resultPaths, room *resultBudget) (any, error) {
 	if t == nil || t.whole {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, err
-		}
-		if !room.take(resultCost(raw)) {
+		if off := dec.InputOffset(); off >= 0 && off <= int64(len(src)) && !room.take(valueCost(src[off:])) {
 			return nil, errResultsOverBudget
 		}
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
 		var v any
-		err := d.Decode(&v)
+		err := dec.Decode(&v)
 		return v, err
 	}
 	tok, err := dec.Token()
@@ -199,7 +224,7 @@ func decodeResult(dec *json.Decoder, t *resultPaths, room *resultBudget) (any, e
 				if !room.take(int64(len(key)) + memberCost) {
 					return nil, errResultsOverBudget
 				}
-				if m[key], err = decodeResult(dec, c, room); err != nil {
+				if m[key], err = decodeResult(dec, src, c, room); err != nil {
 					return nil, err
 				}
 			} else if err := dec.Decode(&skipped); err != nil {
@@ -216,7 +241,7 @@ func decodeResult(dec *json.Decoder, t *resultPaths, room *resultBudget) (any, e
 			if !room.take(memberCost) {
 				return nil, errResultsOverBudget
 			}
-			if a.vals[a.n], err = decodeResult(dec, c, room); err != nil {
+			if a.vals[a.n], err = decodeResult(dec, src, c, room); err != nil {
 				return nil, err
 			}
 		} else if err := dec.Decode(&skipped); err != nil {

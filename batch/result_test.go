@@ -80,7 +80,7 @@ func TestDecodeResultAsWhole(t *testing.T) {
 		wholeErr := whole.Decode(&all)
 		dec := json.NewDecoder(strings.NewReader(text))
 		dec.UseNumber()
-		part, err := decodeResult(dec, want, unlimitedResults())
+		part, err := decodeResult(dec, []byte(text), want, unlimitedResults())
 		if (wholeErr == nil) != (err == nil) {
 			t.Fatalf("%q: decoded whole: %v; in part: %v", text, wholeErr, err)
 		}
@@ -126,7 +126,7 @@ func TestDecodeResultMemory(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		dec := json.NewDecoder(bytes.NewReader(b.Bytes()))
 		dec.UseNumber()
-		v, err := decodeResult(dec, want, unlimitedResults())
+		v, err := decodeResult(dec, b.Bytes(), want, unlimitedResults())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func unlimitedResults() *resultBudget {
 	return &resultBudget{left: &left}
 }
 
-// resultCost is an upper bound on what a decoded result holds: for JSON of
+// valueCost is an upper bound on what a decoded result holds: for JSON of
 // every shape that decodes to many small Go values (the costly ones), the
 // heap that stays in use after decoding it whole is at most its cost.
 func TestResultCostBoundsMemory(t *testing.T) {
@@ -236,7 +236,7 @@ func TestResultCostBoundsMemory(t *testing.T) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		v, err := decodeResult(json.NewDecoder(strings.NewReader(doc)), nil, unlimitedResults())
+		v, err := decodeResult(json.NewDecoder(strings.NewReader(doc)), []byte(doc), nil, unlimitedResults())
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -244,7 +244,7 @@ func TestResultCostBoundsMemory(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 		// 64 KiB of slack for what else the process allocates meanwhile.
-		if cost := resultCost([]byte(doc)); held > cost+64<<10 {
+		if cost := valueCost([]byte(doc)); held > cost+64<<10 {
 			t.Errorf("%s: %d bytes of JSON held %d bytes decoded, over its cost %d", name, len(doc), held, cost)
 		} else {
 			t.Logf("%s: %d bytes of JSON held %d bytes decoded, %.2f of its cost", name, len(doc), held, float64(held)/float64(cost))
@@ -291,4 +291,23 @@ func TestHandlerBoundsReferencedResults(t *testing.T) {
 	if diff := cmp.Diff(map[int]int{200: 3, 424: 3}, count); diff != "" {
 		t.Errorf("the referencing calls' statuses, counted (-want +got):\n%s", diff)
 	}
+}
+
+// valueCost looks at one value, to its end and no further, whatever
+// follows it and whatever comes before it where a decoder's offset points
+// (a colon, a comma, spaces): the cost of each element of a sparse array
+// is not a scan of the rest of the array.
+func TestValueCostOneValue(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		v := jsonGen(3).Draw(t, "json")
+		before := rapid.SampledFrom([]string{"", " ", ":", " : ", ",", ", \n"}).Draw(t, "before")
+		after := rapid.SampledFrom([]string{"", ",", "]", "}", " ", `,"x":[1,2,3]}`, ",0,0,0]"}).Draw(t, "after")
+		alone := valueCost([]byte(v))
+		if got := valueCost([]byte(before + v + after)); got != alone {
+			t.Fatalf("%q: cost %d, %q alone: %d", before+v+after, got, v, alone)
+		}
+		if alone < int64(len(v)) {
+			t.Fatalf("%q: cost %d, under its length", v, alone)
+		}
+	})
 }
