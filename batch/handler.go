@@ -45,6 +45,10 @@ type HandlerOptions struct {
 	// behind it, which finished or wrote early, buffer theirs; a call
 	// whose Write would take the batch past the limit waits until its
 	// turn comes. The head never waits, so a batch always progresses.
+	// With ResultReferences it bounds, apart, the results that references
+	// decode, held until the batch ends, each counted at an upper bound
+	// of its size as Go values (several times its text): a reference to
+	// a result past it fails its call with 424.
 	MaxBufferedBytes int64
 	// CallTimeout bounds each call (default: none). A call still running
 	// at the deadline has its context cancelled and answers 504 Gateway
@@ -95,7 +99,10 @@ type HandlerOptions struct {
 	// What references make is bounded: a call's target, its values
 	// substituted, to 64 KiB, its body to MaxPartBytes, and the targets
 	// and bodies a batch's references make to MaxBodyBytes in all; a call
-	// that would go past a bound answers 400.
+	// that would go past a bound answers 400, and spends the room it had
+	// of MaxBodyBytes all the same, so that refused calls cannot make
+	// more than the batch may. The results references decode count
+	// against MaxBufferedBytes (see there).
 	ResultReferences bool
 	// HaltOnError stops starting calls after the first call that ends
 	// with status ≥ 400; every call not started gets a 424 part saying

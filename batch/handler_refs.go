@@ -163,7 +163,10 @@ const maxSubstitutedTarget = mixed.DefaultMaxHeaderBytes
 // copy a large result many times over: a target to maxSubstitutedTarget,
 // a body to MaxPartBytes, and all the targets and bodies of a batch that
 // hold references to MaxBodyBytes together, as if the client had sent
-// them. A call that would go past a bound answers 400.
+// them. A call that would go past a bound answers 400, and spends the
+// room it had all the same: refused or not, the work of a batch's
+// substitutions is bounded by MaxBodyBytes (1000 refused calls were 1000
+// times MaxPartBytes of it).
 func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 	linked := linkedRefs(c.refs)
 	resolve := func(r ref) (any, error) {
@@ -178,8 +181,8 @@ func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 	// room is what the batch's budget leaves for one substitution of at
 	// most max bytes; spend takes n bytes from it, and reports whether
 	// they were there.
-	room := func(max int64) int {
-		return int(min(max, h.opts.MaxBodyBytes-st.substituted.Load()))
+	room := func(limit int64) int {
+		return int(max(0, min(limit, h.opts.MaxBodyBytes-st.substituted.Load())))
 	}
 	spend := func(n int) error {
 		for {
@@ -192,9 +195,21 @@ func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 			}
 		}
 	}
-	target, err := substituteTarget(req.RequestURI, resolve, room(maxSubstitutedTarget))
-	if err != nil {
+	// refused spends the room of a substitution that was refused, and
+	// says which bound refused it.
+	refused := func(err error, room int) error {
+		if _, ok := err.(*substitutionError); ok {
+			st.substituted.Add(int64(room))
+			if room == 0 {
+				return spend(1) // the batch's budget, spent
+			}
+		}
 		return err
+	}
+	targetRoom := room(maxSubstitutedTarget)
+	target, err := substituteTarget(req.RequestURI, resolve, targetRoom)
+	if err != nil {
+		return refused(err, targetRoom)
 	}
 	if target != req.RequestURI {
 		if err := spend(len(target)); err != nil {
@@ -214,9 +229,10 @@ func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := substituteJSON(raw, resolve, room(h.opts.MaxPartBytes))
+	bodyRoom := room(h.opts.MaxPartBytes)
+	body, err := substituteJSON(raw, resolve, bodyRoom)
 	if err != nil {
-		return err
+		return refused(err, bodyRoom)
 	}
 	if len(raw) > 0 && &body[0] != &raw[0] { // something was substituted
 		if err := spend(len(body)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -489,5 +490,52 @@ func TestRefAttackLongChain(t *testing.T) {
 	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true}, "/batch", nil, batchBody(parts...)))
 	if len(got) != 1000 || got[999].Status != 200 || got[999].Body != `{"path":"1000"}` {
 		t.Fatalf("%d parts, the last %+v", len(got), got[len(got)-1])
+	}
+}
+
+// A call refused for what its references would make spends the room it
+// had, as one that was not refused spends what it made: the work of all a
+// batch's substitutions is bounded by MaxBodyBytes, refused or not. Each
+// refused call made up to MaxPartBytes of body and spent nothing, so 1000
+// of them made 1000 times MaxPartBytes.
+func TestRefAttackRefusalsSpendTheBudget(t *testing.T) {
+	const (
+		partBytes = 256 << 10
+		bodyBytes = 1 << 20
+	)
+	big := strings.Repeat("s", 100<<10)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			fmt.Fprintf(w, `{"s":%q}`, big)
+			return
+		}
+		io.WriteString(w, `{}`)
+	})
+	parts := []string{part("a", "GET /big HTTP/1.1\r\n")}
+	for i := range 12 {
+		// 300 KiB of body each, over its 256 KiB.
+		parts = append(parts, part(fmt.Sprint("b", i), jsonPart("POST", "/sink", `["$result[a][s]","$result[a][s]","$result[a][s]"]`)))
+	}
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{ResultReferences: true, Concurrency: 1,
+		MaxPartBytes: partBytes, MaxBodyBytes: bodyBytes}, "/", nil, batchBody(parts...)))
+	var why []string
+	for _, p := range got[1:] {
+		switch {
+		case p.Status != 400:
+			why = append(why, fmt.Sprintf("status %d", p.Status))
+		case strings.Contains(p.Body, "MaxBodyBytes"):
+			why = append(why, "the batch's budget")
+		case strings.Contains(p.Body, fmt.Sprintf("over %d bytes", partBytes)):
+			why = append(why, "its room")
+		default:
+			why = append(why, p.Body)
+		}
+	}
+	// Four rooms of 256 KiB spend the 1 MiB.
+	want := slices.Repeat([]string{"its room"}, 4)
+	want = append(want, slices.Repeat([]string{"the batch's budget"}, 8)...)
+	if diff := cmp.Diff(want, why); diff != "" {
+		t.Errorf("why each call was refused (-want +got):\n%s", diff)
 	}
 }
