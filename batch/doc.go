@@ -151,6 +151,8 @@
 //   - CallTimeout (none): one call's time; past it the call answers 504.
 //   - PathPrefix ("/"): the path every call target must stay inside, dot
 //     segments resolved.
+//   - Result references (10000 a batch): the call that would hold more
+//     answers 400.
 //
 // Reference scanning is one pass over the target and JSON body of each
 // call, and stops when the request's context is done. A call's request

@@ -101,8 +101,10 @@ type HandlerOptions struct {
 	// and bodies a batch's references make to MaxBodyBytes in all; a call
 	// that would go past a bound answers 400, and spends the room it had
 	// of MaxBodyBytes all the same, so that refused calls cannot make
-	// more than the batch may. The results references decode count
-	// against MaxBufferedBytes (see there).
+	// more than the batch may. A batch holds at most 10000 references
+	// (each takes memory until it ends): the call that would take it past
+	// them answers 400. The results references decode count against
+	// MaxBufferedBytes (see there).
 	ResultReferences bool
 	// HaltOnError stops starting calls after the first call that ends
 	// with status ≥ 400; every call not started gets a 424 part saying

@@ -47,18 +47,24 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 			}
 		}
 	}
+	left := maxBatchRefs
 	for i := range st.calls {
 		c := &st.calls[i]
 		if c.err != nil || c.kind == changesetHead || !hasRefMarker(c.raw) {
 			continue
 		}
-		refs, err := h.callRefs(ctx, st, c)
+		refs, err := h.callRefs(ctx, st, c, left)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, errTooManyRefs) {
+			c.err = err // read, but not run: it answers 400
+			continue
 		}
 		if err != nil {
 			continue // the call cannot be read: it answers 400 when it runs
 		}
+		left -= len(refs)
 		c.refs = refs
 		for _, r := range c.refs {
 			k, ok := st.ids[r.id]
@@ -87,10 +93,21 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 	return nil
 }
 
+// maxBatchRefs bounds the result references of one batch. Each takes
+// memory until the batch ends (about 1 KiB: it, its path, what of the
+// referenced result it names), 50 times the bytes it is written in, and a
+// body of MaxPartBytes holds nearly a million.
+const maxBatchRefs = 10000
+
+// errTooManyRefs is the error of a call whose references take its batch
+// past maxBatchRefs.
+var errTooManyRefs = fmt.Errorf("batch: the batch's calls hold more than %d result references", maxBatchRefs)
+
 // callRefs returns the references of call c: in its target, and in its
 // body when that is JSON. Header values and other bodies are the
-// handler's business, and reach it unchanged.
-func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref, error) {
+// handler's business, and reach it unchanged. More than limit of them is
+// errTooManyRefs, found without making more.
+func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call, limit int) ([]ref, error) {
 	if st.lmr == nil {
 		st.lmr = mixed.NewMessageReaderOptions(nil, h.messageOptions())
 	}
@@ -102,6 +119,9 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 		return nil, err
 	}
 	refs, err := findRefs(ctx, string(m.Target))
+	if err == nil && len(refs) > limit {
+		err = errTooManyRefs
+	}
 	if err != nil || !isJSON(m.Header.Get("Content-Type")) {
 		return refs, err
 	}
@@ -109,7 +129,7 @@ func (h *Handler) callRefs(ctx context.Context, st *batchState, c *call) ([]ref,
 	if err != nil {
 		return nil, err
 	}
-	more, err := jsonRefs(ctx, body)
+	more, err := jsonRefs(ctx, body, limit-len(refs))
 	return append(refs, more...), err
 }
 

@@ -436,12 +436,15 @@ func refStrings(doc []byte, f func(start, end int, s string) error) error {
 }
 
 // jsonRefs returns the references in the string literals of the JSON
-// document doc, as substituteJSON finds them.
-func jsonRefs(ctx context.Context, doc []byte) ([]ref, error) {
+// document doc, as substituteJSON finds them; more than limit is
+// errTooManyRefs.
+func jsonRefs(ctx context.Context, doc []byte, limit int) ([]ref, error) {
 	var out []ref
 	err := refStrings(doc, func(_, _ int, s string) error {
 		rs, err := findRefs(ctx, s)
-		out = append(out, rs...)
+		if out = append(out, rs...); err == nil && len(out) > limit {
+			err = errTooManyRefs
+		}
 		return err
 	})
 	return out, err

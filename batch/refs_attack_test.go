@@ -539,3 +539,37 @@ func TestRefAttackRefusalsSpendTheBudget(t *testing.T) {
 		t.Errorf("why each call was refused (-want +got):\n%s", diff)
 	}
 }
+
+// A batch holds at most maxBatchRefs result references: each takes about
+// 1 KiB until the batch ends, 50 times the bytes it is written in, and a
+// body of MaxPartBytes holds nearly a million. The call that would take
+// the batch past them answers 400, before any is resolved; the calls
+// before it run.
+func TestRefAttackTooManyReferences(t *testing.T) {
+	refs := func(n int) string {
+		var b strings.Builder
+		b.WriteByte('[')
+		for i := range n {
+			fmt.Fprintf(&b, `"$result[a][%d]",`, i%3)
+		}
+		b.WriteString("0]")
+		return b.String()
+	}
+	body := batchBody(
+		part("a", "GET /arr?n=3 HTTP/1.1\r\n"),
+		part("b", jsonPart("POST", "/sink", refs(maxBatchRefs-10))),
+		part("c", jsonPart("POST", "/sink", refs(5))),
+		part("d", jsonPart("POST", "/sink", refs(6))),
+		part("e", jsonPart("POST", "/sink?x=$result[a][0]", "")),
+		part("f", jsonPart("POST", "/sink", refs(maxBatchRefs+1))),
+	)
+	got := readBatchResponse(t, serve(t, refEcho, HandlerOptions{ResultReferences: true}, "/batch", nil, body))
+	if diff := cmp.Diff([]int{200, 200, 200, 400, 200, 400}, statuses(got)); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	for _, p := range []gotPart{got[3], got[5]} {
+		if !strings.Contains(p.Body, fmt.Sprintf("more than %d result references", maxBatchRefs)) {
+			t.Errorf("part %s: %q does not say why", p.ContentID, p.Body)
+		}
+	}
+}
