@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -235,6 +236,11 @@ func bodyFits(f Format, ct string, body []byte) error {
 	case bodyJSON:
 		if !json.Valid(body) {
 			return fmt.Errorf("%w: Content-Type %q, and the body is not JSON", ErrBodyForm, ct)
+		}
+		if !utf8.Valid(body) {
+			// encoding/json reads it, but a batch body is UTF-8 (RFC 8259
+			// §8.1), and the Handler answers such a body in base64.
+			return fmt.Errorf("%w: Content-Type %q, and the body is JSON but not UTF-8", ErrBodyForm, ct)
 		}
 	case bodyText:
 		if !textFits(body) {

@@ -174,8 +174,8 @@ func TestJSONHeadersOneMemberRoundTrip(t *testing.T) {
 }
 
 // TestClientBodyFormErrors: a request body that cannot take the form its
-// Content-Type asks for (JSON that does not parse; in OData, text that is
-// not UTF-8) fails its call, and every call of its changeset, with
+// Content-Type asks for (JSON that does not parse or is not UTF-8; in
+// OData, text that is not UTF-8) fails its call, and every call of its changeset, with
 // ErrBodyForm, unsent; the batch's other calls go. The Client once sent it
 // as base64, which the server, following the same rule, read as a JSON
 // string or as text: its handler got other bytes than the call's. Graph
@@ -191,6 +191,7 @@ func TestClientBodyFormErrors(t *testing.T) {
 	calls := []call{
 		{"json", "", "application/json", `{"a":1}`},
 		{"bad-json", "", "application/json; charset=utf-8", `{not json`},
+		{"latin1-json", "", "application/json", "{\"a\":\"caf\xe9\"}"},
 		{"latin1", "", "text/plain; charset=iso-8859-1", "caf\xe9"},
 		{"sniffed", "", "", "caf\xe9"},
 		{"g1", "g", "application/json", `{"b":2}`},
@@ -207,18 +208,18 @@ func TestClientBodyFormErrors(t *testing.T) {
 		want  map[string]outcome
 	}{
 		{FormatODataJSON, false, map[string]outcome{
-			"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""},
+			"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""}, "latin1-json": {true, "-", ""},
 			"latin1": {true, "-", ""}, "sniffed": {false, "caf\xe9", "application/octet-stream"},
 			"g1": {true, "-", ""}, "g2": {true, "-", ""}, "after": {false, "h\u00e9llo", "text/plain"}}},
 		{FormatODataJSON, true, nil}, // as above
 		{FormatGraphJSON, false, map[string]outcome{
-			"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""},
+			"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""}, "latin1-json": {true, "-", ""},
 			"latin1": {false, "caf\xe9", "text/plain; charset=iso-8859-1"}, "sniffed": {false, "caf\xe9", "text/plain; charset=utf-8"},
 			"after": {false, "h\u00e9llo", "text/plain"}}},
 	} {
 		if tt.want == nil {
 			tt.want = map[string]outcome{
-				"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""},
+				"json": {false, `{"a":1}`, "application/json"}, "bad-json": {true, "-", ""}, "latin1-json": {true, "-", ""},
 				"latin1": {true, "-", ""}, "sniffed": {false, "caf\xe9", "application/octet-stream"},
 				"g1": {true, "-", ""}, "g2": {true, "-", ""}, "after": {false, "h\u00e9llo", "text/plain"}}
 		}
