@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzJSONString checks the streaming halves of the JSON lines against
@@ -142,7 +143,7 @@ func (r *pieceReader) Read(b []byte) (int, error) {
 // and what it reads without error that encode -format writes as a JSON
 // batch is read back and written again to the same bytes, in each JSON
 // format (the first pass normalizes: bodies compacted, ids given, header
-// names merged); and it is written as multipart and read back.
+// names merged), in UTF-8; and it is written as multipart and read back.
 func FuzzJSONBatch(f *testing.F) {
 	for _, name := range []string{"odata-request", "odata-response", "graph-request", "graph-response"} {
 		b, err := os.ReadFile("testdata/jsonbatch/" + name + ".json")
@@ -182,6 +183,10 @@ func FuzzJSONBatch(f *testing.F) {
 			enc := runCmd(dec.Stdout, "encode", "-format", format)
 			if enc.Code != 0 {
 				continue
+			}
+			if !utf8.ValidString(enc.Stdout) {
+				// RFC 8259 §8.1: its readers would refuse it whole.
+				t.Fatalf("%s: encode wrote a JSON batch that is not UTF-8:\n%q", format, enc.Stdout)
 			}
 			dec2 := runCmd(enc.Stdout, "decode", "-format", format)
 			if dec2.Code != 0 {

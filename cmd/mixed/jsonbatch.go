@@ -835,6 +835,11 @@ func jsonBodyValue(body []byte, ct string, f batchFormat) (json.RawMessage, erro
 		if err := json.Compact(&b, body); err != nil {
 			return nil, fmt.Errorf("a body of type %q that is not JSON cannot be written in a JSON batch: %w", ct, err)
 		}
+		if !utf8.Valid(body) {
+			// encoding/json reads it, but a JSON batch is UTF-8 (RFC 8259
+			// §8.1): written as it is, its readers refuse the batch.
+			return nil, fmt.Errorf("a body of type %q that is JSON but not UTF-8 cannot be written in a JSON batch", ct)
+		}
 		return b.Bytes(), nil
 	case bodyform.Text:
 		if !utf8.Valid(body) {

@@ -277,6 +277,7 @@ func TestEncodeJSONErrors(t *testing.T) {
 		{req("") + `{"headers":[["Content-Type","text/plain"]],"body":"x"}` + "\n", "odata-json", `line 2: a part of type "text/plain": a JSON batch holds only application/http requests or responses`},
 		{req("") + `{"headers":[["Content-Type","application/http"]],"http":{"status":200,"headers":[]}}` + "\n", "odata-json", "line 2: a part of response after requests"},
 		{resp, "graph-json", `line 1: a body of type "application/json" that is not JSON cannot be written in a JSON batch`},
+		{strings.Replace(resp, `"body":"{not json"`, `"body":"{\"a\":\"","body_base64":"vCJ9"`, 1), "odata-json", `line 1: a body of type "application/json" that is JSON but not UTF-8 cannot be written in a JSON batch`},
 		{`{"headers":[["Content-Type","application/http"]],"depends_on":["1"],"http":{"status":200,"headers":[]}}` + "\n", "odata-json", "only requests have dependsOn"},
 		{`{"headers":[["Content-Type","application/http"]],"body":"GET /a HTTP/1.1\r\n\r\n","atomicity_group":"g"}` + "\n", "odata-json", `line 1: "atomicity_group" after the body: give it first`},
 	} {
