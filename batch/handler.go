@@ -91,11 +91,11 @@ type HandlerOptions struct {
 	// between its slashes or backslashes, a dot segment fails the call
 	// with 424), in a JSON body a string that is exactly one reference
 	// becomes the JSON value itself (as an object's key, the value's
-	// text). A reference to an unknown or later
-	// call, to itself, to a missing field or to a call that failed (status
-	// ≥ 400) fails the call with 424 Failed Dependency and a JSON error
-	// saying which reference and why; such a call never reaches the inner
-	// handler. The $, [ and ] of a reference may be percent-encoded.
+	// text). A reference to an unknown or later call, to itself, to a
+	// missing field or to a call that failed (status ≥ 400) fails the
+	// call with 424 Failed Dependency and a JSON error saying which
+	// reference and why; such a call never reaches the inner handler.
+	// The $, [ and ] of a reference may be percent-encoded.
 	// What references make is bounded: a call's target, its values
 	// substituted, to 64 KiB, its body to MaxPartBytes, and the targets
 	// and bodies a batch's references make to MaxBodyBytes in all; a call

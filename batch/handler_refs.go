@@ -199,7 +199,7 @@ func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 		return lookup(st.calls[st.ids[r.id]].result, r)
 	}
 	// room is what the batch's budget leaves for one substitution of at
-	// most max bytes; spend takes n bytes from it, and reports whether
+	// most limit bytes; spend takes n bytes from it, and reports whether
 	// they were there.
 	room := func(limit int64) int {
 		return int(max(0, min(limit, h.opts.MaxBodyBytes-st.substituted.Load())))
@@ -270,8 +270,9 @@ func (h *Handler) substitute(st *batchState, c *call, req *http.Request) error {
 
 // linkedRefs returns a test of whether a reference is one of refs (the
 // same id and path), in constant time once refs are more than a few: a
-// call's body may hold a million references, each tested as it is
-// substituted, and a scan of refs for each took hours.
+// call may hold maxBatchRefs references, each tested as it is
+// substituted, and a scan of refs for each is 10^8 comparisons (before
+// that bound, a body of MaxPartBytes of them took hours).
 func linkedRefs(refs []ref) func(ref) bool {
 	if len(refs) <= 8 {
 		return func(r ref) bool {

@@ -460,8 +460,9 @@ func isKey(rest []byte) bool {
 // substituteJSON replaces the references inside the string literals of a
 // JSON document: a string that is exactly one reference becomes the
 // referenced JSON value itself, unless it is an object's key; references
-// within a longer string, or a key, become their text. The rest of the document is kept byte for byte. A document
-// that would be over max bytes is a *substitutionError.
+// within a longer string, or a key, become their text. The rest of the
+// document is kept byte for byte. A document that would be over max bytes
+// is a *substitutionError.
 func substituteJSON(doc []byte, resolve func(ref) (any, error), max int) ([]byte, error) {
 	var out []byte
 	last := 0

@@ -125,55 +125,27 @@ const (
 // JSON gets a cost, and the decoder's error.
 func valueCost(src []byte) int64 {
 	i := 0
-	for i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\r' || src[i] == '\n' || src[i] == ':' || src[i] == ',') {
+	for i < len(src) && strings.IndexByte(" \t\r\n:,", src[i]) >= 0 {
 		i++
 	}
-	start, depth := i, 0
-	if i < len(src) && src[i] != '"' && src[i] != '[' && src[i] != '{' {
-		// A number or a literal: to the byte that ends it.
-		for i < len(src) && !strings.ContainsRune(" \t\r\n,]}", rune(src[i])) {
-			i++
-		}
-		return int64(i - start)
+	if i == len(src) {
+		return 0
 	}
-	var n int64
-	inString, escaped := false, false
-	for ; i < len(src); i++ {
-		c := src[i]
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-				if depth == 0 {
-					return n + int64(i+1-start)
-				}
-			}
-			continue
-		}
-		switch c {
+	end := valueEnd(src, i)
+	n := int64(end - i)
+	for j := i; j < end; j++ {
+		switch src[j] {
 		case '"':
-			inString = true
-		case ',':
+			j = stringEnd(src, j) - 1
+		case ',', '[':
 			n += elementCost
-		case '[':
-			n += elementCost
-			depth++
-		case '{':
-			n += objectCost
-			depth++
 		case ':':
 			n += memberCost
-		case ']', '}':
-			if depth--; depth <= 0 {
-				return n + int64(i+1-start)
-			}
+		case '{':
+			n += objectCost
 		}
 	}
-	return n + int64(len(src)-start)
+	return n
 }
 
 // decodeResult decodes the next JSON value of dec, numbers as json.Number:
