@@ -1,0 +1,99 @@
+package batch
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// A field a handler sets once the head of its response is fixed (after
+// WriteHeader, or after its first Write) is not sent as a header field,
+// as net/http sends none: a declared trailer, a Trailer:-prefixed one
+// (httputil.ReverseProxy puts an upstream's trailer fields there, and a
+// part has no trailer section) or a late Location. The part of such a
+// call said otherwise when it was buffered behind a slower call: the
+// fields were read when the part was written, not when the head was
+// fixed, and a Trailer:-prefixed name made the call a 500.
+func TestSmuggleLateHeaderFields(t *testing.T) {
+	handlers := map[string]func(w http.ResponseWriter){
+		"/after-writeheader": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusCreated)
+			w.Header().Set("Location", "/elsewhere")
+			io.WriteString(w, "body")
+			w.Header().Set("Content-Type", "text/html")
+		},
+		"/after-write": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "body")
+			w.Header().Set("Location", "/elsewhere")
+			w.Header().Set("Set-Cookie", "session=evil")
+		},
+		"/trailers": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.Header().Set("Trailer", "X-Sum")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "body")
+			w.Header().Set("X-Sum", "1")
+			w.Header().Set(http.TrailerPrefix+"X-Undeclared", "2")
+		},
+	}
+	paths := []string{"/after-writeheader", "/after-write", "/trailers"}
+	// The calls behind /first are buffered until it ends, which it does
+	// once they have.
+	var wg sync.WaitGroup
+	wg.Add(len(paths))
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/first" {
+			wg.Wait()
+			io.WriteString(w, "first")
+			return
+		}
+		defer wg.Done()
+		handlers[r.URL.Path](w)
+	})
+	// What net/http sends for each, as header fields.
+	type head struct {
+		Status int
+		Header map[string]string
+		Body   string
+	}
+	oracle := httptest.NewServer(inner)
+	defer oracle.Close()
+	want := []head{{200, map[string]string{"Content-Type": "text/plain; charset=utf-8"}, "first"}}
+	for _, p := range paths {
+		resp, err := http.Get(oracle.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h := map[string]string{}
+		for k := range resp.Header {
+			switch k {
+			case "Date", "Content-Length", "Transfer-Encoding":
+			default:
+				h[k] = strings.Join(resp.Header[k], ", ")
+			}
+		}
+		want = append(want, head{resp.StatusCode, h, string(b)})
+	}
+	wg.Add(len(paths)) // the oracle's requests counted down once
+	body := []string{part("0", "GET /first HTTP/1.1\r\n")}
+	for i, p := range paths {
+		body = append(body, part(string(rune('1'+i)), "GET "+p+" HTTP/1.1\r\n"))
+	}
+	var got []head
+	for _, p := range readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/", nil, batchBody(body...))) {
+		delete(p.Header, "Content-Length")
+		got = append(got, head{p.Status, p.Header, p.Body})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the parts' heads against net/http's (-want +got):\n%s", diff)
+	}
+}
