@@ -97,3 +97,36 @@ func TestSmuggleLateHeaderFields(t *testing.T) {
 		t.Errorf("the parts' heads against net/http's (-want +got):\n%s", diff)
 	}
 }
+
+// Every Host field of a call must name the batch endpoint, not only the
+// first: a call with a second Host naming another host answers 400, as
+// one whose only Host names it does (net/http refuses several Host
+// fields outright), and never reaches the handler.
+func TestSmuggleEveryHostField(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+	})
+	srv := httptest.NewServer(NewHandler(inner))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	got := postBatch(t, srv.URL, batchBody(
+		part("1", "GET /second HTTP/1.1\r\nHost: "+host+"\r\nHost: evil.example\r\n"),
+		part("2", "GET /first HTTP/1.1\r\nHost: evil.example\r\nHost: "+host+"\r\n"),
+		part("3", "GET /same HTTP/1.1\r\nHost: "+host+"\r\nHost: "+strings.ToUpper(host)+"\r\n"),
+	))
+	if diff := cmp.Diff([]int{400, 400, 200}, statuses(got)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[0].Body, `"evil.example"`) {
+		t.Errorf("the 400 says %q; want it to name the other host", got[0].Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"/same"}, reached); diff != "" {
+		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
+	}
+}
