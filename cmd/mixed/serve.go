@@ -52,8 +52,8 @@ came from. Calls never leave the upstream's base path: a call's path is
 relative to it, so the batch handler keeps call targets inside "/" (its
 PathPrefix) after resolving dot segments, percent-encoded ones included;
 and the gateway answers 400 to any request whose path still holds a dot
-segment ("..", "%2e%2e", "..%2f" and the like), in a call or not. It
-never forwards an Upgrade to h2c, whose HTTP/2 requests would pass it
+segment ("..", "%2e%2e", "..%2f", "..;" and the like), in a call or not.
+It never forwards an Upgrade to h2c, whose HTTP/2 requests would pass it
 unseen.
 
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
@@ -481,10 +481,13 @@ func withoutH2C(vv []string) ([]string, bool) {
 }
 
 // hasDotSegment reports whether the escaped path p holds a "." or ".."
-// segment, counting what an upstream may decode: %2E as a dot, and %2F,
-// backslash and %5C as slashes.
+// segment, counting what an upstream may decode: %2E as a dot, %2F,
+// backslash and %5C as slashes, and a segment's path parameters, from a
+// ";" or %3B on, as nothing, since Tomcat, Jetty and Spring take them off
+// before they resolve dot segments ("..;x" is ".." to them).
 func hasDotSegment(p string) bool {
 	for _, seg := range strings.Split(slashes.Replace(p), "/") {
+		seg, _, _ = strings.Cut(seg, ";")
 		if d := dots.Replace(seg); d == "." || d == ".." {
 			return true
 		}
@@ -493,7 +496,7 @@ func hasDotSegment(p string) bool {
 }
 
 var (
-	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
+	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/", "%3b", ";", "%3B", ";")
 	dots    = strings.NewReplacer("%2e", ".", "%2E", ".")
 )
 
