@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -289,6 +290,60 @@ func TestSmuggleGatewayPathParameters(t *testing.T) {
 	for _, s := range seen {
 		if p, inside := resolveParams(s.URI); !inside || !strings.HasPrefix(p, "/api/v1/") {
 			t.Errorf("the upstream read %q, which resolves to %q, outside /api/v1/", s.URI, p)
+		}
+	}
+}
+
+// The forwarding fields the gateway sets are the only ones of their names
+// an upstream reads, however a client spells them: a name with
+// underscores for dashes ("X_Forwarded_For") is the same field to the
+// servers that map names to CGI-style variables (HTTP_X_FORWARDED_FOR),
+// PHP's, Rack's and WSGI's among them, and it went through, beside the
+// gateway's own, in a call, inherited from the batch request, or direct.
+func TestSmuggleGatewayForwardingFieldSpellings(t *testing.T) {
+	var mu sync.Mutex
+	var seen []http.Header
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header)
+		mu.Unlock()
+	}))
+	defer up.Close()
+	u, err := parseUpstream(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.upstream = u
+	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	spoof := "X_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Host: evil.example\r\nx_forwarded_proto: https\r\nX_FORWARDED_FOR: 6.6.6.7\r\n"
+	outer := http.Header{"X_forwarded_for": {"6.6.6.8"}}
+	got := postCalls(t, gw, outer, "GET /call HTTP/1.1\r\n"+spoof, "GET /inherited HTTP/1.1\r\n")
+	if got[0].Status != 200 || got[1].Status != 200 {
+		t.Fatalf("statuses %d, %d", got[0].Status, got[1].Status)
+	}
+	req, _ := http.NewRequest("GET", "http://"+gw+"/direct", nil)
+	req.Header = http.Header{"X_forwarded_for": {"6.6.6.6"}, "X-Forwarded_host": {"evil.example"}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("the upstream read %d requests, want 3", len(seen))
+	}
+	own := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": gw, "X-Forwarded-Proto": "http"}
+	for i, h := range seen {
+		for name, vv := range h {
+			spelled := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+			switch spelled {
+			case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded":
+				if want, ok := own[name]; !ok || len(vv) != 1 || vv[0] != want {
+					t.Errorf("request %d: the upstream read %s: %q, which it may take for the gateway's %s", i, name, vv, spelled)
+				}
+			}
 		}
 	}
 }
