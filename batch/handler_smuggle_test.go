@@ -1,9 +1,11 @@
 package batch
 
 import (
+	"github.com/mixedcodec/mixed"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -128,5 +130,88 @@ func TestSmuggleEveryHostField(t *testing.T) {
 	defer mu.Unlock()
 	if diff := cmp.Diff([]string{"/same"}, reached); diff != "" {
 		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
+	}
+}
+
+// A response cannot add a part to the batch response, even one that knows
+// its boundary (as an upstream told it by the client could): a body or a
+// field name that holds the delimiter is refused by the codec's Writer,
+// and the batch response stops there, visibly cut short (no close
+// delimiter), rather than carry a part the call did not answer; a field
+// value with a line break answers 500 in the call's own part.
+func TestSmuggleResponseCarriesBoundary(t *testing.T) {
+	boundary := make(chan string, 1)
+	fake := func(b string) string {
+		return "\r\n--" + b + "\r\nContent-Type: application/http\r\nContent-ID: response-fake\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected"
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/after" {
+			io.WriteString(w, "after")
+			return
+		}
+		b := <-boundary
+		switch r.URL.Path {
+		case "/buffered":
+			io.WriteString(w, fake(b))
+		case "/streamed":
+			io.WriteString(w, strings.Repeat("x", 70<<10))
+			io.WriteString(w, fake(b))
+		case "/field-name":
+			w.Header()["--"+b] = []string{"x"}
+		case "/field-value":
+			w.Header().Set("X-A", "a\r\n--"+b)
+		}
+	})
+	srv := httptest.NewServer(NewHandler(inner))
+	defer srv.Close()
+	for _, tc := range []struct {
+		path string
+		cut  bool     // the batch response stops short
+		want []string // how the parts read start: status, body
+	}{
+		{"/buffered", true, nil},
+		{"/streamed", true, []string{"200 xxx"}}, // what streamed before
+		{"/field-name", true, nil},
+		{"/field-value", false, []string{"500 batch: the call's response cannot be written", "200 after"}},
+	} {
+		resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(
+			part("1", "GET "+tc.path+" HTTP/1.1\r\n"), part("2", "GET /after HTTP/1.1\r\n"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		boundary <- b
+		var got []string
+		r := mixed.NewReader(resp.Body, b)
+		for {
+			p, err := r.NextPart()
+			if err != nil {
+				if cut := err != io.EOF; cut != tc.cut {
+					t.Errorf("%s: the batch response ends with %v; want it cut short: %v", tc.path, err, tc.cut)
+				}
+				break
+			}
+			m, err := mixed.NewMessageReader(p).ReadResponse("")
+			if err != nil {
+				got = append(got, "unreadable: "+err.Error())
+				continue
+			}
+			body, _ := io.ReadAll(m.Body)
+			if p.Header.Get("Content-ID") == "response-fake" || strings.Contains(string(body), "injected") {
+				t.Errorf("%s: a part the call did not answer: %q", tc.path, body)
+			}
+			got = append(got, strconv.Itoa(m.StatusCode)+" "+string(body))
+		}
+		resp.Body.Close()
+		ok := len(got) == len(tc.want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = strings.HasPrefix(got[i], tc.want[i])
+		}
+		if !ok {
+			t.Errorf("%s: parts %.200q, want them to start %q", tc.path, got, tc.want)
+		}
 	}
 }
