@@ -523,6 +523,8 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
+// slashes decodes what an upstream may take for a slash, and %3B for the
+// ";" that starts a segment's parameters; dots decodes dots.
 var (
 	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/", "%3b", ";", "%3B", ";")
 	dots    = strings.NewReplacer("%2e", ".", "%2E", ".")
