@@ -419,12 +419,14 @@ func unwritableMessage(cause error) string {
 
 // fieldsOf puts the fields of rw into o.respHeader, sorted by name, values trimmed
 // as net/http writes them; Content-Length is kept only when withLength,
-// Transfer-Encoding never (the part is framed by the codec).
+// Transfer-Encoding never (the part is framed by the codec), nor Trailer
+// (a part has no trailer section, and a handler's trailer fields are not
+// sent: see response.Header).
 func (o *output) fieldsOf(rw *response, withLength bool) {
 	o.respHeader.Reset()
 	o.keys = o.keys[:0]
 	for k := range rw.h {
-		if k == "Transfer-Encoding" || k == "Content-Length" && !withLength {
+		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" && !withLength {
 			continue
 		}
 		o.keys = append(o.keys, k)

@@ -399,8 +399,12 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 			return nil, err
 		}
 	}
-	if host := m.Header.GetBytes("Host"); host != nil && !sameHost(string(host), outer.Host, base.Scheme) {
-		return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
+	// Every Host field, not the first only: HTTPRequest drops them all,
+	// and net/http, which refuses several, never lets one through.
+	for host := range m.Header.ValuesBytes("Host") {
+		if !sameHost(string(host), outer.Host, base.Scheme) {
+			return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
+		}
 	}
 	var loc *url.URL
 	if c.locRef > 0 {

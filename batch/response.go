@@ -55,6 +55,7 @@ type response struct {
 	ct      string
 
 	h           http.Header
+	late        http.Header // what Header returns once the head is fixed
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer // what is buffered, or kept
@@ -115,12 +116,25 @@ func (rw *response) retire(st *batchState) {
 }
 
 // Header returns the response header, to be changed before WriteHeader or
-// the first Write, as net/http documents. Once the call is over it returns
-// a new Header each time, which nothing reads: a handler that kept its
-// ResponseWriter changes nothing that is written, and races with nothing.
+// the first Write, as net/http documents. Once the head is fixed it returns
+// a copy of it, made once, which nothing reads: net/http sends no field
+// set after then as a header field, and a part, which has no trailer
+// section, must not carry as one what a handler sets then for a trailer
+// (httputil.ReverseProxy sets its upstream's trailer fields there). Once
+// the call is over it returns a new Header each time, which nothing reads:
+// a handler that kept its ResponseWriter changes nothing that is written,
+// and races with nothing.
 func (rw *response) Header() http.Header {
-	if rw.over.Load() {
+	switch {
+	case rw.over.Load():
 		return make(http.Header)
+	case rw.wroteHeader:
+		// Read without the lock: the handler's own WriteHeader, Write
+		// or Flush fixes the head, or the batch once it has returned.
+		if rw.late == nil {
+			rw.late = rw.h.Clone()
+		}
+		return rw.late
 	}
 	return rw.h
 }
@@ -342,7 +356,7 @@ func (rw *response) end() {
 func headOverLimits(h http.Header) error {
 	n, size := 0, 2
 	for k, vv := range h {
-		if k == "Transfer-Encoding" || k == "Content-Length" {
+		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" {
 			continue
 		}
 		for _, v := range vv {

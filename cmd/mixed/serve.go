@@ -48,12 +48,13 @@ and PUT bodies of at most ` + strconv.Itoa(farmMaxBody>>10) + ` KiB, answering 4
 With -upstream http://host/base, a call to /farm/v1/animals, or a direct
 request for it, goes to http://host/base/farm/v1/animals, with Host set to
 the upstream's host and X-Forwarded-For, -Host and -Proto saying where it
-came from. Calls never leave the upstream's base path: a call's path is
+came from (a client's own are dropped, X_Forwarded_For and the like
+too). Calls never leave the upstream's base path: a call's path is
 relative to it, so the batch handler keeps call targets inside "/" (its
 PathPrefix) after resolving dot segments, percent-encoded ones included;
 and the gateway answers 400 to any request whose path still holds a dot
-segment ("..", "%2e%2e", "..%2f" and the like), in a call or not. It
-never forwards an Upgrade to h2c, whose HTTP/2 requests would pass it
+segment ("..", "%2e%2e", "..%2f", "..;" and the like), in a call or not.
+It never forwards an Upgrade to h2c, whose HTTP/2 requests would pass it
 unseen.
 
 A call may use an earlier call's JSON result, Bitrix24 style: a target,
@@ -390,6 +391,12 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the path "+r.URL.EscapedPath()+" has a dot segment, which could leave the upstream's base path")
 		return
 	}
+	if names := forwardingLookalikes(r.Header); names != nil {
+		r = r.Clone(r.Context())
+		for _, k := range names {
+			delete(r.Header, k)
+		}
+	}
 	if up, ok := withoutH2C(r.Header["Upgrade"]); ok {
 		// An upstream that took the upgrade would speak HTTP/2 with the
 		// client on this connection, which the proxy then only copies:
@@ -459,6 +466,27 @@ func (w *headWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the rest.
 func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// forwardingLookalikes returns the names of the fields of h that an
+// upstream may read as a forwarding field the proxy sets: the proxy drops
+// a client's own X-Forwarded-For, -Host and -Proto only as spelled with
+// dashes, and the servers that map field names to CGI-style variables
+// (HTTP_X_FORWARDED_FOR: PHP's, Rack's and WSGI's among them) read an
+// underscore as a dash, so that "X_Forwarded_For" would stand beside, or
+// for, the gateway's own.
+func forwardingLookalikes(h http.Header) []string {
+	var names []string
+	for k := range h {
+		if !strings.Contains(k, "_") {
+			continue
+		}
+		switch d := strings.ReplaceAll(k, "_", "-"); {
+		case strings.EqualFold(d, "X-Forwarded-For"), strings.EqualFold(d, "X-Forwarded-Host"), strings.EqualFold(d, "X-Forwarded-Proto"):
+			names = append(names, k)
+		}
+	}
+	return names
+}
+
 // withoutH2C returns the values of an Upgrade field without the h2c
 // protocol (any version), and whether there was one to remove.
 func withoutH2C(vv []string) ([]string, bool) {
@@ -481,10 +509,13 @@ func withoutH2C(vv []string) ([]string, bool) {
 }
 
 // hasDotSegment reports whether the escaped path p holds a "." or ".."
-// segment, counting what an upstream may decode: %2E as a dot, and %2F,
-// backslash and %5C as slashes.
+// segment, counting what an upstream may decode: %2E as a dot, %2F,
+// backslash and %5C as slashes, and a segment's path parameters, from a
+// ";" or %3B on, as nothing, since Tomcat, Jetty and Spring take them off
+// before they resolve dot segments ("..;x" is ".." to them).
 func hasDotSegment(p string) bool {
 	for _, seg := range strings.Split(slashes.Replace(p), "/") {
+		seg, _, _ = strings.Cut(seg, ";")
 		if d := dots.Replace(seg); d == "." || d == ".." {
 			return true
 		}
@@ -492,8 +523,10 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
+// slashes decodes what an upstream may take for a slash, and %3B for the
+// ";" that starts a segment's parameters; dots decodes dots.
 var (
-	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/")
+	slashes = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", "\\", "/", "%3b", ";", "%3B", ";")
 	dots    = strings.NewReplacer("%2e", ".", "%2E", ".")
 )
 
