@@ -150,7 +150,7 @@
 //   - Concurrency (4 × GOMAXPROCS): calls of one batch running at once.
 //   - CallTimeout (none): one call's time; past it the call answers 504.
 //   - PathPrefix ("/"): the path every call target must stay inside, dot
-//     segments resolved.
+//     segments resolved; one with "..;" or "..\" segments is refused.
 //   - Result references (10000 a batch): the call that would hold more
 //     answers 400.
 //

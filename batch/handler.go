@@ -62,7 +62,11 @@ type HandlerOptions struct {
 	// such as a gateway's upstream base path. A call target's dot
 	// segments are resolved first (RFC 3986 §5.2.4, counting %2E as a
 	// dot and %2F as a slash), after result references are substituted;
-	// a target that would leave the prefix answers 400 in its part.
+	// a target that would leave the prefix answers 400 in its part. So
+	// does, whatever the prefix, a target with a dot segment as servers
+	// behind the handler may read it: with its path parameters cut off
+	// ("/..;/", as Tomcat, Jetty and Spring do) or a backslash for a
+	// slash (as IIS does).
 	PathPrefix string
 	// MaxEpilogueBytes limits the bytes after the close delimiter that
 	// the Handler reads and discards (default 64 KiB); more is an outer

@@ -321,18 +321,31 @@ func TestHandlerPathPrefix(t *testing.T) {
 		part("f", "GET /api/v1/$result[a][up]/$result[a][up]/admin HTTP/1.1\r\n"),
 		part("g", "GET /api/v1/$result[a][slash] HTTP/1.1\r\n"),
 		part("h", "GET /api/v1 HTTP/1.1\r\n"),
+		// Dot segments as Tomcat, Jetty and Spring (path parameters cut
+		// off) or IIS (backslashes as slashes) read them, each /admin to
+		// them; and harmless semicolons and dots.
+		part("i", "GET /api/v1/..;/admin HTTP/1.1\r\n"),
+		part("j", "GET /api/v1/..;x=1/..;/admin HTTP/1.1\r\n"),
+		part("k", "GET /api/v1/..%3B/admin HTTP/1.1\r\n"),
+		part("l", "GET /api/v1/.;/x HTTP/1.1\r\n"),
+		part("m", "GET /api/v1/..\\..\\admin HTTP/1.1\r\n"),
+		part("n", "GET /api/v1/x%5C..%5C..%5Cadmin HTTP/1.1\r\n"),
+		part("o", "GET /api/v1/a;jsessionid=1/..x;y/.b HTTP/1.1\r\n"),
 	)
 	got := readBatchResponse(t, serve(t, inner, HandlerOptions{PathPrefix: "/api/v1/", ResultReferences: true}, "/", nil, body))
 	// f's and g's values are dot segments, or hold them between their
 	// slashes: escaped, they would still count as what they encode, and
 	// the call fails with 424 before its target is resolved.
-	if diff := cmp.Diff([]int{200, 400, 400, 400, 400, 424, 424, 200}, statuses(got)); diff != "" {
+	if diff := cmp.Diff([]int{200, 400, 400, 400, 400, 424, 424, 200, 400, 400, 400, 400, 400, 400, 200}, statuses(got)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[8].Body, "dot segment") {
+		t.Errorf("400 body %q does not say why", got[8].Body)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(reached) // calls run concurrently
-	if diff := cmp.Diff([]string{"/api/v1", "/api/v1/y"}, reached); diff != "" {
+	if diff := cmp.Diff([]string{"/api/v1", "/api/v1/a;jsessionid=1/..x;y/.b", "/api/v1/y"}, reached); diff != "" {
 		t.Errorf("paths that reached the handler (-want +got):\n%s", diff)
 	}
 }

@@ -11,13 +11,19 @@ import (
 // %2E is already a dot and %2F a slash, so an encoded ".." counts as what
 // it encodes; a call whose path had dot segments goes on with the resolved
 // one (its RawPath dropped), so that what the inner handler, or an
-// upstream behind it, sees is what was checked.
+// upstream behind it, sees is what was checked. A path that still holds a
+// dot segment as other servers read paths (see hasDisguisedDotSegment) is
+// refused, whatever the prefix: an upstream behind the inner handler may
+// have a base path of its own, which such a segment would climb out of.
 func (h *Handler) checkPath(req *http.Request) error {
 	p := req.URL.Path
 	if !strings.HasPrefix(p, "/") {
 		return nil // "*", OPTIONS' asterisk form
 	}
 	clean := removeDotSegments(p)
+	if hasDisguisedDotSegment(clean) {
+		return fmt.Errorf("batch: call target %q has a dot segment for servers that cut path parameters (\";\") or read \"\\\" as \"/\"", p)
+	}
 	if clean != p {
 		req.URL.Path, req.URL.RawPath = clean, ""
 		req.RequestURI = req.URL.RequestURI()
@@ -26,6 +32,22 @@ func (h *Handler) checkPath(req *http.Request) error {
 		return fmt.Errorf("batch: call target %q leaves the path %q that calls are confined to", p, h.opts.PathPrefix)
 	}
 	return nil
+}
+
+// hasDisguisedDotSegment reports whether the decoded path p holds a "." or
+// ".." segment once a backslash counts as a slash and a segment's path
+// parameters, from its ";" on, as nothing. Tomcat, Jetty and Spring cut
+// the parameters, and IIS reads a backslash as a slash, before they
+// resolve dot segments: "/api/..;/admin" and "/api/..\admin" are "/admin"
+// to them, where RFC 3986 leaves both alone.
+func hasDisguisedDotSegment(p string) bool {
+	for seg := range strings.FieldsFuncSeq(p, func(c rune) bool { return c == '/' || c == '\\' }) {
+		seg, _, _ = strings.Cut(seg, ";")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // underPrefix reports whether path is prefix or lies below it, segment by

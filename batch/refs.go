@@ -219,13 +219,11 @@ func text(v any) string {
 // %2F as a slash) cannot climb out of. A value that is a dot segment, or
 // holds one between its slashes, is refused: escaped, "../../admin" still
 // took the call out of its own path, to /admin. Backslashes count as
-// slashes too, as they do for some servers (IIS, and whatever proxies to
-// Windows paths) behind a batch handler.
+// slashes, and path parameters (";x") as nothing, as they do for some
+// servers behind a batch handler (see hasDisguisedDotSegment).
 func pathValue(r ref, v string) (string, error) {
-	for seg := range strings.FieldsFuncSeq(v, func(c rune) bool { return c == '/' || c == '\\' }) {
-		if seg == "." || seg == ".." {
-			return "", &refError{r.text, fmt.Sprintf("its value %q would be a dot segment in the call's path", clip(v))}
-		}
+	if hasDisguisedDotSegment(v) {
+		return "", &refError{r.text, fmt.Sprintf("its value %q would be a dot segment in the call's path", clip(v))}
 	}
 	return url.PathEscape(v), nil
 }
