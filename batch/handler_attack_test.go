@@ -397,7 +397,9 @@ func TestHandlerCountsEmptyChangesets(t *testing.T) {
 	}
 }
 
-// A panicking call is logged, value and stack, through Logger.
+// A panicking call is logged, value and stack, through Logger; one that
+// aborts its response with http.ErrAbortHandler is not, as net/http logs
+// none, and its part says it was aborted.
 func TestHandlerLogsPanics(t *testing.T) {
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
@@ -411,6 +413,9 @@ func TestHandlerLogsPanics(t *testing.T) {
 		batchBody(part("p", "GET /panic HTTP/1.1\r\n"), part("q", "GET /abort HTTP/1.1\r\n"))))
 	if diff := cmp.Diff([]int{500, 500}, statuses(got)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(got[0].Body, "panicked") || !strings.Contains(got[1].Body, "aborted its response") {
+		t.Errorf("bodies %q, %q: want a panic and an abort", got[0].Body, got[1].Body)
 	}
 	s := buf.String()
 	if !strings.Contains(s, "boom at /panic") || !strings.Contains(s, "goroutine ") || !strings.Contains(s, "handler_attack_test.go") {

@@ -111,9 +111,9 @@ func TestHandlerBudgetProperty(t *testing.T) {
 			if p.Head {
 				want = "" // the part of a HEAD call has no body
 			}
-			// A panic before the part began to stream (which depends on
+			// An abort before the part began to stream (which depends on
 			// when the call reached the head) makes it a 500 of ours.
-			panicked := "batch: the call's handler panicked\n"
+			panicked := "batch: the call's handler aborted its response\n"
 			if p.Head {
 				panicked = ""
 			}

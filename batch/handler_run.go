@@ -244,14 +244,19 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 }
 
 // invoke serves req with the inner handler, turning a panic into a 500
-// part and a log entry, as net/http logs a panicking handler.
+// part and a log entry, as net/http logs a panicking handler. A panic with
+// http.ErrAbortHandler is how a handler gives up on a response it began
+// (httputil.ReverseProxy's, when its upstream's body fails): net/http
+// logs none, and the part says so rather than that the handler panicked.
 func (h *Handler) invoke(c *call, rw *response, req *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
+			msg := "batch: the call's handler aborted its response"
 			if v != http.ErrAbortHandler {
 				h.logf("batch: panic serving call %d (%q) %s %s: %v\n%s", c.part, c.cid, req.Method, req.URL.RequestURI(), v, debug.Stack())
+				msg = "batch: the call's handler panicked"
 			}
-			rw.fail(http.StatusInternalServerError, "batch: the call's handler panicked")
+			rw.fail(http.StatusInternalServerError, msg)
 		}
 	}()
 	h.inner.ServeHTTP(rw, req)

@@ -84,10 +84,10 @@ var loadWeights = [...]struct {
 	{kindPanic, 5}, {kindBroken, 4}, {kindEcho, 20}, {kindLarge, 6},
 }
 
-// brokenBody is what the Handler answers for a call whose handler panics
-// (the reverse proxy panics with http.ErrAbortHandler when the upstream
-// dies mid-body).
-const brokenBody = "batch: the call's handler panicked\n"
+// brokenBody is what the Handler answers for a call whose handler aborts
+// its response (the reverse proxy panics with http.ErrAbortHandler when
+// the upstream dies mid-body).
+const brokenBody = "batch: the call's handler aborted its response\n"
 
 // A loadCall is one call of a batch, as sent.
 type loadCall struct {
