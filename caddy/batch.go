@@ -14,8 +14,11 @@
 // whatever forwarding headers it carries.
 //
 // Importing the package registers the module and the Caddyfile directive
-// "batch", ordered before reverse_proxy; cmd/caddy builds a Caddy binary
-// with it, as xcaddy would.
+// "batch", ordered before invoke (after the middleware directives, before
+// those that dispatch or respond: handle, route, respond, reverse_proxy),
+// so that a handle block or a respond without matcher cannot take the
+// batch endpoint's requests first; cmd/caddy builds a Caddy binary with
+// it, as xcaddy would.
 package caddybatch
 
 import (

@@ -196,6 +196,21 @@ func startServer(t *testing.T, srv obj, more ...string) (base, log string) {
 	return "http://" + ls[0].Addr().String(), log
 }
 
+// startCaddyfile runs Caddy with the site block site of a Caddyfile, as
+// caddy run would adapt it.
+func startCaddyfile(t *testing.T, site string) (base, log string) {
+	t.Helper()
+	cfg, err := adapt(t, ":80 {\n"+strings.Trim(site, "\n")+"\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ok := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["srv0"].(map[string]any)
+	if !ok {
+		t.Fatalf("no server srv0 in %v", cfg)
+	}
+	return startServer(t, srv)
+}
+
 // A call is one request of a batch.
 type call struct {
 	ID     string

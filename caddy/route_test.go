@@ -365,6 +365,40 @@ func TestCallsAccessLogged(t *testing.T) {
 	}
 }
 
+// TestCaddyfileSite is the README's case, as a Caddyfile: basic_auth,
+// rewrite and handle_path, which Caddy orders before batch, and a
+// respond without matcher, which it orders after, all apply to each call;
+// the batch request itself reaches the batch handler.
+func TestCaddyfileSite(t *testing.T) {
+	base, _ := startCaddyfile(t, `
+	basic_auth /admin/* {
+		alice `+aliceHash+`
+	}
+	rewrite /old /new
+	handle_path /files/* {
+		respond "file {path}"
+	}
+	batch /batch
+	respond "secret {path}"
+`)
+	calls := []call{
+		{ID: "admin", Method: "GET", Target: "/admin/keys"},
+		{ID: "old", Method: "GET", Target: "/old"},
+		{ID: "file", Method: "GET", Target: "/files/a.txt"},
+		{ID: "pub", Method: "GET", Target: "/pub"},
+	}
+	got, _ := briefs(t, base+"/batch", calls, nil)
+	want := []brief{
+		{"response-admin", 401, ""},
+		{"response-old", 200, "secret /new"},
+		{"response-file", 200, "file /a.txt"},
+		{"response-pub", 200, "secret /pub"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parts (-want +got):\n%s", diff)
+	}
+}
+
 // TestCallFullDuplex: with enable_full_duplex, Caddy's server asks each
 // HTTP/1 request's ResponseWriter for full duplex, and warns when it is
 // refused; a call, whose body is in memory, is full duplex, and its
