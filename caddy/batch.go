@@ -2,40 +2,50 @@
 // github.com/mixedcodec/mixed/batch as a Caddy module: http.handlers.batch
 // unwraps a multipart/mixed batch (Google's batch format, or OData's
 // $batch), or a JSON one (OData 4.01's or Microsoft Graph's) unless
-// multipart_only is set, on its route and serves each call with the rest
-// of the route, so that reverse_proxy, with its load balancing, health
-// checks and retries, and every other handler after it apply to each call
-// as if it had arrived alone.
+// multipart_only is set, on its route and serves each call with the whole
+// server the batch request came to, from its first route, as if the call
+// had arrived alone on the batch request's connection: basic_auth,
+// forward_auth, rewrite, header and every other handler and route that
+// matches the call run for it, before the batch handler's place as well as
+// after it; reverse_proxy balances, health-checks and retries each call;
+// an error goes through the server's error routes; each call has its own
+// access log entry. A call that reaches a batch handler again answers 400
+// (batches do not nest), and a call's client IP is the batch request's,
+// whatever forwarding headers it carries.
 //
 // Importing the package registers the module and the Caddyfile directive
-// "batch", ordered before reverse_proxy; cmd/caddy builds a Caddy binary
-// with it, as xcaddy would.
+// "batch", ordered before invoke (after the middleware directives, before
+// those that dispatch or respond: handle, route, respond, reverse_proxy),
+// so that a handle block or a respond without matcher cannot take the
+// batch endpoint's requests first; cmd/caddy builds a Caddy binary with
+// it, as xcaddy would.
 package caddybatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/mixedcodec/mixed/batch"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 func init() {
 	caddy.RegisterModule(Batch{})
 }
 
-// Batch is the http.handlers.batch module. Every field is the
-// batch.HandlerOptions field of the same name, and a zero field selects
-// that option's default. The batch's log lines (a panic in a call's
-// handler, a response that failed after it began to stream) go to Caddy's
-// logger of this module, "http.handlers.batch".
+// Batch is the http.handlers.batch module. It serves every request it is
+// given as a batch and never calls the next handler: the calls go through
+// the server. Every field is the batch.HandlerOptions field of the same
+// name, and a zero field selects that option's default. The batch's log
+// lines (a panic in a call's handler, a response that failed after it
+// began to stream) go to Caddy's logger of this module,
+// "http.handlers.batch"; a call's errors go to the server's error log, as
+// a lone request's do.
 type Batch struct {
 	// MaxCalls limits the calls of one batch (default 1000).
 	MaxCalls int `json:"max_calls,omitempty"`
@@ -81,7 +91,6 @@ type Batch struct {
 	MaxJSONDepth int `json:"max_json_depth,omitempty"`
 
 	handler *batch.Handler
-	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -124,7 +133,6 @@ var jsonFormats = map[string]batch.Format{
 
 // Provision builds the batch handler, logging to Caddy's logger.
 func (b *Batch) Provision(ctx caddy.Context) error {
-	b.logger = ctx.Logger()
 	opts := b.Options()
 	opts.Logger = ctx.Slogger()
 	b.handler = batch.NewHandlerOptions(http.HandlerFunc(b.serveCall), opts)
@@ -161,35 +169,95 @@ func (b *Batch) Validate() error {
 }
 
 // outer is what the calls of one batch need from the batch request: the
-// rest of its route, and the variables set on it before the batch handler.
+// server that serves them, and the header fields that say who sent the
+// batch request and how it came (see forwardingFields).
 type outer struct {
-	next caddyhttp.Handler
-	vars map[string]any
+	srv        *caddyhttp.Server
+	forwarding []field
+}
+
+// A field is a header field of the batch request, values nil when the
+// batch request has none.
+type field struct {
+	name   string
+	values []string
 }
 
 type outerKey struct{}
 
-// ServeHTTP serves r as a batch: each call goes through next.
-func (b *Batch) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	o := &outer{next: next}
-	if vars, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		o.vars = maps.Clone(vars)
+// ErrNested is the 400 that answers a call of a batch that reaches a
+// batch handler: batches do not nest.
+var ErrNested = errors.New("batch: a call of a batch reached a batch handler; batches do not nest")
+
+// ServeHTTP serves r as a batch: each call goes through the whole server,
+// as if it had arrived alone (see serveCall). The handler never calls
+// next: the calls go through it. A request that is itself a call of a
+// batch, which the server brought back here, answers 400: a batch in a
+// batch would be unwrapped in turn, and its calls again, as deep as the
+// bodies would allow.
+func (b *Batch) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Context().Value(outerKey{}) != nil {
+		http.Error(w, ErrNested.Error(), http.StatusBadRequest)
+		return nil
 	}
+	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if srv == nil {
+		// Not reached: Caddy's server puts itself in every request's
+		// context.
+		return caddyhttp.Error(http.StatusInternalServerError, errors.New("batch: no Caddy server in the request's context"))
+	}
+	o := &outer{srv: srv, forwarding: forwardingFields(srv, r.Header)}
 	b.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outerKey{}, o)))
 	return nil
 }
 
-// serveCall serves one call of a batch with the rest of the batch's route.
-// The call gets a request context of its own, as Caddy's server prepares
-// one for each request (a replacer whose {http.request.*} placeholders are
-// the call's, its own variables, route groups and log fields), since the
-// calls of a batch run concurrently and the handlers after this one write
-// into those; the variables start as the batch request's, so that the
-// client IP Caddy determined for the connection stays the call's. An error
-// from the route becomes the call's response the way Caddy's server turns
-// one into a response when the site has no error routes: the status of a
-// caddyhttp.HandlerError (500 for any other error), no body, and a log
-// line (at error level for 5xx, debug otherwise).
+// forwardedNames are the header fields by which proxies say who the
+// client is and how it came: Caddy's reverse_proxy trusts the three
+// X-Forwarded ones from a trusted proxy, upstreams commonly trust all
+// five.
+var forwardedNames = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"}
+
+// forwardingFields are the fields of h, the batch request's header, that
+// every call gets in place of its own: forwardedNames and the server's
+// client_ip_headers. A proxy in front of Caddy set them on the batch
+// request; on a call, they were written by the client, inside the batch
+// body, and a call that kept its own would pick its client IP (the
+// client_ip matcher, {client_ip}, the X-Forwarded-For that reverse_proxy
+// sends upstream) whenever the proxy is trusted.
+func forwardingFields(srv *caddyhttp.Server, h http.Header) []field {
+	fs := make([]field, 0, len(forwardedNames)+len(srv.ClientIPHeaders))
+	add := func(name string) {
+		name = http.CanonicalHeaderKey(name)
+		for _, f := range fs {
+			if f.name == name {
+				return
+			}
+		}
+		fs = append(fs, field{name: name, values: h[name]})
+	}
+	for _, name := range forwardedNames {
+		add(name)
+	}
+	for _, name := range srv.ClientIPHeaders {
+		add(name)
+	}
+	return fs
+}
+
+// serveCall serves one call of a batch with the server the batch request
+// came to, as if it had arrived alone on the batch request's connection:
+// from the first route on, the routes before the batch handler's (and
+// those that run before it in its own route) included, then the server's
+// error routes if it fails, with an access log entry of its own, and with
+// a request context of its own (the server's ServeHTTP prepares one for
+// each request: a replacer whose {http.request.*} placeholders are the
+// call's, its own variables, route groups and log fields), since the
+// calls of a batch run concurrently. Its forwarding header fields are the
+// batch request's (see forwardingFields), so that the client IP Caddy
+// determines for it is the batch request's; its context hides the idle
+// timeouts of the batch request's connection, which are not the call's
+// to change (Caddy makes its own for the call, over its part, where
+// deadlines are not supported).
 func (b *Batch) serveCall(w http.ResponseWriter, r *http.Request) {
 	o, _ := r.Context().Value(outerKey{}).(*outer)
 	if o == nil {
@@ -197,34 +265,38 @@ func (b *Batch) serveCall(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "batch: call outside a batch", http.StatusInternalServerError)
 		return
 	}
-	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, srv)
-	if vars, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		maps.Copy(vars, o.vars)
+	for _, f := range o.forwarding {
+		if f.values == nil {
+			delete(r.Header, f.name)
+		} else {
+			// A copy: the calls run at once, and a handler may change
+			// a value in place.
+			r.Header[f.name] = slices.Clone(f.values)
+		}
 	}
-	err := o.next.ServeHTTP(w, r)
-	if err == nil {
-		return
-	}
-	status := http.StatusInternalServerError
-	var herr caddyhttp.HandlerError
-	if errors.As(err, &herr) && herr.StatusCode != 0 {
-		status = herr.StatusCode
-	}
-	level := zapcore.DebugLevel
-	if status >= 500 {
-		level = zapcore.ErrorLevel
-	}
-	if c := b.logger.Check(level, "batch call failed"); c != nil {
-		c.Write(
-			zap.String("method", r.Method),
-			zap.String("uri", r.URL.RequestURI()),
-			zap.Int("status", status),
-			zap.Error(err),
-		)
-	}
-	w.WriteHeader(status)
+	ctx := caddyhttp.ContextWithIdleTimeouts(r.Context(), nil, nil)
+	o.srv.ServeHTTP(callWriter{w}, r.WithContext(ctx))
 }
+
+// callWriter is a call's ResponseWriter as the server sees it. It enables
+// full duplex, which Caddy's server asks for each HTTP/1 request when
+// enable_full_duplex is set (and warns of when refused): a call's body is
+// in memory, so reading it never waits for the response to be written.
+// Everything else is the part's.
+type callWriter struct{ http.ResponseWriter }
+
+// Unwrap gives http.ResponseController the part's ResponseWriter.
+func (w callWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush flushes the part, for handlers that look for http.Flusher.
+func (w callWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// EnableFullDuplex does nothing: a call is full duplex already.
+func (callWriter) EnableFullDuplex() error { return nil }
 
 // Interface guards
 var (

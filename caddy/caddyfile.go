@@ -12,9 +12,16 @@ import (
 	"github.com/dustin/go-humanize"
 )
 
+// The directive runs before invoke: after the middleware directives
+// (basic_auth, rewrite, encode, ...), which apply to the batch request as
+// they do to each of its calls, and before every directive that
+// dispatches or responds (handle, route, respond, reverse_proxy), any of
+// which, without a matcher, would otherwise take the batch endpoint's
+// requests first. Where batch runs matters to the batch request alone:
+// its calls go through the whole server.
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("batch", parseCaddyfile)
-	httpcaddyfile.RegisterDirectiveOrder("batch", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("batch", httpcaddyfile.Before, "invoke")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -216,3 +216,36 @@ func TestJSONOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestCaddyfileOrder: batch runs after the middleware directives (here
+// rewrite, basic_auth, encode), so that they apply to the batch request
+// too, and before every directive that dispatches or responds (handle,
+// respond, reverse_proxy), so that none of them takes the batch
+// endpoint's requests first, whatever the order of the site block.
+func TestCaddyfileOrder(t *testing.T) {
+	cfg, err := adapt(t, `:8080 {
+	reverse_proxy 127.0.0.1:9001
+	respond /x "x"
+	handle /h {
+		respond "h"
+	}
+	batch /batch
+	encode
+	basic_auth /admin/* {
+		alice `+aliceHash+`
+	}
+	rewrite /old /new
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range handlers(cfg) {
+		names = append(names, h["handler"].(string))
+	}
+	want := []string{"rewrite", "authentication", "encode", "batch", "static_response", "static_response", "reverse_proxy"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("handlers in order (-want +got):\n%s", diff)
+	}
+}

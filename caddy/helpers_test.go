@@ -46,12 +46,18 @@ type upstream struct {
 	paths  []string
 }
 
-// echo is what an upstream answers.
+// echo is what an upstream answers: the request, and the headers that
+// say who sent it.
 type echo struct {
 	Upstream string `json:"upstream"`
 	Method   string `json:"method"`
 	Path     string `json:"path"`
 	Auth     string `json:"auth,omitempty"`
+	XFF      string `json:"xff,omitempty"`
+	RealIP   string `json:"real_ip,omitempty"`
+	XFHost   string `json:"xf_host,omitempty"`
+	XFProto  string `json:"xf_proto,omitempty"`
+	Fwd      string `json:"forwarded,omitempty"`
 }
 
 func newUpstream(t *testing.T, name string) *upstream {
@@ -63,7 +69,12 @@ func newUpstream(t *testing.T, name string) *upstream {
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(echo{Upstream: u.name, Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization")})
+	json.NewEncoder(w).Encode(echo{
+		Upstream: u.name, Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"),
+		XFF: r.Header.Get("X-Forwarded-For"), RealIP: r.Header.Get("X-Real-IP"),
+		XFHost: r.Header.Get("X-Forwarded-Host"), XFProto: r.Header.Get("X-Forwarded-Proto"),
+		Fwd: r.Header.Get("Forwarded"),
+	})
 	u.mu.Lock()
 	u.served++
 	u.paths = append(u.paths, r.URL.Path)
@@ -113,27 +124,37 @@ func proxyTo(dials ...string) obj {
 	}
 }
 
-// config is a Caddy JSON config: no admin endpoint, no automatic HTTPS,
-// storage in dir, one server on a random loopback port whose routes are
-// routes, and the batch module's log lines written as JSON to log.
+// config is a Caddy JSON config whose one server has routes (see
+// serverConfig).
 func config(dir, log string, routes ...obj) []byte {
+	return serverConfig(dir, log, obj{"routes": routes})
+}
+
+// serverConfig is a Caddy JSON config: no admin endpoint, no automatic
+// HTTPS, storage in dir, one server "test", srv on a random loopback
+// port, and the log lines of the batch module, of Caddy's own error and
+// access logs and of the loggers named in more written as JSON to log.
+func serverConfig(dir, log string, srv obj, more ...string) []byte {
+	own := append([]string{"http.handlers.batch", "http.log.error", "http.log.access"}, more...)
+	test := obj{}
+	for k, v := range srv {
+		test[k] = v
+	}
+	test["listen"] = []string{"127.0.0.1:0"}
+	test["automatic_https"] = obj{"disable": true}
 	cfg := obj{
 		"admin":   obj{"disabled": true},
 		"storage": obj{"module": "file_system", "root": dir},
 		"logging": obj{"logs": obj{
-			"default": obj{"level": "ERROR", "exclude": []string{"http.handlers.batch"}},
+			"default": obj{"level": "ERROR", "exclude": own},
 			"batch": obj{
 				"writer":  obj{"output": "file", "filename": log, "roll": false},
 				"encoder": obj{"format": "json"},
 				"level":   "DEBUG",
-				"include": []string{"http.handlers.batch"},
+				"include": own,
 			},
 		}},
-		"apps": obj{"http": obj{"servers": obj{"test": obj{
-			"listen":          []string{"127.0.0.1:0"},
-			"automatic_https": obj{"disable": true},
-			"routes":          routes,
-		}}}},
+		"apps": obj{"http": obj{"servers": obj{"test": test}}},
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -143,13 +164,20 @@ func config(dir, log string, routes ...obj) []byte {
 }
 
 // startCaddy runs Caddy in this process with routes and returns its base
-// URL and the path of the batch module's log. Caddy's config is global:
-// tests that call it do not run in parallel.
+// URL and the path of its log. Caddy's config is global: tests that call
+// it do not run in parallel.
 func startCaddy(t *testing.T, routes ...obj) (base, log string) {
+	t.Helper()
+	return startServer(t, obj{"routes": routes})
+}
+
+// startServer is startCaddy with a whole server config (routes, error
+// routes, logs, trusted proxies), and more loggers in the log.
+func startServer(t *testing.T, srv obj, more ...string) (base, log string) {
 	t.Helper()
 	dir := t.TempDir()
 	log = dir + "/batch.log"
-	if err := caddy.Load(config(dir, log, routes...), true); err != nil {
+	if err := caddy.Load(serverConfig(dir, log, srv, more...), true); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -166,6 +194,21 @@ func startCaddy(t *testing.T, routes ...obj) (base, log string) {
 		t.Fatalf("%d listeners", len(ls))
 	}
 	return "http://" + ls[0].Addr().String(), log
+}
+
+// startCaddyfile runs Caddy with the site block site of a Caddyfile, as
+// caddy run would adapt it.
+func startCaddyfile(t *testing.T, site string) (base, log string) {
+	t.Helper()
+	cfg, err := adapt(t, ":80 {\n"+strings.Trim(site, "\n")+"\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ok := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["srv0"].(map[string]any)
+	if !ok {
+		t.Fatalf("no server srv0 in %v", cfg)
+	}
+	return startServer(t, srv)
 }
 
 // A call is one request of a batch.
@@ -196,6 +239,7 @@ func batchBody(calls []call) (body []byte, contentType string) {
 type part struct {
 	ContentID string
 	Status    int
+	Header    http.Header
 	Body      string
 }
 
@@ -246,7 +290,7 @@ func readParts(resp *http.Response) ([]part, error) {
 		if err != nil {
 			return parts, fmt.Errorf("part %d: %v", len(parts), err)
 		}
-		parts = append(parts, part{ContentID: p.Header.Get("Content-ID"), Status: inner.StatusCode, Body: strings.TrimSpace(string(b))})
+		parts = append(parts, part{ContentID: p.Header.Get("Content-ID"), Status: inner.StatusCode, Header: inner.Header, Body: strings.TrimSpace(string(b))})
 	}
 }
 

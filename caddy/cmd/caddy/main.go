@@ -2,7 +2,7 @@
 // Caddyfile directive "batch"), built the way xcaddy builds one: Caddy's
 // command with its standard modules and this one imported.
 //
-//	cd caddy && go run ./cmd/caddy run --config ../Caddyfile
+//	cd caddy && go run ./cmd/caddy run --config Caddyfile
 package main
 
 import (
