@@ -246,6 +246,11 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // is absent or the endpoint's: Google's Ruby client writes the host name
 // alone. Another host is a 400 part.
 //
+// Batches do not nest: a call that the inner handler brings back to a
+// Handler (a ServeMux that holds the batch endpoint, whichever Handler
+// serves it) is answered 400 there, its body unread, since unwrapped its
+// calls would run with limits of their own, and theirs again.
+//
 // Failures stay as local as they can: a malformed or oversized part, or a
 // panic in the inner handler, gets a response part of its own (400, or 500
 // for the panic) while the other calls run; a malformed envelope (not
@@ -421,6 +426,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Context().Value(inBatchKey{}) != nil {
+		// A call of a batch that the inner handler brought back to a
+		// batch handler (a ServeMux that holds the batch endpoint):
+		// unwrapped, its calls would run with a budget of their own,
+		// and their batches' calls with theirs, as deep as the bodies
+		// allow.
+		if format != FormatMultipart {
+			jsonError(w, http.StatusBadRequest, errNested)
+			return
+		}
+		http.Error(w, errNested.Error(), http.StatusBadRequest)
+		return
+	}
 	st := h.spare.Swap(nil)
 	if st == nil {
 		st, _ = h.pool.Get().(*batchState)
@@ -466,9 +484,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			<-woken
 		}
 	}()
-	h.run(st, r)
+	h.run(st, r.WithContext(context.WithValue(r.Context(), inBatchKey{}, struct{}{})))
 	h.respond(st)
 }
+
+// inBatchKey marks the contexts of the calls of a batch, which a Handler
+// does not serve as batches: see errNested.
+type inBatchKey struct{}
+
+// errNested answers a batch that is a call of a batch.
+var errNested = errors.New("batch: a call of a batch reached a batch handler; batches do not nest")
 
 func (h *Handler) release(st *batchState) {
 	for i := range st.calls {

@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -889,4 +890,75 @@ func statusesOf(es []jsonEntry) []int {
 		s = append(s, e.Status)
 	}
 	return s
+}
+
+// A call that the inner handler brings back to a batch handler, as a
+// ServeMux that holds the batch endpoint does, is not unwrapped: it
+// answers 400 in its part, in its own format, and none of its calls runs,
+// through the same Handler or another. Unwrapped, each level's calls ran
+// with a buffer budget and a concurrency of their own.
+func TestHandlerBatchesDoNotNest(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	mux := http.NewServeMux()
+	mux.Handle("/batch", NewHandler(mux))
+	mux.Handle("/other-batch", NewHandler(mux))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.URL.Path)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	// Boundary "nb": "b" would end the outer part.
+	nested := strings.ReplaceAll(batchBody(part("n1", "GET /nested HTTP/1.1\r\n")), "--b", "--nb")
+	multipartCall := func(target string) string {
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nContent-Type: multipart/mixed; boundary=nb\r\nContent-Length: %d\r\n\r\n%s", target, len(nested), nested)
+	}
+	jsonBatch := `{"requests":[{"id":"1","method":"GET","url":"/nested-json"}]}`
+	jsonCall := fmt.Sprintf("POST /batch HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(jsonBatch), jsonBatch)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	body := batchBody(
+		part("a", "GET /plain HTTP/1.1\r\n"),
+		part("b", multipartCall("/batch")),
+		part("c", multipartCall("/other-batch")),
+		part("d", jsonCall),
+	)
+	resp, err := http.Post(srv.URL+"/batch", "multipart/mixed; boundary=b", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBatchResponse(t, resp)
+	if diff := cmp.Diff([]int{200, 400, 400, 400}, statuses(got)); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	for _, p := range got[1:3] {
+		if want := "batch: a call of a batch reached a batch handler; batches do not nest\n"; p.Body != want {
+			t.Errorf("part %s: body %q, want %q", p.ContentID, p.Body, want)
+		}
+	}
+	var jerr struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(got[3].Body), &jerr); err != nil || jerr.Error.Code != "BadRequest" || !strings.Contains(jerr.Error.Message, "do not nest") {
+		t.Errorf("JSON batch call: body %q (%v), want a JSON error saying batches do not nest", got[3].Body, err)
+	}
+	mu.Lock()
+	if diff := cmp.Diff([]string{"/plain"}, reached); diff != "" {
+		t.Errorf("paths served (-want +got):\n%s", diff)
+	}
+	mu.Unlock()
+	// The same batch, sent to the endpoint directly, is served.
+	resp, err = http.Post(srv.URL+"/other-batch", "multipart/mixed; boundary=nb", strings.NewReader(nested))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{200}, statuses(readBatchResponse(t, resp))); diff != "" {
+		t.Errorf("a batch sent alone: statuses (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"/plain", "/nested"}, reached); diff != "" {
+		t.Errorf("paths served (-want +got):\n%s", diff)
+	}
 }

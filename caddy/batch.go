@@ -185,9 +185,9 @@ type field struct {
 
 type outerKey struct{}
 
-// ErrNested is the 400 that answers a call of a batch that reaches a
+// errNested is the 400 that answers a call of a batch that reaches a
 // batch handler: batches do not nest.
-var ErrNested = errors.New("batch: a call of a batch reached a batch handler; batches do not nest")
+var errNested = errors.New("batch: a call of a batch reached a batch handler; batches do not nest")
 
 // ServeHTTP serves r as a batch: each call goes through the whole server,
 // as if it had arrived alone (see serveCall). The handler never calls
@@ -197,7 +197,7 @@ var ErrNested = errors.New("batch: a call of a batch reached a batch handler; ba
 // bodies would allow.
 func (b *Batch) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Context().Value(outerKey{}) != nil {
-		http.Error(w, ErrNested.Error(), http.StatusBadRequest)
+		http.Error(w, errNested.Error(), http.StatusBadRequest)
 		return nil
 	}
 	srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
