@@ -130,8 +130,19 @@ func (r *Request) targetURL(buf *url.URL, target string, base *url.URL) (*url.UR
 		}
 		u = v
 	case authorityForm:
-		*buf = url.URL{Host: target}
-		u = buf
+		// As net/http's server reads a CONNECT target: an authority,
+		// or a path when it starts with a slash (net/rpc's "CONNECT
+		// /_goRPC_"), not a host named "/_goRPC_" (nor "a/b" one).
+		raw := target
+		if target[0] != '/' {
+			raw = "http://" + target
+		}
+		v, err := url.ParseRequestURI(raw)
+		if err != nil {
+			return nil, argErr(ErrBadTarget, err.Error())
+		}
+		v.Scheme = ""
+		u = v
 	}
 	return u, nil
 }

@@ -188,27 +188,38 @@ var jsonBatchSeeds = []string{
 	`{"requests":[{"id":"1","method":"GET","url":"/x"}],"Requests":[{"id":"2","method":"GET","url":"/y"}],"requeſts":[]}`,
 	`{"\u0072equests":[{"id":"1","method":"GET","url":"$1","headers":{"XXXXXXXX":["","","","","",""]},"x":[[[[[[[[1]]]]]]]]}]}`,
 	`{"requests":[{"id":"a","method":"GET","url":"$b/x"},{"id":"b","method":"GET","url":"$a/x","dependsOn":["a"]}]}`,
+	// Result references (flags 0x20): into an echo's object, in a url,
+	// a query, a body's value and key, escaped, to a failed call.
+	`{"requests":[{"id":"e","method":"POST","url":"/echo","body":{"a":"x","n":[1,{"b":"../y"}]}},
+	 {"id":"f","method":"POST","url":"/echo?q=$result[e][a]","body":{"v":"$result[e][n]","k":{"$result[e][a]":"%24result%5Be%5D%5Bn%5D%5B1%5D"}}},
+	 {"id":"g","method":"GET","url":"/odata/Customers($result[f][v][0])"},
+	 {"id":"h","method":"POST","url":"/echo","body":["\u0024result[e][n][1][b]","$result[g][x]","$result[h]","$result[z]"]},
+	 {"id":"i","method":"GET","url":"/odata/$result[e][n][1][b]"}]}`,
 }
 
 // fuzzJSONBatch serves body as a JSON batch of format f against the
-// transactional shop, and checks what any answer must be: no panic, no
-// deadlock, no group left open; an outer error is a 4xx with a JSON error;
-// a 200 is JSON with one response object per request object, in order,
-// each with the request's id, JSON bodies as JSON and others in base64;
-// its size bounded by the request's; and a request whose body is a JSON
-// object reaches the inner handler, and comes back, as that object (as
-// base64 of its bytes when it is not UTF-8, which a batch response cannot
-// carry as JSON).
+// transactional shop, with result references on when flags has 0x20, and
+// checks what any answer must be: no panic, no deadlock, no group left
+// open; an outer error is a 4xx with a JSON error; a 200 is JSON with one
+// response object per request object, in order, each with the request's
+// id, JSON bodies as JSON and others in base64; its size bounded by the
+// request's (and, with references, by MaxPartBytes a call, what a call's
+// substituted body may reach); and a request whose body is a JSON object
+// reaches the inner handler, and comes back, as that object (as base64 of
+// its bytes when it is not UTF-8, which a batch response cannot carry as
+// JSON), unless a reference may have changed it.
 func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 	s := newShop()
+	refs := flags&0x20 != 0
 	opts := HandlerOptions{
-		JSONFormat:   f,
-		BeginGroup:   s.begin,
-		HaltOnError:  flags&2 != 0,
-		Concurrency:  1 + int(flags>>2&7),
-		MaxCalls:     64,
-		MaxPartBytes: 1 << 12,
-		MaxJSONDepth: 8,
+		JSONFormat:       f,
+		BeginGroup:       s.begin,
+		HaltOnError:      flags&2 != 0,
+		Concurrency:      1 + int(flags>>2&7),
+		MaxCalls:         64,
+		MaxPartBytes:     1 << 12,
+		MaxJSONDepth:     8,
+		ResultReferences: refs,
 	}
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/echo" {
@@ -238,7 +249,13 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
 		t.Fatalf("the answer is not JSON: %v: %q", err, rec.Body)
 	}
-	if max := 4*len(body) + 1024*len(resp.Responses) + 1024; rec.Body.Len() > max {
+	perCall := 1024
+	if refs {
+		// A call's body, its references substituted, may reach
+		// MaxPartBytes, and come back as base64.
+		perCall += 2 * int(opts.MaxPartBytes)
+	}
+	if max := 4*len(body) + perCall*len(resp.Responses) + 1024; rec.Body.Len() > max {
 		t.Errorf("%d bytes answer %d bytes of batch", rec.Body.Len(), len(body))
 	}
 	if name := repeatedHeaderName(t, rec.Body.Bytes()); name != "" {
@@ -282,7 +299,11 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 				t.Errorf("response %d: a %q body that is not base64: %s", i, ct, e.Body)
 			}
 		}
-		if r.URL == "/echo" && r.Method == "POST" && e.Status == 200 && len(r.Body) > 0 && r.Body[0] == '{' {
+		// Every reference spells "result" in the text of the request
+		// object's strings (JSON escapes read): without it, the echo is
+		// the body sent.
+		mayRef := refs && mentionsResult(raw)
+		if r.URL == "/echo" && r.Method == "POST" && e.Status == 200 && len(r.Body) > 0 && r.Body[0] == '{' && !mayRef {
 			if !utf8.Valid(r.Body) {
 				// JSON that encoding/json reads, but not UTF-8: the
 				// Handler passes it on as it is, and writes the echo
@@ -308,6 +329,18 @@ func fuzzJSONBatch(t *testing.T, f Format, body []byte, flags byte) {
 			}
 		}
 	}
+}
+
+// mentionsResult reports whether the text of a string of the JSON value
+// raw, key or value, holds "result" in any case, as a result reference
+// does, however it is escaped.
+func mentionsResult(raw json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return true
+	}
+	b, err := json.Marshal(v) // writes letters as they are
+	return err != nil || bytes.Contains(bytes.ToLower(b), []byte("result"))
 }
 
 // repeatedHeaderName returns a name that a headers object of the JSON

@@ -6,8 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -260,4 +266,149 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("read again differs:\nfirst:  %s\nsecond: %s", dec2.Stdout, dec3.Stdout)
 		}
 	})
+}
+
+// FuzzServeGateway sends any target through serve's gateway to an upstream
+// with the base path /api/v1: as a call of a multipart batch, as the url of
+// a JSON batch's request, and as a direct request's target (with any
+// Upgrade field), while the call c0 has the upstream answer {"v": value},
+// so that a target's $result[c0][v] gets a value the input chose. Whatever
+// they are, every request that reaches the upstream resolves inside
+// /api/v1/, decoding what an upstream may (%2E as a dot; %2F, %5C and a
+// backslash as slashes), none asks it to upgrade to h2c, and nothing
+// panics. It runs in-process, the proxy's requests going to the upstream
+// through their wire form (TestServeGatewayBasePath and
+// TestServeGatewayRefusesH2C go through sockets).
+func FuzzServeGateway(f *testing.F) {
+	for _, s := range []struct{ target, value, upgrade string }{
+		{"/farm/v1/animals/pony", "x", ""},
+		{"/farm/$result[c0][v]", "../../admin", "h2c"},
+		{"/farm/%24result%5Bc0%5D%5Bv%5D/x", "..\\..", "websocket, h2c"},
+		{"/farm/x?q=$result[c0][v]", "a/../../b", "H2C/1.0, websocket"},
+		{"/%2e%2e/%2E%2E/admin", "%2e%2e", ""},
+		{"/..%2f..%5cadmin", "..%2f..", "websocket"},
+		{"farm/../../admin", ".", ""},
+		{"//evil.example/admin", "", ""},
+		{"http://evil.example/admin", "x", ""},
+		{"$result[c0][v]/x", "..", ""},
+	} {
+		f.Add(s.target, s.value, s.upgrade)
+	}
+	up := &gatewayUpstream{}
+	u, err := parseUpstream("http://upstream.example/api/v1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.upstream = u
+	var log bytes.Buffer
+	logw := &syncWriter{w: &log}
+	gw := upstreamHandler(u, logw)
+	gw.(*gateway).proxy.(*httputil.ReverseProxy).Transport = wireTransport{up}
+	mux := serveMux(cfg, gw, logw)
+	serveOne := func(req *http.Request) {
+		req.RemoteAddr = "192.0.2.1:1234"
+		mux.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	post := func(contentType, body string) {
+		req := httptest.NewRequest("POST", "http://gw.example/batch", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		serveOne(req)
+	}
+
+	f.Fuzz(func(t *testing.T, target, value, upgrade string) {
+		up.reset()
+		logw.mu.Lock()
+		log.Reset()
+		logw.mu.Unlock()
+		first := "/value?v=" + url.QueryEscape(value)
+		post("multipart/mixed; boundary=b",
+			"--b\r\nContent-Type: application/http\r\nContent-ID: c0\r\n\r\nGET "+first+" HTTP/1.1\r\n\r\n\r\n"+
+				"--b\r\nContent-Type: application/http\r\nContent-ID: c1\r\n\r\nGET "+target+" HTTP/1.1\r\n\r\n\r\n--b--\r\n")
+		js, _ := json.Marshal(map[string]any{"requests": []map[string]string{
+			{"id": "c0", "method": "GET", "url": first},
+			{"id": "c1", "method": "GET", "url": target},
+		}})
+		post("application/json", string(js))
+		hdr := ""
+		if upgrade != "" {
+			hdr = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: " + upgrade + "\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+		}
+		// As the server reads it; one it refuses reaches nothing.
+		if req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: gw.example\r\n" + hdr + "\r\n"))); err == nil {
+			serveOne(req)
+		}
+
+		for _, s := range up.requests() {
+			if p, inside := resolve(s.uri); !inside || !strings.HasPrefix(p, "/api/v1/") {
+				t.Errorf("the upstream saw %q, which resolves to %q, outside /api/v1/", s.uri, p)
+			}
+			if _, h2c := withoutH2C(s.upgrade); h2c {
+				t.Errorf("the upstream saw %q asking to upgrade to %q", s.uri, s.upgrade)
+			}
+		}
+		logw.mu.Lock()
+		defer logw.mu.Unlock()
+		if strings.Contains(log.String(), "panic serving") {
+			t.Errorf("serve logged a panic:\n%s", log.String())
+		}
+	})
+}
+
+// wireTransport serves each request with h in-process, once written as
+// the proxy's transport would write it and read back, so that h sees the
+// request line an upstream would.
+type wireTransport struct{ h http.Handler }
+
+func (w wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var b bytes.Buffer
+	if err := req.Write(&b); err != nil {
+		return nil, err
+	}
+	r, err := http.ReadRequest(bufio.NewReader(&b))
+	if err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	w.h.ServeHTTP(rec, r)
+	res := rec.Result()
+	res.Request = req
+	return res, nil
+}
+
+// gatewayUpstream is FuzzServeGateway's upstream: it records what reaches
+// it, and answers .../value?v=V with {"v": V}, and anything else with a
+// JSON object.
+type gatewayUpstream struct {
+	mu   sync.Mutex
+	seen []upstreamRequest
+}
+
+type upstreamRequest struct {
+	uri     string
+	upgrade []string
+}
+
+func (up *gatewayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	up.mu.Lock()
+	up.seen = append(up.seen, upstreamRequest{r.RequestURI, r.Header["Upgrade"]})
+	up.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if strings.HasSuffix(r.URL.Path, "/value") {
+		json.NewEncoder(w).Encode(map[string]string{"v": r.URL.Query().Get("v")})
+		return
+	}
+	io.WriteString(w, `{"ok":true}`)
+}
+
+func (up *gatewayUpstream) reset() {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	up.seen = nil
+}
+
+func (up *gatewayUpstream) requests() []upstreamRequest {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return slices.Clone(up.seen)
 }

@@ -558,13 +558,7 @@ func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.Ha
 // serve serves batches on ln until ctx is done, then shuts down gracefully.
 // log must be safe for concurrent writes.
 func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveConfig, log io.Writer) error {
-	bh := batch.NewHandlerOptions(counting(inner), handlerOptions(cfg, inner, log))
-	lb := &logged{next: bh, log: log, logger: cfg.logger}
-	mux := http.NewServeMux()
-	mux.Handle(cfg.path, lb)
-	mux.Handle(cfg.path+"/", lb)
-	mux.Handle("/", headDeadline(inner, cfg.callTimeout))
-	srv := newServer(cfg, mux, log)
+	srv := newServer(cfg, serveMux(cfg, inner, log), log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -581,6 +575,19 @@ func serve(ctx context.Context, ln net.Listener, inner http.Handler, cfg serveCo
 		return err
 	}
 	return nil
+}
+
+// serveMux routes what serve answers: the batch path, and the paths below
+// it, to the batch handler, whose calls go to inner; any other path to
+// inner directly.
+func serveMux(cfg serveConfig, inner http.Handler, log io.Writer) http.Handler {
+	bh := batch.NewHandlerOptions(counting(inner), handlerOptions(cfg, inner, log))
+	lb := &logged{next: bh, log: log, logger: cfg.logger}
+	mux := http.NewServeMux()
+	mux.Handle(cfg.path, lb)
+	mux.Handle(cfg.path+"/", lb)
+	mux.Handle("/", headDeadline(inner, cfg.callTimeout))
+	return mux
 }
 
 // newServer is serve's http.Server, with its timeouts.
