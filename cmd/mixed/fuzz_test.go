@@ -381,17 +381,18 @@ func (w wireTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // JSON object.
 type gatewayUpstream struct {
 	mu   sync.Mutex
-	seen []upstreamRequest
+	seen []forwardedRequest
 }
 
-type upstreamRequest struct {
+// forwardedRequest is what gatewayUpstream saw of a request.
+type forwardedRequest struct {
 	uri     string
 	upgrade []string
 }
 
 func (up *gatewayUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up.mu.Lock()
-	up.seen = append(up.seen, upstreamRequest{r.RequestURI, r.Header["Upgrade"]})
+	up.seen = append(up.seen, forwardedRequest{r.RequestURI, r.Header["Upgrade"]})
 	up.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	if strings.HasSuffix(r.URL.Path, "/value") {
@@ -407,7 +408,7 @@ func (up *gatewayUpstream) reset() {
 	up.seen = nil
 }
 
-func (up *gatewayUpstream) requests() []upstreamRequest {
+func (up *gatewayUpstream) requests() []forwardedRequest {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	return slices.Clone(up.seen)
