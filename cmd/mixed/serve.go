@@ -328,10 +328,27 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 			// head, and a call's head over 64 KiB answers 502 anyway.
 			MaxResponseHeaderBytes: maxUpstreamHead,
 		},
-		ErrorLog: errLog,
+		ErrorLog:   errLog,
+		BufferPool: new(copyBuffers),
 	}
 	return &gateway{proxy: p}
 }
+
+// copyBuffers are the proxy's buffers for copying response bodies: without
+// a BufferPool it allocates 32 KiB for every response, which in a batch of
+// small calls was most of the gateway's garbage.
+type copyBuffers struct{ pool sync.Pool }
+
+// Get returns a buffer of 32 KiB, the size the proxy would allocate.
+func (b *copyBuffers) Get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, 32<<10)
+}
+
+// Put keeps p for a later response.
+func (b *copyBuffers) Put(p []byte) { b.pool.Put(&p) }
 
 // proxyError answers a request the upstream did not, as
 // httputil.ReverseProxy does (a line in its log, 502), except that a
