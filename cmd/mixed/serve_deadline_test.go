@@ -66,14 +66,7 @@ func TestServeGatewayDirectHeadDeadline(t *testing.T) {
 	// calls), and five steps of the slow paths to outlast it.
 	const timeout = 500 * time.Millisecond
 	upURL, hangEnded := deadlineUpstream(t, timeout/3)
-	u, err := parseUpstream(upURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.upstream = u
-	cfg.callTimeout = timeout
-	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	gw := serveGateway(t, upURL, func(c *serveConfig) { c.callTimeout = timeout })
 	client := &http.Client{Timeout: 20 * time.Second}
 
 	start := time.Now()

@@ -134,13 +134,7 @@ func (u *rawUpstream) requests() []upstreamRequest {
 func startRawGateway(t *testing.T, answer func(r *http.Request) string) (gw string, up *rawUpstream) {
 	t.Helper()
 	up = startRawUpstream(t, answer)
-	u, err := parseUpstream("http://" + up.addr + "/api/v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.upstream = u
-	return startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard), up
+	return serveGateway(t, "http://"+up.addr+"/api/v1", nil), up
 }
 
 // callResult is a response part as these tests compare it.
@@ -155,29 +149,7 @@ type callResult struct {
 // a HEAD call's part is read as the answer to HEAD.
 func postCalls(t *testing.T, gw string, hdr http.Header, calls ...string) []callResult {
 	t.Helper()
-	var body strings.Builder
-	for i, c := range calls {
-		fmt.Fprintf(&body, "--b\r\nContent-Type: application/http\r\nContent-ID: c%d\r\n\r\n%s\r\n", i, c)
-	}
-	body.WriteString("--b--\r\n")
-	req, _ := http.NewRequest("POST", "http://"+gw+"/batch/farm/v1", strings.NewReader(body.String()))
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("batch: %s %s", resp.Status, b)
-	}
-	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := sendBatch(t, gw, "", hdr, calls...)
 	r := mixed.NewReader(resp.Body, b)
 	var out []callResult
 	for i := 0; ; i++ {
@@ -310,13 +282,7 @@ func TestSmuggleGatewayForwardingFieldSpellings(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer up.Close()
-	u, err := parseUpstream(up.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.upstream = u
-	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	gw := serveGateway(t, up.URL, nil)
 	spoof := "X_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Host: evil.example\r\nx_forwarded_proto: https\r\nX_FORWARDED_FOR: 6.6.6.7\r\n"
 	outer := http.Header{"X_forwarded_for": {"6.6.6.8"}}
 	got := postCalls(t, gw, outer, "GET /call HTTP/1.1\r\n"+spoof, "GET /inherited HTTP/1.1\r\n")

@@ -184,25 +184,53 @@ func startGateway(t *testing.T, base string) (gw string, rec *recorder, upHost s
 	rec = &recorder{}
 	up := httptest.NewServer(rec)
 	t.Cleanup(up.Close)
-	cfg := defaultConfig()
-	u, err := parseUpstream(up.URL + base)
+	return serveGateway(t, up.URL+base, nil), rec, strings.TrimPrefix(up.URL, "http://")
+}
+
+// serveGateway runs serve on loopback as a gateway to upstream, with the
+// default configuration changed by with (if not nil), and returns its
+// address.
+func serveGateway(t *testing.T, upstream string, with func(*serveConfig)) string {
+	t.Helper()
+	u, err := parseUpstream(upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := defaultConfig()
 	cfg.upstream = u
-	return startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard), rec, u.Host
+	if with != nil {
+		with(&cfg)
+	}
+	return startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
 }
 
 // postBatch posts calls (request heads, CRLF-ended) as a batch, with the
 // outer Host and headers given, and returns the parts' statuses.
 func postBatch(t *testing.T, gw, host string, hdr http.Header, calls ...string) []int {
 	t.Helper()
-	body := ""
-	for i, c := range calls {
-		body += "--b\r\nContent-Type: application/http\r\nContent-ID: c" + strconv.Itoa(i) + "\r\n\r\n" + c + "\r\n"
+	resp, b := sendBatch(t, gw, host, hdr, calls...)
+	var codes []int
+	for _, p := range changesetParts(t, resp.Body, b) {
+		codes = append(codes, p.Status)
 	}
-	req, _ := http.NewRequest("POST", "http://"+gw+"/batch/farm/v1", strings.NewReader(body+"--b--\r\n"))
-	req.Host = host
+	return codes
+}
+
+// sendBatch posts calls (embedded requests, as written) as one batch to
+// the gateway gw, with the outer Host (the gateway's when empty) and
+// fields hdr, checks that it is answered 200, and returns the response,
+// closed when the test ends, and its boundary.
+func sendBatch(t *testing.T, gw, host string, hdr http.Header, calls ...string) (*http.Response, string) {
+	t.Helper()
+	var body strings.Builder
+	for i, c := range calls {
+		fmt.Fprintf(&body, "--b\r\nContent-Type: application/http\r\nContent-ID: c%d\r\n\r\n%s\r\n", i, c)
+	}
+	body.WriteString("--b--\r\n")
+	req, _ := http.NewRequest("POST", "http://"+gw+"/batch/farm/v1", strings.NewReader(body.String()))
+	if host != "" {
+		req.Host = host
+	}
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
@@ -211,7 +239,7 @@ func postBatch(t *testing.T, gw, host string, hdr http.Header, calls ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
 	if resp.StatusCode != 200 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("batch: %s %s", resp.Status, b)
@@ -220,11 +248,7 @@ func postBatch(t *testing.T, gw, host string, hdr http.Header, calls ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var codes []int
-	for _, p := range changesetParts(t, resp.Body, b) {
-		codes = append(codes, p.Status)
-	}
-	return codes
+	return resp, b
 }
 
 // Calls and direct requests reach the upstream with its own Host, under
@@ -889,13 +913,7 @@ func TestServeGatewayBoundsUpstreamHeads(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer up.Close()
-	u, err := parseUpstream(up.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := defaultConfig()
-	cfg.upstream = u
-	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	gw := serveGateway(t, up.URL, nil)
 	resp, err := http.Get("http://" + gw + "/huge")
 	if err != nil {
 		t.Fatal(err)

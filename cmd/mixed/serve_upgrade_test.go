@@ -39,13 +39,7 @@ func TestServeGatewayRefusesH2C(t *testing.T) {
 	rec := &upgradeSeen{seen: map[string]string{}}
 	up := httptest.NewServer(rec)
 	t.Cleanup(up.Close)
-	cfg := defaultConfig()
-	u, err := parseUpstream(up.URL + "/api/v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.upstream = u
-	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	gw := serveGateway(t, up.URL+"/api/v1", nil)
 	for path, upgrade := range map[string]string{
 		"/h2c":   "h2c",
 		"/H2C":   "H2C",
@@ -109,13 +103,7 @@ func TestServeGatewayClosesUnusable101(t *testing.T) {
 			}()
 		}
 	}()
-	cfg := defaultConfig()
-	u, err := parseUpstream("http://" + ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.upstream = u
-	gw := startServe(t, upstreamHandler(u, io.Discard), cfg, io.Discard)
+	gw := serveGateway(t, "http://"+ln.Addr().String(), nil)
 	if got := postBatch(t, gw, gw, nil, "GET /call-ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n", "GET /call HTTP/1.1\r\n"); !cmp.Equal(got, []int{502, 502}) {
 		t.Errorf("batch statuses %v, want [502 502]", got)
 	}
