@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -304,12 +303,8 @@ func TestHandlerCallTimeoutSilentReturn(t *testing.T) {
 // Targets cannot leave PathPrefix, however the dot segments are written,
 // nor through a reference's value; inside it they are resolved.
 func TestHandlerPathPrefix(t *testing.T) {
-	var mu sync.Mutex
-	var reached []string
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		reached = append(reached, r.URL.Path)
-		mu.Unlock()
+	var served pathLog
+	inner := served.handler(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"up":"..","slash":"../../admin"}`)
 	})
@@ -343,10 +338,7 @@ func TestHandlerPathPrefix(t *testing.T) {
 	if !strings.Contains(got[8].Body, "dot segment") {
 		t.Errorf("400 body %q does not say why", got[8].Body)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(reached) // calls run concurrently
-	if diff := cmp.Diff([]string{"/api/v1", "/api/v1/a;jsessionid=1/..x;y/.b", "/api/v1/y"}, reached); diff != "" {
+	if diff := cmp.Diff([]string{"/api/v1", "/api/v1/a;jsessionid=1/..x;y/.b", "/api/v1/y"}, served.sorted()); diff != "" {
 		t.Errorf("paths that reached the handler (-want +got):\n%s", diff)
 	}
 }
@@ -523,12 +515,8 @@ func TestHandlerReferenceTooLargeToKeep(t *testing.T) {
 // runs, whether the first message has a body or not; a response whose
 // head is over what the batch response's readers accept answers 502.
 func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
-	var mu sync.Mutex
-	var reached []string
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		reached = append(reached, r.URL.Path)
-		mu.Unlock()
+	var served pathLog
+	inner := served.handler(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/many" {
 			for i := range 150 {
 				w.Header().Set(fmt.Sprintf("X-Field-%d", i), "v")
@@ -549,9 +537,7 @@ func TestHandlerOneMessagePerPartAndHeadLimits(t *testing.T) {
 	if !strings.Contains(got[3].Body, "fields") {
 		t.Errorf("the 502 says %q; want it to name the fields limit", got[3].Body)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if diff := cmp.Diff([]string{"/many", "/fine"}, reached); diff != "" {
+	if diff := cmp.Diff([]string{"/fine", "/many"}, served.sorted()); diff != "" {
 		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
 	}
 }
@@ -898,17 +884,13 @@ func statusesOf(es []jsonEntry) []int {
 // through the same Handler or another. Unwrapped, each level's calls ran
 // with a buffer budget and a concurrency of their own.
 func TestHandlerBatchesDoNotNest(t *testing.T) {
-	var mu sync.Mutex
-	var reached []string
+	var served pathLog
 	mux := http.NewServeMux()
 	mux.Handle("/batch", NewHandler(mux))
 	mux.Handle("/other-batch", NewHandler(mux))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		reached = append(reached, r.URL.Path)
-		mu.Unlock()
+	mux.Handle("/", served.handler(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
-	})
+	}))
 	// Boundary "nb": "b" would end the outer part.
 	nested := strings.ReplaceAll(batchBody(part("n1", "GET /nested HTTP/1.1\r\n")), "--b", "--nb")
 	multipartCall := func(target string) string {
@@ -943,11 +925,9 @@ func TestHandlerBatchesDoNotNest(t *testing.T) {
 	if err := json.Unmarshal([]byte(got[3].Body), &jerr); err != nil || jerr.Error.Code != "BadRequest" || !strings.Contains(jerr.Error.Message, "do not nest") {
 		t.Errorf("JSON batch call: body %q (%v), want a JSON error saying batches do not nest", got[3].Body, err)
 	}
-	mu.Lock()
-	if diff := cmp.Diff([]string{"/plain"}, reached); diff != "" {
+	if diff := cmp.Diff([]string{"/plain"}, served.sorted()); diff != "" {
 		t.Errorf("paths served (-want +got):\n%s", diff)
 	}
-	mu.Unlock()
 	// The same batch, sent to the endpoint directly, is served.
 	resp, err = http.Post(srv.URL+"/other-batch", "multipart/mixed; boundary=nb", strings.NewReader(nested))
 	if err != nil {
@@ -956,9 +936,7 @@ func TestHandlerBatchesDoNotNest(t *testing.T) {
 	if diff := cmp.Diff([]int{200}, statuses(readBatchResponse(t, resp))); diff != "" {
 		t.Errorf("a batch sent alone: statuses (-want +got):\n%s", diff)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if diff := cmp.Diff([]string{"/plain", "/nested"}, reached); diff != "" {
+	if diff := cmp.Diff([]string{"/nested", "/plain"}, served.sorted()); diff != "" {
 		t.Errorf("paths served (-want +got):\n%s", diff)
 	}
 }

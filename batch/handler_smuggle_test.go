@@ -105,14 +105,8 @@ func TestSmuggleLateHeaderFields(t *testing.T) {
 // one whose only Host names it does (net/http refuses several Host
 // fields outright), and never reaches the handler.
 func TestSmuggleEveryHostField(t *testing.T) {
-	var mu sync.Mutex
-	var reached []string
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		reached = append(reached, r.URL.Path)
-		mu.Unlock()
-	})
-	srv := httptest.NewServer(NewHandler(inner))
+	var served pathLog
+	srv := httptest.NewServer(NewHandler(served.handler(nil)))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	got := postBatch(t, srv.URL, batchBody(
@@ -126,9 +120,7 @@ func TestSmuggleEveryHostField(t *testing.T) {
 	if !strings.Contains(got[0].Body, `"evil.example"`) {
 		t.Errorf("the 400 says %q; want it to name the other host", got[0].Body)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if diff := cmp.Diff([]string{"/same"}, reached); diff != "" {
+	if diff := cmp.Diff([]string{"/same"}, served.sorted()); diff != "" {
 		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,33 @@ func jsonPart(method, target, body string) string {
 		return method + " " + target + " HTTP/1.1\r\n"
 	}
 	return fmt.Sprintf("%s %s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", method, target, len(body), body)
+}
+
+// pathLog records the paths of the requests its handler serves, which
+// the calls of a batch reach concurrently.
+type pathLog struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+// handler records each request's path, then serves it with next, if any.
+func (l *pathLog) handler(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.paths = append(l.paths, r.URL.Path)
+		l.mu.Unlock()
+		if next != nil {
+			next(w, r)
+		}
+	})
+}
+
+// sorted returns the paths recorded so far, sorted: calls run in any
+// order.
+func (l *pathLog) sorted() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(slices.Values(l.paths))
 }
 
 // Serving a batch and reading its response.
