@@ -473,6 +473,9 @@ func FuzzReadRequest(f *testing.F) {
 
 func FuzzReadResponse(f *testing.F) {
 	httpFuzzSeeds(f, false)
+	// Trailer fields, which HTTPResponse's Trailer holds once the body
+	// is read, as net/http's does.
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { checkResponseVsStdlib(t, data) })
 }
 

@@ -284,6 +284,46 @@ func sentFields(h http.Header) http.Header {
 // responses).
 func checkResponseVsStdlib(t fatalT, data []byte) {
 	checkResponseVsStdlibAs(t, data, "", "HEAD", "final:", "final:HEAD")
+	checkHTTPResponseVsStdlib(t, data)
+}
+
+// checkHTTPResponseVsStdlib checks Response.HTTPResponse on a response
+// that both we and net/http read: the *http.Response it gives is the one
+// http.ReadResponse gives, status code, protocol, header fields (the
+// framing ones aside, which net/http moves out of Header), body and the
+// trailer fields sent; and its Status, but where the status line has no
+// reason phrase (net/http's Status is then the code alone, ours has the
+// standard phrase: doc.go).
+func checkHTTPResponseVsStdlib(t fatalT, data []byte) {
+	_, want, wbody, _, serr := stdRead(data, false, "")
+	if serr != nil {
+		return
+	}
+	r, err := NewMessageReaderOptions(bytes.NewReader(data), httpFuzzOpts).ReadResponse("")
+	if err != nil {
+		return
+	}
+	got := r.HTTPResponse(nil)
+	body, err := io.ReadAll(got.Body)
+	if err != nil {
+		return // a malformed body, which compareWithStd checks
+	}
+	type conv struct {
+		Status                 string
+		StatusCode             int
+		Proto                  string
+		ProtoMajor, ProtoMinor int
+		Header, Trailer        http.Header
+		Body                   string
+	}
+	g := conv{got.Status, got.StatusCode, got.Proto, got.ProtoMajor, got.ProtoMinor, httpDropFraming(got.Header), got.Trailer, string(body)}
+	w := conv{want.Status, want.StatusCode, want.Proto, want.ProtoMajor, want.ProtoMinor, httpDropFraming(want.Header), sentFields(want.Trailer), string(wbody)}
+	if len(r.Reason) == 0 {
+		g.Status, w.Status = "", ""
+	}
+	if diff := cmp.Diff(w, g, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("%q: net/http (-) and HTTPResponse (+) disagree:\n%s", data, diff)
+	}
 }
 
 func checkResponseVsStdlibAs(t fatalT, data []byte, methods ...string) {
