@@ -41,6 +41,9 @@ func (h *Handler) checkPath(req *http.Request) error {
 // resolve dot segments: "/api/..;/admin" and "/api/..\admin" are "/admin"
 // to them, where RFC 3986 leaves both alone.
 func hasDisguisedDotSegment(p string) bool {
+	if !strings.Contains(p, ".") {
+		return false // most paths: checked once per call
+	}
 	for seg := range strings.FieldsFuncSeq(p, func(c rune) bool { return c == '/' || c == '\\' }) {
 		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
