@@ -346,7 +346,8 @@ func TestSeedMessages(t *testing.T) {
 // smugglingTests are messages that must be rejected. after is a part of
 // the input that must never come out of the reader: the body or message a
 // lenient parser would see behind the bad head or body.
-var smugglingTests = []struct {
+// smugglingTest is a message that must fail, and how.
+type smugglingTest struct {
 	name     string
 	response bool
 	opts     MessageOptions
@@ -355,7 +356,9 @@ var smugglingTests = []struct {
 	off      int64 // -1: not checked
 	after    string
 	atHead   bool // the Read method itself fails: the message has no body to read
-}{
+}
+
+var smugglingTests = []smugglingTest{
 	{name: "CL with TE", in: "POST /x HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n", err: ErrFramingConflict, off: 0, after: "GET /admin"},
 	{name: "TE with CL", in: "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", err: ErrFramingConflict, off: 0},
 	// net/http ignores Transfer-Encoding in HTTP/1.0 and reads no body
@@ -450,60 +453,105 @@ var smugglingTests = []struct {
 func TestSmuggling(t *testing.T) {
 	for _, tt := range smugglingTests {
 		for sname, src := range sources(t, tt.in) {
-			t.Run(tt.name+"/"+sname, func(t *testing.T) {
-				m := NewMessageReaderOptions(nil, tt.opts)
-				m.Reset(src())
-				var body []byte
-				var err error
-				var head *Header
-				atHead := true
-				if tt.response {
-					var r *Response
-					if r, err = m.ReadResponse(""); err == nil {
-						head = &r.Header
-						body, err = io.ReadAll(r.Body)
-						atHead = false
-					}
-				} else {
-					var r *Request
-					if r, err = m.ReadRequest(); err == nil {
-						head = &r.Header
-						body, err = io.ReadAll(r.Body)
-						atHead = false
-					}
-				}
-				if tt.atHead && !atHead {
-					t.Errorf("the error %v comes from the body, not from the Read method", err)
-				}
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("error %v, want %v", err, tt.err)
-				}
-				var se *SyntaxError
-				if !errors.As(err, &se) {
-					t.Fatalf("error %v is not a *SyntaxError", err)
-				}
-				if tt.off >= 0 && se.Offset != tt.off {
-					t.Errorf("offset %d, want %d (%v)", se.Offset, tt.off, err)
-				}
-				// Nothing behind the bad message comes out: not as body,
-				// not as fields, not as a second message.
-				if tt.after != "" && bytes.Contains(body, []byte(tt.after)) {
-					t.Errorf("body %q holds %q", body, tt.after)
-				}
-				if head != nil {
-					for _, v := range head.All() {
-						if tt.after != "" && bytes.Contains(v, []byte(tt.after)) {
-							t.Errorf("field value %q holds %q", v, tt.after)
-						}
-					}
-				}
-				if _, err2 := m.ReadRequest(); err2 != err {
-					t.Errorf("ReadRequest after the error: %v, want the same error %v", err2, err)
-				}
-				if _, err2 := m.ReadResponse(""); err2 != err {
-					t.Errorf("ReadResponse after the error: %v, want the same error %v", err2, err)
-				}
-			})
+			for dname, drain := range smugglingDrains {
+				t.Run(tt.name+"/"+sname+"/"+dname, func(t *testing.T) {
+					testSmuggling(t, tt, src(), drain)
+				})
+			}
+		}
+	}
+}
+
+// smugglingDrains are the ways TestSmuggling reads a body: Read, and
+// WriteTo, which takes a path of its own when the whole body is buffered.
+var smugglingDrains = map[string]func(*MessageBody) ([]byte, error){
+	"read": func(b *MessageBody) ([]byte, error) { return io.ReadAll(b) },
+	"writeto": func(b *MessageBody) ([]byte, error) {
+		var out bytes.Buffer
+		_, err := b.WriteTo(&out)
+		return out.Bytes(), err
+	},
+}
+
+// testSmuggling reads tt's message from src, its body with drain, and
+// checks that it fails as tt says.
+func testSmuggling(t *testing.T, tt smugglingTest, src io.Reader, drain func(*MessageBody) ([]byte, error)) {
+	m := NewMessageReaderOptions(nil, tt.opts)
+	m.Reset(src)
+	var body []byte
+	var err error
+	var head *Header
+	atHead := true
+	if tt.response {
+		var r *Response
+		if r, err = m.ReadResponse(""); err == nil {
+			head = &r.Header
+			body, err = drain(r.Body)
+			atHead = false
+		}
+	} else {
+		var r *Request
+		if r, err = m.ReadRequest(); err == nil {
+			head = &r.Header
+			body, err = drain(r.Body)
+			atHead = false
+		}
+	}
+	if tt.atHead && !atHead {
+		t.Errorf("the error %v comes from the body, not from the Read method", err)
+	}
+	if !errors.Is(err, tt.err) {
+		t.Fatalf("error %v, want %v", err, tt.err)
+	}
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v is not a *SyntaxError", err)
+	}
+	if tt.off >= 0 && se.Offset != tt.off {
+		t.Errorf("offset %d, want %d (%v)", se.Offset, tt.off, err)
+	}
+	// Nothing behind the bad message comes out: not as body,
+	// not as fields, not as a second message.
+	if tt.after != "" && bytes.Contains(body, []byte(tt.after)) {
+		t.Errorf("body %q holds %q", body, tt.after)
+	}
+	if head != nil {
+		for _, v := range head.All() {
+			if tt.after != "" && bytes.Contains(v, []byte(tt.after)) {
+				t.Errorf("field value %q holds %q", v, tt.after)
+			}
+		}
+	}
+	if _, err2 := m.ReadRequest(); err2 != err {
+		t.Errorf("ReadRequest after the error: %v, want the same error %v", err2, err)
+	}
+	if _, err2 := m.ReadResponse(""); err2 != err {
+		t.Errorf("ReadResponse after the error: %v, want the same error %v", err2, err)
+	}
+}
+
+// MessageBody.WriteTo reports a failed or short write, and what it wrote,
+// as Part.WriteTo does, on every source: the whole body buffered behind
+// its head (one Write) or arriving in pieces.
+func TestMessageBodyWriteToWriterErrors(t *testing.T) {
+	errBoom := errors.New("boom")
+	in := "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789\r\n"
+	for sname, src := range sources(t, in) {
+		for _, c := range []struct {
+			name string
+			werr error
+			want error
+		}{{"error", errBoom, errBoom}, {"short write", nil, io.ErrShortWrite}} {
+			m := NewMessageReader(src())
+			r, err := m.ReadResponse("")
+			if err != nil {
+				t.Fatalf("%s: %v", sname, err)
+			}
+			w := &failWriter{n: 4, err: c.werr}
+			n, err := r.Body.WriteTo(w)
+			if err != c.want || n != 4 || w.wrote.String() != "0123" {
+				t.Errorf("%s/%s: WriteTo = %d, %v (wrote %q), want 4, %v", sname, c.name, n, err, w.wrote.String(), c.want)
+			}
 		}
 	}
 }
