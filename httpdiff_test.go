@@ -231,32 +231,40 @@ func oursAcceptsDeliberately(data []byte, request bool) bool {
 }
 
 // foldInTrailer reports a chunked message whose trailer section (after
-// the last "0" CRLF line) has a line that starts with white space.
+// its last-chunk line, see trailerSection) has a line that starts with white space.
 func foldInTrailer(data []byte, h testHead) bool {
 	if te := h.values("Transfer-Encoding"); len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
 		return false
 	}
-	i := bytes.LastIndex(data, []byte("\n0\r\n"))
-	return i >= 0 && foldedLine.Match(data[i+4:])
+	tr, ok := trailerSection(data)
+	return ok && foldedLine.Match(tr)
 }
 
 var (
 	foldedLine         = regexp.MustCompile("(?m)^[ \t]")
 	chunkExtAfterSpace = regexp.MustCompile("\n[0-9A-Fa-f]+[ \t]+;")
+	lastChunk          = regexp.MustCompile("\n0+[ \t]*(;[^\n]*)?\r\n")
 )
 
-// lfInTrailer reports a chunked message whose trailer section (after the
-// last "0" CRLF line) has a bare LF.
+// lfInTrailer reports a chunked message whose trailer section (after its
+// last-chunk line, see trailerSection) has a bare LF.
 func lfInTrailer(data []byte, h testHead) bool {
 	if te := h.values("Transfer-Encoding"); len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
 		return false
 	}
-	i := bytes.LastIndex(data, []byte("\n0\r\n"))
-	if i < 0 {
-		return false
+	tr, ok := trailerSection(data)
+	return ok && bytes.Count(tr, []byte("\n")) > bytes.Count(tr, []byte("\r\n"))
+}
+
+// trailerSection returns what follows the last last-chunk line of data:
+// "0", or any run of zeros, then optional white space and chunk
+// extensions, then CRLF.
+func trailerSection(data []byte) ([]byte, bool) {
+	all := lastChunk.FindAllIndex(data, -1)
+	if len(all) == 0 {
+		return nil, false
 	}
-	tr := data[i+4:]
-	return bytes.Count(tr, []byte("\n")) > bytes.Count(tr, []byte("\r\n"))
+	return data[all[len(all)-1][1]:], true
 }
 
 // compareWithStd checks what we read from data (got, err, with opts; a
