@@ -14,6 +14,11 @@ const (
 	DefaultMaxPartBytes = 16 << 20
 	// DefaultMaxBufferedBytes bounds the responses a batch holds.
 	DefaultMaxBufferedBytes = 32 << 20
+	// DefaultMaxTotalBufferedBytes bounds the responses all the batches
+	// of a Handler hold together, when MaxBufferedBytes is at its
+	// default too: MaxTotalBufferedBytes's default is 8 ×
+	// MaxBufferedBytes, whatever that is.
+	DefaultMaxTotalBufferedBytes = totalBufferedPerBatch * DefaultMaxBufferedBytes
 	// DefaultMaxEpilogueBytes bounds what may follow a batch's close
 	// delimiter.
 	DefaultMaxEpilogueBytes = 64 << 10

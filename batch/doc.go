@@ -141,18 +141,30 @@
 //     body is read to its end before any call runs); more is an outer 400
 //     wrapping [ErrEpilogueTooLarge].
 //   - MaxBufferedBytes (32 MiB): the responses a batch holds while the
-//     part at the head of the order streams; calls past it wait their
-//     turn, a changeset's calls fail with 500. It bounds apart the
-//     results that result references decode, held until the batch ends
-//     (counted at an upper bound of their size as Go values, several
+//     part at the head of the order streams; calls past it wait for room
+//     or their turn, a changeset's calls fail with 500. It bounds apart
+//     the results that result references decode, held until the batch
+//     ends (counted at an upper bound of their size as Go values, several
 //     times their text): a reference to a result past it fails its call
 //     with 424.
+//   - MaxTotalBufferedBytes (8 × MaxBufferedBytes, 256 MiB by default):
+//     the responses and decoded results all the batches of a Handler hold
+//     together, so that clients that post batches of large responses and
+//     never read them cannot make it hold MaxBufferedBytes each; past it
+//     calls wait as they do past MaxBufferedBytes, and what cannot wait
+//     fails as it does there (500, 424), while the head of every batch
+//     streams on.
 //   - Concurrency (4 × GOMAXPROCS): calls of one batch running at once.
 //   - CallTimeout (none): one call's time; past it the call answers 504.
 //   - PathPrefix ("/"): the path every call target must stay inside, dot
 //     segments resolved; one with "..;" or "..\" segments is refused.
 //   - Result references (10000 a batch): the call that would hold more
 //     answers 400.
+//
+// What a Handler holds of its batches is then bounded as a whole: the
+// concurrent batches × MaxBodyBytes of request bodies (read whole before
+// their calls run, but only bytes their clients sent), plus
+// MaxTotalBufferedBytes of responses.
 //
 // Reference scanning is one pass over the target and JSON body of each
 // call, and stops when the request's context is done. A call's request

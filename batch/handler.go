@@ -43,13 +43,33 @@ type HandlerOptions struct {
 	// (default 32 MiB): the response at the head of the request order
 	// streams to the client as its handler writes it, and the calls
 	// behind it, which finished or wrote early, buffer theirs; a call
-	// whose Write would take the batch past the limit waits until its
-	// turn comes. The head never waits, so a batch always progresses.
-	// With ResultReferences it bounds, apart, the results that references
-	// decode, held until the batch ends, each counted at an upper bound
-	// of its size as Go values (several times its text): a reference to
-	// a result past it fails its call with 424.
+	// whose Write would take the batch past the limit waits until room
+	// frees or its turn comes. The head never waits, so a batch always
+	// progresses. With ResultReferences it bounds, apart, the results
+	// that references decode, held until the batch ends, each counted at
+	// an upper bound of its size as Go values (several times its text):
+	// a reference to a result past it fails its call with 424.
 	MaxBufferedBytes int64
+	// MaxTotalBufferedBytes limits the response bytes that all the
+	// batches the Handler serves at once hold together, the results
+	// references decode included (default 8 × MaxBufferedBytes, after
+	// that one's default: 256 MiB, DefaultMaxTotalBufferedBytes, when
+	// MaxBufferedBytes is left at its default). Without it, each client
+	// that posts a small batch of large GETs and never reads the answer
+	// makes the Handler hold MaxBufferedBytes. A call whose Write would
+	// take the Handler past it waits as it does for its batch's
+	// MaxBufferedBytes, until room frees in both, its turn comes, its
+	// call times out or its client goes; the head of each batch still
+	// never waits, so every batch progresses at its own client's pace,
+	// whatever the others hold. What cannot wait fails as it does past
+	// MaxBufferedBytes: a changeset's response, held until it ends, or a
+	// JSON body in a JSON batch, with 500; a decoded result, with 424 for
+	// the references to it. The error responses the Handler writes itself
+	// count without waiting, and may take it past the limit by their
+	// size. A Handler's memory for its batches as a whole is then bounded
+	// by the concurrent batches × MaxBodyBytes of request bodies (bytes
+	// their clients sent) plus MaxTotalBufferedBytes of responses.
+	MaxTotalBufferedBytes int64
 	// CallTimeout bounds each call (default: none). A call still running
 	// at the deadline has its context cancelled and answers 504 Gateway
 	// Timeout in its part, unless its response had begun to stream; its
@@ -208,6 +228,9 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 	if o.MaxBufferedBytes <= 0 {
 		o.MaxBufferedBytes = DefaultMaxBufferedBytes
 	}
+	if o.MaxTotalBufferedBytes <= 0 {
+		o.MaxTotalBufferedBytes = defaultTotalBuffered(o.MaxBufferedBytes)
+	}
 	if o.MaxEpilogueBytes <= 0 {
 		o.MaxEpilogueBytes = DefaultMaxEpilogueBytes
 	}
@@ -280,6 +303,11 @@ type Handler struct {
 	// peakBuffered is the most response bytes any of its batches held
 	// at once, for the tests of MaxBufferedBytes.
 	peakBuffered atomic.Int64
+	// shared is MaxTotalBufferedBytes, which every batch's output takes
+	// from; leftover counts the bytes batches ended with still counted,
+	// which settleBudget gave back, for the tests (it should stay 0).
+	shared   sharedBudget
+	leftover atomic.Int64
 }
 
 // NewHandler returns a Handler that dispatches each call of a batch to
@@ -295,7 +323,9 @@ func NewHandlerOptions(inner http.Handler, opts HandlerOptions) *Handler {
 	if graph <= 0 {
 		graph = DefaultMaxGraphCalls
 	}
-	return &Handler{inner: inner, opts: opts.withDefaults(), maxGraphCalls: graph}
+	h := &Handler{inner: inner, opts: opts.withDefaults(), maxGraphCalls: graph}
+	h.shared.limit = h.opts.MaxTotalBufferedBytes
+	return h
 }
 
 // A kind says what a call record of a batch is.
@@ -384,8 +414,10 @@ type batchState struct {
 	substituted atomic.Int64
 	// resultRoom is what is left of MaxBufferedBytes for the decoded
 	// results of the calls that others reference, held until the batch
-	// ends (see valueCost).
-	resultRoom atomic.Int64
+	// ends (see valueCost); resultsHeld is what they took of the
+	// Handler's MaxTotalBufferedBytes, given back when it ends.
+	resultRoom  atomic.Int64
+	resultsHeld atomic.Int64
 	// A reader for the nested bodies of changesets, and the number of
 	// top-level units (calls and changesets) of the batch.
 	crd   mixed.Reader
@@ -508,6 +540,10 @@ func (h *Handler) release(st *batchState) {
 	st.out.owner, st.out.part = nil, nil
 	st.out.wmu.Unlock()
 	st.outer, st.query, st.prog = nil, nil, nil
+	// The batch's results are dropped with its calls, and what its
+	// responses held is given back as their parts went out.
+	st.out.shared.giveWake(st.resultsHeld.Swap(0))
+	h.leftover.Add(st.out.settleBudget())
 	clear(st.inherit)
 	st.inherit = st.inherit[:0]
 	if st.retained() <= maxSpareBytes && h.spare.CompareAndSwap(nil, st) {

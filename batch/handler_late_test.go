@@ -476,11 +476,11 @@ func TestHandlerAbandonedStreamKeepsNothing(t *testing.T) {
 // the head, and sends the buffered body as it does once the head is out.
 func TestAbandonWhileStreamBegins(t *testing.T) {
 	const buffered = "written before the deadline"
-	o := &output{limit: 1 << 20}
+	o := &output{limit: 1 << 20, shared: &sharedBudget{limit: 1 << 20}}
 	o.cond.L = &o.mu
 	rw := &response{out: o, h: http.Header{}, length: -1, status: 200, wroteHeader: true}
 	rw.body.WriteString(buffered)
-	o.take(int64(len(buffered)))
+	o.force(int64(len(buffered)))
 	o.wmu.Lock() // startStream, from beginStream, which set streaming
 	o.mu.Lock()
 	rw.streaming = true
@@ -506,9 +506,10 @@ func TestAbandonWhileStreamBegins(t *testing.T) {
 		Sent        int64
 		FreshOwns   bool
 		BudgetInUse int64
+		SharedInUse int64
 	}
 	o.mu.Lock()
-	got := outcome{fresh.status, fresh.failed, fresh.sent.Load(), o.owner == fresh, o.buffered}
+	got := outcome{fresh.status, fresh.failed, fresh.sent.Load(), o.owner == fresh, o.buffered, o.shared.used.Load()}
 	o.mu.Unlock()
 	want := outcome{Status: 504, Cut: true, Sent: int64(len(buffered)), FreshOwns: true}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -320,23 +320,26 @@ func (st *batchState) settle(i int) {
 	switch {
 	case !c.wantResult || c.status >= 400:
 	case c.rec.dropped:
-		c.resultErr = fmt.Errorf("the response of call %q is over the batch's MaxBufferedBytes, too large to use in a reference", clip(requestID(c.cid)))
+		c.resultErr = fmt.Errorf("the response of call %q is too large to use in a reference: over what the batch's MaxBufferedBytes, or the Handler's MaxTotalBufferedBytes, leaves", clip(requestID(c.cid)))
 	default:
 		body := c.rec.body.Bytes()
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
-		room := resultBudget{left: &st.resultRoom}
+		room := resultBudget{left: &st.resultRoom, shared: st.out.shared}
 		var err error
 		c.result, err = decodeResult(dec, body, c.want, &room)
 		switch {
 		case errors.Is(err, errResultsOverBudget):
-			c.resultErr = fmt.Errorf("the response of call %q, decoded for the references to it, is over what the batch's MaxBufferedBytes leaves for the results of references", clip(requestID(c.cid)))
+			c.resultErr = fmt.Errorf("the response of call %q, decoded for the references to it, is over what the batch's MaxBufferedBytes leaves for the results of references, or what the Handler's MaxTotalBufferedBytes leaves", clip(requestID(c.cid)))
 		case err != nil:
 			c.resultErr = fmt.Errorf("the response of call %q is not JSON: %v", clip(requestID(c.cid)), err)
 		}
 		if err != nil {
 			c.result = nil
 			room.refund()
+		} else {
+			// Held until the batch ends (see Handler.release).
+			st.resultsHeld.Add(room.held)
 		}
 	}
 	if c.kind != memberCall {

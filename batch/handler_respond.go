@@ -32,6 +32,13 @@ type output struct {
 	limit    int64
 	peak     int64 // the most buffered at once, for the tests' bound
 	gone     bool  // the client is gone: nothing more goes out
+	// shared is the Handler's budget, which buffered counts against too;
+	// enlisted (guarded by shared.mu) says that o is on its list of
+	// outputs to wake, and wakeShared that a release under mu gave room
+	// back that another batch waits for: unlock wakes it.
+	shared     *sharedBudget
+	enlisted   bool
+	wakeShared bool
 
 	wmu  sync.Mutex
 	h    *Handler
@@ -63,18 +70,69 @@ type output struct {
 	enc     b64Stream
 }
 
-// take counts n more buffered bytes; o.mu is held.
-func (o *output) take(n int64) {
+// reserve takes n bytes from the batch's budget and from the Handler's,
+// when both have room for them, and reports whether it did; o.mu is held.
+// With enlist, an output that finds no room in the Handler's budget (and
+// is to wait on o.cond) is woken by the next release of any batch.
+func (o *output) reserve(n int64, enlist bool) bool {
+	if o.buffered+n > o.limit {
+		return false
+	}
+	if enlist && !o.shared.take(n, o) || !enlist && !o.shared.tryTake(n) {
+		return false
+	}
 	o.buffered += n
 	o.peak = max(o.peak, o.buffered)
+	return true
 }
 
-// release returns n buffered bytes to the budget; o.mu is held.
+// force counts n more buffered bytes, room or not; o.mu is held.
+func (o *output) force(n int64) {
+	o.buffered += n
+	o.peak = max(o.peak, o.buffered)
+	o.shared.force(n)
+}
+
+// release returns n buffered bytes to the budgets; o.mu is held. It wakes
+// the calls of this batch that wait now, and leaves those of other
+// batches to unlock (see sharedBudget).
 func (o *output) release(n int64) {
 	if n > 0 {
 		o.buffered -= n
 		o.cond.Broadcast()
+		if o.shared.give(n) {
+			o.wakeShared = true
+		}
 	}
+}
+
+// unlock lets o.mu go, then wakes the calls of other batches that wait
+// for the room a release gave back meanwhile. Every section of o.mu that
+// may release ends with it.
+func (o *output) unlock() {
+	wake := o.wakeShared
+	o.wakeShared = false
+	o.mu.Unlock()
+	if wake {
+		o.shared.wake()
+	}
+}
+
+// settleBudget ends the batch's use of the Handler's budget: what it still
+// counts as buffered goes back. Every response gives its bytes back as its
+// part is written, so nothing should be left; were anything left by a
+// mistake in the counting, the Handler would hold it for ever, for every
+// batch after, and it returns it rather than shrink. It returns what was
+// left, for the tests.
+func (o *output) settleBudget() int64 {
+	o.mu.Lock()
+	left := o.buffered
+	o.buffered = 0
+	o.mu.Unlock()
+	if o.shared != nil {
+		o.shared.giveWake(left)
+	}
+	return left
 }
 
 // fail records a failed write to the client and wakes everyone who waits;
@@ -194,7 +252,7 @@ func (o *output) sendBuffered(w io.Writer, rw *response) error {
 		o.mu.Lock()
 		o.release(int64(rw.body.Len()))
 		rw.body.Reset()
-		o.mu.Unlock()
+		o.unlock()
 	}
 	return nil
 }
@@ -254,7 +312,7 @@ func (h *Handler) open(st *batchState, w http.ResponseWriter) {
 	if o.cond.L == nil {
 		o.cond.L = &o.mu
 	}
-	o.h, o.st, o.format = h, st, st.format
+	o.h, o.st, o.format, o.shared = h, st, st.format, &h.shared
 	o.head, o.buffered, o.peak, o.limit, o.gone, o.err = 0, 0, 0, h.opts.MaxBufferedBytes, false, nil
 	o.mu.Unlock()
 	o.wmu.Unlock()
@@ -363,7 +421,7 @@ func (h *Handler) writeUnit(st *batchState, i int) {
 	}
 	o.head = i + 1 + c.members
 	o.cond.Broadcast()
-	o.mu.Unlock()
+	o.unlock()
 }
 
 // writePart writes the response part of call c with w; o.wmu is held.

@@ -315,7 +315,7 @@ func (o *output) abandon(rw *response) *response {
 		o.release(int64(rw.body.Len()))
 		rw.body = bytes.Buffer{} // not the budget's any more
 	}
-	o.mu.Unlock()
+	o.unlock()
 	fresh := &response{out: o, h: make(http.Header)}
 	fresh.unit, fresh.held, fresh.keep, fresh.head = rw.unit, rw.held, rw.keep, rw.head
 	if !streaming {
@@ -339,7 +339,7 @@ func (o *output) abandon(rw *response) *response {
 	o.mu.Lock()
 	o.release(int64(rw.body.Len())) // a copy kept for references, if any
 	rw.body = bytes.Buffer{}
-	o.mu.Unlock()
+	o.unlock()
 	return fresh
 }
 

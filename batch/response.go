@@ -22,10 +22,12 @@ const streamAfter = 64 << 10
 // over: its handler returned, or was abandoned.
 var errCallEnded = errors.New("batch: write after the call ended")
 
-// errOverBudget is what a changeset call's Write returns when the batch has
-// no room left for its response: a changeset's responses are held until it
-// commits, so they cannot stream.
-var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes, and it must be held whole (a changeset's, or a JSON body in a JSON batch)")
+// errOverBudget is what a changeset call's Write returns when the batch, or
+// the Handler, has no room left for its response: a changeset's responses
+// are held until it commits, so they cannot stream (nor can a JSON body in
+// a JSON batch), and waiting for room could wait for ever on a client that
+// does not read.
+var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes or the Handler's MaxTotalBufferedBytes, and it must be held whole (a changeset's, or a JSON body in a JSON batch)")
 
 // A response is the [http.ResponseWriter] of one call. Until its call
 // reaches the head of the request order it buffers the response, within
@@ -191,44 +193,50 @@ func (rw *response) Write(p []byte) (int, error) {
 	}
 	if rw.streaming {
 		rw.keepCopy(p)
-		o.mu.Unlock()
+		o.unlock()
 		return o.stream(rw, p)
 	}
+	n := int64(len(p))
 	if rw.held {
-		if o.buffered+int64(len(p)) > o.limit {
+		if !o.reserve(n, false) {
 			rw.overflow = true
 			o.mu.Unlock()
 			return 0, errOverBudget
 		}
 		rw.body.Write(p)
-		o.take(int64(len(p)))
 		o.mu.Unlock()
 		return len(p), nil
 	}
-	// over first: a call that ended while it waited looks at nothing of
-	// the output, which may serve the next batch by now.
-	for !rw.over.Load() && !o.gone && o.head != rw.unit && o.buffered+int64(len(p)) > o.limit {
+	// Behind the head, wait for room in the batch's budget and the
+	// Handler's (reserve takes it). over first: a call that ended while
+	// it waited looks at nothing of the output, which may serve the next
+	// batch by now.
+	reserved := false
+	for !rw.over.Load() && !o.gone && o.head != rw.unit {
+		if reserved = o.reserve(n, true); reserved {
+			break
+		}
 		o.cond.Wait()
 	}
 	switch {
+	case reserved:
 	case rw.over.Load():
 		o.mu.Unlock()
 		return 0, rw.endErr
 	case o.gone:
 		o.mu.Unlock()
 		return 0, errClientGone
-	}
-	whole := o.wholeBody(rw)
-	switch {
-	case whole && o.buffered+int64(len(p)) > o.limit:
-		// At the head (the wait above lets no other call past), a JSON
-		// body that does not fit: it cannot go out as JSON.
-		rw.overflow = true
-		o.mu.Unlock()
-		return 0, errOverBudget
-	case !whole && o.head == rw.unit && (rw.body.Len()+len(p) > streamAfter || o.buffered+int64(len(p)) > o.limit):
-		// At the head, with more than a small response: the part goes
-		// out now, what was buffered first.
+	case o.wholeBody(rw):
+		// At the head, which never waits, a JSON body that does not
+		// fit: it cannot go out as JSON.
+		if !o.reserve(n, false) {
+			rw.overflow = true
+			o.mu.Unlock()
+			return 0, errOverBudget
+		}
+	case rw.body.Len()+len(p) > streamAfter || !o.reserve(n, false):
+		// At the head, with more than a small response, or one that
+		// does not fit: the part goes out now, what was buffered first.
 		o.mu.Unlock()
 		if err := o.beginStream(rw); err != nil {
 			return 0, err
@@ -243,31 +251,30 @@ func (rw *response) Write(p []byte) (int, error) {
 			return 0, rw.endErr
 		}
 		rw.keepCopy(p)
-		o.mu.Unlock()
+		o.unlock()
 		return o.stream(rw, p)
 	}
 	rw.body.Write(p)
-	o.take(int64(len(p)))
 	o.mu.Unlock()
 	return len(p), nil
 }
 
 // keepCopy adds p to the kept body of a referenced call that streams,
-// dropping the copy when it would take the batch past its budget: the head
-// never waits.
+// dropping the copy when it would take the batch past its budget or the
+// Handler past its own: the head never waits. o.mu is held, and let go
+// with unlock.
 func (rw *response) keepCopy(p []byte) {
 	if !rw.keep || rw.dropped {
 		return
 	}
 	o := rw.out
-	if o.buffered+int64(len(p)) > o.limit {
+	if !o.reserve(int64(len(p)), false) {
 		rw.dropped = true
 		o.release(int64(rw.body.Len()))
 		rw.body = bytes.Buffer{}
 		return
 	}
 	rw.body.Write(p)
-	o.take(int64(len(p)))
 }
 
 // Flush starts the part of the call at the head of the order streaming,
@@ -395,7 +402,7 @@ func (rw *response) failJSON(code int, msg string) {
 func (rw *response) replace(code int, contentType string, body []byte) {
 	o := rw.out
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer o.unlock()
 	if rw.abandoned {
 		return // a fresh response took its place
 	}
@@ -416,6 +423,6 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 	if !rw.head {
 		// Error bodies are small; they count, but never wait.
 		rw.body.Write(body)
-		o.take(int64(len(body)))
+		o.force(int64(len(body)))
 	}
 }

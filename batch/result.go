@@ -83,26 +83,37 @@ type sparseArray struct {
 }
 
 // errResultsOverBudget is decodeResult's error for a result that would
-// take the batch's decoded results past MaxBufferedBytes.
-var errResultsOverBudget = errors.New("batch: the results of references are over MaxBufferedBytes")
+// take the batch's decoded results past MaxBufferedBytes, or the Handler's
+// buffered bytes past MaxTotalBufferedBytes.
+var errResultsOverBudget = errors.New("batch: the results of references are over MaxBufferedBytes or MaxTotalBufferedBytes")
 
 // A resultBudget takes the memory of one decoded result from what the
-// batch has left for them, and gives it back if the result is dropped.
+// batch has left for them and from the Handler's budget, and gives it back
+// if the result is dropped.
 type resultBudget struct {
-	left *atomic.Int64
-	used int64
+	left   *atomic.Int64
+	shared *sharedBudget
+	used   int64 // taken from left
+	held   int64 // taken from shared
 }
 
-// take reports whether n more bytes fit, and counts them either way.
+// take reports whether n more bytes fit, and counts them either way in
+// the batch's room; the Handler's gives them only if they fit.
 func (b *resultBudget) take(n int64) bool {
 	b.used += n
-	return b.left.Add(-n) >= 0
+	if b.left.Add(-n) < 0 || !b.shared.tryTake(n) {
+		return false
+	}
+	b.held += n
+	return true
 }
 
 // refund gives back all that b took.
 func (b *resultBudget) refund() {
 	b.left.Add(b.used)
 	b.used = 0
+	b.shared.giveWake(b.held)
+	b.held = 0
 }
 
 // Costs of decoded JSON in Go values (encoding/json into any, numbers as

@@ -199,7 +199,7 @@ func TestHandlerHoldsOnlyReferencedResults(t *testing.T) {
 func unlimitedResults() *resultBudget {
 	var left atomic.Int64
 	left.Store(math.MaxInt64 / 2)
-	return &resultBudget{left: &left}
+	return &resultBudget{left: &left, shared: &sharedBudget{limit: math.MaxInt64}}
 }
 
 // valueCost is an upper bound on what a decoded result holds: for JSON of
