@@ -27,7 +27,7 @@ import (
 	"github.com/mixedcodec/mixed/batch"
 )
 
-var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts]
+var serveHelp = `usage: mixed serve [-listen ADDR] [-upstream URL] [-path PREFIX] [-json-format F] [timeouts] [-max-buffered-bytes N]
 
 A batch gateway: answers POST of multipart/mixed on PREFIX (and below it)
 like Google's batch endpoints, and POST of application/json there as a
@@ -119,6 +119,13 @@ download, runs on). 0 means none. The defaults:
 
   -read-timeout ` + shortDuration(defaultReadTimeout) + ` -write-timeout ` + shortDuration(defaultWriteTimeout) + ` -idle-timeout ` + shortDuration(defaultIdleTimeout) + ` -call-timeout ` + shortDuration(defaultCallTimeout) + `
 
+Memory is bounded too: -max-buffered-bytes (default ` + strconv.Itoa(batch.DefaultMaxTotalBufferedBytes>>20) + ` MiB) bounds the
+response bytes all the batches in flight hold together while the part at
+the head of each streams to its client: calls past it wait (a changeset's
+calls fail with 500), so that clients that post batches and do not read
+the answers cannot make the gateway hold more. A batch holds at most
+` + strconv.Itoa(batch.DefaultMaxBufferedBytes>>20) + ` MiB of responses of its own, and its request body at most ` + strconv.Itoa(batch.DefaultMaxBodyBytes>>20) + ` MiB.
+
 Flags:
 `
 
@@ -149,7 +156,9 @@ type serveConfig struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	callTimeout  time.Duration
-	jsonFormat   batch.Format // of an application/json batch
+	// maxBufferedBytes is the batch handler's MaxTotalBufferedBytes.
+	maxBufferedBytes int64
+	jsonFormat       batch.Format // of an application/json batch
 	// logger, if set, takes serve's log lines (-log): a batch's at info
 	// level, each call's at debug level. Nil writes the plain lines.
 	logger *slog.Logger
@@ -172,11 +181,48 @@ func defaultConfig() serveConfig {
 		writeTimeout: defaultWriteTimeout,
 		idleTimeout:  defaultIdleTimeout,
 		callTimeout:  defaultCallTimeout,
-		jsonFormat:   batch.FormatODataJSON,
+		// The handler's own default for its MaxBufferedBytes, which
+		// serve leaves at its default.
+		maxBufferedBytes: batch.DefaultMaxTotalBufferedBytes,
+		jsonFormat:       batch.FormatODataJSON,
 	}
 }
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
+	a, code := parseServeArgs(args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	cfg := a.cfg
+	ln, err := net.Listen("tcp", a.listen)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := &syncWriter{w: stderr}
+	if cfg.logger, err = newLogger(a.logFormat, a.logLevel, log); err != nil {
+		ln.Close()
+		return usageErr(stderr, "mixed serve", err.Error())
+	}
+	fmt.Fprintf(log, "mixed: serving batches on http://%s%s\n", ln.Addr(), cfg.path)
+	if err := serve(ctx, ln, upstreamHandler(cfg.upstream, log), cfg, log); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+// serveArgs is what serve's arguments say: its configuration, the address
+// to listen on, and the log's format and level (-log, -log-level).
+type serveArgs struct {
+	cfg                 serveConfig
+	listen              string
+	logFormat, logLevel string
+}
+
+// parseServeArgs reads serve's flags. It returns -1 when they were read,
+// else the exit status (see parseFlags), having said why on stderr.
+func parseServeArgs(args []string, stdout, stderr io.Writer) (serveArgs, int) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfg := defaultConfig()
 	listen := fs.String("listen", "127.0.0.1:8080", "the address to listen on")
@@ -186,51 +232,40 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it), and a direct request may wait for its response to begin (504)")
+	fs.Int64Var(&cfg.maxBufferedBytes, "max-buffered-bytes", cfg.maxBufferedBytes, "the response bytes all the batches in flight may hold in memory together (HandlerOptions.MaxTotalBufferedBytes); past it their calls wait")
 	jsonFormat := fs.String("json-format", cfg.jsonFormat.String(), "how an application/json batch is read and answered: odata-json or graph-json")
 	logFormat := fs.String("log", "", "the log's format: text or json (log/slog's); default: plain lines")
 	logLevel := fs.String("log-level", "info", "with -log: info (a line per batch) or debug (and a line per call)")
 	if code := parseFlags(fs, serveHelp, args, stdout, stderr); code >= 0 {
-		return code
+		return serveArgs{}, code
 	}
 	if fs.NArg() > 0 {
-		return usageErr(stderr, "mixed serve", fmt.Sprintf("unexpected argument %q: serve takes flags only", fs.Arg(0)))
+		return serveArgs{}, usageErr(stderr, "mixed serve", fmt.Sprintf("unexpected argument %q: serve takes flags only", fs.Arg(0)))
 	}
 	var err error
 	if cfg.jsonFormat, err = parseServeJSONFormat(*jsonFormat); err != nil {
-		return usageErr(stderr, "mixed serve", err.Error())
+		return serveArgs{}, usageErr(stderr, "mixed serve", err.Error())
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"read-timeout", cfg.readTimeout}, {"write-timeout", cfg.writeTimeout}, {"idle-timeout", cfg.idleTimeout}, {"call-timeout", cfg.callTimeout}} {
 		if d.v < 0 {
-			return usageErr(stderr, "mixed serve", fmt.Sprintf("-%s %v: want 0 (none) or more", d.name, d.v))
+			return serveArgs{}, usageErr(stderr, "mixed serve", fmt.Sprintf("-%s %v: want 0 (none) or more", d.name, d.v))
 		}
 	}
+	if cfg.maxBufferedBytes <= 0 {
+		return serveArgs{}, usageErr(stderr, "mixed serve", fmt.Sprintf("-max-buffered-bytes %d: want 1 or more", cfg.maxBufferedBytes))
+	}
 	if cfg.path, err = batchPathOf(*batchPath); err != nil {
-		return usageErr(stderr, "mixed serve", err.Error())
+		return serveArgs{}, usageErr(stderr, "mixed serve", err.Error())
 	}
 	if *upstream != "" {
 		if cfg.upstream, err = parseUpstream(*upstream); err != nil {
-			return usageErr(stderr, "mixed serve", err.Error())
+			return serveArgs{}, usageErr(stderr, "mixed serve", err.Error())
 		}
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := &syncWriter{w: stderr}
-	if cfg.logger, err = newLogger(*logFormat, *logLevel, log); err != nil {
-		ln.Close()
-		return usageErr(stderr, "mixed serve", err.Error())
-	}
-	fmt.Fprintf(log, "mixed: serving batches on http://%s%s\n", ln.Addr(), cfg.path)
-	if err := serve(ctx, ln, upstreamHandler(cfg.upstream, log), cfg, log); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return serveArgs{cfg: cfg, listen: *listen, logFormat: *logFormat, logLevel: *logLevel}, -1
 }
 
 // parseServeJSONFormat reads -json-format.
@@ -550,12 +585,13 @@ var (
 // handlerOptions are the batch handler's options in serve.
 func handlerOptions(cfg serveConfig, inner http.Handler, log io.Writer) batch.HandlerOptions {
 	opts := batch.HandlerOptions{
-		ResultReferences: true,
-		HaltHeader:       batch.DefaultHaltHeader,
-		Changesets:       true,
-		CallTimeout:      cfg.callTimeout,
-		JSONFormat:       cfg.jsonFormat,
-		Logger:           cfg.logger,
+		ResultReferences:      true,
+		HaltHeader:            batch.DefaultHaltHeader,
+		Changesets:            true,
+		CallTimeout:           cfg.callTimeout,
+		MaxTotalBufferedBytes: cfg.maxBufferedBytes,
+		JSONFormat:            cfg.jsonFormat,
+		Logger:                cfg.logger,
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(log, nil))

@@ -925,3 +925,148 @@ func TestServeGatewayBoundsUpstreamHeads(t *testing.T) {
 		t.Errorf("the direct request's status, then the calls' (-want +got):\n%s", diff)
 	}
 }
+
+// -max-buffered-bytes is read, and refused when it is not positive; its
+// default is the batch handler's.
+func TestServeMaxBufferedBytesFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int64
+	}{
+		{nil, batch.DefaultMaxTotalBufferedBytes},
+		{[]string{"-max-buffered-bytes", "393216"}, 384 << 10},
+	} {
+		a, code := parseServeArgs(tc.args, io.Discard, io.Discard)
+		if code >= 0 || a.cfg.maxBufferedBytes != tc.want {
+			t.Errorf("%q: -max-buffered-bytes %d (exit %d), want %d", tc.args, a.cfg.maxBufferedBytes, code, tc.want)
+		}
+	}
+	for _, v := range []string{"0", "-1", "lots"} {
+		var stderr strings.Builder
+		if _, code := parseServeArgs([]string{"-max-buffered-bytes", v}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-max-buffered-bytes") {
+			t.Errorf("-max-buffered-bytes %s: exit %d, %q; want 2 and a line naming the flag", v, code, stderr.String())
+		}
+	}
+}
+
+// -max-buffered-bytes reaches the batch handler and bounds what all the
+// batches in flight hold together: behind two batches whose first calls
+// are still running (so that nothing streams), the 64 KiB responses of
+// the calls behind them fit 8 at once with the default, 6 with the flag
+// at 384 KiB; the other 2 wait in their Write. Once the first calls end,
+// both batches complete with every response.
+func TestServeMaxBufferedBytes(t *testing.T) {
+	const batches, behind, size = 2, 4, 64 << 10
+	for _, tc := range []struct {
+		args []string
+		fit  int64
+	}{
+		{nil, batches * behind},
+		{[]string{"-max-buffered-bytes", "393216"}, 6},
+	} {
+		t.Run(fmt.Sprint(tc.fit), func(t *testing.T) {
+			a, code := parseServeArgs(tc.args, io.Discard, io.Discard)
+			if code >= 0 {
+				t.Fatalf("%q: exit %d", tc.args, code)
+			}
+			gate := make(chan struct{})
+			var once sync.Once
+			open := func() { once.Do(func() { close(gate) }) }
+			var entered, returned atomic.Int64
+			inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/first" {
+					<-gate
+					io.WriteString(w, "first")
+					return
+				}
+				var i int
+				fmt.Sscanf(r.URL.Path, "/big/%d", &i)
+				entered.Add(1)
+				w.Write(bytes.Repeat([]byte{byte('a' + i)}, size))
+				returned.Add(1)
+			})
+			addr := startServe(t, inner, a.cfg, io.Discard)
+			defer open() // before the server stops, which waits for the first calls
+			body := "--b\r\nContent-Type: application/http\r\n\r\nGET /first HTTP/1.1\r\n\r\n"
+			for i := range behind {
+				body += fmt.Sprintf("--b\r\nContent-Type: application/http\r\n\r\nGET /big/%d HTTP/1.1\r\n\r\n", i)
+			}
+			body += "--b--\r\n"
+			got := make([][]string, batches)
+			errs := make([]error, batches)
+			var wg sync.WaitGroup
+			for k := range batches {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got[k], errs[k] = postAndSummarize("http://"+addr+"/batch/farm/v1", body)
+				}()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for entered.Load() < batches*behind || returned.Load() < tc.fit {
+				if time.Now().After(deadline) {
+					open()
+					t.Fatalf("waited 10 s: %d calls in Write, %d returned, want %d and %d", entered.Load(), returned.Load(), batches*behind, tc.fit)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // a Write past the budget, were one let through, returns
+			if n := returned.Load(); n != tc.fit {
+				t.Errorf("%d responses of 64 KiB held while the first calls ran, want %d", n, tc.fit)
+			}
+			open()
+			wg.Wait()
+			want := []string{"200 first"}
+			for i := range behind {
+				want = append(want, fmt.Sprintf("200 %d×%c", size, 'a'+i))
+			}
+			for k := range batches {
+				if errs[k] != nil {
+					t.Errorf("batch %d: %v", k, errs[k])
+				}
+				if diff := cmp.Diff(want, got[k]); diff != "" {
+					t.Errorf("batch %d: parts (-want +got):\n%s", k, diff)
+				}
+			}
+		})
+	}
+}
+
+// postAndSummarize posts a batch body (boundary "b") and reads the answer
+// with the codec: each part's status and body, a body of one repeated
+// byte as its length and that byte.
+func postAndSummarize(url, body string) ([]string, error) {
+	resp, err := http.Post(url, "multipart/mixed; boundary=b", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
+	}
+	r := mixed.NewReader(resp.Body, b)
+	var out []string
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		m, err := mixed.NewMessageReader(p).ReadResponse("")
+		if err != nil {
+			return out, err
+		}
+		body, err := io.ReadAll(m.Body)
+		if err != nil {
+			return out, err
+		}
+		s := string(body)
+		if len(body) > 1 && bytes.Count(body, body[:1]) == len(body) {
+			s = fmt.Sprintf("%d×%c", len(body), body[0])
+		}
+		out = append(out, fmt.Sprintf("%d %s", m.StatusCode, s))
+	}
+}
