@@ -59,6 +59,11 @@ type Batch struct {
 	// MaxBufferedBytes limits the response bytes a batch holds in memory
 	// (default 32 MiB).
 	MaxBufferedBytes int64 `json:"max_buffered_bytes,omitempty"`
+	// MaxTotalBufferedBytes limits the response bytes all the batches
+	// this handler serves at once hold together (default 8 ×
+	// MaxBufferedBytes, 256 MiB with its default). Each batch handler of
+	// the config (and of each config loaded) has its own.
+	MaxTotalBufferedBytes int64 `json:"max_total_buffered_bytes,omitempty"`
 	// CallTimeout bounds each call (default: none); a call past it
 	// answers 504 in its part.
 	CallTimeout caddy.Duration `json:"call_timeout,omitempty"`
@@ -104,22 +109,23 @@ func (Batch) CaddyModule() caddy.ModuleInfo {
 // Options is the batch.HandlerOptions that b configures, without Logger.
 func (b *Batch) Options() batch.HandlerOptions {
 	return batch.HandlerOptions{
-		MaxCalls:         b.MaxCalls,
-		MaxBodyBytes:     b.MaxBodyBytes,
-		MaxPartBytes:     b.MaxPartBytes,
-		Concurrency:      b.Concurrency,
-		MaxBufferedBytes: b.MaxBufferedBytes,
-		CallTimeout:      time.Duration(b.CallTimeout),
-		PathPrefix:       b.PathPrefix,
-		MaxEpilogueBytes: b.MaxEpilogueBytes,
-		ResultReferences: b.ResultReferences,
-		HaltOnError:      b.HaltOnError,
-		HaltHeader:       b.HaltHeader,
-		Changesets:       b.Changesets,
-		OData:            b.OData,
-		MultipartOnly:    b.MultipartOnly,
-		JSONFormat:       jsonFormats[b.JSONFormat],
-		MaxJSONDepth:     b.MaxJSONDepth,
+		MaxCalls:              b.MaxCalls,
+		MaxBodyBytes:          b.MaxBodyBytes,
+		MaxPartBytes:          b.MaxPartBytes,
+		Concurrency:           b.Concurrency,
+		MaxBufferedBytes:      b.MaxBufferedBytes,
+		MaxTotalBufferedBytes: b.MaxTotalBufferedBytes,
+		CallTimeout:           time.Duration(b.CallTimeout),
+		PathPrefix:            b.PathPrefix,
+		MaxEpilogueBytes:      b.MaxEpilogueBytes,
+		ResultReferences:      b.ResultReferences,
+		HaltOnError:           b.HaltOnError,
+		HaltHeader:            b.HaltHeader,
+		Changesets:            b.Changesets,
+		OData:                 b.OData,
+		MultipartOnly:         b.MultipartOnly,
+		JSONFormat:            jsonFormats[b.JSONFormat],
+		MaxJSONDepth:          b.MaxJSONDepth,
 	}
 }
 
@@ -151,6 +157,7 @@ func (b *Batch) Validate() error {
 		{"max_part_bytes", b.MaxPartBytes},
 		{"concurrency", int64(b.Concurrency)},
 		{"max_buffered_bytes", b.MaxBufferedBytes},
+		{"max_total_buffered_bytes", b.MaxTotalBufferedBytes},
 		{"call_timeout", int64(b.CallTimeout)},
 		{"max_epilogue_bytes", b.MaxEpilogueBytes},
 		{"max_json_depth", int64(b.MaxJSONDepth)},

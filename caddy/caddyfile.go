@@ -33,22 +33,23 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
 //
 //	batch [<matcher>] {
-//		max_calls          <n>
-//		max_body_bytes     <size>
-//		max_part_bytes     <size>
-//		concurrency        <n>
-//		max_buffered_bytes <size>
-//		call_timeout       <duration>
-//		path_prefix        <path>
-//		max_epilogue_bytes <size>
+//		max_calls                <n>
+//		max_body_bytes           <size>
+//		max_part_bytes           <size>
+//		concurrency              <n>
+//		max_buffered_bytes       <size>
+//		max_total_buffered_bytes <size>
+//		call_timeout             <duration>
+//		path_prefix              <path>
+//		max_epilogue_bytes       <size>
 //		references
 //		halt_on_error
-//		halt_header        <field>
+//		halt_header              <field>
 //		changesets
 //		odata
 //		multipart_only
-//		json_format        odata|graph
-//		max_json_depth     <n>
+//		json_format              odata|graph
+//		max_json_depth           <n>
 //	}
 //
 // Sizes are byte counts with an optional unit (32MiB, 64KB, 1000);
@@ -100,6 +101,8 @@ func (b *Batch) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			b.MaxPartBytes, err = size(arg)
 		case "max_buffered_bytes":
 			b.MaxBufferedBytes, err = size(arg)
+		case "max_total_buffered_bytes":
+			b.MaxTotalBufferedBytes, err = size(arg)
 		case "max_epilogue_bytes":
 			b.MaxEpilogueBytes, err = size(arg)
 		case "call_timeout":

@@ -63,6 +63,7 @@ func TestCaddyfileEveryOption(t *testing.T) {
 		max_part_bytes 1MB
 		concurrency 16
 		max_buffered_bytes 32MiB
+		max_total_buffered_bytes 1GiB
 		call_timeout 1m30s
 		path_prefix /api
 		max_epilogue_bytes 4KiB
@@ -92,23 +93,24 @@ func TestCaddyfileEveryOption(t *testing.T) {
 		t.Errorf("handlers in order (-want +got):\n%s", diff)
 	}
 	want := map[string]any{
-		"handler":            "batch",
-		"max_calls":          500.0,
-		"max_body_bytes":     10485760.0,
-		"max_part_bytes":     1e6,
-		"concurrency":        16.0,
-		"max_buffered_bytes": 33554432.0,
-		"call_timeout":       9e10,
-		"path_prefix":        "/api",
-		"max_epilogue_bytes": 4096.0,
-		"result_references":  true,
-		"halt_on_error":      true,
-		"halt_header":        "X-Batch-Halt-On-Error",
-		"changesets":         true,
-		"odata":              true,
-		"multipart_only":     true,
-		"json_format":        "odata",
-		"max_json_depth":     32.0,
+		"handler":                  "batch",
+		"max_calls":                500.0,
+		"max_body_bytes":           10485760.0,
+		"max_part_bytes":           1e6,
+		"concurrency":              16.0,
+		"max_buffered_bytes":       33554432.0,
+		"max_total_buffered_bytes": 1073741824.0,
+		"call_timeout":             9e10,
+		"path_prefix":              "/api",
+		"max_epilogue_bytes":       4096.0,
+		"result_references":        true,
+		"halt_on_error":            true,
+		"halt_header":              "X-Batch-Halt-On-Error",
+		"changesets":               true,
+		"odata":                    true,
+		"multipart_only":           true,
+		"json_format":              "odata",
+		"max_json_depth":           32.0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("batch handler config (-want +got):\n%s", diff)
@@ -140,6 +142,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"max_calls many", `max_calls many: strconv.Atoi: parsing "many": invalid syntax`},
 		{"concurrency 4 8", "concurrency takes one argument"},
 		{"max_body_bytes lots", "max_body_bytes lots"},
+		{"max_total_buffered_bytes 0", "max_total_buffered_bytes 0: value out of range"},
+		{"max_total_buffered_bytes lots", "max_total_buffered_bytes lots"},
 		{"call_timeout 0s", "call_timeout 0s: value out of range"},
 		{"references yes", "references takes no argument"},
 		{"concurency 4", `unknown batch option "concurency"`},
@@ -187,7 +191,8 @@ func TestJSONOptions(t *testing.T) {
 	var b Batch
 	err := json.Unmarshal([]byte(`{
 		"max_calls": 500, "max_body_bytes": 1000000, "max_part_bytes": 2000,
-		"concurrency": 16, "max_buffered_bytes": 3000, "call_timeout": "1m30s",
+		"concurrency": 16, "max_buffered_bytes": 3000, "max_total_buffered_bytes": 9000,
+		"call_timeout": "1m30s",
 		"path_prefix": "/api", "max_epilogue_bytes": 4000,
 		"result_references": true, "halt_on_error": true,
 		"halt_header": "X-Batch-Halt-On-Error", "changesets": true, "odata": true,
@@ -198,7 +203,7 @@ func TestJSONOptions(t *testing.T) {
 	}
 	want := batch.HandlerOptions{
 		MaxCalls: 500, MaxBodyBytes: 1000000, MaxPartBytes: 2000,
-		Concurrency: 16, MaxBufferedBytes: 3000, CallTimeout: 90 * time.Second,
+		Concurrency: 16, MaxBufferedBytes: 3000, MaxTotalBufferedBytes: 9000, CallTimeout: 90 * time.Second,
 		PathPrefix: "/api", MaxEpilogueBytes: 4000,
 		ResultReferences: true, HaltOnError: true,
 		HaltHeader: "X-Batch-Halt-On-Error", Changesets: true, OData: true,
@@ -210,7 +215,7 @@ func TestJSONOptions(t *testing.T) {
 	if err := b.Validate(); err != nil {
 		t.Error(err)
 	}
-	for _, bad := range []Batch{{MaxCalls: -1}, {CallTimeout: -1}, {PathPrefix: "api"}, {JSONFormat: "multipart"}, {MaxJSONDepth: -1}} {
+	for _, bad := range []Batch{{MaxCalls: -1}, {MaxTotalBufferedBytes: -1}, {CallTimeout: -1}, {PathPrefix: "api"}, {JSONFormat: "multipart"}, {MaxJSONDepth: -1}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
