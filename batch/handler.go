@@ -27,7 +27,11 @@ type HandlerOptions struct {
 	// refused with 400 before any call runs.
 	MaxCalls int
 	// MaxBodyBytes limits the whole batch request body (default 64 MiB).
-	// A larger one is refused with 413 before any call runs.
+	// A larger one is refused with 413 before any call runs. The body is
+	// read into memory before the calls run, and held until the batch
+	// ends: bytes its client sent, which MaxTotalBufferedBytes does not
+	// count (so a Handler holds up to MaxBodyBytes for each batch in
+	// flight, beside the responses).
 	MaxBodyBytes int64
 	// MaxPartBytes limits one part (default 16 MiB). A larger part gets
 	// a 400 response part; the other calls still run. In a JSON batch it

@@ -310,6 +310,11 @@ func (o *output) abandon(rw *response) *response {
 	o.mu.Lock()
 	rw.endErr, rw.abandoned = http.ErrHandlerTimeout, true
 	rw.over.Store(true)
+	// A Write of its that waits for room fails now, at the deadline, not
+	// when something else wakes the batch's writers: the batch may not
+	// move (its head writes to a client that does not read), nor room
+	// free (other batches hold the Handler's budget).
+	o.cond.Broadcast()
 	streaming := rw.streaming
 	if !streaming {
 		o.release(int64(rw.body.Len()))

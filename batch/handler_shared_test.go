@@ -380,6 +380,50 @@ func TestHandlerSharedBudgetWakesOtherBatches(t *testing.T) {
 	checkBudgetSettled(t, h)
 }
 
+// A call waiting for room gives up at its deadline: its Write fails with
+// http.ErrHandlerTimeout then, not when its batch next moves. Here nothing
+// else would wake it: the batch's head is stuck writing to a client that
+// does not read, and the call before it holds the whole budget.
+func TestHandlerWaitEndsAtCallTimeout(t *testing.T) {
+	const total = 64 << 10
+	wrote := make(chan error, 1)
+	var h *Handler
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/fill":
+			w.Write(make([]byte, total))
+		case "/wait":
+			for h.shared.used.Load() < total { // after /fill
+				time.Sleep(time.Millisecond)
+			}
+			_, err := w.Write([]byte("late"))
+			wrote <- err
+		default:
+			sizedInner(w, r)
+		}
+	})
+	h = NewHandlerOptions(inner, HandlerOptions{MaxBufferedBytes: total, MaxTotalBufferedBytes: total, CallTimeout: roomyCallTimeout, Logger: discardSlog()})
+	srv := sharedServer(h)
+	t.Cleanup(srv.Close) // after the connection closes
+	b, err := postRaw(srv.Listener.Addr().String(), batchBody(
+		part("0", "GET /0/1048576/16384 HTTP/1.1\r\n"),
+		part("1", "GET /fill HTTP/1.1\r\n"),
+		part("2", "GET /wait HTTP/1.1\r\n"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.conn.Close()
+	select {
+	case err := <-wrote:
+		if err != http.ErrHandlerTimeout {
+			t.Errorf("the waiting Write returned %v, want http.ErrHandlerTimeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting Write did not return at its call's deadline")
+	}
+}
+
 // A result reference's decoded result counts against MaxTotalBufferedBytes
 // too: with a stalled batch holding most of it, a result that fits the
 // batch's own room but not what the Handler has left fails the call that
