@@ -152,8 +152,9 @@
 //     together, so that clients that post batches of large responses and
 //     never read them cannot make it hold MaxBufferedBytes each; past it
 //     calls wait as they do past MaxBufferedBytes, and what cannot wait
-//     fails as it does there (500, 424), while the head of every batch
-//     streams on.
+//     fails (a held response with 503 and Retry-After: the server is
+//     busy, and the call may succeed later; a decoded result with 424),
+//     while the head of every batch streams on.
 //   - Concurrency (4 × GOMAXPROCS): calls of one batch running at once.
 //   - CallTimeout (none): one call's time; past it the call answers 504.
 //   - PathPrefix ("/"): the path every call target must stay inside, dot

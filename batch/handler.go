@@ -65,10 +65,12 @@ type HandlerOptions struct {
 	// MaxBufferedBytes, until room frees in both, its turn comes, its
 	// call times out or its client goes; the head of each batch still
 	// never waits, so every batch progresses at its own client's pace,
-	// whatever the others hold. What cannot wait fails as it does past
-	// MaxBufferedBytes: a changeset's response, held until it ends, or a
-	// JSON body in a JSON batch, with 500; a decoded result, with 424 for
-	// the references to it. The error responses the Handler writes itself
+	// whatever the others hold. What cannot wait fails: a changeset's
+	// response, held until it ends, or a JSON body in a JSON batch, with
+	// 503 Service Unavailable and Retry-After (the other batches hold the
+	// room, and the call may succeed later: Client retries it), where past
+	// its batch's MaxBufferedBytes it fails with 500; a decoded result,
+	// with 424 for the references to it. The error responses the Handler writes itself
 	// count without waiting, and may take it past the limit by their
 	// size. A Handler's memory for its batches as a whole is then bounded
 	// by the concurrent batches × MaxBodyBytes of request bodies (bytes

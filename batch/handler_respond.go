@@ -86,6 +86,12 @@ func (o *output) reserve(n int64, enlist bool) bool {
 	return true
 }
 
+// busy reports, after reserve refused n bytes, whether the batch had room
+// for them and the Handler's budget did not; o.mu is held.
+func (o *output) busy(n int64) bool {
+	return o.buffered+n <= o.limit
+}
+
 // force counts n more buffered bytes, room or not; o.mu is held.
 func (o *output) force(n int64) {
 	o.buffered += n

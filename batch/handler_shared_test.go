@@ -489,8 +489,10 @@ func TestHandlerSharedBudgetResults(t *testing.T) {
 
 // A changeset's responses are held until it ends, so they cannot wait for
 // room: as past its batch's MaxBufferedBytes (TestHandlerChangesetOverBudget),
-// one that does not fit what the Handler has left fails the changeset with
-// 500 at that call, and the calls outside it still answer.
+// one that does not fit what the Handler has left fails the changeset at
+// that call, with 503 and a Retry-After (the server is busy: the call may
+// succeed later, and batch.Client retries it), and the calls outside it
+// still answer.
 func TestHandlerSharedBudgetChangeset(t *testing.T) {
 	const perBatch = 256 << 10
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -510,7 +512,7 @@ func TestHandlerSharedBudgetChangeset(t *testing.T) {
 		want    []string
 	}{
 		{"alone", 0, []string{"cs: response-1 200, response-2 200", "response-3 200"}},
-		{"beside a stalled batch", 1, []string{"response-2 500", "response-3 200"}},
+		{"beside a stalled batch", 1, []string{"response-2 503 retry after 1", "response-3 200"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The stalled batch leaves 100 KiB of the total: room for one
@@ -533,7 +535,11 @@ func TestHandlerSharedBudgetChangeset(t *testing.T) {
 			var got []string
 			for _, p := range readTree(t, resp.Body, boundary) {
 				if p.Parts == nil {
-					got = append(got, fmt.Sprintf("%s %d", p.ContentID, p.Status))
+					s := fmt.Sprintf("%s %d", p.ContentID, p.Status)
+					if p.RetryAfter != "" {
+						s += " retry after " + p.RetryAfter
+					}
+					got = append(got, s)
 					continue
 				}
 				var members []string

@@ -129,11 +129,12 @@ func postBatch(t *testing.T, url, body string) []gotPart {
 
 // treePart is a response part, with the parts of a nested multipart body.
 type treePart struct {
-	ContentID string
-	Status    int
-	Location  string
-	JSON      any
-	Parts     []treePart
+	ContentID  string
+	Status     int
+	Location   string
+	RetryAfter string
+	JSON       any
+	Parts      []treePart
 }
 
 // readTree reads a batch response, nested changesets included.
@@ -169,6 +170,7 @@ func readTree(t *testing.T, body io.Reader, boundary string) []treePart {
 		}
 		tp.Status = m.StatusCode
 		tp.Location = m.Header.Get("Location")
+		tp.RetryAfter = m.Header.Get("Retry-After")
 		b, _ := io.ReadAll(m.Body)
 		if err := json.Unmarshal(b, &tp.JSON); err != nil {
 			tp.JSON = string(b) // a text/plain error of the Handler

@@ -26,8 +26,15 @@ var errCallEnded = errors.New("batch: write after the call ended")
 // the Handler, has no room left for its response: a changeset's responses
 // are held until it commits, so they cannot stream (nor can a JSON body in
 // a JSON batch), and waiting for room could wait for ever on a client that
-// does not read.
+// does not read. Its part says so with 500 when the batch's own budget was
+// short, and with 503 and errHandlerBusy when only the Handler's was: the
+// other batches held it, and the call may succeed later.
 var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes or the Handler's MaxTotalBufferedBytes, and it must be held whole (a changeset's, or a JSON body in a JSON batch)")
+
+// errHandlerBusy is the message of the 503 that answers a call whose
+// response must be held whole when the other batches hold the Handler's
+// MaxTotalBufferedBytes.
+var errHandlerBusy = errors.New("batch: the Handler holds as many buffered responses as its MaxTotalBufferedBytes allows, and this one must be held whole (a changeset's, or a JSON body in a JSON batch): try again later")
 
 // A response is the [http.ResponseWriter] of one call. Until its call
 // reaches the head of the request order it buffers the response, within
@@ -75,6 +82,7 @@ type response struct {
 	abandoned bool  // its handler was left running: nothing of it counts
 	failed    bool  // the handler panicked or timed out after streaming began
 	overflow  bool  // a changeset call's response did not fit in the budget
+	busy      bool  // it did fit in its batch's: the Handler's was full
 	// over: the call is over, and writes fail. Set under o.mu, but
 	// atomic so that Header reads it without the lock: the lock ordered
 	// only the test, never the handler's use of the map it returns, and
@@ -199,7 +207,7 @@ func (rw *response) Write(p []byte) (int, error) {
 	n := int64(len(p))
 	if rw.held {
 		if !o.reserve(n, false) {
-			rw.overflow = true
+			rw.overflow, rw.busy = true, o.busy(n)
 			o.mu.Unlock()
 			return 0, errOverBudget
 		}
@@ -230,7 +238,7 @@ func (rw *response) Write(p []byte) (int, error) {
 		// At the head, which never waits, a JSON body that does not
 		// fit: it cannot go out as JSON.
 		if !o.reserve(n, false) {
-			rw.overflow = true
+			rw.overflow, rw.busy = true, o.busy(n)
 			o.mu.Unlock()
 			return 0, errOverBudget
 		}
@@ -336,13 +344,23 @@ func (rw *response) end() {
 	rw.writeHeader(http.StatusOK)
 	rw.endErr = errCallEnded
 	rw.over.Store(true)
-	overflow := rw.overflow
+	overflow, busy := rw.overflow, rw.busy
 	var unwritable error
 	if !rw.streaming {
 		unwritable = headOverLimits(rw.h)
 	}
 	o.mu.Unlock()
 	switch {
+	case overflow && busy:
+		// The batch had room; the other batches held the Handler's:
+		// the server is busy, not the response too large, and a client
+		// may try the call again (batch.Client does, for a 503).
+		rw.fail(http.StatusServiceUnavailable, errHandlerBusy.Error())
+		o.mu.Lock()
+		if !rw.abandoned && !rw.streaming {
+			rw.h.Set("Retry-After", "1")
+		}
+		o.mu.Unlock()
 	case overflow:
 		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
 	case unwritable != nil:
