@@ -408,45 +408,174 @@ func FuzzGraphJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, flags byte) { fuzzJSONBatch(t, FormatGraphJSON, body, flags) })
 }
 
-// FuzzClientJSONResponse reads any body as the JSON batch response to
-// three calls, two of them in a changeset: no panic; a call answered with
-// a response has a readable body within MaxResponseBytes and a status in
-// range; when a changeset failed, both its calls say so, naming the same
-// call.
-func FuzzClientJSONResponse(f *testing.F) {
-	f.Add([]byte(`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"application/json"},"body":{"x":1}},` +
+// clientJSONSeeds are JSON batch responses to the calls of
+// FuzzClientJSONResponse ("a", "1", and "b" and "c" in a changeset) that
+// its model tells apart: nested JSON bodies, base64 in either alphabet,
+// text, header arrays and numbers, ids repeated or given as numbers or
+// escapes, escaped and unpaired surrogates, bodies at and past the limit,
+// keys in other cases, changesets that fail and are answered in part,
+// documents cut short or followed by more, and more values than the
+// reader reads.
+var clientJSONSeeds = []string{
+	`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"application/json"},"body":{"x":1}},` +
 		`{"id":"b","atomicityGroup":"g","status":201,"headers":{"content-type":"image/png"},"body":"iVBORw=="},` +
-		`{"id":"c","atomicityGroup":"g","status":400,"body":{"error":{}}}]}`))
-	f.Add([]byte(`{"responses":[{"id":1,"status":"x"},{"id":"a","status":99},{"id":"b","status":204,"headers":{"a":["b","c"]}}],"@odata.nextLink":"x"}`))
-	f.Add([]byte(`{"responses":[{"id":"a","status":200,"body":"%%%"}]} trailing`))
+		`{"id":"c","atomicityGroup":"g","status":400,"body":{"error":{}}}]}`,
+	`{"responses":[{"id":1,"status":"x"},{"id":"a","status":99},{"id":"b","status":204,"headers":{"a":["b","c"]}}],"@odata.nextLink":"x"}`,
+	`{"responses":[{"id":"a","status":200,"body":"%%%"}]} trailing`,
+	// Nested JSON, under a +json type and under none, and as a string.
+	`{"responses":[{"id":"a","status":200,"headers":{"content-type":"application/problem+json; charset=utf-8"},` +
+		`"body":{"v":[{"x":[1,2.50,{"y":null}]},true,"\u00e9"]}},{"id":1,"status":201,"body":[ {"z" : -0 } ]},` +
+		`{"id":"b","status":200,"headers":{"Content-Type":"application/json"},"body":"text"}]}`,
+	// base64: standard, URL, unpadded, MIME line breaks, bad; text.
+	`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"image/png"},"body":"iVBORw0KGgo="},` +
+		`{"id":"1","status":200,"headers":{"Content-Type":"application/octet-stream"},"body":"-_-_"},` +
+		`{"id":"b","status":200,"headers":{"Content-Type":"x/y"},"body":"QUJD\nREVGRw"},` +
+		`{"id":"c","status":200,"headers":{"Content-Type":"text/plain"},"body":"h\u00e9llo \ud83d\ude00"}]}`,
+	`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"x/y"},"body":"QQ==\r\n"},{"id":"1","status":200,"headers":{"Content-Type":"x/y"},"body":"QQ="}]}`,
+	`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"text/csv"},"body":"a,b\n\ud800"},{"id":"1","status":200,"headers":{"Content-Type":["text/plain",""]},"body":"+/+/"}]}`,
+	// Header arrays, numbers, booleans, nulls, framing fields, repeats.
+	`{"responses":[{"id":"a","status":204,"headers":{"Set-Cookie":["a=1","b=2"],"x-n":[1,true,null," x "],` +
+		`"Retry-After":120,"x-empty":"","x-null":null,"Content-Length":"5","transfer-encoding":["chunked"],"X-N":"again",` +
+		`"x-\u00e9":"\u00e9\ud83d\ude00","content-TYPE":[" text/plain ",""]},"body":"dA"},` +
+		`{"id":"1","status":200,"headers":{"Tran\u017ffer-Encoding":"x"}}]}`,
+	`{"responses":[{"id":"a","status":200,"headers":{"a":{"b":1}}},{"id":"1","status":200,"headers":["a"]},{"id":"b","status":200,"headers":{"a":[["x"]]}}]}`,
+	// Ids: repeated, numeric, escaped, null; keys in other cases.
+	`{"responses":[{"id":"a","status":200},{"id":"a","status":201},{"id":1.0,"status":200},{"id":"\u0031","status":202}]}`,
+	`{"responses":[{"ID":"1","Status":203,"HEADERS":{"x":"y"},"Body":{"k":"v"}},{"\u017ftatus":200,"id":"a"},{"id":"b","status":200},{"id":"b","status":200}]}`,
+	`{"responses":[{"id":"a","status":200,"id":null},{"id":true,"id":"1","status":200},{"id":"b","status":"200"},null,7,"x",[]]}`,
+	`{"Responses":[{"id":"a","status":200}],"responses":[{"id":"1","status":200}],"responses":[{"id":"1","status":201}]}`,
+	// Statuses at and past the ends of the range.
+	`{"responses":[{"id":"a","status":1000},{"id":"1","status":100},{"id":"b","status":999},{"id":"c","status":-200}]}`,
+	`{"responses":[{"id":"a","status":999},{"id":"1","status":99},{"id":"b","status":1e2},{"id":"c","status":200.0}]}`,
+	// Bodies at and past the limit of 64 bytes.
+	`{"responses":[{"id":"a","status":200,"headers":{"content-type":"text/plain"},"body":"` + strings.Repeat("x", 64) + `"},` +
+		`{"id":"1","status":200,"headers":{"content-type":"text/plain"},"body":"` + strings.Repeat("\u00e9", 33) + `"},` +
+		`{"id":"b","status":200,"headers":{"content-type":"a/b"},"body":"` + base64.StdEncoding.EncodeToString(make([]byte, 65)) + `"},` +
+		`{"id":"c","status":200,"body":[` + strings.Repeat("1,", 31) + `1]}]}`,
+	// Changesets: failed, 424 first, all 424, answered in part, bad.
+	`{"responses":[{"id":"b","status":424},{"id":"c","status":500,"headers":{"x":"y"},"body":{"error":"e"}}]}`,
+	`{"responses":[{"id":"c","status":424,"body":{"n":1}},{"id":"b","status":424,"body":{"n":2}}]}`,
+	`{"responses":[{"id":"b","status":200},{"id":"1","status":201}]}`,
+	`{"responses":[{"id":"c","status":201,"body":{"c":1}},{"id":"b","status":200,"headers":{"x":"b"}}]}`,
+	`{"responses":[{"id":"b","status":400},{"id":"c","status":99}]}`,
+	// Cut short, followed by more.
+	`{"responses":[{"id":"a","status":200,"body":{"x":1}},{"id":"b","status":200}]`,
+	`{"responses":[{"id":"a","status":200},{"id":"1","status":200,"body":{"x":`,
+	`{"responses":[{"id":"b","status":200},{"id":"c","status":201}]]`,
+	`{"responses":[{"id":"a","status":200}]}{"responses":[{"id":"a","status":200}]}`,
+	`{"responses":[{"id":"b","status":200},{"id":"a","status":200},{"id":"a","status":200},{"id":"c","st`,
+	// JSON, but no envelope, or responses not an array.
+	`[{"id":"a","status":200}]`,
+	`{"responses":[{"id":"a","status":200}],"responses":null}`,
+	// More values than the reader reads (2 × 4 calls + 16).
+	`{"responses":[` + strings.Repeat(`{"id":"x","status":200},`, 22) + `{"id":"a","status":200},{"id":"1","status":200}]}`,
+	`{"responses":[` + strings.Repeat(`{"id":"x","status":200},`, 22) + `{"id":"b","status":200},{"id":"c","status":200}]}`,
+}
+
+// FuzzClientJSONResponse reads any body as the JSON batch response, in
+// OData's format and Graph's, to four calls, two of them in a changeset,
+// and holds what each call gets to a model of the response the document
+// gives it (client_json_oracle_test.go), built from encoding/json alone.
+// When the document is JSON and its envelope can be read to its end, each
+// call gets exactly what the model says: the status, fields and body of
+// its response object (a JSON body as a JSON value), an error of its own,
+// a ChangesetError holding the response that failed, or no answer, and
+// the reader's error is ErrResponseMismatch exactly when an object names
+// no call or a call twice. Otherwise no call gets a response, or a
+// ChangesetError, that no response object the reader reached gives; when
+// the document is JSON the reader fails. Whatever the body, no panic, and
+// a changeset's calls fail together, naming the same call.
+func FuzzClientJSONResponse(f *testing.F) {
+	for _, seed := range clientJSONSeeds {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		b := (&Client{Endpoint: "http://example.com/$batch"}).NewBatch()
-		req := func() *http.Request { return httptest.NewRequest("GET", "http://example.com/x", nil) }
-		a, _ := b.Add(req(), "a")
-		cs := b.Changeset()
-		cb, _ := cs.Add(req(), "b")
-		cc, _ := cs.Add(req(), "c")
-		s := &sender{maxResp: 64}
-		resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body))}
-		s.readJSONResponses(resp, b.Calls())
-		for _, c := range []*Call{a, cb, cc} {
-			if c.aResp == nil {
-				continue
-			}
-			if c.aResp.StatusCode < 100 || c.aResp.StatusCode > 999 {
-				t.Errorf("call %s: status %d", c.id, c.aResp.StatusCode)
-			}
-			if got, err := io.ReadAll(c.aResp.Body); err != nil || len(got) > 64 {
-				t.Errorf("call %s: body of %d bytes: %v", c.id, len(got), err)
-			}
+		var doc *oracleDoc
+		if len(body) < oracleMaxDoc {
+			doc = oracleParse(body, maxResponseParts(len(clientJSONCalls)))
 		}
-		// As send does, the calls not answered get ErrNoResponse.
-		answerRest(b.Calls(), ErrNoResponse)
-		var ceB, ceC *ChangesetError
-		if errors.As(cb.aErr, &ceB) != errors.As(cc.aErr, &ceC) || ceB != nil && ceB.ID != ceC.ID {
-			t.Errorf("the changeset's calls did not fail together: b %v, c %v", cb.aErr, cc.aErr)
+		for _, format := range []Format{FormatODataJSON, FormatGraphJSON} {
+			checkClientJSONResponse(t, format, body, doc)
 		}
 	})
+}
+
+// clientJSONCalls are the ids of the calls of FuzzClientJSONResponse, and
+// clientJSONGroups their changesets (0: none).
+var (
+	clientJSONCalls  = []string{"a", "1", "b", "c"}
+	clientJSONGroups = map[string]int{"b": 1, "c": 1}
+)
+
+// checkClientJSONResponse reads body as the batch response in format f to
+// the calls clientJSONCalls, and checks what they get (see
+// FuzzClientJSONResponse) against doc, body as oracleParse reads it (nil
+// when body is too large for the model).
+func checkClientJSONResponse(t oracleT, f Format, body []byte, doc *oracleDoc) {
+	b := (&Client{Endpoint: "http://example.com/$batch", Format: f}).NewBatch()
+	ids, group := clientJSONCalls, clientJSONGroups
+	var cs *Changeset
+	for _, id := range ids {
+		req, err := http.NewRequest("GET", "http://example.com/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if group[id] == 0 {
+			_, err = b.Add(req, id)
+		} else {
+			if cs == nil {
+				cs = b.Changeset()
+			}
+			_, err = cs.Add(req, id)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &sender{maxResp: oracleMaxResp, format: f}
+	resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body))}
+	err := s.readJSONResponses(resp, b.Calls())
+	// As send does, the calls not answered get ErrNoResponse.
+	answerRest(b.Calls(), ErrNoResponse)
+	got := map[string]gotOutcome{}
+	for _, c := range b.Calls() {
+		g := gotOf(c)
+		got[c.id] = g
+		if g.resp != nil && (g.resp.StatusCode < 100 || g.resp.StatusCode > 999) {
+			t.Errorf("%v: call %s: status %d", f, c.id, g.resp.StatusCode)
+		}
+		if g.readErr != nil || len(g.body) > oracleMaxResp || len(g.ceBody) > oracleMaxResp {
+			t.Errorf("%v: call %s: body of %d bytes (ChangesetError: %d): %v", f, c.id, len(g.body), len(g.ceBody), g.readErr)
+		}
+	}
+	ceB, ceC := got["b"].ce, got["c"].ce
+	if (ceB != nil) != (ceC != nil) || ceB != nil && ceB.ID != ceC.ID {
+		t.Errorf("%v: the changeset's calls did not fail together: b %v, c %v", f, got["b"].err, got["c"].err)
+	}
+	if doc == nil {
+		return
+	}
+	m := oracleRead(f, doc, ids, group)
+	if !m.exact {
+		if m.valid && err == nil {
+			t.Errorf("%v: the document is JSON but its envelope cannot be read to its end, and the reader has no error", f)
+		}
+		for _, c := range b.Calls() {
+			checkProduced(t, f, m, c, group, got[c.id])
+		}
+		checkCutGroups(t, f, m, ids, group, got)
+		return
+	}
+	if m.problem != errors.Is(err, ErrResponseMismatch) || !m.problem && err != nil {
+		t.Errorf("%v: error %v; want ErrResponseMismatch: %v", f, err, m.problem)
+	}
+	for _, c := range b.Calls() {
+		want, ok := m.outcomes[c.id]
+		if !ok {
+			want = oracleOutcome{kind: oracleNone}
+		}
+		checkExact(t, f, c.id, want, got[c.id], c)
+	}
 }
 
 // FuzzClientResponse reads any batch response (boundary "r") into a
