@@ -399,13 +399,6 @@ func oracleResponse(f Format, status int, headers, body json.RawMessage) oracleO
 			if equalFoldASCIIOracle(m.key, "Content-Length") || equalFoldASCIIOracle(m.key, "Transfer-Encoding") {
 				continue
 			}
-			if strings.EqualFold(m.key, "Transfer-Encoding") {
-				// "Tran\u017ffer-Encoding" (ſ, a long s): not the
-				// field, but the reader, which compares with Unicode
-				// folding here, leaves it out: reported, left out here
-				// until it is fixed.
-				return oracleOutcome{kind: oracleUnknown}
-			}
 			for _, v := range vs {
 				v = strings.Trim(v, " \t")
 				if fields++; fields > mixed.DefaultMaxHeaderFields {
@@ -502,15 +495,7 @@ func oracleHeaderValue(v json.RawMessage) (s string, null, ok bool) {
 // bytes, or nil when none reads it. The reader is more lenient about
 // padding (it ignores '=' at the end, however many), so a string none
 // reads that holds a '=' may or may not be read: known is false.
-//
-// Known false too: padding followed by a line break ("QQ==\r\n"), which
-// the standard library reads and the reader refuses (it takes the '=' off
-// the end before the line breaks are skipped): a bug, reported, left
-// out here until it is fixed.
 func oracleBase64(s string) (b []byte, known bool) {
-	if _, afterPad, padded := strings.Cut(s, "="); padded && strings.ContainsAny(afterPad, "\r\n") {
-		return nil, false
-	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
 			return append([]byte{}, b...), true

@@ -63,10 +63,20 @@ func partSummary(cid string, status int, body []byte) string {
 // sizedBatch is a batch body of one call to sizedInner for each size, and
 // the summaries of the parts that answer it; seed tells the batches apart.
 func sizedBatch(seed int, sizes []int, chunk int) (body string, want []string) {
+	return sizedBatchHead(seed, sizes, chunk, chunk)
+}
+
+// sizedBatchHead is sizedBatch with the first call writing headChunk bytes
+// at a time.
+func sizedBatchHead(seed int, sizes []int, chunk, headChunk int) (body string, want []string) {
 	var parts []string
 	for i, n := range sizes {
 		s := seed*100 + i
-		parts = append(parts, part(strconv.Itoa(i), fmt.Sprintf("GET /%d/%d/%d HTTP/1.1\r\n", s, n, chunk)))
+		c := chunk
+		if i == 0 {
+			c = headChunk
+		}
+		parts = append(parts, part(strconv.Itoa(i), fmt.Sprintf("GET /%d/%d/%d HTTP/1.1\r\n", s, n, c)))
 		want = append(want, partSummary("response-"+strconv.Itoa(i), 200, sizedBody(s, n)))
 	}
 	return batchBody(parts...), want
@@ -214,7 +224,11 @@ func readRaw(t *testing.T, bs []*rawBatch, wants [][]string) {
 // bytes at a time, whose clients do not read; the test closes their
 // connections when it ends, if it has not read them. With a size of 256
 // KiB, more than the socket buffers take, the head of each batch cannot
-// finish: its part streams and stops, and the calls behind it buffer.
+// finish: its part streams and stops, and the calls behind it buffer. The
+// head writes its response in one Write, over streamAfter, so that it
+// streams at once and never counts against a budget: a head that buffered
+// first would give its bytes back when it began to stream, after the
+// budget looked full, and the calls of other batches could take them.
 func stall(t *testing.T, addr string, seed, n, calls, size, chunk int) ([]*rawBatch, [][]string) {
 	t.Helper()
 	var bs []*rawBatch
@@ -224,7 +238,7 @@ func stall(t *testing.T, addr string, seed, n, calls, size, chunk int) ([]*rawBa
 		sizes[i] = size
 	}
 	for i := range n {
-		body, want := sizedBatch(seed+i, sizes, chunk)
+		body, want := sizedBatchHead(seed+i, sizes, chunk, size)
 		b, err := postRaw(addr, body)
 		if err != nil {
 			t.Fatal(err)
@@ -325,12 +339,19 @@ func TestHandlerSharedBudgetFreshBatchProgresses(t *testing.T) {
 // Room that one batch gives back wakes the calls of another batch that
 // wait for it: here a call behind a head that is still running, which
 // nothing in its own batch would wake, gets to buffer its response and
-// return as soon as a stalled batch's client reads.
+// return as soon as the other batch's head lets its calls go out.
 func TestHandlerSharedBudgetWakesOtherBatches(t *testing.T) {
 	const total = 256 << 10
-	gate, returned := make(chan struct{}), make(chan struct{})
+	gate, hold, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case r.URL.Path == "/hold":
+			// The other batch's head: while it runs, the calls behind
+			// it hold the budget, whatever the sockets let through (a
+			// client that does not read stalls a head only once the
+			// kernel's buffers, which grow, are full).
+			<-hold
+			io.WriteString(w, "held")
 		case r.URL.Path == "/gate":
 			<-gate
 			io.WriteString(w, "head")
@@ -346,11 +367,18 @@ func TestHandlerSharedBudgetWakesOtherBatches(t *testing.T) {
 	srv := sharedServer(h)
 	t.Cleanup(srv.Close) // after the stalled connections close
 	addr := srv.Listener.Addr().String()
-	var opened sync.Once
+	var opened, released sync.Once
 	open := func() { opened.Do(func() { close(gate) }) }
-	defer open() // before srv.Close, which waits for the head
-	stalled, wants := stall(t, addr, 0, 1, 4, 256<<10, 16<<10)
-	waitFor(t, "the stalled batch to hold the whole budget", func() bool { return h.shared.used.Load() == total })
+	release := func() { released.Do(func() { close(hold) }) }
+	defer open()    // before srv.Close, which waits for the heads
+	defer release() // the same
+	held, err := postRaw(addr, batchBody(part("0", "GET /hold HTTP/1.1\r\n"), part("1", "GET /1/262144/16384 HTTP/1.1\r\n"), part("2", "GET /2/262144/16384 HTTP/1.1\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled := []*rawBatch{held}
+	wants := [][]string{{partSummary("response-0", 200, []byte("held")), partSummary("response-1", 200, sizedBody(1, 256<<10)), partSummary("response-2", 200, sizedBody(2, 256<<10))}}
+	waitFor(t, "the held batch to hold the whole budget", func() bool { return h.shared.used.Load() == total })
 	b, err := postRaw(addr, batchBody(part("0", "GET /gate HTTP/1.1\r\n"), part("1", "GET /waiter/7/65536/16384 HTTP/1.1\r\n")))
 	if err != nil {
 		t.Fatal(err)
@@ -361,11 +389,12 @@ func TestHandlerSharedBudgetWakesOtherBatches(t *testing.T) {
 		t.Fatal("the call behind the head returned while the budget was full")
 	case <-time.After(20 * time.Millisecond):
 	}
+	release()
 	readRaw(t, stalled, wants)
 	select {
 	case <-returned:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the room the stalled batch gave back never woke the call waiting in the other batch")
+		t.Fatal("the room the held batch gave back never woke the call waiting in the other batch")
 	}
 	open()
 	got, err := b.read(0, 0)

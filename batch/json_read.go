@@ -631,7 +631,10 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 		if name, err = unquoteView(raw[i:end]); err != nil {
 			return fmt.Errorf("header name: %w", err)
 		}
-		framing := bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Transfer-Encoding"))
+		// ASCII folding, as everywhere a field name is compared:
+		// bytes.EqualFold would also take "Tran\u017ffer-Encoding" (a
+		// long s) for the framing field.
+		framing := equalFoldASCII(string(name), "Content-Length") || equalFoldASCII(string(name), "Transfer-Encoding")
 		i = skipSpace(raw, skipSpace(raw, end)+1) // past the colon
 		inArray := raw[i] == '['
 		if inArray {
@@ -824,9 +827,10 @@ func (h *Handler) jsonBody(f Format, hdr *mixed.Header, raw json.RawMessage, scr
 }
 
 // decodeBase64 decodes s in either base64 alphabet, with or without
-// padding.
+// padding, ignoring line breaks as encoding/base64 does: those after the
+// padding too ("QQ==\r\n", as a MIME encoder ends its last line).
 func decodeBase64(s string) ([]byte, error) {
-	s = strings.TrimRight(s, "=")
+	s = strings.TrimRight(s, "=\r\n")
 	if strings.ContainsAny(s, "-_") {
 		return base64.RawURLEncoding.DecodeString(s)
 	}
