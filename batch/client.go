@@ -68,6 +68,10 @@ func (e *StatusError) Error() string {
 // A Client sends batches of HTTP requests to one batch endpoint, Google
 // style: one POST of multipart/mixed whose parts are the calls. The zero
 // Client is not usable: set Endpoint.
+//
+// A Client may be used by several goroutines at once. It keeps the buffers
+// of its batch requests for the next ones, and so must not be copied after
+// its first use; a copy made before is a Client of its own.
 type Client struct {
 	// Endpoint is the batch URL, such as
 	// https://www.googleapis.com/batch/calendar/v3 (Google's default
@@ -136,6 +140,11 @@ type Client struct {
 	// a batch with a changeset fails. The results come back to the same
 	// Calls in every format.
 	Format Format
+
+	// bufs keeps the buffers of finished batch requests for the next
+	// ones (see bufPool), made by the first Do: a Client copied before
+	// its first use has its own, and concurrent Do calls make one.
+	bufs atomic.Pointer[bufPool]
 }
 
 // NewBatch returns an empty batch for c's endpoint.
@@ -611,7 +620,17 @@ func (b *Batch) Do(ctx context.Context) error {
 // sender returns what sends c's batch requests.
 func (c *Client) sender() *sender {
 	return &sender{hc: c.httpClient(), endpoint: c.Endpoint, retry: c.Retry, prepare: c.PrepareCall,
-		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBodyBytes > 0, format: c.Format}
+		maxResp: c.MaxResponseBytes, log: c.Logger, sized: c.Limits.MaxBodyBytes > 0, format: c.Format,
+		bufs: c.bufPool()}
+}
+
+// bufPool returns c's bufPool, made at the first call.
+func (c *Client) bufPool() *bufPool {
+	if p := c.bufs.Load(); p != nil {
+		return p
+	}
+	c.bufs.CompareAndSwap(nil, new(bufPool)) // the first of concurrent calls wins
+	return c.bufs.Load()
 }
 
 func (c *Client) haltHeader() string {

@@ -1,53 +1,56 @@
 package batch
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net/http"
-
-	"github.com/mixedcodec/mixed"
 )
 
 // requestBody returns the body of a batch request carrying calls, written
-// as wires (see writeCalls), its Content-Type, and stop, which ends the
-// writing with err when the request has failed or been answered (it may
-// be called more than once).
+// as wires (see writeCalls) with a writer from bufs, its Content-Type, and
+// stop, which ends the writing with err when the request has failed or
+// been answered (it may be called more than once).
 //
 // With sized set (Limits.MaxBodyBytes bounds each request, so the body is at
 // most that large) the body is built in memory and the request carries its
 // Content-Length: Azure Blob batch requires one (Content-Length is a
 // required header of Submit Batch, and Azurite answers a chunked batch with
 // an empty 400). Otherwise the parts stream as they are written, chunked.
-func requestBody(calls []*Call, wires []*http.Request, sized bool) (body io.Reader, contentType string, stop func(err error), err error) {
+func requestBody(calls []*Call, wires []*http.Request, sized bool, bufs *bufPool) (body io.Reader, contentType string, stop func(err error), err error) {
 	if sized {
+		// The buffer becomes the request's body, which net/http may
+		// still read after the response (and again, through GetBody):
+		// it is never pooled, the writer is.
 		var buf bytes.Buffer
-		mw := mixed.NewWriter(&buf)
-		if err := writeCalls(mw, calls, wires); err != nil {
+		w := bufs.writer(&buf)
+		w.mw.Reset(w.bw)
+		if err = writeCalls(w, calls, wires); err == nil {
+			err = w.bw.Flush()
+		}
+		if err != nil {
 			return nil, "", nil, err
 		}
+		contentType = w.mw.ContentType()
+		bufs.putWriter(w)
 		// A *bytes.Reader: http.NewRequest sets ContentLength and
 		// GetBody from it.
-		return bytes.NewReader(buf.Bytes()), mw.ContentType(), func(error) {}, nil
+		return bytes.NewReader(buf.Bytes()), contentType, func(error) {}, nil
 	}
 	pr, pw := io.Pipe()
-	mw := mixed.NewWriter(pw)
-	boundary, contentType := mw.Boundary(), mw.ContentType()
+	w := bufs.writer(pw)
+	w.mw.Reset(w.bw)
+	contentType = w.mw.ContentType() // before w is the goroutine's alone
 	go func() {
-		// Buffer the parts: each write to the pipe becomes a chunk of
-		// the request body, and a system call, on the other side.
-		bw := bufio.NewWriterSize(pw, 32<<10)
-		mw.Reset(bw)
-		// The boundary the Writer chose, announced in contentType: it
-		// cannot be refused, but an error must not go unseen.
-		err := mw.SetBoundary(boundary)
+		err := writeCalls(w, calls, wires)
 		if err == nil {
-			err = writeCalls(mw, calls, wires)
-		}
-		if err == nil {
-			err = bw.Flush()
+			err = w.bw.Flush()
 		}
 		pw.CloseWithError(err)
+		if err == nil {
+			// A pipe's Write returns once its reader has copied
+			// every byte out: nothing reads w's buffers any more.
+			bufs.putWriter(w)
+		}
 	}()
 	return pr, contentType, func(err error) { pr.CloseWithError(err) }, nil
 }

@@ -35,7 +35,7 @@ func formatLimits(l Limits, f Format) Limits {
 func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.Header) (io.Reader, string, func(error), error) {
 	switch s.format {
 	case FormatMultipart:
-		return requestBody(calls, wires, s.sized)
+		return requestBody(calls, wires, s.sized, s.bufs)
 	case FormatODataJSON, FormatGraphJSON:
 	default:
 		closeBodies(wires) // none is read
@@ -51,22 +51,30 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 	}
 	sk := &skippedCalls{}
 	if s.sized {
+		// As in requestBody: buf is the request's, the writer pooled.
 		var buf bytes.Buffer
-		bw := bufio.NewWriter(&buf)
-		if err := writeJSONCalls(bw, s.format, calls, wires, sk); err != nil {
+		w := s.bufs.writer(&buf)
+		err := writeJSONCalls(w.bw, s.format, calls, wires, sk)
+		if err == nil {
+			err = w.bw.Flush()
+		}
+		if err != nil {
 			return nil, "", nil, err
 		}
-		bw.Flush()
+		s.bufs.putWriter(w)
 		return bytes.NewReader(buf.Bytes()), "application/json", sk.answer, nil
 	}
 	pr, pw := io.Pipe()
+	w := s.bufs.writer(pw)
 	go func() {
-		bw := bufio.NewWriterSize(pw, 32<<10)
-		err := writeJSONCalls(bw, s.format, calls, wires, sk)
+		err := writeJSONCalls(w.bw, s.format, calls, wires, sk)
 		if err == nil {
-			err = bw.Flush()
+			err = w.bw.Flush()
 		}
 		pw.CloseWithError(err)
+		if err == nil {
+			s.bufs.putWriter(w) // see requestBody
+		}
 	}()
 	return pr, "application/json", func(err error) {
 		pr.CloseWithError(err)

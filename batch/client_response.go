@@ -17,11 +17,13 @@ import (
 	"github.com/mixedcodec/mixed"
 )
 
-// A respReader reads the response parts of one batch response, one after
-// another, reusing its parser and scratch memory.
+// A respReader reads the response parts of a batch response, one after
+// another, reusing its parser and scratch memory (and, through bufPool,
+// for the next batch responses too).
 type respReader struct {
 	mr      mixed.MessageReader
 	scratch []byte
+	nested  *mixed.Reader // reads a changeset's parts (see nestedReader)
 }
 
 // answerAlloc is what one call's answer allocates at once.

@@ -28,6 +28,9 @@ type sender struct {
 	// halt: the server halts each request on its first failure (see
 	// Batch.HaltOnError), skipping the later calls with 424.
 	halt bool
+	// bufs keeps the buffers of its Client's or Transport's batch
+	// requests; nil keeps none.
+	bufs *bufPool
 }
 
 func (s *sender) maxResponseBytes() int64 {

@@ -236,23 +236,19 @@ func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) 
 // writeCalls writes the batch request body: each call's wire request
 // (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
 // go in one nested multipart part.
-func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
+func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request) error {
 	// The bodies of the calls not written, when the writing stops (the
 	// server answered, or the request failed), are closed too, as
 	// net/http closes a request's body whatever happens: WriteHTTPRequest
 	// closes the others'.
 	next := 0
 	defer func() { closeBodies(wires[next:]) }()
-	var h mixed.Header
-	// Relative targets are OData's (Customers, $1/Orders); a server
-	// without changesets answers them with a 400 part of their own.
-	msgw := mixed.NewMessageWriterOptions(mixed.MessageOptions{AllowRelativeTargets: true})
-	var nested *mixed.Writer
+	w, h, msgw, nested := &rw.mw, &rw.h, rw.msgw, &rw.nested
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
 			next = i + 1
-			if err := writeCall(w, &h, msgw, c, wires[i]); err != nil {
+			if err := writeCall(w, h, msgw, c, wires[i]); err != nil {
 				return err
 			}
 			i++
@@ -262,9 +258,6 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 		for j < len(calls) && calls[j].cs == c.cs {
 			j++
 		}
-		if nested == nil {
-			nested = new(mixed.Writer)
-		}
 		// Each changeset gets a random boundary of its own, drawn
 		// before its part's header names it.
 		nested.Reset(nil)
@@ -272,7 +265,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 		h.Reset()
 		h.Add("Content-Type", nested.ContentType())
 		h.Add("Content-ID", c.cs.id)
-		pw, err := w.CreatePart(&h)
+		pw, err := w.CreatePart(h)
 		if err != nil {
 			return err
 		}
@@ -282,7 +275,7 @@ func writeCalls(w *mixed.Writer, calls []*Call, wires []*http.Request) error {
 		}
 		for k, m := range calls[i:j] {
 			next = i + k + 1
-			if err := writeCall(nested, &h, msgw, m, wires[i+k]); err != nil {
+			if err := writeCall(nested, h, msgw, m, wires[i+k]); err != nil {
 				return err
 			}
 		}
@@ -348,15 +341,21 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 	// A response is bounded by what its calls may be answered with: a
 	// server that sends parts for no call, blank lines after a body, or
 	// a body that never ends is cut off, its calls left unanswered.
-	body = &budgetReader{r: body, limit: responseBudget(len(calls), limit)}
-	r := mixed.NewReaderOptions(body, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(units))})
-	var rr respReader
+	st := s.bufs.reader(body, responseBudget(len(calls), limit), boundary)
+	// Every answer is a copy (see respReader.response): nothing of st
+	// is reachable once the response has been read.
+	defer s.bufs.putReader(st)
+	r, rr := st.r, &st.rr
+	maxParts := maxResponseParts(len(units))
 	var readErr error
 	var last []*Call // the calls of the part read last
 	for i := 0; ; i++ {
 		p, err := r.NextPart()
 		if err == io.EOF {
 			break
+		}
+		if err == nil && i == maxParts {
+			err = tooManyParts(maxParts)
 		}
 		if err != nil {
 			// A response cut short: the calls it did not answer may
@@ -380,7 +379,7 @@ func (s *sender) readResponses(body io.Reader, boundary string, calls []*Call) e
 			continue // a part for no call of ours for sure
 		}
 		last = units[k]
-		readUnit(&rr, p, cid, units[k], limit)
+		readUnit(rr, p, cid, units[k], limit)
 	}
 	ok, merr := m.finish()
 	if merr != nil {
@@ -554,7 +553,8 @@ func readCall(rr *respReader, p io.Reader, c *Call, max int64) {
 // readChangeset answers the calls of a committed changeset from its
 // nested multipart part p, matched by Content-ID or else by position.
 func readChangeset(rr *respReader, p *mixed.Part, boundary string, calls []*Call, max int64) {
-	r := mixed.NewReaderOptions(p, boundary, mixed.ReaderOptions{MaxParts: maxResponseParts(len(calls))})
+	r := rr.nestedReader(p, boundary)
+	maxParts := maxResponseParts(len(calls))
 	m := newMatcher(len(calls))
 	for k, c := range calls {
 		m.add(c.id, k)
@@ -563,6 +563,9 @@ func readChangeset(rr *respReader, p *mixed.Part, boundary string, calls []*Call
 		q, err := r.NextPart()
 		if err == io.EOF {
 			break
+		}
+		if err == nil && i == maxParts {
+			err = tooManyParts(maxParts)
 		}
 		if err != nil {
 			// The calls answered so far keep their responses, but

@@ -106,6 +106,7 @@ type Transport struct {
 	mu      sync.Mutex
 	pending *tbatch
 	seq     atomic.Uint64
+	bufs    bufPool // the buffers of finished batch requests
 }
 
 // tbatch is a batch being filled or in flight.
@@ -344,7 +345,8 @@ func (t *Transport) flush(b *tbatch) {
 	}
 	// run settles every call: with its response, or with an error that
 	// names the failure of the batch request.
-	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, prepare: t.PrepareCall, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBodyBytes > 0, format: t.Format}
+	s := &sender{hc: t.hc, endpoint: t.Endpoint, retry: t.Retry, prepare: t.PrepareCall, maxResp: t.MaxResponseBytes, log: t.Logger, sized: t.Limits.MaxBodyBytes > 0, format: t.Format,
+		bufs: &t.bufs}
 	s.run(b.ctx, sharedHeader(calls), calls)
 }
 
