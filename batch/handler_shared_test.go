@@ -249,6 +249,19 @@ func stall(t *testing.T, addr string, seed, n, calls, size, chunk int) ([]*rawBa
 	return bs, wants
 }
 
+// serveBesideStalled serves h and stalls n batches on it (see stall),
+// returning once they fill perBatch of h's budget each: the test then
+// posts its own batch beside them, reads the stalled ones (readRaw), and
+// closes the server.
+func serveBesideStalled(t *testing.T, h *Handler, n int, perBatch int64) (*httptest.Server, []*rawBatch, [][]string) {
+	t.Helper()
+	srv := sharedServer(h)
+	t.Cleanup(srv.Close) // after the stalled connections close
+	stalled, wants := stall(t, srv.Listener.Addr().String(), 0, n, 4, 256<<10, 16<<10)
+	waitFor(t, "the stalled batches to fill their budgets", func() bool { return h.shared.used.Load() == int64(n)*perBatch })
+	return srv, stalled, wants
+}
+
 // checkBudgetSettled checks, once every batch of h has ended, that the
 // Handler's budget holds nothing: every batch gave back what it took,
 // without settleBudget's help.
@@ -488,11 +501,7 @@ func TestHandlerSharedBudgetResults(t *testing.T) {
 			// The stalled batch fills its own budget, which leaves 64 KiB
 			// of the total: room for the list's text, not its result.
 			h := NewHandlerOptions(inner, HandlerOptions{ResultReferences: true, MaxBufferedBytes: perBatch, MaxTotalBufferedBytes: perBatch + 64<<10})
-			srv := sharedServer(h)
-			t.Cleanup(srv.Close) // after the stalled connections close
-			addr := srv.Listener.Addr().String()
-			stalled, wants := stall(t, addr, 0, tc.stalled, 4, 256<<10, 16<<10)
-			waitFor(t, "the stalled batch to fill its budget", func() bool { return h.shared.used.Load() == int64(tc.stalled)*perBatch })
+			srv, stalled, wants := serveBesideStalled(t, h, tc.stalled, perBatch)
 			resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
@@ -547,11 +556,7 @@ func TestHandlerSharedBudgetChangeset(t *testing.T) {
 			// The stalled batch leaves 100 KiB of the total: room for one
 			// of the changeset's responses, not for both.
 			h := NewHandlerOptions(inner, HandlerOptions{Changesets: true, MaxBufferedBytes: perBatch, MaxTotalBufferedBytes: perBatch + 100<<10})
-			srv := sharedServer(h)
-			t.Cleanup(srv.Close) // after the stalled connections close
-			addr := srv.Listener.Addr().String()
-			stalled, wants := stall(t, addr, 0, tc.stalled, 4, 256<<10, 16<<10)
-			waitFor(t, "the stalled batch to fill its budget", func() bool { return h.shared.used.Load() == int64(tc.stalled)*perBatch })
+			srv, stalled, wants := serveBesideStalled(t, h, tc.stalled, perBatch)
 			resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
