@@ -1477,3 +1477,101 @@ func TestBudgetAttackHeapWithinBudget(t *testing.T) {
 		}
 	}
 }
+
+// An empty Write holds nothing, so it needs no room: net/http answers it
+// (0, nil), whatever the status. Here the budgets are past their limits by
+// an error body of the Handler's own (which counts without waiting), and a
+// changeset's call writes nothing but an empty string (as fmt.Fprint(w,
+// "") does): its changeset must still succeed. Before, the empty Write
+// asked for 0 bytes of room past the limit, found none, and failed the
+// changeset with 500.
+func TestBudgetAttackEmptyWriteNeedsNoRoom(t *testing.T) {
+	// net/http, the oracle: an empty Write of a 204 and of a 200.
+	var oracle [2]error
+	std := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/204" {
+			w.WriteHeader(http.StatusNoContent)
+			_, oracle[0] = w.Write(nil)
+			return
+		}
+		_, oracle[1] = w.Write(nil)
+	}))
+	for _, p := range []string{"/204", "/200"} {
+		resp, err := http.Get(std.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	std.Close()
+
+	const budget = 1 << 10
+	var h *Handler
+	done := make(chan struct{})
+	var wrote [2]error
+	// poll waits for cond in a handler (t.Fatal is for the test's own
+	// goroutine).
+	poll := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("waited 10 s for %s", what)
+				return
+			}
+		}
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		full := func() bool { return h.shared.used.Load() >= budget }
+		switch r.URL.Path {
+		case "/head":
+			<-done // the calls behind it stay buffered meanwhile
+			io.WriteString(w, "head")
+		case "/fill":
+			w.Write(bytes.Repeat([]byte("f"), budget))
+		case "/panic":
+			poll("the budget to fill", full)
+			panic("attack: an error body of the Handler's own, past the budget")
+		case "/empty":
+			defer close(done)
+			poll("the budget to go past its limit", func() bool { return h.shared.used.Load() > budget })
+			_, wrote[1] = fmt.Fprint(w, "")
+		case "/empty204":
+			w.WriteHeader(http.StatusNoContent)
+			_, wrote[0] = w.Write(nil)
+		}
+	})
+	h = NewHandlerOptions(inner, HandlerOptions{Changesets: true, MaxBufferedBytes: budget, MaxTotalBufferedBytes: budget, Concurrency: 4, Logger: discardSlog()})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "multipart/mixed; boundary=b", strings.NewReader(batchBody(
+		part("0", "GET /head HTTP/1.1\r\n"),
+		part("1", "GET /fill HTTP/1.1\r\n"),
+		part("2", "GET /panic HTTP/1.1\r\n"),
+		changeset("cs", part("3", "GET /empty204 HTTP/1.1\r\n"), part("4", "GET /empty HTTP/1.1\r\n")),
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAttackParts(resp.Body, boundary, func(string) string { return "GET" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []attackAnswer{
+		{ID: "0", Status: 200, Body: []byte("head")},
+		{ID: "1", Status: 200, Body: bytes.Repeat([]byte("f"), budget)},
+		{ID: "2", Status: 500, Body: []byte("batch: the call's handler panicked\n")},
+		{ID: "cs", Members: []attackAnswer{{ID: "3", Status: 204}, {ID: "4", Status: 200}}},
+	}
+	if diff := cmp.Diff(want, got, cmp.Transformer("text", func(b []byte) string { return string(b) })); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(oracle, wrote, cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
+		t.Errorf("the empty Writes returned (-net/http's +got):\n%s", diff)
+	}
+	srv.Close()
+	checkBudgetSettled(t, h)
+}
