@@ -69,7 +69,9 @@ type HandlerOptions struct {
 	// response, held until it ends, or a JSON body in a JSON batch, with
 	// 503 Service Unavailable and Retry-After (the other batches hold the
 	// room, and the call may succeed later: Client retries it), where past
-	// its batch's MaxBufferedBytes it fails with 500; a decoded result,
+	// its batch's MaxBufferedBytes, or past MaxTotalBufferedBytes with
+	// what its own batch holds (no other batch could make room), it fails
+	// with 500; a decoded result,
 	// with 424 for the references to it. The error responses the Handler writes itself
 	// count without waiting, and may take it past the limit by their
 	// size. A Handler's memory for its batches as a whole is then bounded

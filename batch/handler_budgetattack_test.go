@@ -1575,3 +1575,43 @@ func TestBudgetAttackEmptyWriteNeedsNoRoom(t *testing.T) {
 	srv.Close()
 	checkBudgetSettled(t, h)
 }
+
+// A held response that could not fit MaxTotalBufferedBytes even if no
+// other batch held anything is over the budget, not refused for a busy
+// Handler: it answers 500, as past its batch's own MaxBufferedBytes, not
+// 503 with a Retry-After that Client would follow in vain. Here the
+// Handler's budget (16 KiB) is below the batch's (64 KiB), and no other
+// batch runs: a changeset's 32 KiB response, and a 32 KiB JSON body in an
+// OData JSON batch, can never fit.
+func TestBudgetAttackNeverFitsIsNotBusy(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`"` + strings.Repeat("x", 32<<10) + `"`))
+			return
+		}
+		io.WriteString(w, "small")
+	})
+	opts := HandlerOptions{Changesets: true, MaxBufferedBytes: 64 << 10, MaxTotalBufferedBytes: 16 << 10, Logger: discardSlog()}
+	tree, _ := serveTree(t, inner, opts, nil, batchBody(
+		changeset("cs", part("1", "GET /small HTTP/1.1\r\n"), part("2", "GET /big HTTP/1.1\r\n")),
+		part("3", "GET /small HTTP/1.1\r\n"),
+	))
+	var got []string
+	for _, p := range tree {
+		got = append(got, fmt.Sprintf("%s %d %q", p.ContentID, p.Status, p.RetryAfter))
+	}
+	if diff := cmp.Diff([]string{`response-2 500 ""`, `response-3 200 ""`}, got); diff != "" {
+		t.Errorf("multipart: parts (-want +got):\n%s", diff)
+	}
+
+	hdr := http.Header{"Odata-Version": {"4.01"}, "Prefer": {"odata.continue-on-error"}}
+	_, entries := serveJSON(t, inner, opts, "/$batch", hdr, `{"requests":[{"id":"a","method":"GET","url":"/big"},{"id":"b","method":"GET","url":"/small"}]}`)
+	got = nil
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s %d %q", e.ID, e.Status, e.Headers["retry-after"]))
+	}
+	if diff := cmp.Diff([]string{`a 500 ""`, `b 200 ""`}, got); diff != "" {
+		t.Errorf("OData JSON: responses (-want +got):\n%s", diff)
+	}
+}

@@ -87,9 +87,13 @@ func (o *output) reserve(n int64, enlist bool) bool {
 }
 
 // busy reports, after reserve refused n bytes, whether the batch had room
-// for them and the Handler's budget did not; o.mu is held.
+// for them and the Handler's budget did not, for what the other batches
+// held: with what the batch holds itself, they fit the Handler's budget
+// when it is empty. A response that cannot fit it even then would never
+// fit, and a retry the Handler invites with 503 would fail the same.
+// o.mu is held.
 func (o *output) busy(n int64) bool {
-	return o.buffered+n <= o.limit
+	return o.buffered+n <= min(o.limit, o.shared.limit)
 }
 
 // force counts n more buffered bytes, room or not; o.mu is held.

@@ -27,8 +27,9 @@ var errCallEnded = errors.New("batch: write after the call ended")
 // are held until it commits, so they cannot stream (nor can a JSON body in
 // a JSON batch), and waiting for room could wait for ever on a client that
 // does not read. Its part says so with 500 when the batch's own budget was
-// short, and with 503 and errHandlerBusy when only the Handler's was: the
-// other batches held it, and the call may succeed later.
+// short (or the Handler's would be with no other batch: see busy), and
+// with 503 and errHandlerBusy when only the Handler's was: the other
+// batches held it, and the call may succeed later.
 var errOverBudget = errors.New("batch: response over the batch's MaxBufferedBytes or the Handler's MaxTotalBufferedBytes, and it must be held whole (a changeset's, or a JSON body in a JSON batch)")
 
 // errHandlerBusy is the message of the 503 that answers a call whose
