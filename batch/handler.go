@@ -74,7 +74,7 @@ type HandlerOptions struct {
 	// with 500; a decoded result,
 	// with 424 for the references to it. The error responses the Handler writes itself
 	// count without waiting, and may take it past the limit by their
-	// size. A Handler's memory for its batches as a whole is then bounded
+	// size (their messages cut to 512 bytes, quoted input included). A Handler's memory for its batches as a whole is then bounded
 	// by the concurrent batches × MaxBodyBytes of request bodies (bytes
 	// their clients sent) plus MaxTotalBufferedBytes of responses.
 	MaxTotalBufferedBytes int64

@@ -1615,3 +1615,64 @@ func TestBudgetAttackNeverFitsIsNotBusy(t *testing.T) {
 		t.Errorf("OData JSON: responses (-want +got):\n%s", diff)
 	}
 }
+
+// The Handler's own error bodies count without waiting, as a slack past
+// MaxTotalBufferedBytes that their size keeps small; but a message that
+// quotes what the client sent is as large as that. A batch request whose
+// Host field is 100 KiB (net/http takes a header of up to 1 MiB) and whose
+// 100 calls each name another host made 100 error bodies quoting it, 10
+// MiB held for a client that does not read, from a request of 110 KiB
+// (1000 calls and a Host of 1 MiB: 1 GB). Each error body now quotes at
+// most a few hundred bytes of it.
+func TestBudgetAttackErrorBodiesStaySmall(t *testing.T) {
+	const calls, maxErrorBody = 100, 1 << 10
+	h := NewHandlerOptions(heapInner(new(atomic.Int64)), HandlerOptions{MaxBufferedBytes: 1 << 20, MaxTotalBufferedBytes: 2 << 20, Logger: discardSlog()})
+	srv := sharedServer(h)
+	defer srv.Close() // after the connection closes
+	host := strings.Repeat("h", 100<<10)
+	parts := []string{part("0", fmt.Sprintf("GET /%d/%[1]d/0/bin HTTP/1.1\r\n", len(heapPattern)))}
+	for i := 1; i <= calls; i++ {
+		parts = append(parts, part(strconv.Itoa(i), "GET / HTTP/1.1\r\nHost: elsewhere.example\r\n"))
+	}
+	body := batchBody(parts...)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Length: %d\r\n\r\n%s", host, len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	// The head streams, stuck: the calls behind it, all answered, hold
+	// their error bodies.
+	waitFor(t, "every call's error body", func() bool { return h.shared.used.Load() > 0 })
+	time.Sleep(50 * time.Millisecond)
+	if used := h.shared.used.Load(); used > calls*maxErrorBody {
+		t.Errorf("the batch's %d error bodies hold %d bytes, over %d each", calls, used, maxErrorBody)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	boundary, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAttackParts(resp.Body, boundary, func(string) string { return "GET" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != calls+1 {
+		t.Fatalf("%d parts, want %d", len(got), calls+1)
+	}
+	const prefix = `batch: call to host "elsewhere.example", not the batch endpoint's "hhhh`
+	for _, a := range got[1:] {
+		if a.Status != http.StatusBadRequest || !strings.HasPrefix(string(a.Body), prefix) || len(a.Body) > maxErrorBody {
+			t.Fatalf("call %s: %d with %d bytes %.100q, want 400 with at most %d bytes, starting %q", a.ID, a.Status, len(a.Body), a.Body, maxErrorBody, prefix)
+		}
+	}
+	srv.Close()
+	checkBudgetSettled(t, h)
+}

@@ -413,7 +413,7 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	// and net/http, which refuses several, never lets one through.
 	for host := range m.Header.ValuesBytes("Host") {
 		if !sameHost(string(host), outer.Host, base.Scheme) {
-			return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", host, outer.Host)
+			return nil, fmt.Errorf("batch: call to host %q, not the batch endpoint's %q", clip(string(host)), clip(outer.Host))
 		}
 	}
 	var loc *url.URL
@@ -434,7 +434,7 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 		req.URL, req.RequestURI = loc, loc.RequestURI()
 	}
 	if req.URL.Scheme != base.Scheme || !sameHost(req.URL.Host, outer.Host, base.Scheme) {
-		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", m.Target, base.Scheme, outer.Host)
+		return nil, fmt.Errorf("batch: call target %q is not on the batch endpoint %s://%s", clip(string(m.Target)), base.Scheme, clip(outer.Host))
 	}
 	if req.RequestURI != "" && req.RequestURI[0] != '/' {
 		// An absolute-form target on our own host, or a relative one,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -408,9 +409,30 @@ func headOverLimits(h http.Header) error {
 	return nil
 }
 
+// maxErrorMessage is the most bytes of a message that an error response
+// of the Handler's own carries. Those bodies count against the budgets
+// without waiting, as a slack their size must keep small, and a message
+// may quote what the client sent (a Host field of up to a MiB, in each of
+// a thousand calls).
+const maxErrorMessage = 512
+
+// clipMessage is msg, cut to maxErrorMessage bytes at a character
+// boundary, "…" saying where.
+func clipMessage(msg string) string {
+	if len(msg) <= maxErrorMessage {
+		return msg
+	}
+	n := maxErrorMessage
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return msg[:n] + "…"
+}
+
 // fail replaces whatever was recorded with an error response, unless the
 // part has begun to stream (then the part ends short, and failed says so).
 func (rw *response) fail(code int, msg string) {
+	msg = clipMessage(msg)
 	if rw.out.format != FormatMultipart {
 		rw.failJSON(code, msg) // a JSON batch's bodies are JSON
 		return
@@ -423,7 +445,7 @@ func (rw *response) fail(code int, msg string) {
 // handler's other error objects: OData requires a string there, and Graph
 // sends one.
 func (rw *response) failJSON(code int, msg string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": errorCode(code), "message": msg}})
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": errorCode(code), "message": clipMessage(msg)}})
 	rw.replace(code, "application/json", append(b, '\n'))
 }
 
