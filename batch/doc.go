@@ -165,7 +165,10 @@
 // What a Handler holds of its batches is then bounded as a whole: the
 // concurrent batches × MaxBodyBytes of request bodies (read whole before
 // their calls run, but only bytes their clients sent), plus
-// MaxTotalBufferedBytes of responses.
+// MaxTotalBufferedBytes of response bodies (up to twice that in buffers,
+// which grow by doubling), plus about 200 KiB of buffers per batch. The
+// header fields of the responses a batch holds are not counted: the inner
+// handler's, up to 64 KiB each.
 //
 // Reference scanning is one pass over the target and JSON body of each
 // call, and stops when the request's context is done. A call's request

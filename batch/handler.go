@@ -71,12 +71,16 @@ type HandlerOptions struct {
 	// room, and the call may succeed later: Client retries it), where past
 	// its batch's MaxBufferedBytes, or past MaxTotalBufferedBytes with
 	// what its own batch holds (no other batch could make room), it fails
-	// with 500; a decoded result,
-	// with 424 for the references to it. The error responses the Handler writes itself
-	// count without waiting, and may take it past the limit by their
-	// size (their messages cut to 512 bytes, quoted input included). A Handler's memory for its batches as a whole is then bounded
-	// by the concurrent batches × MaxBodyBytes of request bodies (bytes
-	// their clients sent) plus MaxTotalBufferedBytes of responses.
+	// with 500; a decoded result, with 424 for the references to it. The
+	// error responses the Handler writes itself count without waiting,
+	// and may take it past the limit by their size (their messages cut
+	// to 512 bytes, quoted input included). A Handler's memory for its
+	// batches as a whole is then bounded by the concurrent batches ×
+	// MaxBodyBytes of request bodies (bytes their clients sent), plus
+	// MaxTotalBufferedBytes of response bodies (up to twice that in
+	// buffers, which grow by doubling), plus about 200 KiB of buffers per
+	// batch. The header fields of responses are not counted: the inner
+	// handler's, up to 64 KiB for each response a batch holds.
 	MaxTotalBufferedBytes int64
 	// CallTimeout bounds each call (default: none). A call still running
 	// at the deadline has its context cancelled and answers 504 Gateway
