@@ -711,3 +711,55 @@ func (v *jsonValues) UnmarshalJSON(b []byte) error {
 	*v = jsonValues{string(b)}
 	return nil
 }
+
+// A text body goes into an OData JSON batch response escaped a piece at a
+// time (textPiece): every rune whole, whatever piece boundary it sits on,
+// and a body of control characters, which escaping makes six times longer,
+// the same as escaped at once. encoding/json is the oracle.
+func TestODataJSONTextBodyInPieces(t *testing.T) {
+	var bodies []string
+	for _, r := range []string{"é", "€", "😀"} {
+		for shift := range 4 {
+			bodies = append(bodies, strings.Repeat("a", textPiece-shift)+strings.Repeat(r, 3)+strings.Repeat("b", textPiece))
+		}
+	}
+	bodies = append(bodies,
+		strings.Repeat("\x01\"\\\n", 20<<10),
+		strings.Repeat("<&>\u2028é", 3*textPiece),
+		"",
+		"x",
+	)
+	for i, want := range bodies {
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, want)
+		})
+		// Behind the first call too, where the body is buffered whole.
+		rec, got := serveJSON(t, inner, HandlerOptions{}, "/svc/$batch", odataHeader, `{"requests":[{"id":"1","method":"GET","url":"x"},{"id":"2","method":"GET","url":"y"}]}`)
+		if len(got) != 2 {
+			t.Fatalf("body %d: %d responses: %s", i, len(got), rec.Body)
+		}
+		for _, e := range got {
+			var s string
+			if want != "" {
+				if err := json.Unmarshal(e.Body, &s); err != nil {
+					t.Fatalf("body %d, call %s: %v", i, e.ID, err)
+				}
+			}
+			if s != want {
+				t.Errorf("body %d, call %s: %d bytes, want %d; first difference at %d", i, e.ID, len(s), len(want), firstDiff(s, want))
+			}
+		}
+	}
+}
+
+// firstDiff returns the index of the first byte where a and b differ.
+func firstDiff(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}

@@ -119,9 +119,22 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 		if !textFits(body) {
 			break
 		}
-		b = append(b, `,"body":`...)
-		o.jbuf = append(appendJSONString(b, body), '}')
-		_, err := o.bw.Write(o.jbuf)
+		o.jbuf = append(b, `,"body":"`...)
+		o.bw.Write(o.jbuf)
+		// A piece at a time, as the base64 stream goes: escaped whole,
+		// a body of control characters would take six times its size
+		// in jbuf, past the budget that counted it, and jbuf would keep
+		// that for the batches after.
+		for len(body) > 0 {
+			n := min(len(body), textPiece)
+			for n < len(body) && !utf8.RuneStart(body[n]) {
+				n-- // body is UTF-8 (textFits): a rune start is at most 3 back
+			}
+			o.jbuf = appendJSONStringBody(o.jbuf[:0], body[:n])
+			o.bw.Write(o.jbuf)
+			body = body[n:]
+		}
+		_, err := o.bw.WriteString(`"}`)
 		return err
 	}
 	o.jbuf = append(b, `,"body":"`...)
@@ -245,6 +258,9 @@ func (s *b64Stream) close() error {
 	_, err := s.o.bw.WriteString(`"}`)
 	return err
 }
+
+// textPiece is how much of a text body writeJSONEntry escapes at a time.
+const textPiece = 4 << 10
 
 // appendJSONString appends s as a JSON string.
 func appendJSONString[T string | []byte](b []byte, s T) []byte {
