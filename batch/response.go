@@ -367,11 +367,6 @@ func (rw *response) end() {
 		// the server is busy, not the response too large, and a client
 		// may try the call again (batch.Client does, for a 503).
 		rw.fail(http.StatusServiceUnavailable, errHandlerBusy.Error())
-		o.mu.Lock()
-		if !rw.abandoned && !rw.streaming {
-			rw.h.Set("Retry-After", "1")
-		}
-		o.mu.Unlock()
 	case overflow:
 		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
 	case unwritable != nil:
@@ -465,6 +460,12 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 	o.release(int64(rw.body.Len()))
 	rw.body.Reset()
 	rw.h.Set("Content-Type", contentType)
+	if code == http.StatusServiceUnavailable {
+		// Only errHandlerBusy's: room frees as other clients read. Set
+		// with the rest of the head, under the same lock, so that no
+		// part goes out without it.
+		rw.h.Set("Retry-After", "1")
+	}
 	if contentType != "application/json" {
 		rw.h.Set("X-Content-Type-Options", "nosniff")
 	}
