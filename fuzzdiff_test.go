@@ -219,9 +219,8 @@ func checkRequestVsStdlib(t fatalT, data []byte) {
 // the one http.ReadRequest gives, method, URL (but a service-root-relative
 // target's), RequestURI, protocol, header fields (the framing ones and
 // Host aside, which net/http moves out of Header, and which HTTPRequest
-// drops), body and trailer fields alike. (net/http's Trailer also holds
-// each name the Trailer field declares, with a nil value until it is
-// sent; HTTPRequest's holds the fields sent.)
+// drops), body and Trailer alike: the names a chunked request's Trailer
+// field declares, with the values of the trailer fields sent.
 func checkHTTPRequestVsStdlib(t fatalT, data []byte) {
 	want, _, wbody, rest, serr := stdRead(data, true, "")
 	if serr != nil {
@@ -251,8 +250,8 @@ func checkHTTPRequestVsStdlib(t fatalT, data []byte) {
 		Header, Trailer           http.Header
 		Body                      string
 	}
-	g := conv{got.Method, got.RequestURI, got.Proto, got.ProtoMajor, got.ProtoMinor, got.URL, httpDropFraming(got.Header), got.Trailer, string(body)}
-	w := conv{want.Method, want.RequestURI, want.Proto, want.ProtoMajor, want.ProtoMinor, want.URL, httpDropFraming(want.Header), sentFields(want.Trailer), string(wbody)}
+	g := conv{got.Method, got.RequestURI, got.Proto, got.ProtoMajor, got.ProtoMinor, got.URL, httpDropLengths(got.Header), got.Trailer, string(body)}
+	w := conv{want.Method, want.RequestURI, want.Proto, want.ProtoMajor, want.ProtoMinor, want.URL, httpDropLengths(want.Header), want.Trailer, string(wbody)}
 	if r.form == relativeForm {
 		// A target relative to a service root, which HTTPRequest
 		// resolves as a relative reference and net/http reads as an
@@ -266,12 +265,14 @@ func checkHTTPRequestVsStdlib(t fatalT, data []byte) {
 	}
 }
 
-// sentFields returns h without the names that have no value: net/http's
-// Trailer without the names declared but not sent.
-func sentFields(h http.Header) http.Header {
+// httpDropLengths removes the fields of h that net/http moves out of its
+// Header, or dedupes, and HTTPRequest and HTTPResponse leave in theirs:
+// Transfer-Encoding, Content-Length and Host. (The Trailer field of a
+// chunked message both move into Trailer.)
+func httpDropLengths(h http.Header) http.Header {
 	out := http.Header{}
 	for k, v := range h {
-		if v != nil {
+		if k != "Transfer-Encoding" && k != "Content-Length" && k != "Host" {
 			out[k] = v
 		}
 	}
@@ -290,8 +291,8 @@ func checkResponseVsStdlib(t fatalT, data []byte) {
 // checkHTTPResponseVsStdlib checks Response.HTTPResponse on a response
 // that both we and net/http read: the *http.Response it gives is the one
 // http.ReadResponse gives, status code, protocol, header fields (the
-// framing ones aside, which net/http moves out of Header), body and the
-// trailer fields sent; and its Status, but where the status line has no
+// framing ones aside, which net/http moves out of Header), body and
+// Trailer; and its Status, but where the status line has no
 // reason phrase (net/http's Status is then the code alone, ours has the
 // standard phrase: doc.go).
 func checkHTTPResponseVsStdlib(t fatalT, data []byte) {
@@ -316,8 +317,8 @@ func checkHTTPResponseVsStdlib(t fatalT, data []byte) {
 		Header, Trailer        http.Header
 		Body                   string
 	}
-	g := conv{got.Status, got.StatusCode, got.Proto, got.ProtoMajor, got.ProtoMinor, httpDropFraming(got.Header), got.Trailer, string(body)}
-	w := conv{want.Status, want.StatusCode, want.Proto, want.ProtoMajor, want.ProtoMinor, httpDropFraming(want.Header), sentFields(want.Trailer), string(wbody)}
+	g := conv{got.Status, got.StatusCode, got.Proto, got.ProtoMajor, got.ProtoMinor, httpDropLengths(got.Header), got.Trailer, string(body)}
+	w := conv{want.Status, want.StatusCode, want.Proto, want.ProtoMajor, want.ProtoMinor, httpDropLengths(want.Header), want.Trailer, string(wbody)}
 	if len(r.Reason) == 0 {
 		g.Status, w.Status = "", ""
 	}

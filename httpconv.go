@@ -21,7 +21,11 @@ import (
 // host. base may be nil, for a URL with a path and query only.
 //
 // The names and values of the Header are copied (names canonicalized); the
-// Body streams from r.Body, and Trailer is filled once it has been read to
+// Body streams from r.Body. As in net/http's server, the Trailer field of
+// a chunked request moves out of the Header into Trailer, as the names it
+// declares with nil values, so that a handler, or a Transport forwarding
+// the request, knows before the body which trailer fields to expect; the
+// trailer fields sent are set in that map once the body has been read to
 // its end. ContentLength is r.ContentLength. The returned request's body
 // reads the message until it is closed, the MessageReader is Reset or the
 // Reader of the part it reads from moves to the next part; from then on
@@ -78,6 +82,7 @@ func (r *Request) HTTPRequest(ctx context.Context, base *url.URL) (*http.Request
 	req.ContentLength = r.ContentLength
 	if r.Chunked {
 		req.TransferEncoding = []string{"chunked"}
+		req.Trailer = declaredTrailer(req.Header)
 	}
 	if r.ContentLength == 0 {
 		req.Body = http.NoBody
@@ -198,8 +203,11 @@ var plainPathByte = func() (t [256]bool) {
 // (which may be nil), as a client would receive it. The Response, its
 // Status, Proto and Header (names canonicalized, values copied) are its
 // own and stay valid for as long as the caller keeps them, after the
-// MessageReader moves on. Only its Body is tied to the MessageReader: it
-// streams from r.Body, fills Trailer once read to its end and, like a
+// MessageReader moves on. The Trailer field of a chunked response is in
+// Trailer, not Header, as the names it declares with nil values (as
+// net/http's client gives it). Only its Body is tied to the MessageReader: it
+// streams from r.Body, sets the trailer fields sent in Trailer once read
+// to its end and, like a
 // request's from [Request.HTTPRequest], fails with an error wrapping
 // [http.ErrBodyReadAfterClose] once closed, once the MessageReader is
 // Reset, or once the Reader of the part it reads from moves to the next
@@ -228,6 +236,7 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	}
 	if r.Chunked {
 		resp.TransferEncoding = []string{"chunked"}
+		resp.Trailer = declaredTrailer(resp.Header)
 	}
 	if r.ContentLength == 0 {
 		resp.Body = http.NoBody
@@ -237,6 +246,38 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 		resp.Body = hb
 	}
 	return resp
+}
+
+// declaredTrailer moves the Trailer field of a chunked message out of h
+// and returns the names it declares, canonicalized, each with a nil value,
+// or nil when it declares none: what net/http's fixTrailer makes of it.
+// (net/http refuses a message whose Trailer field names Content-Length,
+// Transfer-Encoding or Trailer; a MessageReader does too, and such a name
+// in a Request or Response built otherwise is left out.)
+func declaredTrailer(h http.Header) http.Header {
+	vv, ok := h["Trailer"]
+	if !ok {
+		return nil
+	}
+	delete(h, "Trailer")
+	var t http.Header
+	for _, v := range vv {
+		for e := range strings.SplitSeq(v, ",") {
+			e = strings.Trim(e, " \t")
+			if e == "" {
+				continue
+			}
+			switch k := http.CanonicalHeaderKey(e); k {
+			case "Content-Length", "Transfer-Encoding", "Trailer":
+			default:
+				if t == nil {
+					t = make(http.Header)
+				}
+				t[k] = nil
+			}
+		}
+	}
+	return t
 }
 
 func toHTTPHeader(h *Header, request bool) http.Header {
@@ -325,7 +366,17 @@ func (hb *httpBody) Read(p []byte) (int, error) {
 	if err == io.EOF && !hb.done {
 		hb.done = true
 		if hb.trailer.Len() > 0 {
-			*hb.dst = toHTTPHeader(hb.trailer, false)
+			// Set in the map that declared the names, not a new one: a
+			// Transport forwarding the message holds that map, and
+			// sends what it has at the end of the body.
+			t := toHTTPHeader(hb.trailer, false)
+			if *hb.dst == nil {
+				*hb.dst = t
+			} else {
+				for k, v := range t {
+					(*hb.dst)[k] = v
+				}
+			}
 		}
 	}
 	return n, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -339,5 +340,112 @@ func TestConversionDataAfterBody(t *testing.T) {
 		if !errors.Is(err, ErrDataAfterBody) {
 			t.Errorf("%s: %v, want ErrDataAfterBody", tc.name, err)
 		}
+	}
+}
+
+// The Trailer field of a chunked message declares its trailer fields
+// before the body: HTTPRequest and HTTPResponse move it into Trailer, as
+// names with nil values, and set the values sent in that same map at the
+// end of the body, as net/http's server and client do (the oracle).
+func TestConversionDeclaredTrailer(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+	}{
+		{"request", "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum, Expires ,\r\nTrailer: X-Late\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 42\r\nX-Undeclared: 1\r\n\r\n"},
+		{"response", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum, Expires ,\r\nTrailer: X-Late\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 42\r\nX-Undeclared: 1\r\n\r\n"},
+		{"request, no trailer sent", "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n0\r\n\r\n"},
+		{"request, empty declaration", "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: ,\r\n\r\n0\r\n\r\n"},
+		{"request with a length keeps the field", "POST /x HTTP/1.1\r\nContent-Length: 2\r\nTrailer: X-Sum\r\n\r\nok"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			type conv struct {
+				Header, TrailerBefore, TrailerAfter http.Header
+			}
+			var want, got conv
+			request := strings.HasPrefix(tt.in, "POST")
+			br := bufioReader([]byte(tt.in))
+			var body io.ReadCloser
+			if request {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want.Header, want.TrailerBefore, body = req.Header, req.Trailer.Clone(), req.Body
+				io.ReadAll(body)
+				want.TrailerAfter = req.Trailer
+				r, err := NewMessageReader(strings.NewReader(tt.in)).ReadRequest()
+				if err != nil {
+					t.Fatal(err)
+				}
+				hreq, err := r.HTTPRequest(context.Background(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.Header, got.TrailerBefore = hreq.Header, hreq.Trailer.Clone()
+				if _, err := io.ReadAll(hreq.Body); err != nil {
+					t.Fatal(err)
+				}
+				got.TrailerAfter = hreq.Trailer
+			} else {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want.Header, want.TrailerBefore = resp.Header, resp.Trailer.Clone()
+				io.ReadAll(resp.Body)
+				want.TrailerAfter = resp.Trailer
+				r, err := NewMessageReader(strings.NewReader(tt.in)).ReadResponse("")
+				if err != nil {
+					t.Fatal(err)
+				}
+				hresp := r.HTTPResponse(nil)
+				got.Header, got.TrailerBefore = hresp.Header, hresp.Trailer.Clone()
+				if _, err := io.ReadAll(hresp.Body); err != nil {
+					t.Fatal(err)
+				}
+				got.TrailerAfter = hresp.Trailer
+			}
+			delete(want.Header, "Content-Length") // net/http's, which HTTPRequest keeps
+			delete(got.Header, "Content-Length")
+			delete(got.Header, "Transfer-Encoding")
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("net/http (-) and the conversion (+) disagree:\n%s", diff)
+			}
+		})
+	}
+}
+
+// A chunked request's trailer reaches the server it is forwarded to by
+// an http.Transport (as a gateway's reverse proxy forwards a call): the
+// Transport declares the names it finds in Trailer when it sends the
+// head, and sends the trailer fields it finds there at the end of the body.
+func TestHTTPRequestTrailerForwarded(t *testing.T) {
+	got := make(chan http.Header, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got <- r.Trailer
+	}))
+	defer upstream.Close()
+	base, err := url.Parse(upstream.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 42\r\n\r\n"
+	r, err := NewMessageReader(iotest.OneByteReader(strings.NewReader(in))).ReadRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := r.HTTPRequest(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.RequestURI = "" // a client request
+	resp, err := upstream.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if diff := cmp.Diff(http.Header{"X-Sum": {"42"}}, <-got); diff != "" {
+		t.Errorf("trailer at the upstream (-want +got):\n%s", diff)
 	}
 }

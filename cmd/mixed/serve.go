@@ -345,6 +345,12 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&u)
 			pr.SetXForwarded()
+			// A client's trailer fields never reach the upstream: the
+			// values arrive, at the end of the body, in the request
+			// the proxy copied, not in its copy, which holds only the
+			// names the Trailer field declared; sent alone, they would
+			// announce fields that never come.
+			pr.Out.Trailer = nil
 		},
 		ModifyResponse: refuseUnaskedSwitch,
 		ErrorHandler:   proxyError(errLog),

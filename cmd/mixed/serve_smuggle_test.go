@@ -351,6 +351,33 @@ func TestSmuggleGatewayUpstreamTrailers(t *testing.T) {
 	}
 }
 
+// A direct chunked request's trailer fields reach the upstream neither as
+// values nor as names declared: the gateway's proxy would forward the
+// names that net/http's server lists in the request's Trailer (with nil
+// values, the values arriving in the request the proxy copied, not in its
+// copy), as it did before calls' trailers were declared.
+func TestSmuggleGatewayDirectTrailer(t *testing.T) {
+	gw, up := startRawGateway(t, nil)
+	conn, err := net.Dial("tcp", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /direct HTTP/1.1\r\nHost: "+gw+"\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nTrailer: Host, Authorization\r\n\r\n3\r\nabc\r\n0\r\nHost: evil.example\r\nAuthorization: Bearer stolen\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := up.requests()
+	if resp.StatusCode != 200 || len(got) != 1 {
+		t.Fatalf("status %d, the upstream read %d requests; want 200 and one", resp.StatusCode, len(got))
+	}
+	if s := got[0]; s.Body != "abc" || len(s.Trailer) > 0 || s.Header.Get("Trailer") != "" || s.Header.Get("Authorization") != "" {
+		t.Errorf("the upstream read body %q, trailer %v, Trailer field %q, Authorization %q; want body \"abc\", no trailer", s.Body, s.Trailer, s.Header.Get("Trailer"), s.Header.Get("Authorization"))
+	}
+}
+
 // blankOnly reports whether b holds line ends only: what may follow a
 // message in a part.
 func blankOnly(b []byte) bool { return strings.Trim(string(b), "\r\n") == "" }
