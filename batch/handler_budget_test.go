@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,4 +166,84 @@ func splitParts(t *rapid.T, resp *http.Response) []string {
 		out = append(out, string(rest))
 	}
 	return out
+}
+
+// measureHead's mem, what a head counts in the budgets, bounds the memory
+// its fields hold, with the runtime as the oracle: the heap that n maps of
+// each shape take, made as a handler makes them (names and values of
+// their own, as a proxy copies its upstream's; fields Set, or Added one
+// value at a time), is at most n times it. The shapes are those the bound
+// is loosest and tightest for: one field, a table past its first group,
+// 100 fields of a byte, a value of 60 KiB, values whose size class wastes
+// the most (33 bytes take 48), many values of one name.
+func TestMeasureHeadBoundsMemory(t *testing.T) {
+	v := func(n int, seed int) string { return strings.Repeat(string(rune('a'+seed%26)), n) }
+	for _, tc := range []struct {
+		name  string
+		n     int
+		build func(i int) http.Header
+	}{
+		{"one field", 4000, func(i int) http.Header {
+			h := make(http.Header)
+			h.Set("Content-Type", "application/json")
+			return h
+		}},
+		{"9 fields", 2000, func(i int) http.Header {
+			h := make(http.Header)
+			for j := range 9 {
+				h.Set("X-F-"+strconv.Itoa(j), strconv.Itoa(i+1000))
+			}
+			return h
+		}},
+		{"100 fields of a byte", 400, func(i int) http.Header {
+			h := make(http.Header)
+			for j := range 100 {
+				h["X-"+strconv.Itoa(j)] = []string{v(1, i)}
+			}
+			return h
+		}},
+		{"60 fields of 1 KiB", 100, func(i int) http.Header {
+			h := make(http.Header)
+			for j := range 60 {
+				h["X-Field-"+strconv.Itoa(j)] = []string{v(1<<10, i)}
+			}
+			return h
+		}},
+		{"a value of 60 KiB", 100, func(i int) http.Header {
+			h := make(http.Header)
+			h.Set("X-Big", v(60<<10+1, i))
+			return h
+		}},
+		{"names and values of 33 bytes", 1000, func(i int) http.Header {
+			h := make(http.Header)
+			for j := range 15 {
+				h[v(31, j)+strconv.Itoa(10+j)] = []string{v(33, i)}
+			}
+			return h
+		}},
+		{"100 values of one name", 400, func(i int) http.Header {
+			h := make(http.Header)
+			for j := range 100 {
+				h.Add("X-A", v(17, i+j))
+			}
+			return h
+		}},
+	} {
+		bound := measureHead(tc.build(0)).mem
+		held := make([]http.Header, tc.n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range held {
+			held[i] = tc.build(i)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / int64(tc.n)
+		runtime.KeepAlive(held)
+		t.Logf("%s: %d bytes each on the heap, counted %d", tc.name, per, bound)
+		if per > bound {
+			t.Errorf("%s: the fields hold %d bytes each, over the %d measureHead counts", tc.name, per, bound)
+		}
+	}
 }

@@ -385,21 +385,16 @@ func (rw *response) end() {
 // when they are within them, which the write then checks with the status
 // line too.
 func headOverLimits(h http.Header) error {
-	n, size := 0, 2
-	for k, vv := range h {
-		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" {
-			continue
-		}
-		for _, v := range vv {
-			n++
-			size += len(k) + len(strings.Trim(v, " \t")) + 4
-		}
-	}
+	return measureHead(h).overLimits()
+}
+
+// overLimits is headOverLimits for the fields m measures.
+func (m headMeasure) overLimits() error {
 	switch {
-	case n > mixed.DefaultMaxHeaderFields:
-		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, n, mixed.DefaultMaxHeaderFields)
-	case size > mixed.DefaultMaxHeaderBytes:
-		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, size, mixed.DefaultMaxHeaderBytes)
+	case m.fields > mixed.DefaultMaxHeaderFields:
+		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, m.fields, mixed.DefaultMaxHeaderFields)
+	case m.wire > mixed.DefaultMaxHeaderBytes:
+		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, m.wire, mixed.DefaultMaxHeaderBytes)
 	}
 	return nil
 }
