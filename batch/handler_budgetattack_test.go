@@ -68,7 +68,8 @@ func foreignMarker(p []byte, b int) string {
 
 // The kinds of call of the attacks, each a way an inner handler uses (or
 // misuses) its ResponseWriter. A call's path is /KIND/BATCH/CALL/SIZE/CHUNK,
-// and a ref's /ref/BATCH/CALL/0/1/VALUE.
+// and a ref's /ref/BATCH/CALL/0/1/VALUE; a query ?f=N has the handler set N
+// header fields of 1 KiB first, which the budgets count too.
 const (
 	kWrite  = "w"      // SIZE bytes in CHUNK-byte writes, application/octet-stream
 	kText   = "text"   // the same, text/plain (a string in OData JSON: held whole)
@@ -188,6 +189,11 @@ func (a *attackInner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	flush := func() { w.(http.Flusher).Flush() }
 	w.Header().Set("Content-Type", "application/octet-stream")
+	if f, _ := strconv.Atoi(r.URL.Query().Get("f")); f > 0 {
+		for j := range f {
+			w.Header()["X-Attack-"+strconv.Itoa(j)] = []string{strings.Repeat(strconv.Itoa(j), 1<<10)}
+		}
+	}
 	switch kind {
 	case kWrite, kHead:
 		write(body)
@@ -295,6 +301,7 @@ type attackCall struct {
 	Chunk  int
 	Group  int // 1 + the changeset (atomicity group) it belongs to, or 0
 	Ref    int // for kRef: the index of the kJSON call it references
+	Fields int // header fields of 1 KiB its handler sets first (not kRef's)
 	id     string
 	status int    // what it answers when all goes well
 	want   []byte // the body it answers then
@@ -359,7 +366,11 @@ func (b *attackBatch) target(i int) string {
 	if c.Kind == kRef {
 		return fmt.Sprintf("/ref/%d/%d/0/1/$result[%s][n]", b.id, i, b.Calls[c.Ref].id)
 	}
-	return fmt.Sprintf("/%s/%d/%d/%d/%d", c.Kind, b.id, i, c.Size, c.Chunk)
+	target := fmt.Sprintf("/%s/%d/%d/%d/%d", c.Kind, b.id, i, c.Size, c.Chunk)
+	if c.Fields > 0 {
+		target += "?f=" + strconv.Itoa(c.Fields)
+	}
+	return target
 }
 
 func (b *attackBatch) method(i int) string {
@@ -384,6 +395,9 @@ func (b attackBatch) String() string {
 	var calls []string
 	for _, c := range b.Calls {
 		s := fmt.Sprintf("%s %d/%d", c.Kind, c.Size, c.Chunk)
+		if c.Fields > 0 {
+			s += fmt.Sprintf(" f%d", c.Fields)
+		}
 		if c.Group > 0 {
 			s += fmt.Sprintf(" in g%d", c.Group)
 		}
@@ -884,6 +898,9 @@ func drawAttack(t *rapid.T, changesets, refs, timeouts bool) []attackBatch {
 					c.Kind, c.Ref = kRef, rapid.SampledFrom(jsons).Draw(t, "refTo")
 				}
 			}
+			if c.Kind != kRef {
+				c.Fields = rapid.SampledFrom([]int{0, 0, 1, 3}).Draw(t, "fields")
+			}
 			b.Calls = append(b.Calls, c)
 		}
 		return b
@@ -894,7 +911,8 @@ func drawAttack(t *rapid.T, changesets, refs, timeouts bool) []attackBatch {
 // the Handler's budget (checkBudgetSettled: h.shared.used and h.leftover
 // both 0 once every batch is over), every batch ends, every batch read to
 // its end has an answer each call may get, and no byte of a batch reaches
-// another's response: calls that panic after writing, go on writing from
+// another's response: calls with header fields (which count) or without,
+// that panic after writing, go on writing from
 // a goroutine after they returned or past their deadline, time out while
 // they wait for room, write bodies to 204, 304 and HEAD, flush at odd
 // times, overflow their changeset, or are referenced by calls whose kept
