@@ -141,12 +141,13 @@
 //     body is read to its end before any call runs); more is an outer 400
 //     wrapping [ErrEpilogueTooLarge].
 //   - MaxBufferedBytes (32 MiB): the responses a batch holds while the
-//     part at the head of the order streams; calls past it wait for room
-//     or their turn, a changeset's calls fail with 500. It bounds apart
-//     the results that result references decode, held until the batch
-//     ends (counted at an upper bound of their size as Go values, several
-//     times their text): a reference to a result past it fails its call
-//     with 424.
+//     part at the head of the order streams, their header fields counted
+//     with their bodies (at an upper bound of the memory they take);
+//     calls past it wait for room or their turn, a changeset's calls fail
+//     with 500. It bounds apart the results that result references
+//     decode, held until the batch ends (counted at an upper bound of
+//     their size as Go values, several times their text): a reference to
+//     a result past it fails its call with 424.
 //   - MaxTotalBufferedBytes (8 × MaxBufferedBytes, 256 MiB by default):
 //     the responses and decoded results all the batches of a Handler hold
 //     together, so that clients that post batches of large responses and
@@ -165,10 +166,13 @@
 // What a Handler holds of its batches is then bounded as a whole: the
 // concurrent batches × MaxBodyBytes of request bodies (read whole before
 // their calls run, but only bytes their clients sent), plus
-// MaxTotalBufferedBytes of response bodies (up to twice that in buffers,
-// which grow by doubling), plus about 200 KiB of buffers per batch. The
-// header fields of the responses a batch holds are not counted: the inner
-// handler's, up to 64 KiB each.
+// MaxTotalBufferedBytes of responses, header fields and bodies (the
+// bodies up to twice that in buffers, which grow by doubling), plus, per
+// batch, about 200 KiB of buffers and the header fields of up to 1 +
+// Concurrency responses that do not count: the one at the head of the
+// order, streaming or about to go out, and those of the calls that wait
+// for room to hold theirs (the inner handler's, each within the 64 KiB a
+// part's head may take on the wire).
 //
 // Reference scanning is one pass over the target and JSON body of each
 // call, and stops when the request's context is done. A call's request

@@ -48,7 +48,12 @@ type HandlerOptions struct {
 	// streams to the client as its handler writes it, and the calls
 	// behind it, which finished or wrote early, buffer theirs; a call
 	// whose Write would take the batch past the limit waits until room
-	// frees or its turn comes. The head never waits, so a batch always
+	// frees or its turn comes. The header fields of a response held count
+	// as its body does, from when its head is fixed (by WriteHeader, the
+	// first Write, or its handler's return, which wait for room alike)
+	// until its part goes out, at an upper bound of the memory they take
+	// (a field 200 bytes and a quarter more than its text, a head with
+	// fields 400 bytes more). The head never waits, so a batch always
 	// progresses. With ResultReferences it bounds, apart, the results
 	// that references decode, held until the batch ends, each counted at
 	// an upper bound of its size as Go values (several times its text):
@@ -72,15 +77,20 @@ type HandlerOptions struct {
 	// its batch's MaxBufferedBytes, or past MaxTotalBufferedBytes with
 	// what its own batch holds (no other batch could make room), it fails
 	// with 500; a decoded result, with 424 for the references to it. The
-	// error responses the Handler writes itself count without waiting,
-	// and may take it past the limit by their size (their messages cut
-	// to 512 bytes, quoted input included). A Handler's memory for its
-	// batches as a whole is then bounded by the concurrent batches ×
-	// MaxBodyBytes of request bodies (bytes their clients sent), plus
-	// MaxTotalBufferedBytes of response bodies (up to twice that in
-	// buffers, which grow by doubling), plus about 200 KiB of buffers per
-	// batch. The header fields of responses are not counted: the inner
-	// handler's, up to 64 KiB for each response a batch holds.
+	// header fields of the responses held count as their bodies do (see
+	// MaxBufferedBytes), and a held response whose head does not fit
+	// fails as one whose body does not. The error responses the Handler
+	// writes itself count without waiting, and may take it past the limit
+	// by their size (their heads about 1 KiB, their messages cut to 512
+	// bytes, quoted input included). A Handler's memory for its batches
+	// as a whole is then bounded by the concurrent batches × MaxBodyBytes
+	// of request bodies (bytes their clients sent), plus
+	// MaxTotalBufferedBytes of responses (their bodies up to twice that in
+	// buffers, which grow by doubling), plus, per batch, about 200 KiB of
+	// buffers and the header fields of the responses not counted: that of
+	// the head of the order (streaming, or about to go out), and those of
+	// the calls that wait for room to hold theirs, up to Concurrency (each
+	// within the 64 KiB a part's head may take on the wire).
 	MaxTotalBufferedBytes int64
 	// CallTimeout bounds each call (default: none). A call still running
 	// at the deadline has its context cancelled and answers 504 Gateway

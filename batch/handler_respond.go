@@ -242,14 +242,19 @@ func contentLength(h http.Header) int64 {
 }
 
 // sendBuffered writes to w what rw buffered before it streamed, up to its
-// length, and gives the room back to the budget unless rw keeps its body.
-// o.wmu is held. The body is looked at under o.mu: serveTimed may take it
-// away meanwhile, and a kept body grows by the writes that follow (neither
-// touches the bytes written here).
+// length, and gives the room back to the budget unless rw keeps its body;
+// the room of its head goes back in any case, now written (its fields,
+// which the part that streams keeps until it ends, are the one head of
+// the batch that does not count: see holdHead). o.wmu is held. The body
+// is looked at under o.mu: serveTimed may take it away meanwhile, and a
+// kept body grows by the writes that follow (neither touches the bytes
+// written here).
 func (o *output) sendBuffered(w io.Writer, rw *response) error {
 	o.mu.Lock()
 	buffered := rw.body.Bytes()
-	o.mu.Unlock()
+	o.release(rw.headMem)
+	rw.headMem = 0
+	o.unlock()
 	if rw.length >= 0 && int64(len(buffered)) > rw.length {
 		buffered = buffered[:rw.length]
 	}

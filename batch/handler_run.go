@@ -249,6 +249,8 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 // (httputil.ReverseProxy's, when its upstream's body fails): net/http
 // logs none, and the part says so rather than that the handler panicked.
 func (h *Handler) invoke(c *call, rw *response, req *http.Request) {
+	// Last, once a panic has made its part: the head counts, fixed now.
+	defer rw.returned()
 	defer func() {
 		if v := recover(); v != nil {
 			msg := "batch: the call's handler aborted its response"
@@ -316,6 +318,10 @@ func (o *output) abandon(rw *response) *response {
 	// free (other batches hold the Handler's budget).
 	o.cond.Broadcast()
 	streaming := rw.streaming
+	// Its head is dropped with it: its fields are the handler's, which
+	// goes on, until it returns (see returned).
+	o.release(rw.headMem)
+	rw.headMem = 0
 	if !streaming {
 		o.release(int64(rw.body.Len()))
 		rw.body = bytes.Buffer{} // not the budget's any more

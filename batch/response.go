@@ -66,11 +66,13 @@ type response struct {
 	ct      string
 
 	h           http.Header
-	late        http.Header // what Header returns once the head is fixed
+	late        http.Header // what Header returns once the head is fixed (guarded by out.mu)
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer // what is buffered, or kept
 	headBytes   int64        // body bytes written to a HEAD response, discarded
+	// headMem is what the budgets count of h (see holdHead).
+	headMem int64
 
 	streaming bool // its part is on the wire (set with o.wmu held too: see beginStream)
 	// sent: body bytes streamed. Written with o.wmu held (not o.mu), by
@@ -85,6 +87,7 @@ type response struct {
 	failed    bool  // the handler panicked or timed out after streaming began
 	overflow  bool  // a changeset call's response did not fit in the budget
 	busy      bool  // it did fit in its batch's: the Handler's was full
+	bigHead   bool  // its head was over the limits as its handler returned (see returned)
 	// over: the call is over, and writes fail. Set under o.mu, but
 	// atomic so that Header reads it without the lock: the lock ordered
 	// only the test, never the handler's use of the map it returns, and
@@ -116,9 +119,13 @@ func (rw *response) init(st *batchState) {
 
 // retire ends the batch's use of rw once its part is written: the memory
 // of its body goes back to st for the response of another call, and rw
-// keeps nothing of it. o.mu is held.
+// keeps nothing of it, nor of its header fields, which the batch would
+// otherwise keep until it ends (the response is in an allocation with
+// others: see run) past the room it gives back. o.mu is held; the call is
+// over, and Header reads h no more.
 func (rw *response) retire(st *batchState) {
-	st.out.release(int64(rw.body.Len()))
+	st.out.release(int64(rw.body.Len()) + rw.headMem)
+	rw.headMem, rw.h = 0, nil
 	rw.body.Reset()
 	if b := rw.body.Bytes(); cap(b) > 0 && cap(b) <= maxReusedBody && st.bodyBytes+cap(b) <= maxReusedBodies && !rw.abandoned {
 		st.bodies = append(st.bodies, b)
@@ -137,18 +144,30 @@ func (rw *response) retire(st *batchState) {
 // a handler that kept its ResponseWriter changes nothing that is written,
 // and races with nothing.
 func (rw *response) Header() http.Header {
-	switch {
-	case rw.over.Load():
+	if rw.over.Load() {
 		return make(http.Header)
-	case rw.wroteHeader:
-		// Read without the lock: the handler's own WriteHeader, Write
-		// or Flush fixes the head, or the batch once it has returned.
-		if rw.late == nil {
-			rw.late = rw.h.Clone()
-		}
-		return rw.late
 	}
-	return rw.h
+	// wroteHeader is read without the lock: the handler's own
+	// WriteHeader, Write or Flush fixes the head, or the batch once it
+	// has returned.
+	if !rw.wroteHeader {
+		if h := rw.h; h != nil {
+			return h
+		}
+		return make(http.Header) // retired: the call is over
+	}
+	// The copy under the lock: a goroutine the handler left behind may
+	// ask for it as its call ends, which drops it (see end).
+	o := rw.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if rw.over.Load() {
+		return make(http.Header)
+	}
+	if rw.late == nil {
+		rw.late = rw.h.Clone()
+	}
+	return rw.late
 }
 
 // WriteHeader records the status code. Informational (1xx) codes are
@@ -161,15 +180,23 @@ func (rw *response) WriteHeader(code int) {
 	o := rw.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rw.writeHeader(code)
+	if rw.writeHeader(code) {
+		// Its head is fixed: it counts now, and waits for room behind
+		// the head of the order as a Write does (a Write that follows
+		// fails if the wait failed).
+		o.holdHead(rw)
+	}
 }
 
-func (rw *response) writeHeader(code int) {
+// writeHeader fixes the head with status code, unless it is fixed already
+// (or code is informational), and reports whether it did.
+func (rw *response) writeHeader(code int) bool {
 	if rw.over.Load() || rw.wroteHeader || code < 200 {
-		return
+		return false
 	}
 	rw.status = code
 	rw.wroteHeader = true
+	return true
 }
 
 // Write buffers or streams p, sending a 200 first if WriteHeader was not
@@ -198,15 +225,27 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 		return 0, http.ErrBodyNotAllowed
 	}
+	var head int64
 	if rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0 && len(p) > 0 {
 		// net/http sniffs the first write when the handler set no
 		// Content-Type (and did not delete it with a nil value).
 		if _, set := rw.h["Content-Type"]; !set {
 			rw.h.Set("Content-Type", http.DetectContentType(p))
 		}
+		// The head, fixed and sniffed, counts with p: one room to wait
+		// for, all or nothing, as for p alone before heads counted (a
+		// call holding its head while it waits for room for its body
+		// would hold what another's may wait for).
+		head, _ = o.headGrowth(rw)
 	}
 	if rw.head {
 		rw.headBytes += int64(len(p))
+		if head > 0 {
+			if err := o.holdHead(rw); err != nil {
+				o.mu.Unlock()
+				return 0, err
+			}
+		}
 		o.mu.Unlock()
 		return len(p), nil
 	}
@@ -215,13 +254,14 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.unlock()
 		return o.stream(rw, p)
 	}
-	n := int64(len(p))
+	n := head + int64(len(p))
 	if rw.held {
 		if !o.reserve(n, false) {
 			rw.overflow, rw.busy = true, o.busy(n)
 			o.mu.Unlock()
 			return 0, errOverBudget
 		}
+		rw.headMem += head
 		rw.body.Write(p)
 		o.mu.Unlock()
 		return len(p), nil
@@ -248,14 +288,15 @@ func (rw *response) Write(p []byte) (int, error) {
 	case o.wholeBody(rw):
 		// At the head, which never waits, a JSON body that does not
 		// fit: it cannot go out as JSON.
-		if !o.reserve(n, false) {
-			rw.overflow, rw.busy = true, o.busy(n)
+		if !o.reserveAtHead(n, &head) {
+			rw.overflow, rw.busy = true, o.busy(n-head)
 			o.mu.Unlock()
 			return 0, errOverBudget
 		}
-	case rw.body.Len()+len(p) > streamAfter || !o.reserve(n, false):
+	case rw.body.Len()+len(p) > streamAfter || !o.reserveAtHead(n, &head):
 		// At the head, with more than a small response, or one that
-		// does not fit: the part goes out now, what was buffered first.
+		// does not fit: the part goes out now, what was buffered first,
+		// its head uncounted (on the wire).
 		o.mu.Unlock()
 		if err := o.beginStream(rw); err != nil {
 			return 0, err
@@ -273,6 +314,7 @@ func (rw *response) Write(p []byte) (int, error) {
 		o.unlock()
 		return o.stream(rw, p)
 	}
+	rw.headMem += head
 	rw.body.Write(p)
 	o.mu.Unlock()
 	return len(p), nil
@@ -294,6 +336,119 @@ func (rw *response) keepCopy(p []byte) {
 		return
 	}
 	rw.body.Write(p)
+}
+
+// holdHead counts the head of rw against the budgets once it is fixed (by
+// WriteHeader, the first Write, or its handler's return), as a Write
+// counts its body: its header fields, at what measureHead bounds their
+// memory by (the status is in the call's record). A head counted already
+// takes what it grew by since (a handler may change the map Header gave
+// it, after WriteHeader too, until it returns). It counts until its part
+// goes out, written whole or beginning to stream (see sendBuffered), or
+// the call is dropped. A changeset's call, held until its changeset ends,
+// fails as its body would (errOverBudget: 500, or 503 when only the
+// Handler's budget was short); a call behind the head of the order waits
+// for room, its turn, its deadline or its client's going; and at the head
+// of the order, where nothing waits, a head that finds no room goes
+// uncounted: its part goes out next (a body that does not fit streams),
+// and one a batch at most is in that state or streaming, within the 64
+// KiB a part's head may take. A head over those limits does not count
+// either: its call answers 502 as it ends, and the fields are the
+// handler's own until then. o.mu is held.
+func (o *output) holdHead(rw *response) error {
+	if n, _ := o.headGrowth(rw); n > 0 {
+		return o.holdRoom(rw, n)
+	}
+	return nil
+}
+
+// holdRoom takes n bytes of room for the head of rw, as holdHead says.
+// o.mu is held.
+func (o *output) holdRoom(rw *response, n int64) error {
+	if rw.held {
+		if !o.reserve(n, false) {
+			rw.overflow, rw.busy = true, o.busy(n)
+			return errOverBudget
+		}
+		rw.headMem += n
+		return nil
+	}
+	for !rw.over.Load() && !o.gone && o.head != rw.unit {
+		if o.reserve(n, true) {
+			rw.headMem += n
+			return nil
+		}
+		o.cond.Wait()
+	}
+	switch {
+	case rw.over.Load():
+		return rw.endErr
+	case o.gone:
+		return errClientGone
+	case o.reserve(n, false):
+		rw.headMem += n
+	}
+	return nil
+}
+
+// reserveAtHead takes room for n bytes, *head of them the head's, for
+// the response at the head of the order, which never waits: when there is
+// no room for both, the head goes uncounted (see holdHead), and *head is
+// 0. o.mu is held.
+func (o *output) reserveAtHead(n int64, head *int64) bool {
+	if o.reserve(n, false) {
+		return true
+	}
+	if *head > 0 && o.reserve(n-*head, false) {
+		*head = 0
+		return true
+	}
+	return false
+}
+
+// headGrowth is what the head of rw is to count in the budgets that it
+// does not yet, and whether it is within the limits of a head: 0 once the
+// call is over or its part streams (when the head is not measured), or
+// for a head over the limits (see holdHead). o.mu is held.
+func (o *output) headGrowth(rw *response) (n int64, within bool) {
+	if rw.over.Load() || rw.streaming || rw.abandoned {
+		return 0, true
+	}
+	m := measureHead(rw.h)
+	if !m.withinLimits() {
+		return 0, false
+	}
+	return max(m.mem-rw.headMem, 0), true
+}
+
+// returned ends what its handler does with rw: the head, fixed now if it
+// was not before, counts (see holdHead), and end is told whether it is
+// over the limits (one look at the fields for both: it runs just before
+// end, the handler done with them); unless the call was abandoned: then
+// the fields go, which nothing reads any more (a fresh response answers
+// the call) and which the batch would keep until it ends.
+func (rw *response) returned() {
+	o := rw.out
+	o.mu.Lock()
+	n, within := o.headGrowth(rw)
+	rw.bigHead = !within
+	if n > 0 {
+		o.holdRoom(rw, n)
+	}
+	abandoned, streaming := rw.abandoned, rw.streaming
+	if abandoned && !streaming {
+		rw.h, rw.late = nil, nil // no part of it begins now: it is over
+	}
+	o.mu.Unlock()
+	if abandoned && streaming {
+		// Its part may be beginning, by a goroutine the handler left
+		// behind, and startStream reads the fields under wmu alone.
+		o.wmu.Lock()
+		o.mu.Lock()
+		rw.h, rw.late = nil, nil
+		o.mu.Unlock()
+		o.wmu.Unlock()
+	}
 }
 
 // Flush starts the part of the call at the head of the order streaming,
@@ -355,9 +510,12 @@ func (rw *response) end() {
 	rw.writeHeader(http.StatusOK)
 	rw.endErr = errCallEnded
 	rw.over.Store(true)
+	// The copy Header made once the head was fixed, which nothing reads:
+	// Header makes no other now.
+	rw.late = nil
 	overflow, busy := rw.overflow, rw.busy
 	var unwritable error
-	if !rw.streaming {
+	if !rw.streaming && rw.bigHead {
 		unwritable = headOverLimits(rw.h)
 	}
 	o.mu.Unlock()
@@ -371,10 +529,10 @@ func (rw *response) end() {
 		rw.fail(http.StatusInternalServerError, errOverBudget.Error())
 	case unwritable != nil:
 		// Answered now as writePart would answer it, so that the fields,
-		// which MaxBufferedBytes does not count, are not held until then;
-		// in a JSON batch too, whose headers objects have no limit of
-		// their own: a head no multipart part could carry is not held
-		// for one.
+		// which the budgets do not count (see holdHead), are not held
+		// until then; in a JSON batch too, whose headers objects have no
+		// limit of their own: a head no multipart part could carry is
+		// not held for one.
 		rw.fail(http.StatusBadGateway, strings.TrimSuffix(unwritableMessage(unwritable), "\n"))
 	}
 }
@@ -385,23 +543,24 @@ func (rw *response) end() {
 // when they are within them, which the write then checks with the status
 // line too.
 func headOverLimits(h http.Header) error {
-	n, size := 0, 2
-	for k, vv := range h {
-		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" {
-			continue
-		}
-		for _, v := range vv {
-			n++
-			size += len(k) + len(strings.Trim(v, " \t")) + 4
-		}
-	}
+	return measureHead(h).overLimits()
+}
+
+// overLimits is headOverLimits for the fields m measures.
+func (m headMeasure) overLimits() error {
 	switch {
-	case n > mixed.DefaultMaxHeaderFields:
-		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, n, mixed.DefaultMaxHeaderFields)
-	case size > mixed.DefaultMaxHeaderBytes:
-		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, size, mixed.DefaultMaxHeaderBytes)
+	case m.fields > mixed.DefaultMaxHeaderFields:
+		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, m.fields, mixed.DefaultMaxHeaderFields)
+	case m.wire > mixed.DefaultMaxHeaderBytes:
+		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, m.wire, mixed.DefaultMaxHeaderBytes)
 	}
 	return nil
+}
+
+// withinLimits reports whether a part can carry the fields m measures:
+// overLimits, without making its error.
+func (m headMeasure) withinLimits() bool {
+	return m.fields <= mixed.DefaultMaxHeaderFields && m.wire <= mixed.DefaultMaxHeaderBytes
 }
 
 // maxErrorMessage is the most bytes of a message that an error response
@@ -455,9 +614,11 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 		rw.failed = true
 		return
 	}
-	clear(rw.h)
+	// A new map, not the handler's cleared: a map does not shrink, and
+	// one that held more fields than a head may would keep their slots.
+	rw.h = make(http.Header)
 	rw.ctKnown = false
-	o.release(int64(rw.body.Len()))
+	o.release(int64(rw.body.Len()) + rw.headMem)
 	rw.body.Reset()
 	rw.h.Set("Content-Type", contentType)
 	if code == http.StatusServiceUnavailable {
@@ -471,8 +632,11 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 	}
 	rw.status, rw.wroteHeader = code, true
 	rw.headBytes = 0
+	// Error responses are small (see maxErrorMessage); their heads and
+	// bodies count, but never wait.
+	rw.headMem = measureHead(rw.h).mem
+	o.force(rw.headMem)
 	if !rw.head {
-		// Error bodies are small; they count, but never wait.
 		rw.body.Write(body)
 		o.force(int64(len(body)))
 	}

@@ -953,7 +953,8 @@ func TestServeMaxBufferedBytesFlag(t *testing.T) {
 // batches in flight hold together: behind two batches whose first calls
 // are still running (so that nothing streams), the 64 KiB responses of
 // the calls behind them fit 8 at once with the default, 6 with the flag
-// at 384 KiB; the other 2 wait in their Write. Once the first calls end,
+// at 400000 bytes (6 × 64 KiB, and 2 KiB for each of their heads, which
+// count too); the other 2 wait in their Write. Once the first calls end,
 // both batches complete with every response.
 func TestServeMaxBufferedBytes(t *testing.T) {
 	const batches, behind, size = 2, 4, 64 << 10
@@ -962,7 +963,7 @@ func TestServeMaxBufferedBytes(t *testing.T) {
 		fit  int64
 	}{
 		{nil, batches * behind},
-		{[]string{"-max-buffered-bytes", "393216"}, 6},
+		{[]string{"-max-buffered-bytes", "400000"}, 6},
 	} {
 		t.Run(fmt.Sprint(tc.fit), func(t *testing.T) {
 			a, code := parseServeArgs(tc.args, io.Discard, io.Discard)
