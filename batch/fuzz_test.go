@@ -612,10 +612,10 @@ func checkClientJSONResponse(t oracleT, f Format, body []byte, doc *oracleDoc) {
 // within MaxResponseBytes, or an error; a call left unanswered (no part
 // for it, or one the matcher revoked) holds nothing; and the changeset's
 // calls fail together, naming the same call. Where every part names a
-// distinct unit by its exact Content-ID ("response-" and the id), each
-// call gets what clientResponseModel reads for it, from the parts read
-// on their own: the response, status, fields, body and trailer, an error,
-// a ChangesetError holding the changeset's single response, or nothing.
+// distinct call or changeset by its Content-ID, each call gets what
+// clientResponseModel reads for it, from the parts read on their own: the
+// response, status, fields, body and trailer, an error, a ChangesetError
+// holding the changeset's single response, or nothing.
 func FuzzClientResponse(f *testing.F) {
 	part := func(cid, body string) string {
 		return fmt.Sprintf("--r\r\nContent-Type: application/http\r\nContent-ID: %s\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\r\n", cid, len(body), body)
@@ -641,6 +641,8 @@ func FuzzClientResponse(f *testing.F) {
 			"--c\r\nContent-ID: response-c2\r\n\r\nHTTP/1.0 200\r\n\r\nc2 body\r\n--c--\r\n" +
 			part("response-a", "") + "--r--\r\n",
 		"--r\r\nContent-ID: response-cs\r\n\r\nHTTP/1.1 409 Conflict\r\nContent-Length: 3\r\n\r\nno!\r\n--r--\r\n",
+		"--r\r\nContent-ID: < response- c2 >\r\n\r\nHTTP/1.1 412 Precondition Failed\r\n\r\n\r\n" +
+			"--r\r\nContent-ID: <0.0>\r\n\r\nHTTP/1.1 200 OK\r\n\r\nrest of the part\r\n--r--\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -709,8 +711,9 @@ const (
 
 // modelOutcome is what clientResponseModel expects a call to get.
 type modelOutcome struct {
-	kind int
-	resp modelResp
+	kind   int
+	resp   modelResp
+	failed string // the call a ChangesetError names
 }
 
 // modelResp is a response as a call gets it.
@@ -743,8 +746,8 @@ func (o modelOutcome) diff(g gotOutcome) string {
 		if g.ce == nil || g.ce.Response == nil {
 			return fmt.Sprintf("got %v, %v; want a ChangesetError", g.resp, g.err)
 		}
-		if g.ce.ID != "" || g.ce.StatusCode != o.resp.StatusCode {
-			return fmt.Sprintf("ChangesetError %q with status %d, want \"\" and %d", g.ce.ID, g.ce.StatusCode, o.resp.StatusCode)
+		if g.ce.ID != o.failed || g.ce.StatusCode != o.resp.StatusCode {
+			return fmt.Sprintf("ChangesetError %q with status %d, want %q and %d", g.ce.ID, g.ce.StatusCode, o.failed, o.resp.StatusCode)
 		}
 		return cmp.Diff(o.resp, asModelResp(g.ce.Response, g.ceBody), cmpopts.EquateEmpty())
 	}
@@ -758,75 +761,125 @@ func asModelResp(r *http.Response, body []byte) modelResp {
 // clientResponseModel reads body, the multipart response (boundary "r")
 // to FuzzClientResponse's calls, part by part with the codec alone, and
 // returns what each call gets from it, and whether it could tell: it can
-// when the response reads to its end and every part names a distinct
-// unit (a, 0.0, b, cs) by its exact Content-ID, "response-" and the id,
-// as do the parts of a nested changeset response (c1, c2). A message is
-// read as the final response to the call's method, up to max bytes of
-// body; a changeset's part that is not multipart is its single response,
-// to a POST; one with a multipart type that has no boundary is an error.
+// when every part names a distinct unit (a, 0.0, b, or the changeset: cs,
+// c1 or c2) by its Content-ID, as the matcher's documentation says a part
+// may name it (modelID). A message is read as the final response to the
+// call's method, up to max bytes of body. A changeset's part that is not
+// multipart is its single response, which each of its calls gets in a
+// ChangesetError naming the call the part names ("" for the changeset),
+// read as the answer to that call or else to a POST; one with a multipart
+// type but no boundary is an error for both; a nested response answers
+// its calls as the batch's parts do. A response cut short by a malformed
+// part leaves the calls of the part read last in doubt (they may have
+// read their answer before, or not), and the calls after it unanswered;
+// so does a nested response, for its calls.
 func clientResponseModel(body []byte, max int) (map[string]modelOutcome, bool) {
 	out := map[string]modelOutcome{}
-	parts, ok := modelParts(body, "r", []string{"a", "0.0", "b", "cs"})
+	parts, last, ok := modelParts(body, "r", map[string]string{"a": "a", "0.0": "0.0", "b": "b", "cs": "cs", "c1": "cs", "c2": "cs"})
 	if !ok {
 		return nil, false
 	}
-	methods := map[string]string{"a": "GET", "0.0": "GET", "b": "GET", "c1": "PUT", "c2": "PUT"}
-	for id, p := range parts {
-		if id != "cs" {
-			out[id] = modelMessage(p.body, methods[id], max)
+	methods := map[string]string{"a": "GET", "0.0": "GET", "b": "GET", "c1": "PUT", "c2": "PUT", "cs": "POST"}
+	unknown := modelOutcome{kind: modelUnknown}
+	for unit, p := range parts {
+		if unit != "cs" {
+			out[unit] = modelMessage(p.body, methods[unit], max)
 			continue
 		}
 		ct := p.header.Get("Content-Type")
 		if nb, err := mixed.ParseBoundary(ct); err == nil {
-			nested, ok := modelParts(p.body, nb, []string{"c1", "c2"})
+			nested, nlast, ok := modelParts(p.body, nb, map[string]string{"c1": "c1", "c2": "c2"})
 			if !ok {
 				return nil, false
 			}
-			for nid, q := range nested {
-				out[nid] = modelMessage(q.body, methods[nid], max)
+			for id, q := range nested {
+				out[id] = modelMessage(q.body, methods[id], max)
+			}
+			if nlast != "" {
+				// Cut short: the calls not answered fail.
+				out[nlast] = unknown
+				for _, id := range []string{"c1", "c2"} {
+					if _, ok := out[id]; !ok {
+						out[id] = modelOutcome{kind: modelErr}
+					}
+				}
 			}
 			continue
 		} else if len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/") {
 			out["c1"], out["c2"] = modelOutcome{kind: modelErr}, modelOutcome{kind: modelErr}
 			continue
 		}
-		o := modelMessage(p.body, "POST", max)
+		o := modelMessage(p.body, methods[p.id], max)
 		if o.kind == modelAnswer {
 			o.kind = modelCE
+			if p.id != "cs" {
+				o.failed = p.id
+			}
 		}
 		out["c1"], out["c2"] = o, o
+	}
+	switch last {
+	case "":
+	case "cs":
+		out["c1"], out["c2"] = unknown, unknown
+	default:
+		out[last] = unknown
 	}
 	return out, true
 }
 
+// modelPart is a part of a response: its header, its body, and the id
+// its Content-ID names.
 type modelPart struct {
 	header *mixed.Header
 	body   []byte
+	id     string
 }
 
-// modelParts reads the parts of body, each of which must name one of ids,
-// a different one, by the Content-ID "response-" + id.
-func modelParts(body []byte, boundary string, ids []string) (map[string]modelPart, bool) {
+// modelParts reads the parts of body, each of which must name by its
+// Content-ID one of the ids of units, a different unit, and returns them
+// by unit. When body is cut short (a part or a delimiter line is
+// malformed), the unit of the part read last is returned as last, not
+// with the parts.
+func modelParts(body []byte, boundary string, units map[string]string) (parts map[string]modelPart, last string, ok bool) {
 	out := map[string]modelPart{}
 	r := mixed.NewReader(bytes.NewReader(body), boundary)
 	for {
 		p, err := r.NextPart()
 		if err == io.EOF {
-			return out, true
+			return out, "", true
 		}
 		if err != nil {
-			return nil, false
+			delete(out, last)
+			return out, last, true
 		}
-		id, ok := strings.CutPrefix(p.Header.Get("Content-ID"), "response-")
-		if _, dup := out[id]; !ok || dup || !slices.Contains(ids, id) {
-			return nil, false
+		id := modelID(p.Header.Get("Content-ID"))
+		unit, ok := units[id]
+		if _, dup := out[unit]; !ok || dup {
+			return nil, "", false
 		}
+		last = unit
 		b, err := io.ReadAll(p)
+		out[unit] = modelPart{p.Header.Clone(), b, id}
 		if err != nil {
-			return nil, false
+			delete(out, last)
+			return out, last, true
 		}
-		out[id] = modelPart{p.Header.Clone(), b}
 	}
+}
+
+// modelID is the id a response part's Content-ID names, as the matcher's
+// documentation says: the id, or "response-" and the id, with or without
+// angle brackets, and white space around it and after "response-".
+func modelID(cid string) string {
+	cid = strings.TrimSpace(cid)
+	if strings.HasPrefix(cid, "<") && strings.HasSuffix(cid, ">") && len(cid) > 1 {
+		cid = strings.TrimSpace(cid[1 : len(cid)-1])
+	}
+	if id, ok := strings.CutPrefix(cid, "response-"); ok {
+		return strings.TrimSpace(id)
+	}
+	return cid
 }
 
 // modelMessage reads the final response in b, answering method, as a
