@@ -775,7 +775,7 @@ func asModelResp(r *http.Response, body []byte) modelResp {
 // so does a nested response, for its calls.
 func clientResponseModel(body []byte, max int) (map[string]modelOutcome, bool) {
 	out := map[string]modelOutcome{}
-	parts, last, ok := modelParts(body, "r", map[string]string{"a": "a", "0.0": "0.0", "b": "b", "cs": "cs", "c1": "cs", "c2": "cs"})
+	parts, last, _, ok := modelParts(body, "r", map[string]string{"a": "a", "0.0": "0.0", "b": "b", "cs": "cs", "c1": "cs", "c2": "cs"})
 	if !ok {
 		return nil, false
 	}
@@ -788,16 +788,18 @@ func clientResponseModel(body []byte, max int) (map[string]modelOutcome, bool) {
 		}
 		ct := p.header.Get("Content-Type")
 		if nb, err := mixed.ParseBoundary(ct); err == nil {
-			nested, nlast, ok := modelParts(p.body, nb, map[string]string{"c1": "c1", "c2": "c2"})
+			nested, nlast, cut, ok := modelParts(p.body, nb, map[string]string{"c1": "c1", "c2": "c2"})
 			if !ok {
 				return nil, false
 			}
 			for id, q := range nested {
 				out[id] = modelMessage(q.body, methods[id], max)
 			}
-			if nlast != "" {
-				// Cut short: the calls not answered fail.
-				out[nlast] = unknown
+			if cut {
+				// The calls not answered fail.
+				if nlast != "" {
+					out[nlast] = unknown
+				}
 				for _, id := range []string{"c1", "c2"} {
 					if _, ok := out[id]; !ok {
 						out[id] = modelOutcome{kind: modelErr}
@@ -839,31 +841,31 @@ type modelPart struct {
 // modelParts reads the parts of body, each of which must name by its
 // Content-ID one of the ids of units, a different unit, and returns them
 // by unit. When body is cut short (a part or a delimiter line is
-// malformed), the unit of the part read last is returned as last, not
-// with the parts.
-func modelParts(body []byte, boundary string, units map[string]string) (parts map[string]modelPart, last string, ok bool) {
+// malformed: cut), the unit of the part read last, if any, is returned as
+// last, not with the parts.
+func modelParts(body []byte, boundary string, units map[string]string) (parts map[string]modelPart, last string, cut, ok bool) {
 	out := map[string]modelPart{}
 	r := mixed.NewReader(bytes.NewReader(body), boundary)
 	for {
 		p, err := r.NextPart()
 		if err == io.EOF {
-			return out, "", true
+			return out, "", false, true
 		}
 		if err != nil {
 			delete(out, last)
-			return out, last, true
+			return out, last, true, true
 		}
 		id := modelID(p.Header.Get("Content-ID"))
 		unit, ok := units[id]
 		if _, dup := out[unit]; !ok || dup {
-			return nil, "", false
+			return nil, "", false, false
 		}
 		last = unit
 		b, err := io.ReadAll(p)
 		out[unit] = modelPart{p.Header.Clone(), b, id}
 		if err != nil {
 			delete(out, last)
-			return out, last, true
+			return out, last, true, true
 		}
 	}
 }
