@@ -479,9 +479,10 @@ func FuzzReadResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { checkResponseVsStdlib(t, data) })
 }
 
-// FuzzMessageRoundTrip writes a message from fuzzed pieces; when the
-// writer accepts them, reading gives them back, and net/http reads the
-// same.
+// FuzzMessageRoundTrip writes a message from fuzzed pieces; the writer
+// accepts every valid one (writable), and when it accepts them, reading
+// gives them back, the reason phrase as given or the standard one, and
+// net/http reads the same.
 func FuzzMessageRoundTrip(f *testing.F) {
 	f.Add(true, "PUT", "/farm/v1/animals/sheep", 200, "", "Content-Type\x00application/json\x00If-Match\x00\"etag/sheep\"", []byte(`{"a":1}`))
 	f.Add(false, "GET", "/", 304, "Not Modified", "ETag\x00\"x\"", []byte(nil))
@@ -508,6 +509,9 @@ func FuzzMessageRoundTrip(f *testing.F) {
 			if out.Len() != 0 {
 				t.Fatalf("wrote %q before failing with %v", out.Bytes(), err)
 			}
+			if writable(request, method, target, status, reason, fs, body) {
+				t.Fatalf("refused a valid message: %v", err)
+			}
 			return
 		}
 		m := NewMessageReader(nil)
@@ -531,6 +535,16 @@ func FuzzMessageRoundTrip(f *testing.F) {
 		if request && (got.Method != method || got.Target != target) || !request && got.Status != status {
 			t.Fatalf("%q: read back %+v", out.Bytes(), got)
 		}
+		// The reason phrase as given, or the standard one.
+		wantReason := reason
+		if wantReason == "" {
+			if wantReason = http.StatusText(status); wantReason == "" {
+				wantReason = "Unknown"
+			}
+		}
+		if !request && got.Reason != wantReason {
+			t.Fatalf("%q: reason %q, want %q", out.Bytes(), got.Reason, wantReason)
+		}
 		if got.Body != string(body) {
 			t.Fatalf("%q: body %q, want %q", out.Bytes(), got.Body, body)
 		}
@@ -544,6 +558,37 @@ func FuzzMessageRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// writable reports whether MessageWriter must write a message of these
+// pieces, by the rules its documentation gives, restated: a token method
+// (not CONNECT) with an origin-form target of visible characters and
+// valid escapes; a status code from 100 to 999 with a reason phrase free
+// of control characters but HTAB, and no body for 1xx, 204 and 304;
+// fields with token names and values free of control characters and of
+// white space at their ends, neither Content-Length nor
+// Transfer-Encoding; a head within the default limits.
+func writable(request bool, method, target string, status int, reason string, fs [][2]string, body []byte) bool {
+	if request {
+		if !validFieldName(method) || method == "CONNECT" || !originTarget.MatchString(target) || len(method)+len(target) > 8000 {
+			return false
+		}
+	} else {
+		noBody := status < 200 || status == 204 || status == 304
+		if status < 100 || status > 999 || !validFieldValue(strings.Trim(reason, " \t")) || noBody && len(body) > 0 || len(reason) > 8000 {
+			return false
+		}
+	}
+	size := 0
+	for _, f := range fs {
+		if !validFieldName(f[0]) || !validFieldValue(f[1]) || strings.EqualFold(f[0], "Content-Length") || strings.EqualFold(f[0], "Transfer-Encoding") {
+			return false
+		}
+		size += len(f[0]) + len(f[1]) + 4
+	}
+	return len(fs) < DefaultMaxHeaderFields && size < DefaultMaxHeaderBytes-9000
+}
+
+var originTarget = regexp.MustCompile(`^/([!-$&-~]|%[0-9A-Fa-f]{2})*$`)
 
 // FuzzReadResponses reads a batch response with ReadResponsesOptions under
 // a fuzzed MaxCopyBytes: it never copies more than MaxCopyBytes, and up to its

@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/mixedcodec/mixed"
 )
 
@@ -59,7 +61,9 @@ func handlerSeeds(tb testing.TB) map[string]string {
 // transactional shop. Whatever the body: no panic and no deadlock; an
 // error answer is an outer 4xx; a 200 answer is a multipart body with one
 // part per part of the request, in order; a changeset's part is nested
-// with one part per call when it committed; and no group is left open.
+// with one part per call when it committed; each call's response part
+// echoes its Content-ID as the request part had it (with "response-" but
+// in OData mode); and no group is left open.
 func FuzzHandler(f *testing.F) {
 	seeds := handlerSeeds(f)
 	for _, name := range slices.Sorted(maps.Keys(seeds)) {
@@ -92,6 +96,15 @@ func FuzzHandler(f *testing.F) {
 		// The request's own top-level parts, read with the codec, are
 		// what the response must answer one by one.
 		var want []int // members of each part; -1 for a plain call
+		// The Content-IDs of the parts, and of a changeset's parts,
+		// which their responses echo.
+		var wantIDs [][]string
+		respID := func(cid []byte) string {
+			if len(cid) == 0 || opts.OData {
+				return string(cid)
+			}
+			return string(appendResponseID(nil, cid))
+		}
 		rd := mixed.NewReader(bytes.NewReader(body), "b")
 		for {
 			p, err := rd.NextPart()
@@ -99,25 +112,31 @@ func FuzzHandler(f *testing.F) {
 				break
 			}
 			n := -1
+			ids := []string{respID(p.Header.GetBytes("Content-ID"))}
 			if ct := p.Header.GetBytes("Content-Type"); isMediaType(ct, "multipart/mixed") {
 				if b, err := mixed.ParseBoundary(string(ct)); err == nil {
 					n = 0
 					cr := mixed.NewReader(p, b)
+					ids = nil
 					for {
-						if _, err := cr.NextPart(); err != nil {
+						q, err := cr.NextPart()
+						if err != nil {
 							break
 						}
+						ids = append(ids, respID(q.Header.GetBytes("Content-ID")))
 						n++
 					}
 				}
 			}
 			want = append(want, n)
+			wantIDs = append(wantIDs, ids)
 		}
 		b, err := mixed.ParseBoundary(resp.Header.Get("Content-Type"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []int
+		var gotIDs [][]string
 		r := mixed.NewReader(resp.Body, b)
 		for {
 			p, err := r.NextPart()
@@ -133,6 +152,7 @@ func FuzzHandler(f *testing.F) {
 					t.Fatalf("response part %d: %v", len(got), err)
 				}
 				got = append(got, -1)
+				gotIDs = append(gotIDs, []string{p.Header.Get("Content-ID")})
 				continue
 			}
 			cb, err := mixed.ParseBoundary(ct)
@@ -140,6 +160,7 @@ func FuzzHandler(f *testing.F) {
 				t.Fatal(err)
 			}
 			n := 0
+			var ids []string
 			cr := mixed.NewReader(p, cb)
 			for {
 				q, err := cr.NextPart()
@@ -152,9 +173,11 @@ func FuzzHandler(f *testing.F) {
 				if _, err := mixed.NewMessageReader(q).ReadResponse(""); err != nil {
 					t.Fatalf("response part %d, changeset part %d: %v", len(got), n, err)
 				}
+				ids = append(ids, q.Header.Get("Content-ID"))
 				n++
 			}
 			got = append(got, n)
+			gotIDs = append(gotIDs, ids)
 		}
 		if len(got) != len(want) {
 			t.Fatalf("%d response parts for %d request parts", len(got), len(want))
@@ -163,6 +186,11 @@ func FuzzHandler(f *testing.F) {
 			// A changeset that failed is answered by one response.
 			if got[i] != want[i] && !(want[i] >= 0 && got[i] == -1) {
 				t.Errorf("part %d: %d nested responses for %d calls", i, got[i], want[i])
+			}
+			// A call's response, and a committed changeset's, echo
+			// the Content-IDs ("response-" ones but in OData mode).
+			if got[i] == want[i] && !slices.Equal(gotIDs[i], wantIDs[i]) {
+				t.Errorf("part %d: Content-IDs %q answer %q", i, gotIDs[i], wantIDs[i])
 			}
 		}
 	})
@@ -581,8 +609,13 @@ func checkClientJSONResponse(t oracleT, f Format, body []byte, doc *oracleDoc) {
 // FuzzClientResponse reads any batch response (boundary "r") into a
 // request of three calls and a changeset of two, as the Client does.
 // Whatever the body: no panic; every answer is a response whose body is
-// within MaxResponseBytes, or an error; and a call left unanswered (no
-// part for it, or one the matcher revoked) holds nothing.
+// within MaxResponseBytes, or an error; a call left unanswered (no part
+// for it, or one the matcher revoked) holds nothing; and the changeset's
+// calls fail together, naming the same call. Where every part names a
+// distinct call or changeset by its Content-ID, each call gets what
+// clientResponseModel reads for it, from the parts read on their own: the
+// response, status, fields, body and trailer, an error, a ChangesetError
+// holding the changeset's single response, or nothing.
 func FuzzClientResponse(f *testing.F) {
 	part := func(cid, body string) string {
 		return fmt.Sprintf("--r\r\nContent-Type: application/http\r\nContent-ID: %s\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\r\n", cid, len(body), body)
@@ -599,6 +632,17 @@ func FuzzClientResponse(f *testing.F) {
 		part("response-cs", "rolled back") + "--r--\r\n",
 		part("response-a", strings.Repeat("x", 100)) + "--r--\r\n",
 		"--r\r\nContent-ID: response-a\r\n\r\nHTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b\r\n--r--\r\n",
+		// For the model: out of order, fields, a trailer, an interim
+		// response, a failure without a body, a changeset answered in
+		// part and in reverse.
+		"--r\r\nContent-ID: response-b\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Gone\r\nX-A: 1\r\nx-a: 2\r\n" +
+			"Transfer-Encoding: chunked\r\nTrailer: T\r\n\r\n1\r\nb\r\n0\r\nT: t\r\n\r\n\r\n" +
+			"--r\r\nContent-ID: response-cs\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n" +
+			"--c\r\nContent-ID: response-c2\r\n\r\nHTTP/1.0 200\r\n\r\nc2 body\r\n--c--\r\n" +
+			part("response-a", "") + "--r--\r\n",
+		"--r\r\nContent-ID: response-cs\r\n\r\nHTTP/1.1 409 Conflict\r\nContent-Length: 3\r\n\r\nno!\r\n--r--\r\n",
+		"--r\r\nContent-ID: < response- c2 >\r\n\r\nHTTP/1.1 412 Precondition Failed\r\n\r\n\r\n" +
+			"--r\r\nContent-ID: <0.0>\r\n\r\nHTTP/1.1 200 OK\r\n\r\nrest of the part\r\n--r--\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -619,6 +663,7 @@ func FuzzClientResponse(f *testing.F) {
 		s := &sender{maxResp: 64}
 		// Its error is the batch's: the calls are what is checked.
 		s.readResponses(bytes.NewReader(body), "r", b.calls)
+		got := map[string]gotOutcome{}
 		for _, c := range b.calls {
 			if !c.answered {
 				if c.aResp != nil || c.aErr != nil {
@@ -629,14 +674,244 @@ func FuzzClientResponse(f *testing.F) {
 			if c.aResp == nil && c.aErr == nil {
 				t.Fatalf("call %s: answered with nothing", c.id)
 			}
-			if c.aResp != nil {
-				got, rerr := io.ReadAll(c.aResp.Body)
-				if rerr != nil || len(got) > 64 {
-					t.Fatalf("call %s: body of %d bytes (%v), over MaxResponseBytes 64", c.id, len(got), rerr)
-				}
+			g := gotOf(c)
+			if g.readErr != nil || len(g.body) > 64 || len(g.ceBody) > 64 {
+				t.Fatalf("call %s: body of %d bytes (ChangesetError: %d): %v, over MaxResponseBytes 64", c.id, len(g.body), len(g.ceBody), g.readErr)
+			}
+			got[c.id] = g
+		}
+		ce1, ce2 := got["c1"].ce, got["c2"].ce
+		if (ce1 != nil) != (ce2 != nil) || ce1 != nil && ce1.ID != ce2.ID {
+			t.Fatalf("the changeset's calls did not fail together: c1 %v, c2 %v", got["c1"].err, got["c2"].err)
+		}
+		want, exact := clientResponseModel(body, 64)
+		if !exact {
+			return
+		}
+		for _, id := range []string{"a", "0.0", "b", "c1", "c2"} {
+			w, ok := want[id]
+			if !ok {
+				w = modelOutcome{kind: modelNone}
+			}
+			if d := w.diff(got[id]); d != "" {
+				t.Fatalf("call %s: %s", id, d)
 			}
 		}
 	})
+}
+
+// The kinds of answer clientResponseModel gives a call.
+const (
+	modelNone    = iota // unanswered
+	modelAnswer         // the response resp
+	modelErr            // an error, not a ChangesetError
+	modelCE             // a ChangesetError with resp, naming the changeset
+	modelUnknown        // not modelled (a Content-Encoding the Client may undo)
+)
+
+// modelOutcome is what clientResponseModel expects a call to get.
+type modelOutcome struct {
+	kind   int
+	resp   modelResp
+	failed string // the call a ChangesetError names
+}
+
+// modelResp is a response as a call gets it.
+type modelResp struct {
+	Status, Proto   string
+	StatusCode      int
+	Header, Trailer http.Header
+	Body            string
+}
+
+// diff returns how g differs from o, or "".
+func (o modelOutcome) diff(g gotOutcome) string {
+	switch o.kind {
+	case modelUnknown:
+		return ""
+	case modelNone:
+		if g.resp != nil || g.err != nil {
+			return fmt.Sprintf("answered (%v, %v), want no answer", g.resp, g.err)
+		}
+	case modelErr:
+		if g.err == nil || g.ce != nil {
+			return fmt.Sprintf("got %v, %v; want an error of its own", g.resp, g.err)
+		}
+	case modelAnswer:
+		if g.resp == nil {
+			return fmt.Sprintf("error %v, want a response", g.err)
+		}
+		return cmp.Diff(o.resp, asModelResp(g.resp, g.body), cmpopts.EquateEmpty())
+	case modelCE:
+		if g.ce == nil || g.ce.Response == nil {
+			return fmt.Sprintf("got %v, %v; want a ChangesetError", g.resp, g.err)
+		}
+		if g.ce.ID != o.failed || g.ce.StatusCode != o.resp.StatusCode {
+			return fmt.Sprintf("ChangesetError %q with status %d, want %q and %d", g.ce.ID, g.ce.StatusCode, o.failed, o.resp.StatusCode)
+		}
+		return cmp.Diff(o.resp, asModelResp(g.ce.Response, g.ceBody), cmpopts.EquateEmpty())
+	}
+	return ""
+}
+
+func asModelResp(r *http.Response, body []byte) modelResp {
+	return modelResp{r.Status, r.Proto, r.StatusCode, r.Header, r.Trailer, string(body)}
+}
+
+// clientResponseModel reads body, the multipart response (boundary "r")
+// to FuzzClientResponse's calls, part by part with the codec alone, and
+// returns what each call gets from it, and whether it could tell: it can
+// when every part names a distinct unit (a, 0.0, b, or the changeset: cs,
+// c1 or c2) by its Content-ID, as the matcher's documentation says a part
+// may name it (modelID). A message is read as the final response to the
+// call's method, up to max bytes of body. A changeset's part that is not
+// multipart is its single response, which each of its calls gets in a
+// ChangesetError naming the call the part names ("" for the changeset),
+// read as the answer to that call or else to a POST; one with a multipart
+// type but no boundary is an error for both; a nested response answers
+// its calls as the batch's parts do. A response cut short by a malformed
+// part leaves the calls of the part read last in doubt (they may have
+// read their answer before, or not), and the calls after it unanswered;
+// so does a nested response, for its calls.
+func clientResponseModel(body []byte, max int) (map[string]modelOutcome, bool) {
+	out := map[string]modelOutcome{}
+	parts, last, _, ok := modelParts(body, "r", map[string]string{"a": "a", "0.0": "0.0", "b": "b", "cs": "cs", "c1": "cs", "c2": "cs"})
+	if !ok {
+		return nil, false
+	}
+	methods := map[string]string{"a": "GET", "0.0": "GET", "b": "GET", "c1": "PUT", "c2": "PUT", "cs": "POST"}
+	unknown := modelOutcome{kind: modelUnknown}
+	for unit, p := range parts {
+		if unit != "cs" {
+			out[unit] = modelMessage(p.body, methods[unit], max)
+			continue
+		}
+		ct := p.header.Get("Content-Type")
+		if nb, err := mixed.ParseBoundary(ct); err == nil {
+			nested, nlast, cut, ok := modelParts(p.body, nb, map[string]string{"c1": "c1", "c2": "c2"})
+			if !ok {
+				return nil, false
+			}
+			for id, q := range nested {
+				out[id] = modelMessage(q.body, methods[id], max)
+			}
+			if cut {
+				// The calls not answered fail.
+				if nlast != "" {
+					out[nlast] = unknown
+				}
+				for _, id := range []string{"c1", "c2"} {
+					if _, ok := out[id]; !ok {
+						out[id] = modelOutcome{kind: modelErr}
+					}
+				}
+			}
+			continue
+		} else if len(ct) >= 10 && strings.EqualFold(ct[:10], "multipart/") {
+			out["c1"], out["c2"] = modelOutcome{kind: modelErr}, modelOutcome{kind: modelErr}
+			continue
+		}
+		o := modelMessage(p.body, methods[p.id], max)
+		if o.kind == modelAnswer {
+			o.kind = modelCE
+			if p.id != "cs" {
+				o.failed = p.id
+			}
+		}
+		out["c1"], out["c2"] = o, o
+	}
+	switch last {
+	case "":
+	case "cs":
+		out["c1"], out["c2"] = unknown, unknown
+	default:
+		out[last] = unknown
+	}
+	return out, true
+}
+
+// modelPart is a part of a response: its header, its body, and the id
+// its Content-ID names.
+type modelPart struct {
+	header *mixed.Header
+	body   []byte
+	id     string
+}
+
+// modelParts reads the parts of body, each of which must name by its
+// Content-ID one of the ids of units, a different unit, and returns them
+// by unit. When body is cut short (a part or a delimiter line is
+// malformed: cut), the unit of the part read last, if any, is returned as
+// last, not with the parts.
+func modelParts(body []byte, boundary string, units map[string]string) (parts map[string]modelPart, last string, cut, ok bool) {
+	out := map[string]modelPart{}
+	r := mixed.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out, "", false, true
+		}
+		if err != nil {
+			delete(out, last)
+			return out, last, true, true
+		}
+		id := modelID(p.Header.Get("Content-ID"))
+		unit, ok := units[id]
+		if _, dup := out[unit]; !ok || dup {
+			return nil, "", false, false
+		}
+		last = unit
+		b, err := io.ReadAll(p)
+		out[unit] = modelPart{p.Header.Clone(), b, id}
+		if err != nil {
+			delete(out, last)
+			return out, last, true, true
+		}
+	}
+}
+
+// modelID is the id a response part's Content-ID names, as the matcher's
+// documentation says: the id, or "response-" and the id, with or without
+// angle brackets, and white space around it and after "response-".
+func modelID(cid string) string {
+	cid = strings.TrimSpace(cid)
+	if strings.HasPrefix(cid, "<") && strings.HasSuffix(cid, ">") && len(cid) > 1 {
+		cid = strings.TrimSpace(cid[1 : len(cid)-1])
+	}
+	if id, ok := strings.CutPrefix(cid, "response-"); ok {
+		return strings.TrimSpace(id)
+	}
+	return cid
+}
+
+// modelMessage reads the final response in b, answering method, as a
+// call gets it: its head and a body of at most max bytes.
+func modelMessage(b []byte, method string, max int) modelOutcome {
+	m, err := mixed.NewMessageReader(bytes.NewReader(b)).ReadFinalResponse(method)
+	if err != nil {
+		return modelOutcome{kind: modelErr}
+	}
+	if m.Header.Get("Content-Encoding") != "" {
+		return modelOutcome{kind: modelUnknown}
+	}
+	res := m.HTTPResponse(nil)
+	body, err := io.ReadAll(res.Body)
+	if err != nil || len(body) > max {
+		return modelOutcome{kind: modelErr}
+	}
+	r := modelResp{Status: res.Status, Proto: res.Proto, StatusCode: res.StatusCode, Header: http.Header{}, Body: string(body)}
+	for name, value := range m.Header.All() {
+		k := http.CanonicalHeaderKey(string(name))
+		r.Header[k] = append(r.Header[k], string(value))
+	}
+	for name, value := range m.Trailer.All() {
+		if r.Trailer == nil {
+			r.Trailer = http.Header{}
+		}
+		k := http.CanonicalHeaderKey(string(name))
+		r.Trailer[k] = append(r.Trailer[k], string(value))
+	}
+	return modelOutcome{kind: modelAnswer, resp: r}
 }
 
 // serveShopBounded serves req with h, failing t if the Handler does not
