@@ -89,10 +89,9 @@ type response struct {
 	busy      bool  // it did fit in its batch's: the Handler's was full
 	bigHead   bool  // its head was over the limits as its handler returned (see returned)
 	// over: the call is over, and writes fail. Set under o.mu, but
-	// atomic so that Header reads it without the lock: the lock ordered
-	// only the test, never the handler's use of the map it returns, and
-	// it is the lock every call took first. (With the bools above it is
-	// one word, as they were with the bool it replaces.)
+	// atomic so that Header, asked for by a goroutine left behind once
+	// the call is over, answers without the lock. (With the bools above
+	// it is one word, as they were with the bool it replaces.)
 	over atomic.Bool
 }
 
@@ -143,26 +142,25 @@ func (rw *response) retire(st *batchState) {
 // the call is over it returns a new Header each time, which nothing reads:
 // a handler that kept its ResponseWriter changes nothing that is written,
 // and races with nothing.
+//
+// It looks under the batch's lock: the batch writes what it reads (h,
+// dropped or replaced by an error response's; wroteHeader, fixed by the
+// call's end) once the handler returned or was abandoned, while a
+// goroutine the handler left behind, which waits for nothing of the
+// batch's (a handler that returns at its deadline without waiting for
+// the goroutine it gave the ResponseWriter to), may be asking for it.
 func (rw *response) Header() http.Header {
 	if rw.over.Load() {
 		return make(http.Header)
 	}
-	// wroteHeader is read without the lock: the handler's own
-	// WriteHeader, Write or Flush fixes the head, or the batch once it
-	// has returned.
-	if !rw.wroteHeader {
-		if h := rw.h; h != nil {
-			return h
-		}
-		return make(http.Header) // retired: the call is over
-	}
-	// The copy under the lock: a goroutine the handler left behind may
-	// ask for it as its call ends, which drops it (see end).
 	o := rw.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if rw.over.Load() {
+	switch {
+	case rw.over.Load() || rw.h == nil:
 		return make(http.Header)
+	case !rw.wroteHeader:
+		return rw.h
 	}
 	if rw.late == nil {
 		rw.late = rw.h.Clone()
