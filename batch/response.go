@@ -537,9 +537,9 @@ func (rw *response) end() {
 
 // headOverLimits says why no part can carry a response with the fields h,
 // when the fields alone, as writePart writes them, are over the limits of
-// a head (mixed.MessageOptions' defaults, which its writer applies): nil
-// when they are within them, which the write then checks with the status
-// line too.
+// a head (mixed.MessageOptions' defaults, which its writer applies), or
+// take more memory than a head may (maxHeadMem): nil when they are within
+// them, which the write then checks with the status line too.
 func headOverLimits(h http.Header) error {
 	return measureHead(h).overLimits()
 }
@@ -551,6 +551,8 @@ func (m headMeasure) overLimits() error {
 		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, m.fields, mixed.DefaultMaxHeaderFields)
 	case m.wire > mixed.DefaultMaxHeaderBytes:
 		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, m.wire, mixed.DefaultMaxHeaderBytes)
+	case m.mem > maxHeadMem:
+		return fmt.Errorf("%w: a response head whose fields take up to %d bytes of memory, over %d (the fields no part carries, such as Trailer, count too)", mixed.ErrHeaderTooLarge, m.mem, maxHeadMem)
 	}
 	return nil
 }
@@ -558,7 +560,7 @@ func (m headMeasure) overLimits() error {
 // withinLimits reports whether a part can carry the fields m measures:
 // overLimits, without making its error.
 func (m headMeasure) withinLimits() bool {
-	return m.fields <= mixed.DefaultMaxHeaderFields && m.wire <= mixed.DefaultMaxHeaderBytes
+	return m.fields <= mixed.DefaultMaxHeaderFields && m.wire <= mixed.DefaultMaxHeaderBytes && m.mem <= maxHeadMem
 }
 
 // maxErrorMessage is the most bytes of a message that an error response
