@@ -172,7 +172,8 @@
 // Concurrency responses that do not count: the one at the head of the
 // order, streaming or about to go out, and those of the calls that wait
 // for room to hold theirs (the inner handler's, each within the 64 KiB a
-// part's head may take on the wire).
+// part's head may take on the wire, and 128 KiB in memory with the fields
+// no part carries, such as Trailer: a head past that answers 502).
 //
 // Reference scanning is one pass over the target and JSON body of each
 // call, and stops when the request's context is done. A call's request

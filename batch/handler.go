@@ -90,7 +90,9 @@ type HandlerOptions struct {
 	// buffers and the header fields of the responses not counted: that of
 	// the head of the order (streaming, or about to go out), and those of
 	// the calls that wait for room to hold theirs, up to Concurrency (each
-	// within the 64 KiB a part's head may take on the wire).
+	// within the 64 KiB a part's head may take on the wire, and 128 KiB
+	// in memory, the fields no part carries, such as Trailer, included: a
+	// head past that answers 502).
 	MaxTotalBufferedBytes int64
 	// CallTimeout bounds each call (default: none). A call still running
 	// at the deadline has its context cancelled and answers 504 Gateway

@@ -171,6 +171,17 @@ const (
 	headValueMem = 40
 )
 
+// maxHeadMem is the most memory, as measureHead bounds it, that the
+// fields of a response's head may take. A head within the limits of those
+// a part carries (mixed.DefaultMaxHeaderFields fields,
+// mixed.DefaultMaxHeaderBytes on the wire) takes at most 102 KB: 400, 200
+// for each of 100 fields, and their 64 KiB of text and a quarter. The
+// rest is room for the fields that no part carries, which those limits do
+// not see (Trailer, Transfer-Encoding, Content-Length): a handler may set
+// any number of them, and the heads a batch holds uncounted (see
+// holdHead) would hold them unbounded.
+const maxHeadMem = 128 << 10
+
 // stringMem bounds what a string of n bytes takes on the heap: an
 // allocation of its own, rounded up to Go's size classes, which waste at
 // most a quarter of the size and 16 bytes (33 bytes take 48, 32769 take

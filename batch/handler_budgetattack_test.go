@@ -1362,7 +1362,8 @@ var heapPattern = bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
 // heapInner serves /SIZE/CHUNK/FIELDS/CT: SIZE bytes of heapPattern in
 // CHUNK-byte writes, after FIELDS header fields of 1 KiB each, with
 // Content-Type CT ("bin" application/octet-stream, "ctl" text/plain with
-// control characters); returned counts the calls that returned.
+// control characters, "trailer" as "bin" with the fields FIELDS values
+// of Trailer); returned counts the calls that returned.
 func heapInner(returned *atomic.Int64) http.Handler {
 	field := strings.Repeat("v", 1<<10)
 	ctl := bytes.Repeat([]byte{1}, len(heapPattern))
@@ -1380,6 +1381,11 @@ func heapInner(returned *atomic.Int64) http.Handler {
 		for i := range fields {
 			// Each call's own values, as a proxy's copied from its
 			// upstream.
+			if ct == "trailer" {
+				// Values of a field no part carries.
+				w.Header()["Trailer"] = append(w.Header()["Trailer"], strings.Clone(field))
+				continue
+			}
 			w.Header()["X-Field-"+strconv.Itoa(i)] = []string{strings.Clone(field)}
 		}
 		for size > 0 {
@@ -1549,6 +1555,46 @@ func TestBudgetAttackHeapHeadersWithinBudget(t *testing.T) {
 			t.Errorf("format %d, %d body bytes: the heap grew by %d bytes for %d stalled batches of %d calls with 60 KiB of header fields each, over %d: the budget %d, %d bytes a batch and %d for each of the %d calls a batch runs at once",
 				tc.format, tc.size, grew, batches, calls, bound, total, slackPerBatch, headSlack, conc)
 		}
+	}
+}
+
+// The fields a part does not carry (Trailer, Transfer-Encoding,
+// Content-Length) take memory as the others do, and a head is held whole:
+// an inner handler that set a MiB of Trailer values on each call, a head
+// within the limits of those a part carries, made the calls that waited
+// for room to hold their heads (and the head of the order) hold a MiB
+// each uncounted, where the bound of TestBudgetAttackHeapHeadersWithinBudget
+// says 96 KiB: 2 stalled batches of 16 such calls, with Concurrency 8,
+// grew the heap by 15.3 to 15.5 MB, over the bound of 4 MiB. Now such a
+// head is over the limits of a head (its memory over maxHeadMem) and
+// answers 502 as its handler returns, its fields dropped: the heap grows
+// by 0.3 to 0.6 MB (amd64, Go 1.26).
+func TestBudgetAttackHeapUnwrittenFieldsWithinBudget(t *testing.T) {
+	const (
+		batches, calls, conc = 2, 16, 8
+		total                = 2 << 20
+		slackPerBatch        = 256 << 10
+		headSlack            = 96 << 10
+		bound                = total + batches*(slackPerBatch+conc*headSlack)
+	)
+	opts := HandlerOptions{MaxBufferedBytes: 1 << 20, MaxTotalBufferedBytes: total, Concurrency: conc, Logger: discardSlog()}
+	grew, used := stalledHeap(t, opts, heapLoad{n: batches, calls: calls, chunk: 1 << 10, fields: 1 << 10, ct: "trailer", format: FormatMultipart})
+	t.Logf("%d stalled batches hold %d bytes of the budget; the heap grew by %d bytes", batches, used, grew)
+	if grew > bound {
+		t.Errorf("the heap grew by %d bytes for %d stalled batches of %d calls with a MiB of Trailer values each, over %d: the budget %d, %d bytes a batch and %d for each of the %d calls a batch runs at once",
+			grew, batches, calls, bound, total, slackPerBatch, headSlack, conc)
+	}
+	// Answered as a head over the limits of those a part carries is
+	// (TestHandlerHeadOverBudgetWaitsItsTurn's heads are within them);
+	// 8 KiB of Trailer values are within them.
+	parts, _ := serveTree(t, heapInner(new(atomic.Int64)), opts, nil, batchBody(
+		part("1", "GET /0/1024/1024/trailer HTTP/1.1\r\n"), part("2", "GET /0/1024/8/trailer HTTP/1.1\r\n")))
+	var got []string
+	for _, p := range parts {
+		got = append(got, fmt.Sprintf("%s %d", p.ContentID, p.Status))
+	}
+	if diff := cmp.Diff([]string{"response-1 502", "response-2 200"}, got); diff != "" {
+		t.Errorf("a MiB and 8 KiB of Trailer values: parts (-want +got):\n%s", diff)
 	}
 }
 

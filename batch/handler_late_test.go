@@ -516,3 +516,48 @@ func TestAbandonWhileStreamBegins(t *testing.T) {
 		t.Errorf("the call's outcome (-want +got):\n%s", diff)
 	}
 }
+
+// A handler that gives its ResponseWriter to a goroutine and returns at
+// its deadline without waiting for it (select on the goroutine's end and
+// ctx.Done) leaves a goroutine that may be in Header as the call ends:
+// under -race, Header, asked for from it before and after the deadline,
+// touches nothing the batch writes. Once, Header read the response's
+// fields and whether its head was fixed without the batch's lock, while
+// the call's end wrote them: the abandoned call's fields, dropped as its
+// handler returned, and the 504 that replaced those of a handler that
+// returned as its context ended.
+func TestHandlerAbandonedHeaderRacesNothing(t *testing.T) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Mark", "1")
+		asked := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if _, ok := w.Header()["X-Mark"]; !ok {
+					return // the call is over: a Header of its own
+				}
+				if i == 0 {
+					close(asked)
+				}
+				time.Sleep(10 * time.Microsecond)
+			}
+		}()
+		<-asked
+		<-r.Context().Done()
+	})
+	h := NewHandlerOptions(inner, HandlerOptions{CallTimeout: 20 * time.Millisecond, Logger: discardSlog()})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for range 3 {
+		got := postPaths(t, srv.URL, FormatMultipart, []string{"/a", "/b"})
+		want := []string{"0 504 batch: the call did not finish within 20ms\n", "1 504 batch: the call did not finish within 20ms\n"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("responses (-want +got):\n%s", diff)
+		}
+	}
+	wg.Wait()
+	checkBudgetSettled(t, h)
+}

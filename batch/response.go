@@ -89,10 +89,9 @@ type response struct {
 	busy      bool  // it did fit in its batch's: the Handler's was full
 	bigHead   bool  // its head was over the limits as its handler returned (see returned)
 	// over: the call is over, and writes fail. Set under o.mu, but
-	// atomic so that Header reads it without the lock: the lock ordered
-	// only the test, never the handler's use of the map it returns, and
-	// it is the lock every call took first. (With the bools above it is
-	// one word, as they were with the bool it replaces.)
+	// atomic so that Header, asked for by a goroutine left behind once
+	// the call is over, answers without the lock. (With the bools above
+	// it is one word, as they were with the bool it replaces.)
 	over atomic.Bool
 }
 
@@ -143,26 +142,25 @@ func (rw *response) retire(st *batchState) {
 // the call is over it returns a new Header each time, which nothing reads:
 // a handler that kept its ResponseWriter changes nothing that is written,
 // and races with nothing.
+//
+// It looks under the batch's lock: the batch writes what it reads (h,
+// dropped or replaced by an error response's; wroteHeader, fixed by the
+// call's end) once the handler returned or was abandoned, while a
+// goroutine the handler left behind, which waits for nothing of the
+// batch's (a handler that returns at its deadline without waiting for
+// the goroutine it gave the ResponseWriter to), may be asking for it.
 func (rw *response) Header() http.Header {
 	if rw.over.Load() {
 		return make(http.Header)
 	}
-	// wroteHeader is read without the lock: the handler's own
-	// WriteHeader, Write or Flush fixes the head, or the batch once it
-	// has returned.
-	if !rw.wroteHeader {
-		if h := rw.h; h != nil {
-			return h
-		}
-		return make(http.Header) // retired: the call is over
-	}
-	// The copy under the lock: a goroutine the handler left behind may
-	// ask for it as its call ends, which drops it (see end).
 	o := rw.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if rw.over.Load() {
+	switch {
+	case rw.over.Load() || rw.h == nil:
 		return make(http.Header)
+	case !rw.wroteHeader:
+		return rw.h
 	}
 	if rw.late == nil {
 		rw.late = rw.h.Clone()
@@ -539,9 +537,9 @@ func (rw *response) end() {
 
 // headOverLimits says why no part can carry a response with the fields h,
 // when the fields alone, as writePart writes them, are over the limits of
-// a head (mixed.MessageOptions' defaults, which its writer applies): nil
-// when they are within them, which the write then checks with the status
-// line too.
+// a head (mixed.MessageOptions' defaults, which its writer applies), or
+// take more memory than a head may (maxHeadMem): nil when they are within
+// them, which the write then checks with the status line too.
 func headOverLimits(h http.Header) error {
 	return measureHead(h).overLimits()
 }
@@ -553,6 +551,8 @@ func (m headMeasure) overLimits() error {
 		return fmt.Errorf("%w: a response head with %d fields, over %d", mixed.ErrTooManyFields, m.fields, mixed.DefaultMaxHeaderFields)
 	case m.wire > mixed.DefaultMaxHeaderBytes:
 		return fmt.Errorf("%w: a response head of over %d bytes, over %d", mixed.ErrHeaderTooLarge, m.wire, mixed.DefaultMaxHeaderBytes)
+	case m.mem > maxHeadMem:
+		return fmt.Errorf("%w: a response head whose fields take up to %d bytes of memory, over %d (the fields no part carries, such as Trailer, count too)", mixed.ErrHeaderTooLarge, m.mem, maxHeadMem)
 	}
 	return nil
 }
@@ -560,7 +560,7 @@ func (m headMeasure) overLimits() error {
 // withinLimits reports whether a part can carry the fields m measures:
 // overLimits, without making its error.
 func (m headMeasure) withinLimits() bool {
-	return m.fields <= mixed.DefaultMaxHeaderFields && m.wire <= mixed.DefaultMaxHeaderBytes
+	return m.fields <= mixed.DefaultMaxHeaderFields && m.wire <= mixed.DefaultMaxHeaderBytes && m.mem <= maxHeadMem
 }
 
 // maxErrorMessage is the most bytes of a message that an error response
