@@ -527,31 +527,47 @@ func (m *MessageReader) parseWhole(request bool) error {
 // then returns -1 when it finds no empty line, and leaves m.err unset on
 // errors; otherwise it returns the end of the head, or -1 and sets m.err.
 func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
-	line, next := b, len(b)
-	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
-		line, next = b[:nl], nl+1
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		m.slen = len(line)
-	} else if partial {
-		return -1
-	}
+	// The start lines peers send are read in one pass, which finds
+	// their end too (requestLineFast, statusLineFast); any other line,
+	// errors included, is cut at its LF and read by the general parser,
+	// so that the result never depends on the path.
 	var h *Header
-	var err error
+	var next int
 	if request {
 		h = &m.req.Header
-		err = m.parseRequestLine(&m.req, line)
+		next = m.requestLineFast(b)
 	} else {
 		h = &m.resp.Header
-		err = m.parseStatusLine(&m.resp, line)
+		next = m.statusLineFast(b)
 	}
-	end := -1
-	if err == nil {
-		h.buf = b
-		h.fields = h.fields[:0]
-		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial, &m.fr)
+	if next < 0 {
+		line := b
+		next = len(b)
+		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+			line, next = b[:nl], nl+1
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			m.slen = len(line)
+		} else if partial {
+			return -1
+		}
+		var err error
+		if request {
+			err = m.parseRequestLine(&m.req, line)
+		} else {
+			err = m.parseStatusLine(&m.resp, line)
+		}
+		if err != nil {
+			if !partial {
+				m.err = err
+			}
+			return -1
+		}
 	}
+	h.buf = b
+	h.fields = h.fields[:0]
+	end, err := parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial, &m.fr)
 	if err != nil {
 		if !partial {
 			m.err = err
@@ -559,6 +575,19 @@ func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
 		return -1
 	}
 	return end
+}
+
+// lineEnd returns where the line that ends at b[i] (a CR or LF) is
+// followed by the next one: past CRLF or LF, or -1 when b[i] is neither
+// or is a CR that b does not follow with LF.
+func lineEnd(b []byte, i int) int {
+	switch {
+	case b[i] == '\n':
+		return i + 1
+	case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+		return i + 2
+	}
+	return -1
 }
 
 // rebind points the views of the parsed head at m.head, a copy of the
@@ -587,31 +616,41 @@ func parseVersion(v []byte) (major, minor int, ok bool) {
 	return 1, int(v[7] - '0'), true
 }
 
-func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
-	// The fast path, for the request lines peers send: a token method
-	// (not CONNECT), one space, an origin-form target of bytes above
-	// the space but DEL, with valid escapes, and " HTTP/1.x" or nothing.
-	// Any other line, errors included, takes the general path below.
-	sp := 0
-	for sp < len(line) && tokenTable[line[sp]] {
-		sp++
+// requestLineFast reads the request line at the start of b, in one pass
+// that finds its end too, when it is one peers send: a token method (not
+// CONNECT), one space, an origin-form target of bytes above the space but
+// DEL with valid escapes, " HTTP/1.x" or nothing, then CRLF or LF. It
+// returns where the next line starts, or -1, leaving m alone, for any
+// other line (parseRequestLine reads them).
+func (m *MessageReader) requestLineFast(b []byte) int {
+	sp := tokenEnd(b, 0)
+	if sp == 0 || sp+1 >= len(b) || b[sp] != ' ' || b[sp+1] != '/' || string(b[:sp]) == "CONNECT" {
+		return -1
 	}
-	if sp > 0 && sp+1 < len(line) && line[sp] == ' ' && line[sp+1] == '/' && string(line[:sp]) != "CONNECT" {
-		if end := targetEnd(line, sp+1); end == len(line) || line[end] == ' ' {
-			major, minor, ok := 1, 1, true
-			if end < len(line) {
-				major, minor, ok = parseVersion(line[end+1:])
-			}
-			if ok {
-				r.Method = line[:sp:sp]
-				r.Target = line[sp+1 : end : end]
-				r.ProtoMajor, r.ProtoMinor = major, minor
-				r.form = originForm
-				return nil
-			}
+	// The line end stops targetEnd where the end of the line would: a
+	// CR or LF is neither a target byte nor a hex digit.
+	end := targetEnd(b, sp+1)
+	e, minor := end, 1
+	if end+10 <= len(b) && b[end] == ' ' {
+		if v := binary.LittleEndian.Uint64(b[end+1:]); v != wordHTTP11 && v != wordHTTP10 {
+			return -1
 		}
+		e, minor = end+9, int(b[end+8]-'0')
 	}
-	return m.parseRequestLineSlow(r, line)
+	if e >= len(b) {
+		return -1
+	}
+	next := lineEnd(b, e)
+	if next < 0 {
+		return -1
+	}
+	r := &m.req
+	r.Method = b[:sp:sp]
+	r.Target = b[sp+1 : end : end]
+	r.ProtoMajor, r.ProtoMinor = 1, minor
+	r.form = originForm
+	m.slen = e
+	return next
 }
 
 // targetEnd returns the end of the run of request-target bytes that
@@ -645,8 +684,8 @@ func targetEnd(b []byte, i int) int {
 	}
 }
 
-// parseRequestLineSlow parses any request line, and gives each error.
-func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
+// parseRequestLine parses any request line, and gives each error.
+func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
 	base := m.headOffset()
 	if i := bytes.IndexByte(line, '\r'); i >= 0 {
 		return syntaxErr(base+int64(i), ErrSyntax, "bare CR in request line")
@@ -681,29 +720,43 @@ func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 	return nil
 }
 
-func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
-	// The fast path, for the status lines peers send: HTTP/1.1 or
-	// HTTP/1.0, a space, a code from 100 to 999, and nothing or a space
-	// and a reason phrase free of control characters. Any other line,
-	// errors included, takes the general path below.
-	if len(line) >= 12 && line[8] == ' ' && (len(line) == 12 || line[12] == ' ') {
-		if v := binary.LittleEndian.Uint64(line); v == wordHTTP11 || v == wordHTTP10 {
-			d0, d1, d2 := line[9]-'1', line[10]-'0', line[11]-'0'
-			if d0 < 9 && d1 < 10 && d2 < 10 {
-				var reason []byte
-				if len(line) > 12 {
-					reason = line[13:len(line):len(line)]
-				}
-				if badValueByte(reason) < 0 {
-					r.ProtoMajor, r.ProtoMinor = 1, int(line[7]-'0')
-					r.StatusCode = int(d0+1)*100 + int(d1)*10 + int(d2)
-					r.Reason = reason
-					return nil
-				}
-			}
+// statusLineFast reads the status line at the start of b, in one pass
+// that finds its end too, when it is one peers send: HTTP/1.1 or
+// HTTP/1.0, a space, a code from 100 to 999, and nothing or a space and a
+// reason phrase free of control characters but HTAB, then CRLF or LF. It
+// returns where the next line starts, or -1, leaving m alone, for any
+// other line (parseStatusLine reads them).
+func (m *MessageReader) statusLineFast(b []byte) int {
+	if len(b) < 13 || b[8] != ' ' {
+		return -1
+	}
+	if v := binary.LittleEndian.Uint64(b); v != wordHTTP11 && v != wordHTTP10 {
+		return -1
+	}
+	d0, d1, d2 := b[9]-'1', b[10]-'0', b[11]-'0'
+	if d0 >= 9 || d1 >= 10 || d2 >= 10 {
+		return -1
+	}
+	e := 12 // the line end, when there is no reason phrase
+	if b[12] == ' ' {
+		e = ctlEnd(b, 13)
+		if e == len(b) {
+			return -1
 		}
 	}
-	return m.parseStatusLineSlow(r, line)
+	next := lineEnd(b, e)
+	if next < 0 {
+		return -1
+	}
+	r := &m.resp
+	r.ProtoMajor, r.ProtoMinor = 1, int(b[7]-'0')
+	r.StatusCode = int(d0+1)*100 + int(d1)*10 + int(d2)
+	r.Reason = nil
+	if e > 12 {
+		r.Reason = b[13:e:e]
+	}
+	m.slen = e
+	return next
 }
 
 // Little-endian words of the versions.
@@ -712,8 +765,8 @@ const (
 	wordHTTP11 = wordHTTP10 + 1<<56
 )
 
-// parseStatusLineSlow parses any status line, and gives each error.
-func (m *MessageReader) parseStatusLineSlow(r *Response, line []byte) error {
+// parseStatusLine parses any status line, and gives each error.
+func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
 	base := m.headOffset()
 	var ok bool
 	if len(line) < 8 {

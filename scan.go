@@ -184,6 +184,34 @@ func ctlBytes(x uint64) uint64 {
 	return ((x - 0x20*swarLo) | (x ^ 0x7f*swarLo - swarLo)) &^ x & swarHi
 }
 
+// ctlEnd returns the index of the first byte of b from i that is a
+// control character other than HTAB, or DEL, or len(b) when there is
+// none: the end of a field value or a reason phrase, eight bytes at a
+// time.
+func ctlEnd(b []byte, i int) int {
+	for {
+		if i+8 <= len(b) {
+			m := ctlBytes(binary.LittleEndian.Uint64(b[i : i+8]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
+				i++
+			}
+			if i == len(b) {
+				return i
+			}
+		}
+		if b[i] != '\t' {
+			return i
+		}
+		i++
+	}
+}
+
 // fieldLine reads the field line at b[pos] when it is one of the lines
 // peers send: a token name, a colon, a value free of control characters
 // but HTAB, then CRLF or LF. It returns the colon's index, the bounds of

@@ -214,9 +214,29 @@ func TestTokenIs(t *testing.T) {
 	}
 }
 
-// TestParseRequestLineFastPath checks that parseRequestLine, whose fast
-// path reads most request lines, reads every line as its general path
-// alone does: the same request or the same error.
+// startLineEndings are the ends a start line is tried with by the tests of
+// the start-line fast paths, which find the end of the line themselves.
+var startLineEndings = []string{"\r\n", "\n", "\r", "", "\r\r\n", " \r\n", "\x00\n", "\t\r\n"}
+
+// generalStartLine cuts b at its first LF, as parseHead does for the
+// lines that its fast paths refuse, and returns the line without CR and
+// where the next line starts (-1 without LF).
+func generalStartLine(b []byte) ([]byte, int) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return b, -1
+	}
+	line := b[:nl]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nl + 1
+}
+
+// TestParseRequestLineFastPath checks that requestLineFast, which reads
+// most request lines, reads every line it accepts as the general path
+// (the line cut at its LF, then parseRequestLine) does: the same request,
+// the same end, and no error; and that it accepts the lines peers send.
 func TestParseRequestLineFastPath(t *testing.T) {
 	methods := []string{"GET", "PUT", "CONNECT", "OPTIONS", "G\x00T", "", "M(", "é"}
 	seps := []string{" ", " ", "  ", "\t", "\r", ""}
@@ -228,17 +248,34 @@ func TestParseRequestLineFastPath(t *testing.T) {
 	opts := []MessageOptions{{}, {AllowAbsoluteTargets: true, AllowRelativeTargets: true}}
 	check := func(t interface{ Fatalf(string, ...any) }, line []byte, o MessageOptions) {
 		o = o.withDefaults()
-		fast := &MessageReader{opts: o, headOff: 7}
-		slow := &MessageReader{opts: o, headOff: 7}
-		var got, want Request
-		gerr := fast.parseRequestLine(&got, line)
-		werr := slow.parseRequestLineSlow(&want, line)
-		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
-			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
+		for _, ending := range startLineEndings {
+			b := append(append(bytes.Clone(line), ending...), "Host: x\r\n\r\n"...)
+			fast := &MessageReader{opts: o, headOff: 7}
+			next := fast.requestLineFast(b)
+			if next < 0 {
+				if fast.req.Method != nil || fast.slen != 0 {
+					t.Fatalf("%q: refused, but changed the request", b)
+				}
+				continue
+			}
+			slow := &MessageReader{opts: o, headOff: 7}
+			wline, wnext := generalStartLine(b)
+			if werr := slow.parseRequestLine(&slow.req, wline); werr != nil {
+				t.Fatalf("%q: accepted, want error %v", b, werr)
+			}
+			if next != wnext || fast.slen != len(wline) {
+				t.Fatalf("%q: next line at %d, line length %d; want %d, %d", b, next, fast.slen, wnext, len(wline))
+			}
+			if diff := cmp.Diff(slow.req, fast.req, cmp.AllowUnexported(Request{}, Header{})); diff != "" {
+				t.Fatalf("%q: request (-want +got):\n%s", b, diff)
+			}
 		}
-		if gerr == nil {
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Request{}, Header{})); diff != "" {
-				t.Fatalf("%q: request (-want +got):\n%s", line, diff)
+	}
+	for _, line := range []string{"GET / HTTP/1.1", "PUT /calendar/v3/calendars/primary/events/12 HTTP/1.1", "DELETE /a%2Fb?x=1 HTTP/1.0", "GET /a/b"} {
+		for _, ending := range []string{"\r\n", "\n"} {
+			var m MessageReader
+			if next := m.requestLineFast([]byte(line + ending + "Host: x\r\n")); next != len(line)+len(ending) {
+				t.Errorf("requestLineFast(%q) = %d, want %d", line+ending, next, len(line)+len(ending))
 			}
 		}
 	}
@@ -416,29 +453,47 @@ func TestFieldLine(t *testing.T) {
 	})
 }
 
-// TestParseStatusLineFastPath checks that parseStatusLine, whose fast path
-// reads most status lines, reads every line as its general path alone
-// does: the same response or the same error.
+// TestParseStatusLineFastPath checks that statusLineFast, which reads
+// most status lines, reads every line it accepts as the general path (the
+// line cut at its LF, then parseStatusLine) does: the same response, the
+// same end, and no error; and that it accepts the lines peers send.
 func TestParseStatusLineFastPath(t *testing.T) {
 	pieces := []string{
 		"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "http/1.1", "HTTP/1.", " ", "  ", "\t", "200", "099", "100", "999", "1000",
-		"20", "2x0", "OK", "Not Found", "\r", "\x00", "\x7f", "\x80", "é", "",
+		"20", "2x0", "OK", "Not Found", "\r", "\n", "\x00", "\x7f", "\x80", "é", "",
 	}
 	check := func(t interface{ Fatalf(string, ...any) }, line []byte) {
-		fast := &MessageReader{headOff: 7}
-		slow := &MessageReader{headOff: 7}
-		var got, want Response
-		gerr := fast.parseStatusLine(&got, line)
-		werr := slow.parseStatusLineSlow(&want, line)
-		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
-			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
-		}
-		if gerr == nil {
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Response{}, Header{})); diff != "" {
-				t.Fatalf("%q: response (-want +got):\n%s", line, diff)
+		for _, ending := range startLineEndings {
+			b := append(append(bytes.Clone(line), ending...), "Server: x\r\n\r\n"...)
+			fast := &MessageReader{headOff: 7}
+			next := fast.statusLineFast(b)
+			if next < 0 {
+				if fast.resp.StatusCode != 0 || fast.slen != 0 {
+					t.Fatalf("%q: refused, but changed the response", b)
+				}
+				continue
 			}
-			if (got.Reason == nil) != (want.Reason == nil) {
-				t.Fatalf("%q: reason %#v, want %#v", line, got.Reason, want.Reason)
+			slow := &MessageReader{headOff: 7}
+			wline, wnext := generalStartLine(b)
+			if werr := slow.parseStatusLine(&slow.resp, wline); werr != nil {
+				t.Fatalf("%q: accepted, want error %v", b, werr)
+			}
+			if next != wnext || fast.slen != len(wline) {
+				t.Fatalf("%q: next line at %d, line length %d; want %d, %d", b, next, fast.slen, wnext, len(wline))
+			}
+			if diff := cmp.Diff(slow.resp, fast.resp, cmp.AllowUnexported(Response{}, Header{})); diff != "" {
+				t.Fatalf("%q: response (-want +got):\n%s", b, diff)
+			}
+			if (fast.resp.Reason == nil) != (slow.resp.Reason == nil) {
+				t.Fatalf("%q: reason %#v, want %#v", b, fast.resp.Reason, slow.resp.Reason)
+			}
+		}
+	}
+	for _, line := range []string{"HTTP/1.1 200 OK", "HTTP/1.0 404 Not Found", "HTTP/1.1 204", "HTTP/1.1 500 a\tb"} {
+		for _, ending := range []string{"\r\n", "\n"} {
+			var m MessageReader
+			if next := m.statusLineFast([]byte(line + ending + "Server: x\r\n")); next != len(line)+len(ending) {
+				t.Errorf("statusLineFast(%q) = %d, want %d", line+ending, next, len(line)+len(ending))
 			}
 		}
 	}
