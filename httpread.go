@@ -173,12 +173,16 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 	if err := m.readHead(true); err != nil {
 		return nil, err
 	}
-	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
-	if err != nil {
-		m.err = err
-		return nil, err
+	if m.lengthFraming(false) {
+		r.ContentLength = m.remain
+	} else {
+		cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
+		if err != nil {
+			m.err = err
+			return nil, err
+		}
+		r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	}
-	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	if err := m.endBodyless(); err != nil {
 		return nil, err
 	}
@@ -251,12 +255,16 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 		return nil, err
 	}
 	noBody := bodyless(r.StatusCode, reqMethod)
-	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
-	if err != nil {
-		m.err = err
-		return nil, err
+	if m.lengthFraming(noBody) {
+		r.ContentLength = m.remain
+	} else {
+		cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
+		if err != nil {
+			m.err = err
+			return nil, err
+		}
+		r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	}
-	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	if interim && r.StatusCode < 200 {
 		return r, nil
 	}
@@ -808,36 +816,22 @@ func (m *MessageReader) headOffset() int64 { return m.headOff }
 // offset of h.buf[0]. With partial, h.buf may end inside the head: a line
 // without LF, or no empty line, gives -1. Unlike the MIME header blocks of
 // parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
-// line folding, no whitespace between name and colon.
-// With fr, it notes the fields that decide the framing there.
+// line folding, no whitespace between name and colon. It notes in fr the
+// fields that decide the framing.
 func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
 	return scanHTTPFields(h, pos, off, maxFields, partial, fr) // scan.go: one pass per line
 }
 
 // A framingScan is what scanHTTPFields notes of a head for framing, so
 // that framing does not go over the fields again: the index of its
-// Content-Length field, and whether framingSlow must decide (a second
-// Content-Length, a Transfer-Encoding, a field read by the general path).
+// Content-Length field and its value, and whether framingSlow must decide
+// (a second Content-Length, a Transfer-Encoding, a field read by the
+// general path).
 type framingScan struct {
-	cl   int // -1: none
+	cl   int   // -1: none
+	n    int64 // the value of field cl, when ok
+	ok   bool  // field cl holds a valid Content-Length
 	slow bool
-}
-
-// note notes the field whose name is name, at index i of the fields.
-func (fr *framingScan) note(name []byte, i int) {
-	switch len(name) {
-	case len("Content-Length"):
-		if isContentLength(name) {
-			if fr.cl >= 0 {
-				fr.slow = true
-			}
-			fr.cl = i
-		}
-	case len("Transfer-Encoding"):
-		if isTransferEncoding(name) {
-			fr.slow = true
-		}
-	}
 }
 
 // fieldNameErr explains why line, a field line at stream offset off, has
@@ -879,9 +873,8 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	if m.fr.slow {
 		cl, hasCL, te, err = framingSlow(h, base)
 	} else if m.fr.cl >= 0 {
-		var ok bool
-		if cl, ok = parseContentLength(h.bytes(h.fields[m.fr.cl].value)); ok {
-			hasCL = true
+		if m.fr.ok {
+			cl, hasCL = m.fr.n, true
 		} else {
 			cl, hasCL, te, err = framingSlow(h, base)
 		}
@@ -919,6 +912,17 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 		return cl, nil
 	}
 	return -1, nil // msgRest
+}
+
+// lengthFraming is framing's common case, small enough to be inlined: a
+// message with a body, one valid Content-Length and no Transfer-Encoding,
+// whose body state it sets.
+func (m *MessageReader) lengthFraming(noBody bool) bool {
+	if fr := &m.fr; fr.ok && !fr.slow && !noBody && m.state != msgNoBody {
+		m.state, m.remain = msgLength, fr.n
+		return true
+	}
+	return false
 }
 
 // framingSlow returns the Content-Length of h (-1 if none) and whether
@@ -1039,9 +1043,7 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 // what a line means and the error it gives never depend on the path.
 func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
 	b := h.buf
-	if fr != nil {
-		*fr = framingScan{cl: -1}
-	}
+	*fr = framingScan{cl: -1}
 	for pos < len(b) {
 		switch b[pos] {
 		case '\n':
@@ -1056,15 +1058,26 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, 
 				return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
 			}
 			h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
-			if n := colon - pos; (n == len("Content-Length") || n == len("Transfer-Encoding")) && fr != nil {
-				fr.note(b[pos:colon], len(h.fields)-1)
+			// The fields that decide the framing, noted (and a
+			// Content-Length parsed) while the line is at hand.
+			switch colon - pos {
+			case len("Content-Length"):
+				if isContentLength(b[pos:colon]) {
+					if fr.cl >= 0 {
+						fr.slow = true
+					}
+					fr.cl = len(h.fields) - 1
+					fr.n, fr.ok = parseContentLength(b[vs:ve])
+				}
+			case len("Transfer-Encoding"):
+				if isTransferEncoding(b[pos:colon]) {
+					fr.slow = true
+				}
 			}
 			pos = next
 			continue
 		}
-		if fr != nil {
-			fr.slow = true
-		}
+		fr.slow = true
 		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
 		if done {
 			return next, err

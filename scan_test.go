@@ -134,6 +134,7 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
 		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
 		"(", "\"etag/1\"", "12345678", "é", "Content-Length", "content-LENGTH", "Transfer-Encoding", "42",
+		"\r\nContent-Length: 301\r\n", "\r\ncontent-length:  7 \r\n", "Content-Length: 1x\n", "-1", "99999999999999999999",
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte
@@ -155,6 +156,12 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 				name := got.bytes(f.name)
 				if equalFoldString(name, "transfer-encoding") || equalFoldString(name, "content-length") != (i == fr.cl) {
 					t.Fatalf("%q from %d: framing note %+v, but field %d is %q", b, pos, fr, i, name)
+				}
+			}
+			if fr.cl >= 0 {
+				v := got.bytes(got.fields[fr.cl].value)
+				if n, ok := parseContentLength(v); fr.ok != ok || ok && fr.n != n {
+					t.Fatalf("%q from %d: framing note %+v, but Content-Length %q is %d, %v", b, pos, fr, v, n, ok)
 				}
 			}
 		}
