@@ -175,6 +175,9 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 	}
 	if m.lengthFraming(false) {
 		r.ContentLength = m.remain
+		if m.remain > 0 {
+			return r, nil // a body: endBodyless has nothing to check
+		}
 	} else {
 		cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
 		if err != nil {
@@ -257,6 +260,9 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 	noBody := bodyless(r.StatusCode, reqMethod)
 	if m.lengthFraming(noBody) {
 		r.ContentLength = m.remain
+		if m.remain > 0 {
+			return r, nil // a body: endBodyless has nothing to check
+		}
 	} else {
 		cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
 		if err != nil {
@@ -438,7 +444,24 @@ func (m *MessageReader) readHead(request bool) error {
 		// not at all when the chunk is the MessageReader's own rbuf.
 		// Any other case, errors included, goes the slow way, so that
 		// the result never depends on how the input was split.
-		if end := m.parseHead(c, request, true); end > 0 && end <= m.opts.MaxHeaderBytes {
+		// parseHead's fast path, without its call.
+		h := &m.resp.Header
+		var next int
+		if request {
+			h = &m.req.Header
+			next = m.requestLineFast(c)
+		} else {
+			next = m.statusLineFast(c)
+		}
+		end := -1
+		if next >= 0 {
+			h.buf = c
+			h.fields = h.fields[:0]
+			end, _ = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, true, &m.fr)
+		} else {
+			end = m.parseHead(c, request, true)
+		}
+		if end > 0 && end <= m.opts.MaxHeaderBytes {
 			if m.slen <= m.opts.MaxStartLineBytes {
 				if m.cr == nil {
 					// c is a piece of rbuf (see next): the views
@@ -447,10 +470,6 @@ func (m *MessageReader) readHead(request bool) error {
 					// rbuf is left for them.
 					if at := len(m.rbuf) - cap(c) + end; len(m.rbuf)-at >= minBodyRead {
 						m.keep = at
-						h := &m.resp.Header
-						if request {
-							h = &m.req.Header
-						}
 						// Bounded, so that fields added to the
 						// Header are appended elsewhere.
 						h.buf = c[:end:end]
