@@ -519,3 +519,53 @@ func TestParseStatusLineFastPath(t *testing.T) {
 		check(t, line)
 	})
 }
+
+// TestEqualFoldString checks equalFoldString against the comparison of
+// both sides lowered a byte at a time (ASCII letters only), on names
+// of every length up to three words made of letters of both cases, the
+// bytes that differ from a letter in bit 0x20 alone, and bytes from 0x80.
+func TestEqualFoldString(t *testing.T) {
+	alphabet := []byte{'a', 'A', 'z', 'Z', 'm', 'M', '@', '`', '[', '{', '-', '0', '\r', 0x80 | 'a', 0x80 | 'A', 0xff, 0}
+	asciiLower := func(b []byte) []byte {
+		out := bytes.Clone(b)
+		for i, c := range out {
+			if c >= 'A' && c <= 'Z' {
+				out[i] = c + 'a' - 'A'
+			}
+		}
+		return out
+	}
+	// Every byte, flipped in bit 0x20, at every place of a short name and
+	// of a name of two words.
+	for _, name := range []string{"etag", "Content-Length"} {
+		for i := range name {
+			for c := range 256 {
+				b := []byte(name)
+				b[i] = byte(c)
+				s := bytes.Clone(b)
+				s[i] ^= 0x20
+				want := bytes.Equal(asciiLower(b), asciiLower(s))
+				if got := equalFoldString(b, string(s)); got != want {
+					t.Fatalf("equalFoldString(%q, %q) = %v, want %v", b, s, got, want)
+				}
+			}
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 24).Draw(t, "b")
+		// Mostly b with bytes flipped in bit 0x20, or changed.
+		s := bytes.Clone(b)
+		for _, i := range rapid.SliceOfN(rapid.IntRange(0, max(len(s)-1, 0)), 0, 3).Draw(t, "flips") {
+			if i < len(s) {
+				s[i] ^= 0x20
+			}
+		}
+		if rapid.IntRange(0, 4).Draw(t, "other") == 0 {
+			s = rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 24).Draw(t, "s")
+		}
+		want := bytes.Equal(asciiLower(b), asciiLower(s))
+		if got := equalFoldString(b, string(s)); got != want {
+			t.Fatalf("equalFoldString(%q, %q) = %v, want %v", b, s, got, want)
+		}
+	})
+}
