@@ -228,45 +228,64 @@ func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
 	// One function, no calls: a line costs about as much as the calls
 	// to a name scan and a value scan would.
 	i := pos
-	for i+8 <= len(b) {
+	var end byte // the byte after the name, which must be the colon
+	for {
+		if i+8 > len(b) {
+			// The tail, a byte at a time.
+			for i < len(b) && tokenTable[b[i]] {
+				i++
+			}
+			if i == len(b) {
+				return 0, 0, 0, -1
+			}
+			end = b[i]
+			break
+		}
+		// A word that ends the name hands over the byte after it,
+		// which the colon test then need not load again.
 		w := b[i : i+8 : i+8]
 		if !tokenTable[w[0]] {
+			end = w[0]
 			break
 		}
 		if !tokenTable[w[1]] {
+			end = w[1]
 			i++
 			break
 		}
 		if !tokenTable[w[2]] {
+			end = w[2]
 			i += 2
 			break
 		}
 		if !tokenTable[w[3]] {
+			end = w[3]
 			i += 3
 			break
 		}
 		if !tokenTable[w[4]] {
+			end = w[4]
 			i += 4
 			break
 		}
 		if !tokenTable[w[5]] {
+			end = w[5]
 			i += 5
 			break
 		}
 		if !tokenTable[w[6]] {
+			end = w[6]
 			i += 6
 			break
 		}
 		if !tokenTable[w[7]] {
+			end = w[7]
 			i += 7
 			break
 		}
 		i += 8
 	}
-	for i < len(b) && tokenTable[b[i]] {
-		i++
-	}
-	if i == pos || i >= len(b) || b[i] != ':' {
+	if i == pos || end != ':' {
 		return 0, 0, 0, -1
 	}
 	colon = i

@@ -446,6 +446,21 @@ func TestFieldLine(t *testing.T) {
 		"Content-Type", "X", "a1", "~!#", ":", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x1f", "\x7f", "\x80",
 		"é", "(", "\"", "value", "application/json; charset=UTF-8", "12345678", "  ",
 	}
+	// Names of every length to two words and more, ended by the colon
+	// or by another byte at every place of a word, with lines after
+	// them or none.
+	for n := 1; n <= 20; n++ {
+		for _, end := range []string{":", " :", "(:", "\x80:"} {
+			for _, after := range []string{"", "X: y\r\n\r\n"} {
+				b := []byte(strings.Repeat("a-Z9", 5)[:n] + end + " v \r\n" + after)
+				gc, gvs, gve, gnext := fieldLine(b, 0)
+				wc, wvs, wve, wnext := naiveFieldLine(b, 0)
+				if gnext != wnext || gnext >= 0 && (gc != wc || gvs != wvs || gve != wve) {
+					t.Fatalf("fieldLine(%q, 0) = %d, %d, %d, %d; want %d, %d, %d, %d", b, gc, gvs, gve, gnext, wc, wvs, wve, wnext)
+				}
+			}
+		}
+	}
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte
 		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 20).Draw(t, "pieces") {
