@@ -685,12 +685,20 @@ func (m *MessageReader) requestLineFast(b []byte) int {
 // digits. It looks at eight bytes at a time.
 func targetEnd(b []byte, i int) int {
 	for {
-		if i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i : i+8])
-			d := x ^ (0x7f * swarLo)
-			p := x ^ ('%' * swarLo)
-			// The lowest set bit is exact: see ctlBytes.
-			m := ((x-0x21*swarLo)&^x | (d-swarLo)&^d | (p-swarLo)&^p) & swarHi
+		if i+16 <= len(b) {
+			// Two words a round: targets are a few words long.
+			w := b[i : i+16 : i+16]
+			m, n := targetStops(binary.LittleEndian.Uint64(w)), targetStops(binary.LittleEndian.Uint64(w[8:]))
+			if m|n == 0 {
+				i += 16
+				continue
+			}
+			if m == 0 {
+				i, m = i+8, n
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if i+8 <= len(b) {
+			m := targetStops(binary.LittleEndian.Uint64(b[i : i+8]))
 			if m == 0 {
 				i += 8
 				continue
@@ -709,6 +717,19 @@ func targetEnd(b []byte, i int) int {
 		}
 		i += 3
 	}
+}
+
+// targetStops returns a mask with bit 7 of each byte of x set exactly
+// when targetEnd stops there: a byte up to the space, DEL, '%'. It works
+// on the low seven bits of each byte, whose sums stay in their byte: bit 7
+// of le20 is clear for a byte up to the space, of del set for DEL, of pct
+// clear for '%'; a byte from 0x80 up is a target byte (&^ x).
+func targetStops(x uint64) uint64 {
+	t := x & swarLo7
+	le20 := t + (0x80-0x21)*swarLo
+	del := t + swarLo
+	pct := t ^ '%'*swarLo + swarLo7
+	return (del | ^(le20 & pct)) &^ x & swarHi
 }
 
 // parseRequestLine parses any request line, and gives each error.

@@ -584,3 +584,42 @@ func TestEqualFoldString(t *testing.T) {
 		}
 	})
 }
+
+// TestTargetEnd checks targetEnd, eight bytes at a time, against a byte at
+// a time: every byte value at every place of a word and its tail, and
+// escapes cut anywhere.
+func TestTargetEnd(t *testing.T) {
+	naive := func(b []byte, i int) int {
+		for i < len(b) {
+			switch c := b[i]; {
+			case c <= ' ' || c == 0x7f:
+				return i
+			case c == '%':
+				if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+					return i
+				}
+				i += 3
+			default:
+				i++
+			}
+		}
+		return i
+	}
+	check := func(t interface{ Fatalf(string, ...any) }, b []byte, i int) {
+		if got, want := targetEnd(b, i), naive(b, i); got != want {
+			t.Fatalf("targetEnd(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	}
+	for p := range 17 {
+		for c := range 256 {
+			b := []byte("/abcdefghijklmnopq")
+			b[1+p] = byte(c)
+			check(t, b, 0)
+		}
+	}
+	alphabet := []byte{'/', 'a', 'Z', '%', '2', 'f', 'F', 'g', ' ', '\r', '\n', 0, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, 0xa5, 0xa0}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 40).Draw(t, "b")
+		check(t, b, rapid.IntRange(0, len(b)).Draw(t, "i"))
+	})
+}
