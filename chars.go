@@ -71,21 +71,55 @@ func trimWS(b []byte) []byte {
 func isWS(c byte) bool { return c == ' ' || c == '\t' }
 
 // equalFoldString reports whether b and s are equal under ASCII case
-// folding, without allocating.
+// folding, without allocating. Names of eight bytes or more are compared
+// a word at a time (Header.GetBytes asks it of every field of the length
+// it looks for).
 func equalFoldString(b []byte, s string) bool {
-	if len(b) != len(s) {
+	n := len(b)
+	if n != len(s) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			x, y := b[i], s[i]
+			if x == y {
+				continue
+			}
+			if x|0x20 != y|0x20 || lower(x) < 'a' || lower(x) > 'z' {
+				return false
+			}
 		}
-		if x|0x20 != y|0x20 || lower(x) < 'a' || lower(x) > 'z' {
+		return true
+	}
+	for i := 0; i < n-8; i += 8 {
+		if !foldEqual8(binary.LittleEndian.Uint64(b[i:]), le64(s[i:])) {
 			return false
 		}
 	}
-	return true
+	// The last word, which may overlap the one before.
+	return foldEqual8(binary.LittleEndian.Uint64(b[n-8:]), le64(s[n-8:]))
+}
+
+// foldEqual8 reports whether the words x and y are equal byte by byte
+// under ASCII case folding: each pair of bytes is equal, or differs in bit
+// 0x20 alone and is a letter.
+func foldEqual8(x, y uint64) bool {
+	d := x ^ y
+	if d == 0 {
+		return true
+	}
+	if d&^(0x20*swarLo) != 0 {
+		return false
+	}
+	// Bit 7 of each byte of letter: x|0x20 is from 'a' to 'z'. The
+	// sums stay within their bytes (the addends are below 0x80 and so
+	// is t), and a byte of x from 0x80 up is no letter.
+	l := x | 0x20*swarLo
+	t := l & swarLo7
+	letter := (t + (0x80-'a')*swarLo) &^ (t + (0x80-'z'-1)*swarLo) &^ l
+	// The bytes that differ (in bit 0x20: d<<2 moves it to bit 7) must
+	// be letters.
+	return (d<<2)&^letter&swarHi == 0
 }
 
 func lower(c byte) byte { return c | 0x20 }

@@ -139,8 +139,12 @@ func (h *Header) Get(name string) string {
 // [Header]; copy it, or use [Header.Get], to keep it longer. GetBytes does
 // not allocate.
 func (h *Header) GetBytes(name string) []byte {
-	if i := h.index(name); i >= 0 {
-		return h.bytes(h.fields[i].value)
+	// index's loop, without its call: parts are looked up by Content-ID
+	// one by one.
+	for _, f := range h.fields {
+		if int(f.name.end-f.name.start) == len(name) && equalFoldString(h.bytes(f.name), name) {
+			return h.bytes(f.value)
+		}
 	}
 	return nil
 }
@@ -167,7 +171,7 @@ func (h *Header) Values(name string) []string {
 func (h *Header) ValuesBytes(name string) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		for _, f := range h.fields {
-			if equalFoldString(h.bytes(f.name), name) && !yield(h.bytes(f.value)) {
+			if int(f.name.end-f.name.start) == len(name) && equalFoldString(h.bytes(f.name), name) && !yield(h.bytes(f.value)) {
 				return
 			}
 		}
@@ -176,7 +180,8 @@ func (h *Header) ValuesBytes(name string) iter.Seq[[]byte] {
 
 func (h *Header) index(name string) int {
 	for i, f := range h.fields {
-		if equalFoldString(h.bytes(f.name), name) {
+		// The lengths first, without the call.
+		if int(f.name.end-f.name.start) == len(name) && equalFoldString(h.bytes(f.name), name) {
 			return i
 		}
 	}
@@ -224,7 +229,7 @@ func (h *Header) Del(name string) { h.del(name, 0) }
 func (h *Header) del(name string, from int) {
 	out := h.fields[:from]
 	for _, f := range h.fields[from:] {
-		if !equalFoldString(h.bytes(f.name), name) {
+		if int(f.name.end-f.name.start) != len(name) || !equalFoldString(h.bytes(f.name), name) {
 			out = append(out, f)
 		}
 	}

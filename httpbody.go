@@ -279,7 +279,8 @@ func (m *MessageReader) chunked(limit int) []byte {
 		h := m.trailer
 		h.buf = m.trailerBuf
 		h.fields = h.fields[:0]
-		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false, nil); err != nil {
+		var fr framingScan // a trailer section frames nothing
+		if _, err := parseHTTPFields(h, 0, off-int64(start), m.opts.MaxHeaderFields, false, &fr); err != nil {
 			m.err = err
 			return nil
 		}

@@ -173,12 +173,19 @@ func (m *MessageReader) ReadRequest() (*Request, error) {
 	if err := m.readHead(true); err != nil {
 		return nil, err
 	}
-	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
-	if err != nil {
-		m.err = err
-		return nil, err
+	if m.lengthFraming(false) {
+		r.ContentLength = m.remain
+		if m.remain > 0 {
+			return r, nil // a body: endBodyless has nothing to check
+		}
+	} else {
+		cl, err := m.framing(&r.Header, r.ProtoMinor == 0, false)
+		if err != nil {
+			m.err = err
+			return nil, err
+		}
+		r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	}
-	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	if err := m.endBodyless(); err != nil {
 		return nil, err
 	}
@@ -251,12 +258,19 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 		return nil, err
 	}
 	noBody := bodyless(r.StatusCode, reqMethod)
-	cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
-	if err != nil {
-		m.err = err
-		return nil, err
+	if m.lengthFraming(noBody) {
+		r.ContentLength = m.remain
+		if m.remain > 0 {
+			return r, nil // a body: endBodyless has nothing to check
+		}
+	} else {
+		cl, err := m.framing(&r.Header, r.ProtoMinor == 0, noBody)
+		if err != nil {
+			m.err = err
+			return nil, err
+		}
+		r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	}
-	r.ContentLength, r.Chunked = cl, m.state == msgChunkSize
 	if interim && r.StatusCode < 200 {
 		return r, nil
 	}
@@ -430,7 +444,24 @@ func (m *MessageReader) readHead(request bool) error {
 		// not at all when the chunk is the MessageReader's own rbuf.
 		// Any other case, errors included, goes the slow way, so that
 		// the result never depends on how the input was split.
-		if end := m.parseHead(c, request, true); end > 0 && end <= m.opts.MaxHeaderBytes {
+		// parseHead's fast path, without its call.
+		h := &m.resp.Header
+		var next int
+		if request {
+			h = &m.req.Header
+			next = m.requestLineFast(c)
+		} else {
+			next = m.statusLineFast(c)
+		}
+		end := -1
+		if next >= 0 {
+			h.buf = c
+			h.fields = h.fields[:0]
+			end, _ = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, true, &m.fr)
+		} else {
+			end = m.parseHead(c, request, true)
+		}
+		if end > 0 && end <= m.opts.MaxHeaderBytes {
 			if m.slen <= m.opts.MaxStartLineBytes {
 				if m.cr == nil {
 					// c is a piece of rbuf (see next): the views
@@ -439,10 +470,6 @@ func (m *MessageReader) readHead(request bool) error {
 					// rbuf is left for them.
 					if at := len(m.rbuf) - cap(c) + end; len(m.rbuf)-at >= minBodyRead {
 						m.keep = at
-						h := &m.resp.Header
-						if request {
-							h = &m.req.Header
-						}
 						// Bounded, so that fields added to the
 						// Header are appended elsewhere.
 						h.buf = c[:end:end]
@@ -527,31 +554,47 @@ func (m *MessageReader) parseWhole(request bool) error {
 // then returns -1 when it finds no empty line, and leaves m.err unset on
 // errors; otherwise it returns the end of the head, or -1 and sets m.err.
 func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
-	line, next := b, len(b)
-	if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
-		line, next = b[:nl], nl+1
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		m.slen = len(line)
-	} else if partial {
-		return -1
-	}
+	// The start lines peers send are read in one pass, which finds
+	// their end too (requestLineFast, statusLineFast); any other line,
+	// errors included, is cut at its LF and read by the general parser,
+	// so that the result never depends on the path.
 	var h *Header
-	var err error
+	var next int
 	if request {
 		h = &m.req.Header
-		err = m.parseRequestLine(&m.req, line)
+		next = m.requestLineFast(b)
 	} else {
 		h = &m.resp.Header
-		err = m.parseStatusLine(&m.resp, line)
+		next = m.statusLineFast(b)
 	}
-	end := -1
-	if err == nil {
-		h.buf = b
-		h.fields = h.fields[:0]
-		end, err = parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial, &m.fr)
+	if next < 0 {
+		line := b
+		next = len(b)
+		if nl := bytes.IndexByte(b, '\n'); nl >= 0 {
+			line, next = b[:nl], nl+1
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			m.slen = len(line)
+		} else if partial {
+			return -1
+		}
+		var err error
+		if request {
+			err = m.parseRequestLine(&m.req, line)
+		} else {
+			err = m.parseStatusLine(&m.resp, line)
+		}
+		if err != nil {
+			if !partial {
+				m.err = err
+			}
+			return -1
+		}
 	}
+	h.buf = b
+	h.fields = h.fields[:0]
+	end, err := parseHTTPFields(h, next, m.headOff, m.opts.MaxHeaderFields, partial, &m.fr)
 	if err != nil {
 		if !partial {
 			m.err = err
@@ -559,6 +602,19 @@ func (m *MessageReader) parseHead(b []byte, request, partial bool) int {
 		return -1
 	}
 	return end
+}
+
+// lineEnd returns where the line that ends at b[i] (a CR or LF) is
+// followed by the next one: past CRLF or LF, or -1 when b[i] is neither
+// or is a CR that b does not follow with LF.
+func lineEnd(b []byte, i int) int {
+	switch {
+	case b[i] == '\n':
+		return i + 1
+	case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+		return i + 2
+	}
+	return -1
 }
 
 // rebind points the views of the parsed head at m.head, a copy of the
@@ -587,31 +643,41 @@ func parseVersion(v []byte) (major, minor int, ok bool) {
 	return 1, int(v[7] - '0'), true
 }
 
-func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
-	// The fast path, for the request lines peers send: a token method
-	// (not CONNECT), one space, an origin-form target of bytes above
-	// the space but DEL, with valid escapes, and " HTTP/1.x" or nothing.
-	// Any other line, errors included, takes the general path below.
-	sp := 0
-	for sp < len(line) && tokenTable[line[sp]] {
-		sp++
+// requestLineFast reads the request line at the start of b, in one pass
+// that finds its end too, when it is one peers send: a token method (not
+// CONNECT), one space, an origin-form target of bytes above the space but
+// DEL with valid escapes, " HTTP/1.x" or nothing, then CRLF or LF. It
+// returns where the next line starts, or -1, leaving m alone, for any
+// other line (parseRequestLine reads them).
+func (m *MessageReader) requestLineFast(b []byte) int {
+	sp := tokenEnd(b, 0)
+	if sp == 0 || sp+1 >= len(b) || b[sp] != ' ' || b[sp+1] != '/' || string(b[:sp]) == "CONNECT" {
+		return -1
 	}
-	if sp > 0 && sp+1 < len(line) && line[sp] == ' ' && line[sp+1] == '/' && string(line[:sp]) != "CONNECT" {
-		if end := targetEnd(line, sp+1); end == len(line) || line[end] == ' ' {
-			major, minor, ok := 1, 1, true
-			if end < len(line) {
-				major, minor, ok = parseVersion(line[end+1:])
-			}
-			if ok {
-				r.Method = line[:sp:sp]
-				r.Target = line[sp+1 : end : end]
-				r.ProtoMajor, r.ProtoMinor = major, minor
-				r.form = originForm
-				return nil
-			}
+	// The line end stops targetEnd where the end of the line would: a
+	// CR or LF is neither a target byte nor a hex digit.
+	end := targetEnd(b, sp+1)
+	e, minor := end, 1
+	if end+10 <= len(b) && b[end] == ' ' {
+		if v := binary.LittleEndian.Uint64(b[end+1:]); v != wordHTTP11 && v != wordHTTP10 {
+			return -1
 		}
+		e, minor = end+9, int(b[end+8]-'0')
 	}
-	return m.parseRequestLineSlow(r, line)
+	if e >= len(b) {
+		return -1
+	}
+	next := lineEnd(b, e)
+	if next < 0 {
+		return -1
+	}
+	r := &m.req
+	r.Method = b[:sp:sp]
+	r.Target = b[sp+1 : end : end]
+	r.ProtoMajor, r.ProtoMinor = 1, minor
+	r.form = originForm
+	m.slen = e
+	return next
 }
 
 // targetEnd returns the end of the run of request-target bytes that
@@ -619,12 +685,20 @@ func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
 // digits. It looks at eight bytes at a time.
 func targetEnd(b []byte, i int) int {
 	for {
-		if i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i : i+8])
-			d := x ^ (0x7f * swarLo)
-			p := x ^ ('%' * swarLo)
-			// The lowest set bit is exact: see ctlBytes.
-			m := ((x-0x21*swarLo)&^x | (d-swarLo)&^d | (p-swarLo)&^p) & swarHi
+		if i+16 <= len(b) {
+			// Two words a round: targets are a few words long.
+			w := b[i : i+16 : i+16]
+			m, n := targetStops(binary.LittleEndian.Uint64(w)), targetStops(binary.LittleEndian.Uint64(w[8:]))
+			if m|n == 0 {
+				i += 16
+				continue
+			}
+			if m == 0 {
+				i, m = i+8, n
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if i+8 <= len(b) {
+			m := targetStops(binary.LittleEndian.Uint64(b[i : i+8]))
 			if m == 0 {
 				i += 8
 				continue
@@ -645,8 +719,21 @@ func targetEnd(b []byte, i int) int {
 	}
 }
 
-// parseRequestLineSlow parses any request line, and gives each error.
-func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
+// targetStops returns a mask with bit 7 of each byte of x set exactly
+// when targetEnd stops there: a byte up to the space, DEL, '%'. It works
+// on the low seven bits of each byte, whose sums stay in their byte: bit 7
+// of le20 is clear for a byte up to the space, of del set for DEL, of pct
+// clear for '%'; a byte from 0x80 up is a target byte (&^ x).
+func targetStops(x uint64) uint64 {
+	t := x & swarLo7
+	le20 := t + (0x80-0x21)*swarLo
+	del := t + swarLo
+	pct := t ^ '%'*swarLo + swarLo7
+	return (del | ^(le20 & pct)) &^ x & swarHi
+}
+
+// parseRequestLine parses any request line, and gives each error.
+func (m *MessageReader) parseRequestLine(r *Request, line []byte) error {
 	base := m.headOffset()
 	if i := bytes.IndexByte(line, '\r'); i >= 0 {
 		return syntaxErr(base+int64(i), ErrSyntax, "bare CR in request line")
@@ -681,29 +768,43 @@ func (m *MessageReader) parseRequestLineSlow(r *Request, line []byte) error {
 	return nil
 }
 
-func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
-	// The fast path, for the status lines peers send: HTTP/1.1 or
-	// HTTP/1.0, a space, a code from 100 to 999, and nothing or a space
-	// and a reason phrase free of control characters. Any other line,
-	// errors included, takes the general path below.
-	if len(line) >= 12 && line[8] == ' ' && (len(line) == 12 || line[12] == ' ') {
-		if v := binary.LittleEndian.Uint64(line); v == wordHTTP11 || v == wordHTTP10 {
-			d0, d1, d2 := line[9]-'1', line[10]-'0', line[11]-'0'
-			if d0 < 9 && d1 < 10 && d2 < 10 {
-				var reason []byte
-				if len(line) > 12 {
-					reason = line[13:len(line):len(line)]
-				}
-				if badValueByte(reason) < 0 {
-					r.ProtoMajor, r.ProtoMinor = 1, int(line[7]-'0')
-					r.StatusCode = int(d0+1)*100 + int(d1)*10 + int(d2)
-					r.Reason = reason
-					return nil
-				}
-			}
+// statusLineFast reads the status line at the start of b, in one pass
+// that finds its end too, when it is one peers send: HTTP/1.1 or
+// HTTP/1.0, a space, a code from 100 to 999, and nothing or a space and a
+// reason phrase free of control characters but HTAB, then CRLF or LF. It
+// returns where the next line starts, or -1, leaving m alone, for any
+// other line (parseStatusLine reads them).
+func (m *MessageReader) statusLineFast(b []byte) int {
+	if len(b) < 13 || b[8] != ' ' {
+		return -1
+	}
+	if v := binary.LittleEndian.Uint64(b); v != wordHTTP11 && v != wordHTTP10 {
+		return -1
+	}
+	d0, d1, d2 := b[9]-'1', b[10]-'0', b[11]-'0'
+	if d0 >= 9 || d1 >= 10 || d2 >= 10 {
+		return -1
+	}
+	e := 12 // the line end, when there is no reason phrase
+	if b[12] == ' ' {
+		e = ctlEnd(b, 13)
+		if e == len(b) {
+			return -1
 		}
 	}
-	return m.parseStatusLineSlow(r, line)
+	next := lineEnd(b, e)
+	if next < 0 {
+		return -1
+	}
+	r := &m.resp
+	r.ProtoMajor, r.ProtoMinor = 1, int(b[7]-'0')
+	r.StatusCode = int(d0+1)*100 + int(d1)*10 + int(d2)
+	r.Reason = nil
+	if e > 12 {
+		r.Reason = b[13:e:e]
+	}
+	m.slen = e
+	return next
 }
 
 // Little-endian words of the versions.
@@ -712,8 +813,8 @@ const (
 	wordHTTP11 = wordHTTP10 + 1<<56
 )
 
-// parseStatusLineSlow parses any status line, and gives each error.
-func (m *MessageReader) parseStatusLineSlow(r *Response, line []byte) error {
+// parseStatusLine parses any status line, and gives each error.
+func (m *MessageReader) parseStatusLine(r *Response, line []byte) error {
 	base := m.headOffset()
 	var ok bool
 	if len(line) < 8 {
@@ -755,36 +856,22 @@ func (m *MessageReader) headOffset() int64 { return m.headOff }
 // offset of h.buf[0]. With partial, h.buf may end inside the head: a line
 // without LF, or no empty line, gives -1. Unlike the MIME header blocks of
 // parts (parseHeaderLine), HTTP fields follow RFC 9112 §5: no obsolete
-// line folding, no whitespace between name and colon.
-// With fr, it notes the fields that decide the framing there.
+// line folding, no whitespace between name and colon. It notes in fr the
+// fields that decide the framing.
 func parseHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
 	return scanHTTPFields(h, pos, off, maxFields, partial, fr) // scan.go: one pass per line
 }
 
 // A framingScan is what scanHTTPFields notes of a head for framing, so
 // that framing does not go over the fields again: the index of its
-// Content-Length field, and whether framingSlow must decide (a second
-// Content-Length, a Transfer-Encoding, a field read by the general path).
+// Content-Length field and its value, and whether framingSlow must decide
+// (a second Content-Length, a Transfer-Encoding, a field read by the
+// general path).
 type framingScan struct {
-	cl   int // -1: none
+	cl   int   // -1: none
+	n    int64 // the value of field cl, when ok
+	ok   bool  // field cl holds a valid Content-Length
 	slow bool
-}
-
-// note notes the field whose name is name, at index i of the fields.
-func (fr *framingScan) note(name []byte, i int) {
-	switch len(name) {
-	case len("Content-Length"):
-		if isContentLength(name) {
-			if fr.cl >= 0 {
-				fr.slow = true
-			}
-			fr.cl = i
-		}
-	case len("Transfer-Encoding"):
-		if isTransferEncoding(name) {
-			fr.slow = true
-		}
-	}
 }
 
 // fieldNameErr explains why line, a field line at stream offset off, has
@@ -826,9 +913,8 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	if m.fr.slow {
 		cl, hasCL, te, err = framingSlow(h, base)
 	} else if m.fr.cl >= 0 {
-		var ok bool
-		if cl, ok = parseContentLength(h.bytes(h.fields[m.fr.cl].value)); ok {
-			hasCL = true
+		if m.fr.ok {
+			cl, hasCL = m.fr.n, true
 		} else {
 			cl, hasCL, te, err = framingSlow(h, base)
 		}
@@ -866,6 +952,17 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 		return cl, nil
 	}
 	return -1, nil // msgRest
+}
+
+// lengthFraming is framing's common case, small enough to be inlined: a
+// message with a body, one valid Content-Length and no Transfer-Encoding,
+// whose body state it sets.
+func (m *MessageReader) lengthFraming(noBody bool) bool {
+	if fr := &m.fr; fr.ok && !fr.slow && !noBody && m.state != msgNoBody {
+		m.state, m.remain = msgLength, fr.n
+		return true
+	}
+	return false
 }
 
 // framingSlow returns the Content-Length of h (-1 if none) and whether
@@ -986,9 +1083,7 @@ func httpField(line []byte, found lineState, loff int64) (vs, ve int, err error)
 // what a line means and the error it gives never depend on the path.
 func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, fr *framingScan) (int, error) {
 	b := h.buf
-	if fr != nil {
-		*fr = framingScan{cl: -1}
-	}
+	*fr = framingScan{cl: -1}
 	for pos < len(b) {
 		switch b[pos] {
 		case '\n':
@@ -1003,15 +1098,26 @@ func scanHTTPFields(h *Header, pos int, off int64, maxFields int, partial bool, 
 				return 0, syntaxErr(off+int64(pos), ErrTooManyFields, "more than "+strconv.Itoa(maxFields)+" fields")
 			}
 			h.fields = append(h.fields, field{span{uint32(pos), uint32(colon)}, span{uint32(vs), uint32(ve)}})
-			if n := colon - pos; (n == len("Content-Length") || n == len("Transfer-Encoding")) && fr != nil {
-				fr.note(b[pos:colon], len(h.fields)-1)
+			// The fields that decide the framing, noted (and a
+			// Content-Length parsed) while the line is at hand.
+			switch colon - pos {
+			case len("Content-Length"):
+				if isContentLength(b[pos:colon]) {
+					if fr.cl >= 0 {
+						fr.slow = true
+					}
+					fr.cl = len(h.fields) - 1
+					fr.n, fr.ok = parseContentLength(b[vs:ve])
+				}
+			case len("Transfer-Encoding"):
+				if isTransferEncoding(b[pos:colon]) {
+					fr.slow = true
+				}
 			}
 			pos = next
 			continue
 		}
-		if fr != nil {
-			fr.slow = true
-		}
+		fr.slow = true
 		next, done, err := slowHTTPField(h, pos, off, maxFields, partial)
 		if done {
 			return next, err

@@ -208,8 +208,9 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 		if err := checkField(i, name, value); err != nil {
 			return false, err
 		}
+		// The name is a token (checkField): isContentLength applies.
 		switch {
-		case equalFoldString(name, "Content-Length"):
+		case isContentLength(name):
 			if v, ok := parseContentLength(value); !ok || n >= 0 && v != int64(n) {
 				return false, argErr(ErrBadContentLength, "Content-Length "+quote(string(value))+" for a body of "+strconv.Itoa(n)+" bytes")
 			}
@@ -218,7 +219,7 @@ func checkFields(h *Header, n int) (hasCL bool, err error) {
 			}
 			first = value
 			hasCL = true
-		case equalFoldString(name, "Transfer-Encoding"):
+		case isTransferEncoding(name):
 			return false, argErr(ErrFramingConflict, "Transfer-Encoding given for a body of known length")
 		}
 	}

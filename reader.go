@@ -772,15 +772,32 @@ func (p *Part) ReadChunk() ([]byte, error) {
 // WriteTo writes the rest of the body to w straight from the Reader's
 // buffer. It implements [io.WriterTo], so [io.Copy] uses it.
 func (p *Part) WriteTo(w io.Writer) (int64, error) {
-	return writeChunks(w, p)
+	mr := p.r
+	c, err := mr.bodyChunk(int(^uint(0) >> 1))
+	if err == nil && mr.avail == 0 && mr.bodyEnd && mr.err == nil {
+		// c is the rest of the body, whose end has been found, as
+		// it is for a body buffered whole: one Write, without the
+		// call of ReadChunk that would return io.EOF.
+		n, werr := w.Write(c)
+		if werr == nil && n < len(c) {
+			werr = io.ErrShortWrite
+		}
+		return int64(n), werr
+	}
+	return writeChunksFrom(w, p, c, err)
 }
 
 // writeChunks writes the views src hands out to w until src's io.EOF: the
 // WriteTo of every type that has a ReadChunk.
 func writeChunks(w io.Writer, src chunkReader) (int64, error) {
+	c, err := src.ReadChunk()
+	return writeChunksFrom(w, src, c, err)
+}
+
+// writeChunksFrom is writeChunks once src has returned c and err.
+func writeChunksFrom(w io.Writer, src chunkReader, c []byte, err error) (int64, error) {
 	var total int64
 	for {
-		c, err := src.ReadChunk()
 		if len(c) > 0 {
 			n, werr := w.Write(c)
 			total += int64(n)
@@ -797,6 +814,7 @@ func writeChunks(w io.Writer, src chunkReader) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+		c, err = src.ReadChunk()
 	}
 }
 

@@ -634,6 +634,9 @@ func TestPartReadChunkWriteToMatchRead(t *testing.T) {
 	}
 }
 
+// Part.WriteTo reports a failed or short write, and what it wrote, from
+// a body buffered whole, whose end is found (one Write), and from one that
+// arrives in pieces.
 func TestPartWriteToWriterErrors(t *testing.T) {
 	errBoom := errors.New("boom")
 	in := "--AaB03x\r\n\r\n0123456789\r\n--AaB03x--"
@@ -642,15 +645,17 @@ func TestPartWriteToWriterErrors(t *testing.T) {
 		werr error
 		want error
 	}{{"error", errBoom, errBoom}, {"short write", nil, io.ErrShortWrite}} {
-		r := NewReader(strings.NewReader(in), "AaB03x")
-		p, err := r.NextPart()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := &failWriter{n: 4, err: c.werr}
-		n, err := p.WriteTo(w)
-		if err != c.want || n != 4 || w.wrote.String() != "0123" {
-			t.Errorf("%s: WriteTo = %d, %v (wrote %q), want 4, %v", c.name, n, err, w.wrote.String(), c.want)
+		for sname, src := range awkwardReaders([]byte(in), 5) {
+			r := NewReader(src, "AaB03x")
+			p, err := r.NextPart()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &failWriter{n: 4, err: c.werr}
+			n, err := p.WriteTo(w)
+			if err != c.want || n != 4 || w.wrote.String() != "0123" {
+				t.Errorf("%s/%s: WriteTo = %d, %v (wrote %q), want 4, %v", sname, c.name, n, err, w.wrote.String(), c.want)
+			}
 		}
 	}
 }

@@ -184,6 +184,34 @@ func ctlBytes(x uint64) uint64 {
 	return ((x - 0x20*swarLo) | (x ^ 0x7f*swarLo - swarLo)) &^ x & swarHi
 }
 
+// ctlEnd returns the index of the first byte of b from i that is a
+// control character other than HTAB, or DEL, or len(b) when there is
+// none: the end of a field value or a reason phrase, eight bytes at a
+// time.
+func ctlEnd(b []byte, i int) int {
+	for {
+		if i+8 <= len(b) {
+			m := ctlBytes(binary.LittleEndian.Uint64(b[i : i+8]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && b[i] >= 0x20 && b[i] != 0x7f {
+				i++
+			}
+			if i == len(b) {
+				return i
+			}
+		}
+		if b[i] != '\t' {
+			return i
+		}
+		i++
+	}
+}
+
 // fieldLine reads the field line at b[pos] when it is one of the lines
 // peers send: a token name, a colon, a value free of control characters
 // but HTAB, then CRLF or LF. It returns the colon's index, the bounds of
@@ -200,45 +228,64 @@ func fieldLine(b []byte, pos int) (colon, vs, ve, next int) {
 	// One function, no calls: a line costs about as much as the calls
 	// to a name scan and a value scan would.
 	i := pos
-	for i+8 <= len(b) {
+	var end byte // the byte after the name, which must be the colon
+	for {
+		if i+8 > len(b) {
+			// The tail, a byte at a time.
+			for i < len(b) && tokenTable[b[i]] {
+				i++
+			}
+			if i == len(b) {
+				return 0, 0, 0, -1
+			}
+			end = b[i]
+			break
+		}
+		// A word that ends the name hands over the byte after it,
+		// which the colon test then need not load again.
 		w := b[i : i+8 : i+8]
 		if !tokenTable[w[0]] {
+			end = w[0]
 			break
 		}
 		if !tokenTable[w[1]] {
+			end = w[1]
 			i++
 			break
 		}
 		if !tokenTable[w[2]] {
+			end = w[2]
 			i += 2
 			break
 		}
 		if !tokenTable[w[3]] {
+			end = w[3]
 			i += 3
 			break
 		}
 		if !tokenTable[w[4]] {
+			end = w[4]
 			i += 4
 			break
 		}
 		if !tokenTable[w[5]] {
+			end = w[5]
 			i += 5
 			break
 		}
 		if !tokenTable[w[6]] {
+			end = w[6]
 			i += 6
 			break
 		}
 		if !tokenTable[w[7]] {
+			end = w[7]
 			i += 7
 			break
 		}
 		i += 8
 	}
-	for i < len(b) && tokenTable[b[i]] {
-		i++
-	}
-	if i == pos || i >= len(b) || b[i] != ':' {
+	if i == pos || end != ':' {
 		return 0, 0, 0, -1
 	}
 	colon = i

@@ -134,6 +134,7 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 		"Content-Type", "ETag", "X", ":", " ", "\t", "\r", "\n", "\r\n", "\r\n",
 		"value", "application/json; charset=UTF-8", "a b", "\x00", "\x7f", "\x80",
 		"(", "\"etag/1\"", "12345678", "é", "Content-Length", "content-LENGTH", "Transfer-Encoding", "42",
+		"\r\nContent-Length: 301\r\n", "\r\ncontent-length:  7 \r\n", "Content-Length: 1x\n", "-1", "99999999999999999999",
 	}
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte
@@ -155,6 +156,12 @@ func TestScanHTTPFieldsFastPath(t *testing.T) {
 				name := got.bytes(f.name)
 				if equalFoldString(name, "transfer-encoding") || equalFoldString(name, "content-length") != (i == fr.cl) {
 					t.Fatalf("%q from %d: framing note %+v, but field %d is %q", b, pos, fr, i, name)
+				}
+			}
+			if fr.cl >= 0 {
+				v := got.bytes(got.fields[fr.cl].value)
+				if n, ok := parseContentLength(v); fr.ok != ok || ok && fr.n != n {
+					t.Fatalf("%q from %d: framing note %+v, but Content-Length %q is %d, %v", b, pos, fr, v, n, ok)
 				}
 			}
 		}
@@ -214,9 +221,29 @@ func TestTokenIs(t *testing.T) {
 	}
 }
 
-// TestParseRequestLineFastPath checks that parseRequestLine, whose fast
-// path reads most request lines, reads every line as its general path
-// alone does: the same request or the same error.
+// startLineEndings are the ends a start line is tried with by the tests of
+// the start-line fast paths, which find the end of the line themselves.
+var startLineEndings = []string{"\r\n", "\n", "\r", "", "\r\r\n", " \r\n", "\x00\n", "\t\r\n"}
+
+// generalStartLine cuts b at its first LF, as parseHead does for the
+// lines that its fast paths refuse, and returns the line without CR and
+// where the next line starts (-1 without LF).
+func generalStartLine(b []byte) ([]byte, int) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return b, -1
+	}
+	line := b[:nl]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nl + 1
+}
+
+// TestParseRequestLineFastPath checks that requestLineFast, which reads
+// most request lines, reads every line it accepts as the general path
+// (the line cut at its LF, then parseRequestLine) does: the same request,
+// the same end, and no error; and that it accepts the lines peers send.
 func TestParseRequestLineFastPath(t *testing.T) {
 	methods := []string{"GET", "PUT", "CONNECT", "OPTIONS", "G\x00T", "", "M(", "é"}
 	seps := []string{" ", " ", "  ", "\t", "\r", ""}
@@ -228,17 +255,34 @@ func TestParseRequestLineFastPath(t *testing.T) {
 	opts := []MessageOptions{{}, {AllowAbsoluteTargets: true, AllowRelativeTargets: true}}
 	check := func(t interface{ Fatalf(string, ...any) }, line []byte, o MessageOptions) {
 		o = o.withDefaults()
-		fast := &MessageReader{opts: o, headOff: 7}
-		slow := &MessageReader{opts: o, headOff: 7}
-		var got, want Request
-		gerr := fast.parseRequestLine(&got, line)
-		werr := slow.parseRequestLineSlow(&want, line)
-		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
-			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
+		for _, ending := range startLineEndings {
+			b := append(append(bytes.Clone(line), ending...), "Host: x\r\n\r\n"...)
+			fast := &MessageReader{opts: o, headOff: 7}
+			next := fast.requestLineFast(b)
+			if next < 0 {
+				if fast.req.Method != nil || fast.slen != 0 {
+					t.Fatalf("%q: refused, but changed the request", b)
+				}
+				continue
+			}
+			slow := &MessageReader{opts: o, headOff: 7}
+			wline, wnext := generalStartLine(b)
+			if werr := slow.parseRequestLine(&slow.req, wline); werr != nil {
+				t.Fatalf("%q: accepted, want error %v", b, werr)
+			}
+			if next != wnext || fast.slen != len(wline) {
+				t.Fatalf("%q: next line at %d, line length %d; want %d, %d", b, next, fast.slen, wnext, len(wline))
+			}
+			if diff := cmp.Diff(slow.req, fast.req, cmp.AllowUnexported(Request{}, Header{})); diff != "" {
+				t.Fatalf("%q: request (-want +got):\n%s", b, diff)
+			}
 		}
-		if gerr == nil {
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Request{}, Header{})); diff != "" {
-				t.Fatalf("%q: request (-want +got):\n%s", line, diff)
+	}
+	for _, line := range []string{"GET / HTTP/1.1", "PUT /calendar/v3/calendars/primary/events/12 HTTP/1.1", "DELETE /a%2Fb?x=1 HTTP/1.0", "GET /a/b"} {
+		for _, ending := range []string{"\r\n", "\n"} {
+			var m MessageReader
+			if next := m.requestLineFast([]byte(line + ending + "Host: x\r\n")); next != len(line)+len(ending) {
+				t.Errorf("requestLineFast(%q) = %d, want %d", line+ending, next, len(line)+len(ending))
 			}
 		}
 	}
@@ -402,6 +446,21 @@ func TestFieldLine(t *testing.T) {
 		"Content-Type", "X", "a1", "~!#", ":", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x1f", "\x7f", "\x80",
 		"é", "(", "\"", "value", "application/json; charset=UTF-8", "12345678", "  ",
 	}
+	// Names of every length to two words and more, ended by the colon
+	// or by another byte at every place of a word, with lines after
+	// them or none.
+	for n := 1; n <= 20; n++ {
+		for _, end := range []string{":", " :", "(:", "\x80:"} {
+			for _, after := range []string{"", "X: y\r\n\r\n"} {
+				b := []byte(strings.Repeat("a-Z9", 5)[:n] + end + " v \r\n" + after)
+				gc, gvs, gve, gnext := fieldLine(b, 0)
+				wc, wvs, wve, wnext := naiveFieldLine(b, 0)
+				if gnext != wnext || gnext >= 0 && (gc != wc || gvs != wvs || gve != wve) {
+					t.Fatalf("fieldLine(%q, 0) = %d, %d, %d, %d; want %d, %d, %d, %d", b, gc, gvs, gve, gnext, wc, wvs, wve, wnext)
+				}
+			}
+		}
+	}
 	rapid.Check(t, func(t *rapid.T) {
 		var b []byte
 		for _, p := range rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 20).Draw(t, "pieces") {
@@ -416,29 +475,47 @@ func TestFieldLine(t *testing.T) {
 	})
 }
 
-// TestParseStatusLineFastPath checks that parseStatusLine, whose fast path
-// reads most status lines, reads every line as its general path alone
-// does: the same response or the same error.
+// TestParseStatusLineFastPath checks that statusLineFast, which reads
+// most status lines, reads every line it accepts as the general path (the
+// line cut at its LF, then parseStatusLine) does: the same response, the
+// same end, and no error; and that it accepts the lines peers send.
 func TestParseStatusLineFastPath(t *testing.T) {
 	pieces := []string{
 		"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "http/1.1", "HTTP/1.", " ", "  ", "\t", "200", "099", "100", "999", "1000",
-		"20", "2x0", "OK", "Not Found", "\r", "\x00", "\x7f", "\x80", "é", "",
+		"20", "2x0", "OK", "Not Found", "\r", "\n", "\x00", "\x7f", "\x80", "é", "",
 	}
 	check := func(t interface{ Fatalf(string, ...any) }, line []byte) {
-		fast := &MessageReader{headOff: 7}
-		slow := &MessageReader{headOff: 7}
-		var got, want Response
-		gerr := fast.parseStatusLine(&got, line)
-		werr := slow.parseStatusLineSlow(&want, line)
-		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
-			t.Fatalf("%q: error %v, want %v", line, gerr, werr)
-		}
-		if gerr == nil {
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(Response{}, Header{})); diff != "" {
-				t.Fatalf("%q: response (-want +got):\n%s", line, diff)
+		for _, ending := range startLineEndings {
+			b := append(append(bytes.Clone(line), ending...), "Server: x\r\n\r\n"...)
+			fast := &MessageReader{headOff: 7}
+			next := fast.statusLineFast(b)
+			if next < 0 {
+				if fast.resp.StatusCode != 0 || fast.slen != 0 {
+					t.Fatalf("%q: refused, but changed the response", b)
+				}
+				continue
 			}
-			if (got.Reason == nil) != (want.Reason == nil) {
-				t.Fatalf("%q: reason %#v, want %#v", line, got.Reason, want.Reason)
+			slow := &MessageReader{headOff: 7}
+			wline, wnext := generalStartLine(b)
+			if werr := slow.parseStatusLine(&slow.resp, wline); werr != nil {
+				t.Fatalf("%q: accepted, want error %v", b, werr)
+			}
+			if next != wnext || fast.slen != len(wline) {
+				t.Fatalf("%q: next line at %d, line length %d; want %d, %d", b, next, fast.slen, wnext, len(wline))
+			}
+			if diff := cmp.Diff(slow.resp, fast.resp, cmp.AllowUnexported(Response{}, Header{})); diff != "" {
+				t.Fatalf("%q: response (-want +got):\n%s", b, diff)
+			}
+			if (fast.resp.Reason == nil) != (slow.resp.Reason == nil) {
+				t.Fatalf("%q: reason %#v, want %#v", b, fast.resp.Reason, slow.resp.Reason)
+			}
+		}
+	}
+	for _, line := range []string{"HTTP/1.1 200 OK", "HTTP/1.0 404 Not Found", "HTTP/1.1 204", "HTTP/1.1 500 a\tb"} {
+		for _, ending := range []string{"\r\n", "\n"} {
+			var m MessageReader
+			if next := m.statusLineFast([]byte(line + ending + "Server: x\r\n")); next != len(line)+len(ending) {
+				t.Errorf("statusLineFast(%q) = %d, want %d", line+ending, next, len(line)+len(ending))
 			}
 		}
 	}
@@ -455,5 +532,94 @@ func TestParseStatusLineFastPath(t *testing.T) {
 			line = append(line, p...)
 		}
 		check(t, line)
+	})
+}
+
+// TestEqualFoldString checks equalFoldString against the comparison of
+// both sides lowered a byte at a time (ASCII letters only), on names
+// of every length up to three words made of letters of both cases, the
+// bytes that differ from a letter in bit 0x20 alone, and bytes from 0x80.
+func TestEqualFoldString(t *testing.T) {
+	alphabet := []byte{'a', 'A', 'z', 'Z', 'm', 'M', '@', '`', '[', '{', '-', '0', '\r', 0x80 | 'a', 0x80 | 'A', 0xff, 0}
+	asciiLower := func(b []byte) []byte {
+		out := bytes.Clone(b)
+		for i, c := range out {
+			if c >= 'A' && c <= 'Z' {
+				out[i] = c + 'a' - 'A'
+			}
+		}
+		return out
+	}
+	// Every byte, flipped in bit 0x20, at every place of a short name and
+	// of a name of two words.
+	for _, name := range []string{"etag", "Content-Length"} {
+		for i := range name {
+			for c := range 256 {
+				b := []byte(name)
+				b[i] = byte(c)
+				s := bytes.Clone(b)
+				s[i] ^= 0x20
+				want := bytes.Equal(asciiLower(b), asciiLower(s))
+				if got := equalFoldString(b, string(s)); got != want {
+					t.Fatalf("equalFoldString(%q, %q) = %v, want %v", b, s, got, want)
+				}
+			}
+		}
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 24).Draw(t, "b")
+		// Mostly b with bytes flipped in bit 0x20, or changed.
+		s := bytes.Clone(b)
+		for _, i := range rapid.SliceOfN(rapid.IntRange(0, max(len(s)-1, 0)), 0, 3).Draw(t, "flips") {
+			if i < len(s) {
+				s[i] ^= 0x20
+			}
+		}
+		if rapid.IntRange(0, 4).Draw(t, "other") == 0 {
+			s = rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 24).Draw(t, "s")
+		}
+		want := bytes.Equal(asciiLower(b), asciiLower(s))
+		if got := equalFoldString(b, string(s)); got != want {
+			t.Fatalf("equalFoldString(%q, %q) = %v, want %v", b, s, got, want)
+		}
+	})
+}
+
+// TestTargetEnd checks targetEnd, eight bytes at a time, against a byte at
+// a time: every byte value at every place of a word and its tail, and
+// escapes cut anywhere.
+func TestTargetEnd(t *testing.T) {
+	naive := func(b []byte, i int) int {
+		for i < len(b) {
+			switch c := b[i]; {
+			case c <= ' ' || c == 0x7f:
+				return i
+			case c == '%':
+				if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+					return i
+				}
+				i += 3
+			default:
+				i++
+			}
+		}
+		return i
+	}
+	check := func(t interface{ Fatalf(string, ...any) }, b []byte, i int) {
+		if got, want := targetEnd(b, i), naive(b, i); got != want {
+			t.Fatalf("targetEnd(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	}
+	for p := range 17 {
+		for c := range 256 {
+			b := []byte("/abcdefghijklmnopq")
+			b[1+p] = byte(c)
+			check(t, b, 0)
+		}
+	}
+	alphabet := []byte{'/', 'a', 'Z', '%', '2', 'f', 'F', 'g', ' ', '\r', '\n', 0, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, 0xa5, 0xa0}
+	rapid.Check(t, func(t *rapid.T) {
+		b := rapid.SliceOfN(rapid.SampledFrom(alphabet), 0, 40).Draw(t, "b")
+		check(t, b, rapid.IntRange(0, len(b)).Draw(t, "i"))
 	})
 }
