@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -125,5 +128,26 @@ func TestServeGatewayDirectHeadDeadline(t *testing.T) {
 	line, err := br.ReadString('\n')
 	if line != "late hello\n" || err != nil {
 		t.Errorf("the switched connection after 5/3 × -call-timeout: %q %v, want %q", line, err, "late hello\n")
+	}
+}
+
+// The gateway's proxy answers 504, not 502, an upstream it gave up on at
+// the call's deadline (a batch's CallTimeout): when the batch sees the
+// deadline only after the call returned, the part carries this status.
+func TestProxyErrorAtDeadline(t *testing.T) {
+	var logged strings.Builder
+	answer := proxyError(log.New(&logged, "", 0))
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	cancelled, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	var got []int
+	for _, ctx := range []context.Context{expired, cancelled, context.Background()} {
+		rec := httptest.NewRecorder()
+		answer(rec, httptest.NewRequest("GET", "/x", nil).WithContext(ctx), errors.New("upstream gone"))
+		got = append(got, rec.Code)
+	}
+	if diff := cmp.Diff([]int{504, 502, 502}, got); diff != "" {
+		t.Errorf("statuses at a deadline, cancelled, and otherwise (-want +got):\n%s", diff)
 	}
 }
