@@ -236,6 +236,10 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	}
 	if r.Chunked {
 		resp.TransferEncoding = []string{"chunked"}
+	}
+	if r.Chunked || chunkedField(resp.Header["Transfer-Encoding"], r.ProtoMajor, r.ProtoMinor) {
+		// Also where a chunked response has no body (1xx, 204, 304,
+		// HEAD's), as net/http does.
 		resp.Trailer = declaredTrailer(resp.Header)
 	}
 	if r.ContentLength == 0 {
@@ -246,6 +250,21 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 		resp.Body = hb
 	}
 	return resp
+}
+
+// chunkedField reports whether a message of version major.minor with the
+// Transfer-Encoding values vv is chunked as net/http reads it: HTTP/1.1 or
+// later, one value, "chunked" in any case of ASCII letters.
+func chunkedField(vv []string, major, minor int) bool {
+	if major < 1 || major == 1 && minor < 1 || len(vv) != 1 || len(vv[0]) != len("chunked") {
+		return false
+	}
+	for i := 0; i < len(vv[0]); i++ {
+		if vv[0][i]|0x20 != "chunked"[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // declaredTrailer moves the Trailer field of a chunked message out of h
