@@ -137,7 +137,10 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 	case errors.Is(err, ErrHeaderTooLarge):
 		return len(data) > o.MaxHeaderBytes
 	case errors.Is(err, ErrTooManyFields):
-		return len(h.fields) > o.MaxHeaderFields || bytes.Count(data, []byte("\n")) > o.MaxHeaderFields
+		// Or more names declared in the Trailer field of a chunked
+		// message.
+		return len(h.fields) > o.MaxHeaderFields || bytes.Count(data, []byte("\n")) > o.MaxHeaderFields ||
+			len(te) > 0 && declaredNames(h.values("Trailer")) > o.MaxHeaderFields
 	case errors.Is(err, ErrSyntax):
 		// Obsolete line folding, which net/http unfolds (in the head
 		// or in a trailer section); white space in a field name or
@@ -183,6 +186,20 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 		return len(target) == 0 || badPercent.Match(target)
 	}
 	return false
+}
+
+// declaredNames counts the names a Trailer field's values declare: the
+// non-empty elements of their comma-separated lists.
+func declaredNames(vv []string) int {
+	n := 0
+	for _, v := range vv {
+		for e := range strings.SplitSeq(v, ",") {
+			if strings.Trim(e, " \t") != "" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 var (

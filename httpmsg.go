@@ -26,7 +26,9 @@ type MessageOptions struct {
 	MaxHeaderBytes int
 	// MaxHeaderFields limits the fields of the head, and of the trailer
 	// section (default 100): ErrTooManyFields, as
-	// ReaderOptions.MaxHeaderFields does for a part's header.
+	// ReaderOptions.MaxHeaderFields does for a part's header. It also
+	// limits the names a chunked message's Trailer field declares, which
+	// HTTPRequest and HTTPResponse make a map of.
 	MaxHeaderFields int
 
 	// AllowAbsoluteTargets accepts request targets in absolute-form

@@ -3,6 +3,7 @@ package mixed
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -902,6 +903,89 @@ func TestTrailerDeclaresFramingField(t *testing.T) {
 			var se *SyntaxError
 			if !errors.Is(err, tc.err) || !errors.As(err, &se) || se.Offset != tc.off {
 				t.Errorf("%q (%s): %v, want %v at offset %d (net/http: %v)", tc.in, sname, err, tc.err, tc.off, serr)
+			}
+		}
+	}
+}
+
+// A chunked message's Trailer field declares at most MaxHeaderFields
+// names, the most its trailer section may hold: HTTPRequest and
+// HTTPResponse make a map entry of each (net/http too, for any number: a
+// 64 KiB head could declare some 12,000 names, 1 MiB of map). Up to the
+// limit, the declared names are those net/http declares; past it, the
+// message is refused with ErrTooManyFields at the Trailer field that
+// passes it. Without chunked, the field is an ordinary one, as for
+// net/http.
+func TestTrailerDeclaresTooManyNames(t *testing.T) {
+	names := func(from, n int) string {
+		var b []string
+		for i := range n {
+			b = append(b, "X-T"+strconv.Itoa(from+i))
+		}
+		return strings.Join(b, ", ")
+	}
+	const rq, rs = "POST / HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"
+	const chunked, body = "Transfer-Encoding: chunked\r\n", "\r\n1\r\na\r\n0\r\n\r\n"
+	for _, tc := range []struct {
+		name      string
+		in        string
+		request   bool
+		maxFields int   // 0: the default
+		off       int64 // -1: accepted
+	}{
+		{name: "request/100", in: rq + chunked + "Trailer: " + names(0, 100) + "\r\n" + body, request: true, off: -1},
+		{name: "request/101", in: rq + chunked + "Trailer: " + names(0, 101) + "\r\n" + body, request: true, off: int64(len(rq + chunked + "Trailer: "))},
+		{name: "request/60+41", in: rq + "Trailer: " + names(0, 60) + "\r\n" + chunked + "Trailer: ,, " + names(60, 41) + " ,\r\n" + body, request: true,
+			off: int64(len(rq + "Trailer: " + names(0, 60) + "\r\n" + chunked + "Trailer: "))},
+		{name: "request/duplicates", in: rq + chunked + "Trailer: " + strings.Repeat("X-Same,", 101) + "\r\n" + body, request: true, off: int64(len(rq + chunked + "Trailer: "))},
+		{name: "request/not-chunked", in: rq + "Content-Length: 1\r\nTrailer: " + names(0, 500) + "\r\n\r\na", request: true, off: -1},
+		{name: "response/100", in: rs + chunked + "Trailer: " + names(0, 100) + "\r\n" + body, off: -1},
+		{name: "response/101", in: rs + "Trailer: " + names(0, 101) + "\r\n" + chunked + body, off: int64(len(rs + "Trailer: "))},
+		{name: "response/option", in: rs + chunked + "Trailer: " + names(0, 4) + "\r\nTrailer: X-More\r\n" + body, maxFields: 4,
+			off: int64(len(rs + chunked + "Trailer: " + names(0, 4) + "\r\nTrailer: "))},
+	} {
+		sreq, sresp, _, _, serr := stdRead([]byte(tc.in), tc.request, "")
+		if serr != nil {
+			t.Fatalf("%s: net/http refuses the input: %v", tc.name, serr)
+		}
+		stdTrailer := http.Header(nil)
+		if tc.request {
+			stdTrailer = sreq.Trailer
+		} else {
+			stdTrailer = sresp.Trailer
+		}
+		for sname, src := range sources(t, tc.in) {
+			m := NewMessageReaderOptions(src(), MessageOptions{MaxHeaderFields: tc.maxFields})
+			var err error
+			var trailer http.Header
+			if tc.request {
+				var r *Request
+				if r, err = m.ReadRequest(); err == nil {
+					var hr *http.Request
+					if hr, err = r.HTTPRequest(context.Background(), nil); err == nil {
+						_, err = io.ReadAll(hr.Body)
+						trailer = hr.Trailer
+					}
+				}
+			} else {
+				var r *Response
+				if r, err = m.ReadResponse(""); err == nil {
+					hr := r.HTTPResponse(nil)
+					_, err = io.ReadAll(hr.Body)
+					trailer = hr.Trailer
+				}
+			}
+			if tc.off < 0 {
+				if err != nil {
+					t.Errorf("%s (%s): %v, want it read as net/http reads it", tc.name, sname, err)
+				} else if diff := cmp.Diff(stdTrailer, trailer); diff != "" {
+					t.Errorf("%s (%s): Trailer differs from net/http's (-want +got):\n%s", tc.name, sname, diff)
+				}
+				continue
+			}
+			var se *SyntaxError
+			if !errors.Is(err, ErrTooManyFields) || !errors.As(err, &se) || se.Offset != tc.off {
+				t.Errorf("%s (%s): %v, want ErrTooManyFields at offset %d", tc.name, sname, err, tc.off)
 			}
 		}
 	}

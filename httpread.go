@@ -32,7 +32,9 @@ import (
 //     field line without colon, whitespace between a field name and its
 //     colon, obsolete line folding ([ErrSyntax]); the limits of
 //     [MessageOptions] ([ErrStartLineTooLong], [ErrHeaderTooLarge],
-//     [ErrTooManyFields]); Content-Length with Transfer-Encoding,
+//     [ErrTooManyFields], which also refuses a chunked message whose
+//     Trailer field declares more names than MaxHeaderFields, more than its
+//     trailer section may hold; net/http takes any number); Content-Length with Transfer-Encoding,
 //     Transfer-Encoding in an HTTP/1.0 message, or a chunked message whose
 //     Trailer field names Content-Length, Transfer-Encoding or Trailer,
 //     as net/http refuses it ([ErrFramingConflict]); a
@@ -911,12 +913,12 @@ func (m *MessageReader) framing(h *Header, http10, noBody bool) (int64, error) {
 	cl, hasCL, te := int64(-1), false, false
 	var err error
 	if m.fr.slow {
-		cl, hasCL, te, err = framingSlow(h, base)
+		cl, hasCL, te, err = framingSlow(h, base, m.opts.MaxHeaderFields)
 	} else if m.fr.cl >= 0 {
 		if m.fr.ok {
 			cl, hasCL = m.fr.n, true
 		} else {
-			cl, hasCL, te, err = framingSlow(h, base)
+			cl, hasCL, te, err = framingSlow(h, base, m.opts.MaxHeaderFields)
 		}
 	}
 	if err != nil {
@@ -969,12 +971,14 @@ func (m *MessageReader) lengthFraming(noBody bool) bool {
 // it has one, and whether it has Transfer-Encoding: chunked, or the error
 // of a bad or conflicting value, for any head: several Content-Length
 // fields, a Transfer-Encoding, a bad value, a chunked message whose Trailer
-// field names a framing field. base is the stream offset of h.buf[0]. The
-// names are tokens, read by parseHead, so tokenIs applies.
-func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
+// field names a framing field or more than maxFields fields. base is the
+// stream offset of h.buf[0]. The names are tokens, read by parseHead, so
+// tokenIs applies.
+func framingSlow(h *Header, base int64, maxFields int) (cl int64, hasCL, te bool, err error) {
 	cl = -1
 	var clv, declared []byte
 	var doff int64
+	names, manyOff := 0, int64(-1) // names the Trailer fields declare; where they pass maxFields
 	for _, f := range h.fields {
 		switch int(f.name.end - f.name.start) {
 		case len("Content-Length"):
@@ -1004,10 +1008,17 @@ func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
 			}
 			te = true
 		case len("Trailer"):
-			if declared == nil && equalFoldString(h.bytes(f.name), "trailer") {
-				if name := framingTrailer(h.bytes(f.value)); name != nil {
+			if !equalFoldString(h.bytes(f.name), "trailer") {
+				continue
+			}
+			v := h.bytes(f.value)
+			if declared == nil {
+				if name := framingTrailer(v); name != nil {
 					declared, doff = name, base+int64(f.value.start)
 				}
+			}
+			if names += countElements(v); names > maxFields && manyOff < 0 {
+				manyOff = base + int64(f.value.start)
 			}
 		}
 	}
@@ -1017,7 +1028,29 @@ func framingSlow(h *Header, base int64) (cl int64, hasCL, te bool, err error) {
 		// trailers into the header would see a second framing.
 		return 0, false, false, syntaxErr(doff, ErrFramingConflict, "Trailer declares "+quote(string(declared))+" a trailer field")
 	}
+	if te && manyOff >= 0 {
+		// The trailer section can hold at most maxFields fields, so
+		// more names declare nothing it could send; and each name
+		// declared costs a map entry in HTTPRequest's and
+		// HTTPResponse's Trailer (some 80 bytes a name: a 64 KiB head
+		// would otherwise make a map of 1 MiB, outside every limit).
+		return 0, false, false, syntaxErr(manyOff, ErrTooManyFields, "Trailer declares more than "+strconv.Itoa(maxFields)+" field names")
+	}
 	return cl, clv != nil, te, nil
+}
+
+// countElements returns the number of non-empty elements of the
+// comma-separated list v.
+func countElements(v []byte) int {
+	n := 0
+	for len(v) > 0 {
+		var e []byte
+		e, v, _ = bytes.Cut(v, []byte(","))
+		if len(trimWS(e)) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // framingTrailer returns the first element of v, the value of a Trailer
