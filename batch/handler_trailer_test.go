@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
 )
 
 // A chunked call whose Trailer field declares more names than its trailer
@@ -55,5 +56,52 @@ func TestHandlerRefusesTooManyDeclaredTrailers(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{"/hundred": 100, "/plain": 0}, declared); diff != "" {
 		t.Errorf("declared trailer names the handler saw (-want +got):\n%s", diff)
+	}
+}
+
+// The head of a call is read with the MessageOptions defaults: a request
+// line over 8 KiB, a head over 64 KiB or 100 fields answers 400 naming
+// the limit, and the handler never sees the call; the calls around it are
+// answered (README's limits table).
+func TestHandlerRequestHeadLimits(t *testing.T) {
+	fields := func(n, size int) string {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString("X-F" + strconv.Itoa(i) + ": " + strings.Repeat("v", size) + "\r\n")
+		}
+		return b.String()
+	}
+	var served pathLog
+	got := readBatchResponse(t, serve(t, served.handler(nil), HandlerOptions{}, "/", nil, batchBody(
+		part("1", "GET /line?"+strings.Repeat("q", 8<<10)+" HTTP/1.1\r\n"),
+		part("2", "GET /fields HTTP/1.1\r\n"+fields(101, 1)),
+		part("3", "GET /bytes HTTP/1.1\r\n"+fields(20, 4<<10)),
+		part("4", "GET /within HTTP/1.1\r\n"+fields(100, 600)),
+	)))
+	type answer struct {
+		Status int
+		Says   string
+	}
+	var answers []answer
+	for _, p := range got {
+		says := ""
+		for _, e := range []error{mixed.ErrStartLineTooLong, mixed.ErrTooManyFields, mixed.ErrHeaderTooLarge} {
+			if strings.Contains(p.Body, e.Error()) {
+				says = e.Error()
+			}
+		}
+		answers = append(answers, answer{p.Status, says})
+	}
+	want := []answer{
+		{400, mixed.ErrStartLineTooLong.Error()},
+		{400, mixed.ErrTooManyFields.Error()},
+		{400, mixed.ErrHeaderTooLarge.Error()},
+		{200, ""},
+	}
+	if diff := cmp.Diff(want, answers); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"/within"}, served.sorted()); diff != "" {
+		t.Errorf("calls that reached the handler (-want +got):\n%s", diff)
 	}
 }
