@@ -214,7 +214,11 @@ var plainPathByte = func() (t [256]bool) {
 // part, never giving bytes of another message: read it before
 // [Reader.NextPart], or use [ReadResponses], which copies it. Status is the
 // code and the reason phrase, or the standard one when the status line had
-// none.
+// none. TransferEncoding is ["chunked"] when the Transfer-Encoding field
+// is chunked, also for a response without body; the ContentLength of an
+// answer to HEAD (r read for HEAD, or req a HEAD request) is the value
+// of its Content-Length field, or -1: the length a GET would have had,
+// as net/http gives it. The Transfer-Encoding field stays in Header.
 func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 	reason := string(r.Reason)
 	if reason == "" {
@@ -234,13 +238,21 @@ func (r *Response) HTTPResponse(req *http.Request) *http.Response {
 		ContentLength: r.ContentLength,
 		Request:       req,
 	}
-	if r.Chunked {
-		resp.TransferEncoding = []string{"chunked"}
-	}
 	if r.Chunked || chunkedField(resp.Header["Transfer-Encoding"], r.ProtoMajor, r.ProtoMinor) {
 		// Also where a chunked response has no body (1xx, 204, 304,
 		// HEAD's), as net/http does.
+		resp.TransferEncoding = []string{"chunked"}
 		resp.Trailer = declaredTrailer(resp.Header)
+	}
+	if r.head || req != nil && req.Method == http.MethodHead {
+		// What the body of a GET would be, as net/http gives it: the
+		// Content-Length field, or -1.
+		resp.ContentLength = -1
+		if vv := resp.Header["Content-Length"]; len(vv) > 0 {
+			if n, ok := parseContentLength([]byte(vv[0])); ok {
+				resp.ContentLength = n
+			}
+		}
 	}
 	if r.ContentLength == 0 {
 		resp.Body = http.NoBody

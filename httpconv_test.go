@@ -140,6 +140,53 @@ func TestHTTPResponseConversionNoBody(t *testing.T) {
 	}
 }
 
+// A response without body converts as net/http reads it: TransferEncoding
+// for a chunked Transfer-Encoding field (whose Trailer field moves to
+// Trailer), a Body of http.NoBody, and for an answer to HEAD the
+// ContentLength its Content-Length field announces, or -1, whether the
+// MessageReader or the request passed says it was HEAD.
+func TestHTTPResponseBodilessVsStd(t *testing.T) {
+	type conv struct {
+		TransferEncoding []string
+		ContentLength    int64
+		NoBody           bool
+		Trailer          http.Header
+	}
+	for _, in := range []string{
+		"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			if method == "GET" && strings.HasPrefix(in, "HTTP/1.1 200") {
+				continue // has a body
+			}
+			req := &http.Request{Method: method}
+			sresp, err := http.ReadResponse(bufioReader([]byte(in)), req)
+			if err != nil {
+				t.Fatalf("%q: net/http: %v", in, err)
+			}
+			want := conv{sresp.TransferEncoding, sresp.ContentLength, sresp.Body == http.NoBody, sresp.Trailer}
+			for _, pass := range []*http.Request{nil, req} {
+				r, err := NewMessageReader(strings.NewReader(in)).ReadResponse(method)
+				if err != nil {
+					t.Fatalf("%q for %s: %v", in, method, err)
+				}
+				resp := r.HTTPResponse(pass)
+				got := conv{resp.TransferEncoding, resp.ContentLength, resp.Body == http.NoBody, resp.Trailer}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%q for %s (request passed: %v): (-net/http +HTTPResponse):\n%s", in, method, pass != nil, diff)
+				}
+			}
+		}
+	}
+}
+
 // A message converted to net/http and written back gives the same message.
 func TestConversionRoundTrip(t *testing.T) {
 	in := "PUT /farm/v1/animals/sheep HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"etag/sheep\"\r\nContent-Length: 7\r\n\r\n{\"a\":1}"

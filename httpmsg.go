@@ -200,6 +200,8 @@ type Response struct {
 	Trailer Header
 	// Body reads the body, decoded from its transfer coding.
 	Body *MessageBody
+
+	head bool // read as the answer to HEAD
 }
 
 // parseContentLength parses a plain non-negative decimal int64.

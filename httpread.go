@@ -253,6 +253,7 @@ func (m *MessageReader) readResponse(reqMethod string, interim bool) (*Response,
 	r.ProtoMajor, r.ProtoMinor, r.StatusCode = 0, 0, 0
 	r.Reason = nil
 	r.ContentLength, r.Chunked = 0, false
+	r.head = reqMethod == "HEAD"
 	r.Body = &m.body
 	r.Trailer.Reset()
 	m.trailer = &r.Trailer
