@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -228,7 +229,9 @@ func (h *Handler) serveCall(ctx context.Context, st *batchState, i int, wk *work
 		return
 	}
 	if c.kind == memberCall || c.referenced {
-		c.url = req.URL
+		// Kept until the batch ends, as the base of $id references:
+		// its own strings, not views of the string of the whole head.
+		c.url = cloneURL(req.URL)
 	}
 	c.rec.head = req.Method == http.MethodHead
 	if h.opts.CallTimeout > 0 {
@@ -541,4 +544,20 @@ func (st *batchState) inheritInto(h http.Header) {
 			h[f.name] = vals[i:len(vals):len(vals)]
 		}
 	}
+}
+
+// cloneURL returns a copy of u whose strings are its own.
+func cloneURL(u *url.URL) *url.URL {
+	v := *u
+	for _, s := range []*string{&v.Scheme, &v.Opaque, &v.Host, &v.Path, &v.RawPath, &v.RawQuery, &v.Fragment, &v.RawFragment} {
+		*s = strings.Clone(*s)
+	}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			v.User = url.UserPassword(strings.Clone(u.User.Username()), strings.Clone(p))
+		} else {
+			v.User = url.User(strings.Clone(u.User.Username()))
+		}
+	}
+	return &v
 }
