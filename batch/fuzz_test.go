@@ -618,7 +618,8 @@ func checkClientJSONResponse(t oracleT, f Format, body []byte, doc *oracleDoc) {
 // response, status, fields, body and trailer, an error, a ChangesetError
 // holding the changeset's single response, or nothing; and where net/http
 // reads the part's message too, its Header (but the framing fields),
-// Trailer and TransferEncoding are the ones http.ReadResponse gives.
+// Trailer and TransferEncoding are the ones http.ReadResponse gives. Each
+// call's ChangesetError.Response has a Header and Trailer of its own.
 func FuzzClientResponse(f *testing.F) {
 	part := func(cid, body string) string {
 		return fmt.Sprintf("--r\r\nContent-Type: application/http\r\nContent-ID: %s\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\r\n", cid, len(body), body)
@@ -706,6 +707,17 @@ func FuzzClientResponse(f *testing.F) {
 				if d := w.diff(got[id]); d != "" {
 					t.Fatalf("call %s: %s", id, d)
 				}
+			}
+		}
+		// Each call's ChangesetError.Response is its own to change.
+		if ce1 != nil && ce1.Response != nil && ce2.Response != nil {
+			r1, r2 := ce1.Response, ce2.Response
+			r1.Header.Set("X-Fuzz-Own", "c1")
+			if r1.Trailer != nil {
+				r1.Trailer.Set("X-Fuzz-Own", "c1")
+			}
+			if r2.Header.Get("X-Fuzz-Own") != "" || r2.Trailer.Get("X-Fuzz-Own") != "" {
+				t.Fatalf("c2's ChangesetError.Response shares c1's Header or Trailer")
 			}
 		}
 	})
