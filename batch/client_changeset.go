@@ -5,8 +5,11 @@ package batch
 // gives its calls.
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -102,7 +105,8 @@ type ChangesetError struct {
 	// StatusCode is the status of the single response.
 	StatusCode int
 	// Response is the single response; its body is in memory. Each call
-	// of the changeset has its own copy, to read on its own.
+	// of the changeset has its own copy, Header, Trailer and body reader
+	// included, to read and change on its own.
 	Response *http.Response
 
 	changeset string
@@ -115,4 +119,18 @@ func (e *ChangesetError) Error() string {
 		return fmt.Sprintf("batch: changeset %q failed with status %d", e.changeset, e.StatusCode)
 	}
 	return fmt.Sprintf("batch: changeset %q rolled back: call %q failed with status %d", e.changeset, e.ID, e.StatusCode)
+}
+
+// ownResponse returns a copy of resp, the single response of a failed
+// changeset, for the ChangesetError of one of its calls: with its own
+// Header, Trailer and TransferEncoding, so that the goroutines handling
+// the calls' errors may each read and change their own, and a reader of
+// body, which they share (no one can change it through a reader).
+func ownResponse(resp *http.Response, body []byte) *http.Response {
+	r := *resp
+	r.Header = resp.Header.Clone()
+	r.Trailer = resp.Trailer.Clone()
+	r.TransferEncoding = slices.Clone(resp.TransferEncoding)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return &r
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -742,5 +745,98 @@ func TestChangesetEndToEndSplit(t *testing.T) {
 	}
 	if diff := cmp.Diff(obj{"customers": 3, "orders": 3, "log": "begin commit begin commit begin commit"}, s.state()); diff != "" {
 		t.Errorf("store (-want +got):\n%s", diff)
+	}
+}
+
+// Each call of a rolled-back changeset has its own ChangesetError.Response
+// to read on its own: its own Header, Trailer and TransferEncoding, which
+// the goroutines answering each call may change at once (the race
+// detector catches shared maps), and a change to one is not seen in
+// another's. Both formats: a multipart batch's single response part, and
+// a JSON batch's failed response.
+func TestClientChangesetErrorResponsesOwnTheirHeader(t *testing.T) {
+	const n = 4
+	multipart := func(t *testing.T) []*Call {
+		srv := rawBatchServer(t, func(w http.ResponseWriter, ids []string) {
+			startResponse(w)
+			io.WriteString(w, "--"+attackBoundary+"\r\nContent-Type: application/http\r\nContent-ID: response-"+strings.Trim(ids[0], "<>")+"\r\n\r\n"+
+				"HTTP/1.1 409 Conflict\r\nX-A: 1\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n0\r\nX-T: t\r\n\r\n\r\n--"+attackBoundary+"--\r\n")
+		})
+		b := (&Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}).NewBatch()
+		cs := b.Changeset()
+		for i := range n {
+			req, _ := http.NewRequest("PUT", srv.URL+"/x/"+strconv.Itoa(i), strings.NewReader("{}"))
+			if _, err := cs.Add(req, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.Do(context.Background())
+		return cs.Calls()
+	}
+	jsonBatch := func(t *testing.T) []*Call {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"responses":[{"id":"0","status":409,"headers":{"X-A":"1","Content-Type":"application/json"},"body":{"e":"no"}}`)
+			for i := 1; i < n; i++ {
+				fmt.Fprintf(w, `,{"id":"%d","status":424,"headers":{"X-A":"1"}}`, i)
+			}
+			io.WriteString(w, `]}`)
+		}))
+		t.Cleanup(srv.Close)
+		b := (&Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: FormatODataJSON}).NewBatch()
+		cs := b.Changeset()
+		for i := range n {
+			req, _ := http.NewRequest("PUT", srv.URL+"/x/"+strconv.Itoa(i), strings.NewReader("{}"))
+			req.Header.Set("Content-Type", "application/json")
+			if _, err := cs.Add(req, strconv.Itoa(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.Do(context.Background())
+		return cs.Calls()
+	}
+	for name, calls := range map[string]func(*testing.T) []*Call{"multipart": multipart, "json": jsonBatch} {
+		t.Run(name, func(t *testing.T) {
+			calls := calls(t)
+			resps := make([]*http.Response, len(calls))
+			for i, c := range calls {
+				var ce *ChangesetError
+				if _, err := c.Wait(context.Background()); !errors.As(err, &ce) || ce.Response == nil {
+					t.Fatalf("call %d: %v, want a ChangesetError with a response", i, err)
+				}
+				resps[i] = ce.Response
+			}
+			var wg sync.WaitGroup
+			for i, r := range resps {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range 100 {
+						r.Header.Set("X-Own", fmt.Sprint(i, j))
+						r.Header.Del("X-A")
+						_ = r.Header.Get("X-Other")
+						if r.Trailer != nil {
+							r.Trailer.Set("X-Own", fmt.Sprint(i))
+						}
+						if len(r.TransferEncoding) > 0 {
+							r.TransferEncoding[0] = fmt.Sprint(i)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			for i, r := range resps {
+				if got, want := r.Header.Get("X-Own"), fmt.Sprint(i, 99); got != want {
+					t.Errorf("call %d: its Header's X-Own is %q, want %q: another call's", i, got, want)
+				}
+				if r.Trailer != nil && r.Trailer.Get("X-Own") != fmt.Sprint(i) {
+					t.Errorf("call %d: its Trailer's X-Own is %q, want %q: another call's", i, r.Trailer.Get("X-Own"), fmt.Sprint(i))
+				}
+				if len(r.TransferEncoding) > 0 && r.TransferEncoding[0] != fmt.Sprint(i) {
+					t.Errorf("call %d: its TransferEncoding is %q, want %q: another call's", i, r.TransferEncoding, fmt.Sprint(i))
+				}
+			}
+		})
 	}
 }

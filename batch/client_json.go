@@ -583,8 +583,6 @@ func answerGroup(cs *Changeset, answers []answer) {
 	}
 	body, _ := io.ReadAll(failed.resp.Body)
 	for _, c := range cs.calls {
-		r2 := *failed.resp
-		r2.Body = io.NopCloser(bytes.NewReader(body))
-		c.answer(nil, &ChangesetError{ID: failed.c.id, StatusCode: failed.resp.StatusCode, Response: &r2, changeset: cs.id})
+		c.answer(nil, &ChangesetError{ID: failed.c.id, StatusCode: failed.resp.StatusCode, Response: ownResponse(failed.resp, body), changeset: cs.id})
 	}
 }

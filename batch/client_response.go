@@ -11,8 +11,10 @@ package batch
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -36,8 +38,11 @@ type answerAlloc struct {
 // response reads the final response of part p, answering req, into a new
 // *http.Response whose body is in memory, and returns that body too: at
 // most max bytes, decoded as decodeContent does. The names of its Header are canonicalized as
-// net/http does, its values are as they came; Trailer holds a chunked
-// body's trailer fields. Nothing of it refers to the part or to rr.
+// net/http does, its values are as they came. As net/http's client gives
+// them, the Trailer field of a chunked response is not in Header but in
+// Trailer, as the names it declares with nil values, and Trailer holds
+// the trailer fields sent, declared or not. Nothing of it refers to the
+// part or to rr.
 func (rr *respReader) response(p io.Reader, req *http.Request, max int64) (*http.Response, []byte, error) {
 	method := http.MethodPost // a changeset's failure answers no request of ours
 	if req != nil {
@@ -56,15 +61,25 @@ func (rr *respReader) response(p io.Reader, req *http.Request, max int64) (*http
 	resp.ProtoMajor, resp.ProtoMinor = m.ProtoMajor, m.ProtoMinor
 	resp.Header = rr.header(&m.Header, a.vals[:0])
 	resp.Request = req
-	if m.Chunked {
+	if m.Chunked || chunkedField(resp.Header["Transfer-Encoding"]) {
+		// Also a chunked response without a body (1xx, 204, 304,
+		// HEAD's), as net/http's client reads it.
 		resp.TransferEncoding = []string{"chunked"}
+		resp.Trailer = declaredTrailer(resp.Header)
 	}
 	b, err := rr.body(m, max)
 	if err != nil {
 		return nil, nil, fmt.Errorf("response body: %w", err)
 	}
 	if m.Trailer.Len() > 0 {
-		resp.Trailer = rr.header(&m.Trailer, nil)
+		// The fields sent, declared or not, over the names declared,
+		// as net/http merges them at the end of the body.
+		sent := rr.header(&m.Trailer, nil)
+		if resp.Trailer == nil {
+			resp.Trailer = sent
+		} else {
+			maps.Copy(resp.Trailer, sent)
+		}
 	}
 	if b, err = decodeContent(resp, req, b, max); err != nil {
 		return nil, nil, fmt.Errorf("response body: %w", err)
@@ -136,6 +151,42 @@ func (rr *respReader) header(h *mixed.Header, vals []string) http.Header {
 		}
 	}
 	return out
+}
+
+// chunkedField reports whether vv, the values of a response's
+// Transfer-Encoding field, make it chunked for net/http: one value,
+// "chunked" in any case. (A MessageReader refuses any other
+// Transfer-Encoding, and one in an HTTP/1.0 message, which net/http
+// ignores.)
+func chunkedField(vv []string) bool {
+	return len(vv) == 1 && strings.EqualFold(vv[0], "chunked")
+}
+
+// declaredTrailer moves the Trailer field of a chunked response out of h
+// and returns the names it declares, canonicalized, each with a nil
+// value, or nil when it declares none: what net/http's fixTrailer makes
+// of it. Its size is bounded by the MessageReader, which refuses a
+// chunked message whose Trailer field declares more names than
+// MaxHeaderFields, or a framing field (which net/http refuses too).
+func declaredTrailer(h http.Header) http.Header {
+	vv, ok := h["Trailer"]
+	if !ok {
+		return nil
+	}
+	delete(h, "Trailer")
+	var t http.Header
+	for _, v := range vv {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.Trim(e, " \t"); e == "" {
+				continue
+			}
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[http.CanonicalHeaderKey(e)] = nil
+		}
+	}
+	return t
 }
 
 // canonicalKey canonicalizes the field name b in place, as

@@ -611,9 +611,7 @@ func readFailure(rr *respReader, p io.Reader, failed string, calls []*Call, max 
 		return
 	}
 	for _, c := range calls {
-		r2 := *resp
-		r2.Body = io.NopCloser(bytes.NewReader(b))
-		c.answer(nil, &ChangesetError{ID: failed, StatusCode: resp.StatusCode, Response: &r2, changeset: cs.id})
+		c.answer(nil, &ChangesetError{ID: failed, StatusCode: resp.StatusCode, Response: ownResponse(resp, b), changeset: cs.id})
 	}
 }
 

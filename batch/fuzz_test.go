@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -615,7 +616,10 @@ func checkClientJSONResponse(t oracleT, f Format, body []byte, doc *oracleDoc) {
 // distinct call or changeset by its Content-ID, each call gets what
 // clientResponseModel reads for it, from the parts read on their own: the
 // response, status, fields, body and trailer, an error, a ChangesetError
-// holding the changeset's single response, or nothing.
+// holding the changeset's single response, or nothing; and where net/http
+// reads the part's message too, its Header (but the framing fields),
+// Trailer and TransferEncoding are the ones http.ReadResponse gives. Each
+// call's ChangesetError.Response has a Header and Trailer of its own.
 func FuzzClientResponse(f *testing.F) {
 	part := func(cid, body string) string {
 		return fmt.Sprintf("--r\r\nContent-Type: application/http\r\nContent-ID: %s\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\r\n", cid, len(body), body)
@@ -641,6 +645,15 @@ func FuzzClientResponse(f *testing.F) {
 			"--c\r\nContent-ID: response-c2\r\n\r\nHTTP/1.0 200\r\n\r\nc2 body\r\n--c--\r\n" +
 			part("response-a", "") + "--r--\r\n",
 		"--r\r\nContent-ID: response-cs\r\n\r\nHTTP/1.1 409 Conflict\r\nContent-Length: 3\r\n\r\nno!\r\n--r--\r\n",
+		// Trailers as net/http's client reads them: declared and sent,
+		// declared only, sent only, a chunked response without a body,
+		// a Trailer field without chunking; a changeset's single
+		// response with a trailer.
+		"--r\r\nContent-ID: response-a\r\n\r\nHTTP/1.1 200 OK\r\nTrailer: x-a, X-B\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-A: 1\r\nx-c: 3\r\n\r\n\r\n" +
+			"--r\r\nContent-ID: response-b\r\n\r\nHTTP/1.1 204 No Content\r\nTrailer: x-a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n" +
+			"--r\r\nContent-ID: response-0.0\r\n\r\nHTTP/1.1 200 OK\r\nTrailer: x-a\r\nContent-Length: 1\r\n\r\na\r\n" +
+			"--r\r\nContent-ID: response-cs\r\n\r\nHTTP/1.1 409 Conflict\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n0\r\n\r\n\r\n--r--\r\n",
+		"--r\r\nContent-ID: response-a\r\n\r\nHTTP/1.1 304 Not Modified\r\nPragma: no-cache\r\nTrailer: ,\r\nTransfer-Encoding: chunked\r\n\r\n\r\n--r--\r\n",
 		"--r\r\nContent-ID: < response- c2 >\r\n\r\nHTTP/1.1 412 Precondition Failed\r\n\r\n\r\n" +
 			"--r\r\nContent-ID: <0.0>\r\n\r\nHTTP/1.1 200 OK\r\n\r\nrest of the part\r\n--r--\r\n",
 	} {
@@ -685,16 +698,26 @@ func FuzzClientResponse(f *testing.F) {
 			t.Fatalf("the changeset's calls did not fail together: c1 %v, c2 %v", got["c1"].err, got["c2"].err)
 		}
 		want, exact := clientResponseModel(body, 64)
-		if !exact {
-			return
-		}
-		for _, id := range []string{"a", "0.0", "b", "c1", "c2"} {
-			w, ok := want[id]
-			if !ok {
-				w = modelOutcome{kind: modelNone}
+		if exact {
+			for _, id := range []string{"a", "0.0", "b", "c1", "c2"} {
+				w, ok := want[id]
+				if !ok {
+					w = modelOutcome{kind: modelNone}
+				}
+				if d := w.diff(got[id]); d != "" {
+					t.Fatalf("call %s: %s", id, d)
+				}
 			}
-			if d := w.diff(got[id]); d != "" {
-				t.Fatalf("call %s: %s", id, d)
+		}
+		// Each call's ChangesetError.Response is its own to change.
+		if ce1 != nil && ce1.Response != nil && ce2.Response != nil {
+			r1, r2 := ce1.Response, ce2.Response
+			r1.Header.Set("X-Fuzz-Own", "c1")
+			if r1.Trailer != nil {
+				r1.Trailer.Set("X-Fuzz-Own", "c1")
+			}
+			if r2.Header.Get("X-Fuzz-Own") != "" || r2.Trailer.Get("X-Fuzz-Own") != "" {
+				t.Fatalf("c2's ChangesetError.Response shares c1's Header or Trailer")
 			}
 		}
 	})
@@ -714,6 +737,10 @@ type modelOutcome struct {
 	kind   int
 	resp   modelResp
 	failed string // the call a ChangesetError names
+	// std is what net/http's client reads of the same message, when it
+	// reads it: the answer's Header (but the framing fields), Trailer
+	// and TransferEncoding are its, nil and empty told apart.
+	std *answerOf
 }
 
 // modelResp is a response as a call gets it.
@@ -741,7 +768,10 @@ func (o modelOutcome) diff(g gotOutcome) string {
 		if g.resp == nil {
 			return fmt.Sprintf("error %v, want a response", g.err)
 		}
-		return cmp.Diff(o.resp, asModelResp(g.resp, g.body), cmpopts.EquateEmpty())
+		if d := cmp.Diff(o.resp, asModelResp(g.resp, g.body), cmpopts.EquateEmpty()); d != "" {
+			return d
+		}
+		return o.diffStd(g.resp, g.body)
 	case modelCE:
 		if g.ce == nil || g.ce.Response == nil {
 			return fmt.Sprintf("got %v, %v; want a ChangesetError", g.resp, g.err)
@@ -749,7 +779,30 @@ func (o modelOutcome) diff(g gotOutcome) string {
 		if g.ce.ID != o.failed || g.ce.StatusCode != o.resp.StatusCode {
 			return fmt.Sprintf("ChangesetError %q with status %d, want %q and %d", g.ce.ID, g.ce.StatusCode, o.failed, o.resp.StatusCode)
 		}
-		return cmp.Diff(o.resp, asModelResp(g.ce.Response, g.ceBody), cmpopts.EquateEmpty())
+		if d := cmp.Diff(o.resp, asModelResp(g.ce.Response, g.ceBody), cmpopts.EquateEmpty()); d != "" {
+			return d
+		}
+		return o.diffStd(g.ce.Response, g.ceBody)
+	}
+	return ""
+}
+
+// diffStd returns how r, with body body, differs from what net/http's
+// client reads of the same message, or "".
+func (o modelOutcome) diffStd(r *http.Response, body []byte) string {
+	if o.std == nil {
+		return ""
+	}
+	want := *o.std
+	if _, ok := r.Header["Cache-Control"]; !ok && slices.Equal(want.Header["Cache-Control"], []string{"no-cache"}) {
+		// net/http adds it to a response whose first Pragma is
+		// no-cache and that has no Cache-Control (RFC 7234 §5.4); a
+		// call's answer has the fields sent.
+		want.Header = want.Header.Clone()
+		delete(want.Header, "Cache-Control")
+	}
+	if d := cmp.Diff(want, answerFields(r, string(body))); d != "" {
+		return "net/http (-) and the Client (+) disagree:\n" + d
 	}
 	return ""
 }
@@ -899,19 +952,38 @@ func modelMessage(b []byte, method string, max int) modelOutcome {
 	if err != nil || len(body) > max {
 		return modelOutcome{kind: modelErr}
 	}
-	r := modelResp{Status: res.Status, Proto: res.Proto, StatusCode: res.StatusCode, Header: http.Header{}, Body: string(body)}
-	for name, value := range m.Header.All() {
-		k := http.CanonicalHeaderKey(string(name))
-		r.Header[k] = append(r.Header[k], string(value))
+	// Header and Trailer as the codec's HTTPResponse gives them: the
+	// Trailer field of a chunked response moved into Trailer's names,
+	// the trailer fields sent set once the body is read.
+	r := modelResp{Status: res.Status, Proto: res.Proto, StatusCode: res.StatusCode, Header: res.Header, Trailer: res.Trailer, Body: string(body)}
+	o := modelOutcome{kind: modelAnswer, resp: r}
+	if std, ok := stdAnswerOf(b, method); ok {
+		o.std = &std
 	}
-	for name, value := range m.Trailer.All() {
-		if r.Trailer == nil {
-			r.Trailer = http.Header{}
+	return o
+}
+
+// stdAnswerOf reads the final response in b, answering method, as
+// net/http's client does (http.ReadResponse, interim responses but 101
+// skipped, the body read to its end), and returns what the trailer tests
+// compare of it, or false if net/http refuses it.
+func stdAnswerOf(b []byte, method string) (answerOf, bool) {
+	br := bufio.NewReader(bytes.NewReader(b))
+	req := &http.Request{Method: method}
+	for n := 0; ; n++ {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil || n == 5 {
+			return answerOf{}, false
 		}
-		k := http.CanonicalHeaderKey(string(name))
-		r.Trailer[k] = append(r.Trailer[k], string(value))
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != 101 {
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return answerOf{}, false
+		}
+		return answerFields(resp, string(body)), true
 	}
-	return modelOutcome{kind: modelAnswer, resp: r}
 }
 
 // serveShopBounded serves req with h, failing t if the Handler does not
