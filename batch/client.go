@@ -315,7 +315,9 @@ func (c *Call) Done() <-chan struct{} {
 }
 
 // Response returns the call's response, or nil if it has none (yet). Its
-// body is in memory; closing it is optional.
+// body is in memory; closing it is optional. Its ContentLength is the
+// body's length, but for an answer to HEAD: the Content-Length the server
+// announced, or -1, as net/http gives it.
 func (c *Call) Response() *http.Response {
 	if !c.over.Load() {
 		return nil
@@ -371,6 +373,9 @@ func (c *Call) settle(resp *http.Response, err error) {
 		}
 		if resp != nil {
 			info.Status, info.Bytes = resp.StatusCode, resp.ContentLength
+			if info.Method == http.MethodHead {
+				info.Bytes = 0 // ContentLength is what a GET would get
+			}
 		}
 		c.onCall(info)
 	}

@@ -41,8 +41,10 @@ type answerAlloc struct {
 // net/http does, its values are as they came. As net/http's client gives
 // them, the Trailer field of a chunked response is not in Header but in
 // Trailer, as the names it declares with nil values, and Trailer holds
-// the trailer fields sent, declared or not. Nothing of it refers to the
-// part or to rr.
+// the trailer fields sent, declared or not. Its ContentLength is the
+// length of that body, but for an answer to HEAD, which has none: the
+// Content-Length it announces, or -1, as net/http gives it. Nothing of it
+// refers to the part or to rr.
 func (rr *respReader) response(p io.Reader, req *http.Request, max int64) (*http.Response, []byte, error) {
 	method := http.MethodPost // a changeset's failure answers no request of ours
 	if req != nil {
@@ -86,6 +88,17 @@ func (rr *respReader) response(p io.Reader, req *http.Request, max int64) (*http
 	}
 	a.body.Reset(b)
 	resp.Body, resp.ContentLength = &a.body, int64(len(b))
+	if method == http.MethodHead {
+		// The length a GET would have had, as net/http's client gives
+		// it (what a batch of HEADs asks for): the Content-Length
+		// field, which the MessageReader checked, or -1.
+		resp.ContentLength = -1
+		if vv := resp.Header["Content-Length"]; len(vv) > 0 {
+			if n, err := strconv.ParseInt(vv[0], 10, 64); err == nil {
+				resp.ContentLength = n
+			}
+		}
+	}
 	return resp, b, nil
 }
 
