@@ -76,7 +76,11 @@ func TestClientResponseMatchesHTTPResponse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want.ContentLength = int64(len(wantBody))
+		if req.Method != http.MethodHead {
+			// A body read whole has its length; an answer to HEAD
+			// has the length announced, as HTTPResponse gives it.
+			want.ContentLength = int64(len(wantBody))
+		}
 
 		var rr respReader
 		rr.scratch = []byte("left over from the last part")
