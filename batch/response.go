@@ -233,7 +233,8 @@ func (rw *response) Write(p []byte) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	var head int64
-	if rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0 && len(p) > 0 {
+	first := rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0
+	if first {
 		// net/http sniffs the first write when the handler set no
 		// Content-Type (and did not delete it with a nil value).
 		if _, set := rw.h["Content-Type"]; !set {
@@ -283,6 +284,12 @@ func (rw *response) Write(p []byte) (int, error) {
 			break
 		}
 		o.cond.Wait()
+		if first {
+			// Another write of rw (a goroutine of its handler's) may
+			// have counted the head meanwhile: it counts once.
+			head, _ = o.headGrowth(rw)
+			n = head + int64(len(p))
+		}
 	}
 	switch {
 	case reserved:
@@ -386,13 +393,16 @@ func (o *output) holdRoom(rw *response, n int64) error {
 			return nil
 		}
 		o.cond.Wait()
+		// What the head grew by since, once: another write of rw (a
+		// goroutine of its handler's) may have counted it meanwhile.
+		n, _ = o.headGrowth(rw)
 	}
 	switch {
 	case rw.over.Load():
 		return rw.endErr
 	case o.gone:
 		return errClientGone
-	case o.reserve(n, false):
+	case n > 0 && o.reserve(n, false):
 		rw.headMem += n
 	}
 	return nil
