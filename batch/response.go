@@ -564,16 +564,12 @@ func (rw *response) end() {
 	}
 }
 
-// headOverLimits says why no part can carry a response with the fields h,
-// when the fields alone, as writePart writes them, are over the limits of
-// a head (mixed.MessageOptions' defaults, which its writer applies), or
-// take more memory than a head may (maxHeadMem): nil when they are within
-// them, which the write then checks with the status line too.
-func headOverLimits(h http.Header) error {
-	return measureHead(h).overLimits()
-}
-
-// overLimits is headOverLimits for the fields m measures.
+// overLimits says why no part can carry a response with the fields m
+// measures, when the fields alone, as writePart writes them, are over the
+// limits of a head (mixed.MessageOptions' defaults, which its writer
+// applies), or take more memory than a head may (maxHeadMem): nil when
+// they are within them, which the write then checks with the status line
+// too.
 func (m headMeasure) overLimits() error {
 	switch {
 	case m.fields > mixed.DefaultMaxHeaderFields:
