@@ -170,7 +170,10 @@ func (st *batchState) locationTarget(i int) (*url.URL, error) {
 	if d.kind == memberCall && c.kind == memberCall && d.head == c.head {
 		loc = d.rec.h.Get("Location") // published with its changeset, not yet
 	}
-	if loc == "" {
+	switch {
+	case loc == "" && d.locDropped:
+		return nil, &refError{"$" + id, fmt.Sprintf("the Location of the response of request %q is over what the batch's MaxBufferedBytes leaves for the results of references, or what the Handler's MaxTotalBufferedBytes leaves", clip(id))}
+	case loc == "":
 		return nil, &refError{"$" + id, fmt.Sprintf("the response of request %q has no Location", id)}
 	}
 	u, err := d.url.Parse(loc + c.locRest)

@@ -68,9 +68,11 @@
 //     run in order inside the Group of BeginGroup; each response names the
 //     group, and when one request fails the others answer 424. A url
 //     $id/rest stands for the Location of request id's response (the call
-//     depends on it); one naming the request itself or a later one answers
-//     400; other relative urls ($metadata) resolve against the batch URL.
-//     An OData batch runs in order and halts at its first error unless it
+//     depends on it; the Location is kept within the room MaxBufferedBytes
+//     leaves for the results of references, and past it the call answers
+//     424); one naming the request itself or a later one answers 400;
+//     other relative urls ($metadata) resolve against the batch URL. An
+//     OData batch runs in order and halts at its first error unless it
 //     prefers odata.continue-on-error, as OData's multipart batches do.
 //   - A Graph batch has at most 20 requests unless MaxCalls says
 //     otherwise, runs its calls concurrently, and never halts. Its urls are
@@ -146,16 +148,19 @@
 //     calls past it wait for room or their turn, a changeset's calls fail
 //     with 500. It bounds apart the results that result references
 //     decode, held until the batch ends (counted at an upper bound of
-//     their size as Go values, several times their text): a reference to
-//     a result past it fails its call with 424.
+//     their size as Go values, several times their text), and with them
+//     the Locations that $id urls of a JSON batch name: a reference to a
+//     result past it, or a $id url to such a Location, fails its call
+//     with 424.
 //   - MaxTotalBufferedBytes (8 × MaxBufferedBytes, 256 MiB by default):
-//     the responses and decoded results all the batches of a Handler hold
-//     together, so that clients that post batches of large responses and
-//     never read them cannot make it hold MaxBufferedBytes each; past it
-//     calls wait as they do past MaxBufferedBytes, and what cannot wait
-//     fails (a held response with 503 and Retry-After: the server is
-//     busy, and the call may succeed later; a decoded result with 424),
-//     while the head of every batch streams on.
+//     the responses, decoded results and Locations kept for $id urls
+//     that all the batches of a Handler hold together, so that clients
+//     that post batches of large responses and never read them cannot
+//     make it hold MaxBufferedBytes each; past it calls wait as they do
+//     past MaxBufferedBytes, and what cannot wait fails (a held response
+//     with 503 and Retry-After: the server is busy, and the call may
+//     succeed later; a decoded result, or a Location, with 424), while
+//     the head of every batch streams on.
 //   - Concurrency (4 × GOMAXPROCS): calls of one batch running at once.
 //   - CallTimeout (none): one call's time; past it the call answers 504.
 //   - PathPrefix ("/"): the path every call target must stay inside, dot

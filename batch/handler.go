@@ -57,11 +57,16 @@ type HandlerOptions struct {
 	// progresses. With ResultReferences it bounds, apart, the results
 	// that references decode, held until the batch ends, each counted at
 	// an upper bound of its size as Go values (several times its text):
-	// a reference to a result past it fails its call with 424.
+	// a reference to a result past it fails its call with 424. The
+	// Locations that $id urls of a JSON batch name, kept until the batch
+	// ends too, count in that same room (a Location a quarter and 16
+	// bytes more than its text): a $id url naming one past it fails its
+	// call with 424.
 	MaxBufferedBytes int64
 	// MaxTotalBufferedBytes limits the response bytes that all the
 	// batches the Handler serves at once hold together, the results
-	// references decode included (default 8 × MaxBufferedBytes, after
+	// references decode and the Locations $id urls name included
+	// (default 8 × MaxBufferedBytes, after
 	// that one's default: 256 MiB, DefaultMaxTotalBufferedBytes, when
 	// MaxBufferedBytes is left at its default). Without it, each client
 	// that posts a small batch of large GETs and never reads the answer
@@ -76,7 +81,8 @@ type HandlerOptions struct {
 	// room, and the call may succeed later: Client retries it), where past
 	// its batch's MaxBufferedBytes, or past MaxTotalBufferedBytes with
 	// what its own batch holds (no other batch could make room), it fails
-	// with 500; a decoded result, with 424 for the references to it. The
+	// with 500; a decoded result, or a Location a $id url names, with
+	// 424 for the calls that reference it. The
 	// header fields of the responses held count as their bodies do (see
 	// MaxBufferedBytes), and a held response whose head does not fit
 	// fails as one whose body does not. The error responses the Handler
@@ -379,11 +385,15 @@ type call struct {
 	refErr     error
 	referenced bool
 	wantResult bool // a result reference needs its decoded JSON response
-	done       chan struct{}
-	status     int
-	want       *resultPaths // the parts of result its references use
-	result     any
-	resultErr  error
+	// wantLocation: a later call's $id url names this call (see
+	// location); locDropped: its Location was not kept, over the budgets.
+	wantLocation bool
+	locDropped   bool
+	done         chan struct{}
+	status       int
+	want         *resultPaths // the parts of result its references use
+	result       any
+	resultErr    error
 
 	// A changeset head records how many members follow it and, once it
 	// has run, which one failed (0 for none: a member is never at index
@@ -400,8 +410,9 @@ type call struct {
 	// A JSON batch's dependsOn: the calls (or changeset heads) that must
 	// have succeeded before this one runs, also in deps. locRef is 1 +
 	// the index of the call whose response's Location a $id url names
-	// (0 for none), and locRest what follows $id; location is a
-	// referenced call's Location, kept once it has run.
+	// (0 for none), and locRest what follows $id; location is the
+	// Location of a call a $id url names, kept once it has run, within
+	// the room of the results of references (see keepLocation).
 	after    []int
 	locRef   int
 	locRest  string
@@ -437,9 +448,10 @@ type batchState struct {
 	// references made in this batch, which MaxBodyBytes bounds.
 	substituted atomic.Int64
 	// resultRoom is what is left of MaxBufferedBytes for the decoded
-	// results of the calls that others reference, held until the batch
-	// ends (see valueCost); resultsHeld is what they took of the
-	// Handler's MaxTotalBufferedBytes, given back when it ends.
+	// results of the calls that others reference (see valueCost) and the
+	// Locations $id urls name, held until the batch ends; resultsHeld is
+	// what they took of the Handler's MaxTotalBufferedBytes, given back
+	// when it ends.
 	resultRoom  atomic.Int64
 	resultsHeld atomic.Int64
 	// A reader for the nested bodies of changesets, and the number of
@@ -521,6 +533,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "batch: "+err.Error(), status)
 		return
 	}
+	st.resultRoom.Store(h.opts.MaxBufferedBytes)
 	if h.opts.ResultReferences {
 		if err := h.linkReferences(r.Context(), st); err != nil {
 			return // the client is gone

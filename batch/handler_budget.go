@@ -190,6 +190,24 @@ func stringMem(n int) int64 {
 	return int64(n + n/4 + 16)
 }
 
+// measure measures the fields of the part of rw: its header fields, and
+// the Content-Type sniffed for it while they have none (see
+// response.sniffed), counted as if it were among them (the string itself
+// is one of http.DetectContentType's constants: an upper bound). o.mu is
+// held, or the call is over.
+func (rw *response) measure() headMeasure {
+	m := measureHead(rw.h)
+	if _, set := rw.h["Content-Type"]; rw.sniffed != "" && !set {
+		if len(rw.h) == 0 {
+			m.mem += headMapMem
+		}
+		m.mem += headKeyMem + stringMem(len("Content-Type")) + headValueMem + stringMem(len(rw.sniffed))
+		m.fields++
+		m.wire += len("Content-Type") + len(rw.sniffed) + 4
+	}
+	return m
+}
+
 // measureHead measures the header fields h of a response. Its mem is what
 // the head counts in the budgets: an upper bound on the memory the fields
 // hold, which the budgets bound, not their size on the wire, which is

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mixedcodec/mixed"
 )
@@ -29,7 +30,6 @@ func (h *Handler) linkReferences(ctx context.Context, st *batchState) error {
 		}
 	}
 	st.substituted.Store(0)
-	st.resultRoom.Store(h.opts.MaxBufferedBytes)
 	if !found {
 		return nil // the independent case costs one scan of the bytes
 	}
@@ -316,7 +316,9 @@ func (st *batchState) settle(i int) {
 	if !c.referenced {
 		return
 	}
-	c.location = c.rec.h.Get("Location")
+	if c.wantLocation && c.status < 400 {
+		st.keepLocation(c)
+	}
 	switch {
 	case !c.wantResult || c.status >= 400:
 	case c.rec.dropped:
@@ -345,4 +347,27 @@ func (st *batchState) settle(i int) {
 	if c.kind != memberCall {
 		close(c.done) // a changeset's calls are published with it
 	}
+}
+
+// keepLocation keeps the Location of the response of call c, which a $id
+// url of a later call names, for as long as the batch runs: its part, and
+// the header fields it counted with, go out before the later call may
+// run. It counts as a decoded result does, from the room MaxBufferedBytes
+// leaves for them and from MaxTotalBufferedBytes, held until the batch
+// ends; a Location past that is not kept, and the $id urls that name it
+// answer 424 (see locationTarget). Kept as a copy: the string counted is
+// the string held, not a part of some larger one of the handler's.
+func (st *batchState) keepLocation(c *call) {
+	loc := c.rec.h.Get("Location")
+	if loc == "" {
+		return
+	}
+	room := resultBudget{left: &st.resultRoom, shared: st.out.shared}
+	if !room.take(stringMem(len(loc))) {
+		room.refund()
+		c.locDropped = true
+		return
+	}
+	st.resultsHeld.Add(room.held)
+	c.location = strings.Clone(loc)
 }

@@ -494,7 +494,8 @@ func unwritableMessage(cause error) string {
 // as net/http writes them; Content-Length is kept only when withLength,
 // Transfer-Encoding never (the part is framed by the codec), nor Trailer
 // (a part has no trailer section, and a handler's trailer fields are not
-// sent: see response.Header).
+// sent: see response.Header). A Content-Type sniffed for rw goes in while
+// the handler's fields have none (see response.sniffed).
 func (o *output) fieldsOf(rw *response, withLength bool) {
 	o.respHeader.Reset()
 	o.keys = o.keys[:0]
@@ -504,8 +505,17 @@ func (o *output) fieldsOf(rw *response, withLength bool) {
 		}
 		o.keys = append(o.keys, k)
 	}
+	_, typed := rw.h["Content-Type"]
+	sniffed := rw.sniffed != "" && !typed
+	if sniffed {
+		o.keys = append(o.keys, "Content-Type")
+	}
 	sort.Strings(o.keys)
 	for _, k := range o.keys {
+		if sniffed && k == "Content-Type" {
+			o.respHeader.Add(k, rw.sniffed)
+			continue
+		}
 		for _, v := range rw.h[k] {
 			o.respHeader.Add(k, strings.Trim(v, " \t"))
 		}

@@ -740,6 +740,7 @@ func (h *Handler) jsonTarget(st *batchState, c *call, u string) (string, error) 
 		if ok && st.calls[k].kind != changesetHead {
 			st.dependOn(c, k)
 			c.locRef, c.locRest = k+1, rest
+			st.calls[k].wantLocation = true
 			return "/", nil
 		}
 		if !ok {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
+	"github.com/mixedcodec/mixed/internal/bodyform"
 )
 
 // streamAfter is how much of its body the call at the head of the request
@@ -63,18 +64,26 @@ type response struct {
 	// allocator's size class it did before ct.)
 	hasCT   bool
 	ctKnown bool
-	ct      string
-
-	h           http.Header
-	late        http.Header // what Header returns once the head is fixed (guarded by out.mu)
-	status      int
+	// wroteHeader: the head is fixed. streaming: its part is on the wire
+	// (set with o.wmu held too: see beginStream). (With the bools above,
+	// one word: room for sniffed in the size class.)
 	wroteHeader bool
-	body        bytes.Buffer // what is buffered, or kept
-	headBytes   int64        // body bytes written to a HEAD response, discarded
+	streaming   bool
+	ct          string
+	// sniffed is the Content-Type net/http would sniff from the first
+	// Write of a handler that set none: it goes into the part's head
+	// (see fieldsOf and measure) while h has no Content-Type, but never
+	// into h, where net/http's handler would not find it either.
+	sniffed string
+
+	h         http.Header
+	late      http.Header // what Header returns once the head is fixed (guarded by out.mu)
+	status    int
+	body      bytes.Buffer // what is buffered, or kept
+	headBytes int64        // body bytes written to a HEAD response, discarded
 	// headMem is what the budgets count of h (see holdHead).
 	headMem int64
 
-	streaming bool // its part is on the wire (set with o.wmu held too: see beginStream)
 	// sent: body bytes streamed. Written with o.wmu held (not o.mu), by
 	// writes that may go on after the call is over (a goroutine its
 	// handler left behind): atomic, so that observe reads it under
@@ -224,11 +233,12 @@ func (rw *response) Write(p []byte) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	var head int64
-	if rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0 && len(p) > 0 {
+	first := rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0
+	if first {
 		// net/http sniffs the first write when the handler set no
 		// Content-Type (and did not delete it with a nil value).
 		if _, set := rw.h["Content-Type"]; !set {
-			rw.h.Set("Content-Type", http.DetectContentType(p))
+			rw.sniffed = http.DetectContentType(p)
 		}
 		// The head, fixed and sniffed, counts with p: one room to wait
 		// for, all or nothing, as for p alone before heads counted (a
@@ -274,6 +284,12 @@ func (rw *response) Write(p []byte) (int, error) {
 			break
 		}
 		o.cond.Wait()
+		if first {
+			// Another write of rw (a goroutine of its handler's) may
+			// have counted the head meanwhile: it counts once.
+			head, _ = o.headGrowth(rw)
+			n = head + int64(len(p))
+		}
 	}
 	switch {
 	case reserved:
@@ -377,13 +393,16 @@ func (o *output) holdRoom(rw *response, n int64) error {
 			return nil
 		}
 		o.cond.Wait()
+		// What the head grew by since, once: another write of rw (a
+		// goroutine of its handler's) may have counted it meanwhile.
+		n, _ = o.headGrowth(rw)
 	}
 	switch {
 	case rw.over.Load():
 		return rw.endErr
 	case o.gone:
 		return errClientGone
-	case o.reserve(n, false):
+	case n > 0 && o.reserve(n, false):
 		rw.headMem += n
 	}
 	return nil
@@ -412,7 +431,7 @@ func (o *output) headGrowth(rw *response) (n int64, within bool) {
 	if rw.over.Load() || rw.streaming || rw.abandoned {
 		return 0, true
 	}
-	m := measureHead(rw.h)
+	m := rw.measure()
 	if !m.withinLimits() {
 		return 0, false
 	}
@@ -490,6 +509,16 @@ func (o *output) wholeBody(rw *response) bool {
 func (rw *response) contentType() (string, bool) {
 	if !rw.ctKnown {
 		rw.ct, rw.hasCT = mediaTypeOf(rw.h)
+		if _, set := rw.h["Content-Type"]; rw.sniffed != "" && !set {
+			// As if it were in h under that key, which sorts before
+			// the other spellings of the name.
+			if rw.ct == "" {
+				rw.ct = rw.sniffed
+			} else {
+				rw.ct = string(bodyform.Append(bodyform.Append(nil, rw.sniffed), rw.ct))
+			}
+			rw.hasCT = true
+		}
 		rw.ctKnown = true
 	}
 	return rw.ct, rw.hasCT
@@ -514,7 +543,7 @@ func (rw *response) end() {
 	overflow, busy := rw.overflow, rw.busy
 	var unwritable error
 	if !rw.streaming && rw.bigHead {
-		unwritable = headOverLimits(rw.h)
+		unwritable = rw.measure().overLimits()
 	}
 	o.mu.Unlock()
 	switch {
@@ -535,16 +564,12 @@ func (rw *response) end() {
 	}
 }
 
-// headOverLimits says why no part can carry a response with the fields h,
-// when the fields alone, as writePart writes them, are over the limits of
-// a head (mixed.MessageOptions' defaults, which its writer applies), or
-// take more memory than a head may (maxHeadMem): nil when they are within
-// them, which the write then checks with the status line too.
-func headOverLimits(h http.Header) error {
-	return measureHead(h).overLimits()
-}
-
-// overLimits is headOverLimits for the fields m measures.
+// overLimits says why no part can carry a response with the fields m
+// measures, when the fields alone, as writePart writes them, are over the
+// limits of a head (mixed.MessageOptions' defaults, which its writer
+// applies), or take more memory than a head may (maxHeadMem): nil when
+// they are within them, which the write then checks with the status line
+// too.
 func (m headMeasure) overLimits() error {
 	switch {
 	case m.fields > mixed.DefaultMaxHeaderFields:
@@ -617,7 +642,7 @@ func (rw *response) replace(code int, contentType string, body []byte) {
 	// A new map, not the handler's cleared: a map does not shrink, and
 	// one that held more fields than a head may would keep their slots.
 	rw.h = make(http.Header)
-	rw.ctKnown = false
+	rw.ctKnown, rw.sniffed = false, ""
 	o.release(int64(rw.body.Len()) + rw.headMem)
 	rw.body.Reset()
 	rw.h.Set("Content-Type", contentType)
