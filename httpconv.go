@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mixedcodec/mixed/internal/requri"
 )
 
 // HTTPRequest converts r to an [*http.Request] with context ctx, as a
@@ -178,10 +180,8 @@ func plainOriginForm(target string) (path, query string, ok bool) {
 	if len(path) > 1 && path[1] == '/' {
 		return "", "", false // "//x" is a path here too, but leave it to ParseRequestURI
 	}
-	for i := 0; i < len(path); i++ {
-		if !plainPathByte[path[i]] {
-			return "", "", false
-		}
+	if !requri.PlainPath(path) {
+		return "", "", false
 	}
 	for i := 0; i < len(query); i++ {
 		if c := query[i]; c == '#' || c < 0x21 || c > 0x7e {
@@ -190,14 +190,6 @@ func plainOriginForm(target string) (path, query string, ok bool) {
 	}
 	return path, query, true
 }
-
-// plainPathByte marks the bytes url.URL.EscapedPath leaves as they are.
-var plainPathByte = func() (t [256]bool) {
-	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~$&+,;=:@/") {
-		t[c] = true
-	}
-	return t
-}()
 
 // HTTPResponse returns a new [*http.Response] made from r, answering req
 // (which may be nil), as a client would receive it. The Response, its

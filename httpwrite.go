@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mixedcodec/mixed/internal/requri"
 )
 
 // A MessageWriter writes embedded HTTP/1.1 messages, the bodies of
@@ -257,7 +259,7 @@ func (m *MessageWriter) WriteHTTPRequest(w io.Writer, r *http.Request) error {
 	if r.URL == nil {
 		return errNoURL
 	}
-	target := r.URL.RequestURI()
+	target := requri.Of(r.URL)
 	if err := checkTarget(method, target, &m.opts, 0); err != nil {
 		return unpositioned(err)
 	}

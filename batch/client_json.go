@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mixedcodec/mixed"
+	"github.com/mixedcodec/mixed/internal/requri"
 )
 
 // formatLimits are the limits l of a client in format f: Graph's 20 calls
@@ -261,7 +262,7 @@ func bodyFits(f Format, ct string, body []byte) error {
 // appendJSONTarget appends the url of a request object for u, and its
 // dependsOn when the url starts with $id of an earlier call (one of ids).
 func appendJSONTarget(b []byte, u *url.URL, ids map[string]bool) []byte {
-	target := u.RequestURI()
+	target := requri.Of(u)
 	if u.Host == "" && !strings.HasPrefix(u.Path, "/") && u.Opaque == "" {
 		// A relative target (OData's Customers, $1/Orders) as it is.
 		target = u.String()

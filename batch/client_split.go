@@ -9,13 +9,15 @@ import (
 	"io"
 	"net/http"
 	"slices"
+
+	"github.com/mixedcodec/mixed/internal/requri"
 )
 
 // requestRefs returns the result references ($result[id][key]...) in a
 // request's target and JSON body. The body is read through GetBody, so the
 // request is left as it was; a body without GetBody is not searched.
 func requestRefs(req *http.Request) ([]ref, error) {
-	refs, err := findRefs(req.Context(), req.URL.RequestURI())
+	refs, err := findRefs(req.Context(), requri.Of(req.URL))
 	if err != nil {
 		return nil, err
 	}

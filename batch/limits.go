@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/mixedcodec/mixed/internal/requri"
 )
 
 // Limits bound one batch request: the most calls, and the most bytes of
@@ -102,7 +104,7 @@ func requestBytes(r *http.Request, id string, length int64) int64 {
 	if method == "" {
 		method = http.MethodGet
 	}
-	n += int64(len(method) + 1 + len(r.URL.RequestURI()) + len(" HTTP/1.1\r\n"))
+	n += int64(len(method) + 1 + len(requri.Of(r.URL)) + len(" HTTP/1.1\r\n"))
 	for k, vv := range r.Header {
 		for _, v := range vv {
 			n += int64(len(k) + 2 + len(v) + 2)
