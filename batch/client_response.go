@@ -207,23 +207,44 @@ func declaredTrailer(h http.Header) http.Header {
 // hyphen upper case, the others lower case; a name with a byte that is not
 // a token byte stays as it is, as orig (b's bytes before the call) has it.
 // One pass: the bytes are checked as they are changed, and put back when
-// the name turns out not to be a token.
+// the name turns out not to be a token. One table look-up a byte both
+// checks and changes it: the client does it for every field of every
+// answer.
 func canonicalKey(b, orig []byte) {
-	upper := true
+	t := &canonUpper
 	for i, c := range b {
-		if !tokenByte(c) {
+		d := t[c]
+		if d == 0 {
 			copy(b[:i], orig[:i])
 			return
 		}
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+		b[i] = d
+		t = &canonLower
+		if d == '-' {
+			t = &canonUpper
 		}
-		b[i] = c
-		upper = c == '-'
 	}
 }
+
+// canonUpper and canonLower map a token byte of a field name to what
+// canonicalKey makes of it at the start of a word (a letter upper case)
+// and inside one (lower case); a byte that is not a token byte maps to 0,
+// itself none.
+var canonUpper, canonLower = func() (up, low [256]byte) {
+	for c := range 256 {
+		if !tokenByte(byte(c)) {
+			continue
+		}
+		up[c], low[c] = byte(c), byte(c)
+		if 'a' <= c && c <= 'z' {
+			up[c] = byte(c) - ('a' - 'A')
+		}
+		if 'A' <= c && c <= 'Z' {
+			low[c] = byte(c) + ('a' - 'A')
+		}
+	}
+	return up, low
+}()
 
 // tokenByte reports whether c may appear in a field name for net/http
 // (textproto's validHeaderFieldByte): an RFC 9110 tchar.
