@@ -18,7 +18,11 @@ import (
 // have at most max bytes (ErrResponseTooLarge): a small compressed part can
 // expand without limit.
 func decodeContent(resp *http.Response, req *http.Request, b []byte, max int64) ([]byte, error) {
-	if len(b) == 0 || !strings.EqualFold(strings.TrimSpace(resp.Header.Get("Content-Encoding")), "gzip") {
+	// The Header's names are canonical (respReader.header): a look-up
+	// by the canonical name finds what Get would, without Get's check of
+	// the name, which took more than the look-up for every call.
+	ce := resp.Header["Content-Encoding"]
+	if len(b) == 0 || len(ce) == 0 || !strings.EqualFold(strings.TrimSpace(ce[0]), "gzip") {
 		return b, nil
 	}
 	if req != nil && req.Header.Get("Accept-Encoding") != "" {
