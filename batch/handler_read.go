@@ -221,7 +221,9 @@ const errEncoded = "a call is read as it is sent (binary, 7bit or 8bit), never d
 func encodedAs(h *mixed.Header) []byte {
 	for i := range h.Len() {
 		name, v := h.Field(i)
-		if !bytes.EqualFold(name, []byte("Content-Transfer-Encoding")) {
+		// The length first: EqualFold has no such test, and walked
+		// "Content-T" of each Content-Type and Content-ID first.
+		if len(name) != len("Content-Transfer-Encoding") || !bytes.EqualFold(name, []byte("Content-Transfer-Encoding")) {
 			continue
 		}
 		switch t := bytes.TrimSpace(v); {
@@ -238,5 +240,7 @@ func isMediaType(ct []byte, mt string) bool {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	return bytes.EqualFold(bytes.TrimSpace(ct), []byte(mt))
+	ct = bytes.TrimSpace(ct)
+	// As senders write it, compared whole, before the byte-by-byte fold.
+	return string(ct) == mt || bytes.EqualFold(ct, []byte(mt))
 }

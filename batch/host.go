@@ -10,7 +10,7 @@ import "strings"
 // it (the URL's host name only), or equal to the endpoint's, the scheme's
 // default port counting for an endpoint that names none.
 func sameHost(call, endpoint, scheme string) bool {
-	if call != "" && strings.EqualFold(call, endpoint) {
+	if call != "" && (call == endpoint || strings.EqualFold(call, endpoint)) {
 		return true // the common case, without splitting
 	}
 	ch, cp := splitHostPort(call)

@@ -56,10 +56,11 @@ func hasDisguisedDotSegment(p string) bool {
 // underPrefix reports whether path is prefix or lies below it, segment by
 // segment ("/api/v1" holds "/api/v1/x", not "/api/v10").
 func underPrefix(path, prefix string) bool {
-	prefix = "/" + strings.Trim(prefix, "/")
-	if prefix == "/" {
-		return true
+	prefix = strings.Trim(prefix, "/")
+	if prefix == "" {
+		return true // no prefix, the usual case: nothing to build
 	}
+	prefix = "/" + prefix
 	return path == prefix || strings.HasPrefix(path, prefix+"/")
 }
 
