@@ -134,14 +134,22 @@ func (rr *respReader) body(m *mixed.Response, max int64) ([]byte, error) {
 // header converts h to an http.Header: names canonicalized as
 // http.CanonicalHeaderKey does, values as they are, all of them
 // substrings of one string; vals backs the value lists when it has room.
+// The fields of a typical head (up to smallHead of them) are asked of h
+// once, and a name is looked for among the names before it rather than in
+// the map: a call's answer is built by every call, and those two were
+// about a third of the work.
 func (rr *respReader) header(h *mixed.Header, vals []string) http.Header {
 	n := h.Len()
+	var lens [2 * smallHead]int
 	buf := rr.scratch[:0]
 	for i := range n {
 		name, value := h.Field(i)
 		buf = append(buf, name...)
 		canonicalKey(buf[len(buf)-len(name):], name)
 		buf = append(buf, value...)
+		if i < smallHead {
+			lens[2*i], lens[2*i+1] = len(name), len(value)
+		}
 	}
 	rr.scratch = buf
 	s := string(buf)
@@ -150,21 +158,44 @@ func (rr *respReader) header(h *mixed.Header, vals []string) http.Header {
 		vals = make([]string, n)
 	}
 	vals = vals[:n]
+	var keys [smallHead]string
 	off := 0
 	for i := range n {
-		name, value := h.Field(i)
-		k := s[off : off+len(name)]
-		off += len(name)
-		vals[i] = s[off : off+len(value)]
-		off += len(value)
-		if vv, ok := out[k]; ok {
-			out[k] = append(vv, vals[i])
+		nl, vl := 0, 0
+		if i < smallHead {
+			nl, vl = lens[2*i], lens[2*i+1]
+		} else {
+			name, value := h.Field(i)
+			nl, vl = len(name), len(value)
+		}
+		k := s[off : off+nl]
+		off += nl
+		vals[i] = s[off : off+vl]
+		off += vl
+		seen := false
+		if n <= smallHead {
+			keys[i] = k
+			for _, prev := range keys[:i] {
+				if prev == k {
+					seen = true
+					break
+				}
+			}
+		} else {
+			_, seen = out[k]
+		}
+		if seen {
+			out[k] = append(out[k], vals[i])
 		} else {
 			out[k] = vals[i : i+1 : i+1]
 		}
 	}
 	return out
 }
+
+// smallHead is how many fields a head has for respReader.header to take
+// it as a typical one.
+const smallHead = 8
 
 // chunkedField reports whether vv, the values of a response's
 // Transfer-Encoding field, make it chunked for net/http: one value,
