@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/mixedcodec/mixed/internal/requri"
 )
@@ -17,9 +18,16 @@ import (
 // request's target and JSON body. The body is read through GetBody, so the
 // request is left as it was; a body without GetBody is not searched.
 func requestRefs(req *http.Request) ([]ref, error) {
-	refs, err := findRefs(req.Context(), requri.Of(req.URL))
-	if err != nil {
-		return nil, err
+	var refs []ref
+	if u := req.URL; u.Opaque != "" || req.Context().Err() != nil ||
+		strings.Contains(u.Path, "result") || strings.Contains(u.RawPath, "result") || strings.Contains(u.RawQuery, "result") {
+		// Otherwise the target holds no "result", which every reference
+		// spells as it is, and findRefs would find none: escaping the
+		// path writes no lower-case letter, and the target is not made.
+		var err error
+		if refs, err = findRefs(req.Context(), requri.Of(u)); err != nil {
+			return nil, err
+		}
 	}
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody && isJSON(req.Header.Get("Content-Type")) {
 		rc, err := req.GetBody()

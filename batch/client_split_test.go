@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"pgregory.net/rapid"
 )
 
 // A batch split at the per-request limit keeps each chain of references
@@ -85,4 +88,45 @@ func TestClientSplitsLargeBatches(t *testing.T) {
 	if got := n.Load(); got != 4 {
 		t.Errorf("%d batch requests for %d calls of at most 10, want 4", got, calls)
 	}
+}
+
+// TestRequestRefsMatchesTarget: the references requestRefs finds in a
+// request's target are those findRefs finds in its RequestURI, however the
+// URL is spelt (an escaped RawPath, a query, an opaque target with a
+// scheme, "result" in any of them or in none), and a request whose
+// context has ended gets the context's error either way.
+func TestRequestRefsMatchesTarget(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		piece := rapid.SampledFrom([]string{"/", "a", "result", "$result[x][y]", "%24result%5Bx%5D%5By%5D", "%24", "$", "[", "]", " ", "%", "res", "ult", "?"})
+		text := func(label string) string {
+			s := ""
+			for _, p := range rapid.SliceOfN(piece, 0, 6).Draw(t, label) {
+				s += p
+			}
+			return s
+		}
+		u := &url.URL{Path: text("path"), RawQuery: text("query")}
+		switch rapid.IntRange(0, 2).Draw(t, "spelling") {
+		case 1:
+			u.RawPath = text("rawPath")
+		case 2:
+			u.Scheme = rapid.SampledFrom([]string{"http", "result"}).Draw(t, "scheme")
+			u.Opaque = rapid.SampledFrom([]string{"//h/p", "//h/$result[x][y]", "x"}).Draw(t, "opaque")
+		}
+		ctx := context.Background()
+		if rapid.Bool().Draw(t, "cancelled") {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			ctx = c
+		}
+		req := (&http.Request{Method: "GET", URL: u, Header: http.Header{}}).WithContext(ctx)
+		got, gotErr := requestRefs(req)
+		want, wantErr := findRefs(ctx, u.RequestURI())
+		if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+			t.Fatalf("%q: error %v, want %v", u.RequestURI(), gotErr, wantErr)
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(ref{}), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%q: references (-want +got):\n%s", u.RequestURI(), diff)
+		}
+	})
 }
