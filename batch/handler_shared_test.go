@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -32,7 +33,7 @@ var sizedInner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	b := sizedBody(seed, size)
+	b := sizedBodies.get(seed, size)
 	for len(b) > 0 {
 		n := min(chunk, len(b))
 		if _, err := w.Write(b[:n]); err != nil {
@@ -49,12 +50,35 @@ var sizedInner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // bound it is).
 var octetHead = measureHead(http.Header{"Content-Type": {"application/octet-stream"}}).mem
 
+// sizedBodies holds the bodies sizedInner answers, made once each (see
+// sizedBody): the handler only reads them.
+var sizedBodies bodyCache
+
+type bodyCache struct{ m sync.Map }
+
+func (c *bodyCache) get(seed, n int) []byte {
+	key := [2]int{seed, n}
+	if b, ok := c.m.Load(key); ok {
+		return b.([]byte)
+	}
+	b, _ := c.m.LoadOrStore(key, sizedBody(seed, n))
+	return b.([]byte)
+}
+
 // sizedBody is the body sizedInner answers for seed: n bytes of a pattern
 // that differs from one seed to the next.
 func sizedBody(seed, n int) []byte {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte('a' + (seed+i/97)%26)
+	// Runs of 97 bytes, each copied whole: under -race, a store per byte
+	// cost the tests of stalled batches seconds for their 16 MiB.
+	var runs [26][97]byte
+	for c := range runs {
+		for i := range runs[c] {
+			runs[c][i] = byte('a' + c)
+		}
+	}
+	for i := 0; i < n; i += 97 {
+		copy(b[i:], runs[(seed+i/97)%26][:])
 	}
 	return b
 }
@@ -63,8 +87,14 @@ func sizedBody(seed, n int) []byte {
 // status, body length and a digest of the body (a diff of the bodies
 // themselves would be MiB long).
 func partSummary(cid string, status int, body []byte) string {
-	sum := sha256.Sum256(body)
-	return fmt.Sprintf("%s %d %d bytes %x", cid, status, len(body), sum[:8])
+	sum := sha256.New()
+	sum.Write(body)
+	return digestSummary(cid, status, int64(len(body)), sum)
+}
+
+// digestSummary is partSummary for a body of n bytes whose digest is sum's.
+func digestSummary(cid string, status int, n int64, sum hash.Hash) string {
+	return fmt.Sprintf("%s %d %d bytes %x", cid, status, n, sum.Sum(nil)[:8])
 }
 
 // sizedBatch is a batch body of one call to sizedInner for each size, and
@@ -121,12 +151,19 @@ func sharedServer(h http.Handler) *httptest.Server {
 // the connection on zero-window probes.)
 type rawBatch struct{ conn net.Conn }
 
+// rawDeadline is how long a rawBatch may take, written and read. It only
+// turns a deadlock into a failure: under -race, on a machine whose page
+// faults were slow (0.3 ms each, 170,000 of them for the race detector's
+// shadow of the MiB these tests move), reading 8 stalled batches took
+// over 20 s where it takes 1 s without.
+const rawDeadline = 2 * time.Minute
+
 func postRaw(addr, body string) (*rawBatch, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetDeadline(time.Now().Add(rawDeadline))
 	_, err = fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body)
 	if err != nil {
 		c.Close()
@@ -170,11 +207,15 @@ func (b *rawBatch) read(chunk int, pause time.Duration) ([]string, error) {
 		if err != nil {
 			return out, fmt.Errorf("part %d: %w", len(out), err)
 		}
-		body, err := io.ReadAll(m.Body)
+		// Summed as it streams: under -race, each MiB a test allocates
+		// and frees costs the race detector page faults, which were
+		// slow on some machines.
+		sum := sha256.New()
+		n, err := io.Copy(sum, m.Body)
 		if err != nil {
 			return out, fmt.Errorf("part %d: %w", len(out), err)
 		}
-		out = append(out, partSummary(p.Header.Get("Content-ID"), m.StatusCode, body))
+		out = append(out, digestSummary(p.Header.Get("Content-ID"), m.StatusCode, n, sum))
 	}
 }
 
@@ -195,9 +236,10 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+	// As rawDeadline, a bound for a deadlock, not a measure of speed.
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited 10 s for %s", what)
+			t.Fatalf("waited a minute for %s", what)
 		}
 	}
 }
@@ -244,14 +286,20 @@ func stall(t *testing.T, addr string, seed, n, calls, size, chunk int) ([]*rawBa
 	for i := range sizes {
 		sizes[i] = size
 	}
+	// The batches and what they answer first, then the connections,
+	// whose deadlines start when they are made.
+	var bodies []string
 	for i := range n {
 		body, want := sizedBatchHead(seed+i, sizes, chunk, size)
+		bodies, wants = append(bodies, body), append(wants, want)
+	}
+	for _, body := range bodies {
 		b, err := postRaw(addr, body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { b.conn.Close() })
-		bs, wants = append(bs, b), append(wants, want)
+		bs = append(bs, b)
 	}
 	return bs, wants
 }
