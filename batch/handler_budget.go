@@ -190,6 +190,11 @@ func stringMem(n int) int64 {
 	return int64(n + n/4 + 16)
 }
 
+// maxSniffed is the length of the longest value http.DetectContentType
+// returns ("application/vnd.ms-fontobject", "text/plain; charset=utf-16be":
+// 29 and 28), rounded up; TestMaxSniffed checks it.
+const maxSniffed = 32
+
 // measure measures the fields of the part of rw: its header fields, and
 // the Content-Type sniffed for it while they have none (see
 // response.sniffed), counted as if it were among them (the string itself
@@ -201,9 +206,11 @@ func (rw *response) measure() headMeasure {
 		if len(rw.h) == 0 {
 			m.mem += headMapMem
 		}
-		m.mem += headKeyMem + stringMem(len("Content-Type")) + headValueMem + stringMem(len(rw.sniffed))
+		// At the longest DetectContentType gives: fieldsOf may sniff
+		// another from more of the body.
+		m.mem += headKeyMem + stringMem(len("Content-Type")) + headValueMem + stringMem(maxSniffed)
 		m.fields++
-		m.wire += len("Content-Type") + len(rw.sniffed) + 4
+		m.wire += len("Content-Type") + maxSniffed + 4
 	}
 	return m
 }

@@ -506,14 +506,21 @@ func (o *output) fieldsOf(rw *response, withLength bool) {
 		o.keys = append(o.keys, k)
 	}
 	_, typed := rw.h["Content-Type"]
-	sniffed := rw.sniffed != "" && !typed
+	sniffed, ct := rw.sniffed != "" && !typed, rw.sniffed
 	if sniffed {
 		o.keys = append(o.keys, "Content-Type")
+		if rw.body.Len() > 0 {
+			// net/http sniffs what it has buffered when the head goes
+			// out, not the first Write alone ("<", then "html>…", is
+			// text/html): here, the start of the body held, which
+			// holds the first Write and those after it.
+			ct = http.DetectContentType(rw.body.Bytes())
+		}
 	}
 	sort.Strings(o.keys)
 	for _, k := range o.keys {
 		if sniffed && k == "Content-Type" {
-			o.respHeader.Add(k, rw.sniffed)
+			o.respHeader.Add(k, ct)
 			continue
 		}
 		for _, v := range rw.h[k] {

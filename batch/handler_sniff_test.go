@@ -96,3 +96,69 @@ func TestHandlerSniffLeavesHandlerHeader(t *testing.T) {
 		t.Errorf("net/http sniffed %q for HTML", wire["/html"])
 	}
 }
+
+// A handler that writes its body in pieces gets the Content-Type net/http
+// sniffs from what it buffered, not from its first piece: "<" and then
+// "html>…" is text/html (the Handler sniffed "<" alone, text/plain). The
+// same handler served alone by net/http is the oracle; a part whose head
+// goes out before the rest is written (a Flush at the head of the order)
+// sniffs what it has then, as net/http does at its Flush.
+func TestHandlerSniffsWhatIsBuffered(t *testing.T) {
+	writes := map[string][]string{
+		"/html":    {"<", "html><body>pieces</body></html>"},
+		"/pdf":     {"%", "PDF-1.4 ..."},
+		"/text":    {"plain", " text"},
+		"/bin":     {"\x00", "\x01\x02"},
+		"/flushed": {"<", "flush", "html><body>late</body></html>"},
+		"/long":    {strings.Repeat(" ", 600), "<html>past the 512 bytes sniffed</html>"},
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i, s := range writes[r.URL.Path] {
+			if s == "flush" && i > 0 {
+				w.(http.Flusher).Flush()
+				continue
+			}
+			io.WriteString(w, s)
+		}
+	})
+	direct := httptest.NewServer(inner)
+	defer direct.Close()
+	// /flushed first: at the head of the order, its Flush sends its head.
+	paths := []string{"/flushed", "/html", "/pdf", "/text", "/bin", "/long"}
+	var want, calls []string
+	for _, path := range paths {
+		resp, err := http.Get(direct.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		want = append(want, path+" "+resp.Header.Get("Content-Type"))
+		calls = append(calls, part(path, "GET "+path+" HTTP/1.1\r\n"))
+	}
+	var got []string
+	for i, p := range readBatchResponse(t, serve(t, inner, HandlerOptions{}, "/", nil, batchBody(calls...))) {
+		got = append(got, paths[i]+" "+p.Header["Content-Type"])
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Content-Type of each part (-net/http +Handler):\n%s", diff)
+	}
+}
+
+// maxSniffed, at which measure counts a sniffed Content-Type, is at least
+// as long as anything http.DetectContentType returns, for each of the
+// byte sequences its signatures start with.
+func TestMaxSniffed(t *testing.T) {
+	longest := ""
+	for _, in := range []string{"", "\x00", "<html>", "%PDF-", "\xfe\xff", "\xff\xfe", "\xef\xbb\xbf", "GIF89a", "\x89PNG\r\n\x1a\n", "\xff\xd8\xff",
+		"RIFF\x00\x00\x00\x00WEBPVP", "PK\x03\x04", "Rar!\x1a\x07\x00", "Rar!\x1a\x07\x01\x00", "\x1f\x8b\x08", "BZh", "\x00\x00\x01\x00", "wOFF", "wOF2",
+		"OTTO", "\x00\x01\x00\x00", "ttcf", "\x00\x00\x00\x00\x00\x00\x00\x00\x4c\x50" + strings.Repeat("\x00", 24) + "LP", "\x00asm", "OggS\x00", "MThd\x00\x00\x00\x06",
+		"ID3", "FORM\x00\x00\x00\x00AIFF", ".snd", "RIFF\x00\x00\x00\x00WAVE", "RIFF\x00\x00\x00\x00AVI ", "\x1aE\xdf\xa3", "\x00\x00\x00\x18ftypmp42", "<?xml", "{"} {
+		if ct := http.DetectContentType([]byte(in)); len(ct) > len(longest) {
+			longest = ct
+		}
+	}
+	if len(longest) > maxSniffed {
+		t.Errorf("DetectContentType gives %q, %d bytes, over maxSniffed %d", longest, len(longest), maxSniffed)
+	}
+}

@@ -73,7 +73,10 @@ type response struct {
 	// sniffed is the Content-Type net/http would sniff from the first
 	// Write of a handler that set none: it goes into the part's head
 	// (see fieldsOf and measure) while h has no Content-Type, but never
-	// into h, where net/http's handler would not find it either.
+	// into h, where net/http's handler would not find it either. A
+	// multipart part's head sniffs again what is buffered when it is
+	// written (see fieldsOf), as net/http sniffs what it buffered; a
+	// JSON response object keeps this one (see contentType).
 	sniffed string
 
 	h         http.Header
