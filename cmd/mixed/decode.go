@@ -377,6 +377,11 @@ func readEnvelope(in *bufio.Reader, o decodeOptions) (*message, error) {
 	if ct == nil {
 		return nil, errors.New("the HTTP message has no Content-Type naming a boundary")
 	}
+	if n := len(h.Values("Content-Type")); n > 1 {
+		// Which one names the body's form? Readers differ (net/http
+		// takes the first); encode refuses such an envelope too.
+		return nil, fmt.Errorf("the HTTP message has %d Content-Type fields; want one", n)
+	}
 	if mt, _ := mediaType(ct); isJSONType(mt) {
 		env.Format = "json"
 	} else {

@@ -32,6 +32,8 @@ func TestDecodeFlagsAndExitStatus(t *testing.T) {
 		{"part that does not parse", broken, []string{"decode"}, 1, 2, "1 part(s) did not parse"},
 		{"truncated body", truncated, []string{"decode"}, 1, 1, "unexpected EOF"},
 		{"not a batch", "hello\r\n", []string{"decode"}, 1, 0, "mixed: "},
+		// Which names the boundary? encode refuses it too (FuzzDecode).
+		{"two Content-Types", "HTTP/1.1 200 OK\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Type: text/plain\r\n\r\n--b--\r\n", []string{"decode"}, 1, 0, "2 Content-Type fields"},
 		{"missing file", "", []string{"decode", "no-such-file"}, 1, 0, "no-such-file"},
 		{"both flags", "", []string{"decode", "-boundary", "b", "-content-type", "multipart/mixed; boundary=b"}, 2, 0, "-boundary and -content-type cannot both be given"},
 		{"unknown flag", "", []string{"decode", "-x"}, 2, 0, "flag provided but not defined"},
