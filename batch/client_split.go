@@ -20,10 +20,11 @@ import (
 func requestRefs(req *http.Request) ([]ref, error) {
 	var refs []ref
 	if u := req.URL; u.Opaque != "" || req.Context().Err() != nil ||
-		strings.Contains(u.Path, "result") || strings.Contains(u.RawPath, "result") || strings.Contains(u.RawQuery, "result") {
+		strings.Contains(u.Path, "result") || strings.Contains(u.RawQuery, "result") {
 		// Otherwise the target holds no "result", which every reference
 		// spells as it is, and findRefs would find none: escaping the
-		// path writes no lower-case letter, and the target is not made.
+		// path writes no lower-case letter (and a "result" in RawPath,
+		// its escaped form, is one in Path), and the target is not made.
 		var err error
 		if refs, err = findRefs(req.Context(), requri.Of(u)); err != nil {
 			return nil, err

@@ -202,7 +202,7 @@ const maxSniffed = 32
 // held, or the call is over.
 func (rw *response) measure() headMeasure {
 	m := measureHead(rw.h)
-	if _, set := rw.h["Content-Type"]; rw.sniffed != "" && !set {
+	if rw.sniffedType() != "" {
 		if len(rw.h) == 0 {
 			m.mem += headMapMem
 		}

@@ -505,8 +505,8 @@ func (o *output) fieldsOf(rw *response, withLength bool) {
 		}
 		o.keys = append(o.keys, k)
 	}
-	_, typed := rw.h["Content-Type"]
-	sniffed, ct := rw.sniffed != "" && !typed, rw.sniffed
+	ct := rw.sniffedType()
+	sniffed := ct != ""
 	if sniffed {
 		o.keys = append(o.keys, "Content-Type")
 		if rw.body.Len() > 0 {

@@ -512,19 +512,30 @@ func (o *output) wholeBody(rw *response) bool {
 func (rw *response) contentType() (string, bool) {
 	if !rw.ctKnown {
 		rw.ct, rw.hasCT = mediaTypeOf(rw.h)
-		if _, set := rw.h["Content-Type"]; rw.sniffed != "" && !set {
+		if sniffed := rw.sniffedType(); sniffed != "" {
 			// As if it were in h under that key, which sorts before
 			// the other spellings of the name.
 			if rw.ct == "" {
-				rw.ct = rw.sniffed
+				rw.ct = sniffed
 			} else {
-				rw.ct = string(bodyform.Append(bodyform.Append(nil, rw.sniffed), rw.ct))
+				rw.ct = string(bodyform.Append(bodyform.Append(nil, sniffed), rw.ct))
 			}
 			rw.hasCT = true
 		}
 		rw.ctKnown = true
 	}
 	return rw.ct, rw.hasCT
+}
+
+// sniffedType returns the Content-Type sniffed for rw (see sniffed) while
+// its handler's fields have none, or "": a handler that sets one after
+// its first Write, or sets it to nil, has no sniffed type. o.mu is held,
+// or the call is over.
+func (rw *response) sniffedType() string {
+	if _, set := rw.h["Content-Type"]; set {
+		return ""
+	}
+	return rw.sniffed
 }
 
 // bodyAllowed reports whether a response with this status may have a body.
