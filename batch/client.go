@@ -542,7 +542,12 @@ func (b *Batch) Results() map[string]*Call { return b.ids }
 // got no response also reports (a failure that a retry made good is not
 // reported). Cancelling ctx cancels the batch, and every unfinished call
 // reports it. A call whose own request context ends first fails at once
-// with its error, and the others go on.
+// with its error, and the others go on. Do returns once ctx has ended, or
+// every call's own context has, even while a call's body is being read
+// (one that blocks, as an upload a slow client streams through a proxy
+// may): the bodies not read to their end are closed, as net/http's
+// Transport closes a cancelled request's body, from another goroutine,
+// and read no more.
 func (b *Batch) Do(ctx context.Context) error {
 	if b.done {
 		return errors.New("batch: Do called twice")
@@ -566,7 +571,7 @@ func (b *Batch) Do(ctx context.Context) error {
 			defer stop()
 		}
 	}
-	chunks, err := b.chunks(formatLimits(cl.Limits, cl.Format))
+	chunks, err := b.chunks(ctx, formatLimits(cl.Limits, cl.Format))
 	if err != nil {
 		for _, c := range b.calls {
 			c.settle(nil, err)

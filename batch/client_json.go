@@ -7,6 +7,7 @@ package batch
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -33,10 +34,10 @@ func formatLimits(l Limits, f Format) Limits {
 }
 
 // requestBody is requestBody in the sender's format.
-func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.Header) (io.Reader, string, func(error), error) {
+func (s *sender) requestBody(ctx context.Context, calls []*Call, wires []*http.Request, outer http.Header) (io.Reader, string, func(error), error) {
 	switch s.format {
 	case FormatMultipart:
-		return requestBody(calls, wires, s.sized, s.bufs)
+		return requestBody(ctx, calls, wires, s.sized, s.bufs)
 	case FormatODataJSON, FormatGraphJSON:
 	default:
 		closeBodies(wires) // none is read
@@ -51,16 +52,20 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 		}
 	}
 	sk := &skippedCalls{}
+	g := guardBodies(wires)
 	if s.sized {
-		// As in requestBody: buf is the request's, the writer pooled.
+		// As in requestBody: buf is the request's, the writer pooled,
+		// and the bodies closed should ctx end while they are read.
 		var buf bytes.Buffer
 		w := s.bufs.writer(&buf)
-		err := writeJSONCalls(w.bw, s.format, calls, wires, sk)
+		unwatch := g.closeOnDone(ctx)
+		err := writeJSONCalls(w.bw, s.format, calls, wires, g, sk)
 		if err == nil {
 			err = w.bw.Flush()
 		}
+		unwatch()
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, ctxOr(ctx, err)
 		}
 		s.bufs.putWriter(w)
 		return bytes.NewReader(buf.Bytes()), "application/json", sk.answer, nil
@@ -68,7 +73,7 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 	pr, pw := io.Pipe()
 	w := s.bufs.writer(pw)
 	go func() {
-		err := writeJSONCalls(w.bw, s.format, calls, wires, sk)
+		err := writeJSONCalls(w.bw, s.format, calls, wires, g, sk)
 		if err == nil {
 			err = w.bw.Flush()
 		}
@@ -77,8 +82,9 @@ func (s *sender) requestBody(calls []*Call, wires []*http.Request, outer http.He
 			s.bufs.putWriter(w) // see requestBody
 		}
 	}()
+	stop := stopWriting(ctx, pr, g)
 	return pr, "application/json", func(err error) {
-		pr.CloseWithError(err)
+		stop(err)
 		sk.answer(err)
 	}, nil
 }
@@ -127,11 +133,11 @@ func (sk *skippedCalls) answer(error) {
 // a JSON batch carries each as one JSON value. A call whose body does not
 // fit its form (ErrBodyForm) is left out, with the rest of its changeset,
 // whose bodies are read before any of them is written; sk gets them.
-func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request, sk *skippedCalls) error {
+func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Request, g *bodyGuard, sk *skippedCalls) error {
 	// As writeCalls does, the bodies not read when the writing stops
 	// are closed: readBody closes the others.
 	next := 0
-	defer func() { closeBodies(wires[next:]) }()
+	defer func() { g.closeFrom(next) }()
 	ids := make(map[string]bool, len(calls))
 	b := []byte(`{"requests":[`)
 	var keys []string
@@ -151,7 +157,8 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 		var ferr error
 		for k := i; k < j; k++ {
 			next = k + 1
-			body, err := readBody(wires[k])
+			wire := g.wire(wires, k)
+			body, err := readBody(&wire)
 			if err != nil {
 				return fmt.Errorf("batch: call %q: body: %w", calls[k].id, err)
 			}

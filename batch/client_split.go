@@ -5,6 +5,7 @@ package batch
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,7 +58,7 @@ func requestRefs(req *http.Request) ([]ref, error) {
 // top-level parts (calls and changesets) linked by references form groups,
 // kept whole and in order. Empty changesets are left out. A group over
 // limits.MaxBodyBytes fails its calls here with ErrCallTooLarge.
-func (b *Batch) chunks(limits Limits) ([][]*Call, error) {
+func (b *Batch) chunks(ctx context.Context, limits Limits) ([][]*Call, error) {
 	max, maxBytes := limits.maxCalls(), limits.MaxBodyBytes
 	if len(b.csIDs) == 0 && !b.linked && maxBytes <= 0 {
 		// Calls alone: cut them in wire (Add) order.
@@ -79,7 +80,7 @@ func (b *Batch) chunks(limits Limits) ([][]*Call, error) {
 		var gsize int64
 		if maxBytes > 0 {
 			var err error
-			if gsize, err = b.groupBytes(g); err == nil && gsize+closeBytes > maxBytes {
+			if gsize, err = b.groupBytes(ctx, g, maxBytes); err == nil && gsize+closeBytes > maxBytes {
 				err = b.bytesTooLarge(g, gsize+closeBytes, maxBytes)
 			}
 			if err != nil {
@@ -116,7 +117,7 @@ func (b *Batch) chunks(limits Limits) ([][]*Call, error) {
 // groupBytes bounds from above the bytes group g takes in a request body.
 // A body of unknown length is measured, read through GetBody, or read
 // into memory once when it has none.
-func (b *Batch) groupBytes(g *unitGroup) (int64, error) {
+func (b *Batch) groupBytes(ctx context.Context, g *unitGroup, maxBytes int64) (int64, error) {
 	var n int64
 	for _, k := range g.units {
 		u := b.units[k]
@@ -126,7 +127,7 @@ func (b *Batch) groupBytes(g *unitGroup) (int64, error) {
 			n += int64(changesetPartBytes + len(u.cs.id))
 		}
 		for _, c := range calls {
-			if err := c.measure(); err != nil {
+			if err := c.measure(ctx, maxBytes); err != nil {
 				return 0, err
 			}
 			n += callBytes(c, c.length)
@@ -161,8 +162,14 @@ func bodyOf(req *http.Request) (func() (io.ReadCloser, error), int64) {
 }
 
 // measure finds the length of c's body when it is unknown, reading it
-// through getBody, or into memory (which then replays it) without one.
-func (c *Call) measure() error {
+// through getBody, or into memory (which then replays it) without one. It
+// reads on Do's goroutine: should ctx (Do's) or the call's own context
+// end first, closing the body ends the read (see bodyGuard), and that
+// context's error is the call's. It reads no more than maxBytes, the
+// limit of a whole batch request, and a byte: a larger body is
+// ErrCallTooLarge, which no request can carry, and one that never ends
+// costs no more.
+func (c *Call) measure(ctx context.Context, maxBytes int64) error {
 	if c.length >= 0 {
 		return nil
 	}
@@ -173,18 +180,42 @@ func (c *Call) measure() error {
 			return fmt.Errorf("batch: call %q: GetBody: %w", c.id, err)
 		}
 	}
-	defer rc.Close()
+	ob := &onceBody{rc: rc}
+	defer ob.Close()
+	stopDo := context.AfterFunc(ctx, func() { ob.Close() })
+	defer stopDo()
+	cctx := c.req.Context()
+	stopCall := context.AfterFunc(cctx, func() { ob.Close() })
+	defer stopCall()
+	readErr := func(err error) error {
+		for _, x := range []context.Context{cctx, ctx} {
+			if cerr := x.Err(); cerr != nil {
+				return fmt.Errorf("batch: call %q: %w (reading its body: %v)", c.id, cerr, err)
+			}
+		}
+		return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
+	}
+	tooLarge := func() error {
+		return fmt.Errorf("%w: call %q has a body of more than %d bytes, the limit of one request", ErrCallTooLarge, c.id, maxBytes)
+	}
+	r := io.LimitReader(ob, maxBytes+1)
 	if c.getBody != nil {
-		n, err := io.Copy(io.Discard, rc)
+		n, err := io.Copy(io.Discard, r)
 		if err != nil {
-			return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
+			return readErr(err)
+		}
+		if n > maxBytes {
+			return tooLarge()
 		}
 		c.length = n
 		return nil
 	}
-	body, err := io.ReadAll(rc)
+	body, err := io.ReadAll(r)
 	if err != nil {
-		return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
+		return readErr(err)
+	}
+	if int64(len(body)) > maxBytes {
+		return tooLarge()
 	}
 	c.length = int64(len(body))
 	c.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }

@@ -57,7 +57,7 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cancelWhenAllDone(ctx, cancel, sent)
-	body, contentType, stop, err := s.requestBody(sent, wires, outer)
+	body, contentType, stop, err := s.requestBody(ctx, sent, wires, outer)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
@@ -236,19 +236,20 @@ func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) 
 // writeCalls writes the batch request body: each call's wire request
 // (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
 // go in one nested multipart part.
-func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request) error {
+func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuard) error {
 	// The bodies of the calls not written, when the writing stops (the
 	// server answered, or the request failed), are closed too, as
 	// net/http closes a request's body whatever happens: WriteHTTPRequest
 	// closes the others'.
 	next := 0
-	defer func() { closeBodies(wires[next:]) }()
+	defer func() { g.closeFrom(next) }()
 	w, h, msgw, nested := &rw.mw, &rw.h, rw.msgw, &rw.nested
 	for i := 0; i < len(calls); {
 		c := calls[i]
 		if c.cs == nil {
 			next = i + 1
-			if err := writeCall(w, h, msgw, c, wires[i]); err != nil {
+			wire := g.wire(wires, i)
+			if err := writeCall(w, h, msgw, c, &wire); err != nil {
 				return err
 			}
 			i++
@@ -275,7 +276,8 @@ func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request) error {
 		}
 		for k, m := range calls[i:j] {
 			next = i + k + 1
-			if err := writeCall(nested, h, msgw, m, wires[i+k]); err != nil {
+			wire := g.wire(wires, i+k)
+			if err := writeCall(nested, h, msgw, m, &wire); err != nil {
 				return err
 			}
 		}

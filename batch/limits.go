@@ -28,7 +28,10 @@ type Limits struct {
 	// When it is set, each request's body is built in memory (it is at
 	// most this large) and sent with its Content-Length, which services
 	// with a byte limit may require (Azure Blob batch does); when it is
-	// not, the body streams, chunked.
+	// not, the body streams, chunked. A call's body of unknown length
+	// (no ContentLength) is read to measure it, through GetBody, or into
+	// memory once without it, never past this many bytes: a longer one
+	// fails its call with ErrCallTooLarge.
 	MaxBodyBytes int64
 }
 

@@ -181,7 +181,11 @@ func (t *Transport) batchable(req *http.Request) bool {
 }
 
 // RoundTrip sends req in the next batch, or on its own when it cannot be
-// batched, and returns its response.
+// batched, and returns its response. The body of a batched request is read
+// whole first: one of another length than its ContentLength is an error,
+// as net/http's Transport makes it, and should req's context end while it
+// is read (a body whose Read blocks), the body is closed and RoundTrip
+// returns the context's error.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.init(); err != nil {
 		if req.Body != nil {
@@ -197,10 +201,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// batchable) so that the caller's body is closed whatever happens.
 	out := req
 	if req.Body != nil && req.Body != http.NoBody {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
+		b, err := readBatchedBody(ctx, req)
 		if err != nil {
-			return nil, fmt.Errorf("batch: reading the request body: %w", err)
+			return nil, err
 		}
 		r2 := *req
 		r2.Body = io.NopCloser(bytes.NewReader(b))
@@ -234,6 +237,35 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.resp.Request = req
 		return c.resp, nil
 	}
+}
+
+// readBatchedBody reads the body of req, which batchable found small
+// enough to batch, whole, and closes it. It reads no more than the
+// ContentLength req announces (batchable bounds it) and one byte: a body
+// of another length is an error, as net/http's Transport makes it, and one
+// that goes on for ever costs no memory. Should ctx end while the body is
+// read (a body whose Read blocks), the body is closed, which ends the
+// read, and ctx's error is returned, as net/http's RoundTrip returns it.
+func readBatchedBody(ctx context.Context, req *http.Request) ([]byte, error) {
+	ob := &onceBody{rc: req.Body}
+	defer ob.Close()
+	stop := context.AfterFunc(ctx, func() { ob.Close() })
+	defer stop()
+	b, err := io.ReadAll(io.LimitReader(ob, req.ContentLength+1))
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("batch: %w (reading the request body: %v)", cerr, err)
+		}
+		return nil, fmt.Errorf("batch: reading the request body: %w", err)
+	}
+	if int64(len(b)) != req.ContentLength {
+		more := ""
+		if int64(len(b)) > req.ContentLength {
+			more = " or more"
+		}
+		return nil, fmt.Errorf("batch: request ContentLength=%d with body length %d%s", req.ContentLength, len(b), more)
+	}
+	return b, nil
 }
 
 // enqueue adds c to the batch being filled, starting one when there is none

@@ -1,0 +1,97 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+)
+
+// A bodyGuard closes the bodies of one batch request's calls, each once:
+// the writer closes each as it is written (WriteHTTPRequest and readBody
+// close what they read), and closeAll closes every other, the one being
+// read included, when the request ends before its writer does: its server
+// answered, it failed, or no one waits for it any more. A body whose Read
+// blocks (an upload a slow client streams through a proxy) then returns,
+// as net/http closes a request's body from another goroutine when the
+// request is cancelled, and neither Do nor the writer's goroutine waits
+// for it.
+type bodyGuard struct {
+	bodies []onceBody
+}
+
+// A onceBody is a call's body that closes once, whoever asks first.
+type onceBody struct {
+	rc     io.ReadCloser
+	closed atomic.Bool
+}
+
+// Read reads from the body until it is closed, and fails after: closing
+// stops the writing of an in-memory body (whose Close does nothing) too,
+// at its next Read.
+func (b *onceBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errBodyClosed
+	}
+	return b.rc.Read(p)
+}
+
+// errBodyClosed is what a call's body reads once its batch request ended
+// while the body was being written (see bodyGuard).
+var errBodyClosed = errors.New("batch: the call's body was closed: its batch request ended")
+
+func (b *onceBody) Close() error {
+	if b.rc == nil || !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return b.rc.Close()
+}
+
+// guardBodies returns the guard of the bodies of wires, or nil if none has
+// one to close.
+func guardBodies(wires []*http.Request) *bodyGuard {
+	var g *bodyGuard
+	for i, w := range wires {
+		if w == nil || w.Body == nil || w.Body == http.NoBody {
+			continue
+		}
+		if g == nil {
+			g = &bodyGuard{bodies: make([]onceBody, len(wires))}
+		}
+		g.bodies[i].rc = w.Body
+	}
+	return g
+}
+
+// wire returns wires[i] as the writer is to read it: with the guarded
+// body. The copy is the caller's, which may keep it on its stack.
+func (g *bodyGuard) wire(wires []*http.Request, i int) http.Request {
+	r := *wires[i]
+	if g != nil && g.bodies[i].rc != nil {
+		r.Body = &g.bodies[i]
+	}
+	return r
+}
+
+// closeFrom closes the bodies of the wires from i on.
+func (g *bodyGuard) closeFrom(i int) {
+	if g == nil {
+		return
+	}
+	for k := i; k < len(g.bodies); k++ {
+		g.bodies[k].Close()
+	}
+}
+
+// closeAll closes every body not closed yet; it may run on any goroutine.
+func (g *bodyGuard) closeAll() { g.closeFrom(0) }
+
+// closeOnDone closes every body not closed yet when ctx ends, until stop
+// is called.
+func (g *bodyGuard) closeOnDone(ctx context.Context) (stop func() bool) {
+	if g == nil {
+		return func() bool { return false }
+	}
+	return context.AfterFunc(ctx, g.closeAll)
+}
