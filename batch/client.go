@@ -548,6 +548,13 @@ func (b *Batch) Results() map[string]*Call { return b.ids }
 // may): the bodies not read to their end are closed, as net/http's
 // Transport closes a cancelled request's body, from another goroutine,
 // and read no more.
+//
+// A call whose body fails to read, or is not as long as its
+// ContentLength, fails alone (with the rest of its changeset; it is not
+// sent) when its request is built before it is sent: in a JSON format,
+// and in multipart with Limits.MaxBodyBytes set. A multipart request that
+// streams has the call's part on the wire already, and fails whole: no
+// framing would tell every server "no call" rather than "a shorter one".
 func (b *Batch) Do(ctx context.Context) error {
 	if b.done {
 		return errors.New("batch: Do called twice")

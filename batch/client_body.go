@@ -30,7 +30,7 @@ func requestBody(ctx context.Context, calls []*Call, wires []*http.Request, size
 		w := bufs.writer(&buf)
 		w.mw.Reset(w.bw)
 		unwatch := g.closeOnDone(ctx)
-		if err = writeCalls(w, calls, wires, g); err == nil {
+		if err = writeCalls(w, calls, wires, g, &buf); err == nil {
 			err = w.bw.Flush()
 		}
 		unwatch()
@@ -48,7 +48,7 @@ func requestBody(ctx context.Context, calls []*Call, wires []*http.Request, size
 	w.mw.Reset(w.bw)
 	contentType = w.mw.ContentType() // before w is the goroutine's alone
 	go func() {
-		err := writeCalls(w, calls, wires, g)
+		err := writeCalls(w, calls, wires, g, nil)
 		if err == nil {
 			err = w.bw.Flush()
 		}
@@ -84,7 +84,7 @@ func stopWriting(ctx context.Context, pr *io.PipeReader, g *bodyGuard) func(erro
 // (err is then most likely what closing a body made of a read), else err.
 func ctxOr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("%w (writing the batch request: %v)", cerr, err)
+		return fmt.Errorf("batch: %w (writing the batch request: %v)", cerr, err)
 	}
 	return err
 }

@@ -19,6 +19,9 @@ import (
 // for it.
 type bodyGuard struct {
 	bodies []onceBody
+	// stopped: closeAll ran, and the read errors from now on are the
+	// request's end, not the bodies' own failures.
+	stopped atomic.Bool
 }
 
 // A onceBody is a call's body that closes once, whoever asks first.
@@ -76,16 +79,31 @@ func (g *bodyGuard) wire(wires []*http.Request, i int) http.Request {
 
 // closeFrom closes the bodies of the wires from i on.
 func (g *bodyGuard) closeFrom(i int) {
+	if g != nil {
+		g.closeRange(i, len(g.bodies))
+	}
+}
+
+// closeRange closes the bodies of the wires from i to j, j not included.
+func (g *bodyGuard) closeRange(i, j int) {
 	if g == nil {
 		return
 	}
-	for k := i; k < len(g.bodies); k++ {
+	for k := i; k < j; k++ {
 		g.bodies[k].Close()
 	}
 }
 
 // closeAll closes every body not closed yet; it may run on any goroutine.
-func (g *bodyGuard) closeAll() { g.closeFrom(0) }
+func (g *bodyGuard) closeAll() {
+	if g != nil {
+		g.stopped.Store(true)
+		g.closeFrom(0)
+	}
+}
+
+// isStopped reports whether closeAll ran.
+func (g *bodyGuard) isStopped() bool { return g != nil && g.stopped.Load() }
 
 // closeOnDone closes every body not closed yet when ctx ends, until stop
 // is called.

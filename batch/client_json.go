@@ -160,7 +160,17 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 			wire := g.wire(wires, k)
 			body, err := readBody(&wire)
 			if err != nil {
-				return fmt.Errorf("batch: call %q: body: %w", calls[k].id, err)
+				err = fmt.Errorf("batch: call %q: body: %w", calls[k].id, err)
+				if g.isStopped() {
+					return err // the request ended (see bodyGuard)
+				}
+				// Read whole before any of it is written: the call is
+				// left out, as one whose body does not fit its form.
+				if failed == nil {
+					failed, ferr = calls[k], err
+				}
+				bodies, cts, hasCTs = append(bodies, nil), append(cts, ""), append(hasCTs, false)
+				continue
 			}
 			ct, has := wireContentType(f, wires[k].Header, body)
 			if err := bodyFits(f, ct, body); err != nil && failed == nil {
@@ -219,9 +229,21 @@ func readBody(req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
 	}
-	body, err := io.ReadAll(req.Body)
-	req.Body.Close()
-	return body, err
+	defer req.Body.Close()
+	if n := req.ContentLength; n > 0 {
+		// As WriteHTTPRequest writes a multipart call's: the body is
+		// as long as it says, or it is an error (net/http's too).
+		body, err := io.ReadAll(io.LimitReader(req.Body, n+1))
+		if err == nil && int64(len(body)) != n {
+			more := "shorter than"
+			if int64(len(body)) > n {
+				more = "longer than"
+			}
+			err = fmt.Errorf("%w: body %s its ContentLength %d", mixed.ErrBadContentLength, more, n)
+		}
+		return body, err
+	}
+	return io.ReadAll(req.Body)
 }
 
 // wireContentType is the Content-Type a request with fields h and body

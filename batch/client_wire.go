@@ -59,7 +59,19 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	cancelWhenAllDone(ctx, cancel, sent)
 	body, contentType, stop, err := s.requestBody(ctx, sent, wires, outer)
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		if !strings.HasPrefix(err.Error(), "batch: ") {
+			err = fmt.Errorf("batch: %w", err)
+		}
+		return err
+	}
+	if s.sized && s.format == FormatMultipart {
+		// The calls left out of the body (see writeCalls) are
+		// answered: the response is matched against those it carries,
+		// by position too when a server gives no Content-IDs.
+		sent = slices.DeleteFunc(slices.Clone(sent), func(c *Call) bool { return c.answered })
+		if len(sent) == 0 {
+			return nil
+		}
 	}
 	// A server may answer before it has read every call: the writer
 	// stops then. It has the wire requests of this attempt to itself.
@@ -78,6 +90,12 @@ func (s *sender) send(ctx context.Context, outer http.Header, calls []*Call) (er
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		stop(err)
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// The body's end at ctx's (see stopWriting) may have
+			// ended the request first, with a pipe's error: the cause
+			// is ctx's.
+			err = fmt.Errorf("%w (%v)", cerr, err)
+		}
 		return &transportError{err}
 	}
 	defer resp.Body.Close()
@@ -236,57 +254,125 @@ func (s *sender) wireRequest(c *Call, outer http.Header) (*http.Request, error) 
 // writeCalls writes the batch request body: each call's wire request
 // (wires[i] for calls[i]). The calls of a changeset, consecutive in calls,
 // go in one nested multipart part.
-func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuard) error {
+//
+// mem is the body when it is built in memory (a sized request, on the
+// sender's goroutine), else nil. Then a call that cannot be written (its
+// body fails to read, or is not as long as its ContentLength) is left out,
+// with the rest of its changeset: what was written of its part is taken
+// back, and it is answered with its error, not sent, while the request
+// carries the others. A body that fails as the request is streaming fails
+// the request: its part is on the wire, and no framing can take it back
+// that every server would read as "no call" rather than as a shorter one.
+func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuard, mem *bytes.Buffer) error {
 	// The bodies of the calls not written, when the writing stops (the
 	// server answered, or the request failed), are closed too, as
 	// net/http closes a request's body whatever happens: WriteHTTPRequest
 	// closes the others'.
 	next := 0
 	defer func() { g.closeFrom(next) }()
-	w, h, msgw, nested := &rw.mw, &rw.h, rw.msgw, &rw.nested
 	for i := 0; i < len(calls); {
-		c := calls[i]
-		if c.cs == nil {
-			next = i + 1
-			wire := g.wire(wires, i)
-			if err := writeCall(w, h, msgw, c, &wire); err != nil {
-				return err
-			}
-			i++
-			continue
-		}
 		j := i + 1
-		for j < len(calls) && calls[j].cs == c.cs {
-			j++
-		}
-		// Each changeset gets a random boundary of its own, drawn
-		// before its part's header names it.
-		nested.Reset(nil)
-		boundary := nested.Boundary()
-		h.Reset()
-		h.Add("Content-Type", nested.ContentType())
-		h.Add("Content-ID", c.cs.id)
-		pw, err := w.CreatePart(h)
-		if err != nil {
-			return err
-		}
-		nested.Reset(pw)
-		if err := nested.SetBoundary(boundary); err != nil {
-			return err
-		}
-		for k, m := range calls[i:j] {
-			next = i + k + 1
-			wire := g.wire(wires, i+k)
-			if err := writeCall(nested, h, msgw, m, &wire); err != nil {
-				return err
+		if cs := calls[i].cs; cs != nil {
+			for j < len(calls) && calls[j].cs == cs {
+				j++
 			}
 		}
-		if err := nested.Close(); err != nil {
-			return err
+		mark := 0
+		if mem != nil {
+			if err := rw.bw.Flush(); err != nil {
+				return err
+			}
+			mark = mem.Len()
+		}
+		failed, err := writeUnit(rw, calls, wires, g, i, j, &next)
+		if err != nil {
+			if mem == nil || failed < 0 || g.isStopped() || errors.Is(err, mixed.ErrDelimiterInBody) {
+				// Not the call's own failure: the request's (its
+				// context ended), or one that leaves the writer
+				// failed (a body holding the delimiter, which its
+				// random boundary makes a matter of chance).
+				return err
+			}
+			g.closeRange(next, j) // the rest of its changeset
+			next = j
+			skipUnit(calls[i:j], calls[failed], err)
+			// Take back what was written of the unit. The writer has a
+			// part open, which the next part's delimiter closes as it
+			// would have closed the unit's; with nothing before the
+			// unit, it starts afresh, with the same boundary, as the
+			// body's first delimiter has no CRLF before it.
+			mem.Truncate(mark)
+			rw.bw.Reset(mem)
+			if mark == 0 {
+				boundary := rw.mw.Boundary()
+				rw.mw.Reset(rw.bw)
+				if err := rw.mw.SetBoundary(boundary); err != nil {
+					return err
+				}
+			}
 		}
 		i = j
 	}
-	return w.Close()
+	return rw.mw.Close()
+}
+
+// writeUnit writes the top-level unit calls[i:j] of writeCalls: a call, or
+// the calls of one changeset in its part. It keeps *next at the index of
+// the first call whose body it has not begun to read. On an error it
+// returns the index of the call that failed to be written, or -1 when the
+// failure is the unit's part's own.
+func writeUnit(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuard, i, j int, next *int) (int, error) {
+	w, h, msgw, nested := &rw.mw, &rw.h, rw.msgw, &rw.nested
+	c := calls[i]
+	if c.cs == nil {
+		*next = i + 1
+		wire := g.wire(wires, i)
+		if err := writeCall(w, h, msgw, c, &wire); err != nil {
+			return i, err
+		}
+		return 0, nil
+	}
+	// Each changeset gets a random boundary of its own, drawn before
+	// its part's header names it.
+	nested.Reset(nil)
+	boundary := nested.Boundary()
+	h.Reset()
+	h.Add("Content-Type", nested.ContentType())
+	h.Add("Content-ID", c.cs.id)
+	pw, err := w.CreatePart(h)
+	if err != nil {
+		return -1, err
+	}
+	nested.Reset(pw)
+	if err := nested.SetBoundary(boundary); err != nil {
+		return -1, err
+	}
+	for k := i; k < j; k++ {
+		*next = k + 1
+		wire := g.wire(wires, k)
+		if err := writeCall(nested, h, msgw, calls[k], &wire); err != nil {
+			return k, err
+		}
+	}
+	if err := nested.Close(); err != nil {
+		return -1, err
+	}
+	return 0, nil
+}
+
+// skipUnit answers the calls of a unit left out of a sized request because
+// failed could not be written (err): failed with err, the others of its
+// changeset with the changeset's not being sent, as prepareCalls answers
+// a call whose request cannot be made. None was sent: it is no attempt.
+func skipUnit(unit []*Call, failed *Call, err error) {
+	for _, c := range unit {
+		cerr := err
+		if c != failed {
+			cerr = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, err)
+		}
+		c.aResp, c.aErr, c.answered, c.aBatch, c.unsent = nil, cerr, true, false, true
+		c.attempts.Add(-1)
+	}
 }
 
 // writeCall writes call c, as request wire, as an application/http part of
