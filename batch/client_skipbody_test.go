@@ -33,6 +33,20 @@ func brokenRequest(t *testing.T, path string) *http.Request {
 	return req
 }
 
+// bigBrokenRequest is brokenRequest with 100 KiB before the error: more
+// than the writer buffers, so that part of the call is in the request
+// body already when it fails.
+func bigBrokenRequest(t *testing.T, path string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("PUT", path, io.NopCloser(io.MultiReader(strings.NewReader(strings.Repeat("z", 100<<10)), iotest.ErrReader(errBrokenBody))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 200 << 10
+	req.Header.Set("Content-Type", "application/octet-stream")
+	return req
+}
+
 // shortRequest is a PUT whose body is shorter than its ContentLength.
 func shortRequest(t *testing.T, path string) *http.Request {
 	t.Helper()
@@ -89,6 +103,12 @@ func TestClientSizedLeavesOutCallsWhoseBodyFails(t *testing.T) {
 			{ok("/f"), 1, errBrokenBody, false},
 			{ok("/g"), 0, nil, true},
 			{func() *http.Request { return shortRequest(t, "/h") }, 0, mixed.ErrBadContentLength, false},
+		}},
+		{"large bodies", []call{
+			{ok("/a"), 0, nil, true},
+			{func() *http.Request { return bigBrokenRequest(t, "/b") }, 0, errBrokenBody, false},
+			{ok("/c"), 0, nil, true},
+			{func() *http.Request { return bigBrokenRequest(t, "/d") }, 0, errBrokenBody, false},
 		}},
 		{"every call", []call{
 			{func() *http.Request { return shortRequest(t, "/h") }, 0, mixed.ErrBadContentLength, false},

@@ -279,10 +279,7 @@ func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuar
 		}
 		mark := 0
 		if mem != nil {
-			if err := rw.bw.Flush(); err != nil {
-				return err
-			}
-			mark = mem.Len()
+			mark = mem.Len() + rw.bw.Buffered() // where the unit starts
 		}
 		failed, err := writeUnit(rw, calls, wires, g, i, j, &next)
 		if err != nil {
@@ -301,8 +298,10 @@ func writeCalls(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuar
 			// would have closed the unit's; with nothing before the
 			// unit, it starts afresh, with the same boundary, as the
 			// body's first delimiter has no CRLF before it.
+			if err := rw.bw.Flush(); err != nil { // into mem, which takes all
+				return err
+			}
 			mem.Truncate(mark)
-			rw.bw.Reset(mem)
 			if mark == 0 {
 				boundary := rw.mw.Boundary()
 				rw.mw.Reset(rw.bw)
