@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
+	"pgregory.net/rapid"
 )
 
 var errBrokenBody = errors.New("broken body")
@@ -248,4 +250,134 @@ func TestClientSizedLeftOutCallsKeepPositions(t *testing.T) {
 			t.Errorf("call %d: answered %q, want %q", i, body, want)
 		}
 	}
+}
+
+// Any calls, in any changesets, any of whose bodies may fail after any
+// number of bytes or be shorter than they say, in a request built in
+// memory: the server runs exactly the calls whose changeset (or themselves)
+// had no failing body, with their bodies byte for byte, and every other
+// call fails with its own error or its changeset's, unsent.
+func TestClientSizedLeavesOutProperty(t *testing.T) {
+	var mu sync.Mutex
+	served := map[string]string{}
+	srv := httptest.NewServer(NewHandlerOptions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		served[r.URL.Path] = string(body)
+		mu.Unlock()
+		io.WriteString(w, r.URL.Path)
+	}), HandlerOptions{Changesets: true}))
+	defer srv.Close()
+	rapid.Check(t, func(t *rapid.T) {
+		mu.Lock()
+		clear(served)
+		mu.Unlock()
+		format := rapid.SampledFrom([]Format{FormatMultipart, FormatODataJSON}).Draw(t, "format")
+		c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxBodyBytes: 8 << 20}, Format: format}
+		b := c.NewBatch()
+		n := rapid.IntRange(1, 12).Draw(t, "calls")
+		type drawn struct {
+			call  *Call
+			body  string
+			fails error
+			group int // its changeset, from 1, or 0
+		}
+		var calls []drawn
+		var cs *Changeset
+		group := 0
+		for i := range n {
+			size := rapid.SampledFrom([]int{0, 1, 7, 4 << 10, 40 << 10, 100 << 10}).Draw(t, "size")
+			body := strings.Repeat(string(rune('a'+i)), size)
+			kind := rapid.SampledFrom([]string{"ok", "ok", "ok", "broken", "short"}).Draw(t, "kind")
+			var rc io.Reader = strings.NewReader(body)
+			length := int64(size)
+			var fails error
+			switch kind {
+			case "broken":
+				rc = io.MultiReader(rc, iotest.ErrReader(errBrokenBody))
+				length += 10
+				fails = errBrokenBody
+			case "short":
+				length += 3
+				fails = mixed.ErrBadContentLength
+			}
+			req, err := http.NewRequest("PUT", fmt.Sprintf("/c%d", i), io.NopCloser(rc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = length
+			req.Header.Set("Content-Type", "application/octet-stream")
+			switch rapid.SampledFrom([]string{"alone", "new changeset", "same changeset"}).Draw(t, "unit") {
+			case "alone":
+				cs = nil
+			case "new changeset":
+				cs = b.Changeset()
+				group++
+			default:
+				if cs == nil {
+					cs = b.Changeset()
+					group++
+				}
+			}
+			var call *Call
+			if cs == nil {
+				call, err = b.Add(req, "")
+			} else {
+				call, err = cs.Add(req, "")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := 0
+			if cs != nil {
+				g = group
+			}
+			calls = append(calls, drawn{call, body, fails, g})
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		// A changeset stops at its first failing body: that call has its
+		// error, the others the changeset's.
+		groupFails := map[int]*Call{}
+		for _, d := range calls {
+			if d.fails != nil && d.group > 0 && groupFails[d.group] == nil {
+				groupFails[d.group] = d.call
+			}
+		}
+		want := map[string]string{}
+		for i, d := range calls {
+			path := d.call.Request().URL.Path
+			switch {
+			case d.fails != nil && (d.group == 0 || groupFails[d.group] == d.call):
+				if err := d.call.Err(); !errors.Is(err, d.fails) {
+					t.Errorf("call %d: %v, want %v", i, err, d.fails)
+				}
+			case groupFails[d.group] != nil:
+				if err := d.call.Err(); err == nil || !strings.Contains(err.Error(), "not sent") {
+					t.Errorf("call %d, in a changeset with a failing body: %v, want it not sent", i, err)
+				}
+			default:
+				want[path] = d.body
+				resp, err := d.call.Wait(context.Background())
+				if err != nil {
+					t.Errorf("call %d: %v", i, err)
+					continue
+				}
+				got, _ := io.ReadAll(resp.Body)
+				if string(got) != path {
+					t.Errorf("call %d: answered %q, want %q", i, got, path)
+				}
+				continue
+			}
+			if d.call.Attempts() != 0 {
+				t.Errorf("call %d: %d attempts, want 0", i, d.call.Attempts())
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if diff := cmp.Diff(want, served); diff != "" {
+			t.Errorf("what the server ran, path to body (-want +got):\n%s", diff)
+		}
+	})
 }
