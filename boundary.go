@@ -24,8 +24,9 @@ const maxBoundary = 70
 // Where two parsers could find different boundaries, ParseBoundary refuses
 // the value: a boundary given more than once (a duplicate parameter, in any
 // case, even with the same value) or in the RFC 2231 forms (boundary*=,
-// boundary*0=, ...), which mime.ParseMediaType prefers over boundary=; and
-// a malformed parameter list (a parameter without '=' or with an empty
+// boundary*0=, ...), which mime.ParseMediaType prefers over boundary=;
+// another parameter given twice with different values, which
+// mime.ParseMediaType refuses; and a malformed parameter list (a parameter without '=' or with an empty
 // unquoted value, an unterminated quoted string, a CR or LF inside one).
 // A backslash in a quoted value escapes a tspecial, as in
 // mime.ParseMediaType, and is kept otherwise (then refused, as it is not a
@@ -44,6 +45,7 @@ func ParseBoundary(contentType string) (string, error) {
 		return "", argErr(ErrNotMultipart, "media type "+quote(mt))
 	}
 	boundary, found := "", false
+	var seen paramSet
 	for {
 		s = trimLeftWS(s)
 		if s == "" {
@@ -83,6 +85,10 @@ func ParseBoundary(contentType string) (string, error) {
 			}
 			value, s = s[:end], s[end:]
 		}
+		if !seen.add(name, value) {
+			// As mime.ParseMediaType refuses it: which value holds?
+			return "", argErr(ErrBadBoundary, "parameter "+quote(name)+" given twice with different values")
+		}
 		base, _, star := strings.Cut(name, "*")
 		if !equalFoldString([]byte(base), "boundary") {
 			if !quoted && !isToken(value) {
@@ -107,6 +113,47 @@ func ParseBoundary(contentType string) (string, error) {
 		return "", err
 	}
 	return boundary, nil
+}
+
+// A paramSet holds the parameters of a media type seen so far, to refuse
+// a name given twice with different values, as mime.ParseMediaType does
+// (the same value twice it accepts). The first few are kept without
+// allocating; a list longer than any real one goes to a map, so that the
+// check stays linear.
+type paramSet struct {
+	n      int
+	names  [8]string
+	values [8]string
+	more   map[string]string // lower-case names
+}
+
+// add adds the parameter name=value, and reports false if name (in any
+// case) was given before with another value.
+func (ps *paramSet) add(name, value string) bool {
+	if ps.more != nil {
+		key := strings.ToLower(name)
+		if v, ok := ps.more[key]; ok {
+			return v == value
+		}
+		ps.more[key] = value
+		return true
+	}
+	for i := range ps.n {
+		if strings.EqualFold(ps.names[i], name) {
+			return ps.values[i] == value
+		}
+	}
+	if ps.n < len(ps.names) {
+		ps.names[ps.n], ps.values[ps.n] = name, value
+		ps.n++
+		return true
+	}
+	ps.more = make(map[string]string, 2*len(ps.names))
+	for i := range ps.n {
+		ps.more[strings.ToLower(ps.names[i])] = ps.values[i]
+	}
+	ps.more[strings.ToLower(name)] = value
+	return true
 }
 
 // trimLeftWS trims the ASCII white space mime.ParseMediaType trims.

@@ -86,6 +86,15 @@ func TestParseBoundary(t *testing.T) {
 		{"multipart/mixed; boundary=a; boundary=b", "", ErrBadBoundary},
 		{"multipart/mixed; boundary=a; Boundary=a", "", ErrBadBoundary},
 		{`multipart/mixed; boundary=a; boundary="a"`, "", ErrBadBoundary},
+		// Another parameter given twice with different values, which
+		// mime.ParseMediaType refuses (the same value twice it takes);
+		// more than the few kept without a map too.
+		{"multipart/mixed; charset=a; boundary=b; CHARSET=c", "", ErrBadBoundary},
+		{"multipart/mixed; charset=a; boundary=b; CHARSET=a", "b", nil},
+		{"multipart/mixed; x*=a; boundary=b; x*=c", "", ErrBadBoundary},
+		{"multipart/mixed; a=1; b=1; c=1; d=1; e=1; f=1; g=1; h=1; i=1; j=1; boundary=b; A=2", "", ErrBadBoundary},
+		{"multipart/mixed; a=1; b=1; c=1; d=1; e=1; f=1; g=1; h=1; i=1; j=1; boundary=b; J=2", "", ErrBadBoundary},
+		{"multipart/mixed; a=1; b=1; c=1; d=1; e=1; f=1; g=1; h=1; i=1; j=1; boundary=b; J=1", "b", nil},
 		// A malformed parameter list: where does the boundary start?
 		{"multipart/mixed; x; boundary=a", "", ErrBadBoundary},
 		{"multipart/mixed; x=; boundary=a", "", ErrBadBoundary},

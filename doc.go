@@ -19,7 +19,9 @@
 // package reads or writes holds a ';', a quote or a backslash that another
 // parser of the Content-Type could read differently. For the same reason
 // ParseBoundary refuses a Content-Type that gives the boundary more than
-// once, in any form (boundary=, boundary*=, boundary*0=, ..., any case).
+// once, in any form (boundary=, boundary*=, boundary*0=, ..., any case),
+// and, as mime.ParseMediaType does, one that gives another parameter twice
+// with different values.
 //
 // # Lifetimes
 //
