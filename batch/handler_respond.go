@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,10 +49,12 @@ type output struct {
 	rc   *http.ResponseController
 	msgw mixed.MessageWriter // writes each call's response message
 	// partHeader and respHeader are the header of the part being written
-	// and the fields of its response; keys is room for the names of the
-	// fields, and scratch for a Content-ID being rewritten.
+	// and the fields of its response; fields and keys are room for the
+	// fields (fieldsOf) and their names (a JSON batch's), and scratch for
+	// a Content-ID being rewritten.
 	partHeader mixed.Header
 	respHeader mixed.Header
+	fields     []headField
 	keys       []string
 	scratch    []byte
 	part       interface{ Write([]byte) (int, error) } // the part being streamed
@@ -498,17 +500,26 @@ func unwritableMessage(cause error) string {
 // the handler's fields have none (see response.sniffed).
 func (o *output) fieldsOf(rw *response, withLength bool) {
 	o.respHeader.Reset()
-	o.keys = o.keys[:0]
-	for k := range rw.h {
-		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" && !withLength {
-			continue
+	o.fields = o.fields[:0]
+	var s probedHead
+	ct := ""
+	if s.probe(rw.h) {
+		for i := range s.n {
+			o.addField(s.names[i], s.values[i], withLength)
 		}
-		o.keys = append(o.keys, k)
+		if !s.hasCT() {
+			ct = rw.sniffed // rw.sniffedType(), without a lookup
+		}
+	} else {
+		for k, vv := range rw.h {
+			o.addField(k, vv, withLength)
+		}
+		ct = rw.sniffedType()
 	}
-	ct := rw.sniffedType()
 	sniffed := ct != ""
 	if sniffed {
-		o.keys = append(o.keys, "Content-Type")
+		// Its values are ct's, and h has no Content-Type.
+		o.fields = append(o.fields, headField{name: "Content-Type"})
 		if rw.body.Len() > 0 {
 			// net/http sniffs what it has buffered when the head goes
 			// out, not the first Write alone ("<", then "html>…", is
@@ -517,16 +528,33 @@ func (o *output) fieldsOf(rw *response, withLength bool) {
 			ct = http.DetectContentType(rw.body.Bytes())
 		}
 	}
-	sort.Strings(o.keys)
-	for _, k := range o.keys {
-		if sniffed && k == "Content-Type" {
-			o.respHeader.Add(k, ct)
+	if len(o.fields) > 1 {
+		slices.SortFunc(o.fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	}
+	for _, f := range o.fields {
+		if sniffed && f.name == "Content-Type" {
+			o.respHeader.Add(f.name, ct)
 			continue
 		}
-		for _, v := range rw.h[k] {
-			o.respHeader.Add(k, strings.Trim(v, " \t"))
+		for _, v := range f.values {
+			o.respHeader.Add(f.name, trimOWS(v))
 		}
 	}
+}
+
+// A headField is a field of a response's head, as fieldsOf sorts them.
+type headField struct {
+	name   string
+	values []string
+}
+
+// addField adds the field k with values vv to o.fields, unless fieldsOf
+// leaves it out.
+func (o *output) addField(k string, vv []string, withLength bool) {
+	if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" && !withLength {
+		return
+	}
+	o.fields = append(o.fields, headField{k, vv})
 }
 
 // addResponseID adds the Content-ID of the response to a call or changeset
