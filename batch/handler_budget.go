@@ -243,12 +243,14 @@ func measureFields(h http.Header) (m headMeasure, ctSet bool) {
 		return m, false
 	}
 	m.mem = headMapMem
-	var s probedHead
-	if s.probe(h) {
-		for i := range s.n {
-			m.add(s.names[i], s.values[i])
+	if s, ok := probeHead(h); ok {
+		if s.hasCT {
+			m.add("Content-Type", s.ct)
 		}
-		ctSet = s.hasCT()
+		if s.hasCL {
+			m.add("Content-Length", s.cl)
+		}
+		ctSet = s.hasCT
 	} else {
 		for k, vv := range h {
 			m.add(k, vv)
@@ -293,50 +295,42 @@ func (m *headMeasure) add(k string, vv []string) {
 	}
 }
 
-// probedFields are the names a handler's head most often holds alone
-// (Content-Type first, which most heads hold), which probedHead.probe looks
-// up.
-var probedFields = [...]string{"Content-Type", "Content-Length"}
-
-// A probedHead is the fields of a head that holds none but probedFields,
-// found by looking them up (see probe): n of them, in the order of
-// probedFields.
+// A probedHead is a head whose fields are none but Content-Type and
+// Content-Length, the fields a handler's head most often holds alone, or
+// one of them (Content-Type, which most heads hold): their values, and
+// whether h has them (set, if to nil). See probeHead.
 type probedHead struct {
-	n      int
-	names  [len(probedFields)]string
-	values [len(probedFields)][]string
+	ct, cl       []string
+	hasCT, hasCL bool
 }
 
-// probe finds the fields of h by looking up probedFields, and reports
-// whether those are all its fields; when they are not, s is to be
-// ignored, and h ranged over. The batch looks at a response's fields
-// two or three times (measureHead as the head is fixed and as its
-// handler returns, fieldsOf as its part is written), and ranging over a
-// map costs an iterator, a random starting point and a step for each
-// field and one more: about 250 instructions for a map of one field,
-// where a lookup of a map that small hashes the name and compares a slot
-// or two (about 70; callgrind, Go 1.26, amd64). A head that holds
-// another name costs the lookups of probedFields it could not rule out.
-func (s *probedHead) probe(h http.Header) bool {
+// probeHead finds the fields of h by looking up Content-Type and
+// Content-Length, and reports whether those are all its fields; when
+// they are not, s is to be ignored, and h ranged over. The batch looks at
+// a response's fields two or three times (measureHead as the head is
+// fixed and as its handler returns, fieldsOf as its part is written), and
+// ranging over a map costs an iterator, a random starting point and a
+// step for each field and one more: about 250 instructions for a map of
+// one field, where a lookup in a map that small hashes the name and
+// compares a slot or two (about 70; callgrind, Go 1.26, amd64). A head of
+// one or two fields that holds another name costs a lookup or two more.
+func probeHead(h http.Header) (s probedHead, ok bool) {
 	n := len(h)
-	if n == 0 {
-		return true
+	switch {
+	case n == 0:
+		return s, true
+	case n > 2:
+		return s, false
 	}
-	if n > len(probedFields) {
-		return false
+	if s.ct, s.hasCT = h["Content-Type"]; s.hasCT {
+		n--
 	}
-	for _, k := range probedFields {
-		if vv, ok := h[k]; ok {
-			s.names[s.n], s.values[s.n] = k, vv
-			if s.n++; s.n == n {
-				return true
-			}
-		}
+	switch n {
+	case 0:
+		return s, true
+	case 1:
+		s.cl, s.hasCL = h["Content-Length"]
+		return s, s.hasCL
 	}
-	return false
-}
-
-// hasCT reports whether the head s found has a Content-Type field.
-func (s *probedHead) hasCT() bool {
-	return s.n > 0 && s.names[0] == "Content-Type" // looked up first
+	return s, false
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // TestProbedHeadsAsRanged: measure and fieldsOf find the fields of a small
-// head by looking up probedFields (probedHead.probe) rather than ranging
-// over the map; what they make of any head, the probed names or others,
-// a Content-Type set to nil or sniffed, must be what ranging over it
-// makes: measureRanged and fieldsRanged, the code before the lookups.
+// head by looking up Content-Type and Content-Length (probeHead) rather
+// than ranging over the map; what they make of any head, of those names
+// or others, a Content-Type set to nil or sniffed, must be what ranging
+// over it makes: measureRanged and fieldsRanged, the code before the
+// lookups.
 func TestProbedHeadsAsRanged(t *testing.T) {
 	names := []string{"Content-Type", "Content-Length", "content-type", "Transfer-Encoding", "Trailer", "Cache-Control", "X-A"}
 	values := []string{"", "a", " a\t", "a\t", " b", "text/html", "\t", "12"}
@@ -69,7 +70,7 @@ func clippedQ(v any) string {
 	return s
 }
 
-// measureRanged is rw.measure as it was before probedHead: one range over
+// measureRanged is rw.measure as it was before probeHead: one range over
 // the map, and a lookup of Content-Type.
 func measureRanged(rw *response) headMeasure {
 	m := headMeasure{wire: 2}
@@ -108,7 +109,7 @@ func measureRanged(rw *response) headMeasure {
 	return m
 }
 
-// fieldsRanged is the fields fieldsOf wrote before probedHead: the names
+// fieldsRanged is the fields fieldsOf wrote before probeHead: the names
 // ranged over and sorted, the values trimmed, the Content-Type sniffed from
 // the body for a head without one.
 func fieldsRanged(rw *response, withLength bool) [][2]string {

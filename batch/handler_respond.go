@@ -500,61 +500,64 @@ func unwritableMessage(cause error) string {
 // the handler's fields have none (see response.sniffed).
 func (o *output) fieldsOf(rw *response, withLength bool) {
 	o.respHeader.Reset()
+	if s, ok := probeHead(rw.h); ok {
+		// In order: Content-Length sorts before Content-Type.
+		if s.hasCL && withLength {
+			o.addValues("Content-Length", s.cl)
+		}
+		switch {
+		case s.hasCT:
+			o.addValues("Content-Type", s.ct)
+		case rw.sniffed != "": // rw.sniffedType(), without a lookup
+			o.respHeader.Add("Content-Type", rw.bodyType())
+		}
+		return
+	}
 	o.fields = o.fields[:0]
-	var s probedHead
-	ct := ""
-	if s.probe(rw.h) {
-		for i := range s.n {
-			o.addField(s.names[i], s.values[i], withLength)
-		}
-		if !s.hasCT() {
-			ct = rw.sniffed // rw.sniffedType(), without a lookup
-		}
-	} else {
-		for k, vv := range rw.h {
-			o.addField(k, vv, withLength)
-		}
-		ct = rw.sniffedType()
-	}
-	sniffed := ct != ""
-	if sniffed {
-		// Its values are ct's, and h has no Content-Type.
-		o.fields = append(o.fields, headField{name: "Content-Type"})
-		if rw.body.Len() > 0 {
-			// net/http sniffs what it has buffered when the head goes
-			// out, not the first Write alone ("<", then "html>…", is
-			// text/html): here, the start of the body held, which
-			// holds the first Write and those after it.
-			ct = http.DetectContentType(rw.body.Bytes())
-		}
-	}
-	if len(o.fields) > 1 {
-		slices.SortFunc(o.fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
-	}
-	for _, f := range o.fields {
-		if sniffed && f.name == "Content-Type" {
-			o.respHeader.Add(f.name, ct)
+	for k, vv := range rw.h {
+		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" && !withLength {
 			continue
 		}
-		for _, v := range f.values {
-			o.respHeader.Add(f.name, trimOWS(v))
-		}
+		o.fields = append(o.fields, headField{k, vv})
 	}
+	sniffed := rw.sniffedType() != ""
+	if sniffed {
+		// Its values are bodyType's, and h has no Content-Type.
+		o.fields = append(o.fields, headField{name: "Content-Type"})
+	}
+	slices.SortFunc(o.fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	for _, f := range o.fields {
+		if sniffed && f.name == "Content-Type" {
+			o.respHeader.Add(f.name, rw.bodyType())
+			continue
+		}
+		o.addValues(f.name, f.values)
+	}
+}
+
+// addValues adds the field k with values vv to o.respHeader, trimmed.
+func (o *output) addValues(k string, vv []string) {
+	for _, v := range vv {
+		o.respHeader.Add(k, trimOWS(v))
+	}
+}
+
+// bodyType is the Content-Type sniffed for the body of rw as its head is
+// written: net/http sniffs what it has buffered when the head goes out,
+// not the first Write alone ("<", then "html>…", is text/html); here, the
+// start of the body held, which holds the first Write and those after
+// it, or else what the first Write sniffed (a HEAD response's).
+func (rw *response) bodyType() string {
+	if rw.body.Len() > 0 {
+		return http.DetectContentType(rw.body.Bytes())
+	}
+	return rw.sniffed
 }
 
 // A headField is a field of a response's head, as fieldsOf sorts them.
 type headField struct {
 	name   string
 	values []string
-}
-
-// addField adds the field k with values vv to o.fields, unless fieldsOf
-// leaves it out.
-func (o *output) addField(k string, vv []string, withLength bool) {
-	if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" && !withLength {
-		return
-	}
-	o.fields = append(o.fields, headField{k, vv})
 }
 
 // addResponseID adds the Content-ID of the response to a call or changeset
