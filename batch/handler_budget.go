@@ -201,8 +201,22 @@ const maxSniffed = 32
 // is one of http.DetectContentType's constants: an upper bound). o.mu is
 // held, or the call is over.
 func (rw *response) measure() headMeasure {
+	return rw.measureSniffing(nil)
+}
+
+// measureSniffing is measure; with sniff, the bytes of the first Write
+// of rw, it first sniffs them for rw.sniffed, as net/http sniffs the
+// first write of a handler that set no Content-Type (and did not delete
+// it with a nil value): one look at the fields for both.
+func (rw *response) measureSniffing(sniff []byte) headMeasure {
 	m, ctSet := measureFields(rw.h)
-	if !ctSet && rw.sniffed != "" { // rw.sniffedType(), without a lookup
+	if ctSet {
+		return m
+	}
+	if sniff != nil {
+		rw.sniffed = http.DetectContentType(sniff)
+	}
+	if rw.sniffed != "" { // rw.sniffedType(), without a lookup
 		if len(rw.h) == 0 {
 			m.mem += headMapMem
 		}
