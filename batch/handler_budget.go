@@ -309,10 +309,10 @@ func (m *headMeasure) add(k string, vv []string) {
 	}
 }
 
-// A probedHead is a head whose fields are none but Content-Type and
-// Content-Length, the fields a handler's head most often holds alone, or
-// one of them (Content-Type, which most heads hold): their values, and
-// whether h has them (set, if to nil). See probeHead.
+// A probedHead is what probeHead found of a head whose only fields are
+// Content-Type and Content-Length, or one of them (the fields a handler's
+// head most often holds alone; Content-Type, most heads): their values,
+// and whether the head has them (set, if to nil).
 type probedHead struct {
 	ct, cl       []string
 	hasCT, hasCL bool
