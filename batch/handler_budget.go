@@ -201,8 +201,22 @@ const maxSniffed = 32
 // is one of http.DetectContentType's constants: an upper bound). o.mu is
 // held, or the call is over.
 func (rw *response) measure() headMeasure {
-	m := measureHead(rw.h)
-	if rw.sniffedType() != "" {
+	return rw.measureSniffing(nil)
+}
+
+// measureSniffing is measure; with sniff, the bytes of the first Write
+// of rw, it first sniffs them for rw.sniffed, as net/http sniffs the
+// first write of a handler that set no Content-Type (and did not delete
+// it with a nil value): one look at the fields for both.
+func (rw *response) measureSniffing(sniff []byte) headMeasure {
+	m, ctSet := measureFields(rw.h)
+	if ctSet {
+		return m
+	}
+	if sniff != nil {
+		rw.sniffed = http.DetectContentType(sniff)
+	}
+	if rw.sniffed != "" { // rw.sniffedType(), without a lookup
 		if len(rw.h) == 0 {
 			m.mem += headMapMem
 		}
@@ -231,22 +245,31 @@ func (rw *response) measure() headMeasure {
 // the handler returns (see response.end): a handler's working memory
 // while it runs, as its own allocations are.
 func measureHead(h http.Header) headMeasure {
-	m := headMeasure{wire: 2}
+	m, _ := measureFields(h)
+	return m
+}
+
+// measureFields is measureHead, and reports whether h has a Content-Type
+// field (set, if to nil), which measure asks too: one look at h for both.
+func measureFields(h http.Header) (m headMeasure, ctSet bool) {
+	m.wire = 2
 	if len(h) == 0 {
-		return m
+		return m, false
 	}
 	m.mem = headMapMem
-	for k, vv := range h {
-		m.mem += headKeyMem + stringMem(len(k))
-		// Those fieldsOf leaves out are not written.
-		written := k != "Transfer-Encoding" && k != "Trailer" && k != "Content-Length"
-		for _, v := range vv {
-			m.mem += headValueMem + stringMem(len(v))
-			if written {
-				m.fields++
-				m.wire += len(k) + len(v) + 4
-			}
+	if s, ok := probeHead(h); ok {
+		if s.hasCT {
+			m.add("Content-Type", s.ct)
 		}
+		if s.hasCL {
+			m.add("Content-Length", s.cl)
+		}
+		ctSet = s.hasCT
+	} else {
+		for k, vv := range h {
+			m.add(k, vv)
+		}
+		_, ctSet = h["Content-Type"]
 	}
 	if m.wire > mixed.DefaultMaxHeaderBytes {
 		// Over the limit as set: again as written, values trimmed (a
@@ -255,10 +278,73 @@ func measureHead(h http.Header) headMeasure {
 		for k, vv := range h {
 			if k != "Transfer-Encoding" && k != "Trailer" && k != "Content-Length" {
 				for _, v := range vv {
-					m.wire += len(k) + len(strings.Trim(v, " \t")) + 4
+					m.wire += len(k) + len(trimOWS(v)) + 4
 				}
 			}
 		}
 	}
-	return m
+	return m, ctSet
+}
+
+// trimOWS is v without the spaces and tabs around it, as net/http writes
+// a field's value: strings.Trim, for a value that has any.
+func trimOWS(v string) string {
+	if len(v) == 0 || v[0] != ' ' && v[0] != '\t' && v[len(v)-1] != ' ' && v[len(v)-1] != '\t' {
+		return v
+	}
+	return strings.Trim(v, " \t")
+}
+
+// add counts the field k with values vv, as measureHead says.
+func (m *headMeasure) add(k string, vv []string) {
+	m.mem += headKeyMem + stringMem(len(k))
+	// Those fieldsOf leaves out are not written.
+	written := k != "Transfer-Encoding" && k != "Trailer" && k != "Content-Length"
+	for _, v := range vv {
+		m.mem += headValueMem + stringMem(len(v))
+		if written {
+			m.fields++
+			m.wire += len(k) + len(v) + 4
+		}
+	}
+}
+
+// A probedHead is what probeHead found of a head whose only fields are
+// Content-Type and Content-Length, or one of them (the fields a handler's
+// head most often holds alone; Content-Type, most heads): their values,
+// and whether the head has them (set, if to nil).
+type probedHead struct {
+	ct, cl       []string
+	hasCT, hasCL bool
+}
+
+// probeHead finds the fields of h by looking up Content-Type and
+// Content-Length, and reports whether those are all its fields; when
+// they are not, s is to be ignored, and h ranged over. The batch looks at
+// a response's fields two or three times (measureHead as the head is
+// fixed and as its handler returns, fieldsOf as its part is written), and
+// ranging over a map costs an iterator, a random starting point and a
+// step for each field and one more: about 250 instructions for a map of
+// one field, where a lookup in a map that small hashes the name and
+// compares a slot or two (about 70; callgrind, Go 1.26, amd64). A head of
+// one or two fields that holds another name costs a lookup or two more.
+func probeHead(h http.Header) (s probedHead, ok bool) {
+	n := len(h)
+	switch {
+	case n == 0:
+		return s, true
+	case n > 2:
+		return s, false
+	}
+	if s.ct, s.hasCT = h["Content-Type"]; s.hasCT {
+		n--
+	}
+	switch n {
+	case 0:
+		return s, true
+	case 1:
+		s.cl, s.hasCL = h["Content-Length"]
+		return s, s.hasCL
+	}
+	return s, false
 }

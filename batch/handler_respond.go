@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,10 +49,12 @@ type output struct {
 	rc   *http.ResponseController
 	msgw mixed.MessageWriter // writes each call's response message
 	// partHeader and respHeader are the header of the part being written
-	// and the fields of its response; keys is room for the names of the
-	// fields, and scratch for a Content-ID being rewritten.
+	// and the fields of its response; fields and keys are room for the
+	// fields (fieldsOf) and their names (a JSON batch's), and scratch for
+	// a Content-ID being rewritten.
 	partHeader mixed.Header
 	respHeader mixed.Header
+	fields     []headField
 	keys       []string
 	scratch    []byte
 	part       interface{ Write([]byte) (int, error) } // the part being streamed
@@ -498,35 +500,64 @@ func unwritableMessage(cause error) string {
 // the handler's fields have none (see response.sniffed).
 func (o *output) fieldsOf(rw *response, withLength bool) {
 	o.respHeader.Reset()
-	o.keys = o.keys[:0]
-	for k := range rw.h {
+	if s, ok := probeHead(rw.h); ok {
+		// In order: Content-Length sorts before Content-Type.
+		if s.hasCL && withLength {
+			o.addValues("Content-Length", s.cl)
+		}
+		switch {
+		case s.hasCT:
+			o.addValues("Content-Type", s.ct)
+		case rw.sniffed != "": // rw.sniffedType(), without a lookup
+			o.respHeader.Add("Content-Type", rw.bodyType())
+		}
+		return
+	}
+	o.fields = o.fields[:0]
+	for k, vv := range rw.h {
 		if k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" && !withLength {
 			continue
 		}
-		o.keys = append(o.keys, k)
+		o.fields = append(o.fields, headField{k, vv})
 	}
-	ct := rw.sniffedType()
-	sniffed := ct != ""
+	sniffed := rw.sniffedType() != ""
 	if sniffed {
-		o.keys = append(o.keys, "Content-Type")
-		if rw.body.Len() > 0 {
-			// net/http sniffs what it has buffered when the head goes
-			// out, not the first Write alone ("<", then "html>…", is
-			// text/html): here, the start of the body held, which
-			// holds the first Write and those after it.
-			ct = http.DetectContentType(rw.body.Bytes())
-		}
+		// Its values are bodyType's, and h has no Content-Type.
+		o.fields = append(o.fields, headField{name: "Content-Type"})
 	}
-	sort.Strings(o.keys)
-	for _, k := range o.keys {
-		if sniffed && k == "Content-Type" {
-			o.respHeader.Add(k, ct)
+	slices.SortFunc(o.fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	for _, f := range o.fields {
+		if sniffed && f.name == "Content-Type" {
+			o.respHeader.Add(f.name, rw.bodyType())
 			continue
 		}
-		for _, v := range rw.h[k] {
-			o.respHeader.Add(k, strings.Trim(v, " \t"))
-		}
+		o.addValues(f.name, f.values)
 	}
+}
+
+// addValues adds the field k with values vv to o.respHeader, trimmed.
+func (o *output) addValues(k string, vv []string) {
+	for _, v := range vv {
+		o.respHeader.Add(k, trimOWS(v))
+	}
+}
+
+// bodyType is the Content-Type sniffed for the body of rw as its head is
+// written: net/http sniffs what it has buffered when the head goes out,
+// not the first Write alone ("<", then "html>…", is text/html); here, the
+// start of the body held, which holds the first Write and those after
+// it, or else what the first Write sniffed (a HEAD response's).
+func (rw *response) bodyType() string {
+	if rw.body.Len() > 0 {
+		return http.DetectContentType(rw.body.Bytes())
+	}
+	return rw.sniffed
+}
+
+// A headField is a field of a response's head, as fieldsOf sorts them.
+type headField struct {
+	name   string
+	values []string
 }
 
 // addResponseID adds the Content-ID of the response to a call or changeset

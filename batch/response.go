@@ -238,16 +238,12 @@ func (rw *response) Write(p []byte) (int, error) {
 	var head int64
 	first := rw.body.Len() == 0 && rw.sent.Load() == 0 && rw.headBytes == 0
 	if first {
-		// net/http sniffs the first write when the handler set no
-		// Content-Type (and did not delete it with a nil value).
-		if _, set := rw.h["Content-Type"]; !set {
-			rw.sniffed = http.DetectContentType(p)
-		}
-		// The head, fixed and sniffed, counts with p: one room to wait
-		// for, all or nothing, as for p alone before heads counted (a
-		// call holding its head while it waits for room for its body
-		// would hold what another's may wait for).
-		head, _ = o.headGrowth(rw)
+		// p is sniffed (see measureSniffing), and the head, fixed and
+		// sniffed, counts with p: one room to wait for, all or
+		// nothing, as for p alone before heads counted (a call holding
+		// its head while it waits for room for its body would hold what
+		// another's may wait for).
+		head, _ = o.headGrowth(rw, p)
 	}
 	if rw.head {
 		rw.headBytes += int64(len(p))
@@ -290,7 +286,7 @@ func (rw *response) Write(p []byte) (int, error) {
 		if first {
 			// Another write of rw (a goroutine of its handler's) may
 			// have counted the head meanwhile: it counts once.
-			head, _ = o.headGrowth(rw)
+			head, _ = o.headGrowth(rw, nil)
 			n = head + int64(len(p))
 		}
 	}
@@ -373,7 +369,7 @@ func (rw *response) keepCopy(p []byte) {
 // either: its call answers 502 as it ends, and the fields are the
 // handler's own until then. o.mu is held.
 func (o *output) holdHead(rw *response) error {
-	if n, _ := o.headGrowth(rw); n > 0 {
+	if n, _ := o.headGrowth(rw, nil); n > 0 {
 		return o.holdRoom(rw, n)
 	}
 	return nil
@@ -398,7 +394,7 @@ func (o *output) holdRoom(rw *response, n int64) error {
 		o.cond.Wait()
 		// What the head grew by since, once: another write of rw (a
 		// goroutine of its handler's) may have counted it meanwhile.
-		n, _ = o.headGrowth(rw)
+		n, _ = o.headGrowth(rw, nil)
 	}
 	switch {
 	case rw.over.Load():
@@ -429,12 +425,19 @@ func (o *output) reserveAtHead(n int64, head *int64) bool {
 // headGrowth is what the head of rw is to count in the budgets that it
 // does not yet, and whether it is within the limits of a head: 0 once the
 // call is over or its part streams (when the head is not measured), or
-// for a head over the limits (see holdHead). o.mu is held.
-func (o *output) headGrowth(rw *response) (n int64, within bool) {
+// for a head over the limits (see holdHead). With sniff, the bytes of
+// the first Write of rw, it sniffs them (see measureSniffing). o.mu is
+// held.
+func (o *output) headGrowth(rw *response, sniff []byte) (n int64, within bool) {
 	if rw.over.Load() || rw.streaming || rw.abandoned {
+		if sniff != nil {
+			if _, set := rw.h["Content-Type"]; !set {
+				rw.sniffed = http.DetectContentType(sniff)
+			}
+		}
 		return 0, true
 	}
-	m := rw.measure()
+	m := rw.measureSniffing(sniff)
 	if !m.withinLimits() {
 		return 0, false
 	}
@@ -450,7 +453,7 @@ func (o *output) headGrowth(rw *response) (n int64, within bool) {
 func (rw *response) returned() {
 	o := rw.out
 	o.mu.Lock()
-	n, within := o.headGrowth(rw)
+	n, within := o.headGrowth(rw, nil)
 	rw.bigHead = !within
 	if n > 0 {
 		o.holdRoom(rw, n)
