@@ -629,7 +629,17 @@ func clipMessage(msg string) string {
 // part has begun to stream (then the part ends short, and failed says so).
 func (rw *response) fail(code int, msg string) {
 	msg = clipMessage(msg)
-	if rw.out.format != FormatMultipart {
+	// The format under the lock: an abandoned call's handler may fail
+	// (a panic after its deadline) while its output serves the next
+	// batch, which open sets up under o.mu.
+	o := rw.out
+	o.mu.Lock()
+	format, abandoned := o.format, rw.abandoned
+	o.mu.Unlock()
+	if abandoned {
+		return // a fresh response took its place (see replace)
+	}
+	if format != FormatMultipart {
 		rw.failJSON(code, msg) // a JSON batch's bodies are JSON
 		return
 	}
