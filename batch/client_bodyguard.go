@@ -3,9 +3,12 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/mixedcodec/mixed"
 )
 
 // A bodyGuard closes the bodies of one batch request's calls, each once:
@@ -112,4 +115,46 @@ func (g *bodyGuard) closeOnDone(ctx context.Context) (stop func() bool) {
 		return func() bool { return false }
 	}
 	return context.AfterFunc(ctx, g.closeAll)
+}
+
+// readClosing copies the body rc to dst and closes it, reading no more
+// than limit bytes and one (all of it when limit < 0), so that a body
+// longer than its limit, even one that never ends, is seen as such at
+// that cost. Should one of ctxs end first, rc is closed (once: see
+// onceBody), which ends a Read that blocks, and the error is that
+// context's, with the read's in its text.
+func readClosing(dst io.Writer, rc io.ReadCloser, limit int64, ctxs ...context.Context) (int64, error) {
+	if len(ctxs) > 0 {
+		// Closed by whoever comes first, the contexts or the end.
+		ob := &onceBody{rc: rc}
+		for _, ctx := range ctxs {
+			defer context.AfterFunc(ctx, func() { ob.Close() })()
+		}
+		rc = ob
+	}
+	defer rc.Close()
+	var r io.Reader = rc
+	if limit >= 0 {
+		r = io.LimitReader(rc, limit+1)
+	}
+	n, err := io.Copy(dst, r)
+	if err != nil {
+		for _, ctx := range ctxs {
+			if cerr := ctx.Err(); cerr != nil {
+				return n, fmt.Errorf("%w (reading the body: %v)", cerr, err)
+			}
+		}
+	}
+	return n, err
+}
+
+// errLength is the error of a body of got bytes (more than announced,
+// when readClosing stopped at announced and one) that announced a
+// ContentLength of announced, as net/http's Transport words it.
+func errLength(announced, got int64) error {
+	more := ""
+	if got > announced {
+		more = " or more"
+	}
+	return fmt.Errorf("%w: ContentLength=%d with body length %d%s", mixed.ErrBadContentLength, announced, got, more)
 }

@@ -120,8 +120,7 @@ func (sk *skippedCalls) answer(error) {
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
 	for i, c := range sk.calls {
-		c.aResp, c.aErr, c.answered, c.aBatch, c.unsent = nil, sk.errs[i], true, false, true
-		c.attempts.Add(-1)
+		c.notSent(sk.errs[i])
 	}
 	sk.calls, sk.errs = sk.calls[:0], sk.errs[:0]
 }
@@ -182,7 +181,7 @@ func writeJSONCalls(w *bufio.Writer, f Format, calls []*Call, wires []*http.Requ
 			for k := i; k < j; k++ {
 				err := ferr
 				if calls[k] != failed {
-					err = fmt.Errorf("batch: changeset %q not sent: %w", calls[k].cs.id, ferr)
+					err = changesetNotSent(calls[k].cs, ferr)
 				}
 				sk.add(calls[k], err)
 			}
@@ -229,21 +228,18 @@ func readBody(req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil, nil
 	}
-	defer req.Body.Close()
-	if n := req.ContentLength; n > 0 {
-		// As WriteHTTPRequest writes a multipart call's: the body is
-		// as long as it says, or it is an error (net/http's too).
-		body, err := io.ReadAll(io.LimitReader(req.Body, n+1))
-		if err == nil && int64(len(body)) != n {
-			more := "shorter than"
-			if int64(len(body)) > n {
-				more = "longer than"
-			}
-			err = fmt.Errorf("%w: body %s its ContentLength %d", mixed.ErrBadContentLength, more, n)
-		}
-		return body, err
+	// As WriteHTTPRequest writes a multipart call's, a body as long as
+	// its ContentLength says, when it says (net/http's Transport too).
+	var buf bytes.Buffer
+	limit := req.ContentLength
+	if limit <= 0 {
+		limit = -1 // unknown (net/http reads 0 with a body so): all of it
 	}
-	return io.ReadAll(req.Body)
+	n, err := readClosing(&buf, req.Body, limit)
+	if err == nil && req.ContentLength > 0 && n != req.ContentLength {
+		err = errLength(req.ContentLength, n)
+	}
+	return buf.Bytes(), err
 }
 
 // wireContentType is the Content-Type a request with fields h and body

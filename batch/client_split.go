@@ -180,45 +180,24 @@ func (c *Call) measure(ctx context.Context, maxBytes int64) error {
 			return fmt.Errorf("batch: call %q: GetBody: %w", c.id, err)
 		}
 	}
-	ob := &onceBody{rc: rc}
-	defer ob.Close()
-	stopDo := context.AfterFunc(ctx, func() { ob.Close() })
-	defer stopDo()
-	cctx := c.req.Context()
-	stopCall := context.AfterFunc(cctx, func() { ob.Close() })
-	defer stopCall()
-	readErr := func(err error) error {
-		for _, x := range []context.Context{cctx, ctx} {
-			if cerr := x.Err(); cerr != nil {
-				return fmt.Errorf("batch: call %q: %w (reading its body: %v)", c.id, cerr, err)
-			}
-		}
-		return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
-	}
-	tooLarge := func() error {
-		return fmt.Errorf("%w: call %q has a body of more than %d bytes, the limit of one request", ErrCallTooLarge, c.id, maxBytes)
-	}
-	r := io.LimitReader(ob, maxBytes+1)
+	var body bytes.Buffer
+	dst := io.Writer(&body)
 	if c.getBody != nil {
-		n, err := io.Copy(io.Discard, r)
-		if err != nil {
-			return readErr(err)
-		}
-		if n > maxBytes {
-			return tooLarge()
-		}
+		dst = io.Discard // it can be read again
+	}
+	n, err := readClosing(dst, rc, maxBytes, c.req.Context(), ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("batch: call %q: reading its body: %w", c.id, err)
+	case n > maxBytes:
+		return fmt.Errorf("%w: call %q has a body of more than %d bytes, the limit of one request", ErrCallTooLarge, c.id, maxBytes)
+	case c.getBody != nil:
 		c.length = n
 		return nil
 	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return readErr(err)
-	}
-	if int64(len(body)) > maxBytes {
-		return tooLarge()
-	}
-	c.length = int64(len(body))
-	c.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	b := body.Bytes()
+	c.length = n
+	c.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	return nil
 }
 

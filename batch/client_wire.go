@@ -171,8 +171,8 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*htt
 	for i, c := range calls {
 		w, err := s.wireRequest(c, outer)
 		if err != nil {
-			c.aErr, c.answered, c.unsent, anyFailed = err, true, true, true
-			c.attempts.Add(-1) // not sent
+			c.notSent(err)
+			anyFailed = true
 			if c.cs != nil {
 				if failed == nil {
 					failed = make(map[*Changeset]*Call)
@@ -194,8 +194,7 @@ func (s *sender) prepareCalls(calls []*Call, outer http.Header) ([]*Call, []*htt
 				if wires[i].Body != nil {
 					wires[i].Body.Close()
 				}
-				c.aErr, c.answered, c.unsent = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, f.aErr), true, true
-				c.attempts.Add(-1)
+				c.notSent(changesetNotSent(c.cs, f.aErr))
 			}
 			continue
 		}
@@ -362,16 +361,29 @@ func writeUnit(rw *reqWriter, calls []*Call, wires []*http.Request, g *bodyGuard
 // skipUnit answers the calls of a unit left out of a sized request because
 // failed could not be written (err): failed with err, the others of its
 // changeset with the changeset's not being sent, as prepareCalls answers
-// a call whose request cannot be made. None was sent: it is no attempt.
+// a call whose request cannot be made.
 func skipUnit(unit []*Call, failed *Call, err error) {
 	for _, c := range unit {
-		cerr := err
-		if c != failed {
-			cerr = fmt.Errorf("batch: changeset %q not sent: %w", c.cs.id, err)
+		if c == failed {
+			c.notSent(err)
+		} else {
+			c.notSent(changesetNotSent(c.cs, err))
 		}
-		c.aResp, c.aErr, c.answered, c.aBatch, c.unsent = nil, cerr, true, false, true
-		c.attempts.Add(-1)
 	}
+}
+
+// notSent answers c, in this attempt, with err: the attempt did not send
+// it, and is none of its attempts.
+func (c *Call) notSent(err error) {
+	c.aResp, c.aErr, c.answered, c.aBatch, c.unsent = nil, err, true, false, true
+	c.attempts.Add(-1)
+}
+
+// changesetNotSent is the error of the other calls of changeset cs when
+// one of them cannot be sent, with err: a changeset goes whole or not at
+// all.
+func changesetNotSent(cs *Changeset, err error) error {
+	return fmt.Errorf("batch: changeset %q not sent: %w", cs.id, err)
 }
 
 // writeCall writes call c, as request wire, as an application/http part of

@@ -247,25 +247,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // read (a body whose Read blocks), the body is closed, which ends the
 // read, and ctx's error is returned, as net/http's RoundTrip returns it.
 func readBatchedBody(ctx context.Context, req *http.Request) ([]byte, error) {
-	ob := &onceBody{rc: req.Body}
-	defer ob.Close()
-	stop := context.AfterFunc(ctx, func() { ob.Close() })
-	defer stop()
-	b, err := io.ReadAll(io.LimitReader(ob, req.ContentLength+1))
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("batch: %w (reading the request body: %v)", cerr, err)
-		}
+	var buf bytes.Buffer
+	n, err := readClosing(&buf, req.Body, req.ContentLength, ctx)
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("batch: reading the request body: %w", err)
+	case n != req.ContentLength:
+		return nil, fmt.Errorf("batch: %w", errLength(req.ContentLength, n))
 	}
-	if int64(len(b)) != req.ContentLength {
-		more := ""
-		if int64(len(b)) > req.ContentLength {
-			more = " or more"
-		}
-		return nil, fmt.Errorf("batch: request ContentLength=%d with body length %d%s", req.ContentLength, len(b), more)
-	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 // enqueue adds c to the batch being filled, starting one when there is none
