@@ -453,7 +453,7 @@ func (b *Batch) add(req *http.Request, id string, cs *Changeset) (*Call, error) 
 	} else {
 		c.unit = len(b.units)
 	}
-	refs, err := requestRefs(req)
+	refs, err := requestRefs(req, b.client.Limits.MaxBodyBytes)
 	if err != nil {
 		return nil, err
 	}

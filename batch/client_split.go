@@ -17,8 +17,11 @@ import (
 
 // requestRefs returns the result references ($result[id][key]...) in a
 // request's target and JSON body. The body is read through GetBody, so the
-// request is left as it was; a body without GetBody is not searched.
-func requestRefs(req *http.Request) ([]ref, error) {
+// request is left as it was; a body without GetBody is not searched. The
+// read ends with the request's context, as net/http's would, and stops
+// past maxBytes when that is positive (Limits.MaxBodyBytes): such a body
+// fails its call with ErrCallTooLarge in Do, and is not searched further.
+func requestRefs(req *http.Request, maxBytes int64) ([]ref, error) {
 	var refs []ref
 	if u := req.URL; u.Opaque != "" || req.Context().Err() != nil ||
 		strings.Contains(u.Path, "result") || strings.Contains(u.RawQuery, "result") {
@@ -36,12 +39,18 @@ func requestRefs(req *http.Request) ([]ref, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
 		}
-		body, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
+		var buf bytes.Buffer
+		if req.ContentLength > 0 && (maxBytes <= 0 || req.ContentLength <= maxBytes) {
+			buf.Grow(int(req.ContentLength) + 1)
+		}
+		limit := int64(-1)
+		if maxBytes > 0 {
+			limit = maxBytes
+		}
+		if _, err := readClosing(&buf, rc, limit, req.Context()); err != nil {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
 		}
-		if hasRefMarker(body) {
+		if body := buf.Bytes(); hasRefMarker(body) {
 			more, err := findRefs(req.Context(), string(body))
 			if err != nil {
 				return nil, err

@@ -120,7 +120,7 @@ func TestRequestRefsMatchesTarget(t *testing.T) {
 			ctx = c
 		}
 		req := (&http.Request{Method: "GET", URL: u, Header: http.Header{}}).WithContext(ctx)
-		got, gotErr := requestRefs(req)
+		got, gotErr := requestRefs(req, 0)
 		want, wantErr := findRefs(ctx, u.RequestURI())
 		if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
 			t.Fatalf("%q: error %v, want %v", u.RequestURI(), gotErr, wantErr)

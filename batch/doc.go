@@ -46,7 +46,9 @@
 //
 // A [Client] splitting a large batch keeps each changeset, and each chain
 // of references, in one request, and checks references when they are
-// added, not on the wire.
+// added, not on the wire: [Batch.Add] reads a JSON body that has GetBody
+// through it to find them, a read that ends with the request's context
+// and stops past [Limits].MaxBodyBytes when that is set.
 //
 // # JSON batches
 //
