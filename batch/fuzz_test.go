@@ -419,6 +419,20 @@ func decodeBase64Check(s string) error {
 	return err
 }
 
+// FuzzJSONScan holds the scanner that reads JSON batches to encoding/json
+// on any input: the same documents valid, the same refusals in the same
+// words, the same values found one after another, however the input
+// arrives, and nesting counted as checkDepth counts it (checkJSONScan).
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range jsonScanCases {
+		f.Add([]byte(s))
+	}
+	for _, s := range jsonBatchSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) { checkJSONScan(t, doc) })
+}
+
 // FuzzODataJSON serves any body as an OData JSON batch: see fuzzJSONBatch.
 func FuzzODataJSON(f *testing.F) {
 	for _, s := range jsonBatchSeeds {

@@ -577,6 +577,7 @@ func (h *Handler) release(st *batchState) {
 	st.out.owner, st.out.part = nil, nil
 	st.out.wmu.Unlock()
 	st.outer, st.query, st.prog = nil, nil, nil
+	st.jb.stream.reset(nil) // nothing of the request kept
 	// The batch's results are dropped with its calls, and what its
 	// responses held is given back as their parts went out.
 	st.out.shared.giveWake(st.resultsHeld.Swap(0))
@@ -601,7 +602,7 @@ const maxSpareBytes = 4 << 20
 // large as the largest text body carried as a string).
 func (st *batchState) retained() int {
 	return cap(st.arena) + cap(st.calls)*int(reflect.TypeFor[call]().Size()) + st.bodyBytes +
-		cap(st.jb.raw) + cap(st.out.jbuf)
+		st.jb.stream.retained() + cap(st.out.jbuf)
 }
 
 // logf reports what the batch cannot tell its client.

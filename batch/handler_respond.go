@@ -70,6 +70,7 @@ type output struct {
 	entries int
 	jbuf    []byte
 	enc     b64Stream
+	scan    jsonScanner // checks the JSON bodies that go out as JSON
 }
 
 // reserve takes n bytes from the batch's budget and from the Handler's,

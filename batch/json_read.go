@@ -223,8 +223,8 @@ func plainString(b []byte) bool {
 type jsonBatch struct {
 	ids    map[string]int // request ids and atomicity groups: their call (or head) index
 	closed map[string]bool
-	group  string // the atomicity group of the call read last
-	raw    json.RawMessage
+	group  string     // the atomicity group of the call read last
+	stream jsonStream // the body, read through its buffer
 	req    requestObject
 	// seen[k] is 1 + the index of the last call found to depend on call
 	// k: a dependsOn of a million entries costs a million steps.
@@ -259,22 +259,45 @@ func (a arenaWriter) Write(p []byte) (int, error) {
 // calls, and the body to its end.
 func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int, error) {
 	h.startJSON(st, r)
-	jr := &jsonReader{h: h, st: st, src: &jsonSource{r: body}}
-	jr.dec = json.NewDecoder(jr.src)
+	jr := &jsonReader{h: h, st: st, js: &st.jb.stream}
+	js := jr.js
+	js.reset(body)
 	jr.mark()
-	if err := expectDelim(jr.dec, '{'); err != nil {
+	if err := jr.expect('{'); err != nil {
 		return jr.fail(err)
 	}
 	seen := false
-	// Each value is marked before its first byte is looked at, More's
-	// peek included.
-	for jr.mark(); jr.dec.More(); jr.mark() {
-		tok, err := jr.dec.Token()
+	for first := true; ; first = false {
+		// Each value is marked before its first byte is looked at, the
+		// white space before it included.
+		jr.mark()
+		c, err := js.peek()
+		if err != nil {
+			return jr.fail(noEOF(err))
+		}
+		if c == '}' && first {
+			js.take()
+			break
+		}
+		if c != '"' {
+			return jr.fail(js.syntax(c, "looking for beginning of object key string"))
+		}
+		raw, err := js.value(jsonMaxNesting)
 		if err != nil {
 			return jr.fail(err)
 		}
+		key, err := unquote(raw)
+		if err != nil {
+			return jr.fail(err)
+		}
+		if c, err = js.peek(); err != nil {
+			return jr.fail(noEOF(err))
+		}
+		if c != ':' {
+			return jr.fail(js.syntax(c, "after object key"))
+		}
+		js.take()
 		jr.mark()
-		key, _ := tok.(string)
 		isRequests := strings.EqualFold(key, "requests")
 		if isRequests && seen {
 			// encoding/json would keep the last array, and a proxy or
@@ -282,27 +305,32 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			// the ones that run: refused, not chosen.
 			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice", ErrJSONBatch)
 		}
-		if !isRequests {
-			if err := jr.skipValue(); err != nil {
-				return jr.fail(err)
+		if isRequests {
+			seen = true
+			if status, err := jr.requests(); err != nil {
+				return status, err
 			}
-			continue
+		} else if err := jr.skipValue(); err != nil {
+			return jr.fail(err)
 		}
-		seen = true
-		if status, err := jr.requests(); err != nil {
-			return status, err
+		if c, err = js.peek(); err != nil {
+			return jr.fail(noEOF(err))
 		}
-	}
-	if err := expectDelim(jr.dec, '}'); err != nil {
-		return jr.fail(err)
+		js.take()
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return jr.fail(js.syntaxBefore(c, "after object key:value pair"))
+		}
 	}
 	if !seen {
 		return http.StatusBadRequest, fmt.Errorf("%w: no requests array", ErrJSONBatch)
 	}
 	// The body is read to its end before any call runs, as the multipart
 	// path does: only white space may follow, and only so much of it.
-	jr.src.limit = jr.src.n + h.opts.MaxEpilogueBytes + 1
-	if _, err := jr.dec.Token(); err != io.EOF {
+	js.setMark(h.opts.MaxEpilogueBytes)
+	if _, err := js.peek(); err != io.EOF {
 		if err == nil || errors.Is(err, errObjectTooLarge) {
 			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
 		}
@@ -310,6 +338,15 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	}
 	st.finishJSON()
 	return 0, nil
+}
+
+// noEOF is err, but io.ErrUnexpectedEOF for io.EOF: the document ended
+// inside the batch object.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // startJSON readies st to read a JSON batch of request r.
@@ -334,14 +371,27 @@ func (h *Handler) startJSON(st *batchState, r *http.Request) {
 
 // A jsonReader reads the body of one JSON batch.
 type jsonReader struct {
-	h   *Handler
-	st  *batchState
-	src *jsonSource
-	dec *json.Decoder
+	h  *Handler
+	st *batchState
+	js *jsonStream
 }
 
-// mark lets the decoder read one more value of at most MaxPartBytes.
-func (jr *jsonReader) mark() { jr.src.limit = jr.src.n + jr.h.opts.MaxPartBytes + 1 }
+// mark lets the reader read one more value of at most MaxPartBytes, the
+// white space before it included.
+func (jr *jsonReader) mark() { jr.js.setMark(jr.h.opts.MaxPartBytes) }
+
+// expect takes the next byte (after white space), which must be d.
+func (jr *jsonReader) expect(d byte) error {
+	c, err := jr.js.peek()
+	if err != nil {
+		return noEOF(err)
+	}
+	if c != d {
+		return fmt.Errorf("found %s where '%c' belongs, at byte %d", quoteJSONChar(c), d, jr.js.pos())
+	}
+	jr.js.take()
+	return nil
+}
 
 // fail is the status and error of a batch whose body cannot be read on.
 func (jr *jsonReader) fail(err error) (int, error) {
@@ -357,43 +407,56 @@ func (jr *jsonReader) fail(err error) (int, error) {
 // skipValue reads the value of a key of the batch object other than
 // requests, checking only its depth.
 func (jr *jsonReader) skipValue() error {
-	var skip json.RawMessage
-	if err := jr.dec.Decode(&skip); err != nil {
-		return err
-	}
-	return checkDepth(skip, jr.h.opts.MaxJSONDepth-1)
+	_, err := jr.js.value(jr.h.opts.MaxJSONDepth - 1)
+	return err
 }
 
 // requests reads the requests array, one request object at a time, into
 // calls.
 func (jr *jsonReader) requests() (int, error) {
-	h, st, jb := jr.h, jr.st, &jr.st.jb
+	h, st, jb, js := jr.h, jr.st, &jr.st.jb, jr.js
 	maxCalls := h.opts.MaxCalls
 	if st.format == FormatGraphJSON {
 		maxCalls = h.maxGraphCalls
 	}
-	if err := expectDelim(jr.dec, '['); err != nil {
+	if err := jr.expect('['); err != nil {
 		return jr.fail(err)
 	}
 	jr.mark()
-	for n := 0; jr.dec.More(); n++ {
+	c, err := js.peek()
+	if err != nil {
+		return jr.fail(noEOF(err))
+	}
+	if c == ']' {
+		js.take()
+		return 0, nil
+	}
+	for n := 0; ; n++ {
 		if st.ncalls == maxCalls {
 			return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
 		}
-		// The decoder finds the object's end, and checks that it is
-		// JSON; the object's bytes are reused for the next one.
-		if err := jr.dec.Decode(&jb.raw); err != nil {
+		// The scanner finds the object's end, and checks that it is
+		// JSON; its bytes are a view of the stream's buffer, valid
+		// until the next value is read.
+		raw, err := js.value(jsonMaxNesting)
+		if err != nil {
 			return jr.fail(err) // not JSON, or too large: the rest cannot be read
 		}
-		err := parseRequestObject(jb.raw, &jb.req, h.opts.MaxJSONDepth-2)
+		err = parseRequestObject(raw, &jb.req, h.opts.MaxJSONDepth-2)
 		st.ncalls++
 		h.addJSONCall(st, n, &jb.req, err)
 		jr.mark()
+		if c, err = js.peek(); err != nil {
+			return jr.fail(noEOF(err))
+		}
+		js.take()
+		if c == ']' {
+			return 0, nil
+		}
+		if c != ',' {
+			return jr.fail(js.syntaxBefore(c, "after array element"))
+		}
 	}
-	if err := expectDelim(jr.dec, ']'); err != nil {
-		return jr.fail(err)
-	}
-	return 0, nil
 }
 
 // finishJSON checks the $id urls that named a later request, now that

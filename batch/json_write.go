@@ -149,10 +149,10 @@ func (o *output) writeJSONEntry(cid, group []byte, rw *response) error {
 // takes invalid UTF-8 in a string for valid, and a strict reader would
 // refuse the whole batch response for it), nested no deeper than
 // MaxJSONDepth allows a request's body (so that, with the envelope, it
-// stays within encoding/json's 10000 levels, which json.Valid does not
-// count the envelope in). A body that cannot goes as base64.
+// stays within encoding/json's 10000 levels). A body that cannot goes as
+// base64. It is called with o.wmu held, which o.scan needs.
 func (o *output) carriesJSON(body []byte) bool {
-	return json.Valid(body) && utf8.Valid(body) && checkDepth(body, min(o.h.opts.MaxJSONDepth, 9999)-2) == nil
+	return utf8.Valid(body) && o.scan.validJSON(body, min(o.h.opts.MaxJSONDepth, 9999)-2)
 }
 
 // writeJSONSkip writes a 424 response object for call cid of a group that
