@@ -509,7 +509,7 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	// The headers are read with the limits of a multipart response
 	// part's head, which a map decoded by encoding/json would not have.
 	var mh mixed.Header
-	if err := addJSONHeaders(&mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
+	if err := addJSONHeaders(&mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, false); err != nil {
 		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
 	}
 	h := make(http.Header, mh.Len())

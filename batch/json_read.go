@@ -56,6 +56,9 @@ type requestObject struct {
 	ID, Method, URL, AtomicityGroup string
 	Headers, Body                   []byte
 	DependsOn                       [][]byte
+	// plain: no string of the object has an escape or a byte outside
+	// ASCII (jsonScanner.plain), so each is its own text.
+	plain bool
 }
 
 // parseRequestObject reads the request object b, which encoding/json has
@@ -64,8 +67,8 @@ type requestObject struct {
 // does; a value of the wrong type is reported (the first one) after the
 // other keys have been read, so that the call still has its id. The value
 // of a key it does not know may nest maxDepth levels, as a body may.
-func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
-	*jr = requestObject{DependsOn: jr.DependsOn[:0]}
+func parseRequestObject(b []byte, jr *requestObject, maxDepth int, plain bool) error {
+	*jr = requestObject{DependsOn: jr.DependsOn[:0], plain: plain}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
@@ -73,7 +76,7 @@ func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
 	var first error
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
 		end := stringEnd(b, i)
-		key, err := unquoteView(b[i:end])
+		key, err := unquoteIn(b[i:end], plain)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 		}
@@ -92,8 +95,8 @@ func parseRequestObject(b []byte, jr *requestObject, maxDepth int) error {
 // set reads v, the value of key in a request object, into jr. It reports
 // a value of the wrong type, having kept what it could of it.
 func (jr *requestObject) set(key, v []byte, maxDepth int) error {
-	switch {
-	case bytes.EqualFold(key, []byte("id")):
+	switch requestKey(key) {
+	case "id":
 		switch {
 		case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
 			jr.ID = string(v) // some clients number their requests
@@ -102,20 +105,20 @@ func (jr *requestObject) set(key, v []byte, maxDepth int) error {
 			jr.ID = ""
 			return nil
 		}
-		return stringValue("an id", v, &jr.ID)
-	case bytes.EqualFold(key, []byte("method")):
-		return stringValue("method", v, &jr.Method)
-	case bytes.EqualFold(key, []byte("url")):
-		return stringValue("url", v, &jr.URL)
-	case bytes.EqualFold(key, []byte("atomicityGroup")):
-		return stringValue("atomicityGroup", v, &jr.AtomicityGroup)
-	case bytes.EqualFold(key, []byte("headers")):
+		return stringValue("an id", v, &jr.ID, jr.plain)
+	case "method":
+		return stringValue("method", v, &jr.Method, jr.plain)
+	case "url":
+		return stringValue("url", v, &jr.URL, jr.plain)
+	case "atomicityGroup":
+		return stringValue("atomicityGroup", v, &jr.AtomicityGroup, jr.plain)
+	case "headers":
 		jr.Headers = v
-	case bytes.EqualFold(key, []byte("body")):
+	case "body":
 		jr.Body = v
-	case bytes.EqualFold(key, []byte("dependsOn")):
+	case "dependsOn":
 		var err error
-		jr.DependsOn, err = appendDependsOn(jr.DependsOn[:0], v)
+		jr.DependsOn, err = appendDependsOn(jr.DependsOn[:0], v, jr.plain)
 		return err
 	default:
 		return checkDepth(v, maxDepth)
@@ -123,11 +126,58 @@ func (jr *requestObject) set(key, v []byte, maxDepth int) error {
 	return nil
 }
 
+// requestKeys are the keys of a request object that set reads.
+var requestKeys = [...]string{"id", "url", "body", "method", "headers", "dependsOn", "atomicityGroup"}
+
+// requestKey returns the key of a request object that key is, matched
+// without regard to case as encoding/json matches a field's name
+// (bytes.EqualFold, which also takes "\u017f" for an s and "\u212a" for
+// a k), or "" for none. The key of the same length is tried first: it is
+// the only one an ASCII key can be.
+func requestKey(key []byte) string {
+	k := ""
+	switch len(key) {
+	case 2:
+		k = "id"
+	case 3:
+		k = "url"
+	case 4:
+		k = "body"
+	case 6:
+		k = "method"
+	case 7:
+		k = "headers"
+	case 9:
+		k = "dependsOn"
+	case 14:
+		k = "atomicityGroup"
+	}
+	if k != "" && bytes.EqualFold(key, []byte(k)) {
+		return k
+	}
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			for _, k := range requestKeys {
+				if bytes.EqualFold(key, []byte(k)) {
+					return k
+				}
+			}
+			break
+		}
+	}
+	return ""
+}
+
 // stringValue reads the JSON value v into dst when it is a string (null
-// leaves dst as it is); what names the key, for the error.
-func stringValue(what string, v []byte, dst *string) error {
+// leaves dst as it is); what names the key, for the error; plain as for
+// unquoteIn.
+func stringValue(what string, v []byte, dst *string, plain bool) error {
 	switch v[0] {
 	case '"':
+		if plain {
+			*dst = string(v[1 : len(v)-1])
+			return nil
+		}
 		s, err := unquote(v)
 		*dst = s
 		return err
@@ -138,8 +188,8 @@ func stringValue(what string, v []byte, dst *string) error {
 }
 
 // appendDependsOn appends to dst views of the ids in v, the value of a
-// dependsOn key: an array of strings, or null.
-func appendDependsOn(dst [][]byte, v []byte) ([][]byte, error) {
+// dependsOn key: an array of strings, or null; plain as for unquoteIn.
+func appendDependsOn(dst [][]byte, v []byte, plain bool) ([][]byte, error) {
 	switch v[0] {
 	case 'n':
 		return dst, nil
@@ -153,7 +203,7 @@ func appendDependsOn(dst [][]byte, v []byte) ([][]byte, error) {
 			return dst, fmt.Errorf("dependsOn must be an array of strings")
 		}
 		e := stringEnd(v, j)
-		d, err := unquoteView(v[j:e])
+		d, err := unquoteIn(v[j:e], plain)
 		if err != nil && first == nil {
 			first = err
 		}
@@ -211,12 +261,14 @@ func unquote(b []byte) (string, error) {
 // plainString reports whether b, the inside of a string literal, is its
 // own value: UTF-8, without a quote, a backslash or a control character.
 func plainString(b []byte) bool {
+	var all byte // the bits of every byte: ASCII needs no UTF-8 check
 	for _, c := range b {
 		if c < ' ' || c == '"' || c == '\\' {
 			return false
 		}
+		all |= c
 	}
-	return utf8.Valid(b)
+	return all < utf8.RuneSelf || utf8.Valid(b)
 }
 
 // jsonBatch is what reading a JSON batch keeps besides the calls.
@@ -442,7 +494,7 @@ func (jr *jsonReader) requests() (int, error) {
 		if err != nil {
 			return jr.fail(err) // not JSON, or too large: the rest cannot be read
 		}
-		err = parseRequestObject(raw, &jb.req, h.opts.MaxJSONDepth-2)
+		err = parseRequestObject(raw, &jb.req, h.opts.MaxJSONDepth-2, js.scan.plain)
 		st.ncalls++
 		h.addJSONCall(st, n, &jb.req, err)
 		jr.mark()
@@ -659,7 +711,7 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 		return err
 	}
 	jb.hdr.Reset()
-	if err := addJSONHeaders(&jb.hdr, jr.Headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes); err != nil {
+	if err := addJSONHeaders(&jb.hdr, jr.Headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, jr.plain); err != nil {
 		return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 	}
 	body, err := h.jsonBody(st.format, &jb.hdr, jr.Body, &jb.ct)
@@ -678,7 +730,7 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 // name: value lines), the limits of the head they go into: an array of
 // empty strings under a long name would otherwise repeat the name without
 // bound.
-func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes int) error {
+func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes int, plain bool) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -691,7 +743,7 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 	fields, size := 0, 0
 	for i := skipSpace(raw, 1); raw[i] != '}'; {
 		end := stringEnd(raw, i)
-		if name, err = unquoteView(raw[i:end]); err != nil {
+		if name, err = unquoteIn(raw[i:end], plain); err != nil {
 			return fmt.Errorf("header name: %w", err)
 		}
 		// ASCII folding, as everywhere a field name is compared:
@@ -709,7 +761,7 @@ func addJSONHeaders(hdr *mixed.Header, raw json.RawMessage, maxFields, maxBytes 
 				return errors.New("a header value must be a string")
 			case '"':
 				end = stringEnd(raw, i)
-				if value, err = unquoteView(raw[i:end]); err != nil {
+				if value, err = unquoteIn(raw[i:end], plain); err != nil {
 					return fmt.Errorf("header %q: %w", name, err)
 				}
 			default:
@@ -774,11 +826,34 @@ func stringEnd(b []byte, i int) int {
 // holds no escapes and is valid UTF-8, else a decoded copy (invalid UTF-8
 // replaced, as encoding/json does).
 func unquoteView(b []byte) ([]byte, error) {
-	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+	if len(b) >= 2 && viewable(b[1:len(b)-1]) {
 		return b[1 : len(b)-1], nil
 	}
 	s, err := unquote(b)
 	return []byte(s), err
+}
+
+// unquoteIn is unquoteView of the literal b, which is its own text when
+// plain says so (see jsonScanner.plain).
+func unquoteIn(b []byte, plain bool) ([]byte, error) {
+	if plain {
+		return b[1 : len(b)-1], nil
+	}
+	return unquoteView(b)
+}
+
+// viewable reports whether b, the inside of a valid string literal, is
+// its own value: UTF-8 without escapes. A byte loop, not IndexByte and
+// utf8.Valid: most of these strings are a few bytes long, and ASCII.
+func viewable(b []byte) bool {
+	var all byte
+	for _, c := range b {
+		if c == '\\' {
+			return false
+		}
+		all |= c
+	}
+	return all < utf8.RuneSelf || utf8.Valid(b)
 }
 
 // jsonTarget is the request target of a call whose url is u: a path as it

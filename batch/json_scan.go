@@ -47,7 +47,11 @@ func (e *jsonSyntaxError) Unwrap() error { return e.err }
 // A jsonScanner finds the end of a JSON value and checks it. Its stack is
 // kept between scans so that scanning allocates nothing once it has grown.
 type jsonScanner struct {
-	stack   []byte // the closing bytes of the open objects and arrays
+	stack []byte // the closing bytes of the open objects and arrays
+	// plain says that no string of the value scanned last has an escape
+	// or a byte outside ASCII: each is its own text (see unquoteIn).
+	plain   bool
+	high    uint64 // the bits of the strings' bytes, for plain
 	scanned int64  // bytes given to scan, for the linearity test
 }
 
@@ -62,8 +66,12 @@ type jsonScanner struct {
 // why that costs at most twice the bytes.
 func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 	s.scanned += int64(len(b))
+	s.plain, s.high = true, 0
 	stack := s.stack[:0]
-	defer func() { s.stack = stack }()
+	defer func() {
+		s.stack = stack
+		s.plain = s.plain && s.high&jsonHi == 0
+	}()
 	i := 0
 	var err error
 	for {
@@ -92,13 +100,13 @@ func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 			}
 			stack = append(stack, end)
 			if end == '}' {
-				if i, err = objectKey(b, i, atEOF); err != nil {
+				if i, err = s.objectKey(b, i, atEOF); err != nil {
 					return i, err
 				}
 			}
 			continue // to the first member's value
 		case '"':
-			i, err = scanString(b, i, atEOF)
+			i, err = s.scanString(b, i, atEOF)
 		case 't':
 			i, err = scanLiteral(b, i, "true", atEOF)
 		case 'f':
@@ -137,7 +145,7 @@ func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 			}
 			i = skipSpace(b, i+1)
 			if end == '}' {
-				if i, err = objectKey(b, i, atEOF); err != nil {
+				if i, err = s.objectKey(b, i, atEOF); err != nil {
 					return i, err
 				}
 			}
@@ -149,14 +157,14 @@ func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 // objectKey scans the key of an object member at b[i] and the colon after
 // it, and returns where the member's value may start (white space
 // skipped).
-func objectKey(b []byte, i int, atEOF bool) (int, error) {
+func (s *jsonScanner) objectKey(b []byte, i int, atEOF bool) (int, error) {
 	if i >= len(b) {
 		return i, jsonEnd(i, atEOF)
 	}
 	if b[i] != '"' {
 		return i, syntaxAt(i, b[i], "looking for beginning of object key string")
 	}
-	i, err := scanString(b, i, atEOF)
+	i, err := s.scanString(b, i, atEOF)
 	if err != nil {
 		return i, err
 	}
@@ -223,13 +231,18 @@ func stringStops(x uint64) uint64 {
 }
 
 // scanString returns the index just past the string literal that starts
-// at b[i] ('"').
-func scanString(b []byte, i int, atEOF bool) (int, error) {
+// at b[i] ('"'). The bits of the bytes it looks at go into s.high (some
+// past the string's end too, which are ASCII unless the input is not
+// JSON or they are another string's).
+func (s *jsonScanner) scanString(b []byte, i int, atEOF bool) (int, error) {
 	j := i + 1
+	high := s.high
 	for {
 		// The plain run, eight bytes at a time.
 		for j+8 <= len(b) {
-			m := stringStops(binary.LittleEndian.Uint64(b[j:]))
+			x := binary.LittleEndian.Uint64(b[j:])
+			high |= x
+			m := stringStops(x)
 			if m != 0 {
 				j += bits.TrailingZeros64(m) >> 3
 				break
@@ -237,6 +250,7 @@ func scanString(b []byte, i int, atEOF bool) (int, error) {
 			j += 8
 		}
 		for j < len(b) && b[j] >= ' ' && b[j] != '"' && b[j] != '\\' {
+			high |= uint64(b[j])
 			j++
 		}
 		if j >= len(b) {
@@ -244,11 +258,13 @@ func scanString(b []byte, i int, atEOF bool) (int, error) {
 		}
 		switch c := b[j]; {
 		case c == '"':
+			s.high = high // needed only of a value that is JSON
 			return j + 1, nil
 		case c < ' ':
 			return j, syntaxAt(j, c, "in string literal")
 		}
 		// An escape.
+		s.plain = false
 		if j+1 >= len(b) {
 			return j + 1, cutShort(j+1, atEOF, "in string escape code")
 		}

@@ -150,6 +150,15 @@ func checkJSONScan(t fatalT, doc []byte) {
 			t.Fatalf("%q: the scanner says %q at %d, json.Unmarshal %q at %d (after the white space)", doc, se.msg, se.Offset, jse.Error(), jse.Offset-1)
 		}
 	}
+	// plain: no escape, nothing but ASCII (which is all a valid value
+	// holds outside its strings).
+	if err == nil && s.plain {
+		for _, c := range doc[i : i+n] {
+			if c == '\\' || c >= 0x80 {
+				t.Fatalf("%q: plain, with %q in it", doc, c)
+			}
+		}
+	}
 	// Nesting, as checkDepth counts it.
 	if err == nil {
 		for max := range 4 {
@@ -345,6 +354,15 @@ func readJSONSummary(t *testing.T, h *Handler, body io.Reader) []string {
 		out = append(out, fmt.Sprintf("%q %q %v", c.cid, c.raw, c.err))
 	}
 	return out
+}
+
+// plainOf is what the scanner says of the strings of doc, a JSON value
+// (jsonScanner.plain), which the readers of request objects rely on.
+func plainOf(doc []byte) bool {
+	var s jsonScanner
+	i := skipSpace(doc, 0)
+	_, err := s.scan(doc[i:], true, jsonMaxNesting)
+	return err == nil && s.plain
 }
 
 // fatalT is what checkJSONScan needs of a *testing.T or a *rapid.T.

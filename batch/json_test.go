@@ -573,7 +573,7 @@ func TestAddJSONHeadersAgreesWithEncodingJSON(t *testing.T) {
 			t.Fatalf("the generator wrote bad JSON %q: %v", doc.String(), err)
 		}
 		var hdr mixed.Header
-		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String()), 1<<30, 1<<30); err != nil {
+		if err := addJSONHeaders(&hdr, json.RawMessage(doc.String()), 1<<30, 1<<30, plainOf([]byte(doc.String()))); err != nil {
 			t.Fatalf("%q: %v", doc.String(), err)
 		}
 		got := map[string]jsonValues{}
@@ -653,7 +653,7 @@ func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
 			stdErr = errors.New("an id that is neither a string nor a number")
 		}
 		var jr requestObject
-		err := parseRequestObject([]byte(doc.String()), &jr, DefaultMaxJSONDepth)
+		err := parseRequestObject([]byte(doc.String()), &jr, DefaultMaxJSONDepth, plainOf([]byte(doc.String())))
 		if (stdErr != nil) != (err != nil) {
 			t.Fatalf("%s: encoding/json says %v, the walk %v", doc.String(), stdErr, err)
 		}
