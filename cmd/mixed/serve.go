@@ -823,6 +823,8 @@ func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The path escaped: decoded, a client's %0A would end the line and
+	// write one of its own, and a %20 split the fields.
 	fmt.Fprintf(l.log, "batch %s %s status=%d calls=%d statuses=%s duration=%s\n",
-		r.RemoteAddr, r.URL.Path, status, calls, statuses, time.Since(start).Round(time.Microsecond))
+		r.RemoteAddr, r.URL.EscapedPath(), status, calls, statuses, time.Since(start).Round(time.Microsecond))
 }
