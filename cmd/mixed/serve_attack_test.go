@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // A batch's path is the client's to choose below the batch path, and its
@@ -34,5 +36,48 @@ func TestServeLogLineNotForged(t *testing.T) {
 	}
 	if len(lines) != 1 || strings.Contains(b.String(), "\nbatch 6.6.6.6") {
 		t.Errorf("log lines for one batch: %q", lines)
+	}
+}
+
+// A status line whose code is three digits below 100 ("099", "+99") is
+// one that net/http's client reads, and its server refuses to write: the
+// proxy's WriteHeader panicked, so that a call's part said the handler
+// panicked (a stack in the log for each such call) and a direct request
+// got its connection closed without an answer. It is a bad gateway's.
+func TestServeGatewayRefusesStatusBelow100(t *testing.T) {
+	answers := map[string]string{
+		"/api/v1/zero": "HTTP/1.1 099 Weird\r\nContent-Length: 2\r\n\r\nok",
+		"/api/v1/plus": "HTTP/1.1 +99 Weird\r\nContent-Length: 2\r\n\r\nok",
+		"/api/v1/ok":   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	}
+	up := startRawUpstream(t, func(r *http.Request) string { return answers[r.URL.Path] })
+	u, err := parseUpstream("http://" + up.addr + "/api/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.upstream = u
+	var b strings.Builder
+	log := &syncWriter{w: &b}
+	gw, stop := startStopServe(t, upstreamHandler(u, log), cfg, log)
+	var got []int
+	for _, r := range postCalls(t, gw, nil, "GET /zero HTTP/1.1\r\n", "GET /plus HTTP/1.1\r\n", "GET /ok HTTP/1.1\r\n") {
+		got = append(got, r.Status)
+	}
+	for _, p := range []string{"/zero", "/plus"} {
+		resp, err := http.Get("http://" + gw + p)
+		if err != nil {
+			t.Errorf("direct %s: %v", p, err)
+			continue
+		}
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	if diff := cmp.Diff([]int{502, 502, 200, 502, 502}, got); diff != "" {
+		t.Errorf("statuses of the calls, then of the direct requests (-want +got):\n%s", diff)
+	}
+	stop()
+	if s := b.String(); strings.Contains(s, "panic") {
+		t.Errorf("the log tells of a panic:\n%s", s)
 	}
 }
