@@ -306,11 +306,17 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 }
 
 // batchPathOf normalizes -path: a leading slash, no trailing one, no dot
-// segments. "/" is refused: the other paths belong to the upstream.
+// segments. "/" is refused: the other paths belong to the upstream. So are
+// braces, white space and control characters, which the path's ServeMux
+// pattern would not take literally: "/{x}" matched every path of one
+// segment (the upstream's too), and "/a b" panicked (a method "/a").
 func batchPathOf(p string) (string, error) {
 	clean := path.Clean("/" + p)
 	if clean == "/" {
 		return "", fmt.Errorf("-path %q: want a path below /, which the upstream serves", p)
+	}
+	if strings.ContainsFunc(clean, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '{' || r == '}' }) {
+		return "", fmt.Errorf("-path %q: want no braces, white space or control characters", p)
 	}
 	return clean, nil
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -79,5 +82,43 @@ func TestServeGatewayRefusesStatusBelow100(t *testing.T) {
 	stop()
 	if s := b.String(); strings.Contains(s, "panic") {
 		t.Errorf("the log tells of a panic:\n%s", s)
+	}
+}
+
+// A -path that a ServeMux pattern would not take literally is refused:
+// "/{x}" made every path of one segment the batch endpoint, the
+// upstream's included, and "/a b" (a method "/a" to the mux) or
+// "/a/{x...}" panicked when serve registered it. Every path batchPathOf
+// accepts registers, and answers batches at that path alone.
+func TestBatchPathPatternCharacters(t *testing.T) {
+	for _, p := range []string{"/{x}", "/a/{x...}", "/a/{$}", "/a b", "/a\tb", "/a\x00", "/a}"} {
+		if got, err := batchPathOf(p); err == nil {
+			t.Errorf("batchPathOf(%q) = %q, want an error", p, got)
+		}
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for _, p := range []string{"/bätch", "/a;b", "/a$b", "/*"} {
+		clean, err := batchPathOf(p)
+		if err != nil {
+			t.Errorf("batchPathOf(%q): %v", p, err)
+			continue
+		}
+		cfg := defaultConfig()
+		cfg.path = clean
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Errorf("-path %q: serveMux panicked: %v", p, v)
+				}
+			}()
+			mux := serveMux(cfg, inner, io.Discard)
+			for target, want := range map[string]int{clean: http.StatusMethodNotAllowed, "/other": http.StatusTeapot} {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, httptest.NewRequest("GET", (&url.URL{Path: target}).EscapedPath(), nil))
+				if rec.Code != want {
+					t.Errorf("-path %q: GET %s: status %d, want %d", p, target, rec.Code, want)
+				}
+			}
+		}()
 	}
 }
