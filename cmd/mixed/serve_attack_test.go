@@ -122,3 +122,23 @@ func TestBatchPathPatternCharacters(t *testing.T) {
 		}()
 	}
 }
+
+// A batch posted as multipart/form-data, which a page on any site can
+// make a browser send with the user's cookies and no CORS preflight,
+// reaches no upstream: the gateway would have sent the page's calls
+// (any method, any fields) on with the user's Cookie.
+func TestServeGatewayRefusesCrossSiteBatch(t *testing.T) {
+	gw, up := startRawGateway(t, nil)
+	body := "--b\r\nContent-Type: application/http\r\n\r\nDELETE /account HTTP/1.1\r\nX-Requested-With: XMLHttpRequest\r\n\r\n--b--\r\n"
+	req, _ := http.NewRequest("POST", "http://"+gw+"/batch", strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	req.Header.Set("Cookie", "session=victim")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := up.requests(); resp.StatusCode != http.StatusBadRequest || len(got) != 0 {
+		t.Errorf("status %d, the upstream read %+v; want 400 and nothing", resp.StatusCode, got)
+	}
+}
