@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"reflect"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -307,7 +309,7 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // Failures stay as local as they can: a malformed or oversized part, or a
 // panic in the inner handler, gets a response part of its own (400, or 500
 // for the panic) while the other calls run; a malformed envelope (not
-// multipart, bad boundary, truncated) gets an outer 400, too many calls an
+// multipart/mixed, bad boundary, truncated) gets an outer 400, too many calls an
 // outer 400 and too large a body an outer 413, before any call runs.
 //
 // The response streams: a part is sent as soon as its call and every call
@@ -489,8 +491,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var boundary string
 	if format == FormatMultipart {
 		var err error
-		if boundary, err = mixed.ParseBoundary(r.Header.Get("Content-Type")); err != nil {
+		ct := r.Header.Get("Content-Type")
+		if boundary, err = mixed.ParseBoundary(ct); err != nil {
 			http.Error(w, "batch: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !isMediaType([]byte(ct), "multipart/mixed") {
+			// Not any multipart type: a browser sends multipart/form-data
+			// cross-site without a CORS preflight, with the user's
+			// cookies, which the calls inherit; a page on any site could
+			// make calls through the batch that no cross-site request
+			// can make (DELETE, custom fields, a JSON body).
+			mt, _, _ := strings.Cut(ct, ";")
+			http.Error(w, "batch: media type "+strconv.Quote(clip(strings.TrimSpace(mt)))+" is not multipart/mixed", http.StatusBadRequest)
 			return
 		}
 	}

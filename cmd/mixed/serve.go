@@ -306,11 +306,17 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 }
 
 // batchPathOf normalizes -path: a leading slash, no trailing one, no dot
-// segments. "/" is refused: the other paths belong to the upstream.
+// segments. "/" is refused: the other paths belong to the upstream. So are
+// braces, white space and control characters, which the path's ServeMux
+// pattern would not take literally: "/{x}" matched every path of one
+// segment (the upstream's too), and "/a b" panicked (a method "/a").
 func batchPathOf(p string) (string, error) {
 	clean := path.Clean("/" + p)
 	if clean == "/" {
 		return "", fmt.Errorf("-path %q: want a path below /, which the upstream serves", p)
+	}
+	if strings.ContainsFunc(clean, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '{' || r == '}' }) {
+		return "", fmt.Errorf("-path %q: want no braces, white space or control characters", p)
 	}
 	return clean, nil
 }
@@ -352,7 +358,7 @@ func upstreamHandler(upstream *url.URL, log io.Writer) http.Handler {
 			// announce fields that never come.
 			pr.Out.Trailer = nil
 		},
-		ModifyResponse: refuseUnaskedSwitch,
+		ModifyResponse: checkUpstreamResponse,
 		ErrorHandler:   proxyError(errLog),
 		Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment,
@@ -417,6 +423,25 @@ func proxyError(lg *stdlog.Logger) func(http.ResponseWriter, *http.Request, erro
 // maxUpstreamHead is the largest response head the gateway reads from the
 // upstream; a larger one answers 502.
 const maxUpstreamHead = 1 << 20
+
+// checkUpstreamResponse fails the upstream's responses that the gateway
+// cannot pass on: a status below 100 (see validStatus) and a switch of
+// protocols nobody asked for (see refuseUnaskedSwitch). The proxy then
+// answers 502 and closes the response's body.
+func checkUpstreamResponse(res *http.Response) error {
+	if !validStatus(res.StatusCode) {
+		return fmt.Errorf("the upstream answered with status %d, which is no HTTP status", res.StatusCode)
+	}
+	return refuseUnaskedSwitch(res)
+}
+
+// validStatus reports whether code is a status a ResponseWriter takes.
+// net/http's client reads any three digits as one ("099", "+99"), where
+// its server, and a batch's part, panic on a code below 100: the proxy's
+// WriteHeader then panicked, which closed a direct request's connection
+// without an answer (a client's retry sent it upstream again) and made a
+// call's part a 500 with a stack in the log.
+func validStatus(code int) bool { return code >= 100 && code <= 999 }
 
 // refuseUnaskedSwitch fails a 101 Switching Protocols of the upstream to
 // another protocol than the request asked for, none included (a call of a
@@ -823,6 +848,8 @@ func (l *logged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The path escaped: decoded, a client's %0A would end the line and
+	// write one of its own, and a %20 split the fields.
 	fmt.Fprintf(l.log, "batch %s %s status=%d calls=%d statuses=%s duration=%s\n",
-		r.RemoteAddr, r.URL.Path, status, calls, statuses, time.Since(start).Round(time.Microsecond))
+		r.RemoteAddr, r.URL.EscapedPath(), status, calls, statuses, time.Since(start).Round(time.Microsecond))
 }
