@@ -49,7 +49,7 @@ With -upstream http://host/base, a call to /farm/v1/animals, or a direct
 request for it, goes to http://host/base/farm/v1/animals, with Host set to
 the upstream's host and X-Forwarded-For, -Host and -Proto saying where it
 came from (a client's own are dropped, X_Forwarded_For and the like
-too). Calls never leave the upstream's base path: a call's path is
+too, and X-Real-IP, which the gateway does not set). Calls never leave the upstream's base path: a call's path is
 relative to it, so the batch handler keeps call targets inside "/" (its
 PathPrefix) after resolving dot segments, percent-encoded ones included;
 and the gateway answers 400 to any request whose path still holds a dot
@@ -564,13 +564,19 @@ func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // (HTTP_X_FORWARDED_FOR: PHP's, Rack's and WSGI's among them) read an
 // underscore as a dash, so that "X_Forwarded_For" would stand beside, or
 // for, the gateway's own.
+//
+// X-Real-IP goes too, however it is spelled: the gateway does not set it,
+// and an upstream that takes it from a trusted proxy, as many do (nginx's
+// real_ip module, Caddy's and others' trusted-proxy rules), would read a
+// client's own as the client's address.
 func forwardingLookalikes(h http.Header) []string {
 	var names []string
 	for k := range h {
-		if !strings.Contains(k, "_") {
-			continue
-		}
-		switch d := strings.ReplaceAll(k, "_", "-"); {
+		d := strings.ReplaceAll(k, "_", "-")
+		switch {
+		case strings.EqualFold(d, "X-Real-Ip"):
+			names = append(names, k)
+		case d == k:
 		case strings.EqualFold(d, "X-Forwarded-For"), strings.EqualFold(d, "X-Forwarded-Host"), strings.EqualFold(d, "X-Forwarded-Proto"):
 			names = append(names, k)
 		}

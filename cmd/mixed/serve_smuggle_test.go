@@ -268,7 +268,8 @@ func TestSmuggleGatewayPathParameters(t *testing.T) {
 }
 
 // The forwarding fields the gateway sets are the only ones of their names
-// an upstream reads, however a client spells them: a name with
+// an upstream reads, however a client spells them, and X-Real-IP, which it
+// does not set, none: a name with
 // underscores for dashes ("X_Forwarded_For") is the same field to the
 // servers that map names to CGI-style variables (HTTP_X_FORWARDED_FOR),
 // PHP's, Rack's and WSGI's among them, and it went through, beside the
@@ -283,14 +284,14 @@ func TestSmuggleGatewayForwardingFieldSpellings(t *testing.T) {
 	}))
 	defer up.Close()
 	gw := serveGateway(t, up.URL, nil)
-	spoof := "X_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Host: evil.example\r\nx_forwarded_proto: https\r\nX_FORWARDED_FOR: 6.6.6.7\r\n"
-	outer := http.Header{"X_forwarded_for": {"6.6.6.8"}}
+	spoof := "X_Forwarded_For: 6.6.6.6\r\nX-Forwarded_Host: evil.example\r\nx_forwarded_proto: https\r\nX_FORWARDED_FOR: 6.6.6.7\r\nX-Real-IP: 6.6.6.9\r\n"
+	outer := http.Header{"X_forwarded_for": {"6.6.6.8"}, "X_real_ip": {"6.6.6.10"}}
 	got := postCalls(t, gw, outer, "GET /call HTTP/1.1\r\n"+spoof, "GET /inherited HTTP/1.1\r\n")
 	if got[0].Status != 200 || got[1].Status != 200 {
 		t.Fatalf("statuses %d, %d", got[0].Status, got[1].Status)
 	}
 	req, _ := http.NewRequest("GET", "http://"+gw+"/direct", nil)
-	req.Header = http.Header{"X_forwarded_for": {"6.6.6.6"}, "X-Forwarded_host": {"evil.example"}}
+	req.Header = http.Header{"X_forwarded_for": {"6.6.6.6"}, "X-Forwarded_host": {"evil.example"}, "X-Real-Ip": {"6.6.6.11"}}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +307,8 @@ func TestSmuggleGatewayForwardingFieldSpellings(t *testing.T) {
 		for name, vv := range h {
 			spelled := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
 			switch spelled {
+			case "x-real-ip":
+				t.Errorf("request %d: the upstream read %s: %q, a client's, which the gateway does not set", i, name, vv)
 			case "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded":
 				if want, ok := own[name]; !ok || len(vv) != 1 || vv[0] != want {
 					t.Errorf("request %d: the upstream read %s: %q, which it may take for the gateway's %s", i, name, vv, spelled)
