@@ -61,12 +61,13 @@ type requestObject struct {
 	plain bool
 }
 
-// parseRequestObject reads the request object b, which encoding/json has
-// read as a value and so is valid JSON, into jr: keys matched without
-// regard to case and the last of a repeated key kept, as encoding/json
-// does; a value of the wrong type is reported (the first one) after the
-// other keys have been read, so that the call still has its id. The value
-// of a key it does not know may nest maxDepth levels, as a body may.
+// parseRequestObject reads the request object b, which jsonScanner has
+// read as a value and so is valid JSON, into jr (plain as the scanner
+// said of b): keys matched without regard to case and the last of a
+// repeated key kept, as encoding/json does; a value of the wrong type is
+// reported (the first one) after the other keys have been read, so that
+// the call still has its id. The value of a key it does not know may nest
+// maxDepth levels, as a body may.
 func parseRequestObject(b []byte, jr *requestObject, maxDepth int, plain bool) error {
 	*jr = requestObject{DependsOn: jr.DependsOn[:0], plain: plain}
 	i := skipSpace(b, 0)
@@ -725,8 +726,8 @@ func (h *Handler) writeJSONCall(st *batchState, c *call, jr *requestObject) erro
 // it gives them, to hdr: a value is a string, an array of strings (a field
 // given more than once), or a number or boolean taken as its text.
 // Content-Length and Transfer-Encoding are left out, since the body is
-// framed here. raw has been through encoding/json, so it is valid JSON,
-// which the walk relies on. The fields stop at maxFields and maxBytes (as
+// framed here. raw is valid JSON (jsonScanner, or encoding/json on the
+// client), which the walk relies on; plain is as for unquoteIn. The fields stop at maxFields and maxBytes (as
 // name: value lines), the limits of the head they go into: an array of
 // empty strings under a long name would otherwise repeat the name without
 // bound.
