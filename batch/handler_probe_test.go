@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 )
 
@@ -18,7 +19,7 @@ import (
 // over it makes: measureRanged and fieldsRanged, the code before the
 // lookups.
 func TestProbedHeadsAsRanged(t *testing.T) {
-	names := []string{"Content-Type", "Content-Length", "content-type", "Transfer-Encoding", "Trailer", "Cache-Control", "X-A"}
+	names := []string{"Content-Type", "Content-Length", "content-type", "Transfer-Encoding", "Trailer", "Cache-Control", "X-A", "Host"}
 	values := []string{"", "a", " a\t", "a\t", " b", "text/html", "\t", "12"}
 	// Two of these take a head over mixed.DefaultMaxHeaderBytes, where
 	// measureHead counts the values trimmed.
@@ -44,6 +45,17 @@ func TestProbedHeadsAsRanged(t *testing.T) {
 		}
 		if diff := cmp.Diff(measureRanged(&response{h: h}), measureHead(h), cmp.AllowUnexported(headMeasure{})); diff != "" {
 			t.Fatalf("measureHead(%s) (-want +got):\n%s", clippedQ(h), diff)
+		}
+		// The JSON writer's looks at the head.
+		wantCT, wantHas := mediaTypeRanged(h)
+		if ct, has := mediaTypeOf(h); ct != wantCT || has != wantHas {
+			t.Fatalf("mediaTypeOf(%s) = %q, %v; ranged: %q, %v", clippedQ(h), ct, has, wantCT, wantHas)
+		}
+		for _, noHost := range []bool{false, true} {
+			want, got := rangedJSONFieldKeys(nil, h, noHost), jsonFieldKeys(nil, h, noHost)
+			if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b }), cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("jsonFieldKeys(%s, noHost %v) (-want +got):\n%s", clippedQ(h), noHost, diff)
+			}
 		}
 		var o output
 		for _, withLength := range []bool{false, true} {

@@ -48,6 +48,28 @@ func isJSONMedia[T string | []byte](ct T) bool { return bodyform.IsJSON(ct) }
 // reader joins them (bodyform.Join). It does not allocate unless two or
 // more of the values are not empty.
 func mediaTypeOf(h http.Header) (string, bool) {
+	if s, ok := probeHead(h); ok {
+		// Content-Type is the only key of its name (see probeHead).
+		one, n := "", 0
+		for _, v := range s.ct {
+			if v = strings.Trim(v, " \t"); v != "" {
+				one, n = v, n+1
+			}
+		}
+		if n <= 1 {
+			return one, len(s.ct) > 0
+		}
+		var b []byte
+		for _, v := range s.ct {
+			b = bodyform.Append(b, v)
+		}
+		return string(b), true
+	}
+	return mediaTypeRanged(h)
+}
+
+// mediaTypeRanged is mediaTypeOf for any h: it ranges over the map.
+func mediaTypeRanged(h http.Header) (string, bool) {
 	var buf [2]string
 	keys := buf[:0]
 	one, n, has := "", 0, false
@@ -104,13 +126,7 @@ func contentTypeOf(dst []byte, hdr *mixed.Header) ([]byte, bool) {
 // when noHost is set. Content-Type, when hasCT, is ct, the one the body's
 // form was chosen by (see mediaTypeOf), whatever keys h has for it.
 func appendJSONFields(b []byte, h http.Header, keys []string, lower, noHost bool, ct string, hasCT bool) ([]byte, []string) {
-	keys = keys[:0]
-	for k, vs := range h {
-		if len(vs) > 0 && !isContentType(k) && !equalFoldASCII(k, "Content-Length") &&
-			!equalFoldASCII(k, "Transfer-Encoding") && !(noHost && equalFoldASCII(k, "Host")) {
-			keys = append(keys, k)
-		}
-	}
+	keys = jsonFieldKeys(keys[:0], h, noHost)
 	if hasCT {
 		keys = append(keys, "Content-Type")
 	}
@@ -156,6 +172,28 @@ func appendJSONFields(b []byte, h http.Header, keys []string, lower, noHost bool
 		i = j
 	}
 	return b, keys
+}
+
+// jsonFieldKeys appends to keys the keys of h that appendJSONFields
+// writes members for, but Content-Type's: those with values, but the
+// framing fields and, when noHost is set, Host.
+func jsonFieldKeys(keys []string, h http.Header, noHost bool) []string {
+	if _, ok := probeHead(h); ok {
+		// h holds only Content-Type and Content-Length (see probeHead).
+		return keys
+	}
+	return rangedJSONFieldKeys(keys, h, noHost)
+}
+
+// rangedJSONFieldKeys is jsonFieldKeys for any h: it ranges over the map.
+func rangedJSONFieldKeys(keys []string, h http.Header, noHost bool) []string {
+	for k, vs := range h {
+		if len(vs) > 0 && !isContentType(k) && !equalFoldASCII(k, "Content-Length") &&
+			!equalFoldASCII(k, "Transfer-Encoding") && !(noHost && equalFoldASCII(k, "Host")) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // isContentType reports whether the header key k is Content-Type, in any
