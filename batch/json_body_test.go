@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 )
 
 // typedJSONBatchOf is a JSON batch of n requests, each with a JSON body and
@@ -380,4 +381,27 @@ func TestJSONContentTypeFixedAtFirstWrite(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("response objects (-want +got):\n%s", diff)
 	}
+}
+
+// appendJSONStringBody writes a string that encoding/json reads back as
+// json.Marshal's own, whatever the bytes: runs of plain ASCII copied at
+// once, escapes, control characters, and UTF-8 valid or not.
+func TestAppendJSONStringBodyAsEncodingJSON(t *testing.T) {
+	pieces := []string{"a", "application/json", " ", `"`, `\`, "\n", "\r", "\t", "\x00", "\x1f", "\x7f", "é", "😀", "\xff", "\xe2\x82", "<&>", "\u2028"}
+	rapid.Check(t, func(t *rapid.T) {
+		s := strings.Join(rapid.SliceOfN(rapid.SampledFrom(pieces), 0, 12).Draw(t, "pieces"), "")
+		got := append(append([]byte{'"'}, appendJSONStringBody([]byte(nil), s)...), '"')
+		var back, want string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q wrote %s, not a JSON string: %v", s, got, err)
+		}
+		std, _ := json.Marshal(s)
+		json.Unmarshal(std, &want)
+		if back != want {
+			t.Fatalf("%q wrote %s, which reads %q; json.Marshal's %s reads %q", s, got, back, std, want)
+		}
+		if !bytes.Equal(appendJSONStringBody([]byte("x"), []byte(s))[1:], got[1:len(got)-1]) {
+			t.Fatalf("%q: the []byte form writes otherwise", s)
+		}
+	})
 }

@@ -269,6 +269,15 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	return append(b, '"')
 }
 
+// jsonSafe is true for the bytes a JSON string holds as they are: ASCII
+// but control characters, quotes and backslashes.
+var jsonSafe = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONStringBody appends s escaped for the inside of a JSON string:
 // quotes, backslashes and control characters escaped (LF, CR and TAB as
 // \n, \r and \t, as encoding/json writes them), invalid UTF-8 replaced by
@@ -276,6 +285,17 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 func appendJSONStringBody[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
+		// A run of bytes that stand for themselves, appended at once.
+		j := i
+		for j < len(s) && jsonSafe[s[j]] {
+			j++
+		}
+		if j > i {
+			b = append(b, s[i:j]...)
+			if i = j; i == len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
