@@ -408,15 +408,20 @@ func (s *jsonStream) fill(want, most int) {
 		copy(b, s.buf[:s.w])
 		s.buf = b
 	}
-	for s.w < want && s.err == nil {
+	for empty := 0; s.w < want && s.err == nil; {
 		n, err := s.src.Read(s.buf[s.w:])
 		s.w += n
-		if err != nil {
+		switch {
+		case err != nil:
 			s.err = err
-		} else if n == 0 {
-			// A reader that makes no progress: give up as
-			// io.ReadFull's callers would, rather than spin.
-			s.err = io.ErrNoProgress
+		case n > 0:
+			empty = 0
+		default:
+			if empty++; empty == 100 {
+				// A reader that makes no progress: give up as
+				// bufio.Reader does, rather than spin.
+				s.err = io.ErrNoProgress
+			}
 		}
 	}
 }

@@ -380,3 +380,40 @@ type randomChunks struct {
 func (c *randomChunks) Read(p []byte) (int, error) {
 	return c.r.Read(p[:min(len(p), 1+c.rng.IntN(64))])
 }
+
+// A source that returns no bytes and no error now and then is read on, as
+// bufio.Reader reads it; one that never returns anything else ends the
+// document with io.ErrNoProgress rather than a loop for ever.
+func TestJSONStreamEmptyReads(t *testing.T) {
+	doc := `{"a":[1,2,"x"]}`
+	var s jsonStream
+	s.reset(&emptyReads{r: strings.NewReader(doc), every: 3})
+	s.setMark(1 << 20)
+	if v, err := s.value(64); err != nil || string(v) != doc {
+		t.Errorf("value: %q, %v", v, err)
+	}
+	s.reset(noBytes{})
+	s.setMark(1 << 20)
+	if _, err := s.value(64); !errors.Is(err, io.ErrNoProgress) {
+		t.Errorf("a reader that never gives anything: %v", err)
+	}
+}
+
+// noBytes is a source that returns (0, nil) for ever.
+type noBytes struct{}
+
+func (noBytes) Read([]byte) (int, error) { return 0, nil }
+
+// emptyReads returns (0, nil) but on each every-th call, when it reads r.
+type emptyReads struct {
+	r     io.Reader
+	every int
+	n     int
+}
+
+func (e *emptyReads) Read(p []byte) (int, error) {
+	if e.n++; e.n%e.every != 0 {
+		return 0, nil
+	}
+	return e.r.Read(p[:min(len(p), 2)])
+}
