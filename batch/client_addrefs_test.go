@@ -60,15 +60,7 @@ func TestAddRefsScanEndsWithContext(t *testing.T) {
 // further than that: a longer body fails its call with ErrCallTooLarge in
 // Do whatever it holds, and an endless one filled memory for ever.
 func TestAddRefsScanWithinMaxBodyBytes(t *testing.T) {
-	var got []string
-	var mu sync.Mutex
-	srv := httptest.NewServer(NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.URL.Path)
-		mu.Unlock()
-		io.Copy(io.Discard, r.Body)
-	})))
-	defer srv.Close()
+	srv, served := pathRecorder(t)
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxBodyBytes: 1 << 20}}
 	b := c.NewBatch()
 	var bodies []*endlessBody
@@ -119,9 +111,29 @@ func TestAddRefsScanWithinMaxBodyBytes(t *testing.T) {
 	if err := small.Err(); err != nil {
 		t.Errorf("the small call: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if diff := cmp.Diff([]string{"/small"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"/small"}, served()); diff != "" {
 		t.Errorf("calls served (-want +got):\n%s", diff)
+	}
+}
+
+// pathRecorder starts a batch server whose calls read their bodies and
+// answer 200; served returns the paths of the calls it ran so far, in
+// order, and forgets them.
+func pathRecorder(t *testing.T) (srv *httptest.Server, served func() []string) {
+	var got []string
+	var mu sync.Mutex
+	srv = httptest.NewServer(NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Path)
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+	})))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		paths := got
+		got = nil
+		return paths
 	}
 }

@@ -270,18 +270,10 @@ func TestTransportBodyOfAnotherLength(t *testing.T) {
 // ends, fails with ErrCallTooLarge while the others go. Before, the body
 // was read to its end, into memory when it had no GetBody.
 func TestClientMeasuresWithinMaxBodyBytes(t *testing.T) {
-	var got []string
-	var mu sync.Mutex
-	srv := httptest.NewServer(NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.URL.Path)
-		mu.Unlock()
-		io.Copy(io.Discard, r.Body)
-	})))
-	defer srv.Close()
+	srv, served := pathRecorder(t)
 	for _, getBody := range []bool{false, true} {
 		t.Run(fmt.Sprintf("GetBody=%t", getBody), func(t *testing.T) {
-			got = nil
+			served()
 			c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client(), Limits: Limits{MaxBodyBytes: 1 << 20}}
 			b := c.NewBatch()
 			endless := &endlessBody{newStuckBody()}
@@ -317,9 +309,7 @@ func TestClientMeasuresWithinMaxBodyBytes(t *testing.T) {
 			if err := small.Err(); err != nil {
 				t.Errorf("the small call: %v", err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if diff := cmp.Diff([]string{"/small"}, got); diff != "" {
+			if diff := cmp.Diff([]string{"/small"}, served()); diff != "" {
 				t.Errorf("calls served (-want +got):\n%s", diff)
 			}
 		})
