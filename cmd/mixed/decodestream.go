@@ -24,7 +24,8 @@ const holdBytes = 64 << 10
 type jsonLineWriter struct {
 	w    *bufio.Writer
 	buf  bytes.Buffer
-	enc  *json.Encoder // to buf
+	enc  *json.Encoder // to buf, for the lines that are not parts
+	lb   []byte        // a part line (appendPartJSON)
 	hold []byte
 	mr   *mixed.MessageReader // for describe
 	str  jsonStringWriter
@@ -50,13 +51,23 @@ func (l *jsonLineWriter) line(v any) error {
 	return l.w.Flush()
 }
 
-// open writes v's JSON object without its closing brace, for more keys
-// to follow.
-func (l *jsonLineWriter) open(v any) {
-	l.buf.Reset()
-	l.enc.Encode(v) // of our own types, which always encode
-	b := bytes.TrimSuffix(l.buf.Bytes(), []byte("\n"))
-	l.w.Write(b[:len(b)-1])
+// partLine writes p as one line and flushes it.
+func (l *jsonLineWriter) partLine(p *partJSON) error {
+	l.lb = append(appendPartJSON(l.lb[:0], p), '\n')
+	l.w.Write(l.lb)
+	return l.w.Flush()
+}
+
+// openPart writes p's JSON object without its closing brace, for more
+// keys to follow; openHTTP the same for h.
+func (l *jsonLineWriter) openPart(p *partJSON) {
+	l.lb = appendPartJSON(l.lb[:0], p)
+	l.w.Write(l.lb[:len(l.lb)-1])
+}
+
+func (l *jsonLineWriter) openHTTP(h *httpJSON) {
+	l.lb = appendHTTPJSON(l.lb[:0], h)
+	l.w.Write(l.lb[:len(l.lb)-1])
 }
 
 // part prints part i: whole when its content ends within holdBytes, else
@@ -72,7 +83,7 @@ func (l *jsonLineWriter) part(i int, p *mixed.Part) (int, error) {
 	}
 	if err == io.EOF {
 		pj := describe(l.mr, i, &p.Header, l.hold[:n], 1)
-		return countErrors(&pj), l.line(&pj)
+		return countErrors(&pj), l.partLine(&pj)
 	}
 	if err != nil {
 		return 0, err
@@ -120,7 +131,7 @@ func (s *partSource) Read(b []byte) (int, error) {
 func (l *jsonLineWriter) stream(i int, p *mixed.Part, held []byte) (int, error) {
 	src := &partSource{held: held, p: p}
 	mt, _ := mediaType(p.Header.GetBytes("Content-Type"))
-	l.open(&partJSON{Index: i, Headers: headerPairs(&p.Header)})
+	l.openPart(&partJSON{Index: i, Headers: headerPairs(&p.Header)})
 	if mt == "application/http" {
 		if head, n := streamableHead(held); head != nil {
 			return l.streamHTTP(head, held[n:], src)
@@ -172,7 +183,7 @@ func (l *jsonLineWriter) streamHTTP(head *httpJSON, bodyStart []byte, src *partS
 	}
 	mt, _ := mediaType(ct)
 	l.w.WriteString(`,"http":`)
-	l.open(head)
+	l.openHTTP(head)
 	l.w.WriteByte(',')
 	err = l.body(isTextual(mt), bodyStart, mb.ReadChunk)
 	l.w.WriteByte('}')

@@ -141,7 +141,7 @@ func decodeJSON(in io.Reader, f batchFormat, lw *jsonLineWriter) (int, error) {
 			if p.Error != "" {
 				failed++
 			}
-			if err := lw.line(&p); err != nil {
+			if err := lw.partLine(&p); err != nil {
 				return failed, err
 			}
 			index++
