@@ -410,6 +410,10 @@ func (s *jsonStream) fill(want, most int) {
 	}
 	for empty := 0; s.w < want && s.err == nil; {
 		n, err := s.src.Read(s.buf[s.w:])
+		if n < 0 || n > len(s.buf)-s.w {
+			s.err = errJSONInvalidRead
+			return
+		}
 		s.w += n
 		switch {
 		case err != nil:
@@ -425,6 +429,9 @@ func (s *jsonStream) fill(want, most int) {
 		}
 	}
 }
+
+// errJSONInvalidRead is a body whose Read returned a count out of range.
+var errJSONInvalidRead = errors.New("the body's Read returned an invalid count")
 
 // over reports whether the stretch begun at setMark has gone past its
 // limit by the time the document reaches offset end.

@@ -417,3 +417,90 @@ func (e *emptyReads) Read(p []byte) (int, error) {
 	}
 	return e.r.Read(p[:min(len(p), 2)])
 }
+
+// emptyRuns answers (0, nil) before each of r's reads, as io.Reader
+// allows ("nothing happened"), 99 times in a row when many is set.
+type emptyRuns struct {
+	r     io.Reader
+	many  bool
+	empty int
+}
+
+func (e *emptyRuns) Read(p []byte) (int, error) {
+	if n := 1 + 98*btoi(e.many); e.empty < n {
+		e.empty++
+		return 0, nil
+	}
+	e.empty = 0
+	return e.r.Read(p)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// badCount returns a count no Read may return, once r has given a few
+// bytes.
+type badCount struct {
+	r     io.Reader
+	n     int
+	reads int
+}
+
+func (b *badCount) Read(p []byte) (int, error) {
+	if b.reads++; b.reads == 3 {
+		return b.n, nil
+	}
+	return b.r.Read(p[:min(len(p), 5)])
+}
+
+// A JSON batch reads the same through a body whose Read returns (0, nil)
+// at times, as encoding/json's Decoder and bufio.Reader read it (up to
+// 99 in a row), and one that makes no progress in 100, or returns a
+// count out of range, is a 400, not a spin or a panic.
+func TestJSONBatchOddReaders(t *testing.T) {
+	h := NewHandler(trivial)
+	body := string(jsonBatchOf(5, 300))
+	want := readJSONSummary(t, h, strings.NewReader(body))
+	if want[0] != "status 0, failed false" {
+		t.Fatalf("the batch read whole: %q", want)
+	}
+	for _, many := range []bool{false, true} {
+		got := readJSONSummary(t, h, &emptyRuns{r: iotest.HalfReader(strings.NewReader(body)), many: many})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("empty reads (%d in a row) (-whole +got):\n%s", 1+98*btoi(many), diff)
+		}
+	}
+	type result struct {
+		Status int
+		Failed bool
+	}
+	for name, r := range map[string]io.Reader{
+		"100 empty reads": &emptyRuns{r: strings.NewReader(body), many: true, empty: -1},
+		"too many":        &badCount{r: strings.NewReader(body), n: 1 << 20},
+		"negative":        &badCount{r: strings.NewReader(body), n: -3},
+		"one too many":    &badCount{r: strings.NewReader(body), n: 4097},
+	} {
+		var got result
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s: panic %v", name, p)
+				}
+			}()
+			st := &batchState{format: FormatGraphJSON}
+			req, _ := http.NewRequest("POST", "http://x.example/$batch", nil)
+			status, err := h.readJSON(st, r, req)
+			got = result{status, err != nil}
+			if err != nil && !errors.Is(err, ErrJSONBatch) {
+				t.Errorf("%s: %v is not an ErrJSONBatch", name, err)
+			}
+		}()
+		if diff := cmp.Diff(result{http.StatusBadRequest, true}, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
