@@ -315,15 +315,14 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	jr := &jsonReader{h: h, st: st, js: &st.jb.stream}
 	js := jr.js
 	js.reset(body)
-	jr.mark()
+	// From here each value, and each stretch of white space, is bounded
+	// by MaxPartBytes on its own (see setMark).
+	js.setMark(h.opts.MaxPartBytes)
 	if err := jr.expect('{'); err != nil {
 		return jr.fail(err)
 	}
 	seen := false
 	for first := true; ; first = false {
-		// Each value is marked before its first byte is looked at, the
-		// white space before it included.
-		jr.mark()
 		c, err := js.peek()
 		if err != nil {
 			return jr.fail(noEOF(err))
@@ -350,7 +349,6 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			return jr.fail(js.syntax(c, "after object key"))
 		}
 		js.take()
-		jr.mark()
 		isRequests := strings.EqualFold(key, "requests")
 		if isRequests && seen {
 			// encoding/json would keep the last array, and a proxy or
@@ -429,10 +427,6 @@ type jsonReader struct {
 	js *jsonStream
 }
 
-// mark lets the reader read one more value of at most MaxPartBytes, the
-// white space before it included.
-func (jr *jsonReader) mark() { jr.js.setMark(jr.h.opts.MaxPartBytes) }
-
 // expect takes the next byte (after white space), which must be d.
 func (jr *jsonReader) expect(d byte) error {
 	c, err := jr.js.peek()
@@ -475,7 +469,6 @@ func (jr *jsonReader) requests() (int, error) {
 	if err := jr.expect('['); err != nil {
 		return jr.fail(err)
 	}
-	jr.mark()
 	c, err := js.peek()
 	if err != nil {
 		return jr.fail(noEOF(err))
@@ -498,7 +491,6 @@ func (jr *jsonReader) requests() (int, error) {
 		err = parseRequestObject(raw, &jb.req, h.opts.MaxJSONDepth-2, js.scan.plain)
 		st.ncalls++
 		h.addJSONCall(st, n, &jb.req, err)
-		jr.mark()
 		if c, err = js.peek(); err != nil {
 			return jr.fail(noEOF(err))
 		}

@@ -375,8 +375,8 @@ type jsonStream struct {
 	r, w  int   // buf[r:w] is read from src and not yet taken
 	off   int64 // the document offset of buf[0]
 	err   error // src's error, once it returned one (io.EOF at its end)
-	mark  int64 // see setMark
-	limit int64
+	mark  int64 // where the value or white space being read began
+	limit int64 // see setMark
 	scan  jsonScanner
 }
 
@@ -385,8 +385,12 @@ func (s *jsonStream) reset(src io.Reader) {
 	*s = jsonStream{src: src, buf: s.buf[:cap(s.buf)], scan: s.scan}
 }
 
-// setMark starts a stretch of at most limit bytes: the white space and
-// the value that come next must end within it, else errObjectTooLarge.
+// setMark bounds what is read from here on, else errObjectTooLarge: each
+// value to limit bytes, and each stretch of white space (with the comma
+// or colon in it) to as much again. Each is counted on its own, so that
+// a value of limit bytes is read wherever it stands, and white space
+// (which is not kept) cannot make a client refused for the place of a
+// value rather than its size.
 func (s *jsonStream) setMark(limit int64) {
 	s.mark, s.limit = s.off+int64(s.r), limit
 }
@@ -474,6 +478,7 @@ func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 		}
 		return nil, err
 	}
+	s.mark = s.pos()
 	for {
 		atEOF := s.err != nil
 		n, err := s.scan.scan(s.buf[s.r:s.w], atEOF, maxDepth)
@@ -483,6 +488,7 @@ func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 			}
 			v := s.buf[s.r : s.r+n]
 			s.r += n
+			s.mark = s.pos()
 			return v, nil
 		}
 		if err != errJSONNeedMore {
@@ -506,8 +512,12 @@ func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 	}
 }
 
-// take takes the byte peek returned.
-func (s *jsonStream) take() { s.r++ }
+// take takes the byte peek returned; the white space after it is a
+// stretch of its own.
+func (s *jsonStream) take() {
+	s.r++
+	s.mark = s.pos()
+}
 
 // syntax is encoding/json's error for byte c, the next one, where context
 // says what the reader was looking for.

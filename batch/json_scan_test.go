@@ -504,3 +504,41 @@ func TestJSONBatchOddReaders(t *testing.T) {
 		}
 	}
 }
+
+// MaxPartBytes bounds each value of a JSON batch, a request object or a
+// value of the envelope, by its own bytes wherever it stands: first or
+// after a comma, indented or not, with white space after it; and the
+// white space between two values by as much again.
+func TestJSONBatchPartLimitExact(t *testing.T) {
+	const limit = 200
+	h := NewHandlerOptions(trivial, HandlerOptions{MaxPartBytes: limit})
+	// object is a request object of n bytes, str a string value of n.
+	object := func(id string, n int) string {
+		o := `{"id":"` + id + `","method":"GET","url":"/a"}`
+		return o[:len(o)-2] + strings.Repeat("x", n-len(o)) + `"}`
+	}
+	str := func(n int) string { return `"` + strings.Repeat("s", n-2) + `"` }
+	sp := func(n int) string { return strings.Repeat(" ", n) }
+	for _, over := range []int{0, 1} {
+		n := limit + over
+		for name, body := range map[string]string{
+			"first":        `{"requests":[` + object("1", n) + `]}`,
+			"later":        `{"requests":[` + object("1", limit) + `,` + object("2", n) + `]}`,
+			"indented":     "{\n  \"requests\": [\n    " + object("1", limit) + ",\n    " + object("2", n) + "\n  ]\n}",
+			"spaced":       `{ "requests" : [ ` + object("1", limit) + ` , ` + object("2", n) + ` ] }`,
+			"envelope":     `{"x":` + str(n) + `,"requests":[` + object("1", limit) + `]}`,
+			"envelope end": `{"requests":[` + object("1", limit) + `],"x":` + str(n) + ` }`,
+			"key":          `{"requests":[` + object("1", limit) + `],` + str(n) + `:1}`,
+			"white space":  `{"requests":[` + sp(n) + object("1", limit) + `,` + sp(n) + object("2", limit) + sp(n) + `]` + sp(n) + `}`,
+		} {
+			got := readJSONSummary(t, h, strings.NewReader(body))[0]
+			want := "status 0, failed false"
+			if over > 0 {
+				want = "status 413, failed true"
+			}
+			if got != want {
+				t.Errorf("%s, %d bytes against a limit of %d: %s, want %s", name, n, limit, got, want)
+			}
+		}
+	}
+}
