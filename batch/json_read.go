@@ -325,8 +325,9 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	for first := true; ; first = false {
 		c, err := js.peek()
 		if err != nil {
-			return jr.fail(noEOF(err))
+			return jr.fail(js.noEOF(err))
 		}
+		keyAt := js.pos()
 		if c == '}' && first {
 			js.take()
 			break
@@ -343,7 +344,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			return jr.fail(err)
 		}
 		if c, err = js.peek(); err != nil {
-			return jr.fail(noEOF(err))
+			return jr.fail(js.noEOF(err))
 		}
 		if c != ':' {
 			return jr.fail(js.syntax(c, "after object key"))
@@ -354,7 +355,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			// encoding/json would keep the last array, and a proxy or
 			// log reading the batch that way would see other calls than
 			// the ones that run: refused, not chosen.
-			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice", ErrJSONBatch)
+			return http.StatusBadRequest, fmt.Errorf("%w: the requests array is given twice, again at byte %d", ErrJSONBatch, keyAt)
 		}
 		if isRequests {
 			seen = true
@@ -365,7 +366,7 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 			return jr.fail(err)
 		}
 		if c, err = js.peek(); err != nil {
-			return jr.fail(noEOF(err))
+			return jr.fail(js.noEOF(err))
 		}
 		js.take()
 		if c == '}' {
@@ -382,22 +383,16 @@ func (h *Handler) readJSON(st *batchState, body io.Reader, r *http.Request) (int
 	// path does: only white space may follow, and only so much of it.
 	js.setMark(h.opts.MaxEpilogueBytes)
 	if _, err := js.peek(); err != io.EOF {
-		if err == nil || errors.Is(err, errObjectTooLarge) {
-			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object", ErrJSONBatch)
+		switch {
+		case err == nil:
+			return http.StatusBadRequest, fmt.Errorf("%w: more after the batch object at byte %d", ErrJSONBatch, js.pos())
+		case errors.Is(err, errObjectTooLarge):
+			return http.StatusBadRequest, fmt.Errorf("%w: more than %d bytes (MaxEpilogueBytes) of white space after the batch object at byte %d", ErrJSONBatch, h.opts.MaxEpilogueBytes, js.mark)
 		}
 		return jr.fail(err)
 	}
 	st.finishJSON()
 	return 0, nil
-}
-
-// noEOF is err, but io.ErrUnexpectedEOF for io.EOF: the document ended
-// inside the batch object.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // startJSON readies st to read a JSON batch of request r.
@@ -431,7 +426,7 @@ type jsonReader struct {
 func (jr *jsonReader) expect(d byte) error {
 	c, err := jr.js.peek()
 	if err != nil {
-		return noEOF(err)
+		return jr.js.noEOF(err)
 	}
 	if c != d {
 		return fmt.Errorf("found %s where '%c' belongs, at byte %d", quoteJSONChar(c), d, jr.js.pos())
@@ -446,7 +441,7 @@ func (jr *jsonReader) fail(err error) (int, error) {
 		return status, err
 	}
 	if errors.Is(err, errObjectTooLarge) {
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes)", ErrJSONBatch, jr.h.opts.MaxPartBytes)
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: a value of the body over %d bytes (MaxPartBytes) at byte %d", ErrJSONBatch, jr.h.opts.MaxPartBytes, jr.js.mark)
 	}
 	return http.StatusBadRequest, fmt.Errorf("%w: %w", ErrJSONBatch, err)
 }
@@ -471,7 +466,7 @@ func (jr *jsonReader) requests() (int, error) {
 	}
 	c, err := js.peek()
 	if err != nil {
-		return jr.fail(noEOF(err))
+		return jr.fail(js.noEOF(err))
 	}
 	if c == ']' {
 		js.take()
@@ -479,7 +474,8 @@ func (jr *jsonReader) requests() (int, error) {
 	}
 	for n := 0; ; n++ {
 		if st.ncalls == maxCalls {
-			return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch", ErrJSONBatch, maxCalls)
+			js.peek() // for where the request begins
+			return http.StatusBadRequest, fmt.Errorf("%w: more than %d requests in one batch, the next at byte %d", ErrJSONBatch, maxCalls, js.pos())
 		}
 		// The scanner finds the object's end, and checks that it is
 		// JSON; its bytes are a view of the stream's buffer, valid
@@ -492,7 +488,7 @@ func (jr *jsonReader) requests() (int, error) {
 		st.ncalls++
 		h.addJSONCall(st, n, &jb.req, err)
 		if c, err = js.peek(); err != nil {
-			return jr.fail(noEOF(err))
+			return jr.fail(js.noEOF(err))
 		}
 		js.take()
 		if c == ']' {

@@ -11,6 +11,7 @@ package batch
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/bits"
 	"strconv"
@@ -473,10 +474,7 @@ func (s *jsonStream) peek() (byte, error) {
 // twice in all.
 func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 	if _, err := s.peek(); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
+		return nil, s.noEOF(err)
 	}
 	s.mark = s.pos()
 	for {
@@ -510,6 +508,15 @@ func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 		end := s.mark + s.limit + 1 - s.pos()
 		s.fill(int(min(want, end)), int(max(end, 0)))
 	}
+}
+
+// noEOF is err, but io.ErrUnexpectedEOF, and where, for io.EOF: the
+// document ended inside a value.
+func (s *jsonStream) noEOF(err error) error {
+	if err == io.EOF {
+		return fmt.Errorf("%w at byte %d", io.ErrUnexpectedEOF, s.pos())
+	}
+	return err
 }
 
 // take takes the byte peek returned; the white space after it is a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -539,6 +540,41 @@ func TestJSONBatchPartLimitExact(t *testing.T) {
 			if got != want {
 				t.Errorf("%s, %d bytes against a limit of %d: %s, want %s", name, n, limit, got, want)
 			}
+		}
+	}
+}
+
+// Every JSON batch refused as a whole says where, at the byte its reader
+// stopped at: a client can find what was wrong in a large batch. (The
+// offsets are counted by hand.)
+func TestJSONBatchErrorsSayWhere(t *testing.T) {
+	h := NewHandlerOptions(trivial, HandlerOptions{JSONFormat: FormatGraphJSON, MaxPartBytes: 100, MaxCalls: 2, MaxEpilogueBytes: 10})
+	o := `{"id":"1","method":"GET","url":"/a"}` // 36 bytes
+	for _, c := range []struct {
+		body string
+		code int
+		at   int
+	}{
+		{``, 400, 0},
+		{`  {`, 400, 3},
+		{`{"requests":[` + o, 400, 49},
+		{`{"requests":[` + o + `]`, 400, 50},
+		{`{"requests":[{"id":"1"`, 400, 22},
+		{`{"requests":[` + o + `]} x`, 400, 52},
+		{`{"requests":[` + o + `]}` + strings.Repeat(" ", 11), 400, 51},
+		{`{"requests":[` + o + `], "Requests":[]}`, 400, 52},
+		{`{"requests":[` + o + `,` + o + `, ` + o + `]}`, 400, 88},
+		{`{"requests":[` + o + `, "` + strings.Repeat("x", 200) + `"]}`, 413, 51},
+		{`{"requests":[` + o + `,` + strings.Repeat(" ", 101) + o + `]}`, 413, 50},
+		{`{"requests":[` + o + `,]}`, 400, 50},
+	} {
+		req := httptest.NewRequest("POST", "http://x.example/$batch", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var e struct{ Error struct{ Message string } }
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != c.code || !strings.HasSuffix(e.Error.Message, fmt.Sprintf(" at byte %d", c.at)) {
+			t.Errorf("%.60q: %d %s, want %d and an error at byte %d", c.body, rec.Code, rec.Body, c.code, c.at)
 		}
 	}
 }
