@@ -113,7 +113,8 @@
 //
 // The limits are those of multipart batches, with two more: a request
 // object over MaxPartBytes is an outer 413 (its end cannot be found without
-// reading it), and MaxJSONDepth (64) bounds nesting. A JSON response body,
+// reading it), as is any other value of the body, or run of white space
+// between two, over it; and MaxJSONDepth (64) bounds nesting. A JSON response body,
 // and in OData a text one, is written whole, within MaxBufferedBytes (a
 // larger one answers 500); other bodies stream base64-encoded like
 // multipart parts.

@@ -38,7 +38,8 @@ type HandlerOptions struct {
 	// MaxPartBytes limits one part (default 16 MiB). A larger part gets
 	// a 400 response part; the other calls still run. In a JSON batch it
 	// limits one request object, whose end cannot be found without
-	// reading it: a larger one is an outer 413.
+	// reading it: a larger one is an outer 413 (as is any other value,
+	// or run of white space between two, over MaxPartBytes).
 	MaxPartBytes int64
 	// Concurrency limits the calls of one batch that run at once
 	// (default 4 × GOMAXPROCS). Calls may run in any order, as Google's
