@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"strconv"
 )
@@ -503,10 +504,15 @@ func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 			return nil, errObjectTooLarge
 		}
 		// Read no further than the stretch's end and one byte, which
-		// is enough to tell a value too large.
-		want := int64(2*(s.w-s.r) + 512)
-		end := s.mark + s.limit + 1 - s.pos()
-		s.fill(int(min(want, end)), int(max(end, 0)))
+		// is enough to tell a value too large. (room is counted from
+		// r, where the value starts, and is past what is held, else
+		// the value would be over; mark+limit may overflow, with a
+		// limit of math.MaxInt64.)
+		most := int64(math.MaxInt)
+		if room := s.limit - (s.pos() - s.mark); room < most {
+			most = room + 1
+		}
+		s.fill(int(min(int64(2*(s.w-s.r)+512), most)), int(most))
 	}
 }
 

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -576,5 +578,24 @@ func TestJSONBatchErrorsSayWhere(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != c.code || !strings.HasSuffix(e.Error.Message, fmt.Sprintf(" at byte %d", c.at)) {
 			t.Errorf("%.60q: %d %s, want %d and an error at byte %d", c.body, rec.Code, rec.Body, c.code, c.at)
 		}
+	}
+}
+
+// A Handler whose MaxPartBytes is as large as an int64 goes (no limit, in
+// effect) reads a JSON batch that arrives in pieces: the end of the
+// stretch a value may reach overflowed, and the reader asked for nothing
+// more for ever, on one core.
+func TestJSONBatchUnboundedPartBytes(t *testing.T) {
+	h := NewHandlerOptions(trivial, HandlerOptions{MaxPartBytes: math.MaxInt64})
+	body := string(jsonBatchOf(3, 100))
+	done := make(chan []string, 1)
+	go func() { done <- readJSONSummary(t, h, iotest.OneByteReader(strings.NewReader(body))) }()
+	select {
+	case got := <-done:
+		if want := readJSONSummary(t, NewHandler(trivial), strings.NewReader(body)); !cmp.Equal(want, got) {
+			t.Errorf("(-want +got):\n%s", cmp.Diff(want, got))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch was not read in 10 s")
 	}
 }
