@@ -145,6 +145,12 @@
 //   - MaxEpilogueBytes (64 KiB): what follows the close delimiter (the
 //     body is read to its end before any call runs); more is an outer 400
 //     wrapping [ErrEpilogueTooLarge].
+//   - What each call inherits of the batch request, its header fields
+//     (but Content-* and hop-by-hop ones) and its query: no more than a
+//     call's own head may hold (100 fields and 64 KiB, the
+//     [mixed.MessageOptions] defaults, and a query of 8 KiB); more is an
+//     outer 431 or 414 wrapping [ErrInheritTooLarge], before any call
+//     runs.
 //   - MaxBufferedBytes (32 MiB): the responses a batch holds while the
 //     part at the head of the order streams, their header fields counted
 //     with their bodies (at an upper bound of the memory they take);

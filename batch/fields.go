@@ -1,8 +1,11 @@
 package batch
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/mixedcodec/mixed"
 )
 
 // The header rules both sides share. A call of a batch inherits the outer
@@ -38,4 +41,37 @@ func connectionOption(conn []string, k string) bool {
 		}
 	}
 	return false
+}
+
+// checkInheritable reports whether what the calls of batch request r
+// inherit fits the limits a call's own head is read with: the inherited
+// fields (see inherited) within mixed.DefaultMaxHeaderFields lines and
+// mixed.DefaultMaxHeaderBytes, counted as "name: value" lines, and the
+// query within mixed.DefaultMaxStartLineBytes. Else it returns the status
+// to answer (431 or 414) and why. The client sends them once, and each
+// call takes them in again (a field a map entry of its header, the query
+// merged and encoded into its target), and carries them on to a gateway's
+// upstream: 50000 fields, 600 KB, cost a batch of 1000 calls 5 s of CPU,
+// and a query of 9000 parameters 1.6 s.
+func checkInheritable(r *http.Request) (int, error) {
+	conn := r.Header["Connection"]
+	fields, size := 0, 0
+	for k, vv := range r.Header {
+		if !inherited(k) || connectionOption(conn, k) {
+			continue
+		}
+		fields += len(vv)
+		for _, v := range vv {
+			size += len(k) + len(v) + 4
+		}
+	}
+	if fields > mixed.DefaultMaxHeaderFields || size > mixed.DefaultMaxHeaderBytes {
+		return http.StatusRequestHeaderFieldsTooLarge, fmt.Errorf("%w: %d fields, %d bytes, which every call would inherit; a call's head holds at most %d fields, %d bytes",
+			ErrInheritTooLarge, fields, size, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes)
+	}
+	if n := len(r.URL.RawQuery); n > mixed.DefaultMaxStartLineBytes {
+		return http.StatusRequestURITooLong, fmt.Errorf("%w: a query of %d bytes, which every call would inherit; a call's request line holds at most %d",
+			ErrInheritTooLarge, n, mixed.DefaultMaxStartLineBytes)
+	}
+	return 0, nil
 }

@@ -22,6 +22,12 @@ import (
 // its close delimiter for more than HandlerOptions.MaxEpilogueBytes.
 var ErrEpilogueTooLarge = errors.New("batch: too many bytes after the close delimiter")
 
+// ErrInheritTooLarge is the error of a batch request whose header fields
+// or query, which each of its calls inherits, are more than the head of
+// one call may hold (see the package's Limits): the batch is answered
+// 431 or 414 before any call runs.
+var ErrInheritTooLarge = errors.New("batch: more header fields or query than a call may inherit")
+
 // HandlerOptions configures a [Handler]. A zero field selects its default.
 type HandlerOptions struct {
 	// MaxCalls limits the calls of one batch (default 1000, Google's
@@ -519,6 +525,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.Error(w, errNested.Error(), http.StatusBadRequest)
+		return
+	}
+	if status, err := checkInheritable(r); err != nil {
+		if format != FormatMultipart {
+			jsonError(w, status, err)
+			return
+		}
+		http.Error(w, err.Error(), status)
 		return
 	}
 	st := h.spare.Swap(nil)
