@@ -819,8 +819,12 @@ func TestClientCallContextsWhileWriteBlocked(t *testing.T) {
 		}
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("sized %t: Do still blocked 5s after every call's context ended", sized)
+		case <-time.After(20 * time.Second):
+			// A deadlock bound: Do returns once the body it builds in
+			// memory stops (sized) or the request is abandoned, which
+			// under -race and a loaded CI machine took over 5 s once
+			// (16 MiB of bodies copied, instrumented).
+			t.Fatalf("sized %t: Do still blocked 15s after every call's context ended", sized)
 		}
 		for i, call := range calls {
 			if !errors.Is(call.Err(), context.DeadlineExceeded) {
