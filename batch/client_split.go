@@ -40,8 +40,10 @@ func requestRefs(req *http.Request, maxBytes int64) ([]ref, error) {
 			return nil, fmt.Errorf("batch: reading the request body for references: %w", err)
 		}
 		var buf bytes.Buffer
-		if req.ContentLength > 0 && (maxBytes <= 0 || req.ContentLength <= maxBytes) {
-			buf.Grow(int(req.ContentLength) + 1)
+		if req.ContentLength > 0 {
+			// The caller's word, not bytes read: grown no further
+			// than a response body's buffer is (see respReader.body).
+			buf.Grow(int(min(req.ContentLength, initialBodyBuffer)) + 1)
 		}
 		limit := int64(-1)
 		if maxBytes > 0 {

@@ -3,6 +3,7 @@ package batch
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
+
+	"github.com/mixedcodec/mixed/internal/bodyform"
 )
 
 // TestProbedHeadsAsRanged: measure and fieldsOf find the fields of a small
@@ -153,4 +156,35 @@ func fieldsRanged(rw *response, withLength bool) [][2]string {
 		}
 	}
 	return fields
+}
+
+// mediaTypeRanged is mediaTypeOf as it was before probeHead: one range
+// over the map, finding every key of Content-Type's name.
+func mediaTypeRanged(h http.Header) (string, bool) {
+	var buf [2]string
+	keys := buf[:0]
+	one, n, has := "", 0, false
+	for k, vs := range h {
+		if !isContentType(k) {
+			continue
+		}
+		keys = append(keys, k)
+		has = has || len(vs) > 0
+		for _, v := range vs {
+			if v = strings.Trim(v, " \t"); v != "" {
+				one, n = v, n+1
+			}
+		}
+	}
+	if n <= 1 {
+		return one, has
+	}
+	slices.Sort(keys)
+	var b []byte
+	for _, k := range keys {
+		for _, v := range h[k] {
+			b = bodyform.Append(b, v)
+		}
+	}
+	return string(b), true
 }

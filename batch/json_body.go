@@ -48,36 +48,23 @@ func isJSONMedia[T string | []byte](ct T) bool { return bodyform.IsJSON(ct) }
 // reader joins them (bodyform.Join). It does not allocate unless two or
 // more of the values are not empty.
 func mediaTypeOf(h http.Header) (string, bool) {
-	if s, ok := probeHead(h); ok {
-		// Content-Type is the only key of its name (see probeHead).
-		one, n := "", 0
-		for _, v := range s.ct {
-			if v = strings.Trim(v, " \t"); v != "" {
-				one, n = v, n+1
-			}
-		}
-		if n <= 1 {
-			return one, len(s.ct) > 0
-		}
-		var b []byte
-		for _, v := range s.ct {
-			b = bodyform.Append(b, v)
-		}
-		return string(b), true
-	}
-	return mediaTypeRanged(h)
-}
-
-// mediaTypeRanged is mediaTypeOf for any h: it ranges over the map.
-func mediaTypeRanged(h http.Header) (string, bool) {
 	var buf [2]string
 	keys := buf[:0]
-	one, n, has := "", 0, false
-	for k, vs := range h {
-		if !isContentType(k) {
-			continue
+	if s, ok := probeHead(h); ok {
+		// Content-Type is the only key of its name (see probeHead).
+		if s.hasCT {
+			keys = append(keys, "Content-Type")
 		}
-		keys = append(keys, k)
+	} else {
+		for k := range h {
+			if isContentType(k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	one, n, has := "", 0, false
+	for _, k := range keys {
+		vs := h[k]
 		has = has || len(vs) > 0
 		for _, v := range vs {
 			if v = strings.Trim(v, " \t"); v != "" {

@@ -199,7 +199,7 @@ func cutShort(i int, atEOF bool, context string) error {
 
 // syntaxAt is encoding/json's error for byte c at i, where context says
 // what it was looking at.
-func syntaxAt(i int, c byte, context string) error {
+func syntaxAt[I int | int64](i I, c byte, context string) error {
 	return &jsonSyntaxError{msg: "invalid character " + quoteJSONChar(c) + " " + context, Offset: int64(i)}
 }
 
@@ -535,12 +535,12 @@ func (s *jsonStream) take() {
 // syntax is encoding/json's error for byte c, the next one, where context
 // says what the reader was looking for.
 func (s *jsonStream) syntax(c byte, context string) error {
-	return &jsonSyntaxError{msg: "invalid character " + quoteJSONChar(c) + " " + context, Offset: s.pos()}
+	return syntaxAt(s.pos(), c, context)
 }
 
 // syntaxBefore is syntax's error for the byte just taken.
 func (s *jsonStream) syntaxBefore(c byte, context string) error {
-	return &jsonSyntaxError{msg: "invalid character " + quoteJSONChar(c) + " " + context, Offset: s.pos() - 1}
+	return syntaxAt(s.pos()-1, c, context)
 }
 
 // retained is the memory s keeps for the next document.
