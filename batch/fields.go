@@ -29,6 +29,31 @@ func inherited(k string) bool {
 	return !strings.HasPrefix(k, "Content-") && !hopByHop[k] && k != "Accept-Encoding"
 }
 
+// provenance reports whether k (canonical) is a field by which a browser
+// says where a request came from: Origin, Referer and the Sec- fields,
+// which a browser sets itself and a script may not (the Fetch standard's
+// forbidden request-header names), and by which servers tell cross-site
+// requests (net/http's CrossOriginProtection reads Sec-Fetch-Site, then
+// Origin).
+func provenance(k string) bool {
+	return k == "Origin" || k == "Referer" || strings.HasPrefix(k, "Sec-")
+}
+
+// fromBrowser reports whether h, the header of a batch request, is a
+// browser's: it has Origin or a Sec-Fetch- field. The calls of such a
+// batch carry its provenance fields, not their own (see callRequest).
+func fromBrowser(h http.Header) bool {
+	if _, ok := h["Origin"]; ok {
+		return true
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "Sec-Fetch-") {
+			return true
+		}
+	}
+	return false
+}
+
 // connectionOption reports whether the values of a Connection field name
 // the field k (canonical): a field of the connection the message came on
 // (RFC 9110 §7.6.1), hop-by-hop whatever its name.

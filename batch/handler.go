@@ -296,7 +296,13 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // unless it sets its own; its Host, RemoteAddr and TLS state are the outer
 // request's, and its context is the outer request's context. A call's own
 // Upgrade field is dropped: its response is a part, which cannot switch
-// protocols. Only origin-form targets (/path?query) are accepted, and
+// protocols. When the batch request came from a browser (it has Origin
+// or a Sec-Fetch- field), each call's Origin, Referer and Sec- fields are
+// the batch request's, never the call's own: a browser sets them and a
+// script may not, and handlers tell cross-site requests by them
+// ([http.CrossOriginProtection] among them), which a script allowed to
+// post a batch could otherwise pass by setting them in its calls. A batch
+// request from anything else leaves its calls their own. Only origin-form targets (/path?query) are accepted, and
 // absolute-form ones whose scheme and host are the batch endpoint's own
 // (reduced to their path, as Google's .NET client sends them); any other
 // target, or a Host field naming another host, gets a 400 response part
@@ -476,6 +482,9 @@ type batchState struct {
 	base    url.URL
 	inherit []field
 	query   url.Values
+	// browser: the batch request came from a browser (fromBrowser),
+	// whose provenance fields its calls carry instead of their own.
+	browser bool
 	// The format of the batch, and what reading a JSON one keeps.
 	format Format
 	jb     jsonBatch

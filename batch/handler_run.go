@@ -65,6 +65,7 @@ func (h *Handler) run(st *batchState, outer *http.Request) {
 	// What every call inherits from the batch request is found once,
 	// not by a walk of its header and a parse of its query per call.
 	st.inherit = st.inherit[:0]
+	st.browser = fromBrowser(outer.Header)
 	conn := outer.Header["Connection"]
 	for k, vv := range outer.Header {
 		if inherited(k) && !connectionOption(conn, k) {
@@ -461,6 +462,19 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 	// 101 whose connection, which it cannot hand to the client, it
 	// leaves open (golang/go#80875).
 	delete(req.Header, "Upgrade")
+	if st.browser {
+		// A script may not set the fields by which the browser says
+		// where a request came from; in a call, it could, and a script
+		// let post a batch cross-site would make every call say it came
+		// from the API's own origin, past the cross-site defenses of
+		// the handlers behind the batch. The batch request's own, which
+		// the browser set, apply to every call instead.
+		for k := range req.Header {
+			if provenance(k) {
+				delete(req.Header, k)
+			}
+		}
+	}
 	st.inheritInto(req.Header, wk)
 	return req, nil
 }

@@ -374,12 +374,14 @@ func (t *Transport) flush(b *tbatch) {
 
 // sharedHeader returns the fields that every call has with the same
 // values: they go on the outer request, once. The fields a server does
-// not pass on to the calls (see inherited) never do.
+// not pass on to the calls (see inherited) never do, nor the provenance
+// fields: on the batch request, they would make it a browser's, whose
+// calls the Handler gives those fields instead of their own.
 func sharedHeader(calls []*Call) http.Header {
 	outer := http.Header{}
 	first := calls[0].req.Header
 	for k, vv := range first {
-		if !inherited(k) || k == "Host" {
+		if !inherited(k) || k == "Host" || provenance(k) {
 			continue
 		}
 		all := true
