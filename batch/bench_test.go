@@ -456,37 +456,26 @@ func BenchmarkClientPerCall(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/calls, "ns/call")
 		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/calls, "allocs/call")
 	}
-	b.Run("impl=mixed", func(b *testing.B) {
-		hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-			return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-				Header: http.Header{"Content-Type": {"multipart/mixed; boundary=r"}},
-				Body:   io.NopCloser(bytes.NewReader(canned)), ContentLength: int64(len(canned)), Request: r}, nil
-		})}
-		c := &Client{Endpoint: "https://www.googleapis.com/batch/calendar/v3", HTTPClient: hc}
-		ids := make([]string, n)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("e%d", i)
+	// The same answers as a Graph JSON batch response.
+	var jb strings.Builder
+	jb.WriteString(`{"responses":[`)
+	for i := range n {
+		if i > 0 {
+			jb.WriteByte(',')
 		}
-		perCall(b, func() {
-			bt := c.NewBatch()
-			for i, id := range ids {
-				req, _ := http.NewRequest("GET", target+id[1:], nil)
-				if _, err := bt.Add(req, ids[i]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := bt.Do(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			for _, call := range bt.Calls() {
-				if call.Err() != nil || call.Response().StatusCode != 200 {
-					b.Fatalf("call %s: %v", call.ID(), call.Err())
-				}
-			}
+		fmt.Fprintf(&jb, `{"id":"e%d","status":200,"headers":{"Content-Type":"application/json"},"body":%s}`, i, smallJSON)
+	}
+	jb.WriteString(`]}`)
+	cannedJSON := []byte(jb.String())
+	for _, f := range []Format{FormatMultipart, FormatGraphJSON} {
+		name, ct, body := "impl=mixed", "multipart/mixed; boundary=r", canned
+		if f == FormatGraphJSON {
+			name, ct, body = "impl=mixed-json", "application/json", cannedJSON
+		}
+		b.Run(name, func(b *testing.B) {
+			clientPerCall(b, perCall, f, ct, body, n, target)
 		})
-	})
+	}
 	b.Run("impl=std", func(b *testing.B) {
 		var wire bytes.Buffer
 		hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
@@ -509,5 +498,40 @@ func BenchmarkClientPerCall(b *testing.B) {
 				}
 			}
 		})
+	})
+}
+
+// clientPerCall runs BenchmarkClientPerCall's batches of n calls in format
+// f, the batch response canned: body, of media type ct.
+func clientPerCall(b *testing.B, perCall func(*testing.B, func()), f Format, ct string, body []byte, n int, target string) {
+	hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {ct}},
+			Body:   io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	})}
+	// One batch of n calls, in either format (Graph allows 20 by default).
+	c := &Client{Endpoint: "https://www.googleapis.com/batch/calendar/v3", HTTPClient: hc, Format: f, Limits: Limits{MaxCalls: n}}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("e%d", i)
+	}
+	perCall(b, func() {
+		bt := c.NewBatch()
+		for i, id := range ids {
+			req, _ := http.NewRequest("GET", target+id[1:], nil)
+			if _, err := bt.Add(req, ids[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := bt.Do(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		for _, call := range bt.Calls() {
+			if call.Err() != nil || call.Response().StatusCode != 200 {
+				b.Fatalf("call %s: %v", call.ID(), call.Err())
+			}
+		}
 	})
 }

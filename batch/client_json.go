@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -330,15 +331,27 @@ func appendJSONBody(b []byte, f Format, ct string, body []byte) []byte {
 // did not all succeed gives each of them a ChangesetError holding the
 // response that failed (the first that is not a 424, which only says
 // another failed).
+//
+// The document is read as encoding/json's Decoder read it, a token or a
+// value at a time (FuzzClientJSONResponse holds it to that model), by
+// jsonScanner, in one look at each byte: the Decoder looked at a response
+// object's bytes three times, and was half of a JSON call's cost to the
+// Client (BenchmarkClientPerCall).
 func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	if !isJSONMedia(resp.Header.Get("Content-Type")) {
 		return fmt.Errorf("batch: response is not a JSON batch: Content-Type %q", resp.Header.Get("Content-Type"))
 	}
 	max := s.maxResponseBytes()
-	// As for a multipart response (see readResponses), with each body
-	// base64-encoded at worst.
-	src := &jsonSource{r: &budgetReader{r: resp.Body, limit: responseBudget(len(calls), max/3*4+4)}}
-	mark := func() { src.limit = src.n + max/3*4 + 64<<10 }
+	// A body base64-encoded at worst, and the rest of its object; as for
+	// a multipart response (see readResponses), the response as a whole
+	// is bounded by the number of calls.
+	encoded := int64(math.MaxInt64)
+	if max <= (math.MaxInt64-(64<<10))/4*3 {
+		encoded = max/3*4 + 4
+	}
+	var js jsonStream
+	js.reset(&budgetReader{r: resp.Body, limit: responseBudget(len(calls), encoded)})
+	js.setMark(satAdd(encoded, 64<<10))
 	a := &jsonAnswers{f: s.format, limit: max, byID: make(map[string]*Call, len(calls)),
 		held: map[*Changeset][]answer{}, isHeld: map[*Call]bool{}}
 	for _, c := range calls {
@@ -346,7 +359,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	}
 	fail := func(err error) error {
 		if errors.Is(err, errObjectTooLarge) {
-			err = fmt.Errorf("%w: a response object over %d bytes", ErrResponseTooLarge, max)
+			err = fmt.Errorf("%w: a response object over %d bytes, at byte %d", ErrResponseTooLarge, max, js.mark)
 		}
 		// A call answered twice keeps neither answer, whether or
 		// not the response could be read to its end.
@@ -355,65 +368,237 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	}
 	// As many values as a multipart response may have parts (see
 	// maxResponseParts): response objects and members of the envelope.
-	// Each costs the decoder far more than its few bytes, and a server
-	// could send tens of millions within the byte budget.
+	// Each costs far more than its few bytes, and a server could send
+	// tens of millions within the byte budget.
 	values, maxValues := 0, maxResponseParts(len(calls))
 	tooMany := func() bool {
 		values++
 		return values > maxValues
 	}
 	errTooMany := fmt.Errorf("%w: more than %d response objects and members", mixed.ErrTooManyParts, maxValues)
-	dec := json.NewDecoder(src)
-	mark()
-	if err := expectDelim(dec, '{'); err != nil {
+	// next takes the byte after a member or an element: a comma, or the
+	// end of the object or array, which it reports.
+	next := func(end byte, context string) (bool, error) {
+		c, err := js.peek()
+		if err != nil {
+			return false, js.noEOF(err)
+		}
+		js.take()
+		if c == end {
+			return true, nil
+		}
+		if c != ',' {
+			return false, js.syntaxBefore(c, context)
+		}
+		return false, nil
+	}
+	if err := expectJSON(&js, '{'); err != nil {
 		return fail(err)
 	}
-	for mark(); dec.More(); mark() {
+	if c, err := js.peek(); err != nil {
+		return fail(js.noEOF(err))
+	} else if c == '}' {
+		return a.finish()
+	}
+	var e responseObject
+	for {
 		if tooMany() {
 			return fail(errTooMany)
 		}
-		tok, err := dec.Token()
+		c, err := js.peek()
+		if err != nil {
+			return fail(js.noEOF(err))
+		}
+		if c != '"' {
+			return fail(js.syntax(c, "looking for beginning of object key string"))
+		}
+		raw, err := js.value(jsonMaxNesting)
 		if err != nil {
 			return fail(err)
 		}
-		mark()
-		if tok != "responses" {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return fail(err)
-			}
-			continue
-		}
-		if err := expectDelim(dec, '['); err != nil {
+		// JSON names are case-sensitive: the Decoder's Token gave the
+		// key, unquoted, and only "responses" was the array.
+		key, err := unquoteIn(raw, js.scan.plain)
+		if err != nil {
 			return fail(err)
 		}
-		for mark(); dec.More(); mark() {
-			if tooMany() {
-				return fail(errTooMany)
+		isResponses := string(key) == "responses"
+		if err := expectJSON(&js, ':'); err != nil {
+			return fail(err)
+		}
+		if !isResponses {
+			if _, err := js.value(jsonMaxNesting - 1); err != nil {
+				return fail(err)
 			}
-			var e responseObject
-			start := dec.InputOffset()
-			if err := dec.Decode(&e); err != nil {
-				if dec.InputOffset() > start {
-					continue // JSON, but not a response object we can use
+		} else {
+			if err := expectJSON(&js, '['); err != nil {
+				return fail(err)
+			}
+			c, err := js.peek()
+			if err != nil {
+				return fail(js.noEOF(err))
+			}
+			if c == ']' {
+				js.take()
+			} else {
+				for {
+					if tooMany() {
+						return fail(errTooMany)
+					}
+					// A view of the stream's buffer, valid until the
+					// next value is read: take copies what it keeps.
+					raw, err := js.value(jsonMaxNesting - 2)
+					if err != nil {
+						return fail(err)
+					}
+					if parseResponseObject(raw, &e, js.scan.plain) {
+						a.take(&e)
+					} // else JSON, but not a response object we can use
+					end, err := next(']', "after array element")
+					if err != nil {
+						return fail(err)
+					}
+					if end {
+						break
+					}
 				}
-				return fail(err)
 			}
-			a.take(&e)
 		}
-		if err := expectDelim(dec, ']'); err != nil {
+		end, err := next('}', "after object key:value pair")
+		if err != nil {
 			return fail(err)
+		}
+		if end {
+			return a.finish()
 		}
 	}
-	return a.finish()
 }
 
-// responseObject is one response object of a JSON batch response.
+// expectJSON takes the next byte of js (after white space), which must be
+// d.
+func expectJSON(js *jsonStream, d byte) error {
+	c, err := js.peek()
+	if err != nil {
+		return js.noEOF(err)
+	}
+	if c != d {
+		return fmt.Errorf("found %s where '%c' belongs, at byte %d", quoteJSONChar(c), d, js.pos())
+	}
+	js.take()
+	return nil
+}
+
+// satAdd is a + b for non-negative a and b, or math.MaxInt64 when that
+// overflows (a MaxResponseBytes near math.MaxInt64 means no bound).
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// responseObject is one response object of a JSON batch response. Headers
+// and Body are views of the document (see parseResponseObject).
 type responseObject struct {
-	ID      jsonText        `json:"id"`
-	Status  int             `json:"status"`
-	Headers json.RawMessage `json:"headers"`
-	Body    json.RawMessage `json:"body"`
+	ID            string
+	Status        int
+	Headers, Body []byte
+}
+
+// parseResponseObject reads b, an element of a responses array (one JSON
+// value, as jsonScanner checked it; plain when every string of it is its
+// own text), into e, as encoding/json decoded it into a struct of id,
+// status, headers and body: keys matched without regard to case (Unicode
+// folding, as encoding/json's), the last of a repeated key kept; null, or
+// a null status, changes nothing; an id may be a string or a number (its
+// text), and null names no call. It reports false for an element that is
+// neither an object nor null, or that has a value of the wrong type for
+// one of those keys (an id that is not a string or a number, a status that
+// is not an integer): encoding/json failed to decode it, and the reader
+// skipped it. Headers and Body are views of b.
+func parseResponseObject(b []byte, e *responseObject, plain bool) bool {
+	*e = responseObject{}
+	switch b[0] {
+	case 'n':
+		return true
+	case '{':
+	default:
+		return false
+	}
+	ok := true
+	for i := skipSpace(b, 1); i < len(b) && b[i] != '}'; {
+		end := stringEnd(b, i)
+		key, err := unquoteIn(b[i:end], plain)
+		if err != nil {
+			return false
+		}
+		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
+		vend := valueEnd(b, i)
+		v := b[i:vend]
+		switch responseKey(key) {
+		case "id":
+			switch {
+			case v[0] == '"':
+				if plain {
+					e.ID = string(v[1 : len(v)-1])
+				} else if e.ID, err = unquote(v); err != nil {
+					ok = false
+				}
+			case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+				e.ID = string(v) // some servers echo numeric ids as numbers
+			case v[0] == 'n':
+				e.ID = ""
+			default:
+				ok = false
+			}
+		case "status":
+			if v[0] != 'n' {
+				n, err := strconv.ParseInt(string(v), 10, 0)
+				if err != nil {
+					ok = false
+				}
+				e.Status = int(n)
+			}
+		case "headers":
+			e.Headers = v
+		case "body":
+			e.Body = v
+		}
+		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return ok
+}
+
+// responseKey returns the key of a response object that key is, matched
+// as requestKey matches, or "" for none.
+func responseKey(key []byte) string {
+	k := ""
+	switch len(key) {
+	case 2:
+		k = "id"
+	case 4:
+		k = "body"
+	case 6:
+		k = "status"
+	case 7:
+		k = "headers"
+	}
+	if k != "" && bytes.EqualFold(key, []byte(k)) {
+		return k
+	}
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			for _, k := range [...]string{"id", "body", "status", "headers"} {
+				if bytes.EqualFold(key, []byte(k)) {
+					return k
+				}
+			}
+			break
+		}
+	}
+	return ""
 }
 
 // jsonAnswers gives the calls of a JSON batch their response objects. As
@@ -431,6 +616,7 @@ type jsonAnswers struct {
 	twice    map[*Call]bool
 	problems []string // the first few, for the error
 	nProblem int
+	rr       respReader // its header and scratch memory
 }
 
 // problem records what is wrong with the response as a whole.
@@ -442,10 +628,10 @@ func (a *jsonAnswers) problem(format string, args ...any) {
 
 // take answers the call e names with e.
 func (a *jsonAnswers) take(e *responseObject) {
-	c := a.byID[string(e.ID)]
+	c := a.byID[e.ID]
 	switch {
 	case c == nil:
-		a.problem("a response for no call (id %q)", clip(string(e.ID)))
+		a.problem("a response for no call (id %q)", clip(e.ID))
 		return
 	case a.twice[c]:
 		return
@@ -457,7 +643,7 @@ func (a *jsonAnswers) take(e *responseObject) {
 		a.problem("call %q answered twice", clip(c.id))
 		return
 	}
-	r, err := jsonResponse(a.f, c, e, a.limit)
+	r, err := jsonResponse(&a.rr, a.f, c, e, a.limit)
 	switch {
 	case c.cs != nil:
 		a.isHeld[c] = true
@@ -501,7 +687,7 @@ func (a *jsonAnswers) revokeTwice() {
 
 // jsonResponse is the *http.Response of call c from its response object e
 // in a batch of format f; a body over limit bytes is ErrResponseTooLarge.
-func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Response, error) {
+func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit int64) (*http.Response, error) {
 	status, headers, raw := e.Status, e.Headers, e.Body
 	if status < 100 || status > 999 {
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
@@ -512,10 +698,9 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	if err := addJSONHeaders(&mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, false); err != nil {
 		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
 	}
-	h := make(http.Header, mh.Len())
-	for k, v := range mh.All() {
-		h.Add(string(k), string(v))
-	}
+	// Names canonicalized and values kept, all in one string, as a
+	// multipart response part's head is read (see respReader.header).
+	h := rr.header(&mh, nil)
 	var b []byte
 	raw = bytes.TrimSpace(raw)
 	var buf [64]byte
@@ -525,10 +710,11 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 	case !has:
 		// JSON, as a request body without Content-Type is for the
 		// Handler and for mixed decode (OData JSON Format 4.01, 19.1).
+		// raw is a view of the response document: copied.
 		h.Set("Content-Type", "application/json")
-		b = raw
+		b = bytes.Clone(raw)
 	case raw[0] != '"' || isJSONMedia(ct):
-		b = raw
+		b = bytes.Clone(raw)
 	default:
 		s, err := unquote(raw)
 		if err == nil && bodyFormOf(f, ct) == bodyText {
@@ -555,24 +741,6 @@ func jsonResponse(f Format, c *Call, e *responseObject, limit int64) (*http.Resp
 		ContentLength: int64(len(b)),
 		Request:       c.req,
 	}, nil
-}
-
-// jsonText is a JSON string, or a number taken as its text: some servers
-// echo numeric ids as numbers.
-type jsonText string
-
-func (t *jsonText) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		s, err := unquote(b)
-		*t = jsonText(s)
-		return err
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("batch: a response id must be a string or a number, not %.20s", b)
-	}
-	*t = jsonText(n)
-	return nil
 }
 
 // An answer is the response of a call of a changeset, held until every

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -535,5 +536,71 @@ func TestClientJSONLongSTransferEncoding(t *testing.T) {
 	want := http.Header{"Tran\u017ffer-Encoding": {"x"}, "X-\u017f": {"y"}}
 	if diff := cmp.Diff(want, c.aResp.Header); diff != "" {
 		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
+
+// MaxResponseBytes may be as large as an int64 holds (no bound): the
+// bound on each value of a JSON batch response, the body base64-encoded
+// at worst, saturates rather than overflows. It overflowed to a negative
+// bound, and every response object was "over" it: the calls all failed
+// with ErrResponseTooLarge.
+func TestClientJSONUnboundedResponseBytes(t *testing.T) {
+	srv := jsonBatchServer(t, func(w http.ResponseWriter) {
+		io.WriteString(w, `{"responses":[{"id":"1","status":200,"headers":{"Content-Type":"application/json"},"body":{"ok":true}}]}`)
+	})
+	for _, f := range []Format{FormatGraphJSON, FormatODataJSON} {
+		for _, max := range []int64{math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 / 4 * 3, 1 << 62} {
+			c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: f, MaxResponseBytes: max}
+			b := c.NewBatch()
+			call, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "1")
+			if err := b.Do(context.Background()); err != nil {
+				t.Errorf("%v, MaxResponseBytes %d: Do: %v", f, max, err)
+			}
+			if diff := cmp.Diff(result{Status: 200, Body: `{"ok":true}`}, outcome(t, call)); diff != "" {
+				t.Errorf("%v, MaxResponseBytes %d (-want +got):\n%s", f, max, diff)
+			}
+		}
+	}
+}
+
+// A JSON batch response cut short, wherever, fails the calls it did not
+// answer with an error wrapping io.ErrUnexpectedEOF, as encoding/json's
+// Decoder reports a document that ends inside a value; those it answered
+// keep their answers.
+func TestClientJSONResponseCutShort(t *testing.T) {
+	whole := `{"responses":[{"id":"1","status":200,"body":{"n":1}},{"id":"2","status":201,"body":[true,false,null,-1.5e3,"x\u00e9"]}],"nextLink":null}`
+	second := strings.Index(whole, `{"id":"2"`)
+	end := strings.Index(whole, `,"nextLink"`)
+	for cut := 1; cut < len(whole); cut++ {
+		body := whole[:cut]
+		srv := jsonBatchServer(t, func(w http.ResponseWriter) { io.WriteString(w, body) })
+		c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: FormatGraphJSON}
+		b := c.NewBatch()
+		one, _ := b.Add(jsonRequest(t, "GET", "/a", ""), "1")
+		two, _ := b.Add(jsonRequest(t, "GET", "/b", ""), "2")
+		// A call is answered once its object has been read whole
+		// (up to the closing brace), and Do fails only for a call
+		// that was not: its error is that call's result.
+		oneDone, twoDone := cut >= second-1, cut >= end-1
+		err := b.Do(context.Background())
+		if !twoDone && !errors.Is(err, io.ErrUnexpectedEOF) || twoDone && err != nil {
+			t.Errorf("cut at %d (%q): Do: %v, want io.ErrUnexpectedEOF while a call is unanswered", cut, body[max(0, cut-10):], err)
+		}
+		for _, c := range []struct {
+			call     *Call
+			answered bool
+			want     result
+		}{{one, oneDone, result{Status: 200, Body: `{"n":1}`}}, {two, twoDone, result{Status: 201, Body: `[true,false,null,-1.5e3,"x\u00e9"]`}}} {
+			if !c.answered {
+				if _, err := c.call.Wait(context.Background()); !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("cut at %d: call %s: %v, want io.ErrUnexpectedEOF", cut, c.call.ID(), err)
+				}
+				continue
+			}
+			if diff := cmp.Diff(c.want, outcome(t, c.call)); diff != "" {
+				t.Errorf("cut at %d: call %s (-want +got):\n%s", cut, c.call.ID(), diff)
+			}
+		}
+		srv.Close()
 	}
 }

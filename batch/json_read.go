@@ -29,26 +29,6 @@ import (
 // stops there.
 var errObjectTooLarge = errors.New("over the size limit")
 
-// jsonSource counts the bytes of a JSON batch body the decoder reads, and
-// refuses to read past limit.
-type jsonSource struct {
-	r     io.Reader
-	n     int64
-	limit int64
-}
-
-func (s *jsonSource) Read(p []byte) (int, error) {
-	if s.n >= s.limit {
-		return 0, errObjectTooLarge
-	}
-	if int64(len(p)) > s.limit-s.n {
-		p = p[:s.limit-s.n]
-	}
-	n, err := s.r.Read(p)
-	s.n += int64(n)
-	return n, err
-}
-
 // requestObject is one request object of a JSON batch. Headers, Body and
 // DependsOn are views of the object's bytes, valid until the next object
 // is read.
@@ -518,21 +498,6 @@ func (st *batchState) finishJSON() {
 		st.calls[i].cid = st.arena[sp.idStart:sp.idEnd:sp.idEnd]
 		st.calls[i].raw = st.arena[sp.rawStart:sp.rawEnd:sp.rawEnd]
 	}
-}
-
-// expectDelim reads the next token, which must be the delimiter d.
-func expectDelim(dec *json.Decoder, d json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	if tok != d {
-		return fmt.Errorf("found %v where %q belongs", tok, d)
-	}
-	return nil
 }
 
 // checkDepth reports ErrJSONTooDeep when the JSON value b nests deeper than

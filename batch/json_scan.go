@@ -494,8 +494,13 @@ func (s *jsonStream) value(maxDepth int) ([]byte, error) {
 			var se *jsonSyntaxError
 			if errors.As(err, &se) {
 				se.Offset += s.pos()
-				if se.Offset == s.off+int64(s.w) && s.err != nil && s.err != io.EOF {
-					return nil, s.err // not the document's end: src failed
+				if se.Offset == s.off+int64(s.w) && s.err != nil {
+					if s.err != io.EOF {
+						return nil, s.err // not the document's end: src failed
+					}
+					// Cut short by the document's end, as a Decoder
+					// says it.
+					return nil, fmt.Errorf("%w at byte %d", io.ErrUnexpectedEOF, se.Offset)
 				}
 			}
 			return nil, err
