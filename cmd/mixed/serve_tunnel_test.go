@@ -134,7 +134,10 @@ func TestServeTunnelIdleTimeout(t *testing.T) {
 // sends, is not idle. And it stays open both ways: its client can still
 // write, and read.
 func TestServeTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
-	const timeout, step = 300 * time.Millisecond, 50 * time.Millisecond
+	// A step of a tenth of the timeout: at a quarter, a loaded machine
+	// under -race once closed the tunnel of a client that sent at most
+	// 147 ms apart.
+	const timeout, step = 400 * time.Millisecond, 40 * time.Millisecond
 	// Each its own upstream and gateway, so that one's report cannot
 	// reach the other.
 	start := func(t *testing.T) (string, <-chan string) {
@@ -145,7 +148,7 @@ func TestServeTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
 	t.Run("upstream pushes", func(t *testing.T) {
 		gw, ended := start(t)
 		conn, br := openTunnel(t, gw, "/push")
-		end := time.Now().Add(4 * timeout)
+		end := time.Now().Add(3 * timeout)
 		conn.SetReadDeadline(end)
 		n := 0
 		for {
@@ -158,7 +161,7 @@ func TestServeTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
 			n++
 		}
 		if n < 4 {
-			t.Fatalf("%d pushes in %v, want a steady flow (one every %v)", n, 4*timeout, step)
+			t.Fatalf("%d pushes in %v, want a steady flow (one every %v)", n, 3*timeout, step)
 		}
 		// Still open the other way too.
 		if _, err := io.WriteString(conn, "x"); err != nil {
@@ -173,15 +176,18 @@ func TestServeTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
 	t.Run("client sends", func(t *testing.T) {
 		gw, ended := start(t)
 		conn, br := openTunnel(t, gw, "/sink")
-		for end := time.Now().Add(4 * timeout); time.Now().Before(end); time.Sleep(step) {
+		var gap time.Duration // the longest between two writes, for a failure's message
+		prev := time.Now()
+		for end := prev.Add(3 * timeout); time.Now().Before(end); time.Sleep(step) {
 			if _, err := io.WriteString(conn, "c"); err != nil {
 				t.Fatalf("write: %v", err)
 			}
+			gap, prev = max(gap, time.Since(prev)), time.Now()
 		}
 		// Open: a read waits (its deadline passes) rather than ending.
 		conn.SetReadDeadline(time.Now().Add(step))
 		if _, err := br.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("read after sending for %v: %v, want the tunnel still open", 4*timeout, err)
+			t.Fatalf("read after sending for %v (at most %v between writes): %v, want the tunnel still open", 3*timeout, gap, err)
 		}
 		select {
 		case got := <-ended:
@@ -241,5 +247,55 @@ func TestServeTunnelIdleTimeoutFlag(t *testing.T) {
 		if !strings.Contains(help, d) {
 			t.Errorf("serve -help lacks %q", d)
 		}
+	}
+}
+
+// An idle tunnel whose client filled the buffers toward an upstream that
+// reads nothing is closed on the upstream's side too, so that the proxy's
+// copy, blocked in its write to the upstream, ends, and its handler with
+// it: closing the client's connection alone would leave them, and the
+// upstream's connection, held for ever.
+func TestServeTunnelIdleClosesAStalledUpstream(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		<-release // reads nothing, until the test ends
+	}()
+	u, err := parseUpstream("http://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := upstreamHandler(u, io.Discard)
+	returned := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxy.ServeHTTP(w, r)
+		close(returned)
+	})
+	cfg := defaultConfig()
+	cfg.upstream, cfg.tunnelIdleTimeout = u, timeout
+	gw := startServe(t, inner, cfg, io.Discard)
+	conn, _ := openTunnel(t, gw, "/stall")
+	// More than the buffers of both connections hold: the write blocks,
+	// and so does the proxy's copy toward the upstream.
+	go conn.Write(make([]byte, 64<<20))
+	select {
+	case <-returned:
+	case <-time.After(15 * timeout):
+		t.Fatalf("the proxy's handler still runs %v after the tunnel stalled (timeout %v)", 15*timeout, timeout)
 	}
 }
