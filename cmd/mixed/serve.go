@@ -726,6 +726,16 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite passes on the proxy's half close of the client's connection,
+// when the upstream has ended its side: without it, the proxy would end
+// the tunnel both ways, where it lets the client go on sending.
+func (c *tunnelConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 // tunnelBackend is the upstream's connection of a tunnel, noting the bytes
 // it moves.
 type tunnelBackend struct {

@@ -299,3 +299,45 @@ func TestServeTunnelIdleClosesAStalledUpstream(t *testing.T) {
 		t.Fatalf("the proxy's handler still runs %v after the tunnel stalled (timeout %v)", 15*timeout, timeout)
 	}
 }
+
+// With an idle timeout, an upstream that ends its side of a tunnel still
+// hears the client: the proxy half closes the client's connection, and
+// the other way runs on, as it does without one.
+func TestServeTunnelHalfClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	heard := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			heard <- err.Error()
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nbye")
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			line = err.Error()
+		}
+		heard <- line
+	}()
+	gw := serveGateway(t, "http://"+ln.Addr().String(), func(c *serveConfig) { c.tunnelIdleTimeout = time.Minute })
+	conn, br := openTunnel(t, gw, "/half")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(br); string(got) != "bye" || err != nil {
+		t.Fatalf("read %q, %v; want bye, then the end of the upstream's side", got, err)
+	}
+	io.WriteString(conn, "still here\n")
+	if got := <-heard; got != "still here\n" {
+		t.Errorf("the upstream heard %q after its half close, want %q", got, "still here\n")
+	}
+}
