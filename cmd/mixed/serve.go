@@ -755,6 +755,17 @@ func (u *tunnelBackend) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite passes on the proxy's half close of the upstream's
+// connection, when the client has ended its side (net/http's 101 body has
+// it): without it, the proxy would end the tunnel both ways, and the
+// upstream's answer to the client's last bytes would be lost.
+func (u *tunnelBackend) CloseWrite() error {
+	if cw, ok := u.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 // forwardingLookalikes returns the names of the fields of h that an
 // upstream may read as a forwarding field the proxy sets: the proxy drops
 // a client's own X-Forwarded-For, -Host and -Proto only as spelled with

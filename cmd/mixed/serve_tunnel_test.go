@@ -341,3 +341,39 @@ func TestServeTunnelHalfClose(t *testing.T) {
 		t.Errorf("the upstream heard %q after its half close, want %q", got, "still here\n")
 	}
 }
+
+// And the other way: a client that ends its side of a tunnel still hears
+// the upstream's answer, as without an idle timeout. The upstream's
+// connection, which the tunnel wraps, passes on the proxy's CloseWrite;
+// without it the proxy ended the tunnel both ways at the client's end,
+// and the answer was lost.
+func TestServeTunnelClientHalfClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(br) // to the client's end
+		io.WriteString(c, "heard "+string(got))
+	}()
+	gw := serveGateway(t, "http://"+ln.Addr().String(), func(c *serveConfig) { c.tunnelIdleTimeout = time.Minute })
+	conn, br := openTunnel(t, gw, "/half")
+	io.WriteString(conn, "last words")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(br); string(got) != "heard last words" || err != nil {
+		t.Errorf("read %q, %v; want the upstream's answer to the client's last words", got, err)
+	}
+}
