@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -115,9 +116,13 @@ is closed), -write-timeout the response, -idle-timeout a keep-alive
 connection between requests, -call-timeout each call of a batch (a call
 past it answers 504 in its part) and the wait of a direct request for
 its response to begin (504 past it; a response that has begun, a long
-download, runs on). 0 means none. The defaults:
+download, runs on), -tunnel-idle-timeout a connection switched to another
+protocol (a WebSocket), which the others no longer bound: once it has
+carried no byte either way for that long, it is closed, and so is its
+connection to the upstream. 0 means none. The defaults:
 
   -read-timeout ` + shortDuration(defaultReadTimeout) + ` -write-timeout ` + shortDuration(defaultWriteTimeout) + ` -idle-timeout ` + shortDuration(defaultIdleTimeout) + ` -call-timeout ` + shortDuration(defaultCallTimeout) + `
+  -tunnel-idle-timeout ` + shortDuration(defaultTunnelIdleTimeout) + `
 
 Memory is bounded too: -max-buffered-bytes (default ` + strconv.Itoa(batch.DefaultMaxTotalBufferedBytes>>20) + ` MiB) bounds the
 response bytes all the batches in flight hold together while the part at
@@ -156,6 +161,9 @@ type serveConfig struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	callTimeout  time.Duration
+	// tunnelIdleTimeout closes a switched connection (a WebSocket) that
+	// carried no byte either way for that long; 0 means never.
+	tunnelIdleTimeout time.Duration
 	// maxBufferedBytes is the batch handler's MaxTotalBufferedBytes.
 	maxBufferedBytes int64
 	jsonFormat       batch.Format // of an application/json batch
@@ -171,6 +179,7 @@ const (
 	defaultIdleTimeout       = 2 * time.Minute
 	defaultCallTimeout       = 60 * time.Second
 	defaultReadHeaderTimeout = 10 * time.Second
+	defaultTunnelIdleTimeout = 5 * time.Minute
 )
 
 // defaultConfig is serve's configuration when no flag is given.
@@ -181,6 +190,9 @@ func defaultConfig() serveConfig {
 		writeTimeout: defaultWriteTimeout,
 		idleTimeout:  defaultIdleTimeout,
 		callTimeout:  defaultCallTimeout,
+		// A WebSocket that pings every minute or so, as browsers'
+		// and servers' keep-alives do, outlasts it.
+		tunnelIdleTimeout: defaultTunnelIdleTimeout,
 		// The handler's own default for its MaxBufferedBytes, which
 		// serve leaves at its default.
 		maxBufferedBytes: batch.DefaultMaxTotalBufferedBytes,
@@ -232,6 +244,7 @@ func parseServeArgs(args []string, stdout, stderr io.Writer) (serveArgs, int) {
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", cfg.writeTimeout, "the time to write a response, from the end of its request's head")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "the time a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.callTimeout, "call-timeout", cfg.callTimeout, "the time each call of a batch may take (504 in its part past it), and a direct request may wait for its response to begin (504)")
+	fs.DurationVar(&cfg.tunnelIdleTimeout, "tunnel-idle-timeout", cfg.tunnelIdleTimeout, "the time a connection switched to another protocol (a WebSocket) may carry no byte either way before it is closed, with its connection to the upstream")
 	fs.Int64Var(&cfg.maxBufferedBytes, "max-buffered-bytes", cfg.maxBufferedBytes, "the response bytes all the batches in flight may hold in memory together (HandlerOptions.MaxTotalBufferedBytes); past it their calls wait")
 	jsonFormat := fs.String("json-format", cfg.jsonFormat.String(), "how an application/json batch is read and answered: odata-json or graph-json")
 	logFormat := fs.String("log", "", "the log's format: text or json (log/slog's); default: plain lines")
@@ -249,7 +262,7 @@ func parseServeArgs(args []string, stdout, stderr io.Writer) (serveArgs, int) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"read-timeout", cfg.readTimeout}, {"write-timeout", cfg.writeTimeout}, {"idle-timeout", cfg.idleTimeout}, {"call-timeout", cfg.callTimeout}} {
+	}{{"read-timeout", cfg.readTimeout}, {"write-timeout", cfg.writeTimeout}, {"idle-timeout", cfg.idleTimeout}, {"call-timeout", cfg.callTimeout}, {"tunnel-idle-timeout", cfg.tunnelIdleTimeout}} {
 		if d.v < 0 {
 			return serveArgs{}, usageErr(stderr, "mixed serve", fmt.Sprintf("-%s %v: want 0 (none) or more", d.name, d.v))
 		}
@@ -432,7 +445,18 @@ func checkUpstreamResponse(res *http.Response) error {
 	if !validStatus(res.StatusCode) {
 		return fmt.Errorf("the upstream answered with status %d, which is no HTTP status", res.StatusCode)
 	}
-	return refuseUnaskedSwitch(res)
+	if err := refuseUnaskedSwitch(res); err != nil {
+		return err
+	}
+	if tn, ok := res.Request.Context().Value(tunnelKey{}).(*tunnel); ok && res.StatusCode == http.StatusSwitchingProtocols {
+		// The proxy copies to and from the body of a 101, the
+		// upstream's connection: the tunnel sees those bytes, and can
+		// close it.
+		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
+			res.Body = tn.upstreamConn(rwc)
+		}
+	}
+	return nil
 }
 
 // validStatus reports whether code is a status a ResponseWriter takes.
@@ -556,6 +580,191 @@ func (w *headWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap gives http.ResponseController the server's writer, for Flush and
 // the rest.
 func (w *headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// idleTunnels closes the tunnels of next that stay idle for d: a direct
+// request switched to another protocol (a WebSocket) becomes a hijacked
+// connection that httputil.ReverseProxy copies both ways with no deadline,
+// past the server's read, write and idle timeouts, so that a client could
+// hold any number of idle ones, each with a connection to the upstream,
+// two descriptors and a goroutine pair, for ever. d <= 0 means none.
+func idleTunnels(next http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if upgradeType(r.Header) == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		tn := &tunnel{idle: d, start: time.Now()}
+		defer tn.stop()
+		next.ServeHTTP(&tunnelWriter{ResponseWriter: w, tn: tn}, r.WithContext(context.WithValue(r.Context(), tunnelKey{}, tn)))
+	})
+}
+
+// tunnelKey is the context key of a request's *tunnel, which
+// checkUpstreamResponse gives the upstream's connection of a 101.
+type tunnelKey struct{}
+
+// tunnel closes both connections of a switched request once neither has
+// moved a byte for idle. The reads and writes only store the time of
+// their last byte; a single timer per tunnel, set for when the tunnel
+// would be idle were no byte to move, looks at that time when it fires
+// and either sets itself for the rest or closes both connections. Closing
+// them ends the proxy's copies, blocked in a read or a write on either,
+// and the proxy's handler with them: closing the client's alone would
+// leave a copy blocked writing to an upstream that reads nothing.
+type tunnel struct {
+	idle  time.Duration
+	start time.Time
+	// last is when the last byte moved, either way, as time since
+	// start: monotonic, and an atomic store per read or write.
+	last atomic.Int64
+
+	mu       sync.Mutex
+	timer    *time.Timer // set once the client's connection is hijacked
+	ended    bool        // closed, or its handler returned
+	client   net.Conn
+	upstream io.Closer
+}
+
+// moved notes that n bytes went through the tunnel, if any did.
+func (tn *tunnel) moved(n int) {
+	if n > 0 {
+		tn.last.Store(int64(time.Since(tn.start)))
+	}
+}
+
+// upstreamConn returns the upstream's connection rwc (a 101's body) noting
+// what moves through it, and keeps rwc to close.
+func (tn *tunnel) upstreamConn(rwc io.ReadWriteCloser) io.ReadWriteCloser {
+	tn.mu.Lock()
+	tn.upstream = rwc
+	tn.mu.Unlock()
+	return &tunnelBackend{ReadWriteCloser: rwc, tn: tn}
+}
+
+// hijacked starts the tunnel on the client's connection c and returns c
+// noting what moves through it.
+func (tn *tunnel) hijacked(c net.Conn) net.Conn {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	tn.client = c
+	if !tn.ended {
+		tn.moved(1) // the idle clock starts now
+		tn.timer = time.AfterFunc(tn.idle, tn.check)
+	}
+	return &tunnelConn{Conn: c, tn: tn}
+}
+
+// check closes the tunnel if it has been idle for tn.idle, else sets the
+// timer for the rest of that time from the last byte.
+func (tn *tunnel) check() {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	if tn.ended {
+		return
+	}
+	if quiet := time.Since(tn.start) - time.Duration(tn.last.Load()); quiet < tn.idle {
+		tn.timer.Reset(tn.idle - quiet)
+		return
+	}
+	tn.ended = true
+	tn.client.Close()
+	if tn.upstream != nil {
+		tn.upstream.Close()
+	}
+}
+
+// stop ends the tunnel's timer once its handler has returned, having
+// closed both connections itself.
+func (tn *tunnel) stop() {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	tn.ended = true
+	if tn.timer != nil {
+		tn.timer.Stop()
+	}
+}
+
+// tunnelWriter gives the proxy the client's connection of a tunnel when it
+// hijacks it for a 101.
+type tunnelWriter struct {
+	http.ResponseWriter
+	tn *tunnel
+}
+
+func (w *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return c, brw, err
+	}
+	return w.tn.hijacked(c), brw, nil
+}
+
+// Unwrap gives http.ResponseController the writer below, for Flush and
+// the rest (a request that asked for an upgrade may get a response that
+// streams instead).
+func (w *tunnelWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// tunnelConn is the client's connection of a tunnel, noting the bytes it
+// moves.
+type tunnelConn struct {
+	net.Conn
+	tn *tunnel
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.tn.moved(n)
+	return n, err
+}
+
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.tn.moved(n)
+	return n, err
+}
+
+// CloseWrite passes on the proxy's half close of the client's connection,
+// when the upstream has ended its side: without it, the proxy would end
+// the tunnel both ways, where it lets the client go on sending.
+func (c *tunnelConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// tunnelBackend is the upstream's connection of a tunnel, noting the bytes
+// it moves.
+type tunnelBackend struct {
+	io.ReadWriteCloser
+	tn *tunnel
+}
+
+func (u *tunnelBackend) Read(p []byte) (int, error) {
+	n, err := u.ReadWriteCloser.Read(p)
+	u.tn.moved(n)
+	return n, err
+}
+
+func (u *tunnelBackend) Write(p []byte) (int, error) {
+	n, err := u.ReadWriteCloser.Write(p)
+	u.tn.moved(n)
+	return n, err
+}
+
+// CloseWrite passes on the proxy's half close of the upstream's
+// connection, when the client has ended its side (net/http's 101 body has
+// it): without it, the proxy would end the tunnel both ways, and the
+// upstream's answer to the client's last bytes would be lost.
+func (u *tunnelBackend) CloseWrite() error {
+	if cw, ok := u.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
 
 // forwardingLookalikes returns the names of the fields of h that an
 // upstream may read as a forwarding field the proxy sets: the proxy drops
@@ -684,7 +893,7 @@ func serveMux(cfg serveConfig, inner http.Handler, log io.Writer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(cfg.path, lb)
 	mux.Handle(cfg.path+"/", lb)
-	mux.Handle("/", headDeadline(inner, cfg.callTimeout))
+	mux.Handle("/", headDeadline(idleTunnels(inner, cfg.tunnelIdleTimeout), cfg.callTimeout))
 	return mux
 }
 
