@@ -25,8 +25,12 @@ type output struct {
 	prepare func() (*envelopeHead, error) // the head's, nil for none
 	head    *envelopeHead
 
-	held []byte
-	bw   *bufio.Writer // past limit, to dst, a chunkWriter or tmp
+	// held is what is held, in pieces of heldPiece bytes: one slice
+	// grown by append copied and cleared each byte about twice over, as
+	// much work as the rest of encode for a batch of small parts.
+	held  [][]byte
+	nHeld int
+	bw    *bufio.Writer // past limit, to dst, a chunkWriter or tmp
 	tmp  *os.File      // for frameLength
 	n    int64         // the body's bytes
 	err  error
@@ -38,8 +42,8 @@ func (o *output) Write(p []byte) (int, error) {
 	}
 	o.n += int64(len(p))
 	if o.bw == nil {
-		if len(o.held)+len(p) <= o.limit {
-			o.held = append(o.held, p...)
+		if o.nHeld+len(p) <= o.limit {
+			o.hold(p)
 			return len(p), nil
 		}
 		if o.err = o.overflow(); o.err != nil {
@@ -50,6 +54,34 @@ func (o *output) Write(p []byte) (int, error) {
 		return 0, o.err
 	}
 	return len(p), nil
+}
+
+// heldPiece is the size of the pieces output holds its bytes in.
+const heldPiece = 64 << 10
+
+// hold adds p to what is held.
+func (o *output) hold(p []byte) {
+	o.nHeld += len(p)
+	for len(p) > 0 {
+		if n := len(o.held); n == 0 || len(o.held[n-1]) == cap(o.held[n-1]) {
+			o.held = append(o.held, make([]byte, 0, min(heldPiece, o.limit)))
+		}
+		last := &o.held[len(o.held)-1]
+		k := min(len(p), cap(*last)-len(*last))
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+	}
+}
+
+// writeHeld writes what is held to w, and lets it go.
+func (o *output) writeHeld(w io.Writer) error {
+	for _, b := range o.held {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	o.held, o.nHeld = nil, 0
+	return nil
 }
 
 // overflow starts streaming what is held.
@@ -77,9 +109,7 @@ func (o *output) overflow() error {
 		}
 		o.bw = bufio.NewWriterSize(o.tmp, 64<<10)
 	}
-	_, err = o.bw.Write(o.held)
-	o.held = nil
-	return err
+	return o.writeHeld(o.bw)
 }
 
 func (o *output) getHead() (*envelopeHead, error) {
@@ -109,11 +139,13 @@ func (o *output) finish() error {
 				return err
 			}
 			if h.frame == frameChunked {
-				return writeChunk(o.dst, o.held, true)
+				if err := o.writeHeld(&chunkWriter{w: o.dst}); err != nil {
+					return err
+				}
+				return writeChunk(o.dst, nil, true)
 			}
 		}
-		_, err := o.dst.Write(o.held)
-		return err
+		return o.writeHeld(o.dst)
 	}
 	if err := o.bw.Flush(); err != nil {
 		return err
