@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -240,4 +242,33 @@ func jsonString(s string) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// A chunked envelope's body is the multipart body encode writes without
+// an envelope, de-chunked by net/http, whatever its size: held whole
+// (below holdOutput, in several pieces past heldPiece) or streamed past
+// it.
+func TestEncodeChunkedEnvelopeSizes(t *testing.T) {
+	env := `{"kind":"envelope","boundary":"b","http":{"proto":"HTTP/1.1","status":200,"reason":"OK","headers":[["Content-Type","multipart/mixed; boundary=b"],["Transfer-Encoding","chunked"]]}}` + "\n"
+	bare := `{"kind":"envelope","boundary":"b"}` + "\n"
+	for _, size := range []int{0, 1, heldPiece - 40, heldPiece, 3*heldPiece + 7, holdOutput - 100, holdOutput + heldPiece + 1} {
+		body := strings.Repeat("x", size)
+		part := `{"headers":[["Content-Type","text/plain"]],"body":"` + body + `"}` + "\n"
+		want := runCmd(bare+part, "encode")
+		got := runCmd(env+part, "encode")
+		if want.Code != 0 || got.Code != 0 {
+			t.Fatalf("size %d: exit %d, %d: %s%s", size, want.Code, got.Code, want.Stderr, got.Stderr)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got.Stdout)), nil)
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || !slices.Equal(resp.TransferEncoding, []string{"chunked"}) {
+			t.Fatalf("size %d: %v, Transfer-Encoding %q", size, err, resp.TransferEncoding)
+		}
+		if string(b) != want.Stdout {
+			t.Errorf("size %d: the de-chunked body (%d bytes) is not the bare encoding (%d bytes)", size, len(b), len(want.Stdout))
+		}
+	}
 }

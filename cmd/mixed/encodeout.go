@@ -31,9 +31,9 @@ type output struct {
 	held  [][]byte
 	nHeld int
 	bw    *bufio.Writer // past limit, to dst, a chunkWriter or tmp
-	tmp  *os.File      // for frameLength
-	n    int64         // the body's bytes
-	err  error
+	tmp   *os.File      // for frameLength
+	n     int64         // the body's bytes
+	err   error
 }
 
 func (o *output) Write(p []byte) (int, error) {
