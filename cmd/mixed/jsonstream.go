@@ -221,6 +221,10 @@ func init() {
 	}
 }
 
+// jsonEscaped[c] is the byte the escape \c stands for, or 0 when \c is
+// not a two-byte escape.
+var jsonEscaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // maxPiece bounds the pieces Next returns.
 const maxPiece = 32 << 10
 
@@ -250,11 +254,24 @@ func (s *jsonStringReader) Next() ([]byte, error) {
 			return nil, err
 		}
 		buf = buf[:min(len(buf), maxPiece-len(out))]
-		i := 0
-		for i < len(buf) && jsonPlain[buf[i]] {
-			i++
+		// Plain runs, and the two-byte escapes between them (\" above
+		// all: a JSON body in a JSON string has one at every quote),
+		// are taken from buf as they are; the rest, one at a time.
+		i, start := 0, 0
+		for {
+			for i < len(buf) && jsonPlain[buf[i]] {
+				i++
+			}
+			if i+1 < len(buf) && buf[i] == '\\' && jsonEscaped[buf[i+1]] != 0 {
+				out = append(out, buf[start:i]...)
+				out = append(out, jsonEscaped[buf[i+1]])
+				i += 2
+				start = i
+				continue
+			}
+			break
 		}
-		out = append(out, buf[:i]...)
+		out = append(out, buf[start:i]...)
 		s.r.Discard(i)
 		if i == len(buf) {
 			continue
