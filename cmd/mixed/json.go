@@ -48,14 +48,18 @@ type httpJSON struct {
 }
 
 // setBody stores b as text when it is valid UTF-8, else as base64.
-func setBody(text, b64 **string, b []byte) {
+func setBody(text, b64 **string, b []byte) { setBodyIn(text, b64, b, new(string)) }
+
+// setBodyIn is setBody, the string stored in box, which the caller
+// allocates with others.
+func setBodyIn(text, b64 **string, b []byte, box *string) {
 	if utf8.Valid(b) {
-		s := string(b)
-		*text = &s
+		*box = string(b)
+		*text = box
 		return
 	}
-	s := base64.StdEncoding.EncodeToString(b)
-	*b64 = &s
+	*box = base64.StdEncoding.EncodeToString(b)
+	*b64 = box
 }
 
 // getBody returns the bytes of a body given as text or base64, or both
