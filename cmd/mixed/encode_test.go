@@ -272,3 +272,35 @@ func TestEncodeChunkedEnvelopeSizes(t *testing.T) {
 		}
 	}
 }
+
+// The line scanner reads a string into a *string and an integer into an
+// *int itself, and everything else through encoding/json: either way, the
+// value is json.Unmarshal's, and so is whether it is an error.
+func TestLineValueAsEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`"plain"`, `""`, `"a\u00e9\ud83c\udf89 \ud800 x\"\\\/\b\f\n\r\t"`, "\"\xff\xfe\"", `"tab	in"`,
+		`null`, `5`, `-0`, `0`, `-12`, `01`, `-`, `1e2`, `1.5`, `9223372036854775807`, `9223372036854775808`, `-9223372036854775809`,
+		`true`, `[1]`, `{"a":1}`, `"5"`,
+	} {
+		for _, kind := range []string{"string", "int"} {
+			var ws, gs string = "keep", "keep"
+			var wi, gi int = 7, 7
+			var werr, gerr error
+			s := newLineScanner(bufio.NewReader(strings.NewReader(in + "\n")))
+			if kind == "string" {
+				werr = json.Unmarshal([]byte(in), &ws)
+				gerr = s.value(&gs)
+			} else {
+				werr = json.Unmarshal([]byte(in), &wi)
+				gerr = s.value(&gi)
+			}
+			if (werr == nil) != (gerr == nil) {
+				t.Errorf("%s into *%s: error %v, want %v", in, kind, gerr, werr)
+				continue
+			}
+			if werr == nil && (gs != ws || gi != wi) {
+				t.Errorf("%s into *%s: %q %d, want %q %d", in, kind, gs, gi, ws, wi)
+			}
+		}
+	}
+}

@@ -184,6 +184,29 @@ func (s *lineScanner) wholeString(limit int) (string, error) {
 	return string(b), err
 }
 
+// commonFields are the field names of batch parts and their messages
+// that fieldName returns without allocating.
+var commonFields = map[string]string{}
+
+func init() {
+	for _, k := range []string{"Content-Type", "Content-ID", "Content-Id", "Content-Length", "Content-Transfer-Encoding", "ETag", "Etag", "Location", "Date", "Cache-Control", "Vary", "Host", "Accept", "Authorization", "If-Match", "If-None-Match", "OData-Version", "Prefer", "Preference-Applied", "Retry-After", "content-type", "content-id", "content-length", "etag", "location"} {
+		commonFields[k] = k
+	}
+}
+
+// fieldName reads the rest of a header field name string whose quote has
+// been read.
+func (s *lineScanner) fieldName() (string, error) {
+	b, err := s.appendString(s.scratch[:0], maxValue)
+	if cap(b) <= 64<<10 {
+		s.scratch = b
+	}
+	if k, ok := commonFields[string(b)]; ok {
+		return k, err
+	}
+	return string(b), err
+}
+
 var errHeaders = errors.New(`want "headers" as [["name", "value"], ...]`)
 
 // headers reads a value of "headers": null, or an array of [name,
@@ -196,7 +219,7 @@ func (s *lineScanner) headers() ([][2]string, error) {
 	if err := s.expect('[', "looking for beginning of an array"); err != nil {
 		return nil, err
 	}
-	h := [][2]string{}
+	h := make([][2]string, 0, 4) // room for a typical head's fields
 	size := 0
 	for {
 		c, err := s.skipSpace()
@@ -215,7 +238,12 @@ func (s *lineScanner) headers() ([][2]string, error) {
 			if err := s.expect('"', "looking for a string"); err != nil {
 				return nil, bad
 			}
-			if f[i], err = s.wholeString(maxValue); err != nil {
+			if i == 0 {
+				f[i], err = s.fieldName()
+			} else {
+				f[i], err = s.wholeString(maxValue)
+			}
+			if err != nil {
 				return nil, err
 			}
 			if size += len(f[i]) + 4; size > maxValue {
@@ -347,15 +375,51 @@ func (s *lineScanner) rawValue() ([]byte, error) {
 }
 
 // value reads the next value into v, strictly (unknown keys are errors).
+// A string into a *string and a plain integer into an *int are read here,
+// as encoding/json would read them; anything else is encoding/json's.
 func (s *lineScanner) value(v any) error {
+	if p, ok := v.(*string); ok {
+		c, err := s.skipSpace()
+		if err != nil {
+			return err
+		}
+		if c == '"' {
+			s.r.ReadByte()
+			*p, err = s.wholeString(maxValue)
+			return err
+		}
+	}
 	b, err := s.rawValue()
 	if err != nil {
 		return err
+	}
+	if p, ok := v.(*int); ok && plainInt(b) {
+		if n, err := strconv.Atoi(string(b)); err == nil {
+			*p = n
+			return nil
+		}
 	}
 	if _, ok := v.(*[]partJSON); ok {
 		return strictUnmarshal(b, v)
 	}
 	return json.Unmarshal(b, v) // no keys to check
+}
+
+// plainInt reports whether b is a JSON integer: an optional minus, then
+// 0 or digits that do not start with 0.
+func plainInt(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] == '0' && len(b) > 1 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // bodyString reads a "body" (b64 false) or "body_base64" string value
