@@ -451,7 +451,7 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 					if err != nil {
 						return fail(err)
 					}
-					if parseResponseObject(raw, &e, js.scan.plain) {
+					if parseResponseObject(raw, &e, js.scan.plain, js.scan.topMembers()) {
 						a.take(&e)
 					} // else JSON, but not a response object we can use
 					end, err := next(']', "after array element")
@@ -515,8 +515,10 @@ type responseObject struct {
 // neither an object nor null, or that has a value of the wrong type for
 // one of those keys (an id that is not a string or a number, a status that
 // is not an integer): encoding/json failed to decode it, and the reader
-// skipped it. Headers and Body are views of b.
-func parseResponseObject(b []byte, e *responseObject, plain bool) bool {
+// skipped it. Headers and Body are views of b. members, when not nil,
+// are where the scanner found the object's members
+// (jsonScanner.topMembers), which spares a walk over the object.
+func parseResponseObject(b []byte, e *responseObject, plain bool, members []memberSpan) bool {
 	*e = responseObject{}
 	switch b[0] {
 	case 'n':
@@ -526,15 +528,32 @@ func parseResponseObject(b []byte, e *responseObject, plain bool) bool {
 		return false
 	}
 	ok := true
-	for i := skipSpace(b, 1); i < len(b) && b[i] != '}'; {
-		end := stringEnd(b, i)
-		key, err := unquoteIn(b[i:end], plain)
+	next, i := 0, skipSpace(b, 1)
+	for {
+		var k, start, vend int
+		if members != nil {
+			if next == len(members) {
+				break
+			}
+			m := members[next]
+			next++
+			k, start, vend = m.key, m.start, m.end
+		} else {
+			if i >= len(b) || b[i] == '}' {
+				break
+			}
+			k = i
+			start = skipSpace(b, skipSpace(b, stringEnd(b, k))+1) // past the colon
+			vend = valueEnd(b, start)
+			if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+			}
+		}
+		key, err := unquoteIn(b[k:stringEnd(b, k)], plain)
 		if err != nil {
 			return false
 		}
-		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
-		vend := valueEnd(b, i)
-		v := b[i:vend]
+		v := b[start:vend]
 		switch responseKey(key) {
 		case "id":
 			switch {
@@ -563,9 +582,6 @@ func parseResponseObject(b []byte, e *responseObject, plain bool) bool {
 			e.Headers = v
 		case "body":
 			e.Body = v
-		}
-		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
 		}
 	}
 	return ok

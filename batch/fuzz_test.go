@@ -201,6 +201,8 @@ func FuzzHandler(f *testing.F) {
 // atomicity groups that commit and roll back, dependsOn, $id urls, base64
 // bodies, and malformed request objects.
 var jsonBatchSeeds = []string{
+	// More members than the scanner notes: read by a walk of the object.
+	`{"requests":[{"x0":0,"x1":1,"x2":2,"x3":3,"x4":4,"x5":5,"x6":6,"x7":7,"x8":8,"x9":9,"x10":10,"x11":11,"x12":12,"x13":13,"x14":14,"x15":15,"id":"1","method":"GET","url":"/odata/Customers(1)","ID":"2"},{"id":"3","method":"GET","url":"/x"}]}`,
 	`{"requests":[{"id":"1","method":"GET","url":"/odata/Customers(1)"}]}`,
 	`{"requests":[
 	 {"id":"c1","atomicityGroup":"g1","method":"POST","url":"Customers","body":{"Name":"Ada"}},
@@ -460,6 +462,8 @@ func FuzzGraphJSON(f *testing.F) {
 // documents cut short or followed by more, and more values than the
 // reader reads.
 var clientJSONSeeds = []string{
+	// More members than the scanner notes: read by a walk of the object.
+	`{"responses":[{"x0":0,"x1":1,"x2":2,"x3":3,"x4":4,"x5":5,"x6":6,"x7":7,"x8":8,"x9":9,"x10":10,"x11":11,"x12":12,"x13":13,"x14":14,"x15":15,"id":"a","status":200,"body":{"k":1},"Status":201},{"id":"1","status":204}]}`,
 	`{"responses":[{"id":"a","status":200,"headers":{"Content-Type":"application/json"},"body":{"x":1}},` +
 		`{"id":"b","atomicityGroup":"g","status":201,"headers":{"content-type":"image/png"},"body":"iVBORw=="},` +
 		`{"id":"c","atomicityGroup":"g","status":400,"body":{"error":{}}}]}`,

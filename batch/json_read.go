@@ -47,24 +47,39 @@ type requestObject struct {
 // repeated key kept, as encoding/json does; a value of the wrong type is
 // reported (the first one) after the other keys have been read, so that
 // the call still has its id. The value of a key it does not know may nest
-// maxDepth levels, as a body may.
-func parseRequestObject(b []byte, jr *requestObject, maxDepth int, plain bool) error {
+// maxDepth levels, as a body may. members, when not nil, are where the
+// scanner found the object's members (jsonScanner.topMembers), which
+// spares a walk over the object.
+func parseRequestObject(b []byte, jr *requestObject, maxDepth int, plain bool, members []memberSpan) error {
 	*jr = requestObject{DependsOn: jr.DependsOn[:0], plain: plain}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
 	}
 	var first error
-	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
-		end := stringEnd(b, i)
-		key, err := unquoteIn(b[i:end], plain)
+	set := func(k, v int, vend int) error {
+		key, err := unquoteIn(b[k:stringEnd(b, k)], plain)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 		}
-		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
-		vend := valueEnd(b, i)
-		if err := jr.set(key, b[i:vend], maxDepth); err != nil && first == nil {
+		if err := jr.set(key, b[v:vend], maxDepth); err != nil && first == nil {
 			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
+		}
+		return nil
+	}
+	if members != nil {
+		for _, m := range members {
+			if err := set(m.key, m.start, m.end); err != nil {
+				return err
+			}
+		}
+		return first
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
+		v := skipSpace(b, skipSpace(b, stringEnd(b, i))+1) // past the colon
+		vend := valueEnd(b, v)
+		if err := set(i, v, vend); err != nil {
+			return err
 		}
 		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
@@ -464,7 +479,7 @@ func (jr *jsonReader) requests() (int, error) {
 		if err != nil {
 			return jr.fail(err) // not JSON, or too large: the rest cannot be read
 		}
-		err = parseRequestObject(raw, &jb.req, h.opts.MaxJSONDepth-2, js.scan.plain)
+		err = parseRequestObject(raw, &jb.req, h.opts.MaxJSONDepth-2, js.scan.plain, js.scan.topMembers())
 		st.ncalls++
 		h.addJSONCall(st, n, &jb.req, err)
 		if c, err = js.peek(); err != nil {

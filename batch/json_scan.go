@@ -55,6 +55,42 @@ type jsonScanner struct {
 	plain   bool
 	high    uint64 // the bits of the strings' bytes, for plain
 	scanned int64  // bytes given to scan, for the linearity test
+	// members are where the members of the value scanned last lie, when
+	// it is an object of at most len(members) of them: nMembers of them,
+	// or -1 when there were more (see topMembers).
+	members  [maxTopMembers]memberSpan
+	nMembers int
+}
+
+// maxTopMembers is how many members of an object jsonScanner notes; a
+// request or response object has a handful.
+const maxTopMembers = 16
+
+// A memberSpan is where one member of an object lies in the value
+// scanned: the opening quote of its key, and its value, from start to end.
+type memberSpan struct{ key, start, end int }
+
+// topMembers returns the members of the object scanned last, in order, or
+// nil when it was not an object or had more than fit (an empty object has
+// none: a non-nil empty slice). The offsets are in the bytes given to scan.
+func (s *jsonScanner) topMembers() []memberSpan {
+	if s.nMembers < 0 {
+		return nil
+	}
+	return s.members[:s.nMembers]
+}
+
+// noteKey notes a member of the outermost object whose key starts at i,
+// and its value at start.
+func (s *jsonScanner) noteKey(i, start int) {
+	if s.nMembers >= 0 {
+		if s.nMembers == len(s.members) {
+			s.nMembers = -1
+			return
+		}
+		s.members[s.nMembers] = memberSpan{key: i, start: start}
+		s.nMembers++
+	}
 }
 
 // scan returns the index just past the JSON value that starts at b[0]
@@ -69,6 +105,10 @@ type jsonScanner struct {
 func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 	s.scanned += int64(len(b))
 	s.plain, s.high = true, 0
+	s.nMembers = -1 // until the value is known to be an object
+	if len(b) > 0 && b[0] == '{' {
+		s.nMembers = 0
+	}
 	stack := s.stack[:0]
 	defer func() {
 		s.stack = stack
@@ -102,8 +142,12 @@ func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 			}
 			stack = append(stack, end)
 			if end == '}' {
+				k := i
 				if i, err = s.objectKey(b, i, atEOF); err != nil {
 					return i, err
+				}
+				if len(stack) == 1 {
+					s.noteKey(k, i)
 				}
 			}
 			continue // to the first member's value
@@ -130,6 +174,10 @@ func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 			if len(stack) == 0 {
 				return i, nil
 			}
+			if len(stack) == 1 && s.nMembers > 0 {
+				// A member of the outermost object ends here.
+				s.members[s.nMembers-1].end = i
+			}
 			if i = skipSpace(b, i); i >= len(b) {
 				return i, jsonEnd(i, atEOF)
 			}
@@ -147,8 +195,12 @@ func (s *jsonScanner) scan(b []byte, atEOF bool, maxDepth int) (int, error) {
 			}
 			i = skipSpace(b, i+1)
 			if end == '}' {
+				k := i
 				if i, err = s.objectKey(b, i, atEOF); err != nil {
 					return i, err
+				}
+				if len(stack) == 1 {
+					s.noteKey(k, i)
 				}
 			}
 			break

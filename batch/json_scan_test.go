@@ -22,6 +22,12 @@ import (
 // jsonScanCases are JSON and near-JSON documents, each a corner of the
 // grammar or of encoding/json's reading of it.
 var jsonScanCases = []string{
+	// Objects whose members the scanner notes: nested values, empty
+	// ones, white space everywhere, escaped keys, one member too many.
+	` { "a" : { "b" : [ 1 , { "c" : 2 } ] } , "d":[],"e":{} ,"f":"x\"y", "\u0067":-1.5e3 ,"h":null , "i" : true } `,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16}`,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17}`,
+	`[{"a":1},{"b":2}]`, `{"a":{"b":{"c":{}}},"a":[[[]]]}`,
 	`0`, `-0`, `1`, `-1`, `10`, `01`, `-`, `-a`, `1.`, `1.5`, `1.x`, `1e`, `1e+`, `1e-5`, `1E5`, `1e5.`, `.5`, `+1`,
 	`2.50e+10`, `0.0`, `00`, `-01`, `1ee`, `1e+-2`,
 	`true`, `false`, `null`, `tru`, `trux`, `nul`, `nulL`, `fals`, `True`,
@@ -165,6 +171,10 @@ func checkJSONScan(t fatalT, doc []byte) {
 			}
 		}
 	}
+	// The members of an object, where encoding/json's Decoder finds them.
+	if err == nil {
+		checkTopMembers(t, doc[i:i+n], s.topMembers())
+	}
 	// Nesting, as checkDepth counts it.
 	if err == nil {
 		for max := range 4 {
@@ -186,6 +196,30 @@ func checkJSONScan(t fatalT, doc []byte) {
 		got, gotErr := streamValues(r)
 		if diff := cmp.Diff(want, got); diff != "" || (wantErr == nil) != (gotErr == nil) {
 			t.Fatalf("%q, %s: the stream's values and error (%v) are not the Decoder's (%v) (-want +got):\n%s", doc, name, gotErr, wantErr, diff)
+		}
+	}
+}
+
+// checkTopMembers checks members, what jsonScanner noted of the value v it
+// scanned, against the members of v as a json.Decoder reads them: none
+// (nil) unless v is an object of at most maxTopMembers members, and then
+// each key and value where the Decoder has them, in order.
+func checkTopMembers(t fatalT, v []byte, members []memberSpan) {
+	t.Helper()
+	want, isObject := jsonMembers(v)
+	if !isObject || len(want) > maxTopMembers {
+		if members != nil {
+			t.Fatalf("%q: %d members noted, want none (an object: %t, of %d members)", v, len(members), isObject, len(want))
+		}
+		return
+	}
+	if members == nil || len(members) != len(want) {
+		t.Fatalf("%q: %d members noted (nil: %t), want %d", v, len(members), members == nil, len(want))
+	}
+	for k, m := range members {
+		var key string
+		if err := json.Unmarshal(v[m.key:stringEnd(v, m.key)], &key); err != nil || key != want[k].key || string(v[m.start:m.end]) != string(want[k].value) {
+			t.Fatalf("%q: member %d noted as %q: %q (%v), want %q: %q", v, k, v[m.key:stringEnd(v, m.key)], v[m.start:m.end], err, want[k].key, want[k].value)
 		}
 	}
 }

@@ -653,7 +653,7 @@ func TestParseRequestObjectAgreesWithEncodingJSON(t *testing.T) {
 			stdErr = errors.New("an id that is neither a string nor a number")
 		}
 		var jr requestObject
-		err := parseRequestObject([]byte(doc.String()), &jr, DefaultMaxJSONDepth, plainOf([]byte(doc.String())))
+		err := parseRequestObject([]byte(doc.String()), &jr, DefaultMaxJSONDepth, plainOf([]byte(doc.String())), nil)
 		if (stdErr != nil) != (err != nil) {
 			t.Fatalf("%s: encoding/json says %v, the walk %v", doc.String(), stdErr, err)
 		}
