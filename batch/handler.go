@@ -124,8 +124,9 @@ type HandlerOptions struct {
 	// a target that would leave the prefix answers 400 in its part. So
 	// does, whatever the prefix, a target with a dot segment as servers
 	// behind the handler may read it: with its path parameters cut off
-	// ("/..;/", as Tomcat, Jetty and Spring do) or a backslash for a
-	// slash (as IIS does).
+	// ("/..;/", as Tomcat, Jetty and Spring do), a backslash for a
+	// slash (as IIS does), or decoded once more ("%252e%252e", which
+	// is ".." to a server that decodes the path twice).
 	PathPrefix string
 	// MaxEpilogueBytes limits the bytes after the close delimiter that
 	// the Handler reads and discards (default 64 KiB); more is an outer

@@ -940,3 +940,47 @@ func TestHandlerBatchesDoNotNest(t *testing.T) {
 		t.Errorf("paths served (-want +got):\n%s", diff)
 	}
 }
+
+// A dot segment encoded twice (%252e%252e, which a call's path holds as
+// %2e%2e once decoded) is ".." to a server that decodes the path again,
+// as some proxies and frameworks do before they route: refused as the
+// other disguises are, with encoded slashes and backslashes around it
+// too. A percent sign that encodes nothing of the kind stays.
+func TestHandlerPathDoubleEncodedDotSegments(t *testing.T) {
+	var served pathLog
+	inner := served.handler(nil)
+	refused := []string{
+		"/api/v1/%252e%252e/admin",
+		"/api/v1/%252E%252E/admin",
+		"/api/v1/.%252e/admin",
+		"/api/v1/%252e./admin",
+		"/api/v1/%252e/x",
+		"/api/v1/x%252f%252e%252e%252fadmin",
+		"/api/v1/x%252F..%252Fadmin",
+		"/api/v1/x%255c%252e%252e%255cadmin",
+		"/api/v1/%252e%252e;x/admin",
+	}
+	allowed := []string{
+		"/api/v1/a%252eb",
+		"/api/v1/%2525/x",
+		"/api/v1/%252e%252ex",
+		"/api/v1/100%2525",
+	}
+	var parts []string
+	var want []int
+	for i, p := range refused {
+		parts = append(parts, part("r"+strconv.Itoa(i), "GET "+p+" HTTP/1.1\r\n"))
+		want = append(want, 400)
+	}
+	for i, p := range allowed {
+		parts = append(parts, part("a"+strconv.Itoa(i), "GET "+p+" HTTP/1.1\r\n"))
+		want = append(want, 200)
+	}
+	got := readBatchResponse(t, serve(t, inner, HandlerOptions{PathPrefix: "/api/v1/"}, "/", nil, batchBody(parts...)))
+	if diff := cmp.Diff(want, statuses(got)); diff != "" {
+		t.Errorf("statuses, refused then allowed (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"/api/v1/%25/x", "/api/v1/%2e%2ex", "/api/v1/100%25", "/api/v1/a%2eb"}, served.sorted()); diff != "" {
+		t.Errorf("paths that reached the handler (-want +got):\n%s", diff)
+	}
+}

@@ -22,7 +22,7 @@ func (h *Handler) checkPath(req *http.Request) error {
 	}
 	clean := removeDotSegments(p)
 	if hasDisguisedDotSegment(clean) {
-		return fmt.Errorf("batch: call target %q has a dot segment for servers that cut path parameters (\";\") or read \"\\\" as \"/\"", p)
+		return fmt.Errorf("batch: call target %q has a dot segment for servers that cut path parameters (\";\"), read \"\\\" as \"/\" or decode the path twice", p)
 	}
 	if clean != p {
 		req.URL.Path, req.URL.RawPath = clean, ""
@@ -39,8 +39,51 @@ func (h *Handler) checkPath(req *http.Request) error {
 // parameters, from its ";" on, as nothing. Tomcat, Jetty and Spring cut
 // the parameters, and IIS reads a backslash as a slash, before they
 // resolve dot segments: "/api/..;/admin" and "/api/..\admin" are "/admin"
-// to them, where RFC 3986 leaves both alone.
+// to them, where RFC 3986 leaves both alone. It looks at p decoded once
+// more too, as a server that decodes a path twice reads it (some proxies
+// and frameworks decode it before they route, and again as they serve):
+// "/api/%2e%2e/admin", which the client sent as %252e%252e, is "/admin" to
+// them.
 func hasDisguisedDotSegment(p string) bool {
+	if strings.Contains(p, "%") && hasDotSegment(decodeDisguises(p)) {
+		return true
+	}
+	return hasDotSegment(p)
+}
+
+// decodeDisguises decodes the escapes in p of the bytes that make or
+// bound a dot segment: the dot, the slash, the backslash and the
+// semicolon. Other escapes, and a percent sign that starts none, stay.
+func decodeDisguises(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			var c byte
+			switch strings.ToLower(p[i+1 : i+3]) {
+			case "2e":
+				c = '.'
+			case "2f":
+				c = '/'
+			case "5c":
+				c = '\\'
+			case "3b":
+				c = ';'
+			}
+			if c != 0 {
+				b.WriteByte(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// hasDotSegment reports whether p holds a "." or ".." segment, a
+// backslash counting as a slash and a segment's path parameters as
+// nothing (see hasDisguisedDotSegment).
+func hasDotSegment(p string) bool {
 	if !strings.Contains(p, ".") {
 		return false // most paths: checked once per call
 	}
