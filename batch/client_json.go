@@ -709,18 +709,22 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 		return nil, fmt.Errorf("batch: call %q: response status %d", c.id, status)
 	}
 	// The headers are read with the limits of a multipart response
-	// part's head, which a map decoded by encoding/json would not have.
-	var mh mixed.Header
-	if err := addJSONHeaders(&mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, false); err != nil {
+	// part's head, which a map decoded by encoding/json would not have,
+	// into rr's scratch Header, which rr.header copies out of.
+	mh := &rr.jsonHead
+	mh.Reset()
+	if err := addJSONHeaders(mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, false); err != nil {
 		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
 	}
-	// Names canonicalized and values kept, all in one string, as a
-	// multipart response part's head is read (see respReader.header).
-	h := rr.header(&mh, nil)
+	// The Response, its body reader and value lists in one allocation,
+	// and the names (canonicalized) and values all in one string, as a
+	// multipart response part's are (see respReader.response).
+	a := new(answerAlloc)
+	h := rr.header(mh, a.vals[:0])
 	var b []byte
 	raw = bytes.TrimSpace(raw)
 	var buf [64]byte
-	ct, has := contentTypeOf(buf[:0], &mh)
+	ct, has := contentTypeOf(buf[:0], mh)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 	case !has:
@@ -746,17 +750,28 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 		return nil, fmt.Errorf("batch: call %q: %w: over %d bytes", c.id, ErrResponseTooLarge, limit)
 	}
 	h.Del("Content-Length")
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+	a.resp = http.Response{
+		Status:        jsonStatus(status),
 		StatusCode:    status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
-		Body:          newMemBody(b),
 		ContentLength: int64(len(b)),
 		Request:       c.req,
-	}, nil
+	}
+	a.body.Reset(b)
+	a.resp.Body = &a.body
+	return &a.resp, nil
+}
+
+// jsonStatus is the Status of a response object's status code: the code
+// and its standard text, made once for the codes net/http names.
+func jsonStatus(code int) string {
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
 // An answer is the response of a call of a changeset, held until every

@@ -26,6 +26,9 @@ type respReader struct {
 	mr      mixed.MessageReader
 	scratch []byte
 	nested  *mixed.Reader // reads a changeset's parts (see nestedReader)
+	// jsonHead holds the header fields of a JSON response object while
+	// jsonResponse reads them (within the head limits of a part's).
+	jsonHead mixed.Header
 }
 
 // answerAlloc is what one call's answer allocates at once.

@@ -630,12 +630,6 @@ type memBody struct{ bytes.Reader }
 
 func (*memBody) Close() error { return nil }
 
-func newMemBody(b []byte) io.ReadCloser {
-	m := new(memBody)
-	m.Reset(b)
-	return m
-}
-
 // readCall answers c with the response in part p: the final response,
 // after any interim (1xx) ones, as net/http's client skips them. Anything
 // but blank lines after it is c's error (mixed.ErrDataAfterBody), and
