@@ -587,35 +587,13 @@ func parseResponseObject(b []byte, e *responseObject, plain bool, members []memb
 	return ok
 }
 
-// responseKey returns the key of a response object that key is, matched
-// as requestKey matches, or "" for none.
-func responseKey(key []byte) string {
-	k := ""
-	switch len(key) {
-	case 2:
-		k = "id"
-	case 4:
-		k = "body"
-	case 6:
-		k = "status"
-	case 7:
-		k = "headers"
-	}
-	if k != "" && bytes.EqualFold(key, []byte(k)) {
-		return k
-	}
-	for _, c := range key {
-		if c >= utf8.RuneSelf {
-			for _, k := range [...]string{"id", "body", "status", "headers"} {
-				if bytes.EqualFold(key, []byte(k)) {
-					return k
-				}
-			}
-			break
-		}
-	}
-	return ""
-}
+// responseKeys are the keys of a response object that parseResponseObject
+// reads.
+var responseKeys = [...]string{"id", "body", "status", "headers"}
+
+// responseKey returns the key of a response object that key is, or "" for
+// none (see foldedKey).
+func responseKey(key []byte) string { return foldedKey(key, responseKeys[:]) }
 
 // jsonAnswers gives the calls of a JSON batch their response objects. As
 // in a multipart response (see matcher), a response object for no call,

@@ -125,35 +125,24 @@ func (jr *requestObject) set(key, v []byte, maxDepth int) error {
 // requestKeys are the keys of a request object that set reads.
 var requestKeys = [...]string{"id", "url", "body", "method", "headers", "dependsOn", "atomicityGroup"}
 
-// requestKey returns the key of a request object that key is, matched
-// without regard to case as encoding/json matches a field's name
-// (bytes.EqualFold, which also takes "\u017f" for an s and "\u212a" for
-// a k), or "" for none. The key of the same length is tried first: it is
-// the only one an ASCII key can be.
-func requestKey(key []byte) string {
-	k := ""
-	switch len(key) {
-	case 2:
-		k = "id"
-	case 3:
-		k = "url"
-	case 4:
-		k = "body"
-	case 6:
-		k = "method"
-	case 7:
-		k = "headers"
-	case 9:
-		k = "dependsOn"
-	case 14:
-		k = "atomicityGroup"
-	}
-	if k != "" && bytes.EqualFold(key, []byte(k)) {
-		return k
+// requestKey returns the key of a request object that key is, or "" for
+// none (see foldedKey).
+func requestKey(key []byte) string { return foldedKey(key, requestKeys[:]) }
+
+// foldedKey returns the one of keys that key is, matched without regard to
+// case as encoding/json matches a field's name (bytes.EqualFold, which
+// also takes "\u017f" for an s and "\u212a" for a k), or "" for none. The
+// keys of the same length are tried first: they are the only ones an
+// ASCII key can be.
+func foldedKey(key []byte, keys []string) string {
+	for _, k := range keys {
+		if len(k) == len(key) && bytes.EqualFold(key, []byte(k)) {
+			return k
+		}
 	}
 	for _, c := range key {
 		if c >= utf8.RuneSelf {
-			for _, k := range requestKeys {
+			for _, k := range keys {
 				if bytes.EqualFold(key, []byte(k)) {
 					return k
 				}
