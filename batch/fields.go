@@ -34,9 +34,11 @@ func inherited(k string) bool {
 // which a browser sets itself and a script may not (the Fetch standard's
 // forbidden request-header names), and by which servers tell cross-site
 // requests (net/http's CrossOriginProtection reads Sec-Fetch-Site, then
-// Origin).
+// Origin). "Sec_" counts too: a CGI gateway (net/http/cgi's among them),
+// nginx and many a framework read Sec_Fetch_Site as Sec-Fetch-Site, and a
+// script may set it.
 func provenance(k string) bool {
-	return k == "Origin" || k == "Referer" || strings.HasPrefix(k, "Sec-")
+	return k == "Origin" || k == "Referer" || strings.HasPrefix(k, "Sec-") || strings.HasPrefix(k, "Sec_")
 }
 
 // fromBrowser reports whether h, the header of a batch request, is a
