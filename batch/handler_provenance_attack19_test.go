@@ -1,9 +1,15 @@
+//go:build go1.25
+
+// CrossOriginProtection, an oracle here, came with Go 1.25.
+
 package batch
 
 import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -93,5 +99,58 @@ func TestHandlerCallsProvenanceOtherSpellingsAttack19(t *testing.T) {
 				t.Errorf("provenance variables a CGI program behind the call would see (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A call of a browser's batch could name the provenance fields it
+// inherits in its own Connection field, which a script may set in a call
+// and not on a request: a gateway's reverse proxy (httputil's, as mixed
+// serve runs behind the Handler) drops the fields a Connection field
+// names before it forwards the call, and the upstream got the call with
+// no provenance at all. A server's cross-site defense took it for a
+// non-browser's request (CrossOriginProtection lets a request with
+// neither Sec-Fetch-Site nor Origin through). A browser's provenance
+// fields are end to end: a call of its batch names none of them as a
+// field of its connection.
+func TestHandlerCallConnectionKeepsProvenanceAttack19(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.URL.Path] = "refused"
+		mu.Unlock()
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	upstream := httptest.NewServer(cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.URL.Path] = "reached, Origin " + r.Header.Get("Origin") + ", Sec-Fetch-Site " + r.Header.Get("Sec-Fetch-Site")
+		mu.Unlock()
+	})))
+	defer upstream.Close()
+	u, _ := url.Parse(upstream.URL)
+	gateway := NewHandler(httputil.NewSingleHostReverseProxy(u))
+	calls := []string{
+		"POST /transfer HTTP/1.1\r\nConnection: Origin, Referer, Sec-Fetch-Site, Sec-Fetch-Mode\r\n",
+		"POST /spelled HTTP/1.1\r\nConnection: keep-alive\r\nConnection: origin,  SEC-FETCH-SITE \r\n",
+		"POST /plain HTTP/1.1\r\n",
+	}
+	var parts []string
+	for i, c := range calls {
+		parts = append(parts, part(fmt.Sprint(i), c))
+	}
+	req := httptest.NewRequest("POST", "http://api.example/batch", strings.NewReader(batchBody(parts...)))
+	req.Header.Set("Content-Type", "multipart/mixed; boundary=b")
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Sec-Fetch-Mode", "cors")
+	rec := httptest.NewRecorder()
+	gateway.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("batch: %d %s", rec.Code, rec.Body)
+	}
+	want := map[string]string{"/transfer": "refused", "/spelled": "refused", "/plain": "refused"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("what the upstream did with each call (-want +got):\n%s", diff)
 	}
 }
