@@ -34,9 +34,11 @@ func inherited(k string) bool {
 // which a browser sets itself and a script may not (the Fetch standard's
 // forbidden request-header names), and by which servers tell cross-site
 // requests (net/http's CrossOriginProtection reads Sec-Fetch-Site, then
-// Origin).
+// Origin). "Sec_" counts too: a CGI gateway (net/http/cgi's among them),
+// nginx and many a framework read Sec_Fetch_Site as Sec-Fetch-Site, and a
+// script may set it.
 func provenance(k string) bool {
-	return k == "Origin" || k == "Referer" || strings.HasPrefix(k, "Sec-")
+	return k == "Origin" || k == "Referer" || strings.HasPrefix(k, "Sec-") || strings.HasPrefix(k, "Sec_")
 }
 
 // fromBrowser reports whether h, the header of a batch request, is a
@@ -52,6 +54,37 @@ func fromBrowser(h http.Header) bool {
 		}
 	}
 	return false
+}
+
+// withoutProvenanceOptions returns conn, the values of a call's Connection
+// field, without the options that name a provenance field: a proxy drops
+// the fields its request's Connection field names, and a call of a
+// browser's batch would have its proxied request lose the provenance the
+// browser gave it. A call may set the field; a script may not set it on a
+// request. conn itself, when no option names one.
+func withoutProvenanceOptions(conn []string) []string {
+	named := false
+	for _, v := range conn {
+		for opt := range strings.SplitSeq(v, ",") {
+			named = named || provenance(http.CanonicalHeaderKey(strings.TrimSpace(opt)))
+		}
+	}
+	if !named {
+		return conn
+	}
+	var out []string
+	for _, v := range conn {
+		var keep []string
+		for opt := range strings.SplitSeq(v, ",") {
+			if opt = strings.TrimSpace(opt); opt != "" && !provenance(http.CanonicalHeaderKey(opt)) {
+				keep = append(keep, opt)
+			}
+		}
+		if len(keep) > 0 {
+			out = append(out, strings.Join(keep, ", "))
+		}
+	}
+	return out
 }
 
 // connectionOption reports whether the values of a Connection field name

@@ -474,6 +474,15 @@ func (h *Handler) callRequest(ctx context.Context, st *batchState, i int, wk *wo
 				delete(req.Header, k)
 			}
 		}
+		// Nor may it name them as fields of its connection, which a
+		// proxy behind the batch would drop.
+		if conn, ok := req.Header["Connection"]; ok {
+			if conn = withoutProvenanceOptions(conn); len(conn) > 0 {
+				req.Header["Connection"] = conn
+			} else {
+				delete(req.Header, "Connection")
+			}
+		}
 	}
 	st.inheritInto(req.Header, wk)
 	return req, nil
