@@ -298,12 +298,15 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 // request's, and its context is the outer request's context. A call's own
 // Upgrade field is dropped: its response is a part, which cannot switch
 // protocols. When the batch request came from a browser (it has Origin
-// or a Sec-Fetch- field), each call's Origin, Referer and Sec- fields are
-// the batch request's, never the call's own: a browser sets them and a
-// script may not, and handlers tell cross-site requests by them
-// ([http.CrossOriginProtection] among them), which a script allowed to
-// post a batch could otherwise pass by setting them in its calls. A batch
-// request from anything else leaves its calls their own. Only origin-form targets (/path?query) are accepted, and
+// or a Sec-Fetch- field), each call's Origin, Referer and Sec- fields
+// (Sec_ ones too, which CGI gateways read as the same) are the batch
+// request's, never the call's own, and its Connection field names none
+// of them (a reverse proxy behind the Handler would drop what it names):
+// a browser sets them and a script may not, and handlers tell cross-site
+// requests by them ([http.CrossOriginProtection] among them), which a
+// script allowed to post a batch could otherwise pass by setting them in
+// its calls. A batch request from anything else leaves its calls their
+// own. Only origin-form targets (/path?query) are accepted, and
 // absolute-form ones whose scheme and host are the batch endpoint's own
 // (reduced to their path, as Google's .NET client sends them); any other
 // target, or a Host field naming another host, gets a 400 response part
