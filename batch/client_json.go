@@ -351,7 +351,8 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	}
 	var js jsonStream
 	js.reset(&budgetReader{r: resp.Body, limit: responseBudget(len(calls), encoded)})
-	js.setMark(satAdd(encoded, 64<<10))
+	perObject := satAdd(encoded, 64<<10)
+	js.setMark(perObject)
 	a := &jsonAnswers{f: s.format, limit: max, byID: make(map[string]*Call, len(calls)),
 		held: map[*Changeset][]answer{}, isHeld: map[*Call]bool{}}
 	for _, c := range calls {
@@ -359,7 +360,9 @@ func (s *sender) readJSONResponses(resp *http.Response, calls []*Call) error {
 	}
 	fail := func(err error) error {
 		if errors.Is(err, errObjectTooLarge) {
-			err = fmt.Errorf("%w: a response object over %d bytes, at byte %d", ErrResponseTooLarge, max, js.mark)
+			// The bound is a body of max bytes base64-encoded: a text
+			// body escaped in JSON may take more (OData's text/plain).
+			err = fmt.Errorf("%w: the value at byte %d is over %d bytes, more than a body of MaxResponseBytes (%d) base64-encoded in its response object", ErrResponseTooLarge, js.mark, perObject, max)
 		}
 		// A call answered twice keeps neither answer, whether or
 		// not the response could be read to its end.
