@@ -12,21 +12,18 @@ import (
 	"time"
 )
 
-// tunnelUpstream is an upstream that switches every request to WebSocket
-// (a raw 101, no handshake, as the gateway only copies bytes) and then,
-// by path: /idle sends nothing and reads, /push sends a byte every step
-// and reads nothing, /sink reads what comes. On ended it reports, for
-// each connection, "path: closed" once the gateway has closed it, or
-// "path: left open" when it is still open after 5 s (a read that timed
-// out; /push only stops when its write fails).
-func tunnelUpstream(t *testing.T, step time.Duration) (addr string, ended <-chan string) {
+// switchingUpstream is an upstream that answers every request with a raw
+// 101 to WebSocket (no handshake: the gateway only copies bytes), then
+// hands serve the connection, a reader holding what followed the request,
+// and the request, on a goroutine of the connection's own; the connection
+// closes when serve returns. It returns the upstream's address.
+func switchingUpstream(t *testing.T, serve func(c net.Conn, br *bufio.Reader, req *http.Request)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	ch := make(chan string, 10)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -41,26 +38,41 @@ func tunnelUpstream(t *testing.T, step time.Duration) (addr string, ended <-chan
 					return
 				}
 				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-				p := req.URL.Path
-				if p == "/push" {
-					for {
-						time.Sleep(step)
-						if _, err := io.WriteString(c, "p"); err != nil {
-							ch <- p + ": closed"
-							return
-						}
-					}
-				}
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.Copy(io.Discard, br); errors.Is(err, os.ErrDeadlineExceeded) {
-					ch <- p + ": left open"
-				} else {
-					ch <- p + ": closed"
-				}
+				serve(c, br, req)
 			}()
 		}
 	}()
-	return ln.Addr().String(), ch
+	return ln.Addr().String()
+}
+
+// tunnelUpstream is a switchingUpstream that, by path: /push sends a byte
+// every step and reads nothing; any other path sends nothing and reads
+// what comes. On ended it reports, for each connection, "path: closed"
+// once the gateway has closed it, or "path: left open" when it is still
+// open after 5 s (a read that timed out; /push only stops when its write
+// fails).
+func tunnelUpstream(t *testing.T, step time.Duration) (addr string, ended <-chan string) {
+	t.Helper()
+	ch := make(chan string, 10)
+	addr = switchingUpstream(t, func(c net.Conn, br *bufio.Reader, req *http.Request) {
+		p := req.URL.Path
+		if p == "/push" {
+			for {
+				time.Sleep(step)
+				if _, err := io.WriteString(c, "p"); err != nil {
+					ch <- p + ": closed"
+					return
+				}
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, br); errors.Is(err, os.ErrDeadlineExceeded) {
+			ch <- p + ": left open"
+		} else {
+			ch <- p + ": closed"
+		}
+	})
+	return addr, ch
 }
 
 // openTunnel asks the gateway gw for a WebSocket upgrade of path and
@@ -257,26 +269,12 @@ func TestServeTunnelIdleTimeoutFlag(t *testing.T) {
 // upstream's connection, held for ever.
 func TestServeTunnelIdleClosesAStalledUpstream(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	up := switchingUpstream(t, func(net.Conn, *bufio.Reader, *http.Request) {
 		<-release // reads nothing, until the test ends
-	}()
-	u, err := parseUpstream("http://" + ln.Addr().String())
+	})
+	u, err := parseUpstream("http://" + up)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,24 +302,9 @@ func TestServeTunnelIdleClosesAStalledUpstream(t *testing.T) {
 // hears the client: the proxy half closes the client's connection, and
 // the other way runs on, as it does without one.
 func TestServeTunnelHalfClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	heard := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
-			heard <- err.Error()
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nbye")
+	up := switchingUpstream(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
+		io.WriteString(c, "bye")
 		c.(*net.TCPConn).CloseWrite()
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := br.ReadString('\n')
@@ -329,8 +312,8 @@ func TestServeTunnelHalfClose(t *testing.T) {
 			line = err.Error()
 		}
 		heard <- line
-	}()
-	gw := serveGateway(t, "http://"+ln.Addr().String(), func(c *serveConfig) { c.tunnelIdleTimeout = time.Minute })
+	})
+	gw := serveGateway(t, "http://"+up, func(c *serveConfig) { c.tunnelIdleTimeout = time.Minute })
 	conn, br := openTunnel(t, gw, "/half")
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if got, err := io.ReadAll(br); string(got) != "bye" || err != nil {
@@ -348,27 +331,12 @@ func TestServeTunnelHalfClose(t *testing.T) {
 // without it the proxy ended the tunnel both ways at the client's end,
 // and the answer was lost.
 func TestServeTunnelClientHalfClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	up := switchingUpstream(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		got, _ := io.ReadAll(br) // to the client's end
 		io.WriteString(c, "heard "+string(got))
-	}()
-	gw := serveGateway(t, "http://"+ln.Addr().String(), func(c *serveConfig) { c.tunnelIdleTimeout = time.Minute })
+	})
+	gw := serveGateway(t, "http://"+up, func(c *serveConfig) { c.tunnelIdleTimeout = time.Minute })
 	conn, br := openTunnel(t, gw, "/half")
 	io.WriteString(conn, "last words")
 	conn.(*net.TCPConn).CloseWrite()
