@@ -55,6 +55,20 @@ func (b *endlessBody) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// awaitClosed fails the test unless b is closed within 10 s, a deadlock
+// bound. Do and RoundTrip return when the context ends, and the body is
+// closed by a goroutine that context.AfterFunc starts then, which a loaded
+// machine may run after they have returned (the clean-clone CI once saw
+// an endless body still open as Do returned).
+func (b *stuckBody) awaitClosed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-b.closed:
+	case <-time.After(10 * time.Second):
+		t.Error("the stuck body was not closed within 10 s of the call's end")
+	}
+}
+
 func (b *stuckBody) isClosed() bool {
 	select {
 	case <-b.closed:
@@ -158,9 +172,7 @@ func TestClientStuckBodyEndsWithItsContext(t *testing.T) {
 						t.Errorf("call %d: %v, want %v", i, err, want)
 					}
 				}
-				if !body.isClosed() {
-					t.Error("the stuck body was not closed")
-				}
+				body.awaitClosed(t)
 				srv.Client().CloseIdleConnections()
 				waitGoroutines(t, before)
 			})
@@ -210,9 +222,7 @@ func TestTransportStuckBodyEndsWithItsContext(t *testing.T) {
 				<-done
 				t.Fatal("RoundTrip still blocked 20 s after its context ended")
 			}
-			if !body.isClosed() {
-				t.Error("the stuck body was not closed")
-			}
+			body.awaitClosed(t)
 			srv.Client().CloseIdleConnections()
 			waitGoroutines(t, before)
 		})
