@@ -359,6 +359,11 @@ func (c *Call) Attempts() int { return int(c.attempts.Load()) }
 // goroutine gives it (the batch's, or the call's own context).
 func (c *Call) settle(resp *http.Response, err error) {
 	if !c.settled.CompareAndSwap(false, true) {
+		// Another goroutine gives the result (the one context.AfterFunc
+		// starts when the call's own context ends), and publishes it
+		// once its OnCall has run: wait for that, so that whoever
+		// returns after settling its calls (Do) finds every result out.
+		<-c.Done()
 		return
 	}
 	c.resp, c.err = resp, err

@@ -325,3 +325,50 @@ func TestClientMeasuresWithinMaxBodyBytes(t *testing.T) {
 		})
 	}
 }
+
+// Do returns once every call has its result, whoever gives it: a call
+// whose own context ends is settled on the goroutine context.AfterFunc
+// starts, which runs OnCall before it publishes the result. Do, finishing
+// meanwhile, found the call settled and returned while its result was
+// not out yet: Err and Response were nil for a call that had failed (the
+// clean-clone CI saw it once, an endless body's call "succeeding").
+func TestDoReturnsAfterEveryResult(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(w, "late")
+	})
+	srv := httptest.NewServer(NewHandler(inner))
+	defer srv.Close()
+	hookRan := make(chan struct{})
+	c := &Client{Endpoint: srv.URL, HTTPClient: srv.Client(), OnCall: func(info CallInfo) {
+		if errors.Is(info.Err, context.DeadlineExceeded) {
+			// The result of the call whose context ended is published
+			// after this: Do must wait for it.
+			time.Sleep(500 * time.Millisecond)
+			close(hookRan)
+		}
+	}}
+	b := c.NewBatch()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/x", nil)
+	call, err := b.Add(req, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A call whose context does not end, so that Do waits for the
+	// response rather than for every call's context.
+	other, _ := http.NewRequest("GET", srv.URL+"/y", nil)
+	if _, err := b.Add(other, "2"); err != nil {
+		t.Fatal(err)
+	}
+	b.Do(context.Background())
+	if err := call.Err(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("after Do: Err %v, Response %v; want the call's context's error", err, call.Response())
+	}
+	select {
+	case <-hookRan:
+	default:
+		t.Error("Do returned before the call's OnCall had run")
+	}
+}
