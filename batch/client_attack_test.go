@@ -319,7 +319,8 @@ func TestClientTrickleCancelled(t *testing.T) {
 	if err := b.Do(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Do: %v, want the deadline", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// A deadlock bound, not a speed test: the server answers never.
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Do returned after %v, for a deadline of 200ms", d)
 	}
 	for i, call := range calls {
@@ -572,7 +573,9 @@ func TestClientBackoffEndsWhenCallsGone(t *testing.T) {
 	if err := b.Do(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// Short of the 5 s Do would have waited, with room for a loaded
+	// machine.
+	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("Do returned after %v, waiting out a Retry-After of 5s for a call gone after 200ms", d)
 	}
 	if err := call.Err(); !errors.Is(err, context.DeadlineExceeded) {
