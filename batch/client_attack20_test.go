@@ -3,11 +3,15 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
 )
 
 // readHook is a request body of unknown length whose first Read runs
@@ -79,5 +83,67 @@ func TestDoWaitsForCallSettledBeforeSendingAttack20(t *testing.T) {
 	case <-goneCall.Done():
 	default:
 		t.Error("after Do: the call's Done channel is open")
+	}
+}
+
+// A JSON batch response's headers object is held to what the head of a
+// multipart response part may carry: no control character in a field's
+// name, nor in its value but HTAB. The Client put whatever the object
+// said into the call's http.Response ("X-A": "a\r\nSet-Cookie: ...", a
+// name with CR LF in it), which no multipart response, and no response
+// net/http reads, can give: a caller that copies the fields into a head
+// of its own, or logs them, wrote what the server chose.
+func TestClientJSONResponseFieldsAreFieldsAttack20(t *testing.T) {
+	objects := []string{
+		`{"id":"value-crlf","status":200,"headers":{"X-A":"a\r\nSet-Cookie: s=1"}}`,
+		`{"id":"value-lf","status":200,"headers":{"X-A":["ok","a\nb"]}}`,
+		`{"id":"value-nul","status":200,"headers":{"X-A":"a\u0000b"}}`,
+		`{"id":"value-del","status":200,"headers":{"X-A":"a\u007fb"}}`,
+		`{"id":"name-crlf","status":200,"headers":{"X-A\r\nSet-Cookie":"s=1"}}`,
+		`{"id":"name-tab","status":200,"headers":{"X-A\t":"v"}}`,
+		`{"id":"fine","status":200,"headers":{"X-A":"a\tb","X-N":1,"X-B":true},"body":{"ok":1}}`,
+	}
+	body := `{"responses":[`
+	for i, o := range objects {
+		if i > 0 {
+			body += ","
+		}
+		body += o
+	}
+	body += "]}"
+	want := map[string]string{"fine": `200 {"ok":1} X-A="a\tb" X-B="true" X-N="1"`}
+	for _, id := range []string{"value-crlf", "value-lf", "value-nul", "value-del", "name-crlf", "name-tab"} {
+		want[id] = "refused"
+	}
+	for _, f := range []Format{FormatGraphJSON, FormatODataJSON} {
+		srv := hostileJSON(body)
+		c := &Client{Endpoint: srv.URL + "/$batch", Format: f}
+		b := c.NewBatch()
+		for id := range want {
+			if _, err := b.Add(jsonRequest(t, "GET", "/a", ""), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, call := range b.Calls() {
+			resp, err := call.Wait(context.Background())
+			if err != nil {
+				if !errors.Is(err, mixed.ErrSyntax) {
+					t.Errorf("%v: call %s: %v, want mixed.ErrSyntax, as a multipart part's head gives", f, call.ID(), err)
+				}
+				got[call.ID()] = "refused"
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			got[call.ID()] = fmt.Sprintf("%d %s X-A=%q X-B=%q X-N=%q", resp.StatusCode, body,
+				resp.Header.Get("X-A"), resp.Header.Get("X-B"), resp.Header.Get("X-N"))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v (-want +got):\n%s", f, diff)
+		}
+		srv.Close()
 	}
 }

@@ -697,6 +697,9 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 	if err := addJSONHeaders(mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, false); err != nil {
 		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
 	}
+	if err := checkJSONFields(mh); err != nil {
+		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
+	}
 	// The Response, its body reader and value lists in one allocation,
 	// and the names (canonicalized) and values all in one string, as a
 	// multipart response part's are (see respReader.response).
@@ -744,6 +747,30 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 	a.body.Reset(b)
 	a.resp.Body = &a.body
 	return &a.resp, nil
+}
+
+// checkJSONFields refuses a field of a response object's headers whose
+// name or value holds a control character (but HTAB in a value), as the
+// MessageReader refuses one in the head of a multipart response part
+// (wrapping mixed.ErrSyntax). A JSON string can hold any of them
+// ("a\r\nSet-Cookie: ..."), which no response that net/http or a
+// multipart batch reads can give: a caller copying the fields into a head
+// of its own, or into a log line, wrote what the server chose.
+func checkJSONFields(h *mixed.Header) error {
+	for i := range h.Len() {
+		name, value := h.Field(i)
+		for _, c := range name {
+			if c < ' ' || c == 0x7f {
+				return fmt.Errorf("%w: control character %q in field name %q", mixed.ErrSyntax, c, clip(string(name)))
+			}
+		}
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return fmt.Errorf("%w: control character %q in the value of field %q", mixed.ErrSyntax, c, clip(string(name)))
+			}
+		}
+	}
+	return nil
 }
 
 // jsonStatus is the Status of a response object's status code: the code
