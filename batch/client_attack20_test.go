@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +144,78 @@ func TestClientJSONResponseFieldsAreFieldsAttack20(t *testing.T) {
 				resp.Header.Get("X-A"), resp.Header.Get("X-B"), resp.Header.Get("X-N"))
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v (-want +got):\n%s", f, diff)
+		}
+		srv.Close()
+	}
+}
+
+// An upstream that compresses whatever it is asked for, behind a JSON
+// batch: the Client decodes the gzip body of a call that did not ask for
+// gzip, as it does in a multipart batch (TestClientDecodesUnrequestedGzip)
+// and as net/http's transport does, and leaves it alone for a call that
+// asked. In a JSON batch the Client gave the encoded body, under
+// Content-Encoding: gzip, to a call that never asked for it; and the
+// Handler writes an encoded JSON body, which is not JSON text, as base64
+// under its JSON Content-Type, which the Client took for a JSON string
+// and gave as its quoted text ("H4sI..."): an encoded body is bytes, in
+// base64, whatever its type.
+func TestClientJSONDecodesUnrequestedGzipAttack20(t *testing.T) {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		io.WriteString(zw, `{"path":"`+r.URL.Path+`"}`)
+		zw.Close()
+		if r.URL.Path == "/binary" {
+			w.Header().Set("Content-Type", "application/octet-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(b.Bytes())
+	})
+	type got struct {
+		Body         string
+		Encoding     string
+		Uncompressed bool
+	}
+	want := map[string]got{
+		"plain":  {`{"path":"/plain"}`, "", true},
+		"binary": {`{"path":"/binary"}`, "", true},
+		"asked":  {`{"path":"/asked"}`, "gzip", false}, // decoded here
+	}
+	for _, f := range []Format{FormatGraphJSON, FormatODataJSON} {
+		srv := httptest.NewServer(NewHandlerOptions(inner, HandlerOptions{JSONFormat: f}))
+		c := &Client{Endpoint: srv.URL + "/$batch", HTTPClient: srv.Client(), Format: f}
+		b := c.NewBatch()
+		for id := range want {
+			req, _ := http.NewRequest("GET", "/"+id, nil)
+			if id == "asked" {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
+			if _, err := b.Add(req, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Do(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		gotten := map[string]got{}
+		for id, call := range b.Results() {
+			resp, err := call.Wait(context.Background())
+			if err != nil {
+				gotten[id] = got{Body: "error: " + err.Error()}
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.Header.Get("Content-Encoding") == "gzip" {
+				if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+					body, _ = io.ReadAll(zr)
+				}
+			}
+			gotten[id] = got{string(body), resp.Header.Get("Content-Encoding"), resp.Uncompressed}
+		}
+		if diff := cmp.Diff(want, gotten); diff != "" {
 			t.Errorf("%v (-want +got):\n%s", f, diff)
 		}
 		srv.Close()

@@ -709,6 +709,11 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 	raw = bytes.TrimSpace(raw)
 	var buf [64]byte
 	ct, has := contentTypeOf(buf[:0], mh)
+	// A body with a Content-Encoding (gzip) is bytes, never JSON or
+	// text, whatever its type: a string holds it base64-encoded, as
+	// the Handler writes a JSON body it cannot carry as JSON. Taken for a
+	// JSON string, the call got its quoted base64 text.
+	encoded := contentEncoded(h)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 	case !has:
@@ -717,11 +722,11 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 		// raw is a view of the response document: copied.
 		h.Set("Content-Type", "application/json")
 		b = bytes.Clone(raw)
-	case raw[0] != '"' || isJSONMedia(ct):
+	case raw[0] != '"' || isJSONMedia(ct) && !encoded:
 		b = bytes.Clone(raw)
 	default:
 		s, err := unquote(raw)
-		if err == nil && bodyFormOf(f, ct) == bodyText {
+		if err == nil && bodyFormOf(f, ct) == bodyText && !encoded {
 			b = []byte(s)
 		} else if err == nil {
 			b, err = decodeBase64(s)
@@ -744,9 +749,28 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 		ContentLength: int64(len(b)),
 		Request:       c.req,
 	}
+	// As a multipart response part's body (see respReader.response), and
+	// as net/http's transport does: a gzip body the call did not ask for
+	// comes decoded.
+	b, err := decodeContent(&a.resp, c.req, b, limit)
+	if err != nil {
+		return nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err)
+	}
+	a.resp.ContentLength = int64(len(b))
 	a.body.Reset(b)
 	a.resp.Body = &a.body
 	return &a.resp, nil
+}
+
+// contentEncoded reports whether h has a Content-Encoding other than
+// identity.
+func contentEncoded(h http.Header) bool {
+	for _, v := range h["Content-Encoding"] {
+		if v = strings.TrimSpace(v); v != "" && !strings.EqualFold(v, "identity") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkJSONFields refuses a field of a response object's headers whose
