@@ -565,6 +565,12 @@ func (b *Batch) Do(ctx context.Context) error {
 		return errors.New("batch: Do called twice")
 	}
 	b.done = true
+	// Runs after the stops below. The sender settles only the calls not
+	// settled yet (see unsettled), and one whose own context ended
+	// before is settled on the goroutine context.AfterFunc starts, which
+	// publishes its result only once its OnCall has run: without this
+	// wait, Do could return with that call's Err and Response still nil.
+	defer b.awaitResults()
 	cl := b.client
 	conc := cl.Concurrency
 	if conc <= 0 {
@@ -637,6 +643,16 @@ func (b *Batch) Do(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// awaitResults waits until the result of every call settled so far is
+// published (see Call.settle).
+func (b *Batch) awaitResults() {
+	for _, c := range b.calls {
+		if c.settled.Load() && !c.over.Load() {
+			<-c.Done()
+		}
+	}
 }
 
 // sender returns what sends c's batch requests.

@@ -697,6 +697,9 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 	if err := addJSONHeaders(mh, headers, mixed.DefaultMaxHeaderFields, mixed.DefaultMaxHeaderBytes, false); err != nil {
 		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
 	}
+	if err := checkJSONFields(mh); err != nil {
+		return nil, fmt.Errorf("batch: call %q: response headers: %w", c.id, err)
+	}
 	// The Response, its body reader and value lists in one allocation,
 	// and the names (canonicalized) and values all in one string, as a
 	// multipart response part's are (see respReader.response).
@@ -706,6 +709,11 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 	raw = bytes.TrimSpace(raw)
 	var buf [64]byte
 	ct, has := contentTypeOf(buf[:0], mh)
+	// A body with a Content-Encoding (gzip) is bytes, never JSON or
+	// text, whatever its type: a string holds it base64-encoded, as
+	// the Handler writes a JSON body it cannot carry as JSON. Taken for a
+	// JSON string, the call got its quoted base64 text.
+	encoded := contentEncoded(h)
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 	case !has:
@@ -714,11 +722,11 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 		// raw is a view of the response document: copied.
 		h.Set("Content-Type", "application/json")
 		b = bytes.Clone(raw)
-	case raw[0] != '"' || isJSONMedia(ct):
+	case raw[0] != '"' || isJSONMedia(ct) && !encoded:
 		b = bytes.Clone(raw)
 	default:
 		s, err := unquote(raw)
-		if err == nil && bodyFormOf(f, ct) == bodyText {
+		if err == nil && bodyFormOf(f, ct) == bodyText && !encoded {
 			b = []byte(s)
 		} else if err == nil {
 			b, err = decodeBase64(s)
@@ -741,9 +749,52 @@ func jsonResponse(rr *respReader, f Format, c *Call, e *responseObject, limit in
 		ContentLength: int64(len(b)),
 		Request:       c.req,
 	}
+	// As a multipart response part's body (see respReader.response), and
+	// as net/http's transport does: a gzip body the call did not ask for
+	// comes decoded.
+	b, err := decodeContent(&a.resp, c.req, b, limit)
+	if err != nil {
+		return nil, fmt.Errorf("batch: call %q: response body: %w", c.id, err)
+	}
+	a.resp.ContentLength = int64(len(b))
 	a.body.Reset(b)
 	a.resp.Body = &a.body
 	return &a.resp, nil
+}
+
+// contentEncoded reports whether h has a Content-Encoding other than
+// identity.
+func contentEncoded(h http.Header) bool {
+	for _, v := range h["Content-Encoding"] {
+		if v = strings.TrimSpace(v); v != "" && !strings.EqualFold(v, "identity") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkJSONFields refuses a field of a response object's headers whose
+// name or value holds a control character (but HTAB in a value), as the
+// MessageReader refuses one in the head of a multipart response part
+// (wrapping mixed.ErrSyntax). A JSON string can hold any of them
+// ("a\r\nSet-Cookie: ..."), which no response that net/http or a
+// multipart batch reads can give: a caller copying the fields into a head
+// of its own, or into a log line, wrote what the server chose.
+func checkJSONFields(h *mixed.Header) error {
+	for i := range h.Len() {
+		name, value := h.Field(i)
+		for _, c := range name {
+			if c < ' ' || c == 0x7f {
+				return fmt.Errorf("%w: control character %q in field name %q", mixed.ErrSyntax, c, clip(string(name)))
+			}
+		}
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return fmt.Errorf("%w: control character %q in the value of field %q", mixed.ErrSyntax, c, clip(string(name)))
+			}
+		}
+	}
+	return nil
 }
 
 // jsonStatus is the Status of a response object's status code: the code
