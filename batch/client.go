@@ -138,7 +138,11 @@ type Client struct {
 	// atomicity group and a $id target depends on call id; with
 	// FormatGraphJSON Limits.MaxCalls defaults to 20, Graph's limit, and
 	// a batch with a changeset fails. The results come back to the same
-	// Calls in every format.
+	// Calls in every format, held to the same rules: a response object
+	// whose headers net/http's ReadResponse would refuse (a name that is
+	// not a token, a control character but HTAB in a value) fails its
+	// call with an error wrapping mixed.ErrSyntax, and a gzip body the
+	// call did not ask for comes decoded.
 	Format Format
 
 	// bufs keeps the buffers of finished batch requests for the next

@@ -774,18 +774,24 @@ func contentEncoded(h http.Header) bool {
 }
 
 // checkJSONFields refuses a field of a response object's headers whose
-// name or value holds a control character (but HTAB in a value), as the
-// MessageReader refuses one in the head of a multipart response part
-// (wrapping mixed.ErrSyntax). A JSON string can hold any of them
-// ("a\r\nSet-Cookie: ..."), which no response that net/http or a
-// multipart batch reads can give: a caller copying the fields into a head
-// of its own, or into a log line, wrote what the server chose.
+// name is not a token (RFC 9110: empty, or holding a space, a colon, a
+// control character or a byte outside ASCII) or whose value holds a
+// control character (but HTAB), as the MessageReader refuses such a line
+// in the head of a multipart response part, and net/http's ReadResponse
+// in a response (wrapping mixed.ErrSyntax). A JSON string can hold any of
+// them ("a\r\nSet-Cookie: ...", a name "Set-Cookie: a=b; X"), which no
+// response that net/http or a multipart batch reads can give: a caller
+// copying the fields into a head of its own, or into a log line, wrote
+// what the server chose.
 func checkJSONFields(h *mixed.Header) error {
 	for i := range h.Len() {
 		name, value := h.Field(i)
-		for _, c := range name {
-			if c < ' ' || c == 0x7f {
-				return fmt.Errorf("%w: control character %q in field name %q", mixed.ErrSyntax, c, clip(string(name)))
+		if len(name) == 0 {
+			return fmt.Errorf("%w: empty field name", mixed.ErrSyntax)
+		}
+		for j, c := range name {
+			if !tokenByte(c) {
+				return fmt.Errorf("%w: %q in field name %q", mixed.ErrSyntax, name[j:j+1], clip(string(name)))
 			}
 		}
 		for _, c := range value {

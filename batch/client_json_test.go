@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed"
 )
 
 // countBatches counts the batch requests that reach h, and keeps their
@@ -520,22 +521,42 @@ func TestJSONBase64LineBreakAfterPadding(t *testing.T) {
 	}
 }
 
-// Framing field names are compared in ASCII case folding, as everywhere:
+// Framing field names are compared in ASCII case folding, as everywhere,
+// and left out: "transfer-encoding" is the framing field.
 // "Tran\u017ffer-Encoding" (a long s, which Unicode folding takes for an
-// s) is another field, kept.
+// s) is not, nor any other field: a name outside ASCII is not a token, and
+// fails the call as net/http's ReadResponse fails such a response.
 func TestClientJSONLongSTransferEncoding(t *testing.T) {
-	b := (&Client{Endpoint: "http://example.com/$batch"}).NewBatch()
-	req, _ := http.NewRequest("GET", "http://example.com/x", nil)
-	c, _ := b.Add(req, "a")
-	doc := `{"responses":[{"id":"a","status":200,"headers":{"Tran\u017ffer-Encoding":"x","X-\u017f":"y","transfer-encoding":"chunked"}}]}`
-	s := &sender{format: FormatODataJSON}
-	resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(doc))}
-	if err := s.readJSONResponses(resp, b.Calls()); err != nil || c.aErr != nil {
-		t.Fatal(err, c.aErr)
-	}
-	want := http.Header{"Tran\u017ffer-Encoding": {"x"}, "X-\u017f": {"y"}}
-	if diff := cmp.Diff(want, c.aResp.Header); diff != "" {
-		t.Errorf("fields (-want +got):\n%s", diff)
+	for _, tc := range []struct {
+		headers string
+		want    http.Header // nil: the call fails with mixed.ErrSyntax
+	}{
+		{`{"TRANSFER-encoding":"chunked","X-A":"y","content-length":"12"}`, http.Header{"X-A": {"y"}}},
+		{`{"Tran\u017ffer-Encoding":"x","transfer-encoding":"chunked"}`, nil},
+		{`{"X-\u017f":"y"}`, nil},
+	} {
+		b := (&Client{Endpoint: "http://example.com/$batch"}).NewBatch()
+		req, _ := http.NewRequest("GET", "http://example.com/x", nil)
+		c, _ := b.Add(req, "a")
+		doc := `{"responses":[{"id":"a","status":200,"headers":` + tc.headers + `}]}`
+		s := &sender{format: FormatODataJSON}
+		resp := &http.Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(doc))}
+		if err := s.readJSONResponses(resp, b.Calls()); err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == nil {
+			if !errors.Is(c.aErr, mixed.ErrSyntax) {
+				t.Errorf("%s: call: %v, %v; want an error wrapping mixed.ErrSyntax", tc.headers, c.aResp, c.aErr)
+			}
+			continue
+		}
+		if c.aErr != nil {
+			t.Errorf("%s: %v", tc.headers, c.aErr)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, c.aResp.Header); diff != "" {
+			t.Errorf("%s: fields (-want +got):\n%s", tc.headers, diff)
+		}
 	}
 }
 
