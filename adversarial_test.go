@@ -23,26 +23,9 @@ import (
 // load the wall clock ran to 18.7 s for a read that takes 3 s of CPU.
 const adversarialLimit = 10 * time.Second
 
-// A clock measures the time an adversarial input takes.
-type clock struct {
-	wall time.Time
-	cpu  time.Duration
-}
-
-func startClock() clock { return clock{time.Now(), cputime.Used()} }
-
-// elapsed is the CPU time since c started, or the wall-clock time where
-// the CPU time is not known.
-func (c clock) elapsed() time.Duration {
-	if cpu := cputime.Used(); cpu > 0 {
-		return cpu - c.cpu
-	}
-	return time.Since(c.wall)
-}
-
-func checkElapsed(t *testing.T, start clock) {
+func checkElapsed(t *testing.T, start cputime.Stopwatch) {
 	t.Helper()
-	if d := start.elapsed(); d > adversarialLimit {
+	if d := start.Elapsed(); d > adversarialLimit {
 		t.Errorf("took %v, over %v: not linear in the input", d, adversarialLimit)
 	}
 }
@@ -151,14 +134,14 @@ func TestAdversarialPrefixStorm(t *testing.T) {
 			src, body := onePartOf(nl, boundary70, size, func(b []byte) []byte {
 				return appendPrefixStorm(b, nl, boundary70, size)
 			})
-			start := startClock()
+			start := cputime.Start()
 			readOnePart(t, bytes.NewReader(src), boundary70, body)
 			checkElapsed(t, start)
 		})
 		t.Run(fmt.Sprintf("nl=%q/256KiB/onebyte", nl), func(t *testing.T) {
 			body := prefixStorm(nl, boundary70, 256<<10)
 			src := onePart(nl, boundary70, body)
-			start := startClock()
+			start := cputime.Start()
 			readOnePart(t, iotest.OneByteReader(bytes.NewReader(src)), boundary70, body)
 			checkElapsed(t, start)
 		})
@@ -192,7 +175,7 @@ func TestAdversarialBodies(t *testing.T) {
 		src := onePart(tt.nl, boundary70, tt.body)
 		for rname, r := range awkwardReaders(src, 1) {
 			t.Run(fmt.Sprintf("%s/nl=%q/%s", tt.name, tt.nl, rname), func(t *testing.T) {
-				start := startClock()
+				start := cputime.Start()
 				readOnePart(t, r, boundary70, tt.body)
 				checkElapsed(t, start)
 			})
@@ -225,7 +208,7 @@ func TestAdversarialHeaderBlock(t *testing.T) {
 	for name, block := range blocks {
 		t.Run(name, func(t *testing.T) {
 			src := &countingReader{r: strings.NewReader(delim + block + "\r\n\r\nbody\r\n--b--\r\n")}
-			start := startClock()
+			start := cputime.Start()
 			_, err := NewReader(src, "b").NextPart()
 			checkElapsed(t, start)
 			if !errors.Is(err, ErrHeaderTooLarge) {
@@ -266,7 +249,7 @@ func TestAdversarialManyParts(t *testing.T) {
 			}
 		}
 	}
-	start := startClock()
+	start := cputime.Start()
 	got, err := count(ReaderOptions{})
 	if !errors.Is(err, ErrTooManyParts) || got != DefaultMaxParts {
 		t.Errorf("default options: %d parts, then %v; want %d, then ErrTooManyParts", got, err, DefaultMaxParts)
@@ -339,7 +322,7 @@ func TestAdversarialLongLines(t *testing.T) {
 	}
 	src.WriteString("\r\n--b--" + pad + "\r\n")
 
-	start := startClock()
+	start := cputime.Start()
 	got, err := readParts(iotest.OneByteReader(strings.NewReader(src.String())), "b", ReaderOptions{})
 	checkElapsed(t, start)
 	if err != nil {
@@ -360,7 +343,7 @@ func TestAdversarialLongLines(t *testing.T) {
 		want = append(want, testPart{Body: fmt.Sprint(i)})
 	}
 	bigSrc.WriteString("\r\n--b--\r\n")
-	start = startClock()
+	start = cputime.Start()
 	got, err = readParts(iotest.OneByteReader(strings.NewReader(bigSrc.String())), "b", ReaderOptions{MaxLineBytes: 64 << 10})
 	checkElapsed(t, start)
 	if err != nil {

@@ -25,7 +25,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mixedcodec/mixed"
-	"github.com/mixedcodec/mixed/internal/cputime"
 )
 
 // Helpers and fixtures shared by the tests of several files, by topic:
@@ -939,23 +938,4 @@ func getThrough(t *testing.T, srv *httptest.Server, f Format, paths []string, sh
 		got = append(got, fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), show(body)))
 	}
 	return got
-}
-
-// work measures the work a test does: the process's CPU time where the
-// system gives it, which a loaded machine does not stretch as it does the
-// wall clock (the time spent waiting for a core), or else the wall clock.
-type work struct {
-	wall time.Time
-	cpu  time.Duration
-}
-
-func startWork() work { return work{time.Now(), cputime.Used()} }
-
-// elapsed is the CPU time since w started, or the wall-clock time where
-// the CPU time is not known.
-func (w work) elapsed() time.Duration {
-	if cpu := cputime.Used(); cpu > 0 {
-		return cpu - w.cpu
-	}
-	return time.Since(w.wall)
 }

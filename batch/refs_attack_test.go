@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mixedcodec/mixed/internal/cputime"
 	"pgregory.net/rapid"
 )
 
@@ -265,9 +266,9 @@ func TestRefAttackManyDistinctReferences(t *testing.T) {
 			part("a", fmt.Sprintf("GET /arr?n=%d HTTP/1.1\r\n", n)),
 			part("b", jsonPart("POST", "/sink", b.String())),
 		)
-		start := startWork()
+		start := cputime.Start()
 		got := readBatchResponse(t, serve(t, refEcho, HandlerOptions{ResultReferences: true}, "/batch", nil, body))
-		took := start.elapsed()
+		took := start.Elapsed()
 		if diff := cmp.Diff([]int{200, 200}, statuses(got)); diff != "" {
 			t.Fatalf("statuses (-want +got):\n%s", diff)
 		}
