@@ -531,32 +531,12 @@ func parseResponseObject(b []byte, e *responseObject, plain bool, members []memb
 		return false
 	}
 	ok := true
-	next, i := 0, skipSpace(b, 1)
-	for {
-		var k, start, vend int
-		if members != nil {
-			if next == len(members) {
-				break
-			}
-			m := members[next]
-			next++
-			k, start, vend = m.key, m.start, m.end
-		} else {
-			if i >= len(b) || b[i] == '}' {
-				break
-			}
-			k = i
-			start = skipSpace(b, skipSpace(b, stringEnd(b, k))+1) // past the colon
-			vend = valueEnd(b, start)
-			if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
-				i = skipSpace(b, i+1)
-			}
-		}
-		key, err := unquoteIn(b[k:stringEnd(b, k)], plain)
+	for m := range objectMembers(b, 0, members) {
+		key, err := unquoteIn(b[m.key:stringEnd(b, m.key)], plain)
 		if err != nil {
 			return false
 		}
-		v := b[start:vend]
+		v := b[m.start:m.end]
 		switch responseKey(key) {
 		case "id":
 			switch {

@@ -57,32 +57,13 @@ func parseRequestObject(b []byte, jr *requestObject, maxDepth int, plain bool, m
 		return fmt.Errorf("%w: a request must be an object, not %.20s", ErrJSONRequest, b[i:])
 	}
 	var first error
-	set := func(k, v int, vend int) error {
-		key, err := unquoteIn(b[k:stringEnd(b, k)], plain)
+	for m := range objectMembers(b, i, members) {
+		key, err := unquoteIn(b[m.key:stringEnd(b, m.key)], plain)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrJSONRequest, err)
 		}
-		if err := jr.set(key, b[v:vend], maxDepth); err != nil && first == nil {
+		if err := jr.set(key, b[m.start:m.end], maxDepth); err != nil && first == nil {
 			first = fmt.Errorf("%w: %w", ErrJSONRequest, err)
-		}
-		return nil
-	}
-	if members != nil {
-		for _, m := range members {
-			if err := set(m.key, m.start, m.end); err != nil {
-				return err
-			}
-		}
-		return first
-	}
-	for i = skipSpace(b, i+1); i < len(b) && b[i] != '}'; {
-		v := skipSpace(b, skipSpace(b, stringEnd(b, i))+1) // past the colon
-		vend := valueEnd(b, v)
-		if err := set(i, v, vend); err != nil {
-			return err
-		}
-		if i = skipSpace(b, vend); i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
 		}
 	}
 	return first

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"math/bits"
 	"strconv"
@@ -78,6 +79,33 @@ func (s *jsonScanner) topMembers() []memberSpan {
 		return nil
 	}
 	return s.members[:s.nMembers]
+}
+
+// objectMembers yields the members of the object whose "{" is at b[open]
+// (b valid JSON, as jsonScanner checked it), in order: members when not
+// nil, where the scanner found them (topMembers), or else by a walk over
+// the object, for one with more members than the scanner notes.
+func objectMembers(b []byte, open int, members []memberSpan) iter.Seq[memberSpan] {
+	return func(yield func(memberSpan) bool) {
+		if members != nil {
+			for _, m := range members {
+				if !yield(m) {
+					return
+				}
+			}
+			return
+		}
+		for i := skipSpace(b, open+1); i < len(b) && b[i] != '}'; {
+			start := skipSpace(b, skipSpace(b, stringEnd(b, i))+1) // past the colon
+			end := valueEnd(b, start)
+			if !yield(memberSpan{key: i, start: start, end: end}) {
+				return
+			}
+			if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+			}
+		}
+	}
 }
 
 // noteKey notes a member of the outermost object whose key starts at i,
