@@ -363,11 +363,8 @@ func (c *Call) Attempts() int { return int(c.attempts.Load()) }
 // goroutine gives it (the batch's, or the call's own context).
 func (c *Call) settle(resp *http.Response, err error) {
 	if !c.settled.CompareAndSwap(false, true) {
-		// Another goroutine gives the result (the one context.AfterFunc
-		// starts when the call's own context ends), and publishes it
-		// once its OnCall has run: wait for that, so that whoever
-		// returns after settling its calls (Do) finds every result out.
-		<-c.Done()
+		// Another goroutine gives the result, and publishes it once its
+		// OnCall has run: Do waits for that (awaitResults).
 		return
 	}
 	c.resp, c.err = resp, err
@@ -569,10 +566,10 @@ func (b *Batch) Do(ctx context.Context) error {
 		return errors.New("batch: Do called twice")
 	}
 	b.done = true
-	// Runs after the stops below. The sender settles only the calls not
-	// settled yet (see unsettled), and one whose own context ended
-	// before is settled on the goroutine context.AfterFunc starts, which
-	// publishes its result only once its OnCall has run: without this
+	// Runs after the stops below. A call whose own context ended is
+	// settled on the goroutine context.AfterFunc starts, which publishes
+	// its result only once its OnCall has run; the sender skips such a
+	// call (see unsettled), or loses the race to settle it: without this
 	// wait, Do could return with that call's Err and Response still nil.
 	defer b.awaitResults()
 	cl := b.client
