@@ -59,14 +59,14 @@ func decodeDisguises(p string) string {
 	for i := 0; i < len(p); i++ {
 		if p[i] == '%' && i+2 < len(p) {
 			var c byte
-			switch strings.ToLower(p[i+1 : i+3]) {
-			case "2e":
+			switch hi, lo := p[i+1], p[i+2]|0x20; { // the second digit in lower case
+			case hi == '2' && lo == 'e':
 				c = '.'
-			case "2f":
+			case hi == '2' && lo == 'f':
 				c = '/'
-			case "5c":
+			case hi == '5' && lo == 'c':
 				c = '\\'
-			case "3b":
+			case hi == '3' && lo == 'b':
 				c = ';'
 			}
 			if c != 0 {
