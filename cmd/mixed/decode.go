@@ -521,7 +521,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // reading embedded messages with mr.
 func describe(mr *mixed.MessageReader, index int, h *mixed.Header, body []byte, depth int) partJSON {
 	p := partJSON{Index: index, Headers: headerPairs(h)}
-	setBodyIn(&p.Body, &p.BodyB64, body, new(string))
+	setBody(&p.Body, &p.BodyB64, body)
 	mt, boundary := mediaType(h.GetBytes("Content-Type"))
 	switch {
 	case mt == "application/http":

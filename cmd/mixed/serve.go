@@ -729,12 +729,7 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 // CloseWrite passes on the proxy's half close of the client's connection,
 // when the upstream has ended its side: without it, the proxy would end
 // the tunnel both ways, where it lets the client go on sending.
-func (c *tunnelConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
+func (c *tunnelConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // tunnelBackend is the upstream's connection of a tunnel, noting the bytes
 // it moves.
@@ -759,8 +754,11 @@ func (u *tunnelBackend) Write(p []byte) (int, error) {
 // connection, when the client has ended its side (net/http's 101 body has
 // it): without it, the proxy would end the tunnel both ways, and the
 // upstream's answer to the client's last bytes would be lost.
-func (u *tunnelBackend) CloseWrite() error {
-	if cw, ok := u.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+func (u *tunnelBackend) CloseWrite() error { return closeWrite(u.ReadWriteCloser) }
+
+// closeWrite half closes c, if it can: errors.ErrUnsupported if not.
+func closeWrite(c any) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
