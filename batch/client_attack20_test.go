@@ -162,17 +162,13 @@ func TestClientJSONResponseFieldsAreFieldsAttack20(t *testing.T) {
 // base64, whatever its type.
 func TestClientJSONDecodesUnrequestedGzipAttack20(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		io.WriteString(zw, `{"path":"`+r.URL.Path+`"}`)
-		zw.Close()
 		if r.URL.Path == "/binary" {
 			w.Header().Set("Content-Type", "application/octet-stream")
 		} else {
 			w.Header().Set("Content-Type", "application/json")
 		}
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write(b.Bytes())
+		w.Write(gzipOf([]byte(`{"path":"` + r.URL.Path + `"}`)))
 	})
 	type got struct {
 		Body         string

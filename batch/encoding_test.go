@@ -16,13 +16,9 @@ import (
 // does, and leaves it alone for a call that asked; the Transport too.
 func TestClientDecodesUnrequestedGzip(t *testing.T) {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b bytes.Buffer
-		zw := gzip.NewWriter(&b)
-		io.WriteString(zw, `{"path":"`+r.URL.Path+`"}`)
-		zw.Close()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write(b.Bytes())
+		w.Write(gzipOf([]byte(`{"path":"` + r.URL.Path + `"}`)))
 	})
 	srv, _ := countingServer(t, inner, HandlerOptions{})
 	c := &Client{Endpoint: srv.URL + "/batch", HTTPClient: srv.Client()}

@@ -3,6 +3,7 @@ package batch
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -938,4 +939,13 @@ func getThrough(t *testing.T, srv *httptest.Server, f Format, paths []string, sh
 		got = append(got, fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), show(body)))
 	}
 	return got
+}
+
+// gzipOf returns b gzip-compressed.
+func gzipOf(b []byte) []byte {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(b)
+	zw.Close()
+	return z.Bytes()
 }
