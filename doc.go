@@ -179,7 +179,8 @@
 //     rest for a next one; a head over the limits of MessageOptions (8 KiB
 //     start line, 64 KiB, 100 fields; net/http allows 1 MiB and any number
 //     of fields), or a chunked message whose Trailer field declares more
-//     names than those 100 fields.
+//     names than those 100 fields; a chunk-size line that ends with a
+//     bare LF, which net/http read before Go 1.24.2 (CVE-2025-22871).
 //   - Accepted here, refused by net/http: empty lines before the start
 //     line; a head that the input ends instead of an empty line; a request
 //     line without HTTP-version; a target relative to a service root, or

@@ -184,9 +184,27 @@ func stdAcceptsDeliberately(data []byte, err error, opts MessageOptions, proto s
 		// authority; a '%' not followed by two hex digits, which
 		// net/http leaves alone in an opaque URL ("https:%0X").
 		return len(target) == 0 || badPercent.Match(target)
+	case errors.Is(err, ErrBadChunk):
+		// A chunk line that ends with a bare LF, which net/http read
+		// before Go 1.24.2 (CVE-2025-22871), and go.mod allows Go
+		// 1.24.0.
+		var se *SyntaxError
+		return stdReadsBareLFChunkLines && errors.As(err, &se) && se.Reason == "chunk-size line ends with a bare LF"
 	}
 	return false
 }
+
+// stdReadsBareLFChunkLines is whether this Go's net/http reads a chunked
+// body whose chunk-size line ends with a bare LF, as it did before Go
+// 1.24.2 and 1.23.8 (CVE-2025-22871).
+var stdReadsBareLFChunkLines = func() bool {
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n")))
+	if err != nil {
+		return false
+	}
+	body, err := io.ReadAll(req.Body)
+	return err == nil && string(body) == "a"
+}()
 
 // declaredNames counts the names a Trailer field's values declare: the
 // non-empty elements of their comma-separated lists.

@@ -119,7 +119,9 @@ its response to begin (504 past it; a response that has begun, a long
 download, runs on), -tunnel-idle-timeout a connection switched to another
 protocol (a WebSocket), which the others no longer bound: once it has
 carried no byte either way for that long, it is closed, and so is its
-connection to the upstream. 0 means none. The defaults:
+connection to the upstream (a half close, one side ending its way, lets
+the other way run on when mixed is built with Go 1.25 or later; Go
+1.24's reverse proxy ends both). 0 means none. The defaults:
 
   -read-timeout ` + shortDuration(defaultReadTimeout) + ` -write-timeout ` + shortDuration(defaultWriteTimeout) + ` -idle-timeout ` + shortDuration(defaultIdleTimeout) + ` -call-timeout ` + shortDuration(defaultCallTimeout) + `
   -tunnel-idle-timeout ` + shortDuration(defaultTunnelIdleTimeout) + `
